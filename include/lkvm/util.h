@@ -1,0 +1,67 @@
+/* Small helpers every lkvm file uses: messages, die(), sizes, macros. */
+#ifndef LKVM__UTIL_H
+#define LKVM__UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/types.h>
+
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
+typedef int32_t s32;
+typedef int64_t s64;
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+#define min(a, b)	((a) < (b) ? (a) : (b))
+#define max(a, b)	((a) > (b) ? (a) : (b))
+#define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((u64)(a) - 1))
+#define ALIGN_DOWN(x, a) ((x) & ~((u64)(a) - 1))
+#define IS_ALIGNED(x, a) (((x) & ((u64)(a) - 1)) == 0)
+#define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
+#define BUILD_BUG_ON(c)	_Static_assert(!(c), #c)
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define __packed	__attribute__((packed))
+#define __noreturn	__attribute__((noreturn))
+#define __printf(a, b)	__attribute__((format(printf, a, b)))
+
+#define SZ_4K	0x1000ULL
+#define SZ_1M	0x100000ULL
+#define SZ_2M	0x200000ULL
+#define SZ_1G	0x40000000ULL
+#define PAGE_SIZE	4096ULL
+#define PAGE_SHIFT	12
+
+/*
+ * Messages go to stderr prefixed with "lkvm: " (or the instance name once it
+ * is known) so scripts can tell them from guest output on stdout.
+ */
+void __noreturn die(const char *fmt, ...) __printf(1, 2);
+void __noreturn die_perror(const char *s);
+void pr_err(const char *fmt, ...) __printf(1, 2);
+void pr_warn(const char *fmt, ...) __printf(1, 2);
+void pr_info(const char *fmt, ...) __printf(1, 2);
+void pr_debug(const char *fmt, ...) __printf(1, 2);
+extern int lkvm_verbose;		/* --debug / LKVM_DEBUG=1 */
+void lkvm__set_msg_prefix(const char *prefix);
+
+/* "512M", "2G", "4096" (MiB when no unit, as kvmtool) -> bytes. */
+int parse_size(const char *s, u64 *out, u64 default_unit);
+/* Strict decimal / 0x integer parse of the whole string. */
+int parse_u64(const char *s, u64 *out);
+
+/* read()/write() until done; return 0 or -errno (-EPIPE on early EOF). */
+int read_full(int fd, void *buf, size_t len);
+int write_full(int fd, const void *buf, size_t len);
+/* Read a whole file (at most max bytes) into a malloc'd buffer. */
+int read_file(const char *path, void **buf, size_t *len, size_t max);
+
+u64 now_ns(void);
+
+#endif

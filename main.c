@@ -1,0 +1,42 @@
+/* lkvm entry: pick the command from the table and run it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lkvm/cmd.h"
+#include "lkvm/parse-options.h"
+#include "lkvm/util.h"
+
+int main(int argc, const char **argv)
+{
+	const struct lkvm_cmd *cmd;
+	const char *env = getenv("LKVM_DEBUG");
+
+	if (env && *env && strcmp(env, "0"))
+		lkvm_verbose = 1;
+	argc--, argv++;
+	while (argc && !strcmp(argv[0], "--debug")) {
+		lkvm_verbose = 1;
+		argc--, argv++;
+	}
+	if (!argc || !strcmp(argv[0], "help") || !strcmp(argv[0], "--help") ||
+	    !strcmp(argv[0], "-h")) {
+		if (argc > 1 && (cmd = lkvm_cmd__find(argv[1])) && cmd->usage) {
+			cmd->usage();
+			return 0;
+		}
+		lkvm_cmd__help();
+		return argc ? 0 : 1;
+	}
+	if (!strcmp(argv[0], "--version") || !strcmp(argv[0], "version")) {
+		printf("lkvm %s\n", LKVM_VERSION);
+		return 0;
+	}
+	cmd = lkvm_cmd__find(argv[0]);
+	if (!cmd) {
+		fprintf(stderr, "lkvm: error: unknown command '%s' (see 'lkvm help')\n", argv[0]);
+		return 1;
+	}
+	parse_options_cmd = cmd->name;
+	return cmd->fn(argc, argv);
+}

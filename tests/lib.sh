@@ -1,0 +1,43 @@
+# Helpers for integration tests (source this).  Each check prints one
+# PASS/FAIL/SKIP line; the script's exit status is non-zero if any failed.
+T_NAME=$(basename "${BASH_SOURCE[1]}" .sh)
+T_FAILED=0
+T_TMP=$(mktemp -d /tmp/lkvm-t.XXXXXX)
+export LKVM_DIR="$T_TMP/run"
+mkdir -p "$LKVM_DIR" && chmod 700 "$LKVM_DIR"
+T_PIDS=()
+
+pass() { echo "PASS: $T_NAME/$1"; }
+fail() { echo "FAIL: $T_NAME/$1: ${2:-}"; T_FAILED=1; }
+skip() { echo "SKIP: $T_NAME/$1: $2"; }
+
+# check NAME CMD...: pass if CMD succeeds.
+check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "command failed: $*"; fi; }
+
+# need_kvm NAME...: skip the listed tests and exit if /dev/kvm is unusable.
+need_kvm() {
+	if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		for n in "$@"; do skip "$n" "/dev/kvm missing or not accessible"; done
+		exit 0
+	fi
+}
+
+# bg_start VAR CMD...: start CMD in the background, its pid into VAR.
+bg_start() { local __v=$1; shift; "$@" & T_PIDS+=($!); printf -v "$__v" %s $!; }
+
+# wait_for TIMEOUT_S CMD...: poll until CMD succeeds.
+wait_for() {
+	local t=$1 end; shift
+	end=$((SECONDS + t))
+	while [ $SECONDS -lt $end ]; do "$@" 2>/dev/null && return 0; sleep 0.05; done
+	return 1
+}
+
+t_cleanup() {
+	local p
+	for p in "${T_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$T_TMP"
+}
+trap t_cleanup EXIT
+t_done() { exit $T_FAILED; }

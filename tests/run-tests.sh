@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs every test and prints one line per test, then the summary
+#   N passed, N failed[, N skipped]
+# Unit test binaries (plain and ASan/UBSan builds) and integration scripts
+# all speak the same protocol: lines "PASS: name", "FAIL: name: why",
+# "SKIP: name: reason".  A program that exits non-zero without a FAIL line
+# counts as one failure, so a crash is never lost.
+#
+#   T=regex tests/run-tests.sh     run only tests whose file matches regex
+set -u
+cd "$(dirname "$0")/.."
+O=${O:-build}
+export LKVM="$PWD/lkvm" LKVM_SRC="$PWD" LKVM_BUILD="$PWD/$O"
+export GUESTS="$PWD/tests/guests"
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=1
+pattern=${T:-.}
+timeout_s=${TEST_TIMEOUT:-300}
+
+passed=0 failed=0 skipped=0
+failures=()
+logdir=$(mktemp -d /tmp/lkvm-tests.XXXXXX)
+
+run_one() {		# $1 = label, rest = command
+	local label=$1; shift
+	local log="$logdir/$(echo "$label" | tr '/ ' '__').log"
+	local start=$SECONDS rc p f s
+	timeout --kill-after=10 "$timeout_s" "$@" >"$log" 2>&1 </dev/null
+	rc=$?
+	p=$(grep -c '^PASS: ' "$log")
+	f=$(grep -c '^FAIL: ' "$log")
+	s=$(grep -c '^SKIP: ' "$log")
+	grep -E '^(PASS|FAIL|SKIP): ' "$log"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+			echo "FAIL: $label: timed out after ${timeout_s}s"
+		else
+			echo "FAIL: $label: exited with status $rc and no FAIL line"
+		fi
+		f=1
+	fi
+	if [ "$rc" -eq 0 ] && [ $((p + f + s)) -eq 0 ]; then
+		echo "FAIL: $label: ran no test"
+		f=1
+	fi
+	if [ "$f" -ne 0 ]; then
+		failures+=("$label")
+		echo "----- $label output (last 40 lines) -----"
+		tail -n 40 "$log"
+		echo "-----"
+	fi
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+	echo "# $label: ${p} passed, ${f} failed, ${s} skipped ($((SECONDS - start))s)"
+}
+
+for t in "$O"/tests/unit/test-* "$O"/san/tests/unit/test-*; do
+	[ -x "$t" ] || continue
+	[[ "$t" =~ $pattern ]] || continue
+	run_one "${t#$O/}" "$t"
+done
+
+for t in tests/integration/*.sh; do
+	[ -f "$t" ] || continue
+	[[ "$t" =~ $pattern ]] || continue
+	run_one "$t" bash "$t"
+done
+
+echo
+if [ ${#failures[@]} -ne 0 ]; then
+	echo "failed: ${failures[*]}"
+	echo "logs: $logdir"
+else
+	rm -rf "$logdir"
+fi
+if [ "$skipped" -ne 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ] && [ $((passed + skipped)) -gt 0 ]

@@ -1,0 +1,215 @@
+/* Messages, size parsing and I/O helpers shared by every module. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lkvm/util.h"
+
+int lkvm_verbose;
+static char msg_prefix[64] = "lkvm";
+
+void lkvm__set_msg_prefix(const char *prefix)
+{
+	snprintf(msg_prefix, sizeof(msg_prefix), "%s", prefix);
+}
+
+static void vmsg(const char *level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* One write so messages from several threads do not interleave. */
+	fprintf(stderr, "%s: %s%s\n", msg_prefix, level, buf);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("error: ", fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void die_perror(const char *s)
+{
+	die("%s: %s", s, strerror(errno));
+}
+
+void pr_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("error: ", fmt, ap);
+	va_end(ap);
+}
+
+void pr_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void pr_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+}
+
+void pr_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!lkvm_verbose)
+		return;
+	va_start(ap, fmt);
+	vmsg("debug: ", fmt, ap);
+	va_end(ap);
+}
+
+int parse_u64(const char *s, u64 *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int parse_size(const char *s, u64 *out, u64 default_unit)
+{
+	char *end;
+	unsigned long long v;
+	u64 mult;
+
+	if (!s || !*s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case '\0': mult = default_unit; break;
+	case 'b': case 'B': mult = 1; end++; break;
+	case 'k': case 'K': mult = 1ULL << 10; end++; break;
+	case 'm': case 'M': mult = 1ULL << 20; end++; break;
+	case 'g': case 'G': mult = 1ULL << 30; end++; break;
+	case 't': case 'T': mult = 1ULL << 40; end++; break;
+	default: return -EINVAL;
+	}
+	/* Accept "512M", "512MB", "512MiB". */
+	if (mult != 1 && *end == 'i')
+		end++;
+	if (mult != 1 && (*end == 'B' || *end == 'b'))
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (mult && v > UINT64_MAX / mult)
+		return -ERANGE;
+	*out = v * mult;
+	return 0;
+}
+
+int read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EPIPE;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int read_file(const char *path, void **buf, size_t *len, size_t max)
+{
+	struct stat st;
+	void *p;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		goto out_close;
+	}
+	if ((u64)st.st_size > max) {
+		ret = -EFBIG;
+		goto out_close;
+	}
+	p = malloc(st.st_size ? st.st_size : 1);
+	if (!p) {
+		ret = -ENOMEM;
+		goto out_close;
+	}
+	ret = read_full(fd, p, st.st_size);
+	if (ret) {
+		free(p);
+		goto out_close;
+	}
+	*buf = p;
+	*len = st.st_size;
+out_close:
+	close(fd);
+	return ret;
+}
+
+u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
