@@ -1,0 +1,121 @@
+/*
+ * The virtual machine: /dev/kvm and VM fds, guest memory banks, vCPUs and
+ * the run state.  kvm.c owns this; everything else reaches guest memory
+ * through the accessors at the bottom, never by adding host pointers to
+ * guest addresses on its own.
+ */
+#ifndef LKVM__KVM_H
+#define LKVM__KVM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "lkvm/util.h"
+
+#define KVM_MAX_MEM_BANKS	4
+#define KVM_MAX_VCPUS		64
+
+/* x86 layout: RAM from 0 up to the 32-bit PCI hole, the rest above 4 GiB. */
+#define KVM_32BIT_GAP_START	0xc0000000ULL
+#define KVM_32BIT_GAP_SIZE	0x40000000ULL
+
+enum kvm_mem_type {
+	KVM_MEM_TYPE_RAM = 1,
+};
+
+struct kvm_mem_bank {
+	u64 guest_phys_addr;
+	u64 size;
+	void *host_addr;
+	u32 slot;
+	enum kvm_mem_type type;
+	u64 page_base;		/* index of this bank's first page over all banks */
+};
+
+enum kvm_sev_mode {
+	SEV_MODE_NONE,
+	SEV_MODE_HARDWARE,	/* --sev : /dev/sev + KVM_MEMORY_ENCRYPT_OP */
+	SEV_MODE_EMULATED,	/* --sev=emulated : the software firmware model */
+};
+
+struct kvm_config {
+	const char *kernel_filename;
+	const char *initrd_filename;
+	const char *kernel_cmdline;
+	const char *name;		/* instance name (control socket) */
+	const char *console;		/* "serial" (default) or "virtio" */
+	u64 ram_size;
+	int nr_cpus;
+	u32 cpuid_mask_ecx1, cpuid_mask_edx1;	/* features hidden from leaf 1 */
+	u32 cpuid_mask_ebx7, cpuid_mask_ecx7;	/* ... from leaf 7 */
+	u32 cpuid_mask_eax_d1;			/* ... from leaf 0xd subleaf 1 */
+	bool hide_xsave;
+	bool page_map;			/* --page-map: hypercall/MSR interface on */
+	enum kvm_sev_mode sev_mode;
+	const char *incoming;		/* --incoming [ADDR:]PORT */
+	bool debug_ioport;		/* test-only doorbells on port 0xe0-0xef */
+};
+
+struct kvm_cpu;
+struct page_map;
+struct sev_guest;
+
+struct kvm {
+	int sys_fd;			/* /dev/kvm */
+	int vm_fd;
+	int vm_type;
+	long kvm_run_size;
+	struct kvm_config cfg;
+
+	struct kvm_mem_bank mem_banks[KVM_MAX_MEM_BANKS];
+	int nr_mem_banks;
+	u64 ram_size;
+	u64 nr_pages;			/* 4 KiB pages over all banks */
+
+	int nr_cpus;
+	struct kvm_cpu *cpus[KVM_MAX_VCPUS];
+
+	/* Boot: filled by the kernel loader, consumed by vCPU reset. */
+	u64 boot_entry;			/* guest physical entry point */
+	u64 boot_info;			/* start_info / boot_params address */
+	int boot_mode;			/* KVM_BOOT_PVH, KVM_BOOT_BZIMAGE */
+	u16 boot_cs, boot_ip, boot_sp;	/* real-mode entry for bzImage */
+
+	struct page_map *page_map;	/* shared/private map, or NULL */
+	struct sev_guest *sev;		/* SEV launch/migration state, or NULL */
+
+	/* Run state (kvm-cpu.c): who stops the VM and with what status. */
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	bool stopping;
+	int exit_status;		/* 0 = reset/poweroff, else failure */
+	const char *exit_reason;
+};
+
+enum { KVM_BOOT_PVH = 1, KVM_BOOT_BZIMAGE = 2 };
+
+/* Guest memory.  All return NULL / -EFAULT outside RAM or across banks. */
+struct kvm_mem_bank *kvm__find_bank(struct kvm *kvm, u64 gpa, u64 len);
+void *guest_flat_to_host(struct kvm *kvm, u64 gpa, u64 len);
+/* Page index over all banks (bank->page_base + offset), or -1. */
+s64 kvm__gpa_to_page(struct kvm *kvm, u64 gpa);
+u64 kvm__page_to_gpa(struct kvm *kvm, u64 page);
+
+/*
+ * The checked accessors for VMM code that reads or writes guest memory at
+ * run time (devices, diagnostics).  With SEV on, a range that touches a
+ * page the page map says is private is refused with -EPERM: on hardware
+ * the VMM would see ciphertext there, so it must never rely on it.
+ */
+int kvm__read_guest(struct kvm *kvm, u64 gpa, void *buf, size_t len);
+int kvm__write_guest(struct kvm *kvm, u64 gpa, const void *buf, size_t len);
+void *kvm__shared_ptr(struct kvm *kvm, u64 gpa, u64 len);
+
+int kvm__register_ram(struct kvm *kvm, u64 gpa, u64 size, void *host);
+
+/* Stop the VM: first caller's status wins (race-free shutdown). */
+void kvm__request_stop(struct kvm *kvm, int status, const char *reason);
+int kvm__pause(struct kvm *kvm);	/* all vCPUs out of KVM_RUN, parked */
+void kvm__resume(struct kvm *kvm);
+
+#endif
