@@ -1,0 +1,48 @@
+/*
+ * vCPU threads and exit dispatch.  One thread per vCPU runs KVM_RUN and
+ * hands exits to the I/O dispatch, the page map (hypercall, MSR exits) and
+ * the diagnostics.  Pausing uses a signal to kick a vCPU out of KVM_RUN
+ * (SIGLKVM_KICK) and parks it on the VM's run_cond.
+ */
+#ifndef LKVM__KVM_CPU_H
+#define LKVM__KVM_CPU_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <linux/kvm.h>
+
+#include "lkvm/util.h"
+
+#define SIGLKVM_KICK	(SIGRTMIN + 0)
+
+struct kvm;
+
+struct kvm_cpu {
+	struct kvm *kvm;
+	int cpu_id;
+	int vcpu_fd;
+	struct kvm_run *kvm_run;
+	pthread_t thread;
+	bool thread_started;
+
+	/* Dirty ring (KVM_CAP_DIRTY_LOG_RING), mapped at KVM_DIRTY_LOG_PAGE_OFFSET. */
+	struct kvm_dirty_gfn *dirty_gfns;
+	u32 dirty_ring_entries;
+	u32 dirty_ring_fetch;		/* next entry to harvest */
+
+	volatile bool parked;		/* out of KVM_RUN, waiting on run_cond */
+};
+
+int kvm_cpu__init_all(struct kvm *kvm);	/* create vCPUs, set CPUID, reset */
+int kvm_cpu__start_all(struct kvm *kvm);	/* threads; returns at once */
+int kvm_cpu__wait_all(struct kvm *kvm);	/* join; returns the VM's exit status */
+void kvm_cpu__exit_all(struct kvm *kvm);
+int kvm_cpu__reset(struct kvm_cpu *vcpu);	/* boot state for the loaded kernel */
+
+/* Registers, segments, control registers and code bytes at RIP. */
+void kvm_cpu__dump(struct kvm_cpu *vcpu, FILE *out);
+/* Translate a guest virtual address with the vCPU's current page tables. */
+int kvm_cpu__gva_to_gpa(struct kvm_cpu *vcpu, u64 gva, u64 *gpa);
+
+#endif
