@@ -81,6 +81,9 @@ struct kvm {
 	int boot_mode;			/* KVM_BOOT_PVH, KVM_BOOT_BZIMAGE */
 	u16 boot_cs, boot_ip, boot_sp;	/* real-mode entry for bzImage */
 
+	struct kvm_loaded_range *loaded;	/* see kvm__load_bytes() */
+	int nr_loaded;
+
 	struct page_map *page_map;	/* shared/private map, or NULL */
 	struct sev_guest *sev;		/* SEV launch/migration state, or NULL */
 
@@ -112,6 +115,22 @@ int kvm__write_guest(struct kvm *kvm, u64 gpa, const void *buf, size_t len);
 void *kvm__shared_ptr(struct kvm *kvm, u64 gpa, u64 len);
 
 int kvm__register_ram(struct kvm *kvm, u64 gpa, u64 size, void *host);
+
+/*
+ * Loaders place every byte of the initial guest image (kernel, initrd,
+ * boot tables, BIOS, command line) with kvm__load_bytes() or, when they
+ * build a structure in place, kvm__load_mark().  Both record the range in
+ * kvm->loaded[] in call order: that list is exactly what SEV
+ * LAUNCH_UPDATE_DATA encrypts and measures, and what `lkvm sev measure`
+ * replays offline, so nothing may be written to guest memory before the
+ * first instruction by any other path.
+ */
+struct kvm_loaded_range {
+	u64 gpa;
+	u64 len;
+};
+int kvm__load_bytes(struct kvm *kvm, u64 gpa, const void *src, u64 len);
+int kvm__load_mark(struct kvm *kvm, u64 gpa, u64 len);
 
 /* Stop the VM: first caller's status wins (race-free shutdown). */
 void kvm__request_stop(struct kvm *kvm, int status, const char *reason);
