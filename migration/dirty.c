@@ -5,10 +5,9 @@
  * one bitmap over all pages; elsewhere KVM_GET_DIRTY_LOG hands us a
  * bitmap per slot.  On the project's hosts only the ring reports writes.
  *
- * The ring must be enabled on the VM before any vCPU exists, so kvm.c
- * calls migration__dirty_ring_enable() right after KVM_CREATE_VM and
- * migration__dirty_ring_map() after each KVM_CREATE_VCPU.  Nothing is
- * pushed to the rings until migration__log_start() turns on
+ * The ring must be enabled on the VM before any vCPU exists: kvm.c does
+ * that (kvm->dirty_ring_bytes) and kvm-cpu.c maps each vCPU's ring.
+ * Nothing is pushed to the rings until migration__log_start() turns on
  * KVM_MEM_LOG_DIRTY_PAGES for the memory slots.
  */
 #include <errno.h>
@@ -25,7 +24,6 @@
 
 #define BITS_PER_LONG	(8 * sizeof(long))
 
-static u32 ring_bytes;			/* per vCPU, 0 = no ring */
 static struct mig_dirty *active;	/* the migration in progress, if any */
 static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -121,51 +119,6 @@ u64 mig_dirty__harvest_ring(struct mig_dirty *d, struct kvm_dirty_gfn *gfns, u32
 
 /* ---- KVM side ---- */
 
-int migration__dirty_ring_enable(struct kvm *kvm)
-{
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_DIRTY_LOG_RING };
-	int max;
-
-	max = ioctl(kvm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
-	if (max <= 0)
-		return 0;			/* no ring: the bitmap fallback */
-	ring_bytes = min((u32)max, MIG_DIRTY_RING_BYTES);
-	cap.args[0] = ring_bytes;
-	if (ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
-		int err = -errno;
-
-		ring_bytes = 0;
-		pr_warn("dirty ring: KVM_ENABLE_CAP(%u bytes) failed (%d), using the dirty bitmap",
-			(u32)cap.args[0], err);
-		return 0;
-	}
-	pr_debug("dirty ring: %u bytes per vCPU", ring_bytes);
-	return 0;
-}
-
-int migration__dirty_ring_map(struct kvm_cpu *vcpu)
-{
-	void *p;
-
-	if (!ring_bytes)
-		return 0;
-	p = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->vcpu_fd,
-		 KVM_DIRTY_LOG_PAGE_OFFSET * sysconf(_SC_PAGESIZE));
-	if (p == MAP_FAILED)
-		return -errno;
-	vcpu->dirty_gfns = p;
-	vcpu->dirty_ring_entries = ring_bytes / sizeof(struct kvm_dirty_gfn);
-	vcpu->dirty_ring_fetch = 0;
-	return 0;
-}
-
-void migration__dirty_ring_unmap(struct kvm_cpu *vcpu)
-{
-	if (vcpu->dirty_gfns)
-		munmap(vcpu->dirty_gfns, vcpu->dirty_ring_entries * sizeof(struct kvm_dirty_gfn));
-	vcpu->dirty_gfns = NULL;
-}
-
 static int slot_map(struct kvm *kvm, struct mig_slot_map *m)
 {
 	int i;
@@ -185,7 +138,7 @@ static int sync_locked(struct kvm *kvm, struct mig_dirty *d)
 	int nr = slot_map(kvm, m), i;
 	u64 n = 0;
 
-	if (ring_bytes) {
+	if (kvm->dirty_ring_bytes) {
 		for (i = 0; i < kvm->nr_cpus; i++) {
 			struct kvm_cpu *v = kvm->cpus[i];
 
@@ -215,7 +168,8 @@ static int sync_locked(struct kvm *kvm, struct mig_dirty *d)
 	return 0;
 }
 
-int migration__dirty_ring_full(struct kvm_cpu *vcpu)
+/* KVM_EXIT_DIRTY_RING_FULL: the vCPU waits here until its ring has room. */
+static int dirty_ring_full(struct kvm_cpu *vcpu)
 {
 	struct kvm *kvm = vcpu->kvm;
 	struct mig_dirty scratch;
@@ -236,22 +190,19 @@ int migration__dirty_ring_full(struct kvm_cpu *vcpu)
 	return ret;
 }
 
+static void __attribute__((constructor)) register_ring_full(void)
+{
+	kvm_cpu__register_exit_handler(KVM_EXIT_DIRTY_RING_FULL, dirty_ring_full);
+}
+
 static int set_logging(struct kvm *kvm, bool on)
 {
-	int i;
+	int i, ret;
 
 	for (i = 0; i < kvm->nr_mem_banks; i++) {
-		struct kvm_mem_bank *b = &kvm->mem_banks[i];
-		struct kvm_userspace_memory_region r = {
-			.slot = b->slot,
-			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-			.guest_phys_addr = b->guest_phys_addr,
-			.memory_size = b->size,
-			.userspace_addr = (u64)(unsigned long)b->host_addr,
-		};
-
-		if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-			return -errno;
+		ret = kvm__set_memslot(kvm, &kvm->mem_banks[i], on);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -260,7 +211,7 @@ int migration__log_start(struct kvm *kvm, struct mig_dirty *d)
 {
 	int ret;
 
-	d->ring = ring_bytes != 0;
+	d->ring = kvm->dirty_ring_bytes != 0;
 	pthread_mutex_lock(&active_lock);
 	ret = set_logging(kvm, true);
 	if (!ret) {

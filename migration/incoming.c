@@ -15,6 +15,7 @@
 
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
+#include "lkvm/run-hooks.h"
 
 #define BITS_PER_LONG		(8 * sizeof(long))
 #define MIG_MAX_NR_SECTIONS	1024
@@ -175,13 +176,13 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 			break;
 		case MIG_PAGE_NORMAL:
 			bit_set(in->written, e->page);
-			if (mig_crc32(0, host, PAGE_SIZE) == e->crc)
+			if (!mig_crc__bad(mig_crc32(0, host, PAGE_SIZE), e->crc))
 				bit_clear(in->suspect, e->page);
 			else
 				bit_set(in->suspect, e->page);
 			break;
 		case MIG_PAGE_ENCRYPTED:
-			if (mig_crc32(0, enc + enc_off, e->len) != e->crc) {
+			if (mig_crc__bad(mig_crc32(0, enc + enc_off, e->len), e->crc)) {
 				bit_set(in->suspect, e->page);
 			} else {
 				ret = in->recv_encrypted(in, e->page, enc + enc_off, e->len);
@@ -351,6 +352,8 @@ int mig_incoming__hello(struct mig_incoming *in, struct mig_chan *c)
 	ret = mig_shape__decode(buf, h.len, &in->peer);
 	if (ret)
 		snprintf(why, sizeof(why), "malformed machine description (%s)", strerror(-ret));
+	else if (in->peer.session != in->session)
+		ret = -EPROTO, snprintf(why, sizeof(why), "session id differs from the preamble's");
 	else
 		ret = mig_shape__compare(&in->peer, &in->local, why, sizeof(why));
 	if (ret)
@@ -683,3 +686,17 @@ out_free:
 	mig_incoming__free(&in);
 	return ret;
 }
+
+static int incoming_hook(struct kvm *kvm)
+{
+	if (!kvm->cfg.incoming)
+		return 0;
+	return migration__incoming(kvm);
+}
+
+static struct run_hook incoming_run_hook = {
+	.name = "incoming migration",
+	.prio = RUN_HOOK_INCOMING,
+	.fn = incoming_hook,
+};
+run_hook_register(incoming_run_hook);

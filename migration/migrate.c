@@ -226,6 +226,7 @@ static int connect_all(struct mig_src *m)
 		goto err;
 	mig_shape__from_kvm(m->kvm, &shape);
 	shape.nr_channels = m->nch;
+	shape.session = m->session;
 	ret = mig_shape__encode(&shape, &b);
 	if (!ret)
 		ret = mig_chan__send_rec(&m->ctrl, MIG_REC_HELLO, 0, 0, b.data, b.len);

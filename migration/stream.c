@@ -12,6 +12,14 @@
 
 #include "lkvm/migration.h"
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/* The fuzzer flips this to get past checksums and reach the checks behind them. */
+bool mig_fuzz_ignore_crc;
+#define crc_bad(a, b)	(!mig_fuzz_ignore_crc && (a) != (b))
+#else
+#define crc_bad(a, b)	((a) != (b))
+#endif
+
 u32 mig_crc32(u32 crc, const void *p, size_t n)
 {
 	const u8 *b = p;
@@ -46,6 +54,11 @@ static u32 get32(const u8 *p)
 static u64 get64(const u8 *p)
 {
 	return (u64)get32(p) | (u64)get32(p + 4) << 32;
+}
+
+bool mig_crc__bad(u32 got, u32 want)
+{
+	return crc_bad(got, want);
 }
 
 void mig_preamble__encode(u8 out[MIG_PREAMBLE_SIZE], u32 channel, u64 session)
@@ -102,7 +115,7 @@ int mig_hdr__decode(const u8 in[MIG_HDR_SIZE], u32 expect_seq, struct mig_hdr *h
 {
 	u64 max;
 
-	if (get32(in + 36) != mig_crc32(0, in, 36))
+	if (crc_bad(get32(in + 36), mig_crc32(0, in, 36)))
 		return -EBADMSG;
 	h->type = get32(in + 0);
 	h->count = get32(in + 4);
@@ -145,7 +158,7 @@ int mig_ram__decode_entries(const struct mig_hdr *h, const u8 *tab, u64 nr_pages
 
 	if (h->count == 0 || h->count > MIG_MAX_BATCH)
 		return -EPROTO;
-	if (mig_crc32(0, tab, (size_t)h->count * MIG_ENT_SIZE) != h->crc)
+	if (crc_bad(mig_crc32(0, tab, (size_t)h->count * MIG_ENT_SIZE), h->crc))
 		return -EBADMSG;
 	for (i = 0; i < h->count; i++) {
 		struct mig_page_ent *e = &ents[i];
@@ -200,7 +213,8 @@ int mig_shape__encode(const struct mig_shape *s, struct mig_buf *out)
 	put32(tmp + 8, s->nr_cpus);
 	put32(tmp + 12, s->nr_banks);
 	put64(tmp + 16, s->nr_pages);
-	mig_buf__put(out, tmp, 24);
+	put64(tmp + 24, s->session);
+	mig_buf__put(out, tmp, 32);
 	for (i = 0; i < s->nr_banks; i++) {
 		put64(tmp, s->banks[i].gpa);
 		put64(tmp + 8, s->banks[i].size);
@@ -215,18 +229,19 @@ int mig_shape__encode(const struct mig_shape *s, struct mig_buf *out)
 
 int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s)
 {
-	size_t off = 24;
+	size_t off = 32;
 	u64 pages = 0;
 	u32 i;
 
 	memset(s, 0, sizeof(*s));
-	if (len < 24)
+	if (len < 32)
 		return -EPROTO;
 	s->features = get32(p);
 	s->nr_channels = get32(p + 4);
 	s->nr_cpus = get32(p + 8);
 	s->nr_banks = get32(p + 12);
 	s->nr_pages = get64(p + 16);
+	s->session = get64(p + 24);
 	if (s->features & ~MIG_F_KNOWN)
 		return -EOPNOTSUPP;
 	if (!s->nr_channels || s->nr_channels > MIG_MAX_CHANNELS ||

@@ -93,6 +93,7 @@ struct mig_shape {
 	u32 nr_cpus;
 	u32 nr_banks;
 	u64 nr_pages;
+	u64 session;			/* repeats the preamble's, under the crc */
 	struct { u64 gpa, size; } banks[MIG_MAX_BANKS];
 	u32 sev_mode;
 	u32 devices_len;
@@ -134,6 +135,7 @@ int mig_end__decode(const u8 *p, size_t len, struct mig_end *e);
 void mig_chan_end__encode(const struct mig_chan_end *e, u8 out[24]);
 int mig_chan_end__decode(const u8 *p, size_t len, struct mig_chan_end *e);
 u32 mig_crc32(u32 crc, const void *p, size_t n);
+bool mig_crc__bad(u32 got, u32 want);	/* every crc compare goes through this */
 
 /* ---- transport.c ---- */
 
@@ -202,12 +204,6 @@ struct mig_slot_map {
 u64 mig_dirty__harvest_ring(struct mig_dirty *d, struct kvm_dirty_gfn *gfns, u32 entries,
 			    u32 *fetch, const struct mig_slot_map *slots, int nr_slots);
 
-/* Hooks for kvm.c / kvm-cpu.c (see the report for where to call them). */
-#define MIG_DIRTY_RING_BYTES	(1u << 20)	/* per vCPU: KVM's maximum here */
-int migration__dirty_ring_enable(struct kvm *kvm);	/* after KVM_CREATE_VM */
-int migration__dirty_ring_map(struct kvm_cpu *vcpu);	/* after KVM_CREATE_VCPU */
-void migration__dirty_ring_unmap(struct kvm_cpu *vcpu);
-int migration__dirty_ring_full(struct kvm_cpu *vcpu);	/* KVM_EXIT_DIRTY_RING_FULL */
 /* Start/stop logging on every memory bank; harvest everything pending. */
 int migration__log_start(struct kvm *kvm, struct mig_dirty *d);
 void migration__log_stop(struct kvm *kvm);
