@@ -422,5 +422,14 @@ int mig_incoming__check_complete(struct mig_incoming *in, const struct mig_chan_
 		mig_incoming__fail(in, -EPROTO, "page %llu never sent", (unsigned long long)p);
 		return -EPROTO;
 	}
+	if (in->end.flags & MIG_END_MEM_CRC) {
+		u32 crc = mig_mem_crc(in->banks, in->nr_banks);
+
+		if (crc != in->end.mem_crc) {
+			mig_incoming__fail(in, -EBADMSG, "guest memory checksum differs: source "
+					   "0x%08x, received 0x%08x", in->end.mem_crc, crc);
+			return -EBADMSG;
+		}
+	}
 	return 0;
 }

@@ -406,6 +406,12 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		end.pages += m->ch[i].st.sent.pages;
 	}
 	end.rounds = m->round;
+	if (p->verify) {
+		/* The guest is paused: this is exactly what the destination must hold. */
+		end.mem_crc = mig_mem_crc(m->ram.banks, m->ram.nr_banks);
+		end.flags |= MIG_END_MEM_CRC;
+		res->mem_crc = end.mem_crc;
+	}
 	mig_end__encode(&end, endbuf);
 	ret = mig_chan__send_rec(&m->ctrl, MIG_REC_END, 0, 0, endbuf, sizeof(endbuf));
 	if (ret)
@@ -425,6 +431,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	}
 
 	/* Committed: the guest runs on the destination now. */
+	res->verified = p->verify;
 	res->downtime_ns = now_ns() - t_pause;
 	res->status = 0;
 	ret = 0;

@@ -142,6 +142,16 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 	return flush(c, &b, round, st);
 }
 
+u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks)
+{
+	u32 crc = 0;
+	int i;
+
+	for (i = 0; i < nr_banks; i++)
+		crc = mig_crc32(crc, banks[i].host, banks[i].nr_pages * PAGE_SIZE);
+	return crc;
+}
+
 int mig_ram__send_chan_end(struct mig_chan *c, const struct mig_ram_stats *st)
 {
 	u8 buf[24];

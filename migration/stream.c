@@ -369,16 +369,21 @@ void mig_end__encode(const struct mig_end *e, u8 out[24])
 	put32(out, e->rounds);
 	put32(out + 4, e->nr_sections);
 	put64(out + 8, e->pages);
-	put64(out + 16, 0);
+	put32(out + 16, e->mem_crc);
+	put32(out + 20, e->flags);
 }
 
 int mig_end__decode(const u8 *p, size_t len, struct mig_end *e)
 {
-	if (len != 24 || get64(p + 16))
+	if (len != 24)
 		return -EPROTO;
 	e->rounds = get32(p);
 	e->nr_sections = get32(p + 4);
 	e->pages = get64(p + 8);
+	e->mem_crc = get32(p + 16);
+	e->flags = get32(p + 20);
+	if (e->flags & ~MIG_END_MEM_CRC || (!(e->flags & MIG_END_MEM_CRC) && e->mem_crc))
+		return -EPROTO;
 	return 0;
 }
 

@@ -100,10 +100,14 @@ struct mig_shape {
 	char devices[MIG_MAX_DEVICES_LEN + 1];
 };
 
+#define MIG_END_MEM_CRC	(1u << 0)	/* mem_crc is set: the destination compares */
+
 struct mig_end {
 	u32 rounds;
 	u32 nr_sections;
 	u64 pages;
+	u32 mem_crc;			/* crc32 of all guest RAM in page order */
+	u32 flags;
 };
 
 struct mig_chan_end {
@@ -295,6 +299,7 @@ struct mig_params {
 	u32 channels;			/* data connections; default 2 */
 	u32 max_rounds;			/* default 30 */
 	u32 ack_timeout_ms;		/* default 30000 */
+	bool verify;			/* ship a whole-RAM crc32 in END (costs downtime) */
 };
 
 struct mig_progress {
@@ -314,6 +319,8 @@ struct mig_result {
 	u64 total_ns, downtime_ns, bytes, rounds;
 	u64 pages_normal, pages_zero, pages_total;
 	u32 channels;
+	u32 mem_crc;			/* with verify: the crc the destination matched */
+	bool verified;
 };
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);
@@ -335,6 +342,26 @@ int mig_progress__text(const struct mig_progress *p, char *buf, size_t n);
 int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s);
 /* Devices add "name[=identity]" to the shape (e.g. a disk's size + name). */
 int migration__register_device(const char *desc);
+
+/* crc32 over every page of the banks in page order (the --verify checksum). */
+u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks);
+
+/*
+ * `lkvm migrate` asks the running VMM over the control socket
+ * (IPC_MSG_MIGRATE): the VMM answers with PROGRESS messages carrying
+ * struct mig_progress, one DATA message with struct mig_result, and the
+ * REPLY.  Both ends are the same binary on the same host: host order.
+ */
+#define MIG_IPC_VERIFY		(1u << 0)
+
+struct mig_ipc_req {
+	u32 downtime_ms;
+	u32 channels;
+	u32 max_rounds;
+	u32 flags;
+	u64 bandwidth_mbps;
+	char to[256];			/* NUL-terminated HOST:PORT */
+};
 
 /* Page is all zeroes (cheap: stops at the first non-zero word). */
 bool mig_page_is_zero(const void *p);

@@ -401,8 +401,14 @@ static void test_end_records(void)
 	CHECK_EQ(mig_end__decode(b, 24, &g), 0);
 	CHECK_EQ(g.pages, 5);
 	CHECK(mig_end__decode(b, 23, &g) < 0);
-	b[20] = 1;
+	b[20] = 2;					/* unknown flag */
 	CHECK(mig_end__decode(b, 24, &g) < 0);
+	b[20] = 0;
+	b[16] = 1;					/* crc without its flag */
+	CHECK(mig_end__decode(b, 24, &g) < 0);
+	b[20] = 1;
+	CHECK_EQ(mig_end__decode(b, 24, &g), 0);
+	CHECK_EQ(g.mem_crc, 1);
 	mig_chan_end__encode(&c, b);
 	CHECK_EQ(mig_chan_end__decode(b, 24, &h), 0);
 	CHECK_EQ(h.bytes, 3);
