@@ -253,6 +253,8 @@ out_threads:
 		pr_err("migration: cannot acknowledge to the source: %s", strerror(-ret));
 		goto out_close;
 	}
+	if (in.end.flags & MIG_END_MEM_CRC)
+		pr_info("migration: guest memory crc32 0x%08x matches the source's", in.end.mem_crc);
 	pr_info("migration: received %llu pages in %llu records, %.1f MB in %.3f s; running",
 		(unsigned long long)in.pages_in, (unsigned long long)in.records_in,
 		in.bytes_in / 1e6, (now_ns() - t0) / 1e9);

@@ -293,6 +293,13 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	int ret;
 
 	memset(res, 0, sizeof(*res));
+	if (!mig_section__find(MIG_SEC_CPU)) {
+		/* Without it the destination would boot the vCPUs from reset. */
+		snprintf(res->reason, sizeof(res->reason),
+			 "this lkvm cannot save vCPU state (no vCPU migration section)");
+		res->status = -EOPNOTSUPP;
+		return -EOPNOTSUPP;
+	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -486,12 +493,12 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 	if (r->status)
 		return snprintf(buf, n, "migration failed: %s; the guest runs on here", r->reason);
 	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
-			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero), %u channels",
+			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero), %u channels%s",
 			r->total_ns / 1e9, r->downtime_ns / 1e6, r->bytes / 1e6,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
-			r->channels);
+			r->channels, r->verified ? ", guest memory verified" : "");
 }
 
 int mig_result__json(const struct mig_result *r, char *buf, size_t n)
@@ -512,11 +519,12 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 	return snprintf(buf, n, "{\"status\":\"%s\",\"reason\":\"%s\",\"total_ms\":%.3f,"
 			"\"downtime_ms\":%.3f,\"bytes\":%llu,\"rounds\":%llu,\"pages\":%llu,"
 			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"channels\":%u,"
-			"\"throughput_mbps\":%.1f}",
+			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":\"0x%08x\"}",
 			r->status ? "failed" : "completed", reason, r->total_ns / 1e6,
 			r->downtime_ns / 1e6, (unsigned long long)r->bytes,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
 			r->channels,
-			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0);
+			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
+			r->verified ? "true" : "false", r->mem_crc);
 }
