@@ -34,7 +34,7 @@ static void *data_thread_fn(void *arg)
 
 	t->ret = mig_incoming__recv(t->in, &t->chan, false, &t->counted);
 	if (t->ret) {
-		mig_incoming__fail(t->in, t->ret, "data channel: %s", strerror(-t->ret));
+		mig_incoming__fail(t->in, t->ret, "data channel: %s", mig_strerror(t->ret));
 		/* Wake the control side, which waits for END meanwhile. */
 		shutdown(t->chan.fd, SHUT_RDWR);
 	}
@@ -262,7 +262,7 @@ out_threads:
 
 out_fail:
 	if (!in.reason[0])
-		mig_incoming__fail(&in, ret, "%s", strerror(-ret));
+		mig_incoming__fail(&in, ret, "control channel: %s", mig_strerror(ret));
 	pr_err("migration: incoming migration failed: %s; the guest is not started", in.reason);
 	if (ctrl.fd >= 0)
 		send_ack(&ctrl, ret, in.reason);

@@ -113,7 +113,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 		return ret;
 	ret = mig_ram__decode_entries(h, tab, in->nr_pages, in->accepted_features, ents);
 	if (ret) {
-		mig_incoming__fail(in, ret, "bad RAM record (seq %u): %s", h->seq, strerror(-ret));
+		mig_incoming__fail(in, ret, "bad RAM record (seq %u): %s", h->seq, mig_strerror(ret));
 		return ret;
 	}
 	for (i = 0; i < h->count; i++)

@@ -50,6 +50,7 @@ struct mig_src {
 	u32 nch;
 	u64 session;
 	bool paused, logging;
+	bool refused;			/* the reason came from the destination */
 	struct mig_result *res;
 };
 
@@ -203,7 +204,8 @@ static int connect_all(struct mig_src *m)
 	mig_tcp__tune(m->ctrl.fd, SEND_TIMEOUT_MS);
 	if (ret) {
 		snprintf(m->res->reason, sizeof(m->res->reason), "destination refused: %s",
-			 why[0] ? why : strerror(-ret));
+			 why[0] ? why : mig_strerror(ret));
+		m->refused = why[0];
 		return ret;
 	}
 	for (i = 0; i < m->nch; i++) {
@@ -271,7 +273,7 @@ static void abort_stream(struct mig_src *m, int err)
 		mig_chan__send_rec(&m->ctrl, MIG_REC_ABORT, 0, 0, b.data, b.len);
 	mig_buf__free(&b);
 	/* The destination sends ACK with its reason when it gives up first. */
-	if (recv_status(m, MIG_REC_ACK, 1000, why, sizeof(why)) < 0 && why[0]) {
+	if (!m->refused && recv_status(m, MIG_REC_ACK, 1000, why, sizeof(why)) < 0 && why[0]) {
 		size_t l = strlen(m->res->reason);
 
 		snprintf(m->res->reason + l, sizeof(m->res->reason) - l,
@@ -426,7 +428,8 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	ret = recv_status(m, MIG_REC_ACK, p->ack_timeout_ms, why, sizeof(why));
 	if (ret) {
 		if (why[0])
-			snprintf(res->reason, sizeof(res->reason), "destination refused: %s", why);
+			snprintf(res->reason, sizeof(res->reason), "destination refused: %s", why),
+			m->refused = true;
 		else if (ret == -ETIMEDOUT)
 			snprintf(res->reason, sizeof(res->reason),
 				 "no acknowledgement from the destination within %u ms",
@@ -451,7 +454,7 @@ out_fail_sync:
 out_fail_io:
 	if (!res->reason[0])
 		snprintf(res->reason, sizeof(res->reason), "stream to %s failed: %s", p->to,
-			 strerror(-ret));
+			 mig_strerror(ret));
 out_fail:
 	abort_stream(m, ret);
 	res->status = ret;

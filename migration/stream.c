@@ -56,6 +56,19 @@ static u64 get64(const u8 *p)
 	return (u64)get32(p) | (u64)get32(p + 4) << 32;
 }
 
+const char *mig_strerror(int err)
+{
+	switch (err) {
+	case -EBADMSG:	return "checksum mismatch";
+	case -EPROTO:	return "malformed or out-of-order record";
+	case -EMSGSIZE:	return "record longer than allowed";
+	case -ERANGE:	return "page or instance out of range";
+	case -EPIPE:	return "connection closed";
+	case -ETIMEDOUT: return "timed out";
+	default:	return strerror(-err);
+	}
+}
+
 bool mig_crc__bad(u32 got, u32 want)
 {
 	return crc_bad(got, want);

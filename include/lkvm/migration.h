@@ -139,7 +139,9 @@ int mig_end__decode(const u8 *p, size_t len, struct mig_end *e);
 void mig_chan_end__encode(const struct mig_chan_end *e, u8 out[24]);
 int mig_chan_end__decode(const u8 *p, size_t len, struct mig_chan_end *e);
 u32 mig_crc32(u32 crc, const void *p, size_t n);
-bool mig_crc__bad(u32 got, u32 want);	/* every crc compare goes through this */
+bool mig_crc__bad(u32 got, u32 want);
+/* strerror() with the stream's meaning of the errnos the decoder returns. */
+const char *mig_strerror(int err);	/* every crc compare goes through this */
 
 /* ---- transport.c ---- */
 
