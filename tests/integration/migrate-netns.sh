@@ -27,9 +27,6 @@ if ! err=$( { ip link add "vm$$a" type veth peer name "vm$$b" &&
 	ip -n "$ns_a" link set lo up && ip -n "$ns_b" link set lo up; } 2>&1); then
 	skip $t "cannot set up the veth pair: $err"; t_done
 fi
-if ! ip netns exec "$ns_a" ping -c 1 -W 2 10.231.0.2 >/dev/null 2>&1; then
-	skip $t "veth link between the namespaces does not pass traffic"; t_done
-fi
 
 port=$(pick_port)
 bg_start SRC_PID ip netns exec "$ns_a" "$LKVM" run -k "$GUESTS/counter" --name ns-src -m 16M \
