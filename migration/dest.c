@@ -144,7 +144,7 @@ int migration__incoming(struct kvm *kvm)
 	struct mig_chan_end ctrl_counted = { 0 }, all[MIG_MAX_CHANNELS + 1];
 	struct mig_incoming in;
 	struct mig_chan ctrl;
-	u64 t0 = 0;
+	u64 t0 = 0, t_end;
 	u32 ch, nch = 0, i;
 	int lfd, fd, ret;
 	char why[256] = "";
@@ -237,6 +237,7 @@ out_threads:
 	if (ret)
 		goto out_fail;
 	all[nch] = ctrl_counted;
+	t_end = now_ns();
 	ret = mig_incoming__check_complete(&in, all, nch + 1);
 	if (!ret)
 		ret = check_sections_present(&in);
@@ -244,6 +245,7 @@ out_threads:
 		ret = load_sections(&in);
 	if (ret)
 		goto out_fail;
+	pr_debug("migration: checked and loaded in %.3f ms after END", (now_ns() - t_end) / 1e6);
 	/*
 	 * Commit point: the source exits when it reads this ACK, so it goes out
 	 * before our vCPUs start; if it cannot be sent we must not run.

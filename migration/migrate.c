@@ -382,6 +382,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		goto out_fail;
 	}
 	m->paused = true;
+	pr_debug("migration: paused in %.3f ms", (now_ns() - t_pause) / 1e6);
 	ret = migration__log_sync(kvm);
 	if (ret)
 		goto out_fail_sync;
@@ -404,10 +405,13 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	if (ret)
 		goto out_fail_io;
 	m->round++;
+	pr_debug("migration: final round sent at %.3f ms", (now_ns() - t_pause) / 1e6);
 	report(m, fn, arg, 0, rate, bw, true);
 	ret = send_sections(m, &end.nr_sections);
 	if (ret)
 		goto out_fail_io;
+	pr_debug("migration: %u sections sent at %.3f ms", end.nr_sections,
+		 (now_ns() - t_pause) / 1e6);
 	for (i = 0; i < m->nch; i++) {
 		ret = mig_ram__send_chan_end(&m->ch[i].chan, &m->ch[i].st);
 		if (ret)
@@ -425,6 +429,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	ret = mig_chan__send_rec(&m->ctrl, MIG_REC_END, 0, 0, endbuf, sizeof(endbuf));
 	if (ret)
 		goto out_fail_io;
+	pr_debug("migration: END sent at %.3f ms", (now_ns() - t_pause) / 1e6);
 	ret = recv_status(m, MIG_REC_ACK, p->ack_timeout_ms, why, sizeof(why));
 	if (ret) {
 		if (why[0])
