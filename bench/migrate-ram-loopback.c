@@ -12,9 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "lkvm/migration.h"
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
 
 struct rx {
 	struct mig_incoming *in;
@@ -82,6 +92,8 @@ static double raw_tcp(u64 bytes)
 	pthread_t t;
 	u64 t0, sent = 0;
 
+	double c0 = cpu_s();
+
 	memset(buf, 0x5a, sizeof(buf));
 	cfd = mig_tcp__connect(addr, 2000);
 	afd = mig_tcp__accept(lfd, 2000);
@@ -96,6 +108,7 @@ static double raw_tcp(u64 bytes)
 	pthread_join(t, NULL);
 	close(afd);
 	close(lfd);
+	printf("  (raw TCP: %.2f CPU s per GB)\n", (cpu_s() - c0) / (sent / 1e9));
 	return sent / ((now_ns() - t0) / 1e9) / 1e6;
 }
 
@@ -146,6 +159,8 @@ int main(int argc, char **argv)
 		rx[i].in = &in;
 		mig_chan__init_fd(&rx[i].c, afd);
 	}
+	double c0 = cpu_s();
+
 	t0 = now_ns();
 	for (i = 0; i < nch; i++) {
 		pthread_create(&rx[i].t, NULL, rx_fn, &rx[i]);
@@ -158,6 +173,7 @@ int main(int argc, char **argv)
 			printf("channel %u: tx %d rx %d\n", i, tx[i].ret, rx[i].ret);
 	}
 	s = (now_ns() - t0) / 1e9;
+	printf("  (lkvm stream: %.2f CPU s per GB of guest RAM)\n", (cpu_s() - c0) / ((mib << 20) / 1e9));
 	printf("lkvm RAM stream, %llu MiB %s, %u channel(s): %.3f s, %.0f MB/s of guest RAM, %s\n",
 	       (unsigned long long)mib, zero ? "zero" : "random", nch, s, (mib << 20) / s / 1e6,
 	       memcmp(src, dst, mib << 20) ? "MISMATCH" : "identical");

@@ -20,21 +20,6 @@ bool mig_fuzz_ignore_crc;
 #define crc_bad(a, b)	((a) != (b))
 #endif
 
-u32 mig_crc32(u32 crc, const void *p, size_t n)
-{
-	const u8 *b = p;
-
-	/* zlib takes uInt lengths: feed large buffers in pieces. */
-	while (n) {
-		uInt c = n > (1u << 30) ? (1u << 30) : (uInt)n;
-
-		crc = crc32(crc, b, c);
-		b += c;
-		n -= c;
-	}
-	return crc;
-}
-
 static void put32(u8 *p, u32 v)
 {
 	p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;

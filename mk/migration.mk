@@ -5,7 +5,7 @@
 FUZZ_CC       ?= clang
 FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -std=gnu11 $(CPPFLAGS)
-FUZZ_MIG_SRCS := migration/stream.c migration/transport.c migration/incoming.c \
+FUZZ_MIG_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/incoming.c \
 		 migration/ram.c util/util.c util/mig-section.c
 
 $(O)/fuzz/fuzz-migration-stream: tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) \
@@ -20,3 +20,11 @@ fuzz-migration: $(O)/fuzz/fuzz-migration-stream
 check-extra::
 	@$(MAKE) --no-print-directory $(O)/fuzz/fuzz-migration-stream 2>$(O)/fuzz-migration-build.log || \
 		echo "fuzz-migration-stream: not built (see $(O)/fuzz-migration-build.log)"
+
+# Benches (not part of make check): `make bench`.
+$(O)/bench/migrate-ram-loopback: bench/migrate-ram-loopback.c $(O)/liblkvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/liblkvm.a $(LIBS)
+
+bench:: $(PROGRAM) $(O)/bench/migrate-ram-loopback
+	@O=$(O) bench/migrate.sh
