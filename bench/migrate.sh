@@ -47,17 +47,20 @@ guest_bench() {
 	pids+=($!)
 	for _ in $(seq 600); do
 		grep -q "count 1" "$tmp/src.out" 2>/dev/null && grep -q "waiting for the source" "$tmp/dst.err" && break
+		kill -0 "${pids[0]}" 2>/dev/null || { echo "$label: source failed: $(tail -n 2 "$tmp/src.err")"; break; }
 		sleep 0.1
 	done
 	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" --channels "$CHANNELS" --json --quiet)
 	echo "$label: $out"
 	echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*/\1 \2 \3/p' |
 		awk -v mb="$SIZE_MB" -v l="$label" '{ printf "  %s: total %.3f s, downtime %.1f ms, %.0f MB/s of guest RAM, %.0f MB/s on the wire\n", l, $1/1000, $2, mb*1048576/($1/1000)/1e6, $3/($1/1000)/1e6 }'
-	"$LKVM" stop --name b-dst >/dev/null 2>&1
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
+	pids=()
 }
 
-mem=$((SIZE_MB + 256))M
+# The PVH loader puts an initrd in the upper half of low memory.
+mem=$((SIZE_MB * 2 + 64))M
 echo
 echo "-- live migration of a VM between two local instances:"
 guest_bench "zero RAM ${SIZE_MB} MiB" -m "${SIZE_MB}M"
