@@ -317,6 +317,8 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		m->ram.banks[i].host = kvm->mem_banks[i].host_addr;
 		m->ram.banks[i].page_base = kvm->mem_banks[i].page_base;
 		m->ram.banks[i].nr_pages = kvm->mem_banks[i].size / PAGE_SIZE;
+		m->ram.banks[i].anon_private = mig_mem__anon_private(kvm->mem_banks[i].host_addr,
+								      kvm->mem_banks[i].size);
 	}
 	m->ram.nr_banks = i;
 	m->ram.nr_pages = kvm->nr_pages;

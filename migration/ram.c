@@ -6,7 +6,11 @@
  * channel, so TCP ordering keeps its copies in round order.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lkvm/migration.h"
 
@@ -26,6 +30,56 @@ bool mig_page_is_zero(const void *p)
 		       w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7];
 	return !acc;
 }
+
+bool mig_mem__anon_private(const void *p, u64 len)
+{
+	unsigned long lo, hi, ino, a = (unsigned long)p;
+	char perms[8], line[512];
+	bool ok = false;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		/* "lo-hi perms offset dev inode [path]": anonymous has inode 0, no path
+		 * (or a bracketed pseudo name). */
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &lo, &hi, perms, &ino) != 4)
+			continue;
+		if (a < lo || a >= hi)
+			continue;
+		ok = a + len <= hi && !strcmp(perms, "rw-p") && ino == 0 && !strchr(line, '/');
+		break;
+	}
+	fclose(f);
+	return ok;
+}
+
+/*
+ * Round 0 of a mostly untouched guest: instead of reading every page (a
+ * read fault each), ask /proc/self/pagemap which pages were ever mapped.
+ * Bit 63 present, bit 62 swapped: neither means the kernel never gave the
+ * page to us, so it reads as zero.  Returns false if pagemap is unusable.
+ */
+static int pagemap_fd = -2;
+static pthread_once_t pagemap_once = PTHREAD_ONCE_INIT;
+
+static void pagemap_open(void)
+{
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+}
+
+static bool untouched_pages(const u8 *host, u64 n, u64 *ents)
+{
+	ssize_t want = n * sizeof(u64);
+
+	pthread_once(&pagemap_once, pagemap_open);
+	if (pagemap_fd < 0)
+		return false;
+	return pread(pagemap_fd, ents, want, (unsigned long)host / PAGE_SIZE * sizeof(u64)) == want;
+}
+
+#define PM_PRESENT	(1ULL << 63)
+#define PM_SWAPPED	(1ULL << 62)
 
 struct batch {
 	u32 n;
@@ -69,12 +123,12 @@ static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_
 }
 
 static int add_page(struct mig_chan *c, struct batch *b, u64 page, u8 *host, u32 round,
-		    struct mig_ram_stats *st)
+		    struct mig_ram_stats *st, bool untouched)
 {
 	struct mig_page_ent *e = &b->ents[b->n++];
 
 	e->page = page;
-	if (mig_page_is_zero(host)) {
+	if (untouched || mig_page_is_zero(host)) {
 		e->flags = MIG_PAGE_ZERO;
 		e->len = 0;
 		e->crc = 0;
@@ -105,6 +159,7 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 		  const unsigned long *bm, u32 round, struct mig_ram_stats *st)
 {
 	static _Thread_local struct batch b;
+	static _Thread_local u64 pm[MIG_CHUNK_PAGES];
 	int bank, ret;
 
 	b.n = 0;
@@ -118,8 +173,10 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 		/* Walk only this channel's chunks. */
 		chunk += (idx + r->nr_channels - chunk % r->nr_channels) % r->nr_channels;
 		for (; chunk * MIG_CHUNK_PAGES < end; chunk += r->nr_channels) {
-			u64 p = max(chunk * MIG_CHUNK_PAGES, first);
+			u64 p = max(chunk * MIG_CHUNK_PAGES, first), p0 = p;
 			u64 stop = min((chunk + 1) * MIG_CHUNK_PAGES, end);
+			bool pm_ok = !bm && mb->anon_private &&
+				     untouched_pages(mb->host + (p - first) * PAGE_SIZE, stop - p, pm);
 
 			for (; p < stop; p++) {
 				if (bm) {
@@ -132,8 +189,8 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 					if (!(w & 1))
 						continue;
 				}
-				ret = add_page(c, &b, p, mb->host + (p - first) * PAGE_SIZE,
-					       round, st);
+				ret = add_page(c, &b, p, mb->host + (p - first) * PAGE_SIZE, round, st,
+					       pm_ok && !(pm[p - p0] & (PM_PRESENT | PM_SWAPPED)));
 				if (ret)
 					return ret;
 			}

@@ -220,7 +220,13 @@ int migration__log_sync(struct kvm *kvm);
 struct mig_mem_bank {
 	u8 *host;
 	u64 page_base, nr_pages;
+	/* Private anonymous memory: a page the kernel never mapped is zero,
+	 * so round 0 can skip reading it (/proc/self/pagemap says which). */
+	bool anon_private;
 };
+
+/* True if [p, p+len) lies in one private anonymous mapping of ours. */
+bool mig_mem__anon_private(const void *p, u64 len);
 
 struct mig_sec_buf {
 	u32 id, instance;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -245,7 +246,74 @@ static void test_fault_flip_detected(void)
 	free(dst);
 }
 
+/*
+ * Round 0 over private anonymous memory skips never-touched pages by
+ * /proc/self/pagemap: they still arrive as zero pages, touched pages
+ * (including one written with zeroes, and one only read) arrive intact,
+ * and the skipped pages were never faulted in on the sender.
+ */
+static void test_untouched_pages_skipped(void)
+{
+	const u64 n = 2048;
+	u8 *src = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	u8 *dst = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct mig_ram_src rs = { .nr_banks = 1, .nr_pages = n, .nr_channels = 1 };
+	struct mig_ram_stats st = { 0 };
+	struct mig_incoming in;
+	struct mig_chan tx;
+	struct rx rx = { 0 };
+	int sv[2], r, memfd;
+	unsigned char vec[1];
+	volatile u8 sink;
+	void *shared;
+	u64 i;
+
+	REQUIRE(src != MAP_FAILED && dst != MAP_FAILED);
+	CHECK(mig_mem__anon_private(src, n * 4096));
+	CHECK(!mig_mem__anon_private(src, n * 4096 + (1ULL << 40)));
+	memfd = memfd_create("t", 0);
+	REQUIRE(ftruncate(memfd, 4096) == 0);
+	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	CHECK(!mig_mem__anon_private(shared, 4096));	/* shared memfd: not skippable */
+	munmap(shared, 4096);
+	close(memfd);
+
+	for (i = 0; i < n; i += 7)
+		memset(src + i * 4096, (int)(i | 1), 4096);
+	memset(src + 3 * 4096, 0, 4096);		/* touched, but zero */
+	sink = src[5 * 4096];				/* only read */
+	(void)sink;
+	rs.banks[0] = (struct mig_mem_bank){ src, 0, n, true };
+	r = mig_incoming__init(&in, n);
+	REQUIRE(r == 0);
+	in.banks[0] = (struct mig_mem_bank){ dst, 0, n };
+	in.nr_banks = 1;
+	in.got_hello = true;
+	in.accepted_features = MIG_F_ZERO_PAGES;
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	mig_chan__init_fd(&tx, sv[0]);
+	rx.in = &in;
+	mig_chan__init_fd(&rx.c, sv[1]);
+	pthread_create(&rx.t, NULL, rx_fn, &rx);
+	CHECK_EQ(mig_ram__send(&rs, &tx, 0, NULL, 0, &st), 0);
+	CHECK_EQ(mig_ram__send_chan_end(&tx, &st), 0);
+	pthread_join(rx.t, NULL);
+	CHECK_EQ(rx.ret, 0);
+	CHECK_EQ(st.normal, DIV_ROUND_UP(n, 7));	/* pages 0, 7, 14 ... */
+	CHECK_EQ(st.zero + st.normal, n);
+	CHECK_MEM(dst, src, n * 4096);
+	/* A page neither written nor read is still not resident on the sender. */
+	CHECK_EQ(mincore(src + 9 * 4096, 4096, vec), 0);
+	CHECK_EQ(vec[0] & 1, 0);
+	mig_chan__close(&tx);
+	mig_chan__close(&rx.c);
+	mig_incoming__free(&in);
+	munmap(src, n * 4096);
+	munmap(dst, n * 4096);
+}
+
 TEST_MAIN_BEGIN("test-migration-transport")
+	RUN(test_untouched_pages_skipped);
 	RUN(test_addr_parse);
 	RUN(test_ipv6_loopback);
 	RUN(test_connect_refused);
