@@ -279,6 +279,10 @@ int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control
 		case MIG_REC_ROUND:
 			ret = control ? mig_chan__recv_payload(c, &h, small, sizeof(small)) : -EPROTO;
 			break;
+		case MIG_REC_SYNC:
+			/* Everything before it is in guest memory: say so. */
+			ret = mig_chan__send_rec(c, MIG_REC_SYNC_ACK, 0, h.id, NULL, 0);
+			break;
 		case MIG_REC_CHAN_END: {
 			struct mig_chan_end e;
 

@@ -54,6 +54,26 @@ struct mig_src {
 	struct mig_result *res;
 };
 
+/*
+ * SYNC and wait for its answer: socket buffers hold megabytes, so "sent"
+ * is not "received".  A round ends when the destination has consumed it,
+ * which makes the measured bandwidth, and so the convergence decision
+ * and the downtime, honest.
+ */
+static int sync_channel(struct mig_chan *c, u32 round)
+{
+	struct mig_hdr h;
+	int ret;
+
+	ret = mig_chan__send_rec(c, MIG_REC_SYNC, 0, round, NULL, 0);
+	if (ret)
+		return ret;
+	ret = mig_chan__recv_hdr(c, &h);
+	if (ret)
+		return ret;
+	return h.type == MIG_REC_SYNC_ACK && h.id == round ? 0 : -EPROTO;
+}
+
 static void *round_thread(void *arg)
 {
 	struct src_chan *c = arg;
@@ -61,6 +81,8 @@ static void *round_thread(void *arg)
 	/* Round 0 sends every page; later rounds the harvested dirty set. */
 	c->ret = mig_ram__send(&c->m->ram, &c->chan, c->idx,
 			       c->m->round ? c->m->send_bm : NULL, c->m->round, &c->st);
+	if (!c->ret && !c->m->paused)
+		c->ret = sync_channel(&c->chan, c->m->round);
 	if (c->ret)	/* unblock the others: the round is lost anyway */
 		shutdown(c->chan.fd, SHUT_RDWR);
 	return NULL;

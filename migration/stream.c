@@ -92,6 +92,8 @@ u64 mig_hdr__max_len(u32 type)
 	case MIG_REC_ROUND:		return 64;
 	case MIG_REC_CHAN_END:		return 24;
 	case MIG_REC_END:		return 64;
+	case MIG_REC_SYNC:
+	case MIG_REC_SYNC_ACK:		return 0;
 	default:			return 0;
 	}
 }
@@ -124,7 +126,7 @@ int mig_hdr__decode(const u8 in[MIG_HDR_SIZE], u32 expect_seq, struct mig_hdr *h
 	if (get32(in + 28) || get32(in + 32))
 		return -EPROTO;
 	max = mig_hdr__max_len(h->type);
-	if (!max)
+	if (!max && h->type != MIG_REC_SYNC && h->type != MIG_REC_SYNC_ACK)
 		return -EPROTO;			/* unknown type */
 	if (h->seq != expect_seq)
 		return -EPROTO;			/* lost, repeated or spliced record */

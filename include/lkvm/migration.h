@@ -41,6 +41,8 @@ enum mig_rec_type {
 	MIG_REC_END		= 80,
 	MIG_REC_ACK		= 96,
 	MIG_REC_ABORT		= 112,
+	MIG_REC_SYNC		= 128,	/* src -> dst, data: answer when consumed */
+	MIG_REC_SYNC_ACK	= 144,	/* dst -> src, data: everything before read */
 };
 
 #define MIG_F_ZERO_PAGES	(1u << 0)
