@@ -35,10 +35,10 @@ if [ ! -w /dev/kvm ]; then
 	exit 0
 fi
 
-# guest_bench LABEL RUN_ARGS...: migrate an idle counting guest, print the JSON summary.
+# guest_bench LABEL RUN_ARGS...: migrate the idle bench guest, print the JSON summary.
 guest_bench() {
 	local label=$1 port=$((30000 + RANDOM % 30000)) out; shift
-	"$LKVM" run -k tests/guests/counter --name "b-src" -p "delay=200000000" "$@" \
+	"$LKVM" run -k "$O/bench/idle-guest" --name "b-src" "$@" \
 		>"$tmp/src.out" 2>"$tmp/src.err" &
 	pids+=($!)
 	"$LKVM" run --name "b-dst" --incoming "127.0.0.1:$port" \
@@ -46,7 +46,7 @@ guest_bench() {
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
 	for _ in $(seq 600); do
-		grep -q "count 1" "$tmp/src.out" 2>/dev/null && grep -q "waiting for the source" "$tmp/dst.err" && break
+		grep -q "ready" "$tmp/src.out" 2>/dev/null && grep -q "waiting for the source" "$tmp/dst.err" && break
 		kill -0 "${pids[0]}" 2>/dev/null || { echo "$label: source failed: $(tail -n 2 "$tmp/src.err")"; break; }
 		sleep 0.1
 	done

@@ -26,5 +26,11 @@ $(O)/bench/migrate-ram-loopback: bench/migrate-ram-loopback.c $(O)/liblkvm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/liblkvm.a $(LIBS)
 
-bench:: $(PROGRAM) $(O)/bench/migrate-ram-loopback
+bench:: $(PROGRAM) $(O)/bench/migrate-ram-loopback $(O)/bench/idle-guest
 	@O=$(O) bench/migrate.sh
+
+# The bench's idle guest, built like tests/guests/ (mk/guests.mk).
+$(O)/bench/idle-guest: bench/guests/idle.c $(GUEST_RT) tests/guests/rt/rt.h tests/guests/rt/guest.ld
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_RT)
+
