@@ -300,7 +300,7 @@ static void test_amd_certs(void)
 static void test_chain_validation(void)
 {
 	struct sev_chain out;
-	u8 ch[SEV_CHAIN_SIZE], a[sizeof(amd)];
+	u8 ch[SEV_CHAIN_SIZE], a[sizeof(amd) + 16];
 	unsigned int both = SEV_CHAIN_DOMAIN | SEV_CHAIN_SEV;
 
 	CHECK_EQ(sev_chain__validate(pdh, sizeof(pdh), chain, sizeof(chain), amd, amd_len, both,
