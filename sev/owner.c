@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,19 @@
 
 #define FILE_MAX	(1 << 20)
 #define KEYS_MAGIC	"lkvm-sev-owner-keys 1\n"
+
+/* One line, "lkvm sev <sub>: error: ...", like the option parser's. */
+static void cmd_err(const char *fmt, ...) __printf(1, 2);
+static void cmd_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "lkvm %s: error: ", parse_options_cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
 
 /* ---- small parsers -------------------------------------------------------- */
 
@@ -85,11 +99,11 @@ static int read_exact(const char *what, const char *path, void *out, size_t len)
 	int ret = read_file(path, &buf, &n, FILE_MAX);
 
 	if (ret) {
-		pr_err("%s %s: %s", what, path, strerror(-ret));
+		cmd_err("%s %s: %s", what, path, strerror(-ret));
 		return ret;
 	}
 	if (n != len) {
-		pr_err("%s %s: %zu bytes, expected %zu", what, path, n, len);
+		cmd_err("%s %s: %zu bytes, expected %zu", what, path, n, len);
 		free(buf);
 		return -EINVAL;
 	}
@@ -105,7 +119,7 @@ static int write_out(const char *what, const char *path, const void *data, size_
 			   sev__write_public_file(path, data, len);
 
 	if (ret)
-		pr_err("cannot write %s %s: %s", what, path, strerror(-ret));
+		cmd_err("cannot write %s %s: %s", what, path, strerror(-ret));
 	return ret;
 }
 
@@ -226,10 +240,10 @@ static int load_keys_msg(const char *path, struct sev_tks *tks, u32 *policy, boo
 	int ret = sev_owner__load_keys(path, tks, policy, have_policy, NULL);
 
 	if (ret == -EINVAL)
-		pr_err("keys file %s: not an lkvm owner keys file or a 32-byte TEK||TIK file",
+		cmd_err("keys file %s: not an lkvm owner keys file or a 32-byte TEK||TIK file",
 		       path);
 	else if (ret)
-		pr_err("keys file %s: %s", path, strerror(-ret));
+		cmd_err("keys file %s: %s", path, strerror(-ret));
 	return ret;
 }
 
@@ -280,7 +294,7 @@ static int parse_or_usage(int argc, const char **argv, const struct option *opts
 	if (n == PARSE_HELP || n == PARSE_ERROR)
 		return n;
 	if (n > 0) {
-		fprintf(stderr, "lkvm %s: error: unexpected argument '%s'\n", parse_options_cmd,
+		cmd_err("unexpected argument '%s'",
 			argv[0]);
 		return PARSE_ERROR;
 	}
@@ -291,7 +305,7 @@ static int need(const char *val, const char *name)
 {
 	if (val)
 		return 0;
-	fprintf(stderr, "lkvm %s: error: --%s is required\n", parse_options_cmd, name);
+	cmd_err("--%s is required", name);
 	return -1;
 }
 
@@ -299,7 +313,7 @@ static int check_policy(u32 policy)
 {
 	if (!(policy & SEV_POLICY_RESERVED))
 		return 0;
-	pr_err("policy 0x%x sets reserved bits 6-15; the firmware would refuse it", policy);
+	cmd_err("policy 0x%x sets reserved bits 6-15; the firmware would refuse it", policy);
 	return -1;
 }
 
@@ -319,11 +333,11 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 	if (ret)
 		return ret;
 	if ((amd_path || ark_path) && !chain_path) {
-		pr_err("--amd-chain and --ark need --chain (PEK||OCA||CEK) as well");
+		cmd_err("--amd-chain and --ark need --chain (PEK||OCA||CEK) as well");
 		return -EINVAL;
 	}
 	if (ark_path && !amd_path) {
-		pr_err("--ark needs --amd-chain");
+		cmd_err("--ark needs --amd-chain");
 		return -EINVAL;
 	}
 	if (chain_path) {
@@ -335,7 +349,7 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 	if (amd_path) {
 		ret = read_file(amd_path, &amd, &amd_len, 2 * SEV_AMD_CERT_MAX_SIZE);
 		if (ret) {
-			pr_err("AMD chain %s: %s", amd_path,
+			cmd_err("AMD chain %s: %s", amd_path,
 			       ret == -EFBIG ? "too large for ASK||ARK" : strerror(-ret));
 			return ret;
 		}
@@ -347,10 +361,10 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 			ret = sev_amd_cert__parse(arkbuf, ark_len, &ark, NULL);
 			free(arkbuf);
 			if (ret > 0)
-				pr_err("ARK %s: not an AMD root certificate (%s)", ark_path,
+				cmd_err("ARK %s: not an AMD root certificate (%s)", ark_path,
 				       sev_ret__str(ret));
 		} else {
-			pr_err("ARK %s: %s", ark_path, strerror(-ret));
+			cmd_err("ARK %s: %s", ark_path, strerror(-ret));
 		}
 		if (ret)
 			goto out;
@@ -358,7 +372,7 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 	ret = sev_chain__validate(pdh, SEV_CERT_SIZE, chain, sizeof(chain), amd, amd_len, flags,
 				  ark_path ? &ark : NULL, NULL);
 	if (ret)
-		pr_err("platform PDH %s: %s%s", pdh_path,
+		cmd_err("platform PDH %s: %s%s", pdh_path,
 		       flags ? "certificate chain does not validate: " : "not a PDH certificate: ",
 		       sev_ret__str(ret));
 out:
@@ -402,19 +416,19 @@ int sev_owner__cmd_session(int argc, const char **argv)
 		return 1;
 	key = sev_key__gen_ec();
 	if (!key) {
-		pr_err("cannot generate an ECDH P-384 key");
+		cmd_err("cannot generate an ECDH P-384 key");
 		return 1;
 	}
 	ret = sev_cert__init(&dh_cert, SEV_USAGE_PDH, SEV_ALGO_ECDH_SHA256, key, 0, 0) ?:
 	      sev_session__create(key, pdh, sizeof(pdh), policy.v, &tks, &session);
 	if (ret) {
-		pr_err("cannot make the session: %s", sev_ret__str(ret));
+		cmd_err("cannot make the session: %s", sev_ret__str(ret));
 		goto out;
 	}
 	/* Keys first: a session without its keys would be useless. */
 	ret = sev_owner__save_keys(keys_out, &tks, policy.v, key);
 	if (ret) {
-		pr_err("cannot write keys file %s: %s", keys_out, strerror(-ret));
+		cmd_err("cannot write keys file %s: %s", keys_out, strerror(-ret));
 		goto out;
 	}
 	ret = write_out("DH certificate", dh_out, &dh_cert, sizeof(dh_cert), false) ?:
@@ -457,14 +471,14 @@ static int digest_files(const struct data_files *d, u8 digest[SEV_DIGEST_SIZE])
 
 		if (fd < 0) {
 			ret = -errno;
-			pr_err("data file %s: %s", d->path[i], strerror(errno));
+			cmd_err("data file %s: %s", d->path[i], strerror(errno));
 			break;
 		}
 		while ((n = read(fd, buf, sizeof(buf))) > 0 && !ret)
 			ret = sev_digest__update(&dg, buf, n);
 		if (n < 0) {
 			ret = -errno;
-			pr_err("data file %s: %s", d->path[i], strerror(errno));
+			cmd_err("data file %s: %s", d->path[i], strerror(errno));
 		}
 		close(fd);
 	}
@@ -506,18 +520,15 @@ int sev_owner__cmd_verify(int argc, const char **argv)
 	if (need(meas_path, "measurement") || need(keys_path, "keys"))
 		return 1;
 	if (!api.set || !build.set) {
-		fprintf(stderr, "lkvm %s: error: --api and --build are required "
-			"(see `lkvm sev status` on the host)\n", parse_options_cmd);
+		cmd_err("--api and --build are required (see `lkvm sev status` on the host)");
 		return 1;
 	}
 	if (!!digest_hex == !!data.n) {
-		fprintf(stderr, "lkvm %s: error: give exactly one of --digest or --data\n",
-			parse_options_cmd);
+		cmd_err("give exactly one of --digest or --data");
 		return 1;
 	}
 	if (digest_hex && parse_hex(digest_hex, strlen(digest_hex), digest, sizeof(digest))) {
-		fprintf(stderr, "lkvm %s: error: --digest: '%s' is not 64 hex digits\n",
-			parse_options_cmd, digest_hex);
+		cmd_err("--digest: '%s' is not 64 hex digits", digest_hex);
 		return 1;
 	}
 	if (data.n && digest_files(&data, digest))
@@ -529,7 +540,7 @@ int sev_owner__cmd_verify(int argc, const char **argv)
 	if (policy.set)
 		pol = policy.v;
 	else if (!have_policy) {
-		pr_err("keys file %s holds no policy; give --policy", keys_path);
+		cmd_err("keys file %s holds no policy; give --policy", keys_path);
 		sev_tks__wipe(&tks);
 		return 1;
 	}
@@ -537,7 +548,7 @@ int sev_owner__cmd_verify(int argc, const char **argv)
 				  sizeof(blob));
 	sev_tks__wipe(&tks);
 	if (ret) {
-		pr_err("measurement does not match (%s): the launched image, policy 0x%x, "
+		cmd_err("measurement does not match (%s): the launched image, policy 0x%x, "
 		       "API %u.%u build %u or TIK differ from what the guest owner expects",
 		       sev_ret__str(ret), pol, api.major, api.minor, build.v);
 		return 1;
@@ -584,12 +595,12 @@ int sev_owner__cmd_wrap_secret(int argc, const char **argv)
 		return 1;
 	ret = read_file(secret_path, &secret, &len, SEV_PKT_MAX_LEN);
 	if (ret) {
-		pr_err("secret %s: %s", secret_path,
+		cmd_err("secret %s: %s", secret_path,
 		       ret == -EFBIG ? "larger than the firmware's 20 KiB limit" : strerror(-ret));
 		return 1;
 	}
 	if (!len || len % 16) {
-		pr_err("secret %s: %zu bytes; the firmware needs a non-zero multiple of 16 "
+		cmd_err("secret %s: %zu bytes; the firmware needs a non-zero multiple of 16 "
 		       "(pad it)", secret_path, len);
 		ret = -EINVAL;
 		goto out;
@@ -601,7 +612,7 @@ int sev_owner__cmd_wrap_secret(int argc, const char **argv)
 				       secret, len, &hdr, trans) : -ENOMEM;
 	sev_tks__wipe(&tks);
 	if (ret) {
-		pr_err("cannot encrypt the secret: %s", sev_ret__str(ret));
+		cmd_err("cannot encrypt the secret: %s", sev_ret__str(ret));
 		goto out;
 	}
 	ret = write_out("header", hdr_out, &hdr, sizeof(hdr), false) ?:

@@ -6,11 +6,13 @@
  * commands' refusals of bad input.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "test.h"
+#include "lkvm/parse-options.h"
 #include "lkvm/sev-crypto.h"
 
 #define OK(expr) do { int __ret = (expr); REQUIRE(__ret == 0); } while (0)
@@ -51,10 +53,50 @@ static size_t get(const char *name, void *buf, size_t max)
 	return n;
 }
 
-/* Run a command with a NULL-terminated list; argv is copied (parse compacts it). */
+/*
+ * Run a command with its stderr captured: a failure must print exactly one
+ * line "lkvm <cmd>: error: ...", a success nothing at all.
+ */
+static bool one_line_errors;
+
+static int run_cmd(int (*fn)(int, const char **), int argc, const char **argv)
+{
+	char line[1024], path[300];
+	int saved, fd, ret, lines = 0, bad = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/stderr.txt", dir);
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (saved < 0 || fd < 0)
+		abort();
+	dup2(fd, 2);
+	close(fd);
+	ret = fn(argc, argv);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		lines++;
+		if (!strstr(line, ": error: ") || strncmp(line, "lkvm ", 5))
+			bad = 1;
+	}
+	if (f)
+		fclose(f);
+	one_line_errors = ret ? lines == 1 && !bad : lines == 0;
+	if (!one_line_errors)
+		fprintf(stderr, "%s: %d stderr line(s) for exit %d\n", argv[0], lines, ret);
+	return ret;
+}
+
+/* Run a command with a NULL-terminated list (parse_options compacts argv). */
 #define CMD(fn, ...) ({							\
 	const char *__a[] = { __VA_ARGS__, NULL };			\
-	fn((int)ARRAY_SIZE(__a) - 1, __a);				\
+	int __r = run_cmd(fn, (int)ARRAY_SIZE(__a) - 1, __a);		\
+	CHECK(one_line_errors);						\
+	__r;								\
 })
 
 static void setup(void)
@@ -306,6 +348,7 @@ static void test_keys_file_strict(void)
 }
 
 TEST_MAIN_BEGIN("test-sev-owner")
+	parse_options_cmd = "sev test";
 	setup();
 	RUN(test_session_opens_on_platform);
 	RUN(test_session_refuses_bad_input);
