@@ -197,6 +197,10 @@ static inline u32 virtio__le32(const void *p)
 	const u8 *b = p;
 	return b[0] | b[1] << 8 | b[2] << 16 | (u32)b[3] << 24;
 }
+static inline u64 virtio__le64(const void *p)
+{
+	return virtio__le32(p) | (u64)virtio__le32((const u8 *)p + 4) << 32;
+}
 static inline void virtio__put_le16(void *p, u16 v) { u8 *b = p; b[0] = v; b[1] = v >> 8; }
 static inline void virtio__put_le32(void *p, u32 v)
 {
