@@ -153,13 +153,8 @@ void pci__config_rw(struct kvm *kvm, u32 addr, u32 off, u8 *data, u32 len, bool 
 static void config_addr_io(struct kvm_cpu *vcpu, u64 port, u8 *data, u32 len,
 			   bool is_write, void *ptr)
 {
-	/* 0xcf9 is the chipset reset control register (Linux reboot=pci). */
-	if (port == PCI_CONFIG_ADDR + 1 && len == 1 && is_write && (data[0] & 4)) {
-		kvm__request_stop(ptr, 0, "reset through port 0xcf9");
-		return;
-	}
-	/* Only full dword accesses at 0xcf8 are the address register. */
-	if (port != PCI_CONFIG_ADDR || len != 4) {
+	/* Only full dword accesses are the address register (0xcf9 is reset, legacy.c). */
+	if (len != 4) {
 		if (!is_write)
 			memset(data, 0xff, len);
 		return;
@@ -359,7 +354,7 @@ static int pci__init(struct kvm *kvm)
 	mmio_next = KVM_32BIT_GAP_START;
 	pthread_mutex_unlock(&pci_lock);
 
-	ret = kvm__register_pio(kvm, PCI_CONFIG_ADDR, 4, config_addr_io, kvm);
+	ret = kvm__register_pio(kvm, PCI_CONFIG_ADDR, 1, config_addr_io, kvm);
 	if (ret < 0)
 		return ret;
 	ret = kvm__register_pio(kvm, PCI_CONFIG_DATA, 4, config_data_io, kvm);
