@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 #include <linux/virtio_pci.h>
+#include <libfdt.h>
 
 #include "lkvm/kvm.h"
 #include "lkvm/virtio-pci.h"
@@ -254,9 +255,90 @@ static void vpci_signal_config(struct virtio_device *vdev)
 	signal_vector(vpci, vpci->config_vector, 2);
 }
 
+/* ---- migration: the transport's registers ------------------------------- */
+
+static int vpci_save(struct virtio_device *vdev, void *fdt)
+{
+	struct virtio_pci *vpci = vdev->trans_priv;
+	fdt32_t table[VPCI_NR_VECTORS * 4];
+	int v, err = 0;
+
+	for (v = 0; v < VPCI_NR_VECTORS; v++) {
+		table[4 * v] = cpu_to_fdt32(vpci->msix[v].addr_lo);
+		table[4 * v + 1] = cpu_to_fdt32(vpci->msix[v].addr_hi);
+		table[4 * v + 2] = cpu_to_fdt32(vpci->msix[v].data);
+		table[4 * v + 3] = cpu_to_fdt32(vpci->msix[v].ctrl);
+	}
+	err |= fdt_property_u32(fdt, "command", virtio__le16(vpci->pdev.cfg + PCI_COMMAND));
+	err |= fdt_property_u32(fdt, "msix-ctrl", msix_ctrl(vpci));
+	err |= fdt_property(fdt, "msix-table", table, sizeof(table));
+	err |= fdt_property_u32(fdt, "pba", vpci->pba);
+	err |= fdt_property_u32(fdt, "config-vector", vpci->config_vector);
+	err |= fdt_property_u32(fdt, "isr", vpci->isr);
+	return err ? -ENOSPC : 0;
+}
+
+static int prop_u32(const void *fdt, int node, const char *name, u32 max, u32 *v)
+{
+	int len;
+	const fdt32_t *p = fdt_getprop(fdt, node, name, &len);
+
+	if (!p || len != sizeof(*p) || fdt32_to_cpu(*p) > max)
+		return -EINVAL;
+	*v = fdt32_to_cpu(*p);
+	return 0;
+}
+
+static int vpci_load(struct virtio_device *vdev, const void *fdt, int node)
+{
+	struct virtio_pci *vpci = vdev->trans_priv;
+	const fdt32_t *table;
+	u32 cmd, ctrl, pba, cvec, isr;
+	int len, v;
+
+	table = fdt_getprop(fdt, node, "msix-table", &len);
+	if (!table || len != VPCI_NR_VECTORS * 16 ||
+	    prop_u32(fdt, node, "command", 0xffff, &cmd) ||
+	    prop_u32(fdt, node, "msix-ctrl", 0xffff, &ctrl) ||
+	    prop_u32(fdt, node, "pba", (1u << VPCI_NR_VECTORS) - 1, &pba) ||
+	    prop_u32(fdt, node, "config-vector", 0xffff, &cvec) ||
+	    prop_u32(fdt, node, "isr", 3, &isr))
+		return -EINVAL;
+	if (cvec >= VPCI_NR_VECTORS && cvec != NO_VECTOR)
+		return -EINVAL;
+	/* The queues' new state is in place already (see virtio__load_state). */
+	for (v = 0; v < vdev->ops->nr_queues; v++)
+		if (vdev->vqs[v].msix_vector >= VPCI_NR_VECTORS &&
+		    vdev->vqs[v].msix_vector != NO_VECTOR)
+			return -EINVAL;
+	/* Everything checked: nothing below can fail half way. */
+	for (v = 0; v < VPCI_NR_VECTORS; v++) {
+		vpci->msix[v].addr_lo = fdt32_to_cpu(table[4 * v]);
+		vpci->msix[v].addr_hi = fdt32_to_cpu(table[4 * v + 1]);
+		vpci->msix[v].data = fdt32_to_cpu(table[4 * v + 2]);
+		vpci->msix[v].ctrl = fdt32_to_cpu(table[4 * v + 3]) & 1;
+		vpci->route_stale[v] = true;	/* routes are rebuilt here on first use */
+	}
+	/* Only the bits the guest could have set. */
+	vpci->pdev.cfg[PCI_COMMAND] = cmd & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
+					     PCI_COMMAND_MASTER);
+	vpci->pdev.cfg[PCI_COMMAND + 1] = (cmd >> 8) & (PCI_COMMAND_INTX_DISABLE >> 8);
+	vpci->pdev.cfg[vpci->msix_cap + 3] = (ctrl >> 8) & ((MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8);
+	vpci->pba = pba;
+	vpci->config_vector = cvec;
+	vpci->isr = isr;
+	if (isr && !(ctrl & MSIX_CTRL_ENABLE)) {
+		vpci->intx_level = true;
+		pci__set_irq(vpci->kvm, &vpci->pdev, 1);
+	}
+	return 0;
+}
+
 static const struct virtio_transport vpci_transport = {
 	.signal_vq = vpci_signal_vq,
 	.signal_config = vpci_signal_config,
+	.save = vpci_save,
+	.load = vpci_load,
 };
 
 /* ---- common configuration --------------------------------------------- */

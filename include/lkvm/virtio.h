@@ -119,6 +119,9 @@ struct virtio_dev_ops {
 struct virtio_transport {
 	void (*signal_vq)(struct virtio_device *vdev, u16 q);
 	void (*signal_config)(struct virtio_device *vdev);
+	/* Migration: transport registers as properties of an FDT node. */
+	int (*save)(struct virtio_device *vdev, void *fdt);
+	int (*load)(struct virtio_device *vdev, const void *fdt, int node);
 };
 
 #define VIRTIO_MAX_QUEUES	4
