@@ -25,7 +25,7 @@ check-extra::
 
 $(VIRTIO_BENCH): bench/bench-virtio-blk.c $(O)/liblkvm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(O)/liblkvm.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/liblkvm.a $(LIBS)
 
 bench:: $(VIRTIO_BENCH)
 	$(VIRTIO_BENCH)
