@@ -51,7 +51,7 @@ static inline u16 r16(u64 a) { return *(volatile u16 *)a; }
 static inline u32 r32(u64 a) { return *(volatile u32 *)a; }
 
 /* Find the first virtio device of a type; 0 on success. */
-static int vdev_find(struct vdev *d, u16 type)
+static __attribute__((unused)) int vdev_find(struct vdev *d, u16 type)
 {
 	int slot, cap;
 
@@ -81,7 +81,7 @@ static int vdev_find(struct vdev *d, u16 type)
 }
 
 /* Negotiate features and set up queues 0..nq-1; returns the final status. */
-static u8 vdev_init(struct vdev *d, u64 features, struct vqueue **qs, int nq)
+static __attribute__((unused)) u8 vdev_init(struct vdev *d, u64 features, struct vqueue **qs, int nq)
 {
 	u64 c = d->common;
 	int q;
@@ -115,7 +115,7 @@ static u8 vdev_init(struct vdev *d, u64 features, struct vqueue **qs, int nq)
 }
 
 /* Post a chain of n buffers (no kick). */
-static void vq_post(struct vqueue *vq, int n, void **buf, const u32 *len, const u16 *flags)
+static __attribute__((unused)) void vq_post(struct vqueue *vq, int n, void **buf, const u32 *len, const u16 *flags)
 {
 	int i, base = (vq->next_avail * 2) % VQ_N;	/* room for chains of <= 2 ... */
 
@@ -133,13 +133,13 @@ static void vq_post(struct vqueue *vq, int n, void **buf, const u32 *len, const 
 	barrier();
 }
 
-static void vq_kick(struct vqueue *vq, u16 q)
+static __attribute__((unused)) void vq_kick(struct vqueue *vq, u16 q)
 {
 	w16(vq->notify, q);
 }
 
 /* Wait for the next used buffer; returns its length or -1 on timeout. */
-static s64 vq_wait(struct vqueue *vq, u64 spins)
+static __attribute__((unused)) s64 vq_wait(struct vqueue *vq, u64 spins)
 {
 	s64 len;
 
@@ -155,7 +155,7 @@ static s64 vq_wait(struct vqueue *vq, u64 spins)
 }
 
 /* One synchronous request on queue q. */
-static s64 vq_request(struct vqueue *vq, u16 q, int n, void **buf, const u32 *len,
+static __attribute__((unused)) s64 vq_request(struct vqueue *vq, u16 q, int n, void **buf, const u32 *len,
 		      const u16 *flags)
 {
 	vq_post(vq, n, buf, len, flags);

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # virtio devices in real guests with small polling drivers (tests/guests/virtio-*.c):
 # blk reads and writes checked on the host file, read-only enforcement, rng
-# bytes, console output, net frames through a tap in a network namespace,
+# bytes, an MSI-X interrupt taken by the guest, console output, net frames through a tap in a network namespace,
 # and clear start-up errors for a missing disk or a bad --network value.
 . "$(dirname "$0")/../lib.sh"
-need_kvm blk_rw blk_readonly blk_missing_file rng console net_tap net_bad_option
+need_kvm blk_rw blk_readonly blk_missing_file rng msix_interrupt console net_tap net_bad_option
 G=$GUESTS
 
 disk=$T_TMP/disk.img
@@ -36,6 +36,11 @@ else fail blk_missing_file "rc=$rc err=$(cat $T_TMP/err)"; fi
 out=$(timeout 60 $LKVM run -k $G/virtio-rng --rng 2>$T_TMP/err); rc=$?
 if [ $rc -eq 0 ] && echo "$out" | grep -q "virtio-rng: ok"; then pass rng
 else fail rng "rc=$rc out='$out' err=$(cat $T_TMP/err)"; fi
+
+# MSI-X: the guest waits for the interrupt (routing + irqfd + LAPIC), not the ring.
+out=$(timeout 60 $LKVM run -k $G/virtio-msix --rng 2>$T_TMP/err); rc=$?
+if [ $rc -eq 0 ] && echo "$out" | grep -q "virtio-msix: ok"; then pass msix_interrupt
+else fail msix_interrupt "rc=$rc out='$out' err=$(cat $T_TMP/err)"; fi
 
 out=$(timeout 60 $LKVM run -k $G/virtio-console --console virtio 2>$T_TMP/err); rc=$?
 if [ $rc -eq 0 ] && [ "$out" = "hello through virtio-console" ]; then pass console
