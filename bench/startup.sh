@@ -16,11 +16,13 @@ measure() {	# label cmd... -> prints "label: median/min/max ms, peak RSS KiB"
 	local i t
 	: > /tmp/lkvm-bench.$$
 	for i in $(seq "$N"); do
-		$TIME -f "%e %M" -o /tmp/lkvm-bench.t.$$ "$@" >/dev/null 2>&1 </dev/null
-		cat /tmp/lkvm-bench.t.$$ >> /tmp/lkvm-bench.$$
+		t0=$(date +%s%N)
+		$TIME -f "%M" -o /tmp/lkvm-bench.t.$$ "$@" >/dev/null 2>&1 </dev/null
+		t1=$(date +%s%N)
+		echo "$(( (t1 - t0) / 1000 )) $(cat /tmp/lkvm-bench.t.$$)" >> /tmp/lkvm-bench.$$
 	done
 	sort -n -k1 /tmp/lkvm-bench.$$ | awk -v l="$label" -v n="$N" '
-		{ t[NR] = $1 * 1000; r[NR] = $2; if ($2 > maxr) maxr = $2 }
+		{ t[NR] = $1 / 1000; r[NR] = $2; if ($2 > maxr) maxr = $2 }
 		END { printf "%-34s median %6.1f ms  min %6.1f  max %6.1f  peak RSS %6d KiB  (%d runs)\n",
 		      l, t[int((NR + 1) / 2)], t[1], t[NR], maxr, n }'
 	rm -f /tmp/lkvm-bench.$$ /tmp/lkvm-bench.t.$$
