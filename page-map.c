@@ -431,6 +431,24 @@ s64 page_map__count_gpa_range(const struct page_map *pm, u64 gpa, u64 len)
 	return walk_gpa((struct page_map *)pm, gpa, len, walk_count, false);
 }
 
+/*
+ * kvm.c's checked guest accessors ask this (with SEV on) before they let
+ * the VMM read or write guest memory: any private page in the range, or
+ * a range outside RAM, or no map at all, counts as private.
+ */
+bool kvm__range_private(struct kvm *kvm, u64 gpa, u64 len)
+{
+	s64 shared;
+
+	if (!len)
+		return false;
+	if (!kvm->page_map)
+		return true;
+	shared = page_map__count_gpa_range(kvm->page_map, gpa, len);
+	return shared < 0 ||
+	       (u64)shared != (gpa + len - 1) / PAGE_SIZE - gpa / PAGE_SIZE + 1;
+}
+
 /* ---- readiness (MSR_KVM_MIGRATION_CONTROL) ---- */
 
 /* Called with pm->lock held. */
@@ -511,6 +529,12 @@ void page_map__reset(struct page_map *pm)
 	pthread_mutex_lock(&pm->lock);
 	set_msr(pm, start_msr(pm));
 	pthread_mutex_unlock(&pm->lock);
+}
+
+void page_map__guest_reset(struct kvm *kvm)
+{
+	if (kvm->page_map)
+		page_map__reset(kvm->page_map);
 }
 
 /* ---- dump ---- */

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "lkvm/cpuid.h"
 #include "lkvm/init.h"
+#include "lkvm/kvm-cpu.h"
 #include "lkvm/kvm-uapi.h"
 #include "lkvm/kvm.h"
 #include "lkvm/page-map.h"
@@ -173,9 +175,26 @@ int hypercall__cpuid(struct kvm *kvm, struct kvm_cpuid2 *cpuid, u32 max_nent)
 	return 0;
 }
 
+static int hypercall_exit(struct kvm_cpu *vcpu)
+{
+	return hypercall__handle_exit(vcpu->kvm, vcpu->kvm_run);
+}
+
+static int msr_exit(struct kvm_cpu *vcpu)
+{
+	return msr_migration__handle_exit(vcpu->kvm, vcpu->kvm_run);
+}
+
+static void cpuid_hook(struct kvm *kvm, struct kvm_cpuid2 *c)
+{
+	if (hypercall__cpuid(kvm, c, CPUID_MAX_NENT))
+		pr_warn("page map: no room in the CPUID table for the KVM leaves");
+}
+
 /*
  * Switch the page map on for a VM that wants it (SEV, or --page-map):
- * after the memory banks exist (core level), before any vCPU runs.
+ * after the memory banks exist (kvm__init), before the vCPUs are created
+ * (their CPUID comes from the hook registered here).
  */
 static int pv_page_map__init(struct kvm *kvm)
 {
@@ -207,11 +226,17 @@ static int pv_page_map__init(struct kvm *kvm)
 			"MSR_KVM_MIGRATION_CONTROL not offered", strerror(-ret));
 
 	page_map__set_features(kvm->page_map, features);
-	return 0;
+	kvm_cpu__register_exit_handler(KVM_EXIT_HYPERCALL, hypercall_exit);
+	kvm_cpu__register_exit_handler(KVM_EXIT_X86_RDMSR, msr_exit);
+	kvm_cpu__register_exit_handler(KVM_EXIT_X86_WRMSR, msr_exit);
+	return cpuid__register_hook(cpuid_hook);
 }
 
 static int pv_page_map__exit(struct kvm *kvm)
 {
+	/* Integration tests read the final map from here (--test-doorbell only). */
+	if (kvm->page_map && kvm->cfg.debug_ioport)
+		page_map__dump(kvm->page_map, stderr);
 	page_map__free(kvm->page_map);
 	kvm->page_map = NULL;
 	return 0;

@@ -134,6 +134,8 @@ int page_map__wait_ready(struct page_map *pm, u64 timeout_ms);
  * withdrawn.  Called from the vCPU reset path with the vCPUs stopped.
  */
 void page_map__reset(struct page_map *pm);
+/* The guest reset/reboot hook: page_map__reset() if the VM has a map. */
+void page_map__guest_reset(struct kvm *kvm);
 
 /*
  * Human-readable dump for `lkvm debug --page-map`: totals, readiness, then
