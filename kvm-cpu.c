@@ -243,6 +243,13 @@ static void kick_all(struct kvm *kvm)
 {
 	int i;
 
+	/*
+	 * The calling vCPU first: it may be so quick (a guest that exits at
+	 * once) that the main thread has not marked it started yet, and it
+	 * must not go back into KVM_RUN.
+	 */
+	if (current_vcpu)
+		__atomic_store_n(&current_vcpu->kvm_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < kvm->nr_cpus; i++) {
 		struct kvm_cpu *vcpu = kvm->cpus[i];
 
