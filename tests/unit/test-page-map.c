@@ -12,6 +12,8 @@
 
 #include "test.h"
 #include "lkvm/kvm.h"
+#include "lkvm/kvm-cpu.h"
+#include "lkvm/ioport.h"
 #include "lkvm/kvm-uapi.h"
 #include "lkvm/mig-section.h"
 #include "lkvm/page-map.h"
@@ -819,6 +821,113 @@ static void test_save_load(void)
 	drop(&dst);
 }
 
+/* ---- the test doorbell: same path, same answers ---- */
+
+static void db_out(struct kvm_cpu *v, void *db, u16 port, u32 val)
+{
+	u8 d[4];
+
+	ioport__write_le(d, 4, val);
+	test_doorbell__io(v, port, d, 4, true, db);
+}
+
+static u32 db_in(struct kvm_cpu *v, void *db, u16 port)
+{
+	u8 d[4] = { 0 };
+
+	test_doorbell__io(v, port, d, 4, false, db);
+	return ioport__read_le(d, 4);
+}
+
+static s64 db_call(struct kvm_cpu *v, void *db, u32 cmd, u64 a0, u64 a1, u64 a2)
+{
+	u64 args[3] = { a0, a1, a2 }, lo, hi;
+
+	db_out(v, db, DOORBELL_PORT_SELECT, 0);
+	for (int i = 0; i < 3; i++) {
+		db_out(v, db, DOORBELL_PORT_DATA, (u32)args[i]);
+		db_out(v, db, DOORBELL_PORT_DATA, (u32)(args[i] >> 32));
+	}
+	db_out(v, db, DOORBELL_PORT_CMD, cmd);
+	db_out(v, db, DOORBELL_PORT_SELECT, DOORBELL_REG_RET_LO);
+	lo = db_in(v, db, DOORBELL_PORT_DATA);
+	hi = db_in(v, db, DOORBELL_PORT_DATA);
+	if ((u32)lo != db_in(v, db, DOORBELL_PORT_CMD))
+		return 0x7777;
+	return (s64)(hi << 32 | lo);
+}
+
+static void test_doorbell_matches_hypercall(void)
+{
+	static const u64 reqs[][3] = {
+		{ 0x10000, 16, 0 }, { 0x14000, 4, ENC }, { 2 * MiB, 512, SZ2M },
+		{ 0x1001, 1, 0 }, { 0x1000, 0, 0 }, { 0x1000, 1, 1 << 5 },
+		{ 3 * GiB, 1, 0 }, { 0, 1ULL << 52, 0 }, { 0x1000, 512, SZ2M },
+	};
+	struct kvm a, b;
+	struct kvm_cpu v0 = { .kvm = &b, .cpu_id = 0 }, v1 = { .kvm = &b, .cpu_id = 1 };
+	struct test_doorbell *db;
+	u8 d[2] = { 0 };
+
+	MAKE_MAP(&a, true, true);
+	MAKE_MAP(&b, true, true);
+	db = test_doorbell__new(&b);
+	REQUIRE(db);
+	for (unsigned i = 0; i < ARRAY_SIZE(reqs); i++) {
+		s64 want = hc(&a, LAYOUT_FLAGS, reqs[i][0], reqs[i][1], reqs[i][2]);
+		s64 got = db_call(&v0, db, DOORBELL_CMD_MAP_GPA_RANGE,
+				  reqs[i][0], reqs[i][1], reqs[i][2]);
+
+		CHECK_EQ(got, want);
+		CHECK_EQ(page_map__count_shared(b.page_map), page_map__count_shared(a.page_map));
+	}
+	CHECK_EQ(page_map__count_shared(b.page_map), 12 + 512);
+	CHECK_EQ(db_call(&v0, db, DOORBELL_CMD_COUNT_SHARED, 0x10000, 16, 0), 12);
+	CHECK_EQ(db_call(&v0, db, DOORBELL_CMD_COUNT_SHARED, 3 * GiB - 4096, 2, 0), -KVM_EINVAL);
+	CHECK_EQ(db_call(&v0, db, 99, 0, 0, 0), -KVM_ENOSYS);
+
+	/* Per-vCPU registers: v1's half-written arguments do not leak into v0. */
+	db_out(&v1, db, DOORBELL_PORT_SELECT, 0);
+	db_out(&v1, db, DOORBELL_PORT_DATA, 0xdead000);
+	CHECK_EQ(db_call(&v0, db, DOORBELL_CMD_COUNT_SHARED, 0x10000, 1, 0), 1);
+	db_out(&v1, db, DOORBELL_PORT_SELECT, 0);
+	CHECK_EQ(db_in(&v1, db, DOORBELL_PORT_DATA), 0xdead000);
+	/* Result registers are read-only; other sizes are ignored. */
+	db_out(&v0, db, DOORBELL_PORT_SELECT, DOORBELL_REG_RET_LO);
+	db_out(&v0, db, DOORBELL_PORT_DATA, 5);
+	CHECK_EQ(db_in(&v0, db, DOORBELL_PORT_CMD), 1);
+	test_doorbell__io(&v0, DOORBELL_PORT_CMD, d, 2, false, db);
+	CHECK(d[0] == 0xff && d[1] == 0xff);
+	test_doorbell__free(db);
+	drop(&a);
+	drop(&b);
+
+	/* No map: -KVM_ENOSYS. */
+	fake_kvm(&b, true, false);
+	db = test_doorbell__new(&b);
+	REQUIRE(db);
+	CHECK_EQ(db_call(&v0, db, DOORBELL_CMD_MAP_GPA_RANGE, 0x1000, 1, 0), -KVM_ENOSYS);
+	test_doorbell__free(db);
+}
+
+/* kvm.c's checked accessors refuse private memory with SEV on. */
+static void test_range_private(void)
+{
+	struct kvm kvm;
+
+	MAKE_MAP(&kvm, true, true);
+	CHECK_EQ(hc(&kvm, LAYOUT_61, 0x10000, 2, 0), 0);
+	CHECK(!kvm__range_private(&kvm, 0x10000, 8192));
+	CHECK(!kvm__range_private(&kvm, 0x10ffc, 8));		/* across the two */
+	CHECK(kvm__range_private(&kvm, 0x11ffc, 8));		/* into a private page */
+	CHECK(kvm__range_private(&kvm, 0xf000, 4097));
+	CHECK(kvm__range_private(&kvm, 3 * GiB, 1));		/* hole: not shared */
+	CHECK(!kvm__range_private(&kvm, 0x10000, 0));
+	drop(&kvm);
+	fake_kvm(&kvm, true, true);				/* SEV, no map */
+	CHECK(kvm__range_private(&kvm, 0x10000, 1));
+}
+
 TEST_MAIN_BEGIN("test-page-map")
 	RUN(test_geometry_checked);
 	RUN(test_starts_all_private);
@@ -836,4 +945,6 @@ TEST_MAIN_BEGIN("test-page-map")
 	RUN(test_dump_merges_ranges);
 	RUN(test_cpuid_leaves);
 	RUN(test_save_load);
+	RUN(test_doorbell_matches_hypercall);
+	RUN(test_range_private);
 TEST_MAIN_END()
