@@ -87,6 +87,7 @@ struct page_map *page_map__new(const struct kvm_mem_bank *banks, int nr_banks,
 			       bool encrypted)
 {
 	struct page_map *pm;
+	pthread_condattr_t ca;
 	u64 nr_pages = 0;
 
 	if (nr_banks <= 0 || nr_banks > KVM_MAX_MEM_BANKS)
@@ -136,7 +137,11 @@ struct page_map *page_map__new(const struct kvm_mem_bank *banks, int nr_banks,
 	pm->rd.msr = start_msr(pm);
 	pm->rd.ready = pm->rd.msr & MIGRATION_READY;
 	pthread_mutex_init(&pm->lock, NULL);
-	pthread_cond_init(&pm->cond, NULL);
+	/* Monotonic: a wall-clock step must not stretch or cut a bounded wait. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pm->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	return pm;
 
 err_free:
@@ -504,7 +509,7 @@ int page_map__wait_ready(struct page_map *pm, u64 timeout_ms)
 	struct timespec ts;
 	int ret = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += timeout_ms / 1000;
 	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
 	if (ts.tv_nsec >= 1000000000) {
