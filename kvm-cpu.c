@@ -24,6 +24,7 @@
 #include "lkvm/ioport.h"
 #include "lkvm/kvm.h"
 #include "lkvm/kvm-cpu.h"
+#include "lkvm/page-map.h"
 
 #define MSR_IA32_MISC_ENABLE		0x1a0
 #define MISC_ENABLE_FAST_STRING		1
@@ -416,6 +417,7 @@ static void handle_system_event(struct kvm_cpu *vcpu)
 		kvm__request_stop(vcpu->kvm, 0, "guest powered off");
 		break;
 	case KVM_SYSTEM_EVENT_RESET:
+		page_map__guest_reset(vcpu->kvm);
 		kvm__request_stop(vcpu->kvm, 0, "guest reset");
 		break;
 	case KVM_SYSTEM_EVENT_CRASH:
