@@ -76,6 +76,8 @@ int virtio__init_device(struct virtio_device *vdev, struct kvm *kvm,
 void virtio__exit_device(struct virtio_device *vdev)
 {
 	struct virtio_device **p;
+	struct virtio_device *v;
+	u32 i = 0;
 
 	for (p = &devices; *p; p = &(*p)->next) {
 		if (*p == vdev) {
@@ -85,6 +87,10 @@ void virtio__exit_device(struct virtio_device *vdev)
 			break;
 		}
 	}
+	/* Keep indices dense: they are the migration instance numbers. */
+	for (v = devices; v; v = v->next)
+		v->index = i++;
+	nr_devices = i;
 	free(vdev->chain);
 	vdev->chain = NULL;
 }

@@ -150,7 +150,11 @@ int virtq__pop(struct virt_queue *vq, struct virtq_chain *c)
 	 * adds a buffer right after our check sees it must notify us.
 	 */
 	if (vq->event_idx) {
-		write16(&vq->used->ring[vq->size], vq->last_avail);
+		if (read16(&vq->used->ring[vq->size]) != vq->last_avail) {
+			write16(&vq->used->ring[vq->size], vq->last_avail);
+			if (vq->mem->dirty)
+				vq->mem->dirty(vq->mem->ctx, vq->used_gpa + 4 + 8 * (u64)vq->size, 2);
+		}
 		mb();
 	}
 	avail_idx = read16(&vq->avail->idx);
