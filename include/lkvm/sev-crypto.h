@@ -141,7 +141,7 @@ int sev_cert__sign(struct sev_cert *cert, int slot, u32 signer_usage, u32 signer
  * that fits it, curve P-384, coordinates < 2^384 and a point on the curve
  * (or a sane RSA key), signature slots either unused or a known signer usage
  * with a signing algo (INVALID_CERTIFICATE otherwise).  Signatures are NOT
- * checked here.  @out may alias nothing; it may be NULL to only check.
+ * checked here.  @out may be NULL to only check.
  */
 int sev_cert__parse(const void *buf, size_t len, struct sev_cert *out);
 /* sev_cert__parse() plus: usage PDH and algo ECDH_SHA256 (what the firmware
@@ -200,8 +200,9 @@ int sev_amd_cert__init(struct sev_amd_cert *cert, u32 usage, const u8 key_id[16]
 /* RSA-PSS sign with @priv (salt = digest length), digest by modulus size. */
 int sev_amd_cert__sign(struct sev_amd_cert *cert, EVP_PKEY *priv);
 int sev_amd_cert__pubkey(const struct sev_amd_cert *cert, EVP_PKEY **out);
-/* @signer signed @cert: certifying id == signer key id, RSA-PSS valid
- * (BAD_SIGNATURE otherwise). */
+/* @signer signed @cert: certifying id == signer key id and a valid RSA-PSS
+ * signature (BAD_SIGNATURE otherwise); INVALID_CERTIFICATE if the two key
+ * sizes differ (the signature is as wide as the signer's modulus). */
 int sev_amd_cert__verify(const struct sev_amd_cert *cert, const struct sev_amd_cert *signer);
 
 /* ---- chain validation (sev-facts 2.3 / 2.4) ----------------------------- */
@@ -307,7 +308,7 @@ struct sev_pkt_hdr {
 } __packed;
 
 /*
- * Encrypt @len bytes with TEK under a fresh IV (or @iv when not NULL) and
+ * Encrypt @len (> 0, else INVALID_LEN) bytes with TEK under a fresh IV (or @iv when not NULL) and
  * MAC with TIK:  HMAC(TIK, ctx || LE32(flags=0) || IV || LE32(len) ||
  * LE32(len) || ciphertext [|| measure[32] when @measure != NULL]).
  * SEND_UPDATE_DATA: ctx DATA, measure NULL.  LAUNCH_SECRET (owner side):
@@ -321,6 +322,8 @@ int sev_packet__seal(const struct sev_tks *tks, u8 ctx, const u8 *measure, const
  * decrypted); len 0 -> INVALID_LEN; MAC mismatch -> BAD_MEASUREMENT (nothing
  * written to @plain).  The caller applies the command's own length and
  * alignment rules (multiple of 16, <= 0x5000, hdr_len == 52 for SECRET).
+ * For seal and open the output may be the input buffer (in place) but must
+ * not otherwise overlap it.
  */
 int sev_packet__open(const struct sev_tks *tks, u8 ctx, const u8 *measure,
 		     const void *hdr, size_t hdr_len, const void *trans, size_t len, void *plain);
