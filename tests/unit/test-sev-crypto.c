@@ -321,6 +321,48 @@ static void test_packet_known_answer(void)
 	CHECK_MEM(hdr.iv, iv, 16);
 }
 
+/* LAUNCH_SECRET: context 0x01 and the launch measure appended to the MAC input. */
+static void test_secret_known_answer(void)
+{
+	struct sev_tks tks;
+	u8 iv[16], plain[16], ct[16], measure[32], mac_in[29 + 16 + 32], mac[32];
+	struct sev_pkt_hdr hdr;
+
+	memset(tks.tek, 0x01, 16);
+	memset(tks.tik, 0x02, 16);
+	memset(iv, 0x03, 16);
+	memset(plain, 0x04, 16);
+	memset(measure, 0x05, 32);
+	OK(sev_packet__seal(&tks, SEV_CTX_SECRET, measure, iv, plain, 16, &hdr, ct));
+	memset(mac_in, 0, sizeof(mac_in));
+	mac_in[0] = 0x01;
+	memcpy(mac_in + 5, iv, 16);
+	mac_in[21] = 16;
+	mac_in[25] = 16;
+	memcpy(mac_in + 29, ct, 16);
+	memcpy(mac_in + 45, measure, 32);
+	OK(sev_hmac_sha256(tks.tik, 16, mac_in, sizeof(mac_in), mac));
+	CHECK_MEM(hdr.mac, mac, 32);
+}
+
+static void test_packet_in_place(void)
+{
+	static u8 page[4096], buf[4096];
+	struct sev_tks tks;
+	struct sev_pkt_hdr hdr;
+
+	memset(page, 0x3c, sizeof(page));
+	memcpy(buf, page, sizeof(buf));
+	OK(sev_random(&tks, sizeof(tks)));
+	OK(sev_packet__seal(&tks, SEV_CTX_DATA, NULL, NULL, buf, sizeof(buf), &hdr, buf));
+	CHECK(memcmp(buf, page, sizeof(buf)));
+	CHECK_EQ(sev_packet__open(&tks, SEV_CTX_DATA, NULL, &hdr, sizeof(hdr), buf, sizeof(buf),
+				  buf), 0);
+	CHECK_MEM(buf, page, sizeof(buf));
+	CHECK_EQ(sev_packet__seal(&tks, SEV_CTX_DATA, NULL, NULL, buf, 0, &hdr, buf),
+		 SEV_RET_INVALID_LEN);
+}
+
 static void test_packet_corruption_rejected(void)
 {
 	static u8 page[4096], trans[4096], back[4096], bad[4096];
@@ -422,6 +464,8 @@ TEST_MAIN_BEGIN("test-sev-crypto")
 	RUN(test_session_corruption_rejected);
 	RUN(test_packet_round_trip);
 	RUN(test_packet_known_answer);
+	RUN(test_secret_known_answer);
+	RUN(test_packet_in_place);
 	RUN(test_packet_corruption_rejected);
 	RUN(test_secret_bound_to_measure);
 	RUN(test_ret_names);
