@@ -103,6 +103,17 @@ err_inval:
 	return -EINVAL;
 }
 
+/* A name from the blob, fit for a message: printable, bounded. */
+static const char *printable(const char *name, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; name && name[i] && i + 1 < size; i++)
+		buf[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+	buf[i] = 0;
+	return buf;
+}
+
 static bool optional(const char *name)
 {
 	return !strncmp(name, SFDT_OPT_PREFIX, strlen(SFDT_OPT_PREFIX));
@@ -125,6 +136,7 @@ int sfdt__check_node(const void *fdt, int node, u32 max_version,
 {
 	u64 seen = 0;
 	int off, len, idx, ret;
+	char b1[48], b2[48];
 	const char *name;
 
 	fdt_for_each_property_offset(off, fdt, node) {
@@ -137,8 +149,9 @@ int sfdt__check_node(const void *fdt, int node, u32 max_version,
 		if (idx < 0 || idx > 63) {
 			if (optional(name))
 				continue;
-			pr_err("state: unknown field '%s' in node '%s'", name,
-			       fdt_get_name(fdt, node, NULL) ?: "?");
+			pr_err("state: unknown field '%s' in node '%s'",
+			       printable(name, b1, sizeof(b1)),
+			       printable(fdt_get_name(fdt, node, NULL), b2, sizeof(b2)));
 			return -EOPNOTSUPP;
 		}
 		if (seen & (1ULL << idx))
@@ -157,8 +170,9 @@ int sfdt__check_node(const void *fdt, int node, u32 max_version,
 		if (idx < 0 || idx > 63) {
 			if (optional(name))
 				continue;
-			pr_err("state: unknown object '%s' in node '%s'", name,
-			       fdt_get_name(fdt, node, NULL) ?: "?");
+			pr_err("state: unknown object '%s' in node '%s'",
+			       printable(name, b1, sizeof(b1)),
+			       printable(fdt_get_name(fdt, node, NULL), b2, sizeof(b2)));
 			return -EOPNOTSUPP;
 		}
 		if (seen & (1ULL << idx))
@@ -175,7 +189,8 @@ int sfdt__check_node(const void *fdt, int node, u32 max_version,
 		return -EINVAL;
 	if (*version > max_version) {
 		pr_err("state: node '%s' has version %u, this lkvm reads up to %u",
-		       fdt_get_name(fdt, node, NULL) ?: "?", *version, max_version);
+		       printable(fdt_get_name(fdt, node, NULL), b1, sizeof(b1)),
+		       *version, max_version);
 		return -EOPNOTSUPP;
 	}
 	return 0;

@@ -182,9 +182,13 @@ int pit_state__decode(const void *data, size_t len, struct kvm_pit_state2 *st)
 		if (ret == -ENOENT)
 			ret = -EINVAL;
 	}
-	/* KVM takes count modulo 65536 on load but let nothing odd through. */
+	/*
+	 * An 8254 counter holds at most 65536 (0 = 65536); KVM would arm its
+	 * timer with anything.  The mode is 0-5, or 0xff before programming.
+	 */
 	for (i = 0; !ret && i < 3; i++)
-		if (st->channels[i].count > 0x10000 || st->channels[i].mode > 5)
+		if (st->channels[i].count > 0x10000 ||
+		    (st->channels[i].mode > 5 && st->channels[i].mode != 0xff))
 			ret = -EINVAL;
 	free(fdt);
 	return ret;
