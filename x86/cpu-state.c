@@ -669,10 +669,58 @@ out:
 	return ret;
 }
 
+/*
+ * KVM finishes an exit that userspace handled (the data of an IN or MMIO
+ * read into a register, RIP past an OUT, an RDMSR result) only on the next
+ * KVM_RUN; until then that part of the vCPU state is nowhere userspace can
+ * read it, and a guest restored without it would redo the OUT or lose the
+ * IN.  So re-enter KVM_RUN with immediate_exit set: KVM completes the
+ * operation and returns EINTR before running a guest instruction.  The
+ * exit_reason may be stale (already completed): then this is a no-op.
+ */
+int cpu_state__complete_io(struct kvm_cpu *vcpu)
+{
+	struct kvm_run *run = vcpu->kvm_run;
+	u8 old;
+	int r;
+
+	if (!run)
+		return 0;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+	case KVM_EXIT_MMIO:
+	case KVM_EXIT_HYPERCALL:
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		break;
+	default:
+		return 0;
+	}
+	old = __atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	r = ioctl(vcpu->vcpu_fd, KVM_RUN, 0);
+	__atomic_store_n(&run->immediate_exit, old, __ATOMIC_SEQ_CST);
+	if (r < 0 && errno != EINTR && errno != EAGAIN) {
+		pr_err("vCPU %d: completing its last exit: %s", vcpu->cpu_id, strerror(errno));
+		return -errno;
+	}
+	if (r == 0) {
+		/* A string I/O needing another round trip: its owner must run it. */
+		pr_err("vCPU %d: more I/O pending (exit %u); resume and pause again",
+		       vcpu->cpu_id, run->exit_reason);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 int cpu_state__save(struct kvm_cpu *vcpu, struct mig_buf *out)
 {
 	struct cpu_state st;
-	int ret = cpu_state__get(vcpu, &st);
+	int ret = cpu_state__complete_io(vcpu);
+
+	if (ret)
+		return ret;
+	ret = cpu_state__get(vcpu, &st);
 
 	if (ret)
 		return ret;

@@ -60,6 +60,12 @@ struct cpu_state {
 int cpu_state__save(struct kvm_cpu *vcpu, struct mig_buf *out);
 int cpu_state__load(struct kvm_cpu *vcpu, const void *data, size_t len);
 
+/*
+ * Finish the vCPU's last userspace-handled exit (KVM_RUN with
+ * immediate_exit) so its state is complete; cpu_state__save() does it.
+ * The vCPU must be parked.  -EAGAIN: more I/O is pending (string I/O).
+ */
+int cpu_state__complete_io(struct kvm_cpu *vcpu);
 int cpu_state__get(struct kvm_cpu *vcpu, struct cpu_state *st);	/* ioctls */
 int cpu_state__set(struct kvm_cpu *vcpu, const struct cpu_state *st);
 int cpu_state__encode(const struct cpu_state *st, struct mig_buf *out);

@@ -70,8 +70,11 @@ static void tvm_destroy(struct tvm *t)
 
 	if (!t)
 		return;
-	for (i = 0; i < t->kvm.nr_cpus; i++)
+	for (i = 0; i < t->kvm.nr_cpus; i++) {
+		if (t->cpu[i].kvm_run)
+			munmap(t->cpu[i].kvm_run, t->kvm.kvm_run_size);
 		close(t->cpu[i].vcpu_fd);
+	}
 	if (t->kvm.vm_fd > 0)
 		close(t->kvm.vm_fd);
 	if (t->kvm.sys_fd > 0)
@@ -102,6 +105,7 @@ static struct tvm *tvm_create(int nr_cpus)
 		snprintf(skip_reason, sizeof(skip_reason), "/dev/kvm has an unknown API version");
 		goto err;
 	}
+	t->kvm.kvm_run_size = ioctl(t->kvm.sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	t->kvm.vm_fd = ioctl(t->kvm.sys_fd, KVM_CREATE_VM, 0);
 	if (t->kvm.vm_fd < 0) {
 		snprintf(skip_reason, sizeof(skip_reason), "KVM_CREATE_VM: %s", strerror(errno));
@@ -149,6 +153,15 @@ static struct tvm *tvm_create(int nr_cpus)
 		}
 		t->kvm.cpus[i] = c;
 		t->kvm.nr_cpus = i + 1;
+		c->kvm_run = mmap(NULL, t->kvm.kvm_run_size, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, c->vcpu_fd, 0);
+		if (c->kvm_run == MAP_FAILED) {
+			c->kvm_run = NULL;
+			snprintf(skip_reason, sizeof(skip_reason), "mmap kvm_run: %s",
+				 strerror(errno));
+			free(cpuid);
+			goto err;
+		}
 		/* The APIC ID in leaf 1 must match the vCPU for a valid LAPIC. */
 		for (j = 0; j < cpuid->nent; j++)
 			if (cpuid->entries[j].function == 1)
@@ -679,6 +692,134 @@ static void clock_advances_by_elapsed_time(void)
 	mig_buf__free(&buf);
 }
 
+
+/* ---- A running guest, stopped right after an I/O exit ---- */
+
+/* Real mode at 0x1000: count in AL and OUT it; at 0x2000: IN a byte, OUT it back. */
+static const u8 count_code[] = {
+	0x31, 0xc0,		/* xor ax, ax */
+	0x40,			/* 1: inc ax */
+	0xe6, 0xe0,		/* out 0xe0, al */
+	0xeb, 0xfb,		/* jmp 1b */
+};
+static const u8 echo_code[] = {
+	0xe4, 0xe1,		/* 1: in al, 0xe1 */
+	0xe6, 0xe0,		/* out 0xe0, al */
+	0xeb, 0xfa,		/* jmp 1b */
+};
+
+static int start_real_mode(struct kvm_cpu *c, u64 rip)
+{
+	struct kvm_regs regs = { .rip = rip, .rflags = 2 };
+	struct kvm_sregs sregs;
+
+	if (ioctl(c->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		return -1;
+	sregs.cs.base = 0;
+	sregs.cs.selector = 0;
+	if (ioctl(c->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ||
+	    ioctl(c->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		return -1;
+	return 0;
+}
+
+/* Run to the next exit; the port and, for an OUT, the byte; -1 on anything else. */
+static int run_to_io(struct kvm_cpu *c, u16 *port, u8 *dir)
+{
+	struct kvm_run *run = c->kvm_run;
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		if (ioctl(c->vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -1;
+		}
+		if (run->exit_reason != KVM_EXIT_IO || run->io.size != 1 || run->io.count != 1)
+			return -1;
+		*port = run->io.port;
+		*dir = run->io.direction;
+		return *((u8 *)run + run->io.data_offset);
+	}
+	return -1;
+}
+
+/* Everything migration moves, from a paused VM into a fresh one. */
+static int migrate_all(struct tvm *from, struct tvm *to)
+{
+	static const u32 ids[] = { MIG_SEC_CPU, MIG_SEC_IRQCHIP, MIG_SEC_PIT, MIG_SEC_CLOCK };
+	struct mig_buf buf = { 0 };
+	struct mig_section *sec;
+	u32 i, n, k;
+	int ret = 0;
+
+	memcpy(to->mem, from->mem, MEM_SIZE);		/* the RAM section's job */
+	for (i = 0; i < ARRAY_SIZE(ids) && !ret; i++) {
+		sec = mig_section__find(ids[i]);
+		if (!sec)
+			return -ENOENT;
+		n = sec->count ? sec->count(&from->kvm) : 1;
+		for (k = 0; k < n && !ret; k++) {
+			buf.len = 0;
+			ret = sec->save(&from->kvm, k, &buf);
+			if (!ret)
+				ret = sec->load(&to->kvm, k, buf.data, buf.len);
+		}
+	}
+	mig_buf__free(&buf);
+	return ret;
+}
+
+/*
+ * The counter is stopped right after its 5th OUT exit, before KVM has
+ * moved RIP past the OUT (that happens on the next KVM_RUN).  The restored
+ * guest must print 6 next: not 5 again, and not 7.  The same holds for the
+ * source resumed after the save (a migration that failed).
+ */
+static void running_guest_continues_after_restore(void)
+{
+	u16 port;
+	u8 dir;
+	int v, k;
+
+	if (!need_vms(1))
+		SKIP(skip_reason);
+	memcpy((u8 *)src->mem + 0x1000, count_code, sizeof(count_code));
+	MUST_EQ(start_real_mode(&src->cpu[0], 0x1000), 0);
+	for (k = 1; k <= 5; k++) {
+		v = run_to_io(&src->cpu[0], &port, &dir);
+		CHECK_EQ(v, k);
+		CHECK_EQ(port, 0xe0);
+	}
+	MUST_EQ(migrate_all(src, dst), 0);
+	for (k = 6; k <= 8; k++) {
+		CHECK_EQ(run_to_io(&dst->cpu[0], &port, &dir), k);
+		CHECK_EQ(run_to_io(&src->cpu[0], &port, &dir), k);
+	}
+}
+
+/* Stopped at an IN whose data the VMM has supplied: the restored guest has it in AL. */
+static void pending_in_data_survives_restore(void)
+{
+	struct kvm_run *run;
+	u16 port;
+	u8 dir;
+
+	if (!need_vms(1))
+		SKIP(skip_reason);
+	memcpy((u8 *)src->mem + 0x2000, echo_code, sizeof(echo_code));
+	MUST_EQ(start_real_mode(&src->cpu[0], 0x2000), 0);
+	MUST_GE(run_to_io(&src->cpu[0], &port, &dir), 0);
+	CHECK_EQ(port, 0xe1);
+	CHECK_EQ(dir, KVM_EXIT_IO_IN);
+	run = src->cpu[0].kvm_run;
+	*((u8 *)run + run->io.data_offset) = 0x5a;	/* the device's answer */
+	MUST_EQ(migrate_all(src, dst), 0);
+	CHECK_EQ(run_to_io(&dst->cpu[0], &port, &dir), 0x5a);
+	CHECK_EQ(port, 0xe0);
+	CHECK_EQ(dir, KVM_EXIT_IO_OUT);
+}
+
 /* ---- Hostile input ---- */
 
 /* A writable copy of a blob with room to grow, for libfdt edits. */
@@ -913,6 +1054,8 @@ TEST_MAIN_BEGIN("test-cpu-state")
 	RUN(sregs2_pdptrs_roundtrip);
 	RUN(irqchip_and_pit_roundtrip);
 	RUN(clock_advances_by_elapsed_time);
+	RUN(running_guest_continues_after_restore);
+	RUN(pending_in_data_survives_restore);
 	RUN(cpu_blob_malformed_rejected);
 	RUN(vm_blobs_malformed_rejected);
 	tvm_destroy(src);
