@@ -60,7 +60,12 @@ int clock_state__save(struct kvm *kvm, struct mig_buf *out)
 	/* Without KVM's pairing, the closest we can do is right after. */
 	st.realtime = (data.flags & KVM_CLOCK_REALTIME) ? data.realtime : realtime_ns();
 	st.host_tsc = (data.flags & KVM_CLOCK_HOST_TSC) ? data.host_tsc : 0;
-	return sfdt__build(out, 1024, fill_clock, &st);
+	return clock_state__encode(&st, out);
+}
+
+int clock_state__encode(const struct clock_state *st, struct mig_buf *out)
+{
+	return sfdt__build(out, 1024, fill_clock, st);
 }
 
 int clock_state__decode(const void *data, size_t len, struct clock_state *st)

@@ -70,7 +70,12 @@ int irqchip_state__save(struct kvm *kvm, struct mig_buf *out)
 		p = chip_part(&st, chips[i].chip_id, &len);
 		memcpy(p, &chip.chip, len);
 	}
-	return sfdt__build(out, 2048, fill_irqchip, &st);
+	return irqchip_state__encode(&st, out);
+}
+
+int irqchip_state__encode(const struct irqchip_state *st, struct mig_buf *out)
+{
+	return sfdt__build(out, 2048, fill_irqchip, st);
 }
 
 int irqchip_state__decode(const void *data, size_t len, struct irqchip_state *st)
@@ -158,7 +163,12 @@ int pit_state__save(struct kvm *kvm, struct mig_buf *out)
 		pr_err("KVM_GET_PIT2: %s", strerror(errno));
 		return -errno;
 	}
-	return sfdt__build(out, 1024, fill_pit, &st);
+	return pit_state__encode(&st, out);
+}
+
+int pit_state__encode(const struct kvm_pit_state2 *st, struct mig_buf *out)
+{
+	return sfdt__build(out, 1024, fill_pit, st);
 }
 
 int pit_state__decode(const void *data, size_t len, struct kvm_pit_state2 *st)

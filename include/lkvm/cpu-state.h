@@ -100,14 +100,17 @@ struct clock_state {
 
 int irqchip_state__save(struct kvm *kvm, struct mig_buf *out);
 int irqchip_state__load(struct kvm *kvm, const void *data, size_t len);
+int irqchip_state__encode(const struct irqchip_state *st, struct mig_buf *out);
 int irqchip_state__decode(const void *data, size_t len, struct irqchip_state *st);
 
 int pit_state__save(struct kvm *kvm, struct mig_buf *out);
 int pit_state__load(struct kvm *kvm, const void *data, size_t len);
+int pit_state__encode(const struct kvm_pit_state2 *st, struct mig_buf *out);
 int pit_state__decode(const void *data, size_t len, struct kvm_pit_state2 *st);
 
 int clock_state__save(struct kvm *kvm, struct mig_buf *out);
 int clock_state__load(struct kvm *kvm, const void *data, size_t len);
+int clock_state__encode(const struct clock_state *st, struct mig_buf *out);
 int clock_state__decode(const void *data, size_t len, struct clock_state *st);
 
 #endif
