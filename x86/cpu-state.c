@@ -197,6 +197,35 @@ static bool has_cap(struct kvm *kvm, long cap)
 	}									\
 } while (0)
 
+/*
+ * Nested virtualization state (a guest running its own hypervisor) is not
+ * carried.  KVM_GET_SUPPORTED_CPUID may offer SVM/VMX on a hardware host,
+ * so refuse to save a vCPU that is actually using it rather than restore
+ * it wrong: KVM returns more than the bare header only while VMXON is on
+ * (VMX) or an L2 guest runs (SVM).
+ */
+static int check_nested(struct kvm_cpu *vcpu)
+{
+	int size = ioctl(vcpu->kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_NESTED_STATE);
+	struct kvm_nested_state *ns;
+	int ret = 0;
+
+	if (size < (int)sizeof(*ns))
+		return 0;
+	ns = calloc(1, size);
+	if (!ns)
+		return -ENOMEM;
+	ns->size = size;
+	if (ioctl(vcpu->vcpu_fd, KVM_GET_NESTED_STATE, ns) == 0 &&
+	    (ns->size > sizeof(*ns) || (ns->flags & KVM_STATE_NESTED_GUEST_MODE))) {
+		pr_err("vCPU %d runs a nested hypervisor: lkvm does not migrate nested state",
+		       vcpu->cpu_id);
+		ret = -EOPNOTSUPP;
+	}
+	free(ns);
+	return ret;
+}
+
 int cpu_state__get(struct kvm_cpu *vcpu, struct cpu_state *st)
 {
 	struct kvm *kvm = vcpu->kvm;
@@ -205,6 +234,9 @@ int cpu_state__get(struct kvm_cpu *vcpu, struct cpu_state *st)
 
 	memset(st, 0, sizeof(*st));
 	st->cpu_id = vcpu->cpu_id;
+	ret = check_nested(vcpu);
+	if (ret)
+		return ret;
 
 	khz = ioctl(vcpu->vcpu_fd, KVM_GET_TSC_KHZ, 0);
 	st->tsc_khz = khz > 0 ? (u32)khz : 0;

@@ -490,6 +490,7 @@ static void cpu_state_roundtrip_one_vcpu(void)
 {
 	struct mig_buf buf = { 0 };
 	struct cpu_state a, b;
+	u64 t0, t1, t2;
 	int line;
 
 	if (!need_vms(1))
@@ -501,13 +502,17 @@ static void cpu_state_roundtrip_one_vcpu(void)
 	MUST_EQ(cpu_state__get(&src->cpu[0], &a), 0);
 	check_distinctive(&a, 3, false);
 
+	t0 = now_ns();
 	MUST_EQ(cpu_state__save(&src->cpu[0], &buf), 0);
+	t1 = now_ns();
 	REQUIRE(buf.len > 0);
 	CHECK_EQ(cpu_state__load(&dst->cpu[0], buf.data, buf.len), 0);
+	t2 = now_ns();
 	MUST_EQ(cpu_state__get(&dst->cpu[0], &b), 0);
 	compare_cpu(&a, &b);
-	printf("# vCPU blob: %zu bytes, %u MSRs, XSAVE %u bytes\n", buf.len, a.nr_msrs,
-	       a.xsave_size);
+	printf("# vCPU blob: %zu bytes, %u MSRs, XSAVE %u bytes; save %llu us, load %llu us\n",
+	       buf.len, a.nr_msrs, a.xsave_size, (unsigned long long)(t1 - t0) / 1000,
+	       (unsigned long long)(t2 - t1) / 1000);
 	cpu_state__free(&a);
 	cpu_state__free(&b);
 	mig_buf__free(&buf);
