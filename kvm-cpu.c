@@ -516,12 +516,14 @@ static void *vcpu_thread(void *arg)
 			kvm__request_stop(kvm, 2, "KVM_RUN failed");
 			break;
 		}
+		/*
+		 * Always go back into KVM_RUN, even when a stop or pause is
+		 * pending: KVM completes an I/O, MMIO or MSR exit (IN data into
+		 * RAX, RIP past OUT) only there.  With immediate_exit set it then
+		 * returns EINTR without running the guest, and we park or leave
+		 * on that path with the vCPU state consistent and saveable.
+		 */
 		if (!handle_exit(vcpu))
-			break;
-		/* An exit handler may have stopped or paused the VM (exit port, IPC). */
-		if ((__atomic_load_n(&kvm->stopping, __ATOMIC_SEQ_CST) ||
-		     __atomic_load_n(&vcpu->kvm_run->immediate_exit, __ATOMIC_SEQ_CST)) &&
-		    handle_kick(vcpu))
 			break;
 	}
 	/* Whoever leaves first makes sure the others follow. */

@@ -70,6 +70,22 @@ int sfdt__put_raw(void *fdt, const char *name, const void *p, size_t len)
 	return fdt_property(fdt, name, p, (int)len);
 }
 
+/*
+ * The only gate for FDT blobs from a stream.  Our blobs are always version
+ * 17 (libfdt's sequential writer); older versions are refused before
+ * fdt_check_full() because Debian 12's libfdt 1.6.1 dereferences NULL inside
+ * it on some malformed pre-17 headers (found by tests/fuzz/fuzz-cpu-state.c).
+ */
+int sfdt__check(const void *fdt, size_t len)
+{
+	if (len < sizeof(struct fdt_header) || len > SFDT_MAX_SIZE ||
+	    fdt_magic(fdt) != FDT_MAGIC || fdt_totalsize(fdt) != len ||
+	    fdt_version(fdt) != 17 || fdt_last_comp_version(fdt) != 16 ||
+	    fdt_check_full(fdt, len) != 0)
+		return -EINVAL;
+	return 0;
+}
+
 int sfdt__open(const void *data, size_t len, const char *compat, void **out)
 {
 	const char *c;
@@ -88,8 +104,7 @@ int sfdt__open(const void *data, size_t len, const char *compat, void **out)
 	if (!fdt)
 		return -ENOMEM;
 	memcpy(fdt, data, len);
-	if (fdt_magic(fdt) != FDT_MAGIC || fdt_totalsize(fdt) != len ||
-	    fdt_check_full(fdt, len) != 0)
+	if (sfdt__check(fdt, len))
 		goto err_inval;
 	c = fdt_getprop(fdt, 0, "compatible", &clen);
 	/* Exactly the string and its NUL: no prefix or list matches. */

@@ -25,6 +25,7 @@
 #include "lkvm/kvm.h"
 #include "lkvm/mig-section.h"
 #include "lkvm/run-hooks.h"
+#include "lkvm/state-fdt.h"
 #include "lkvm/virtio.h"
 
 #define STATE_BUF	16384
@@ -128,7 +129,7 @@ int virtio__load_state(struct virtio_device *vdev, const void *data, size_t len)
 	char name[16];
 	int q, node, ret = -EINVAL;
 
-	if (len > STATE_BUF || fdt_check_full(data, len))
+	if (len > STATE_BUF || sfdt__check(data, len))
 		return -EINVAL;
 	if (get_u32(data, 0, "device-id", &dev_id) || dev_id != vdev->ops->device_id ||
 	    get_u64(data, 0, "host-features", &hostf) || hostf != vdev->host_features ||

@@ -45,6 +45,8 @@ int sfdt__put_raw(void *fdt, const char *name, const void *p, size_t len);
  * aligned copy that the caller frees with free().
  */
 int sfdt__open(const void *data, size_t len, const char *compat, void **fdt);
+/* Structure check of an untrusted blob (version 17 only, fdt_check_full). */
+int sfdt__check(const void *fdt, size_t len);
 
 /*
  * Check one node: its "version" is present and 1..max_version (stored in
