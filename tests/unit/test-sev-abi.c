@@ -17,6 +17,9 @@
 #include "lkvm/sev-crypto.h"
 #include "test.h"
 
+/* REQUIRE evaluates its condition twice: never give it side effects. */
+#define OK(expr) do { int __ok = (expr); REQUIRE(__ok == 0); } while (0)
+
 #define SZ(t, n)	CHECK_EQ(sizeof(struct t), n)
 #define OFF(t, f, n)	CHECK_EQ(offsetof(struct t, f), n)
 
@@ -191,7 +194,7 @@ static void hw_platform_cmd_passes_the_ioctl_error_through(void)
 	u32 error = 99;
 
 	setenv("LKVM_SEV_DEVICE", "/dev/null", 1);
-	REQUIRE(sev_fw__open(&fw, SEV_MODE_HARDWARE, NULL) == 0);
+	OK(sev_fw__open(&fw, SEV_MODE_HARDWARE, NULL));
 	unsetenv("LKVM_SEV_DEVICE");
 	CHECK_EQ(sev_fw__platform(fw, SEV_PLATFORM_STATUS, &st, &error), -ENOTTY);
 	CHECK_EQ(error, 0);
@@ -218,7 +221,7 @@ static void hw_vm_init_on_kvm_without_sev_reports_enotty(void)
 		SKIP("this KVM has SEV enabled: the no-SEV path cannot be shown here");
 	}
 	setenv("LKVM_SEV_DEVICE", "/dev/null", 1);
-	REQUIRE(sev_fw__open(&fw, SEV_MODE_HARDWARE, NULL) == 0);
+	OK(sev_fw__open(&fw, SEV_MODE_HARDWARE, NULL));
 	unsetenv("LKVM_SEV_DEVICE");
 	CHECK_EQ(sev_fw__vm_type(fw, kvm), KVM_X86_DEFAULT_VM);	/* no SEV VM type here */
 	ret = sev_fw__vm_init(fw, vm);
