@@ -419,7 +419,8 @@ void sev_platform_keys__free(struct sev_platform_keys *k);
  *   --measurement  the 48-byte blob lkvm wrote (measure || mnonce)
  *   --digest     expected launch digest, 64 hex digits (`lkvm sev measure`)
  *   --data       instead of --digest: files hashed in order (repeatable)
- *   --api/--build  firmware version from `lkvm sev status`; default 0.24 / 0
+ *   --api/--build  firmware API version and build id (`lkvm sev status`),
+ *                both required
  *   --policy     default: the policy stored in the keys file
  *   Prints "measurement OK" and exits 0, else one line and exit 1.
  *
