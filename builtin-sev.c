@@ -361,33 +361,6 @@ static int sev_measure(int argc, const char **argv)
 	return 0;
 }
 
-/*
- * Until sev/owner.c (sev-crypto) is merged: weak fallbacks, replaced by the
- * real commands at link time.  TODO(sev-fw): drop once owner.c is on main.
- */
-static int owner_missing(void)
-{
-	pr_err("SEV: the guest-owner helpers are not built into this lkvm");
-	return 1;
-}
-__attribute__((weak)) int sev_owner__cmd_session(int argc, const char **argv)
-{
-	return owner_missing();
-}
-__attribute__((weak)) int sev_owner__cmd_verify(int argc, const char **argv)
-{
-	return owner_missing();
-}
-__attribute__((weak)) int sev_owner__cmd_wrap_secret(int argc, const char **argv)
-{
-	return owner_missing();
-}
-__attribute__((weak)) int sev_owner__load_keys(const char *path, struct sev_tks *tks,
-					       u32 *policy, bool *have_policy, EVP_PKEY **key)
-{
-	return -ENOSYS;
-}
-
 /* ---- dispatch ---- */
 
 struct sev_sub {
