@@ -459,6 +459,24 @@ static int sev_open(struct kvm *kvm)
 		free(sg);
 		return ret;
 	}
+	if (kvm->cfg.sev_mode == SEV_MODE_HARDWARE) {
+		struct sev_user_data_status st;
+		char why[80];
+		u32 error;
+
+		/* A firmware that does not answer is the last thing to rule out. */
+		ret = sev_fw__platform(sg->fw, SEV_PLATFORM_STATUS, &st, &error);
+		if (ret) {
+			pr_err("SEV: the firmware does not answer PLATFORM_STATUS: %s",
+			       sev_fw__strerror(ret, error, why, sizeof(why)));
+			sev_fw__close(sg->fw);
+			free(sg);
+			return ret;
+		}
+		pr_debug("SEV: firmware API %u.%u build %u, platform %s, %u guests",
+			 st.api_major, st.api_minor, st.build, sev_fw__pstate_name(st.state),
+			 st.guest_count);
+	}
 	kvm->sev = sg;
 	return 0;
 }
