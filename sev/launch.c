@@ -489,10 +489,18 @@ static int sev_open(struct kvm *kvm)
  */
 int sev__vm_type(struct kvm *kvm)
 {
+	const struct sev_options *o = &sev_options;
 	int ret, fd;
 
-	if (kvm->cfg.sev_mode == SEV_MODE_NONE)
+	if (kvm->cfg.sev_mode == SEV_MODE_NONE) {
+		if (o->policy_set || o->dh_cert || o->session || o->measure_out ||
+		    o->secret_header || o->secret || o->secret_gpa_set || o->state_dir ||
+		    o->root_dir) {
+			pr_err("SEV: --sev-* options need --sev (hardware) or --sev=emulated");
+			return -EINVAL;
+		}
 		return KVM_X86_DEFAULT_VM;
+	}
 	ret = sev_open(kvm);
 	if (ret)
 		return ret;
@@ -539,6 +547,11 @@ int sev__launch(struct kvm *kvm)
 
 	if (kvm->cfg.sev_mode == SEV_MODE_NONE)
 		return 0;
+	if (kvm->cfg.incoming) {
+		/* A migrated guest arrives by RECEIVE_START..FINISH instead. */
+		pr_debug("SEV: incoming migration: no launch");
+		return 0;
+	}
 	if (!sg || !sg->fw->sev_enabled) {
 		pr_err("SEV: launch before sev__vm_init() (core wiring bug)");
 		return -EINVAL;

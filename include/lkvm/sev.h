@@ -219,7 +219,9 @@ struct sev_guest {
  *                    VM type to create (0 or KVM_X86_SEV_VM) or -errno;
  *  sev__vm_init()    after KVM_CREATE_VM and RAM registration, before the
  *                    first vCPU: KVM_SEV_INIT(2), REG_REGION per RAM bank;
- *  sev__launch()     after every loader ran, before vCPUs start;
+ *  sev__launch()     after every loader ran, before vCPUs start (a no-op
+ *                    with --incoming: a migrated guest arrives through
+ *                    RECEIVE_START..RECEIVE_FINISH on kvm->sev->fw instead);
  *  sev__exit()       at VM teardown.
  * All are no-ops (return 0) when kvm->cfg.sev_mode is SEV_MODE_NONE.
  */

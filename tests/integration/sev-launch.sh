@@ -26,6 +26,11 @@ else
 	else fail no_sev_one_line "rc=$rc stderr: $(cat err)"; fi
 fi
 
+# SEV options without a back end are an error, not silently ignored.
+$LKVM run --sev-policy 0x3 -k $G/hello >/dev/null 2>err </dev/null; rc=$?
+[ $rc -ne 0 ] && grep -q "need --sev" err && pass options_need_sev ||
+	fail options_need_sev "rc=$rc: $(cat err)"
+
 # Platform side: export the PDH and chains (the model makes its identity on first use).
 if $LKVM sev export --sev=emulated --pdh pdh.cert --chain chain.bin --amd-chain amd.bin 2>err &&
    [ "$(stat -c %s pdh.cert)" -eq 2084 ] && [ "$(stat -c %s chain.bin)" -eq 6252 ] &&
