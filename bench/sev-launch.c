@@ -25,7 +25,7 @@ static int launch(struct sev_fw *fw, u8 *img, u64 size, u64 chunk, u64 *ns)
 {
 	struct kvm_sev_launch_start s = { .policy = 0 };
 	struct kvm_sev_launch_measure m = { 0 };
-	u8 blob[SEV_FW_MEASURE_LEN];
+	u8 blob[SEV_MEASURE_BLOB_SIZE];
 	u64 off, t0;
 	u32 err;
 	int ret;

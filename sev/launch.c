@@ -329,7 +329,7 @@ static int do_measure(struct sev_guest *sg)
 
 	/* Length query first, as on hardware (the size may grow one day). */
 	ret = sev_fw__guest(sg->fw, KVM_SEV_LAUNCH_MEASURE, &m, &error);
-	if (!(ret == -EIO && error == SEV_RET_INVALID_LEN) || m.len != SEV_FW_MEASURE_LEN) {
+	if (!(ret == -EIO && error == SEV_RET_INVALID_LEN) || m.len != SEV_MEASURE_BLOB_SIZE) {
 		fw_fail("LAUNCH_MEASURE length query", ret ? ret : -EPROTO, error, NULL);
 		return ret ? ret : -EPROTO;
 	}
@@ -339,7 +339,7 @@ static int do_measure(struct sev_guest *sg)
 		fw_fail("LAUNCH_MEASURE", ret, error, NULL);
 		return ret;
 	}
-	return write_measurement(sg->measure, SEV_FW_MEASURE_LEN);
+	return write_measurement(sg->measure, SEV_MEASURE_BLOB_SIZE);
 }
 
 static off_t file_size(const char *path)

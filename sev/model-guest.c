@@ -220,8 +220,8 @@ static int launch_measure(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 	ret = fw_guest(fw, cmd, &g);
 	if (ret)
 		return ret;
-	if (!p->len || p->len < SEV_FW_MEASURE_LEN) {
-		p->len = SEV_FW_MEASURE_LEN;	/* length query */
+	if (!p->len || p->len < SEV_MEASURE_BLOB_SIZE) {
+		p->len = SEV_MEASURE_BLOB_SIZE;	/* length query */
 		return FAIL(SEV_RET_INVALID_LEN);
 	}
 	if (g->state != SEV_GSTATE_LUPDATE)
@@ -233,7 +233,7 @@ static int launch_measure(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 		return FAIL(SEV_RET_HWSEV_RET_PLATFORM);
 	memcpy(g->measure, blob.measure, sizeof(g->measure));
 	memcpy(uptr(p->uaddr), &blob, sizeof(blob));
-	p->len = SEV_FW_MEASURE_LEN;
+	p->len = SEV_MEASURE_BLOB_SIZE;
 	sev_digest__free(&g->digest);
 	g->digest_live = false;
 	g->state = SEV_GSTATE_LSECRET;
@@ -243,7 +243,7 @@ static int launch_measure(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 /* The length/alignment rules shared by LAUNCH_SECRET and RECEIVE_UPDATE_DATA. */
 static int packet_lengths(struct kvm_sev_cmd *cmd, u32 guest_len, u32 trans_len, u64 guest)
 {
-	if (trans_len != guest_len || !guest_len || guest_len > SEV_FW_SCRATCH_LEN ||
+	if (trans_len != guest_len || !guest_len || guest_len > SEV_PKT_MAX_LEN ||
 	    !IS_ALIGNED(guest_len, 16))
 		return FAIL(SEV_RET_INVALID_LEN);
 	if (!IS_ALIGNED(guest, 16))
@@ -270,7 +270,7 @@ static int launch_secret(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 		return ret;
 	if (g->state != SEV_GSTATE_LSECRET)
 		return FAIL(SEV_RET_INVALID_GUEST_STATE);
-	if (p->hdr_len != SEV_FW_HDR_LEN)
+	if (p->hdr_len != SEV_PKT_HDR_SIZE)
 		return FAIL(SEV_RET_INVALID_LEN);
 	ret = packet_lengths(cmd, p->guest_len, p->trans_len, p->guest_uaddr);
 	if (ret)
@@ -346,7 +346,7 @@ static int send_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd, struct kvm_sev
 		ret = fw_guest(fw, cmd, &g);
 		if (ret)
 			return ret;
-		p->session_len = SEV_FW_SESSION_LEN;
+		p->session_len = SEV_SESSION_SIZE;
 		return FAIL(SEV_RET_INVALID_LEN);
 	}
 	if (!p->pdh_cert_uaddr || !p->pdh_cert_len || !p->session_uaddr ||
@@ -360,8 +360,8 @@ static int send_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd, struct kvm_sev
 	ret = fw_guest(fw, cmd, &g);
 	if (ret)
 		return ret;
-	if (p->session_len != SEV_FW_SESSION_LEN) {
-		p->session_len = SEV_FW_SESSION_LEN;
+	if (p->session_len != SEV_SESSION_SIZE) {
+		p->session_len = SEV_SESSION_SIZE;
 		return FAIL(SEV_RET_INVALID_LEN);
 	}
 	if (g->state != SEV_GSTATE_RUNNING)
@@ -407,7 +407,7 @@ static int send_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd, struct kvm_sev
 		goto out;
 	}
 	memcpy(uptr(p->session_uaddr), &session, sizeof(session));
-	p->session_len = SEV_FW_SESSION_LEN;
+	p->session_len = SEV_SESSION_SIZE;
 	p->policy = g->policy;
 	g->have_tks = true;
 	g->state = SEV_GSTATE_SUPDATE;
@@ -428,14 +428,14 @@ static int send_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 {
 	struct sev_model_guest *g;
 	struct sev_pkt_hdr hdr;
-	static __thread u8 trans[SEV_FW_SCRATCH_LEN];
+	static __thread u8 trans[SEV_PKT_MAX_LEN];
 	int ret;
 
 	if (!p->hdr_len || !p->trans_len) {
 		/* Length query: the firmware sees only the handle. */
 		if (fw->model->pstate != SEV_PSTATE_WORKING)
 			return FAIL(SEV_RET_INVALID_PLATFORM_STATE);
-		p->hdr_len = SEV_FW_HDR_LEN;
+		p->hdr_len = SEV_PKT_HDR_SIZE;
 		return FAIL(SEV_RET_INVALID_LEN);
 	}
 	if (!p->trans_uaddr || !p->guest_uaddr || !p->guest_len || !p->hdr_uaddr ||
@@ -448,8 +448,8 @@ static int send_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 
 	if (fw->model->pstate != SEV_PSTATE_WORKING)
 		return FAIL(SEV_RET_INVALID_PLATFORM_STATE);
-	if (p->hdr_len < SEV_FW_HDR_LEN) {
-		p->hdr_len = SEV_FW_HDR_LEN;
+	if (p->hdr_len < SEV_PKT_HDR_SIZE) {
+		p->hdr_len = SEV_PKT_HDR_SIZE;
 		return FAIL(SEV_RET_INVALID_LEN);
 	}
 	ret = fw_guest(fw, cmd, &g);
@@ -459,7 +459,7 @@ static int send_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 		return FAIL(SEV_RET_INVALID_GUEST_STATE);
 	if (!g->active)
 		return FAIL(SEV_RET_INACTIVE);
-	if (!p->guest_len || p->guest_len > SEV_FW_SCRATCH_LEN || !IS_ALIGNED(p->guest_len, 16) ||
+	if (!p->guest_len || p->guest_len > SEV_PKT_MAX_LEN || !IS_ALIGNED(p->guest_len, 16) ||
 	    p->trans_len < p->guest_len)
 		return FAIL(SEV_RET_INVALID_LEN);
 	if (!IS_ALIGNED(p->guest_uaddr, 16))
@@ -505,7 +505,7 @@ static int receive_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 	ret = check_policy(m, cmd, p->handle, p->policy);
 	if (ret)
 		return ret;
-	if (p->session_len != SEV_FW_SESSION_LEN || p->pdh_len != SEV_CERT_SIZE)
+	if (p->session_len != SEV_SESSION_SIZE || p->pdh_len != SEV_CERT_SIZE)
 		return FAIL(SEV_RET_INVALID_LEN);
 	ret = sev_session__open(m->keys.pdh, uptr(p->pdh_uaddr), p->pdh_len,
 				uptr(p->session_uaddr), p->session_len, p->policy, &tks);
@@ -541,7 +541,7 @@ static int receive_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 
 	if (fw->model->pstate != SEV_PSTATE_WORKING)
 		return FAIL(SEV_RET_INVALID_PLATFORM_STATE);
-	if (p->hdr_len < SEV_FW_HDR_LEN)
+	if (p->hdr_len < SEV_PKT_HDR_SIZE)
 		return FAIL(SEV_RET_INVALID_LEN);
 	ret = fw_guest(fw, cmd, &g);
 	if (ret)

@@ -19,6 +19,7 @@
 #define LKVM__SEV_H
 
 #include "lkvm/sev-uapi.h"
+#include "lkvm/sev-crypto.h"	/* policy bits, buffer sizes, formats */
 #include "lkvm/util.h"
 #include "lkvm/kvm.h"
 
@@ -40,27 +41,11 @@ enum sev_guest_state {
 	SEV_GSTATE_SENT = 6,
 };
 
-/* Guest policy bits, sev-facts 2.3. */
-#define SEV_POLICY_NODBG	(1u << 0)
-#define SEV_POLICY_NOKS		(1u << 1)
-#define SEV_POLICY_ES		(1u << 2)
-#define SEV_POLICY_NOSEND	(1u << 3)
-#define SEV_POLICY_DOMAIN	(1u << 4)
-#define SEV_POLICY_SEV		(1u << 5)
-#define SEV_POLICY_RESERVED	0x0000ffc0u
-#define SEV_POLICY_API_MAJOR(p)	(((p) >> 16) & 0xff)
-#define SEV_POLICY_API_MINOR(p)	(((p) >> 24) & 0xff)
 #define SEV_POLICY_DEFAULT	SEV_POLICY_NODBG
 
-/* Firmware buffer sizes, sev-facts 2.8. */
-#define SEV_FW_CERT_LEN		0x824
-#define SEV_FW_CHAIN_LEN	(3 * SEV_FW_CERT_LEN)	/* PEK || OCA || CEK */
-#define SEV_FW_SESSION_LEN	0x80
-#define SEV_FW_HDR_LEN		0x34
-#define SEV_FW_MEASURE_LEN	0x30
+/* Limits not in sev-crypto.h (which has the buffer sizes, sev-facts 2.8). */
 #define SEV_FW_ID_LEN		0x40	/* GET_ID2, per socket */
-#define SEV_FW_SCRATCH_LEN	0x5000
-#define SEV_FW_MAX_GUESTS	1024
+#define SEV_FW_MAX_GUESTS	1024	/* handles 1..1024 */
 #define SEV_FW_BLOB_MAX		0x4000	/* KVM's psp_copy_user_blob limit */
 
 /* C-bit position reported in CPUID 0x8000001F by the model (documented). */
@@ -209,7 +194,7 @@ struct sev_guest {
 	struct sev_fw *fw;
 	u32 handle;
 	u32 policy;
-	u8 measure[SEV_FW_MEASURE_LEN];
+	u8 measure[SEV_MEASURE_BLOB_SIZE];
 	bool launched;			/* LAUNCH_FINISH done */
 };
 

@@ -126,12 +126,19 @@ static void dev_sev_structs_are_packed_as_the_uapi(void)
 
 static void firmware_buffers_have_the_documented_sizes(void)
 {
-	CHECK_EQ(sizeof(struct sev_cert), SEV_FW_CERT_LEN);
-	CHECK_EQ(3 * sizeof(struct sev_cert), SEV_FW_CHAIN_LEN);
-	CHECK_EQ(SEV_FW_CHAIN_LEN, 0x186c);
-	CHECK_EQ(sizeof(struct sev_session), SEV_FW_SESSION_LEN);
-	CHECK_EQ(sizeof(struct sev_pkt_hdr), SEV_FW_HDR_LEN);
-	CHECK_EQ(sizeof(struct sev_measure_blob), SEV_FW_MEASURE_LEN);
+	/* sev-facts 2.8: cert 0x824, chain 0x186C, session 0x80, header 0x34, blob 0x30 */
+	CHECK_EQ(sizeof(struct sev_cert), 0x824);
+	CHECK_EQ(SEV_CERT_SIZE, 0x824);
+	CHECK_EQ(SEV_CHAIN_SIZE, 0x186c);
+	CHECK_EQ(sizeof(struct sev_session), 0x80);
+	CHECK_EQ(SEV_SESSION_SIZE, 0x80);
+	CHECK_EQ(sizeof(struct sev_pkt_hdr), 0x34);
+	CHECK_EQ(SEV_PKT_HDR_SIZE, 0x34);
+	CHECK_EQ(sizeof(struct sev_measure_blob), 0x30);
+	CHECK_EQ(SEV_MEASURE_BLOB_SIZE, 0x30);
+	CHECK_EQ(SEV_PKT_MAX_LEN, 0x5000);
+	CHECK_EQ(SEV_FW_ID_LEN, 0x40);
+	CHECK_EQ(SEV_FW_BLOB_MAX, 0x4000);
 }
 
 static void ioctl_numbers_and_ids_match(void)
