@@ -353,7 +353,7 @@ static off_t file_size(const char *path)
  * The owner can only wrap the secret after seeing the measurement (its
  * MAC covers it), so wait for both files, then until their size is stable.
  */
-static int wait_secret_files(void)
+static int wait_secret_files(struct kvm *kvm)
 {
 	const char *h = sev_options.secret_header, *s = sev_options.secret;
 	u64 deadline = now_ns() + (u64)sev_options.secret_wait_s * 1000000000ULL;
@@ -367,6 +367,10 @@ static int wait_secret_files(void)
 			return 0;
 		lh = ch;
 		ls = cs;
+		if (__atomic_load_n(&kvm->stopping, __ATOMIC_RELAXED)) {
+			pr_err("SEV: stopped while waiting for the launch secret");
+			return -EINTR;
+		}
 		if (now_ns() > deadline) {
 			pr_err("SEV: the guest owner's secret (%s, %s) did not appear within %d s",
 			       h, s, sev_options.secret_wait_s);
@@ -404,7 +408,7 @@ static int do_secret(struct kvm *kvm, struct sev_guest *sg)
 	u32 error;
 	int ret;
 
-	ret = wait_secret_files();
+	ret = wait_secret_files(kvm);
 	if (ret)
 		return ret;
 	ret = read_blob("secret header", sev_options.secret_header, &hdr, &hdr_len);

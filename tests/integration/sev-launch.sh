@@ -51,7 +51,7 @@ then pass owner_session
 else fail owner_session "$(cat err)"; fi
 
 need_kvm launch measure_predicted verify secret_in_guest wrong_platform \
-	tampered_secret
+	tampered_secret secret_timeout
 head -c 64 /dev/urandom >secret.bin
 P="secret_gpa=0x300000 secret_len=64"
 $LKVM run --sev=emulated --sev-policy $policy --sev-dh-cert owner-dh.cert \
@@ -110,5 +110,12 @@ if [ $rc -ne 0 ] && grep -q "LAUNCH_SECRET failed: firmware error BAD_MEASUREMEN
    ! grep -q "^secret" guest2.out
 then pass tampered_secret
 else fail tampered_secret "rc=$rc: $(cat err)"; fi
+
+# No secret from the owner: a bounded wait, then one clear line.
+$LKVM run --sev=emulated --sev-measure-out m3.bin --sev-secret-header none.hdr \
+	--sev-secret none.enc --sev-secret-gpa 0x300000 --sev-secret-wait 1 \
+	-k $G/hello >/dev/null 2>err </dev/null; rc=$?
+[ $rc -ne 0 ] && grep -q "did not appear within 1 s" err && pass secret_timeout ||
+	fail secret_timeout "rc=$rc: $(cat err)"
 
 t_done
