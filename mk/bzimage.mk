@@ -25,3 +25,16 @@ $(PROGRAM) $(O)/liblkvm.a $(O)/san/liblkvm.a: $(BIOS_OBJ)
 .PHONY: linux-image
 linux-image:
 	@O=$(O) scripts/fetch-linux.sh
+
+# tests/bzimage/probe.S: a synthetic bzImage whose setup code probes the
+# BIOS services (tests/integration/linux-boot.sh boots it).
+BZPROBE := $(O)/tests/bzimage/probe.bzimage
+
+$(O)/tests/bzimage/probe.o: tests/bzimage/probe.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -c -o $@ $<
+
+$(BZPROBE): $(O)/tests/bzimage/probe.o
+	$(LD) -m elf_i386 -Ttext=0 -e 0 --oformat=binary -o $@ $<
+
+guests:: $(BZPROBE)

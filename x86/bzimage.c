@@ -43,7 +43,7 @@ static int why_fail(int err, char *why, size_t why_len, const char *fmt, ...)
 	return err;
 }
 
-bool bzimage__probe(const void *image, size_t len)
+bool bzimage__is_bzimage(const void *image, size_t len)
 {
 	u32 magic;
 
@@ -61,7 +61,7 @@ int bzimage__check(const void *image, size_t len, struct bzimage_info *bi,
 	u32 sects;
 
 	memset(bi, 0, sizeof(*bi));
-	if (!bzimage__probe(image, len))
+	if (!bzimage__is_bzimage(image, len))
 		return why_fail(-ENOEXEC, why, why_len,
 				"not a bzImage: no \"HdrS\" setup header magic at offset 0x202");
 	if (len < HEADER_END_2_10)

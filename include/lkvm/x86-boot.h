@@ -150,7 +150,7 @@ struct bzimage_layout {
 int bzimage__check(const void *image, size_t len, struct bzimage_info *bi,
 		   char *why, size_t why_len);
 /* Quick test for the kernel loader: does this look like a bzImage at all? */
-bool bzimage__probe(const void *image, size_t len);
+bool bzimage__is_bzimage(const void *image, size_t len);
 /* Choose addresses for the kernel, command line and initrd in kvm's RAM. */
 int bzimage__layout(struct kvm *kvm, const struct bzimage_info *bi,
 		    size_t cmdline_len, u64 initrd_len, struct bzimage_layout *lo,
