@@ -639,10 +639,23 @@ static u8 *real_image(size_t *len, const char **why)
 	snprintf(path, sizeof(path), "%s/linux/vmlinuz", build ? build : "build");
 	if (access(path, R_OK)) {
 		/* Fetch it (apt-get download), as the integration test does. */
-		snprintf(cmd, sizeof(cmd), "O='%s' '%s/scripts/fetch-linux.sh' >&2",
+		static char reason[512];
+		char line[400] = "no output";
+		FILE *f;
+
+		snprintf(cmd, sizeof(cmd), "O='%s' '%s/scripts/fetch-linux.sh' 2>&1",
 			 build ? build : "build", src ? src : ".");
-		if (system(cmd) != 0) {
-			*why = "cannot fetch linux-image-cloud-amd64 (apt-get download failed; see stderr)";
+		f = popen(cmd, "r");
+		if (!f) {
+			*why = "cannot run scripts/fetch-linux.sh";
+			return NULL;
+		}
+		while (fgets(line, sizeof(line), f))
+			line[strcspn(line, "\n")] = 0;
+		if (pclose(f) != 0 || access(path, R_OK)) {
+			snprintf(reason, sizeof(reason),
+				 "cannot fetch linux-image-cloud-amd64: %s", line);
+			*why = reason;
 			return NULL;
 		}
 	}
