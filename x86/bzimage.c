@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lkvm/kvm.h"
@@ -25,8 +24,6 @@
 
 #define SETUP_ENTRY_OFF		0x200	/* the jump at the start of setup */
 #define HEADER_END_2_10		0x268	/* through init_size */
-#define KERNEL_FILE_MAX		(512ULL << 20)
-#define INITRD_FILE_MAX		(3ULL << 30)
 
 static int why_fail(int err, char *why, size_t why_len, const char *fmt, ...)
 	__printf(4, 5);
@@ -262,30 +259,4 @@ int bzimage__load(struct kvm *kvm, const void *image, size_t len,
 		 (unsigned long long)lo.kernel_gpa, (unsigned long long)lo.initrd_size,
 		 (unsigned long long)lo.initrd_gpa);
 	return 0;
-}
-
-int bzimage__load_file(struct kvm *kvm, const char *kernel_path,
-		       const char *cmdline, const char *initrd_path)
-{
-	void *image = NULL, *initrd = NULL;
-	size_t len = 0, initrd_len = 0;
-	int ret;
-
-	ret = read_file(kernel_path, &image, &len, KERNEL_FILE_MAX);
-	if (ret) {
-		pr_err("cannot read kernel %s: %s", kernel_path, strerror(-ret));
-		return ret;
-	}
-	if (initrd_path) {
-		ret = read_file(initrd_path, &initrd, &initrd_len, INITRD_FILE_MAX);
-		if (ret) {
-			pr_err("cannot read initrd %s: %s", initrd_path, strerror(-ret));
-			goto out;
-		}
-	}
-	ret = bzimage__load(kvm, image, len, cmdline, initrd, initrd_len);
-out:
-	free(initrd);
-	free(image);
-	return ret;
 }

@@ -164,9 +164,6 @@ int bzimage__layout(struct kvm *kvm, const struct bzimage_info *bi,
  */
 int bzimage__load(struct kvm *kvm, const void *image, size_t len,
 		  const char *cmdline, const void *initrd, size_t initrd_len);
-/* The same from files (initrd_path may be NULL). */
-int bzimage__load_file(struct kvm *kvm, const char *kernel_path,
-		       const char *cmdline, const char *initrd_path);
 
 /* e820 map for kvm's memory banks, sorted; returns the entry count. */
 int e820__build(struct kvm *kvm, struct e820_entry *map, int max);
