@@ -166,7 +166,7 @@ int bzimage__layout(struct kvm *kvm, const struct bzimage_info *bi,
 	lo->kernel_end = max(BOOT_KERNEL_ADDR + bi->kernel_size, run + bi->init_size);
 	if (lo->kernel_end > lo->low_ram_top)
 		return why_fail(-ENOMEM, why, why_len,
-				"guest RAM too small: this kernel needs %llu MiB below the PCI hole, there are %llu",
+				"guest RAM too small: this kernel needs %llu MiB below the PCI hole, there are %llu (raise -m)",
 				(unsigned long long)DIV_ROUND_UP(lo->kernel_end, SZ_1M),
 				(unsigned long long)(lo->low_ram_top >> 20));
 
