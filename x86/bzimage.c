@@ -138,7 +138,7 @@ int bzimage__layout(struct kvm *kvm, const struct bzimage_info *bi,
 		    char *why, size_t why_len)
 {
 	struct kvm_mem_bank *bank = kvm__find_bank(kvm, BOOT_KERNEL_ADDR, 1);
-	u64 run, end_max;
+	u64 run, end_max, room;
 
 	memset(lo, 0, sizeof(*lo));
 	if (!bank || bank->guest_phys_addr > 0 || !kvm__find_bank(kvm, 0, BIOS_END))
@@ -174,12 +174,13 @@ int bzimage__layout(struct kvm *kvm, const struct bzimage_info *bi,
 		return 0;
 	/* As high as possible, as boot loaders do, below both limits. */
 	end_max = min((u64)bi->initrd_addr_max + 1, lo->low_ram_top);
-	if (initrd_len > end_max - lo->kernel_end ||
+	room = end_max > lo->kernel_end ? end_max - lo->kernel_end : 0;
+	if (initrd_len > room ||
 	    ALIGN_DOWN(end_max - initrd_len, PAGE_SIZE) < lo->kernel_end)
 		return why_fail(-E2BIG, why, why_len,
 				"initrd is %llu bytes; only %llu fit between the kernel (ends at 0x%llx) and 0x%llx",
 				(unsigned long long)initrd_len,
-				(unsigned long long)ALIGN_DOWN(end_max - lo->kernel_end, PAGE_SIZE),
+				(unsigned long long)ALIGN_DOWN(room, PAGE_SIZE),
 				(unsigned long long)lo->kernel_end, (unsigned long long)end_max);
 	lo->initrd_gpa = ALIGN_DOWN(end_max - initrd_len, PAGE_SIZE);
 	lo->initrd_size = initrd_len;

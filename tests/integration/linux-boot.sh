@@ -101,8 +101,9 @@ if boot_linux uart "console=ttyS0 earlyprintk=serial,ttyS0,115200 debug" &&
 	pass linux_setup_message_uart
 else fail linux_setup_message_uart "$(head -c 300 "$T_TMP/uart.out" | od -c | head -5) / $(cat "$T_TMP/uart.err")"; fi
 
-# 3. The kernel then runs on (its decompressor takes minutes on a software
-#    KVM host, and the kernel proper stops at its int3 self-test).  Either
+# 3. The kernel then runs on (its decompressor alone takes over two minutes
+#    on a software KVM host, which then cannot emulate some instruction the
+#    kernel uses: see docs/boot.md).  Either
 #    lkvm has ended by itself with a diagnosis, or it must stop promptly
 #    and say why when asked to; never hang.
 sleep 2

@@ -366,6 +366,13 @@ static void test_reject_cmdline_and_initrd(void)
 	CHECK_EQ(try_load(img, len, 64 * MiB, "", 4 * MiB, &nr_loaded), 0);
 	CHECK_EQ(try_load(img, len, 64 * MiB, "", 4 * MiB + 1, &nr_loaded), -E2BIG);
 
+	/* A ceiling below the kernel's end leaves no room at all. */
+	h.initrd_addr_max = 16 * MiB - 1;
+	write_hdr(img, &h);
+	CHECK_EQ(try_load(img, len, 64 * MiB, "", 1, &nr_loaded), -E2BIG);
+	CHECK_EQ(try_load(img, len, 64 * MiB, "", 17 * MiB, &nr_loaded), -E2BIG);
+	CHECK_EQ(nr_loaded, 0);
+
 	/* RAM too small for the decompressed kernel. */
 	h.initrd_addr_max = 0x7fffffff;
 	write_hdr(img, &h);
