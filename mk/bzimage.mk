@@ -10,21 +10,18 @@ BIOS_OBJ := $(BIOS_DIR)/bios-blob.o
 
 $(BIOS_DIR)/bios16.o: x86/bios/bios.S include/lkvm/x86-boot.h
 	@mkdir -p $(dir $@)
-	$(CC) -m32 -Iinclude -c -o $@ $<
+	$(quiet) "  AS16    $<"
+	$(Q)$(CC) -m32 -Iinclude -c -o $@ $<
 
 $(BIOS_BIN): $(BIOS_DIR)/bios16.o
-	$(LD) -m elf_i386 -Ttext=0 -e 0 --oformat=binary -o $@ $<
+	$(Q)$(LD) -m elf_i386 -Ttext=0 -e 0 --oformat=binary -o $@ $<
 
 $(BIOS_OBJ): $(BIOS_BIN)
-	printf '\t.section .rodata\n\t.globl lkvm_bios_blob, lkvm_bios_blob_end\nlkvm_bios_blob:\n\t.incbin "%s"\nlkvm_bios_blob_end:\n\t.section .note.GNU-stack,"",@progbits\n' \
+	$(quiet) "  BLOB    $@"
+	$(Q)printf '\t.section .rodata\n\t.globl lkvm_bios_blob, lkvm_bios_blob_end\nlkvm_bios_blob:\n\t.incbin "%s"\nlkvm_bios_blob_end:\n\t.section .note.GNU-stack,"",@progbits\n' \
 		$< | $(CC) -c -x assembler -o $@ -
 
 $(PROGRAM) $(O)/liblkvm.a $(O)/san/liblkvm.a: $(BIOS_OBJ)
-
-# The Debian cloud kernel the bzImage tests use (cached in $(O)/linux).
-.PHONY: linux-image
-linux-image:
-	@O=$(O) scripts/fetch-linux.sh
 
 # tests/bzimage/probe.S: a synthetic bzImage whose setup code probes the
 # BIOS services (tests/integration/linux-boot.sh boots it).
@@ -32,9 +29,16 @@ BZPROBE := $(O)/tests/bzimage/probe.bzimage
 
 $(O)/tests/bzimage/probe.o: tests/bzimage/probe.S
 	@mkdir -p $(dir $@)
-	$(CC) -m32 -c -o $@ $<
+	$(quiet) "  AS16    $<"
+	$(Q)$(CC) -m32 -c -o $@ $<
 
 $(BZPROBE): $(O)/tests/bzimage/probe.o
-	$(LD) -m elf_i386 -Ttext=0 -e 0 --oformat=binary -o $@ $<
+	$(quiet) "  BZIMAGE $@"
+	$(Q)$(LD) -m elf_i386 -Ttext=0 -e 0 --oformat=binary -o $@ $<
 
 guests:: $(BZPROBE)
+
+# The Debian cloud kernel the bzImage tests use (cached in $(O)/linux).
+.PHONY: linux-image
+linux-image:
+	@O=$(O) scripts/fetch-linux.sh
