@@ -127,9 +127,10 @@ bool ipc__valid_name(const char *name);
 /*
  * The socket directory ($LKVM_DIR or ~/.lkvm) into buf.  With create, make
  * it 0700 if missing.  An existing directory must be a real directory owned
- * by us with no group/other access: -EPERM otherwise (with a message).
+ * by us with no group/other access: -ENOTDIR / -EACCES otherwise, with the
+ * reason as one line in why (may be NULL).
  */
-int ipc__dir(char *buf, size_t len, bool create);
+int ipc__dir(char *buf, size_t len, bool create, char *why, size_t why_len);
 
 /* ---- client side (builtin-*.c) ----------------------------------------- */
 
@@ -153,5 +154,15 @@ bool ipc__instance_alive(const char *name);
 int ipc__for_each_instance(int (*fn)(const char *name, void *arg), void *arg);
 /* One-line reason for a client-side error, e.g. "no such instance". */
 const char *ipc__strerror(int err);
+
+/*
+ * The body of `lkvm stop|pause|resume`: options -n/--name NAME, -a/--all,
+ * send `type` with no payload to each instance, print one line per error.
+ * With wait_exit, also wait until each instance has exited.
+ */
+int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,
+			bool wait_exit);
+/* Print "lkvm CMD: error: NAME: reason" (reason from err, or msg if given). */
+void ipc__client_error(const char *name, int err, const char *msg);
 
 #endif
