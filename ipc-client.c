@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -104,46 +103,6 @@ int ipc__connect(const char *name)
 	return fd;
 }
 
-static int wait_in(int fd, u64 deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		u64 now = now_ns();
-		int ret;
-
-		if (deadline && now >= deadline)
-			return -ETIMEDOUT;
-		ret = poll(&pfd, 1, deadline ? (int)DIV_ROUND_UP(deadline - now, 1000000) : -1);
-		if (ret > 0)
-			return 0;
-		if (ret < 0 && errno != EINTR)
-			return -errno;
-	}
-}
-
-static int recv_all(int fd, void *buf, size_t len, u64 deadline)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n;
-		int ret = wait_in(fd, deadline);
-
-		if (ret)
-			return ret;
-		n = recv(fd, (char *)buf + done, len - done, MSG_DONTWAIT);
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno;
-		}
-		done += n;
-	}
-	return 0;
-}
-
 int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 		 ipc_data_fn on_data, void *arg, char *msg, size_t msg_len)
 {
@@ -154,15 +113,15 @@ int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 	if (msg && msg_len)
 		msg[0] = 0;
 	if (timeout_ms == 0)
-		timeout_ms = IPC_TIMEOUT_MS;
+		timeout_ms = ipc_timeout_ms;
 	ret = ipc__send(fd, type, payload, len);
 	if (ret)
 		return ret == -EPIPE ? -ECONNRESET : ret;
 
 	for (;;) {
-		u64 deadline = timeout_ms < 0 ? 0 : now_ns() + (u64)timeout_ms * 1000000;
+		u64 deadline = ipc__deadline(timeout_ms);
 
-		ret = recv_all(fd, &hdr, sizeof(hdr), deadline);
+		ret = ipc__recv(fd, &hdr, sizeof(hdr), deadline, NULL);
 		if (!ret)
 			ret = ipc__check_hdr(&hdr) ? -EBADMSG : 0;
 		if (ret)
@@ -172,7 +131,7 @@ int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 			ret = -ENOMEM;
 			break;
 		}
-		ret = recv_all(fd, buf, hdr.len, deadline);
+		ret = ipc__recv(fd, buf, hdr.len, deadline, NULL);
 		if (ret)
 			break;
 		if (hdr.type == IPC_MSG_REPLY) {
@@ -272,6 +231,7 @@ const char *ipc__strerror(int err)
 	case -EPERM:		return "permission denied";
 	case -ETIMEDOUT:	return "instance not responding";
 	case -ECONNREFUSED:	return "instance not accepting connections";
+	case -EPIPE:
 	case -ECONNRESET:	return "instance closed the connection";
 	case -EBADMSG:		return "bad answer from instance";
 	case -EINVAL:		return "invalid instance name";

@@ -33,11 +33,13 @@
 #include "lkvm/kvm.h"
 
 #define IPC_MAX_CONNS		16
-#define IPC_IDLE_MS		(2 * IPC_TIMEOUT_MS)	/* between requests */
+#define IPC_IDLE_MS		(2 * ipc_timeout_ms)	/* between requests */
 #define IPC_MAX_HANDLERS	32
 
 /* Provided by the page-map module when it is linked in (include/lkvm/page-map.h). */
 void page_map__dump(struct page_map *pm, FILE *out) __attribute__((weak));
+
+int ipc_timeout_ms = IPC_TIMEOUT_MS;
 
 static struct {
 	u32 type;
@@ -186,13 +188,12 @@ static int wait_fd(int fd, short events, u64 deadline)
 	}
 }
 
-static u64 deadline_after(int timeout_ms)
+u64 ipc__deadline(int timeout_ms)
 {
 	return timeout_ms < 0 ? 0 : now_ns() + (u64)timeout_ms * 1000000;
 }
 
-/* Receive exactly len bytes; -EPIPE on EOF (got says how many came first). */
-static int recv_full(int fd, void *buf, size_t len, u64 deadline, size_t *got)
+int ipc__recv(int fd, void *buf, size_t len, u64 deadline, size_t *got)
 {
 	size_t done = 0;
 	int ret = 0;
@@ -270,11 +271,11 @@ static int recv_msg(int fd, struct ipc_hdr *hdr, void **payload, int first_ms, i
 	int ret;
 
 	*payload = NULL;
-	ret = recv_full(fd, hdr, 1, deadline_after(first_ms), &got);
+	ret = ipc__recv(fd, hdr, 1, ipc__deadline(first_ms), &got);
 	if (ret == -EPIPE && !got)
 		return 1;
 	if (!ret)
-		ret = recv_full(fd, (u8 *)hdr + 1, sizeof(*hdr) - 1, deadline_after(rest_ms), NULL);
+		ret = ipc__recv(fd, (u8 *)hdr + 1, sizeof(*hdr) - 1, ipc__deadline(rest_ms), NULL);
 	if (ret)
 		return ret;
 	ret = ipc__check_hdr(hdr);
@@ -283,7 +284,7 @@ static int recv_msg(int fd, struct ipc_hdr *hdr, void **payload, int first_ms, i
 	p = malloc(hdr->len + 1);	/* +1: text payloads get a NUL */
 	if (!p)
 		return -ENOMEM;
-	ret = recv_full(fd, p, hdr->len, deadline_after(rest_ms), NULL);
+	ret = ipc__recv(fd, p, hdr->len, ipc__deadline(rest_ms), NULL);
 	if (ret) {
 		free(p);
 		return ret;
@@ -295,7 +296,7 @@ static int recv_msg(int fd, struct ipc_hdr *hdr, void **payload, int first_ms, i
 
 int ipc__send(int fd, u32 type, const void *payload, u32 len)
 {
-	return send_msg(fd, type, payload, len, deadline_after(IPC_TIMEOUT_MS));
+	return send_msg(fd, type, payload, len, ipc__deadline(ipc_timeout_ms));
 }
 
 int ipc__send_data(int fd, const void *buf, size_t len)
@@ -346,7 +347,7 @@ int ipc__reply(int fd, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	len = build_reply(&m, status, fmt, ap);
 	va_end(ap);
-	return send_full(fd, &m, len, deadline_after(IPC_TIMEOUT_MS));
+	return send_full(fd, &m, len, ipc__deadline(ipc_timeout_ms));
 }
 
 /* ---- handler table ----------------------------------------------------- */
@@ -407,7 +408,7 @@ void ipc__serve(struct kvm *kvm, int fd)
 		void *payload;
 		int ret;
 
-		ret = recv_msg(fd, &hdr, &payload, IPC_IDLE_MS, IPC_TIMEOUT_MS);
+		ret = recv_msg(fd, &hdr, &payload, IPC_IDLE_MS, ipc_timeout_ms);
 		if (ret == 1)
 			return;			/* client done */
 		if (ret == -ETIMEDOUT && !payload) {

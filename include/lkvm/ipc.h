@@ -39,6 +39,9 @@
 #define IPC_NAME_MAX		64		/* instance name, without ".sock" */
 #define IPC_TIMEOUT_MS		5000		/* a message must arrive / leave within this */
 
+/* The timeout in use (IPC_TIMEOUT_MS; tests lower it to run fast). */
+extern int ipc_timeout_ms;
+
 struct ipc_hdr {
 	u32 magic;		/* IPC_MAGIC */
 	u16 version;		/* IPC_VERSION */
@@ -122,6 +125,13 @@ void ipc__serve(struct kvm *kvm, int fd);
 /* 0 if hdr is well-formed (magic, version, flags, len), else -errno. */
 int ipc__check_hdr(const struct ipc_hdr *hdr);
 void ipc__fill_hdr(struct ipc_hdr *hdr, u32 type, u32 len);
+/* now + timeout_ms as a now_ns() deadline; 0 (none) for timeout_ms < 0. */
+u64 ipc__deadline(int timeout_ms);
+/*
+ * Receive exactly len bytes before deadline: 0, -ETIMEDOUT, -EPIPE on EOF
+ * (got, if not NULL, says how many bytes came first), or -errno.
+ */
+int ipc__recv(int fd, void *buf, size_t len, u64 deadline, size_t *got);
 /* Names: 1..IPC_NAME_MAX-1 chars of [A-Za-z0-9._-], not starting with '.'. */
 bool ipc__valid_name(const char *name);
 /*
@@ -140,7 +150,7 @@ int ipc__connect(const char *name);
  * Send one request and read the answer.  DATA/PROGRESS messages go to
  * on_data (may be NULL: dropped; a negative return aborts with it); the
  * REPLY text goes to msg (NUL-ended, may be NULL).  timeout_ms bounds the
- * wait for each message (0: IPC_TIMEOUT_MS, -1: forever), so a long request
+ * wait for each message (0: ipc_timeout_ms, -1: forever), so a long request
  * such as a migration should send PROGRESS more often than that.
  * Returns the REPLY status (0 or the VMM's -errno), or -errno for a
  * transport failure (-ETIMEDOUT: instance not responding).
