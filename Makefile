@@ -75,6 +75,7 @@ clean:
 	rm -rf $(O) $(PROGRAM) $(GUEST_BINS)
 
 # Hooks that mk/*.mk fragments extend with double-colon rules.
+.SECONDARY:
 .PHONY: check-extra
 check-extra::
 guests::

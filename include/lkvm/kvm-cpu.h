@@ -40,6 +40,14 @@ int kvm_cpu__wait_all(struct kvm *kvm);	/* join; returns the VM's exit status */
 void kvm_cpu__exit_all(struct kvm *kvm);
 int kvm_cpu__reset(struct kvm_cpu *vcpu);	/* boot state for the loaded kernel */
 
+/*
+ * Exit handlers other modules add for exit reasons the core does not own
+ * (hypercalls, user-space MSRs, a full dirty ring).  fn returns 0 to resume
+ * the guest, or a negative errno to stop the VM as failed.
+ */
+typedef int (*kvm_exit_fn)(struct kvm_cpu *vcpu);
+int kvm_cpu__register_exit_handler(u32 exit_reason, kvm_exit_fn fn);
+
 /* Registers, segments, control registers and code bytes at RIP. */
 void kvm_cpu__dump(struct kvm_cpu *vcpu, FILE *out);
 /* Translate a guest virtual address with the vCPU's current page tables. */

@@ -46,10 +46,13 @@ struct kvm_config {
 	const char *console;		/* "serial" (default) or "virtio" */
 	u64 ram_size;
 	int nr_cpus;
-	u32 cpuid_mask_ecx1, cpuid_mask_edx1;	/* features hidden from leaf 1 */
-	u32 cpuid_mask_ebx7, cpuid_mask_ecx7;	/* ... from leaf 7 */
-	u32 cpuid_mask_eax_d1;			/* ... from leaf 0xd subleaf 1 */
-	bool hide_xsave;
+	struct cpuid_mask_bit {		/* --cpuid-mask: bits hidden from the guest */
+		u32 leaf, subleaf;
+		u8 reg;			/* 0 eax, 1 ebx, 2 ecx, 3 edx */
+		u8 bit;
+		bool any_subleaf;
+	} cpuid_masks[64];
+	int nr_cpuid_masks;
 	bool page_map;			/* --page-map: hypercall/MSR interface on */
 	enum kvm_sev_mode sev_mode;
 	const char *incoming;		/* --incoming [ADDR:]PORT */
@@ -65,6 +68,7 @@ struct kvm {
 	int vm_fd;
 	int vm_type;
 	long kvm_run_size;
+	u32 dirty_ring_bytes;		/* per vCPU; 0 = no dirty ring */
 	struct kvm_config cfg;
 
 	struct kvm_mem_bank mem_banks[KVM_MAX_MEM_BANKS];
@@ -91,6 +95,7 @@ struct kvm {
 	pthread_mutex_t run_lock;
 	pthread_cond_t run_cond;
 	bool stopping;
+	bool paused;
 	int exit_status;		/* 0 = reset/poweroff, else failure */
 	const char *exit_reason;
 };
@@ -132,9 +137,20 @@ struct kvm_loaded_range {
 int kvm__load_bytes(struct kvm *kvm, u64 gpa, const void *src, u64 len);
 int kvm__load_mark(struct kvm *kvm, u64 gpa, u64 len);
 
+int kvm__init(struct kvm *kvm);		/* memory + VM + irqchip + PIT */
+int kvm__init_memory(struct kvm *kvm);	/* memory only (offline tools) */
+int kvm__alloc_ram(struct kvm *kvm);
+void kvm__exit(struct kvm *kvm);
+int kvm__check_cap(struct kvm *kvm, long ext);
+int kvm__set_memslot(struct kvm *kvm, struct kvm_mem_bank *bank, bool log_dirty);
+int kvm__irq_line(struct kvm *kvm, int irq, int level);
+/* True if any page of [gpa, gpa+len) is private (SEV); the page map provides it. */
+bool kvm__range_private(struct kvm *kvm, u64 gpa, u64 len);
+
 /* Stop the VM: first caller's status wins (race-free shutdown). */
 void kvm__request_stop(struct kvm *kvm, int status, const char *reason);
 int kvm__pause(struct kvm *kvm);	/* all vCPUs out of KVM_RUN, parked */
 void kvm__resume(struct kvm *kvm);
+bool kvm__is_paused(struct kvm *kvm);
 
 #endif

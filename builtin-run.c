@@ -1,0 +1,274 @@
+/*
+ * lkvm run: build a VM from the options, load the kernel, start the vCPUs
+ * and wait until the guest powers off, resets, fails or is stopped.
+ * Exit status: 0 for a clean poweroff/reset/stop, the guest's status for the
+ * exit port, 2 for a guest failure (triple fault, internal error), 1 for
+ * set-up errors.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lkvm/cmd.h"
+#include "lkvm/cpuid.h"
+#include "lkvm/init.h"
+#include "lkvm/kvm.h"
+#include "lkvm/kvm-cpu.h"
+#include "lkvm/parse-options.h"
+#include "lkvm/run-hooks.h"
+#include "lkvm/term.h"
+#include "lkvm/x86-pvh.h"
+
+#define DEFAULT_RAM_SIZE	(256ULL << 20)
+#define MIN_RAM_SIZE		(2ULL << 20)
+
+static const char run_usage[] = "lkvm run [-k KERNEL] [options]";
+
+static struct kvm the_kvm;
+
+static int opt_cpuid_mask(const struct option *opt, const char *arg)
+{
+	struct kvm_config *cfg = opt->value;
+	char *copy = strdup(arg), *item, *save = NULL;
+	int ret = 0;
+
+	if (!copy)
+		return opt_error(opt, "out of memory");
+	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		ret = cpuid__parse_mask(item, cfg);
+		if (ret == -ENOSPC) {
+			opt_error(opt, "too many bits to hide (max %zu)", ARRAY_SIZE(cfg->cpuid_masks));
+			break;
+		}
+		if (ret) {
+			opt_error(opt, "'%s' is not a feature name or LEAF[.SUB].REG:BIT (known: %s)",
+				  item, cpuid__feature_names());
+			break;
+		}
+	}
+	free(copy);
+	return ret ? -1 : 0;
+}
+
+static int opt_console(const struct option *opt, const char *arg)
+{
+	if (strcmp(arg, "serial") && strcmp(arg, "virtio"))
+		return opt_error(opt, "'%s' is not a console type (serial, virtio)", arg);
+	*(const char **)opt->value = arg;
+	return 0;
+}
+
+static int opt_name(const struct option *opt, const char *arg)
+{
+	const char *p;
+
+	if (!*arg || strlen(arg) > 64)
+		return opt_error(opt, "name must be 1 to 64 characters");
+	for (p = arg; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return opt_error(opt, "'%s': use only letters, digits, '-', '_', '.'", arg);
+	if (arg[0] == '.')
+		return opt_error(opt, "name must not start with '.'");
+	*(const char **)opt->value = arg;
+	return 0;
+}
+
+static void *signal_thread(void *arg)
+{
+	struct kvm *kvm = arg;
+	sigset_t set;
+	int sig;
+
+	pthread_setname_np(pthread_self(), "lkvm-signals");
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	while (sigwait(&set, &sig) == 0) {
+		static char reason[40];
+
+		snprintf(reason, sizeof(reason), "stopped by %s", strsignal(sig));
+		kvm__request_stop(kvm, 128 + sig, reason);
+	}
+	return NULL;
+}
+
+/* Handle SIGINT/SIGTERM/SIGHUP in one thread: a clean stop, never a torn one. */
+static int setup_signals(struct kvm *kvm)
+{
+	pthread_t t;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_create(&t, NULL, signal_thread, kvm))
+		return -EAGAIN;
+	pthread_detach(t);
+	return 0;
+}
+
+static struct option *run_options(struct kvm_config *cfg)
+{
+	static const char *mem_help = "guest memory (e.g. 256M, 2G; a bare number is MiB)";
+	struct option opts[] = {
+		OPT_GROUP_("Basic options:"),
+		OPT_STR('k', "kernel", &cfg->kernel_filename, "<file>",
+			"kernel: bzImage, or ELF with a PVH entry note"),
+		OPT_STR('i', "initrd", &cfg->initrd_filename, "<file>", "initial ramdisk"),
+		OPT_STR('p', "params", &cfg->kernel_cmdline, "<cmdline>", "kernel command line"),
+		OPT_SIZE_('m', "mem", &cfg->ram_size, SZ_1M, mem_help),
+		OPT_INTEGER('c', "cpus", &cfg->nr_cpus, 1, KVM_MAX_VCPUS, "number of vCPUs"),
+		OPT_CALLBACK_(0, "name", &cfg->name, "<name>", "instance name (control socket)",
+			      opt_name, 0),
+		OPT_CALLBACK_(0, "console", &cfg->console, "<serial|virtio>", "guest console",
+			      opt_console, 0),
+		OPT_CALLBACK_(0, "cpuid-mask", cfg, "<features>",
+			      "hide CPUID features, e.g. cx16,xsave or 0x7.ebx:5",
+			      opt_cpuid_mask, PARSE_OPT_MULTI),
+		OPT_GROUP_("Page map and migration:"),
+		OPT_BOOLEAN(0, "page-map", &cfg->page_map,
+			    "shared/private page map interface (hypercall + MSR) for a plain guest"),
+		OPT_STR(0, "incoming", &cfg->incoming, "<[addr:]port>",
+			"wait for a migrated guest on this address"),
+		OPT_BOOLEAN(0, "test-doorbell", &cfg->debug_ioport,
+			    "test-only I/O ports (see docs/page-map-abi.md)"),
+		OPT_END(),
+	};
+	struct option *o = malloc(sizeof(opts));
+
+	if (o)
+		memcpy(o, opts, sizeof(opts));
+	return o;
+}
+
+static int run_usage_only(void)
+{
+	struct option *o = run_options(&the_kvm.cfg);
+
+	if (o)
+		usage_with_options(run_usage, o);
+	free(o);
+	return 0;
+}
+
+static void run_usage_fn(void)
+{
+	run_usage_only();
+}
+
+static int validate(struct kvm_config *cfg, int nr_args, const char **args)
+{
+	if (nr_args) {
+		fprintf(stderr, "lkvm run: error: unexpected argument '%s' (a kernel goes after -k)\n",
+			args[0]);
+		return -1;
+	}
+	if (!cfg->kernel_filename && !cfg->incoming) {
+		fprintf(stderr, "lkvm run: error: no kernel: give one with -k/--kernel\n");
+		return -1;
+	}
+	if (cfg->ram_size < MIN_RAM_SIZE) {
+		fprintf(stderr, "lkvm run: error: --mem: at least 2M of guest memory is needed\n");
+		return -1;
+	}
+	if (cfg->ram_size & (PAGE_SIZE - 1)) {
+		fprintf(stderr, "lkvm run: error: --mem: must be a multiple of 4K\n");
+		return -1;
+	}
+	if (cfg->ram_size > (1ULL << 40)) {
+		fprintf(stderr, "lkvm run: error: --mem: more than 1T is not supported\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, const char **argv)
+{
+	struct kvm *kvm = &the_kvm;
+	struct kvm_config *cfg = &kvm->cfg;
+	struct option *opts;
+	int nr, ret, i;
+	char prefix[80];
+
+	cfg->ram_size = DEFAULT_RAM_SIZE;
+	cfg->nr_cpus = 1;
+	cfg->console = "serial";
+	opts = run_options(cfg);
+	if (!opts)
+		return 1;
+	nr = parse_options(argc, argv, opts, run_usage);
+	free(opts);
+	if (nr == PARSE_HELP)
+		return 0;
+	if (nr < 0 || validate(cfg, nr, argv))
+		return 1;
+	kvm->nr_cpus = cfg->nr_cpus;
+	if (cfg->name) {
+		snprintf(prefix, sizeof(prefix), "lkvm %s", cfg->name);
+		lkvm__set_msg_prefix(prefix);
+	}
+
+	ret = setup_signals(kvm);
+	if (ret)
+		return 1;
+	ret = kvm__init(kvm);
+	if (ret)
+		return 1;
+	if (cfg->kernel_filename) {
+		ret = kvm__load_kernel(kvm);
+		if (ret)
+			goto out_exit;
+	}
+	ret = kvm__init_all(kvm);
+	if (ret)
+		goto out_exit;
+	ret = kvm_cpu__init_all(kvm);
+	if (ret)
+		goto out_devices;
+	for (i = 0; i < kvm->nr_cpus; i++) {
+		ret = kvm_cpu__reset(kvm->cpus[i]);
+		if (ret) {
+			pr_err("cannot set vCPU %d boot state: %s", i, strerror(-ret));
+			goto out_cpus;
+		}
+	}
+	ret = run_hooks__before_start(kvm);
+	if (ret)
+		goto out_cpus;
+
+	term__setup(kvm);
+	ret = kvm_cpu__start_all(kvm);
+	if (ret)
+		goto out_cpus;
+	ret = kvm_cpu__wait_all(kvm);
+	term__restore();
+	if (kvm->exit_reason) {
+		if (ret)
+			pr_err("%s", kvm->exit_reason);
+		else
+			pr_info("%s", kvm->exit_reason);
+	}
+	kvm_cpu__exit_all(kvm);
+	kvm__exit_all(kvm);
+	kvm__exit(kvm);
+	return ret;
+
+out_cpus:
+	kvm_cpu__exit_all(kvm);
+out_devices:
+	kvm__exit_all(kvm);
+out_exit:
+	kvm__exit(kvm);
+	return 1;
+}
+
+LKVM_COMMAND("run", cmd_run, run_usage_fn, "start a virtual machine");

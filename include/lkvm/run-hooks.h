@@ -1,0 +1,33 @@
+/*
+ * Steps of `lkvm run` that other modules own and that must happen at a
+ * fixed point: after the kernel is loaded and vCPUs are reset, before the
+ * first instruction (SEV launch, incoming migration, dropping capabilities).
+ * They run in registration priority order; a negative return aborts the run.
+ */
+#ifndef LKVM__RUN_HOOKS_H
+#define LKVM__RUN_HOOKS_H
+
+struct kvm;
+
+enum run_hook_prio {
+	RUN_HOOK_SEV_LAUNCH = 10,	/* encrypt + measure the loaded image */
+	RUN_HOOK_INCOMING = 20,		/* receive a migrated guest */
+	RUN_HOOK_IPC = 30,		/* control socket up */
+	RUN_HOOK_DROP_CAPS = 90,	/* last: nothing privileged after this */
+};
+
+struct run_hook {
+	const char *name;
+	int prio;
+	int (*fn)(struct kvm *kvm);
+	struct run_hook *next;
+};
+
+void run_hooks__register(struct run_hook *h);
+int run_hooks__before_start(struct kvm *kvm);
+
+#define run_hook_register(_h)						\
+	static void __attribute__((constructor)) __run_hook_##_h(void)	\
+	{ run_hooks__register(&_h); }
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * Host terminal handling.  stdin goes raw while the guest owns it; the
+ * original mode is restored by atexit() and by every signal that ends lkvm,
+ * so a crash or a kill never leaves the user's shell unusable.
+ * Ctrl-A x stops the guest, Ctrl-A Ctrl-A sends a literal Ctrl-A.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "lkvm/kvm.h"
+#include "lkvm/term.h"
+
+static struct termios orig;
+static bool raw_on;
+static void (*input_fn)(struct kvm *kvm, const char *buf, size_t len);
+static pthread_t input_thread;
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void term__restore(void)
+{
+	if (raw_on) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &orig);
+		raw_on = false;
+	}
+}
+
+static void fatal_signal(int sig)
+{
+	term__restore();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void term__set_input(void (*fn)(struct kvm *kvm, const char *buf, size_t len))
+{
+	input_fn = fn;
+}
+
+void term__write(const void *buf, size_t len)
+{
+	pthread_mutex_lock(&out_lock);
+	(void)!write_full(STDOUT_FILENO, buf, len);
+	pthread_mutex_unlock(&out_lock);
+}
+
+static void *input_loop(void *arg)
+{
+	struct kvm *kvm = arg;
+	bool escape = false;
+	char buf[64], out[64];
+	ssize_t n, i;
+	size_t o;
+
+	pthread_setname_np(pthread_self(), "lkvm-stdin");
+	for (;;) {
+		n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;	/* EOF: the guest just gets no more input */
+		for (i = 0, o = 0; i < n; i++) {
+			if (escape) {
+				escape = false;
+				if (buf[i] == 'x') {
+					kvm__request_stop(kvm, 0, "stopped from the console (Ctrl-A x)");
+					return NULL;
+				}
+				if (buf[i] != 0x01)
+					continue;
+			} else if (buf[i] == 0x01 && raw_on) {
+				escape = true;
+				continue;
+			}
+			out[o++] = buf[i];
+		}
+		if (o && input_fn)
+			input_fn(kvm, out, o);
+	}
+}
+
+void term__setup(struct kvm *kvm)
+{
+	static const int sigs[] = { SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL };
+	struct termios t;
+	size_t i;
+
+	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &orig) == 0) {
+		t = orig;
+		cfmakeraw(&t);
+		t.c_oflag |= OPOST;	/* keep \n -> \r\n for the host side */
+		if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+			raw_on = true;
+			atexit(term__restore);
+			for (i = 0; i < ARRAY_SIZE(sigs); i++)
+				signal(sigs[i], fatal_signal);
+		}
+	}
+	if (pthread_create(&input_thread, NULL, input_loop, kvm) == 0)
+		pthread_detach(input_thread);
+}

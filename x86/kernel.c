@@ -1,0 +1,62 @@
+/*
+ * Kernel loading: read the kernel and initrd files named on the command
+ * line and hand them to the loader that recognises the image.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lkvm/kvm.h"
+#include "lkvm/x86-pvh.h"
+
+#define MAX_KERNEL_SIZE	(256ULL << 20)
+
+/* The bzImage loader (x86/bzimage.c) provides these. */
+bool __attribute__((weak)) bzimage__is_bzimage(const void *img, size_t len)
+{
+	return false;
+}
+
+int __attribute__((weak)) bzimage__load(struct kvm *kvm, const void *img, size_t len,
+					const char *cmdline, const void *initrd,
+					size_t initrd_len)
+{
+	return -ENOEXEC;
+}
+
+int kvm__load_kernel(struct kvm *kvm)
+{
+	const struct kvm_config *cfg = &kvm->cfg;
+	void *img = NULL, *initrd = NULL;
+	size_t len = 0, initrd_len = 0;
+	int ret;
+
+	ret = read_file(cfg->kernel_filename, &img, &len, MAX_KERNEL_SIZE);
+	if (ret) {
+		pr_err("cannot read kernel '%s': %s", cfg->kernel_filename,
+		       ret == -EFBIG ? "file larger than 256 MiB" :
+		       ret == -EINVAL ? "not a regular file" : strerror(-ret));
+		return ret;
+	}
+	if (cfg->initrd_filename) {
+		ret = read_file(cfg->initrd_filename, &initrd, &initrd_len, kvm->ram_size);
+		if (ret) {
+			pr_err("cannot read initrd '%s': %s", cfg->initrd_filename,
+			       ret == -EFBIG ? "larger than guest memory" :
+			       ret == -EINVAL ? "not a regular file" : strerror(-ret));
+			goto out;
+		}
+	}
+	if (bzimage__is_bzimage(img, len))
+		ret = bzimage__load(kvm, img, len, cfg->kernel_cmdline, initrd, initrd_len);
+	else if (pvh__is_elf(img, len))
+		ret = pvh__load(kvm, img, len, cfg->kernel_cmdline, initrd, initrd_len);
+	else {
+		pr_err("kernel '%s': not a bzImage or an ELF image", cfg->kernel_filename);
+		ret = -ENOEXEC;
+	}
+out:
+	free(img);
+	free(initrd);
+	return ret;
+}
