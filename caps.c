@@ -1,16 +1,34 @@
 /*
- * Giving up capabilities after start-up (include/lkvm/caps.h).  Order
- * matters: the bounding set can only be shrunk while CAP_SETPCAP is still
- * effective, so it goes first and the process sets go last.
+ * Giving up capabilities after start-up (include/lkvm/caps.h).
+ *
+ * Order matters: the bounding set can only be shrunk while CAP_SETPCAP is
+ * still effective, so it goes first and the process sets go last.  Every
+ * thread has its own sets, so the calling thread computes the final state
+ * and then has each other thread apply it to itself from a signal handler
+ * (prctl and capset are plain system calls, safe there).  Threads created
+ * afterwards inherit the empty sets.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
 
 #include "lkvm/caps.h"
+#include "lkvm/run-hooks.h"
 #include "lkvm/util.h"
+
+/* What every thread must end up with; filled before any signal is sent. */
+static struct __user_cap_header_struct target_hdr;
+static struct __user_cap_data_struct target[_LINUX_CAPABILITY_U32S_3];
+static u64 drop_bound;			/* bit n: drop CAP n from the bounding set */
+static int nr_done, nr_failed;
 
 static bool kept(int cap, const int *keep, int nr)
 {
@@ -20,47 +38,150 @@ static bool kept(int cap, const int *keep, int nr)
 	return false;
 }
 
+/* The same steps on the calling thread with raw system calls only. */
+static int apply_target(void)
+{
+	int ret = 0;
+
+	for (int c = 0; c < 64; c++)
+		if ((drop_bound >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+			ret = -1;
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (syscall(SYS_capset, &target_hdr, target) < 0)
+		ret = -1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		ret = -1;
+	return ret;
+}
+
+static void caps_signal(int sig)
+{
+	int saved = errno;
+
+	__atomic_add_fetch(apply_target() ? &nr_failed : &nr_done, 1, __ATOMIC_SEQ_CST);
+	errno = saved;
+}
+
+/* Does thread tid still hold more than the target (CapEff / CapPrm)? */
+static bool thread_has_extra(const char *tid)
+{
+	u64 want = target[0].permitted | (u64)target[1].permitted << 32;
+	char path[64], line[128];
+	bool extra = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/status", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;		/* exited */
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long v;
+
+		if ((sscanf(line, "CapEff: %llx", &v) == 1 || sscanf(line, "CapPrm: %llx", &v) == 1) &&
+		    (v & ~want))
+			extra = true;
+	}
+	fclose(f);
+	return extra;
+}
+
+/*
+ * Signal every other thread that still has capabilities and wait for them.
+ * Returns how many threads still hold extra capabilities afterwards.
+ */
+static int drop_other_threads(void)
+{
+	pid_t self = syscall(SYS_gettid);
+	int round, left = 0;
+
+	for (round = 0; round < 3; round++) {
+		int sent = 0, base;
+		struct dirent *de;
+		u64 end;
+		DIR *d;
+
+		base = __atomic_load_n(&nr_done, __ATOMIC_SEQ_CST) +
+		       __atomic_load_n(&nr_failed, __ATOMIC_SEQ_CST);
+		d = opendir("/proc/self/task");
+		if (!d)
+			return -errno;
+		while ((de = readdir(d))) {
+			pid_t tid = atoi(de->d_name);
+
+			if (tid <= 0 || tid == self || !thread_has_extra(de->d_name))
+				continue;
+			if (syscall(SYS_tgkill, getpid(), tid, SIGLKVM_CAPS) == 0)
+				sent++;
+		}
+		closedir(d);
+		end = now_ns() + 1000000000ULL;
+		while (__atomic_load_n(&nr_done, __ATOMIC_SEQ_CST) +
+		       __atomic_load_n(&nr_failed, __ATOMIC_SEQ_CST) - base < sent &&
+		       now_ns() < end)
+			usleep(1000);
+
+		/* Check what the kernel says, not what the handlers said. */
+		left = 0;
+		d = opendir("/proc/self/task");
+		if (!d)
+			return -errno;
+		while ((de = readdir(d))) {
+			pid_t tid = atoi(de->d_name);
+
+			if (tid > 0 && tid != self && thread_has_extra(de->d_name)) {
+				left++;
+				if (round == 2)
+					pr_err("caps: thread %d kept capabilities (is SIGRTMIN+1 blocked?)",
+					       tid);
+			}
+		}
+		closedir(d);
+		if (!left)
+			break;
+	}
+	return left;
+}
+
 int caps__drop_except(const int *keep, int nr_keep)
 {
 	cap_value_t last = cap_max_bits();	/* number of caps the kernel knows */
 	bool setpcap = caps__effective() & (1ULL << CAP_SETPCAP);
-	cap_value_t vals[64];
-	int nr_vals = 0, ret = 0;
-	cap_t caps;
+	struct sigaction sa = { .sa_handler = caps_signal, .sa_flags = SA_RESTART };
+	int ret;
 
-	for (cap_value_t c = 0; c < last; c++) {
+	drop_bound = 0;
+	memset(target, 0, sizeof(target));
+	for (cap_value_t c = 0; c < last && c < 64; c++) {
 		if (kept(c, keep, nr_keep)) {
-			if (nr_vals < (int)ARRAY_SIZE(vals))
-				vals[nr_vals++] = c;
-			continue;
-		}
-		/* Without CAP_SETPCAP the bounding set cannot change: that is fine. */
-		if (setpcap && CAP_IS_SUPPORTED(c) && cap_drop_bound(c) < 0) {
-			ret = -errno;
-			pr_warn("caps: cannot drop capability %d from the bounding set: %s",
-				c, strerror(errno));
+			target[c / 32].effective |= 1U << (c % 32);
+			target[c / 32].permitted |= 1U << (c % 32);
+		} else if (setpcap && CAP_IS_SUPPORTED(c)) {
+			/* Without CAP_SETPCAP the bounding set cannot change: fine. */
+			drop_bound |= 1ULL << c;
 		}
 	}
-	if (cap_reset_ambient() < 0 && errno != EINVAL)
-		pr_debug("caps: cannot clear the ambient set: %s", strerror(errno));
+	target_hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	target_hdr.pid = 0;
 
-	caps = cap_init();		/* all three sets empty */
-	if (!caps)
-		return -ENOMEM;
-	if (nr_vals && (cap_set_flag(caps, CAP_EFFECTIVE, nr_vals, vals, CAP_SET) ||
-			cap_set_flag(caps, CAP_PERMITTED, nr_vals, vals, CAP_SET))) {
-		cap_free(caps);
-		return -EINVAL;
+	/* Other threads first: they need our handler, not our capabilities. */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGLKVM_CAPS, &sa, NULL) < 0)
+		return -errno;
+	ret = drop_other_threads();
+	if (ret > 0) {
+		pr_err("caps: %d thread(s) could not drop their capabilities", ret);
+		ret = -EPERM;
 	}
-	if (cap_set_proc(caps) < 0) {
+	if (apply_target() < 0 && !ret) {
 		ret = -errno;
 		pr_err("caps: cannot drop capabilities: %s", strerror(errno));
 	}
-	cap_free(caps);
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 && !ret)
-		ret = -errno;
 	return ret;
+}
+
+int caps__drop_all(void)
+{
+	return caps__drop_except(NULL, 0);
 }
 
 unsigned long long caps__effective(void)
@@ -79,3 +200,24 @@ unsigned long long caps__effective(void)
 	cap_free(caps);
 	return mask;
 }
+
+/*
+ * Last step before the first guest instruction: nothing after this may
+ * need a privilege (see docs/ipc.md for what that rules out).
+ */
+static int drop_caps_hook(struct kvm *kvm)
+{
+	int ret = caps__drop_all();
+
+	if (ret)
+		pr_err("cannot drop capabilities (%s): refusing to run the guest privileged",
+		       strerror(-ret));
+	return ret;
+}
+
+static struct run_hook caps_run_hook = {
+	.name = "drop capabilities",
+	.prio = RUN_HOOK_DROP_CAPS,
+	.fn = drop_caps_hook,
+};
+run_hook_register(caps_run_hook);

@@ -26,11 +26,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "lkvm/caps.h"
 #include "lkvm/init.h"
 #include "lkvm/ipc.h"
 #include "lkvm/kvm-cpu.h"
 #include "lkvm/kvm.h"
+#include "lkvm/run-hooks.h"
 
 #define IPC_MAX_CONNS		16
 #define IPC_IDLE_MS		(2 * ipc_timeout_ms)	/* between requests */
@@ -54,7 +54,7 @@ static struct {
 	int listen_fd, lock_fd;
 	int wake[2];			/* write end ends the accept thread */
 	pthread_t accept_thread;
-	char name[IPC_NAME_MAX];
+	char name[IPC_NAME_MAX + 1];
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char lock_path[PATH_MAX];
 
@@ -102,9 +102,9 @@ int ipc__check_hdr(const struct ipc_hdr *hdr)
 
 bool ipc__valid_name(const char *name)
 {
-	size_t i, n = strnlen(name, IPC_NAME_MAX);
+	size_t i, n = strnlen(name, IPC_NAME_MAX + 1);
 
-	if (n == 0 || n >= IPC_NAME_MAX || name[0] == '.')
+	if (n == 0 || n > IPC_NAME_MAX || name[0] == '.')
 		return false;
 	for (i = 0; i < n; i++) {
 		char c = name[i];
@@ -463,12 +463,13 @@ static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 
 	if (len)
 		return -EINVAL;
+	/* Paused by anyone (lkvm pause, a migration's final phase) counts. */
 	if (vm_stopping(kvm))
 		info.state = IPC_STATE_STOPPING;
 	else
-		info.state = __atomic_load_n(&user_paused, __ATOMIC_ACQUIRE) ?
+		info.state = __atomic_load_n(&kvm->paused, __ATOMIC_ACQUIRE) ?
 			IPC_STATE_PAUSED : IPC_STATE_RUNNING;
-	snprintf(info.name, sizeof(info.name), "%s", ipc.name);
+	memcpy(info.name, ipc.name, strnlen(ipc.name, sizeof(info.name)));	/* NUL-padded */
 	ret = ipc__send(fd, IPC_MSG_DATA, &info, sizeof(info));
 	return ret;
 }
@@ -595,6 +596,7 @@ static void *conn_thread(void *arg)
 {
 	struct conn *c = arg;
 
+	pthread_setname_np(pthread_self(), "lkvm-ipc-conn");
 	ipc__serve(c->kvm, c->fd);
 	pthread_mutex_lock(&ipc.lock);
 	ipc.conns[c->slot] = -1;
@@ -691,12 +693,7 @@ static void *accept_thread(void *arg)
 {
 	struct kvm *kvm = arg;
 
-	/*
-	 * Capabilities are per thread: this one (and the connection threads
-	 * it creates) may have been started before builtin-run.c drops them
-	 * for the main thread, and it never needs one.
-	 */
-	caps__drop_all();
+	pthread_setname_np(pthread_self(), "lkvm-ipc");
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{ .fd = ipc.listen_fd, .events = POLLIN },
@@ -763,7 +760,7 @@ int kvm_ipc__start(struct kvm *kvm)
 		return -EBUSY;
 	if (name && !ipc__valid_name(name)) {
 		pr_err("invalid instance name '%s': use up to %d letters, digits, '.', '_', '-'",
-		       name, IPC_NAME_MAX - 1);
+		       name, IPC_NAME_MAX);
 		return -EINVAL;
 	}
 	if (name)
@@ -900,4 +897,24 @@ int kvm_ipc__stop(struct kvm *kvm)
 	return 0;
 }
 
-late_init(kvm_ipc__start, kvm_ipc__stop);
+/*
+ * Up once the guest is ready to start (after SEV launch and an incoming
+ * migration), down in kvm__exit_all() on every exit path of `lkvm run`.
+ */
+static int ipc_hook(struct kvm *kvm)
+{
+	return kvm_ipc__start(kvm);
+}
+
+static struct run_hook ipc_run_hook = {
+	.name = "control socket",
+	.prio = RUN_HOOK_IPC,
+	.fn = ipc_hook,
+};
+run_hook_register(ipc_run_hook);
+
+static int ipc_init_nothing(struct kvm *kvm)
+{
+	return 0;
+}
+late_init(ipc_init_nothing, kvm_ipc__stop);

@@ -36,7 +36,7 @@
 #define IPC_MAGIC		0x4d564b4cU	/* "LKVM" in memory on x86 */
 #define IPC_VERSION		1
 #define IPC_MAX_PAYLOAD		(64 * 1024)	/* larger output goes in several DATA messages */
-#define IPC_NAME_MAX		64		/* instance name, without ".sock" */
+#define IPC_NAME_MAX		64		/* longest instance name, without ".sock" */
 #define IPC_TIMEOUT_MS		5000		/* a message must arrive / leave within this */
 
 /* The timeout in use (IPC_TIMEOUT_MS; tests lower it to run fast). */
@@ -86,7 +86,7 @@ struct ipc_info {
 	u32 nr_cpus;
 	u32 reserved;
 	u64 ram_size;		/* bytes */
-	char name[IPC_NAME_MAX];	/* NUL-padded */
+	char name[IPC_NAME_MAX];	/* NUL-padded; no NUL when 64 long */
 } __packed;
 
 /* ---- VMM side ---------------------------------------------------------- */
@@ -111,7 +111,8 @@ int ipc__reply(int fd, int status, const char *fmt, ...) __printf(3, 4);
 
 /*
  * Bind NAME.sock (kvm->cfg.name, default "guest-<pid>") and start the
- * accept thread.  Registered with late_init(), so `lkvm run` needs no call.
+ * accept thread.  Registered as the RUN_HOOK_IPC run hook (start) and with
+ * late_init() (stop, from kvm__exit_all()), so `lkvm run` needs no call.
  */
 int kvm_ipc__start(struct kvm *kvm);
 int kvm_ipc__stop(struct kvm *kvm);	/* close, unlink, end connections */
@@ -132,7 +133,7 @@ u64 ipc__deadline(int timeout_ms);
  * (got, if not NULL, says how many bytes came first), or -errno.
  */
 int ipc__recv(int fd, void *buf, size_t len, u64 deadline, size_t *got);
-/* Names: 1..IPC_NAME_MAX-1 chars of [A-Za-z0-9._-], not starting with '.'. */
+/* Names: 1..IPC_NAME_MAX chars of [A-Za-z0-9._-], not starting with '.'. */
 bool ipc__valid_name(const char *name);
 /*
  * The socket directory ($LKVM_DIR or ~/.lkvm) into buf.  With create, make

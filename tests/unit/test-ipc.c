@@ -36,8 +36,11 @@ static int dumped_while_running;
 
 int kvm__pause(struct kvm *kvm)
 {
+	if (kvm->stopping)
+		return -ESHUTDOWN;
 	nr_pause++;
 	paused_now++;
+	kvm->paused = true;
 	return 0;
 }
 
@@ -45,6 +48,7 @@ void kvm__resume(struct kvm *kvm)
 {
 	nr_resume++;
 	paused_now--;
+	kvm->paused = paused_now > 0;
 }
 
 void kvm__request_stop(struct kvm *kvm, int status, const char *reason)
@@ -213,7 +217,7 @@ static void test_header_check(void)
 
 static void test_names(void)
 {
-	char long_name[IPC_NAME_MAX + 1];
+	char long_name[IPC_NAME_MAX + 2];
 
 	CHECK(ipc__valid_name("guest-1"));
 	CHECK(ipc__valid_name("a.b_c-D9"));
@@ -223,10 +227,11 @@ static void test_names(void)
 	CHECK(!ipc__valid_name("a/b"));
 	CHECK(!ipc__valid_name("a b"));
 	CHECK(!ipc__valid_name("a\nb"));
-	memset(long_name, 'a', IPC_NAME_MAX);
-	long_name[IPC_NAME_MAX] = 0;
+	/* Same limit as `lkvm run --name`: 64 characters. */
+	memset(long_name, 'a', IPC_NAME_MAX + 1);
+	long_name[IPC_NAME_MAX + 1] = 0;
 	CHECK(!ipc__valid_name(long_name));
-	long_name[IPC_NAME_MAX - 1] = 0;
+	long_name[IPC_NAME_MAX] = 0;
 	CHECK(ipc__valid_name(long_name));
 }
 
