@@ -4,6 +4,7 @@
  * still runs guests.  --cpuid-mask hides features the host cannot run.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -223,6 +224,48 @@ struct kvm_cpuid2 *cpuid__get_supported(struct kvm *kvm)
 	}
 }
 
+static const char *feature_name(u32 leaf, u8 reg, u8 bit)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(features); i++)
+		if (features[i].leaf == leaf && features[i].reg == reg && features[i].bit == bit)
+			return features[i].name;
+	return "?";
+}
+
+/*
+ * Some KVM back ends (the software PVM host among them) override CPUID
+ * bits after KVM_SET_CPUID2.  Read back what the guest will really see and
+ * say which masked bits the kernel kept, instead of pretending.
+ */
+static void verify_masks(struct kvm_cpu *vcpu)
+{
+	static const char *const regn[] = { "eax", "ebx", "ecx", "edx" };
+	const struct kvm_config *cfg = &vcpu->kvm->cfg;
+	struct kvm_cpuid2 *c;
+	int m;
+
+	if (!cfg->nr_cpuid_masks)
+		return;
+	c = calloc(1, sizeof(*c) + MAX_CPUID_ENTRIES * sizeof(c->entries[0]));
+	if (!c)
+		return;
+	c->nent = MAX_CPUID_ENTRIES;
+	if (ioctl(vcpu->vcpu_fd, KVM_GET_CPUID2, c) == 0) {
+		for (m = 0; m < cfg->nr_cpuid_masks; m++) {
+			const struct cpuid_mask_bit *b = &cfg->cpuid_masks[m];
+			struct kvm_cpuid_entry2 *e = cpuid__find(c, b->leaf, b->subleaf);
+
+			if (e && (*entry_reg(e, b->reg) & (1u << b->bit)))
+				pr_warn("KVM keeps CPUID 0x%x.%s bit %u (%s) visible despite --cpuid-mask: this host's KVM overrides it",
+					b->leaf, regn[b->reg], b->bit,
+					feature_name(b->leaf, b->reg, b->bit));
+		}
+	}
+	free(c);
+}
+
 int cpuid__setup_vcpu(struct kvm_cpu *vcpu)
 {
 	struct kvm *kvm = vcpu->kvm;
@@ -240,6 +283,8 @@ int cpuid__setup_vcpu(struct kvm_cpu *vcpu)
 		pr_err("KVM_SET_CPUID2: %s", strerror(errno));
 	}
 	free(c);
+	if (!ret && vcpu->cpu_id == 0)
+		verify_masks(vcpu);
 	return ret;
 }
 

@@ -9,6 +9,7 @@
 #ifndef LKVM_TEST_H
 #define LKVM_TEST_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +30,13 @@ static int t_failed_here, t_skipped_here, t_total_failed;
 
 /* Like CHECK but stop the current test (e.g. before using a NULL). */
 #define REQUIRE(cond) do {						\
-	CHECK(cond);							\
-	if (!(cond))							\
+	if (!(cond)) {	/* evaluated once: cond may have side effects */	\
+		if (!t_failed_here)					\
+			printf("FAIL: %s/%s: %s:%d: %s\n", t_binary, t_current,	\
+			       __FILE__, __LINE__, #cond);			\
+		t_failed_here = 1;					\
 		return;							\
+	}								\
 } while (0)
 
 #define CHECK_EQ(a, b) do {						\

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Bad options and bad kernel images: one clear line, non-zero exit.
+. "$(dirname "$0")/../lib.sh"
+
+# expect_err NAME PATTERN ARGS...: lkvm fails, stderr has exactly one line matching PATTERN.
+expect_err() {
+	local n=$1 pat=$2; shift 2
+	$LKVM "$@" >/dev/null 2>$T_TMP/err </dev/null; local rc=$?
+	local lines; lines=$(wc -l < $T_TMP/err)
+	if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -q -- "$pat" $T_TMP/err; then pass "$n"
+	else fail "$n" "rc=$rc lines=$lines: $(head -3 $T_TMP/err)"; fi
+}
+
+K=$GUESTS/hello
+expect_err no_kernel "no kernel" run
+expect_err mem_garbage "--mem: 'lots' is not a size" run -k $K -m lots
+expect_err mem_zero "--mem: size must not be zero" run -k $K -m 0
+expect_err mem_tiny "at least 2M" run -k $K -m 1M
+expect_err mem_unaligned "multiple of 4K" run -k $K -m 4194305b
+expect_err mem_huge "more than 1T" run -k $K -m 2T
+expect_err cpus_zero "--cpus: 0 is out of range" run -k $K -c 0
+expect_err cpus_many "--cpus: 65 is out of range" run -k $K -c 65
+expect_err cpus_text "--cpus: 'two' is not a number" run -k $K -c two
+expect_err cpus_missing "--cpus: requires a value" run -k $K -c
+expect_err name_bad "--name: 'a/b'" run -k $K --name a/b
+expect_err console_bad "not a console type" run -k $K --console vga
+expect_err cpuid_bad "is not a feature name" run -k $K --cpuid-mask nosuchfeature
+expect_err cpuid_raw_bad "is not a feature name" run -k $K --cpuid-mask 0x7.exx:5
+expect_err unknown_opt "unknown option '--frobnicate'" run -k $K --frobnicate
+expect_err extra_arg "unexpected argument 'extra'" run -k $K extra
+expect_err unknown_cmd "unknown command 'runn'" runn
+
+need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_no_pvh \
+	 kernel_segment_outside initrd_missing cmdline_too_long
+expect_err kernel_missing "cannot read kernel .*No such file" run -k $T_TMP/nope
+expect_err kernel_dir "not a regular file" run -k $T_TMP
+head -c 4096 /dev/urandom | tr -d '\177' > $T_TMP/garbage
+expect_err kernel_garbage "not a bzImage or an ELF image" run -k $T_TMP/garbage
+head -c 40 $K > $T_TMP/trunc
+expect_err kernel_truncated_elf "truncated ELF header" run -k $T_TMP/trunc
+# Drop the PVH note: turn PT_NOTE into PT_NULL (program header 3, p_type at +0).
+cp $K $T_TMP/nonote
+phoff=$(od -An -t u8 -j 32 -N 8 $K | tr -d ' ')
+printf '\x00\x00\x00\x00' | dd of=$T_TMP/nonote bs=1 seek=$((phoff + 3 * 56)) conv=notrunc 2>/dev/null
+expect_err kernel_no_pvh "without a PVH entry note" run -k $T_TMP/nonote
+# Move the data segment's physical address past the end of a 16M guest.
+cp $K $T_TMP/far
+printf '\x00\x00\x00\x40' | dd of=$T_TMP/far bs=1 seek=$((phoff + 2 * 56 + 24 + 4)) conv=notrunc 2>/dev/null
+expect_err kernel_segment_outside "does not fit in guest memory" run -k $T_TMP/far -m 16M
+expect_err initrd_missing "cannot read initrd" run -k $K -i $T_TMP/nope
+expect_err cmdline_too_long "command line too long" run -k $K -p "$(head -c 70000 /dev/zero | tr '\0' a)"
+t_done

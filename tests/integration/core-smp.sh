@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# SMP: every vCPU reports in; shutdown with 4 vCPUs is clean in 50 of 50 runs.
+. "$(dirname "$0")/../lib.sh"
+need_kvm smp_4_cpus shutdown_50_runs
+out=$($LKVM run -k $GUESTS/smp -c 4 -p cpus=4 2>&1); rc=$?
+n=$(echo "$out" | grep -c "^cpu [0-3] online")
+if [ $rc -eq 0 ] && [ "$n" -eq 4 ] && echo "$out" | grep -q "all 4 cpus online"; then pass smp_4_cpus
+else fail smp_4_cpus "rc=$rc: $out"; fi
+
+bad=0
+for i in $(seq 50); do
+	timeout 20 $LKVM run -k $GUESTS/smp -c 4 -p cpus=4 >$T_TMP/o 2>&1; rc=$?
+	if [ $rc -ne 0 ] || ! grep -q "all 4 cpus online" $T_TMP/o; then
+		bad=$((bad + 1)); echo "run $i: rc=$rc"; tail -3 $T_TMP/o
+	fi
+done
+[ $bad -eq 0 ] && pass shutdown_50_runs || fail shutdown_50_runs "$bad of 50 runs failed or hung"
+t_done
