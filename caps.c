@@ -62,6 +62,35 @@ static void caps_signal(int sig)
 	errno = saved;
 }
 
+/*
+ * Kernel-created workers in our thread group (KVM's NX-huge-page recovery
+ * thread on recent kernels) take no signals and never run user code:
+ * their credentials cannot be changed by us and do not matter.
+ */
+#define PF_KTHREAD_FLAG		0x00200000
+#define PF_USER_WORKER_FLAG	0x00004000
+
+static bool kernel_worker(const char *tid)
+{
+	char path[64], buf[512], *p;
+	unsigned long flags = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/stat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* comm may hold spaces and ')': the fields start after the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return false;
+	return flags & (PF_KTHREAD_FLAG | PF_USER_WORKER_FLAG);
+}
+
 /* Does thread tid still hold more than the target (CapEff / CapPrm)? */
 static bool thread_has_extra(const char *tid)
 {
@@ -71,6 +100,8 @@ static bool thread_has_extra(const char *tid)
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%s/status", tid);
+	if (kernel_worker(tid))
+		return false;
 	f = fopen(path, "r");
 	if (!f)
 		return false;		/* exited */

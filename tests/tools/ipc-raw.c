@@ -6,10 +6,13 @@
  *   ipc-raw SOCKET CASE [HOLD_S]
  *
  * CASE: info, bad-magic, bad-version, bad-flags, huge-len, too-long,
- * unknown-type, reply-type, truncated-hdr, truncated-payload, garbage,
- * read-only (send nothing, just read), idle (connect, hold HOLD_S seconds).
+ * unknown-type, reply-type (both followed by an INFO on the same connection
+ * once answered), truncated-hdr, truncated-payload, garbage, half-hdr
+ * (3 bytes, then silence), read-only (send nothing, just read), idle.
+ * HOLD_S: wait that long after sending before reading.
  * Output: one line per answer, "reply STATUS TEXT" or "data LEN", then
- * "eof" or "timeout".  Exit status 0 unless the connection itself failed.
+ * "eof" or "timeout" unless the exchange ended with a reply.  Exit status
+ * 0 unless the connection itself failed.
  */
 #include <errno.h>
 #include <poll.h>
@@ -57,12 +60,14 @@ int main(int argc, char **argv)
 	struct ipc_hdr h;
 	size_t len = sizeof(h);
 	int fd, ret, hold = argc > 3 ? atoi(argv[3]) : 0;
+	bool follow_up, followed = false;
 
 	if (argc < 3 || strlen(argv[1]) >= sizeof(a.sun_path)) {
 		fprintf(stderr, "usage: ipc-raw SOCKET CASE [HOLD_S]\n");
 		return 2;
 	}
 	c = argv[2];
+	follow_up = !strcmp(c, "unknown-type") || !strcmp(c, "reply-type");
 	strcpy(a.sun_path, argv[1]);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
@@ -87,6 +92,8 @@ int main(int argc, char **argv)
 		h.type = IPC_MSG_REPLY;
 	else if (!strcmp(c, "truncated-hdr"))
 		len = 9;
+	else if (!strcmp(c, "half-hdr"))
+		len = 3;
 	else if (!strcmp(c, "truncated-payload"))
 		h.type = IPC_MSG_DEBUG, h.len = 4, len += 2;
 	else if (!strcmp(c, "garbage"))
@@ -125,9 +132,21 @@ int main(int argc, char **argv)
 			struct ipc_reply r;
 
 			memcpy(&r, buf, sizeof(r));
-			printf("reply %d %.*s\n", r.status, (int)(h.len - sizeof(r)),
-			       (char *)buf + sizeof(r));
-			if (!strcmp(c, "info"))
+			printf("reply %d%s%.*s\n", r.status, h.len > sizeof(r) ? " " : "",
+			       (int)(h.len - sizeof(r)), (char *)buf + sizeof(r));
+			if (follow_up) {
+				/* Still in step?  The next request must just work. */
+				hdr(&h, IPC_MAGIC, IPC_VERSION, 0, IPC_MSG_INFO, 0);
+				if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h)) {
+					printf("send-failed %s\n", strerror(errno));
+					return 1;
+				}
+				follow_up = false;
+				followed = true;
+				continue;
+			}
+			/* A well-formed exchange ends here; after a rejection, wait for EOF. */
+			if (followed || !strcmp(c, "info"))
 				break;
 		} else {
 			printf("data %u\n", h.len);

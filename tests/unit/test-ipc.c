@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <dirent.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/capability.h>
 #include <sys/file.h>
@@ -744,18 +746,77 @@ static const char *status_field(const char *key, char *buf, size_t len)
 	return buf;
 }
 
+static int idle_pipe[2];
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+
+static void *idle_in_poll(void *arg)
+{
+	struct pollfd p = { .fd = idle_pipe[0], .events = POLLIN };
+
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void *idle_in_cond(void *arg)
+{
+	pthread_mutex_lock(&idle_lock);
+	pthread_cond_wait(&idle_cond, &idle_lock);
+	pthread_mutex_unlock(&idle_lock);
+	return NULL;
+}
+
+/* Every thread of this process: no CapEff/CapPrm beyond want (hex string). */
+static bool all_threads_are(const char *want)
+{
+	char path[300], line[128];
+	struct dirent *de;
+	bool ok = true;
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+
+	while (d && (de = readdir(d))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if ((!strncmp(line, "CapEff:", 7) || !strncmp(line, "CapPrm:", 7)) &&
+			    strncmp(line + 8, want, 16))
+				ok = false;
+		if (f)
+			fclose(f);
+		n++;
+	}
+	if (d)
+		closedir(d);
+	return ok && n >= 3;
+}
+
 /* Run the drop in a child (it cannot be undone) and check /proc/self/status there. */
 static int caps_child(bool keep_bind)
 {
+	pthread_t t1, t2;
+
 	int keep[] = { CAP_NET_BIND_SERVICE };
 	bool root = caps__effective() & (1ULL << CAP_SETPCAP);
 	const char *want = root && keep_bind ? "0000000000000400" : "0000000000000000";
 	char buf[256];
 	int ret;
 
+	/* Threads started before the drop, blocked in a system call. */
+	if (pipe(idle_pipe) || pthread_create(&t1, NULL, idle_in_poll, NULL) ||
+	    pthread_create(&t2, NULL, idle_in_cond, NULL))
+		return 9;
+	usleep(20000);
 	ret = keep_bind ? caps__drop_except(keep, 1) : caps__drop_all();
 	if (ret)
 		return 10;
+	if (!all_threads_are(want))
+		return 17;
 	if (caps__effective() != (root && keep_bind ? 1ULL << CAP_NET_BIND_SERVICE : 0))
 		return 11;
 	if (strcmp(status_field("CapEff", buf, sizeof(buf)), want))
