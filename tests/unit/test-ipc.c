@@ -71,6 +71,14 @@ void kvm_cpu__dump(struct kvm_cpu *vcpu, FILE *out)
 	fprintf(out, "RIP=%016x cpu=%d\n", 0x1000 + vcpu->cpu_id, vcpu->cpu_id);
 }
 
+/* Stands in for page-map.c (ipc.c refers to it weakly). */
+void page_map__dump(struct page_map *pm, FILE *out)
+{
+	if (!paused_now)
+		dumped_while_running++;
+	fprintf(out, "page map: fake %p\n", (void *)pm);
+}
+
 static struct kvm_cpu cpu0 = { .cpu_id = 0 }, cpu1 = { .cpu_id = 1 };
 static struct kvm vm;
 
@@ -308,6 +316,23 @@ static void test_requests(void)
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_PAUSE, msg, 1, 0, NULL, NULL, msg, sizeof(msg)),
 		 -EINVAL);
 	CHECK_EQ(paused_now, 0);
+
+	/* With a page map: its dump alone, or after the registers. */
+	vm.page_map = (struct page_map *)&cpu0;
+	memset(&c, 0, sizeof(c));
+	flags = IPC_DEBUG_PAGE_MAP;
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_DEBUG, &flags, sizeof(flags), 0, collect, &c,
+			      msg, sizeof(msg)), 0);
+	CHECK(strstr(c.text, "page map: fake") && !strstr(c.text, "vCPU 0"));
+	memset(&c, 0, sizeof(c));
+	flags = IPC_DEBUG_PAGE_MAP | IPC_DEBUG_REGS;
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_DEBUG, &flags, sizeof(flags), 0, collect, &c,
+			      msg, sizeof(msg)), 0);
+	CHECK(strstr(c.text, "vCPU 1") && strstr(c.text, "page map: fake"));
+	CHECK(strstr(c.text, "vCPU 1") < strstr(c.text, "page map: fake"));
+	CHECK_EQ(dumped_while_running, 0);
+	CHECK_EQ(paused_now, 0);
+	vm.page_map = NULL;
 
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_STOP, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)), 0);
 	CHECK_EQ(stop_status, 0);
