@@ -3,7 +3,7 @@
 # really stops making progress while paused, stop exits the VMM with 0,
 # names in use and stale sockets are handled, errors are one clear line.
 . "$(dirname "$0")/../lib.sh"
-need_kvm list list_json pause_stops_progress resume_continues debug_regs debug_page_map \
+need_kvm list list_json pause_stops_progress resume_continues debug_regs debug_page_map debug_page_map_on \
 	 name_in_use stop_exits_zero stop_unknown stale_socket stop_all usage_errors
 G=$GUESTS
 
@@ -45,6 +45,15 @@ $LKVM debug --name ipc-a --page-map >/dev/null 2>$T_TMP/pm.err; rc=$?
 if [ $rc -ne 0 ] && [ "$(cat $T_TMP/pm.err)" = "lkvm debug: error: ipc-a: page map not enabled" ]
 then pass debug_page_map
 else fail debug_page_map "rc=$rc: $(cat $T_TMP/pm.err)"; fi
+
+# With the page map on (--page-map), its dump comes through the same socket.
+bg_start VMP $LKVM run -k $G/counter --name ipc-pm --page-map -p delay=20000 >/dev/null 2>$T_TMP/pm.vm
+if wait_for 20 listed ipc-pm running && $LKVM debug --name ipc-pm --page-map >$T_TMP/pm 2>$T_TMP/pm.err &&
+   grep -q "^page map: [0-9]* pages" $T_TMP/pm && ! grep -q -- "--- vCPU 0 ---" $T_TMP/pm &&
+   $LKVM debug --name ipc-pm --regs --page-map | grep -q -- "--- vCPU 0 ---"
+then pass debug_page_map_on
+else fail debug_page_map_on "$(head -3 $T_TMP/pm) $(cat $T_TMP/pm.err) $(cat $T_TMP/pm.vm)"; fi
+$LKVM stop --name ipc-pm >/dev/null; wait $VMP
 
 # A second instance under the same name is refused; the first keeps running.
 $LKVM run -k $G/hello --name ipc-a >/dev/null 2>$T_TMP/dup.err; rc=$?

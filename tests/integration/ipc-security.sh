@@ -71,17 +71,19 @@ fi
 # bounding set is emptied too), and no way back through exec.
 ok=1; why=
 for t in /proc/$VM/task/*; do
-	comm=$(cat $t/comm)
+	# Read each file once: connection threads come and go.
+	st=$(cat $t/status 2>/dev/null) && stat=$(cat $t/stat 2>/dev/null) || continue
+	comm=$(echo "$st" | awk '$1 == "Name:" { print $2 }')
 	# Kernel workers in the thread group (PF_USER_WORKER/PF_KTHREAD) run no user code.
-	flags=$(sed 's/.*) //' $t/stat | awk '{ print $7 }')
+	flags=$(echo "$stat" | sed 's/.*) //' | awk '{ print $7 }')
 	(( flags & 0x00204000 )) && continue
 	for f in CapEff CapPrm CapInh CapAmb; do
-		v=$(awk -v f="$f:" '$1 == f { print $2 }' $t/status)
+		v=$(echo "$st" | awk -v f="$f:" '$1 == f { print $2 }')
 		[ "$v" = 0000000000000000 ] || { ok=0; why="$why $comm $f=$v"; }
 	done
-	[ "$(awk '$1 == "NoNewPrivs:" { print $2 }' $t/status)" = 1 ] || { ok=0; why="$why $comm no NoNewPrivs"; }
+	[ "$(echo "$st" | awk '$1 == "NoNewPrivs:" { print $2 }')" = 1 ] || { ok=0; why="$why $comm no NoNewPrivs"; }
 	if [ "$(id -u)" -eq 0 ]; then
-		v=$(awk '$1 == "CapBnd:" { print $2 }' $t/status)
+		v=$(echo "$st" | awk '$1 == "CapBnd:" { print $2 }')
 		[ "$v" = 0000000000000000 ] || { ok=0; why="$why $comm CapBnd=$v"; }
 	fi
 done
