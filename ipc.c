@@ -411,7 +411,7 @@ void ipc__serve(struct kvm *kvm, int fd)
 		ret = recv_msg(fd, &hdr, &payload, IPC_IDLE_MS, ipc_timeout_ms);
 		if (ret == 1)
 			return;			/* client done */
-		if (ret == -ETIMEDOUT && !payload) {
+		if (ret == -ETIMEDOUT) {
 			pr_debug("ipc: closing idle or stalled connection");
 			ipc__reply(fd, -ETIMEDOUT, "timed out waiting for a complete message");
 			return;
@@ -428,11 +428,13 @@ void ipc__serve(struct kvm *kvm, int fd)
 			ret = ipc__reply(fd, -EOPNOTSUPP, "unknown request type 0x%x", hdr.type);
 		} else {
 			ret = fn(kvm, fd, payload, hdr.len);
-			if (ret != IPC_REPLIED)
-				ret = ipc__reply(fd, ret > 0 ? 0 : ret, ret < 0 ? "%s" : NULL,
-						 strerror(-ret));
-			else
+			if (ret == IPC_REPLIED)
 				ret = 0;
+			else if (ret >= 0)
+				ret = ipc__reply(fd, 0, NULL);
+			else
+				ret = ipc__reply(fd, ret, "%s", ret == -ESHUTDOWN ?
+						 "instance is shutting down" : strerror(-ret));
 		}
 		free(payload);
 		if (ret)

@@ -86,9 +86,10 @@ if [ "$had" = yes ] && [ "$gone" = yes ] && ! echo "$out" | grep -q ipc-b &&
 then pass stale_socket
 else fail stale_socket "socket left: '$had', removed: '$gone', list: $out, restart: $(cat $T_TMP/b.err)"; fi
 
-# --all: both instances stop.
+# --all: both instances stop, the paused one too.
 bg_start VM4 $LKVM run -k $G/counter --name ipc-c -p delay=20000 >/dev/null 2>&1
 wait_for 20 listed ipc-c running
+$LKVM pause --name ipc-c >/dev/null
 out=$($LKVM stop --all 2>&1); rc=$?
 wait $VM3; r3=$?; wait $VM4; r4=$?
 if [ $rc -eq 0 ] && echo "$out" | grep -q "ipc-b: stopped" && echo "$out" | grep -q "ipc-c: stopped" &&

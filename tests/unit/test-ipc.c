@@ -338,6 +338,9 @@ static void test_requests(void)
 	CHECK_EQ(stop_status, 0);
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_PAUSE, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)),
 		 -ESHUTDOWN);
+	CHECK(!strcmp(msg, "instance is shutting down"));
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_DEBUG, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)),
+		 -ESHUTDOWN);
 	memset(&c, 0, sizeof(c));
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_INFO, NULL, 0, 0, collect, &c, NULL, 0), 0);
 	memcpy(&info, c.text, sizeof(info));
