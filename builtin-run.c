@@ -21,6 +21,7 @@
 #include "lkvm/parse-options.h"
 #include "lkvm/run-hooks.h"
 #include "lkvm/term.h"
+#include "lkvm/virtio-devices.h"
 #include "lkvm/x86-pvh.h"
 
 #define DEFAULT_RAM_SIZE	(256ULL << 20)
@@ -141,6 +142,7 @@ static struct option *run_options(struct kvm_config *cfg)
 			"wait for a migrated guest on this address"),
 		OPT_BOOLEAN(0, "test-doorbell", &cfg->debug_ioport,
 			    "test-only I/O ports (see docs/page-map-abi.md)"),
+		VIRTIO_RUN_OPTIONS,	/* -d/--disk, -n/--network, --rng (virtio/) */
 		OPT_END(),
 	};
 	struct option *o = malloc(sizeof(opts));
