@@ -1,6 +1,7 @@
 /*
  * The VMM side of the control socket (protocol in include/lkvm/ipc.h and
- * docs/ipc.md).
+ * docs/ipc.md; wire I/O in ipc-proto.c, the built-in requests in
+ * ipc-cmds.c).
  *
  * One accept thread polls the listening socket; every accepted client gets
  * its own detached thread, so a client that sends half a message or never
@@ -28,18 +29,12 @@
 
 #include "lkvm/init.h"
 #include "lkvm/ipc.h"
-#include "lkvm/kvm-cpu.h"
 #include "lkvm/kvm.h"
 #include "lkvm/run-hooks.h"
 
 #define IPC_MAX_CONNS		16
 #define IPC_IDLE_MS		(2 * ipc_timeout_ms)	/* between requests */
 #define IPC_MAX_HANDLERS	32
-
-/* Provided by the page-map module when it is linked in (include/lkvm/page-map.h). */
-void page_map__dump(struct page_map *pm, FILE *out) __attribute__((weak));
-
-int ipc_timeout_ms = IPC_TIMEOUT_MS;
 
 static struct {
 	u32 type;
@@ -67,198 +62,6 @@ static struct {
 	.listen_fd = -1, .lock_fd = -1, .wake = { -1, -1 },
 	.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
 };
-
-/*
- * Serialises the commands that change the run state (pause, resume, debug,
- * stop), so `lkvm debug` during `lkvm pause` neither resumes a guest the
- * user paused nor races with it.
- */
-static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool user_paused;
-
-/* ---- codec ------------------------------------------------------------- */
-
-void ipc__fill_hdr(struct ipc_hdr *hdr, u32 type, u32 len)
-{
-	hdr->magic = IPC_MAGIC;
-	hdr->version = IPC_VERSION;
-	hdr->flags = 0;
-	hdr->type = type;
-	hdr->len = len;
-}
-
-int ipc__check_hdr(const struct ipc_hdr *hdr)
-{
-	if (hdr->magic != IPC_MAGIC)
-		return -EBADMSG;
-	if (hdr->version != IPC_VERSION)
-		return -EPROTONOSUPPORT;
-	if (hdr->flags)
-		return -EINVAL;
-	if (hdr->len > IPC_MAX_PAYLOAD)
-		return -EMSGSIZE;
-	return 0;
-}
-
-bool ipc__valid_name(const char *name)
-{
-	size_t i, n = strnlen(name, IPC_NAME_MAX + 1);
-
-	if (n == 0 || n > IPC_NAME_MAX || name[0] == '.')
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-int ipc__dir(char *buf, size_t len, bool create, char *why, size_t why_len)
-{
-	const char *env = getenv("LKVM_DIR"), *home = getenv("HOME");
-	struct stat st;
-	char dummy[1];
-	int n;
-
-	if (!why) {
-		why = dummy;
-		why_len = sizeof(dummy);
-	}
-	why[0] = 0;
-	if (env && *env)
-		n = snprintf(buf, len, "%s", env);
-	else if (home && *home)
-		n = snprintf(buf, len, "%s/.lkvm", home);
-	else {
-		snprintf(why, why_len, "no socket directory: set HOME or LKVM_DIR");
-		return -ENOENT;
-	}
-	if (n < 0 || (size_t)n >= len) {
-		snprintf(why, why_len, "socket directory name too long");
-		return -ENAMETOOLONG;
-	}
-	if (create && mkdir(buf, 0700) < 0 && errno != EEXIST) {
-		snprintf(why, why_len, "cannot create %s: %s", buf, strerror(errno));
-		return -errno;
-	}
-	if (lstat(buf, &st) < 0) {
-		snprintf(why, why_len, "%s: %s", buf, strerror(errno));
-		return -errno;
-	}
-	/*
-	 * Sockets in a directory someone else controls could be swapped for
-	 * theirs: insist on ours, private, and not a symlink.
-	 */
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(why, why_len, "%s is not a directory (set LKVM_DIR to a private directory)",
-			 buf);
-		return -ENOTDIR;
-	}
-	if (st.st_uid != geteuid()) {
-		snprintf(why, why_len, "%s is owned by uid %u, not by you (uid %u)", buf,
-			 st.st_uid, geteuid());
-		return -EACCES;
-	}
-	if (st.st_mode & 077) {
-		snprintf(why, why_len, "%s has mode %04o: it must be private (chmod 700)",
-			 buf, st.st_mode & 07777);
-		return -EACCES;
-	}
-	return 0;
-}
-
-/* Wait for fd to become ready until deadline (ns); -ETIMEDOUT after it. */
-static int wait_fd(int fd, short events, u64 deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = events };
-		u64 now = now_ns();
-		int ret;
-
-		if (deadline && now >= deadline)
-			return -ETIMEDOUT;
-		ret = poll(&pfd, 1, deadline ? (int)DIV_ROUND_UP(deadline - now, 1000000) : -1);
-		if (ret > 0)
-			return 0;
-		if (ret < 0 && errno != EINTR)
-			return -errno;
-	}
-}
-
-u64 ipc__deadline(int timeout_ms)
-{
-	return timeout_ms < 0 ? 0 : now_ns() + (u64)timeout_ms * 1000000;
-}
-
-int ipc__recv(int fd, void *buf, size_t len, u64 deadline, size_t *got)
-{
-	size_t done = 0;
-	int ret = 0;
-
-	while (done < len) {
-		ssize_t n;
-
-		ret = wait_fd(fd, POLLIN, deadline);
-		if (ret)
-			break;
-		n = recv(fd, (char *)buf + done, len - done, MSG_DONTWAIT);
-		if (n > 0) {
-			done += n;
-			continue;
-		}
-		if (n == 0) {
-			ret = -EPIPE;
-			break;
-		}
-		if (errno != EAGAIN && errno != EINTR) {
-			ret = -errno;
-			break;
-		}
-	}
-	if (got)
-		*got = done;
-	return ret;
-}
-
-static int send_full(int fd, const void *buf, size_t len, u64 deadline)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		/* MSG_NOSIGNAL: a client that went away must not SIGPIPE the VMM. */
-		ssize_t n = send(fd, (const char *)buf + done, len - done,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-		int ret;
-
-		if (n >= 0) {
-			done += n;
-			continue;
-		}
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		ret = wait_fd(fd, POLLOUT, deadline);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static int send_msg(int fd, u32 type, const void *payload, u32 len, u64 deadline)
-{
-	struct ipc_hdr hdr;
-	int ret;
-
-	if (len > IPC_MAX_PAYLOAD || (len && !payload))
-		return -EINVAL;
-	ipc__fill_hdr(&hdr, type, len);
-	ret = send_full(fd, &hdr, sizeof(hdr), deadline);
-	if (!ret && len)
-		ret = send_full(fd, payload, len, deadline);
-	return ret;
-}
 
 /*
  * Read one message: header checked, payload into a malloc'd buffer.
@@ -294,62 +97,6 @@ static int recv_msg(int fd, struct ipc_hdr *hdr, void **payload, int first_ms, i
 	return 0;
 }
 
-int ipc__send(int fd, u32 type, const void *payload, u32 len)
-{
-	return send_msg(fd, type, payload, len, ipc__deadline(ipc_timeout_ms));
-}
-
-int ipc__send_data(int fd, const void *buf, size_t len)
-{
-	const u8 *p = buf;
-
-	while (len) {
-		u32 n = min(len, (size_t)IPC_MAX_PAYLOAD);
-		int ret = ipc__send(fd, IPC_MSG_DATA, p, n);
-
-		if (ret)
-			return ret;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-struct reply_buf {
-	struct ipc_hdr hdr;
-	struct ipc_reply r;
-	char text[512];
-} __packed;
-
-/* Header + reply + text in one buffer; returns the bytes to send. */
-static size_t build_reply(struct reply_buf *m, int status, const char *fmt, va_list ap)
-{
-	int n = 0;
-
-	memset(m, 0, sizeof(*m));
-	m->r.status = status;
-	if (fmt) {
-		n = vsnprintf(m->text, sizeof(m->text), fmt, ap);
-		if (n < 0)
-			n = 0;
-		n = min(n, (int)sizeof(m->text) - 1);
-	}
-	ipc__fill_hdr(&m->hdr, IPC_MSG_REPLY, sizeof(m->r) + n);
-	return sizeof(m->hdr) + sizeof(m->r) + n;
-}
-
-int ipc__reply(int fd, int status, const char *fmt, ...)
-{
-	struct reply_buf m;
-	va_list ap;
-	size_t len;
-
-	va_start(ap, fmt);
-	len = build_reply(&m, status, fmt, ap);
-	va_end(ap);
-	return send_full(fd, &m, len, ipc__deadline(ipc_timeout_ms));
-}
-
 /* ---- handler table ----------------------------------------------------- */
 
 int ipc__register_handler(u32 type, ipc_handler_fn fn)
@@ -370,6 +117,11 @@ int ipc__register_handler(u32 type, ipc_handler_fn fn)
 	if (ret)
 		pr_err("ipc: cannot register handler for type 0x%x (%d)", type, ret);
 	return ret;
+}
+
+static void __attribute__((constructor)) register_builtins(void)
+{
+	ipc_cmds__register();
 }
 
 static ipc_handler_fn find_handler(u32 type)
@@ -442,150 +194,6 @@ void ipc__serve(struct kvm *kvm, int fd)
 	}
 }
 
-/* ---- built-in requests ------------------------------------------------- */
-
-static bool vm_stopping(struct kvm *kvm)
-{
-	bool s;
-
-	pthread_mutex_lock(&kvm->run_lock);
-	s = kvm->stopping;
-	pthread_mutex_unlock(&kvm->run_lock);
-	return s;
-}
-
-static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
-{
-	struct ipc_info info = {
-		.pid = getpid(),
-		.nr_cpus = kvm->nr_cpus,
-		.ram_size = kvm->ram_size,
-	};
-	int ret;
-
-	if (len)
-		return -EINVAL;
-	/* Paused by anyone (lkvm pause, a migration's final phase) counts. */
-	if (vm_stopping(kvm))
-		info.state = IPC_STATE_STOPPING;
-	else
-		info.state = __atomic_load_n(&kvm->paused, __ATOMIC_ACQUIRE) ?
-			IPC_STATE_PAUSED : IPC_STATE_RUNNING;
-	memcpy(info.name, ipc.name, strnlen(ipc.name, sizeof(info.name)));	/* NUL-padded */
-	ret = ipc__send(fd, IPC_MSG_DATA, &info, sizeof(info));
-	return ret;
-}
-
-static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
-{
-	if (len)
-		return -EINVAL;
-	pr_info("stop requested through the control socket");
-	pthread_mutex_lock(&state_lock);
-	kvm__request_stop(kvm, 0, "stopped by 'lkvm stop'");
-	/* Parked vCPUs must wake up to see the stop. */
-	if (user_paused) {
-		kvm__resume(kvm);
-		__atomic_store_n(&user_paused, false, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&state_lock);
-	return 0;
-}
-
-static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
-{
-	int ret = 0;
-
-	if (len)
-		return -EINVAL;
-	pthread_mutex_lock(&state_lock);
-	if (vm_stopping(kvm))
-		ret = -ESHUTDOWN;
-	else if (user_paused)
-		ret = -EALREADY;
-	else if (!(ret = kvm__pause(kvm)))
-		__atomic_store_n(&user_paused, true, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&state_lock);
-	if (ret == -EALREADY)
-		return ipc__reply(fd, 0, "already paused") ?: IPC_REPLIED;
-	return ret;
-}
-
-static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
-{
-	bool was;
-
-	if (len)
-		return -EINVAL;
-	pthread_mutex_lock(&state_lock);
-	was = user_paused;
-	if (was) {
-		kvm__resume(kvm);
-		__atomic_store_n(&user_paused, false, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&state_lock);
-	if (!was)
-		return ipc__reply(fd, 0, "not paused") ?: IPC_REPLIED;
-	return 0;
-}
-
-static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
-{
-	char *text = NULL;
-	size_t size = 0;
-	u32 flags = IPC_DEBUG_REGS;
-	FILE *out;
-	int i, ret = 0;
-
-	if (len != 0 && len != sizeof(u32))
-		return -EINVAL;
-	if (len)
-		memcpy(&flags, p, sizeof(flags));
-	if (!flags || (flags & ~(IPC_DEBUG_REGS | IPC_DEBUG_PAGE_MAP)))
-		return ipc__reply(fd, -EINVAL, "unknown debug flags 0x%x", flags) ?: IPC_REPLIED;
-	if ((flags & IPC_DEBUG_PAGE_MAP) && (!page_map__dump || !kvm->page_map))
-		return ipc__reply(fd, -ENODEV, "page map not enabled") ?: IPC_REPLIED;
-
-	out = open_memstream(&text, &size);
-	if (!out)
-		return -ENOMEM;
-	/*
-	 * Registers are only meaningful while the vCPU is out of KVM_RUN, so
-	 * park them around the dump; the text goes to memory first so that a
-	 * slow client never keeps the guest paused.
-	 */
-	pthread_mutex_lock(&state_lock);
-	if (!user_paused)
-		ret = kvm__pause(kvm);
-	if (!ret) {
-		for (i = 0; (flags & IPC_DEBUG_REGS) && i < kvm->nr_cpus; i++) {
-			if (!kvm->cpus[i])
-				continue;
-			fprintf(out, "--- vCPU %d ---\n", i);
-			kvm_cpu__dump(kvm->cpus[i], out);
-		}
-		if (flags & IPC_DEBUG_PAGE_MAP) {
-			fprintf(out, "--- page map ---\n");
-			page_map__dump(kvm->page_map, out);
-		}
-		if (!user_paused)
-			kvm__resume(kvm);
-	}
-	pthread_mutex_unlock(&state_lock);
-	if (fclose(out) && !ret)
-		ret = -ENOMEM;
-	if (!ret)
-		ret = ipc__send_data(fd, text, size);
-	free(text);
-	return ret;
-}
-
-ipc_handler(IPC_MSG_INFO, ipc_info);
-ipc_handler(IPC_MSG_STOP, ipc_stop);
-ipc_handler(IPC_MSG_PAUSE, ipc_pause);
-ipc_handler(IPC_MSG_RESUME, ipc_resume);
-ipc_handler(IPC_MSG_DEBUG, ipc_debug);
-
 /* ---- threads ----------------------------------------------------------- */
 
 struct conn {
@@ -626,21 +234,10 @@ static bool peer_allowed(int fd)
 	return false;
 }
 
-static void reject(int fd, int err, const char *fmt, ...) __printf(3, 4);
-static void reject(int fd, int err, const char *fmt, ...)
+/* The accept thread must never wait on a client: one non-blocking try. */
+static void reject(int fd, int err, const char *why)
 {
-	struct reply_buf m;
-	va_list ap;
-	size_t len;
-
-	/*
-	 * One non-blocking send into an empty socket buffer: the accept
-	 * thread must never wait on a client.
-	 */
-	va_start(ap, fmt);
-	len = build_reply(&m, err, fmt, ap);
-	va_end(ap);
-	if (send(fd, &m, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+	if (ipc__reply_nowait(fd, err, "%s", why))
 		pr_debug("ipc: could not tell a refused client why: %s", strerror(errno));
 	close(fd);
 }

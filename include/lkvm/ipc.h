@@ -11,7 +11,9 @@
  * version, length) gets an error reply and the connection is closed; an
  * unknown type gets -EOPNOTSUPP and the connection stays usable.
  *
- * Modules add request types in their own files:
+ * Modules add request types in their own files (a file that nothing else
+ * references is still linked into lkvm, but a unit test that wants its
+ * handler must call ipc__register_handler() itself):
  *
  *	static int migrate_cmd(struct kvm *kvm, int fd, const void *p, u32 len)
  *	{
@@ -108,6 +110,8 @@ int ipc__send(int fd, u32 type, const void *payload, u32 len);
 int ipc__send_data(int fd, const void *buf, size_t len);
 /* The final REPLY with status and a printf-style one-line text. */
 int ipc__reply(int fd, int status, const char *fmt, ...) __printf(3, 4);
+/* The same, one non-blocking attempt (for refusing a client). */
+int ipc__reply_nowait(int fd, int status, const char *fmt, ...) __printf(3, 4);
 
 /*
  * Bind NAME.sock (kvm->cfg.name, default "guest-<pid>") and start the
@@ -117,6 +121,9 @@ int ipc__reply(int fd, int status, const char *fmt, ...) __printf(3, 4);
 int kvm_ipc__start(struct kvm *kvm);
 int kvm_ipc__stop(struct kvm *kvm);	/* close, unlink, end connections */
 const char *kvm_ipc__name(void);	/* this instance's name, once started */
+
+/* INFO, STOP, PAUSE, RESUME, DEBUG (ipc-cmds.c); ipc.c registers them. */
+void ipc_cmds__register(void);
 
 /* Serve one connected client until EOF or error (exported for unit tests). */
 void ipc__serve(struct kvm *kvm, int fd);
