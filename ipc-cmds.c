@@ -65,6 +65,13 @@ static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
 	if (len)
 		return -EINVAL;
 	pr_info("stop requested through the control socket");
+	/*
+	 * Answer first: once the stop is requested the VMM may reach
+	 * kvm_ipc__stop() and hang up before a later reply would leave.  The
+	 * client learns that the process is gone from its lock, not from us.
+	 */
+	if (ipc__reply(fd, 0, NULL))
+		pr_debug("ipc: stop requester went away; stopping anyway");
 	pthread_mutex_lock(&state_lock);
 	kvm__request_stop(kvm, 0, "stopped by 'lkvm stop'");
 	/* Parked vCPUs must wake up to see the stop. */
@@ -73,7 +80,7 @@ static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
 		__atomic_store_n(&user_paused, false, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&state_lock);
-	return 0;
+	return IPC_REPLIED;
 }
 
 static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)

@@ -334,10 +334,11 @@ static void test_requests(void)
 	CHECK_EQ(paused_now, 0);
 	vm.page_map = NULL;
 
+	/* STOP answers before stopping; the next request comes after it. */
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_STOP, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)), 0);
-	CHECK_EQ(stop_status, 0);
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_PAUSE, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)),
 		 -ESHUTDOWN);
+	CHECK_EQ(stop_status, 0);
 	CHECK(!strcmp(msg, "instance is shutting down"));
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_DEBUG, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)),
 		 -ESHUTDOWN);
@@ -357,6 +358,8 @@ static void test_stop_wakes_paused(void)
 	REQUIRE_OK(server_start(&s));
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_PAUSE, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)), 0);
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_STOP, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)), 0);
+	/* The server handles one request at a time: after this one, STOP is done. */
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_RESUME, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)), 0);
 	/* Parked vCPUs must be released so they can see the stop. */
 	CHECK_EQ(paused_now, 0);
 	CHECK(vm.stopping);
