@@ -24,37 +24,51 @@ UNIT_SAN   := $(UNIT_SRCS:%.c=$(O)/san/%)
 
 PROGRAM := lkvm
 
+# V=1 shows full command lines.
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @echo
+endif
+
 .PHONY: all check unit demo deps clean guests bench
 all: $(PROGRAM) guests
 
 # Every object goes into the binary: builtin-*.c files register their commands
 # in a linker section, so nothing may be dropped by archive member selection.
 $(PROGRAM): $(O)/main.o $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(quiet) "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/liblkvm.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(O)/san/liblkvm.a: $(SAN_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(quiet) "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(O)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+	$(quiet) "  CC-SAN  $<"
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 $(O)/tests/unit/%: tests/unit/%.c $(O)/liblkvm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(O)/liblkvm.a $(LIBS)
+	$(quiet) "  TEST    $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(O)/liblkvm.a $(LIBS)
 
 $(O)/san/tests/unit/%: tests/unit/%.c $(O)/san/liblkvm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(O)/san/liblkvm.a $(LIBS)
+	$(quiet) "  TEST    $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(O)/san/liblkvm.a $(LIBS)
 
 unit: $(UNIT_BINS) $(UNIT_SAN)
 

@@ -20,7 +20,9 @@
 #include "lkvm/kvm-cpu.h"
 #include "lkvm/parse-options.h"
 #include "lkvm/run-hooks.h"
+#include "lkvm/sev.h"
 #include "lkvm/term.h"
+#include "lkvm/virtio-devices.h"
 #include "lkvm/x86-pvh.h"
 
 #define DEFAULT_RAM_SIZE	(256ULL << 20)
@@ -141,6 +143,8 @@ static struct option *run_options(struct kvm_config *cfg)
 			"wait for a migrated guest on this address"),
 		OPT_BOOLEAN(0, "test-doorbell", &cfg->debug_ioport,
 			    "test-only I/O ports (see docs/page-map-abi.md)"),
+		VIRTIO_RUN_OPTIONS,	/* -d/--disk, -n/--network, --rng (virtio/) */
+		SEV_RUN_OPTIONS(&cfg->sev_mode),		/* sev/launch.c, docs/sev.md */
 		OPT_END(),
 	};
 	struct option *o = malloc(sizeof(opts));
@@ -220,6 +224,12 @@ static int cmd_run(int argc, const char **argv)
 	ret = setup_signals(kvm);
 	if (ret)
 		return 1;
+	/* SEV: open the firmware back end and pick the VM type first. */
+	ret = sev__vm_type(kvm);
+	if (ret < 0)
+		return 1;
+	kvm->vm_type = ret;
+
 	ret = kvm__init(kvm);
 	if (ret)
 		return 1;

@@ -24,6 +24,7 @@
 #include "lkvm/ioport.h"
 #include "lkvm/kvm.h"
 #include "lkvm/kvm-cpu.h"
+#include "lkvm/page-map.h"
 
 #define MSR_IA32_MISC_ENABLE		0x1a0
 #define MISC_ENABLE_FAST_STRING		1
@@ -238,18 +239,26 @@ void kvm_cpu__exit_all(struct kvm *kvm)
 	}
 }
 
+/*
+ * immediate_exit is set on every vCPU, started or not, so a thread that
+ * has not entered KVM_RUN yet leaves it at once; only threads that have
+ * published their pthread_t (under run_lock) get the signal.
+ */
 static void kick_all(struct kvm *kvm)
 {
 	int i;
 
+	pthread_mutex_lock(&kvm->run_lock);
 	for (i = 0; i < kvm->nr_cpus; i++) {
 		struct kvm_cpu *vcpu = kvm->cpus[i];
 
-		if (!vcpu || !vcpu->thread_started)
+		if (!vcpu)
 			continue;
 		__atomic_store_n(&vcpu->kvm_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		pthread_kill(vcpu->thread, SIGLKVM_KICK);
+		if (vcpu->thread_started)
+			pthread_kill(vcpu->thread, SIGLKVM_KICK);
 	}
+	pthread_mutex_unlock(&kvm->run_lock);
 }
 
 void kvm__request_stop(struct kvm *kvm, int status, const char *reason)
@@ -287,7 +296,8 @@ int kvm__pause(struct kvm *kvm)
 	}
 	kvm->paused = true;
 	for (i = 0; i < kvm->nr_cpus; i++)
-		running += kvm->cpus[i] && kvm->cpus[i]->thread_started;
+		running += kvm->cpus[i] && kvm->cpus[i]->thread_started &&
+			   !kvm->cpus[i]->thread_done;
 	pthread_mutex_unlock(&kvm->run_lock);
 	kick_all(kvm);
 	pthread_mutex_lock(&kvm->run_lock);
@@ -407,6 +417,7 @@ static void handle_system_event(struct kvm_cpu *vcpu)
 		kvm__request_stop(vcpu->kvm, 0, "guest powered off");
 		break;
 	case KVM_SYSTEM_EVENT_RESET:
+		page_map__guest_reset(vcpu->kvm);
 		kvm__request_stop(vcpu->kvm, 0, "guest reset");
 		break;
 	case KVM_SYSTEM_EVENT_CRASH:
@@ -475,6 +486,20 @@ static void *vcpu_thread(void *arg)
 	snprintf(name, sizeof(name), "lkvm-vcpu%d", vcpu->cpu_id);
 	pthread_setname_np(pthread_self(), name);
 	current_vcpu = vcpu;
+
+	/*
+	 * Publish ourselves and look at the stop flag in one locked step: a stop
+	 * requested before this point is seen here, one after it kicks us.
+	 */
+	pthread_mutex_lock(&kvm->run_lock);
+	vcpu->thread = pthread_self();
+	vcpu->thread_started = true;
+	if (kvm->stopping) {
+		vcpu->thread_done = true;
+		pthread_mutex_unlock(&kvm->run_lock);
+		return NULL;
+	}
+	pthread_mutex_unlock(&kvm->run_lock);
 	sigemptyset(&set);
 	sigaddset(&set, SIGLKVM_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -491,14 +516,22 @@ static void *vcpu_thread(void *arg)
 			kvm__request_stop(kvm, 2, "KVM_RUN failed");
 			break;
 		}
+		/*
+		 * Always go back into KVM_RUN, even when a stop or pause is
+		 * pending: KVM completes an I/O, MMIO or MSR exit (IN data into
+		 * RAX, RIP past OUT) only there.  With immediate_exit set it then
+		 * returns EINTR without running the guest, and we park or leave
+		 * on that path with the vCPU state consistent and saveable.
+		 */
 		if (!handle_exit(vcpu))
-			break;
-		if (__atomic_load_n(&vcpu->kvm_run->immediate_exit, __ATOMIC_SEQ_CST) &&
-		    handle_kick(vcpu))
 			break;
 	}
 	/* Whoever leaves first makes sure the others follow. */
 	kvm__request_stop(kvm, kvm->exit_status, NULL);
+	pthread_mutex_lock(&kvm->run_lock);
+	vcpu->thread_done = true;
+	pthread_cond_broadcast(&kvm->run_cond);
+	pthread_mutex_unlock(&kvm->run_lock);
 	return NULL;
 }
 
@@ -516,17 +549,18 @@ int kvm_cpu__start_all(struct kvm *kvm)
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	for (i = 0; i < kvm->nr_cpus; i++) {
 		struct kvm_cpu *vcpu = kvm->cpus[i];
+		pthread_t t;
 
-		ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+		ret = pthread_create(&t, NULL, vcpu_thread, vcpu);
 		if (ret) {
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			pr_err("cannot start vCPU thread: %s", strerror(ret));
 			kvm__request_stop(kvm, 1, "thread creation failed");
+			kvm_cpu__wait_all(kvm);
 			return -ret;
 		}
-		pthread_mutex_lock(&kvm->run_lock);
-		vcpu->thread_started = true;
-		pthread_mutex_unlock(&kvm->run_lock);
+		vcpu->join = t;
+		vcpu->joinable = true;
 	}
 	/* The main thread keeps the kick signal blocked. */
 	return 0;
@@ -541,9 +575,9 @@ int kvm_cpu__wait_all(struct kvm *kvm)
 		pthread_cond_wait(&kvm->run_cond, &kvm->run_lock);
 	pthread_mutex_unlock(&kvm->run_lock);
 	for (i = 0; i < kvm->nr_cpus; i++)
-		if (kvm->cpus[i] && kvm->cpus[i]->thread_started) {
-			pthread_join(kvm->cpus[i]->thread, NULL);
-			kvm->cpus[i]->thread_started = false;
+		if (kvm->cpus[i] && kvm->cpus[i]->joinable) {
+			pthread_join(kvm->cpus[i]->join, NULL);
+			kvm->cpus[i]->joinable = false;
 		}
 	return kvm->exit_status;
 }

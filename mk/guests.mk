@@ -11,13 +11,16 @@ GUEST_BINS    := $(GUEST_SRCS:tests/guests/%.c=tests/guests/%)
 
 $(O)/guests/rt/%.o: tests/guests/rt/%.S
 	@mkdir -p $(dir $@)
-	$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
+	$(quiet) "  AS      $<"
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
 
 $(O)/guests/rt/%.o: tests/guests/rt/%.c tests/guests/rt/rt.h
 	@mkdir -p $(dir $@)
-	$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
+	$(quiet) "  CC      $<"
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
 
 tests/guests/%: tests/guests/%.c $(GUEST_RT) tests/guests/rt/rt.h tests/guests/rt/guest.ld
-	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_RT)
+	$(quiet) "  GUEST   $@"
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_RT)
 
 guests:: $(GUEST_BINS)

@@ -5,6 +5,8 @@ T_FAILED=0
 T_TMP=$(mktemp -d /tmp/lkvm-t.XXXXXX)
 export LKVM_DIR="$T_TMP/run"
 mkdir -p "$LKVM_DIR" && chmod 700 "$LKVM_DIR"
+# SEV model platform state: per test, never the user's ~/.lkvm.
+export LKVM_SEV_STATE="$T_TMP/sev-state"
 T_PIDS=()
 
 pass() { echo "PASS: $T_NAME/$1"; }

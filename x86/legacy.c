@@ -12,6 +12,7 @@
 #include "lkvm/ioport.h"
 #include "lkvm/kvm.h"
 #include "lkvm/kvm-cpu.h"
+#include "lkvm/page-map.h"
 
 #define I8042_DATA	0x60
 #define I8042_CMD	0x64
@@ -23,8 +24,10 @@ static void i8042_io(struct kvm_cpu *vcpu, u64 addr, u8 *data, u32 len, bool is_
 		     void *ptr)
 {
 	if (is_write) {
-		if (addr == I8042_CMD && data[0] == I8042_CMD_RESET)
+		if (addr == I8042_CMD && data[0] == I8042_CMD_RESET) {
+			page_map__guest_reset(vcpu->kvm);
 			kvm__request_stop(vcpu->kvm, 0, "guest reset");
+		}
 		return;
 	}
 	/* Status: output buffer empty, input buffer empty; data: nothing. */
@@ -35,8 +38,10 @@ static void rst_cnt_io(struct kvm_cpu *vcpu, u64 addr, u8 *data, u32 len, bool i
 		       void *ptr)
 {
 	if (is_write) {
-		if (data[0] & 0x04)
+		if (data[0] & 0x04) {
+			page_map__guest_reset(vcpu->kvm);
 			kvm__request_stop(vcpu->kvm, 0, "guest reset");
+		}
 		return;
 	}
 	ioport__write_le(data, len, 0);

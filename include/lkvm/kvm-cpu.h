@@ -23,8 +23,11 @@ struct kvm_cpu {
 	int cpu_id;
 	int vcpu_fd;
 	struct kvm_run *kvm_run;
-	pthread_t thread;
-	bool thread_started;
+	pthread_t thread;		/* set by the thread itself, under run_lock */
+	bool thread_started;		/* thread published; may be kicked */
+	bool thread_done;		/* left its run loop */
+	pthread_t join;			/* for kvm_cpu__wait_all() */
+	bool joinable;
 
 	/* Dirty ring (KVM_CAP_DIRTY_LOG_RING), mapped at KVM_DIRTY_LOG_PAGE_OFFSET. */
 	struct kvm_dirty_gfn *dirty_gfns;

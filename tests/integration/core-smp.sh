@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SMP: every vCPU reports in; shutdown with 4 vCPUs is clean in 50 of 50 runs.
 . "$(dirname "$0")/../lib.sh"
-need_kvm smp_4_cpus shutdown_50_runs
+need_kvm smp_4_cpus shutdown_50_runs immediate_exit_100_runs
 out=$($LKVM run -k $GUESTS/smp -c 4 -p cpus=4 2>&1); rc=$?
 n=$(echo "$out" | grep -c "^cpu [0-3] online")
 if [ $rc -eq 0 ] && [ "$n" -eq 4 ] && echo "$out" | grep -q "all 4 cpus online"; then pass smp_4_cpus
@@ -15,4 +15,11 @@ for i in $(seq 50); do
 	fi
 done
 [ $bad -eq 0 ] && pass shutdown_50_runs || fail shutdown_50_runs "$bad of 50 runs failed or hung"
+# A guest that powers off at its first instructions stops the VM before the
+# vCPU threads are all up: the window where a kick used to be lost.
+bad=0
+for i in $(seq 100); do
+	timeout 10 $LKVM run -k $GUESTS/exit-status -c 2 >/dev/null 2>&1 || bad=$((bad + 1))
+done
+[ $bad -eq 0 ] && pass immediate_exit_100_runs || fail immediate_exit_100_runs "$bad of 100 runs failed or hung"
 t_done

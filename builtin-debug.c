@@ -1,0 +1,73 @@
+/*
+ * lkvm debug: print the registers of every vCPU of a running instance
+ * (the VMM pauses the vCPUs around the dump) and, with --page-map, its
+ * shared/private page map.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "lkvm/cmd.h"
+#include "lkvm/ipc.h"
+#include "lkvm/parse-options.h"
+
+static int print_data(u32 type, const void *p, u32 len, void *arg)
+{
+	if (type == IPC_MSG_DATA && fwrite(p, 1, len, stdout) != len)
+		return -EIO;
+	return 0;
+}
+
+static int cmd_debug(int argc, const char **argv)
+{
+	const char *name = NULL;
+	bool regs = false, page_map = false;
+	const struct option opts[] = {
+		OPT_STR('n', "name", &name, "<name>", "the instance (see 'lkvm list')"),
+		OPT_BOOLEAN(0, "regs", &regs, "dump vCPU registers (the default)"),
+		OPT_BOOLEAN(0, "page-map", &page_map, "dump the shared/private page map"),
+		OPT_END(),
+	};
+	char msg[512];
+	u32 flags;
+	int fd, ret;
+
+	ret = parse_options(argc, argv, opts, "lkvm debug --name NAME [--regs] [--page-map]");
+	if (ret == PARSE_HELP)
+		return 0;
+	if (ret) {
+		if (ret > 0)
+			fprintf(stderr, "lkvm debug: error: unexpected argument '%s' (use --name)\n",
+				argv[0]);
+		return 1;
+	}
+	if (!name) {
+		fprintf(stderr, "lkvm debug: error: --name NAME is required (see 'lkvm list')\n");
+		return 1;
+	}
+	flags = (regs || !page_map ? IPC_DEBUG_REGS : 0) | (page_map ? IPC_DEBUG_PAGE_MAP : 0);
+
+	fd = ipc__connect(name);
+	if (fd < 0) {
+		ipc__client_error(name, fd, NULL);
+		return 1;
+	}
+	ret = ipc__request(fd, IPC_MSG_DEBUG, &flags, sizeof(flags), 0, print_data, NULL,
+			   msg, sizeof(msg));
+	close(fd);
+	fflush(stdout);
+	if (ret) {
+		ipc__client_error(name, ret, msg);
+		return 1;
+	}
+	return 0;
+}
+
+static void debug_usage(void)
+{
+	printf("usage: lkvm debug --name NAME [--regs] [--page-map]\n\n"
+	       "Print the registers of every vCPU of instance NAME (paused around\n"
+	       "the dump) and, with --page-map, its shared/private page map.\n");
+}
+
+LKVM_COMMAND("debug", cmd_debug, debug_usage, "dump vCPU registers of an instance");

@@ -1,0 +1,108 @@
+/*
+ * lkvm list: every instance of this user with its pid, run state, vCPUs
+ * and memory, as a table or (--json) one JSON array for scripts.
+ * Instances that do not answer are listed as "not-responding" rather than
+ * hidden; sockets left by crashed instances are removed by ipc__connect().
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lkvm/cmd.h"
+#include "lkvm/ipc.h"
+#include "lkvm/parse-options.h"
+
+struct list_state {
+	bool json;
+	int count;
+};
+
+static int got_info(u32 type, const void *p, u32 len, void *arg)
+{
+	if (type != IPC_MSG_DATA || len != sizeof(struct ipc_info))
+		return -EBADMSG;
+	memcpy(arg, p, len);
+	return 0;
+}
+
+static const char *state_name(int err, u32 state)
+{
+	if (err == -ENOENT)
+		return NULL;			/* gone (stale socket removed) */
+	if (err)
+		return "not-responding";
+	switch (state) {
+	case IPC_STATE_RUNNING:		return "running";
+	case IPC_STATE_PAUSED:		return "paused";
+	case IPC_STATE_STOPPING:	return "stopping";
+	default:			return "unknown";
+	}
+}
+
+static int list_one(const char *name, void *arg)
+{
+	struct list_state *ls = arg;
+	struct ipc_info info = { 0 };
+	const char *state;
+	int fd, ret;
+
+	fd = ipc__connect(name);
+	ret = fd < 0 ? fd : ipc__request(fd, IPC_MSG_INFO, NULL, 0, 2000, got_info, &info,
+					 NULL, 0);
+	if (fd >= 0)
+		close(fd);
+	if (!ret && !info.pid)
+		ret = -EBADMSG;			/* REPLY without the DATA record */
+	state = state_name(ret, info.state);
+	if (!state)
+		return 0;
+	if (ls->json)
+		printf("%s\n  {\"name\": \"%s\", \"pid\": %u, \"state\": \"%s\", "
+		       "\"cpus\": %u, \"mem_bytes\": %llu}",
+		       ls->count ? "," : "", name, info.pid, state, info.nr_cpus,
+		       (unsigned long long)info.ram_size);
+	else
+		printf("%-24s %8u  %-14s %4u %8lluM\n", name, info.pid, state, info.nr_cpus,
+		       (unsigned long long)(info.ram_size >> 20));
+	ls->count++;
+	return 0;
+}
+
+static int cmd_list(int argc, const char **argv)
+{
+	struct list_state ls = { 0 };
+	const struct option opts[] = {
+		OPT_BOOLEAN(0, "json", &ls.json, "machine-readable output (a JSON array)"),
+		OPT_END(),
+	};
+	int ret = parse_options(argc, argv, opts, "lkvm list [--json]");
+
+	if (ret == PARSE_HELP)
+		return 0;
+	if (ret) {
+		if (ret > 0)
+			fprintf(stderr, "lkvm list: error: unexpected argument '%s'\n", argv[0]);
+		return 1;
+	}
+	if (ls.json)
+		printf("[");
+	else
+		printf("%-24s %8s  %-14s %4s %9s\n", "NAME", "PID", "STATE", "CPUS", "MEM");
+	ret = ipc__for_each_instance(list_one, &ls);
+	if (ls.json)
+		printf("%s]\n", ls.count ? "\n" : "");
+	if (ret < 0) {
+		ipc__client_error(NULL, ret, NULL);
+		return 1;
+	}
+	return 0;
+}
+
+static void list_usage(void)
+{
+	printf("usage: lkvm list [--json]\n\n"
+	       "List your running instances (sockets in $LKVM_DIR or ~/.lkvm).\n");
+}
+
+LKVM_COMMAND("list", cmd_list, list_usage, "list running instances");

@@ -1,0 +1,186 @@
+/*
+ * The control socket: one unix stream socket per running instance,
+ * $LKVM_DIR/NAME.sock (default ~/.lkvm/NAME.sock), through which `lkvm list`,
+ * `stop`, `pause`, `resume`, `debug` (and later `migrate`) talk to the VMM.
+ *
+ * Wire format (docs/ipc.md): every message is a 16-byte header followed by
+ * `len` payload bytes, all fields in host byte order (both ends are on the
+ * same host).  A request is answered by zero or more IPC_MSG_DATA /
+ * IPC_MSG_PROGRESS messages and then exactly one IPC_MSG_REPLY carrying the
+ * status (0 or -errno) and an optional one-line text.  A bad header (magic,
+ * version, length) gets an error reply and the connection is closed; an
+ * unknown type gets -EOPNOTSUPP and the connection stays usable.
+ *
+ * Modules add request types in their own files (a file that nothing else
+ * references is still linked into lkvm, but a unit test that wants its
+ * handler must call ipc__register_handler() itself):
+ *
+ *	static int migrate_cmd(struct kvm *kvm, int fd, const void *p, u32 len)
+ *	{
+ *		...check len and p, they come from a client...
+ *		ipc__send(fd, IPC_MSG_PROGRESS, &prog, sizeof(prog));	// any number
+ *		return 0;		// or -errno: becomes the final REPLY
+ *	}
+ *	ipc_handler(IPC_MSG_MIGRATE, migrate_cmd);
+ *
+ * A handler runs on the connection's own thread, never on a vCPU thread and
+ * never while holding an IPC lock, so it may block (a migration takes
+ * seconds) without stalling the guest or other clients.  To reply with a
+ * text (shown by the client), call ipc__reply() and return IPC_REPLIED.
+ */
+#ifndef LKVM__IPC_H
+#define LKVM__IPC_H
+
+#include <stdio.h>
+
+#include "lkvm/util.h"
+
+#define IPC_MAGIC		0x4d564b4cU	/* "LKVM" in memory on x86 */
+#define IPC_VERSION		1
+#define IPC_MAX_PAYLOAD		(64 * 1024)	/* larger output goes in several DATA messages */
+#define IPC_NAME_MAX		64		/* longest instance name, without ".sock" */
+#define IPC_TIMEOUT_MS		5000		/* a message must arrive / leave within this */
+
+/* The timeout in use (IPC_TIMEOUT_MS; tests lower it to run fast). */
+extern int ipc_timeout_ms;
+
+struct ipc_hdr {
+	u32 magic;		/* IPC_MAGIC */
+	u16 version;		/* IPC_VERSION */
+	u16 flags;		/* 0; receivers reject anything else */
+	u32 type;		/* enum ipc_msg_type */
+	u32 len;		/* payload bytes after the header, <= IPC_MAX_PAYLOAD */
+} __packed;
+
+/* Stable numbers: never reuse one.  Requests < 0x8000, answers >= 0x8000. */
+enum ipc_msg_type {
+	IPC_MSG_INFO	= 0x01,	/* -> DATA(struct ipc_info), REPLY */
+	IPC_MSG_STOP	= 0x02,	/* -> REPLY; the VMM then exits with status 0 */
+	IPC_MSG_PAUSE	= 0x03,	/* -> REPLY once every vCPU is parked */
+	IPC_MSG_RESUME	= 0x04,	/* -> REPLY */
+	IPC_MSG_DEBUG	= 0x05,	/* payload u32 IPC_DEBUG_* flags -> DATA(text)..., REPLY */
+	IPC_MSG_MIGRATE	= 0x10,	/* reserved for migration/ (progress stream) */
+	IPC_MSG_FIRST_FREE = 0x20,	/* further modules take numbers from here */
+
+	IPC_MSG_REPLY	 = 0x8000,	/* struct ipc_reply + optional text; ends a request */
+	IPC_MSG_DATA	 = 0x8001,	/* request-specific bytes (text for DEBUG) */
+	IPC_MSG_PROGRESS = 0x8002,	/* request-specific progress record */
+};
+
+#define IPC_DEBUG_REGS		(1U << 0)	/* kvm_cpu__dump() of every vCPU */
+#define IPC_DEBUG_PAGE_MAP	(1U << 1)	/* page_map__dump() */
+
+struct ipc_reply {
+	s32 status;		/* 0 or -errno */
+	u32 reserved;		/* 0 */
+	/* followed by len - 8 bytes of text, no NUL */
+} __packed;
+
+enum ipc_vm_state {
+	IPC_STATE_RUNNING = 1,
+	IPC_STATE_PAUSED = 2,
+	IPC_STATE_STOPPING = 3,
+};
+
+struct ipc_info {
+	u32 pid;
+	u32 state;		/* enum ipc_vm_state */
+	u32 nr_cpus;
+	u32 reserved;
+	u64 ram_size;		/* bytes */
+	char name[IPC_NAME_MAX];	/* NUL-padded; no NUL when 64 long */
+} __packed;
+
+/* ---- VMM side ---------------------------------------------------------- */
+
+struct kvm;
+
+/* Return 0 / -errno (sent as the REPLY), or IPC_REPLIED after ipc__reply(). */
+typedef int (*ipc_handler_fn)(struct kvm *kvm, int fd, const void *payload, u32 len);
+#define IPC_REPLIED	1
+
+int ipc__register_handler(u32 type, ipc_handler_fn fn);
+#define ipc_handler(_type, _fn)						\
+	static void __attribute__((constructor)) __ipc_reg_##_fn(void)	\
+	{ ipc__register_handler(_type, _fn); }
+
+/* Send one message (len <= IPC_MAX_PAYLOAD) with a send timeout; 0 or -errno. */
+int ipc__send(int fd, u32 type, const void *payload, u32 len);
+/* Text as DATA messages, split at IPC_MAX_PAYLOAD. */
+int ipc__send_data(int fd, const void *buf, size_t len);
+/* The final REPLY with status and a printf-style one-line text. */
+int ipc__reply(int fd, int status, const char *fmt, ...) __printf(3, 4);
+/* The same, one non-blocking attempt (for refusing a client). */
+int ipc__reply_nowait(int fd, int status, const char *fmt, ...) __printf(3, 4);
+
+/*
+ * Bind NAME.sock (kvm->cfg.name, default "guest-<pid>") and start the
+ * accept thread.  Registered as the RUN_HOOK_IPC run hook (start) and with
+ * late_init() (stop, from kvm__exit_all()), so `lkvm run` needs no call.
+ */
+int kvm_ipc__start(struct kvm *kvm);
+int kvm_ipc__stop(struct kvm *kvm);	/* close, unlink, end connections */
+const char *kvm_ipc__name(void);	/* this instance's name, once started */
+
+/* INFO, STOP, PAUSE, RESUME, DEBUG (ipc-cmds.c); ipc.c registers them. */
+void ipc_cmds__register(void);
+
+/* Serve one connected client until EOF or error (exported for unit tests). */
+void ipc__serve(struct kvm *kvm, int fd);
+
+/* ---- shared by both sides ---------------------------------------------- */
+
+/* 0 if hdr is well-formed (magic, version, flags, len), else -errno. */
+int ipc__check_hdr(const struct ipc_hdr *hdr);
+void ipc__fill_hdr(struct ipc_hdr *hdr, u32 type, u32 len);
+/* now + timeout_ms as a now_ns() deadline; 0 (none) for timeout_ms < 0. */
+u64 ipc__deadline(int timeout_ms);
+/*
+ * Receive exactly len bytes before deadline: 0, -ETIMEDOUT, -EPIPE on EOF
+ * (got, if not NULL, says how many bytes came first), or -errno.
+ */
+int ipc__recv(int fd, void *buf, size_t len, u64 deadline, size_t *got);
+/* Names: 1..IPC_NAME_MAX chars of [A-Za-z0-9._-], not starting with '.'. */
+bool ipc__valid_name(const char *name);
+/*
+ * The socket directory ($LKVM_DIR or ~/.lkvm) into buf.  With create, make
+ * it 0700 if missing.  An existing directory must be a real directory owned
+ * by us with no group/other access: -ENOTDIR / -EACCES otherwise, with the
+ * reason as one line in why (may be NULL).
+ */
+int ipc__dir(char *buf, size_t len, bool create, char *why, size_t why_len);
+
+/* ---- client side (builtin-*.c) ----------------------------------------- */
+
+/* Connect to instance NAME; -ENOENT no such instance, -EACCES, -ECONNREFUSED (dead). */
+int ipc__connect(const char *name);
+/*
+ * Send one request and read the answer.  DATA/PROGRESS messages go to
+ * on_data (may be NULL: dropped; a negative return aborts with it); the
+ * REPLY text goes to msg (NUL-ended, may be NULL).  timeout_ms bounds the
+ * wait for each message (0: ipc_timeout_ms, -1: forever), so a long request
+ * such as a migration should send PROGRESS more often than that.
+ * Returns the REPLY status (0 or the VMM's -errno), or -errno for a
+ * transport failure (-ETIMEDOUT: instance not responding).
+ */
+typedef int (*ipc_data_fn)(u32 type, const void *p, u32 len, void *arg);
+int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
+		 ipc_data_fn on_data, void *arg, char *msg, size_t msg_len);
+/* True while the instance NAME is alive (its lock is held). */
+bool ipc__instance_alive(const char *name);
+/* Call fn for every instance name in the directory (sorted); stops on fn < 0. */
+int ipc__for_each_instance(int (*fn)(const char *name, void *arg), void *arg);
+/* One-line reason for a client-side error, e.g. "no such instance". */
+const char *ipc__strerror(int err);
+
+/*
+ * The body of `lkvm stop|pause|resume`: options -n/--name NAME, -a/--all,
+ * send `type` with no payload to each instance, print one line per error.
+ * With wait_exit, also wait until each instance has exited.
+ */
+int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,
+			bool wait_exit);
+/* Print "lkvm CMD: error: NAME: reason" (reason from err, or msg if given). */
+void ipc__client_error(const char *name, int err, const char *msg);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * The virtio devices lkvm offers, their `lkvm run` options, and the parts
+ * of them the tests, the bench and the migration handshake call directly.
+ */
+#ifndef LKVM__VIRTIO_DEVICES_H
+#define LKVM__VIRTIO_DEVICES_H
+
+#include "lkvm/parse-options.h"
+#include "lkvm/virtio.h"
+
+struct mig_buf;
+
+#define VIRTIO_MAX_DISKS	8
+#define VIRTIO_MAX_NETS		4
+
+/* ---- options (added to `lkvm run` by builtin-run.c) ----------------------- */
+
+extern bool virtio_rng_enabled;
+int virtio_blk__parse_opt(const struct option *opt, const char *arg);
+int virtio_net__parse_opt(const struct option *opt, const char *arg);
+
+#define VIRTIO_RUN_OPTIONS							\
+	OPT_GROUP_("virtio devices:"),						\
+	OPT_CALLBACK_('d', "disk", NULL, "<file>[,ro]",				\
+		      "virtio-blk disk on a raw image (repeatable)",		\
+		      virtio_blk__parse_opt, PARSE_OPT_MULTI),			\
+	OPT_CALLBACK_('n', "network", NULL, "mode=tap[,tapif=<name>]",		\
+		      "virtio-net on a host tap device (repeatable)",		\
+		      virtio_net__parse_opt, PARSE_OPT_MULTI),			\
+	OPT_BOOLEAN(0, "rng", &virtio_rng_enabled, "virtio-rng entropy device")
+
+/* ---- virtio-blk ------------------------------------------------------------- */
+
+struct virtio_blk_disk {
+	int fd;
+	bool readonly;
+	u64 capacity;		/* 512-byte sectors */
+	const char *path;
+	/* Host CPU accounting for the bench: requests and bytes handled. */
+	u64 nr_requests, nr_bytes;
+};
+
+/* Open path for the device (O_RDONLY when readonly); fills *d. */
+int virtio_blk__open_disk(struct virtio_blk_disk *d, const char *path, bool readonly);
+void virtio_blk__close_disk(struct virtio_blk_disk *d);
+/*
+ * Carry out one request chain against the disk; returns the bytes written
+ * into the chain (data + status byte), or -EINVAL for a chain with no room
+ * for a status byte (a guest error: the queue stops).
+ */
+int virtio_blk__request(struct virtio_blk_disk *d, struct virtq_chain *c);
+
+/*
+ * Migration handshake: the source sends virtio_blk__identity(), the
+ * destination calls virtio_blk__check_identity() on it before accepting
+ * any state; a mismatch (count, size, or not the same file) is refused with
+ * a one-line reason in why.
+ */
+int virtio_blk__identity(struct mig_buf *out);
+int virtio_blk__check_identity(const void *data, size_t len, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,347 @@
+/*
+ * The client side of the control socket, shared by the builtin-*.c
+ * commands (list, stop, pause, resume, debug, and migrate later).
+ * Everything that comes back from an instance is checked like any other
+ * input: header, length, reply layout.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lkvm/ipc.h"
+#include "lkvm/parse-options.h"
+
+/* Why the socket directory was refused, for ipc__client_error(). */
+static char dir_why[PATH_MAX + 128];
+
+static int socket_dir(char *dir, size_t len)
+{
+	int ret = ipc__dir(dir, len, false, dir_why, sizeof(dir_why));
+
+	if (ret == -ENOENT)
+		dir_why[0] = 0;		/* nothing started yet: "no such instance" */
+	return ret;
+}
+
+static int instance_path(const char *name, const char *suffix, char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+	int ret, n;
+
+	if (!ipc__valid_name(name))
+		return -EINVAL;
+	ret = socket_dir(dir, sizeof(dir));
+	if (ret)
+		return ret;
+	n = snprintf(buf, len, "%s/%s%s", dir, name, suffix);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+bool ipc__instance_alive(const char *name)
+{
+	char path[PATH_MAX];
+	bool alive;
+	int fd;
+
+	if (instance_path(name, ".lock", path, sizeof(path)))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	/* A shared lock is refused exactly while the instance holds its own. */
+	alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return alive;
+}
+
+/* A socket nobody listens on and whose lock is free was left by a crash. */
+static void remove_stale(const char *name, const char *sock)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (instance_path(name, ".lock", path, sizeof(path)))
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return;			/* alive after all (just starting) */
+	}
+	unlink(sock);
+	if (fd >= 0)
+		close(fd);
+}
+
+int ipc__connect(const char *name)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd, ret;
+
+	ret = instance_path(name, ".sock", addr.sun_path, sizeof(addr.sun_path));
+	if (ret)
+		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		ret = -errno;
+		close(fd);
+		if (ret == -ECONNREFUSED && !ipc__instance_alive(name)) {
+			remove_stale(name, addr.sun_path);
+			return -ENOENT;
+		}
+		return ret;
+	}
+	return fd;
+}
+
+int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
+		 ipc_data_fn on_data, void *arg, char *msg, size_t msg_len)
+{
+	struct ipc_hdr hdr;
+	void *buf = NULL;
+	int ret;
+
+	if (msg && msg_len)
+		msg[0] = 0;
+	if (timeout_ms == 0)
+		timeout_ms = ipc_timeout_ms;
+	ret = ipc__send(fd, type, payload, len);
+	if (ret)
+		return ret == -EPIPE ? -ECONNRESET : ret;
+
+	for (;;) {
+		u64 deadline = ipc__deadline(timeout_ms);
+
+		ret = ipc__recv(fd, &hdr, sizeof(hdr), deadline, NULL);
+		if (!ret)
+			ret = ipc__check_hdr(&hdr) ? -EBADMSG : 0;
+		if (ret)
+			break;
+		buf = malloc(hdr.len + 1);
+		if (!buf) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = ipc__recv(fd, buf, hdr.len, deadline, NULL);
+		if (ret)
+			break;
+		if (hdr.type == IPC_MSG_REPLY) {
+			struct ipc_reply r;
+			size_t n;
+
+			if (hdr.len < sizeof(r)) {
+				ret = -EBADMSG;
+				break;
+			}
+			memcpy(&r, buf, sizeof(r));
+			n = hdr.len - sizeof(r);
+			if (msg && msg_len) {
+				n = min(n, msg_len - 1);
+				memcpy(msg, (char *)buf + sizeof(r), n);
+				msg[n] = 0;
+			}
+			/* A status must be 0 or a plausible -errno. */
+			ret = r.status > 0 || r.status < -4095 ? -EBADMSG : r.status;
+			break;
+		}
+		if (hdr.type != IPC_MSG_DATA && hdr.type != IPC_MSG_PROGRESS) {
+			ret = -EBADMSG;
+			break;
+		}
+		if (on_data) {
+			ret = on_data(hdr.type, buf, hdr.len, arg);
+			if (ret < 0)
+				break;
+		}
+		free(buf);
+		buf = NULL;
+	}
+	free(buf);
+	return ret;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ipc__for_each_instance(int (*fn)(const char *name, void *arg), void *arg)
+{
+	char dir[PATH_MAX], **names = NULL;
+	size_t nr = 0, cap = 0, i;
+	struct dirent *de;
+	DIR *d;
+	int ret;
+
+	ret = socket_dir(dir, sizeof(dir));
+	if (ret)
+		return ret == -ENOENT ? 0 : ret;	/* no directory: no instances */
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		char *name;
+
+		if (n <= 5 || strcmp(de->d_name + n - 5, ".sock"))
+			continue;
+		name = strndup(de->d_name, n - 5);
+		if (!name || !ipc__valid_name(name)) {
+			free(name);
+			continue;
+		}
+		if (nr == cap) {
+			char **nn = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof(*names));
+
+			if (!nn) {
+				free(name);
+				ret = -ENOMEM;
+				break;
+			}
+			names = nn;
+		}
+		names[nr++] = name;
+	}
+	closedir(d);
+	if (nr)
+		qsort(names, nr, sizeof(*names), cmp_str);
+	for (i = 0; i < nr; i++) {
+		if (!ret && fn(names[i], arg) < 0)
+			ret = -ECANCELED;
+		free(names[i]);
+	}
+	free(names);
+	return ret;
+}
+
+const char *ipc__strerror(int err)
+{
+	switch (err) {
+	case -ENOENT:		return "no such instance";
+	case -EACCES:
+	case -EPERM:		return "permission denied";
+	case -ETIMEDOUT:	return "instance not responding";
+	case -ECONNREFUSED:	return "instance not accepting connections";
+	case -EPIPE:
+	case -ECONNRESET:	return "instance closed the connection";
+	case -EBADMSG:		return "bad answer from instance";
+	case -EINVAL:		return "invalid instance name";
+	case -ENAMETOOLONG:	return "socket path too long (set a shorter LKVM_DIR)";
+	case -ESHUTDOWN:	return "instance is shutting down";
+	case -EOPNOTSUPP:	return "instance does not support this request";
+	default:		return strerror(-err);
+	}
+}
+
+void ipc__client_error(const char *name, int err, const char *msg)
+{
+	const char *why = msg && *msg ? msg : dir_why[0] ? dir_why : ipc__strerror(err);
+
+	if (name)
+		fprintf(stderr, "lkvm %s: error: %s: %s\n", parse_options_cmd, name, why);
+	else
+		fprintf(stderr, "lkvm %s: error: %s\n", parse_options_cmd, why);
+}
+
+struct simple_cmd {
+	u32 type;
+	const char *done_verb;
+	bool wait_exit;
+	int failed;
+};
+
+/* Wait for the instance's lock to go: it has really exited. */
+static bool wait_gone(const char *name, int timeout_ms)
+{
+	u64 end = now_ns() + (u64)timeout_ms * 1000000;
+
+	while (ipc__instance_alive(name)) {
+		if (now_ns() > end)
+			return false;
+		usleep(20000);
+	}
+	return true;
+}
+
+static int simple_one(const char *name, void *arg)
+{
+	struct simple_cmd *c = arg;
+	char msg[512];
+	int fd, ret;
+
+	fd = ipc__connect(name);
+	if (fd < 0) {
+		ipc__client_error(name, fd, NULL);
+		c->failed++;
+		return 0;
+	}
+	ret = ipc__request(fd, c->type, NULL, 0, 0, NULL, NULL, msg, sizeof(msg));
+	close(fd);
+	if (ret) {
+		ipc__client_error(name, ret, msg);
+		c->failed++;
+		return 0;
+	}
+	if (c->wait_exit && !wait_gone(name, 10000)) {
+		ipc__client_error(name, 0, "accepted the request but is still running after 10s");
+		c->failed++;
+		return 0;
+	}
+	if (*msg)
+		printf("%s: %s\n", name, msg);
+	else
+		printf("%s: %s\n", name, c->done_verb);
+	return 0;
+}
+
+int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,
+			bool wait_exit)
+{
+	struct simple_cmd c = { .type = type, .done_verb = done_verb, .wait_exit = wait_exit };
+	const char *name = NULL;
+	bool all = false;
+	char usage[64];
+	int ret;
+	const struct option opts[] = {
+		OPT_STR('n', "name", &name, "<name>", "the instance (see 'lkvm list')"),
+		OPT_BOOLEAN('a', "all", &all, "every instance of this user"),
+		OPT_END(),
+	};
+
+	snprintf(usage, sizeof(usage), "lkvm %s [--name NAME | --all]", parse_options_cmd);
+	ret = parse_options(argc, argv, opts, usage);
+	if (ret == PARSE_HELP)
+		return 0;
+	if (ret < 0)
+		return 1;
+	if (ret > 0) {
+		fprintf(stderr, "lkvm %s: error: unexpected argument '%s' (use --name)\n",
+			parse_options_cmd, argv[0]);
+		return 1;
+	}
+	if (!!name == all) {
+		fprintf(stderr, "lkvm %s: error: give exactly one of --name NAME or --all\n",
+			parse_options_cmd);
+		return 1;
+	}
+	if (name && !ipc__valid_name(name)) {
+		ipc__client_error(name, -EINVAL, NULL);
+		return 1;
+	}
+	if (name)
+		simple_one(name, &c);
+	else if ((ret = ipc__for_each_instance(simple_one, &c)) < 0) {
+		ipc__client_error(NULL, ret, NULL);
+		return 1;
+	}
+	return c.failed ? 1 : 0;
+}

@@ -1,0 +1,185 @@
+/*
+ * The requests every VMM answers: INFO (lkvm list), STOP, PAUSE, RESUME
+ * and DEBUG.  Other modules add theirs with ipc_handler().
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lkvm/ipc.h"
+#include "lkvm/kvm-cpu.h"
+#include "lkvm/kvm.h"
+
+/* Provided by the page-map module when it is linked in (include/lkvm/page-map.h). */
+void page_map__dump(struct page_map *pm, FILE *out) __attribute__((weak));
+
+/*
+ * Serialises the commands that change the run state (pause, resume, debug,
+ * stop), so `lkvm debug` during `lkvm pause` neither resumes a guest the
+ * user paused nor races with it.  kvm__pause() nests; user_paused makes
+ * sure `lkvm pause` takes one level at most and `lkvm resume` gives back
+ * only that one.
+ */
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool user_paused;
+
+static bool vm_stopping(struct kvm *kvm)
+{
+	bool s;
+
+	pthread_mutex_lock(&kvm->run_lock);
+	s = kvm->stopping;
+	pthread_mutex_unlock(&kvm->run_lock);
+	return s;
+}
+
+static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
+{
+	const char *name = kvm_ipc__name();
+	struct ipc_info info = {
+		.pid = getpid(),
+		.nr_cpus = kvm->nr_cpus,
+		.ram_size = kvm->ram_size,
+	};
+	int ret;
+
+	if (len)
+		return -EINVAL;
+	/* Paused by anyone (lkvm pause, a migration's final phase) counts. */
+	if (vm_stopping(kvm))
+		info.state = IPC_STATE_STOPPING;
+	else
+		info.state = __atomic_load_n(&kvm->paused, __ATOMIC_ACQUIRE) ?
+			IPC_STATE_PAUSED : IPC_STATE_RUNNING;
+	if (name)	/* NUL-padded */
+		memcpy(info.name, name, strnlen(name, sizeof(info.name)));
+	ret = ipc__send(fd, IPC_MSG_DATA, &info, sizeof(info));
+	return ret;
+}
+
+static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
+{
+	if (len)
+		return -EINVAL;
+	pr_info("stop requested through the control socket");
+	/*
+	 * Answer first: once the stop is requested the VMM may reach
+	 * kvm_ipc__stop() and hang up before a later reply would leave.  The
+	 * client learns that the process is gone from its lock, not from us.
+	 */
+	if (ipc__reply(fd, 0, NULL))
+		pr_debug("ipc: stop requester went away; stopping anyway");
+	pthread_mutex_lock(&state_lock);
+	kvm__request_stop(kvm, 0, "stopped by 'lkvm stop'");
+	/* Parked vCPUs must wake up to see the stop. */
+	if (user_paused) {
+		kvm__resume(kvm);
+		__atomic_store_n(&user_paused, false, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&state_lock);
+	return IPC_REPLIED;
+}
+
+static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
+{
+	int ret = 0;
+
+	if (len)
+		return -EINVAL;
+	pthread_mutex_lock(&state_lock);
+	if (vm_stopping(kvm))
+		ret = -ESHUTDOWN;
+	else if (user_paused)
+		ret = -EALREADY;
+	else if (!(ret = kvm__pause(kvm)))
+		__atomic_store_n(&user_paused, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&state_lock);
+	if (ret == -EALREADY)
+		return ipc__reply(fd, 0, "already paused") ?: IPC_REPLIED;
+	return ret;
+}
+
+static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
+{
+	bool was;
+
+	if (len)
+		return -EINVAL;
+	pthread_mutex_lock(&state_lock);
+	was = user_paused;
+	if (was) {
+		kvm__resume(kvm);
+		__atomic_store_n(&user_paused, false, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&state_lock);
+	if (!was)
+		return ipc__reply(fd, 0, "not paused") ?: IPC_REPLIED;
+	return 0;
+}
+
+static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
+{
+	char *text = NULL;
+	size_t size = 0;
+	u32 flags = IPC_DEBUG_REGS;
+	FILE *out;
+	int i, ret = 0;
+
+	if (len != 0 && len != sizeof(u32))
+		return -EINVAL;
+	if (len)
+		memcpy(&flags, p, sizeof(flags));
+	if (!flags || (flags & ~(IPC_DEBUG_REGS | IPC_DEBUG_PAGE_MAP)))
+		return ipc__reply(fd, -EINVAL, "unknown debug flags 0x%x", flags) ?: IPC_REPLIED;
+	if ((flags & IPC_DEBUG_PAGE_MAP) && (!page_map__dump || !kvm->page_map))
+		return ipc__reply(fd, -ENODEV, "page map not enabled") ?: IPC_REPLIED;
+
+	out = open_memstream(&text, &size);
+	if (!out)
+		return -ENOMEM;
+	/*
+	 * Registers are only meaningful while the vCPU is out of KVM_RUN, so
+	 * park them around the dump; the text goes to memory first so that a
+	 * slow client never keeps the guest paused.
+	 */
+	pthread_mutex_lock(&state_lock);
+	if (!user_paused)
+		ret = kvm__pause(kvm);
+	if (!ret) {
+		for (i = 0; (flags & IPC_DEBUG_REGS) && i < kvm->nr_cpus; i++) {
+			if (!kvm->cpus[i])
+				continue;
+			fprintf(out, "--- vCPU %d ---\n", i);
+			kvm_cpu__dump(kvm->cpus[i], out);
+		}
+		if (flags & IPC_DEBUG_PAGE_MAP) {
+			fprintf(out, "--- page map ---\n");
+			page_map__dump(kvm->page_map, out);
+		}
+		if (!user_paused)
+			kvm__resume(kvm);
+	}
+	pthread_mutex_unlock(&state_lock);
+	if (fclose(out) && !ret)
+		ret = -ENOMEM;
+	if (!ret)
+		ret = ipc__send_data(fd, text, size);
+	free(text);
+	return ret;
+}
+
+/*
+ * Called by ipc.c rather than by constructors here, so that anything
+ * linking the server (a unit test from liblkvm.a) also gets these.
+ */
+void ipc_cmds__register(void)
+{
+	ipc__register_handler(IPC_MSG_INFO, ipc_info);
+	ipc__register_handler(IPC_MSG_STOP, ipc_stop);
+	ipc__register_handler(IPC_MSG_PAUSE, ipc_pause);
+	ipc__register_handler(IPC_MSG_RESUME, ipc_resume);
+	ipc__register_handler(IPC_MSG_DEBUG, ipc_debug);
+}

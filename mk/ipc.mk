@@ -1,0 +1,11 @@
+# ipc-raw: the control-socket test client that sends malformed messages
+# (tests/integration/ipc-*.sh).  Built with the unit tests so that
+# `make all unit` is enough to run every test.
+IPC_RAW := $(O)/tests/tools/ipc-raw
+
+$(IPC_RAW): tests/tools/ipc-raw.c include/lkvm/ipc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $<
+
+unit: $(IPC_RAW)
+check-extra:: $(IPC_RAW)

@@ -1,0 +1,31 @@
+# virtio: the descriptor-walker fuzz target and the virtio-blk bench.
+#
+# The fuzzer is built with clang and libFuzzer (Debian: clang,
+# libclang-rt-14-dev) straight from the walker's source so that the walker
+# itself is instrumented; tests/integration/virtio-fuzz.sh runs it briefly
+# and skips, saying why, where clang cannot link a fuzzer.
+
+FUZZ_CC ?= clang
+VIRTIO_FUZZ := $(O)/fuzz/fuzz-virtio-ring
+VIRTIO_BENCH := $(O)/bench/bench-virtio-blk
+
+$(VIRTIO_FUZZ): tests/fuzz/fuzz-virtio-ring.c virtio/ring.c include/lkvm/virtio.h include/lkvm/util.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 -g -O1 $(CPPFLAGS) -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -o $@ tests/fuzz/fuzz-virtio-ring.c virtio/ring.c
+
+.PHONY: fuzz-virtio
+fuzz-virtio: $(VIRTIO_FUZZ)
+
+# Only where the toolchain can link a fuzzer at all; the test says so otherwise.
+check-extra::
+	@if echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' | \
+	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then \
+		$(MAKE) --no-print-directory $(VIRTIO_FUZZ); fi
+
+$(VIRTIO_BENCH): bench/bench-virtio-blk.c $(O)/liblkvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/liblkvm.a $(LIBS)
+
+bench:: $(VIRTIO_BENCH)
+	$(VIRTIO_BENCH)

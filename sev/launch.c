@@ -1,0 +1,682 @@
+/*
+ * Launching an SEV guest: the sequence the core runs between "all loaders
+ * placed the image" and "first vCPU instruction".
+ *
+ *   LAUNCH_START        policy, and the guest owner's DH cert + session
+ *   LAUNCH_UPDATE_DATA  every range of kvm->loaded[] (see below)
+ *   LAUNCH_MEASURE      to --sev-measure-out or stdout
+ *   LAUNCH_SECRET       optional: owner's header + ciphertext at a GPA
+ *   LAUNCH_FINISH
+ *
+ * The measured stream is defined once, in sev__for_each_measured(), and
+ * used both here and by `lkvm sev measure`, so the prediction and the
+ * launch cannot drift apart.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cpuid.h>
+
+#include "lkvm/cpuid.h"
+#include "lkvm/init.h"
+#include "lkvm/run-hooks.h"
+#include "lkvm/sev.h"
+#include "lkvm/sev-crypto.h"
+
+struct span { u64 start, end; };
+
+/*
+ * Walk kvm->loaded[] in call order.  Each range is widened to 16 bytes
+ * (the firmware's granule), then clipped against everything emitted
+ * before, so every byte is measured once, at the position of the first
+ * load that touched it.  On hardware LAUNCH_UPDATE_DATA encrypts in place:
+ * handing it the same bytes twice would encrypt ciphertext, so the clipping
+ * is required, not cosmetic.
+ */
+int sev__for_each_measured(struct kvm *kvm,
+			   int (*cb)(void *opaque, void *host, u64 gpa, u64 len),
+			   void *opaque)
+{
+	struct span *done, *todo;
+	int nr_done = 0, nr_todo, i, j, ret = 0;
+
+	if (!kvm->nr_loaded)
+		return 0;
+	/* Clipping one range by n spans leaves at most n + 1 pieces. */
+	done = calloc(2 * (size_t)kvm->nr_loaded + 1, sizeof(*done));
+	todo = calloc(2 * (size_t)kvm->nr_loaded + 2, sizeof(*todo));
+	if (!done || !todo) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < kvm->nr_loaded; i++) {
+		const struct kvm_loaded_range *r = &kvm->loaded[i];
+
+		if (!r->len)
+			continue;
+		if (r->gpa + r->len < r->gpa) {
+			ret = -EINVAL;
+			goto out;
+		}
+		todo[0].start = ALIGN_DOWN(r->gpa, 16);
+		todo[0].end = ALIGN_UP(r->gpa + r->len, 16);
+		nr_todo = 1;
+		for (j = 0; j < nr_done && nr_todo; j++) {
+			struct span d = done[j];
+			int k, n = nr_todo;
+
+			for (k = 0; k < n; k++) {
+				struct span t = todo[k];
+
+				if (t.end <= d.start || t.start >= d.end)
+					continue;
+				/* Cut d out of t: up to two pieces remain. */
+				todo[k].start = todo[k].end = 0;
+				if (t.start < d.start)
+					todo[k] = (struct span){ t.start, d.start };
+				if (t.end > d.end) {
+					if (todo[k].end)
+						todo[nr_todo++] = (struct span){ d.end, t.end };
+					else
+						todo[k] = (struct span){ d.end, t.end };
+				}
+			}
+			/* Drop emptied pieces, keeping order. */
+			for (k = 0, n = 0; k < nr_todo; k++)
+				if (todo[k].end > todo[k].start)
+					todo[n++] = todo[k];
+			nr_todo = n;
+		}
+		/* Pieces of one range in ascending address order. */
+		for (j = 1; j < nr_todo; j++) {
+			struct span t = todo[j];
+			int k = j - 1;
+
+			while (k >= 0 && todo[k].start > t.start) {
+				todo[k + 1] = todo[k];
+				k--;
+			}
+			todo[k + 1] = t;
+		}
+		for (j = 0; j < nr_todo; j++) {
+			u64 len = todo[j].end - todo[j].start;
+			void *host = guest_flat_to_host(kvm, todo[j].start, len);
+
+			if (!host) {
+				pr_err("SEV: loaded range 0x%llx+0x%llx is not inside one RAM bank",
+				       (unsigned long long)todo[j].start, (unsigned long long)len);
+				ret = -EFAULT;
+				goto out;
+			}
+			ret = cb(opaque, host, todo[j].start, len);
+			if (ret)
+				goto out;
+			done[nr_done++] = todo[j];
+		}
+		/* Merge adjacent/overlapping done spans to keep the list short. */
+		if (nr_done > 1) {
+			for (j = 1; j < nr_done; j++) {
+				struct span t = done[j];
+				int k = j - 1;
+
+				while (k >= 0 && done[k].start > t.start) {
+					done[k + 1] = done[k];
+					k--;
+				}
+				done[k + 1] = t;
+			}
+			for (j = 1; j < nr_done; ) {
+				if (done[j].start <= done[j - 1].end) {
+					done[j - 1].end = max(done[j - 1].end, done[j].end);
+					memmove(&done[j], &done[j + 1],
+						(nr_done - j - 1) * sizeof(*done));
+					nr_done--;
+				} else {
+					j++;
+				}
+			}
+		}
+	}
+out:
+	free(done);
+	free(todo);
+	return ret;
+}
+
+static int digest_cb(void *opaque, void *host, u64 gpa, u64 len)
+{
+	return sev_digest__update(opaque, host, len) ? -EIO : 0;
+}
+
+int sev__launch_digest(struct kvm *kvm, u8 digest[32])
+{
+	struct sev_digest d;
+	int ret;
+
+	if (sev_digest__init(&d))
+		return -ENOMEM;
+	ret = sev__for_each_measured(kvm, digest_cb, &d);
+	if (!ret && sev_digest__final(&d, digest))
+		ret = -EIO;
+	sev_digest__free(&d);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- */
+
+static void fw_fail(const char *what, int ret, u32 error, const char *hint)
+{
+	char buf[80];
+
+	pr_err("SEV: %s failed: %s%s%s", what, sev_fw__strerror(ret, error, buf, sizeof(buf)),
+	       hint ? ": " : "", hint ? hint : "");
+}
+
+static int read_blob(const char *what, const char *path, void **buf, size_t *len)
+{
+	int ret = read_file(path, buf, len, SEV_FW_BLOB_MAX);
+
+	if (ret < 0)
+		pr_err("SEV: cannot read %s %s: %s%s", what, path, strerror(-ret),
+		       ret == -EFBIG ? " (larger than 16 KiB)" : "");
+	return ret;
+}
+
+static const char *launch_start_hint(u32 error)
+{
+	switch (error) {
+	case SEV_RET_INVALID_LEN:
+		return "the DH certificate must be 0x824 bytes and the session 0x80";
+	case SEV_RET_INVALID_CERTIFICATE:
+		return "the guest owner's DH certificate (--sev-dh-cert) is malformed";
+	case SEV_RET_BAD_MEASUREMENT:
+		return "the session blob does not unwrap: made for another platform's PDH "
+		       "or another policy";
+	case SEV_RET_POLICY_FAILURE:
+		return "the policy is refused (reserved bits, SEV-ES, or an API version above "
+		       "the firmware's)";
+	case SEV_RET_INVALID_PLATFORM_STATE:
+		return "the platform is not initialised (see `lkvm sev status`)";
+	}
+	return NULL;
+}
+
+static int do_launch_start(struct kvm *kvm, struct sev_guest *sg)
+{
+	struct kvm_sev_launch_start start = { .policy = sev_options.policy };
+	void *dh = NULL, *session = NULL;
+	size_t dh_len = 0, session_len = 0;
+	u32 error;
+	int ret;
+
+	if (!!sev_options.dh_cert != !!sev_options.session) {
+		pr_err("SEV: --sev-dh-cert and --sev-session go together (both come from "
+		       "`lkvm sev session`)");
+		return -EINVAL;
+	}
+	if (sev_options.dh_cert) {
+		ret = read_blob("DH certificate", sev_options.dh_cert, &dh, &dh_len);
+		if (ret < 0)
+			return ret;
+		ret = read_blob("session", sev_options.session, &session, &session_len);
+		if (ret < 0)
+			goto out;
+		start.dh_uaddr = (u64)(unsigned long)dh;
+		start.dh_len = (u32)dh_len;
+		start.session_uaddr = (u64)(unsigned long)session;
+		start.session_len = (u32)session_len;
+		if (!dh_len || !session_len) {
+			pr_err("SEV: empty %s file", !dh_len ? "DH certificate" : "session");
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	ret = sev_fw__guest(sg->fw, KVM_SEV_LAUNCH_START, &start, &error);
+	if (ret) {
+		fw_fail("LAUNCH_START", ret, error, ret == -EIO ? launch_start_hint(error) : NULL);
+		goto out;
+	}
+	sg->handle = start.handle;
+	sg->policy = start.policy;
+out:
+	free(dh);
+	free(session);
+	return ret;
+}
+
+struct update_ctx {
+	struct sev_guest *sg;
+	u64 bytes;
+	int calls;
+};
+
+static int update_cb(void *opaque, void *host, u64 gpa, u64 len)
+{
+	struct update_ctx *c = opaque;
+	struct kvm_sev_launch_update_data u;
+	char what[64];
+	u32 error;
+	int ret;
+
+	/* The struct's len is 32-bit: feed huge ranges in 1 GiB pieces. */
+	while (len) {
+		u64 n = min(len, SZ_1G);
+
+		u.uaddr = (u64)(unsigned long)host;
+		u.len = (u32)n;
+		ret = sev_fw__guest(c->sg->fw, KVM_SEV_LAUNCH_UPDATE_DATA, &u, &error);
+		if (ret) {
+			snprintf(what, sizeof(what), "LAUNCH_UPDATE_DATA of 0x%llx+0x%llx",
+				 (unsigned long long)gpa, (unsigned long long)n);
+			fw_fail(what, ret, error, NULL);
+			return ret;
+		}
+		c->bytes += n;
+		c->calls++;
+		host = (u8 *)host + n;
+		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int write_measurement(const u8 *blob, size_t len)
+{
+	const char *path = sev_options.measure_out;
+	char tmp[4096];
+	int fd, ret;
+
+	if (!path || !strcmp(path, "-")) {
+		size_t i;
+
+		printf("SEV measurement: ");
+		for (i = 0; i < len; i++)
+			printf("%02x", blob[i]);
+		printf("\n");
+		fflush(stdout);
+		return 0;
+	}
+	/* Write then rename, so a waiting guest owner never reads half a file. */
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	ret = write_full(fd, blob, len);
+	close(fd);
+	if (!ret && rename(tmp, path) < 0)
+		ret = -errno;
+	if (!ret)
+		return 0;
+	unlink(tmp);
+err:
+	pr_err("SEV: cannot write the measurement to %s: %s", path, strerror(-ret));
+	return ret;
+}
+
+static int do_measure(struct sev_guest *sg)
+{
+	struct kvm_sev_launch_measure m = { 0 };
+	u32 error;
+	int ret;
+
+	/* Length query first, as on hardware (the size may grow one day). */
+	ret = sev_fw__guest(sg->fw, KVM_SEV_LAUNCH_MEASURE, &m, &error);
+	if (!(ret == -EIO && error == SEV_RET_INVALID_LEN) || m.len != SEV_MEASURE_BLOB_SIZE) {
+		fw_fail("LAUNCH_MEASURE length query", ret ? ret : -EPROTO, error, NULL);
+		return ret ? ret : -EPROTO;
+	}
+	m.uaddr = (u64)(unsigned long)sg->measure;
+	ret = sev_fw__guest(sg->fw, KVM_SEV_LAUNCH_MEASURE, &m, &error);
+	if (ret) {
+		fw_fail("LAUNCH_MEASURE", ret, error, NULL);
+		return ret;
+	}
+	return write_measurement(sg->measure, SEV_MEASURE_BLOB_SIZE);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) < 0 ? -1 : st.st_size;
+}
+
+/*
+ * The owner can only wrap the secret after seeing the measurement (its
+ * MAC covers it), so wait for both files, then until their size is stable.
+ */
+static int wait_secret_files(struct kvm *kvm)
+{
+	const char *h = sev_options.secret_header, *s = sev_options.secret;
+	u64 deadline = now_ns() + (u64)sev_options.secret_wait_s * 1000000000ULL;
+	off_t lh = -2, ls = -2;
+	bool said = false;
+
+	for (;;) {
+		off_t ch = file_size(h), cs = file_size(s);
+
+		if (ch > 0 && cs > 0 && ch == lh && cs == ls)
+			return 0;
+		lh = ch;
+		ls = cs;
+		if (__atomic_load_n(&kvm->stopping, __ATOMIC_RELAXED)) {
+			pr_err("SEV: stopped while waiting for the launch secret");
+			return -EINTR;
+		}
+		if (now_ns() > deadline) {
+			pr_err("SEV: the guest owner's secret (%s, %s) did not appear within %d s",
+			       h, s, sev_options.secret_wait_s);
+			return -ETIMEDOUT;
+		}
+		if (!said && (ch < 0 || cs < 0)) {
+			pr_info("SEV: waiting up to %d s for the secret files %s and %s",
+				sev_options.secret_wait_s, h, s);
+			said = true;
+		}
+		usleep(50 * 1000);
+	}
+}
+
+static const char *secret_hint(u32 error)
+{
+	switch (error) {
+	case SEV_RET_BAD_MEASUREMENT:
+		return "the secret's MAC does not verify (wrapped for another launch or corrupted)";
+	case SEV_RET_INVALID_LEN:
+		return "the header must be 52 bytes and the secret a multiple of 16, at most 0x5000";
+	case SEV_RET_UNSUPPORTED:
+		return "compressed secrets are not supported";
+	case SEV_RET_INVALID_ADDRESS:
+		return "--sev-secret-gpa must be 16-byte aligned";
+	}
+	return NULL;
+}
+
+static int do_secret(struct kvm *kvm, struct sev_guest *sg)
+{
+	struct kvm_sev_launch_secret p = { 0 };
+	void *hdr = NULL, *trans = NULL, *guest;
+	size_t hdr_len, trans_len;
+	u32 error;
+	int ret;
+
+	ret = wait_secret_files(kvm);
+	if (ret)
+		return ret;
+	ret = read_blob("secret header", sev_options.secret_header, &hdr, &hdr_len);
+	if (ret < 0)
+		return ret;
+	ret = read_blob("secret", sev_options.secret, &trans, &trans_len);
+	if (ret < 0)
+		goto out;
+	guest = guest_flat_to_host(kvm, sev_options.secret_gpa, trans_len);
+	if (!guest) {
+		pr_err("SEV: --sev-secret-gpa 0x%llx+%zu is not guest RAM",
+		       (unsigned long long)sev_options.secret_gpa, trans_len);
+		ret = -EINVAL;
+		goto out;
+	}
+	p.hdr_uaddr = (u64)(unsigned long)hdr;
+	p.hdr_len = (u32)hdr_len;
+	p.trans_uaddr = (u64)(unsigned long)trans;
+	p.trans_len = (u32)trans_len;
+	p.guest_uaddr = (u64)(unsigned long)guest;
+	p.guest_len = (u32)trans_len;
+	ret = sev_fw__guest(sg->fw, KVM_SEV_LAUNCH_SECRET, &p, &error);
+	if (ret)
+		fw_fail("LAUNCH_SECRET", ret, error,
+			ret == -EIO ? secret_hint(error) :
+			ret == -EINVAL ? "the secret must not cross a 4 KiB page" : NULL);
+out:
+	free(hdr);
+	free(trans);
+	return ret;
+}
+
+static struct sev_model_paths model_paths(void)
+{
+	return (struct sev_model_paths){ .state_dir = sev_options.state_dir,
+					 .root_dir = sev_options.root_dir };
+}
+
+static int sev_open(struct kvm *kvm)
+{
+	struct sev_model_paths paths = model_paths();
+	struct sev_guest *sg;
+	int ret;
+
+	if (kvm->sev)
+		return 0;
+	sg = calloc(1, sizeof(*sg));
+	if (!sg)
+		return -ENOMEM;
+	ret = sev_fw__open(&sg->fw, kvm->cfg.sev_mode, &paths);
+	if (ret) {
+		free(sg);
+		return ret;
+	}
+	if (kvm->cfg.sev_mode == SEV_MODE_HARDWARE) {
+		struct sev_user_data_status st;
+		char why[80];
+		u32 error;
+
+		/* A firmware that does not answer is the last thing to rule out. */
+		ret = sev_fw__platform(sg->fw, SEV_PLATFORM_STATUS, &st, &error);
+		if (ret) {
+			pr_err("SEV: the firmware does not answer PLATFORM_STATUS: %s",
+			       sev_fw__strerror(ret, error, why, sizeof(why)));
+			sev_fw__close(sg->fw);
+			free(sg);
+			return ret;
+		}
+		pr_debug("SEV: firmware API %u.%u build %u, platform %s, %u guests",
+			 st.api_major, st.api_minor, st.build, sev_fw__pstate_name(st.state),
+			 st.guest_count);
+	}
+	kvm->sev = sg;
+	return 0;
+}
+
+/*
+ * Called by `lkvm run` before the VM exists: opening the back end here
+ * makes a host without SEV fail first, with one line saying why.  The VM
+ * type needs KVM_CHECK_EXTENSION, so /dev/kvm is opened just for that
+ * (kvm__init() reports any problem with it properly).
+ */
+int sev__vm_type(struct kvm *kvm)
+{
+	const struct sev_options *o = &sev_options;
+	int ret, fd;
+
+	if (kvm->cfg.sev_mode == SEV_MODE_NONE) {
+		if (o->policy_set || o->dh_cert || o->session || o->measure_out ||
+		    o->secret_header || o->secret || o->secret_gpa_set || o->state_dir ||
+		    o->root_dir) {
+			pr_err("SEV: --sev-* options need --sev (hardware) or --sev=emulated");
+			return -EINVAL;
+		}
+		return KVM_X86_DEFAULT_VM;
+	}
+	ret = sev_open(kvm);
+	if (ret)
+		return ret;
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return KVM_X86_DEFAULT_VM;
+	ret = sev_fw__vm_type(kvm->sev->fw, fd);
+	close(fd);
+	return ret;
+}
+
+int sev__vm_init(struct kvm *kvm)
+{
+	int i, ret;
+
+	if (kvm->cfg.sev_mode == SEV_MODE_NONE)
+		return 0;
+	ret = sev_open(kvm);
+	if (ret)
+		return ret;
+	ret = sev_fw__vm_init(kvm->sev->fw, kvm->vm_fd);
+	if (ret)
+		return ret;
+	for (i = 0; i < kvm->nr_mem_banks; i++) {
+		struct kvm_mem_bank *b = &kvm->mem_banks[i];
+
+		if (b->type != KVM_MEM_TYPE_RAM)
+			continue;
+		ret = sev_fw__reg_region(kvm->sev->fw, (u64)(unsigned long)b->host_addr, b->size);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int sev__launch(struct kvm *kvm)
+{
+	struct sev_guest *sg = kvm->sev;
+	struct kvm_sev_guest_status st;
+	struct update_ctx uc = { 0 };
+	u64 t0;
+	u32 error;
+	int ret;
+
+	if (kvm->cfg.sev_mode == SEV_MODE_NONE)
+		return 0;
+	if (kvm->cfg.incoming) {
+		/* A migrated guest arrives by RECEIVE_START..FINISH instead. */
+		pr_debug("SEV: incoming migration: no launch");
+		return 0;
+	}
+	if (!sg || !sg->fw->sev_enabled) {
+		pr_err("SEV: launch before sev__vm_init() (core wiring bug)");
+		return -EINVAL;
+	}
+	if (!!sev_options.secret != !!sev_options.secret_header ||
+	    (sev_options.secret && !sev_options.secret_gpa_set)) {
+		pr_err("SEV: a launch secret needs --sev-secret, --sev-secret-header and "
+		       "--sev-secret-gpa together");
+		return -EINVAL;
+	}
+
+	ret = do_launch_start(kvm, sg);
+	if (ret)
+		return ret;
+	t0 = now_ns();
+	uc.sg = sg;
+	ret = sev__for_each_measured(kvm, update_cb, &uc);
+	if (ret)
+		return ret;
+	pr_debug("SEV: LAUNCH_UPDATE_DATA: %llu bytes in %d calls, %llu us",
+		 (unsigned long long)uc.bytes, uc.calls,
+		 (unsigned long long)((now_ns() - t0) / 1000));
+	ret = do_measure(sg);
+	if (ret)
+		return ret;
+	if (sev_options.secret) {
+		ret = do_secret(kvm, sg);
+		if (ret)
+			return ret;
+	}
+	ret = sev_fw__guest(sg->fw, KVM_SEV_LAUNCH_FINISH, NULL, &error);
+	if (ret) {
+		fw_fail("LAUNCH_FINISH", ret, error, NULL);
+		return ret;
+	}
+	ret = sev_fw__guest(sg->fw, KVM_SEV_GUEST_STATUS, &st, &error);
+	if (ret || st.state != SEV_GSTATE_RUNNING) {
+		pr_err("SEV: guest not RUNNING after LAUNCH_FINISH (state %s)",
+		       sev_fw__gstate_name(ret ? -1 : (int)st.state));
+		return ret ? ret : -EPROTO;
+	}
+	sg->launched = true;
+	pr_info("SEV: guest launched (%s firmware, handle %u, policy 0x%x, %llu bytes measured)",
+		sg->fw->ops->name, sg->handle, sg->policy, (unsigned long long)uc.bytes);
+	return 0;
+}
+
+void sev__exit(struct kvm *kvm)
+{
+	if (!kvm->sev)
+		return;
+	sev_fw__close(kvm->sev->fw);
+	free(kvm->sev);
+	kvm->sev = NULL;
+}
+
+void sev__cpuid_8000001f(struct kvm *kvm, u32 *eax, u32 *ebx, u32 *ecx, u32 *edx)
+{
+	unsigned int a, b, c, d;
+	u32 cbit = SEV_MODEL_CBIT, reduction = SEV_MODEL_PHYS_REDUCTION;
+
+	if (kvm->cfg.sev_mode == SEV_MODE_NONE) {
+		*eax = *ebx = *ecx = *edx = 0;
+		return;
+	}
+	if (kvm->cfg.sev_mode == SEV_MODE_HARDWARE &&
+	    __get_cpuid(0x8000001f, &a, &b, &c, &d) && (a & 2)) {
+		cbit = b & 0x3f;
+		reduction = (b >> 6) & 0x3f;
+	}
+	/* EAX bit 1 = SEV (no SME, no ES for the guest); EBX C-bit | reduction. */
+	*eax = 1u << 1;
+	*ebx = (cbit & 0x3f) | ((reduction & 0x3f) << 6);
+	*ecx = 0;	/* number of encrypted guests: not the guest's business */
+	*edx = 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Wiring into the core                                               */
+
+/* KVM_SEV_INIT(2) + REG_REGION: after the VM and RAM exist, before vCPUs. */
+static int sev__core_init(struct kvm *kvm)
+{
+	return sev__vm_init(kvm);
+}
+
+static int sev__core_exit(struct kvm *kvm)
+{
+	sev__exit(kvm);
+	return 0;
+}
+core_init(sev__core_init, sev__core_exit);
+
+static struct run_hook sev_launch_hook = {
+	.name = "sev-launch",
+	.prio = RUN_HOOK_SEV_LAUNCH,
+	.fn = sev__launch,
+};
+run_hook_register(sev_launch_hook);
+
+static void sev_cpuid_hook(struct kvm *kvm, struct kvm_cpuid2 *c)
+{
+	struct kvm_cpuid_entry2 *e, *max;
+
+	if (kvm->cfg.sev_mode == SEV_MODE_NONE)
+		return;
+	e = cpuid__find(c, 0x8000001f, 0);
+	if (!e) {
+		if (c->nent >= CPUID_MAX_NENT)
+			return;
+		e = &c->entries[c->nent++];
+		memset(e, 0, sizeof(*e));
+		e->function = 0x8000001f;
+	}
+	sev__cpuid_8000001f(kvm, &e->eax, &e->ebx, &e->ecx, &e->edx);
+	max = cpuid__find(c, 0x80000000, 0);
+	if (max && max->eax < 0x8000001f)
+		max->eax = 0x8000001f;
+}
+
+static void __attribute__((constructor)) sev_register_cpuid(void)
+{
+	cpuid__register_hook(sev_cpuid_hook);
+}

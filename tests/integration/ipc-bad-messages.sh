@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Malformed control messages get an error answer and are logged; the VMM
+# and its guest keep running, and a stalled client blocks nobody.
+. "$(dirname "$0")/../lib.sh"
+need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply_type \
+	 truncated_header truncated_payload garbage vmm_survives stalled_client
+G=$GUESTS
+RAW=$LKVM_BUILD/tests/tools/ipc-raw
+S=$LKVM_DIR/bad.sock
+lines() { wc -l < "$1"; }
+grows() { local a; a=$(lines "$1"); sleep 0.3; [ "$(lines "$1")" -gt "$a" ]; }
+listed() { $LKVM list --json 2>/dev/null | grep -q "\"name\": \"bad\", \"pid\": [0-9]*, \"state\": \"running\""; }
+
+bg_start VM $LKVM run -k $G/counter --name bad -p delay=2000 >$T_TMP/out 2>$T_TMP/err
+wait_for 20 listed || { fail vmm_survives "did not start: $(cat $T_TMP/err)"; t_done; }
+
+# expect NAME CASE PATTERN: the raw client's transcript matches PATTERN (grep -E on one line).
+expect() {
+	local out; out=$($RAW $S $2 2>&1 | tr '\n' ' ')
+	if echo "$out" | grep -Eq -- "$3"; then pass $1; else fail $1 "got: $out"; fi
+}
+expect bad_magic bad-magic '^reply -74 rejected: bad magic eof $'
+expect bad_version bad-version '^reply -93 rejected: unsupported protocol version eof $'
+expect bad_flags bad-flags '^reply -22 rejected: non-zero flags eof $'
+expect huge_length huge-len '^reply -90 rejected: payload too large eof $'
+expect too_long too-long '^reply -90 rejected: payload too large eof $'
+# Unknown types are answered and the connection stays usable: ipc-raw
+# follows up with an INFO on the same connection.
+expect unknown_type unknown-type '^reply -95 unknown request type 0x4242 data 88 reply 0 $'
+expect reply_type reply-type '^reply -95 unknown request type 0x8000 data 88 reply 0 $'
+expect truncated_header truncated-hdr '^reply -32 rejected: truncated message eof $'
+expect truncated_payload truncated-payload '^reply -32 rejected: truncated message eof $'
+expect garbage garbage '^reply -74 rejected: bad magic eof $'
+
+if grep -q "rejected message: bad magic" $T_TMP/err && grep -q "rejected unknown request type 0x4242" $T_TMP/err &&
+   kill -0 $VM && listed && grows $T_TMP/out && [ "$($RAW $S info | tr '\n' ' ')" = "data 88 reply 0 " ]
+then pass vmm_survives
+else fail vmm_survives "log: $(grep ipc: $T_TMP/err | tail -3)"; fi
+
+# A client that connects and sends half a header, and one that sends
+# nothing: neither delays list, pause/resume or the guest.
+$RAW $S idle 3 >/dev/null 2>&1 &
+T_PIDS+=($!)
+$RAW $S half-hdr 3 >/dev/null 2>&1 &
+T_PIDS+=($!)
+sleep 0.2
+start=$(date +%s%N)
+ok=1
+listed || ok=0
+$LKVM pause --name bad >/dev/null && $LKVM resume --name bad >/dev/null || ok=0
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ $ok -eq 1 ] && [ $ms -lt 2000 ] && grows $T_TMP/out; then pass stalled_client
+else fail stalled_client "ok=$ok took ${ms}ms"; fi
+
+$LKVM stop --name bad >/dev/null
+t_done

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# SEV launch with the firmware model, end to end as a guest owner runs it
+# (docs/sev.md): export the platform PDH, make a session for it, launch,
+# predict the measurement offline, verify it, wrap a secret, let lkvm
+# inject it and check the guest read exactly that secret.  Plus the
+# failures: no /dev/sev, a session for another platform, a tampered secret.
+. "$(dirname "$0")/../lib.sh"
+G=$GUESTS
+cd "$T_TMP" || exit 1
+export LKVM_SEV_STATE=$T_TMP/platform-a
+unset LKVM_SEV_ROOT
+
+fnv1a() {	# FNV-1a 64 of a file, as the sev-secret guest prints it
+	local h=$((0xcbf29ce484222325)) b
+	for b in $(od -An -v -tu1 "$1"); do h=$(( (h ^ b) * 0x100000001b3 )); done
+	printf '%x\n' $h
+}
+
+# 4. Hardware SEV on a host without it: non-zero, one line naming what is missing.
+if [ -e /dev/sev ]; then
+	skip no_sev_one_line "/dev/sev exists on this host"
+else
+	$LKVM run --sev -k $G/hello >out 2>err </dev/null; rc=$?
+	if [ $rc -ne 0 ] && [ "$(wc -l <err)" -eq 1 ] && grep -q "no /dev/sev" err && [ ! -s out ]
+	then pass no_sev_one_line
+	else fail no_sev_one_line "rc=$rc stderr: $(cat err)"; fi
+fi
+
+# SEV options without a back end are an error, not silently ignored.
+$LKVM run --sev-policy 0x3 -k $G/hello >/dev/null 2>err </dev/null; rc=$?
+[ $rc -ne 0 ] && grep -q "need --sev" err && pass options_need_sev ||
+	fail options_need_sev "rc=$rc: $(cat err)"
+
+# Platform side: export the PDH and chains (the model makes its identity on first use).
+if $LKVM sev export --sev=emulated --pdh pdh.cert --chain chain.bin --amd-chain amd.bin 2>err &&
+   [ "$(stat -c %s pdh.cert)" -eq 2084 ] && [ "$(stat -c %s chain.bin)" -eq 6252 ] &&
+   [ "$(stat -c %a platform-a)" = 700 ] && [ "$(stat -c %a platform-a/pdh.pem)" = 600 ]
+then pass export
+else fail export "$(cat err)"; fi
+
+status=$($LKVM sev status --sev=emulated 2>/dev/null)
+api=$(echo "$status" | sed -n 's/^api: //p')
+build=$(echo "$status" | sed -n 's/^build: //p')
+[ -n "$api" ] && [ -n "$build" ] && pass status || fail status "'$status'"
+
+# Guest owner: a session for this platform's PDH (chain checked up to the ARK).
+policy=0x1
+if $LKVM sev session --pdh pdh.cert --chain chain.bin --amd-chain amd.bin --policy $policy \
+	--dh-cert owner-dh.cert --session owner-session.bin --keys owner.keys 2>err
+then pass owner_session
+else fail owner_session "$(cat err)"; fi
+
+need_kvm launch measure_predicted verify secret_in_guest wrong_platform \
+	tampered_secret secret_timeout
+head -c 64 /dev/urandom >secret.bin
+P="secret_gpa=0x300000 secret_len=64"
+$LKVM run --sev=emulated --sev-policy $policy --sev-dh-cert owner-dh.cert \
+	--sev-session owner-session.bin --sev-measure-out meas.bin \
+	--sev-secret-header hdr.bin --sev-secret sec.enc --sev-secret-gpa 0x300000 \
+	--sev-secret-wait 60 -k $G/sev-secret -p "$P" >guest.out 2>run.err </dev/null &
+pid=$!
+T_PIDS+=($pid)
+if wait_for 30 test -s meas.bin && [ "$(stat -c %s meas.bin)" -eq 48 ]
+then pass launch
+else fail launch "no measurement: $(cat run.err)"; fi
+
+# lkvm sev measure replays the loaders offline and predicts the firmware's value.
+pred=$($LKVM sev measure -k $G/sev-secret -p "$P" --keys owner.keys --measurement meas.bin \
+	--api "$api" --build "$build" 2>&1)
+echo "$pred" | grep -q "^measurement matches" && pass measure_predicted ||
+	fail measure_predicted "$pred"
+
+digest=$($LKVM sev measure -k $G/sev-secret -p "$P" | sed -n 's/^launch digest: //p')
+other=$($LKVM sev measure -k $G/sev-secret -p "$P x=1" | sed -n 's/^launch digest: //p')
+if $LKVM sev verify --measurement meas.bin --keys owner.keys --digest "$digest" \
+	--api "$api" --build "$build" >verify.out 2>&1 &&
+   ! $LKVM sev verify --measurement meas.bin --keys owner.keys --digest "$other" \
+	--api "$api" --build "$build" >/dev/null 2>&1
+then pass verify
+else fail verify "$(cat verify.out)"; fi
+
+# Wrap the secret and hand it over (renamed into place: lkvm waits for the files).
+$LKVM sev wrap-secret --keys owner.keys --measurement meas.bin --secret secret.bin \
+	--header hdr.tmp --out sec.tmp --api "$api" 2>wrap.err && mv sec.tmp sec.enc &&
+	mv hdr.tmp hdr.bin
+wait $pid; rc=$?
+want=$(fnv1a secret.bin)
+if [ $rc -eq 0 ] && grep -q "^secret fnv1a $want len 64$" guest.out &&
+   grep -q "^sev cpuid eax 2 cbit 51$" guest.out &&
+   [ "$(grep -c "NOT encrypted" run.err)" -eq 1 ]
+then pass secret_in_guest
+else fail secret_in_guest "rc=$rc want $want: $(cat guest.out run.err wrap.err)"; fi
+
+# A session made for another platform's PDH does not unwrap here.
+LKVM_SEV_STATE=$T_TMP/platform-b $LKVM sev export --sev=emulated --pdh pdh-b.cert 2>/dev/null
+$LKVM sev session --pdh pdh-b.cert --policy $policy --dh-cert b-dh.cert \
+	--session b-session.bin --keys b.keys 2>/dev/null
+$LKVM run --sev=emulated --sev-policy $policy --sev-dh-cert b-dh.cert --sev-session b-session.bin \
+	-k $G/hello >/dev/null 2>err </dev/null; rc=$?
+if [ $rc -ne 0 ] && grep -q "LAUNCH_START failed: firmware error BAD_MEASUREMENT" err
+then pass wrong_platform
+else fail wrong_platform "rc=$rc: $(cat err)"; fi
+
+# A secret wrapped for another launch (an earlier measurement) is refused.
+$LKVM run --sev=emulated --sev-policy $policy --sev-dh-cert owner-dh.cert \
+	--sev-session owner-session.bin --sev-measure-out meas2.bin \
+	--sev-secret-header hdr.bin --sev-secret sec.enc --sev-secret-gpa 0x300000 \
+	-k $G/sev-secret -p "$P" >guest2.out 2>err </dev/null; rc=$?
+if [ $rc -ne 0 ] && grep -q "LAUNCH_SECRET failed: firmware error BAD_MEASUREMENT" err &&
+   ! grep -q "^secret" guest2.out
+then pass tampered_secret
+else fail tampered_secret "rc=$rc: $(cat err)"; fi
+
+# No secret from the owner: a bounded wait, then one clear line.
+$LKVM run --sev=emulated --sev-measure-out m3.bin --sev-secret-header none.hdr \
+	--sev-secret none.enc --sev-secret-gpa 0x300000 --sev-secret-wait 1 \
+	-k $G/hello >/dev/null 2>err </dev/null; rc=$?
+[ $rc -ne 0 ] && grep -q "did not appear within 1 s" err && pass secret_timeout ||
+	fail secret_timeout "rc=$rc: $(cat err)"
+
+t_done

@@ -1,0 +1,160 @@
+/*
+ * ipc-raw: send hand-made (mostly malformed) messages to a control socket
+ * and print every answer, for tests/integration/ipc-*.sh.  Deliberately
+ * independent of ipc.c, so a bug there cannot hide itself:
+ *
+ *   ipc-raw SOCKET CASE [HOLD_S]
+ *
+ * CASE: info, bad-magic, bad-version, bad-flags, huge-len, too-long,
+ * unknown-type, reply-type (both followed by an INFO on the same connection
+ * once answered), truncated-hdr, truncated-payload, garbage, half-hdr
+ * (3 bytes, then silence), read-only (send nothing, just read), idle.
+ * HOLD_S: wait that long after sending before reading.
+ * Output: one line per answer, "reply STATUS TEXT" or "data LEN", then
+ * "eof" or "timeout" unless the exchange ended with a reply.  Exit status
+ * 0 unless the connection itself failed.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lkvm/ipc.h"
+
+static int recv_n(int fd, void *buf, size_t len, int timeout_ms)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return -ETIMEDOUT;
+		n = recv(fd, (char *)buf + done, len - done, 0);
+		if (n <= 0)
+			return n == 0 ? -EPIPE : -errno;
+		done += n;
+	}
+	return 0;
+}
+
+static void hdr(struct ipc_hdr *h, u32 magic, u16 version, u16 flags, u32 type, u32 len)
+{
+	h->magic = magic;
+	h->version = version;
+	h->flags = flags;
+	h->type = type;
+	h->len = len;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	unsigned char buf[IPC_MAX_PAYLOAD + 1];
+	const char *c;
+	struct ipc_hdr h;
+	size_t len = sizeof(h);
+	int fd, ret, hold = argc > 3 ? atoi(argv[3]) : 0;
+	bool follow_up, followed = false;
+
+	if (argc < 3 || strlen(argv[1]) >= sizeof(a.sun_path)) {
+		fprintf(stderr, "usage: ipc-raw SOCKET CASE [HOLD_S]\n");
+		return 2;
+	}
+	c = argv[2];
+	follow_up = !strcmp(c, "unknown-type") || !strcmp(c, "reply-type");
+	strcpy(a.sun_path, argv[1]);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		printf("connect-failed %s\n", strerror(errno));
+		return 1;
+	}
+
+	hdr(&h, IPC_MAGIC, IPC_VERSION, 0, IPC_MSG_INFO, 0);
+	if (!strcmp(c, "bad-magic"))
+		h.magic = 0x46464646;
+	else if (!strcmp(c, "bad-version"))
+		h.version = 7;
+	else if (!strcmp(c, "bad-flags"))
+		h.flags = 0x8000;
+	else if (!strcmp(c, "huge-len"))
+		h.len = 0xffffffffU;
+	else if (!strcmp(c, "too-long"))
+		h.len = IPC_MAX_PAYLOAD + 1;
+	else if (!strcmp(c, "unknown-type"))
+		h.type = 0x4242;
+	else if (!strcmp(c, "reply-type"))
+		h.type = IPC_MSG_REPLY;
+	else if (!strcmp(c, "truncated-hdr"))
+		len = 9;
+	else if (!strcmp(c, "half-hdr"))
+		len = 3;
+	else if (!strcmp(c, "truncated-payload"))
+		h.type = IPC_MSG_DEBUG, h.len = 4, len += 2;
+	else if (!strcmp(c, "garbage"))
+		memset(&h, 0xa5, sizeof(h));
+	else if (!strcmp(c, "read-only") || !strcmp(c, "idle"))
+		len = 0;
+	else if (strcmp(c, "info")) {
+		fprintf(stderr, "ipc-raw: unknown case '%s'\n", c);
+		return 2;
+	}
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, &h, sizeof(h));
+	if (len && send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		printf("send-failed %s\n", strerror(errno));
+		return 1;
+	}
+	if (!strncmp(c, "truncated", 9))
+		shutdown(fd, SHUT_WR);
+	if (hold) {
+		sleep(hold);
+		printf("held %d\n", hold);
+	}
+
+	for (;;) {
+		ret = recv_n(fd, &h, sizeof(h), 5000);
+		if (ret)
+			break;
+		if (h.magic != IPC_MAGIC || h.len > IPC_MAX_PAYLOAD) {
+			printf("bad-answer\n");
+			return 1;
+		}
+		ret = recv_n(fd, buf, h.len, 5000);
+		if (ret)
+			break;
+		if (h.type == IPC_MSG_REPLY && h.len >= sizeof(struct ipc_reply)) {
+			struct ipc_reply r;
+
+			memcpy(&r, buf, sizeof(r));
+			printf("reply %d%s%.*s\n", r.status, h.len > sizeof(r) ? " " : "",
+			       (int)(h.len - sizeof(r)), (char *)buf + sizeof(r));
+			if (follow_up) {
+				/* Still in step?  The next request must just work. */
+				hdr(&h, IPC_MAGIC, IPC_VERSION, 0, IPC_MSG_INFO, 0);
+				if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h)) {
+					printf("send-failed %s\n", strerror(errno));
+					return 1;
+				}
+				follow_up = false;
+				followed = true;
+				continue;
+			}
+			/* A well-formed exchange ends here; after a rejection, wait for EOF. */
+			if (followed || !strcmp(c, "info"))
+				break;
+		} else {
+			printf("data %u\n", h.len);
+		}
+		fflush(stdout);
+	}
+	if (ret)
+		printf("%s\n", ret == -EPIPE ? "eof" : ret == -ETIMEDOUT ? "timeout" : strerror(-ret));
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,437 @@
+/*
+ * virtio-blk (`-d/--disk FILE[,ro]`) on raw image files: read, write,
+ * flush, discard, write-zeroes and get-id, one queue, requests carried out
+ * synchronously on the I/O thread straight between the file and the
+ * guest's buffers (preadv/pwritev on the chain's segments, no copy).
+ *
+ * A request is never trusted: the sector range is checked against the
+ * capacity, lengths must be whole sectors, a read-only disk refuses every
+ * kind of write with IOERR.  Only a chain without room for the status byte
+ * is a guest error that stops the queue; anything else is answered.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <linux/falloc.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+
+#include "lkvm/init.h"
+#include "lkvm/kvm.h"
+#include "lkvm/mig-section.h"
+#include "lkvm/virtio-devices.h"
+#include "lkvm/virtio-pci.h"
+
+#define SECTOR_SHIFT		9
+#define SECTOR_SIZE		512
+#define BLK_MAX_DISCARD_SEG	16
+
+struct blk_dev {
+	struct virtio_device vdev;
+	struct virtio_pci vpci;
+	struct virtio_blk_config config;
+	struct virtio_blk_disk disk;
+	int index;
+};
+
+static struct {
+	const char *path;
+	bool readonly;
+} disk_opts[VIRTIO_MAX_DISKS];
+static int nr_disk_opts;
+static struct blk_dev *blks[VIRTIO_MAX_DISKS];
+static int nr_blks;
+
+int virtio_blk__parse_opt(const struct option *opt, const char *arg)
+{
+	char *path, *comma;
+
+	if (nr_disk_opts == VIRTIO_MAX_DISKS)
+		return opt_error(opt, "at most %d disks", VIRTIO_MAX_DISKS);
+	path = strdup(arg);
+	if (!path)
+		return opt_error(opt, "out of memory");
+	comma = strrchr(path, ',');
+	disk_opts[nr_disk_opts].readonly = false;
+	if (comma) {
+		if (!strcmp(comma + 1, "ro"))
+			disk_opts[nr_disk_opts].readonly = true;
+		else if (strcmp(comma + 1, "rw")) {
+			opt_error(opt, "unknown disk flag '%s' (want FILE[,ro])", comma + 1);
+			free(path);
+			return -1;
+		}
+		*comma = 0;
+	}
+	if (!*path) {
+		free(path);
+		return opt_error(opt, "empty file name");
+	}
+	disk_opts[nr_disk_opts++].path = path;
+	return 0;
+}
+
+int virtio_blk__open_disk(struct virtio_blk_disk *d, const char *path, bool readonly)
+{
+	struct stat st;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (d->fd < 0)
+		return -errno;
+	if (fstat(d->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int err = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+
+		close(d->fd);
+		d->fd = -1;
+		return err;
+	}
+	d->readonly = readonly;
+	d->capacity = (u64)st.st_size >> SECTOR_SHIFT;	/* a partial tail sector is not exposed */
+	d->path = path;
+	return 0;
+}
+
+void virtio_blk__close_disk(struct virtio_blk_disk *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+}
+
+/* The data part of a chain as an iovec: skip bytes in, then len bytes. */
+static int data_iov(const struct virtq_chain *c, bool in, u32 skip, u32 len,
+		    struct iovec *iov)
+{
+	int i = in ? c->nr_out : 0, end = in ? c->nr_out + c->nr_in : c->nr_out, n = 0;
+
+	for (; i < end && len; i++) {
+		u32 l = c->seg[i].len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		iov[n].iov_base = (u8 *)c->seg[i].addr + skip;
+		iov[n].iov_len = min(l - skip, len);
+		len -= iov[n].iov_len;
+		skip = 0;
+		n++;
+	}
+	return n;
+}
+
+static int rw_full(int fd, struct iovec *iov, int cnt, off_t off, bool write)
+{
+	while (cnt) {
+		ssize_t n = write ? pwritev(fd, iov, cnt, off) : preadv(fd, iov, cnt, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;	/* the file shrank under us */
+		off += n;
+		while (cnt && (size_t)n >= iov->iov_len) {
+			n -= iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt) {
+			iov->iov_base = (u8 *)iov->iov_base + n;
+			iov->iov_len -= n;
+		}
+	}
+	return 0;
+}
+
+static bool range_ok(struct virtio_blk_disk *d, u64 sector, u64 nr)
+{
+	return sector <= d->capacity && nr <= d->capacity - sector;
+}
+
+static u8 do_rw(struct virtio_blk_disk *d, struct virtq_chain *c, u64 sector, bool write,
+		u32 *written)
+{
+	struct iovec iov[VIRTQ_MAX_SEGS];
+	u32 len = write ? c->out_len - sizeof(struct virtio_blk_outhdr) : c->in_len - 1;
+	int n;
+
+	if (write && d->readonly)
+		return VIRTIO_BLK_S_IOERR;
+	if (len % SECTOR_SIZE || !range_ok(d, sector, len >> SECTOR_SHIFT))
+		return VIRTIO_BLK_S_IOERR;
+	n = data_iov(c, !write, write ? sizeof(struct virtio_blk_outhdr) : 0, len, iov);
+	if (rw_full(d->fd, iov, n, (off_t)sector << SECTOR_SHIFT, write) < 0)
+		return VIRTIO_BLK_S_IOERR;
+	if (!write)
+		*written = len;
+	d->nr_bytes += len;
+	return VIRTIO_BLK_S_OK;
+}
+
+static u8 do_discard(struct virtio_blk_disk *d, struct virtq_chain *c, bool zeroes)
+{
+	u32 len = c->out_len - sizeof(struct virtio_blk_outhdr), i, nr;
+
+	if (d->readonly)
+		return VIRTIO_BLK_S_IOERR;
+	nr = len / sizeof(struct virtio_blk_discard_write_zeroes);
+	if (!nr || len % sizeof(struct virtio_blk_discard_write_zeroes) ||
+	    nr > BLK_MAX_DISCARD_SEG)
+		return VIRTIO_BLK_S_IOERR;
+	for (i = 0; i < nr; i++) {
+		struct virtio_blk_discard_write_zeroes seg;
+		u64 sector;
+		u32 num, flags;
+		int mode;
+
+		virtq_chain__read(c, sizeof(struct virtio_blk_outhdr) + i * sizeof(seg),
+				  &seg, sizeof(seg));
+		sector = seg.sector;
+		num = seg.num_sectors;
+		flags = seg.flags;
+		if (!range_ok(d, sector, num) || (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
+			return VIRTIO_BLK_S_IOERR;
+		if (zeroes && (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
+			zeroes = false;		/* a hole reads as zeroes too */
+		if (!zeroes && flags)
+			return VIRTIO_BLK_S_UNSUPP;
+		mode = zeroes ? FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE :
+				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+		if (num && fallocate(d->fd, mode, (off_t)sector << SECTOR_SHIFT,
+				     (off_t)num << SECTOR_SHIFT) < 0) {
+			/* Discard is a hint; write-zeroes must zero, so it fails. */
+			if (zeroes)
+				return VIRTIO_BLK_S_IOERR;
+		}
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+int virtio_blk__request(struct virtio_blk_disk *d, struct virtq_chain *c)
+{
+	struct virtio_blk_outhdr hdr;
+	u32 written = 0;
+	u8 status;
+
+	/* Without a writable byte for the status the request cannot be answered. */
+	if (!c->in_len)
+		return -EINVAL;
+	d->nr_requests++;
+	if (virtq_chain__read(c, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
+		status = VIRTIO_BLK_S_IOERR;
+		goto out;
+	}
+	switch (hdr.type) {
+	case VIRTIO_BLK_T_IN:
+		status = do_rw(d, c, hdr.sector, false, &written);
+		break;
+	case VIRTIO_BLK_T_OUT:
+		status = do_rw(d, c, hdr.sector, true, &written);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		status = d->readonly || !fdatasync(d->fd) ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+		break;
+	case VIRTIO_BLK_T_GET_ID: {
+		char id[VIRTIO_BLK_ID_BYTES] = { 0 };
+		struct stat st;
+
+		/* Stable for the file: its inode, so two disks never share an id. */
+		if (!fstat(d->fd, &st))
+			snprintf(id, sizeof(id), "lkvm-%llx", (unsigned long long)st.st_ino);
+		written = virtq_chain__write(c, 0, id, min(sizeof(id), (size_t)c->in_len - 1));
+		status = VIRTIO_BLK_S_OK;
+		break;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+		status = do_discard(d, c, false);
+		break;
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		status = do_discard(d, c, true);
+		break;
+	default:
+		status = VIRTIO_BLK_S_UNSUPP;
+	}
+out:
+	virtq_chain__write(c, c->in_len - 1, &status, 1);
+	return written + 1;
+}
+
+static int blk_request(struct virtio_device *vdev, struct virtq_chain *c)
+{
+	return virtio_blk__request(&container_of(vdev, struct blk_dev, vdev)->disk, c);
+}
+
+static int blk_notify(struct virtio_device *vdev, u16 q)
+{
+	return virtio__drain(vdev, q, blk_request);
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.name = "blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.nr_queues = 1,
+	.queue_size = 256,
+	.features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
+		    (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_DISCARD) |
+		    (1ULL << VIRTIO_BLK_F_WRITE_ZEROES),
+	.config_size = sizeof(struct virtio_blk_config),
+	.notify = blk_notify,
+};
+
+static struct virtio_dev_ops blk_ro_ops;
+
+static void fill_config(struct blk_dev *b)
+{
+	struct virtio_blk_config *c = &b->config;
+
+	c->capacity = b->disk.capacity;
+	c->seg_max = VIRTQ_MAX_SEGS - 2;	/* room for header and status */
+	c->blk_size = SECTOR_SIZE;
+	c->max_discard_sectors = UINT_MAX;
+	c->max_discard_seg = BLK_MAX_DISCARD_SEG;
+	c->discard_sector_alignment = 1;
+	c->max_write_zeroes_sectors = UINT_MAX;
+	c->max_write_zeroes_seg = BLK_MAX_DISCARD_SEG;
+	c->write_zeroes_may_unmap = 1;
+}
+
+static int virtio_blk__init(struct kvm *kvm)
+{
+	bool sev = kvm->cfg.sev_mode != SEV_MODE_NONE;
+	int i, ret;
+
+	blk_ro_ops = blk_ops;
+	blk_ro_ops.features = (blk_ops.features | (1ULL << VIRTIO_BLK_F_RO)) &
+			      ~((1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
+	for (i = 0; i < nr_disk_opts; i++) {
+		struct blk_dev *b = calloc(1, sizeof(*b));
+
+		if (!b)
+			return -ENOMEM;
+		ret = virtio_blk__open_disk(&b->disk, disk_opts[i].path, disk_opts[i].readonly);
+		if (ret < 0) {
+			pr_err("disk %s: cannot open%s: %s", disk_opts[i].path,
+			       disk_opts[i].readonly ? " read-only" : " read-write",
+			       ret == -EINVAL ? "not a regular file" : strerror(-ret));
+			free(b);
+			return ret;
+		}
+		fill_config(b);
+		b->index = i;
+		ret = virtio__init_device(&b->vdev, kvm, b->disk.readonly ? &blk_ro_ops : &blk_ops,
+					  &b->config, sev);
+		if (ret < 0)
+			goto err_close;
+		ret = virtio_pci__init(kvm, &b->vpci, &b->vdev, 0x018000);
+		if (ret < 0)
+			goto err_dev;
+		blks[nr_blks++] = b;
+		continue;
+err_dev:
+		virtio__exit_device(&b->vdev);
+err_close:
+		virtio_blk__close_disk(&b->disk);
+		free(b);
+		return ret;
+	}
+	return 0;
+}
+
+static int virtio_blk__exit(struct kvm *kvm)
+{
+	while (nr_blks) {
+		struct blk_dev *b = blks[--nr_blks];
+
+		virtio_pci__exit(kvm, &b->vpci);
+		virtio__exit_device(&b->vdev);
+		virtio_blk__close_disk(&b->disk);
+		free(b);
+	}
+	return 0;
+}
+virtio_dev_init(virtio_blk__init, virtio_blk__exit);
+
+/* ---- migration handshake: same disks on both sides ----------------------- */
+
+struct disk_identity {
+	u64 size, ino;
+	char path[256];
+};
+
+static void identity_of(struct blk_dev *b, struct disk_identity *id)
+{
+	struct stat st;
+	char real[PATH_MAX];
+
+	memset(id, 0, sizeof(*id));
+	if (!fstat(b->disk.fd, &st)) {
+		id->size = st.st_size;
+		id->ino = st.st_ino;
+	}
+	if (!realpath(b->disk.path, real)) {
+		strncpy(real, b->disk.path, sizeof(real) - 1);
+		real[sizeof(real) - 1] = 0;
+	}
+	/* Long paths are cut: the inode and size still have to match. */
+	memcpy(id->path, real, min(strlen(real), sizeof(id->path) - 1));
+}
+
+int virtio_blk__identity(struct mig_buf *out)
+{
+	struct disk_identity id;
+	u32 n = nr_blks;
+	int i;
+
+	mig_buf__put(out, &n, sizeof(n));
+	for (i = 0; i < nr_blks; i++) {
+		identity_of(blks[i], &id);
+		mig_buf__put(out, &id, sizeof(id));
+	}
+	return out->err;
+}
+
+int virtio_blk__check_identity(const void *data, size_t len, char *why, size_t whylen)
+{
+	struct disk_identity theirs, ours;
+	u32 n;
+	int i;
+
+	if (len < sizeof(n)) {
+		snprintf(why, whylen, "disk identity record truncated");
+		return -EINVAL;
+	}
+	memcpy(&n, data, sizeof(n));
+	if (n != (u32)nr_blks || len != sizeof(n) + (size_t)n * sizeof(theirs)) {
+		snprintf(why, whylen, "source has %u disks, destination %d", n, nr_blks);
+		return -EINVAL;
+	}
+	for (i = 0; i < nr_blks; i++) {
+		memcpy(&theirs, (const u8 *)data + sizeof(n) + i * sizeof(theirs), sizeof(theirs));
+		theirs.path[sizeof(theirs.path) - 1] = 0;
+		identity_of(blks[i], &ours);
+		/*
+		 * Shared storage: the same path to the same inode of the same
+		 * size (the device number may differ between two NFS clients).
+		 */
+		if (theirs.size != ours.size || theirs.ino != ours.ino ||
+		    strcmp(theirs.path, ours.path)) {
+			snprintf(why, whylen, "disk %d: source has %s (%llu bytes, inode %llu), "
+				 "destination %s (%llu bytes, inode %llu): not the same file",
+				 i, theirs.path, (unsigned long long)theirs.size,
+				 (unsigned long long)theirs.ino, ours.path,
+				 (unsigned long long)ours.size, (unsigned long long)ours.ino);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

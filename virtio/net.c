@@ -1,0 +1,330 @@
+/*
+ * virtio-net (`-n/--network mode=tap[,tapif=NAME]`) on a host tap device
+ * with vnet headers: the 12-byte virtio_net_hdr (virtio 1.x layout) is the
+ * tap's own per-packet header, so frames pass through with one readv or
+ * writev and no copy.  No offloads are offered, so the header carries no
+ * checksum or GSO work in either direction.
+ *
+ * Transmit runs in the queue's notify handler.  Receive has its own thread:
+ * it waits for the tap to be readable and for the driver to have buffers
+ * (a kick on the receive queue wakes it), then reads one frame per chain.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_net.h>
+
+#include "lkvm/init.h"
+#include "lkvm/kvm.h"
+#include "lkvm/virtio-devices.h"
+#include "lkvm/virtio-pci.h"
+
+#define NET_RXQ		0
+#define NET_TXQ		1
+#define NET_HDR_LEN	sizeof(struct virtio_net_hdr_v1)
+#define NET_MAX_FRAME	(NET_HDR_LEN + 65536)
+
+struct net_dev {
+	struct virtio_device vdev;
+	struct virtio_pci vpci;
+	struct virtio_net_config config;
+	int tap_fd;
+	int kick_fd, stop_fd;		/* eventfds waking the receive thread */
+	pthread_t rx_thread;
+	bool rx_started;
+	char ifname[IFNAMSIZ];
+};
+
+static struct {
+	char tapif[IFNAMSIZ];
+} net_opts[VIRTIO_MAX_NETS];
+static int nr_net_opts;
+static struct net_dev *nets[VIRTIO_MAX_NETS];
+static int nr_nets;
+
+int virtio_net__parse_opt(const struct option *opt, const char *arg)
+{
+	char *s, *tok, *save = NULL;
+	bool tap = false;
+	int ret = 0;
+
+	if (nr_net_opts == VIRTIO_MAX_NETS)
+		return opt_error(opt, "at most %d network devices", VIRTIO_MAX_NETS);
+	s = strdup(arg);
+	if (!s)
+		return opt_error(opt, "out of memory");
+	net_opts[nr_net_opts].tapif[0] = 0;
+	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "mode=tap")) {
+			tap = true;
+		} else if (!strncmp(tok, "mode=", 5)) {
+			ret = opt_error(opt, "mode '%s' not supported (only mode=tap)", tok + 5);
+			break;
+		} else if (!strncmp(tok, "tapif=", 6)) {
+			if (!tok[6] || strlen(tok + 6) >= IFNAMSIZ || strchr(tok + 6, '/')) {
+				ret = opt_error(opt, "bad tap interface name '%s'", tok + 6);
+				break;
+			}
+			strcpy(net_opts[nr_net_opts].tapif, tok + 6);
+		} else {
+			ret = opt_error(opt, "unknown setting '%s' (want mode=tap,tapif=NAME)", tok);
+			break;
+		}
+	}
+	free(s);
+	if (!ret && !tap)
+		ret = opt_error(opt, "mode=tap is required");
+	if (!ret)
+		nr_net_opts++;
+	return ret;
+}
+
+static int tap_open(struct net_dev *nd, const char *name)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int hdr_len = NET_HDR_LEN, fd, err;
+
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		err = -errno;
+		pr_err("virtio-net: cannot create tap device: /dev/net/tun: %s", strerror(errno));
+		return err;
+	}
+	if (name)	/* length checked by the option parser */
+		memcpy(ifr.ifr_name, name, min(strlen(name), sizeof(ifr.ifr_name) - 1));
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		err = -errno;
+		pr_err("virtio-net: cannot create tap device '%s': %s%s", name ? name : "(any)",
+		       strerror(errno), errno == EPERM ? " (needs CAP_NET_ADMIN, or a tap "
+		       "created beforehand for this user: ip tuntap add NAME mode tap user USER)" : "");
+		close(fd);
+		return err;
+	}
+	/* virtio 1.x: the header always has num_buffers (12 bytes). */
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_len) < 0 || ioctl(fd, TUNSETOFFLOAD, 0) < 0) {
+		err = -errno;
+		pr_err("virtio-net: tap '%s': cannot set vnet header: %s", ifr.ifr_name,
+		       strerror(errno));
+		close(fd);
+		return err;
+	}
+	memcpy(nd->ifname, ifr.ifr_name, sizeof(nd->ifname));
+	nd->ifname[sizeof(nd->ifname) - 1] = 0;
+	nd->tap_fd = fd;
+	return 0;
+}
+
+static int net_tx(struct virtio_device *vdev, struct virtq_chain *c)
+{
+	struct net_dev *nd = container_of(vdev, struct net_dev, vdev);
+	struct iovec iov[VIRTQ_MAX_SEGS];
+	int i;
+
+	/* A frame must at least carry the header; a runt is dropped, not sent. */
+	if (c->out_len < NET_HDR_LEN || c->out_len > NET_MAX_FRAME)
+		return 0;
+	for (i = 0; i < c->nr_out; i++) {
+		iov[i].iov_base = c->seg[i].addr;
+		iov[i].iov_len = c->seg[i].len;
+	}
+	/* The tap takes or drops the frame whole; a full tap queue drops it. */
+	if (writev(nd->tap_fd, iov, c->nr_out) < 0 && errno != EAGAIN)
+		pr_debug("virtio-net: tap write: %s", strerror(errno));
+	return 0;
+}
+
+/* Lock held.  Returns true if the thread should wait for tap data. */
+static bool rx_some(struct net_dev *nd, bool *need_kick)
+{
+	struct virtio_device *vdev = &nd->vdev;
+	struct virt_queue *vq = &vdev->vqs[NET_RXQ];
+	struct virtq_chain *c = vdev->chain;
+	struct iovec iov[VIRTQ_MAX_SEGS];
+	bool pushed = false;
+	int i, ret, budget = 64;
+
+	*need_kick = false;
+	if (!virtio__queue_live(vdev, NET_RXQ) || virtq__map(vq)) {
+		*need_kick = true;
+		return false;
+	}
+	while (budget--) {
+		struct pollfd p = { .fd = nd->tap_fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 0) <= 0)
+			break;			/* nothing waiting on the tap */
+		ret = virtq__pop(vq, c);
+		if (ret <= 0) {
+			if (ret < 0)
+				virtio__guest_error(vdev, NET_RXQ, ret, "malformed receive chain");
+			*need_kick = true;	/* no buffers: wait for the driver */
+			break;
+		}
+		if (c->in_len < NET_HDR_LEN) {
+			virtio__guest_error(vdev, NET_RXQ, -EINVAL, "receive buffer too small");
+			*need_kick = true;
+			break;
+		}
+		for (i = 0; i < c->nr_in; i++) {
+			iov[i].iov_base = c->seg[c->nr_out + i].addr;
+			iov[i].iov_len = c->seg[c->nr_out + i].len;
+		}
+		n = readv(nd->tap_fd, iov, c->nr_in);
+		if (n < (ssize_t)NET_HDR_LEN)
+			n = 0;		/* raced away or truncated: hand back empty */
+		else			/* no mergeable buffers: one chain per frame */
+			virtio__put_le16((u8 *)c->seg[c->nr_out].addr + 10, 1);
+		virtq__push(vq, c, n);
+		pushed = true;
+	}
+	if (pushed)
+		virtio__signal_vq(vdev, NET_RXQ);
+	return !*need_kick;
+}
+
+static void *rx_loop(void *arg)
+{
+	struct net_dev *nd = arg;
+	bool need_kick = true;
+	u64 cnt;
+
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = nd->stop_fd, .events = POLLIN },
+			{ .fd = nd->kick_fd, .events = POLLIN },
+			{ .fd = nd->tap_fd, .events = need_kick ? 0 : POLLIN },
+		};
+
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			return NULL;
+		if (p[0].revents)
+			return NULL;
+		if (p[1].revents && read(nd->kick_fd, &cnt, sizeof(cnt)) < 0)
+			continue;
+		pthread_mutex_lock(&nd->vdev.lock);
+		rx_some(nd, &need_kick);
+		pthread_mutex_unlock(&nd->vdev.lock);
+	}
+}
+
+static void kick_rx(struct net_dev *nd)
+{
+	u64 one = 1;
+
+	(void)!write(nd->kick_fd, &one, sizeof(one));
+}
+
+static int net_notify(struct virtio_device *vdev, u16 q)
+{
+	struct net_dev *nd = container_of(vdev, struct net_dev, vdev);
+
+	if (q == NET_TXQ)
+		return virtio__drain(vdev, q, net_tx);
+	kick_rx(nd);		/* new receive buffers */
+	return 0;
+}
+
+static void net_driver_ok(struct virtio_device *vdev)
+{
+	kick_rx(container_of(vdev, struct net_dev, vdev));
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.name = "net",
+	.device_id = VIRTIO_ID_NET,
+	.nr_queues = 2,
+	.queue_size = 256,
+	.features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
+		    (1ULL << VIRTIO_NET_F_MTU),
+	.config_size = sizeof(struct virtio_net_config),
+	.notify = net_notify,
+	.driver_ok = net_driver_ok,
+};
+
+static void net_free(struct net_dev *nd)
+{
+	if (nd->tap_fd >= 0)
+		close(nd->tap_fd);
+	if (nd->kick_fd >= 0)
+		close(nd->kick_fd);
+	if (nd->stop_fd >= 0)
+		close(nd->stop_fd);
+	free(nd);
+}
+
+static int virtio_net__init(struct kvm *kvm)
+{
+	bool sev = kvm->cfg.sev_mode != SEV_MODE_NONE;
+	int i, ret;
+
+	for (i = 0; i < nr_net_opts; i++) {
+		struct net_dev *nd = calloc(1, sizeof(*nd));
+
+		if (!nd)
+			return -ENOMEM;
+		nd->tap_fd = -1;
+		nd->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		nd->stop_fd = eventfd(0, EFD_CLOEXEC);
+		if (nd->kick_fd < 0 || nd->stop_fd < 0) {
+			ret = -errno;
+			goto err_free;
+		}
+		ret = tap_open(nd, net_opts[i].tapif[0] ? net_opts[i].tapif : NULL);
+		if (ret < 0)
+			goto err_free;
+		/* A locally administered MAC, distinct per device. */
+		memcpy(nd->config.mac, "\x52\x54\x00\x12\x34\x56", 6);
+		nd->config.mac[5] += i;
+		nd->config.status = VIRTIO_NET_S_LINK_UP;
+		nd->config.mtu = 1500;
+		ret = virtio__init_device(&nd->vdev, kvm, &net_ops, &nd->config, sev);
+		if (ret < 0)
+			goto err_free;
+		ret = virtio_pci__init(kvm, &nd->vpci, &nd->vdev, 0x020000);
+		if (ret < 0)
+			goto err_dev;
+		if (pthread_create(&nd->rx_thread, NULL, rx_loop, nd)) {
+			ret = -EAGAIN;
+			virtio_pci__exit(kvm, &nd->vpci);
+			goto err_dev;
+		}
+		nd->rx_started = true;
+		pr_info("virtio-net: tap %s", nd->ifname);
+		nets[nr_nets++] = nd;
+		continue;
+err_dev:
+		virtio__exit_device(&nd->vdev);
+err_free:
+		net_free(nd);
+		return ret;
+	}
+	return 0;
+}
+
+static int virtio_net__exit(struct kvm *kvm)
+{
+	u64 one = 1;
+
+	while (nr_nets) {
+		struct net_dev *nd = nets[--nr_nets];
+
+		if (nd->rx_started && write(nd->stop_fd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(nd->rx_thread, NULL);
+		virtio_pci__exit(kvm, &nd->vpci);
+		virtio__exit_device(&nd->vdev);
+		net_free(nd);
+	}
+	return 0;
+}
+virtio_dev_init(virtio_net__init, virtio_net__exit);
