@@ -324,6 +324,14 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		res->status = -EOPNOTSUPP;
 		return -EOPNOTSUPP;
 	}
+	if (kvm->cfg.sev_mode != SEV_MODE_NONE) {
+		/* Private pages must travel as SEND_UPDATE_DATA packets (issue 6). */
+		snprintf(res->reason, sizeof(res->reason),
+			 "migrating an SEV guest is not supported yet: its private memory "
+			 "would leave as ciphertext the destination cannot use");
+		res->status = -EOPNOTSUPP;
+		return -EOPNOTSUPP;
+	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -428,9 +436,9 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	ret = send_round(m, &bytes);
 	if (ret)
 		goto out_fail_io;
-	m->round++;
 	pr_debug("migration: final round sent at %.3f ms", (now_ns() - t_pause) / 1e6);
 	report(m, fn, arg, 0, rate, bw, true);
+	m->round++;
 	ret = send_sections(m, &end.nr_sections);
 	if (ret)
 		goto out_fail_io;
