@@ -51,7 +51,7 @@ static int recv_enc(struct mig_incoming *in, u64 page, const u8 *data, u32 len)
 	return data[0] & 1 ? -EINVAL : 0;
 }
 
-int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
+static int run_one(const u8 *data, size_t size)
 {
 	struct mig_incoming in;
 	struct mig_chan c;
@@ -62,11 +62,11 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	int ret;
 
 	if (size < 1)
-		return 0;
+		return -EINVAL;
 	mig_fuzz_ignore_crc = data[0] & 1;
 	/* Bit 1: pretend an SEV receiver is installed, to reach ENCRYPTED pages. */
 	if (mig_incoming__init(&in, NPAGES))
-		return 0;
+		return -ENOMEM;
 	local_shape(&in.local);
 	if (data[0] & 2) {
 		in.local.features |= MIG_F_SEV_PAGES;
@@ -86,8 +86,14 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	if (!ret)
 		ret = mig_incoming__recv(&in, &c, true, &counted);
 	if (!ret)
-		mig_incoming__check_complete(&in, &counted, 1);
+		ret = mig_incoming__check_complete(&in, &counted, 1);
 	mig_incoming__free(&in);
+	return ret;
+}
+
+int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
+{
+	run_one(data, size);
 	return 0;
 }
 
@@ -140,8 +146,14 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	if (f) {
 		u8 *buf = malloc(n);
 
-		if (buf && pread(fd, buf, n, 0) == n)
+		if (buf && pread(fd, buf, n, 0) == n) {
 			fwrite(buf, 1, n, f);
+			/* A seed the parser refuses would keep the fuzzer shallow. */
+			if (run_one(buf, n)) {
+				fprintf(stderr, "seed %s is refused by the parser\n", name);
+				exit(1);
+			}
+		}
 		free(buf);
 		fclose(f);
 	}
