@@ -185,6 +185,12 @@ int migration__incoming(struct kvm *kvm)
 	ret = mig_incoming__hello(&in, &ctrl);
 	if (ret)
 		goto out_fail;
+	/*
+	 * From here the control connection may be quiet for as long as a round
+	 * takes (minutes for a large guest under --bandwidth): no read timeout;
+	 * keepalive notices a source host that vanished.
+	 */
+	mig_tcp__tune(fd, 0);
 	nch = in.peer.nr_channels;
 	threads = calloc(nch, sizeof(*threads));
 	if (!threads) {
@@ -207,6 +213,7 @@ int migration__incoming(struct kvm *kvm)
 			goto out_threads;
 		}
 		threads[ch - 1].in = &in;
+		mig_tcp__tune(fd, 0);
 		mig_chan__init_fd(&threads[ch - 1].chan, fd);
 		ret = pthread_create(&threads[ch - 1].tid, NULL, data_thread_fn, &threads[ch - 1]);
 		if (ret) {

@@ -179,6 +179,7 @@ int mig_addr__parse(const char *s, bool listen_side, char *host, size_t hn, char
 int mig_tcp__listen(const char *addr);
 int mig_tcp__accept(int lfd, int timeout_ms);
 int mig_tcp__connect(const char *addr, int timeout_ms);
+/* NODELAY, 4 MiB buffers, keepalive; send/receive timeout (0: none). */
 void mig_tcp__tune(int fd, int timeout_ms);
 void mig_chan__apply_fault_env(struct mig_chan *c, int channel);
 
