@@ -81,6 +81,26 @@ static bool untouched_pages(const u8 *host, u64 n, u64 *ents)
 #define PM_PRESENT	(1ULL << 63)
 #define PM_SWAPPED	(1ULL << 62)
 
+int mig_mem__for_each_touched(const struct mig_mem_bank *b, void (*fn)(u64 page, void *arg),
+			      void *arg)
+{
+	static u64 ents[MIG_CHUNK_PAGES];
+	u64 p, i, n;
+
+	for (p = 0; p < b->nr_pages; p += n) {
+		n = min(b->nr_pages - p, (u64)MIG_CHUNK_PAGES);
+		if (!b->anon_private || !untouched_pages(b->host + p * PAGE_SIZE, n, ents)) {
+			for (i = 0; i < n; i++)		/* unknown: assume touched */
+				fn(b->page_base + p + i, arg);
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (ents[i] & (PM_PRESENT | PM_SWAPPED))
+				fn(b->page_base + p + i, arg);
+	}
+	return 0;
+}
+
 struct batch {
 	u32 n;
 	int nio;

@@ -230,6 +230,10 @@ struct mig_mem_bank {
 
 /* True if [p, p+len) lies in one private anonymous mapping of ours. */
 bool mig_mem__anon_private(const void *p, u64 len);
+/* Call fn for every page of the bank that may be non-zero (all of them
+ * unless pagemap says which were never mapped).  Not thread-safe. */
+int mig_mem__for_each_touched(const struct mig_mem_bank *b, void (*fn)(u64 page, void *arg),
+			      void *arg);
 
 struct mig_sec_buf {
 	u32 id, instance;

@@ -6,7 +6,7 @@
 # and a guest that keeps dirtying memory while it moves.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="one-vcpu two-vcpus dirtying-guest precopy-rounds"
+tests="one-vcpu two-vcpus dirtying-guest precopy-rounds stale-destination"
 need_kvm $tests
 need_migrate $tests
 
@@ -17,7 +17,7 @@ migrate_once() {
 	src="$t-src"; dst="$t-dst"
 	bg_start SRC_PID "$LKVM" run -k "${GUEST:-$GUESTS/counter}" --name "$src" -m "$mem" -c "$cpus" \
 		-p "$params" ${SRC_ARGS:-} >"$T_TMP/$src.out" 2>"$T_TMP/$src.err"
-	if ! start_dst "$dst" "$port" -m "$mem" -c "$cpus"; then
+	if ! start_dst "$dst" "$port" -m "$mem" -c "$cpus" ${DST_ARGS:-}; then
 		fail "$t" "destination did not listen: $(tail -n 2 "$T_TMP/$dst.err")"; return
 	fi
 	local c
@@ -35,7 +35,7 @@ migrate_once() {
 		skip "$t" "this tree has no vCPU state sections (cpustate branch)"; return
 	fi
 	if [ $rc -ne 0 ] || ! echo "$out" | grep -q '"status":"completed"'; then
-		fail "$t" "migrate failed (rc $rc): $(cat "$T_TMP/$t-migrate.err")"; return
+		fail "$t" "migrate failed (rc $rc): $out $(cat "$T_TMP/$t-migrate.err")"; return
 	fi
 	# The source exits 0 once committed; the destination goes on counting.
 	if ! wait_for 10 bash -c "! kill -0 $SRC_PID 2>/dev/null"; then
@@ -93,4 +93,10 @@ elif [ "$rounds" -ge 3 ]; then
 else
 	skip precopy-rounds "only $rounds rounds: the guest barely ran during round 0 (host too busy)"
 fi
+# A destination whose memory already holds data (an initrd where the source
+# has zero pages) must end up with the source's memory: the zero pages clear
+# what was there, and --verify proves it.
+head -c $((4 << 20)) /dev/urandom >"$T_TMP/stale.img"
+DST_ARGS="-k $GUESTS/counter -i $T_TMP/stale.img" migrate_once stale-destination 16M 1 "delay=20000" 1
+
 t_done
