@@ -57,7 +57,10 @@ migrate_once() {
 			unset SEQ_CPU; return
 		fi
 		if ! m=$(check_sequence "$T_TMP/$src.out" "$T_TMP/$dst.out"); then
-			fail "$t" "vCPU ${cpu:-0}: count sequence broken: $m"; unset SEQ_CPU; return
+			fail "$t" "vCPU ${cpu:-0}: count sequence broken: $m"
+			echo "--- source output ends:"; tail -c 120 "$T_TMP/$src.out" | od -c | tail -n 9
+			echo "--- destination output starts:"; head -c 120 "$T_TMP/$dst.out" | od -c | head -n 9
+			unset SEQ_CPU; return
 		fi
 		seq_msg="$seq_msg${cpu:+cpu$cpu: }$m; "
 		unset SEQ_CPU
