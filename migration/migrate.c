@@ -324,14 +324,6 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		res->status = -EOPNOTSUPP;
 		return -EOPNOTSUPP;
 	}
-	if (kvm->cfg.sev_mode != SEV_MODE_NONE) {
-		/* Private pages must travel as SEND_UPDATE_DATA packets (issue 6). */
-		snprintf(res->reason, sizeof(res->reason),
-			 "migrating an SEV guest is not supported yet: its private memory "
-			 "would leave as ciphertext the destination cannot use");
-		res->status = -EOPNOTSUPP;
-		return -EOPNOTSUPP;
-	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
