@@ -16,21 +16,6 @@
 
 #define BITS_PER_LONG	(8 * sizeof(long))
 
-bool mig_page_is_zero(const void *p)
-{
-	const u64 *w = p;
-	u64 acc = 0;
-	unsigned int i;
-
-	/* Random data exits on the first word; zero pages read 4 KiB. */
-	if (w[0] || w[511])
-		return false;
-	for (i = 0; i < PAGE_SIZE / 8; i += 8)
-		acc |= w[i] | w[i + 1] | w[i + 2] | w[i + 3] |
-		       w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7];
-	return !acc;
-}
-
 bool mig_mem__anon_private(const void *p, u64 len)
 {
 	unsigned long lo, hi, ino, a = (unsigned long)p;
@@ -217,16 +202,6 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 		}
 	}
 	return flush(c, &b, round, st);
-}
-
-u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks)
-{
-	u32 crc = 0;
-	int i;
-
-	for (i = 0; i < nr_banks; i++)
-		crc = mig_crc32(crc, banks[i].host, banks[i].nr_pages * PAGE_SIZE);
-	return crc;
 }
 
 int mig_ram__send_chan_end(struct mig_chan *c, const struct mig_ram_stats *st)
