@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# QEMU's live migration of the same guests bench/migrate.sh migrates with
+# lkvm (the PVH idle guest, RAM zero or filled from a random initrd), over
+# loopback, without a bandwidth cap, plain and with multifd; driven through
+# the HMP monitor on a TCP port.  Prints total time and downtime as QEMU
+# reports them.
+#   bench/migrate-qemu.sh GUEST SIZE_MB CHANNELS REPEAT [RANDOM_IMG]
+set -u
+GUEST=$1 SIZE_MB=$2 CHANNELS=$3 REPEAT=$4 IMG=${5:-}
+Q=qemu-system-x86_64
+tmp=$(mktemp -d /tmp/lkvm-qbench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# hmp PORT CMD: one monitor command, its output without terminal escapes.
+hmp() {
+	local fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
+	echo "$2" >&$fd
+	sleep 0.2
+	timeout 0.3 cat <&$fd | tr -d '\r' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g'
+	exec {fd}>&-
+}
+
+run_case() {	# LABEL MULTIFD MEM [initrd args]
+	local label=$1 multifd=$2 mem=$3; shift 3
+	local mp=$((30000 + RANDOM % 20000)) sp dp info t d
+	sp=$((mp + 1)); dp=$((mp + 2))
+	local common=(-accel kvm -m "$mem" -nographic -nodefaults -kernel "$GUEST" "$@")
+	$Q "${common[@]}" -serial "file:$tmp/src.out" -monitor "tcp:127.0.0.1:$sp,server,nowait" \
+		>/dev/null 2>"$tmp/src.err" &
+	pids+=($!)
+	$Q "${common[@]}" -serial "file:$tmp/dst.out" -monitor "tcp:127.0.0.1:$dp,server,nowait" \
+		-incoming defer >/dev/null 2>"$tmp/dst.err" &
+	pids+=($!)
+	for _ in $(seq 300); do grep -q ready "$tmp/src.out" 2>/dev/null && break; sleep 0.1; done
+	if ! grep -q ready "$tmp/src.out" 2>/dev/null; then
+		echo "  $label: QEMU guest did not start: $(tail -n 1 "$tmp/src.err")"
+	else
+		if [ "$multifd" = 1 ]; then
+			for p in $sp $dp; do
+				hmp $p "migrate_set_capability multifd on" >/dev/null
+				hmp $p "migrate_set_parameter multifd-channels $CHANNELS" >/dev/null
+			done
+		fi
+		hmp $sp "migrate_set_parameter max-bandwidth 1T" >/dev/null
+		hmp $sp "migrate_set_parameter downtime-limit 30" >/dev/null
+		hmp $dp "migrate_incoming tcp:127.0.0.1:$mp" >/dev/null
+		hmp $sp "migrate -d tcp:127.0.0.1:$mp" >/dev/null
+		for _ in $(seq 600); do
+			info=$(hmp $sp "info migrate")
+			echo "$info" | grep -q "Migration status: \(completed\|failed\)" && break
+			sleep 0.1
+		done
+		t=$(echo "$info" | sed -n 's/^total time: \([0-9]*\) ms.*/\1/p')
+		d=$(echo "$info" | sed -n 's/^downtime: \([0-9]*\) ms.*/\1/p')
+		if echo "$info" | grep -q "status: completed"; then
+			printf "  %s: total %.3f s, downtime %s ms\n" "$label" "$(echo "$t / 1000" | bc -l)" "$d"
+		else
+			echo "  $label: QEMU migration did not complete: $(echo "$info" | grep -i status)"
+		fi
+	fi
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	pids=()
+}
+
+echo "-- QEMU ($($Q --version | head -n 1)), same guest and RAM, no bandwidth cap:"
+for i in $(seq "$REPEAT"); do run_case "QEMU zero RAM ${SIZE_MB} MiB #$i" 0 "${SIZE_MB}M"; done
+if [ -n "$IMG" ]; then
+	mem=$((SIZE_MB * 2 + 64))M
+	for i in $(seq "$REPEAT"); do run_case "QEMU random RAM ${SIZE_MB} MiB #$i" 0 "$mem" -initrd "$IMG"; done
+	for i in $(seq "$REPEAT"); do
+		run_case "QEMU random RAM ${SIZE_MB} MiB, multifd $CHANNELS channels #$i" 1 "$mem" -initrd "$IMG"
+	done
+fi
