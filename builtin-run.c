@@ -244,7 +244,8 @@ static int cmd_run(int argc, const char **argv)
 	ret = kvm_cpu__init_all(kvm);
 	if (ret)
 		goto out_devices;
-	for (i = 0; i < kvm->nr_cpus; i++) {
+	/* An incoming guest gets its vCPU state from the migration stream. */
+	for (i = 0; i < kvm->nr_cpus && !cfg->incoming; i++) {
 		ret = kvm_cpu__reset(kvm->cpus[i]);
 		if (ret) {
 			pr_err("cannot set vCPU %d boot state: %s", i, strerror(-ret));

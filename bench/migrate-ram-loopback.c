@@ -1,0 +1,181 @@
+/*
+ * RAM transfer throughput without a VM: N MiB of random (or zero) memory
+ * sent by the migration RAM sender over C loopback TCP connections and
+ * received by the destination's record loop into a second buffer, beside
+ * raw single-stream TCP with 1 MiB writes in the same run.
+ *
+ *   migrate-ram-loopback [MiB] [channels] [zero]
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "lkvm/migration.h"
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+struct rx {
+	struct mig_incoming *in;
+	struct mig_chan c;
+	struct mig_chan_end counted;
+	int ret;
+	pthread_t t;
+};
+
+struct tx {
+	struct mig_ram_src *rs;
+	struct mig_chan c;
+	struct mig_ram_stats st;
+	u32 idx;
+	int ret;
+	pthread_t t;
+};
+
+static void *rx_fn(void *a)
+{
+	struct rx *r = a;
+
+	r->ret = mig_incoming__recv(r->in, &r->c, false, &r->counted);
+	return NULL;
+}
+
+static void *tx_fn(void *a)
+{
+	struct tx *t = a;
+
+	t->ret = mig_ram__send(t->rs, &t->c, t->idx, NULL, 0, &t->st);
+	if (!t->ret)
+		t->ret = mig_ram__send_chan_end(&t->c, &t->st);
+	return NULL;
+}
+
+static int listen_any(char *addr, size_t n)
+{
+	for (int i = 0; i < 50; i++) {
+		int fd;
+
+		snprintf(addr, n, "127.0.0.1:%d", 20000 + (getpid() * 7 + i * 131) % 40000);
+		fd = mig_tcp__listen(addr);
+		if (fd >= 0)
+			return fd;
+	}
+	return -1;
+}
+
+static void *raw_rx(void *a)
+{
+	int fd = (long)a;
+	static char buf[1 << 20];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	return NULL;
+}
+
+static double raw_tcp(u64 bytes)
+{
+	char addr[64];
+	int lfd = listen_any(addr, sizeof(addr)), cfd, afd;
+	static char buf[1 << 20];
+	pthread_t t;
+	u64 t0, sent = 0;
+
+	double c0 = cpu_s();
+
+	memset(buf, 0x5a, sizeof(buf));
+	cfd = mig_tcp__connect(addr, 2000);
+	afd = mig_tcp__accept(lfd, 2000);
+	pthread_create(&t, NULL, raw_rx, (void *)(long)afd);
+	t0 = now_ns();
+	while (sent < bytes) {
+		if (write_full(cfd, buf, sizeof(buf)))
+			break;
+		sent += sizeof(buf);
+	}
+	close(cfd);
+	pthread_join(t, NULL);
+	close(afd);
+	close(lfd);
+	printf("  (raw TCP: %.2f CPU s per GB)\n", (cpu_s() - c0) / (sent / 1e9));
+	return sent / ((now_ns() - t0) / 1e9) / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+	u64 mib = argc > 1 ? strtoull(argv[1], NULL, 0) : 512;
+	u32 nch = argc > 2 ? atoi(argv[2]) : 2, i;
+	bool zero = argc > 3 && !strcmp(argv[3], "zero");
+	u64 pages = mib << 8, t0;
+	u8 *src = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	u8 *dst = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct mig_ram_src rs = { .nr_banks = 1, .nr_pages = pages, .nr_channels = nch };
+	struct mig_incoming in;
+	struct rx rx[MIG_MAX_CHANNELS];
+	struct tx tx[MIG_MAX_CHANNELS];
+	char addr[64];
+	int lfd;
+	double s;
+
+	if (src == MAP_FAILED || dst == MAP_FAILED || !nch || nch > MIG_MAX_CHANNELS)
+		return 1;
+	if (!zero) {
+		u64 x = 0x9e3779b97f4a7c15ULL ^ now_ns(), *w = (u64 *)src;
+
+		/* xorshift: incompressible enough, and fast to make. */
+		for (u64 k = 0; k < (mib << 20) / 8; k++) {
+			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+			w[k] = x;
+		}
+	}
+	printf("raw single-stream loopback TCP, 1 MiB writes: %.0f MB/s\n", raw_tcp(mib << 20));
+	rs.banks[0] = (struct mig_mem_bank){ src, 0, pages };
+	mig_incoming__init(&in, pages);
+	in.banks[0] = (struct mig_mem_bank){ dst, 0, pages };
+	in.nr_banks = 1;
+	in.got_hello = true;
+	in.accepted_features = MIG_F_ZERO_PAGES;
+	lfd = listen_any(addr, sizeof(addr));
+	for (i = 0; i < nch; i++) {
+		int cfd = mig_tcp__connect(addr, 2000), afd = mig_tcp__accept(lfd, 2000);
+
+		mig_tcp__tune(afd, 10000);
+		memset(&tx[i], 0, sizeof(tx[i]));
+		memset(&rx[i], 0, sizeof(rx[i]));
+		tx[i].rs = &rs;
+		tx[i].idx = i;
+		mig_chan__init_fd(&tx[i].c, cfd);
+		rx[i].in = &in;
+		mig_chan__init_fd(&rx[i].c, afd);
+	}
+	double c0 = cpu_s();
+
+	t0 = now_ns();
+	for (i = 0; i < nch; i++) {
+		pthread_create(&rx[i].t, NULL, rx_fn, &rx[i]);
+		pthread_create(&tx[i].t, NULL, tx_fn, &tx[i]);
+	}
+	for (i = 0; i < nch; i++) {
+		pthread_join(tx[i].t, NULL);
+		pthread_join(rx[i].t, NULL);
+		if (tx[i].ret || rx[i].ret)
+			printf("channel %u: tx %d rx %d\n", i, tx[i].ret, rx[i].ret);
+	}
+	s = (now_ns() - t0) / 1e9;
+	printf("  (lkvm stream: %.2f CPU s per GB of guest RAM)\n", (cpu_s() - c0) / ((mib << 20) / 1e9));
+	printf("lkvm RAM stream, %llu MiB %s, %u channel(s): %.3f s, %.0f MB/s of guest RAM, %s\n",
+	       (unsigned long long)mib, zero ? "zero" : "random", nch, s, (mib << 20) / s / 1e6,
+	       memcmp(src, dst, mib << 20) ? "MISMATCH" : "identical");
+	return 0;
+}

@@ -1,0 +1,176 @@
+/*
+ * lkvm migrate --to HOST:PORT [--name NAME]: ask a running instance to
+ * live-migrate its guest to `lkvm run --incoming PORT` on HOST, show the
+ * progress, and end with a summary (or JSON with --json).  Exit status 0
+ * once the destination runs the guest; 1 if the migration failed (the
+ * guest then still runs here, and the reason is printed).
+ *
+ * Built only when the control socket (lkvm/ipc.h) is part of the tree.
+ */
+#if __has_include("lkvm/ipc.h")
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lkvm/cmd.h"
+#include "lkvm/ipc.h"
+#include "lkvm/migration.h"
+#include "lkvm/parse-options.h"
+
+static const char migrate_usage_line[] =
+	"lkvm migrate --to HOST:PORT [--name NAME] [--downtime MS] [--bandwidth MB/s] "
+	"[--channels N] [--verify] [--json] [--quiet]";
+
+struct client {
+	bool json, quiet, tty;
+	bool got_result;
+	struct mig_result res;
+};
+
+static int on_data(u32 type, const void *p, u32 len, void *arg)
+{
+	struct client *c = arg;
+	char line[256];
+
+	if (type == IPC_MSG_PROGRESS && len == sizeof(struct mig_progress)) {
+		struct mig_progress pr;
+
+		memcpy(&pr, p, sizeof(pr));
+		if (c->quiet || c->json)
+			return 0;
+		mig_progress__text(&pr, line, sizeof(line));
+		fprintf(stderr, c->tty ? "\r%s\033[K" : "%s\n", line);
+	} else if (type == IPC_MSG_DATA && len == sizeof(struct mig_result)) {
+		memcpy(&c->res, p, sizeof(c->res));
+		c->res.reason[sizeof(c->res.reason) - 1] = 0;
+		c->got_result = true;
+	}
+	return 0;
+}
+
+static int only_instance(const char *name, void *arg)
+{
+	const char **found = arg;
+
+	if (!ipc__instance_alive(name))
+		return 0;
+	if (*found) {
+		*found = "";		/* more than one */
+		return -1;
+	}
+	*found = strdup(name);
+	return 0;
+}
+
+static int cmd_migrate(int argc, const char **argv)
+{
+	const char *name = NULL, *to = NULL;
+	u64 bandwidth = 0;
+	int downtime = 0, channels = 0, max_rounds = 0;
+	bool verify = false;
+	struct client c = { 0 };
+	const struct option opts[] = {
+		OPT_STR('t', "to", &to, "<host:port>", "the destination: lkvm run --incoming PORT there"),
+		OPT_STR('n', "name", &name, "<name>", "the instance (default: the only one running)"),
+		OPT_INTEGER(0, "downtime", &downtime, 1, 600000,
+			    "target downtime in ms (default 30)"),
+		OPT_UINT64(0, "bandwidth", &bandwidth, 1, 1000000, "<MB/s>",
+			   "cap the migration bandwidth (default: none)"),
+		OPT_INTEGER(0, "channels", &channels, 1, MIG_MAX_CHANNELS,
+			    "TCP connections for RAM (default 2)"),
+		OPT_INTEGER(0, "max-rounds", &max_rounds, 1, 10000,
+			    "pre-copy rounds before stopping the guest anyway (default 30)"),
+		OPT_BOOLEAN(0, "verify", &verify,
+			    "end-to-end crc32 of all guest RAM, checked by the destination"),
+		OPT_BOOLEAN(0, "json", &c.json, "print the summary as JSON on stdout"),
+		OPT_BOOLEAN('q', "quiet", &c.quiet, "no progress lines"),
+		OPT_END(),
+	};
+	struct mig_ipc_req req;
+	char msg[512], out[1024], host[256], port[16];
+	int fd, ret;
+
+	ret = parse_options(argc, argv, opts, migrate_usage_line);
+	if (ret == PARSE_HELP)
+		return 0;
+	if (ret) {
+		if (ret > 0)
+			fprintf(stderr, "lkvm migrate: error: unexpected argument '%s'\n", argv[0]);
+		return 1;
+	}
+	if (!to) {
+		fprintf(stderr, "lkvm migrate: error: --to HOST:PORT is required\n");
+		return 1;
+	}
+	if (strlen(to) >= sizeof(req.to) ||
+	    mig_addr__parse(to, false, host, sizeof(host), port, sizeof(port))) {
+		fprintf(stderr, "lkvm migrate: error: --to: '%s' is not HOST:PORT "
+			"(IPv6: [ADDR]:PORT)\n", to);
+		return 1;
+	}
+	if (!name) {
+		const char *found = NULL;
+
+		ipc__for_each_instance(only_instance, &found);
+		if (!found) {
+			fprintf(stderr, "lkvm migrate: error: no running instance (see 'lkvm list')\n");
+			return 1;
+		}
+		if (!*found) {
+			fprintf(stderr, "lkvm migrate: error: several instances run: "
+				"choose one with --name\n");
+			return 1;
+		}
+		name = found;
+	}
+
+	memset(&req, 0, sizeof(req));
+	strcpy(req.to, to);
+	req.downtime_ms = downtime;
+	req.channels = channels;
+	req.max_rounds = max_rounds;
+	req.bandwidth_mbps = bandwidth;
+	req.flags = verify ? MIG_IPC_VERIFY : 0;
+	c.tty = isatty(2);
+
+	fd = ipc__connect(name);
+	if (fd < 0) {
+		ipc__client_error(name, fd, NULL);
+		return 1;
+	}
+	/* No per-message timeout: the VMM bounds every step of the migration. */
+	ret = ipc__request(fd, IPC_MSG_MIGRATE, &req, sizeof(req), -1, on_data, &c,
+			   msg, sizeof(msg));
+	close(fd);
+	if (c.tty && !c.quiet && !c.json)
+		fputc('\n', stderr);
+	if (c.got_result) {
+		if (c.json) {
+			mig_result__json(&c.res, out, sizeof(out));
+			printf("%s\n", out);
+		} else {
+			mig_result__text(&c.res, out, sizeof(out));
+			fprintf(stderr, "%s\n", out);
+		}
+	}
+	if (ret) {
+		if (!c.got_result)
+			ipc__client_error(name, ret, msg[0] ? msg : NULL);
+		return 1;
+	}
+	return 0;
+}
+
+static void migrate_usage(void)
+{
+	printf("usage: %s\n\n"
+	       "Live-migrate the guest of instance NAME to an lkvm started with the same\n"
+	       "machine options and --incoming PORT on HOST.  The guest keeps running here\n"
+	       "until the destination has received and checked everything; any failure\n"
+	       "before that leaves it running here, and the reason is printed.\n",
+	       migrate_usage_line);
+}
+
+LKVM_COMMAND("migrate", cmd_migrate, migrate_usage, "live-migrate an instance to another host");
+#endif

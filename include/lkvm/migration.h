@@ -1,0 +1,379 @@
+/*
+ * Live migration: the stream (docs/migration-stream.md), its transport and
+ * the pre-copy engine.
+ *
+ *   stream.c     wire format: encode, and a decoder that checks everything
+ *   transport.c  TCP control + data connections, record I/O without copies
+ *   dirty.c      dirty page tracking: KVM dirty ring, dirty bitmap fallback
+ *   ram.c        sending RAM records from guest memory in place
+ *   incoming.c   the destination: receive into guest memory, check, ack
+ *   migrate.c    the source: rounds, convergence, the commit rule
+ */
+#ifndef LKVM__MIGRATION_H
+#define LKVM__MIGRATION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/uio.h>
+
+#include "lkvm/mig-section.h"
+#include "lkvm/util.h"
+
+struct kvm;
+struct kvm_cpu;
+struct kvm_dirty_gfn;
+
+/* ---- wire format ---- */
+
+#define MIG_MAGIC		"LKVMMIG"	/* 8 bytes with the NUL */
+#define MIG_VERSION		1
+#define MIG_PREAMBLE_SIZE	24
+#define MIG_HDR_SIZE		40
+#define MIG_ENT_SIZE		24
+
+enum mig_rec_type {
+	MIG_REC_HELLO		= 1,
+	MIG_REC_HELLO_REPLY	= 2,
+	MIG_REC_RAM		= 16,
+	MIG_REC_SECTION		= 32,
+	MIG_REC_ROUND		= 48,
+	MIG_REC_CHAN_END	= 64,
+	MIG_REC_END		= 80,
+	MIG_REC_ACK		= 96,
+	MIG_REC_ABORT		= 112,
+	MIG_REC_SYNC		= 128,	/* src -> dst, data: answer when consumed */
+	MIG_REC_SYNC_ACK	= 144,	/* dst -> src, data: everything before read */
+};
+
+#define MIG_F_ZERO_PAGES	(1u << 0)
+#define MIG_F_SEV_PAGES		(1u << 1)	/* reserved: issue 6 */
+#define MIG_F_PAGE_MAP		(1u << 2)
+#define MIG_F_KNOWN		(MIG_F_ZERO_PAGES | MIG_F_SEV_PAGES | MIG_F_PAGE_MAP)
+
+/* Page entry flags. */
+#define MIG_PAGE_NORMAL		1
+#define MIG_PAGE_ZERO		2
+#define MIG_PAGE_ENCRYPTED	3
+#define MIG_PAGE_KIND_MASK	0xffu
+#define MIG_PAGE_SHARED		(1u << 8)
+#define MIG_ENC_HDR_MIN		52
+#define MIG_ENC_HDR_MAX		1024
+
+/* Caps on everything a peer can ask us to read or allocate. */
+#define MIG_MAX_CHANNELS	16
+#define MIG_MAX_BATCH		512
+#define MIG_MAX_BANKS		4
+#define MIG_MAX_CPUS		64
+#define MIG_MAX_DEVICES_LEN	4096
+#define MIG_MAX_REASON		512
+#define MIG_MAX_HELLO		8192
+#define MIG_MAX_SMALL		1024
+#define MIG_MAX_SECTION		(16u << 20)
+#define MIG_MAX_SECTIONS_TOTAL	(64u << 20)	/* all buffered sections together */
+#define MIG_MAX_RAM_LEN		((u64)MIG_MAX_BATCH * (MIG_ENT_SIZE + 4 + MIG_ENC_HDR_MAX + PAGE_SIZE))
+#define MIG_CHUNK_PAGES		512		/* striping unit over data channels */
+
+struct mig_hdr {
+	u32 type;
+	u32 count;
+	u32 id;
+	u32 seq;
+	u64 len;
+	u32 crc;
+};
+
+struct mig_page_ent {
+	u64 page;
+	u32 flags;
+	u32 len;
+	u32 crc;		/* crc32 of this page's data (0 bytes: crc32 of nothing = 0) */
+};
+
+struct mig_shape {
+	u32 features;
+	u32 nr_channels;
+	u32 nr_cpus;
+	u32 nr_banks;
+	u64 nr_pages;
+	u64 session;			/* repeats the preamble's, under the crc */
+	struct { u64 gpa, size; } banks[MIG_MAX_BANKS];
+	u32 sev_mode;
+	u32 devices_len;
+	char devices[MIG_MAX_DEVICES_LEN + 1];
+};
+
+#define MIG_END_MEM_CRC	(1u << 0)	/* mem_crc is set: the destination compares */
+
+struct mig_end {
+	u32 rounds;
+	u32 nr_sections;
+	u64 pages;
+	u32 mem_crc;			/* crc32 of all guest RAM in page order */
+	u32 flags;
+};
+
+struct mig_chan_end {
+	u64 records, pages, bytes;
+};
+
+/* stream.c: pure encoders/decoders, no I/O.  Decoders return -EPROTO/-EINVAL
+ * for anything malformed and never read outside the given buffer. */
+void mig_preamble__encode(u8 out[MIG_PREAMBLE_SIZE], u32 channel, u64 session);
+int mig_preamble__decode(const u8 in[MIG_PREAMBLE_SIZE], u32 *version, u32 *channel,
+			 u64 *session);
+void mig_hdr__encode(const struct mig_hdr *h, u8 out[MIG_HDR_SIZE]);
+int mig_hdr__decode(const u8 in[MIG_HDR_SIZE], u32 expect_seq, struct mig_hdr *h);
+u64 mig_hdr__max_len(u32 type);
+void mig_ent__encode(const struct mig_page_ent *e, u8 out[MIG_ENT_SIZE]);
+/* Checks the entry table of a RAM record against its header. */
+int mig_ram__decode_entries(const struct mig_hdr *h, const u8 *tab, u64 nr_pages,
+			    u32 features, struct mig_page_ent *ents);
+int mig_shape__encode(const struct mig_shape *s, struct mig_buf *out);
+int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s);
+/* 0 if a destination shaped `dst` can take a guest shaped `src`; else a reason. */
+int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
+		       char *reason, size_t n);
+int mig_status__encode(u32 status, u32 features, const char *reason, struct mig_buf *out);
+int mig_status__decode(const u8 *p, size_t len, u32 *status, u32 *features,
+		       char *reason, size_t n);
+void mig_end__encode(const struct mig_end *e, u8 out[24]);
+int mig_end__decode(const u8 *p, size_t len, struct mig_end *e);
+void mig_chan_end__encode(const struct mig_chan_end *e, u8 out[24]);
+int mig_chan_end__decode(const u8 *p, size_t len, struct mig_chan_end *e);
+u32 mig_crc32(u32 crc, const void *p, size_t n);
+bool mig_crc__bad(u32 got, u32 want);
+/* strerror() with the stream's meaning of the errnos the decoder returns. */
+const char *mig_strerror(int err);	/* every crc compare goes through this */
+
+/* ---- transport.c ---- */
+
+/* One connection.  fd < 0 with buf set reads from memory (tests, fuzzer);
+ * fd < 0 without buf swallows writes. */
+struct mig_chan {
+	int fd;
+	const u8 *buf;
+	size_t buf_len, buf_pos;
+	u32 seq_in, seq_out;
+	u64 bytes_in, bytes_out;
+	u64 rate_bps;			/* send cap in bytes/s, 0 = none */
+	u64 rate_start_ns, rate_bytes;
+	u64 fault_flip_at, fault_cut_at;	/* test hooks: 0 = off (LKVM_MIG_FAULT) */
+};
+
+void mig_chan__init_fd(struct mig_chan *c, int fd);
+void mig_chan__init_buf(struct mig_chan *c, const void *buf, size_t len);
+void mig_chan__close(struct mig_chan *c);
+int mig_chan__read(struct mig_chan *c, void *p, size_t n);
+int mig_chan__readv(struct mig_chan *c, struct iovec *iov, int cnt);
+int mig_chan__writev(struct mig_chan *c, struct iovec *iov, int cnt);
+/* A record with a payload in one buffer; fills seq and crc. */
+int mig_chan__send_rec(struct mig_chan *c, u32 type, u32 count, u32 id,
+		       const void *payload, size_t len);
+/* Next header on the channel, checked, with seq advanced. */
+int mig_chan__recv_hdr(struct mig_chan *c, struct mig_hdr *h);
+/* A small record's payload (len <= cap), crc checked. */
+int mig_chan__recv_payload(struct mig_chan *c, const struct mig_hdr *h, void *buf, size_t cap);
+
+/* "[ADDR:]PORT", "HOST:PORT", "[v6addr]:PORT".  listen_side allows a bare port. */
+int mig_addr__parse(const char *s, bool listen_side, char *host, size_t hn, char *port, size_t pn);
+int mig_tcp__listen(const char *addr);
+int mig_tcp__accept(int lfd, int timeout_ms);
+int mig_tcp__connect(const char *addr, int timeout_ms);
+void mig_tcp__tune(int fd, int timeout_ms);
+void mig_chan__apply_fault_env(struct mig_chan *c, int channel);
+
+/* ---- dirty.c ---- */
+
+struct mig_dirty {
+	u64 nr_pages;
+	_Atomic unsigned long *bits;
+	pthread_mutex_t lock;		/* harvesting: ring full exits vs. the engine */
+	bool ring;			/* tracking by dirty ring (else bitmap) */
+	bool active;
+	u64 harvested;			/* pages reported since start */
+};
+
+int mig_dirty__init(struct mig_dirty *d, u64 nr_pages);
+void mig_dirty__free(struct mig_dirty *d);
+void mig_dirty__set(struct mig_dirty *d, u64 page);
+/* Move the dirty set into `out` (a bitmap of nr_pages bits) and clear it;
+ * returns the number of pages moved. */
+u64 mig_dirty__take(struct mig_dirty *d, unsigned long *out);
+/* Fold a KVM_GET_DIRTY_LOG bitmap of a slot whose first page is page_base. */
+u64 mig_dirty__merge_bitmap(struct mig_dirty *d, u64 page_base, const unsigned long *bm,
+			    u64 npages);
+/* Harvest one vCPU's ring: entries from *fetch on with the DIRTY flag.  A
+ * slot maps to a page base through slot_base[slot] (npages for bounds);
+ * returns entries harvested (caller then issues KVM_RESET_DIRTY_RINGS). */
+struct mig_slot_map {
+	u32 slot;
+	u64 page_base, npages;
+};
+u64 mig_dirty__harvest_ring(struct mig_dirty *d, struct kvm_dirty_gfn *gfns, u32 entries,
+			    u32 *fetch, const struct mig_slot_map *slots, int nr_slots);
+
+/* Start/stop logging on every memory bank; harvest everything pending. */
+int migration__log_start(struct kvm *kvm, struct mig_dirty *d);
+void migration__log_stop(struct kvm *kvm);
+int migration__log_sync(struct kvm *kvm);
+
+/* ---- the destination (incoming.c) ---- */
+
+struct mig_mem_bank {
+	u8 *host;
+	u64 page_base, nr_pages;
+	/* Private anonymous memory: a page the kernel never mapped is zero,
+	 * so round 0 can skip reading it (/proc/self/pagemap says which). */
+	bool anon_private;
+};
+
+/* True if [p, p+len) lies in one private anonymous mapping of ours. */
+bool mig_mem__anon_private(const void *p, u64 len);
+
+struct mig_sec_buf {
+	u32 id, instance;
+	u8 *data;
+	size_t len;
+	struct mig_sec_buf *next;
+};
+
+struct mig_incoming {
+	struct mig_shape local;		/* our machine */
+	struct mig_shape peer;		/* the source's HELLO */
+	struct mig_mem_bank banks[MIG_MAX_BANKS];
+	int nr_banks;
+	u64 nr_pages;
+	_Atomic unsigned long *written;	/* pages ever received with data */
+	_Atomic unsigned long *suspect;	/* page crc failed, not yet re-sent */
+	_Atomic unsigned long *seen;	/* pages named by any entry */
+	_Atomic u64 pages_in, records_in, bytes_in;
+	struct mig_sec_buf *sections;
+	size_t sections_bytes;
+	u32 nr_sections;
+	u32 accepted_features;
+	bool got_hello, got_end;
+	struct mig_end end;
+	/* Is (id, instance) a section we can load?  NULL: the registry. */
+	int (*section_ok)(struct mig_incoming *in, u32 id, u32 instance);
+	struct kvm *kvm;
+	u64 session;
+	pthread_mutex_t lock;		/* sections, reason */
+	char reason[256];
+	/* Installed by SEV migration (issue 6) to take ENCRYPTED pages. */
+	int (*recv_encrypted)(struct mig_incoming *in, u64 page, const u8 *data, u32 len);
+};
+
+int mig_incoming__init(struct mig_incoming *in, u64 nr_pages);
+void mig_incoming__free(struct mig_incoming *in);
+/* Read records until END (control) or CHAN_END (data).  0 or -errno with
+ * in->reason set. */
+int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control,
+		       struct mig_chan_end *counted);
+/* After END and every CHAN_END: totals, suspects, sections complete. */
+/* The first record of the control channel: HELLO, compare, HELLO_REPLY. */
+int mig_incoming__hello(struct mig_incoming *in, struct mig_chan *c);
+int mig_incoming__check_complete(struct mig_incoming *in, const struct mig_chan_end *chans,
+				 int nr_chans);
+void mig_incoming__fail(struct mig_incoming *in, int err, const char *fmt, ...) __printf(3, 4);
+
+/* `lkvm run --incoming`: call after every device is initialised and before
+ * kvm_cpu__start_all().  0: the state is loaded, the source has the ACK,
+ * start the vCPUs.  <0: exit non-zero, never run the guest. */
+int migration__incoming(struct kvm *kvm);
+
+/* ---- the source (migrate.c, ram.c) ---- */
+
+/* RAM sender over a set of banks; one call per channel and round. */
+struct mig_ram_src {
+	struct mig_mem_bank banks[MIG_MAX_BANKS];
+	int nr_banks;
+	u64 nr_pages;
+	u32 nr_channels;
+};
+
+struct mig_ram_stats {
+	u64 zero, normal;
+	struct mig_chan_end sent;	/* what CHAN_END reports */
+};
+
+/* Send the pages of channel `idx` (0-based) that are set in `bm` (all pages
+ * when bm is NULL) as RAM records, straight from guest memory. */
+int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
+		  const unsigned long *bm, u32 round, struct mig_ram_stats *st);
+int mig_ram__send_chan_end(struct mig_chan *c, const struct mig_ram_stats *st);
+
+struct mig_params {
+	const char *to;			/* HOST:PORT */
+	u32 downtime_ms;		/* target; default 30 */
+	u64 bandwidth_mbps;		/* MB/s cap, 0 = none */
+	u32 channels;			/* data connections; default 2 */
+	u32 max_rounds;			/* default 30 */
+	u32 ack_timeout_ms;		/* default 30000 */
+	bool verify;			/* ship a whole-RAM crc32 in END (costs downtime) */
+};
+
+struct mig_progress {
+	u32 round;
+	double percent;			/* of this round */
+	double mbps;			/* MB/s over the last round */
+	u64 dirty_pages_per_s;
+	u64 remaining_pages;
+	double expected_downtime_ms;
+	u64 bytes;
+	bool final;
+};
+
+struct mig_result {
+	int status;			/* 0 committed, else -errno */
+	char reason[256];
+	u64 total_ns, downtime_ns, bytes, rounds;
+	u64 pages_normal, pages_zero, pages_total;
+	u32 channels;
+	u32 mem_crc;			/* with verify: the crc the destination matched */
+	bool verified;
+};
+
+typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);
+
+void mig_params__defaults(struct mig_params *p);
+/*
+ * Migrate the running VM.  Returns 0 once the destination acknowledged
+ * (the caller then stops the VM with status 0: the guest lives on the
+ * destination); on any failure the vCPUs have been resumed, the guest runs
+ * on here, and res->reason says why.
+ */
+int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
+		    void *arg, struct mig_result *res);
+int mig_result__json(const struct mig_result *r, char *buf, size_t n);
+int mig_result__text(const struct mig_result *r, char *buf, size_t n);
+int mig_progress__text(const struct mig_progress *p, char *buf, size_t n);
+
+/* The machine shape of a VM (both sides build it the same way). */
+int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s);
+/* Devices add "name[=identity]" to the shape (e.g. a disk's size + name). */
+int migration__register_device(const char *desc);
+
+/* crc32 over every page of the banks in page order (the --verify checksum). */
+u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks);
+
+/*
+ * `lkvm migrate` asks the running VMM over the control socket
+ * (IPC_MSG_MIGRATE): the VMM answers with PROGRESS messages carrying
+ * struct mig_progress, one DATA message with struct mig_result, and the
+ * REPLY.  Both ends are the same binary on the same host: host order.
+ */
+#define MIG_IPC_VERIFY		(1u << 0)
+
+struct mig_ipc_req {
+	u32 downtime_ms;
+	u32 channels;
+	u32 max_rounds;
+	u32 flags;
+	u64 bandwidth_mbps;
+	char to[256];			/* NUL-terminated HOST:PORT */
+};
+
+/* Page is all zeroes (cheap: stops at the first non-zero word). */
+bool mig_page_is_zero(const void *p);
+
+#endif

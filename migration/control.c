@@ -1,0 +1,99 @@
+/*
+ * IPC_MSG_MIGRATE: `lkvm migrate` asks this VMM to migrate its guest.  The
+ * handler runs on the control connection's own thread, streams progress
+ * back, and on commit stops the VM with status 0 (the guest lives on at
+ * the destination).  On failure the engine has already resumed the guest.
+ *
+ * Built only when the control socket (lkvm/ipc.h) is part of the tree.
+ */
+#if __has_include("lkvm/ipc.h")
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lkvm/ipc.h"
+#include "lkvm/kvm.h"
+#include "lkvm/migration.h"
+
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool busy;
+
+struct prog_ctx {
+	int fd;
+};
+
+static void send_progress(const struct mig_progress *p, void *arg)
+{
+	struct prog_ctx *c = arg;
+	char line[256];
+
+	/* A client that went away must not stop the migration. */
+	if (c->fd >= 0 && ipc__send(c->fd, IPC_MSG_PROGRESS, p, sizeof(*p)))
+		c->fd = -1;
+	mig_progress__text(p, line, sizeof(line));
+	pr_debug("%s", line);
+}
+
+static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
+{
+	struct mig_ipc_req req;
+	struct mig_params p;
+	struct mig_result res;
+	struct prog_ctx ctx = { fd };
+	char line[512];
+	int ret;
+
+	if (len != sizeof(req))
+		return -EINVAL;
+	memcpy(&req, payload, sizeof(req));
+	if (!memchr(req.to, 0, sizeof(req.to)) || !req.to[0] ||
+	    req.flags & ~MIG_IPC_VERIFY || req.channels > MIG_MAX_CHANNELS ||
+	    req.downtime_ms > 600000 || req.max_rounds > 10000)
+		return -EINVAL;
+
+	pthread_mutex_lock(&busy_lock);
+	if (busy) {
+		pthread_mutex_unlock(&busy_lock);
+		ipc__reply(fd, -EBUSY, "a migration is already in progress");
+		return IPC_REPLIED;
+	}
+	busy = true;
+	pthread_mutex_unlock(&busy_lock);
+
+	mig_params__defaults(&p);
+	p.to = req.to;
+	if (req.downtime_ms)
+		p.downtime_ms = req.downtime_ms;
+	if (req.channels)
+		p.channels = req.channels;
+	if (req.max_rounds)
+		p.max_rounds = req.max_rounds;
+	p.bandwidth_mbps = req.bandwidth_mbps;
+	p.verify = req.flags & MIG_IPC_VERIFY;
+
+	pr_info("migration to %s started", p.to);
+	ret = migration__send(kvm, &p, send_progress, &ctx, &res);
+	mig_result__text(&res, line, sizeof(line));
+	if (ret)
+		pr_err("%s", line);
+	else
+		pr_info("%s", line);
+	if (ctx.fd >= 0)
+		ipc__send(fd, IPC_MSG_DATA, &res, sizeof(res));
+	if (ctx.fd >= 0)
+		ipc__reply(fd, ret, "%s", ret ? res.reason : "migrated");
+	if (!ret) {
+		static char reason[300];
+
+		/* The vCPUs are still parked: they leave without running again. */
+		snprintf(reason, sizeof(reason), "guest migrated to %s", req.to);
+		kvm__request_stop(kvm, 0, reason);
+	}
+	pthread_mutex_lock(&busy_lock);
+	busy = ret == 0;		/* after a commit, never again */
+	pthread_mutex_unlock(&busy_lock);
+	return IPC_REPLIED;
+}
+
+ipc_handler(IPC_MSG_MIGRATE, migrate_cmd);
+#endif

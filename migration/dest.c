@@ -1,0 +1,293 @@
+/*
+ * `lkvm run --incoming [ADDR:]PORT`: listen, take the control connection
+ * and the data connections, receive the stream into guest memory
+ * (incoming.c), check it, load the state sections, and only then
+ * acknowledge and let the vCPUs start.  Registered as a run hook, so it
+ * runs after devices and vCPUs exist and before the first instruction.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lkvm/kvm.h"
+#include "lkvm/migration.h"
+#include "lkvm/run-hooks.h"
+
+#define IDLE_TIMEOUT_MS		60000
+#define CHANNEL_WAIT_MS		10000
+
+struct data_thread {
+	struct mig_incoming *in;
+	struct mig_chan chan;
+	struct mig_chan_end counted;
+	pthread_t tid;
+	int ret;
+	bool started;
+};
+
+static void *data_thread_fn(void *arg)
+{
+	struct data_thread *t = arg;
+
+	t->ret = mig_incoming__recv(t->in, &t->chan, false, &t->counted);
+	if (t->ret) {
+		mig_incoming__fail(t->in, t->ret, "data channel: %s", mig_strerror(t->ret));
+		/* Wake the control side, which waits for END meanwhile. */
+		shutdown(t->chan.fd, SHUT_RDWR);
+	}
+	return NULL;
+}
+
+static int accept_preamble(int lfd, int timeout_ms, u32 *channel, u64 *session,
+			   char *why, size_t n)
+{
+	u8 pre[MIG_PREAMBLE_SIZE];
+	struct mig_chan c;
+	u32 version;
+	int fd, ret;
+
+	fd = mig_tcp__accept(lfd, timeout_ms);
+	if (fd < 0) {
+		snprintf(why, n, "accept: %s", strerror(-fd));
+		return fd;
+	}
+	mig_tcp__tune(fd, IDLE_TIMEOUT_MS);
+	mig_chan__init_fd(&c, fd);
+	ret = mig_chan__read(&c, pre, sizeof(pre));
+	if (!ret)
+		ret = mig_preamble__decode(pre, &version, channel, session);
+	if (!ret && version != MIG_VERSION) {
+		struct mig_buf b = { 0 };
+
+		snprintf(why, n, "unsupported stream version %u (this lkvm speaks %u)",
+			 version, MIG_VERSION);
+		mig_status__encode(EPROTO, 0, why, &b);
+		if (!b.err)
+			mig_chan__send_rec(&c, MIG_REC_HELLO_REPLY, 0, 0, b.data, b.len);
+		mig_buf__free(&b);
+		ret = -EPROTO;
+	} else if (ret) {
+		snprintf(why, n, "not a migration stream (bad preamble)");
+	}
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static int send_ack(struct mig_chan *c, int err, const char *reason)
+{
+	struct mig_buf b = { 0 };
+	int ret;
+
+	mig_status__encode(err < 0 ? -err : err, 0, reason, &b);
+	ret = b.err ? b.err : mig_chan__send_rec(c, MIG_REC_ACK, 0, 0, b.data, b.len);
+	mig_buf__free(&b);
+	return ret;
+}
+
+/* Every registered section instance must have come: a missing vCPU state
+ * would leave that vCPU in its reset state. */
+static int check_sections_present(struct mig_incoming *in)
+{
+	struct mig_section *s;
+	struct mig_sec_buf *b;
+
+	for (s = mig_section__first(); s; s = s->next) {
+		u32 n = s->count ? s->count(in->kvm) : 1, i;
+
+		if (!s->load)
+			continue;
+		for (i = 0; i < n; i++) {
+			for (b = in->sections; b; b = b->next)
+				if (b->id == s->id && b->instance == i)
+					break;
+			if (!b) {
+				mig_incoming__fail(in, -ENOENT, "section %s instance %u missing",
+						   s->name, i);
+				return -ENOENT;
+			}
+		}
+	}
+	return 0;
+}
+
+static int load_sections(struct mig_incoming *in)
+{
+	struct mig_section *s;
+	struct mig_sec_buf *b;
+	int ret;
+
+	/* In id order (the registry's), so e.g. the page map precedes SEV. */
+	for (s = mig_section__first(); s; s = s->next) {
+		for (b = in->sections; b; b = b->next) {
+			if (b->id != s->id)
+				continue;
+			ret = s->load(in->kvm, b->instance, b->data, b->len);
+			if (ret) {
+				mig_incoming__fail(in, ret, "section %s instance %u refused: %s",
+						   s->name, b->instance, strerror(-ret));
+				return ret;
+			}
+		}
+	}
+	return 0;
+}
+
+int migration__incoming(struct kvm *kvm)
+{
+	struct data_thread *threads = NULL;
+	struct mig_chan_end ctrl_counted = { 0 }, all[MIG_MAX_CHANNELS + 1];
+	struct mig_incoming in;
+	struct mig_chan ctrl;
+	u64 t0 = 0, t_end;
+	u32 ch, nch = 0, i;
+	int lfd, fd, ret;
+	char why[256] = "";
+
+	ret = mig_incoming__init(&in, kvm->nr_pages);
+	if (ret)
+		return ret;
+	in.kvm = kvm;
+	mig_shape__from_kvm(kvm, &in.local);
+	in.local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP;
+	for (i = 0; i < (u32)kvm->nr_mem_banks && i < MIG_MAX_BANKS; i++) {
+		in.banks[i].host = kvm->mem_banks[i].host_addr;
+		in.banks[i].page_base = kvm->mem_banks[i].page_base;
+		in.banks[i].nr_pages = kvm->mem_banks[i].size / PAGE_SIZE;
+	}
+	in.nr_banks = i;
+	mig_chan__init_fd(&ctrl, -1);
+
+	lfd = mig_tcp__listen(kvm->cfg.incoming);
+	if (lfd < 0) {
+		pr_err("migration: cannot listen on %s: %s", kvm->cfg.incoming, strerror(-lfd));
+		ret = lfd;
+		goto out_free;
+	}
+	pr_info("migration: waiting for the source on %s", kvm->cfg.incoming);
+	fd = accept_preamble(lfd, -1, &ch, &in.session, why, sizeof(why));
+	if (fd < 0 || ch != 0) {
+		if (fd >= 0) {
+			close(fd);
+			snprintf(why, sizeof(why), "first connection is not a control channel");
+		}
+		pr_err("migration: %s", why);
+		ret = -EPROTO;
+		goto out_listen;
+	}
+	t0 = now_ns();
+	mig_chan__init_fd(&ctrl, fd);
+	ret = mig_incoming__hello(&in, &ctrl);
+	if (ret)
+		goto out_fail;
+	nch = in.peer.nr_channels;
+	threads = calloc(nch, sizeof(*threads));
+	if (!threads) {
+		ret = -ENOMEM;
+		goto out_fail;
+	}
+	for (i = 0; i < nch; i++) {
+		u64 session;
+
+		fd = accept_preamble(lfd, CHANNEL_WAIT_MS, &ch, &session, why, sizeof(why));
+		if (fd < 0) {
+			mig_incoming__fail(&in, fd, "data channel %u: %s", i + 1, why);
+			ret = fd;
+			goto out_threads;
+		}
+		if (session != in.session || ch < 1 || ch > nch || threads[ch - 1].started) {
+			close(fd);
+			mig_incoming__fail(&in, -EPROTO, "unexpected data connection (channel %u)", ch);
+			ret = -EPROTO;
+			goto out_threads;
+		}
+		threads[ch - 1].in = &in;
+		mig_chan__init_fd(&threads[ch - 1].chan, fd);
+		ret = pthread_create(&threads[ch - 1].tid, NULL, data_thread_fn, &threads[ch - 1]);
+		if (ret) {
+			close(fd);
+			ret = -ret;
+			goto out_threads;
+		}
+		threads[ch - 1].started = true;
+	}
+	ret = mig_incoming__recv(&in, &ctrl, true, &ctrl_counted);
+
+out_threads:
+	if (ret) {
+		/* Stop the data threads: they may be blocked reading. */
+		for (i = 0; i < nch; i++)
+			if (threads && threads[i].started)
+				shutdown(threads[i].chan.fd, SHUT_RDWR);
+	}
+	for (i = 0; threads && i < nch; i++) {
+		if (!threads[i].started)
+			continue;
+		pthread_join(threads[i].tid, NULL);
+		if (!ret && threads[i].ret)
+			ret = threads[i].ret;
+		all[i] = threads[i].counted;
+		mig_chan__close(&threads[i].chan);
+	}
+	if (ret)
+		goto out_fail;
+	all[nch] = ctrl_counted;
+	t_end = now_ns();
+	ret = mig_incoming__check_complete(&in, all, nch + 1);
+	if (!ret)
+		ret = check_sections_present(&in);
+	if (!ret)
+		ret = load_sections(&in);
+	if (ret)
+		goto out_fail;
+	pr_debug("migration: checked and loaded in %.3f ms after END", (now_ns() - t_end) / 1e6);
+	/*
+	 * Commit point: the source exits when it reads this ACK, so it goes out
+	 * before our vCPUs start; if it cannot be sent we must not run.
+	 */
+	ret = send_ack(&ctrl, 0, "received, checked, running");
+	if (ret) {
+		pr_err("migration: cannot acknowledge to the source: %s", strerror(-ret));
+		goto out_close;
+	}
+	if (in.end.flags & MIG_END_MEM_CRC)
+		pr_info("migration: guest memory crc32 0x%08x matches the source's", in.end.mem_crc);
+	pr_info("migration: received %llu pages in %llu records, %.1f MB in %.3f s; running",
+		(unsigned long long)in.pages_in, (unsigned long long)in.records_in,
+		in.bytes_in / 1e6, (now_ns() - t0) / 1e9);
+	goto out_close;
+
+out_fail:
+	if (!in.reason[0])
+		mig_incoming__fail(&in, ret, "control channel: %s", mig_strerror(ret));
+	pr_err("migration: incoming migration failed: %s; the guest is not started", in.reason);
+	if (ctrl.fd >= 0)
+		send_ack(&ctrl, ret, in.reason);
+out_close:
+	mig_chan__close(&ctrl);
+	free(threads);
+out_listen:
+	close(lfd);
+out_free:
+	mig_incoming__free(&in);
+	return ret;
+}
+
+static int incoming_hook(struct kvm *kvm)
+{
+	if (!kvm->cfg.incoming)
+		return 0;
+	return migration__incoming(kvm);
+}
+
+static struct run_hook incoming_run_hook = {
+	.name = "incoming migration",
+	.prio = RUN_HOOK_INCOMING,
+	.fn = incoming_hook,
+};
+run_hook_register(incoming_run_hook);

@@ -1,0 +1,439 @@
+/*
+ * The destination's record loop.  Records are checked header first; RAM
+ * page data is read straight into guest memory; state sections are
+ * buffered and loaded (dest.c) only once the whole stream is in and
+ * checked.  Nothing here touches KVM, so the unit tests and the fuzzer
+ * drive exactly this code with in-memory streams.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lkvm/kvm.h"
+#include "lkvm/migration.h"
+
+#define BITS_PER_LONG		(8 * sizeof(long))
+#define MIG_MAX_NR_SECTIONS	1024
+
+static void bit_set(_Atomic unsigned long *bm, u64 n)
+{
+	atomic_fetch_or_explicit(&bm[n / BITS_PER_LONG], 1UL << (n % BITS_PER_LONG),
+				 memory_order_relaxed);
+}
+
+static void bit_clear(_Atomic unsigned long *bm, u64 n)
+{
+	atomic_fetch_and_explicit(&bm[n / BITS_PER_LONG], ~(1UL << (n % BITS_PER_LONG)),
+				  memory_order_relaxed);
+}
+
+static bool bit_test(_Atomic unsigned long *bm, u64 n)
+{
+	return atomic_load_explicit(&bm[n / BITS_PER_LONG], memory_order_relaxed) &
+	       (1UL << (n % BITS_PER_LONG));
+}
+
+void mig_incoming__fail(struct mig_incoming *in, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&in->lock);
+	if (!in->reason[0]) {		/* the first failure is the cause */
+		va_start(ap, fmt);
+		vsnprintf(in->reason, sizeof(in->reason), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&in->lock);
+}
+
+int mig_incoming__init(struct mig_incoming *in, u64 nr_pages)
+{
+	size_t words = DIV_ROUND_UP(nr_pages, BITS_PER_LONG) + 1;
+
+	memset(in, 0, sizeof(*in));
+	in->nr_pages = nr_pages;
+	in->written = calloc(words, sizeof(long));
+	in->suspect = calloc(words, sizeof(long));
+	in->seen = calloc(words, sizeof(long));
+	pthread_mutex_init(&in->lock, NULL);
+	if (!in->written || !in->suspect || !in->seen) {
+		mig_incoming__free(in);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void mig_incoming__free(struct mig_incoming *in)
+{
+	struct mig_sec_buf *s, *n;
+
+	free((void *)in->written);
+	free((void *)in->suspect);
+	free((void *)in->seen);
+	in->written = in->suspect = in->seen = NULL;
+	for (s = in->sections; s; s = n) {
+		n = s->next;
+		free(s->data);
+		free(s);
+	}
+	in->sections = NULL;
+	pthread_mutex_destroy(&in->lock);
+}
+
+static u8 *page_host(struct mig_incoming *in, u64 page)
+{
+	int i;
+
+	for (i = 0; i < in->nr_banks; i++) {
+		struct mig_mem_bank *b = &in->banks[i];
+
+		if (page >= b->page_base && page - b->page_base < b->nr_pages)
+			return b->host + (page - b->page_base) * PAGE_SIZE;
+	}
+	return NULL;
+}
+
+static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mig_hdr *h,
+		    struct mig_chan_end *counted)
+{
+	static _Thread_local u8 tab[MIG_MAX_BATCH * MIG_ENT_SIZE];
+	static _Thread_local struct mig_page_ent ents[MIG_MAX_BATCH];
+	static _Thread_local struct iovec iov[MIG_MAX_BATCH];
+	u8 *enc = NULL;
+	size_t enc_len = 0, enc_off = 0;
+	int ret, nio = 0;
+	u32 i;
+
+	if (!in->got_hello)
+		return -EPROTO;
+	ret = mig_chan__read(c, tab, (size_t)h->count * MIG_ENT_SIZE);
+	if (ret)
+		return ret;
+	ret = mig_ram__decode_entries(h, tab, in->nr_pages, in->accepted_features, ents);
+	if (ret) {
+		mig_incoming__fail(in, ret, "bad RAM record (seq %u): %s", h->seq, mig_strerror(ret));
+		return ret;
+	}
+	for (i = 0; i < h->count; i++)
+		if ((ents[i].flags & MIG_PAGE_KIND_MASK) == MIG_PAGE_ENCRYPTED)
+			enc_len += ents[i].len;
+	if (enc_len) {
+		if (!in->recv_encrypted)
+			return -EOPNOTSUPP;
+		enc = malloc(enc_len);	/* <= MIG_MAX_RAM_LEN: capped by the decoder */
+		if (!enc)
+			return -ENOMEM;
+	}
+	/* Page data lands in guest memory directly: the header said where. */
+	for (i = 0; i < h->count; i++) {
+		struct mig_page_ent *e = &ents[i];
+		u8 *host = page_host(in, e->page);
+
+		if (!host) {
+			ret = -ERANGE;
+			goto out;
+		}
+		switch (e->flags & MIG_PAGE_KIND_MASK) {
+		case MIG_PAGE_NORMAL:
+			if (nio && (u8 *)iov[nio - 1].iov_base + iov[nio - 1].iov_len == host) {
+				iov[nio - 1].iov_len += PAGE_SIZE;
+			} else {
+				iov[nio].iov_base = host;
+				iov[nio++].iov_len = PAGE_SIZE;
+			}
+			break;
+		case MIG_PAGE_ENCRYPTED:
+			iov[nio].iov_base = enc + enc_off;
+			iov[nio++].iov_len = e->len;
+			enc_off += e->len;
+			break;
+		}
+	}
+	ret = mig_chan__readv(c, iov, nio);
+	if (ret)
+		goto out;
+	enc_off = 0;
+	for (i = 0; i < h->count; i++) {
+		struct mig_page_ent *e = &ents[i];
+		u8 *host = page_host(in, e->page);
+
+		bit_set(in->seen, e->page);
+		switch (e->flags & MIG_PAGE_KIND_MASK) {
+		case MIG_PAGE_ZERO:
+			/* Fresh guest memory is zero: touch only what we wrote. */
+			if (bit_test(in->written, e->page)) {
+				memset(host, 0, PAGE_SIZE);
+				bit_clear(in->written, e->page);
+			}
+			bit_clear(in->suspect, e->page);
+			break;
+		case MIG_PAGE_NORMAL:
+			bit_set(in->written, e->page);
+			if (!mig_crc__bad(mig_crc32(0, host, PAGE_SIZE), e->crc))
+				bit_clear(in->suspect, e->page);
+			else
+				bit_set(in->suspect, e->page);
+			break;
+		case MIG_PAGE_ENCRYPTED:
+			if (mig_crc__bad(mig_crc32(0, enc + enc_off, e->len), e->crc)) {
+				bit_set(in->suspect, e->page);
+			} else {
+				ret = in->recv_encrypted(in, e->page, enc + enc_off, e->len);
+				if (ret)
+					goto out;
+				bit_set(in->written, e->page);
+				bit_clear(in->suspect, e->page);
+			}
+			enc_off += e->len;
+			break;
+		}
+	}
+	counted->records++;
+	counted->pages += h->count;
+	counted->bytes += h->len;
+	in->pages_in += h->count;
+	in->records_in++;
+	in->bytes_in += MIG_HDR_SIZE + h->len;
+out:
+	free(enc);
+	return ret;
+}
+
+static int default_section_ok(struct mig_incoming *in, u32 id, u32 instance)
+{
+	struct mig_section *s = mig_section__find(id);
+
+	if (!s || !s->load)
+		return -ENOENT;
+	if (instance >= (s->count ? s->count(in->kvm) : 1))
+		return -ERANGE;
+	return 0;
+}
+
+static int recv_section(struct mig_incoming *in, struct mig_chan *c, const struct mig_hdr *h)
+{
+	struct mig_sec_buf *s;
+	int ret;
+
+	if (!in->got_hello)
+		return -EPROTO;
+	ret = (in->section_ok ? in->section_ok : default_section_ok)(in, h->id, h->count);
+	if (ret) {
+		mig_incoming__fail(in, ret, "section 0x%x instance %u: %s", h->id, h->count,
+				   ret == -ENOENT ? "unknown here" : "no such instance here");
+		return ret;
+	}
+	for (s = in->sections; s; s = s->next)
+		if (s->id == h->id && s->instance == h->count) {
+			mig_incoming__fail(in, -EPROTO, "section 0x%x instance %u sent twice",
+					   h->id, h->count);
+			return -EPROTO;
+		}
+	if (in->nr_sections >= MIG_MAX_NR_SECTIONS ||
+	    h->len > MIG_MAX_SECTIONS_TOTAL - in->sections_bytes)
+		return -EMSGSIZE;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->data = malloc(h->len ? h->len : 1);
+	if (!s->data) {
+		free(s);
+		return -ENOMEM;
+	}
+	ret = mig_chan__recv_payload(c, h, s->data, h->len);
+	if (ret) {
+		free(s->data);
+		free(s);
+		return ret;
+	}
+	s->id = h->id;
+	s->instance = h->count;
+	s->len = h->len;
+	s->next = in->sections;
+	in->sections = s;
+	in->sections_bytes += h->len;
+	in->nr_sections++;
+	return 0;
+}
+
+int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control,
+		       struct mig_chan_end *counted)
+{
+	u8 small[MIG_MAX_SMALL];
+	struct mig_hdr h;
+	int ret;
+
+	for (;;) {
+		ret = mig_chan__recv_hdr(c, &h);
+		if (ret)
+			return ret;
+		switch (h.type) {
+		case MIG_REC_RAM:
+			ret = recv_ram(in, c, &h, counted);
+			break;
+		case MIG_REC_SECTION:
+			ret = control ? recv_section(in, c, &h) : -EPROTO;
+			break;
+		case MIG_REC_ROUND:
+			ret = control ? mig_chan__recv_payload(c, &h, small, sizeof(small)) : -EPROTO;
+			break;
+		case MIG_REC_SYNC:
+			/* Everything before it is in guest memory: say so. */
+			ret = mig_chan__send_rec(c, MIG_REC_SYNC_ACK, 0, h.id, NULL, 0);
+			break;
+		case MIG_REC_CHAN_END: {
+			struct mig_chan_end e;
+
+			if (control)
+				return -EPROTO;
+			ret = mig_chan__recv_payload(c, &h, small, sizeof(small));
+			if (!ret)
+				ret = mig_chan_end__decode(small, h.len, &e);
+			if (!ret && (e.records != counted->records || e.pages != counted->pages ||
+				     e.bytes != counted->bytes)) {
+				mig_incoming__fail(in, -EPROTO, "data channel totals differ: sent %llu "
+						   "pages, received %llu",
+						   (unsigned long long)e.pages,
+						   (unsigned long long)counted->pages);
+				ret = -EPROTO;
+			}
+			return ret;
+		}
+		case MIG_REC_END:
+			if (!control || !in->got_hello)
+				return -EPROTO;
+			ret = mig_chan__recv_payload(c, &h, small, sizeof(small));
+			if (!ret)
+				ret = mig_end__decode(small, h.len, &in->end);
+			if (!ret)
+				in->got_end = true;
+			return ret;
+		case MIG_REC_ABORT: {
+			u32 st, f;
+			char why[128];
+
+			if (!control)
+				return -EPROTO;
+			ret = mig_chan__recv_payload(c, &h, small, sizeof(small));
+			if (!ret)
+				ret = mig_status__decode(small, h.len, &st, &f, why, sizeof(why));
+			if (!ret)
+				mig_incoming__fail(in, -ECANCELED, "source aborted: %s", why);
+			return -ECANCELED;
+		}
+		default:	/* HELLO twice, or records of the other direction */
+			ret = -EPROTO;
+			break;
+		}
+		if (ret)
+			return ret;
+	}
+}
+
+int mig_incoming__hello(struct mig_incoming *in, struct mig_chan *c)
+{
+	u8 buf[MIG_MAX_HELLO];
+	struct mig_buf reply = { 0 };
+	struct mig_hdr h;
+	char why[256] = "";
+	int ret;
+
+	ret = mig_chan__recv_hdr(c, &h);
+	if (ret)
+		return ret;
+	if (h.type != MIG_REC_HELLO)
+		return -EPROTO;
+	ret = mig_chan__recv_payload(c, &h, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	ret = mig_shape__decode(buf, h.len, &in->peer);
+	if (ret)
+		snprintf(why, sizeof(why), "malformed machine description (%s)", strerror(-ret));
+	else if (in->peer.session != in->session)
+		ret = -EPROTO, snprintf(why, sizeof(why), "session id differs from the preamble's");
+	else
+		ret = mig_shape__compare(&in->peer, &in->local, why, sizeof(why));
+	if (ret)
+		mig_incoming__fail(in, ret, "refused: %s", why);
+	in->accepted_features = ret ? 0 : in->peer.features;
+	mig_status__encode(ret ? -ret : 0, in->accepted_features, ret ? why : "", &reply);
+	if (!reply.err) {
+		int r = mig_chan__send_rec(c, MIG_REC_HELLO_REPLY, 0, 0, reply.data, reply.len);
+
+		if (!ret)
+			ret = r;
+	}
+	mig_buf__free(&reply);
+	if (!ret)
+		in->got_hello = true;
+	return ret;
+}
+
+static bool bitmap_any(_Atomic unsigned long *bm, u64 nbits, bool want_set, u64 *first)
+{
+	u64 i;
+
+	for (i = 0; i < nbits; i++) {
+		unsigned long w = atomic_load_explicit(&bm[i / BITS_PER_LONG],
+						       memory_order_relaxed);
+
+		if (!want_set && i % BITS_PER_LONG == 0 && i + BITS_PER_LONG <= nbits && w == ~0UL) {
+			i += BITS_PER_LONG - 1;
+			continue;
+		}
+		if (want_set && i % BITS_PER_LONG == 0 && !w) {
+			i += BITS_PER_LONG - 1;
+			continue;
+		}
+		if (!!(w & (1UL << (i % BITS_PER_LONG))) == want_set) {
+			*first = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+int mig_incoming__check_complete(struct mig_incoming *in, const struct mig_chan_end *chans,
+				 int nr_chans)
+{
+	u64 pages = 0, p;
+	int i;
+
+	if (!in->got_end) {
+		mig_incoming__fail(in, -EPROTO, "stream ended without END");
+		return -EPROTO;
+	}
+	for (i = 0; i < nr_chans; i++)
+		pages += chans[i].pages;
+	if (pages != in->end.pages) {
+		mig_incoming__fail(in, -EPROTO, "page count differs: source sent %llu, received %llu",
+				   (unsigned long long)in->end.pages, (unsigned long long)pages);
+		return -EPROTO;
+	}
+	if (in->nr_sections != in->end.nr_sections) {
+		mig_incoming__fail(in, -EPROTO, "section count differs: source sent %u, received %u",
+				   in->end.nr_sections, in->nr_sections);
+		return -EPROTO;
+	}
+	if (bitmap_any(in->suspect, in->nr_pages, true, &p)) {
+		mig_incoming__fail(in, -EBADMSG, "checksum mismatch on page %llu",
+				   (unsigned long long)p);
+		return -EBADMSG;
+	}
+	if (bitmap_any(in->seen, in->nr_pages, false, &p)) {
+		mig_incoming__fail(in, -EPROTO, "page %llu never sent", (unsigned long long)p);
+		return -EPROTO;
+	}
+	if (in->end.flags & MIG_END_MEM_CRC) {
+		u32 crc = mig_mem_crc(in->banks, in->nr_banks);
+
+		if (crc != in->end.mem_crc) {
+			mig_incoming__fail(in, -EBADMSG, "guest memory checksum differs: source "
+					   "0x%08x, received 0x%08x", in->end.mem_crc, crc);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,562 @@
+/*
+ * The source side of live migration: handshake, pre-copy rounds until the
+ * remaining dirty set fits the downtime target, then pause, final round,
+ * state sections, END, and the commit rule: the guest is gone from here
+ * only once the destination has acknowledged "received, checked,
+ * running".  Every failure before that resumes the guest.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lkvm/kvm.h"
+#include "lkvm/migration.h"
+
+#define BITS_PER_LONG		(8 * sizeof(long))
+#define CONNECT_TIMEOUT_MS	5000
+#define SEND_TIMEOUT_MS		30000
+
+void mig_params__defaults(struct mig_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->downtime_ms = 30;
+	p->channels = 2;
+	p->max_rounds = 30;
+	p->ack_timeout_ms = 30000;
+}
+
+struct src_chan {
+	struct mig_src *m;
+	u32 idx;
+	struct mig_chan chan;
+	struct mig_ram_stats st;
+	pthread_t tid;
+	int ret;
+};
+
+struct mig_src {
+	struct kvm *kvm;
+	const struct mig_params *p;
+	struct mig_ram_src ram;
+	struct mig_dirty dirty;
+	unsigned long *send_bm;		/* this round's pages (round 0: all) */
+	u32 round;
+	struct mig_chan ctrl;
+	struct src_chan ch[MIG_MAX_CHANNELS];
+	u32 nch;
+	u64 session;
+	bool paused, logging;
+	bool refused;			/* the reason came from the destination */
+	struct mig_result *res;
+};
+
+/*
+ * SYNC and wait for its answer: socket buffers hold megabytes, so "sent"
+ * is not "received".  A round ends when the destination has consumed it,
+ * which makes the measured bandwidth, and so the convergence decision
+ * and the downtime, honest.
+ */
+static int sync_channel(struct mig_chan *c, u32 round)
+{
+	struct mig_hdr h;
+	int ret;
+
+	ret = mig_chan__send_rec(c, MIG_REC_SYNC, 0, round, NULL, 0);
+	if (ret)
+		return ret;
+	ret = mig_chan__recv_hdr(c, &h);
+	if (ret)
+		return ret;
+	return h.type == MIG_REC_SYNC_ACK && h.id == round ? 0 : -EPROTO;
+}
+
+static void *round_thread(void *arg)
+{
+	struct src_chan *c = arg;
+
+	/* Round 0 sends every page; later rounds the harvested dirty set. */
+	c->ret = mig_ram__send(&c->m->ram, &c->chan, c->idx,
+			       c->m->round ? c->m->send_bm : NULL, c->m->round, &c->st);
+	if (!c->ret && !c->m->paused)
+		c->ret = sync_channel(&c->chan, c->m->round);
+	if (c->ret)	/* unblock the others: the round is lost anyway */
+		shutdown(c->chan.fd, SHUT_RDWR);
+	return NULL;
+}
+
+/* One round over every channel in parallel; returns bytes sent. */
+static int send_round(struct mig_src *m, u64 *bytes)
+{
+	u64 before = 0, after = 0;
+	u32 i;
+	int ret = 0;
+
+	for (i = 0; i < m->nch; i++)
+		before += m->ch[i].chan.bytes_out;
+	for (i = 0; i < m->nch; i++) {
+		m->ch[i].ret = 0;
+		if (m->nch == 1) {
+			round_thread(&m->ch[i]);
+		} else if (pthread_create(&m->ch[i].tid, NULL, round_thread, &m->ch[i])) {
+			m->ch[i].ret = -EAGAIN;
+			m->ch[i].tid = 0;
+		}
+	}
+	for (i = 0; i < m->nch; i++) {
+		if (m->nch > 1 && m->ch[i].tid)
+			pthread_join(m->ch[i].tid, NULL);
+		if (!ret && m->ch[i].ret)
+			ret = m->ch[i].ret;
+		after += m->ch[i].chan.bytes_out;
+	}
+	*bytes = after - before;
+	return ret;
+}
+
+static int send_round_info(struct mig_src *m, u64 pages, u64 rate)
+{
+	u8 buf[24] = { 0 };
+	u32 i;
+
+	for (i = 0; i < 4; i++)
+		buf[i] = m->round >> (8 * i);
+	for (i = 0; i < 8; i++) {
+		buf[8 + i] = pages >> (8 * i);
+		buf[16 + i] = rate >> (8 * i);
+	}
+	return mig_chan__send_rec(&m->ctrl, MIG_REC_ROUND, 0, 0, buf, sizeof(buf));
+}
+
+static int send_sections(struct mig_src *m, u32 *nr)
+{
+	struct mig_section *s;
+	int ret;
+
+	*nr = 0;
+	for (s = mig_section__first(); s; s = s->next) {
+		u32 n = s->count ? s->count(m->kvm) : 1, i;
+
+		if (!s->save)
+			continue;
+		for (i = 0; i < n; i++) {
+			struct mig_buf b = { 0 };
+
+			ret = s->save(m->kvm, i, &b);
+			if (!ret && b.err)
+				ret = b.err;
+			if (!ret && b.len > MIG_MAX_SECTION)
+				ret = -EMSGSIZE;
+			if (ret) {
+				snprintf(m->res->reason, sizeof(m->res->reason),
+					 "saving section %s instance %u failed: %s", s->name, i,
+					 strerror(-ret));
+				mig_buf__free(&b);
+				return ret;
+			}
+			ret = mig_chan__send_rec(&m->ctrl, MIG_REC_SECTION, i, s->id, b.data, b.len);
+			mig_buf__free(&b);
+			if (ret)
+				return ret;
+			(*nr)++;
+		}
+	}
+	return 0;
+}
+
+/* Read a status record (HELLO_REPLY or ACK) from the destination. */
+static int recv_status(struct mig_src *m, u32 type, int timeout_ms, char *why, size_t n)
+{
+	u8 buf[MIG_MAX_SMALL];
+	struct mig_hdr h;
+	u32 st, f;
+	int ret;
+
+	mig_tcp__tune(m->ctrl.fd, timeout_ms);
+	ret = mig_chan__recv_hdr(&m->ctrl, &h);
+	if (ret)
+		return ret;
+	if (h.type != type && !(type == MIG_REC_HELLO_REPLY && h.type == MIG_REC_ACK))
+		return -EPROTO;
+	ret = mig_chan__recv_payload(&m->ctrl, &h, buf, sizeof(buf));
+	if (!ret)
+		ret = mig_status__decode(buf, h.len, &st, &f, why, n);
+	if (ret)
+		return ret;
+	if (st)
+		return st < 4096 ? -(int)st : -EPROTO;
+	return 0;
+}
+
+static int connect_all(struct mig_src *m)
+{
+	u8 pre[MIG_PREAMBLE_SIZE];
+	struct mig_shape shape;
+	struct mig_buf b = { 0 };
+	char why[256] = "";
+	u32 i;
+	int fd, ret;
+
+	fd = mig_tcp__connect(m->p->to, CONNECT_TIMEOUT_MS);
+	if (fd < 0) {
+		snprintf(m->res->reason, sizeof(m->res->reason), "cannot connect to %s: %s",
+			 m->p->to, strerror(-fd));
+		return fd;
+	}
+	mig_tcp__tune(fd, SEND_TIMEOUT_MS);
+	mig_chan__init_fd(&m->ctrl, fd);
+	mig_chan__apply_fault_env(&m->ctrl, 0);
+	mig_preamble__encode(pre, 0, m->session);
+	ret = mig_chan__writev(&m->ctrl, &(struct iovec){ pre, sizeof(pre) }, 1);
+	if (ret)
+		goto err;
+	mig_shape__from_kvm(m->kvm, &shape);
+	shape.nr_channels = m->nch;
+	shape.session = m->session;
+	ret = mig_shape__encode(&shape, &b);
+	if (!ret)
+		ret = mig_chan__send_rec(&m->ctrl, MIG_REC_HELLO, 0, 0, b.data, b.len);
+	mig_buf__free(&b);
+	if (ret)
+		goto err;
+	ret = recv_status(m, MIG_REC_HELLO_REPLY, m->p->ack_timeout_ms, why, sizeof(why));
+	mig_tcp__tune(m->ctrl.fd, SEND_TIMEOUT_MS);
+	if (ret) {
+		snprintf(m->res->reason, sizeof(m->res->reason), "destination refused: %s",
+			 why[0] ? why : mig_strerror(ret));
+		m->refused = why[0];
+		return ret;
+	}
+	for (i = 0; i < m->nch; i++) {
+		struct src_chan *c = &m->ch[i];
+
+		fd = mig_tcp__connect(m->p->to, CONNECT_TIMEOUT_MS);
+		if (fd < 0) {
+			ret = fd;
+			goto err;
+		}
+		mig_tcp__tune(fd, SEND_TIMEOUT_MS);
+		mig_chan__init_fd(&c->chan, fd);
+		c->m = m;
+		c->idx = i;
+		if (m->p->bandwidth_mbps)
+			c->chan.rate_bps = m->p->bandwidth_mbps * 1000000 / m->nch;
+		mig_chan__apply_fault_env(&c->chan, i + 1);
+		mig_preamble__encode(pre, i + 1, m->session);
+		ret = mig_chan__writev(&c->chan, &(struct iovec){ pre, sizeof(pre) }, 1);
+		if (ret)
+			goto err;
+	}
+	return 0;
+err:
+	snprintf(m->res->reason, sizeof(m->res->reason), "connection to %s failed: %s",
+		 m->p->to, strerror(-ret));
+	return ret;
+}
+
+static void report(struct mig_src *m, mig_progress_fn fn, void *arg, u64 remaining,
+		   u64 dirty_rate, double bw, bool final)
+{
+	struct mig_progress pr = {
+		.round = m->round,
+		.percent = m->ram.nr_pages ?
+			100.0 * (m->ram.nr_pages - min(remaining, m->ram.nr_pages)) / m->ram.nr_pages : 100,
+		.mbps = bw / 1e6,
+		.dirty_pages_per_s = dirty_rate,
+		.remaining_pages = remaining,
+		.expected_downtime_ms = bw > 0 ? remaining * PAGE_SIZE / bw * 1000 : 0,
+		.final = final,
+	};
+	u32 i;
+
+	for (i = 0; i < m->nch; i++)
+		pr.bytes += m->ch[i].chan.bytes_out;
+	pr.bytes += m->ctrl.bytes_out;
+	if (fn)
+		fn(&pr, arg);
+}
+
+/* After a failure: tell the destination, and fetch its reason if it has one. */
+static void abort_stream(struct mig_src *m, int err)
+{
+	struct mig_buf b = { 0 };
+	char why[256] = "";
+	u32 i;
+
+	for (i = 0; i < m->nch; i++)
+		mig_chan__close(&m->ch[i].chan);
+	if (m->ctrl.fd < 0)
+		return;
+	mig_status__encode(-err, 0, m->res->reason, &b);
+	if (!b.err)
+		mig_chan__send_rec(&m->ctrl, MIG_REC_ABORT, 0, 0, b.data, b.len);
+	mig_buf__free(&b);
+	/* The destination sends ACK with its reason when it gives up first. */
+	if (!m->refused && recv_status(m, MIG_REC_ACK, 1000, why, sizeof(why)) < 0 && why[0]) {
+		size_t l = strlen(m->res->reason);
+
+		snprintf(m->res->reason + l, sizeof(m->res->reason) - l,
+			 "%sdestination says: %s", l ? "; " : "", why);
+	}
+	mig_chan__close(&m->ctrl);
+}
+
+int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
+		    void *arg, struct mig_result *res)
+{
+	struct mig_src *m;
+	struct mig_end end = { 0 };
+	u64 t0 = now_ns(), t_pause = 0, round_t, bytes, total_send_bytes = 0,
+	    total_send_ns = 0, remaining = 0, rate = 0, i;
+	double bw = 0;
+	char why[256] = "";
+	u8 endbuf[24];
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	if (!mig_section__find(MIG_SEC_CPU)) {
+		/* Without it the destination would boot the vCPUs from reset. */
+		snprintf(res->reason, sizeof(res->reason),
+			 "this lkvm cannot save vCPU state (no vCPU migration section)");
+		res->status = -EOPNOTSUPP;
+		return -EOPNOTSUPP;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->kvm = kvm;
+	m->p = p;
+	m->res = res;
+	m->nch = p->channels ? min(p->channels, (u32)MIG_MAX_CHANNELS) : 1;
+	res->channels = m->nch;
+	m->ctrl.fd = -1;
+	for (i = 0; i < MIG_MAX_CHANNELS; i++)
+		m->ch[i].chan.fd = -1;
+	for (i = 0; i < (u64)kvm->nr_mem_banks && i < MIG_MAX_BANKS; i++) {
+		m->ram.banks[i].host = kvm->mem_banks[i].host_addr;
+		m->ram.banks[i].page_base = kvm->mem_banks[i].page_base;
+		m->ram.banks[i].nr_pages = kvm->mem_banks[i].size / PAGE_SIZE;
+		m->ram.banks[i].anon_private = mig_mem__anon_private(kvm->mem_banks[i].host_addr,
+								      kvm->mem_banks[i].size);
+	}
+	m->ram.nr_banks = i;
+	m->ram.nr_pages = kvm->nr_pages;
+	m->ram.nr_channels = m->nch;
+	if (getrandom(&m->session, sizeof(m->session), 0) != sizeof(m->session))
+		m->session = t0 ^ getpid();
+
+	ret = mig_dirty__init(&m->dirty, kvm->nr_pages);
+	if (ret)
+		goto out_free;
+	m->send_bm = calloc(DIV_ROUND_UP(kvm->nr_pages, BITS_PER_LONG) + 1, sizeof(long));
+	if (!m->send_bm) {
+		ret = -ENOMEM;
+		goto out_dirty;
+	}
+	ret = connect_all(m);
+	if (ret)
+		goto out_fail;
+
+	/* Logging first: writes during round 0 must land in round 1's set. */
+	ret = migration__log_start(kvm, &m->dirty);
+	if (ret) {
+		snprintf(res->reason, sizeof(res->reason), "cannot start dirty logging: %s",
+			 strerror(-ret));
+		goto out_fail;
+	}
+	m->logging = true;
+
+	for (;;) {
+		u64 round_ns;
+
+		round_t = now_ns();
+		ret = send_round(m, &bytes);
+		if (ret)
+			goto out_fail_io;
+		round_ns = now_ns() - round_t;
+		total_send_bytes += bytes;
+		total_send_ns += round_ns;
+		bw = total_send_ns ? total_send_bytes * 1e9 / total_send_ns : 0;
+
+		ret = migration__log_sync(kvm);
+		if (ret)
+			goto out_fail_sync;
+		remaining = mig_dirty__take(&m->dirty, m->send_bm);
+		rate = round_ns ? remaining * 1000000000ull / round_ns : 0;
+		report(m, fn, arg, remaining, rate, bw, false);
+		ret = send_round_info(m, remaining, rate);
+		if (ret)
+			goto out_fail_io;
+		m->round++;
+		/* Converged when the rest fits the downtime target at this bandwidth. */
+		if (!remaining || m->round >= p->max_rounds ||
+		    (bw > 0 && remaining * PAGE_SIZE * 1000.0 / bw <= p->downtime_ms))
+			break;
+	}
+
+	/* Stop-and-copy: the guest stays paused until the ACK or a failure. */
+	t_pause = now_ns();
+	ret = kvm__pause(kvm);
+	if (ret) {
+		snprintf(res->reason, sizeof(res->reason), "cannot pause the vCPUs: %s",
+			 strerror(-ret));
+		goto out_fail;
+	}
+	m->paused = true;
+	pr_debug("migration: paused in %.3f ms", (now_ns() - t_pause) / 1e6);
+	ret = migration__log_sync(kvm);
+	if (ret)
+		goto out_fail_sync;
+	{
+		/* Pages harvested now join the ones left from the last round. */
+		unsigned long *more = calloc(DIV_ROUND_UP(kvm->nr_pages, BITS_PER_LONG) + 1,
+					     sizeof(long));
+		u64 w;
+
+		if (!more) {
+			ret = -ENOMEM;
+			goto out_fail;
+		}
+		mig_dirty__take(&m->dirty, more);
+		for (w = 0; w < DIV_ROUND_UP(kvm->nr_pages, BITS_PER_LONG); w++)
+			m->send_bm[w] |= more[w];
+		free(more);
+	}
+	ret = send_round(m, &bytes);
+	if (ret)
+		goto out_fail_io;
+	m->round++;
+	pr_debug("migration: final round sent at %.3f ms", (now_ns() - t_pause) / 1e6);
+	report(m, fn, arg, 0, rate, bw, true);
+	ret = send_sections(m, &end.nr_sections);
+	if (ret)
+		goto out_fail_io;
+	pr_debug("migration: %u sections sent at %.3f ms", end.nr_sections,
+		 (now_ns() - t_pause) / 1e6);
+	for (i = 0; i < m->nch; i++) {
+		ret = mig_ram__send_chan_end(&m->ch[i].chan, &m->ch[i].st);
+		if (ret)
+			goto out_fail_io;
+		end.pages += m->ch[i].st.sent.pages;
+	}
+	end.rounds = m->round;
+	if (p->verify) {
+		/* The guest is paused: this is exactly what the destination must hold. */
+		end.mem_crc = mig_mem_crc(m->ram.banks, m->ram.nr_banks);
+		end.flags |= MIG_END_MEM_CRC;
+		res->mem_crc = end.mem_crc;
+	}
+	mig_end__encode(&end, endbuf);
+	ret = mig_chan__send_rec(&m->ctrl, MIG_REC_END, 0, 0, endbuf, sizeof(endbuf));
+	if (ret)
+		goto out_fail_io;
+	pr_debug("migration: END sent at %.3f ms", (now_ns() - t_pause) / 1e6);
+	ret = recv_status(m, MIG_REC_ACK, p->ack_timeout_ms, why, sizeof(why));
+	if (ret) {
+		if (why[0])
+			snprintf(res->reason, sizeof(res->reason), "destination refused: %s", why),
+			m->refused = true;
+		else if (ret == -ETIMEDOUT)
+			snprintf(res->reason, sizeof(res->reason),
+				 "no acknowledgement from the destination within %u ms",
+				 p->ack_timeout_ms);
+		else
+			snprintf(res->reason, sizeof(res->reason),
+				 "connection lost waiting for the acknowledgement: %s", strerror(-ret));
+		goto out_fail;
+	}
+
+	/* Committed: the guest runs on the destination now. */
+	res->verified = p->verify;
+	res->downtime_ns = now_ns() - t_pause;
+	res->status = 0;
+	ret = 0;
+	goto out_stats;
+
+out_fail_sync:
+	snprintf(res->reason, sizeof(res->reason), "dirty page harvest failed: %s",
+		 strerror(-ret));
+	goto out_fail;
+out_fail_io:
+	if (!res->reason[0])
+		snprintf(res->reason, sizeof(res->reason), "stream to %s failed: %s", p->to,
+			 mig_strerror(ret));
+out_fail:
+	abort_stream(m, ret);
+	res->status = ret;
+	if (m->logging)
+		migration__log_stop(kvm);
+	if (m->paused)
+		kvm__resume(kvm);
+out_stats:
+	res->total_ns = now_ns() - t0;
+	res->rounds = m->round;
+	for (i = 0; i < m->nch; i++) {
+		res->pages_zero += m->ch[i].st.zero;
+		res->pages_normal += m->ch[i].st.normal;
+		res->bytes += m->ch[i].chan.bytes_out;
+		mig_chan__close(&m->ch[i].chan);
+	}
+	res->bytes += m->ctrl.bytes_out;
+	res->pages_total = res->pages_zero + res->pages_normal;
+	mig_chan__close(&m->ctrl);
+	free(m->send_bm);
+out_dirty:
+	mig_dirty__free(&m->dirty);
+out_free:
+	free(m);
+	return ret;
+}
+
+int mig_progress__text(const struct mig_progress *p, char *buf, size_t n)
+{
+	return snprintf(buf, n, "migrate: round %u%s: %5.1f%%  %.1f MB/s  %llu dirty pages/s  "
+			"%llu pages left  expected downtime %.1f ms",
+			p->round, p->final ? " (final)" : "", p->percent, p->mbps,
+			(unsigned long long)p->dirty_pages_per_s,
+			(unsigned long long)p->remaining_pages, p->expected_downtime_ms);
+}
+
+int mig_result__text(const struct mig_result *r, char *buf, size_t n)
+{
+	if (r->status)
+		return snprintf(buf, n, "migration failed: %s; the guest runs on here", r->reason);
+	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
+			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero), %u channels%s",
+			r->total_ns / 1e9, r->downtime_ns / 1e6, r->bytes / 1e6,
+			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
+			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
+			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
+			r->channels, r->verified ? ", guest memory verified" : "");
+}
+
+int mig_result__json(const struct mig_result *r, char *buf, size_t n)
+{
+	char reason[512];
+	size_t k = 0;
+	const char *s;
+
+	/* The reason is ours, but escape it anyway: it quotes the peer. */
+	for (s = r->reason; *s && k + 7 < sizeof(reason); s++) {
+		if (*s == '"' || *s == '\\')
+			reason[k++] = '\\';
+		if ((unsigned char)*s < 0x20)
+			continue;
+		reason[k++] = *s;
+	}
+	reason[k] = 0;
+	return snprintf(buf, n, "{\"status\":\"%s\",\"reason\":\"%s\",\"total_ms\":%.3f,"
+			"\"downtime_ms\":%.3f,\"bytes\":%llu,\"rounds\":%llu,\"pages\":%llu,"
+			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"channels\":%u,"
+			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":\"0x%08x\"}",
+			r->status ? "failed" : "completed", reason, r->total_ns / 1e6,
+			r->downtime_ns / 1e6, (unsigned long long)r->bytes,
+			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
+			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
+			r->channels,
+			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
+			r->verified ? "true" : "false", r->mem_crc);
+}

@@ -1,0 +1,218 @@
+/*
+ * Sending RAM: batches of up to MIG_MAX_BATCH pages, each page checked for
+ * zero (then it costs one 24-byte entry) or checksummed and handed to the
+ * kernel as an iovec into guest memory.  Pages are striped over the data
+ * channels in MIG_CHUNK_PAGES chunks, and a page always takes the same
+ * channel, so TCP ordering keeps its copies in round order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lkvm/migration.h"
+
+#define BITS_PER_LONG	(8 * sizeof(long))
+
+bool mig_page_is_zero(const void *p)
+{
+	const u64 *w = p;
+	u64 acc = 0;
+	unsigned int i;
+
+	/* Random data exits on the first word; zero pages read 4 KiB. */
+	if (w[0] || w[511])
+		return false;
+	for (i = 0; i < PAGE_SIZE / 8; i += 8)
+		acc |= w[i] | w[i + 1] | w[i + 2] | w[i + 3] |
+		       w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7];
+	return !acc;
+}
+
+bool mig_mem__anon_private(const void *p, u64 len)
+{
+	unsigned long lo, hi, ino, a = (unsigned long)p;
+	char perms[8], line[512];
+	bool ok = false;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		/* "lo-hi perms offset dev inode [path]": anonymous has inode 0, no path
+		 * (or a bracketed pseudo name). */
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &lo, &hi, perms, &ino) != 4)
+			continue;
+		if (a < lo || a >= hi)
+			continue;
+		ok = a + len <= hi && !strcmp(perms, "rw-p") && ino == 0 && !strchr(line, '/');
+		break;
+	}
+	fclose(f);
+	return ok;
+}
+
+/*
+ * Round 0 of a mostly untouched guest: instead of reading every page (a
+ * read fault each), ask /proc/self/pagemap which pages were ever mapped.
+ * Bit 63 present, bit 62 swapped: neither means the kernel never gave the
+ * page to us, so it reads as zero.  Returns false if pagemap is unusable.
+ */
+static int pagemap_fd = -2;
+static pthread_once_t pagemap_once = PTHREAD_ONCE_INIT;
+
+static void pagemap_open(void)
+{
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+}
+
+static bool untouched_pages(const u8 *host, u64 n, u64 *ents)
+{
+	ssize_t want = n * sizeof(u64);
+
+	pthread_once(&pagemap_once, pagemap_open);
+	if (pagemap_fd < 0)
+		return false;
+	return pread(pagemap_fd, ents, want, (unsigned long)host / PAGE_SIZE * sizeof(u64)) == want;
+}
+
+#define PM_PRESENT	(1ULL << 63)
+#define PM_SWAPPED	(1ULL << 62)
+
+struct batch {
+	u32 n;
+	int nio;
+	u64 data_len;
+	struct mig_page_ent ents[MIG_MAX_BATCH];
+	u8 tab[MIG_MAX_BATCH * MIG_ENT_SIZE];
+	struct iovec iov[MIG_MAX_BATCH + 2];
+	u8 hdr[MIG_HDR_SIZE];
+};
+
+static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_stats *st)
+{
+	struct mig_hdr h = { .type = MIG_REC_RAM, .count = b->n, .id = round };
+	u32 i;
+	int ret;
+
+	if (!b->n)
+		return 0;
+	for (i = 0; i < b->n; i++)
+		mig_ent__encode(&b->ents[i], b->tab + (size_t)i * MIG_ENT_SIZE);
+	h.seq = c->seq_out;
+	h.len = (u64)b->n * MIG_ENT_SIZE + b->data_len;
+	h.crc = mig_crc32(0, b->tab, (size_t)b->n * MIG_ENT_SIZE);
+	mig_hdr__encode(&h, b->hdr);
+	b->iov[0].iov_base = b->hdr;
+	b->iov[0].iov_len = MIG_HDR_SIZE;
+	b->iov[1].iov_base = b->tab;
+	b->iov[1].iov_len = (size_t)b->n * MIG_ENT_SIZE;
+	ret = mig_chan__writev(c, b->iov, b->nio + 2);
+	if (ret)
+		return ret;
+	c->seq_out++;
+	st->sent.records++;
+	st->sent.pages += b->n;
+	st->sent.bytes += h.len;
+	b->n = 0;
+	b->nio = 0;
+	b->data_len = 0;
+	return 0;
+}
+
+static int add_page(struct mig_chan *c, struct batch *b, u64 page, u8 *host, u32 round,
+		    struct mig_ram_stats *st, bool untouched)
+{
+	struct mig_page_ent *e = &b->ents[b->n++];
+
+	e->page = page;
+	if (untouched || mig_page_is_zero(host)) {
+		e->flags = MIG_PAGE_ZERO;
+		e->len = 0;
+		e->crc = 0;
+		st->zero++;
+	} else {
+		struct iovec *last = b->nio ? &b->iov[b->nio + 1] : NULL;
+
+		e->flags = MIG_PAGE_NORMAL;
+		e->len = PAGE_SIZE;
+		e->crc = mig_crc32(0, host, PAGE_SIZE);
+		/* Guest memory in place; neighbours become one iovec. */
+		if (last && (u8 *)last->iov_base + last->iov_len == host) {
+			last->iov_len += PAGE_SIZE;
+		} else {
+			b->iov[b->nio + 2].iov_base = host;
+			b->iov[b->nio + 2].iov_len = PAGE_SIZE;
+			b->nio++;
+		}
+		b->data_len += PAGE_SIZE;
+		st->normal++;
+	}
+	if (b->n == MIG_MAX_BATCH)
+		return flush(c, b, round, st);
+	return 0;
+}
+
+int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
+		  const unsigned long *bm, u32 round, struct mig_ram_stats *st)
+{
+	static _Thread_local struct batch b;
+	static _Thread_local u64 pm[MIG_CHUNK_PAGES];
+	int bank, ret;
+
+	b.n = 0;
+	b.nio = 0;
+	b.data_len = 0;
+	for (bank = 0; bank < r->nr_banks; bank++) {
+		const struct mig_mem_bank *mb = &r->banks[bank];
+		u64 first = mb->page_base, end = mb->page_base + mb->nr_pages;
+		u64 chunk = first / MIG_CHUNK_PAGES;
+
+		/* Walk only this channel's chunks. */
+		chunk += (idx + r->nr_channels - chunk % r->nr_channels) % r->nr_channels;
+		for (; chunk * MIG_CHUNK_PAGES < end; chunk += r->nr_channels) {
+			u64 p = max(chunk * MIG_CHUNK_PAGES, first), p0 = p;
+			u64 stop = min((chunk + 1) * MIG_CHUNK_PAGES, end);
+			bool pm_ok = !bm && mb->anon_private &&
+				     untouched_pages(mb->host + (p - first) * PAGE_SIZE, stop - p, pm);
+
+			for (; p < stop; p++) {
+				if (bm) {
+					unsigned long w = bm[p / BITS_PER_LONG] >> (p % BITS_PER_LONG);
+
+					if (!w) {	/* skip to the next word */
+						p = ALIGN_DOWN(p, BITS_PER_LONG) + BITS_PER_LONG - 1;
+						continue;
+					}
+					if (!(w & 1))
+						continue;
+				}
+				ret = add_page(c, &b, p, mb->host + (p - first) * PAGE_SIZE, round, st,
+					       pm_ok && !(pm[p - p0] & (PM_PRESENT | PM_SWAPPED)));
+				if (ret)
+					return ret;
+			}
+		}
+	}
+	return flush(c, &b, round, st);
+}
+
+u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks)
+{
+	u32 crc = 0;
+	int i;
+
+	for (i = 0; i < nr_banks; i++)
+		crc = mig_crc32(crc, banks[i].host, banks[i].nr_pages * PAGE_SIZE);
+	return crc;
+}
+
+int mig_ram__send_chan_end(struct mig_chan *c, const struct mig_ram_stats *st)
+{
+	u8 buf[24];
+
+	mig_chan_end__encode(&st->sent, buf);
+	return mig_chan__send_rec(c, MIG_REC_CHAN_END, 0, 0, buf, sizeof(buf));
+}

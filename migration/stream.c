@@ -1,0 +1,405 @@
+/*
+ * The migration stream's wire format (docs/migration-stream.md): encoders
+ * and strict decoders.  Nothing here does I/O, so the unit tests and the
+ * fuzzer reach every check directly.  Decoders treat their input as hostile:
+ * every length, count and offset is checked before use, nothing is
+ * allocated from a peer's numbers.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "lkvm/migration.h"
+
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/* The fuzzer flips this to get past checksums and reach the checks behind them. */
+bool mig_fuzz_ignore_crc;
+#define crc_bad(a, b)	(!mig_fuzz_ignore_crc && (a) != (b))
+#else
+#define crc_bad(a, b)	((a) != (b))
+#endif
+
+static void put32(u8 *p, u32 v)
+{
+	p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
+}
+
+static void put64(u8 *p, u64 v)
+{
+	put32(p, (u32)v);
+	put32(p + 4, (u32)(v >> 32));
+}
+
+static u32 get32(const u8 *p)
+{
+	return (u32)p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24;
+}
+
+static u64 get64(const u8 *p)
+{
+	return (u64)get32(p) | (u64)get32(p + 4) << 32;
+}
+
+const char *mig_strerror(int err)
+{
+	switch (err) {
+	case -EBADMSG:	return "checksum mismatch";
+	case -EPROTO:	return "malformed or out-of-order record";
+	case -EMSGSIZE:	return "record longer than allowed";
+	case -ERANGE:	return "page or instance out of range";
+	case -EPIPE:	return "connection closed";
+	case -ETIMEDOUT: return "timed out";
+	default:	return strerror(-err);
+	}
+}
+
+bool mig_crc__bad(u32 got, u32 want)
+{
+	return crc_bad(got, want);
+}
+
+void mig_preamble__encode(u8 out[MIG_PREAMBLE_SIZE], u32 channel, u64 session)
+{
+	memcpy(out, MIG_MAGIC, 8);
+	put32(out + 8, MIG_VERSION);
+	put32(out + 12, channel);
+	put64(out + 16, session);
+}
+
+int mig_preamble__decode(const u8 in[MIG_PREAMBLE_SIZE], u32 *version, u32 *channel,
+			 u64 *session)
+{
+	if (memcmp(in, MIG_MAGIC, 8))
+		return -EPROTO;
+	*version = get32(in + 8);
+	*channel = get32(in + 12);
+	*session = get64(in + 16);
+	if (*channel > MIG_MAX_CHANNELS)
+		return -EPROTO;
+	return 0;
+}
+
+u64 mig_hdr__max_len(u32 type)
+{
+	switch (type) {
+	case MIG_REC_HELLO:		return MIG_MAX_HELLO;
+	case MIG_REC_HELLO_REPLY:
+	case MIG_REC_ACK:
+	case MIG_REC_ABORT:		return MIG_MAX_SMALL;
+	case MIG_REC_RAM:		return MIG_MAX_RAM_LEN;
+	case MIG_REC_SECTION:		return MIG_MAX_SECTION;
+	case MIG_REC_ROUND:		return 64;
+	case MIG_REC_CHAN_END:		return 24;
+	case MIG_REC_END:		return 64;
+	case MIG_REC_SYNC:
+	case MIG_REC_SYNC_ACK:		return 0;
+	default:			return 0;
+	}
+}
+
+void mig_hdr__encode(const struct mig_hdr *h, u8 out[MIG_HDR_SIZE])
+{
+	put32(out + 0, h->type);
+	put32(out + 4, h->count);
+	put32(out + 8, h->id);
+	put32(out + 12, h->seq);
+	put64(out + 16, h->len);
+	put32(out + 24, h->crc);
+	put32(out + 28, 0);
+	put32(out + 32, 0);
+	put32(out + 36, mig_crc32(0, out, 36));
+}
+
+int mig_hdr__decode(const u8 in[MIG_HDR_SIZE], u32 expect_seq, struct mig_hdr *h)
+{
+	u64 max;
+
+	if (crc_bad(get32(in + 36), mig_crc32(0, in, 36)))
+		return -EBADMSG;
+	h->type = get32(in + 0);
+	h->count = get32(in + 4);
+	h->id = get32(in + 8);
+	h->seq = get32(in + 12);
+	h->len = get64(in + 16);
+	h->crc = get32(in + 24);
+	if (get32(in + 28) || get32(in + 32))
+		return -EPROTO;
+	max = mig_hdr__max_len(h->type);
+	if (!max && h->type != MIG_REC_SYNC && h->type != MIG_REC_SYNC_ACK)
+		return -EPROTO;			/* unknown type */
+	if (h->seq != expect_seq)
+		return -EPROTO;			/* lost, repeated or spliced record */
+	if (h->len > max)
+		return -EMSGSIZE;
+	if (h->type == MIG_REC_RAM &&
+	    (h->count == 0 || h->count > MIG_MAX_BATCH ||
+	     h->len < (u64)h->count * MIG_ENT_SIZE))
+		return -EPROTO;
+	if (h->type != MIG_REC_RAM && h->type != MIG_REC_SECTION && h->count)
+		return -EPROTO;
+	return 0;
+}
+
+void mig_ent__encode(const struct mig_page_ent *e, u8 out[MIG_ENT_SIZE])
+{
+	put64(out, e->page);
+	put32(out + 8, e->flags);
+	put32(out + 12, e->len);
+	put32(out + 16, e->crc);
+	put32(out + 20, 0);
+}
+
+int mig_ram__decode_entries(const struct mig_hdr *h, const u8 *tab, u64 nr_pages,
+			    u32 features, struct mig_page_ent *ents)
+{
+	u64 total = (u64)h->count * MIG_ENT_SIZE;
+	u32 i;
+
+	if (h->count == 0 || h->count > MIG_MAX_BATCH)
+		return -EPROTO;
+	if (crc_bad(mig_crc32(0, tab, (size_t)h->count * MIG_ENT_SIZE), h->crc))
+		return -EBADMSG;
+	for (i = 0; i < h->count; i++) {
+		struct mig_page_ent *e = &ents[i];
+		const u8 *p = tab + (size_t)i * MIG_ENT_SIZE;
+
+		e->page = get64(p);
+		e->flags = get32(p + 8);
+		e->len = get32(p + 12);
+		e->crc = get32(p + 16);
+		if (get32(p + 20))
+			return -EPROTO;
+		if (e->page >= nr_pages)
+			return -ERANGE;
+		if (i && e->page <= ents[i - 1].page)
+			return -EPROTO;		/* strictly increasing: no duplicates */
+		if (e->flags & ~(MIG_PAGE_KIND_MASK | MIG_PAGE_SHARED))
+			return -EPROTO;
+		switch (e->flags & MIG_PAGE_KIND_MASK) {
+		case MIG_PAGE_NORMAL:
+			if (e->len != PAGE_SIZE)
+				return -EPROTO;
+			break;
+		case MIG_PAGE_ZERO:
+			if (!(features & MIG_F_ZERO_PAGES) || e->len != 0 || e->crc)
+				return -EPROTO;
+			break;
+		case MIG_PAGE_ENCRYPTED:
+			if (!(features & MIG_F_SEV_PAGES) ||
+			    e->len < 4 + MIG_ENC_HDR_MIN + PAGE_SIZE ||
+			    e->len > 4 + MIG_ENC_HDR_MAX + PAGE_SIZE)
+				return -EPROTO;
+			break;
+		default:
+			return -EPROTO;
+		}
+		total += e->len;
+	}
+	if (total != h->len)
+		return -EPROTO;
+	return 0;
+}
+
+int mig_shape__encode(const struct mig_shape *s, struct mig_buf *out)
+{
+	u8 tmp[32];
+	u32 i;
+
+	if (s->nr_banks > MIG_MAX_BANKS || s->devices_len > MIG_MAX_DEVICES_LEN)
+		return -EINVAL;
+	put32(tmp, s->features);
+	put32(tmp + 4, s->nr_channels);
+	put32(tmp + 8, s->nr_cpus);
+	put32(tmp + 12, s->nr_banks);
+	put64(tmp + 16, s->nr_pages);
+	put64(tmp + 24, s->session);
+	mig_buf__put(out, tmp, 32);
+	for (i = 0; i < s->nr_banks; i++) {
+		put64(tmp, s->banks[i].gpa);
+		put64(tmp + 8, s->banks[i].size);
+		mig_buf__put(out, tmp, 16);
+	}
+	put32(tmp, s->sev_mode);
+	put32(tmp + 4, s->devices_len);
+	mig_buf__put(out, tmp, 8);
+	mig_buf__put(out, s->devices, s->devices_len);
+	return out->err;
+}
+
+int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s)
+{
+	size_t off = 32;
+	u64 pages = 0;
+	u32 i;
+
+	memset(s, 0, sizeof(*s));
+	if (len < 32)
+		return -EPROTO;
+	s->features = get32(p);
+	s->nr_channels = get32(p + 4);
+	s->nr_cpus = get32(p + 8);
+	s->nr_banks = get32(p + 12);
+	s->nr_pages = get64(p + 16);
+	s->session = get64(p + 24);
+	if (s->features & ~MIG_F_KNOWN)
+		return -EOPNOTSUPP;
+	if (!s->nr_channels || s->nr_channels > MIG_MAX_CHANNELS ||
+	    !s->nr_cpus || s->nr_cpus > MIG_MAX_CPUS ||
+	    !s->nr_banks || s->nr_banks > MIG_MAX_BANKS)
+		return -EPROTO;
+	if (len - off < (size_t)s->nr_banks * 16 + 8)
+		return -EPROTO;
+	for (i = 0; i < s->nr_banks; i++, off += 16) {
+		u64 gpa = get64(p + off), size = get64(p + off + 8);
+
+		if (!size || !IS_ALIGNED(gpa, PAGE_SIZE) || !IS_ALIGNED(size, PAGE_SIZE) ||
+		    gpa + size < gpa)
+			return -EPROTO;
+		s->banks[i].gpa = gpa;
+		s->banks[i].size = size;
+		pages += size / PAGE_SIZE;	/* <= 4 * 2^52: no overflow */
+	}
+	if (pages != s->nr_pages)
+		return -EPROTO;
+	s->sev_mode = get32(p + off);
+	s->devices_len = get32(p + off + 4);
+	off += 8;
+	if (s->sev_mode > 2 || s->devices_len > MIG_MAX_DEVICES_LEN ||
+	    len - off != s->devices_len)
+		return -EPROTO;
+	for (i = 0; i < s->devices_len; i++)
+		if (p[off + i] < 0x20 || p[off + i] > 0x7e)
+			return -EPROTO;
+	memcpy(s->devices, p + off, s->devices_len);
+	s->devices[s->devices_len] = 0;
+	return 0;
+}
+
+int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
+		       char *reason, size_t n)
+{
+	u32 i;
+
+	if (src->nr_pages != dst->nr_pages) {
+		snprintf(reason, n, "memory size differs: source %llu MiB, destination %llu MiB",
+			 (unsigned long long)(src->nr_pages >> 8),
+			 (unsigned long long)(dst->nr_pages >> 8));
+		return -EINVAL;
+	}
+	if (src->nr_cpus != dst->nr_cpus) {
+		snprintf(reason, n, "vCPU count differs: source %u, destination %u",
+			 src->nr_cpus, dst->nr_cpus);
+		return -EINVAL;
+	}
+	if (src->nr_banks != dst->nr_banks) {
+		snprintf(reason, n, "memory layout differs: source %u banks, destination %u",
+			 src->nr_banks, dst->nr_banks);
+		return -EINVAL;
+	}
+	for (i = 0; i < src->nr_banks; i++) {
+		if (src->banks[i].gpa != dst->banks[i].gpa ||
+		    src->banks[i].size != dst->banks[i].size) {
+			snprintf(reason, n, "memory bank %u differs: source 0x%llx+0x%llx, "
+				 "destination 0x%llx+0x%llx", i,
+				 (unsigned long long)src->banks[i].gpa,
+				 (unsigned long long)src->banks[i].size,
+				 (unsigned long long)dst->banks[i].gpa,
+				 (unsigned long long)dst->banks[i].size);
+			return -EINVAL;
+		}
+	}
+	if (src->sev_mode != dst->sev_mode) {
+		snprintf(reason, n, "SEV mode differs: source %u, destination %u",
+			 src->sev_mode, dst->sev_mode);
+		return -EINVAL;
+	}
+	if (src->features & ~dst->features) {
+		snprintf(reason, n, "destination lacks stream features 0x%x",
+			 src->features & ~dst->features);
+		return -EOPNOTSUPP;
+	}
+	if (src->devices_len != dst->devices_len ||
+	    memcmp(src->devices, dst->devices, src->devices_len)) {
+		snprintf(reason, n, "devices differ: source '%s', destination '%s'",
+			 src->devices, dst->devices);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int mig_status__encode(u32 status, u32 features, const char *reason, struct mig_buf *out)
+{
+	size_t rl = reason ? strnlen(reason, MIG_MAX_REASON) : 0;
+	u8 tmp[12];
+
+	put32(tmp, status);
+	put32(tmp + 4, features);
+	put32(tmp + 8, (u32)rl);
+	mig_buf__put(out, tmp, 12);
+	mig_buf__put(out, reason, rl);
+	return out->err;
+}
+
+int mig_status__decode(const u8 *p, size_t len, u32 *status, u32 *features,
+		       char *reason, size_t n)
+{
+	u32 rl, i;
+
+	if (len < 12)
+		return -EPROTO;
+	*status = get32(p);
+	*features = get32(p + 4);
+	rl = get32(p + 8);
+	if (rl > MIG_MAX_REASON || len - 12 != rl)
+		return -EPROTO;
+	if (n) {
+		size_t k = 0;
+
+		/* Printable only: the text ends up on a terminal. */
+		for (i = 0; i < rl && k + 1 < n; i++)
+			reason[k++] = (p[12 + i] >= 0x20 && p[12 + i] < 0x7f) ? p[12 + i] : '?';
+		reason[k] = 0;
+	}
+	return 0;
+}
+
+void mig_end__encode(const struct mig_end *e, u8 out[24])
+{
+	put32(out, e->rounds);
+	put32(out + 4, e->nr_sections);
+	put64(out + 8, e->pages);
+	put32(out + 16, e->mem_crc);
+	put32(out + 20, e->flags);
+}
+
+int mig_end__decode(const u8 *p, size_t len, struct mig_end *e)
+{
+	if (len != 24)
+		return -EPROTO;
+	e->rounds = get32(p);
+	e->nr_sections = get32(p + 4);
+	e->pages = get64(p + 8);
+	e->mem_crc = get32(p + 16);
+	e->flags = get32(p + 20);
+	if (e->flags & ~MIG_END_MEM_CRC || (!(e->flags & MIG_END_MEM_CRC) && e->mem_crc))
+		return -EPROTO;
+	return 0;
+}
+
+void mig_chan_end__encode(const struct mig_chan_end *e, u8 out[24])
+{
+	put64(out, e->records);
+	put64(out + 8, e->pages);
+	put64(out + 16, e->bytes);
+}
+
+int mig_chan_end__decode(const u8 *p, size_t len, struct mig_chan_end *e)
+{
+	if (len != 24)
+		return -EPROTO;
+	e->records = get64(p);
+	e->pages = get64(p + 8);
+	e->bytes = get64(p + 16);
+	return 0;
+}

@@ -1,0 +1,446 @@
+/*
+ * Migration transport: TCP connections (IPv4/IPv6) and record I/O.  Record
+ * payloads are handed to the kernel as iovecs pointing where the bytes
+ * live (guest memory on the sender, guest memory on the receiver once the
+ * header is checked), so RAM never goes through a bounce buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lkvm/migration.h"
+
+#define SOCK_BUF_BYTES	(4 << 20)
+
+void mig_chan__init_fd(struct mig_chan *c, int fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+}
+
+void mig_chan__init_buf(struct mig_chan *c, const void *buf, size_t len)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->buf = buf;
+	c->buf_len = len;
+}
+
+void mig_chan__close(struct mig_chan *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/*
+ * LKVM_MIG_FAULT=flip:N or cut:N (N = byte offset on data channel 1, or on
+ * the control channel with a "c" suffix: flip:Nc) corrupts or cuts the
+ * outgoing stream at that offset.  The failure tests use it to prove the
+ * receiver's checks and the source's recovery; it costs one compare per
+ * write otherwise.
+ */
+void mig_chan__apply_fault_env(struct mig_chan *c, int channel)
+{
+	const char *e = getenv("LKVM_MIG_FAULT");
+	unsigned long long off;
+	char kind[8], where = 0;
+	int want;
+
+	if (!e || sscanf(e, "%7[a-z]:%llu%c", kind, &off, &where) < 2)
+		return;
+	want = where == 'c' ? 0 : 1;
+	if (channel != want || !off)
+		return;
+	if (!strcmp(kind, "flip"))
+		c->fault_flip_at = off;
+	else if (!strcmp(kind, "cut"))
+		c->fault_cut_at = off;
+}
+
+static int read_some(struct mig_chan *c, struct iovec *iov, int cnt)
+{
+	ssize_t n;
+
+	if (c->fd < 0) {
+		size_t got = 0;
+		int i;
+
+		if (!c->buf)
+			return -EPIPE;
+		for (i = 0; i < cnt; i++) {
+			size_t k = min(iov[i].iov_len, c->buf_len - c->buf_pos);
+
+			memcpy(iov[i].iov_base, c->buf + c->buf_pos, k);
+			c->buf_pos += k;
+			got += k;
+			if (k < iov[i].iov_len)
+				break;
+		}
+		return got ? (int)min(got, (size_t)INT_MAX) : -EPIPE;
+	}
+	do {
+		n = readv(c->fd, iov, min(cnt, IOV_MAX));
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	if (n == 0)
+		return -EPIPE;
+	return (int)n;
+}
+
+/* Advance an iovec array past n bytes. */
+static void iov_advance(struct iovec **iov, int *cnt, size_t n)
+{
+	while (*cnt && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt && n) {
+		(*iov)->iov_base = (u8 *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
+
+int mig_chan__readv(struct mig_chan *c, struct iovec *iov, int cnt)
+{
+	while (cnt && !iov->iov_len)
+		iov++, cnt--;
+	while (cnt) {
+		int n = read_some(c, iov, cnt);
+
+		if (n < 0)
+			return n;
+		c->bytes_in += n;
+		iov_advance(&iov, &cnt, n);
+	}
+	return 0;
+}
+
+int mig_chan__read(struct mig_chan *c, void *p, size_t n)
+{
+	struct iovec iov = { p, n };
+
+	return mig_chan__readv(c, &iov, 1);
+}
+
+static void rate_wait(struct mig_chan *c, size_t n)
+{
+	u64 now = now_ns(), due;
+
+	if (!c->rate_start_ns) {
+		c->rate_start_ns = now;
+		c->rate_bytes = 0;
+	}
+	c->rate_bytes += n;
+	due = c->rate_start_ns + c->rate_bytes * 1000000000ull / c->rate_bps;
+	if (due > now + 1000000) {
+		struct timespec ts = { (due - now) / 1000000000ull, (due - now) % 1000000000ull };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int write_iov(struct mig_chan *c, struct iovec *iov, int cnt)
+{
+	struct msghdr msg = { 0 };
+	ssize_t n;
+
+	msg.msg_iov = iov;
+	msg.msg_iovlen = min(cnt, IOV_MAX);
+	do {
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		/* Not a socket (a file in tests): plain writev. */
+		if (n < 0 && errno == ENOTSOCK)
+			n = writev(c->fd, iov, min(cnt, IOV_MAX));
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	return (int)n;
+}
+
+/* Test hook: send the iovec byte by byte around the fault offset. */
+static int write_faulty(struct mig_chan *c, struct iovec *iov, int cnt, size_t total)
+{
+	u64 start = c->bytes_out, end = start + total;
+	u64 at = c->fault_cut_at ? c->fault_cut_at : c->fault_flip_at;
+	u8 *copy, *p;
+	int i, ret;
+
+	if (at < start || at >= end)
+		return 1;		/* not in this write */
+	copy = malloc(total);
+	if (!copy)
+		return -ENOMEM;
+	for (p = copy, i = 0; i < cnt; i++) {
+		memcpy(p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
+	}
+	if (c->fault_cut_at) {
+		ret = write_full(c->fd, copy, at - start);
+		shutdown(c->fd, SHUT_RDWR);
+		free(copy);
+		c->fault_cut_at = 0;
+		return ret ? ret : -ECONNRESET;
+	}
+	copy[at - start] ^= 0x20;
+	c->fault_flip_at = 0;
+	ret = write_full(c->fd, copy, total);
+	free(copy);
+	c->bytes_out += total;
+	return ret;
+}
+
+int mig_chan__writev(struct mig_chan *c, struct iovec *iov, int cnt)
+{
+	size_t total = 0;
+	int i;
+
+	for (i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	if (c->fd < 0) {			/* sink */
+		c->bytes_out += total;
+		return 0;
+	}
+	if (c->rate_bps)
+		rate_wait(c, total);
+	if (unlikely(c->fault_cut_at || c->fault_flip_at)) {
+		int r = write_faulty(c, iov, cnt, total);
+
+		if (r <= 0)
+			return r;
+	}
+	while (cnt) {
+		int n = write_iov(c, iov, cnt);
+
+		if (n < 0)
+			return n;
+		c->bytes_out += n;
+		iov_advance(&iov, &cnt, n);
+	}
+	return 0;
+}
+
+int mig_chan__send_rec(struct mig_chan *c, u32 type, u32 count, u32 id,
+		       const void *payload, size_t len)
+{
+	struct mig_hdr h = {
+		.type = type, .count = count, .id = id, .seq = c->seq_out,
+		.len = len, .crc = mig_crc32(0, payload, len),
+	};
+	u8 hb[MIG_HDR_SIZE];
+	struct iovec iov[2] = { { hb, sizeof(hb) }, { (void *)payload, len } };
+	int ret;
+
+	mig_hdr__encode(&h, hb);
+	ret = mig_chan__writev(c, iov, len ? 2 : 1);
+	if (!ret)
+		c->seq_out++;
+	return ret;
+}
+
+int mig_chan__recv_hdr(struct mig_chan *c, struct mig_hdr *h)
+{
+	u8 hb[MIG_HDR_SIZE];
+	int ret;
+
+	ret = mig_chan__read(c, hb, sizeof(hb));
+	if (ret)
+		return ret;
+	ret = mig_hdr__decode(hb, c->seq_in, h);
+	if (ret)
+		return ret;
+	c->seq_in++;
+	return 0;
+}
+
+int mig_chan__recv_payload(struct mig_chan *c, const struct mig_hdr *h, void *buf, size_t cap)
+{
+	int ret;
+
+	if (h->len > cap)
+		return -EMSGSIZE;
+	ret = mig_chan__read(c, buf, h->len);
+	if (ret)
+		return ret;
+	if (mig_crc__bad(mig_crc32(0, buf, h->len), h->crc))
+		return -EBADMSG;
+	return 0;
+}
+
+int mig_addr__parse(const char *s, bool listen_side, char *host, size_t hn,
+		    char *port, size_t pn)
+{
+	const char *colon, *h = s;
+	size_t hl;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':')
+			return -EINVAL;
+		h = s + 1;
+		hl = rb - h;
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon && strchr(s, ':') != colon)
+			return -EINVAL;		/* bare IPv6 needs brackets */
+		if (!colon) {
+			if (!listen_side)
+				return -EINVAL;
+			hl = 0;
+			colon = s - 1;
+		} else {
+			hl = colon - s;
+		}
+	}
+	if (hl >= hn || strlen(colon + 1) >= pn || !colon[1])
+		return -EINVAL;
+	for (const char *p = colon + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+	if (atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
+		return -EINVAL;
+	if (!hl && !listen_side)
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+void mig_tcp__tune(int fd, int timeout_ms)
+{
+	int one = 1, buf = SOCK_BUF_BYTES;
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+	/* Headers are small and must not wait for Nagle behind the data. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	if (timeout_ms > 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+}
+
+int mig_tcp__listen(const char *addr)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
+			*res, *ai;
+	char host[256], port[16];
+	int fd = -1, one = 1, ret;
+
+	if (mig_addr__parse(addr, true, host, sizeof(host), port, sizeof(port)))
+		return -EINVAL;
+	hints.ai_family = *host ? AF_UNSPEC : AF_INET6;
+	ret = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+	if (ret)
+		return -EADDRNOTAVAIL;
+	for (ai = res; ai; ai = ai->ai_next) {
+		int zero = 0;
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* A bare port listens on IPv4 and IPv6 alike. */
+		if (ai->ai_family == AF_INET6 && !*host)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		if (!bind(fd, ai->ai_addr, ai->ai_addrlen) && !listen(fd, MIG_MAX_CHANNELS + 4))
+			break;
+		ret = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return ret ? ret : -EADDRNOTAVAIL;
+	return fd;
+}
+
+int mig_tcp__accept(int lfd, int timeout_ms)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	int ret, fd;
+
+	do {
+		ret = poll(&p, 1, timeout_ms);
+	} while (ret < 0 && errno == EINTR);
+	if (ret < 0)
+		return -errno;
+	if (ret == 0)
+		return -ETIMEDOUT;
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return fd;
+}
+
+static int connect_one(const struct addrinfo *ai, int timeout_ms)
+{
+	struct pollfd p;
+	int fd, ret, err = 0;
+	socklen_t el = sizeof(err);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	mig_tcp__tune(fd, 0);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS) {
+		ret = -errno;
+		goto err_close;
+	}
+	p.fd = fd;
+	p.events = POLLOUT;
+	do {
+		ret = poll(&p, 1, timeout_ms);
+	} while (ret < 0 && errno == EINTR);
+	if (ret <= 0) {
+		ret = ret ? -errno : -ETIMEDOUT;
+		goto err_close;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) || err) {
+		ret = -(err ? err : errno);
+		goto err_close;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+
+err_close:
+	close(fd);
+	return ret;
+}
+
+int mig_tcp__connect(const char *addr, int timeout_ms)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	char host[256], port[16];
+	int fd = -ECONNREFUSED;
+
+	if (mig_addr__parse(addr, false, host, sizeof(host), port, sizeof(port)))
+		return -EINVAL;
+	if (getaddrinfo(host, port, &hints, &res))
+		return -EHOSTUNREACH;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = connect_one(ai, timeout_ms);
+		if (fd >= 0)
+			break;
+	}
+	freeaddrinfo(res);
+	return fd;
+}

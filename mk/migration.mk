@@ -1,0 +1,36 @@
+# Live migration: the stream fuzzer and the benches.
+
+# libFuzzer target: the stream parser built with clang, the fuzzer and ASan,
+# and with checksum bypass available (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION).
+FUZZ_CC       ?= clang
+FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -std=gnu11 $(CPPFLAGS)
+FUZZ_MIG_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/incoming.c \
+		 migration/ram.c util/util.c util/mig-section.c
+
+$(O)/fuzz/fuzz-migration-stream: tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) \
+				  include/lkvm/migration.h include/lkvm/mig-section.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) -lz
+
+.PHONY: fuzz-migration
+fuzz-migration: $(O)/fuzz/fuzz-migration-stream
+
+# Built by make check when clang can; the integration script skips otherwise.
+check-extra::
+	@$(MAKE) --no-print-directory $(O)/fuzz/fuzz-migration-stream 2>$(O)/fuzz-migration-build.log || \
+		echo "fuzz-migration-stream: not built (see $(O)/fuzz-migration-build.log)"
+
+# Benches (not part of make check): `make bench`.
+$(O)/bench/migrate-ram-loopback: bench/migrate-ram-loopback.c $(O)/liblkvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/liblkvm.a $(LIBS)
+
+bench:: $(PROGRAM) $(O)/bench/migrate-ram-loopback $(O)/bench/idle-guest
+	@O=$(O) bench/migrate.sh
+
+# The bench's idle guest, built like tests/guests/ (mk/guests.mk).
+$(O)/bench/idle-guest: bench/guests/idle.c $(GUEST_RT) tests/guests/rt/rt.h tests/guests/rt/guest.ld
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_RT)
+

@@ -1,0 +1,164 @@
+/*
+ * libFuzzer target for the destination's stream parser: the input is what
+ * a source would send on the control connection (preamble, HELLO, RAM,
+ * SECTION, ROUND, END ... records), fed through the same code `lkvm run
+ * --incoming` runs, into a 16-page guest memory.  The first input byte
+ * chooses whether checksums are enforced (the realistic case) or skipped
+ * (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION), so mutations also reach the
+ * checks behind the checksums.
+ *
+ * With LKVM_FUZZ_SEED=DIR it writes a few valid streams into DIR first
+ * (the seed corpus) and exits.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lkvm/migration.h"
+
+#define NPAGES	16
+
+extern bool mig_fuzz_ignore_crc;
+static u8 guest[NPAGES * 4096] __attribute__((aligned(4096)));
+
+static void local_shape(struct mig_shape *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP;
+	s->nr_channels = 1;
+	s->nr_cpus = 2;
+	s->nr_banks = 2;
+	s->nr_pages = NPAGES;
+	s->banks[0].size = 12 * 4096;
+	s->banks[1].gpa = 1ULL << 32;
+	s->banks[1].size = 4 * 4096;
+	strcpy(s->devices, "serial");
+	s->devices_len = 6;
+}
+
+static int sec_ok(struct mig_incoming *in, u32 id, u32 instance)
+{
+	if (id == MIG_SEC_CPU)
+		return instance < 2 ? 0 : -ERANGE;
+	return id == MIG_SEC_CLOCK && instance == 0 ? 0 : -ENOENT;
+}
+
+static int recv_enc(struct mig_incoming *in, u64 page, const u8 *data, u32 len)
+{
+	return data[0] & 1 ? -EINVAL : 0;
+}
+
+int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
+{
+	struct mig_incoming in;
+	struct mig_chan c;
+	struct mig_chan_end counted = { 0 };
+	u8 pre[MIG_PREAMBLE_SIZE];
+	u32 version, ch;
+	u64 session;
+	int ret;
+
+	if (size < 1)
+		return 0;
+	mig_fuzz_ignore_crc = data[0] & 1;
+	/* Bit 1: pretend an SEV receiver is installed, to reach ENCRYPTED pages. */
+	if (mig_incoming__init(&in, NPAGES))
+		return 0;
+	local_shape(&in.local);
+	if (data[0] & 2) {
+		in.local.features |= MIG_F_SEV_PAGES;
+		in.recv_encrypted = recv_enc;
+	}
+	in.banks[0] = (struct mig_mem_bank){ guest, 0, 12 };
+	in.banks[1] = (struct mig_mem_bank){ guest + 12 * 4096, 12, 4 };
+	in.nr_banks = 2;
+	in.section_ok = sec_ok;
+	mig_chan__init_buf(&c, data + 1, size - 1);
+	ret = mig_chan__read(&c, pre, sizeof(pre));
+	if (!ret)
+		ret = mig_preamble__decode(pre, &version, &ch, &session);
+	in.session = session;
+	if (!ret && version == MIG_VERSION)
+		ret = mig_incoming__hello(&in, &c);
+	if (!ret)
+		ret = mig_incoming__recv(&in, &c, true, &counted);
+	if (!ret)
+		mig_incoming__check_complete(&in, &counted, 1);
+	mig_incoming__free(&in);
+	return 0;
+}
+
+/* ---- seed corpus ---- */
+
+static void write_seed(const char *dir, const char *name, bool ignore_crc, bool sections)
+{
+	char path[512], tmpl[] = "/tmp/lkvm-fuzz-seed.XXXXXX";
+	struct mig_ram_src rs = { .nr_banks = 2, .nr_pages = NPAGES, .nr_channels = 1 };
+	struct mig_ram_stats st = { 0 };
+	struct mig_end end = { .rounds = 2 };
+	struct mig_shape s;
+	struct mig_buf b = { 0 };
+	struct mig_chan c;
+	unsigned long bm[1] = { 0x0f0f };
+	u8 p[MIG_PREAMBLE_SIZE], eb[24], flag = ignore_crc;
+	int fd = mkstemp(tmpl), i;
+	FILE *f;
+	long n;
+
+	for (i = 0; i < NPAGES; i++)
+		memset(guest + i * 4096, i % 3 ? 0x10 + i : 0, 4096);
+	rs.banks[0] = (struct mig_mem_bank){ guest, 0, 12 };
+	rs.banks[1] = (struct mig_mem_bank){ guest + 12 * 4096, 12, 4 };
+	mig_chan__init_fd(&c, fd);
+	mig_chan__writev(&c, &(struct iovec){ &flag, 1 }, 1);
+	mig_preamble__encode(p, 0, 99);
+	mig_chan__writev(&c, &(struct iovec){ p, sizeof(p) }, 1);
+	local_shape(&s);
+	s.features = MIG_F_ZERO_PAGES;
+	s.session = 99;
+	mig_shape__encode(&s, &b);
+	mig_chan__send_rec(&c, MIG_REC_HELLO, 0, 0, b.data, b.len);
+	mig_buf__free(&b);
+	mig_ram__send(&rs, &c, 0, NULL, 0, &st);
+	mig_chan__send_rec(&c, MIG_REC_ROUND, 0, 0, eb, 24);
+	mig_ram__send(&rs, &c, 0, bm, 1, &st);
+	if (sections) {
+		mig_chan__send_rec(&c, MIG_REC_SECTION, 0, MIG_SEC_CPU, "regs", 4);
+		mig_chan__send_rec(&c, MIG_REC_SECTION, 1, MIG_SEC_CPU, "regs", 4);
+		mig_chan__send_rec(&c, MIG_REC_SECTION, 0, MIG_SEC_CLOCK, "", 0);
+		end.nr_sections = 3;
+	}
+	end.pages = st.sent.pages;
+	mig_end__encode(&end, eb);
+	mig_chan__send_rec(&c, MIG_REC_END, 0, 0, eb, sizeof(eb));
+	n = lseek(fd, 0, SEEK_END);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (f) {
+		u8 *buf = malloc(n);
+
+		if (buf && pread(fd, buf, n, 0) == n)
+			fwrite(buf, 1, n, f);
+		free(buf);
+		fclose(f);
+	}
+	close(fd);
+	unlink(tmpl);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *dir = getenv("LKVM_FUZZ_SEED");
+
+	if (dir) {
+		mkdir(dir, 0700);
+		write_seed(dir, "full", false, true);
+		write_seed(dir, "full-nocrc", true, true);
+		write_seed(dir, "nosections", false, false);
+		exit(0);
+	}
+	return 0;
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Failed migrations never lose the guest (issue 5, "what it must show" 2):
+# each failure below leaves the source guest running and still counting,
+# the destination exits non-zero without running it, and `lkvm migrate`
+# exits 1 with the reason.  At the end the same source migrates fine.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/migrate-common.inc"
+tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed then-succeeds"
+need_kvm $tests
+need_migrate $tests
+
+MEM=16M
+# A source with enough non-zero RAM (a random initrd) that the stream takes
+# a while at a capped bandwidth: time to kill the destination mid-stream.
+head -c $((6 << 20)) /dev/urandom >"$T_TMP/random.img"
+
+# run_src NAME [env...]: a fresh source guest (env vars apply to the VMM).
+run_src() {
+	local name=$1; shift
+	bg_start SRC_PID env "$@" "$LKVM" run -k "$GUESTS/counter" --name "$name" -m $MEM \
+		-i "$T_TMP/random.img" -p "delay=20000" >"$T_TMP/$name.out" 2>"$T_TMP/$name.err"
+	wait_for 30 counts_past "$T_TMP/$name.out" 2
+}
+
+# expect_failure TEST SRC REASON_REGEX [migrate args...]
+expect_failure() {
+	local t=$1 src=$2 re=$3 rc; shift 3
+	"$LKVM" migrate --name "$src" --quiet "$@" >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err"
+	rc=$?
+	if grep -q "cannot save vCPU state" "$T_TMP/$t.mig.err"; then
+		skip "$t" "this tree has no vCPU state sections (cpustate branch)"; return 1
+	fi
+	if [ $rc -eq 0 ]; then
+		fail "$t" "migration succeeded but should have failed"; return 1
+	fi
+	if ! grep -Eq "$re" "$T_TMP/$t.mig.err"; then
+		fail "$t" "reason not reported (want /$re/): $(cat "$T_TMP/$t.mig.err")"; return 1
+	fi
+	if ! still_counting "$T_TMP/$src.out"; then
+		fail "$t" "source guest stopped counting: $(tail -n 3 "$T_TMP/$src.err")"; return 1
+	fi
+	echo "$t: $(cat "$T_TMP/$t.mig.err")"
+	return 0
+}
+
+# dest_failed TEST DSTNAME: the destination exited non-zero and never ran the guest
+dest_failed() {
+	local t=$1 d=$2
+	if ! wait_for 15 bash -c "! kill -0 $DST_PID 2>/dev/null"; then
+		fail "$t" "destination still running"; return 1
+	fi
+	wait "$DST_PID"; local rc=$?
+	if [ $rc -eq 0 ]; then fail "$t" "destination exited 0"; return 1; fi
+	if grep -q count "$T_TMP/$d.out"; then fail "$t" "destination ran the guest"; return 1; fi
+	return 0
+}
+
+run_src src
+if ! kill -0 "$SRC_PID" 2>/dev/null || ! counts_past "$T_TMP/src.out" 2; then
+	fail setup "source guest did not start: $(tail -n 3 "$T_TMP/src.err")"; t_done
+fi
+
+# 1. Nobody listens on the port.
+port=$(pick_port)
+expect_failure not-listening src "cannot connect|refused" --to "127.0.0.1:$port" && pass not-listening
+
+# 2. Destination with a different memory size: refused before any page moves.
+port=$(pick_port)
+start_dst d-mem "$port" -m 32M
+expect_failure different-memory src "memory size differs" --to "127.0.0.1:$port" &&
+	dest_failed different-memory d-mem && pass different-memory
+
+# 3. Different vCPU count.
+port=$(pick_port)
+start_dst d-cpu "$port" -m $MEM -c 2
+expect_failure different-vcpus src "vCPU count differs: source 1, destination 2" --to "127.0.0.1:$port" &&
+	dest_failed different-vcpus d-cpu && pass different-vcpus
+
+# 4. A flipped byte: in a RAM record's entry table on data channel 1, then in
+#    the control channel's HELLO.  Needs a source started with the fault hook.
+"$LKVM" stop --name src >/dev/null 2>&1; wait "$SRC_PID" 2>/dev/null
+run_src src2 LKVM_MIG_FAULT=flip:100
+port=$(pick_port)
+start_dst d-flip "$port" -m $MEM
+expect_failure flipped-byte-ram src2 "bad RAM record|checksum|Bad message" --to "127.0.0.1:$port" &&
+	dest_failed flipped-byte-ram d-flip && pass flipped-byte-ram
+"$LKVM" stop --name src2 >/dev/null 2>&1; wait "$SRC_PID" 2>/dev/null
+
+run_src src3 LKVM_MIG_FAULT=flip:70c
+port=$(pick_port)
+start_dst d-flip2 "$port" -m $MEM
+expect_failure flipped-byte-control src3 "refused|checksum|Bad message|reset" --to "127.0.0.1:$port" &&
+	dest_failed flipped-byte-control d-flip2 && pass flipped-byte-control
+"$LKVM" stop --name src3 >/dev/null 2>&1; wait "$SRC_PID" 2>/dev/null
+
+# 5. The connection is cut mid-stream (data channel 1 after 1 MB).
+run_src src4 LKVM_MIG_FAULT=cut:1000000
+port=$(pick_port)
+start_dst d-cut "$port" -m $MEM
+expect_failure connection-cut src4 "failed|reset|Broken pipe|refused" --to "127.0.0.1:$port" --channels 1 &&
+	dest_failed connection-cut d-cut && pass connection-cut
+"$LKVM" stop --name src4 >/dev/null 2>&1; wait "$SRC_PID" 2>/dev/null
+
+# 6. The destination is killed mid-stream (the bandwidth cap makes the
+#    stream last ~3 s; it is killed after one).
+run_src src5
+port=$(pick_port)
+start_dst d-kill "$port" -m $MEM
+kill_pid=$DST_PID
+( sleep 1; kill -9 "$kill_pid" ) &
+expect_failure destination-killed src5 "failed|reset|Broken pipe|lost" --to "127.0.0.1:$port" \
+	--bandwidth 2 && pass destination-killed
+
+# 7. After all that, the same source migrates fine.
+port=$(pick_port)
+start_dst d-ok "$port" -m $MEM
+if "$LKVM" migrate --name src5 --quiet --verify --to "127.0.0.1:$port" 2>"$T_TMP/ok.err" &&
+	wait_for 30 counts_past "$T_TMP/d-ok.out" $(( $(last_count "$T_TMP/src5.out") + 2 )) &&
+	check_sequence "$T_TMP/src5.out" "$T_TMP/d-ok.out" >/dev/null; then
+	pass then-succeeds
+else
+	fail then-succeeds "$(cat "$T_TMP/ok.err") $(tail -n 3 "$T_TMP/d-ok.err")"
+fi
+"$LKVM" stop --name d-ok >/dev/null 2>&1
+t_done

@@ -1,0 +1,744 @@
+/*
+ * The migration stream codec and the destination's record loop, driven
+ * through in-memory streams: round trips, and every class of malformed
+ * input the decoder must refuse (docs/migration-stream.md).
+ */
+#include <errno.h>
+#include <zlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "lkvm/migration.h"
+#include "test.h"
+
+#define NPAGES	8
+
+static u8 src_mem[NPAGES * 4096] __attribute__((aligned(4096)));
+static u8 dst_mem[NPAGES * 4096] __attribute__((aligned(4096)));
+
+/* A stream under construction: a memfd the sender writes to. */
+struct wstream {
+	int fd;
+	struct mig_chan c;
+};
+
+static void ws_open(struct wstream *w)
+{
+	w->fd = memfd_create("mig", 0);
+	mig_chan__init_fd(&w->c, w->fd);
+}
+
+static u8 *ws_take(struct wstream *w, size_t *len)
+{
+	off_t n = lseek(w->fd, 0, SEEK_END);
+	u8 *buf = malloc(n ? n : 1);
+
+	pread(w->fd, buf, n, 0);
+	close(w->fd);
+	*len = n;
+	return buf;
+}
+
+static void fill_shape(struct mig_shape *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->features = MIG_F_ZERO_PAGES;
+	s->nr_channels = 1;
+	s->nr_cpus = 1;
+	s->nr_banks = 1;
+	s->nr_pages = NPAGES;
+	s->banks[0].gpa = 0;
+	s->banks[0].size = NPAGES * 4096;
+	strcpy(s->devices, "serial");
+	s->devices_len = 6;
+}
+
+static void fill_src(void)
+{
+	u32 i;
+
+	memset(src_mem, 0, sizeof(src_mem));
+	for (i = 0; i < NPAGES; i++)
+		if (i % 3)		/* pages 0, 3, 6 stay zero */
+			memset(src_mem + i * 4096, 0x11 * (i + 1), 4096);
+	src_mem[5 * 4096 + 100] = 0x5a;
+}
+
+static const struct mig_ram_src *ram_src(void)
+{
+	static struct mig_ram_src r;
+
+	r.banks[0].host = src_mem;
+	r.banks[0].page_base = 0;
+	r.banks[0].nr_pages = NPAGES;
+	r.nr_banks = 1;
+	r.nr_pages = NPAGES;
+	r.nr_channels = 1;
+	return &r;
+}
+
+static int sec_ok(struct mig_incoming *in, u32 id, u32 instance)
+{
+	return id == 0x10 && instance < 2 ? 0 : -ENOENT;
+}
+
+/* HELLO; RAM round 0 (all pages); SECTION 0x10/0 and 0x10/1; END. */
+static u8 *good_stream(size_t *len, u32 sections_claimed)
+{
+	struct wstream w;
+	struct mig_shape s;
+	struct mig_buf b = { 0 };
+	struct mig_ram_stats st = { 0 };
+	struct mig_end end = { .rounds = 1 };
+	u8 pre[MIG_PREAMBLE_SIZE], eb[24];
+
+	ws_open(&w);
+	mig_preamble__encode(pre, 0, 42);
+	mig_chan__writev(&w.c, &(struct iovec){ pre, sizeof(pre) }, 1);
+	fill_shape(&s);
+	s.session = 42;
+	mig_shape__encode(&s, &b);
+	mig_chan__send_rec(&w.c, MIG_REC_HELLO, 0, 0, b.data, b.len);
+	mig_buf__free(&b);
+	mig_ram__send(ram_src(), &w.c, 0, NULL, 0, &st);
+	mig_chan__send_rec(&w.c, MIG_REC_SECTION, 0, 0x10, "cpu0", 4);
+	mig_chan__send_rec(&w.c, MIG_REC_SECTION, 1, 0x10, "cpu1!", 5);
+	end.pages = st.sent.pages;
+	end.nr_sections = sections_claimed;
+	mig_end__encode(&end, eb);
+	mig_chan__send_rec(&w.c, MIG_REC_END, 0, 0, eb, sizeof(eb));
+	return ws_take(&w, len);
+}
+
+/* The whole destination path over one buffer, as the fuzzer drives it. */
+static int receive(const u8 *buf, size_t len, char *why, size_t wn)
+{
+	struct mig_incoming in;
+	struct mig_chan c;
+	struct mig_chan_end counted = { 0 };
+	u8 pre[MIG_PREAMBLE_SIZE];
+	u32 version, ch;
+	u64 session;
+	int ret;
+
+	memset(dst_mem, 0, sizeof(dst_mem));
+	if (mig_incoming__init(&in, NPAGES))
+		return -ENOMEM;
+	fill_shape(&in.local);
+	in.local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP;
+	in.banks[0].host = dst_mem;
+	in.banks[0].nr_pages = NPAGES;
+	in.nr_banks = 1;
+	in.section_ok = sec_ok;
+	mig_chan__init_buf(&c, buf, len);
+	ret = mig_chan__read(&c, pre, sizeof(pre));
+	if (!ret)
+		ret = mig_preamble__decode(pre, &version, &ch, &session);
+	if (!ret && version != MIG_VERSION)
+		ret = -EPROTO;
+	in.session = session;
+	if (!ret)
+		ret = mig_incoming__hello(&in, &c);
+	if (!ret)
+		ret = mig_incoming__recv(&in, &c, true, &counted);
+	if (!ret)
+		ret = mig_incoming__check_complete(&in, &counted, 1);
+	if (why)
+		snprintf(why, wn, "%s", in.reason);
+	mig_incoming__free(&in);
+	return ret;
+}
+
+static void test_hdr_roundtrip(void)
+{
+	struct mig_hdr h = { .type = MIG_REC_RAM, .count = 3, .id = 7, .seq = 9,
+			     .len = 3 * MIG_ENT_SIZE + 4096, .crc = 0xdeadbeef }, g;
+	u8 b[MIG_HDR_SIZE];
+
+	mig_hdr__encode(&h, b);
+	CHECK_EQ(mig_hdr__decode(b, 9, &g), 0);
+	CHECK_EQ(g.type, h.type);
+	CHECK_EQ(g.count, 3);
+	CHECK_EQ(g.id, 7);
+	CHECK_EQ(g.len, h.len);
+	CHECK_EQ(g.crc, 0xdeadbeef);
+}
+
+static int hdr_with(struct mig_hdr h, u32 seq)
+{
+	u8 b[MIG_HDR_SIZE];
+	struct mig_hdr g;
+
+	mig_hdr__encode(&h, b);
+	return mig_hdr__decode(b, seq, &g);
+}
+
+static void test_hdr_malformed(void)
+{
+	struct mig_hdr ok = { .type = MIG_REC_END, .len = 24 }, h;
+	u8 b[MIG_HDR_SIZE];
+	u32 i;
+
+	CHECK_EQ(hdr_with(ok, 0), 0);
+	CHECK_EQ(hdr_with(ok, 1), -EPROTO);		/* seq gap */
+	h = ok; h.type = 99;
+	CHECK_EQ(hdr_with(h, 0), -EPROTO);		/* unknown type */
+	h = ok; h.len = 65;
+	CHECK_EQ(hdr_with(h, 0), -EMSGSIZE);		/* over the type's cap */
+	h = ok; h.type = MIG_REC_SECTION; h.len = MIG_MAX_SECTION + 1ULL;
+	CHECK_EQ(hdr_with(h, 0), -EMSGSIZE);
+	h = ok; h.type = MIG_REC_RAM; h.count = 0; h.len = 0;
+	CHECK_EQ(hdr_with(h, 0), -EPROTO);		/* empty RAM record */
+	h.count = MIG_MAX_BATCH + 1; h.len = (u64)h.count * MIG_ENT_SIZE;
+	CHECK_EQ(hdr_with(h, 0), -EPROTO);		/* batch too large */
+	h.count = 4; h.len = 4 * MIG_ENT_SIZE - 1;
+	CHECK_EQ(hdr_with(h, 0), -EPROTO);		/* table longer than len */
+	h = ok; h.count = 1;
+	CHECK_EQ(hdr_with(h, 0), -EPROTO);		/* count on a non-RAM record */
+	h = ok; h.len = ~0ULL;
+	CHECK(hdr_with(h, 0) < 0);
+	/* Reserved bytes and every single bit flip of a good header. */
+	mig_hdr__encode(&ok, b);
+	b[30] = 1;
+	CHECK(mig_hdr__decode(b, 0, &h) < 0);
+	for (i = 0; i < MIG_HDR_SIZE * 8; i++) {
+		mig_hdr__encode(&ok, b);
+		b[i / 8] ^= 1 << (i % 8);
+		CHECK(mig_hdr__decode(b, 0, &h) < 0);
+	}
+}
+
+static void test_preamble(void)
+{
+	u8 p[MIG_PREAMBLE_SIZE];
+	u32 v, ch;
+	u64 s;
+
+	mig_preamble__encode(p, 3, 0x1122334455667788ULL);
+	CHECK_EQ(mig_preamble__decode(p, &v, &ch, &s), 0);
+	CHECK_EQ(v, MIG_VERSION);
+	CHECK_EQ(ch, 3);
+	CHECK(s == 0x1122334455667788ULL);
+	p[0] ^= 1;
+	CHECK_EQ(mig_preamble__decode(p, &v, &ch, &s), -EPROTO);
+	mig_preamble__encode(p, MIG_MAX_CHANNELS + 1, 0);
+	CHECK_EQ(mig_preamble__decode(p, &v, &ch, &s), -EPROTO);
+}
+
+/* Build a RAM record's header + table from entries; returns decode result. */
+static int ents_check(struct mig_page_ent *e, u32 n, u64 len_adjust, u32 features, u32 rsvd_at)
+{
+	u8 tab[MIG_MAX_BATCH * MIG_ENT_SIZE];
+	struct mig_page_ent out[MIG_MAX_BATCH];
+	struct mig_hdr h = { .type = MIG_REC_RAM, .count = n };
+	u32 i;
+
+	h.len = (u64)n * MIG_ENT_SIZE + len_adjust;
+	for (i = 0; i < n; i++) {
+		mig_ent__encode(&e[i], tab + i * MIG_ENT_SIZE);
+		h.len += e[i].len;
+	}
+	if (rsvd_at)
+		tab[rsvd_at] = 1;
+	h.crc = mig_crc32(0, tab, n * MIG_ENT_SIZE);
+	return mig_ram__decode_entries(&h, tab, NPAGES, features, out);
+}
+
+static void test_entries(void)
+{
+	const u32 F = MIG_F_ZERO_PAGES;
+	struct mig_page_ent e[3] = {
+		{ 1, MIG_PAGE_NORMAL, 4096, 5 }, { 2, MIG_PAGE_ZERO, 0, 0 },
+		{ 7, MIG_PAGE_NORMAL | MIG_PAGE_SHARED, 4096, 6 },
+	};
+	struct mig_page_ent b[3];
+
+	CHECK_EQ(ents_check(e, 3, 0, F, 0), 0);
+	CHECK_EQ(ents_check(e, 3, 1, F, 0), -EPROTO);		/* len != table + data */
+	CHECK_EQ(ents_check(e, 3, 0, F, 20), -EPROTO);		/* reserved field */
+	CHECK_EQ(ents_check(e, 3, 0, 0, 0), -EPROTO);		/* ZERO not negotiated */
+	memcpy(b, e, sizeof(b)); b[2].page = NPAGES;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -ERANGE);		/* page >= nr_pages */
+	memcpy(b, e, sizeof(b)); b[2].page = ~0ULL;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -ERANGE);
+	memcpy(b, e, sizeof(b)); b[1].page = 1;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -EPROTO);		/* duplicate */
+	memcpy(b, e, sizeof(b)); b[1].page = 0;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -EPROTO);		/* not increasing */
+	memcpy(b, e, sizeof(b)); b[0].flags |= 1 << 9;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -EPROTO);		/* unknown flag */
+	memcpy(b, e, sizeof(b)); b[0].flags = 9;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -EPROTO);		/* unknown kind */
+	memcpy(b, e, sizeof(b)); b[0].len = 4095;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -EPROTO);		/* short page */
+	memcpy(b, e, sizeof(b)); b[1].len = 8;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -EPROTO);		/* zero page with data */
+	memcpy(b, e, sizeof(b)); b[1].crc = 1;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -EPROTO);
+	memcpy(b, e, sizeof(b)); b[0].flags = MIG_PAGE_ENCRYPTED; b[0].len = 4 + 52 + 4096;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -EPROTO);		/* SEV not negotiated */
+	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_SEV_PAGES, 0), 0);
+	b[0].len = 4 + 51 + 4096;
+	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_SEV_PAGES, 0), -EPROTO);
+	b[0].len = 4 + 1025 + 4096;
+	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_SEV_PAGES, 0), -EPROTO);
+}
+
+static void test_entries_bad_crc(void)
+{
+	u8 tab[MIG_ENT_SIZE];
+	struct mig_page_ent e = { 1, MIG_PAGE_NORMAL, 4096, 0 }, out;
+	struct mig_hdr h = { .type = MIG_REC_RAM, .count = 1, .len = MIG_ENT_SIZE + 4096 };
+
+	mig_ent__encode(&e, tab);
+	h.crc = mig_crc32(0, tab, sizeof(tab)) ^ 1;
+	CHECK_EQ(mig_ram__decode_entries(&h, tab, NPAGES, MIG_F_ZERO_PAGES, &out), -EBADMSG);
+}
+
+static void test_shape(void)
+{
+	struct mig_shape s, g, d;
+	struct mig_buf b = { 0 };
+	char why[256];
+	size_t n;
+
+	fill_shape(&s);
+	s.nr_banks = 2;
+	s.banks[1].gpa = 1ULL << 32;
+	s.banks[1].size = 8192;
+	s.nr_pages = NPAGES + 2;
+	CHECK_EQ(mig_shape__encode(&s, &b), 0);	/* not REQUIRE: it evaluates twice */
+	CHECK_EQ(mig_shape__decode(b.data, b.len, &g), 0);
+	CHECK_EQ(g.nr_pages, NPAGES + 2);
+	CHECK_EQ(g.banks[1].gpa, 1ULL << 32);
+	CHECK(!strcmp(g.devices, "serial"));
+	CHECK_EQ(mig_shape__compare(&s, &g, why, sizeof(why)), 0);
+	/* Every truncation and one byte too many. */
+	for (n = 0; n < b.len; n++)
+		CHECK(mig_shape__decode(b.data, n, &g) < 0);
+	mig_buf__put(&b, "x", 1);
+	CHECK(mig_shape__decode(b.data, b.len, &g) < 0);
+	mig_buf__free(&b);
+
+#define BAD_SHAPE(field_stmt) do {					\
+		struct mig_buf bb = { 0 };				\
+		fill_shape(&d);						\
+		field_stmt;						\
+		mig_shape__encode(&d, &bb);				\
+		CHECK(mig_shape__decode(bb.data, bb.len, &g) < 0);	\
+		mig_buf__free(&bb);					\
+	} while (0)
+	BAD_SHAPE(d.nr_pages = NPAGES + 1);		/* pages != sum of banks */
+	BAD_SHAPE(d.banks[0].size = 100);		/* unaligned */
+	BAD_SHAPE(d.banks[0].size = 0);
+	BAD_SHAPE(d.banks[0].gpa = 4095);
+	BAD_SHAPE(d.banks[0].gpa = ~0ULL - 4095);	/* wraps */
+	BAD_SHAPE(d.nr_cpus = 0);
+	BAD_SHAPE(d.nr_cpus = MIG_MAX_CPUS + 1);
+	BAD_SHAPE(d.nr_channels = 0);
+	BAD_SHAPE(d.nr_channels = MIG_MAX_CHANNELS + 1);
+	BAD_SHAPE(d.features = 1u << 31);		/* unknown feature */
+	BAD_SHAPE(d.sev_mode = 3);
+	BAD_SHAPE(d.devices[2] = '\n');			/* not printable */
+	{
+		/* nr_banks beyond the cap (encode refuses, so patch the bytes). */
+		struct mig_buf bb = { 0 };
+
+		fill_shape(&d);
+		mig_shape__encode(&d, &bb);
+		bb.data[12] = 5;
+		CHECK(mig_shape__decode(bb.data, bb.len, &g) < 0);
+		bb.data[12] = 0;
+		CHECK(mig_shape__decode(bb.data, bb.len, &g) < 0);
+		bb.data[12] = 1;
+		bb.data[0] = 0x80;	/* unknown feature bit */
+		CHECK(mig_shape__decode(bb.data, bb.len, &g) < 0);
+		mig_buf__free(&bb);
+	}
+
+	fill_shape(&s);
+	fill_shape(&d);
+	d.nr_pages = NPAGES / 2;
+	d.banks[0].size /= 2;
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "memory size differs") != NULL);
+	fill_shape(&d);
+	d.nr_cpus = 2;
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "vCPU count differs: source 1, destination 2") != NULL);
+	fill_shape(&d);
+	strcpy(d.devices, "serial;virtio-blk=1M:disk.img");
+	d.devices_len = strlen(d.devices);
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	fill_shape(&d);
+	s.features |= MIG_F_SEV_PAGES;
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+}
+
+static void test_status(void)
+{
+	struct mig_buf b = { 0 };
+	char why[64];
+	u32 st, f;
+
+	mig_status__encode(22, 1, "memory size\x01 differs", &b);
+	CHECK_EQ(mig_status__decode(b.data, b.len, &st, &f, why, sizeof(why)), 0);
+	CHECK_EQ(st, 22);
+	CHECK(!strcmp(why, "memory size? differs"));		/* control chars masked */
+	CHECK(mig_status__decode(b.data, b.len - 1, &st, &f, why, sizeof(why)) < 0);
+	CHECK(mig_status__decode(b.data, 11, &st, &f, why, sizeof(why)) < 0);
+	b.data[8] = 0xff;					/* reason_len too long */
+	CHECK(mig_status__decode(b.data, b.len, &st, &f, why, sizeof(why)) < 0);
+	mig_buf__free(&b);
+}
+
+static void test_end_records(void)
+{
+	struct mig_end e = { 3, 4, 5 }, g;
+	struct mig_chan_end c = { 1, 2, 3 }, h;
+	u8 b[24];
+
+	mig_end__encode(&e, b);
+	CHECK_EQ(mig_end__decode(b, 24, &g), 0);
+	CHECK_EQ(g.pages, 5);
+	CHECK(mig_end__decode(b, 23, &g) < 0);
+	b[20] = 2;					/* unknown flag */
+	CHECK(mig_end__decode(b, 24, &g) < 0);
+	b[20] = 0;
+	b[16] = 1;					/* crc without its flag */
+	CHECK(mig_end__decode(b, 24, &g) < 0);
+	b[20] = 1;
+	CHECK_EQ(mig_end__decode(b, 24, &g), 0);
+	CHECK_EQ(g.mem_crc, 1);
+	mig_chan_end__encode(&c, b);
+	CHECK_EQ(mig_chan_end__decode(b, 24, &h), 0);
+	CHECK_EQ(h.bytes, 3);
+	CHECK(mig_chan_end__decode(b, 25, &h) < 0);
+}
+
+static void test_stream_good(void)
+{
+	size_t len;
+	u8 *s;
+	char why[256];
+
+	fill_src();
+	s = good_stream(&len, 2);
+	CHECK_EQ(receive(s, len, why, sizeof(why)), 0);
+	CHECK_MEM(dst_mem, src_mem, sizeof(src_mem));
+	free(s);
+}
+
+/* Every truncation of a good stream is refused. */
+static void test_stream_truncated(void)
+{
+	size_t len, n;
+	u8 *s;
+
+	fill_src();
+	s = good_stream(&len, 2);
+	for (n = 0; n < len; n++)
+		if (receive(s, n, NULL, 0) == 0) {
+			CHECK(!"truncated stream accepted");
+			printf("  at length %zu of %zu\n", n, len);
+			break;
+		}
+	free(s);
+}
+
+/* Every single flipped byte anywhere in a good stream is refused. */
+static void test_stream_flipped(void)
+{
+	size_t len, i;
+	u8 *s;
+
+	fill_src();
+	s = good_stream(&len, 2);
+	for (i = 0; i < len; i++) {
+		s[i] ^= 0x20;
+		if (receive(s, len, NULL, 0) == 0) {
+			CHECK(!"flipped stream accepted");
+			printf("  at offset %zu of %zu\n", i, len);
+			break;
+		}
+		s[i] ^= 0x20;
+	}
+	free(s);
+}
+
+static void test_stream_section_count(void)
+{
+	size_t len;
+	u8 *s;
+	char why[256];
+
+	fill_src();
+	s = good_stream(&len, 3);
+	CHECK_EQ(receive(s, len, why, sizeof(why)), -EPROTO);
+	CHECK(strstr(why, "section count") != NULL);
+	free(s);
+}
+
+/* Stream pieces for the cases below. */
+static void start(struct wstream *w, struct mig_shape *s)
+{
+	struct mig_buf b = { 0 };
+	u8 pre[MIG_PREAMBLE_SIZE];
+
+	ws_open(w);
+	mig_preamble__encode(pre, 0, 1);
+	mig_chan__writev(&w->c, &(struct iovec){ pre, sizeof(pre) }, 1);
+	s->session = 1;
+	mig_shape__encode(s, &b);
+	mig_chan__send_rec(&w->c, MIG_REC_HELLO, 0, 0, b.data, b.len);
+	mig_buf__free(&b);
+}
+
+static void finish(struct wstream *w, u64 pages, u32 sections)
+{
+	struct mig_end end = { .rounds = 1, .pages = pages, .nr_sections = sections };
+	u8 eb[24];
+
+	mig_end__encode(&end, eb);
+	mig_chan__send_rec(&w->c, MIG_REC_END, 0, 0, eb, sizeof(eb));
+}
+
+/*
+ * A page torn while the guest wrote it (its crc does not match the bytes
+ * sent) is accepted if it comes again intact before END, refused if not.
+ */
+static void test_stream_torn_page(void)
+{
+	struct mig_ram_stats st = { 0 };
+	unsigned long bm[1] = { 1UL << 4 };
+	struct mig_shape sh;
+	struct wstream w;
+	size_t len;
+	u8 *s, *p;
+	char why[256];
+	size_t off;
+
+	for (int resend = 0; resend < 2; resend++) {
+		fill_src();
+		fill_shape(&sh);
+		start(&w, &sh);
+		mig_ram__send(ram_src(), &w.c, 0, NULL, 0, &st);
+		off = lseek(w.fd, 0, SEEK_END);
+		if (resend)
+			mig_ram__send(ram_src(), &w.c, 0, (unsigned long *)bm, 1, &st);
+		finish(&w, st.sent.pages, 0);
+		s = ws_take(&w, &len);
+		/* Tear page 4 in round 0: locate its bytes (0x55 fill) and change one. */
+		p = memmem(s, off, src_mem + 4 * 4096, 4096);
+		REQUIRE(p != NULL);
+		p[77] ^= 0xff;
+		if (resend) {
+			CHECK_EQ(receive(s, len, why, sizeof(why)), 0);
+			CHECK_MEM(dst_mem, src_mem, sizeof(src_mem));
+		} else {
+			CHECK_EQ(receive(s, len, why, sizeof(why)), -EBADMSG);
+			CHECK(strstr(why, "checksum mismatch on page 4") != NULL);
+		}
+		free(s);
+		memset(&st, 0, sizeof(st));
+	}
+}
+
+static void test_stream_page_missing(void)
+{
+	struct mig_ram_stats st = { 0 };
+	unsigned long bm[1] = { 0xff & ~(1UL << 2) };
+	struct mig_shape sh;
+	struct wstream w;
+	size_t len;
+	u8 *s;
+	char why[256];
+
+	fill_src();
+	fill_shape(&sh);
+	start(&w, &sh);
+	mig_ram__send(ram_src(), &w.c, 0, bm, 1, &st);
+	finish(&w, st.sent.pages, 0);
+	s = ws_take(&w, &len);
+	CHECK_EQ(receive(s, len, why, sizeof(why)), -EPROTO);
+	CHECK(strstr(why, "page 2 never sent") != NULL);
+	free(s);
+}
+
+static void test_stream_refusals(void)
+{
+	struct mig_ram_stats st = { 0 };
+	struct mig_shape sh;
+	struct wstream w;
+	size_t len;
+	u8 *s;
+	char why[256];
+
+	/* Different memory size: refused at HELLO with the reason. */
+	fill_shape(&sh);
+	sh.nr_pages = NPAGES * 2;
+	sh.banks[0].size *= 2;
+	start(&w, &sh);
+	s = ws_take(&w, &len);
+	CHECK_EQ(receive(s, len, why, sizeof(why)), -EINVAL);
+	CHECK(strstr(why, "memory size differs") != NULL);
+	free(s);
+
+	/* RAM before HELLO. */
+	ws_open(&w);
+	{
+		u8 pre[MIG_PREAMBLE_SIZE];
+
+		mig_preamble__encode(pre, 0, 1);
+		mig_chan__writev(&w.c, &(struct iovec){ pre, sizeof(pre) }, 1);
+	}
+	fill_src();
+	mig_ram__send(ram_src(), &w.c, 0, NULL, 0, &st);
+	s = ws_take(&w, &len);
+	CHECK(receive(s, len, NULL, 0) < 0);
+	free(s);
+
+	/* Unknown section, duplicate section, END before RAM, HELLO twice. */
+	fill_shape(&sh);
+	start(&w, &sh);
+	mig_chan__send_rec(&w.c, MIG_REC_SECTION, 0, 0x99, "x", 1);
+	s = ws_take(&w, &len);
+	CHECK_EQ(receive(s, len, why, sizeof(why)), -ENOENT);
+	CHECK(strstr(why, "section 0x99") != NULL);
+	free(s);
+
+	start(&w, &sh);
+	mig_chan__send_rec(&w.c, MIG_REC_SECTION, 0, 0x10, "x", 1);
+	mig_chan__send_rec(&w.c, MIG_REC_SECTION, 0, 0x10, "y", 1);
+	s = ws_take(&w, &len);
+	CHECK_EQ(receive(s, len, why, sizeof(why)), -EPROTO);
+	free(s);
+
+	start(&w, &sh);
+	mig_chan__send_rec(&w.c, MIG_REC_SECTION, 2, 0x10, "x", 1);	/* no instance 2 */
+	s = ws_take(&w, &len);
+	CHECK(receive(s, len, NULL, 0) < 0);
+	free(s);
+
+	start(&w, &sh);
+	finish(&w, 0, 0);
+	s = ws_take(&w, &len);
+	CHECK_EQ(receive(s, len, why, sizeof(why)), -EPROTO);		/* pages never sent */
+	free(s);
+
+	start(&w, &sh);
+	{
+		struct mig_buf b = { 0 };
+
+		mig_shape__encode(&sh, &b);
+		mig_chan__send_rec(&w.c, MIG_REC_HELLO, 0, 0, b.data, b.len);
+		mig_buf__free(&b);
+	}
+	s = ws_take(&w, &len);
+	CHECK_EQ(receive(s, len, NULL, 0), -EPROTO);
+	free(s);
+
+	/* Records of the other direction, and CHAN_END on the control channel. */
+	start(&w, &sh);
+	mig_chan__send_rec(&w.c, MIG_REC_ACK, 0, 0, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
+	s = ws_take(&w, &len);
+	CHECK_EQ(receive(s, len, NULL, 0), -EPROTO);
+	free(s);
+	start(&w, &sh);
+	{
+		struct mig_chan_end ce = { 0 };
+		u8 b[24];
+
+		mig_chan_end__encode(&ce, b);
+		mig_chan__send_rec(&w.c, MIG_REC_CHAN_END, 0, 0, b, 24);
+	}
+	s = ws_take(&w, &len);
+	CHECK_EQ(receive(s, len, NULL, 0), -EPROTO);
+	free(s);
+
+	/* ABORT from the source. */
+	start(&w, &sh);
+	{
+		struct mig_buf b = { 0 };
+
+		mig_status__encode(ECONNRESET, 0, "source gave up", &b);
+		mig_chan__send_rec(&w.c, MIG_REC_ABORT, 0, 0, b.data, b.len);
+		mig_buf__free(&b);
+	}
+	s = ws_take(&w, &len);
+	CHECK_EQ(receive(s, len, why, sizeof(why)), -ECANCELED);
+	CHECK(strstr(why, "source gave up") != NULL);
+	free(s);
+
+	/* A wrong version in the preamble. */
+	fill_src();
+	s = good_stream(&len, 2);
+	s[8] = 2;
+	CHECK_EQ(receive(s, len, NULL, 0), -EPROTO);
+	free(s);
+}
+
+/* Zero pages cost an entry, not a page. */
+static void test_zero_pages_cheap(void)
+{
+	struct mig_ram_stats st = { 0 };
+	struct wstream w;
+
+	memset(src_mem, 0, sizeof(src_mem));
+	ws_open(&w);
+	mig_ram__send(ram_src(), &w.c, 0, NULL, 0, &st);
+	CHECK_EQ(st.zero, NPAGES);
+	CHECK_EQ(st.normal, 0);
+	CHECK_EQ(w.c.bytes_out, MIG_HDR_SIZE + NPAGES * MIG_ENT_SIZE);
+	close(w.fd);
+	CHECK(mig_page_is_zero(src_mem));
+	src_mem[4095] = 1;
+	CHECK(!mig_page_is_zero(src_mem));
+	src_mem[4095] = 0;
+	src_mem[2048] = 1;
+	CHECK(!mig_page_is_zero(src_mem));
+}
+
+/* The PCLMULQDQ crc32 equals zlib's for every length and alignment. */
+static void test_crc32_matches_zlib(void)
+{
+	static u8 buf[9000];
+	size_t off, n;
+	u32 i;
+
+	srandom(3);
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = random();
+	for (off = 0; off < 17; off++)
+		for (n = 0; n + off < sizeof(buf); n += n < 300 ? 1 : 61) {
+			u32 seed = (u32)(n * 2654435761u);
+
+			if (mig_crc32(seed, buf + off, n) != crc32(seed, buf + off, n)) {
+				CHECK(!"crc32 differs from zlib");
+				printf("  offset %zu length %zu\n", off, n);
+				return;
+			}
+		}
+	/* Chained calls equal one call. */
+	CHECK_EQ(mig_crc32(mig_crc32(0, buf, 4096), buf + 4096, 4000), crc32(0, buf, 8096));
+}
+
+TEST_MAIN_BEGIN("test-migration-stream")
+	RUN(test_crc32_matches_zlib);
+	RUN(test_hdr_roundtrip);
+	RUN(test_hdr_malformed);
+	RUN(test_preamble);
+	RUN(test_entries);
+	RUN(test_entries_bad_crc);
+	RUN(test_shape);
+	RUN(test_status);
+	RUN(test_end_records);
+	RUN(test_stream_good);
+	RUN(test_stream_truncated);
+	RUN(test_stream_flipped);
+	RUN(test_stream_section_count);
+	RUN(test_stream_torn_page);
+	RUN(test_stream_page_missing);
+	RUN(test_stream_refusals);
+	RUN(test_zero_pages_cheap);
+TEST_MAIN_END()

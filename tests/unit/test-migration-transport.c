@@ -1,0 +1,323 @@
+/*
+ * The transport over real loopback TCP: address parsing, IPv4/IPv6
+ * listen/connect, and RAM striped over several data connections for two
+ * pre-copy rounds, received straight into a second memory image.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lkvm/migration.h"
+#include "test.h"
+
+static void test_addr_parse(void)
+{
+	char h[64], p[16];
+
+	CHECK_EQ(mig_addr__parse("1234", true, h, sizeof(h), p, sizeof(p)), 0);
+	CHECK(!strcmp(h, "") && !strcmp(p, "1234"));
+	CHECK(mig_addr__parse("1234", false, h, sizeof(h), p, sizeof(p)) < 0);	/* no host */
+	CHECK_EQ(mig_addr__parse("127.0.0.1:80", false, h, sizeof(h), p, sizeof(p)), 0);
+	CHECK(!strcmp(h, "127.0.0.1") && !strcmp(p, "80"));
+	CHECK_EQ(mig_addr__parse("[::1]:9000", false, h, sizeof(h), p, sizeof(p)), 0);
+	CHECK(!strcmp(h, "::1") && !strcmp(p, "9000"));
+	CHECK_EQ(mig_addr__parse("host.example:65535", false, h, sizeof(h), p, sizeof(p)), 0);
+	CHECK(mig_addr__parse("::1:9000", false, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK(mig_addr__parse("host:0", false, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK(mig_addr__parse("host:65536", false, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK(mig_addr__parse("host:", false, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK(mig_addr__parse("host:12a", false, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK(mig_addr__parse("[::1]9000", false, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK(mig_addr__parse("", true, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK(mig_addr__parse(NULL, true, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK(mig_addr__parse("averyveryveryveryveryveryveryveryveryveryveryveryveryverylonghostname:1",
+			      false, h, sizeof(h), p, sizeof(p)) < 0);
+}
+
+/* Listen on a free loopback port; returns the fd and the address in addr. */
+static int listen_any(const char *host, char *addr, size_t n)
+{
+	int i, fd;
+
+	for (i = 0; i < 50; i++) {
+		int port = 20000 + (getpid() * 7 + i * 131) % 40000;
+
+		snprintf(addr, n, "%s:%d", host, port);
+		fd = mig_tcp__listen(addr);
+		if (fd >= 0)
+			return fd;
+		if (fd != -EADDRINUSE)
+			return fd;
+	}
+	return -EADDRINUSE;
+}
+
+static void test_ipv6_loopback(void)
+{
+	char addr[64];
+	int lfd, cfd, afd;
+	char b = 0;
+
+	lfd = listen_any("[::1]", addr, sizeof(addr));
+	if (lfd < 0)
+		SKIP("no IPv6 loopback here");
+	cfd = mig_tcp__connect(addr, 2000);
+	CHECK(cfd >= 0);
+	afd = mig_tcp__accept(lfd, 2000);
+	CHECK(afd >= 0);
+	if (cfd >= 0 && afd >= 0) {
+		CHECK_EQ(write(cfd, "x", 1), 1);
+		CHECK_EQ(read(afd, &b, 1), 1);
+		CHECK_EQ(b, 'x');
+	}
+	close(cfd);
+	close(afd);
+	close(lfd);
+}
+
+static void test_connect_refused(void)
+{
+	char addr[64];
+	int lfd = listen_any("127.0.0.1", addr, sizeof(addr));
+
+	REQUIRE(lfd >= 0);
+	close(lfd);		/* nobody listens there now */
+	CHECK_EQ(mig_tcp__connect(addr, 2000), -ECONNREFUSED);
+	CHECK_EQ(mig_tcp__accept(-1, 10) < 0, 1);
+}
+
+#define NCH	3
+#define B0	3000
+#define B1	100
+
+struct rx {
+	struct mig_incoming *in;
+	struct mig_chan c;
+	struct mig_chan_end counted;
+	int ret;
+	pthread_t t;
+};
+
+static void *rx_fn(void *arg)
+{
+	struct rx *r = arg;
+
+	r->ret = mig_incoming__recv(r->in, &r->c, false, &r->counted);
+	return NULL;
+}
+
+static void test_channels_two_rounds(void)
+{
+	u8 *src = aligned_alloc(4096, (B0 + B1) * 4096);
+	u8 *dst = aligned_alloc(4096, (B0 + B1) * 4096);
+	struct mig_ram_src rs = { 0 };
+	struct mig_ram_stats st[NCH] = { 0 };
+	struct mig_chan tx[NCH];
+	struct rx rx[NCH];
+	struct mig_incoming in;
+	struct mig_chan_end all[NCH];
+	unsigned long *bm = calloc((B0 + B1) / 64 + 1, sizeof(long));
+	char addr[64];
+	u64 i, zero = 0;
+	int lfd, r;
+
+	REQUIRE(src && dst && bm);
+	srandom(7);
+	for (i = 0; i < (B0 + B1) * 4096 / 4; i++)
+		((u32 *)src)[i] = random();
+	for (i = 0; i < B0 + B1; i += 5) {	/* every fifth page zero */
+		memset(src + i * 4096, 0, 4096);
+		zero++;
+	}
+	memset(dst, 0, (B0 + B1) * 4096);
+	rs.banks[0] = (struct mig_mem_bank){ src, 0, B0 };
+	rs.banks[1] = (struct mig_mem_bank){ src + B0 * 4096, B0, B1 };
+	rs.nr_banks = 2;
+	rs.nr_pages = B0 + B1;
+	rs.nr_channels = NCH;
+
+	r = mig_incoming__init(&in, B0 + B1);
+	REQUIRE(r == 0);
+	in.banks[0] = (struct mig_mem_bank){ dst, 0, B0 };
+	in.banks[1] = (struct mig_mem_bank){ dst + B0 * 4096, B0, B1 };
+	in.nr_banks = 2;
+	in.got_hello = true;
+	in.accepted_features = MIG_F_ZERO_PAGES;
+
+	lfd = listen_any("127.0.0.1", addr, sizeof(addr));
+	REQUIRE(lfd >= 0);
+	for (i = 0; i < NCH; i++) {
+		int cfd = mig_tcp__connect(addr, 2000), afd = mig_tcp__accept(lfd, 2000);
+
+		REQUIRE(cfd >= 0 && afd >= 0);
+		mig_tcp__tune(afd, 5000);
+		mig_chan__init_fd(&tx[i], cfd);
+		memset(&rx[i], 0, sizeof(rx[i]));
+		rx[i].in = &in;
+		mig_chan__init_fd(&rx[i].c, afd);
+		pthread_create(&rx[i].t, NULL, rx_fn, &rx[i]);
+	}
+	/* Round 0: everything.  Then the "guest" dirties pages, round 1. */
+	for (i = 0; i < NCH; i++)
+		CHECK_EQ(mig_ram__send(&rs, &tx[i], i, NULL, 0, &st[i]), 0);
+	for (i = 0; i < B0 + B1; i += 37) {
+		src[i * 4096 + 11] ^= 0x5a;
+		bm[i / 64] |= 1UL << (i % 64);
+	}
+	memset(src + 10 * 4096, 0, 4096);		/* a page that became zero */
+	bm[0] |= 1UL << 10;
+	for (i = 0; i < NCH; i++) {
+		CHECK_EQ(mig_ram__send(&rs, &tx[i], i, bm, 1, &st[i]), 0);
+		CHECK_EQ(mig_ram__send_chan_end(&tx[i], &st[i]), 0);
+	}
+	in.got_end = true;
+	in.end.pages = 0;
+	for (i = 0; i < NCH; i++) {
+		pthread_join(rx[i].t, NULL);
+		CHECK_EQ(rx[i].ret, 0);
+		all[i] = rx[i].counted;
+		in.end.pages += st[i].sent.pages;
+		CHECK(st[i].sent.pages > 0);		/* every channel carried a share */
+		mig_chan__close(&tx[i]);
+		mig_chan__close(&rx[i].c);
+	}
+	CHECK_EQ(mig_incoming__check_complete(&in, all, NCH), 0);
+	CHECK_MEM(dst, src, (B0 + B1) * 4096);
+	CHECK_EQ(st[0].zero + st[1].zero + st[2].zero >= zero, 1);
+	close(lfd);
+	mig_incoming__free(&in);
+	free(src);
+	free(dst);
+	free(bm);
+}
+
+/* The LKVM_MIG_FAULT hook flips a byte of page data: the receiver notices. */
+static void test_fault_flip_detected(void)
+{
+	u8 *src = aligned_alloc(4096, 64 * 4096), *dst = aligned_alloc(4096, 64 * 4096);
+	struct mig_ram_src rs = { .nr_banks = 1, .nr_pages = 64, .nr_channels = 1 };
+	struct mig_ram_stats st = { 0 };
+	struct mig_incoming in;
+	struct mig_chan tx;
+	struct rx rx = { 0 };
+	char addr[64], why[256];
+	int lfd, cfd, afd, r;
+
+	REQUIRE(src && dst);
+	memset(src, 0x33, 64 * 4096);
+	memset(dst, 0, 64 * 4096);
+	rs.banks[0] = (struct mig_mem_bank){ src, 0, 64 };
+	r = mig_incoming__init(&in, 64);
+	REQUIRE(r == 0);
+	in.banks[0] = (struct mig_mem_bank){ dst, 0, 64 };
+	in.nr_banks = 1;
+	in.got_hello = true;
+	in.accepted_features = MIG_F_ZERO_PAGES;
+	lfd = listen_any("127.0.0.1", addr, sizeof(addr));
+	REQUIRE(lfd >= 0);
+	cfd = mig_tcp__connect(addr, 2000);
+	afd = mig_tcp__accept(lfd, 2000);
+	REQUIRE(cfd >= 0 && afd >= 0);
+	mig_chan__init_fd(&tx, cfd);
+	setenv("LKVM_MIG_FAULT", "flip:100000", 1);
+	mig_chan__apply_fault_env(&tx, 1);
+	unsetenv("LKVM_MIG_FAULT");
+	CHECK(tx.fault_flip_at == 100000);
+	rx.in = &in;
+	mig_chan__init_fd(&rx.c, afd);
+	pthread_create(&rx.t, NULL, rx_fn, &rx);
+	CHECK_EQ(mig_ram__send(&rs, &tx, 0, NULL, 0, &st), 0);
+	CHECK_EQ(mig_ram__send_chan_end(&tx, &st), 0);
+	pthread_join(rx.t, NULL);
+	CHECK_EQ(rx.ret, 0);
+	in.got_end = true;
+	in.end.pages = st.sent.pages;
+	CHECK_EQ(mig_incoming__check_complete(&in, &rx.counted, 1), -EBADMSG);
+	snprintf(why, sizeof(why), "%s", in.reason);
+	CHECK(strstr(why, "checksum mismatch") != NULL);
+	mig_chan__close(&tx);
+	mig_chan__close(&rx.c);
+	close(lfd);
+	mig_incoming__free(&in);
+	free(src);
+	free(dst);
+}
+
+/*
+ * Round 0 over private anonymous memory skips never-touched pages by
+ * /proc/self/pagemap: they still arrive as zero pages, touched pages
+ * (including one written with zeroes, and one only read) arrive intact,
+ * and the skipped pages were never faulted in on the sender.
+ */
+static void test_untouched_pages_skipped(void)
+{
+	const u64 n = 2048;
+	u8 *src = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	u8 *dst = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct mig_ram_src rs = { .nr_banks = 1, .nr_pages = n, .nr_channels = 1 };
+	struct mig_ram_stats st = { 0 };
+	struct mig_incoming in;
+	struct mig_chan tx;
+	struct rx rx = { 0 };
+	int sv[2], r, memfd;
+	unsigned char vec[1];
+	volatile u8 sink;
+	void *shared;
+	u64 i;
+
+	REQUIRE(src != MAP_FAILED && dst != MAP_FAILED);
+	CHECK(mig_mem__anon_private(src, n * 4096));
+	CHECK(!mig_mem__anon_private(src, n * 4096 + (1ULL << 40)));
+	memfd = memfd_create("t", 0);
+	REQUIRE(ftruncate(memfd, 4096) == 0);
+	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	CHECK(!mig_mem__anon_private(shared, 4096));	/* shared memfd: not skippable */
+	munmap(shared, 4096);
+	close(memfd);
+
+	for (i = 0; i < n; i += 7)
+		memset(src + i * 4096, (int)(i | 1), 4096);
+	memset(src + 3 * 4096, 0, 4096);		/* touched, but zero */
+	sink = src[5 * 4096];				/* only read */
+	(void)sink;
+	rs.banks[0] = (struct mig_mem_bank){ src, 0, n, true };
+	r = mig_incoming__init(&in, n);
+	REQUIRE(r == 0);
+	in.banks[0] = (struct mig_mem_bank){ dst, 0, n };
+	in.nr_banks = 1;
+	in.got_hello = true;
+	in.accepted_features = MIG_F_ZERO_PAGES;
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	mig_chan__init_fd(&tx, sv[0]);
+	rx.in = &in;
+	mig_chan__init_fd(&rx.c, sv[1]);
+	pthread_create(&rx.t, NULL, rx_fn, &rx);
+	CHECK_EQ(mig_ram__send(&rs, &tx, 0, NULL, 0, &st), 0);
+	CHECK_EQ(mig_ram__send_chan_end(&tx, &st), 0);
+	pthread_join(rx.t, NULL);
+	CHECK_EQ(rx.ret, 0);
+	CHECK_EQ(st.normal, DIV_ROUND_UP(n, 7));	/* pages 0, 7, 14 ... */
+	CHECK_EQ(st.zero + st.normal, n);
+	/* A page neither written nor read is still not resident on the sender
+	 * (checked before the memcmp below reads everything). */
+	CHECK_EQ(mincore(src + 9 * 4096, 4096, vec), 0);
+	CHECK_EQ(vec[0] & 1, 0);
+	CHECK_MEM(dst, src, n * 4096);
+	mig_chan__close(&tx);
+	mig_chan__close(&rx.c);
+	mig_incoming__free(&in);
+	munmap(src, n * 4096);
+	munmap(dst, n * 4096);
+}
+
+TEST_MAIN_BEGIN("test-migration-transport")
+	RUN(test_untouched_pages_skipped);
+	RUN(test_addr_parse);
+	RUN(test_ipv6_loopback);
+	RUN(test_connect_refused);
+	RUN(test_channels_two_rounds);
+	RUN(test_fault_flip_detected);
+TEST_MAIN_END()
