@@ -43,3 +43,22 @@ t_cleanup() {
 }
 trap t_cleanup EXIT
 t_done() { exit $T_FAILED; }
+
+# need_fuzzer TEST BINARY: return if the libFuzzer BINARY was built; otherwise
+# SKIP (saying why) where clang cannot build fuzzers, or FAIL where it can
+# (then the build forgot it), and exit.
+need_fuzzer() {
+	local n=$1 bin=$2
+	[ -x "$bin" ] && return 0
+	if ! command -v clang >/dev/null; then
+		skip "$n" "clang not installed (Debian: clang libclang-rt-14-dev)"
+		exit 0
+	fi
+	if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' |
+	     clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then
+		skip "$n" "clang cannot link -fsanitize=fuzzer (libclang-rt-14-dev missing)"
+		exit 0
+	fi
+	fail "$n" "clang can build fuzzers but $bin was not built (make check-extra)"
+	exit 1
+}

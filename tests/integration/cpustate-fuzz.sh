@@ -6,19 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 FUZZ="$LKVM_BUILD/fuzz/fuzz-cpu-state"
-if [ ! -x "$FUZZ" ]; then
-	if ! command -v clang >/dev/null; then
-		skip decoder-fuzz "clang not installed (Debian: clang libclang-rt-14-dev)"
-		exit 0
-	fi
-	if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' |
-	     clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then
-		skip decoder-fuzz "clang cannot link -fsanitize=fuzzer (libclang-rt-14-dev missing)"
-		exit 0
-	fi
-	fail decoder-fuzz "clang can build fuzzers but $FUZZ was not built (make check-extra)"
-	t_done
-fi
+need_fuzzer decoder-fuzz "$FUZZ"
 
 mkdir -p "$T_TMP/corpus"
 if ! FUZZ_CPU_STATE_SEEDS="$T_TMP/corpus" "$FUZZ" || [ "$(ls "$T_TMP/corpus" | wc -l)" -ne 4 ]; then

@@ -5,19 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 FUZZ="$LKVM_BUILD/fuzz/fuzz-virtio-ring"
-if [ ! -x "$FUZZ" ]; then
-	if ! command -v clang >/dev/null; then
-		skip walker-fuzz "clang not installed (Debian: clang libclang-rt-14-dev)"
-		exit 0
-	fi
-	if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' |
-	     clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then
-		skip walker-fuzz "clang cannot link -fsanitize=fuzzer (libclang-rt-14-dev missing)"
-		exit 0
-	fi
-	fail walker-fuzz "clang can build fuzzers but $FUZZ was not built (make check-extra)"
-	t_done
-fi
+need_fuzzer walker-fuzz "$FUZZ"
 
 mkdir -p "$T_TMP/corpus"
 mkdir -p "$LKVM_BUILD/fuzz-crashes"
