@@ -15,6 +15,9 @@
  * "noready=1" never write the MSR (a guest that is not migration-ready)
  * "blink=N"   every N counts write MSR 0 and then 1 again (a reboot-like
  *             withdrawal, as Linux's reboot notifier does)
+ * "flip=1"    every 128 pause loops declare one more page shared, then
+ *             private again, and so on, WITHOUT writing it: only the page
+ *             map says it must travel again, the other way
  */
 #include "doorbell.h"
 
@@ -26,6 +29,7 @@
 
 static u8 priv[NPRIV][4096] __attribute__((aligned(4096)));
 static u8 shared[NSHARED][4096] __attribute__((aligned(4096)));
+static u8 flipper[4096] __attribute__((aligned(4096)));
 static u64 last_priv[NPRIV], last_shared[NSHARED];
 
 static const char hex[] = "0123456789abcdef";
@@ -82,12 +86,15 @@ int main(void)
 {
 	u64 delay = rt_cmdline_u64("delay", 20000);
 	u64 blink = rt_cmdline_u64("blink", 0);
+	int flip = rt_cmdline_has("flip");
+	u64 flips = 0;
 	char pm[32], sm[32];
 	s64 r;
 	u64 n, i;
 
 	marker(pm, 1);
 	marker(sm, 0);
+	fill(flipper, "LKVM-FLIPPED-PAGE-", 0x80);
 	for (i = 0; i < NPRIV; i++)
 		fill(priv[i], pm, i);
 	for (i = 0; i < NSHARED; i++)
@@ -104,16 +111,21 @@ int main(void)
 		puts("sevmig: not migration-ready\n");
 	}
 	for (n = 1;; n++) {
-		int ok_p = 1, ok_s = 1;
+		int ok_p = 1, ok_s = 1, bad = -1;
 
 		*(volatile u64 *)(priv[n % NPRIV] + COUNT_OFF) = n;
 		last_priv[n % NPRIV] = n;
 		*(volatile u64 *)(shared[n % NSHARED] + COUNT_OFF) = 3 * n;
 		last_shared[n % NSHARED] = 3 * n;
 		for (i = 0; i < NPRIV; i++)
-			ok_p &= check(priv[i], pm, i, last_priv[i]);
+			if (!check(priv[i], pm, i, last_priv[i]))
+				ok_p = 0, bad = i;
 		for (i = 0; i < NSHARED; i++)
 			ok_s &= check(shared[i], sm, i, last_shared[i]);
+		ok_p &= check(flipper, "LKVM-FLIPPED-PAGE-", 0x80, 0);
+		if (bad >= 0)	/* which page, and what it holds: for the test's log */
+			printf("sevmig: private page %d count word %lu, expected %lu\n", bad,
+			       *(volatile u64 *)(priv[bad] + COUNT_OFF), last_priv[bad]);
 		printf("count %lu priv %s shared %s\n", n, ok_p ? "ok" : "BAD", ok_s ? "ok" : "BAD");
 		if (blink && n % blink == 0) {
 			wrmsr(MSR_KVM_MIGRATION_CONTROL, 0);
@@ -121,8 +133,13 @@ int main(void)
 				cpu_relax();
 			wrmsr(MSR_KVM_MIGRATION_CONTROL, 1);
 		}
-		for (i = 0; i < delay; i++)
+		for (i = 0; i < delay; i++) {
+			if (flip && i % 128 == 0 &&
+			    db_call(DB_MAP_GPA_RANGE, (u64)(unsigned long)flipper, 1,
+				    ++flips & 1 ? 0 : MAP_ENCRYPTED))
+				puts("sevmig: flip refused\n");
 			cpu_relax();
+		}
 	}
 	return 0;
 }
