@@ -4,10 +4,7 @@
  * progress, and end with a summary (or JSON with --json).  Exit status 0
  * once the destination runs the guest; 1 if the migration failed (the
  * guest then still runs here, and the reason is printed).
- *
- * Built only when the control socket (lkvm/ipc.h) is part of the tree.
  */
-#if __has_include("lkvm/ipc.h")
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -176,4 +173,3 @@ static void migrate_usage(void)
 }
 
 LKVM_COMMAND("migrate", cmd_migrate, migrate_usage, "live-migrate an instance to another host");
-#endif

@@ -6,13 +6,14 @@
 # the same run, and beside QEMU when qemu-system-x86_64 is installed.
 #
 #   bench/migrate.sh            (make bench)
-#   SIZE_MB=256 CHANNELS=2 bench/migrate.sh
+#   SIZE_MB=256 CHANNELS=2 REPEAT=3 bench/migrate.sh
 set -u
 cd "$(dirname "$0")/.."
 O=${O:-build}
 LKVM=$PWD/lkvm
 SIZE_MB=${SIZE_MB:-1024}
 CHANNELS=${CHANNELS:-2}
+REPEAT=${REPEAT:-3}
 tmp=$(mktemp -d /tmp/lkvm-bench.XXXXXX)
 export LKVM_DIR=$tmp/run
 mkdir -p "$LKVM_DIR" && chmod 700 "$LKVM_DIR"
@@ -54,7 +55,8 @@ guest_bench() {
 	echo "$label: $out"
 	echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*/\1 \2 \3/p' |
 		awk -v mb="$SIZE_MB" -v l="$label" '{ printf "  %s: total %.3f s, downtime %.1f ms, %.0f MB/s of guest RAM, %.0f MB/s on the wire\n", l, $1/1000, $2, mb*1048576/($1/1000)/1e6, $3/($1/1000)/1e6 }'
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	# TERM: lkvm exits cleanly on it (a KILL makes bash report "Killed").
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	pids=()
 }
@@ -63,9 +65,11 @@ guest_bench() {
 mem=$((SIZE_MB * 2 + 64))M
 echo
 echo "-- live migration of a VM between two local instances:"
-guest_bench "zero RAM ${SIZE_MB} MiB" -m "${SIZE_MB}M"
+for i in $(seq "$REPEAT"); do guest_bench "zero RAM ${SIZE_MB} MiB #$i" -m "${SIZE_MB}M"; done
 head -c $((SIZE_MB << 20)) /dev/urandom >"$tmp/random.img"
-guest_bench "random RAM ${SIZE_MB} MiB (initrd)" -m "$mem" -i "$tmp/random.img"
+for i in $(seq "$REPEAT"); do
+	guest_bench "random RAM ${SIZE_MB} MiB (initrd) #$i" -m "$mem" -i "$tmp/random.img"
+done
 
 echo
 if command -v qemu-system-x86_64 >/dev/null; then

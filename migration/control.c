@@ -3,10 +3,7 @@
  * handler runs on the control connection's own thread, streams progress
  * back, and on commit stops the VM with status 0 (the guest lives on at
  * the destination).  On failure the engine has already resumed the guest.
- *
- * Built only when the control socket (lkvm/ipc.h) is part of the tree.
  */
-#if __has_include("lkvm/ipc.h")
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -98,4 +95,3 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 }
 
 ipc_handler(IPC_MSG_MIGRATE, migrate_cmd);
-#endif

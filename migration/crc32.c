@@ -126,3 +126,14 @@ u32 mig_crc32(u32 crc, const void *buf, size_t n)
 }
 
 #endif
+
+/* The --verify checksum: every page of every bank, in page order. */
+u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks)
+{
+	u32 crc = 0;
+	int i;
+
+	for (i = 0; i < nr_banks; i++)
+		crc = mig_crc32(crc, banks[i].host, banks[i].nr_pages * PAGE_SIZE);
+	return crc;
+}

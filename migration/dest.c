@@ -139,6 +139,14 @@ static int load_sections(struct mig_incoming *in)
 	return 0;
 }
 
+static void mark_written(u64 page, void *arg)
+{
+	struct mig_incoming *in = arg;
+
+	atomic_fetch_or_explicit(&in->written[page / (8 * sizeof(long))],
+				 1UL << (page % (8 * sizeof(long))), memory_order_relaxed);
+}
+
 int migration__incoming(struct kvm *kvm)
 {
 	struct data_thread *threads = NULL;
@@ -160,6 +168,14 @@ int migration__incoming(struct kvm *kvm)
 		in.banks[i].host = kvm->mem_banks[i].host_addr;
 		in.banks[i].page_base = kvm->mem_banks[i].page_base;
 		in.banks[i].nr_pages = kvm->mem_banks[i].size / PAGE_SIZE;
+		in.banks[i].anon_private = mig_mem__anon_private(kvm->mem_banks[i].host_addr,
+								     kvm->mem_banks[i].size);
+		/*
+		 * A page that already holds something here (a kernel loaded with
+		 * -k, firmware tables) must be cleared when the source says zero:
+		 * mark every page that may be non-zero as written.
+		 */
+		mig_mem__for_each_touched(&in.banks[i], mark_written, &in);
 	}
 	in.nr_banks = i;
 	mig_chan__init_fd(&ctrl, -1);
@@ -191,6 +207,12 @@ int migration__incoming(struct kvm *kvm)
 		ret = sev_mig__dst_handshake(kvm, &in, &ctrl);
 	if (ret)
 		goto out_fail;
+	/*
+	 * From here the control connection may be quiet for as long as a round
+	 * takes (minutes for a large guest under --bandwidth): no read timeout;
+	 * keepalive notices a source host that vanished.
+	 */
+	mig_tcp__tune(fd, 0);
 	nch = in.peer.nr_channels;
 	threads = calloc(nch, sizeof(*threads));
 	if (!threads) {
@@ -213,6 +235,7 @@ int migration__incoming(struct kvm *kvm)
 			goto out_threads;
 		}
 		threads[ch - 1].in = &in;
+		mig_tcp__tune(fd, 0);
 		mig_chan__init_fd(&threads[ch - 1].chan, fd);
 		ret = pthread_create(&threads[ch - 1].tid, NULL, data_thread_fn, &threads[ch - 1]);
 		if (ret) {

@@ -457,9 +457,9 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	ret = send_round(m, &bytes);
 	if (ret)
 		goto out_fail_io;
-	m->round++;
 	pr_debug("migration: final round sent at %.3f ms", (now_ns() - t_pause) / 1e6);
 	report(m, fn, arg, 0, rate, bw, true);
+	m->round++;
 	ret = send_sections(m, &end.nr_sections);
 	if (ret)
 		goto out_fail_io;

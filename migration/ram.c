@@ -19,21 +19,6 @@
 
 #define BITS_PER_LONG	(8 * sizeof(long))
 
-bool mig_page_is_zero(const void *p)
-{
-	const u64 *w = p;
-	u64 acc = 0;
-	unsigned int i;
-
-	/* Random data exits on the first word; zero pages read 4 KiB. */
-	if (w[0] || w[511])
-		return false;
-	for (i = 0; i < PAGE_SIZE / 8; i += 8)
-		acc |= w[i] | w[i + 1] | w[i + 2] | w[i + 3] |
-		       w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7];
-	return !acc;
-}
-
 bool mig_mem__anon_private(const void *p, u64 len)
 {
 	unsigned long lo, hi, ino, a = (unsigned long)p;
@@ -83,6 +68,26 @@ static bool untouched_pages(const u8 *host, u64 n, u64 *ents)
 
 #define PM_PRESENT	(1ULL << 63)
 #define PM_SWAPPED	(1ULL << 62)
+
+int mig_mem__for_each_touched(const struct mig_mem_bank *b, void (*fn)(u64 page, void *arg),
+			      void *arg)
+{
+	static u64 ents[MIG_CHUNK_PAGES];
+	u64 p, i, n;
+
+	for (p = 0; p < b->nr_pages; p += n) {
+		n = min(b->nr_pages - p, (u64)MIG_CHUNK_PAGES);
+		if (!b->anon_private || !untouched_pages(b->host + p * PAGE_SIZE, n, ents)) {
+			for (i = 0; i < n; i++)		/* unknown: assume touched */
+				fn(b->page_base + p + i, arg);
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (ents[i] & (PM_PRESENT | PM_SWAPPED))
+				fn(b->page_base + p + i, arg);
+	}
+	return 0;
+}
 
 struct batch {
 	u32 n;
@@ -251,16 +256,6 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 out:
 	free(b.enc);
 	return ret;
-}
-
-u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks)
-{
-	u32 crc = 0;
-	int i;
-
-	for (i = 0; i < nr_banks; i++)
-		crc = mig_crc32(crc, banks[i].host, banks[i].nr_pages * PAGE_SIZE);
-	return crc;
 }
 
 int mig_ram__send_chan_end(struct mig_chan *c, const struct mig_ram_stats *st)

@@ -41,6 +41,22 @@ static u64 get64(const u8 *p)
 	return (u64)get32(p) | (u64)get32(p + 4) << 32;
 }
 
+/* A ZERO entry's page: all zero bytes. */
+bool mig_page_is_zero(const void *p)
+{
+	const u64 *w = p;
+	u64 acc = 0;
+	unsigned int i;
+
+	/* Random data exits on the first word; zero pages read 4 KiB. */
+	if (w[0] || w[511])
+		return false;
+	for (i = 0; i < PAGE_SIZE / 8; i += 8)
+		acc |= w[i] | w[i + 1] | w[i + 2] | w[i + 3] |
+		       w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7];
+	return !acc;
+}
+
 const char *mig_strerror(int err)
 {
 	switch (err) {

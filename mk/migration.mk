@@ -6,7 +6,7 @@ FUZZ_CC       ?= clang
 FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -std=gnu11 $(CPPFLAGS)
 FUZZ_MIG_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/incoming.c \
-		 migration/ram.c util/util.c util/mig-section.c
+		 util/util.c util/mig-section.c
 
 $(O)/fuzz/fuzz-migration-stream: tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) \
 				  include/lkvm/migration.h include/lkvm/mig-section.h

@@ -41,26 +41,29 @@ static int parse_header(const u8 *img, size_t len, struct elf_info *ei)
 	if (img[EI_DATA] != ELFDATA2LSB)
 		return bad("ELF image is not little-endian");
 	ei->is64 = img[EI_CLASS] == ELFCLASS64;
+	/* Headers are copied out: the image buffer need not be aligned. */
 	if (ei->is64) {
-		const Elf64_Ehdr *h = (const void *)img;
+		Elf64_Ehdr h;
 
-		if (len < sizeof(*h))
+		if (len < sizeof(h))
 			return bad("truncated ELF header");
-		ei->phoff = h->e_phoff;
-		ei->phnum = h->e_phnum;
-		ei->phentsize = h->e_phentsize;
-		ei->machine = h->e_machine;
+		memcpy(&h, img, sizeof(h));
+		ei->phoff = h.e_phoff;
+		ei->phnum = h.e_phnum;
+		ei->phentsize = h.e_phentsize;
+		ei->machine = h.e_machine;
 		if (ei->phentsize != sizeof(Elf64_Phdr))
 			return bad("bad ELF program header size");
 	} else {
-		const Elf32_Ehdr *h = (const void *)img;
+		Elf32_Ehdr h;
 
-		if (len < sizeof(*h))
+		if (len < sizeof(h))
 			return bad("truncated ELF header");
-		ei->phoff = h->e_phoff;
-		ei->phnum = h->e_phnum;
-		ei->phentsize = h->e_phentsize;
-		ei->machine = h->e_machine;
+		memcpy(&h, img, sizeof(h));
+		ei->phoff = h.e_phoff;
+		ei->phnum = h.e_phnum;
+		ei->phentsize = h.e_phentsize;
+		ei->machine = h.e_machine;
 		if (ei->phentsize != sizeof(Elf32_Phdr))
 			return bad("bad ELF program header size");
 	}

@@ -184,6 +184,7 @@ int mig_addr__parse(const char *s, bool listen_side, char *host, size_t hn, char
 int mig_tcp__listen(const char *addr);
 int mig_tcp__accept(int lfd, int timeout_ms);
 int mig_tcp__connect(const char *addr, int timeout_ms);
+/* NODELAY, 4 MiB buffers, keepalive; send/receive timeout (0: none). */
 void mig_tcp__tune(int fd, int timeout_ms);
 void mig_chan__apply_fault_env(struct mig_chan *c, int channel);
 
@@ -234,6 +235,10 @@ struct mig_mem_bank {
 
 /* True if [p, p+len) lies in one private anonymous mapping of ours. */
 bool mig_mem__anon_private(const void *p, u64 len);
+/* Call fn for every page of the bank that may be non-zero (all of them
+ * unless pagemap says which were never mapped).  Not thread-safe. */
+int mig_mem__for_each_touched(const struct mig_mem_bank *b, void (*fn)(u64 page, void *arg),
+			      void *arg);
 
 struct mig_sec_buf {
 	u32 id, instance;

@@ -3,14 +3,7 @@
 # FUZZ_SECONDS (default 20) bounds it; the corpus starts from valid streams.
 source "$(dirname "$0")/../lib.sh"
 fz="$LKVM_BUILD/fuzz/fuzz-migration-stream"
-if [ ! -x "$fz" ]; then
-	why="not built"
-	command -v clang >/dev/null || why="clang is not installed"
-	[ -f "$LKVM_BUILD/fuzz-migration-build.log" ] && [ -s "$LKVM_BUILD/fuzz-migration-build.log" ] &&
-		why="$why: $(grep -m1 -i error "$LKVM_BUILD/fuzz-migration-build.log")"
-	skip stream-parser "libFuzzer target $why (needs clang with libFuzzer: make fuzz-migration)"
-	t_done
-fi
+need_fuzzer stream-parser "$fz"
 mkdir -p "$T_TMP/corpus"
 if ! LKVM_FUZZ_SEED="$T_TMP/seed" "$fz" >"$T_TMP/seed.log" 2>&1 || [ ! -s "$T_TMP/seed/full" ]; then
 	fail seed-corpus "could not write the seed corpus: $(tail -n 3 "$T_TMP/seed.log")"
@@ -20,7 +13,8 @@ pass seed-corpus
 secs=${FUZZ_SECONDS:-20}
 if "$fz" -max_total_time="$secs" -runs=5000000 -rss_limit_mb=1024 -timeout=10 \
 	-artifact_prefix="$T_TMP/" "$T_TMP/corpus" "$T_TMP/seed" >"$T_TMP/fuzz.log" 2>&1; then
-	pass "stream-parser ($(grep -o 'Done [0-9]* runs' "$T_TMP/fuzz.log"))"
+	echo "stream parser: $(grep -o 'Done [0-9]* runs' "$T_TMP/fuzz.log") in ${secs}s"
+	pass stream-parser
 else
 	tail -n 30 "$T_TMP/fuzz.log"
 	for a in "$T_TMP"/crash-* "$T_TMP"/leak-* "$T_TMP"/timeout-*; do
