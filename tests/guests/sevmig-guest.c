@@ -13,8 +13,8 @@
  *
  * "delay=N"   pause loops per count
  * "noready=1" never write the MSR (a guest that is not migration-ready)
- * "blink=N"   every N counts write MSR 0 and then 1 again (a reboot-like
- *             withdrawal, as Linux's reboot notifier does)
+ * "blink=1"   every 128 pause loops write MSR 0 and at once 1 again (a
+ *             reboot-like withdrawal, as Linux's reboot notifier does)
  * "flip=1"    every 128 pause loops declare one more page shared, then
  *             private again, and so on, WITHOUT writing it: only the page
  *             map says it must travel again, the other way
@@ -85,7 +85,7 @@ static int check(u8 *page, const char *mark, u64 n, u64 want_count)
 int main(void)
 {
 	u64 delay = rt_cmdline_u64("delay", 20000);
-	u64 blink = rt_cmdline_u64("blink", 0);
+	int blink = rt_cmdline_has("blink");
 	int flip = rt_cmdline_has("flip");
 	u64 flips = 0;
 	char pm[32], sm[32];
@@ -127,13 +127,12 @@ int main(void)
 			printf("sevmig: private page %d count word %lu, expected %lu\n", bad,
 			       *(volatile u64 *)(priv[bad] + COUNT_OFF), last_priv[bad]);
 		printf("count %lu priv %s shared %s\n", n, ok_p ? "ok" : "BAD", ok_s ? "ok" : "BAD");
-		if (blink && n % blink == 0) {
-			wrmsr(MSR_KVM_MIGRATION_CONTROL, 0);
-			for (i = 0; i < delay / 4; i++)
-				cpu_relax();
-			wrmsr(MSR_KVM_MIGRATION_CONTROL, 1);
-		}
 		for (i = 0; i < delay; i++) {
+			if (blink && i % 128 == 0) {
+				/* Back to 1 at once: only the withdrawal count shows it. */
+				wrmsr(MSR_KVM_MIGRATION_CONTROL, 0);
+				wrmsr(MSR_KVM_MIGRATION_CONTROL, 1);
+			}
 			if (flip && i % 128 == 0 &&
 			    db_call(DB_MAP_GPA_RANGE, (u64)(unsigned long)flipper, 1,
 				    ++flips & 1 ? 0 : MAP_ENCRYPTED))
