@@ -21,6 +21,7 @@
 #include "lkvm/kvm.h"
 #include "lkvm/kvm-cpu.h"
 #include "lkvm/migration.h"
+#include "lkvm/virtio.h"
 
 #define BITS_PER_LONG	(8 * sizeof(long))
 
@@ -207,6 +208,27 @@ static int set_logging(struct kvm *kvm, bool on)
 	return 0;
 }
 
+/*
+ * Devices write guest memory from userspace (used rings, read data): KVM's
+ * dirty tracking never sees those writes, so the devices report them here.
+ */
+static void device_wrote(void *ctx, u64 gpa, u64 len)
+{
+	struct kvm *kvm = ctx;
+	u64 a, end = gpa + len;
+
+	if (end < gpa)
+		return;
+	pthread_mutex_lock(&active_lock);
+	for (a = ALIGN_DOWN(gpa, PAGE_SIZE); active && a < end; a += PAGE_SIZE) {
+		s64 page = kvm__gpa_to_page(kvm, a);
+
+		if (page >= 0)
+			mig_dirty__set(active, page);
+	}
+	pthread_mutex_unlock(&active_lock);
+}
+
 int migration__log_start(struct kvm *kvm, struct mig_dirty *d)
 {
 	int ret;
@@ -217,6 +239,7 @@ int migration__log_start(struct kvm *kvm, struct mig_dirty *d)
 	if (!ret) {
 		active = d;
 		d->active = true;
+		virtio__set_dirty_hook(device_wrote);
 		/* The bitmap path: the first GET_DIRTY_LOG clears what enabling set. */
 		if (!d->ring)
 			ret = sync_locked(kvm, d);
@@ -231,6 +254,7 @@ void migration__log_stop(struct kvm *kvm)
 	if (active) {
 		active->active = false;
 		active = NULL;
+		virtio__set_dirty_hook(NULL);
 		set_logging(kvm, false);
 	}
 	pthread_mutex_unlock(&active_lock);

@@ -16,6 +16,7 @@
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
 #include "lkvm/sev-migration.h"
+#include "lkvm/virtio.h"
 
 #define BITS_PER_LONG		(8 * sizeof(long))
 #define CONNECT_TIMEOUT_MS	5000
@@ -431,6 +432,8 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		goto out_fail;
 	}
 	m->paused = true;
+	/* Devices too: an in-flight request finishes, no new one starts. */
+	virtio__pause_all();
 	pr_debug("migration: paused in %.3f ms", (now_ns() - t_pause) / 1e6);
 	ret = migration__log_sync(kvm);
 	if (ret)
@@ -520,8 +523,10 @@ out_fail:
 	if (m->logging)
 		migration__log_stop(kvm);
 	sev_mig__src_cancel(kvm);	/* SEND_CANCEL before the guest runs again */
-	if (m->paused)
+	if (m->paused) {
+		virtio__resume_all();
 		kvm__resume(kvm);
+	}
 out_stats:
 	res->total_ns = now_ns() - t0;
 	res->rounds = m->round;

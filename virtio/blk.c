@@ -25,6 +25,7 @@
 #include "lkvm/init.h"
 #include "lkvm/kvm.h"
 #include "lkvm/mig-section.h"
+#include "lkvm/migration.h"
 #include "lkvm/virtio-devices.h"
 #include "lkvm/virtio-pci.h"
 
@@ -305,6 +306,8 @@ static void fill_config(struct blk_dev *b)
 	c->write_zeroes_may_unmap = 1;
 }
 
+static int register_identity(struct blk_dev *b, int i);
+
 static int virtio_blk__init(struct kvm *kvm)
 {
 	bool sev = kvm->cfg.sev_mode != SEV_MODE_NONE;
@@ -328,6 +331,9 @@ static int virtio_blk__init(struct kvm *kvm)
 		}
 		fill_config(b);
 		b->index = i;
+		ret = register_identity(b, i);
+		if (ret < 0)
+			goto err_close;
 		ret = virtio__init_device(&b->vdev, kvm, b->disk.readonly ? &blk_ro_ops : &blk_ops,
 					  &b->config, sev);
 		if (ret < 0)
@@ -384,6 +390,22 @@ static void identity_of(struct blk_dev *b, struct disk_identity *id)
 	}
 	/* Long paths are cut: the inode and size still have to match. */
 	memcpy(id->path, real, min(strlen(real), sizeof(id->path) - 1));
+}
+
+/*
+ * Disks must be the same files on both sides (shared storage): the path,
+ * inode, size and mode go into the handshake's device list, so a destination
+ * with another disk is refused before any page moves.
+ */
+static int register_identity(struct blk_dev *b, int i)
+{
+	struct disk_identity id;
+	char desc[400];
+
+	identity_of(b, &id);
+	snprintf(desc, sizeof(desc), "disk%d=%s,ino=%llu,size=%llu", i, id.path,
+		 (unsigned long long)id.ino, (unsigned long long)id.size);
+	return migration__register_device(desc);
 }
 
 int virtio_blk__identity(struct mig_buf *out)

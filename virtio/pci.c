@@ -12,6 +12,7 @@
  * without MSI-X, the ISR register plus a level-triggered INTx pin.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include <libfdt.h>
 
 #include "lkvm/kvm.h"
+#include "lkvm/migration.h"
 #include "lkvm/virtio-pci.h"
 
 #define NO_VECTOR	VIRTIO_MSI_NO_VECTOR
@@ -610,6 +612,15 @@ int virtio_pci__init(struct kvm *kvm, struct virtio_pci *vpci, struct virtio_dev
 	vpci->vdev = vdev;
 	vpci->kvm = kvm;
 	vpci->config_vector = NO_VECTOR;
+	/* The migration handshake refuses a destination with other devices. */
+	{
+		char desc[48];
+
+		snprintf(desc, sizeof(desc), "virtio-%s", vdev->ops->name);
+		ret = migration__register_device(desc);
+		if (ret)
+			return ret;
+	}
 	for (i = 0; i < VPCI_NR_VECTORS; i++) {
 		vpci->gsi[i] = -1;
 		vpci->irqfd[i] = -1;

@@ -6,7 +6,8 @@
 #include "rt.h"
 
 static volatile u64 counter;
-static u64 pages[16][512] __attribute__((aligned(4096)));
+/* volatile: the writes are the point (dirty pages), nothing reads them back. */
+static volatile u64 pages[16][512] __attribute__((aligned(4096)));
 
 int main(void)
 {

@@ -6,10 +6,6 @@
 # the test doorbell, since this host's KVM never delivers the hypercall).
 . "$(dirname "$0")/../lib.sh"
 need_kvm sev_shared_only
-if ! $LKVM run --help 2>&1 | grep -q -- '--sev'; then
-	skip sev_shared_only "'lkvm run --sev' is not in this tree (SEV launch, sev-fw branch)"
-	exit 0
-fi
 out=$(timeout 60 $LKVM run -k $GUESTS/virtio-sev --sev=emulated --test-doorbell --rng \
 	2>$T_TMP/err); rc=$?
 if [ $rc -eq 0 ] && echo "$out" | grep -q "virtio-sev: ok" &&
