@@ -64,7 +64,7 @@ static int cmd_migrate(int argc, const char **argv)
 {
 	const char *name = NULL, *to = NULL;
 	u64 bandwidth = 0;
-	int downtime = 0, channels = 0, max_rounds = 0;
+	int downtime = 0, channels = 0, max_rounds = 0, wait_ready = 0;
 	bool verify = false;
 	struct client c = { 0 };
 	const struct option opts[] = {
@@ -80,6 +80,8 @@ static int cmd_migrate(int argc, const char **argv)
 			    "pre-copy rounds before stopping the guest anyway (default 30)"),
 		OPT_BOOLEAN(0, "verify", &verify,
 			    "end-to-end crc32 of all guest RAM, checked by the destination"),
+		OPT_INTEGER(0, "wait-ready", &wait_ready, 0, 3600,
+			    "SEV: wait up to N s for the guest to be migration-ready (default 0: refuse)"),
 		OPT_BOOLEAN(0, "json", &c.json, "print the summary as JSON on stdout"),
 		OPT_BOOLEAN('q', "quiet", &c.quiet, "no progress lines"),
 		OPT_END(),
@@ -129,6 +131,7 @@ static int cmd_migrate(int argc, const char **argv)
 	req.max_rounds = max_rounds;
 	req.bandwidth_mbps = bandwidth;
 	req.flags = verify ? MIG_IPC_VERIFY : 0;
+	req.wait_ready_ms = wait_ready * 1000;
 	c.tty = isatty(2);
 
 	fd = ipc__connect(name);

@@ -21,6 +21,7 @@
 #include "lkvm/parse-options.h"
 #include "lkvm/run-hooks.h"
 #include "lkvm/sev.h"
+#include "lkvm/sev-migration.h"
 #include "lkvm/term.h"
 #include "lkvm/virtio-devices.h"
 #include "lkvm/x86-pvh.h"
@@ -145,6 +146,7 @@ static struct option *run_options(struct kvm_config *cfg)
 			    "test-only I/O ports (see docs/page-map-abi.md)"),
 		VIRTIO_RUN_OPTIONS,	/* -d/--disk, -n/--network, --rng (virtio/) */
 		SEV_RUN_OPTIONS(&cfg->sev_mode),		/* sev/launch.c, docs/sev.md */
+		SEV_MIG_RUN_OPTIONS,		/* migration/sev-*.c, docs/sev-migration.md */
 		OPT_END(),
 	};
 	struct option *o = malloc(sizeof(opts));

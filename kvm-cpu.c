@@ -310,6 +310,10 @@ int kvm__pause(struct kvm *kvm)
 
 void kvm__resume(struct kvm *kvm)
 {
+	if (kvm->run_refused) {
+		pr_err("%s: not resuming", kvm->run_refused);
+		return;
+	}
 	pthread_mutex_lock(&pause_lock);
 	pthread_mutex_lock(&kvm->run_lock);
 	if (pause_depth > 0 && --pause_depth == 0) {

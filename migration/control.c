@@ -45,7 +45,8 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	memcpy(&req, payload, sizeof(req));
 	if (!memchr(req.to, 0, sizeof(req.to)) || !req.to[0] ||
 	    req.flags & ~MIG_IPC_VERIFY || req.channels > MIG_MAX_CHANNELS ||
-	    req.downtime_ms > 600000 || req.max_rounds > 10000)
+	    req.downtime_ms > 600000 || req.max_rounds > 10000 ||
+	    req.wait_ready_ms > 3600000 || req.rsvd)
 		return -EINVAL;
 
 	pthread_mutex_lock(&busy_lock);
@@ -67,6 +68,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 		p.max_rounds = req.max_rounds;
 	p.bandwidth_mbps = req.bandwidth_mbps;
 	p.verify = req.flags & MIG_IPC_VERIFY;
+	p.wait_ready_ms = req.wait_ready_ms;
 
 	pr_info("migration to %s started", p.to);
 	ret = migration__send(kvm, &p, send_progress, &ctx, &res);

@@ -15,6 +15,7 @@
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
 #include "lkvm/run-hooks.h"
+#include "lkvm/sev-migration.h"
 
 #define IDLE_TIMEOUT_MS		60000
 #define CHANNEL_WAIT_MS		10000
@@ -178,6 +179,9 @@ int migration__incoming(struct kvm *kvm)
 	}
 	in.nr_banks = i;
 	mig_chan__init_fd(&ctrl, -1);
+	ret = sev_mig__dst_prepare(kvm, &in);	/* SEV: SEV_PAGES + packet receiver */
+	if (ret)
+		goto out_free;
 
 	lfd = mig_tcp__listen(kvm->cfg.incoming);
 	if (lfd < 0) {
@@ -199,6 +203,8 @@ int migration__incoming(struct kvm *kvm)
 	t0 = now_ns();
 	mig_chan__init_fd(&ctrl, fd);
 	ret = mig_incoming__hello(&in, &ctrl);
+	if (!ret)	/* SEV: PDH out, session in, RECEIVE_START */
+		ret = sev_mig__dst_handshake(kvm, &in, &ctrl);
 	if (ret)
 		goto out_fail;
 	/*
@@ -266,6 +272,8 @@ out_threads:
 		ret = check_sections_present(&in);
 	if (!ret)
 		ret = load_sections(&in);
+	if (!ret)	/* SEV: pages vs. the installed map, RECEIVE_FINISH */
+		ret = sev_mig__dst_finish(kvm, &in);
 	if (ret)
 		goto out_fail;
 	pr_debug("migration: checked and loaded in %.3f ms after END", (now_ns() - t_end) / 1e6);

@@ -72,7 +72,8 @@ void mig_incoming__free(struct mig_incoming *in)
 	free((void *)in->written);
 	free((void *)in->suspect);
 	free((void *)in->seen);
-	in->written = in->suspect = in->seen = NULL;
+	free((void *)in->encrypted);
+	in->written = in->suspect = in->seen = in->encrypted = NULL;
 	for (s = in->sections; s; s = n) {
 		n = s->next;
 		free(s->data);
@@ -168,6 +169,8 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 				bit_clear(in->written, e->page);
 			}
 			bit_clear(in->suspect, e->page);
+			if (in->encrypted)
+				bit_clear(in->encrypted, e->page);
 			break;
 		case MIG_PAGE_NORMAL:
 			bit_set(in->written, e->page);
@@ -175,6 +178,8 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 				bit_clear(in->suspect, e->page);
 			else
 				bit_set(in->suspect, e->page);
+			if (in->encrypted)
+				bit_clear(in->encrypted, e->page);
 			break;
 		case MIG_PAGE_ENCRYPTED:
 			if (mig_crc__bad(mig_crc32(0, enc + enc_off, e->len), e->crc)) {
@@ -185,6 +190,8 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 					goto out;
 				bit_set(in->written, e->page);
 				bit_clear(in->suspect, e->page);
+				if (in->encrypted)
+					bit_set(in->encrypted, e->page);
 			}
 			enc_off += e->len;
 			break;

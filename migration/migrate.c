@@ -15,6 +15,7 @@
 
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
+#include "lkvm/sev-migration.h"
 #include "lkvm/virtio.h"
 
 #define BITS_PER_LONG		(8 * sizeof(long))
@@ -231,6 +232,13 @@ static int connect_all(struct mig_src *m)
 		m->refused = why[0];
 		return ret;
 	}
+	/* SEV (issue 6): PDH exchange, SEND_START / RECEIVE_START. */
+	ret = sev_mig__src_handshake(m->kvm, &m->ctrl, m->res->reason, sizeof(m->res->reason));
+	if (ret) {
+		m->refused = true;	/* the reason is complete; no ACK to wait for */
+		return ret;
+	}
+	m->ram.sev = sev_mig__src_pages(m->kvm);
 	for (i = 0; i < m->nch; i++) {
 		struct src_chan *c = &m->ch[i];
 
@@ -318,6 +326,18 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	int ret;
 
 	memset(res, 0, sizeof(*res));
+	if (kvm->cfg.sev_mode != SEV_MODE_NONE && p->verify) {
+		snprintf(res->reason, sizeof(res->reason),
+			 "--verify would read private SEV guest memory: not with SEV");
+		res->status = -EINVAL;
+		return -EINVAL;
+	}
+	/* SEV: the guest must be migration-ready before anything moves. */
+	ret = sev_mig__src_begin(kvm, p->wait_ready_ms, res->reason, sizeof(res->reason));
+	if (ret) {
+		res->status = ret;
+		return ret;
+	}
 	if (!mig_section__find(MIG_SEC_CPU)) {
 		/* Without it the destination would boot the vCPUs from reset. */
 		snprintf(res->reason, sizeof(res->reason),
@@ -386,6 +406,11 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		if (ret)
 			goto out_fail_sync;
 		remaining = mig_dirty__take(&m->dirty, m->send_bm);
+		/* SEV: pages that flipped shared<->private go again, the new way. */
+		sev_mig__src_merge_changed(kvm, m->send_bm);
+		ret = sev_mig__src_check(kvm, res->reason, sizeof(res->reason));
+		if (ret)
+			goto out_fail;
 		rate = round_ns ? remaining * 1000000000ull / round_ns : 0;
 		report(m, fn, arg, remaining, rate, bw, false);
 		ret = send_round_info(m, remaining, rate);
@@ -428,6 +453,10 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 			m->send_bm[w] |= more[w];
 		free(more);
 	}
+	sev_mig__src_merge_changed(kvm, m->send_bm);
+	ret = sev_mig__src_check(kvm, res->reason, sizeof(res->reason));
+	if (ret)
+		goto out_fail;
 	ret = send_round(m, &bytes);
 	if (ret)
 		goto out_fail_io;
@@ -473,6 +502,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	}
 
 	/* Committed: the guest runs on the destination now. */
+	sev_mig__src_commit(kvm);	/* SEND_FINISH: never runs here again */
 	res->verified = p->verify;
 	res->downtime_ns = now_ns() - t_pause;
 	res->status = 0;
@@ -492,6 +522,7 @@ out_fail:
 	res->status = ret;
 	if (m->logging)
 		migration__log_stop(kvm);
+	sev_mig__src_cancel(kvm);	/* SEND_CANCEL before the guest runs again */
 	if (m->paused) {
 		virtio__resume_all();
 		kvm__resume(kvm);
@@ -502,11 +533,12 @@ out_stats:
 	for (i = 0; i < m->nch; i++) {
 		res->pages_zero += m->ch[i].st.zero;
 		res->pages_normal += m->ch[i].st.normal;
+		res->pages_encrypted += m->ch[i].st.encrypted;
 		res->bytes += m->ch[i].chan.bytes_out;
 		mig_chan__close(&m->ch[i].chan);
 	}
 	res->bytes += m->ctrl.bytes_out;
-	res->pages_total = res->pages_zero + res->pages_normal;
+	res->pages_total = res->pages_zero + res->pages_normal + res->pages_encrypted;
 	mig_chan__close(&m->ctrl);
 	free(m->send_bm);
 out_dirty:
@@ -530,12 +562,13 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 	if (r->status)
 		return snprintf(buf, n, "migration failed: %s; the guest runs on here", r->reason);
 	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
-			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero), %u channels%s",
+			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero, %llu encrypted), "
+			"%u channels%s",
 			r->total_ns / 1e9, r->downtime_ns / 1e6, r->bytes / 1e6,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
-			r->channels, r->verified ? ", guest memory verified" : "");
+			(unsigned long long)r->pages_encrypted, r->channels, r->verified ? ", guest memory verified" : "");
 }
 
 int mig_result__json(const struct mig_result *r, char *buf, size_t n)
@@ -555,13 +588,14 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 	reason[k] = 0;
 	return snprintf(buf, n, "{\"status\":\"%s\",\"reason\":\"%s\",\"total_ms\":%.3f,"
 			"\"downtime_ms\":%.3f,\"bytes\":%llu,\"rounds\":%llu,\"pages\":%llu,"
-			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"channels\":%u,"
+			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"pages_encrypted\":%llu,"
+			"\"channels\":%u,"
 			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":\"0x%08x\"}",
 			r->status ? "failed" : "completed", reason, r->total_ns / 1e6,
 			r->downtime_ns / 1e6, (unsigned long long)r->bytes,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
-			r->channels,
+			(unsigned long long)r->pages_encrypted, r->channels,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			r->verified ? "true" : "false", r->mem_crc);
 }

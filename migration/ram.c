@@ -7,12 +7,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lkvm/migration.h"
+#include "lkvm/page-map.h"
+#include "lkvm/sev-migration.h"
 
 #define BITS_PER_LONG	(8 * sizeof(long))
 
@@ -94,6 +97,8 @@ struct batch {
 	u8 tab[MIG_MAX_BATCH * MIG_ENT_SIZE];
 	struct iovec iov[MIG_MAX_BATCH + 2];
 	u8 hdr[MIG_HDR_SIZE];
+	u8 *enc;			/* SEV: sealed packets of this batch */
+	size_t enc_used;
 };
 
 static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_stats *st)
@@ -124,37 +129,75 @@ static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_
 	b->n = 0;
 	b->nio = 0;
 	b->data_len = 0;
+	b->enc_used = 0;
+	return 0;
+}
+
+/* Append [p, p+len) to the batch's data iovecs, merging with a neighbour. */
+static void add_iov(struct batch *b, void *p, size_t len)
+{
+	struct iovec *last = b->nio ? &b->iov[b->nio + 1] : NULL;
+
+	if (last && (u8 *)last->iov_base + last->iov_len == p) {
+		last->iov_len += len;
+	} else {
+		b->iov[b->nio + 2].iov_base = p;
+		b->iov[b->nio + 2].iov_len = len;
+		b->nio++;
+	}
+	b->data_len += len;
+}
+
+/*
+ * SEV (issue 6): a private page is never read here; the firmware seals it
+ * (SEND_UPDATE_DATA) into the batch's packet buffer.
+ */
+static int add_sealed(struct batch *b, struct mig_page_ent *e, const struct sev_mig_pages *sev,
+		      u8 *host, struct mig_ram_stats *st)
+{
+	u8 *out = b->enc + b->enc_used;
+	u32 len;
+	int ret;
+
+	ret = sev->seal(sev, host, out, &len);
+	if (ret)
+		return ret;
+	e->flags = MIG_PAGE_ENCRYPTED;
+	e->len = len;
+	e->crc = mig_crc32(0, out, len);
+	add_iov(b, out, len);
+	b->enc_used += len;
+	st->encrypted++;
 	return 0;
 }
 
 static int add_page(struct mig_chan *c, struct batch *b, u64 page, u8 *host, u32 round,
-		    struct mig_ram_stats *st, bool untouched)
+		    struct mig_ram_stats *st, bool untouched, const struct sev_mig_pages *sev)
 {
 	struct mig_page_ent *e = &b->ents[b->n++];
+	bool shared = sev && page_map__is_shared(sev->pm, page);
+	int ret;
 
 	e->page = page;
-	if (untouched || mig_page_is_zero(host)) {
+	if (sev && !shared) {
+		ret = add_sealed(b, e, sev, host, st);
+		if (ret)
+			return ret;
+	} else if (untouched || mig_page_is_zero(host)) {
 		e->flags = MIG_PAGE_ZERO;
 		e->len = 0;
 		e->crc = 0;
 		st->zero++;
 	} else {
-		struct iovec *last = b->nio ? &b->iov[b->nio + 1] : NULL;
-
 		e->flags = MIG_PAGE_NORMAL;
 		e->len = PAGE_SIZE;
 		e->crc = mig_crc32(0, host, PAGE_SIZE);
 		/* Guest memory in place; neighbours become one iovec. */
-		if (last && (u8 *)last->iov_base + last->iov_len == host) {
-			last->iov_len += PAGE_SIZE;
-		} else {
-			b->iov[b->nio + 2].iov_base = host;
-			b->iov[b->nio + 2].iov_len = PAGE_SIZE;
-			b->nio++;
-		}
-		b->data_len += PAGE_SIZE;
+		add_iov(b, host, PAGE_SIZE);
 		st->normal++;
 	}
+	if (shared)	/* the page map's view when it was read */
+		e->flags |= MIG_PAGE_SHARED;
 	if (b->n == MIG_MAX_BATCH)
 		return flush(c, b, round, st);
 	return 0;
@@ -170,6 +213,13 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 	b.n = 0;
 	b.nio = 0;
 	b.data_len = 0;
+	b.enc_used = 0;
+	b.enc = NULL;
+	if (r->sev) {
+		b.enc = malloc((size_t)MIG_MAX_BATCH * sev_mig_pkt__len(r->sev->hdr_len));
+		if (!b.enc)
+			return -ENOMEM;
+	}
 	for (bank = 0; bank < r->nr_banks; bank++) {
 		const struct mig_mem_bank *mb = &r->banks[bank];
 		u64 first = mb->page_base, end = mb->page_base + mb->nr_pages;
@@ -195,13 +245,17 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 						continue;
 				}
 				ret = add_page(c, &b, p, mb->host + (p - first) * PAGE_SIZE, round, st,
-					       pm_ok && !(pm[p - p0] & (PM_PRESENT | PM_SWAPPED)));
+					       pm_ok && !(pm[p - p0] & (PM_PRESENT | PM_SWAPPED)),
+					       r->sev);
 				if (ret)
-					return ret;
+					goto out;
 			}
 		}
 	}
-	return flush(c, &b, round, st);
+	ret = flush(c, &b, round, st);
+out:
+	free(b.enc);
+	return ret;
 }
 
 int mig_ram__send_chan_end(struct mig_chan *c, const struct mig_ram_stats *st)

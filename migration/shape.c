@@ -38,6 +38,8 @@ int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s)
 		s->nr_pages += kvm->mem_banks[i].size / PAGE_SIZE;
 	}
 	s->sev_mode = kvm->cfg.sev_mode;
+	if (s->sev_mode)	/* SEV handshake + ENCRYPTED pages (issue 6) */
+		s->features |= MIG_F_SEV_PAGES;
 	s->devices_len = strlen(devices);
 	memcpy(s->devices, devices, s->devices_len + 1);
 	return 0;

@@ -110,6 +110,9 @@ u64 mig_hdr__max_len(u32 type)
 	case MIG_REC_END:		return 64;
 	case MIG_REC_SYNC:
 	case MIG_REC_SYNC_ACK:		return 0;
+	case MIG_REC_SEV_PLATFORM:	return 16384;	/* SEV_MIG_PLATFORM_MAX fits */
+	case MIG_REC_SEV_START:		return 4096;
+	case MIG_REC_SEV_STARTED:	return MIG_MAX_SMALL;
 	default:			return 0;
 	}
 }

@@ -89,6 +89,8 @@ struct kvm {
 	int nr_loaded;
 
 	struct page_map *page_map;	/* shared/private map, or NULL */
+	/* Set when the guest may never run again here (SEV: sent away); kvm__resume refuses. */
+	const char *run_refused;
 	struct sev_guest *sev;		/* SEV launch/migration state, or NULL */
 
 	/* Run state (kvm-cpu.c): who stops the VM and with what status. */

@@ -22,6 +22,7 @@
 struct kvm;
 struct kvm_cpu;
 struct kvm_dirty_gfn;
+struct sev_mig_pages;
 
 /* ---- wire format ---- */
 
@@ -43,10 +44,14 @@ enum mig_rec_type {
 	MIG_REC_ABORT		= 112,
 	MIG_REC_SYNC		= 128,	/* src -> dst, data: answer when consumed */
 	MIG_REC_SYNC_ACK	= 144,	/* dst -> src, data: everything before read */
+	/* SEV handshake on the control connection (docs/sev-migration.md) */
+	MIG_REC_SEV_PLATFORM	= 160,	/* dst -> src: PDH, PEK||OCA||CEK, ASK||ARK */
+	MIG_REC_SEV_START	= 176,	/* src -> dst: policy, source PDH, session */
+	MIG_REC_SEV_STARTED	= 192,	/* dst -> src: RECEIVE_START's result */
 };
 
 #define MIG_F_ZERO_PAGES	(1u << 0)
-#define MIG_F_SEV_PAGES		(1u << 1)	/* reserved: issue 6 */
+#define MIG_F_SEV_PAGES		(1u << 1)	/* SEV handshake + ENCRYPTED pages */
 #define MIG_F_PAGE_MAP		(1u << 2)
 #define MIG_F_KNOWN		(MIG_F_ZERO_PAGES | MIG_F_SEV_PAGES | MIG_F_PAGE_MAP)
 
@@ -266,6 +271,8 @@ struct mig_incoming {
 	char reason[256];
 	/* Installed by SEV migration (issue 6) to take ENCRYPTED pages. */
 	int (*recv_encrypted)(struct mig_incoming *in, u64 page, const u8 *data, u32 len);
+	/* SEV: pages whose latest copy came ENCRYPTED (NULL without SEV). */
+	_Atomic unsigned long *encrypted;
 };
 
 int mig_incoming__init(struct mig_incoming *in, u64 nr_pages);
@@ -294,10 +301,12 @@ struct mig_ram_src {
 	int nr_banks;
 	u64 nr_pages;
 	u32 nr_channels;
+	const struct sev_mig_pages *sev;	/* SEV: private pages sealed (NULL: none) */
 };
 
 struct mig_ram_stats {
 	u64 zero, normal;
+	u64 encrypted;			/* SEV: private pages sent as firmware packets */
 	struct mig_chan_end sent;	/* what CHAN_END reports */
 };
 
@@ -315,6 +324,7 @@ struct mig_params {
 	u32 max_rounds;			/* default 30 */
 	u32 ack_timeout_ms;		/* default 30000 */
 	bool verify;			/* ship a whole-RAM crc32 in END (costs downtime) */
+	u32 wait_ready_ms;		/* SEV: wait this long for MIGRATION_READY */
 };
 
 struct mig_progress {
@@ -333,6 +343,7 @@ struct mig_result {
 	char reason[256];
 	u64 total_ns, downtime_ns, bytes, rounds;
 	u64 pages_normal, pages_zero, pages_total;
+	u64 pages_encrypted;		/* SEV: private pages as firmware packets */
 	u32 channels;
 	u32 mem_crc;			/* with verify: the crc the destination matched */
 	bool verified;
@@ -376,6 +387,8 @@ struct mig_ipc_req {
 	u32 flags;
 	u64 bandwidth_mbps;
 	char to[256];			/* NUL-terminated HOST:PORT */
+	u32 wait_ready_ms;		/* SEV: --wait-ready */
+	u32 rsvd;
 };
 
 /* Page is all zeroes (cheap: stops at the first non-zero word). */

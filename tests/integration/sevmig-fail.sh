@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# SEV live migration failures (issue 6, "what it must show" 2): each one
+# is refused or aborted, the destination never runs the guest, and the
+# source guest keeps running (SEND_CANCEL where SEND_START had happened):
+#   flipped-packet   a ciphertext bit flipped after SEND_UPDATE_DATA sealed
+#                    it (test hook; crcs made over the tampered bytes, so only
+#                    the firmware's packet MAC can catch it)
+#   wrong-pdh        the destination advertises another platform's PDH:
+#                    RECEIVE_START fails (the session is not for it)
+#   wrong-pdh-chain  the same under policy SEV bit: the source's chain check
+#                    refuses before SEND_START
+#   nosend           guest policy NOSEND: SEND_START refused
+#   not-ready        the guest never wrote MSR_KVM_MIGRATION_CONTROL = 1
+#   not-ready-wait   the same with --wait-ready 1: refused after the wait
+#   withdrawn        the guest withdraws readiness mid-migration (reboot-like)
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/migrate-common.inc"
+source "$(dirname "$0")/sevmig-common.inc"
+tests="flipped-packet wrong-pdh wrong-pdh-chain nosend not-ready not-ready-wait withdrawn"
+need_kvm $tests
+need_migrate $tests
+
+# expect_fail TEST GUEST_PARAMS REASON_REGEX MIGRATE_ARGS...
+# (SRC_ENV, DST_ENV, POLICY from the caller)
+expect_fail() {
+	local t=$1 params=$2 want=$3 port out rc; shift 3
+	port=$(pick_port)
+	start_sev_src "$t-src" "$params" --sev-policy "${POLICY:-0x1}"
+	if ! start_sev_dst "$t-dst" "$port"; then
+		fail "$t" "destination did not listen: $(tail -n 2 "$T_TMP/$t-dst.err")"; stop_all "$t-src" "$t-dst"; return
+	fi
+	if ! wait_for 60 counts_past "$T_TMP/$t-src.out" 2; then
+		fail "$t" "source guest did not count: $(tail -n 3 "$T_TMP/$t-src.err")"; stop_all "$t-src" "$t-dst"; return
+	fi
+	out=$("$LKVM" migrate --to "127.0.0.1:$port" --name "$t-src" --json "$@" 2>"$T_TMP/$t-migrate.err")
+	rc=$?
+	echo "$t: $out"
+	if [ $rc -eq 0 ] || ! echo "$out" | grep -q '"status":"failed"'; then
+		fail "$t" "migration did not fail (rc $rc): $out"; stop_all "$t-src" "$t-dst"; return
+	fi
+	if ! echo "$out" | grep -Eq "$want"; then
+		fail "$t" "reason does not match '$want': $out"; stop_all "$t-src" "$t-dst"; return
+	fi
+	if ! still_counting "$T_TMP/$t-src.out"; then
+		fail "$t" "source guest stopped: $(tail -n 3 "$T_TMP/$t-src.err")"; stop_all "$t-src" "$t-dst"; return
+	fi
+	if grep -q "SEND_FINISH" "$T_TMP/$t-src.err" || mem_bad "$T_TMP/$t-src.out"; then
+		fail "$t" "source guest damaged: $(grep SEND_ "$T_TMP/$t-src.err")"; stop_all "$t-src" "$t-dst"; return
+	fi
+	if grep -q "SEND_START done" "$T_TMP/$t-src.err" && ! grep -q "SEND_CANCEL: guest state RUNNING" "$T_TMP/$t-src.err"; then
+		fail "$t" "SEND_START without SEND_CANCEL: $(grep SEV "$T_TMP/$t-src.err")"; stop_all "$t-src" "$t-dst"; return
+	fi
+	# The destination must not run what it got: it exits non-zero, having printed
+	# nothing; a refusal before connecting leaves it waiting, untouched.
+	if [ -n "${DST_UNTOUCHED:-}" ]; then
+		if grep -aq "count" "$T_TMP/$t-dst.out" || grep -q "RECEIVE_START\|SEV handshake\|incoming migration failed" "$T_TMP/$t-dst.err" ||
+		   ! kill -0 "$DST_PID" 2>/dev/null; then
+			fail "$t" "destination was contacted: $(tail -n 2 "$T_TMP/$t-dst.err")"; stop_all "$t-src" "$t-dst"; return
+		fi
+	elif ! wait_for 15 exited_nonzero "$DST_PID" || grep -aq "count" "$T_TMP/$t-dst.out"; then
+		fail "$t" "destination did not refuse: $(tail -n 2 "$T_TMP/$t-dst.err")"; stop_all "$t-src" "$t-dst"; return
+	fi
+	pass "$t"
+	echo "$t: source still counting at $(last_count "$T_TMP/$t-src.out"); destination: $(grep -a 'failed' "$T_TMP/$t-dst.err" | tail -n 1)"
+	stop_all "$t-src" "$t-dst"
+}
+
+P="delay=20000"
+
+SRC_ENV="LKVM_SEVMIG_FAULT=flip-packet=20" \
+	expect_fail flipped-packet "$P" 'RECEIVE_UPDATE_DATA refused page [0-9]+: .*BAD_MEASUREMENT'
+
+# Platform C exists only to lend its PDH.
+"$LKVM" sev export --sev=emulated --sev-state "$T_TMP/plat-c" --pdh "$T_TMP/pdh-c.cert" 2>/dev/null
+DST_ENV="LKVM_SEVMIG_PDH=$T_TMP/pdh-c.cert" \
+	expect_fail wrong-pdh "$P" 'RECEIVE_START refused by this platform: .*BAD_MEASUREMENT'
+DST_ENV="LKVM_SEVMIG_PDH=$T_TMP/pdh-c.cert" POLICY=0x21 \
+	expect_fail wrong-pdh-chain "$P" 'certificate chain fails the check guest policy 0x21'
+
+POLICY=0x9 expect_fail nosend "$P" 'SEND_START refused: .*POLICY_FAILURE.*NOSEND'
+
+DST_UNTOUCHED=1 expect_fail not-ready "$P noready=1" 'never declared itself migration-ready.*--wait-ready'
+t0=$SECONDS
+DST_UNTOUCHED=1 expect_fail not-ready-wait "$P noready=1" 'never declared itself migration-ready.*after waiting' --wait-ready 1
+echo "not-ready-wait: refused after $((SECONDS - t0)) s in all"
+
+# Readiness blinks 1 -> 0 -> 1 all the time the guest runs (in its pause
+# loop); a 256 MiB guest keeps the migration in flight for a while.  (Not --bandwidth:
+# an aborted long capped round can stall the source guest, an engine issue.)
+SEV_MEM=256M expect_fail withdrawn "delay=2000 blink=1" "was ready but withdrew"
+t_done

@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+# TCP relay for tests/integration/sevmig-*.sh: listens on LISTEN_PORT,
+# forwards every connection to 127.0.0.1:TARGET_PORT and appends every byte
+# of both directions to CAPTURE (what an eavesdropper on the wire sees).
+# Prints "relay ready" once listening.  Usage: sevmig-relay.py LISTEN TARGET CAPTURE
+import socket
+import sys
+import threading
+
+listen_port, target_port, capture = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+lock = threading.Lock()
+out = open(capture, "wb")
+
+
+def pump(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            with lock:
+                out.write(data)
+                out.flush()
+            dst.sendall(data)
+    except OSError:
+        pass
+    for s in (dst, src):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", listen_port))
+srv.listen(32)
+print("relay ready", flush=True)
+while True:
+    c, _ = srv.accept()
+    t = socket.create_connection(("127.0.0.1", target_port))
+    threading.Thread(target=pump, args=(c, t), daemon=True).start()
+    threading.Thread(target=pump, args=(t, c), daemon=True).start()
