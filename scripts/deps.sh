@@ -2,7 +2,7 @@
 # Make sure the Debian packages lkvm builds and tests with are installed.
 # As root, install what is missing; otherwise print the exact command and fail.
 set -u
-PKGS="gcc make libc6-dev linux-libc-dev libfdt-dev zlib1g-dev libcap-dev libssl-dev clang libclang-rt-14-dev iproute2 binutils"
+PKGS="gcc make libc6-dev linux-libc-dev libfdt-dev zlib1g-dev libcap-dev libssl-dev clang libclang-rt-14-dev iproute2 binutils python3 util-linux"
 
 missing=""
 for p in $PKGS; do
