@@ -10,7 +10,7 @@ GUEST=$1 SIZE_MB=$2 CHANNELS=$3 REPEAT=$4 IMG=${5:-}
 Q=qemu-system-x86_64
 tmp=$(mktemp -d /tmp/lkvm-qbench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$tmp"; }
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 # hmp PORT CMD: one monitor command, its output without terminal escapes.
@@ -28,6 +28,7 @@ run_case() {	# LABEL MULTIFD MEM [initrd args]
 	local mp=$((30000 + RANDOM % 20000)) sp dp info t d
 	sp=$((mp + 1)); dp=$((mp + 2))
 	local common=(-accel kvm -m "$mem" -nographic -nodefaults -kernel "$GUEST" "$@")
+	rm -f "$tmp"/src.* "$tmp"/dst.*
 	$Q "${common[@]}" -serial "file:$tmp/src.out" -monitor "tcp:127.0.0.1:$sp,server,nowait" \
 		>/dev/null 2>"$tmp/src.err" &
 	pids+=($!)
