@@ -35,29 +35,35 @@ as_nobody() {
 		runuser -u nobody -- "$@"
 	fi
 }
-nobody_can_run() { as_nobody test -x $LKVM && as_nobody test -x $RAW; }
+nobody_can_run() { as_nobody test -x $NLKVM && as_nobody test -x $NRAW; }
+NLKVM=$LKVM NRAW=$RAW
 
 if [ "$(id -u)" -ne 0 ]; then
 	skip other_user_client "needs root to act as a second user"
 	skip other_user_peercred "needs root to act as a second user"
 else
 	chmod 711 $T_TMP
+	# A checkout in a private directory (mktemp -d): give nobody its own copies.
+	if ! nobody_can_run; then
+		mkdir -m 755 $T_TMP/bin && cp $LKVM $RAW $T_TMP/bin/ && chmod 755 $T_TMP/bin/*
+		NLKVM=$T_TMP/bin/lkvm NRAW=$T_TMP/bin/$(basename $RAW)
+	fi
 	if ! nobody_can_run; then
 		skip other_user_client "user nobody cannot execute $LKVM (path not world-accessible)"
 		skip other_user_peercred "user nobody cannot execute $LKVM (path not world-accessible)"
 	else
 		# The ordinary client refuses a directory it does not own.
-		as_nobody env LKVM_DIR=$LKVM_DIR $LKVM stop --name sec >/dev/null 2>$T_TMP/n1; rc=$?
+		as_nobody env LKVM_DIR=$LKVM_DIR $NLKVM stop --name sec >/dev/null 2>$T_TMP/n1; rc=$?
 		if [ $rc -ne 0 ] && grep -q "^lkvm stop: error: sec: .*owned by uid 0, not by you" $T_TMP/n1 && listed sec
 		then pass other_user_client
 		else fail other_user_client "rc=$rc: $(cat $T_TMP/n1)"; fi
 
 		# Open the directory and socket up (an admin's mistake): the VMM
 		# itself still refuses the other uid, answers why, and runs on.
-		as_nobody $RAW $LKVM_DIR/sec.sock read-only >$T_TMP/n2 2>&1; closed=$?
+		as_nobody $NRAW $LKVM_DIR/sec.sock read-only >$T_TMP/n2 2>&1; closed=$?
 		chmod 711 $LKVM_DIR; chmod 666 $LKVM_DIR/sec.sock
 		# The VMM answers and hangs up before reading anything: just read.
-		as_nobody $RAW $LKVM_DIR/sec.sock read-only >$T_TMP/n3 2>&1
+		as_nobody $NRAW $LKVM_DIR/sec.sock read-only >$T_TMP/n3 2>&1
 		chmod 700 $LKVM_DIR; chmod 600 $LKVM_DIR/sec.sock
 		if [ $closed -ne 0 ] && grep -q "connect-failed Permission denied" $T_TMP/n2 &&
 		   [ "$(cat $T_TMP/n3 | tr '\n' ' ')" = "reply -13 permission denied eof " ] && grep -q "refused connection from uid 65534" $T_TMP/vm.err &&
