@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -27,6 +28,27 @@
 
 static struct mig_dirty *active;	/* the migration in progress, if any */
 static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The rings are drained every HARVEST_PERIOD_MS while logging is on, not
+ * only at the end of a round.  KVM_EXIT_DIRTY_RING_FULL alone is not
+ * enough: the vCPU reaches KVM's soft limit and is meant to exit, but a
+ * vCPU may push well past it before it does (on a software hypervisor
+ * every guest write is an entry, and 64Ki entries go by in well under a
+ * second), and a ring that wraps loses entries, i.e. writes.  Worse, once
+ * KVM's count is beyond the ring, its reset never catches up and the vCPU
+ * exits with a full ring forever: the guest stalls.  A round under a
+ * bandwidth cap lasts seconds, so the engine's own harvest comes too late.
+ */
+#define HARVEST_PERIOD_MS	5
+
+static struct {
+	pthread_t tid;
+	bool running, stop;
+	pthread_cond_t cond;
+	struct kvm *kvm;
+	int err;			/* the first harvest error, for log_sync */
+} harvester = { .cond = PTHREAD_COND_INITIALIZER };
 
 int mig_dirty__init(struct mig_dirty *d, u64 nr_pages)
 {
@@ -56,9 +78,14 @@ void mig_dirty__set(struct mig_dirty *d, u64 page)
 u64 mig_dirty__take(struct mig_dirty *d, unsigned long *out)
 {
 	u64 i, n = 0, words = DIV_ROUND_UP(d->nr_pages, BITS_PER_LONG);
+	bool all = atomic_exchange(&d->lost, false);
 
 	for (i = 0; i < words; i++) {
 		unsigned long w = atomic_exchange_explicit(&d->bits[i], 0, memory_order_relaxed);
+
+		if (all)	/* entries were lost: any page may have been written */
+			w = i == d->nr_pages / BITS_PER_LONG ?
+			    (1UL << (d->nr_pages % BITS_PER_LONG)) - 1 : ~0UL;
 
 		out[i] = w;
 		n += __builtin_popcountl(w);
@@ -113,6 +140,18 @@ u64 mig_dirty__harvest_ring(struct mig_dirty *d, struct kvm_dirty_gfn *gfns, u32
 		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
 		(*fetch)++;
 		n++;
+		if (n == entries)	/* every slot was ours: see overflowed() */
+			break;
+	}
+	/*
+	 * KVM asks for a harvest (KVM_EXIT_DIRTY_RING_FULL) while some slots are
+	 * still free; a ring with every slot dirty means the vCPU pushed past
+	 * that limit and may have wrapped over entries not yet harvested.
+	 * Their pages are unknown, so all pages count as dirty.
+	 */
+	if (n == entries) {
+		atomic_store(&d->lost, true);
+		d->overflows++;
 	}
 	d->harvested += n;
 	return n;
@@ -196,6 +235,59 @@ static void __attribute__((constructor)) register_ring_full(void)
 	kvm_cpu__register_exit_handler(KVM_EXIT_DIRTY_RING_FULL, dirty_ring_full);
 }
 
+static void *harvester_fn(void *arg)
+{
+	struct timespec ts;
+	int ret;
+
+	(void)arg;
+	pthread_setname_np(pthread_self(), "lkvm-harvest");
+	pthread_mutex_lock(&active_lock);
+	while (!harvester.stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += HARVEST_PERIOD_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&harvester.cond, &active_lock, &ts);
+		if (harvester.stop || !active)
+			break;
+		ret = sync_locked(harvester.kvm, active);
+		if (ret && !harvester.err)
+			harvester.err = ret;
+	}
+	pthread_mutex_unlock(&active_lock);
+	return NULL;
+}
+
+/* Called with active_lock held. */
+static void harvester_start(struct kvm *kvm)
+{
+	harvester.kvm = kvm;
+	harvester.stop = false;
+	harvester.err = 0;
+	/* Without it the ring-full exits still work: no failure. */
+	harvester.running = !pthread_create(&harvester.tid, NULL, harvester_fn, NULL);
+	if (!harvester.running)
+		pr_warn("migration: no dirty ring harvester thread; relying on ring-full exits");
+}
+
+/* Called without active_lock. */
+static void harvester_stop(void)
+{
+	pthread_mutex_lock(&active_lock);
+	if (!harvester.running) {
+		pthread_mutex_unlock(&active_lock);
+		return;
+	}
+	harvester.stop = true;
+	pthread_cond_broadcast(&harvester.cond);
+	pthread_mutex_unlock(&active_lock);
+	pthread_join(harvester.tid, NULL);
+	harvester.running = false;
+}
+
 static int set_logging(struct kvm *kvm, bool on)
 {
 	int i, ret;
@@ -243,6 +335,8 @@ int migration__log_start(struct kvm *kvm, struct mig_dirty *d)
 		/* The bitmap path: the first GET_DIRTY_LOG clears what enabling set. */
 		if (!d->ring)
 			ret = sync_locked(kvm, d);
+		else
+			harvester_start(kvm);
 	}
 	pthread_mutex_unlock(&active_lock);
 	return ret;
@@ -250,6 +344,7 @@ int migration__log_start(struct kvm *kvm, struct mig_dirty *d)
 
 void migration__log_stop(struct kvm *kvm)
 {
+	harvester_stop();
 	pthread_mutex_lock(&active_lock);
 	if (active) {
 		active->active = false;
@@ -267,6 +362,8 @@ int migration__log_sync(struct kvm *kvm)
 	pthread_mutex_lock(&active_lock);
 	if (active)
 		ret = sync_locked(kvm, active);
+	if (!ret && harvester.err)
+		ret = harvester.err;
 	pthread_mutex_unlock(&active_lock);
 	return ret;
 }

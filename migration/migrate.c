@@ -528,6 +528,9 @@ out_fail:
 		kvm__resume(kvm);
 	}
 out_stats:
+	if (m->dirty.overflows)
+		pr_warn("migration: a vCPU's dirty ring overflowed %llu time(s); every page was "
+			"sent again", (unsigned long long)m->dirty.overflows);
 	res->total_ns = now_ns() - t0;
 	res->rounds = m->round;
 	for (i = 0; i < m->nch; i++) {
@@ -540,6 +543,10 @@ out_stats:
 	res->bytes += m->ctrl.bytes_out;
 	res->pages_total = res->pages_zero + res->pages_normal + res->pages_encrypted;
 	mig_chan__close(&m->ctrl);
+	/* Committed too: the harvester and ring-full exits must not reach
+	 * m->dirty once it is freed (a no-op after the failure path's stop). */
+	if (m->logging)
+		migration__log_stop(kvm);
 	free(m->send_bm);
 out_dirty:
 	mig_dirty__free(&m->dirty);

@@ -197,13 +197,20 @@ struct mig_dirty {
 	bool ring;			/* tracking by dirty ring (else bitmap) */
 	bool active;
 	u64 harvested;			/* pages reported since start */
+	/*
+	 * A ring was found with every slot dirty: KVM went past its soft limit
+	 * and may have overwritten entries we never saw, so the next take
+	 * reports every page.
+	 */
+	atomic_bool lost;
+	u64 overflows;			/* times that happened (diagnostics) */
 };
 
 int mig_dirty__init(struct mig_dirty *d, u64 nr_pages);
 void mig_dirty__free(struct mig_dirty *d);
 void mig_dirty__set(struct mig_dirty *d, u64 page);
 /* Move the dirty set into `out` (a bitmap of nr_pages bits) and clear it;
- * returns the number of pages moved. */
+ * returns the number of pages moved (every page after a ring overflow). */
 u64 mig_dirty__take(struct mig_dirty *d, unsigned long *out);
 /* Fold a KVM_GET_DIRTY_LOG bitmap of a slot whose first page is page_base. */
 u64 mig_dirty__merge_bitmap(struct mig_dirty *d, u64 page_base, const unsigned long *bm,

@@ -132,9 +132,48 @@ static void test_ring_full_cycle(void)
 	mig_dirty__free(&d);
 }
 
+/*
+ * A ring with every slot dirty: the vCPU went past KVM's soft limit and may
+ * have wrapped over entries never harvested, so the next take reports
+ * every page, once.
+ */
+static void test_ring_overflow(void)
+{
+	struct kvm_dirty_gfn ring[8];
+	struct mig_slot_map slots[1] = { { 0, 0, 100 } };
+	struct mig_dirty d;
+	unsigned long out[2];
+	u32 fetch = 5, i;
+
+	int r = mig_dirty__init(&d, 100);
+
+	REQUIRE(r == 0);
+	/* One slot short of full: an ordinary harvest. */
+	for (i = 0; i < 7; i++)
+		ring[(fetch + i) % 8] = (struct kvm_dirty_gfn){ KVM_DIRTY_GFN_F_DIRTY, 0, i };
+	ring[(fetch + 7) % 8].flags = 0;
+	CHECK_EQ(mig_dirty__harvest_ring(&d, ring, 8, &fetch, slots, 1), 7);
+	CHECK_EQ(d.overflows, 0);
+	CHECK_EQ(mig_dirty__take(&d, out), 7);
+	/* Every slot dirty: the harvest stops after one lap and flags the loss. */
+	for (i = 0; i < 8; i++)
+		ring[i] = (struct kvm_dirty_gfn){ KVM_DIRTY_GFN_F_DIRTY, 0, 2 };
+	CHECK_EQ(mig_dirty__harvest_ring(&d, ring, 8, &fetch, slots, 1), 8);
+	CHECK_EQ(fetch, 20);
+	CHECK_EQ(d.overflows, 1);
+	CHECK_EQ(mig_dirty__take(&d, out), 100);
+	CHECK_EQ(out[0], ~0UL);
+	CHECK_EQ(out[1], (1UL << (100 - 64)) - 1);	/* nothing past the last page */
+	/* Reported once: the next take is the real dirty set again. */
+	mig_dirty__set(&d, 42);
+	CHECK_EQ(mig_dirty__take(&d, out), 1);
+	mig_dirty__free(&d);
+}
+
 TEST_MAIN_BEGIN("test-migration-dirty")
 	RUN(test_bitmap_merge);
 	RUN(test_bitmap_repeat_and_set);
 	RUN(test_ring_harvest);
+	RUN(test_ring_overflow);
 	RUN(test_ring_full_cycle);
 TEST_MAIN_END()

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A long bandwidth-capped round that is aborted: the source guest goes on.
+# 14 MiB of random RAM at 4 MB/s make round 0 last about 4 s, in which the
+# vCPU's dirty ring (every guest write is an entry on this host) fills
+# several times over.  When the rings were drained only at the end of a
+# round and on ring-full exits, the ring wrapped, and the vCPU then exited
+# with a "full" ring that had nothing left to harvest, forever: the source
+# guest stalled and never recovered after the migration was aborted.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/migrate-common.inc"
+tests="aborted-capped-round"
+need_kvm $tests
+need_migrate $tests
+
+t=aborted-capped-round
+head -c $((14 << 20)) /dev/urandom >"$T_TMP/random14.img"
+port=$(pick_port)
+bg_start SRC_PID "$LKVM" run --page-map --test-doorbell -m 32M -k "$GUESTS/sevmig-guest" \
+	-i "$T_TMP/random14.img" --name capsrc -p delay=20000 >"$T_TMP/capsrc.out" 2>"$T_TMP/capsrc.err"
+if ! start_dst capdst "$port" --page-map --test-doorbell -m 32M; then
+	fail $t "destination did not listen: $(tail -n 2 "$T_TMP/capdst.err")"; t_done
+fi
+if ! wait_for 30 counts_past "$T_TMP/capsrc.out" 2; then
+	fail $t "source guest did not count: $(tail -n 3 "$T_TMP/capsrc.err")"; t_done
+fi
+"$LKVM" migrate --name capsrc --to "127.0.0.1:$port" --bandwidth 4 --quiet \
+	>"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+MIG_PID=$!
+# Well into round 0 (the ring has filled by then), the destination dies.
+sleep 3
+kill -9 "$DST_PID" 2>/dev/null
+wait "$MIG_PID"; rc=$?
+if [ $rc -eq 0 ]; then
+	fail $t "migration succeeded although the destination was killed (round 0 was too short?)"
+elif ! still_counting "$T_TMP/capsrc.out"; then
+	fail $t "source guest stopped counting after the abort (last: $(last_count "$T_TMP/capsrc.out"))"
+elif grep -aq 'priv BAD\|shared BAD' "$T_TMP/capsrc.out"; then
+	fail $t "source guest found its memory changed: $(grep -a -m 1 'sevmig:' "$T_TMP/capsrc.out")"
+else
+	pass $t
+	echo "$t: $(cat "$T_TMP/$t.mig.err"); source counted on to $(last_count "$T_TMP/capsrc.out")"
+fi
+"$LKVM" stop --name capsrc >/dev/null 2>&1
+wait "$SRC_PID" 2>/dev/null
+t_done
