@@ -83,7 +83,7 @@ void mig_incoming__free(struct mig_incoming *in)
 	pthread_mutex_destroy(&in->lock);
 }
 
-static u8 *page_host(struct mig_incoming *in, u64 page)
+u8 *mig_incoming__page_host(struct mig_incoming *in, u64 page)
 {
 	int i;
 
@@ -130,7 +130,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 	/* Page data lands in guest memory directly: the header said where. */
 	for (i = 0; i < h->count; i++) {
 		struct mig_page_ent *e = &ents[i];
-		u8 *host = page_host(in, e->page);
+		u8 *host = mig_incoming__page_host(in, e->page);
 
 		if (!host) {
 			ret = -ERANGE;
@@ -158,7 +158,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 	enc_off = 0;
 	for (i = 0; i < h->count; i++) {
 		struct mig_page_ent *e = &ents[i];
-		u8 *host = page_host(in, e->page);
+		u8 *host = mig_incoming__page_host(in, e->page);
 
 		bit_set(in->seen, e->page);
 		switch (e->flags & MIG_PAGE_KIND_MASK) {

@@ -30,25 +30,13 @@ static bool is_sev(struct kvm *kvm)
 	return kvm->cfg.sev_mode != SEV_MODE_NONE && kvm->sev && kvm->sev->fw;
 }
 
-static u8 *page_host(struct mig_incoming *in, u64 page)
-{
-	int i;
-
-	for (i = 0; i < in->nr_banks; i++) {
-		struct mig_mem_bank *b = &in->banks[i];
-
-		if (page >= b->page_base && page - b->page_base < b->nr_pages)
-			return b->host + (page - b->page_base) * PAGE_SIZE;
-	}
-	return NULL;
-}
 
 /* One ENCRYPTED entry (its crc already checked): RECEIVE_UPDATE_DATA into place. */
 static int recv_encrypted(struct mig_incoming *in, u64 page, const u8 *data, u32 len)
 {
 	struct kvm_sev_receive_update_data r;
 	const u8 *hdr, *trans;
-	u8 *host = page_host(in, page);
+	u8 *host = mig_incoming__page_host(in, page);
 	char buf[96];
 	u32 hdr_len, error;
 	int ret;

@@ -284,6 +284,8 @@ struct mig_incoming {
 
 int mig_incoming__init(struct mig_incoming *in, u64 nr_pages);
 void mig_incoming__free(struct mig_incoming *in);
+/* Host address of guest page PAGE in the receive banks, or NULL. */
+u8 *mig_incoming__page_host(struct mig_incoming *in, u64 page);
 /* Read records until END (control) or CHAN_END (data).  0 or -errno with
  * in->reason set. */
 int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control,
