@@ -16,6 +16,7 @@
 #include "lkvm/cmd.h"
 #include "lkvm/cpuid.h"
 #include "lkvm/init.h"
+#include "lkvm/ipc.h"
 #include "lkvm/kvm.h"
 #include "lkvm/kvm-cpu.h"
 #include "lkvm/parse-options.h"
@@ -67,16 +68,10 @@ static int opt_console(const struct option *opt, const char *arg)
 
 static int opt_name(const struct option *opt, const char *arg)
 {
-	const char *p;
-
-	if (!*arg || strlen(arg) > 64)
-		return opt_error(opt, "name must be 1 to 64 characters");
-	for (p = arg; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
-			return opt_error(opt, "'%s': use only letters, digits, '-', '_', '.'", arg);
-	if (arg[0] == '.')
-		return opt_error(opt, "name must not start with '.'");
+	/* The name becomes a socket file name: the control socket's rules. */
+	if (!ipc__valid_name(arg))
+		return opt_error(opt, "'%s': use 1 to 64 letters, digits, '-', '_', '.', not starting with '.'",
+				 arg);
 	*(const char **)opt->value = arg;
 	return 0;
 }

@@ -12,9 +12,8 @@
 #include "lkvm/ipc.h"
 #include "lkvm/kvm-cpu.h"
 #include "lkvm/kvm.h"
+#include "lkvm/page-map.h"
 
-/* Provided by the page-map module when it is linked in (include/lkvm/page-map.h). */
-void page_map__dump(struct page_map *pm, FILE *out) __attribute__((weak));
 
 /*
  * Serialises the commands that change the run state (pause, resume, debug,
@@ -134,7 +133,7 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 		memcpy(&flags, p, sizeof(flags));
 	if (!flags || (flags & ~(IPC_DEBUG_REGS | IPC_DEBUG_PAGE_MAP)))
 		return ipc__reply(fd, -EINVAL, "unknown debug flags 0x%x", flags) ?: IPC_REPLIED;
-	if ((flags & IPC_DEBUG_PAGE_MAP) && (!page_map__dump || !kvm->page_map))
+	if ((flags & IPC_DEBUG_PAGE_MAP) && !kvm->page_map)
 		return ipc__reply(fd, -ENODEV, "page map not enabled") ?: IPC_REPLIED;
 
 	out = open_memstream(&text, &size);

@@ -152,14 +152,8 @@ u64 kvm__page_to_gpa(struct kvm *kvm, u64 page)
 /*
  * The single policy point for "may the VMM look at these guest bytes".
  * Without SEV every RAM byte is fair game.  With SEV only pages the guest
- * declared shared are; kvm__range_private is provided by the page map.
+ * declared shared are (kvm__range_private() in page-map.c).
  */
-bool __attribute__((weak)) kvm__range_private(struct kvm *kvm, u64 gpa, u64 len)
-{
-	/* No page map linked in: with SEV on, assume every page is private. */
-	return true;
-}
-
 static bool access_allowed(struct kvm *kvm, u64 gpa, u64 len)
 {
 	if (kvm->cfg.sev_mode == SEV_MODE_NONE)

@@ -7,22 +7,10 @@
 #include <string.h>
 
 #include "lkvm/kvm.h"
+#include "lkvm/x86-boot.h"
 #include "lkvm/x86-pvh.h"
 
 #define MAX_KERNEL_SIZE	(256ULL << 20)
-
-/* The bzImage loader (x86/bzimage.c) provides these. */
-bool __attribute__((weak)) bzimage__is_bzimage(const void *img, size_t len)
-{
-	return false;
-}
-
-int __attribute__((weak)) bzimage__load(struct kvm *kvm, const void *img, size_t len,
-					const char *cmdline, const void *initrd,
-					size_t initrd_len)
-{
-	return -ENOEXEC;
-}
 
 int kvm__load_kernel(struct kvm *kvm)
 {
