@@ -284,20 +284,6 @@ static int launch_secret(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 	return 0;
 }
 
-static int launch_finish(struct sev_fw *fw, struct kvm_sev_cmd *cmd)
-{
-	struct sev_model_guest *g;
-	int ret = fw_guest(fw, cmd, &g);
-
-	if (ret)
-		return ret;
-	if (g->state != SEV_GSTATE_LSECRET)
-		return FAIL(SEV_RET_INVALID_GUEST_STATE);
-	close_channel(g);
-	g->state = SEV_GSTATE_RUNNING;
-	return 0;
-}
-
 static int guest_status(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 			struct kvm_sev_guest_status *p)
 {
@@ -473,14 +459,15 @@ static int send_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 	return 0;
 }
 
-static int send_end(struct sev_fw *fw, struct kvm_sev_cmd *cmd, u8 to)
+/* LAUNCH_FINISH, SEND_FINISH/CANCEL, RECEIVE_FINISH: close the transport channel. */
+static int channel_end(struct sev_fw *fw, struct kvm_sev_cmd *cmd, u8 from, u8 to)
 {
 	struct sev_model_guest *g;
 	int ret = fw_guest(fw, cmd, &g);
 
 	if (ret)
 		return ret;
-	if (g->state != SEV_GSTATE_SUPDATE)
+	if (g->state != from)
 		return FAIL(SEV_RET_INVALID_GUEST_STATE);
 	close_channel(g);
 	g->state = to;
@@ -560,20 +547,6 @@ static int receive_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 	return 0;
 }
 
-static int receive_finish(struct sev_fw *fw, struct kvm_sev_cmd *cmd)
-{
-	struct sev_model_guest *g;
-	int ret = fw_guest(fw, cmd, &g);
-
-	if (ret)
-		return ret;
-	if (g->state != SEV_GSTATE_RUPDATE)
-		return FAIL(SEV_RET_INVALID_GUEST_STATE);
-	close_channel(g);
-	g->state = SEV_GSTATE_RUNNING;
-	return 0;
-}
-
 int sev_model__guest_cmd(struct sev_fw *fw, struct kvm_sev_cmd *cmd)
 {
 	struct sev_model *m = fw->model;
@@ -609,7 +582,7 @@ int sev_model__guest_cmd(struct sev_fw *fw, struct kvm_sev_cmd *cmd)
 		ret = launch_secret(fw, cmd, data);
 		break;
 	case KVM_SEV_LAUNCH_FINISH:
-		ret = launch_finish(fw, cmd);
+		ret = channel_end(fw, cmd, SEV_GSTATE_LSECRET, SEV_GSTATE_RUNNING);
 		break;
 	case KVM_SEV_GUEST_STATUS:
 		ret = guest_status(fw, cmd, data);
@@ -627,10 +600,10 @@ int sev_model__guest_cmd(struct sev_fw *fw, struct kvm_sev_cmd *cmd)
 		ret = send_update_data(fw, cmd, data);
 		break;
 	case KVM_SEV_SEND_FINISH:
-		ret = send_end(fw, cmd, SEV_GSTATE_SENT);
+		ret = channel_end(fw, cmd, SEV_GSTATE_SUPDATE, SEV_GSTATE_SENT);
 		break;
 	case KVM_SEV_SEND_CANCEL:
-		ret = send_end(fw, cmd, SEV_GSTATE_RUNNING);
+		ret = channel_end(fw, cmd, SEV_GSTATE_SUPDATE, SEV_GSTATE_RUNNING);
 		break;
 	case KVM_SEV_RECEIVE_START:
 		ret = receive_start(fw, cmd, data);
@@ -639,7 +612,7 @@ int sev_model__guest_cmd(struct sev_fw *fw, struct kvm_sev_cmd *cmd)
 		ret = receive_update_data(fw, cmd, data);
 		break;
 	case KVM_SEV_RECEIVE_FINISH:
-		ret = receive_finish(fw, cmd);
+		ret = channel_end(fw, cmd, SEV_GSTATE_RUPDATE, SEV_GSTATE_RUNNING);
 		break;
 	case KVM_SEV_LAUNCH_UPDATE_VMSA:
 		ret = -ENOTTY;		/* SEV-ES only */
