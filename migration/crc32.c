@@ -6,7 +6,9 @@
  *
  * The method is Intel's "Fast CRC Computation for Generic Polynomials
  * Using PCLMULQDQ" (Gopal et al.): fold 64 bytes at a time by x^512, then
- * 128 bits down to 64 and 32 bits, then a Barrett reduction.  The result
+ * 128 bits down to 64 and 32 bits, then a Barrett reduction; where the
+ * CPU has VPCLMULQDQ and AVX-512, the same folding runs on four 128-bit
+ * lanes per register, 256 bytes a step.  The result
  * is bit-identical to zlib's crc32() (tests/unit/test-migration-stream.c
  * compares them over many lengths and alignments); zlib does the
  * unaligned head and the short tail.
@@ -32,11 +34,38 @@ static __attribute__((target("pclmul,sse4.1"))) __m128i fold(__m128i x, __m128i 
 	return _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11));
 }
 
+/* Fold the 128-bit remainder x with the rest of a 16-byte-multiple buffer, then reduce. */
+static __attribute__((target("pclmul,sse4.1"))) u32 crc_finish(__m128i x1, const u8 *p, size_t len)
+{
+	const __m128i mask32 = _mm_set_epi32(0, 0, 0, ~0);
+	__m128i k = _mm_set_epi64x(K4, K3), t;
+
+	while (len >= 16) {
+		x1 = _mm_xor_si128(fold(x1, k), _mm_loadu_si128((const __m128i *)p));
+		p += 16;
+		len -= 16;
+	}
+	/* 128 -> 64 bits. */
+	t = _mm_srli_si128(x1, 8);
+	x1 = _mm_xor_si128(_mm_clmulepi64_si128(x1, k, 0x10), t);
+	/* 64 -> 32 bits. */
+	k = _mm_set_epi64x(0, K5);
+	t = _mm_srli_si128(x1, 4);
+	x1 = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(x1, mask32), k, 0x00), t);
+	/* Barrett reduction to the 32-bit remainder. */
+	k = _mm_set_epi64x(MU, POLY);
+	t = _mm_and_si128(x1, mask32);
+	t = _mm_clmulepi64_si128(t, k, 0x10);
+	t = _mm_and_si128(t, mask32);
+	t = _mm_clmulepi64_si128(t, k, 0x00);
+	x1 = _mm_xor_si128(x1, t);
+	return _mm_extract_epi32(x1, 1);
+}
+
 /* crc is the raw (not inverted) register; len >= 64, a multiple of 16. */
 static __attribute__((target("pclmul,sse4.1"))) u32 crc_pclmul(u32 crc, const u8 *p, size_t len)
 {
-	__m128i x1, x2, x3, x4, k, t;
-	const __m128i mask32 = _mm_set_epi32(0, 0, 0, ~0);
+	__m128i x1, x2, x3, x4, k;
 
 	x1 = _mm_loadu_si128((const __m128i *)p);
 	x2 = _mm_loadu_si128((const __m128i *)(p + 16));
@@ -60,42 +89,108 @@ static __attribute__((target("pclmul,sse4.1"))) u32 crc_pclmul(u32 crc, const u8
 	x1 = _mm_xor_si128(fold(x1, k), x2);
 	x1 = _mm_xor_si128(fold(x1, k), x3);
 	x1 = _mm_xor_si128(fold(x1, k), x4);
-	while (len >= 16) {
-		x1 = _mm_xor_si128(fold(x1, k), _mm_loadu_si128((const __m128i *)p));
-		p += 16;
-		len -= 16;
-	}
-
-	/* 128 -> 64 bits. */
-	t = _mm_srli_si128(x1, 8);
-	x1 = _mm_xor_si128(_mm_clmulepi64_si128(x1, k, 0x10), t);
-	/* 64 -> 32 bits. */
-	k = _mm_set_epi64x(0, K5);
-	t = _mm_srli_si128(x1, 4);
-	x1 = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(x1, mask32), k, 0x00), t);
-	/* Barrett reduction to the 32-bit remainder. */
-	k = _mm_set_epi64x(MU, POLY);
-	t = _mm_and_si128(x1, mask32);
-	t = _mm_clmulepi64_si128(t, k, 0x10);
-	t = _mm_and_si128(t, mask32);
-	t = _mm_clmulepi64_si128(t, k, 0x00);
-	x1 = _mm_xor_si128(x1, t);
-	return _mm_extract_epi32(x1, 1);
+	return crc_finish(x1, p, len);
 }
 
-static int have_pclmul = -1;
+/*
+ * The same folding four times wider: VPCLMULQDQ on 512-bit registers, each
+ * holding four 128-bit lanes, 256 bytes per step.  ~3x the speed of the
+ * 128-bit loop here, and the receiver and sender each crc every page.
+ */
+#define K1_2048	0x11542778aULL		/* x^(16*128+32) mod P */
+#define K2_2048	0x1322d1430ULL		/* x^(16*128-32) mod P */
+
+#define VTARGET	__attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.1")))
+
+static VTARGET __m512i fold512(__m512i x, __m512i k, __m512i data)
+{
+	return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00),
+					 _mm512_clmulepi64_epi128(x, k, 0x11), data, 0x96);
+}
+
+/* len >= 256, a multiple of 16. */
+static VTARGET u32 crc_vpclmul(u32 crc, const u8 *p, size_t len)
+{
+	__m512i z0, z1, z2, z3, k;
+	__m128i x, k128;
+
+	z0 = _mm512_loadu_si512(p);
+	z1 = _mm512_loadu_si512(p + 64);
+	z2 = _mm512_loadu_si512(p + 128);
+	z3 = _mm512_loadu_si512(p + 192);
+	z0 = _mm512_xor_si512(z0, _mm512_inserti32x4(_mm512_setzero_si512(),
+						     _mm_cvtsi32_si128(crc), 0));
+	p += 256;
+	len -= 256;
+
+	k = _mm512_broadcast_i32x4(_mm_set_epi64x(K2_2048, K1_2048));
+	while (len >= 256) {
+		z0 = fold512(z0, k, _mm512_loadu_si512(p));
+		z1 = fold512(z1, k, _mm512_loadu_si512(p + 64));
+		z2 = fold512(z2, k, _mm512_loadu_si512(p + 128));
+		z3 = fold512(z3, k, _mm512_loadu_si512(p + 192));
+		p += 256;
+		len -= 256;
+	}
+	/* Four registers into one: each lane moves 512 bits on. */
+	k = _mm512_broadcast_i32x4(_mm_set_epi64x(K2, K1));
+	z0 = fold512(z0, k, z1);
+	z0 = fold512(z0, k, z2);
+	z0 = fold512(z0, k, z3);
+	while (len >= 64) {
+		z0 = fold512(z0, k, _mm512_loadu_si512(p));
+		p += 64;
+		len -= 64;
+	}
+	/* Four lanes into one; lane 0 holds the oldest bytes. */
+	k128 = _mm_set_epi64x(K4, K3);
+	x = _mm512_extracti32x4_epi32(z0, 0);
+	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 1));
+	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 2));
+	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 3));
+	return crc_finish(x, p, len);
+}
+
+/* 0 zlib only, 1 PCLMULQDQ, 2 VPCLMULQDQ (AVX-512). */
+static int crc_level;
+
+static int crc_probe(void)
+{
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("pclmul") || !__builtin_cpu_supports("sse4.1"))
+		return 0;
+	/* libgcc also checks that the OS saves the zmm state (XCR0). */
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq"))
+		return 2;
+	return 1;
+}
+
+/* Before main: every thread then only reads crc_level. */
+__attribute__((constructor)) static void crc_init(void)
+{
+	crc_level = crc_probe();
+}
+
+int mig_crc32__set_level(int level)
+{
+	int best = crc_probe();
+
+	crc_level = level < 0 || level > best ? best : level;
+	return crc_level;
+}
 
 u32 mig_crc32(u32 crc, const void *buf, size_t n)
 {
 	const u8 *b = buf;
 
-	if (have_pclmul < 0)
-		have_pclmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
-	if (have_pclmul && n >= 128) {
+	if (crc_level && n >= 128) {
 		size_t body = n & ~(size_t)15;
 
 		/* zlib's crc32 is the raw CRC with inversion before and after. */
-		crc = ~crc_pclmul(~crc, b, body);
+		if (crc_level == 2 && body >= 256)
+			crc = ~crc_vpclmul(~crc, b, body);
+		else
+			crc = ~crc_pclmul(~crc, b, body);
 		b += body;
 		n -= body;
 	}
@@ -110,6 +205,12 @@ u32 mig_crc32(u32 crc, const void *buf, size_t n)
 }
 
 #else
+
+int mig_crc32__set_level(int level)
+{
+	(void)level;
+	return 0;
+}
 
 u32 mig_crc32(u32 crc, const void *buf, size_t n)
 {

@@ -146,6 +146,9 @@ int mig_end__decode(const u8 *p, size_t len, struct mig_end *e);
 void mig_chan_end__encode(const struct mig_chan_end *e, u8 out[24]);
 int mig_chan_end__decode(const u8 *p, size_t len, struct mig_chan_end *e);
 u32 mig_crc32(u32 crc, const void *p, size_t n);
+/* Tests: 0 zlib, 1 PCLMULQDQ, 2 VPCLMULQDQ, -1 best; returns what was set
+ * (at most what this CPU has). */
+int mig_crc32__set_level(int level);
 bool mig_crc__bad(u32 got, u32 want);
 /* strerror() with the stream's meaning of the errnos the decoder returns. */
 const char *mig_strerror(int err);	/* every crc compare goes through this */

@@ -699,8 +699,8 @@ static void test_zero_pages_cheap(void)
 	CHECK(!mig_page_is_zero(src_mem));
 }
 
-/* The PCLMULQDQ crc32 equals zlib's for every length and alignment. */
-static void test_crc32_matches_zlib(void)
+/* Each crc32 implementation equals zlib's for every length and alignment. */
+static void crc32_check_level(int level)
 {
 	static u8 buf[9000];
 	size_t off, n;
@@ -710,21 +710,58 @@ static void test_crc32_matches_zlib(void)
 	for (i = 0; i < sizeof(buf); i++)
 		buf[i] = random();
 	for (off = 0; off < 17; off++)
-		for (n = 0; n + off < sizeof(buf); n += n < 300 ? 1 : 61) {
+		for (n = 0; n + off < sizeof(buf); n += n < 600 ? 1 : 61) {
 			u32 seed = (u32)(n * 2654435761u);
 
 			if (mig_crc32(seed, buf + off, n) != crc32(seed, buf + off, n)) {
 				CHECK(!"crc32 differs from zlib");
-				printf("  offset %zu length %zu\n", off, n);
+				printf("  level %d offset %zu length %zu\n", level, off, n);
 				return;
 			}
 		}
 	/* Chained calls equal one call. */
 	CHECK_EQ(mig_crc32(mig_crc32(0, buf, 4096), buf + 4096, 4000), crc32(0, buf, 8096));
+	/* A one-bit change anywhere in a page changes its crc. */
+	for (i = 0; i < 4096 * 8; i += 509) {
+		u32 before = mig_crc32(0, buf, 4096);
+
+		buf[i / 8] ^= 1 << (i % 8);
+		CHECK(mig_crc32(0, buf, 4096) != before);
+		buf[i / 8] ^= 1 << (i % 8);
+	}
+}
+
+static void test_crc32_zlib(void)
+{
+	CHECK_EQ(mig_crc32__set_level(0), 0);
+	crc32_check_level(0);
+	mig_crc32__set_level(-1);
+}
+
+static void test_crc32_pclmul(void)
+{
+	if (mig_crc32__set_level(1) != 1) {
+		mig_crc32__set_level(-1);
+		SKIP("this CPU has no PCLMULQDQ");
+	}
+	crc32_check_level(1);
+	mig_crc32__set_level(-1);
+}
+
+static void test_crc32_vpclmul(void)
+{
+	if (mig_crc32__set_level(2) != 2) {
+		mig_crc32__set_level(-1);
+		SKIP("this CPU has no VPCLMULQDQ with AVX-512");
+	}
+	crc32_check_level(2);
+	mig_crc32__set_level(-1);
 }
 
 TEST_MAIN_BEGIN("test-migration-stream")
-	RUN(test_crc32_matches_zlib);
+	RUN(test_crc32_zlib);
+	RUN(test_crc32_pclmul);
+	RUN(test_crc32_vpclmul);
 	RUN(test_hdr_roundtrip);
 	RUN(test_hdr_malformed);
 	RUN(test_preamble);
