@@ -137,6 +137,8 @@ static struct option *run_options(struct kvm_config *cfg)
 			    "shared/private page map interface (hypercall + MSR) for a plain guest"),
 		OPT_STR(0, "incoming", &cfg->incoming, "<[addr:]port>",
 			"wait for a migrated guest on this address"),
+		OPT_BOOLEAN(0, "no-prefault", &cfg->no_prefault,
+			    "with --incoming: do not fault in guest RAM while waiting"),
 		OPT_BOOLEAN(0, "test-doorbell", &cfg->debug_ioport,
 			    "test-only I/O ports (see docs/page-map-abi.md)"),
 		VIRTIO_RUN_OPTIONS,	/* -d/--disk, -n/--network, --rng (virtio/) */
@@ -175,6 +177,10 @@ static int validate(struct kvm_config *cfg, int nr_args, const char **args)
 	}
 	if (!cfg->kernel_filename && !cfg->incoming) {
 		fprintf(stderr, "lkvm run: error: no kernel: give one with -k/--kernel\n");
+		return -1;
+	}
+	if (cfg->no_prefault && !cfg->incoming) {
+		fprintf(stderr, "lkvm run: error: --no-prefault only applies with --incoming\n");
 		return -1;
 	}
 	if (cfg->ram_size < MIN_RAM_SIZE) {

@@ -56,6 +56,7 @@ struct kvm_config {
 	bool page_map;			/* --page-map: hypercall/MSR interface on */
 	enum kvm_sev_mode sev_mode;
 	const char *incoming;		/* --incoming [ADDR:]PORT */
+	bool no_prefault;		/* --no-prefault: leave incoming RAM lazy */
 	bool debug_ioport;		/* test-only doorbells on port 0xe0-0xef */
 };
 

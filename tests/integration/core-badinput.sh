@@ -28,6 +28,7 @@ expect_err cpuid_bad "is not a feature name" run -k $K --cpuid-mask nosuchfeatur
 expect_err cpuid_raw_bad "is not a feature name" run -k $K --cpuid-mask 0x7.exx:5
 expect_err unknown_opt "unknown option '--frobnicate'" run -k $K --frobnicate
 expect_err extra_arg "unexpected argument 'extra'" run -k $K extra
+expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault
 expect_err unknown_cmd "unknown command 'runn'" runn
 
 need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_no_pvh \

@@ -71,6 +71,13 @@ migrate_once() {
 	if ! grep -q "guest memory crc32 $crc matches" "$T_TMP/$dst.err"; then
 		fail "$t" "destination did not confirm memory checksum $crc: $(cat "$T_TMP/$dst.err")"; return
 	fi
+	# By default the destination faults its RAM in while it waits;
+	# --no-prefault leaves it to the stream.
+	if [ -z "${LAZY:-}" ] && ! grep -q "guest RAM faulted in" "$T_TMP/$dst.err"; then
+		fail "$t" "destination did not fault its RAM in: $(cat "$T_TMP/$dst.err")"; return
+	elif [ -n "${LAZY:-}" ] && grep -q "faulted in" "$T_TMP/$dst.err"; then
+		fail "$t" "--no-prefault destination faulted its RAM in anyway"; return
+	fi
 	"$LKVM" stop --name "$dst" >/dev/null 2>&1
 	wait "$DST_PID" 2>/dev/null
 	pass "$t"
@@ -79,6 +86,8 @@ migrate_once() {
 }
 
 migrate_once one-vcpu 16M 1 "delay=20000" 1
+# The destination as on a host that cannot commit all guest RAM up front.
+LAZY=1 DST_ARGS="--no-prefault" migrate_once lazy-destination 16M 1 "delay=20000" 2
 # Both vCPUs count (tests/guests/migrate-smp): each goes on with its next count.
 GUEST=$GUESTS/migrate-smp SEQ_CPUS="0 1" migrate_once two-vcpus 32M 2 "delay=20000"
 # Both vCPUs write 256 pages of a 2 MiB buffer per line; 16 MiB of random
