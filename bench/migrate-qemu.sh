@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # QEMU's live migration of the same guests bench/migrate.sh migrates with
 # lkvm (the PVH idle guest, RAM zero or filled from a random initrd), over
-# loopback, without a bandwidth cap, plain and with multifd; driven through
+# loopback, without a bandwidth cap, plain and with multifd, and with the
+# destination's RAM preallocated (-mem-prealloc) as lkvm's is; driven through
 # the HMP monitor on a TCP port.  Prints total time and downtime as QEMU
 # reports them.
 #   bench/migrate-qemu.sh GUEST SIZE_MB CHANNELS REPEAT [RANDOM_IMG]
@@ -23,8 +24,8 @@ hmp() {
 	exec {fd}>&-
 }
 
-run_case() {	# LABEL MULTIFD MEM [initrd args]
-	local label=$1 multifd=$2 mem=$3; shift 3
+run_case() {	# LABEL MULTIFD PREALLOC MEM [initrd args]
+	local label=$1 multifd=$2 prealloc=$3 mem=$4; shift 4
 	local mp=$((30000 + RANDOM % 20000)) sp dp info t d
 	sp=$((mp + 1)); dp=$((mp + 2))
 	local common=(-accel kvm -m "$mem" -nographic -nodefaults -kernel "$GUEST" "$@")
@@ -33,9 +34,11 @@ run_case() {	# LABEL MULTIFD MEM [initrd args]
 		>/dev/null 2>"$tmp/src.err" &
 	pids+=($!)
 	$Q "${common[@]}" -serial "file:$tmp/dst.out" -monitor "tcp:127.0.0.1:$dp,server,nowait" \
-		-incoming defer >/dev/null 2>"$tmp/dst.err" &
+		-incoming defer $([ "$prealloc" = 1 ] && echo -mem-prealloc) >/dev/null 2>"$tmp/dst.err" &
 	pids+=($!)
 	for _ in $(seq 300); do grep -q ready "$tmp/src.out" 2>/dev/null && break; sleep 0.1; done
+	# The destination's monitor opens once its RAM is set up (-mem-prealloc: faulted in).
+	for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$dp") 2>/dev/null && break; sleep 0.1; done
 	if ! grep -q ready "$tmp/src.out" 2>/dev/null; then
 		echo "  $label: QEMU guest did not start: $(tail -n 1 "$tmp/src.err")"
 	else
@@ -68,11 +71,22 @@ run_case() {	# LABEL MULTIFD MEM [initrd args]
 }
 
 echo "-- QEMU ($($Q --version | head -n 1)), same guest and RAM, no bandwidth cap:"
-for i in $(seq "$REPEAT"); do run_case "QEMU zero RAM ${SIZE_MB} MiB #$i" 0 "${SIZE_MB}M"; done
+for i in $(seq "$REPEAT"); do run_case "QEMU zero RAM ${SIZE_MB} MiB #$i" 0 0 "${SIZE_MB}M"; done
 if [ -n "$IMG" ]; then
 	mem=$((SIZE_MB * 2 + 64))M
-	for i in $(seq "$REPEAT"); do run_case "QEMU random RAM ${SIZE_MB} MiB #$i" 0 "$mem" -initrd "$IMG"; done
 	for i in $(seq "$REPEAT"); do
-		run_case "QEMU random RAM ${SIZE_MB} MiB, multifd $CHANNELS channels #$i" 1 "$mem" -initrd "$IMG"
+		run_case "QEMU random RAM ${SIZE_MB} MiB #$i" 0 0 "$mem" -initrd "$IMG"
+	done
+	for i in $(seq "$REPEAT"); do
+		run_case "QEMU random RAM ${SIZE_MB} MiB, multifd $CHANNELS channels #$i" 1 0 "$mem" -initrd "$IMG"
+	done
+	# lkvm's destination faults its RAM in while it waits: QEMU's
+	# equivalent is -mem-prealloc on the destination.
+	for i in $(seq "$REPEAT"); do
+		run_case "QEMU random RAM ${SIZE_MB} MiB, destination -mem-prealloc #$i" 0 1 "$mem" -initrd "$IMG"
+	done
+	for i in $(seq "$REPEAT"); do
+		run_case "QEMU random RAM ${SIZE_MB} MiB, multifd $CHANNELS channels, destination -mem-prealloc #$i" \
+			1 1 "$mem" -initrd "$IMG"
 	done
 fi

@@ -4,7 +4,7 @@
  * received by the destination's record loop into a second buffer, beside
  * raw single-stream TCP with 1 MiB writes in the same run.
  *
- *   migrate-ram-loopback [MiB] [channels] [zero]
+ *   migrate-ram-loopback [MiB] [channels] [zero|random] [lazy]
  */
 #include <errno.h>
 #include <pthread.h>
@@ -74,42 +74,61 @@ static int listen_any(char *addr, size_t n)
 	return -1;
 }
 
+/* Raw TCP, one stream: bytes from src (or one hot 1 MiB buffer) into dst. */
+struct raw {
+	int fd;
+	u8 *buf;
+	u64 len;
+	bool hot;
+};
+
 static void *raw_rx(void *a)
 {
-	int fd = (long)a;
-	static char buf[1 << 20];
+	struct raw *r = a;
+	u64 off = 0;
+	ssize_t n;
 
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
+	for (;;) {
+		size_t want = 1 << 20;
+
+		if (!r->hot && r->len - off < want)
+			want = r->len - off;
+		if (!want)
+			break;
+		n = read(r->fd, r->buf + (r->hot ? 0 : off), want);
+		if (n <= 0)
+			break;
+		off += n;
+	}
 	return NULL;
 }
 
-static double raw_tcp(u64 bytes)
+static double raw_tcp(u8 *src, u8 *dst, u64 bytes, bool hot, double *cpu_per_gb)
 {
 	char addr[64];
-	int lfd = listen_any(addr, sizeof(addr)), cfd, afd;
-	static char buf[1 << 20];
+	int lfd = listen_any(addr, sizeof(addr));
+	struct raw r = { .buf = dst, .len = bytes, .hot = hot };
 	pthread_t t;
 	u64 t0, sent = 0;
+	double c0 = cpu_s(), s;
+	int cfd;
 
-	double c0 = cpu_s();
-
-	memset(buf, 0x5a, sizeof(buf));
 	cfd = mig_tcp__connect(addr, 2000);
-	afd = mig_tcp__accept(lfd, 2000);
-	pthread_create(&t, NULL, raw_rx, (void *)(long)afd);
+	r.fd = mig_tcp__accept(lfd, 2000);
+	pthread_create(&t, NULL, raw_rx, &r);
 	t0 = now_ns();
 	while (sent < bytes) {
-		if (write_full(cfd, buf, sizeof(buf)))
+		if (write_full(cfd, src + (hot ? 0 : sent), 1 << 20))
 			break;
-		sent += sizeof(buf);
+		sent += 1 << 20;
 	}
 	close(cfd);
 	pthread_join(t, NULL);
-	close(afd);
+	s = (now_ns() - t0) / 1e9;
+	close(r.fd);
 	close(lfd);
-	printf("  (raw TCP: %.2f CPU s per GB)\n", (cpu_s() - c0) / (sent / 1e9));
-	return sent / ((now_ns() - t0) / 1e9) / 1e6;
+	*cpu_per_gb = (cpu_s() - c0) / (sent / 1e9);
+	return sent / s / 1e6;
 }
 
 int main(int argc, char **argv)
@@ -117,6 +136,7 @@ int main(int argc, char **argv)
 	u64 mib = argc > 1 ? strtoull(argv[1], NULL, 0) : 512;
 	u32 nch = argc > 2 ? atoi(argv[2]) : 2, i;
 	bool zero = argc > 3 && !strcmp(argv[3], "zero");
+	bool lazy = argc > 4 && !strcmp(argv[4], "lazy");
 	u64 pages = mib << 8, t0;
 	u8 *src = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	u8 *dst = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -126,7 +146,7 @@ int main(int argc, char **argv)
 	struct tx tx[MIG_MAX_CHANNELS];
 	char addr[64];
 	int lfd;
-	double s;
+	double s, mbs, cpu;
 
 	if (src == MAP_FAILED || dst == MAP_FAILED || !nch || nch > MIG_MAX_CHANNELS)
 		return 1;
@@ -139,7 +159,23 @@ int main(int argc, char **argv)
 			w[k] = x;
 		}
 	}
-	printf("raw single-stream loopback TCP, 1 MiB writes: %.0f MB/s\n", raw_tcp(mib << 20));
+	/*
+	 * Two references: TCP alone (one hot 1 MiB buffer sent over and over:
+	 * no memory traffic), and TCP moving these very bytes from one buffer
+	 * into another, as any migration must.  Both destinations are faulted
+	 * in first, as lkvm --incoming does while it waits.
+	 */
+	memset(dst, 0, mib << 20);
+	mbs = raw_tcp(src, dst, mib << 20, true, &cpu);
+	printf("raw single-stream loopback TCP, 1 MiB buffer reused:  %5.0f MB/s  (%.2f CPU s/GB)\n",
+	       mbs, cpu);
+	mbs = raw_tcp(src, dst, mib << 20, false, &cpu);
+	printf("raw single-stream loopback TCP, %llu MiB memory to memory: %5.0f MB/s  (%.2f CPU s/GB)\n",
+	       (unsigned long long)mib, mbs, cpu);
+	if (lazy)	/* the destination as with --no-prefault */
+		madvise(dst, mib << 20, MADV_DONTNEED);
+	else
+		memset(dst, 0, mib << 20);
 	rs.banks[0] = (struct mig_mem_bank){ src, 0, pages };
 	mig_incoming__init(&in, pages);
 	in.banks[0] = (struct mig_mem_bank){ dst, 0, pages };
@@ -173,9 +209,10 @@ int main(int argc, char **argv)
 			printf("channel %u: tx %d rx %d\n", i, tx[i].ret, rx[i].ret);
 	}
 	s = (now_ns() - t0) / 1e9;
-	printf("  (lkvm stream: %.2f CPU s per GB of guest RAM)\n", (cpu_s() - c0) / ((mib << 20) / 1e9));
-	printf("lkvm RAM stream, %llu MiB %s, %u channel(s): %.3f s, %.0f MB/s of guest RAM, %s\n",
-	       (unsigned long long)mib, zero ? "zero" : "random", nch, s, (mib << 20) / s / 1e6,
+	printf("lkvm RAM stream, %llu MiB %s, %u channel(s)%s: %.3f s, %5.0f MB/s  (%.2f CPU s/GB), %s\n",
+	       (unsigned long long)mib, zero ? "zero" : "random", nch,
+	       lazy ? ", destination not faulted in" : "", s, (mib << 20) / s / 1e6,
+	       (cpu_s() - c0) / ((mib << 20) / 1e9),
 	       memcmp(src, dst, mib << 20) ? "MISMATCH" : "identical");
 	return 0;
 }

@@ -3,7 +3,8 @@
 # of random RAM (an initrd of random bytes) and one with 1 GiB of zero RAM,
 # migrated between two local lkvm instances over loopback; total time,
 # throughput and downtime beside raw single-stream loopback TCP measured in
-# the same run, and beside QEMU when qemu-system-x86_64 is installed.
+# the same run, and beside QEMU when qemu-system-x86_64 is installed.  Ends
+# with a side-by-side table of medians.
 #
 #   bench/migrate.sh            (make bench)
 #   SIZE_MB=256 CHANNELS=2 REPEAT=3 bench/migrate.sh
@@ -21,11 +22,25 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+# Figures for the summary: one "KEY VALUE" line per measurement.
+fig() { echo "$1 $2" >>"$tmp/figures"; }
+median() {	# KEY: the median of its values, or "-"
+	awk -v k="$1" '$1 == k { print $2 }' "$tmp/figures" 2>/dev/null | sort -g |
+		awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
+					 else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 echo "== lkvm migration bench: ${SIZE_MB} MiB, $CHANNELS channel(s), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "-- the RAM stream alone (no VM), beside raw loopback TCP in the same process:"
-"$O/bench/migrate-ram-loopback" "$SIZE_MB" "$CHANNELS"
-"$O/bench/migrate-ram-loopback" "$SIZE_MB" "$CHANNELS" zero | grep -v raw
+echo "-- the RAM stream alone (no VM) beside raw loopback TCP, in one process:"
+for i in $(seq "$REPEAT"); do
+	"$O/bench/migrate-ram-loopback" "$SIZE_MB" "$CHANNELS" random | tee "$tmp/loop.out"
+	fig raw_hot "$(sed -n 's/^raw .*reused: *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
+	fig raw_mem "$(sed -n 's/^raw .*memory to memory: *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
+	fig stream "$(sed -n 's/^lkvm RAM stream.*s, *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
+done
+"$O/bench/migrate-ram-loopback" "$SIZE_MB" "$CHANNELS" random lazy | grep -v '^raw'
+"$O/bench/migrate-ram-loopback" "$SIZE_MB" "$CHANNELS" zero | grep -v '^raw'
 
 if ! "$LKVM" help 2>&1 | grep -q '^ *migrate '; then
 	echo "lkvm migrate is not built here (needs the control socket): VM benches skipped"
@@ -36,9 +51,9 @@ if [ ! -w /dev/kvm ]; then
 	exit 0
 fi
 
-# guest_bench LABEL RUN_ARGS...: migrate the idle bench guest, print the JSON summary.
+# guest_bench KEY LABEL RUN_ARGS...: migrate the idle bench guest, print the JSON summary.
 guest_bench() {
-	local label=$1 port=$((30000 + RANDOM % 30000)) out; shift
+	local key=$1 label=$2 port=$((30000 + RANDOM % 30000)) out line; shift 2
 	"$LKVM" run -k "$O/bench/idle-guest" --name "b-src" "$@" \
 		>"$tmp/src.out" 2>"$tmp/src.err" &
 	pids+=($!)
@@ -46,15 +61,23 @@ guest_bench() {
 		$(printf '%s\n' "$@" | grep -v -- '^-i$' | grep -v '\.img$') \
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
+	# Start once the destination has faulted its RAM in, as an operator
+	# who starts it ahead of time gets.
 	for _ in $(seq 600); do
-		grep -q "ready" "$tmp/src.out" 2>/dev/null && grep -q "waiting for the source" "$tmp/dst.err" && break
+		grep -q "ready" "$tmp/src.out" 2>/dev/null &&
+			grep -q -e "faulted in" -e "cannot pre-fault" "$tmp/dst.err" && break
 		kill -0 "${pids[0]}" 2>/dev/null || { echo "$label: source failed: $(tail -n 2 "$tmp/src.err")"; break; }
 		sleep 0.1
 	done
 	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" --channels "$CHANNELS" --json --quiet)
 	echo "$label: $out"
-	echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*/\1 \2 \3/p' |
-		awk -v mb="$SIZE_MB" -v l="$label" '{ printf "  %s: total %.3f s, downtime %.1f ms, %.0f MB/s of guest RAM, %.0f MB/s on the wire\n", l, $1/1000, $2, mb*1048576/($1/1000)/1e6, $3/($1/1000)/1e6 }'
+	line=$(echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*/\1 \2 \3/p')
+	if [ -n "$line" ]; then
+		echo "$line" | awk -v mb="$SIZE_MB" -v l="$label" '{ printf "  %s: total %.3f s, downtime %.1f ms, %.0f MB/s of guest RAM, %.0f MB/s on the wire\n", l, $1/1000, $2, mb*1048576/($1/1000)/1e6, $3/($1/1000)/1e6 }'
+		set -- $line
+		fig "${key}_s" "$(echo "$1" | awk '{ printf "%.3f", $1 / 1000 }')"
+		fig "${key}_dt" "$2"
+	fi
 	# TERM: lkvm exits cleanly on it (a KILL makes bash report "Killed").
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	wait 2>/dev/null
@@ -65,18 +88,40 @@ guest_bench() {
 mem=$((SIZE_MB * 2 + 64))M
 echo
 echo "-- live migration of a VM between two local instances:"
-for i in $(seq "$REPEAT"); do guest_bench "zero RAM ${SIZE_MB} MiB #$i" -m "${SIZE_MB}M"; done
+for i in $(seq "$REPEAT"); do guest_bench zero "zero RAM ${SIZE_MB} MiB #$i" -m "${SIZE_MB}M"; done
 head -c $((SIZE_MB << 20)) /dev/urandom >"$tmp/random.img"
 for i in $(seq "$REPEAT"); do
-	guest_bench "random RAM ${SIZE_MB} MiB (initrd) #$i" -m "$mem" -i "$tmp/random.img"
+	guest_bench rand "random RAM ${SIZE_MB} MiB (initrd) #$i" -m "$mem" -i "$tmp/random.img"
 done
 
 echo
 if command -v qemu-system-x86_64 >/dev/null; then
 	bench/migrate-qemu.sh "$O/bench/idle-guest" "$SIZE_MB" "$CHANNELS" "$REPEAT" "$tmp/random.img" 2>&1 |
-		grep -v -e 'Killed' -e 'connect:'
+		grep -v -e 'Killed' -e 'connect:' | tee "$tmp/qemu.out"
+	# "  QEMU <case> #i: total T s, downtime D ms" -> per-case figures.
+	sed -n 's/^  QEMU \(.*\) #[0-9]*: total \([0-9.]*\) s, downtime \([0-9]*\) ms.*/\1|\2|\3/p' "$tmp/qemu.out" |
+		while IFS='|' read -r case t d; do
+			k=q_$(echo "$case" | tr -c 'A-Za-z0-9\n' '_')
+			fig "${k}_s" "$t"; fig "${k}_dt" "$d"
+		done
 else
 	echo "-- qemu-system-x86_64 is not installed; reference figures for this kind of machine"
 	echo "   (shared/reference/host-kvm.md): QEMU 7.2, 1 GiB random RAM: 0.71-0.81 s;"
 	echo "   multifd 2 channels: 0.45-0.48 s; 1 GiB zero RAM: ~0.10 s, downtime 5 ms."
 fi
+
+mbs() { awk -v s="$1" -v mb="$SIZE_MB" 'BEGIN { if (s == "-" || s <= 0) print "-"; else printf "%.0f", mb * 1048576 / s / 1e6 }'; }
+row() { printf "  %-72s %8s %6s %12s\n" "$1" "$2" "$3" "$4"; }
+echo
+echo "== summary: medians of $REPEAT, ${SIZE_MB} MiB, this run"
+row "" "total s" "MB/s" "downtime ms"
+row "raw single-stream TCP, one 1 MiB buffer reused" "" "$(median raw_hot)" ""
+row "raw single-stream TCP, ${SIZE_MB} MiB memory to memory" "" "$(median raw_mem)" ""
+row "lkvm RAM stream alone, $CHANNELS channel(s)" "" "$(median stream)" ""
+row "lkvm live migration, random RAM" "$(median rand_s)" "$(mbs "$(median rand_s)")" "$(median rand_dt)"
+row "lkvm live migration, zero RAM" "$(median zero_s)" "" "$(median zero_dt)"
+for k in $(awk '$1 ~ /^q_.*_s$/ { print $1 }' "$tmp/figures" 2>/dev/null | awk '!seen[$0]++'); do
+	base=${k%_s}
+	name=$(echo "${base#q_}" | tr '_' ' ' | sed 's/  */ /g; s/ $//; s/mem prealloc/-mem-prealloc/')
+	row "QEMU $name" "$(median "$k")" "$(case $name in *random*) mbs "$(median "$k")";; esac)" "$(median "${base}_dt")"
+done

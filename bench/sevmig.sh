@@ -37,7 +37,7 @@ bench() {
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
 	for _ in $(seq 1200); do
-		grep -q "ready" "$tmp/src.out" 2>/dev/null && grep -q "waiting for the source" "$tmp/dst.err" && break
+		grep -q "ready" "$tmp/src.out" 2>/dev/null && grep -q -e "faulted in" -e "cannot pre-fault" "$tmp/dst.err" && break
 		kill -0 "${pids[0]}" 2>/dev/null || { echo "$label: source failed: $(tail -n 2 "$tmp/src.err")"; break; }
 		sleep 0.1
 	done

@@ -380,6 +380,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	ret = connect_all(m);
 	if (ret)
 		goto out_fail;
+	pr_debug("migration: connected at %.3f ms", (now_ns() - t0) / 1e6);
 
 	/* Logging first: writes during round 0 must land in round 1's set. */
 	ret = migration__log_start(kvm, &m->dirty);
@@ -389,6 +390,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		goto out_fail;
 	}
 	m->logging = true;
+	pr_debug("migration: dirty logging on at %.3f ms", (now_ns() - t0) / 1e6);
 
 	for (;;) {
 		u64 round_ns;
@@ -398,6 +400,8 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		if (ret)
 			goto out_fail_io;
 		round_ns = now_ns() - round_t;
+		pr_debug("migration: round %u: %llu bytes in %.3f ms", m->round,
+			 (unsigned long long)bytes, round_ns / 1e6);
 		total_send_bytes += bytes;
 		total_send_ns += round_ns;
 		bw = total_send_ns ? total_send_bytes * 1e9 / total_send_ns : 0;
