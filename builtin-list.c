@@ -36,6 +36,7 @@ static const char *state_name(int err, u32 state)
 	case IPC_STATE_RUNNING:		return "running";
 	case IPC_STATE_PAUSED:		return "paused";
 	case IPC_STATE_STOPPING:	return "stopping";
+	case IPC_STATE_INCOMING:	return "incoming";
 	default:			return "unknown";
 	}
 }

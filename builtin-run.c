@@ -203,7 +203,7 @@ static int cmd_run(int argc, const char **argv)
 	struct kvm *kvm = &the_kvm;
 	struct kvm_config *cfg = &kvm->cfg;
 	struct option *opts;
-	int nr, ret, i;
+	int nr, ret, i, status = 1;
 	char prefix[80];
 
 	cfg->ram_size = DEFAULT_RAM_SIZE;
@@ -256,8 +256,15 @@ static int cmd_run(int argc, const char **argv)
 		}
 	}
 	ret = run_hooks__before_start(kvm);
-	if (ret)
+	if (ret) {
+		/* Stopped before the first instruction (a signal or `lkvm stop`
+		 * while waiting for an incoming guest): that stop's status. */
+		pthread_mutex_lock(&kvm->run_lock);
+		if (kvm->stopping)
+			status = kvm->exit_status;
+		pthread_mutex_unlock(&kvm->run_lock);
 		goto out_cpus;
+	}
 
 	term__setup(kvm);
 	ret = kvm_cpu__start_all(kvm);
@@ -282,7 +289,7 @@ out_devices:
 	kvm__exit_all(kvm);
 out_exit:
 	kvm__exit(kvm);
-	return 1;
+	return status;
 }
 
 LKVM_COMMAND("run", cmd_run, run_usage_fn, "start a virtual machine");

@@ -35,6 +35,13 @@ static bool vm_stopping(struct kvm *kvm)
 	return s;
 }
 
+/* Until an incoming guest has arrived there is nothing to pause or inspect. */
+static int not_arrived(int fd)
+{
+	return ipc__reply(fd, -EAGAIN, "the guest has not arrived yet "
+			  "(waiting for an incoming migration)") ?: IPC_REPLIED;
+}
+
 static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 {
 	const char *name = kvm_ipc__name();
@@ -50,6 +57,8 @@ static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 	/* Paused by anyone (lkvm pause, a migration's final phase) counts. */
 	if (vm_stopping(kvm))
 		info.state = IPC_STATE_STOPPING;
+	else if (kvm__incoming_wait(kvm))
+		info.state = IPC_STATE_INCOMING;
 	else
 		info.state = __atomic_load_n(&kvm->paused, __ATOMIC_ACQUIRE) ?
 			IPC_STATE_PAUSED : IPC_STATE_RUNNING;
@@ -84,6 +93,8 @@ static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
 
 static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 {
+	if (kvm__incoming_wait(kvm))
+		return not_arrived(fd);
 	int ret = 0;
 
 	if (len)
@@ -103,6 +114,8 @@ static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 
 static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 {
+	if (kvm__incoming_wait(kvm))
+		return not_arrived(fd);
 	bool was;
 
 	if (len)
@@ -129,6 +142,8 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 
 	if (len != 0 && len != sizeof(u32))
 		return -EINVAL;
+	if (kvm__incoming_wait(kvm))
+		return not_arrived(fd);
 	if (len)
 		memcpy(&flags, p, sizeof(flags));
 	if (!flags || (flags & ~(IPC_DEBUG_REGS | IPC_DEBUG_PAGE_MAP)))

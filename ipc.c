@@ -497,8 +497,9 @@ int kvm_ipc__stop(struct kvm *kvm)
 }
 
 /*
- * Up once the guest is ready to start (after SEV launch and an incoming
- * migration), down in kvm__exit_all() on every exit path of `lkvm run`.
+ * Up once the guest is ready to start (after SEV launch; a destination
+ * waiting for an incoming guest answers list and stop meanwhile), down in
+ * kvm__exit_all() on every exit path of `lkvm run`.
  */
 static int ipc_hook(struct kvm *kvm)
 {

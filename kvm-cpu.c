@@ -263,15 +263,20 @@ static void kick_all(struct kvm *kvm)
 
 void kvm__request_stop(struct kvm *kvm, int status, const char *reason)
 {
+	void (*notify)(struct kvm *kvm);
+
 	pthread_mutex_lock(&kvm->run_lock);
 	if (!kvm->stopping) {
 		kvm->stopping = true;
 		kvm->exit_status = status;
 		kvm->exit_reason = reason;
 	}
+	notify = kvm->stop_notify;
 	pthread_cond_broadcast(&kvm->run_cond);
 	pthread_mutex_unlock(&kvm->run_lock);
 	kick_all(kvm);
+	if (notify)
+		notify(kvm);
 }
 
 /*

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lkvm/init.h"
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
 #include "lkvm/run-hooks.h"
@@ -69,7 +70,7 @@ static void *prefault_fn(void *arg)
 	struct prefault *pf = arg;
 	struct kvm *kvm = pf->kvm;
 	u64 t0 = now_ns(), done = 0;
-	int i;
+	int i, ret;
 
 	for (i = 0; i < kvm->nr_mem_banks; i++) {
 		u8 *host = kvm->mem_banks[i].host_addr;
@@ -79,12 +80,19 @@ static void *prefault_fn(void *arg)
 			if (atomic_load(&pf->stop))
 				return NULL;
 			n = size - off < PREFAULT_CHUNK ? size - off : PREFAULT_CHUNK;
-			if (madvise(host + off, n, MADV_POPULATE_WRITE)) {
+			/* EINTR: the capability drop's signal; EAGAIN: try again. */
+			do {
+				ret = madvise(host + off, n, MADV_POPULATE_WRITE);
+			} while (ret && (errno == EINTR || errno == EAGAIN) &&
+				 !atomic_load(&pf->stop));
+			if (ret && errno != EINTR && errno != EAGAIN) {
 				/* EINVAL: a kernel before 5.14; ENOMEM/EFAULT: no memory now. */
 				pr_warn("migration: cannot pre-fault guest RAM (%s); "
-					   "the stream will fault it in", strerror(errno));
+					"the stream will fault it in", strerror(errno));
 				return NULL;
 			}
+			if (ret)
+				return NULL;
 			done += n;
 		}
 	}
@@ -215,67 +223,188 @@ static void mark_written(u64 page, void *arg)
 				 1UL << (page % (8 * sizeof(long))), memory_order_relaxed);
 }
 
-int migration__incoming(struct kvm *kvm)
-{
-	struct data_thread *threads = NULL;
-	struct mig_chan_end ctrl_counted = { 0 }, all[MIG_MAX_CHANNELS + 1];
+/*
+ * The destination between its two run hooks: bound, pre-faulting, and
+ * listed on the control socket (list, stop) while capabilities are still
+ * held; receiving the stream, untrusted bytes, only after they are gone.
+ * Every fd that a stop request must interrupt is in fds[].
+ */
+static struct incoming_ctx {
 	struct mig_incoming in;
-	struct prefault pf = { 0 };
-	struct mig_chan ctrl;
-	u64 t0 = 0, t_end;
-	u32 ch, nch = 0, i;
-	int lfd, fd, ret;
-	char why[256] = "";
+	struct prefault pf;
+	bool inited;
+	int lfd;
+	pthread_mutex_t lock;		/* fds[], stopped */
+	int fds[MIG_MAX_CHANNELS + 2];
+	bool stopped;
+} inc = { .lfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
-	ret = mig_incoming__init(&in, kvm->nr_pages);
+/* shutdown() wakes a thread blocked in accept() or read() on the fd. */
+static void incoming_stop(struct kvm *kvm)
+{
+	u32 i;
+
+	pthread_mutex_lock(&inc.lock);
+	inc.stopped = true;
+	for (i = 0; i < ARRAY_SIZE(inc.fds); i++)
+		if (inc.fds[i] > 0)
+			shutdown(inc.fds[i], SHUT_RDWR);
+	pthread_mutex_unlock(&inc.lock);
+}
+
+static void watch_fd(int fd)
+{
+	u32 i;
+
+	pthread_mutex_lock(&inc.lock);
+	if (inc.stopped)
+		shutdown(fd, SHUT_RDWR);
+	for (i = 0; i < ARRAY_SIZE(inc.fds); i++) {
+		if (inc.fds[i] <= 0) {
+			inc.fds[i] = fd;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&inc.lock);
+}
+
+/* Before close(): a recycled fd number must never be shut down. */
+static void unwatch_fd(int fd)
+{
+	u32 i;
+
+	pthread_mutex_lock(&inc.lock);
+	for (i = 0; i < ARRAY_SIZE(inc.fds); i++)
+		if (inc.fds[i] == fd)
+			inc.fds[i] = 0;
+	pthread_mutex_unlock(&inc.lock);
+}
+
+static bool stop_requested(void)
+{
+	bool s;
+
+	pthread_mutex_lock(&inc.lock);
+	s = inc.stopped;
+	pthread_mutex_unlock(&inc.lock);
+	return s;
+}
+
+static void close_chan(struct mig_chan *c)
+{
+	if (c->fd >= 0)
+		unwatch_fd(c->fd);
+	mig_chan__close(c);
+}
+
+/* Idempotent: the receive hook calls it when done, the exit path always. */
+static int incoming_cleanup(struct kvm *kvm)
+{
+	pthread_mutex_lock(&kvm->run_lock);
+	kvm->stop_notify = NULL;
+	pthread_mutex_unlock(&kvm->run_lock);
+	__atomic_store_n(&kvm->incoming_wait, false, __ATOMIC_RELEASE);
+	prefault__stop(&inc.pf);
+	if (inc.lfd >= 0) {
+		unwatch_fd(inc.lfd);
+		close(inc.lfd);
+		inc.lfd = -1;
+	}
+	if (inc.inited) {
+		mig_incoming__free(&inc.in);
+		inc.inited = false;
+	}
+	return 0;
+}
+
+/* Run hook 1 (before the capability drop): set up, fault RAM in, bind. */
+static int incoming_listen(struct kvm *kvm)
+{
+	struct mig_incoming *in = &inc.in;
+	bool stopping;
+	u32 i;
+	int ret;
+
+	if (!kvm->cfg.incoming)
+		return 0;
+	ret = mig_incoming__init(in, kvm->nr_pages);
 	if (ret)
 		return ret;
-	in.kvm = kvm;
-	mig_shape__from_kvm(kvm, &in.local);
-	in.local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP;
+	inc.inited = true;
+	in->kvm = kvm;
+	mig_shape__from_kvm(kvm, &in->local);
+	in->local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP;
 	for (i = 0; i < (u32)kvm->nr_mem_banks && i < MIG_MAX_BANKS; i++) {
-		in.banks[i].host = kvm->mem_banks[i].host_addr;
-		in.banks[i].page_base = kvm->mem_banks[i].page_base;
-		in.banks[i].nr_pages = kvm->mem_banks[i].size / PAGE_SIZE;
-		in.banks[i].anon_private = mig_mem__anon_private(kvm->mem_banks[i].host_addr,
-								     kvm->mem_banks[i].size);
+		in->banks[i].host = kvm->mem_banks[i].host_addr;
+		in->banks[i].page_base = kvm->mem_banks[i].page_base;
+		in->banks[i].nr_pages = kvm->mem_banks[i].size / PAGE_SIZE;
+		in->banks[i].anon_private = mig_mem__anon_private(kvm->mem_banks[i].host_addr,
+								      kvm->mem_banks[i].size);
 		/*
 		 * A page that already holds something here (a kernel loaded with
 		 * -k, firmware tables) must be cleared when the source says zero:
 		 * mark every page that may be non-zero as written.
 		 */
-		mig_mem__for_each_touched(&in.banks[i], mark_written, &in);
+		mig_mem__for_each_touched(&in->banks[i], mark_written, in);
 	}
-	in.nr_banks = i;
-	/* After the pagemap walk above: faulted-in pages are still zero. */
-	prefault__start(&pf, kvm);
-	mig_chan__init_fd(&ctrl, -1);
-	ret = sev_mig__dst_prepare(kvm, &in);	/* SEV: SEV_PAGES + packet receiver */
+	in->nr_banks = i;
+	ret = sev_mig__dst_prepare(kvm, in);	/* SEV: SEV_PAGES + packet receiver */
 	if (ret)
-		goto out_free;
-
-	lfd = mig_tcp__listen(kvm->cfg.incoming);
-	if (lfd < 0) {
-		pr_err("migration: cannot listen on %s: %s", kvm->cfg.incoming, strerror(-lfd));
-		ret = lfd;
-		goto out_free;
+		return ret;
+	inc.lfd = mig_tcp__listen(kvm->cfg.incoming);
+	if (inc.lfd < 0) {
+		ret = inc.lfd;
+		inc.lfd = -1;
+		pr_err("migration: cannot listen on %s: %s", kvm->cfg.incoming, strerror(-ret));
+		return ret;
 	}
+	/* After the pagemap walk above: faulted-in pages are still zero. */
+	prefault__start(&inc.pf, kvm);
+	watch_fd(inc.lfd);
+	__atomic_store_n(&kvm->incoming_wait, true, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&kvm->run_lock);
+	kvm->stop_notify = incoming_stop;
+	stopping = kvm->stopping;
+	pthread_mutex_unlock(&kvm->run_lock);
+	if (stopping)		/* a signal before stop_notify was set */
+		incoming_stop(kvm);
 	pr_info("migration: waiting for the source on %s", kvm->cfg.incoming);
-	fd = accept_preamble(lfd, -1, &ch, &in.session, why, sizeof(why));
+	return 0;
+}
+
+/* Run hook 2 (unprivileged): take the stream, check it, load it, ACK. */
+int migration__incoming(struct kvm *kvm)
+{
+	struct data_thread *threads = NULL;
+	struct mig_chan_end ctrl_counted = { 0 }, all[MIG_MAX_CHANNELS + 1];
+	struct mig_incoming *in = &inc.in;
+	struct mig_chan ctrl;
+	u64 t0 = 0, t_end;
+	u32 ch, nch = 0, i;
+	int fd, ret;
+	char why[256] = "";
+
+	mig_chan__init_fd(&ctrl, -1);
+	fd = accept_preamble(inc.lfd, -1, &ch, &in->session, why, sizeof(why));
 	if (fd < 0 || ch != 0) {
 		if (fd >= 0) {
 			close(fd);
 			snprintf(why, sizeof(why), "first connection is not a control channel");
 		}
-		pr_err("migration: %s", why);
 		ret = -EPROTO;
-		goto out_listen;
+		if (stop_requested())	/* asked for: not an error */
+			pr_info("migration: %s while waiting for the source; the guest is not started",
+				kvm->exit_reason);
+		else
+			pr_err("migration: %s", why);
+		goto out;
 	}
 	t0 = now_ns();
 	mig_chan__init_fd(&ctrl, fd);
-	ret = mig_incoming__hello(&in, &ctrl);
+	watch_fd(fd);
+	ret = mig_incoming__hello(in, &ctrl);
 	if (!ret)	/* SEV: PDH out, session in, RECEIVE_START */
-		ret = sev_mig__dst_handshake(kvm, &in, &ctrl);
+		ret = sev_mig__dst_handshake(kvm, in, &ctrl);
 	if (ret)
 		goto out_fail;
 	/*
@@ -284,7 +413,7 @@ int migration__incoming(struct kvm *kvm)
 	 * keepalive notices a source host that vanished.
 	 */
 	mig_tcp__tune(fd, 0);
-	nch = in.peer.nr_channels;
+	nch = in->peer.nr_channels;
 	threads = calloc(nch, sizeof(*threads));
 	if (!threads) {
 		ret = -ENOMEM;
@@ -293,30 +422,31 @@ int migration__incoming(struct kvm *kvm)
 	for (i = 0; i < nch; i++) {
 		u64 session;
 
-		fd = accept_preamble(lfd, CHANNEL_WAIT_MS, &ch, &session, why, sizeof(why));
+		fd = accept_preamble(inc.lfd, CHANNEL_WAIT_MS, &ch, &session, why, sizeof(why));
 		if (fd < 0) {
-			mig_incoming__fail(&in, fd, "data channel %u: %s", i + 1, why);
+			mig_incoming__fail(in, fd, "data channel %u: %s", i + 1, why);
 			ret = fd;
 			goto out_threads;
 		}
-		if (session != in.session || ch < 1 || ch > nch || threads[ch - 1].started) {
+		if (session != in->session || ch < 1 || ch > nch || threads[ch - 1].started) {
 			close(fd);
-			mig_incoming__fail(&in, -EPROTO, "unexpected data connection (channel %u)", ch);
+			mig_incoming__fail(in, -EPROTO, "unexpected data connection (channel %u)", ch);
 			ret = -EPROTO;
 			goto out_threads;
 		}
-		threads[ch - 1].in = &in;
+		threads[ch - 1].in = in;
 		mig_tcp__tune(fd, 0);
 		mig_chan__init_fd(&threads[ch - 1].chan, fd);
+		watch_fd(fd);
 		ret = pthread_create(&threads[ch - 1].tid, NULL, data_thread_fn, &threads[ch - 1]);
 		if (ret) {
-			close(fd);
+			close_chan(&threads[ch - 1].chan);
 			ret = -ret;
 			goto out_threads;
 		}
 		threads[ch - 1].started = true;
 	}
-	ret = mig_incoming__recv(&in, &ctrl, true, &ctrl_counted);
+	ret = mig_incoming__recv(in, &ctrl, true, &ctrl_counted);
 
 out_threads:
 	if (ret) {
@@ -332,20 +462,20 @@ out_threads:
 		if (!ret && threads[i].ret)
 			ret = threads[i].ret;
 		all[i] = threads[i].counted;
-		mig_chan__close(&threads[i].chan);
+		close_chan(&threads[i].chan);
 	}
-	prefault__stop(&pf);
+	prefault__stop(&inc.pf);
 	if (ret)
 		goto out_fail;
 	all[nch] = ctrl_counted;
 	t_end = now_ns();
-	ret = mig_incoming__check_complete(&in, all, nch + 1);
+	ret = mig_incoming__check_complete(in, all, nch + 1);
 	if (!ret)
-		ret = check_sections_present(&in);
+		ret = check_sections_present(in);
 	if (!ret)
-		ret = load_sections(&in);
+		ret = load_sections(in);
 	if (!ret)	/* SEV: pages vs. the installed map, RECEIVE_FINISH */
-		ret = sev_mig__dst_finish(kvm, &in);
+		ret = sev_mig__dst_finish(kvm, in);
 	if (ret)
 		goto out_fail;
 	pr_debug("migration: checked and loaded in %.3f ms after END", (now_ns() - t_end) / 1e6);
@@ -356,29 +486,27 @@ out_threads:
 	ret = send_ack(&ctrl, 0, "received, checked, running");
 	if (ret) {
 		pr_err("migration: cannot acknowledge to the source: %s", strerror(-ret));
-		goto out_close;
+		goto out;
 	}
-	if (in.end.flags & MIG_END_MEM_CRC)
-		pr_info("migration: guest memory crc32 0x%08x matches the source's", in.end.mem_crc);
+	if (in->end.flags & MIG_END_MEM_CRC)
+		pr_info("migration: guest memory crc32 0x%08x matches the source's", in->end.mem_crc);
 	pr_info("migration: received %llu pages in %llu records, %.1f MB in %.3f s; running",
-		(unsigned long long)in.pages_in, (unsigned long long)in.records_in,
-		in.bytes_in / 1e6, (now_ns() - t0) / 1e9);
-	goto out_close;
+		(unsigned long long)in->pages_in, (unsigned long long)in->records_in,
+		in->bytes_in / 1e6, (now_ns() - t0) / 1e9);
+	goto out;
 
 out_fail:
-	if (!in.reason[0])
-		mig_incoming__fail(&in, ret, "control channel: %s", mig_strerror(ret));
-	pr_err("migration: incoming migration failed: %s; the guest is not started", in.reason);
+	if (stop_requested())	/* the errors above are only its echo */
+		snprintf(in->reason, sizeof(in->reason), "%s", kvm->exit_reason);
+	else if (!in->reason[0])
+		mig_incoming__fail(in, ret, "control channel: %s", mig_strerror(ret));
+	pr_err("migration: incoming migration failed: %s; the guest is not started", in->reason);
 	if (ctrl.fd >= 0)
-		send_ack(&ctrl, ret, in.reason);
-out_close:
-	mig_chan__close(&ctrl);
+		send_ack(&ctrl, ret, in->reason);
+out:
+	close_chan(&ctrl);
 	free(threads);
-out_listen:
-	close(lfd);
-out_free:
-	prefault__stop(&pf);
-	mig_incoming__free(&in);
+	incoming_cleanup(kvm);
 	return ret;
 }
 
@@ -389,9 +517,22 @@ static int incoming_hook(struct kvm *kvm)
 	return migration__incoming(kvm);
 }
 
+static struct run_hook incoming_listen_hook = {
+	.name = "incoming migration: listen",
+	.prio = RUN_HOOK_INCOMING_LISTEN,
+	.fn = incoming_listen,
+};
+run_hook_register(incoming_listen_hook);
+
 static struct run_hook incoming_run_hook = {
 	.name = "incoming migration",
 	.prio = RUN_HOOK_INCOMING,
 	.fn = incoming_hook,
 };
 run_hook_register(incoming_run_hook);
+
+static int incoming_init_nothing(struct kvm *kvm)
+{
+	return 0;
+}
+late_init(incoming_init_nothing, incoming_cleanup);

@@ -80,6 +80,7 @@ enum ipc_vm_state {
 	IPC_STATE_RUNNING = 1,
 	IPC_STATE_PAUSED = 2,
 	IPC_STATE_STOPPING = 3,
+	IPC_STATE_INCOMING = 4,		/* waiting for / receiving a migrated guest */
 };
 
 struct ipc_info {

@@ -101,9 +101,22 @@ struct kvm {
 	bool paused;
 	int exit_status;		/* 0 = reset/poweroff, else failure */
 	const char *exit_reason;
+	/*
+	 * --incoming: true until the guest has arrived (or failed to); the
+	 * control socket then answers list and stop only.  stop_notify, set
+	 * under run_lock, is called by kvm__request_stop() so that a thread
+	 * blocked outside KVM (waiting for a migration) notices the stop.
+	 */
+	bool incoming_wait;
+	void (*stop_notify)(struct kvm *kvm);
 };
 
 enum { KVM_BOOT_PVH = 1, KVM_BOOT_BZIMAGE = 2 };
+
+static inline bool kvm__incoming_wait(struct kvm *kvm)
+{
+	return __atomic_load_n(&kvm->incoming_wait, __ATOMIC_ACQUIRE);
+}
 
 /* Guest memory.  All return NULL / -EFAULT outside RAM or across banks. */
 struct kvm_mem_bank *kvm__find_bank(struct kvm *kvm, u64 gpa, u64 len);

@@ -11,9 +11,10 @@ struct kvm;
 
 enum run_hook_prio {
 	RUN_HOOK_SEV_LAUNCH = 10,	/* encrypt + measure the loaded image */
-	RUN_HOOK_INCOMING = 20,		/* receive a migrated guest */
+	RUN_HOOK_INCOMING_LISTEN = 20,	/* bind the migration port (may be < 1024) */
 	RUN_HOOK_IPC = 30,		/* control socket up */
-	RUN_HOOK_DROP_CAPS = 90,	/* last: nothing privileged after this */
+	RUN_HOOK_DROP_CAPS = 90,	/* nothing privileged after this */
+	RUN_HOOK_INCOMING = 95,		/* receive a migrated guest, unprivileged */
 };
 
 struct run_hook {

@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed then-succeeds"
+tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -107,6 +107,72 @@ kill_pid=$DST_PID
 ( sleep 1; kill -9 "$kill_pid" ) &
 expect_failure destination-killed src5 "failed|reset|Broken pipe|lost" --to "127.0.0.1:$port" \
 	--bandwidth 2 && pass destination-killed
+
+# 6b. The destination is stopped by SIGTERM mid-stream: it exits with the
+#     signal's status without running the guest, and the source keeps it.
+port=$(pick_port)
+start_dst d-term "$port" -m $MEM
+term_pid=$DST_PID
+( sleep 1; kill -TERM "$term_pid" ) &
+if expect_failure destination-terminated src5 "stopped by Terminated|failed|reset|Broken pipe|lost" \
+	--to "127.0.0.1:$port" --bandwidth 2; then
+	wait "$term_pid"; rc=$?
+	if [ $rc -ne 143 ]; then
+		fail destination-terminated "destination exited $rc, not 143: $(tail -n 2 "$T_TMP/d-term.err")"
+	elif grep -q count "$T_TMP/d-term.out"; then
+		fail destination-terminated "destination ran the guest"
+	else
+		pass destination-terminated
+	fi
+fi
+
+# 6c. A destination waiting for its guest is on the control socket: listed
+#     as incoming, refuses what needs a guest, has dropped its capabilities,
+#     and stops on request.
+port=$(pick_port)
+start_dst d-wait "$port" -m $MEM
+wait_for 10 bash -c "'$LKVM' list 2>/dev/null | grep -q '^d-wait .* incoming '"
+if ! "$LKVM" list 2>&1 | grep -q '^d-wait .* incoming '; then
+	fail waiting-destination-listed "not listed as incoming: $("$LKVM" list 2>&1)"
+else
+	bad=
+	for c in pause resume debug "migrate --to 127.0.0.1:1"; do
+		if $LKVM $c --name d-wait >/dev/null 2>"$T_TMP/wait.err" ||
+			! grep -q "has not arrived yet" "$T_TMP/wait.err" || [ "$(wc -l <"$T_TMP/wait.err")" -ne 1 ]; then
+			bad="$bad '$c': $(cat "$T_TMP/wait.err");"
+		fi
+	done
+	# It reads the network only after giving up every capability.
+	for st in /proc/$DST_PID/task/*/status; do
+		grep -q '^CapEff:[[:space:]]*0*$' "$st" && grep -q '^NoNewPrivs:[[:space:]]*1' "$st" ||
+			bad="$bad thread $(basename "$(dirname "$st")") keeps capabilities;"
+	done
+	if [ -n "$bad" ]; then fail waiting-destination-listed "$bad"
+	else pass waiting-destination-listed; fi
+fi
+"$LKVM" stop --name d-wait >/dev/null 2>&1
+if ! wait_for 10 bash -c "! kill -0 $DST_PID 2>/dev/null"; then
+	fail waiting-destination-stopped "still waiting after lkvm stop"
+	kill -9 "$DST_PID" 2>/dev/null
+else
+	wait "$DST_PID"; rc=$?
+	if [ $rc -eq 0 ] && grep -q "stopped by 'lkvm stop' while waiting" "$T_TMP/d-wait.err"; then
+		pass waiting-destination-stopped
+	else
+		fail waiting-destination-stopped "rc $rc: $(tail -n 2 "$T_TMP/d-wait.err")"
+	fi
+fi
+port=$(pick_port)
+start_dst d-wait2 "$port" -m $MEM
+kill -TERM "$DST_PID"
+if ! wait_for 10 bash -c "! kill -0 $DST_PID 2>/dev/null"; then
+	fail waiting-destination-terminated "still waiting after SIGTERM"
+	kill -9 "$DST_PID" 2>/dev/null
+else
+	wait "$DST_PID"; rc=$?
+	[ $rc -eq 143 ] && pass waiting-destination-terminated ||
+		fail waiting-destination-terminated "rc $rc: $(tail -n 2 "$T_TMP/d-wait2.err")"
+fi
 
 # 7. After all that, the same source migrates fine.
 port=$(pick_port)
