@@ -11,6 +11,9 @@ set -u
 cd "$(dirname "$0")/.."
 O=${O:-build}
 LKVM=$PWD/lkvm
+for f in "$LKVM" "$O/bench/sevmig-idle" "$O/bench/idle-guest"; do
+	[ -x "$f" ] || { echo "$0: $f is missing: run 'make bench' (it builds the bench guests)" >&2; exit 1; }
+done
 SIZE_MB=${SIZE_MB:-1024}
 CHANNELS=${CHANNELS:-2}
 tmp=$(mktemp -d /tmp/lkvm-sevbench.XXXXXX)
