@@ -8,22 +8,10 @@
 #
 #   bench/migrate.sh            (make bench)
 #   SIZE_MB=256 CHANNELS=2 REPEAT=3 bench/migrate.sh
-set -u
 cd "$(dirname "$0")/.."
-O=${O:-build}
-LKVM=$PWD/lkvm
-for f in "$LKVM" "$O/bench/idle-guest" "$O/bench/migrate-ram-loopback"; do
-	[ -x "$f" ] || { echo "$0: $f is missing: run 'make bench' (it builds the bench guests)" >&2; exit 1; }
-done
-SIZE_MB=${SIZE_MB:-1024}
-CHANNELS=${CHANNELS:-2}
+BENCH_NEEDS="idle-guest migrate-ram-loopback"
 REPEAT=${REPEAT:-3}
-tmp=$(mktemp -d /tmp/lkvm-bench.XXXXXX)
-export LKVM_DIR=$tmp/run
-mkdir -p "$LKVM_DIR" && chmod 700 "$LKVM_DIR"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
+. bench/lib.sh
 
 # Figures for the summary: one "KEY VALUE" line per measurement.
 fig() { echo "$1 $2" >>"$tmp/figures"; }
@@ -64,14 +52,7 @@ guest_bench() {
 		$(printf '%s\n' "$@" | grep -v -- '^-i$' | grep -v '\.img$') \
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
-	# Start once the destination has faulted its RAM in, as an operator
-	# who starts it ahead of time gets.
-	for _ in $(seq 600); do
-		grep -q "ready" "$tmp/src.out" 2>/dev/null &&
-			grep -q -e "faulted in" -e "cannot pre-fault" "$tmp/dst.err" && break
-		kill -0 "${pids[0]}" 2>/dev/null || { echo "$label: source failed: $(tail -n 2 "$tmp/src.err")"; break; }
-		sleep 0.1
-	done
+	wait_pair "$label" 600
 	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" --channels "$CHANNELS" --json --quiet)
 	echo "$label: $out"
 	line=$(echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*/\1 \2 \3/p')

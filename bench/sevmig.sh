@@ -7,21 +7,9 @@
 #
 #   bench/sevmig.sh            (make bench)
 #   SIZE_MB=256 CHANNELS=2 bench/sevmig.sh
-set -u
 cd "$(dirname "$0")/.."
-O=${O:-build}
-LKVM=$PWD/lkvm
-for f in "$LKVM" "$O/bench/sevmig-idle" "$O/bench/idle-guest"; do
-	[ -x "$f" ] || { echo "$0: $f is missing: run 'make bench' (it builds the bench guests)" >&2; exit 1; }
-done
-SIZE_MB=${SIZE_MB:-1024}
-CHANNELS=${CHANNELS:-2}
-tmp=$(mktemp -d /tmp/lkvm-sevbench.XXXXXX)
-export LKVM_DIR=$tmp/run
-mkdir -p "$LKVM_DIR" && chmod 700 "$LKVM_DIR"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
+BENCH_NEEDS="sevmig-idle idle-guest"
+. bench/lib.sh
 
 if [ ! -w /dev/kvm ] || ! "$LKVM" help 2>&1 | grep -q '^ *migrate '; then
 	echo "SEV migration bench skipped: needs /dev/kvm and lkvm migrate"
@@ -39,11 +27,7 @@ bench() {
 	"$LKVM" run --name b-dst -m "${SIZE_MB}M" --incoming "127.0.0.1:$port" "${dst[@]}" \
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
-	for _ in $(seq 1200); do
-		grep -q "ready" "$tmp/src.out" 2>/dev/null && grep -q -e "faulted in" -e "cannot pre-fault" "$tmp/dst.err" && break
-		kill -0 "${pids[0]}" 2>/dev/null || { echo "$label: source failed: $(tail -n 2 "$tmp/src.err")"; break; }
-		sleep 0.1
-	done
+	wait_pair "$label" 1200
 	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" --channels "$CHANNELS" --json --quiet)
 	echo "$label: $out"
 	echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*"pages_encrypted":\([0-9]*\).*/\1 \2 \3 \4/p' |

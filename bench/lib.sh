@@ -1,0 +1,31 @@
+# Shared by bench/migrate.sh and bench/sevmig.sh (sourced from the top of
+# the tree): BENCH_NEEDS lists what the caller runs from $O/bench.
+set -u
+O=${O:-build}
+LKVM=$PWD/lkvm
+for f in "$LKVM" ${BENCH_NEEDS:+$(printf "$O/bench/%s " $BENCH_NEEDS)}; do
+	[ -x "$f" ] || { echo "$0: $f is missing: run 'make bench' (it builds the bench guests)" >&2; exit 1; }
+done
+SIZE_MB=${SIZE_MB:-1024}
+CHANNELS=${CHANNELS:-2}
+tmp=$(mktemp -d /tmp/lkvm-bench.XXXXXX)
+export LKVM_DIR=$tmp/run
+mkdir -p "$LKVM_DIR" && chmod 700 "$LKVM_DIR"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# wait_pair LABEL TRIES: until the source guest printed "ready" and the
+# destination has faulted its RAM in (as for an operator who starts it
+# ahead of time); the source is ${pids[0]}.
+wait_pair() {
+	local label=$1 tries=$2
+	for _ in $(seq "$tries"); do
+		grep -q "ready" "$tmp/src.out" 2>/dev/null &&
+			grep -q -e "faulted in" -e "cannot pre-fault" "$tmp/dst.err" && return 0
+		kill -0 "${pids[0]}" 2>/dev/null || { echo "$label: source failed: $(tail -n 2 "$tmp/src.err")"; return 1; }
+		sleep 0.1
+	done
+	echo "$label: source or destination not ready"
+	return 1
+}
