@@ -35,8 +35,7 @@ static bool vm_stopping(struct kvm *kvm)
 	return s;
 }
 
-/* Until an incoming guest has arrived there is nothing to pause or inspect. */
-static int not_arrived(int fd)
+int ipc__reply_not_arrived(int fd)
 {
 	return ipc__reply(fd, -EAGAIN, "the guest has not arrived yet "
 			  "(waiting for an incoming migration)") ?: IPC_REPLIED;
@@ -93,12 +92,12 @@ static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
 
 static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 {
-	if (kvm__incoming_wait(kvm))
-		return not_arrived(fd);
 	int ret = 0;
 
 	if (len)
 		return -EINVAL;
+	if (kvm__incoming_wait(kvm))
+		return ipc__reply_not_arrived(fd);
 	pthread_mutex_lock(&state_lock);
 	if (vm_stopping(kvm))
 		ret = -ESHUTDOWN;
@@ -114,12 +113,12 @@ static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 
 static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 {
-	if (kvm__incoming_wait(kvm))
-		return not_arrived(fd);
 	bool was;
 
 	if (len)
 		return -EINVAL;
+	if (kvm__incoming_wait(kvm))
+		return ipc__reply_not_arrived(fd);
 	pthread_mutex_lock(&state_lock);
 	was = user_paused;
 	if (was) {
@@ -143,7 +142,7 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 	if (len != 0 && len != sizeof(u32))
 		return -EINVAL;
 	if (kvm__incoming_wait(kvm))
-		return not_arrived(fd);
+		return ipc__reply_not_arrived(fd);
 	if (len)
 		memcpy(&flags, p, sizeof(flags));
 	if (!flags || (flags & ~(IPC_DEBUG_REGS | IPC_DEBUG_PAGE_MAP)))

@@ -49,11 +49,8 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	    req.wait_ready_ms > 3600000 || req.rsvd)
 		return -EINVAL;
 
-	if (kvm__incoming_wait(kvm)) {
-		ipc__reply(fd, -EAGAIN, "the guest has not arrived yet "
-			   "(waiting for an incoming migration)");
-		return IPC_REPLIED;
-	}
+	if (kvm__incoming_wait(kvm))
+		return ipc__reply_not_arrived(fd);
 	pthread_mutex_lock(&busy_lock);
 	if (busy) {
 		pthread_mutex_unlock(&busy_lock);

@@ -111,6 +111,9 @@ int ipc__send(int fd, u32 type, const void *payload, u32 len);
 int ipc__send_data(int fd, const void *buf, size_t len);
 /* The final REPLY with status and a printf-style one-line text. */
 int ipc__reply(int fd, int status, const char *fmt, ...) __printf(3, 4);
+/* The answer to requests that need a guest while --incoming still waits for
+ * it (kvm__incoming_wait()): returns IPC_REPLIED or -errno. */
+int ipc__reply_not_arrived(int fd);
 /* The same, one non-blocking attempt (for refusing a client). */
 int ipc__reply_nowait(int fd, int status, const char *fmt, ...) __printf(3, 4);
 
