@@ -85,14 +85,13 @@ static void *prefault_fn(void *arg)
 				ret = madvise(host + off, n, MADV_POPULATE_WRITE);
 			} while (ret && (errno == EINTR || errno == EAGAIN) &&
 				 !atomic_load(&pf->stop));
-			if (ret && errno != EINTR && errno != EAGAIN) {
+			if (ret) {
 				/* EINVAL: a kernel before 5.14; ENOMEM/EFAULT: no memory now. */
-				pr_warn("migration: cannot pre-fault guest RAM (%s); "
-					"the stream will fault it in", strerror(errno));
+				if (!atomic_load(&pf->stop))
+					pr_warn("migration: cannot pre-fault guest RAM (%s); "
+						"the stream will fault it in", strerror(errno));
 				return NULL;
 			}
-			if (ret)
-				return NULL;
 			done += n;
 		}
 	}
@@ -227,7 +226,7 @@ static void mark_written(u64 page, void *arg)
  * The destination between its two run hooks: bound, pre-faulting, and
  * listed on the control socket (list, stop) while capabilities are still
  * held; receiving the stream, untrusted bytes, only after they are gone.
- * Every fd that a stop request must interrupt is in fds[].
+ * Every fd that a stop request must interrupt is in fds[] (-1: free).
  */
 static struct incoming_ctx {
 	struct mig_incoming in;
@@ -247,7 +246,7 @@ static void incoming_stop(struct kvm *kvm)
 	pthread_mutex_lock(&inc.lock);
 	inc.stopped = true;
 	for (i = 0; i < ARRAY_SIZE(inc.fds); i++)
-		if (inc.fds[i] > 0)
+		if (inc.fds[i] >= 0)
 			shutdown(inc.fds[i], SHUT_RDWR);
 	pthread_mutex_unlock(&inc.lock);
 }
@@ -260,7 +259,7 @@ static void watch_fd(int fd)
 	if (inc.stopped)
 		shutdown(fd, SHUT_RDWR);
 	for (i = 0; i < ARRAY_SIZE(inc.fds); i++) {
-		if (inc.fds[i] <= 0) {
+		if (inc.fds[i] < 0) {
 			inc.fds[i] = fd;
 			break;
 		}
@@ -276,7 +275,7 @@ static void unwatch_fd(int fd)
 	pthread_mutex_lock(&inc.lock);
 	for (i = 0; i < ARRAY_SIZE(inc.fds); i++)
 		if (inc.fds[i] == fd)
-			inc.fds[i] = 0;
+			inc.fds[i] = -1;
 	pthread_mutex_unlock(&inc.lock);
 }
 
@@ -327,6 +326,8 @@ static int incoming_listen(struct kvm *kvm)
 
 	if (!kvm->cfg.incoming)
 		return 0;
+	for (i = 0; i < ARRAY_SIZE(inc.fds); i++)
+		inc.fds[i] = -1;
 	ret = mig_incoming__init(in, kvm->nr_pages);
 	if (ret)
 		return ret;
