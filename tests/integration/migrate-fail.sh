@@ -43,11 +43,10 @@ expect_failure() {
 # dest_failed TEST DSTNAME: the destination exited non-zero and never ran the guest
 dest_failed() {
 	local t=$1 d=$2
-	if ! wait_for 15 bash -c "! kill -0 $DST_PID 2>/dev/null"; then
+	if ! wait_exit "$DST_PID" 15; then
 		fail "$t" "destination still running"; return 1
 	fi
-	wait "$DST_PID"; local rc=$?
-	if [ $rc -eq 0 ]; then fail "$t" "destination exited 0"; return 1; fi
+	if [ "$EXIT_RC" = 0 ]; then fail "$t" "destination exited 0"; return 1; fi
 	if grep -q count "$T_TMP/$d.out"; then fail "$t" "destination ran the guest"; return 1; fi
 	return 0
 }
@@ -116,9 +115,9 @@ term_pid=$DST_PID
 ( sleep 1; kill -TERM "$term_pid" ) &
 if expect_failure destination-terminated src5 "stopped by Terminated|failed|reset|Broken pipe|lost" \
 	--to "127.0.0.1:$port" --bandwidth 2; then
-	wait "$term_pid"; rc=$?
-	if [ $rc -ne 143 ]; then
-		fail destination-terminated "destination exited $rc, not 143: $(tail -n 2 "$T_TMP/d-term.err")"
+	wait_exit "$term_pid" 15
+	if [ "$EXIT_RC" != 143 ]; then
+		fail destination-terminated "destination exit $EXIT_RC, not 143: $(tail -n 2 "$T_TMP/d-term.err")"
 	elif grep -q count "$T_TMP/d-term.out"; then
 		fail destination-terminated "destination ran the guest"
 	else
@@ -131,8 +130,7 @@ fi
 #     and stops on request.
 port=$(pick_port)
 start_dst d-wait "$port" -m $MEM
-wait_for 10 bash -c "'$LKVM' list 2>/dev/null | grep -q '^d-wait .* incoming '"
-if ! "$LKVM" list 2>&1 | grep -q '^d-wait .* incoming '; then
+if ! wait_for 10 bash -c "'$LKVM' list 2>/dev/null | grep -q '^d-wait .* incoming '"; then
 	fail waiting-destination-listed "not listed as incoming: $("$LKVM" list 2>&1)"
 else
 	bad=
@@ -151,27 +149,20 @@ else
 	else pass waiting-destination-listed; fi
 fi
 "$LKVM" stop --name d-wait >/dev/null 2>&1
-if ! wait_for 10 bash -c "! kill -0 $DST_PID 2>/dev/null"; then
-	fail waiting-destination-stopped "still waiting after lkvm stop"
-	kill -9 "$DST_PID" 2>/dev/null
+wait_exit "$DST_PID" 10
+if [ "$EXIT_RC" = 0 ] && grep -q "stopped by 'lkvm stop' while waiting" "$T_TMP/d-wait.err"; then
+	pass waiting-destination-stopped
 else
-	wait "$DST_PID"; rc=$?
-	if [ $rc -eq 0 ] && grep -q "stopped by 'lkvm stop' while waiting" "$T_TMP/d-wait.err"; then
-		pass waiting-destination-stopped
-	else
-		fail waiting-destination-stopped "rc $rc: $(tail -n 2 "$T_TMP/d-wait.err")"
-	fi
+	fail waiting-destination-stopped "exit $EXIT_RC: $(tail -n 2 "$T_TMP/d-wait.err")"
 fi
 port=$(pick_port)
 start_dst d-wait2 "$port" -m $MEM
 kill -TERM "$DST_PID"
-if ! wait_for 10 bash -c "! kill -0 $DST_PID 2>/dev/null"; then
-	fail waiting-destination-terminated "still waiting after SIGTERM"
-	kill -9 "$DST_PID" 2>/dev/null
+wait_exit "$DST_PID" 10
+if [ "$EXIT_RC" = 143 ]; then
+	pass waiting-destination-terminated
 else
-	wait "$DST_PID"; rc=$?
-	[ $rc -eq 143 ] && pass waiting-destination-terminated ||
-		fail waiting-destination-terminated "rc $rc: $(tail -n 2 "$T_TMP/d-wait2.err")"
+	fail waiting-destination-terminated "exit $EXIT_RC: $(tail -n 2 "$T_TMP/d-wait2.err")"
 fi
 
 # 7. After all that, the same source migrates fine.
