@@ -108,6 +108,22 @@ int sev_mig__src_check(struct kvm *kvm, char *why, size_t n)
 	if (!is_sev(kvm) || !src.kvm)
 		return 0;
 	page_map__readiness(kvm->page_map, &rd);
+	if (src.fault.await_withdraw) {
+		/*
+		 * Test hook: a guest that blinks its readiness does so at its
+		 * own pace, which on a slow host can miss a whole round.  Hold
+		 * here (the guest still runs: this is the first check, after
+		 * round 0) so the test sees the real detection, deterministically.
+		 */
+		u64 until = now_ns() + 30ull * 1000000000ull;
+
+		src.fault.await_withdraw = false;
+		pr_warn("SEV: test hook: holding the migration until the guest withdraws readiness");
+		while (rd.ready && rd.nr_withdrawn == src.nr_withdrawn0 && now_ns() < until) {
+			usleep(1000);
+			page_map__readiness(kvm->page_map, &rd);
+		}
+	}
 	if (rd.ready && rd.nr_withdrawn == src.nr_withdrawn0)
 		return 0;
 	/* Even a brief 1 -> 0 -> 1 is a reboot: the page map was reset meanwhile. */

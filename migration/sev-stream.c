@@ -140,8 +140,16 @@ void sev_mig__fault_from_env(struct sev_mig_fault *f)
 	const char *s = getenv("LKVM_SEVMIG_FAULT");
 
 	memset(f, 0, sizeof(*f));
-	if (s && !strncmp(s, "flip-packet=", 12))
-		f->flip_packet = strtoull(s + 12, NULL, 0);
+	/* A comma-separated list; unknown words are ignored (test hooks only). */
+	while (s && *s) {
+		if (!strncmp(s, "flip-packet=", 12))
+			f->flip_packet = strtoull(s + 12, NULL, 0);
+		else if (!strncmp(s, "await-withdraw", 14) && (s[14] == ',' || !s[14]))
+			f->await_withdraw = true;
+		s = strchr(s, ',');
+		if (s)
+			s++;
+	}
 	s = getenv("LKVM_SEVMIG_PDH");
 	if (s && *s)
 		f->pdh_file = s;

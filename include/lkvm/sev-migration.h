@@ -136,6 +136,8 @@ extern struct sev_mig_options sev_mig_options;
 /* Test hooks (LKVM_SEVMIG_FAULT, docs/sev-migration.md). */
 struct sev_mig_fault {
 	u64 flip_packet;		/* flip a ciphertext bit of the Nth sealed packet */
+	bool await_withdraw;		/* source: hold after round 0 until the guest
+					 * withdraws readiness once (up to 30 s) */
 	const char *pdh_file;		/* destination: advertise this PDH instead */
 };
 void sev_mig__fault_from_env(struct sev_mig_fault *f);

@@ -13,10 +13,11 @@
 #   not-ready        the guest never wrote MSR_KVM_MIGRATION_CONTROL = 1
 #   not-ready-wait   the same with --wait-ready 1: refused after the wait
 #   withdrawn        the guest withdraws readiness mid-migration (reboot-like)
+#   withdrawn-held   ... and the source was held for it (the test hook worked)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
 source "$(dirname "$0")/sevmig-common.inc"
-tests="flipped-packet wrong-pdh wrong-pdh-chain nosend not-ready not-ready-wait withdrawn"
+tests="flipped-packet wrong-pdh wrong-pdh-chain nosend not-ready not-ready-wait withdrawn withdrawn-held"
 need_kvm $tests
 need_migrate $tests
 
@@ -84,8 +85,16 @@ t0=$SECONDS
 DST_UNTOUCHED=1 expect_fail not-ready-wait "$P noready=1" 'never declared itself migration-ready.*after waiting' --wait-ready 1
 echo "not-ready-wait: refused after $((SECONDS - t0)) s in all"
 
-# Readiness blinks 1 -> 0 -> 1 all the time the guest runs (in its pause
-# loop); a 256 MiB guest keeps the migration in flight for a while.  (Not --bandwidth:
-# an aborted long capped round can stall the source guest, an engine issue.)
-SEV_MEM=256M expect_fail withdrawn "delay=2000 blink=1" "was ready but withdrew"
+# Readiness blinks 1 -> 0 -> 1 in the guest's pause loop, but only between
+# counts, and a count's own checking can take longer than a whole migration
+# on this slow host (CI once saw none in 0.86 s).  The await-withdraw hook
+# holds the source after round 0 until the guest has blinked, so the real
+# detection is tested every time rather than when the timing allows.
+SRC_ENV="LKVM_SEVMIG_FAULT=await-withdraw" \
+	expect_fail withdrawn "delay=2000 blink=1" "was ready but withdrew"
+if ! grep -q "test hook: holding the migration until the guest withdraws" "$T_TMP/withdrawn-src.err"; then
+	fail withdrawn-held "the await-withdraw hook did not hold the source: $(grep SEV "$T_TMP/withdrawn-src.err" | tail -n 2)"
+else
+	pass withdrawn-held
+fi
 t_done
