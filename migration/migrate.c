@@ -21,6 +21,7 @@
 #define BITS_PER_LONG		(8 * sizeof(long))
 #define CONNECT_TIMEOUT_MS	5000
 #define SEND_TIMEOUT_MS		30000
+#define ROUND_PROGRESS_MS	500	/* progress lines inside a long round */
 
 void mig_params__defaults(struct mig_params *p)
 {
@@ -54,6 +55,11 @@ struct mig_src {
 	bool paused, logging;
 	bool refused;			/* the reason came from the destination */
 	struct mig_result *res;
+	/* For progress inside a round (a long round 0 over a slow link). */
+	mig_progress_fn fn;
+	void *fn_arg;
+	u64 round_pages;		/* pages this round sends */
+	u64 rate;			/* dirty pages/s, as of the last round */
 };
 
 /*
@@ -90,27 +96,68 @@ static void *round_thread(void *arg)
 	return NULL;
 }
 
-/* One round over every channel in parallel; returns bytes sent. */
+static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, bool final);
+
+/* What the channel threads have sent so far (they publish it per batch). */
+static void sent_so_far(struct mig_src *m, u64 *pages, u64 *bytes)
+{
+	u32 i;
+
+	*pages = *bytes = 0;
+	for (i = 0; i < m->nch; i++) {
+		*pages += __atomic_load_n(&m->ch[i].st.sent.pages, __ATOMIC_RELAXED);
+		*bytes += __atomic_load_n(&m->ch[i].st.sent.bytes, __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * One round over every channel in parallel; returns bytes sent.  While the
+ * channel threads work, this thread reports progress every
+ * ROUND_PROGRESS_MS: round 0 of a big guest over a capped or slow link can
+ * take minutes, and a user (or a script) must see it move.
+ */
 static int send_round(struct mig_src *m, u64 *bytes)
 {
-	u64 before = 0, after = 0;
+	u64 before = 0, after = 0, pages0, bytes0, t0 = now_ns();
+	struct timespec ts;
 	u32 i;
-	int ret = 0;
+	int ret = 0, err;
 
 	for (i = 0; i < m->nch; i++)
 		before += m->ch[i].chan.bytes_out;
+	sent_so_far(m, &pages0, &bytes0);
 	for (i = 0; i < m->nch; i++) {
 		m->ch[i].ret = 0;
-		if (m->nch == 1) {
-			round_thread(&m->ch[i]);
-		} else if (pthread_create(&m->ch[i].tid, NULL, round_thread, &m->ch[i])) {
+		m->ch[i].tid = 0;
+		if (pthread_create(&m->ch[i].tid, NULL, round_thread, &m->ch[i])) {
 			m->ch[i].ret = -EAGAIN;
 			m->ch[i].tid = 0;
 		}
 	}
+	clock_gettime(CLOCK_REALTIME, &ts);	/* pthread_timedjoin_np's clock */
 	for (i = 0; i < m->nch; i++) {
-		if (m->nch > 1 && m->ch[i].tid)
-			pthread_join(m->ch[i].tid, NULL);
+		while (m->ch[i].tid) {
+			ts.tv_nsec += ROUND_PROGRESS_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec += ts.tv_nsec / 1000000000L;
+				ts.tv_nsec %= 1000000000L;
+			}
+			err = pthread_timedjoin_np(m->ch[i].tid, NULL, &ts);
+			if (!err) {
+				m->ch[i].tid = 0;
+			} else if (err == ETIMEDOUT && !m->paused) {
+				u64 pages, b, el = now_ns() - t0;
+
+				sent_so_far(m, &pages, &b);
+				pages -= pages0;
+				b -= bytes0;
+				report(m, m->round_pages - min(pages, m->round_pages), m->rate,
+				       el ? b * 1e9 / el : 0, false);
+			} else if (err != ETIMEDOUT) {
+				pthread_join(m->ch[i].tid, NULL);
+				m->ch[i].tid = 0;
+			}
+		}
 		if (!ret && m->ch[i].ret)
 			ret = m->ch[i].ret;
 		after += m->ch[i].chan.bytes_out;
@@ -266,8 +313,7 @@ err:
 	return ret;
 }
 
-static void report(struct mig_src *m, mig_progress_fn fn, void *arg, u64 remaining,
-		   u64 dirty_rate, double bw, bool final)
+static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, bool final)
 {
 	struct mig_progress pr = {
 		.round = m->round,
@@ -284,8 +330,8 @@ static void report(struct mig_src *m, mig_progress_fn fn, void *arg, u64 remaini
 	for (i = 0; i < m->nch; i++)
 		pr.bytes += m->ch[i].chan.bytes_out;
 	pr.bytes += m->ctrl.bytes_out;
-	if (fn)
-		fn(&pr, arg);
+	if (m->fn)
+		m->fn(&pr, m->fn_arg);
 }
 
 /* After a failure: tell the destination, and fetch its reason if it has one. */
@@ -351,6 +397,9 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	m->kvm = kvm;
 	m->p = p;
 	m->res = res;
+	m->fn = fn;
+	m->fn_arg = arg;
+	m->round_pages = kvm->nr_pages;
 	m->nch = p->channels ? min(p->channels, (u32)MIG_MAX_CHANNELS) : 1;
 	res->channels = m->nch;
 	m->ctrl.fd = -1;
@@ -416,7 +465,9 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		if (ret)
 			goto out_fail;
 		rate = round_ns ? remaining * 1000000000ull / round_ns : 0;
-		report(m, fn, arg, remaining, rate, bw, false);
+		m->rate = rate;
+		m->round_pages = remaining;
+		report(m, remaining, rate, bw, false);
 		ret = send_round_info(m, remaining, rate);
 		if (ret)
 			goto out_fail_io;
@@ -465,7 +516,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	if (ret)
 		goto out_fail_io;
 	pr_debug("migration: final round sent at %.3f ms", (now_ns() - t_pause) / 1e6);
-	report(m, fn, arg, 0, rate, bw, true);
+	report(m, 0, rate, bw, true);
 	m->round++;
 	ret = send_sections(m, &end.nr_sections);
 	if (ret)

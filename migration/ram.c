@@ -124,8 +124,9 @@ static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_
 		return ret;
 	c->seq_out++;
 	st->sent.records++;
-	st->sent.pages += b->n;
-	st->sent.bytes += h.len;
+	/* Read by the migration thread for progress while this one sends. */
+	__atomic_store_n(&st->sent.pages, st->sent.pages + b->n, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->sent.bytes, st->sent.bytes + h.len, __ATOMIC_RELAXED);
 	b->n = 0;
 	b->nio = 0;
 	b->data_len = 0;
