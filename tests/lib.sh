@@ -27,11 +27,13 @@ need_kvm() {
 # bg_start VAR CMD...: start CMD in the background, its pid into VAR.
 bg_start() { local __v=$1; shift; "$@" & T_PIDS+=($!); printf -v "$__v" %s $!; }
 
-# wait_for TIMEOUT_S CMD...: poll until CMD succeeds.
+# wait_for TIMEOUT_S CMD...: poll until CMD succeeds (for at least
+# TIMEOUT_S: $SECONDS counts whole seconds, so one more).
+# (Odd local names: bash scoping is dynamic, and CMD may be a function
+# that reads its caller's $t.)
 wait_for() {
-	local t=$1 end; shift
-	end=$((SECONDS + t))
-	while [ $SECONDS -lt $end ]; do "$@" 2>/dev/null && return 0; sleep 0.05; done
+	local __wf_end=$((SECONDS + $1 + 1)); shift
+	while [ $SECONDS -lt $__wf_end ]; do "$@" 2>/dev/null && return 0; sleep 0.05; done
 	return 1
 }
 

@@ -21,7 +21,7 @@ int main(void)
 	printf("cpu 0 online, starting %u APs\n", want - 1);
 	if (want > 1)
 		rt_start_aps();
-	for (spins = 0; online < want && spins < 2000000; spins++)
+	for (spins = 0; online < want && spins < 20000000; spins++)	/* ~80 s here: only a failure waits it out */
 		cpu_relax();
 	if (online != want) {
 		printf("smp: only %u of %u cpus came online\n", online, want);

@@ -14,7 +14,7 @@ if ! FUZZ_CPU_STATE_SEEDS="$T_TMP/corpus" "$FUZZ" || [ "$(ls "$T_TMP/corpus" | w
 	t_done
 fi
 mkdir -p "$LKVM_BUILD/fuzz-crashes"
-if "$FUZZ" -artifact_prefix="$LKVM_BUILD/fuzz-crashes/$(basename "$FUZZ")-" -max_total_time="${FUZZ_SECONDS:-15}" -runs=2000000 -timeout=5 \
+if "$FUZZ" -artifact_prefix="$LKVM_BUILD/fuzz-crashes/$(basename "$FUZZ")-" -max_total_time="${FUZZ_SECONDS:-15}" -runs=2000000 -timeout=15 \
 	-rss_limit_mb=1024 -max_len=16384 "$T_TMP/corpus" >"$T_TMP/fuzz.log" 2>&1; then
 	runs=$(grep -o 'Done [0-9]* runs' "$T_TMP/fuzz.log" | grep -o '[0-9]*')
 	if [ -n "$runs" ] && [ "$runs" -gt 1000 ]; then

@@ -28,7 +28,7 @@ printf '\x04LKVM\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00' > "$C/seed-4-i
 
 mkdir -p "$LKVM_BUILD/fuzz-crashes"
 if "$FUZZ" -artifact_prefix="$LKVM_BUILD/fuzz-crashes/fuzz-parsers-" \
-	-max_total_time="${FUZZ_SECONDS:-20}" -runs=3000000 -timeout=5 -rss_limit_mb=1536 \
+	-max_total_time="${FUZZ_SECONDS:-20}" -runs=3000000 -timeout=15 -rss_limit_mb=1536 \
 	-max_len=65536 "$C" >"$T_TMP/fuzz.log" 2>&1; then
 	runs=$(grep -o 'Done [0-9]* runs' "$T_TMP/fuzz.log" | grep -o '[0-9]*')
 	if [ -n "$runs" ] && [ "$runs" -gt 1000 ]; then pass parsers-fuzz

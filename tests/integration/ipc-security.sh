@@ -74,7 +74,9 @@ else
 fi
 
 # No capabilities left in any thread of the running VMM (as root the
-# bounding set is emptied too), and no way back through exec.
+# bounding set is emptied too), and no way back through exec.  The control
+# socket comes up (run hook 30) before the drop (hook 90): poll for it.
+caps_dropped() {
 ok=1; why=
 for t in /proc/$VM/task/*; do
 	# Read each file once: connection threads come and go.
@@ -94,8 +96,10 @@ for t in /proc/$VM/task/*; do
 	fi
 done
 ntasks=$(ls /proc/$VM/task | wc -l)
-if [ $ok -eq 1 ] && [ "$ntasks" -ge 3 ]; then pass caps_dropped
-else fail caps_dropped "threads=$ntasks:$why"; fi
+[ $ok -eq 1 ] && [ "$ntasks" -ge 3 ]
+}
+if wait_for 15 caps_dropped; then pass caps_dropped
+else caps_dropped; fail caps_dropped "threads=$ntasks:$why"; fi
 
 $LKVM stop --name sec >/dev/null
 t_done

@@ -116,7 +116,7 @@ else
 	wait $LPID; rc=$?
 	waited=0
 fi
-if [ $rc -ne 0 ] && [ $waited -le 10 ] && grep -q "^lkvm" "$T_TMP/uart.err"; then
+if [ $rc -ne 0 ] && [ $waited -le 30 ] && grep -q "^lkvm" "$T_TMP/uart.err"; then
 	pass linux_stops_cleanly
 else fail linux_stops_cleanly "rc=$rc after ${waited}s: $(cat "$T_TMP/uart.err")"; fi
 t_done

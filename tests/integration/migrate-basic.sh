@@ -20,6 +20,11 @@ migrate_once() {
 	if ! start_dst "$dst" "$port" -m "$mem" -c "$cpus" ${DST_ARGS:-}; then
 		fail "$t" "destination did not listen: $(tail -n 2 "$T_TMP/$dst.err")"; return
 	fi
+	# Migrate into a faulted-in destination, as the bench does: otherwise
+	# the pre-fault thread may lose the race to the stream and stop short.
+	if [ -z "${LAZY:-}" ] && ! wait_for 30 grep -q "guest RAM faulted in" "$T_TMP/$dst.err"; then
+		fail "$t" "destination did not fault its RAM in: $(tail -n 3 "$T_TMP/$dst.err")"; return
+	fi
 	local c
 	for c in ${SEQ_CPUS:-""}; do
 		if ! SEQ_CPU=$c wait_for 30 counts_past "$T_TMP/$src.out" 3; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A long bandwidth-capped round that is aborted: the source guest goes on.
-# 14 MiB of random RAM at 4 MB/s make round 0 last about 4 s, in which the
+# 14 MiB of random RAM at 2 MB/s make round 0 last about 7 s, in which the
 # vCPU's dirty ring (every guest write is an entry on this host) fills
 # several times over.  When the rings were drained only at the end of a
 # round and on ring-full exits, the ring wrapped, and the vCPU then exited
@@ -23,22 +23,27 @@ fi
 if ! wait_for 30 counts_past "$T_TMP/capsrc.out" 2; then
 	fail $t "source guest did not count: $(tail -n 3 "$T_TMP/capsrc.err")"; t_done
 fi
-"$LKVM" migrate --name capsrc --to "127.0.0.1:$port" --bandwidth 4 --quiet \
+"$LKVM" migrate --name capsrc --to "127.0.0.1:$port" --bandwidth 2 \
 	>"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
 MIG_PID=$!
-# Well into round 0 (the ring has filled by then), the destination dies.
-sleep 3
+# Well into round 0 (the ring has filled by then), the destination dies:
+# at the 6th progress line inside round 0 (one per 0.5 s, so about 3 s in;
+# the round takes about 7 s at 2 MB/s), not after a guessed sleep.
+in_round0() { [ "$(grep -c '^migrate: round 0: ' "$1")" -ge 6 ]; }
+if ! wait_for 30 in_round0 "$T_TMP/$t.mig.err"; then
+	fail $t "no progress lines inside round 0: $(tail -n 2 "$T_TMP/$t.mig.err")"
+fi
 kill -9 "$DST_PID" 2>/dev/null
 wait "$MIG_PID"; rc=$?
 if [ $rc -eq 0 ]; then
-	fail $t "migration succeeded although the destination was killed (round 0 was too short?)"
+	fail $t "migration succeeded although the destination was killed: $(grep '^migrate: round' "$T_TMP/$t.mig.err" | tail -n 3)"
 elif ! still_counting "$T_TMP/capsrc.out"; then
 	fail $t "source guest stopped counting after the abort (last: $(last_count "$T_TMP/capsrc.out"))"
 elif grep -aq 'priv BAD\|shared BAD' "$T_TMP/capsrc.out"; then
 	fail $t "source guest found its memory changed: $(grep -a -m 1 'sevmig:' "$T_TMP/capsrc.out")"
 else
 	pass $t
-	echo "$t: $(cat "$T_TMP/$t.mig.err"); source counted on to $(last_count "$T_TMP/capsrc.out")"
+	echo "$t: $(grep -v '^migrate: round' "$T_TMP/$t.mig.err"); source counted on to $(last_count "$T_TMP/capsrc.out")"
 fi
 "$LKVM" stop --name capsrc >/dev/null 2>&1
 wait "$SRC_PID" 2>/dev/null

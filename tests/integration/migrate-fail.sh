@@ -23,9 +23,21 @@ run_src() {
 }
 
 # expect_failure TEST SRC REASON_REGEX [migrate args...]
+# With KILL="SIG PID", PID gets SIG at the 2nd progress line inside round 0
+# (about 1 s into the stream), the stream still under way.
+progress_lines() { [ "$(grep -c '^migrate: round 0: ' "$1")" -ge "$2" ]; }
 expect_failure() {
-	local t=$1 src=$2 re=$3 rc; shift 3
-	"$LKVM" migrate --name "$src" --quiet "$@" >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err"
+	local t=$1 src=$2 re=$3 rc mpid; shift 3
+	if [ -n "${KILL:-}" ]; then
+		"$LKVM" migrate --name "$src" "$@" >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+		mpid=$!
+		wait_for 30 progress_lines "$T_TMP/$t.mig.err" 2 ||
+			fail "$t" "no progress inside round 0: $(tail -n 2 "$T_TMP/$t.mig.err")"
+		kill -"${KILL% *}" "${KILL#* }"
+		wait "$mpid"
+	else
+		"$LKVM" migrate --name "$src" --quiet "$@" >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err"
+	fi
 	rc=$?
 	if [ $rc -eq 0 ]; then
 		fail "$t" "migration succeeded but should have failed"; return 1
@@ -36,7 +48,7 @@ expect_failure() {
 	if ! still_counting "$T_TMP/$src.out"; then
 		fail "$t" "source guest stopped counting: $(tail -n 3 "$T_TMP/$src.err")"; return 1
 	fi
-	echo "$t: $(cat "$T_TMP/$t.mig.err")"
+	echo "$t: $(grep -v '^migrate: round' "$T_TMP/$t.mig.err")"
 	return 0
 }
 
@@ -102,19 +114,16 @@ expect_failure connection-cut src4 "failed|reset|Broken pipe|refused" --to "127.
 run_src src5
 port=$(pick_port)
 start_dst d-kill "$port" -m $MEM
-kill_pid=$DST_PID
-( sleep 1; kill -9 "$kill_pid" ) &
-expect_failure destination-killed src5 "failed|reset|Broken pipe|lost" --to "127.0.0.1:$port" \
-	--bandwidth 2 && pass destination-killed
+KILL="KILL $DST_PID" expect_failure destination-killed src5 "failed|reset|Broken pipe|lost" \
+	--to "127.0.0.1:$port" --bandwidth 2 && pass destination-killed
 
 # 6b. The destination is stopped by SIGTERM mid-stream: it exits with the
 #     signal's status without running the guest, and the source keeps it.
 port=$(pick_port)
 start_dst d-term "$port" -m $MEM
 term_pid=$DST_PID
-( sleep 1; kill -TERM "$term_pid" ) &
-if expect_failure destination-terminated src5 "stopped by Terminated|failed|reset|Broken pipe|lost" \
-	--to "127.0.0.1:$port" --bandwidth 2; then
+if KILL="TERM $term_pid" expect_failure destination-terminated src5 \
+	"stopped by Terminated|failed|reset|Broken pipe|lost" --to "127.0.0.1:$port" --bandwidth 2; then
 	wait_exit "$term_pid" 15
 	if [ "$EXIT_RC" != 143 ]; then
 		fail destination-terminated "destination exit $EXIT_RC, not 143: $(tail -n 2 "$T_TMP/d-term.err")"
@@ -140,11 +149,19 @@ else
 			bad="$bad '$c': $(cat "$T_TMP/wait.err");"
 		fi
 	done
-	# It reads the network only after giving up every capability.
-	for st in /proc/$DST_PID/task/*/status; do
-		grep -q '^CapEff:[[:space:]]*0*$' "$st" && grep -q '^NoNewPrivs:[[:space:]]*1' "$st" ||
-			bad="$bad thread $(basename "$(dirname "$st")") keeps capabilities;"
-	done
+	# It reads the network only after giving up every capability (run hook
+	# 90, after the control socket at 30: poll).
+	caps_kept() {	# the threads of $DST_PID that still hold any
+		local st kept=
+		for st in /proc/$DST_PID/task/*/status; do
+			grep -q '^CapEff:[[:space:]]*0*$' "$st" && grep -q '^NoNewPrivs:[[:space:]]*1' "$st" ||
+				kept="$kept thread $(basename "$(dirname "$st")") keeps capabilities;"
+		done
+		echo "$kept"
+	}
+	caps_gone() { [ -z "$(caps_kept)" ]; }
+	wait_for 15 caps_gone
+	bad="$bad$(caps_kept)"
 	if [ -n "$bad" ]; then fail waiting-destination-listed "$bad"
 	else pass waiting-destination-listed; fi
 fi
