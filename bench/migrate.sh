@@ -75,7 +75,18 @@ echo "-- live migration of a VM between two local instances:"
 for i in $(seq "$REPEAT"); do guest_bench zero "zero RAM ${SIZE_MB} MiB #$i" -m "${SIZE_MB}M"; done
 head -c $((SIZE_MB << 20)) /dev/urandom >"$tmp/random.img"
 for i in $(seq "$REPEAT"); do
+	# The raw reference right before each run: both see the same host load
+	# (this machine's speed drifts by a third from minute to minute).
+	raw=$("$O/bench/migrate-ram-loopback" "$SIZE_MB" 1 random rawonly |
+		sed -n 's/^raw .*memory to memory: *\([0-9]*\) MB.*/\1/p')
+	echo "raw single-stream TCP, ${SIZE_MB} MiB memory to memory, just before #$i: $raw MB/s"
+	fig raw_pair "$raw"
+	before=$(grep -c '^rand_s ' "$tmp/figures" 2>/dev/null)
 	guest_bench rand "random RAM ${SIZE_MB} MiB (initrd) #$i" -m "$mem" -i "$tmp/random.img"
+	if [ -n "$raw" ] && [ "$(grep -c '^rand_s ' "$tmp/figures")" -gt "${before:-0}" ]; then
+		fig pair_ratio "$(awk -v s="$(grep '^rand_s ' "$tmp/figures" | tail -n 1 | cut -d' ' -f2)" \
+			-v r="$raw" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", mb * 1048576 / s / 1e6 / r }')"
+	fi
 done
 
 echo
@@ -102,7 +113,9 @@ row "" "total s" "MB/s" "downtime ms"
 row "raw single-stream TCP, one 1 MiB buffer reused" "" "$(median raw_hot)" ""
 row "raw single-stream TCP, ${SIZE_MB} MiB memory to memory" "" "$(median raw_mem)" ""
 row "lkvm RAM stream alone, $CHANNELS channel(s)" "" "$(median stream)" ""
+row "raw single-stream TCP, memory to memory, just before each lkvm run" "" "$(median raw_pair)" ""
 row "lkvm live migration, random RAM" "$(median rand_s)" "$(mbs "$(median rand_s)")" "$(median rand_dt)"
+row "  lkvm MB/s / raw MB/s of the run just before (median of the pairs)" "" "$(median pair_ratio)" ""
 row "lkvm live migration, zero RAM" "$(median zero_s)" "" "$(median zero_dt)"
 for k in $(awk '$1 ~ /^q_.*_s$/ { print $1 }' "$tmp/figures" 2>/dev/null | awk '!seen[$0]++'); do
 	base=${k%_s}
