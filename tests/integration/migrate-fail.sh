@@ -31,8 +31,10 @@ expect_failure() {
 	if [ -n "${KILL:-}" ]; then
 		"$LKVM" migrate --name "$src" "$@" >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
 		mpid=$!
-		wait_for 30 progress_lines "$T_TMP/$t.mig.err" 2 ||
-			fail "$t" "no progress inside round 0: $(tail -n 2 "$T_TMP/$t.mig.err")"
+		if ! wait_for 30 progress_lines "$T_TMP/$t.mig.err" 2; then
+			kill -"${KILL% *}" "${KILL#* }"; wait "$mpid"
+			fail "$t" "no progress inside round 0: $(tail -n 2 "$T_TMP/$t.mig.err")"; return 1
+		fi
 		kill -"${KILL% *}" "${KILL#* }"
 		wait "$mpid"
 	else
