@@ -69,11 +69,8 @@ static void *prefault_fn(void *arg)
 {
 	struct prefault *pf = arg;
 	struct kvm *kvm = pf->kvm;
-	u64 t0 = now_ns(), done = 0, total = 0;
+	u64 t0 = now_ns(), done = 0;
 	int i, ret;
-
-	for (i = 0; i < kvm->nr_mem_banks; i++)
-		total += kvm->mem_banks[i].size;
 
 	for (i = 0; i < kvm->nr_mem_banks; i++) {
 		u8 *host = kvm->mem_banks[i].host_addr;
@@ -85,7 +82,7 @@ static void *prefault_fn(void *arg)
 				pr_info("migration: pre-fault stopped after %llu of %llu MiB; "
 					"the rest faults in on first touch",
 					(unsigned long long)(done >> 20),
-					(unsigned long long)(total >> 20));
+					(unsigned long long)(kvm->ram_size >> 20));
 				return NULL;
 			}
 			n = size - off < PREFAULT_CHUNK ? size - off : PREFAULT_CHUNK;
