@@ -510,12 +510,7 @@ int page_map__wait_ready(struct page_map *pm, u64 timeout_ms)
 	int ret = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	timespec_add_ms(&ts, timeout_ms);
 	pthread_mutex_lock(&pm->lock);
 	while (!pm->rd.ready && ret != ETIMEDOUT)
 		ret = pthread_cond_timedwait(&pm->cond, &pm->lock, &ts);

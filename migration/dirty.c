@@ -245,11 +245,7 @@ static void *harvester_fn(void *arg)
 	pthread_mutex_lock(&active_lock);
 	while (!harvester.stop) {
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += HARVEST_PERIOD_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		timespec_add_ms(&ts, HARVEST_PERIOD_MS);
 		pthread_cond_timedwait(&harvester.cond, &active_lock, &ts);
 		if (harvester.stop || !active)
 			break;

@@ -128,7 +128,6 @@ static int send_round(struct mig_src *m, u64 *bytes)
 	sent_so_far(m, &pages0, &bytes0);
 	for (i = 0; i < m->nch; i++) {
 		m->ch[i].ret = 0;
-		m->ch[i].tid = 0;
 		if (pthread_create(&m->ch[i].tid, NULL, round_thread, &m->ch[i])) {
 			m->ch[i].ret = -EAGAIN;
 			m->ch[i].tid = 0;
@@ -137,11 +136,7 @@ static int send_round(struct mig_src *m, u64 *bytes)
 	clock_gettime(CLOCK_REALTIME, &ts);	/* pthread_timedjoin_np's clock */
 	for (i = 0; i < m->nch; i++) {
 		while (m->ch[i].tid) {
-			ts.tv_nsec += ROUND_PROGRESS_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec += ts.tv_nsec / 1000000000L;
-				ts.tv_nsec %= 1000000000L;
-			}
+			timespec_add_ms(&ts, ROUND_PROGRESS_MS);
 			err = pthread_timedjoin_np(m->ch[i].tid, NULL, &ts);
 			if (!err) {
 				m->ch[i].tid = 0;

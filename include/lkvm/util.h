@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <linux/types.h>
 
 typedef uint8_t u8;
@@ -63,5 +64,7 @@ int write_full(int fd, const void *buf, size_t len);
 int read_file(const char *path, void **buf, size_t *len, size_t max);
 
 u64 now_ns(void);
+/* *ts += ms, normalised (deadlines for the *_timedwait/_timedjoin calls). */
+void timespec_add_ms(struct timespec *ts, u64 ms);
 
 #endif
