@@ -77,26 +77,26 @@ fi
 # bounding set is emptied too), and no way back through exec.  The control
 # socket comes up (run hook 30) before the drop (hook 90): poll for it.
 caps_dropped() {
-ok=1; why=
-for t in /proc/$VM/task/*; do
-	# Read each file once: connection threads come and go.
-	st=$(cat $t/status 2>/dev/null) && stat=$(cat $t/stat 2>/dev/null) || continue
-	comm=$(echo "$st" | awk '$1 == "Name:" { print $2 }')
-	# Kernel workers in the thread group (PF_USER_WORKER/PF_KTHREAD) run no user code.
-	flags=$(echo "$stat" | sed 's/.*) //' | awk '{ print $7 }')
-	(( flags & 0x00204000 )) && continue
-	for f in CapEff CapPrm CapInh CapAmb; do
-		v=$(echo "$st" | awk -v f="$f:" '$1 == f { print $2 }')
-		[ "$v" = 0000000000000000 ] || { ok=0; why="$why $comm $f=$v"; }
+	ok=1; why=
+	for t in /proc/$VM/task/*; do
+		# Read each file once: connection threads come and go.
+		st=$(cat $t/status 2>/dev/null) && stat=$(cat $t/stat 2>/dev/null) || continue
+		comm=$(echo "$st" | awk '$1 == "Name:" { print $2 }')
+		# Kernel workers in the thread group (PF_USER_WORKER/PF_KTHREAD) run no user code.
+		flags=$(echo "$stat" | sed 's/.*) //' | awk '{ print $7 }')
+		(( flags & 0x00204000 )) && continue
+		for f in CapEff CapPrm CapInh CapAmb; do
+			v=$(echo "$st" | awk -v f="$f:" '$1 == f { print $2 }')
+			[ "$v" = 0000000000000000 ] || { ok=0; why="$why $comm $f=$v"; }
+		done
+		[ "$(echo "$st" | awk '$1 == "NoNewPrivs:" { print $2 }')" = 1 ] || { ok=0; why="$why $comm no NoNewPrivs"; }
+		if [ "$(id -u)" -eq 0 ]; then
+			v=$(echo "$st" | awk '$1 == "CapBnd:" { print $2 }')
+			[ "$v" = 0000000000000000 ] || { ok=0; why="$why $comm CapBnd=$v"; }
+		fi
 	done
-	[ "$(echo "$st" | awk '$1 == "NoNewPrivs:" { print $2 }')" = 1 ] || { ok=0; why="$why $comm no NoNewPrivs"; }
-	if [ "$(id -u)" -eq 0 ]; then
-		v=$(echo "$st" | awk '$1 == "CapBnd:" { print $2 }')
-		[ "$v" = 0000000000000000 ] || { ok=0; why="$why $comm CapBnd=$v"; }
-	fi
-done
-ntasks=$(ls /proc/$VM/task | wc -l)
-[ $ok -eq 1 ] && [ "$ntasks" -ge 3 ]
+	ntasks=$(ls /proc/$VM/task | wc -l)
+	[ $ok -eq 1 ] && [ "$ntasks" -ge 3 ]
 }
 if wait_for 15 caps_dropped; then pass caps_dropped
 else caps_dropped; fail caps_dropped "threads=$ntasks:$why"; fi

@@ -29,8 +29,7 @@ MIG_PID=$!
 # Well into round 0 (the ring has filled by then), the destination dies:
 # at the 6th progress line inside round 0 (one per 0.5 s, so about 3 s in;
 # the round takes about 7 s at 2 MB/s), not after a guessed sleep.
-in_round0() { [ "$(grep -c '^migrate: round 0: ' "$1")" -ge 6 ]; }
-if ! wait_for 30 in_round0 "$T_TMP/$t.mig.err"; then
+if ! wait_for 30 progress_lines "$T_TMP/$t.mig.err" 6; then
 	fail $t "no progress lines inside round 0: $(tail -n 2 "$T_TMP/$t.mig.err")"
 fi
 kill -9 "$DST_PID" 2>/dev/null
