@@ -75,7 +75,7 @@ static int cmd_migrate(int argc, const char **argv)
 		OPT_UINT64(0, "bandwidth", &bandwidth, 1, 1000000, "<MB/s>",
 			   "cap the migration bandwidth (default: none)"),
 		OPT_INTEGER(0, "channels", &channels, 1, MIG_MAX_CHANNELS,
-			    "TCP connections for RAM (default 2)"),
+			    "TCP connections for RAM (default: one per 2 CPUs of the VMM)"),
 		OPT_INTEGER(0, "max-rounds", &max_rounds, 1, 10000,
 			    "pre-copy rounds before stopping the guest anyway (default 30)"),
 		OPT_BOOLEAN(0, "verify", &verify,

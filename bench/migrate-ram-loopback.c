@@ -4,7 +4,9 @@
  * received by the destination's record loop into a second buffer, beside
  * raw single-stream TCP with 1 MiB writes in the same run.
  *
- *   migrate-ram-loopback [MiB] [channels] [zero|random] [lazy|rawonly]
+ *   migrate-ram-loopback [MiB] [channels|auto] [zero|random] [lazy|rawonly]
+ *
+ * auto (the default): as many channels as lkvm migrate uses by default.
  *
  * rawonly: the two raw TCP figures alone (bench/migrate.sh measures them
  * right before each VM migration, so both see the same host load).
@@ -137,7 +139,7 @@ static double raw_tcp(u8 *src, u8 *dst, u64 bytes, bool hot, double *cpu_per_gb)
 int main(int argc, char **argv)
 {
 	u64 mib = argc > 1 ? strtoull(argv[1], NULL, 0) : 512;
-	u32 nch = argc > 2 ? atoi(argv[2]) : 2, i;
+	u32 nch = argc > 2 && strcmp(argv[2], "auto") ? (u32)atoi(argv[2]) : mig__default_channels(), i;
 	bool zero = argc > 3 && !strcmp(argv[3], "zero");
 	bool lazy = argc > 4 && !strcmp(argv[4], "lazy");
 	bool rawonly = argc > 4 && !strcmp(argv[4], "rawonly");

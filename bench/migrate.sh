@@ -21,17 +21,17 @@ median() {	# KEY: the median of its values, or "-"
 					 else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-echo "== lkvm migration bench: ${SIZE_MB} MiB, $CHANNELS channel(s), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== lkvm migration bench: ${SIZE_MB} MiB, ${CHANNELS:-default} channel(s), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "-- the RAM stream alone (no VM) beside raw loopback TCP, in one process:"
 for i in $(seq "$REPEAT"); do
-	"$O/bench/migrate-ram-loopback" "$SIZE_MB" "$CHANNELS" random | tee "$tmp/loop.out"
+	"$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" random | tee "$tmp/loop.out"
 	fig raw_hot "$(sed -n 's/^raw .*reused: *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
 	fig raw_mem "$(sed -n 's/^raw .*memory to memory: *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
 	fig stream "$(sed -n 's/^lkvm RAM stream.*s, *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
 done
-"$O/bench/migrate-ram-loopback" "$SIZE_MB" "$CHANNELS" random lazy | grep -v '^raw'
-"$O/bench/migrate-ram-loopback" "$SIZE_MB" "$CHANNELS" zero | grep -v '^raw'
+"$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" random lazy | grep -v '^raw'
+"$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" zero | grep -v '^raw'
 
 if ! "$LKVM" help 2>&1 | grep -q '^ *migrate '; then
 	echo "lkvm migrate is not built here (needs the control socket): VM benches skipped"
@@ -53,7 +53,7 @@ guest_bench() {
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
 	wait_pair "$label" 600
-	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" --channels "$CHANNELS" --json --quiet)
+	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" ${CHANNELS:+--channels "$CHANNELS"} --json --quiet)
 	echo "$label: $out"
 	line=$(echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*/\1 \2 \3/p')
 	if [ -n "$line" ]; then
@@ -77,21 +77,27 @@ head -c $((SIZE_MB << 20)) /dev/urandom >"$tmp/random.img"
 for i in $(seq "$REPEAT"); do
 	# The raw reference right before each run: both see the same host load
 	# (this machine's speed drifts by a third from minute to minute).
-	raw=$("$O/bench/migrate-ram-loopback" "$SIZE_MB" 1 random rawonly |
-		sed -n 's/^raw .*memory to memory: *\([0-9]*\) MB.*/\1/p')
-	echo "raw single-stream TCP, ${SIZE_MB} MiB memory to memory, just before #$i: $raw MB/s"
+	"$O/bench/migrate-ram-loopback" "$SIZE_MB" 1 random rawonly >"$tmp/raw.out"
+	raw=$(sed -n 's/^raw .*memory to memory: *\([0-9]*\) MB.*/\1/p' "$tmp/raw.out")
+	hot=$(sed -n 's/^raw .*reused: *\([0-9]*\) MB.*/\1/p' "$tmp/raw.out")
+	echo "raw single-stream TCP just before #$i: ${SIZE_MB} MiB memory to memory $raw MB/s, one hot 1 MiB buffer $hot MB/s"
 	fig raw_pair "$raw"
+	fig raw_pair_hot "$hot"
 	before=$(grep -c '^rand_s ' "$tmp/figures" 2>/dev/null)
 	guest_bench rand "random RAM ${SIZE_MB} MiB (initrd) #$i" -m "$mem" -i "$tmp/random.img"
-	if [ -n "$raw" ] && [ "$(grep -c '^rand_s ' "$tmp/figures")" -gt "${before:-0}" ]; then
-		fig pair_ratio "$(awk -v s="$(grep '^rand_s ' "$tmp/figures" | tail -n 1 | cut -d' ' -f2)" \
-			-v r="$raw" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", mb * 1048576 / s / 1e6 / r }')"
+	if [ -n "$raw" ] && [ -n "$hot" ] && [ "$(grep -c '^rand_s ' "$tmp/figures")" -gt "${before:-0}" ]; then
+		s=$(grep '^rand_s ' "$tmp/figures" | tail -n 1 | cut -d' ' -f2)
+		for ref in "pair_ratio $raw" "pair_ratio_hot $hot"; do
+			read -r k r <<<"$ref"
+			fig "$k" "$(awk -v s="$s" -v r="$r" -v mb="$SIZE_MB" \
+				'BEGIN { printf "%.2f", mb * 1048576 / s / 1e6 / r }')"
+		done
 	fi
 done
 
 echo
 if command -v qemu-system-x86_64 >/dev/null; then
-	bench/migrate-qemu.sh "$O/bench/idle-guest" "$SIZE_MB" "$CHANNELS" "$REPEAT" "$tmp/random.img" 2>&1 |
+	bench/migrate-qemu.sh "$O/bench/idle-guest" "$SIZE_MB" "${CHANNELS:-2}" "$REPEAT" "$tmp/random.img" 2>&1 |
 		grep -v -e 'Killed' -e 'connect:' | tee "$tmp/qemu.out"
 	# "  QEMU <case> #i: total T s, downtime D ms" -> per-case figures.
 	sed -n 's/^  QEMU \(.*\) #[0-9]*: total \([0-9.]*\) s, downtime \([0-9]*\) ms.*/\1|\2|\3/p' "$tmp/qemu.out" |
@@ -112,10 +118,12 @@ echo "== summary: medians of $REPEAT, ${SIZE_MB} MiB, this run"
 row "" "total s" "MB/s" "downtime ms"
 row "raw single-stream TCP, one 1 MiB buffer reused" "" "$(median raw_hot)" ""
 row "raw single-stream TCP, ${SIZE_MB} MiB memory to memory" "" "$(median raw_mem)" ""
-row "lkvm RAM stream alone, $CHANNELS channel(s)" "" "$(median stream)" ""
+row "lkvm RAM stream alone, ${CHANNELS:-default} channel(s)" "" "$(median stream)" ""
 row "raw single-stream TCP, memory to memory, just before each lkvm run" "" "$(median raw_pair)" ""
+row "raw single-stream TCP, hot 1 MiB buffer, just before each lkvm run" "" "$(median raw_pair_hot)" ""
 row "lkvm live migration, random RAM" "$(median rand_s)" "$(mbs "$(median rand_s)")" "$(median rand_dt)"
-row "  lkvm MB/s / raw MB/s of the run just before (median of the pairs)" "" "$(median pair_ratio)" ""
+row "  lkvm MB/s / raw memory-to-memory MB/s just before (median of pairs)" "" "$(median pair_ratio)" ""
+row "  lkvm MB/s / raw hot-buffer MB/s just before (median of pairs)" "" "$(median pair_ratio_hot)" ""
 row "lkvm live migration, zero RAM" "$(median zero_s)" "" "$(median zero_dt)"
 for k in $(awk '$1 ~ /^q_.*_s$/ { print $1 }' "$tmp/figures" 2>/dev/null | awk '!seen[$0]++'); do
 	base=${k%_s}

@@ -15,7 +15,7 @@ if [ ! -w /dev/kvm ] || ! "$LKVM" help 2>&1 | grep -q '^ *migrate '; then
 	echo "SEV migration bench skipped: needs /dev/kvm and lkvm migrate"
 	exit 0
 fi
-echo "== lkvm SEV migration bench: ${SIZE_MB} MiB, $CHANNELS channel(s), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== lkvm SEV migration bench: ${SIZE_MB} MiB, ${CHANNELS:-default} channel(s), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # bench LABEL GUEST SRC_ARGS -- DST_ARGS: migrate once, print the summary.
 bench() {
@@ -28,7 +28,7 @@ bench() {
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
 	wait_pair "$label" 1200
-	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" --channels "$CHANNELS" --json --quiet)
+	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" ${CHANNELS:+--channels "$CHANNELS"} --json --quiet)
 	echo "$label: $out"
 	echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*"pages_encrypted":\([0-9]*\).*/\1 \2 \3 \4/p' |
 		awk -v mb="$SIZE_MB" -v l="$label" '{ s = $1 / 1000;

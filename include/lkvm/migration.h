@@ -332,7 +332,7 @@ struct mig_params {
 	const char *to;			/* HOST:PORT */
 	u32 downtime_ms;		/* target; default 30 */
 	u64 bandwidth_mbps;		/* MB/s cap, 0 = none */
-	u32 channels;			/* data connections; default 2 */
+	u32 channels;			/* data connections; default mig__default_channels() */
 	u32 max_rounds;			/* default 30 */
 	u32 ack_timeout_ms;		/* default 30000 */
 	bool verify;			/* ship a whole-RAM crc32 in END (costs downtime) */
@@ -363,6 +363,8 @@ struct mig_result {
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);
 
+/* Half the CPUs this process may run on, at least 1, at most MIG_MAX_CHANNELS. */
+u32 mig__default_channels(void);
 void mig_params__defaults(struct mig_params *p);
 /*
  * Migrate the running VM.  Returns 0 once the destination acknowledged

@@ -1,10 +1,12 @@
 /*
  * The transport over real loopback TCP: address parsing, IPv4/IPv6
  * listen/connect, and RAM striped over several data connections for two
- * pre-copy rounds, received straight into a second memory image.
+ * pre-copy rounds, received straight into a second memory image; and the
+ * default channel count.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -12,6 +14,26 @@
 
 #include "lkvm/migration.h"
 #include "test.h"
+
+/* One channel per two CPUs the process may run on, never 0: checked for
+ * each count of CPUs this machine has, by narrowing the affinity. */
+static void test_default_channels(void)
+{
+	cpu_set_t all, some;
+	int cpu, k = 0;
+
+	REQUIRE(!sched_getaffinity(0, sizeof(all), &all));
+	CPU_ZERO(&some);
+	for (cpu = 0; cpu < CPU_SETSIZE && k < 2 * MIG_MAX_CHANNELS + 2; cpu++) {
+		if (!CPU_ISSET(cpu, &all))
+			continue;
+		CPU_SET(cpu, &some);
+		k++;
+		REQUIRE(!sched_setaffinity(0, sizeof(some), &some));
+		CHECK_EQ(mig__default_channels(), (u32)(k < 2 ? 1 : min(k / 2, MIG_MAX_CHANNELS)));
+	}
+	CHECK(!sched_setaffinity(0, sizeof(all), &all));
+}
 
 static void test_addr_parse(void)
 {
@@ -315,6 +337,7 @@ static void test_untouched_pages_skipped(void)
 
 TEST_MAIN_BEGIN("test-migration-transport")
 	RUN(test_untouched_pages_skipped);
+	RUN(test_default_channels);
 	RUN(test_addr_parse);
 	RUN(test_ipv6_loopback);
 	RUN(test_connect_refused);
