@@ -139,8 +139,9 @@ static struct option *run_options(struct kvm_config *cfg)
 			"wait for a migrated guest on this address"),
 		OPT_BOOLEAN(0, "no-prefault", &cfg->no_prefault,
 			    "with --incoming: do not fault in guest RAM while waiting"),
-		OPT_BOOLEAN(0, "test-doorbell", &cfg->debug_ioport,
-			    "test-only I/O ports (see docs/page-map-abi.md)"),
+		/* Test-only I/O ports (docs/page-map-abi.md): not in --help. */
+		{ .type = OPT_BOOL, .long_name = "test-doorbell", .value = &cfg->debug_ioport,
+		  .flags = PARSE_OPT_HIDDEN, .help = "test-only I/O ports" },
 		VIRTIO_RUN_OPTIONS,	/* -d/--disk, -n/--network, --rng (virtio/) */
 		SEV_RUN_OPTIONS(&cfg->sev_mode),		/* sev/launch.c, docs/sev.md */
 		SEV_MIG_RUN_OPTIONS,		/* migration/sev-*.c, docs/sev-migration.md */

@@ -130,6 +130,8 @@ void usage_with_options(const char *usage_line, const struct option *opts)
 			printf("\n%s\n", opts->help);
 			continue;
 		}
+		if (opts->flags & PARSE_OPT_HIDDEN)
+			continue;
 		n += snprintf(left + n, sizeof(left) - n, "    ");
 		if (opts->short_name)
 			n += snprintf(left + n, sizeof(left) - n, "-%c%s", opts->short_name,

@@ -23,6 +23,7 @@ enum opt_type {
 
 #define PARSE_OPT_OPTARG	1	/* --opt or --opt=VALUE (never "--opt VALUE") */
 #define PARSE_OPT_MULTI		2	/* callback may be given repeatedly */
+#define PARSE_OPT_HIDDEN	4	/* parsed, but not listed by --help (test hooks) */
 
 struct option;
 typedef int (*parse_opt_cb)(const struct option *opt, const char *arg);

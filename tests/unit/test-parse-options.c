@@ -1,10 +1,13 @@
 /* Option parsing and size parsing: good values accepted, bad ones refused. */
+#include <stdio.h>
+#include <unistd.h>
+
 #include "test.h"
 #include "lkvm/parse-options.h"
 
 static u64 mem;
 static int cpus;
-static bool flag;
+static bool flag, hook;
 static const char *name;
 static const char *sev_mode;
 
@@ -15,12 +18,14 @@ static const struct option opts[] = {
 	OPT_STR(0, "name", &name, "<name>", "name"),
 	{ .type = OPT_STRING, .long_name = "sev", .value = &sev_mode, .flags = PARSE_OPT_OPTARG,
 	  .argh = "<mode>", .help = "sev" },
+	{ .type = OPT_BOOL, .long_name = "test-hook", .value = &hook, .flags = PARSE_OPT_HIDDEN,
+	  .help = "hidden" },
 	OPT_END(),
 };
 
 static int parse(int argc, const char **argv)
 {
-	mem = 0; cpus = 0; flag = false; name = NULL; sev_mode = NULL;
+	mem = 0; cpus = 0; flag = false; hook = false; name = NULL; sev_mode = NULL;
 	return parse_options(argc, argv, opts, "test");
 }
 
@@ -99,10 +104,37 @@ static void test_double_dash(void)
 	CHECK_EQ(cpus, 0);
 }
 
+/* A hidden option parses like any other but is left out of --help. */
+static void test_hidden(void)
+{
+	const char *argv[] = { "run", "--test-hook", NULL };
+	char buf[4096] = "";
+	FILE *f = tmpfile();
+	int saved = dup(1);
+	size_t n;
+
+	REQUIRE(f && saved >= 0);
+	CHECK_EQ(parse(2, argv), 0);
+	CHECK(hook);
+	fflush(stdout);
+	dup2(fileno(f), 1);
+	usage_with_options("test", opts);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	CHECK(strstr(buf, "--flag"));
+	CHECK(!strstr(buf, "--test-hook"));
+}
+
 TEST_MAIN_BEGIN("parse-options")
 	RUN(test_sizes);
 	RUN(test_good_options);
 	RUN(test_optarg);
 	RUN(test_bad_options);
 	RUN(test_double_dash);
+	RUN(test_hidden);
 TEST_MAIN_END()
