@@ -32,6 +32,7 @@ struct data_thread {
 	struct mig_chan chan;
 	struct mig_chan_end counted;
 	pthread_t tid;
+	u32 ch;
 	int ret;
 	bool started;
 };
@@ -39,6 +40,10 @@ struct data_thread {
 static void *data_thread_fn(void *arg)
 {
 	struct data_thread *t = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "lkvm-mig-rx%u", t->ch);
+	pthread_setname_np(pthread_self(), name);
 
 	t->ret = mig_incoming__recv(t->in, &t->chan, false, &t->counted);
 	if (t->ret) {
@@ -72,6 +77,7 @@ static void *prefault_fn(void *arg)
 	u64 t0 = now_ns(), done = 0;
 	int i, ret;
 
+	pthread_setname_np(pthread_self(), "lkvm-prefault");
 	for (i = 0; i < kvm->nr_mem_banks; i++) {
 		u8 *host = kvm->mem_banks[i].host_addr;
 		u64 size = kvm->mem_banks[i].size, off, n;
@@ -442,6 +448,7 @@ int migration__incoming(struct kvm *kvm)
 			goto out_threads;
 		}
 		threads[ch - 1].in = in;
+		threads[ch - 1].ch = ch;
 		mig_tcp__tune(fd, 0);
 		mig_chan__init_fd(&threads[ch - 1].chan, fd);
 		watch_fd(fd);

@@ -105,7 +105,10 @@ static int sync_channel(struct mig_chan *c, u32 round)
 static void *round_thread(void *arg)
 {
 	struct src_chan *c = arg;
+	char name[16];
 
+	snprintf(name, sizeof(name), "lkvm-mig-tx%u", c->idx + 1);
+	pthread_setname_np(pthread_self(), name);
 	/* Round 0 sends every page; later rounds the harvested dirty set. */
 	c->ret = mig_ram__send(&c->m->ram, &c->chan, c->idx,
 			       c->m->round ? c->m->send_bm : NULL, c->m->round, &c->st);
