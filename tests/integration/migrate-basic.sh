@@ -10,9 +10,10 @@ tests="one-vcpu two-vcpus dirtying-guest precopy-rounds stale-destination capped
 need_kvm $tests
 need_migrate $tests
 
-# migrate_once TEST MEM CPUS GUEST_PARAMS [CHANNELS]  (GUEST=path overrides the counter)
+# migrate_once TEST MEM CPUS GUEST_PARAMS [CHANNELS]  (GUEST=path overrides the counter;
+# no CHANNELS: lkvm's default, one per two CPUs it may run on)
 migrate_once() {
-	local t=$1 mem=$2 cpus=$3 params=$4 ch=${5:-2} port src dst out rc
+	local t=$1 mem=$2 cpus=$3 params=$4 ch=${5:-} port src dst out rc
 	port=$(pick_port)
 	src="$t-src"; dst="$t-dst"
 	bg_start SRC_PID "$LKVM" run -k "${GUEST:-$GUESTS/counter}" --name "$src" -m "$mem" -c "$cpus" \
@@ -32,12 +33,22 @@ migrate_once() {
 			return
 		fi
 	done
-	out=$("$LKVM" migrate --to "127.0.0.1:$port" --name "$src" --verify --json --channels "$ch" \
+	out=$("$LKVM" migrate --to "127.0.0.1:$port" --name "$src" --verify --json ${ch:+--channels "$ch"} \
 		${MIG_ARGS:-} 2>"$T_TMP/$t-migrate.err")
 	rc=$?
 	echo "$t: $out"
 	if [ $rc -ne 0 ] || ! echo "$out" | grep -q '"status":"completed"'; then
 		fail "$t" "migrate failed (rc $rc): $out $(cat "$T_TMP/$t-migrate.err")"; return
+	fi
+	local want=$ch
+	if [ -z "$want" ]; then
+		want=$(($(nproc) / 2))
+		[ "$want" -ge 1 ] || want=1
+		[ "$want" -le 16 ] || want=16
+	fi
+	if ! echo "$out" | grep -q "\"channels\":$want,"; then
+		fail "$t" "expected $want channel(s)${ch:+ (--channels $ch)}${ch:- (the default on $(nproc) CPUs)}: $out"
+		return
 	fi
 	# The source exits 0 once committed; the destination goes on counting.
 	if ! wait_for 10 bash -c "! kill -0 $SRC_PID 2>/dev/null"; then
