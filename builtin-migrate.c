@@ -4,6 +4,10 @@
  * progress, and end with a summary (or JSON with --json).  Exit status 0
  * once the destination runs the guest; 1 if the migration failed (the
  * guest then still runs here, and the reason is printed).
+ *
+ * lkvm migrate --cancel [--name NAME]: make the migration in progress give
+ * up (the guest goes on here); the migrating `lkvm migrate` then fails
+ * with "cancelled".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +21,8 @@
 
 static const char migrate_usage_line[] =
 	"lkvm migrate --to HOST:PORT [--name NAME] [--downtime MS] [--bandwidth MB/s] "
-	"[--channels N] [--verify] [--json] [--quiet]";
+	"[--channels N] [--verify] [--json] [--quiet]\n"
+	"   or: lkvm migrate --cancel [--name NAME]";
 
 struct client {
 	bool json, quiet, tty;
@@ -60,12 +65,32 @@ static int only_instance(const char *name, void *arg)
 	return 0;
 }
 
+static int cancel_migration(const char *name)
+{
+	char msg[512];
+	int fd, ret;
+
+	fd = ipc__connect(name);
+	if (fd < 0) {
+		ipc__client_error(name, fd, NULL);
+		return 1;
+	}
+	ret = ipc__request(fd, IPC_MSG_MIGRATE_CANCEL, NULL, 0, 0, NULL, NULL, msg, sizeof(msg));
+	close(fd);
+	if (ret) {
+		ipc__client_error(name, ret, msg[0] ? msg : NULL);
+		return 1;
+	}
+	fprintf(stderr, "lkvm migrate: %s: %s\n", name, msg);
+	return 0;
+}
+
 static int cmd_migrate(int argc, const char **argv)
 {
 	const char *name = NULL, *to = NULL;
 	u64 bandwidth = 0;
 	int downtime = 0, channels = 0, max_rounds = 0, wait_ready = 0;
-	bool verify = false;
+	bool verify = false, cancel = false;
 	struct client c = { 0 };
 	const struct option opts[] = {
 		OPT_STR('t', "to", &to, "<host:port>", "the destination: lkvm run --incoming PORT there"),
@@ -82,6 +107,8 @@ static int cmd_migrate(int argc, const char **argv)
 			    "end-to-end crc32 of all guest RAM, checked by the destination"),
 		OPT_INTEGER(0, "wait-ready", &wait_ready, 0, 3600,
 			    "SEV: wait up to N s for the guest to be migration-ready (default 0: refuse)"),
+		OPT_BOOLEAN(0, "cancel", &cancel,
+			    "stop the migration in progress; the guest goes on here"),
 		OPT_BOOLEAN(0, "json", &c.json, "print the summary as JSON on stdout"),
 		OPT_BOOLEAN('q', "quiet", &c.quiet, "no progress lines"),
 		OPT_END(),
@@ -98,12 +125,17 @@ static int cmd_migrate(int argc, const char **argv)
 			fprintf(stderr, "lkvm migrate: error: unexpected argument '%s'\n", argv[0]);
 		return 1;
 	}
-	if (!to) {
-		fprintf(stderr, "lkvm migrate: error: --to HOST:PORT is required\n");
+	if (cancel && (to || downtime || bandwidth || channels || max_rounds || verify ||
+		       wait_ready || c.json || c.quiet)) {
+		fprintf(stderr, "lkvm migrate: error: --cancel takes no option but --name\n");
 		return 1;
 	}
-	if (strlen(to) >= sizeof(req.to) ||
-	    mig_addr__parse(to, false, host, sizeof(host), port, sizeof(port))) {
+	if (!to && !cancel) {
+		fprintf(stderr, "lkvm migrate: error: --to HOST:PORT (or --cancel) is required\n");
+		return 1;
+	}
+	if (to && (strlen(to) >= sizeof(req.to) ||
+	    mig_addr__parse(to, false, host, sizeof(host), port, sizeof(port)))) {
 		fprintf(stderr, "lkvm migrate: error: --to: '%s' is not HOST:PORT "
 			"(IPv6: [ADDR]:PORT)\n", to);
 		return 1;
@@ -123,6 +155,8 @@ static int cmd_migrate(int argc, const char **argv)
 		}
 		name = found;
 	}
+	if (cancel)
+		return cancel_migration(name);
 
 	memset(&req, 0, sizeof(req));
 	strcpy(req.to, to);

@@ -504,7 +504,7 @@ void page_map__readiness(struct page_map *pm, struct page_map_readiness *out)
 	pthread_mutex_unlock(&pm->lock);
 }
 
-int page_map__wait_ready(struct page_map *pm, u64 timeout_ms)
+int page_map__wait_ready(struct page_map *pm, u64 timeout_ms, const atomic_bool *stop)
 {
 	struct timespec ts;
 	int ret = 0;
@@ -512,11 +512,19 @@ int page_map__wait_ready(struct page_map *pm, u64 timeout_ms)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	timespec_add_ms(&ts, timeout_ms);
 	pthread_mutex_lock(&pm->lock);
-	while (!pm->rd.ready && ret != ETIMEDOUT)
+	/* stop is read under the lock that page_map__kick() takes: no lost wake-up. */
+	while (!pm->rd.ready && ret != ETIMEDOUT && !(stop && atomic_load(stop)))
 		ret = pthread_cond_timedwait(&pm->cond, &pm->lock, &ts);
-	ret = pm->rd.ready ? 0 : -ETIMEDOUT;
+	ret = pm->rd.ready ? 0 : stop && atomic_load(stop) ? -ECANCELED : -ETIMEDOUT;
 	pthread_mutex_unlock(&pm->lock);
 	return ret;
+}
+
+void page_map__kick(struct page_map *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	pthread_cond_broadcast(&pm->cond);
+	pthread_mutex_unlock(&pm->lock);
 }
 
 void page_map__reset(struct page_map *pm)

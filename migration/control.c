@@ -97,3 +97,22 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 }
 
 ipc_handler(IPC_MSG_MIGRATE, migrate_cmd);
+
+/* lkvm migrate --cancel: answers at once; the MIGRATE request fails soon after. */
+static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
+{
+	char msg[320];
+	int ret;
+
+	if (len)
+		return -EINVAL;
+	if (kvm__incoming_wait(kvm))
+		return ipc__reply_not_arrived(fd);
+	ret = migration__cancel(msg, sizeof(msg));
+	if (!ret)
+		pr_info("migration: %s (lkvm migrate --cancel)", msg);
+	ipc__reply(fd, ret, "%s", msg);
+	return IPC_REPLIED;
+}
+
+ipc_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);

@@ -16,6 +16,7 @@
 
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
+#include "lkvm/page-map.h"
 #include "lkvm/sev-migration.h"
 #include "lkvm/virtio.h"
 
@@ -23,6 +24,50 @@
 #define CONNECT_TIMEOUT_MS	5000
 #define SEND_TIMEOUT_MS		30000
 #define ROUND_PROGRESS_MS	500	/* progress lines inside a long round */
+#define CANCEL_GRACE_MS		2000	/* then a stuck sender's socket is shut */
+
+/*
+ * The one migration this VMM may run (control.c allows one at a time), for
+ * lkvm migrate --cancel.  A cancel is honoured until END goes out; after
+ * that the destination may already be running the guest.
+ */
+static struct {
+	pthread_mutex_t lock;
+	struct kvm *kvm;
+	bool active, committing;
+	atomic_bool cancel;
+	char to[256];
+} cur = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+int migration__cancel(char *msg, size_t n)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&cur.lock);
+	if (!cur.active) {
+		snprintf(msg, n, "no migration in progress");
+		ret = -ENOENT;
+	} else if (cur.committing) {
+		snprintf(msg, n, "too late: the destination has the whole guest and is starting it");
+		ret = -EBUSY;
+	} else {
+		atomic_store(&cur.cancel, true);
+		snprintf(msg, n, "cancelling the migration to %s", cur.to);
+		if (cur.kvm->page_map)		/* an SEV wait for readiness */
+			page_map__kick(cur.kvm->page_map);
+	}
+	pthread_mutex_unlock(&cur.lock);
+	return ret;
+}
+
+/* A cancel that arrived: the failure to report, in res->reason. */
+static bool cancelled(struct mig_result *res)
+{
+	if (!atomic_load(&cur.cancel))
+		return false;
+	snprintf(res->reason, sizeof(res->reason), "cancelled (lkvm migrate --cancel)");
+	return true;
+}
 
 /*
  * One channel per two CPUs this process may run on.  A channel keeps about
@@ -114,7 +159,10 @@ static void *round_thread(void *arg)
 			       c->m->round ? c->m->send_bm : NULL, c->m->round, &c->st);
 	if (!c->ret && !c->m->paused)
 		c->ret = sync_channel(&c->chan, c->m->round);
-	if (c->ret)	/* unblock the others: the round is lost anyway */
+	/* Unblock the others: the round is lost anyway.  Not on a cancel:
+	 * every sender stops at a record boundary by itself, and the
+	 * destination should hear ABORT first, not a cut connection. */
+	if (c->ret && c->ret != -ECANCELED)
 		shutdown(c->chan.fd, SHUT_RDWR);
 	return NULL;
 }
@@ -141,10 +189,11 @@ static void sent_so_far(struct mig_src *m, u64 *pages, u64 *bytes)
  */
 static int send_round(struct mig_src *m, u64 *bytes)
 {
-	u64 before = 0, after = 0, pages0, bytes0, t0 = now_ns();
+	u64 before = 0, after = 0, pages0, bytes0, t0 = now_ns(), cancel_t = 0;
 	struct timespec ts;
-	u32 i;
+	u32 i, j;
 	int ret = 0, err;
+	bool cut = false;
 
 	for (i = 0; i < m->nch; i++)
 		before += m->ch[i].chan.bytes_out;
@@ -163,15 +212,27 @@ static int send_round(struct mig_src *m, u64 *bytes)
 			err = pthread_timedjoin_np(m->ch[i].tid, NULL, &ts);
 			if (!err) {
 				m->ch[i].tid = 0;
-			} else if (err == ETIMEDOUT && !m->paused) {
-				u64 pages, b, el = now_ns() - t0;
+			} else if (err == ETIMEDOUT) {
+				u64 pages, b, now = now_ns(), el = now - t0;
 
-				sent_so_far(m, &pages, &b);
-				pages -= pages0;
-				b -= bytes0;
-				report(m, m->round_pages - min(pages, m->round_pages), m->rate,
-				       el ? b * 1e9 / el : 0, false);
-			} else if (err != ETIMEDOUT) {
+				if (!m->paused) {
+					sent_so_far(m, &pages, &b);
+					pages -= pages0;
+					b -= bytes0;
+					report(m, m->round_pages - min(pages, m->round_pages),
+					       m->rate, el ? b * 1e9 / el : 0, false);
+				}
+				/* A sender blocked on a peer that stopped reading never
+				 * reaches its next record: cut it loose. */
+				if (atomic_load(&cur.cancel) && !cancel_t)
+					cancel_t = now;
+				if (cancel_t && !cut &&
+				    now - cancel_t > CANCEL_GRACE_MS * 1000000ull) {
+					for (j = 0; j < m->nch; j++)
+						shutdown(m->ch[j].chan.fd, SHUT_RDWR);
+					cut = true;
+				}
+			} else {
 				pthread_join(m->ch[i].tid, NULL);
 				m->ch[i].tid = 0;
 			}
@@ -359,16 +420,22 @@ static void abort_stream(struct mig_src *m, int err)
 	char why[256] = "";
 	u32 i;
 
+	/* ABORT goes before the data connections close, so the destination
+	 * reports the source's reason rather than a connection cut. */
+	if (m->ctrl.fd >= 0) {
+		mig_status__encode(-err, 0, m->res->reason, &b);
+		if (!b.err)
+			mig_chan__send_rec(&m->ctrl, MIG_REC_ABORT, 0, 0, b.data, b.len);
+		mig_buf__free(&b);
+	}
 	for (i = 0; i < m->nch; i++)
 		mig_chan__close(&m->ch[i].chan);
 	if (m->ctrl.fd < 0)
 		return;
-	mig_status__encode(-err, 0, m->res->reason, &b);
-	if (!b.err)
-		mig_chan__send_rec(&m->ctrl, MIG_REC_ABORT, 0, 0, b.data, b.len);
-	mig_buf__free(&b);
-	/* The destination sends ACK with its reason when it gives up first. */
-	if (!m->refused && recv_status(m, MIG_REC_ACK, 1000, why, sizeof(why)) < 0 && why[0]) {
+	/* The destination sends ACK with its reason when it gives up first
+	 * (not worth repeating when it only echoes our ABORT). */
+	if (!m->refused && recv_status(m, MIG_REC_ACK, 1000, why, sizeof(why)) < 0 && why[0] &&
+	    strncmp(why, "source aborted: ", 16)) {
 		size_t l = strlen(m->res->reason);
 
 		snprintf(m->res->reason + l, sizeof(m->res->reason) - l,
@@ -377,8 +444,8 @@ static void abort_stream(struct mig_src *m, int err)
 	mig_chan__close(&m->ctrl);
 }
 
-int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
-		    void *arg, struct mig_result *res)
+static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
+		      void *arg, struct mig_result *res)
 {
 	struct mig_src *m;
 	struct mig_end end = { 0 };
@@ -397,7 +464,8 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		return -EINVAL;
 	}
 	/* SEV: the guest must be migration-ready before anything moves. */
-	ret = sev_mig__src_begin(kvm, p->wait_ready_ms, res->reason, sizeof(res->reason));
+	ret = sev_mig__src_begin(kvm, p->wait_ready_ms, &cur.cancel, res->reason,
+				 sizeof(res->reason));
 	if (ret) {
 		res->status = ret;
 		return ret;
@@ -410,8 +478,11 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		return -EOPNOTSUPP;
 	}
 	m = calloc(1, sizeof(*m));
-	if (!m)
+	if (!m) {
+		snprintf(res->reason, sizeof(res->reason), "out of memory");
+		res->status = -ENOMEM;
 		return -ENOMEM;
+	}
 	m->kvm = kvm;
 	m->p = p;
 	m->res = res;
@@ -433,6 +504,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	m->ram.nr_banks = i;
 	m->ram.nr_pages = kvm->nr_pages;
 	m->ram.nr_channels = m->nch;
+	m->ram.stop = &cur.cancel;
 	if (getrandom(&m->session, sizeof(m->session), 0) != sizeof(m->session))
 		m->session = t0 ^ getpid();
 
@@ -464,6 +536,10 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 
 		round_t = now_ns();
 		ret = send_round(m, &bytes);
+		if (cancelled(res)) {
+			ret = -ECANCELED;
+			goto out_fail;
+		}
 		if (ret)
 			goto out_fail_io;
 		round_ns = now_ns() - round_t;
@@ -496,6 +572,10 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 			break;
 	}
 
+	if (cancelled(res)) {
+		ret = -ECANCELED;
+		goto out_fail;
+	}
 	/* Stop-and-copy: the guest stays paused until the ACK or a failure. */
 	t_pause = now_ns();
 	ret = kvm__pause(kvm);
@@ -531,6 +611,10 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	if (ret)
 		goto out_fail;
 	ret = send_round(m, &bytes);
+	if (cancelled(res)) {
+		ret = -ECANCELED;
+		goto out_fail;
+	}
 	if (ret)
 		goto out_fail_io;
 	pr_debug("migration: final round sent at %.3f ms", (now_ns() - t_pause) / 1e6);
@@ -555,6 +639,16 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		res->mem_crc = end.mem_crc;
 	}
 	mig_end__encode(&end, endbuf);
+	/* The last moment a cancel can be honoured: from END on, the
+	 * destination may start the guest. */
+	pthread_mutex_lock(&cur.lock);
+	if (cancelled(res)) {
+		pthread_mutex_unlock(&cur.lock);
+		ret = -ECANCELED;
+		goto out_fail;
+	}
+	cur.committing = true;
+	pthread_mutex_unlock(&cur.lock);
 	ret = mig_chan__send_rec(&m->ctrl, MIG_REC_END, 0, 0, endbuf, sizeof(endbuf));
 	if (ret)
 		goto out_fail_io;
@@ -625,6 +719,28 @@ out_dirty:
 	mig_dirty__free(&m->dirty);
 out_free:
 	free(m);
+	return ret;
+}
+
+int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
+		    void *arg, struct mig_result *res)
+{
+	u64 t0 = now_ns();
+	int ret;
+
+	pthread_mutex_lock(&cur.lock);
+	cur.kvm = kvm;
+	cur.active = true;
+	cur.committing = false;
+	atomic_store(&cur.cancel, false);
+	snprintf(cur.to, sizeof(cur.to), "%s", p->to);
+	pthread_mutex_unlock(&cur.lock);
+	ret = send_guest(kvm, p, fn, arg, res);
+	if (!res->total_ns)	/* refused before it began (an SEV wait counts) */
+		res->total_ns = now_ns() - t0;
+	pthread_mutex_lock(&cur.lock);
+	cur.active = false;
+	pthread_mutex_unlock(&cur.lock);
 	return ret;
 }
 

@@ -172,9 +172,10 @@ static int add_sealed(struct batch *b, struct mig_page_ent *e, const struct sev_
 	return 0;
 }
 
-static int add_page(struct mig_chan *c, struct batch *b, u64 page, u8 *host, u32 round,
-		    struct mig_ram_stats *st, bool untouched, const struct sev_mig_pages *sev)
+static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct batch *b, u64 page,
+		    u8 *host, u32 round, struct mig_ram_stats *st, bool untouched)
 {
+	const struct sev_mig_pages *sev = r->sev;
 	struct mig_page_ent *e = &b->ents[b->n++];
 	bool shared = sev && page_map__is_shared(sev->pm, page);
 	int ret;
@@ -199,9 +200,12 @@ static int add_page(struct mig_chan *c, struct batch *b, u64 page, u8 *host, u32
 	}
 	if (shared)	/* the page map's view when it was read */
 		e->flags |= MIG_PAGE_SHARED;
-	if (b->n == MIG_MAX_BATCH)
-		return flush(c, b, round, st);
-	return 0;
+	if (b->n < MIG_MAX_BATCH)
+		return 0;
+	/* lkvm migrate --cancel: stop between records, the stream stays whole. */
+	if (r->stop && atomic_load_explicit(r->stop, memory_order_relaxed))
+		return -ECANCELED;
+	return flush(c, b, round, st);
 }
 
 int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
@@ -245,9 +249,8 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 					if (!(w & 1))
 						continue;
 				}
-				ret = add_page(c, &b, p, mb->host + (p - first) * PAGE_SIZE, round, st,
-					       pm_ok && !(pm[p - p0] & (PM_PRESENT | PM_SWAPPED)),
-					       r->sev);
+				ret = add_page(r, c, &b, p, mb->host + (p - first) * PAGE_SIZE, round, st,
+					       pm_ok && !(pm[p - p0] & (PM_PRESENT | PM_SWAPPED)));
 				if (ret)
 					goto out;
 			}

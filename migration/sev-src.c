@@ -54,7 +54,8 @@ static void put32(u8 *p, u32 v)
 	p[3] = v >> 24;
 }
 
-int sev_mig__src_begin(struct kvm *kvm, u32 wait_ms, char *why, size_t n)
+int sev_mig__src_begin(struct kvm *kvm, u32 wait_ms, const atomic_bool *stop, char *why,
+		       size_t n)
 {
 	struct page_map_readiness rd;
 
@@ -73,7 +74,11 @@ int sev_mig__src_begin(struct kvm *kvm, u32 wait_ms, char *why, size_t n)
 	if (!rd.ready && wait_ms) {
 		pr_info("SEV: waiting up to %u ms for the guest to declare itself migration-ready",
 			wait_ms);
-		page_map__wait_ready(kvm->page_map, wait_ms);
+		if (page_map__wait_ready(kvm->page_map, wait_ms, stop) == -ECANCELED) {
+			snprintf(why, n, "cancelled while waiting for the SEV guest to be "
+				 "migration-ready");
+			return -ECANCELED;
+		}
 		page_map__readiness(kvm->page_map, &rd);
 	}
 	if (!rd.ready) {

@@ -314,6 +314,7 @@ struct mig_ram_src {
 	u64 nr_pages;
 	u32 nr_channels;
 	const struct sev_mig_pages *sev;	/* SEV: private pages sealed (NULL: none) */
+	const atomic_bool *stop;	/* set: -ECANCELED before the next record */
 };
 
 struct mig_ram_stats {
@@ -372,6 +373,13 @@ void mig_params__defaults(struct mig_params *p);
  * destination); on any failure the vCPUs have been resumed, the guest runs
  * on here, and res->reason says why.
  */
+/*
+ * lkvm migrate --cancel: ask the running migration to give up.  0 (msg says
+ * what), -ENOENT when none runs, -EBUSY once END went out (the destination
+ * may already run the guest).  The engine stops at its next record, sends
+ * ABORT, resumes the guest and fails with -ECANCELED.
+ */
+int migration__cancel(char *msg, size_t n);
 int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
 		    void *arg, struct mig_result *res);
 int mig_result__json(const struct mig_result *r, char *buf, size_t n);

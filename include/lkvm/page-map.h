@@ -19,6 +19,7 @@
 #ifndef LKVM__PAGE_MAP_H
 #define LKVM__PAGE_MAP_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "lkvm/util.h"
@@ -124,9 +125,12 @@ int page_map__msr_write(struct page_map *pm, u64 val);
 void page_map__readiness(struct page_map *pm, struct page_map_readiness *out);
 /*
  * Wait up to timeout_ms for the guest to be ready: 0 when ready, -ETIMEDOUT
- * otherwise (the migration code's "wait a bounded time" option).
+ * otherwise (the migration code's "wait a bounded time" option), or
+ * -ECANCELED once *stop is set (may be NULL) and page_map__kick() called.
  */
-int page_map__wait_ready(struct page_map *pm, u64 timeout_ms);
+int page_map__wait_ready(struct page_map *pm, u64 timeout_ms, const atomic_bool *stop);
+/* Wake page_map__wait_ready() to look at its stop flag again. */
+void page_map__kick(struct page_map *pm);
 
 /*
  * Guest reset/reboot: every page back to private (flips recorded as

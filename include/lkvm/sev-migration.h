@@ -68,11 +68,13 @@ static inline u32 sev_mig_pkt__len(u32 hdr_len)
 
 /*
  * Before connecting: an SEV guest must have declared MIGRATION_READY.
- * wait_ms 0 refuses at once; otherwise waits that long.  The refusal says
- * "never ready" or "was ready, withdrew (rebooting?)".  Also clears the
- * page map's changed set: round 0 sends every page in its current state.
+ * wait_ms 0 refuses at once; otherwise waits that long, or until *stop is
+ * set (may be NULL; then -ECANCELED).  The refusal says "never ready" or
+ * "was ready, withdrew (rebooting?)".  Also clears the page map's changed
+ * set: round 0 sends every page in its current state.
  */
-int sev_mig__src_begin(struct kvm *kvm, u32 wait_ms, char *why, size_t n);
+int sev_mig__src_begin(struct kvm *kvm, u32 wait_ms, const atomic_bool *stop, char *why,
+		       size_t n);
 /*
  * After HELLO_REPLY on the control connection: receive the destination's
  * SEV_PLATFORM, check its chain as the policy demands, SEND_START (length

@@ -3,7 +3,8 @@
 # and its guest keep running, and a stalled client blocks nobody.
 . "$(dirname "$0")/../lib.sh"
 need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply_type \
-	 truncated_header truncated_payload garbage vmm_survives stalled_client
+	 truncated_header truncated_payload garbage migrate_short cancel_payload cancel_nothing \
+	 vmm_survives stalled_client
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
 S=$LKVM_DIR/bad.sock
@@ -34,6 +35,11 @@ expect reply_type reply-type '^reply -95 unknown request type 0x8000 data 88 rep
 expect truncated_header truncated-hdr '^reply -32 rejected: truncated message eof $'
 expect truncated_payload truncated-payload '^reply -32 rejected: truncated message eof $'
 expect garbage garbage '^reply -74 rejected: bad magic eof $'
+# Migration requests of the wrong size, and a cancel with nothing to
+# cancel: answered, and the connection goes on (an INFO follows).
+expect migrate_short migrate-short '^reply -22 Invalid argument data 88 reply 0 $'
+expect cancel_payload cancel-payload '^reply -22 Invalid argument data 88 reply 0 $'
+expect cancel_nothing cancel '^reply -2 no migration in progress data 88 reply 0 $'
 
 if grep -q "rejected message: bad magic" $T_TMP/err && grep -q "rejected unknown request type 0x4242" $T_TMP/err &&
    kill -0 $VM && listed && grows $T_TMP/out && [ "$($RAW $S info | tr '\n' ' ')" = "data 88 reply 0 " ]

@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
+tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled cancel-nothing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -23,15 +23,15 @@ run_src() {
 }
 
 # expect_failure TEST SRC REASON_REGEX [migrate args...]
-# With KILL="SIG PID", PID gets SIG at the 2nd progress line inside round 0
-# (about 1 s into the stream), the stream still under way.
+# With AT_PROGRESS="COMMAND...", the command runs at the 2nd progress line
+# inside round 0 (about 1 s into the stream), the stream still under way.
 expect_failure() {
 	local t=$1 src=$2 re=$3 rc mpid progress=1; shift 3
-	if [ -n "${KILL:-}" ]; then
+	if [ -n "${AT_PROGRESS:-}" ]; then
 		"$LKVM" migrate --name "$src" "$@" >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
 		mpid=$!
 		wait_for 30 progress_lines "$T_TMP/$t.mig.err" 2 || progress=0
-		kill -"${KILL% *}" "${KILL#* }"
+		$AT_PROGRESS
 		wait "$mpid"; rc=$?
 	else
 		"$LKVM" migrate --name "$src" --quiet "$@" >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err"
@@ -52,6 +52,9 @@ expect_failure() {
 	echo "$t: $(grep -v '^migrate: round' "$T_TMP/$t.mig.err")"
 	return 0
 }
+
+# cancel_src NAME: lkvm migrate --cancel, its message kept in cancel.err
+cancel_src() { "$LKVM" migrate --cancel --name "$1" 2>"$T_TMP/cancel.err"; }
 
 # dest_failed TEST DSTNAME: the destination exited non-zero and never ran the guest
 dest_failed() {
@@ -115,7 +118,7 @@ expect_failure connection-cut src4 "failed|reset|Broken pipe|refused" --to "127.
 run_src src5
 port=$(pick_port)
 start_dst d-kill "$port" -m $MEM
-KILL="KILL $DST_PID" expect_failure destination-killed src5 "failed|reset|Broken pipe|lost" \
+AT_PROGRESS="kill -KILL $DST_PID" expect_failure destination-killed src5 "failed|reset|Broken pipe|lost" \
 	--to "127.0.0.1:$port" --bandwidth 2 && pass destination-killed
 
 # 6b. The destination is stopped by SIGTERM mid-stream: it exits with the
@@ -123,7 +126,7 @@ KILL="KILL $DST_PID" expect_failure destination-killed src5 "failed|reset|Broken
 port=$(pick_port)
 start_dst d-term "$port" -m $MEM
 term_pid=$DST_PID
-if KILL="TERM $term_pid" expect_failure destination-terminated src5 \
+if AT_PROGRESS="kill -TERM $term_pid" expect_failure destination-terminated src5 \
 	"stopped by Terminated|failed|reset|Broken pipe|lost" --to "127.0.0.1:$port" --bandwidth 2; then
 	wait_exit "$term_pid" 15
 	if [ "$EXIT_RC" != 143 ]; then
@@ -135,7 +138,30 @@ if KILL="TERM $term_pid" expect_failure destination-terminated src5 \
 	fi
 fi
 
-# 6c. A destination waiting for its guest is on the control socket: listed
+# 6c. lkvm migrate --cancel mid-stream: the migration fails as "cancelled",
+#     the source keeps its guest, and the destination hears why (ABORT comes
+#     before the data connections close) and exits non-zero.  A second
+#     --cancel finds nothing to cancel.
+port=$(pick_port)
+start_dst d-cancel "$port" -m $MEM
+if AT_PROGRESS="cancel_src src5" expect_failure cancelled src5 "cancelled \(lkvm migrate --cancel\)" \
+	--to "127.0.0.1:$port" --bandwidth 2 && dest_failed cancelled d-cancel; then
+	if ! grep -q "cancelling the migration to 127.0.0.1:$port" "$T_TMP/cancel.err"; then
+		fail cancelled "--cancel said: $(cat "$T_TMP/cancel.err")"
+	elif ! grep -q "source aborted: cancelled" "$T_TMP/d-cancel.err"; then
+		fail cancelled "the destination did not hear why: $(tail -n 1 "$T_TMP/d-cancel.err")"
+	else
+		pass cancelled
+	fi
+fi
+if "$LKVM" migrate --cancel --name src5 2>"$T_TMP/cancel2.err" ||
+	! grep -q "src5: no migration in progress" "$T_TMP/cancel2.err" || [ "$(wc -l <"$T_TMP/cancel2.err")" -ne 1 ]; then
+	fail cancel-nothing "$(cat "$T_TMP/cancel2.err")"
+else
+	pass cancel-nothing
+fi
+
+# 6d. A destination waiting for its guest is on the control socket: listed
 #     as incoming, refuses what needs a guest, has dropped its capabilities,
 #     and stops on request.
 port=$(pick_port)
@@ -144,7 +170,7 @@ if ! wait_for 10 bash -c "'$LKVM' list 2>/dev/null | grep -q '^d-wait .* incomin
 	fail waiting-destination-listed "not listed as incoming: $("$LKVM" list 2>&1)"
 else
 	bad=
-	for c in pause resume debug "migrate --to 127.0.0.1:1"; do
+	for c in pause resume debug "migrate --to 127.0.0.1:1" "migrate --cancel"; do
 		if $LKVM $c --name d-wait >/dev/null 2>"$T_TMP/wait.err" ||
 			! grep -q "has not arrived yet" "$T_TMP/wait.err" || [ "$(wc -l <"$T_TMP/wait.err")" -ne 1 ]; then
 			bad="$bad '$c': $(cat "$T_TMP/wait.err");"

@@ -12,17 +12,19 @@
 #   nosend           guest policy NOSEND: SEND_START refused
 #   not-ready        the guest never wrote MSR_KVM_MIGRATION_CONTROL = 1
 #   not-ready-wait   the same with --wait-ready 1: refused after the wait
+#   cancel-wait      --wait-ready 600 ended by lkvm migrate --cancel
 #   withdrawn        the guest withdraws readiness mid-migration (reboot-like)
 #   withdrawn-held   ... and the source was held for it (the test hook worked)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
 source "$(dirname "$0")/sevmig-common.inc"
-tests="flipped-packet wrong-pdh wrong-pdh-chain nosend not-ready not-ready-wait withdrawn withdrawn-held"
+tests="flipped-packet wrong-pdh wrong-pdh-chain nosend not-ready not-ready-wait cancel-wait withdrawn withdrawn-held"
 need_kvm $tests
 need_migrate $tests
 
 # expect_fail TEST GUEST_PARAMS REASON_REGEX MIGRATE_ARGS...
-# (SRC_ENV, DST_ENV, POLICY from the caller)
+# (SRC_ENV, DST_ENV, POLICY from the caller; CANCEL_AT=REGEX: once the
+# source's log matches it, lkvm migrate --cancel)
 expect_fail() {
 	local t=$1 params=$2 want=$3 port out rc; shift 3
 	port=$(pick_port)
@@ -33,8 +35,18 @@ expect_fail() {
 	if ! wait_for 60 counts_past "$T_TMP/$t-src.out" 2; then
 		fail "$t" "source guest did not count: $(tail -n 3 "$T_TMP/$t-src.err")"; stop_all "$t-src" "$t-dst"; return
 	fi
-	out=$("$LKVM" migrate --to "127.0.0.1:$port" --name "$t-src" --json "$@" 2>"$T_TMP/$t-migrate.err")
-	rc=$?
+	if [ -n "${CANCEL_AT:-}" ]; then
+		"$LKVM" migrate --to "127.0.0.1:$port" --name "$t-src" --json "$@" \
+			>"$T_TMP/$t-migrate.out" 2>"$T_TMP/$t-migrate.err" &
+		local mpid=$!
+		wait_for 30 grep -q "$CANCEL_AT" "$T_TMP/$t-src.err"
+		"$LKVM" migrate --cancel --name "$t-src" 2>>"$T_TMP/$t-migrate.err"
+		wait "$mpid"; rc=$?
+		out=$(cat "$T_TMP/$t-migrate.out")
+	else
+		out=$("$LKVM" migrate --to "127.0.0.1:$port" --name "$t-src" --json "$@" 2>"$T_TMP/$t-migrate.err")
+		rc=$?
+	fi
 	echo "$t: $out"
 	if [ $rc -eq 0 ] || ! echo "$out" | grep -q '"status":"failed"'; then
 		fail "$t" "migration did not fail (rc $rc): $out"; stop_all "$t-src" "$t-dst"; return
@@ -84,6 +96,12 @@ DST_UNTOUCHED=1 expect_fail not-ready "$P noready=1" 'never declared itself migr
 t0=$SECONDS
 DST_UNTOUCHED=1 expect_fail not-ready-wait "$P noready=1" 'never declared itself migration-ready.*after waiting' --wait-ready 1
 echo "not-ready-wait: refused after $((SECONDS - t0)) s in all"
+# A long --wait-ready ends at once on lkvm migrate --cancel (the source would
+# otherwise wait 10 minutes for a guest that never becomes ready).
+t0=$SECONDS
+CANCEL_AT="waiting up to 600000 ms" DST_UNTOUCHED=1 \
+	expect_fail cancel-wait "$P noready=1" 'cancelled while waiting for the SEV guest' --wait-ready 600
+echo "cancel-wait: over after $((SECONDS - t0)) s in all"
 
 # Readiness blinks 1 -> 0 -> 1 in the guest's pause loop, but only between
 # counts, and a count's own checking can take longer than a whole migration

@@ -8,7 +8,10 @@
  * CASE: info, bad-magic, bad-version, bad-flags, huge-len, too-long,
  * unknown-type, reply-type (both followed by an INFO on the same connection
  * once answered), truncated-hdr, truncated-payload, garbage, half-hdr
- * (3 bytes, then silence), read-only (send nothing, just read), idle.
+ * (3 bytes, then silence), read-only (send nothing, just read), idle,
+ * migrate-short (MIGRATE with 4 payload bytes), cancel-payload
+ * (MIGRATE_CANCEL with 4 payload bytes), cancel (MIGRATE_CANCEL); these
+ * three are followed by an INFO as well.
  * HOLD_S: wait that long after sending before reading.
  * Output: one line per answer, "reply STATUS TEXT" or "data LEN", then
  * "eof" or "timeout" unless the exchange ended with a reply.  Exit status
@@ -67,7 +70,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	c = argv[2];
-	follow_up = !strcmp(c, "unknown-type") || !strcmp(c, "reply-type");
+	follow_up = !strcmp(c, "unknown-type") || !strcmp(c, "reply-type") ||
+		    !strcmp(c, "migrate-short") || !strncmp(c, "cancel", 6);
 	strcpy(a.sun_path, argv[1]);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
@@ -98,6 +102,12 @@ int main(int argc, char **argv)
 		h.type = IPC_MSG_DEBUG, h.len = 4, len += 2;
 	else if (!strcmp(c, "garbage"))
 		memset(&h, 0xa5, sizeof(h));
+	else if (!strcmp(c, "migrate-short"))
+		h.type = IPC_MSG_MIGRATE, h.len = 4, len += 4;
+	else if (!strcmp(c, "cancel-payload"))
+		h.type = IPC_MSG_MIGRATE_CANCEL, h.len = 4, len += 4;
+	else if (!strcmp(c, "cancel"))
+		h.type = IPC_MSG_MIGRATE_CANCEL;
 	else if (!strcmp(c, "read-only") || !strcmp(c, "idle"))
 		len = 0;
 	else if (strcmp(c, "info")) {

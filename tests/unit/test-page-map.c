@@ -461,7 +461,7 @@ static void test_msr_semantics(void)
 	CHECK_EQ(rdmsr(&kvm, &err), 1);
 	page_map__readiness(kvm.page_map, &rd);
 	CHECK(rd.ready && !rd.withdrawn && rd.nr_ready == 1 && rd.last_change_ns);
-	CHECK_EQ(page_map__wait_ready(kvm.page_map, 0), 0);
+	CHECK_EQ(page_map__wait_ready(kvm.page_map, 0, NULL), 0);
 
 	/* Reserved bits: #GP, value unchanged. */
 	CHECK_EQ(wrmsr(&kvm, 2), 1);
@@ -474,7 +474,7 @@ static void test_msr_semantics(void)
 	CHECK_EQ(rdmsr(&kvm, &err), 0);
 	page_map__readiness(kvm.page_map, &rd);
 	CHECK(!rd.ready && rd.withdrawn && rd.nr_withdrawn == 1);
-	CHECK_EQ(page_map__wait_ready(kvm.page_map, 20), -ETIMEDOUT);
+	CHECK_EQ(page_map__wait_ready(kvm.page_map, 20, NULL), -ETIMEDOUT);
 	CHECK_EQ(wrmsr(&kvm, 0), 0);			/* no transition */
 	page_map__readiness(kvm.page_map, &rd);
 	CHECK_EQ(rd.nr_withdrawn, 1);
@@ -517,7 +517,7 @@ static void test_wait_ready_wakes(void)
 
 	MAKE_MAP(&kvm, true, true);
 	pthread_create(&t, NULL, set_ready_later, kvm.page_map);
-	CHECK_EQ(page_map__wait_ready(kvm.page_map, 5000), 0);
+	CHECK_EQ(page_map__wait_ready(kvm.page_map, 5000, NULL), 0);
 	pthread_join(t, NULL);
 	drop(&kvm);
 }

@@ -243,7 +243,7 @@ static int handshake(struct host *a, struct host *b, struct mig_incoming *in, ch
 	if (ret)
 		return ret;
 	pthread_create(&t, NULL, dst_thread, &d);
-	ret = sev_mig__src_begin(a->kvm, 0, why, 256);
+	ret = sev_mig__src_begin(a->kvm, 0, NULL, why, 256);
 	if (!ret)
 		ret = sev_mig__src_handshake(a->kvm, &ca, why, 256);
 	if (ret)
@@ -268,16 +268,16 @@ static void readiness_is_required_and_withdrawal_named(void)
 	char why[256] = "";
 
 	REQUIRE(host_open(&a, dir_a, SEV_POLICY_NODBG, true) == 0);
-	CHECK_EQ(sev_mig__src_begin(a.kvm, 0, why, sizeof(why)), -EAGAIN);
+	CHECK_EQ(sev_mig__src_begin(a.kvm, 0, NULL, why, sizeof(why)), -EAGAIN);
 	CHECK(strstr(why, "never declared itself migration-ready"));
-	CHECK_EQ(sev_mig__src_begin(a.kvm, 50, why, sizeof(why)), -EAGAIN);
+	CHECK_EQ(sev_mig__src_begin(a.kvm, 50, NULL, why, sizeof(why)), -EAGAIN);
 	CHECK(strstr(why, "after waiting"));
 	page_map__msr_write(a.kvm->page_map, 1);
 	page_map__msr_write(a.kvm->page_map, 0);
-	CHECK_EQ(sev_mig__src_begin(a.kvm, 0, why, sizeof(why)), -EAGAIN);
+	CHECK_EQ(sev_mig__src_begin(a.kvm, 0, NULL, why, sizeof(why)), -EAGAIN);
 	CHECK(strstr(why, "was migration-ready but withdrew"));
 	page_map__msr_write(a.kvm->page_map, 1);
-	CHECK_EQ(sev_mig__src_begin(a.kvm, 0, why, sizeof(why)), 0);
+	CHECK_EQ(sev_mig__src_begin(a.kvm, 0, NULL, why, sizeof(why)), 0);
 	CHECK_EQ(sev_mig__src_check(a.kvm, why, sizeof(why)), 0);
 	/* A blink 1 -> 0 -> 1 mid-migration is a reboot too. */
 	page_map__msr_write(a.kvm->page_map, 0);
