@@ -759,12 +759,13 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 		return snprintf(buf, n, "migration failed: %s; the guest runs on here", r->reason);
 	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
 			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero, %llu encrypted), "
-			"%u channels%s",
+			"%u channel%s%s",
 			r->total_ns / 1e9, r->downtime_ns / 1e6, r->bytes / 1e6,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
-			(unsigned long long)r->pages_encrypted, r->channels, r->verified ? ", guest memory verified" : "");
+			(unsigned long long)r->pages_encrypted, r->channels, r->channels == 1 ? "" : "s",
+			r->verified ? ", guest memory verified" : "");
 }
 
 int mig_result__json(const struct mig_result *r, char *buf, size_t n)
