@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lkvm/init.h"
 #include "lkvm/ipc.h"
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
@@ -116,3 +117,16 @@ static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 }
 
 ipc_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
+
+static int migrate_init_nothing(struct kvm *kvm)
+{
+	return 0;
+}
+
+/* Late level, linked after ipc.c: runs before the control socket closes. */
+static int migrate_exit(struct kvm *kvm)
+{
+	migration__stop();
+	return 0;
+}
+late_init(migrate_init_nothing, migrate_exit);

@@ -25,6 +25,7 @@
 #define SEND_TIMEOUT_MS		30000
 #define ROUND_PROGRESS_MS	500	/* progress lines inside a long round */
 #define CANCEL_GRACE_MS		2000	/* then a stuck sender's socket is shut */
+#define STOP_WAIT_S		40	/* > the ACK timeout: a committing engine ends */
 
 /*
  * The one migration this VMM may run (control.c allows one at a time), for
@@ -33,11 +34,23 @@
  */
 static struct {
 	pthread_mutex_t lock;
+	pthread_cond_t done;		/* active went false */
 	struct kvm *kvm;
 	bool active, committing;
+	bool stopping;			/* the cancel is migration__stop()'s */
 	atomic_bool cancel;
+	const char *why;		/* the failure a cancel reports */
 	char to[256];
-} cur = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} cur = { .lock = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
+
+/* Under cur.lock, with a migration active and not committing. */
+static void request_cancel(const char *why)
+{
+	cur.why = why;
+	atomic_store(&cur.cancel, true);
+	if (cur.kvm->page_map)		/* an SEV wait for readiness */
+		page_map__kick(cur.kvm->page_map);
+}
 
 int migration__cancel(char *msg, size_t n)
 {
@@ -51,13 +64,32 @@ int migration__cancel(char *msg, size_t n)
 		snprintf(msg, n, "too late: the destination has the whole guest and is starting it");
 		ret = -EBUSY;
 	} else {
-		atomic_store(&cur.cancel, true);
+		request_cancel("cancelled (lkvm migrate --cancel)");
 		snprintf(msg, n, "cancelling the migration to %s", cur.to);
-		if (cur.kvm->page_map)		/* an SEV wait for readiness */
-			page_map__kick(cur.kvm->page_map);
 	}
 	pthread_mutex_unlock(&cur.lock);
 	return ret;
+}
+
+void migration__stop(void)
+{
+	struct timespec until;
+
+	pthread_mutex_lock(&cur.lock);
+	if (cur.active && !cur.committing) {
+		pr_warn("migration: cancelling the migration to %s: this VMM is stopping", cur.to);
+		cur.stopping = true;
+		request_cancel("cancelled: the source VMM is stopping");
+	}
+	/* Committing, it waits for the ACK: let it end (the guest may live on there). */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += STOP_WAIT_S;
+	while (cur.active)
+		if (pthread_cond_timedwait(&cur.done, &cur.lock, &until) == ETIMEDOUT)
+			break;
+	if (cur.active)
+		pr_warn("migration: still running %d s after the stop; exiting anyway", STOP_WAIT_S);
+	pthread_mutex_unlock(&cur.lock);
 }
 
 /* A cancel that arrived: the failure to report, in res->reason. */
@@ -65,7 +97,8 @@ static bool cancelled(struct mig_result *res)
 {
 	if (!atomic_load(&cur.cancel))
 		return false;
-	snprintf(res->reason, sizeof(res->reason), "cancelled (lkvm migrate --cancel)");
+	snprintf(res->reason, sizeof(res->reason), "%s", cur.why);
+	res->source_stopping = cur.stopping;
 	return true;
 }
 
@@ -732,6 +765,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	cur.kvm = kvm;
 	cur.active = true;
 	cur.committing = false;
+	cur.stopping = false;
 	atomic_store(&cur.cancel, false);
 	snprintf(cur.to, sizeof(cur.to), "%s", p->to);
 	pthread_mutex_unlock(&cur.lock);
@@ -740,6 +774,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		res->total_ns = now_ns() - t0;
 	pthread_mutex_lock(&cur.lock);
 	cur.active = false;
+	pthread_cond_broadcast(&cur.done);
 	pthread_mutex_unlock(&cur.lock);
 	return ret;
 }
@@ -756,7 +791,9 @@ int mig_progress__text(const struct mig_progress *p, char *buf, size_t n)
 int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 {
 	if (r->status)
-		return snprintf(buf, n, "migration failed: %s; the guest runs on here", r->reason);
+		return snprintf(buf, n, "migration failed: %s; %s", r->reason,
+				r->source_stopping ? "the guest stops with this VMM" :
+				"the guest runs on here");
 	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
 			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero, %llu encrypted), "
 			"%u channel%s%s",

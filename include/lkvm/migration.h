@@ -360,6 +360,7 @@ struct mig_result {
 	u32 channels;
 	u32 mem_crc;			/* with verify: the crc the destination matched */
 	bool verified;
+	bool source_stopping;		/* failed because this VMM stops: no guest here either */
 };
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);
@@ -380,6 +381,13 @@ void mig_params__defaults(struct mig_params *p);
  * ABORT, resumes the guest and fails with -ECANCELED.
  */
 int migration__cancel(char *msg, size_t n);
+/*
+ * The VMM is stopping: cancel a migration under way (the destination hears
+ * "the source VMM is stopping") and wait for the engine to finish, so that
+ * nothing reads guest memory after it is gone.  One that already sent END
+ * is left to end by itself (ACK or not), for up to 40 s.
+ */
+void migration__stop(void);
 int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
 		    void *arg, struct mig_result *res);
 int mig_result__json(const struct mig_result *r, char *buf, size_t n);

@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled cancel-nothing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
+tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled cancel-nothing source-stopped waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -161,7 +161,37 @@ else
 	pass cancel-nothing
 fi
 
-# 6d. A destination waiting for its guest is on the control socket: listed
+# 6d. The source VMM is stopped mid-stream (lkvm stop): it cancels the
+#     migration first, so the destination hears why, and exits 0 once the
+#     engine is done (nothing may read guest memory after it is gone).
+run_src src6
+port=$(pick_port)
+start_dst d-srcstop "$port" -m $MEM
+"$LKVM" migrate --name src6 --to "127.0.0.1:$port" --bandwidth 2 \
+	>"$T_TMP/srcstop.mig.out" 2>"$T_TMP/srcstop.mig.err" &
+mpid=$!
+if ! wait_for 30 progress_lines "$T_TMP/srcstop.mig.err" 2; then
+	fail source-stopped "no progress inside round 0: $(tail -n 2 "$T_TMP/srcstop.mig.err")"
+	kill "$mpid" 2>/dev/null
+else
+	"$LKVM" stop --name src6 >/dev/null 2>&1
+	wait "$mpid"; rc=$?
+	wait_exit "$SRC_PID" 15
+	if [ $rc -eq 0 ] || ! grep -q "cancelled: the source VMM is stopping; the guest stops with this VMM" \
+		"$T_TMP/srcstop.mig.err"; then
+		fail source-stopped "lkvm migrate (rc $rc): $(tail -n 1 "$T_TMP/srcstop.mig.err")"
+	elif [ "$EXIT_RC" != 0 ] || grep -q "still busy at exit\|still running" "$T_TMP/src6.err"; then
+		fail source-stopped "source exit $EXIT_RC: $(tail -n 2 "$T_TMP/src6.err")"
+	elif dest_failed source-stopped d-srcstop; then
+		if grep -q "source aborted: cancelled: the source VMM is stopping" "$T_TMP/d-srcstop.err"; then
+			pass source-stopped
+		else
+			fail source-stopped "the destination did not hear why: $(tail -n 1 "$T_TMP/d-srcstop.err")"
+		fi
+	fi
+fi
+
+# 6e. A destination waiting for its guest is on the control socket: listed
 #     as incoming, refuses what needs a guest, has dropped its capabilities,
 #     and stops on request.
 port=$(pick_port)
