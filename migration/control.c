@@ -14,7 +14,9 @@
 #include "lkvm/migration.h"
 
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t replied = PTHREAD_COND_INITIALIZER;
 static bool busy;
+static bool handling;		/* a MIGRATE request not yet answered */
 
 struct prog_ctx {
 	int fd;
@@ -59,6 +61,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 		return IPC_REPLIED;
 	}
 	busy = true;
+	handling = true;
 	pthread_mutex_unlock(&busy_lock);
 
 	mig_params__defaults(&p);
@@ -93,6 +96,8 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	}
 	pthread_mutex_lock(&busy_lock);
 	busy = ret == 0;		/* after a commit, never again */
+	handling = false;
+	pthread_cond_broadcast(&replied);
 	pthread_mutex_unlock(&busy_lock);
 	return IPC_REPLIED;
 }
@@ -123,10 +128,22 @@ static int migrate_init_nothing(struct kvm *kvm)
 	return 0;
 }
 
-/* Late level, linked after ipc.c: runs before the control socket closes. */
+/*
+ * Late level, linked after ipc.c: runs before the control socket closes,
+ * which would otherwise cut the client off before it hears the outcome.
+ */
 static int migrate_exit(struct kvm *kvm)
 {
+	struct timespec until;
+
 	migration__stop();
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&busy_lock);
+	while (handling)
+		if (pthread_cond_timedwait(&replied, &busy_lock, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&busy_lock);
 	return 0;
 }
 late_init(migrate_init_nothing, migrate_exit);
