@@ -453,27 +453,29 @@ static void abort_stream(struct mig_src *m, int err)
 	char why[256] = "";
 	u32 i;
 
-	/* ABORT goes before the data connections close, so the destination
-	 * reports the source's reason rather than a connection cut. */
 	if (m->ctrl.fd >= 0) {
 		mig_status__encode(-err, 0, m->res->reason, &b);
 		if (!b.err)
 			mig_chan__send_rec(&m->ctrl, MIG_REC_ABORT, 0, 0, b.data, b.len);
 		mig_buf__free(&b);
 	}
-	for (i = 0; i < m->nch; i++)
-		mig_chan__close(&m->ch[i].chan);
-	if (m->ctrl.fd < 0)
-		return;
-	/* The destination sends ACK with its reason when it gives up first
-	 * (not worth repeating when it only echoes our ABORT). */
-	if (!m->refused && recv_status(m, MIG_REC_ACK, 1000, why, sizeof(why)) < 0 && why[0] &&
+	/*
+	 * The destination answers ABORT (or its own earlier failure) with an
+	 * ACK carrying its reason, then hangs up.  The data connections stay
+	 * open until then (1 s at most): a destination thread that saw them
+	 * close first would report a cut connection instead of our reason.
+	 * Its echo of our ABORT is not worth repeating.
+	 */
+	if (m->ctrl.fd >= 0 && !m->refused &&
+	    recv_status(m, MIG_REC_ACK, 1000, why, sizeof(why)) < 0 && why[0] &&
 	    strncmp(why, "source aborted: ", 16)) {
 		size_t l = strlen(m->res->reason);
 
 		snprintf(m->res->reason + l, sizeof(m->res->reason) - l,
 			 "%sdestination says: %s", l ? "; " : "", why);
 	}
+	for (i = 0; i < m->nch; i++)
+		mig_chan__close(&m->ch[i].chan);
 	mig_chan__close(&m->ctrl);
 }
 
