@@ -447,6 +447,22 @@ static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, 
 }
 
 /* After a failure: tell the destination, and fetch its reason if it has one. */
+/*
+ * Test hook, LKVM_MIG_FAULT=hold:MS: wait MS ms after END before reading
+ * the ACK, so a test can send lkvm migrate --cancel into the committing
+ * window and see it refused (the guest is paused meanwhile).
+ */
+static void hold_after_end(void)
+{
+	const char *e = getenv("LKVM_MIG_FAULT");
+	unsigned int ms;
+
+	if (!e || sscanf(e, "hold:%u", &ms) != 1 || !ms || ms > 60000)
+		return;
+	pr_warn("migration: test hook: END sent, holding %u ms before reading the ACK", ms);
+	usleep(ms * 1000u);
+}
+
 static void abort_stream(struct mig_src *m, int err)
 {
 	struct mig_buf b = { 0 };
@@ -688,6 +704,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	if (ret)
 		goto out_fail_io;
 	pr_debug("migration: END sent at %.3f ms", (now_ns() - t_pause) / 1e6);
+	hold_after_end();
 	ret = recv_status(m, MIG_REC_ACK, p->ack_timeout_ms, why, sizeof(why));
 	if (ret) {
 		if (why[0])

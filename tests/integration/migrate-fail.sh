@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled cancel-nothing source-stopped waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
+tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled cancel-nothing source-stopped cancel-too-late waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -191,7 +191,36 @@ else
 	fi
 fi
 
-# 6e. A destination waiting for its guest is on the control socket: listed
+# 6e. A cancel once END has gone out is refused: the destination may
+#     already run the guest.  The hook holds the source 3 s after END so the
+#     cancel lands in that window; the migration then completes and the
+#     guest counts on at the destination.
+run_src src7 LKVM_MIG_FAULT=hold:3000
+port=$(pick_port)
+start_dst d-late "$port" -m $MEM
+"$LKVM" migrate --name src7 --quiet --to "127.0.0.1:$port" \
+	>"$T_TMP/late.mig.out" 2>"$T_TMP/late.mig.err" &
+mpid=$!
+if ! wait_for 30 grep -q "test hook: END sent" "$T_TMP/src7.err"; then
+	fail cancel-too-late "the hook never held the source: $(tail -n 2 "$T_TMP/src7.err")"
+	wait "$mpid"
+else
+	"$LKVM" migrate --cancel --name src7 2>"$T_TMP/late.cancel.err"; crc=$?
+	wait "$mpid"; rc=$?
+	if [ $crc -eq 0 ] || ! grep -q "src7: too late: the destination has the whole guest" "$T_TMP/late.cancel.err"; then
+		fail cancel-too-late "--cancel (rc $crc): $(cat "$T_TMP/late.cancel.err")"
+	elif [ $rc -ne 0 ]; then
+		fail cancel-too-late "the migration failed after the refused cancel: $(cat "$T_TMP/late.mig.err")"
+	elif ! wait_for 30 counts_past "$T_TMP/d-late.out" $(( $(last_count "$T_TMP/src7.out") + 2 )); then
+		fail cancel-too-late "the guest does not count on at the destination: $(tail -n 2 "$T_TMP/d-late.err")"
+	else
+		pass cancel-too-late
+	fi
+fi
+"$LKVM" stop --name d-late >/dev/null 2>&1
+wait_exit "$DST_PID" 10
+
+# 6f. A destination waiting for its guest is on the control socket: listed
 #     as incoming, refuses what needs a guest, has dropped its capabilities,
 #     and stops on request.
 port=$(pick_port)
