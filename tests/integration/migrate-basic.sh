@@ -107,12 +107,13 @@ LAZY=1 DST_ARGS="--no-prefault" migrate_once lazy-destination 16M 1 "delay=20000
 # Both vCPUs count (tests/guests/migrate-smp): each goes on with its next count.
 GUEST=$GUESTS/migrate-smp SEQ_CPUS="0 1" migrate_once two-vcpus 32M 2 "delay=20000"
 # Both vCPUs write 256 pages of a 2 MiB buffer per line; 16 MiB of random
-# RAM (an initrd) makes round 0 long enough for that to matter, so with a
-# 1 ms downtime target pre-copy has to chase the guest over several rounds,
-# and the RAM checksum shows no write was lost on the way.
+# RAM (an initrd) at 64 MB/s makes round 0 last ~0.25 s, so with a 1 ms
+# downtime target pre-copy has to chase the guest over many rounds (without
+# the cap a fast round 0 sometimes left too little dirty to go on), and the
+# RAM checksum shows no write was lost on the way.
 LAST_JSON=
 head -c $((16 << 20)) /dev/urandom >"$T_TMP/random.img"
-GUEST=$GUESTS/migrate-smp SEQ_CPUS="0 1" MIG_ARGS="--downtime 1" SRC_ARGS="-i $T_TMP/random.img" \
+GUEST=$GUESTS/migrate-smp SEQ_CPUS="0 1" MIG_ARGS="--downtime 1 --bandwidth 64" SRC_ARGS="-i $T_TMP/random.img" \
 	migrate_once dirtying-guest 64M 2 "delay=100 dirty=256" 3
 rounds=$(echo "$LAST_JSON" | sed -n 's/.*"rounds":\([0-9]*\).*/\1/p')
 if [ -z "$rounds" ]; then
