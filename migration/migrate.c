@@ -446,7 +446,6 @@ static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, 
 		m->fn(&pr, m->fn_arg);
 }
 
-/* After a failure: tell the destination, and fetch its reason if it has one. */
 /*
  * Test hook, LKVM_MIG_FAULT=hold:MS: wait MS ms after END before reading
  * the ACK, so a test can send lkvm migrate --cancel into the committing
@@ -463,6 +462,7 @@ static void hold_after_end(void)
 	usleep(ms * 1000u);
 }
 
+/* After a failure: tell the destination, and fetch its reason if it has one. */
 static void abort_stream(struct mig_src *m, int err)
 {
 	struct mig_buf b = { 0 };
