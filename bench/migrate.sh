@@ -22,6 +22,7 @@ median() {	# KEY: the median of its values, or "-"
 }
 
 echo "== lkvm migration bench: ${SIZE_MB} MiB, ${CHANNELS:-default} channel(s), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   socket buffer limits: net.core.wmem_max $(cat /proc/sys/net/core/wmem_max), rmem_max $(cat /proc/sys/net/core/rmem_max), tcp_wmem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_wmem), tcp_rmem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_rmem)"
 echo
 echo "-- the RAM stream alone (no VM) beside raw loopback TCP, in one process:"
 for i in $(seq "$REPEAT"); do
