@@ -630,6 +630,11 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	/* Stop-and-copy: the guest stays paused until the ACK or a failure. */
 	t_pause = now_ns();
 	ret = kvm__pause(kvm);
+	if (ret == -ESHUTDOWN) {	/* a stop came first: the guest ends here */
+		snprintf(res->reason, sizeof(res->reason), "the source VMM is stopping");
+		res->source_stopping = true;
+		goto out_fail;
+	}
 	if (ret) {
 		snprintf(res->reason, sizeof(res->reason), "cannot pause the vCPUs: %s",
 			 strerror(-ret));
