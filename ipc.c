@@ -513,8 +513,4 @@ static struct run_hook ipc_run_hook = {
 };
 run_hook_register(ipc_run_hook);
 
-static int ipc_init_nothing(struct kvm *kvm)
-{
-	return 0;
-}
-late_init(ipc_init_nothing, kvm_ipc__stop);
+late_exit(kvm_ipc__stop);

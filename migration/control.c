@@ -123,11 +123,6 @@ static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 
 ipc_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
 
-static int migrate_init_nothing(struct kvm *kvm)
-{
-	return 0;
-}
-
 /*
  * Late level, linked after ipc.c: runs before the control socket closes,
  * which would otherwise cut the client off before it hears the outcome.
@@ -146,4 +141,4 @@ static int migrate_exit(struct kvm *kvm)
 	pthread_mutex_unlock(&busy_lock);
 	return 0;
 }
-late_init(migrate_init_nothing, migrate_exit);
+late_exit(migrate_exit);

@@ -545,8 +545,4 @@ static struct run_hook incoming_run_hook = {
 };
 run_hook_register(incoming_run_hook);
 
-static int incoming_init_nothing(struct kvm *kvm)
-{
-	return 0;
-}
-late_init(incoming_init_nothing, incoming_cleanup);
+late_exit(incoming_cleanup);

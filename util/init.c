@@ -24,7 +24,7 @@ int kvm__init_all(struct kvm *kvm)
 		struct init_item *it;
 
 		for (it = levels[lvl]; it; it = it->next) {
-			ret = it->init(kvm);
+			ret = it->init ? it->init(kvm) : 0;
 			if (ret < 0) {
 				pr_err("init %s failed (%d)", it->name, ret);
 				kvm__exit_all(kvm);

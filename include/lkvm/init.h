@@ -24,7 +24,7 @@ enum init_level {
 
 struct init_item {
 	const char *name;
-	int (*init)(struct kvm *kvm);
+	int (*init)(struct kvm *kvm);	/* NULL: nothing to set up, only the exit */
 	int (*exit)(struct kvm *kvm);
 	enum init_level level;
 	struct init_item *next;
@@ -49,5 +49,14 @@ void kvm__exit_all(struct kvm *kvm);
 #define virtio_dev_init(fn, ex)	__lkvm_init(INIT_VIRTIO, fn, ex)
 #define firmware_init(fn, ex)	__lkvm_init(INIT_FIRMWARE, fn, ex)
 #define late_init(fn, ex)	__lkvm_init(INIT_LATE, fn, ex)
+
+/* Only an exit (a teardown step ordered like the rest), no init. */
+#define __lkvm_exit(_lvl, _exit)					\
+	static struct init_item __exit_item_##_exit = {			\
+		.name = #_exit, .exit = _exit, .level = _lvl };		\
+	static void __attribute__((constructor)) __exit_reg_##_exit(void) \
+	{ init__register(&__exit_item_##_exit); }
+
+#define late_exit(ex)		__lkvm_exit(INIT_LATE, ex)
 
 #endif
