@@ -124,20 +124,26 @@ static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 ipc_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
 
 /*
- * Late level, linked after ipc.c: runs before the control socket closes,
- * which would otherwise cut the client off before it hears the outcome.
+ * Late level, linked after ipc.c: runs before the control socket closes
+ * and guest memory goes.  Waits until the MIGRATE request is answered: the
+ * engine is done (nothing reads guest memory any more) and the client has
+ * heard the outcome.  40 s covers a committing engine's ACK timeout.
  */
+#define STOP_WAIT_S	40
+
 static int migrate_exit(struct kvm *kvm)
 {
 	struct timespec until;
 
 	migration__stop();
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5;
+	until.tv_sec += STOP_WAIT_S;
 	pthread_mutex_lock(&busy_lock);
 	while (handling)
 		if (pthread_cond_timedwait(&replied, &busy_lock, &until) == ETIMEDOUT)
 			break;
+	if (handling)
+		pr_warn("migration: still running %d s after the stop; exiting anyway", STOP_WAIT_S);
 	pthread_mutex_unlock(&busy_lock);
 	return 0;
 }

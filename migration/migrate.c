@@ -25,7 +25,6 @@
 #define SEND_TIMEOUT_MS		30000
 #define ROUND_PROGRESS_MS	500	/* progress lines inside a long round */
 #define CANCEL_GRACE_MS		2000	/* then a stuck sender's socket is shut */
-#define STOP_WAIT_S		40	/* > the ACK timeout: a committing engine ends */
 
 /*
  * The one migration this VMM may run (control.c allows one at a time), for
@@ -34,14 +33,13 @@
  */
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t done;		/* active went false */
 	struct kvm *kvm;
 	bool active, committing;
 	bool stopping;			/* the cancel is migration__stop()'s */
 	atomic_bool cancel;
 	const char *why;		/* the failure a cancel reports */
 	char to[256];
-} cur = { .lock = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
+} cur = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Under cur.lock, with a migration active and not committing. */
 static void request_cancel(const char *why)
@@ -73,22 +71,13 @@ int migration__cancel(char *msg, size_t n)
 
 void migration__stop(void)
 {
-	struct timespec until;
-
 	pthread_mutex_lock(&cur.lock);
+	/* Committing, it waits for the ACK: let it end (the guest may live on there). */
 	if (cur.active && !cur.committing) {
 		pr_warn("migration: cancelling the migration to %s: this VMM is stopping", cur.to);
 		cur.stopping = true;
 		request_cancel("cancelled: the source VMM is stopping");
 	}
-	/* Committing, it waits for the ACK: let it end (the guest may live on there). */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += STOP_WAIT_S;
-	while (cur.active)
-		if (pthread_cond_timedwait(&cur.done, &cur.lock, &until) == ETIMEDOUT)
-			break;
-	if (cur.active)
-		pr_warn("migration: still running %d s after the stop; exiting anyway", STOP_WAIT_S);
 	pthread_mutex_unlock(&cur.lock);
 }
 
@@ -798,7 +787,6 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		res->total_ns = now_ns() - t0;
 	pthread_mutex_lock(&cur.lock);
 	cur.active = false;
-	pthread_cond_broadcast(&cur.done);
 	pthread_mutex_unlock(&cur.lock);
 	return ret;
 }

@@ -383,9 +383,9 @@ void mig_params__defaults(struct mig_params *p);
 int migration__cancel(char *msg, size_t n);
 /*
  * The VMM is stopping: cancel a migration under way (the destination hears
- * "the source VMM is stopping") and wait for the engine to finish, so that
- * nothing reads guest memory after it is gone.  One that already sent END
- * is left to end by itself (ACK or not), for up to 40 s.
+ * "the source VMM is stopping").  One that already sent END is left to end
+ * by itself, ACK or not.  The caller waits for migration__send() to return
+ * before guest memory goes.
  */
 void migration__stop(void);
 int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
