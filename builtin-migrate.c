@@ -65,26 +65,6 @@ static int only_instance(const char *name, void *arg)
 	return 0;
 }
 
-static int cancel_migration(const char *name)
-{
-	char msg[512];
-	int fd, ret;
-
-	fd = ipc__connect(name);
-	if (fd < 0) {
-		ipc__client_error(name, fd, NULL);
-		return 1;
-	}
-	ret = ipc__request(fd, IPC_MSG_MIGRATE_CANCEL, NULL, 0, 0, NULL, NULL, msg, sizeof(msg));
-	close(fd);
-	if (ret) {
-		ipc__client_error(name, ret, msg[0] ? msg : NULL);
-		return 1;
-	}
-	fprintf(stderr, "lkvm migrate: %s: %s\n", name, msg);
-	return 0;
-}
-
 static int cmd_migrate(int argc, const char **argv)
 {
 	const char *name = NULL, *to = NULL;
@@ -155,8 +135,8 @@ static int cmd_migrate(int argc, const char **argv)
 		}
 		name = found;
 	}
-	if (cancel)
-		return cancel_migration(name);
+	if (cancel)	/* the answer says what happens: "cancelling the migration to ..." */
+		return ipc__simple_request(name, IPC_MSG_MIGRATE_CANCEL, "cancelling");
 
 	memset(&req, 0, sizeof(req));
 	strcpy(req.to, to);

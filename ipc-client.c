@@ -303,6 +303,14 @@ static int simple_one(const char *name, void *arg)
 	return 0;
 }
 
+int ipc__simple_request(const char *name, u32 type, const char *done_verb)
+{
+	struct simple_cmd c = { .type = type, .done_verb = done_verb };
+
+	simple_one(name, &c);
+	return c.failed ? 1 : 0;
+}
+
 int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,
 			bool wait_exit)
 {

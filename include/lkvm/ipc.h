@@ -185,6 +185,8 @@ const char *ipc__strerror(int err);
  */
 int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,
 			bool wait_exit);
+/* One such request to NAME: prints "NAME: answer" or the error; 0 or 1 (an exit status). */
+int ipc__simple_request(const char *name, u32 type, const char *done_verb);
 /* Print "lkvm CMD: error: NAME: reason" (reason from err, or msg if given). */
 void ipc__client_error(const char *name, int err, const char *msg);
 

@@ -53,8 +53,8 @@ expect_failure() {
 	return 0
 }
 
-# cancel_src NAME: lkvm migrate --cancel, its message kept in cancel.err
-cancel_src() { "$LKVM" migrate --cancel --name "$1" 2>"$T_TMP/cancel.err"; }
+# cancel_src NAME: lkvm migrate --cancel, its answer kept in cancel.out
+cancel_src() { "$LKVM" migrate --cancel --name "$1" >"$T_TMP/cancel.out" 2>&1; }
 
 # dest_failed TEST DSTNAME: the destination exited non-zero and never ran the guest
 dest_failed() {
@@ -146,8 +146,8 @@ port=$(pick_port)
 start_dst d-cancel "$port" -m $MEM
 if AT_PROGRESS="cancel_src src5" expect_failure cancelled src5 "cancelled \(lkvm migrate --cancel\)" \
 	--to "127.0.0.1:$port" --bandwidth 2 && dest_failed cancelled d-cancel; then
-	if ! grep -q "cancelling the migration to 127.0.0.1:$port" "$T_TMP/cancel.err"; then
-		fail cancelled "--cancel said: $(cat "$T_TMP/cancel.err")"
+	if ! grep -q "^src5: cancelling the migration to 127.0.0.1:$port" "$T_TMP/cancel.out"; then
+		fail cancelled "--cancel said: $(cat "$T_TMP/cancel.out")"
 	elif ! grep -q "source aborted: cancelled" "$T_TMP/d-cancel.err"; then
 		fail cancelled "the destination did not hear why: $(tail -n 1 "$T_TMP/d-cancel.err")"
 	else

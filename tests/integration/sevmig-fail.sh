@@ -40,7 +40,7 @@ expect_fail() {
 			>"$T_TMP/$t-migrate.out" 2>"$T_TMP/$t-migrate.err" &
 		local mpid=$!
 		wait_for 30 grep -q "$CANCEL_AT" "$T_TMP/$t-src.err"
-		"$LKVM" migrate --cancel --name "$t-src" 2>>"$T_TMP/$t-migrate.err"
+		"$LKVM" migrate --cancel --name "$t-src" >>"$T_TMP/$t-migrate.err" 2>&1
 		wait "$mpid"; rc=$?
 		out=$(cat "$T_TMP/$t-migrate.out")
 	else
