@@ -35,12 +35,6 @@ static bool vm_stopping(struct kvm *kvm)
 	return s;
 }
 
-int ipc__reply_not_arrived(int fd)
-{
-	return ipc__reply(fd, -EAGAIN, "the guest has not arrived yet "
-			  "(waiting for an incoming migration)") ?: IPC_REPLIED;
-}
-
 static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 {
 	const char *name = kvm_ipc__name();
@@ -96,8 +90,6 @@ static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 
 	if (len)
 		return -EINVAL;
-	if (kvm__incoming_wait(kvm))
-		return ipc__reply_not_arrived(fd);
 	pthread_mutex_lock(&state_lock);
 	if (vm_stopping(kvm))
 		ret = -ESHUTDOWN;
@@ -117,8 +109,6 @@ static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 
 	if (len)
 		return -EINVAL;
-	if (kvm__incoming_wait(kvm))
-		return ipc__reply_not_arrived(fd);
 	pthread_mutex_lock(&state_lock);
 	was = user_paused;
 	if (was) {
@@ -141,8 +131,6 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 
 	if (len != 0 && len != sizeof(u32))
 		return -EINVAL;
-	if (kvm__incoming_wait(kvm))
-		return ipc__reply_not_arrived(fd);
 	if (len)
 		memcpy(&flags, p, sizeof(flags));
 	if (!flags || (flags & ~(IPC_DEBUG_REGS | IPC_DEBUG_PAGE_MAP)))
@@ -192,7 +180,7 @@ void ipc_cmds__register(void)
 {
 	ipc__register_handler(IPC_MSG_INFO, ipc_info);
 	ipc__register_handler(IPC_MSG_STOP, ipc_stop);
-	ipc__register_handler(IPC_MSG_PAUSE, ipc_pause);
-	ipc__register_handler(IPC_MSG_RESUME, ipc_resume);
-	ipc__register_handler(IPC_MSG_DEBUG, ipc_debug);
+	ipc__register_guest_handler(IPC_MSG_PAUSE, ipc_pause);
+	ipc__register_guest_handler(IPC_MSG_RESUME, ipc_resume);
+	ipc__register_guest_handler(IPC_MSG_DEBUG, ipc_debug);
 }

@@ -39,6 +39,7 @@
 static struct {
 	u32 type;
 	ipc_handler_fn fn;
+	bool needs_guest;		/* refused while --incoming waits for it */
 } handlers[IPC_MAX_HANDLERS];
 static int nr_handlers;
 static pthread_mutex_t handlers_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -99,7 +100,7 @@ static int recv_msg(int fd, struct ipc_hdr *hdr, void **payload, int first_ms, i
 
 /* ---- handler table ----------------------------------------------------- */
 
-int ipc__register_handler(u32 type, ipc_handler_fn fn)
+static int register_handler(u32 type, ipc_handler_fn fn, bool needs_guest)
 {
 	int i, ret = 0;
 
@@ -112,11 +113,21 @@ int ipc__register_handler(u32 type, ipc_handler_fn fn)
 	if (!ret && nr_handlers == IPC_MAX_HANDLERS)
 		ret = -ENOSPC;
 	if (!ret)
-		handlers[nr_handlers++] = (typeof(handlers[0])){ type, fn };
+		handlers[nr_handlers++] = (typeof(handlers[0])){ type, fn, needs_guest };
 	pthread_mutex_unlock(&handlers_lock);
 	if (ret)
 		pr_err("ipc: cannot register handler for type 0x%x (%d)", type, ret);
 	return ret;
+}
+
+int ipc__register_handler(u32 type, ipc_handler_fn fn)
+{
+	return register_handler(type, fn, false);
+}
+
+int ipc__register_guest_handler(u32 type, ipc_handler_fn fn)
+{
+	return register_handler(type, fn, true);
 }
 
 static void __attribute__((constructor)) register_builtins(void)
@@ -124,15 +135,18 @@ static void __attribute__((constructor)) register_builtins(void)
 	ipc_cmds__register();
 }
 
-static ipc_handler_fn find_handler(u32 type)
+static ipc_handler_fn find_handler(u32 type, bool *needs_guest)
 {
 	ipc_handler_fn fn = NULL;
 	int i;
 
 	pthread_mutex_lock(&handlers_lock);
-	for (i = 0; i < nr_handlers; i++)
-		if (handlers[i].type == type)
+	for (i = 0; i < nr_handlers; i++) {
+		if (handlers[i].type == type) {
 			fn = handlers[i].fn;
+			*needs_guest = handlers[i].needs_guest;
+		}
+	}
 	pthread_mutex_unlock(&handlers_lock);
 	return fn;
 }
@@ -157,6 +171,7 @@ void ipc__serve(struct kvm *kvm, int fd)
 	for (;;) {
 		struct ipc_hdr hdr;
 		ipc_handler_fn fn;
+		bool needs_guest = false;
 		void *payload;
 		int ret;
 
@@ -174,10 +189,13 @@ void ipc__serve(struct kvm *kvm, int fd)
 			ipc__reply(fd, ret, "rejected: %s", hdr_problem(ret));
 			return;
 		}
-		fn = hdr.type < IPC_MSG_REPLY ? find_handler(hdr.type) : NULL;
+		fn = hdr.type < IPC_MSG_REPLY ? find_handler(hdr.type, &needs_guest) : NULL;
 		if (!fn) {
 			pr_warn("ipc: rejected unknown request type 0x%x", hdr.type);
 			ret = ipc__reply(fd, -EOPNOTSUPP, "unknown request type 0x%x", hdr.type);
+		} else if (needs_guest && kvm__incoming_wait(kvm)) {
+			ret = ipc__reply(fd, -EAGAIN, "the guest has not arrived yet "
+					 "(waiting for an incoming migration)");
 		} else {
 			ret = fn(kvm, fd, payload, hdr.len);
 			if (ret == IPC_REPLIED)

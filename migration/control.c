@@ -52,8 +52,6 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	    req.wait_ready_ms > 3600000 || req.rsvd)
 		return -EINVAL;
 
-	if (kvm__incoming_wait(kvm))
-		return ipc__reply_not_arrived(fd);
 	pthread_mutex_lock(&busy_lock);
 	if (busy) {
 		pthread_mutex_unlock(&busy_lock);
@@ -102,7 +100,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	return IPC_REPLIED;
 }
 
-ipc_handler(IPC_MSG_MIGRATE, migrate_cmd);
+ipc_guest_handler(IPC_MSG_MIGRATE, migrate_cmd);
 
 /* lkvm migrate --cancel: answers at once; the MIGRATE request fails soon after. */
 static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
@@ -112,8 +110,6 @@ static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 
 	if (len)
 		return -EINVAL;
-	if (kvm__incoming_wait(kvm))
-		return ipc__reply_not_arrived(fd);
 	ret = migration__cancel(msg, sizeof(msg));
 	if (!ret)
 		pr_info("migration: %s (lkvm migrate --cancel)", msg);
@@ -121,7 +117,7 @@ static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	return IPC_REPLIED;
 }
 
-ipc_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
+ipc_guest_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
 
 /*
  * Late level, linked after ipc.c: runs before the control socket closes

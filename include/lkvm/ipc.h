@@ -21,7 +21,7 @@
  *		ipc__send(fd, IPC_MSG_PROGRESS, &prog, sizeof(prog));	// any number
  *		return 0;		// or -errno: becomes the final REPLY
  *	}
- *	ipc_handler(IPC_MSG_MIGRATE, migrate_cmd);
+ *	ipc_guest_handler(IPC_MSG_MIGRATE, migrate_cmd);	// needs the guest
  *
  * A handler runs on the connection's own thread, never on a vCPU thread and
  * never while holding an IPC lock, so it may block (a migration takes
@@ -102,9 +102,15 @@ typedef int (*ipc_handler_fn)(struct kvm *kvm, int fd, const void *payload, u32 
 #define IPC_REPLIED	1
 
 int ipc__register_handler(u32 type, ipc_handler_fn fn);
+/* One that needs the guest: while --incoming still waits for it, the server
+ * answers -EAGAIN "the guest has not arrived yet" without calling fn. */
+int ipc__register_guest_handler(u32 type, ipc_handler_fn fn);
 #define ipc_handler(_type, _fn)						\
 	static void __attribute__((constructor)) __ipc_reg_##_fn(void)	\
 	{ ipc__register_handler(_type, _fn); }
+#define ipc_guest_handler(_type, _fn)					\
+	static void __attribute__((constructor)) __ipc_reg_##_fn(void)	\
+	{ ipc__register_guest_handler(_type, _fn); }
 
 /* Send one message (len <= IPC_MAX_PAYLOAD) with a send timeout; 0 or -errno. */
 int ipc__send(int fd, u32 type, const void *payload, u32 len);
@@ -112,9 +118,6 @@ int ipc__send(int fd, u32 type, const void *payload, u32 len);
 int ipc__send_data(int fd, const void *buf, size_t len);
 /* The final REPLY with status and a printf-style one-line text. */
 int ipc__reply(int fd, int status, const char *fmt, ...) __printf(3, 4);
-/* The answer to requests that need a guest while --incoming still waits for
- * it (kvm__incoming_wait()): returns IPC_REPLIED or -errno. */
-int ipc__reply_not_arrived(int fd);
 /* The same, one non-blocking attempt (for refusing a client). */
 int ipc__reply_nowait(int fd, int status, const char *fmt, ...) __printf(3, 4);
 
