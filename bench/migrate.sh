@@ -15,6 +15,8 @@ REPEAT=${REPEAT:-3}
 
 # Figures for the summary: one "KEY VALUE" line per measurement.
 fig() { echo "$1 $2" >>"$tmp/figures"; }
+# raw_of FILE reused|"memory to memory": that raw TCP MB/s from migrate-ram-loopback's output
+raw_of() { sed -n "s/^raw .*$2: *\([0-9]*\) MB.*/\1/p" "$1"; }
 median() {	# KEY: the median of its values, or "-"
 	awk -v k="$1" '$1 == k { print $2 }' "$tmp/figures" 2>/dev/null | sort -g |
 		awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
@@ -27,8 +29,8 @@ echo
 echo "-- the RAM stream alone (no VM) beside raw loopback TCP, in one process:"
 for i in $(seq "$REPEAT"); do
 	"$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" random | tee "$tmp/loop.out"
-	fig raw_hot "$(sed -n 's/^raw .*reused: *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
-	fig raw_mem "$(sed -n 's/^raw .*memory to memory: *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
+	fig raw_hot "$(raw_of "$tmp/loop.out" reused)"
+	fig raw_mem "$(raw_of "$tmp/loop.out" "memory to memory")"
 	fig stream "$(sed -n 's/^lkvm RAM stream.*s, *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
 done
 "$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" random lazy | grep -v '^raw'
@@ -79,8 +81,8 @@ for i in $(seq "$REPEAT"); do
 	# The raw reference right before each run: both see the same host load
 	# (this machine's speed drifts by a third from minute to minute).
 	"$O/bench/migrate-ram-loopback" "$SIZE_MB" 1 random rawonly >"$tmp/raw.out"
-	raw=$(sed -n 's/^raw .*memory to memory: *\([0-9]*\) MB.*/\1/p' "$tmp/raw.out")
-	hot=$(sed -n 's/^raw .*reused: *\([0-9]*\) MB.*/\1/p' "$tmp/raw.out")
+	raw=$(raw_of "$tmp/raw.out" "memory to memory")
+	hot=$(raw_of "$tmp/raw.out" reused)
 	echo "raw single-stream TCP just before #$i: ${SIZE_MB} MiB memory to memory $raw MB/s, one hot 1 MiB buffer $hot MB/s"
 	fig raw_pair "$raw"
 	fig raw_pair_hot "$hot"
