@@ -436,18 +436,22 @@ static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, 
 }
 
 /*
- * Test hook, LKVM_MIG_FAULT=hold:MS: wait MS ms after END before reading
- * the ACK, so a test can send lkvm migrate --cancel into the committing
- * window and see it refused (the guest is paused meanwhile).
+ * Test hooks that widen a window for a test to act in:
+ * LKVM_MIG_FAULT=hold:MS waits MS ms after END, before reading the ACK (a
+ * cancel there is refused, a stop lets the commit finish);
+ * LKVM_MIG_FAULT=hold-paused:MS waits MS ms with the vCPUs paused, before
+ * the final round (a cancel or a stop there must resume the guest).
  */
-static void hold_after_end(void)
+static void test_hold(const char *key, const char *where)
 {
 	const char *e = getenv("LKVM_MIG_FAULT");
+	size_t n = strlen(key);
 	unsigned int ms;
 
-	if (!e || sscanf(e, "hold:%u", &ms) != 1 || !ms || ms > 60000)
+	if (!e || strncmp(e, key, n) || e[n] != ':' || sscanf(e + n + 1, "%u", &ms) != 1 ||
+	    !ms || ms > 60000)
 		return;
-	pr_warn("migration: test hook: END sent, holding %u ms before reading the ACK", ms);
+	pr_warn("migration: test hook: %s, holding %u ms", where, ms);
 	usleep(ms * 1000u);
 }
 
@@ -633,6 +637,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	/* Devices too: an in-flight request finishes, no new one starts. */
 	virtio__pause_all();
 	pr_debug("migration: paused in %.3f ms", (now_ns() - t_pause) / 1e6);
+	test_hold("hold-paused", "vCPUs paused");
 	ret = migration__log_sync(kvm);
 	if (ret)
 		goto out_fail_sync;
@@ -698,7 +703,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	if (ret)
 		goto out_fail_io;
 	pr_debug("migration: END sent at %.3f ms", (now_ns() - t_pause) / 1e6);
-	hold_after_end();
+	test_hold("hold", "END sent");
 	ret = recv_status(m, MIG_REC_ACK, p->ack_timeout_ms, why, sizeof(why));
 	if (ret) {
 		if (why[0])

@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled cancel-nothing source-stopped cancel-too-late waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
+tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled cancel-nothing source-stopped cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -218,6 +218,77 @@ else
 	fi
 fi
 "$LKVM" stop --name d-late >/dev/null 2>&1
+wait_exit "$DST_PID" 10
+
+# 6g. A cancel while the vCPUs are paused for the final round: the
+#     migration still fails as "cancelled", the guest resumes here without
+#     gap or repeat, and the destination never runs it.  The hook holds the
+#     source 3 s after the pause; the guest must not count meanwhile.
+run_src src8 LKVM_MIG_FAULT=hold-paused:3000
+port=$(pick_port)
+start_dst d-paused "$port" -m $MEM
+"$LKVM" migrate --name src8 --quiet --to "127.0.0.1:$port" \
+	>"$T_TMP/paused.mig.out" 2>"$T_TMP/paused.mig.err" &
+mpid=$!
+if ! wait_for 30 grep -q "test hook: vCPUs paused" "$T_TMP/src8.err"; then
+	fail cancel-paused "the hook never held the source: $(tail -n 2 "$T_TMP/src8.err")"
+	wait "$mpid"
+else
+	held=$(last_count "$T_TMP/src8.out")
+	sleep 1
+	held_after=$(last_count "$T_TMP/src8.out")
+	cancel_src src8; crc=$?
+	wait "$mpid"; rc=$?
+	if [ "$held" != "$held_after" ]; then
+		fail cancel-paused "the guest counted while paused: $held, then $held_after"
+	elif [ $crc -ne 0 ] || ! grep -q "^src8: cancelling the migration" "$T_TMP/cancel.out"; then
+		fail cancel-paused "--cancel (rc $crc): $(cat "$T_TMP/cancel.out")"
+	elif [ $rc -eq 0 ] || ! grep -q "cancelled (lkvm migrate --cancel)" "$T_TMP/paused.mig.err"; then
+		fail cancel-paused "lkvm migrate (rc $rc): $(cat "$T_TMP/paused.mig.err")"
+	elif ! still_counting "$T_TMP/src8.out"; then
+		fail cancel-paused "the source guest did not resume: $(tail -n 3 "$T_TMP/src8.err")"
+	elif ! check_sequence "$T_TMP/src8.out" >"$T_TMP/paused.seq" 2>&1; then
+		fail cancel-paused "counts: $(cat "$T_TMP/paused.seq")"
+	elif dest_failed cancel-paused d-paused; then
+		if grep -q "source aborted: cancelled" "$T_TMP/d-paused.err"; then
+			pass cancel-paused
+		else
+			fail cancel-paused "the destination did not hear why: $(tail -n 1 "$T_TMP/d-paused.err")"
+		fi
+	fi
+fi
+"$LKVM" stop --name src8 >/dev/null 2>&1
+wait_exit "$SRC_PID" 15
+
+# 6h. lkvm stop on the source once END has gone out: too late to cancel,
+#     so the stop waits for the commit; the migration succeeds, the guest
+#     counts on at the destination, and the source VMM exits 0.
+run_src src9 LKVM_MIG_FAULT=hold:3000
+port=$(pick_port)
+start_dst d-commit "$port" -m $MEM
+"$LKVM" migrate --name src9 --quiet --to "127.0.0.1:$port" \
+	>"$T_TMP/commit.mig.out" 2>"$T_TMP/commit.mig.err" &
+mpid=$!
+if ! wait_for 30 grep -q "test hook: END sent" "$T_TMP/src9.err"; then
+	fail stop-committing "the hook never held the source: $(tail -n 2 "$T_TMP/src9.err")"
+	wait "$mpid"
+else
+	"$LKVM" stop --name src9 >"$T_TMP/commit.stop.out" 2>&1; src=$?
+	wait "$mpid"; rc=$?
+	wait_exit "$SRC_PID" 15
+	if [ $rc -ne 0 ]; then
+		fail stop-committing "the migration failed after the stop (stop rc $src): $(cat "$T_TMP/commit.mig.err")"
+	elif [ "$EXIT_RC" != 0 ]; then
+		fail stop-committing "source exit $EXIT_RC: $(tail -n 2 "$T_TMP/src9.err")"
+	elif ! wait_for 30 counts_past "$T_TMP/d-commit.out" $(( $(last_count "$T_TMP/src9.out") + 2 )); then
+		fail stop-committing "the guest does not count on at the destination: $(tail -n 2 "$T_TMP/d-commit.err")"
+	elif ! check_sequence "$T_TMP/src9.out" "$T_TMP/d-commit.out" >"$T_TMP/commit.seq" 2>&1; then
+		fail stop-committing "counts: $(cat "$T_TMP/commit.seq")"
+	else
+		pass stop-committing
+	fi
+fi
+"$LKVM" stop --name d-commit >/dev/null 2>&1
 wait_exit "$DST_PID" 10
 
 # 6f. A destination waiting for its guest is on the control socket: listed
