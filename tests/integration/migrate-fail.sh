@@ -67,6 +67,24 @@ dest_failed() {
 	return 0
 }
 
+# migrate_held TEST SRC DST HOOK WHERE: a source SRC whose VMM holds at the
+# LKVM_MIG_FAULT hook HOOK (its message names WHERE), a destination DST, and
+# `lkvm migrate` between them in the background ($MPID, output in
+# TEST.mig.*).  Fails TEST and returns 1 when the hook never held the source.
+migrate_held() {
+	local t=$1 src=$2 dst=$3 port
+	run_src "$src" LKVM_MIG_FAULT="$4"
+	port=$(pick_port)
+	start_dst "$dst" "$port" -m $MEM
+	"$LKVM" migrate --name "$src" --quiet --to "127.0.0.1:$port" \
+		>"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+	MPID=$!
+	if ! wait_for 30 grep -q "test hook: $5" "$T_TMP/$src.err"; then
+		fail "$t" "the hook never held the source: $(tail -n 2 "$T_TMP/$src.err")"
+		wait "$MPID"; return 1
+	fi
+}
+
 run_src src
 if ! kill -0 "$SRC_PID" 2>/dev/null || ! counts_past "$T_TMP/src.out" 2; then
 	fail setup "source guest did not start: $(tail -n 3 "$T_TMP/src.err")"; t_done
@@ -195,22 +213,13 @@ fi
 #     already run the guest.  The hook holds the source 3 s after END so the
 #     cancel lands in that window; the migration then completes and the
 #     guest counts on at the destination.
-run_src src7 LKVM_MIG_FAULT=hold:3000
-port=$(pick_port)
-start_dst d-late "$port" -m $MEM
-"$LKVM" migrate --name src7 --quiet --to "127.0.0.1:$port" \
-	>"$T_TMP/late.mig.out" 2>"$T_TMP/late.mig.err" &
-mpid=$!
-if ! wait_for 30 grep -q "test hook: END sent" "$T_TMP/src7.err"; then
-	fail cancel-too-late "the hook never held the source: $(tail -n 2 "$T_TMP/src7.err")"
-	wait "$mpid"
-else
+if migrate_held cancel-too-late src7 d-late hold:3000 "END sent"; then
 	"$LKVM" migrate --cancel --name src7 2>"$T_TMP/late.cancel.err"; crc=$?
-	wait "$mpid"; rc=$?
+	wait "$MPID"; rc=$?
 	if [ $crc -eq 0 ] || ! grep -q "src7: too late: the destination has the whole guest" "$T_TMP/late.cancel.err"; then
 		fail cancel-too-late "--cancel (rc $crc): $(cat "$T_TMP/late.cancel.err")"
 	elif [ $rc -ne 0 ]; then
-		fail cancel-too-late "the migration failed after the refused cancel: $(cat "$T_TMP/late.mig.err")"
+		fail cancel-too-late "the migration failed after the refused cancel: $(cat "$T_TMP/cancel-too-late.mig.err")"
 	elif ! wait_for 30 counts_past "$T_TMP/d-late.out" $(( $(last_count "$T_TMP/src7.out") + 2 )); then
 		fail cancel-too-late "the guest does not count on at the destination: $(tail -n 2 "$T_TMP/d-late.err")"
 	else
@@ -220,31 +229,22 @@ fi
 "$LKVM" stop --name d-late >/dev/null 2>&1
 wait_exit "$DST_PID" 10
 
-# 6g. A cancel while the vCPUs are paused for the final round: the
+# 6f. A cancel while the vCPUs are paused for the final round: the
 #     migration still fails as "cancelled", the guest resumes here without
 #     gap or repeat, and the destination never runs it.  The hook holds the
 #     source 3 s after the pause; the guest must not count meanwhile.
-run_src src8 LKVM_MIG_FAULT=hold-paused:3000
-port=$(pick_port)
-start_dst d-paused "$port" -m $MEM
-"$LKVM" migrate --name src8 --quiet --to "127.0.0.1:$port" \
-	>"$T_TMP/paused.mig.out" 2>"$T_TMP/paused.mig.err" &
-mpid=$!
-if ! wait_for 30 grep -q "test hook: vCPUs paused" "$T_TMP/src8.err"; then
-	fail cancel-paused "the hook never held the source: $(tail -n 2 "$T_TMP/src8.err")"
-	wait "$mpid"
-else
+if migrate_held cancel-paused src8 d-paused hold-paused:3000 "vCPUs paused"; then
 	held=$(last_count "$T_TMP/src8.out")
 	sleep 1
 	held_after=$(last_count "$T_TMP/src8.out")
 	cancel_src src8; crc=$?
-	wait "$mpid"; rc=$?
+	wait "$MPID"; rc=$?
 	if [ "$held" != "$held_after" ]; then
 		fail cancel-paused "the guest counted while paused: $held, then $held_after"
 	elif [ $crc -ne 0 ] || ! grep -q "^src8: cancelling the migration" "$T_TMP/cancel.out"; then
 		fail cancel-paused "--cancel (rc $crc): $(cat "$T_TMP/cancel.out")"
-	elif [ $rc -eq 0 ] || ! grep -q "cancelled (lkvm migrate --cancel)" "$T_TMP/paused.mig.err"; then
-		fail cancel-paused "lkvm migrate (rc $rc): $(cat "$T_TMP/paused.mig.err")"
+	elif [ $rc -eq 0 ] || ! grep -q "cancelled (lkvm migrate --cancel)" "$T_TMP/cancel-paused.mig.err"; then
+		fail cancel-paused "lkvm migrate (rc $rc): $(cat "$T_TMP/cancel-paused.mig.err")"
 	elif ! still_counting "$T_TMP/src8.out"; then
 		fail cancel-paused "the source guest did not resume: $(tail -n 3 "$T_TMP/src8.err")"
 	elif ! check_sequence "$T_TMP/src8.out" >"$T_TMP/paused.seq" 2>&1; then
@@ -260,24 +260,15 @@ fi
 "$LKVM" stop --name src8 >/dev/null 2>&1
 wait_exit "$SRC_PID" 15
 
-# 6h. lkvm stop on the source once END has gone out: too late to cancel,
+# 6g. lkvm stop on the source once END has gone out: too late to cancel,
 #     so the stop waits for the commit; the migration succeeds, the guest
 #     counts on at the destination, and the source VMM exits 0.
-run_src src9 LKVM_MIG_FAULT=hold:3000
-port=$(pick_port)
-start_dst d-commit "$port" -m $MEM
-"$LKVM" migrate --name src9 --quiet --to "127.0.0.1:$port" \
-	>"$T_TMP/commit.mig.out" 2>"$T_TMP/commit.mig.err" &
-mpid=$!
-if ! wait_for 30 grep -q "test hook: END sent" "$T_TMP/src9.err"; then
-	fail stop-committing "the hook never held the source: $(tail -n 2 "$T_TMP/src9.err")"
-	wait "$mpid"
-else
-	"$LKVM" stop --name src9 >"$T_TMP/commit.stop.out" 2>&1; src=$?
-	wait "$mpid"; rc=$?
+if migrate_held stop-committing src9 d-commit hold:3000 "END sent"; then
+	"$LKVM" stop --name src9 >"$T_TMP/commit.stop.out" 2>&1; stoprc=$?
+	wait "$MPID"; rc=$?
 	wait_exit "$SRC_PID" 15
 	if [ $rc -ne 0 ]; then
-		fail stop-committing "the migration failed after the stop (stop rc $src): $(cat "$T_TMP/commit.mig.err")"
+		fail stop-committing "the migration failed after the stop (stop rc $stoprc): $(cat "$T_TMP/stop-committing.mig.err")"
 	elif [ "$EXIT_RC" != 0 ]; then
 		fail stop-committing "source exit $EXIT_RC: $(tail -n 2 "$T_TMP/src9.err")"
 	elif ! wait_for 30 counts_past "$T_TMP/d-commit.out" $(( $(last_count "$T_TMP/src9.out") + 2 )); then
@@ -291,7 +282,7 @@ fi
 "$LKVM" stop --name d-commit >/dev/null 2>&1
 wait_exit "$DST_PID" 10
 
-# 6f. A destination waiting for its guest is on the control socket: listed
+# 6h. A destination waiting for its guest is on the control socket: listed
 #     as incoming, refuses what needs a guest, has dropped its capabilities,
 #     and stops on request.
 port=$(pick_port)
