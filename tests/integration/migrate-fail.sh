@@ -232,8 +232,8 @@ wait_exit "$DST_PID" 10
 # 6f. A cancel while the vCPUs are paused for the final round: the
 #     migration still fails as "cancelled", the guest resumes here without
 #     gap or repeat, and the destination never runs it.  The hook holds the
-#     source 3 s after the pause; the guest must not count meanwhile.
-if migrate_held cancel-paused src8 d-paused hold-paused:3000 "vCPUs paused"; then
+#     source 5 s after the pause; the guest must not count meanwhile.
+if migrate_held cancel-paused src8 d-paused hold-paused:5000 "vCPUs paused"; then
 	held=$(last_count "$T_TMP/src8.out")
 	sleep 1
 	held_after=$(last_count "$T_TMP/src8.out")
