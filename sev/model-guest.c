@@ -132,9 +132,9 @@ static bool vm_bound(struct sev_fw *fw)
 
 /* ---------------------------------------------------------------- */
 
-static int launch_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
-			struct kvm_sev_launch_start *p)
+static int launch_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
 {
+	struct kvm_sev_launch_start *p = data;
 	struct sev_model *m = fw->model;
 	struct sev_model_guest *g;
 	struct sev_tks tks;
@@ -182,9 +182,9 @@ static int launch_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 	return 0;
 }
 
-static int launch_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
-			      struct kvm_sev_launch_update_data *p)
+static int launch_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
 {
+	struct kvm_sev_launch_update_data *p = data;
 	struct sev_model_guest *g;
 	int ret;
 
@@ -207,9 +207,9 @@ static int launch_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 	return 0;
 }
 
-static int launch_measure(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
-			  struct kvm_sev_launch_measure *p)
+static int launch_measure(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
 {
+	struct kvm_sev_launch_measure *p = data;
 	struct sev_model_guest *g;
 	struct sev_measure_blob blob;
 	u8 digest[SEV_DIGEST_SIZE];
@@ -251,9 +251,9 @@ static int packet_lengths(struct kvm_sev_cmd *cmd, u32 guest_len, u32 trans_len,
 	return 0;
 }
 
-static int launch_secret(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
-			 struct kvm_sev_launch_secret *p)
+static int launch_secret(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
 {
+	struct kvm_sev_launch_secret *p = data;
 	struct sev_model_guest *g;
 	int ret;
 
@@ -284,9 +284,9 @@ static int launch_secret(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 	return 0;
 }
 
-static int guest_status(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
-			struct kvm_sev_guest_status *p)
+static int guest_status(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
 {
+	struct kvm_sev_guest_status *p = data;
 	struct sev_model_guest *g = lookup(fw->model, fw->handle);
 
 	/* An unknown handle is not an error: state 0. */
@@ -318,8 +318,19 @@ static int dbg(struct sev_fw *fw, struct kvm_sev_cmd *cmd, struct kvm_sev_dbg *p
 	return 0;
 }
 
-static int send_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd, struct kvm_sev_send_start *p)
+static int dbg_decrypt(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
 {
+	return dbg(fw, cmd, data, false);
+}
+
+static int dbg_encrypt(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
+{
+	return dbg(fw, cmd, data, true);
+}
+
+static int send_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
+{
+	struct kvm_sev_send_start *p = data;
 	struct sev_model *m = fw->model;
 	struct sev_model_guest *g;
 	struct sev_session session;
@@ -409,9 +420,9 @@ static bool one_page(u64 guest_uaddr, u32 guest_len)
 	return guest_len <= PAGE_SIZE && (guest_uaddr & (PAGE_SIZE - 1)) + guest_len <= PAGE_SIZE;
 }
 
-static int send_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
-			    struct kvm_sev_send_update_data *p)
+static int send_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
 {
+	struct kvm_sev_send_update_data *p = data;
 	struct sev_model_guest *g;
 	struct sev_pkt_hdr hdr;
 	static __thread u8 trans[SEV_PKT_MAX_LEN];
@@ -474,9 +485,9 @@ static int channel_end(struct sev_fw *fw, struct kvm_sev_cmd *cmd, u8 from, u8 t
 	return 0;
 }
 
-static int receive_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
-			 struct kvm_sev_receive_start *p)
+static int receive_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
 {
+	struct kvm_sev_receive_start *p = data;
 	struct sev_model *m = fw->model;
 	struct sev_model_guest *g;
 	struct sev_tks tks;
@@ -512,9 +523,9 @@ static int receive_start(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 	return 0;
 }
 
-static int receive_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
-			       struct kvm_sev_receive_update_data *p)
+static int receive_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
 {
+	struct kvm_sev_receive_update_data *p = data;
 	struct sev_model_guest *g;
 	int ret;
 
@@ -547,81 +558,61 @@ static int receive_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd,
 	return 0;
 }
 
+/* SEV-ES only: KVM refuses it for a plain SEV guest before reading data. */
+static int no_vmsa(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data)
+{
+	return -ENOTTY;
+}
+
+/*
+ * The guest commands by KVM_SEV_* id: a handler taking the command's struct,
+ * or (no struct) a transport channel closing from one guest state to
+ * another.  INIT goes through vm_init; VMSA transport, CERT_EXPORT and
+ * attestation reports are not modelled: KVM's -EINVAL for an unknown id.
+ */
+#define CLOSES(a, b)	{ .from = SEV_GSTATE_##a, .to = SEV_GSTATE_##b }
+
+static const struct guest_op {
+	int (*fn)(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *data);
+	bool data;			/* KVM copies a struct in: -EFAULT without one */
+	u8 from, to;			/* without fn: channel_end(from, to) */
+} guest_ops[] = {
+	[KVM_SEV_LAUNCH_START]		= { .fn = launch_start, .data = true },
+	[KVM_SEV_LAUNCH_UPDATE_DATA]	= { .fn = launch_update_data, .data = true },
+	[KVM_SEV_LAUNCH_UPDATE_VMSA]	= { .fn = no_vmsa },
+	[KVM_SEV_LAUNCH_MEASURE]	= { .fn = launch_measure, .data = true },
+	[KVM_SEV_LAUNCH_SECRET]		= { .fn = launch_secret, .data = true },
+	[KVM_SEV_LAUNCH_FINISH]		= CLOSES(LSECRET, RUNNING),
+	[KVM_SEV_GUEST_STATUS]		= { .fn = guest_status, .data = true },
+	[KVM_SEV_DBG_DECRYPT]		= { .fn = dbg_decrypt, .data = true },
+	[KVM_SEV_DBG_ENCRYPT]		= { .fn = dbg_encrypt, .data = true },
+	[KVM_SEV_SEND_START]		= { .fn = send_start, .data = true },
+	[KVM_SEV_SEND_UPDATE_DATA]	= { .fn = send_update_data, .data = true },
+	[KVM_SEV_SEND_FINISH]		= CLOSES(SUPDATE, SENT),
+	[KVM_SEV_SEND_CANCEL]		= CLOSES(SUPDATE, RUNNING),
+	[KVM_SEV_RECEIVE_START]		= { .fn = receive_start, .data = true },
+	[KVM_SEV_RECEIVE_UPDATE_DATA]	= { .fn = receive_update_data, .data = true },
+	[KVM_SEV_RECEIVE_FINISH]	= CLOSES(RUPDATE, RUNNING),
+};
+
 int sev_model__guest_cmd(struct sev_fw *fw, struct kvm_sev_cmd *cmd)
 {
 	struct sev_model *m = fw->model;
+	const struct guest_op *op;
 	void *data = uptr(cmd->data);
 	int ret;
 
 	cmd->error = 0;
 	if (!fw->sev_enabled)
 		return -ENOTTY;		/* KVM: not an SEV guest */
-	switch (cmd->id) {
-	case KVM_SEV_LAUNCH_FINISH:
-	case KVM_SEV_SEND_FINISH:
-	case KVM_SEV_SEND_CANCEL:
-	case KVM_SEV_RECEIVE_FINISH:
-		break;
-	default:
-		if (!data)
-			return -EFAULT;
-	}
+	if (cmd->id >= ARRAY_SIZE(guest_ops) || (!guest_ops[cmd->id].fn && !guest_ops[cmd->id].to))
+		return -EINVAL;
+	op = &guest_ops[cmd->id];
+	if (op->data && !data)
+		return -EFAULT;
 
 	pthread_mutex_lock(&m->lock);
-	switch (cmd->id) {
-	case KVM_SEV_LAUNCH_START:
-		ret = launch_start(fw, cmd, data);
-		break;
-	case KVM_SEV_LAUNCH_UPDATE_DATA:
-		ret = launch_update_data(fw, cmd, data);
-		break;
-	case KVM_SEV_LAUNCH_MEASURE:
-		ret = launch_measure(fw, cmd, data);
-		break;
-	case KVM_SEV_LAUNCH_SECRET:
-		ret = launch_secret(fw, cmd, data);
-		break;
-	case KVM_SEV_LAUNCH_FINISH:
-		ret = channel_end(fw, cmd, SEV_GSTATE_LSECRET, SEV_GSTATE_RUNNING);
-		break;
-	case KVM_SEV_GUEST_STATUS:
-		ret = guest_status(fw, cmd, data);
-		break;
-	case KVM_SEV_DBG_DECRYPT:
-		ret = dbg(fw, cmd, data, false);
-		break;
-	case KVM_SEV_DBG_ENCRYPT:
-		ret = dbg(fw, cmd, data, true);
-		break;
-	case KVM_SEV_SEND_START:
-		ret = send_start(fw, cmd, data);
-		break;
-	case KVM_SEV_SEND_UPDATE_DATA:
-		ret = send_update_data(fw, cmd, data);
-		break;
-	case KVM_SEV_SEND_FINISH:
-		ret = channel_end(fw, cmd, SEV_GSTATE_SUPDATE, SEV_GSTATE_SENT);
-		break;
-	case KVM_SEV_SEND_CANCEL:
-		ret = channel_end(fw, cmd, SEV_GSTATE_SUPDATE, SEV_GSTATE_RUNNING);
-		break;
-	case KVM_SEV_RECEIVE_START:
-		ret = receive_start(fw, cmd, data);
-		break;
-	case KVM_SEV_RECEIVE_UPDATE_DATA:
-		ret = receive_update_data(fw, cmd, data);
-		break;
-	case KVM_SEV_RECEIVE_FINISH:
-		ret = channel_end(fw, cmd, SEV_GSTATE_RUPDATE, SEV_GSTATE_RUNNING);
-		break;
-	case KVM_SEV_LAUNCH_UPDATE_VMSA:
-		ret = -ENOTTY;		/* SEV-ES only */
-		break;
-	default:
-		/* INIT goes through vm_init; VMSA transport, CERT_EXPORT and
-		 * attestation reports are not modelled. */
-		ret = -EINVAL;
-	}
+	ret = op->fn ? op->fn(fw, cmd, data) : channel_end(fw, cmd, op->from, op->to);
 	pthread_mutex_unlock(&m->lock);
 	return ret;
 }

@@ -1040,6 +1040,16 @@ static void guest_commands_need_kvm_sev_init(void)
 	CHECK_EQ(sev_fw__vm_init(fw, -1), 0);
 	CHECK_EQ(sev_fw__vm_init(fw, -1), -EINVAL);
 	CHECK_EQ(sev_fw__guest(fw, KVM_SEV_LAUNCH_UPDATE_VMSA, &st, &err), -ENOTTY);
+	/* As KVM: SEV-ES only, refused before the struct is read. */
+	CHECK_EQ(sev_fw__guest(fw, KVM_SEV_LAUNCH_UPDATE_VMSA, NULL, &err), -ENOTTY);
+	/* An id KVM does not know (or lkvm does not model) is -EINVAL, data or not. */
+	CHECK_EQ(sev_fw__guest(fw, KVM_SEV_LAUNCH_FINISH + 100, &st, &err), -EINVAL);
+	CHECK_EQ(sev_fw__guest(fw, KVM_SEV_LAUNCH_FINISH + 100, NULL, &err), -EINVAL);
+	CHECK_EQ(sev_fw__guest(fw, KVM_SEV_INIT, &st, &err), -EINVAL);
+	/* A command with a struct needs one; a channel close has none. */
+	CHECK_EQ(sev_fw__guest(fw, KVM_SEV_GUEST_STATUS, NULL, &err), -EFAULT);
+	CHECK_EQ(sev_fw__guest(fw, KVM_SEV_LAUNCH_FINISH, NULL, &err), -EIO);
+	CHECK_EQ(err, SEV_RET_INVALID_PLATFORM_STATE);	/* no guest launched */
 	sev_fw__close(fw);
 }
 
