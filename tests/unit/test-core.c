@@ -193,6 +193,77 @@ static void test_pvh_bad(void)
 	CHECK_EQ(load(&m, sizeof(m), 64 << 20, "ok"), 0);		/* control */
 }
 
+/* The same kernel as an ELF32 image: same loader, the narrower layout. */
+struct img32 {
+	Elf32_Ehdr eh;
+	Elf32_Phdr ph[2];
+	struct { u32 namesz, descsz, type; char name[4]; u32 entry; } note;
+	u8 code[32];
+};
+
+static void make_img32(struct img32 *m)
+{
+	memset(m, 0, sizeof(*m));
+	memcpy(m->eh.e_ident, ELFMAG, SELFMAG);
+	m->eh.e_ident[EI_CLASS] = ELFCLASS32;
+	m->eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	m->eh.e_machine = EM_386;
+	m->eh.e_phoff = offsetof(struct img32, ph);
+	m->eh.e_phnum = 2;
+	m->eh.e_phentsize = sizeof(Elf32_Phdr);
+	m->ph[0] = (Elf32_Phdr){ .p_type = PT_LOAD, .p_offset = offsetof(struct img32, code),
+				 .p_paddr = 0x200000, .p_filesz = 32, .p_memsz = 0x3000 };
+	m->ph[1] = (Elf32_Phdr){ .p_type = PT_NOTE, .p_offset = offsetof(struct img32, note),
+				 .p_filesz = sizeof(m->note) };
+	m->note.namesz = 4;
+	m->note.descsz = 4;
+	m->note.type = XEN_ELFNOTE_PHYS32_ENTRY;
+	memcpy(m->note.name, "Xen", 4);
+	m->note.entry = 0x200008;
+	memset(m->code, 0xcc, sizeof(m->code));
+}
+
+static int load32(struct img32 *m, size_t len)
+{
+	struct kvm *kvm = new_kvm(64 << 20);
+	int ret;
+
+	if (!kvm)
+		return -999;
+	ret = pvh__load(kvm, m, len, "", NULL, 0);
+	free_kvm(kvm);
+	return ret;
+}
+
+static void test_pvh_elf32(void)
+{
+	struct kvm *kvm = new_kvm(64 << 20);
+	struct img32 m;
+
+	REQUIRE(kvm);
+	make_img32(&m);
+	REQUIRE(pvh__load(kvm, &m, sizeof(m), "x", NULL, 0) == 0);
+	CHECK_EQ(kvm->boot_entry, 0x200008);
+	CHECK_MEM(guest_flat_to_host(kvm, 0x200000, 32), m.code, 32);
+	CHECK_EQ(kvm->loaded[0].gpa, 0x200000);
+	CHECK_EQ(kvm->loaded[0].len, 0x3000);	/* file bytes + bss */
+	free_kvm(kvm);
+
+	/* 60 bytes hold an ELF32 header (52) but not an ELF64 one (64). */
+	make_img32(&m);
+	CHECK_EQ(load32(&m, 60), -ENOEXEC);	/* program headers outside */
+	make_img32(&m); m.eh.e_phentsize = sizeof(Elf64_Phdr);
+	CHECK_EQ(load32(&m, sizeof(m)), -ENOEXEC);
+	make_img32(&m); m.ph[0].p_filesz = 0x4000;			/* filesz > memsz */
+	CHECK_EQ(load32(&m, sizeof(m)), -ENOEXEC);
+	make_img32(&m); m.ph[0].p_offset = 0xfffffff0;			/* past EOF */
+	CHECK_EQ(load32(&m, sizeof(m)), -ENOEXEC);
+	make_img32(&m); m.ph[0].p_paddr = 0x5000;			/* boot area */
+	CHECK_EQ(load32(&m, sizeof(m)), -ENOEXEC);
+	make_img32(&m);
+	CHECK_EQ(load32(&m, sizeof(m)), 0);				/* control */
+}
+
 static void test_cpuid_mask_parse(void)
 {
 	struct kvm_config cfg = { 0 };
@@ -287,6 +358,7 @@ TEST_MAIN_BEGIN("core")
 	RUN(test_loaded_record);
 	RUN(test_pvh_good);
 	RUN(test_pvh_bad);
+	RUN(test_pvh_elf32);
 	RUN(test_cpuid_mask_parse);
 	RUN(test_cpuid_filter);
 	RUN(test_page_walk);
