@@ -9,6 +9,7 @@
  */
 #include <elf.h>
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "lkvm/kvm.h"
@@ -19,11 +20,43 @@ bool pvh__is_elf(const void *img, size_t len)
 	return len >= SELFMAG && !memcmp(img, ELFMAG, SELFMAG);
 }
 
+/*
+ * Where ELF32 and ELF64 keep the fields read here: one parser for both.
+ * Fields are copied out (the image need not be aligned) into the low bytes
+ * of a u64, which is their value on this little-endian host; a big-endian
+ * image is refused.
+ */
+struct elf_field {
+	u8 off, size;
+};
+
+#define FIELD(T, m)	{ offsetof(T, m), sizeof(((T *)0)->m) }
+#define LAYOUT(E, P)	{ sizeof(E), sizeof(P), FIELD(E, e_phoff), FIELD(E, e_phnum),	\
+			  FIELD(E, e_phentsize), FIELD(E, e_machine), FIELD(P, p_type),	\
+			  FIELD(P, p_offset), FIELD(P, p_paddr), FIELD(P, p_filesz),	\
+			  FIELD(P, p_memsz) }
+
+static const struct elf_layout {
+	size_t ehdr_size, phdr_size;
+	struct elf_field phoff, phnum, phentsize, machine;
+	struct elf_field type, offset, paddr, filesz, memsz;
+} layouts[2] = {
+	LAYOUT(Elf32_Ehdr, Elf32_Phdr),
+	LAYOUT(Elf64_Ehdr, Elf64_Phdr),
+};
+
+static u64 field(const u8 *p, struct elf_field f)
+{
+	u64 v = 0;
+
+	memcpy(&v, p + f.off, f.size);
+	return v;
+}
+
 struct elf_info {
-	bool is64;
+	const struct elf_layout *l;
 	u64 phoff;
-	u16 phnum, phentsize;
-	u16 machine;
+	u16 phnum;
 };
 
 static int bad(const char *what)
@@ -34,44 +67,27 @@ static int bad(const char *what)
 
 static int parse_header(const u8 *img, size_t len, struct elf_info *ei)
 {
+	u16 machine;
+
 	if (len < EI_NIDENT)
 		return bad("truncated ELF header");
 	if (img[EI_CLASS] != ELFCLASS64 && img[EI_CLASS] != ELFCLASS32)
 		return bad("unknown ELF class");
 	if (img[EI_DATA] != ELFDATA2LSB)
 		return bad("ELF image is not little-endian");
-	ei->is64 = img[EI_CLASS] == ELFCLASS64;
-	/* Headers are copied out: the image buffer need not be aligned. */
-	if (ei->is64) {
-		Elf64_Ehdr h;
-
-		if (len < sizeof(h))
-			return bad("truncated ELF header");
-		memcpy(&h, img, sizeof(h));
-		ei->phoff = h.e_phoff;
-		ei->phnum = h.e_phnum;
-		ei->phentsize = h.e_phentsize;
-		ei->machine = h.e_machine;
-		if (ei->phentsize != sizeof(Elf64_Phdr))
-			return bad("bad ELF program header size");
-	} else {
-		Elf32_Ehdr h;
-
-		if (len < sizeof(h))
-			return bad("truncated ELF header");
-		memcpy(&h, img, sizeof(h));
-		ei->phoff = h.e_phoff;
-		ei->phnum = h.e_phnum;
-		ei->phentsize = h.e_phentsize;
-		ei->machine = h.e_machine;
-		if (ei->phentsize != sizeof(Elf32_Phdr))
-			return bad("bad ELF program header size");
-	}
-	if (ei->machine != EM_X86_64 && ei->machine != EM_386)
+	ei->l = &layouts[img[EI_CLASS] == ELFCLASS64];
+	if (len < ei->l->ehdr_size)
+		return bad("truncated ELF header");
+	ei->phoff = field(img, ei->l->phoff);
+	ei->phnum = field(img, ei->l->phnum);
+	machine = field(img, ei->l->machine);
+	if (field(img, ei->l->phentsize) != ei->l->phdr_size)
+		return bad("bad ELF program header size");
+	if (machine != EM_X86_64 && machine != EM_386)
 		return bad("ELF image is not for x86");
 	if (!ei->phnum)
 		return bad("ELF image has no program headers");
-	if (ei->phoff > len || (u64)ei->phnum * ei->phentsize > len - ei->phoff)
+	if (ei->phoff > len || (u64)ei->phnum * ei->l->phdr_size > len - ei->phoff)
 		return bad("ELF program headers lie outside the file");
 	return 0;
 }
@@ -83,19 +99,11 @@ struct seg {
 
 static void get_seg(const u8 *img, const struct elf_info *ei, int i, struct seg *s)
 {
-	const u8 *p = img + ei->phoff + (u64)i * ei->phentsize;
+	const struct elf_layout *l = ei->l;
+	const u8 *p = img + ei->phoff + (u64)i * l->phdr_size;
 
-	if (ei->is64) {
-		Elf64_Phdr ph;
-
-		memcpy(&ph, p, sizeof(ph));
-		*s = (struct seg){ ph.p_type, ph.p_offset, ph.p_paddr, ph.p_filesz, ph.p_memsz };
-	} else {
-		Elf32_Phdr ph;
-
-		memcpy(&ph, p, sizeof(ph));
-		*s = (struct seg){ ph.p_type, ph.p_offset, ph.p_paddr, ph.p_filesz, ph.p_memsz };
-	}
+	*s = (struct seg){ field(p, l->type), field(p, l->offset), field(p, l->paddr),
+			   field(p, l->filesz), field(p, l->memsz) };
 }
 
 /* Walk one PT_NOTE segment looking for the PVH entry note. */
