@@ -17,6 +17,19 @@
 
 #include "lkvm/migration.h"
 
+/* zlib's crc32 takes a uInt length: feed it at most 1 GiB at a time. */
+static u32 zlib_crc32(u32 crc, const u8 *b, size_t n)
+{
+	while (n) {
+		uInt c = n > (1u << 30) ? (1u << 30) : (uInt)n;
+
+		crc = crc32(crc, b, c);
+		b += c;
+		n -= c;
+	}
+	return crc;
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -194,14 +207,7 @@ u32 mig_crc32(u32 crc, const void *buf, size_t n)
 		b += body;
 		n -= body;
 	}
-	while (n) {
-		uInt c = n > (1u << 30) ? (1u << 30) : (uInt)n;
-
-		crc = crc32(crc, b, c);
-		b += c;
-		n -= c;
-	}
-	return crc;
+	return zlib_crc32(crc, b, n);
 }
 
 #else
@@ -214,16 +220,7 @@ int mig_crc32__set_level(int level)
 
 u32 mig_crc32(u32 crc, const void *buf, size_t n)
 {
-	const u8 *b = buf;
-
-	while (n) {
-		uInt c = n > (1u << 30) ? (1u << 30) : (uInt)n;
-
-		crc = crc32(crc, b, c);
-		b += c;
-		n -= c;
-	}
-	return crc;
+	return zlib_crc32(crc, buf, n);
 }
 
 #endif
