@@ -33,14 +33,19 @@ struct client {
 static int on_data(u32 type, const void *p, u32 len, void *arg)
 {
 	struct client *c = arg;
-	char line[256];
+	char line[512];
 
 	if (type == IPC_MSG_PROGRESS && len == sizeof(struct mig_progress)) {
 		struct mig_progress pr;
 
 		memcpy(&pr, p, sizeof(pr));
-		if (c->quiet || c->json)
+		if (c->quiet)
 			return 0;
+		if (c->json) {		/* stdout keeps the one summary object */
+			mig_progress__json(&pr, line, sizeof(line));
+			fprintf(stderr, "%s\n", line);
+			return 0;
+		}
 		mig_progress__text(&pr, line, sizeof(line));
 		fprintf(stderr, c->tty ? "\r%s\033[K" : "%s\n", line);
 	} else if (type == IPC_MSG_DATA && len == sizeof(struct mig_result)) {

@@ -6,6 +6,7 @@
  * running".  Every failure before that resumes the guest.
  */
 #include <errno.h>
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -803,6 +804,28 @@ int mig_progress__text(const struct mig_progress *p, char *buf, size_t n)
 			p->round, p->final ? " (final)" : "", p->percent, p->mbps,
 			(unsigned long long)p->dirty_pages_per_s,
 			(unsigned long long)p->remaining_pages, p->expected_downtime_ms);
+}
+
+/*
+ * JSON has no NaN or infinity, and a line must stay one line: a figure
+ * that is not finite, negative or absurd (the client prints what its VMM
+ * sends) prints as 0.
+ */
+static double fin(double x)
+{
+	return isfinite(x) && x >= 0 && x < 1e15 ? x : 0;
+}
+
+/* One line per report for scripts (lkvm migrate --json, on stderr). */
+int mig_progress__json(const struct mig_progress *p, char *buf, size_t n)
+{
+	return snprintf(buf, n, "{\"event\":\"progress\",\"round\":%u,\"final\":%s,"
+			"\"percent\":%.1f,\"mbps\":%.1f,\"dirty_pages_per_s\":%llu,"
+			"\"remaining_pages\":%llu,\"expected_downtime_ms\":%.1f,\"bytes\":%llu}",
+			p->round, p->final ? "true" : "false", fin(p->percent), fin(p->mbps),
+			(unsigned long long)p->dirty_pages_per_s,
+			(unsigned long long)p->remaining_pages, fin(p->expected_downtime_ms),
+			(unsigned long long)p->bytes);
 }
 
 int mig_result__text(const struct mig_result *r, char *buf, size_t n)

@@ -393,6 +393,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 int mig_result__json(const struct mig_result *r, char *buf, size_t n);
 int mig_result__text(const struct mig_result *r, char *buf, size_t n);
 int mig_progress__text(const struct mig_progress *p, char *buf, size_t n);
+int mig_progress__json(const struct mig_progress *p, char *buf, size_t n);
 
 /* The machine shape of a VM (both sides build it the same way). */
 int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s);

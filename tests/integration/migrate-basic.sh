@@ -50,6 +50,16 @@ migrate_once() {
 		fail "$t" "expected $want channel(s)${ch:+ (--channels $ch)}${ch:- (the default on $(nproc) CPUs)}: $out"
 		return
 	fi
+	# --json: progress as one JSON object per line on stderr, ending with
+	# the final round's (stdout keeps the one summary object).
+	local num='[0-9]+(\.[0-9])?' plines
+	plines=$(grep -c '^{"event":"progress"' "$T_TMP/$t-migrate.err")
+	if [ "$plines" -lt 2 ] || grep '^{' "$T_TMP/$t-migrate.err" | grep -Evq \
+		"^\{\"event\":\"progress\",\"round\":[0-9]+,\"final\":(true|false),\"percent\":$num,\"mbps\":$num,\"dirty_pages_per_s\":[0-9]+,\"remaining_pages\":[0-9]+,\"expected_downtime_ms\":$num,\"bytes\":[0-9]+\}$" ||
+		! grep '^{' "$T_TMP/$t-migrate.err" | tail -n 1 | grep -q '"final":true' ||
+		[ "$(echo "$out" | wc -l)" -ne 1 ]; then
+		fail "$t" "progress JSON lines ($plines): $(head -c 600 "$T_TMP/$t-migrate.err")"; return
+	fi
 	# The source exits 0 once committed; the destination goes on counting.
 	if ! wait_for 10 bash -c "! kill -0 $SRC_PID 2>/dev/null"; then
 		fail "$t" "source still running after the commit"; return

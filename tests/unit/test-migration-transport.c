@@ -5,9 +5,12 @@
  * default channel count.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -274,6 +277,43 @@ static void test_fault_flip_detected(void)
  * (including one written with zeroes, and one only read) arrive intact,
  * and the skipped pages were never faulted in on the sender.
  */
+/*
+ * The client's machine-readable lines: the summary and the progress objects
+ * scripts parse.  Progress figures come from the VMM over IPC: one that is
+ * not finite, negative or absurd must still give one valid JSON line.
+ */
+static void test_json_lines(void)
+{
+	struct mig_progress p = { .round = 3, .percent = 42.25, .mbps = 1234.5,
+				  .dirty_pages_per_s = 77, .remaining_pages = 9,
+				  .expected_downtime_ms = 0.75, .bytes = 1 << 20, .final = true };
+	struct mig_result r = { .status = -ECONNRESET, .total_ns = 2000000, .bytes = 10 };
+	char buf[512];
+
+	mig_progress__json(&p, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "{\"event\":\"progress\",\"round\":3,\"final\":true,"
+		       "\"percent\":42.2,\"mbps\":1234.5,\"dirty_pages_per_s\":77,"
+		       "\"remaining_pages\":9,\"expected_downtime_ms\":0.8,\"bytes\":1048576}") ||
+	      !strcmp(buf, "{\"event\":\"progress\",\"round\":3,\"final\":true,"
+		       "\"percent\":42.3,\"mbps\":1234.5,\"dirty_pages_per_s\":77,"
+		       "\"remaining_pages\":9,\"expected_downtime_ms\":0.8,\"bytes\":1048576}"));
+	p.percent = NAN;
+	p.mbps = INFINITY;
+	p.expected_downtime_ms = 1e300;
+	p.final = false;
+	mig_progress__json(&p, buf, sizeof(buf));
+	CHECK(strstr(buf, "\"final\":false,\"percent\":0.0,\"mbps\":0.0,") != NULL);
+	CHECK(strstr(buf, "\"expected_downtime_ms\":0.0,") != NULL);
+	CHECK(strlen(buf) < 200 && buf[strlen(buf) - 1] == '}');
+
+	/* The reason quotes the peer: quotes and control characters escaped. */
+	snprintf(r.reason, sizeof(r.reason), "destination refused: say \"no\"\n\\");
+	mig_result__json(&r, buf, sizeof(buf));
+	CHECK(!strncmp(buf, "{\"status\":\"failed\",\"reason\":\"destination refused: "
+			"say \\\"no\\\"\\\\\",\"total_ms\":2.000,", 80));
+	CHECK(!strchr(buf, '\n'));
+}
+
 static void test_untouched_pages_skipped(void)
 {
 	const u64 n = 2048;
@@ -337,6 +377,7 @@ static void test_untouched_pages_skipped(void)
 
 TEST_MAIN_BEGIN("test-migration-transport")
 	RUN(test_untouched_pages_skipped);
+	RUN(test_json_lines);
 	RUN(test_default_channels);
 	RUN(test_addr_parse);
 	RUN(test_ipv6_loopback);
