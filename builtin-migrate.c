@@ -8,6 +8,10 @@
  * lkvm migrate --cancel [--name NAME]: make the migration in progress give
  * up (the guest goes on here); the migrating `lkvm migrate` then fails
  * with "cancelled".
+ *
+ * lkvm migrate --status [--name NAME] [--json]: the migration in progress
+ * and its last progress report, or how the last one failed; for a script
+ * that lost the `lkvm migrate` it started (which cancels nothing).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,7 +26,8 @@
 static const char migrate_usage_line[] =
 	"lkvm migrate --to HOST:PORT [--name NAME] [--downtime MS] [--bandwidth MB/s] "
 	"[--channels N] [--verify] [--json] [--quiet]\n"
-	"   or: lkvm migrate --cancel [--name NAME]";
+	"   or: lkvm migrate --cancel [--name NAME]\n"
+	"   or: lkvm migrate --status [--name NAME] [--json]";
 
 struct client {
 	bool json, quiet, tty;
@@ -56,6 +61,35 @@ static int on_data(u32 type, const void *p, u32 len, void *arg)
 	return 0;
 }
 
+/* --status: the VMM's answer, as it is, on stdout. */
+static int print_data(u32 type, const void *p, u32 len, void *arg)
+{
+	if (type == IPC_MSG_DATA)
+		fwrite(p, 1, len, stdout);
+	return 0;
+}
+
+static int status(const char *name, bool json)
+{
+	u32 flags = json ? 1 : 0;
+	char msg[512];
+	int fd, ret;
+
+	fd = ipc__connect(name);
+	if (fd < 0) {
+		ipc__client_error(name, fd, NULL);
+		return 1;
+	}
+	ret = ipc__request(fd, IPC_MSG_MIGRATE_STATUS, &flags, sizeof(flags), 0, print_data,
+			   NULL, msg, sizeof(msg));
+	close(fd);
+	if (ret) {
+		ipc__client_error(name, ret, msg[0] ? msg : NULL);
+		return 1;
+	}
+	return 0;
+}
+
 static int only_instance(const char *name, void *arg)
 {
 	const char **found = arg;
@@ -75,7 +109,7 @@ static int cmd_migrate(int argc, const char **argv)
 	const char *name = NULL, *to = NULL;
 	u64 bandwidth = 0;
 	int downtime = 0, channels = 0, max_rounds = 0, wait_ready = 0;
-	bool verify = false, cancel = false;
+	bool verify = false, cancel = false, query = false;
 	struct client c = { 0 };
 	const struct option opts[] = {
 		OPT_STR('t', "to", &to, "<host:port>", "the destination: lkvm run --incoming PORT there"),
@@ -94,7 +128,10 @@ static int cmd_migrate(int argc, const char **argv)
 			    "SEV: wait up to N s for the guest to be migration-ready (default 0: refuse)"),
 		OPT_BOOLEAN(0, "cancel", &cancel,
 			    "stop the migration in progress; the guest goes on here"),
-		OPT_BOOLEAN(0, "json", &c.json, "print the summary as JSON on stdout"),
+		OPT_BOOLEAN(0, "status", &query,
+			    "the migration in progress, or how the last one failed"),
+		OPT_BOOLEAN(0, "json", &c.json,
+			    "the summary as JSON on stdout, progress as JSON lines on stderr"),
 		OPT_BOOLEAN('q', "quiet", &c.quiet, "no progress lines"),
 		OPT_END(),
 	};
@@ -115,8 +152,14 @@ static int cmd_migrate(int argc, const char **argv)
 		fprintf(stderr, "lkvm migrate: error: --cancel takes no option but --name\n");
 		return 1;
 	}
-	if (!to && !cancel) {
-		fprintf(stderr, "lkvm migrate: error: --to HOST:PORT (or --cancel) is required\n");
+	if (query && (cancel || to || downtime || bandwidth || channels || max_rounds || verify ||
+		      wait_ready || c.quiet)) {
+		fprintf(stderr, "lkvm migrate: error: --status takes no option but --name and --json\n");
+		return 1;
+	}
+	if (!to && !cancel && !query) {
+		fprintf(stderr, "lkvm migrate: error: --to HOST:PORT (or --cancel, --status) "
+			"is required\n");
 		return 1;
 	}
 	if (to && (strlen(to) >= sizeof(req.to) ||
@@ -140,6 +183,8 @@ static int cmd_migrate(int argc, const char **argv)
 		}
 		name = found;
 	}
+	if (query)
+		return status(name, c.json);
 	if (cancel)	/* the answer says what happens: "cancelling the migration to ..." */
 		return ipc__simple_request(name, IPC_MSG_MIGRATE_CANCEL, "cancelling");
 

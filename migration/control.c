@@ -12,11 +12,21 @@
 #include "lkvm/ipc.h"
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
+#include "lkvm/util.h"
 
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t replied = PTHREAD_COND_INITIALIZER;
 static bool busy;
 static bool handling;		/* a MIGRATE request not yet answered */
+
+/* What lkvm migrate --status reports; under busy_lock. */
+static struct {
+	char to[256];
+	u64 t0_ns;
+	bool have_prog, have_res;
+	struct mig_progress prog;	/* the last report */
+	struct mig_result res;		/* the last migration's, once it failed */
+} st;
 
 struct prog_ctx {
 	int fd;
@@ -26,6 +36,11 @@ static void send_progress(const struct mig_progress *p, void *arg)
 {
 	struct prog_ctx *c = arg;
 	char line[256];
+
+	pthread_mutex_lock(&busy_lock);
+	st.prog = *p;
+	st.have_prog = true;
+	pthread_mutex_unlock(&busy_lock);
 
 	/* A client that went away must not stop the migration. */
 	if (c->fd >= 0 && ipc__send(c->fd, IPC_MSG_PROGRESS, p, sizeof(*p)))
@@ -60,6 +75,9 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	}
 	busy = true;
 	handling = true;
+	snprintf(st.to, sizeof(st.to), "%s", req.to);
+	st.t0_ns = now_ns();
+	st.have_prog = false;
 	pthread_mutex_unlock(&busy_lock);
 
 	mig_params__defaults(&p);
@@ -95,6 +113,8 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	pthread_mutex_lock(&busy_lock);
 	busy = ret == 0;		/* after a commit, never again */
 	handling = false;
+	st.res = res;
+	st.have_res = true;
 	pthread_cond_broadcast(&replied);
 	pthread_mutex_unlock(&busy_lock);
 	return IPC_REPLIED;
@@ -118,6 +138,71 @@ static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 }
 
 ipc_guest_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
+
+/*
+ * lkvm migrate --status: the migration in progress (its last progress
+ * report), or how the last one failed.  Answers a client that lost the
+ * `lkvm migrate` that started it: that one going away cancels nothing.
+ */
+#define MIG_STATUS_JSON	1u
+
+static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
+{
+	char text[2048], prog[1024], to[512];
+	bool json;
+	u32 flags;
+	size_t n;
+
+	if (len != sizeof(flags))
+		return -EINVAL;
+	memcpy(&flags, payload, sizeof(flags));
+	if (flags & ~MIG_STATUS_JSON)
+		return -EINVAL;
+	json = flags & MIG_STATUS_JSON;
+
+	pthread_mutex_lock(&busy_lock);
+	mig_json_str(st.to, to, sizeof(to));
+	if (handling) {
+		double secs = (now_ns() - st.t0_ns) / 1e9;
+
+		if (json) {
+			if (st.have_prog)
+				mig_progress__json(&st.prog, prog, sizeof(prog));
+			snprintf(text, sizeof(text),
+				 "{\"active\":true,\"to\":\"%s\",\"elapsed_ms\":%.0f,\"progress\":%s}",
+				 to, secs * 1000, st.have_prog ? prog : "null");
+		} else {
+			const char *p = prog;
+
+			if (st.have_prog) {
+				mig_progress__text(&st.prog, prog, sizeof(prog));
+				if (!strncmp(p, "migrate: ", 9))
+					p += 9;
+			}
+			snprintf(text, sizeof(text), "migrating to %s for %.1f s; %s", to, secs,
+				 st.have_prog ? p : "no progress report yet");
+		}
+	} else if (st.have_res) {
+		if (json) {
+			mig_result__json(&st.res, prog, sizeof(prog));
+			snprintf(text, sizeof(text), "{\"active\":false,\"to\":\"%s\",\"last\":%s}",
+				 to, prog);
+		} else {
+			snprintf(text, sizeof(text),
+				 "no migration in progress; the last one, to %s, failed: %s", to,
+				 st.res.reason);
+		}
+	} else {
+		snprintf(text, sizeof(text), json ? "{\"active\":false,\"last\":null}" :
+			 "no migration in progress");
+	}
+	pthread_mutex_unlock(&busy_lock);
+	n = strlen(text);
+	text[n++] = '\n';
+	return ipc__send_data(fd, text, n);
+}
+
+ipc_guest_handler(IPC_MSG_MIGRATE_STATUS, status_cmd);
 
 /*
  * Late level, linked after ipc.c: runs before the control socket closes

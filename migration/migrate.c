@@ -845,21 +845,28 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 			r->verified ? ", guest memory verified" : "");
 }
 
+/* s as the inside of a JSON string: quotes and backslashes escaped, control
+ * characters dropped, cut to fit n. */
+void mig_json_str(const char *s, char *out, size_t n)
+{
+	size_t k = 0;
+
+	for (; *s && k + 3 < n; s++) {
+		if ((unsigned char)*s < 0x20)
+			continue;
+		if (*s == '"' || *s == '\\')
+			out[k++] = '\\';
+		out[k++] = *s;
+	}
+	out[k] = 0;
+}
+
 int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 {
 	char reason[512];
-	size_t k = 0;
-	const char *s;
 
 	/* The reason is ours, but escape it anyway: it quotes the peer. */
-	for (s = r->reason; *s && k + 7 < sizeof(reason); s++) {
-		if (*s == '"' || *s == '\\')
-			reason[k++] = '\\';
-		if ((unsigned char)*s < 0x20)
-			continue;
-		reason[k++] = *s;
-	}
-	reason[k] = 0;
+	mig_json_str(r->reason, reason, sizeof(reason));
 	return snprintf(buf, n, "{\"status\":\"%s\",\"reason\":\"%s\",\"total_ms\":%.3f,"
 			"\"downtime_ms\":%.3f,\"bytes\":%llu,\"rounds\":%llu,\"pages\":%llu,"
 			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"pages_encrypted\":%llu,"

@@ -391,6 +391,7 @@ void migration__stop(void);
 int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
 		    void *arg, struct mig_result *res);
 int mig_result__json(const struct mig_result *r, char *buf, size_t n);
+void mig_json_str(const char *s, char *out, size_t n);
 int mig_result__text(const struct mig_result *r, char *buf, size_t n);
 int mig_progress__text(const struct mig_progress *p, char *buf, size_t n);
 int mig_progress__json(const struct mig_progress *p, char *buf, size_t n);

@@ -31,7 +31,7 @@ expect_err extra_arg "unexpected argument 'extra'" run -k $K extra
 expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault
 expect_err unknown_cmd "unknown command 'runn'" runn
 # lkvm migrate's own options (nothing runs yet in this test's LKVM_DIR).
-expect_err migrate_no_to "--to HOST:PORT (or --cancel) is required" migrate
+expect_err migrate_no_to "--to HOST:PORT (or --cancel, --status) is required" migrate
 expect_err migrate_bad_to "--to: 'nohost' is not HOST:PORT" migrate --to nohost
 expect_err migrate_bad_port "--to: 'h:99999' is not HOST:PORT" migrate --to h:99999
 expect_err migrate_channels "--channels: 17 is out of range" migrate --to h:1 --channels 17
@@ -39,6 +39,8 @@ expect_err migrate_downtime "--downtime: 'soon' is not a number" migrate --to h:
 expect_err migrate_cancel_to "--cancel takes no option but --name" migrate --cancel --to h:1
 expect_err migrate_no_instance "no running instance" migrate --to h:1
 expect_err migrate_cancel_none "nope: no such instance" migrate --cancel --name nope
+expect_err migrate_status_cancel "--status takes no option but --name and --json" migrate --status --cancel
+expect_err migrate_status_none "nope: no such instance" migrate --status --name nope
 
 need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_no_pvh \
 	 kernel_segment_outside initrd_missing cmdline_too_long

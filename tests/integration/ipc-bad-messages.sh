@@ -4,6 +4,7 @@
 . "$(dirname "$0")/../lib.sh"
 need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply_type \
 	 truncated_header truncated_payload garbage migrate_short cancel_payload cancel_nothing \
+	 status_empty status_flags status_nothing \
 	 vmm_survives stalled_client
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
@@ -40,6 +41,11 @@ expect garbage garbage '^reply -74 rejected: bad magic eof $'
 expect migrate_short migrate-short '^reply -22 Invalid argument data 88 reply 0 $'
 expect cancel_payload cancel-payload '^reply -22 Invalid argument data 88 reply 0 $'
 expect cancel_nothing cancel '^reply -2 no migration in progress data 88 reply 0 $'
+# lkvm migrate --status without its flags word, with an unknown flag, and
+# with nothing to report ("no migration in progress\n", 25 bytes).
+expect status_empty status-empty '^reply -22 Invalid argument data 88 reply 0 $'
+expect status_flags status-flags '^reply -22 Invalid argument data 88 reply 0 $'
+expect status_nothing status '^data 25 reply 0 data 88 reply 0 $'
 
 if grep -q "rejected message: bad magic" $T_TMP/err && grep -q "rejected unknown request type 0x4242" $T_TMP/err &&
    kill -0 $VM && listed && grows $T_TMP/out && [ "$($RAW $S info | tr '\n' ' ')" = "data 88 reply 0 " ]

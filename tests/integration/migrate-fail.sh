@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled cancel-nothing source-stopped cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
+tests="not-listening different-memory different-vcpus flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled status cancel-nothing status-nothing source-stopped cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -160,9 +160,16 @@ fi
 #     the source keeps its guest, and the destination hears why (ABORT comes
 #     before the data connections close) and exits non-zero.  A second
 #     --cancel finds nothing to cancel.
+#     lkvm migrate --status, asked before the cancel, reports the migration
+#     and its progress; after it, how it failed (text and JSON each time).
+status_then_cancel() {
+	"$LKVM" migrate --status --name src5 >"$T_TMP/status.during" 2>&1
+	"$LKVM" migrate --status --name src5 --json >"$T_TMP/status.during.json" 2>&1
+	cancel_src src5
+}
 port=$(pick_port)
 start_dst d-cancel "$port" -m $MEM
-if AT_PROGRESS="cancel_src src5" expect_failure cancelled src5 "cancelled \(lkvm migrate --cancel\)" \
+if AT_PROGRESS=status_then_cancel expect_failure cancelled src5 "cancelled \(lkvm migrate --cancel\)" \
 	--to "127.0.0.1:$port" --bandwidth 2 && dest_failed cancelled d-cancel; then
 	if ! grep -q "^src5: cancelling the migration to 127.0.0.1:$port" "$T_TMP/cancel.out"; then
 		fail cancelled "--cancel said: $(cat "$T_TMP/cancel.out")"
@@ -170,6 +177,20 @@ if AT_PROGRESS="cancel_src src5" expect_failure cancelled src5 "cancelled \(lkvm
 		fail cancelled "the destination did not hear why: $(tail -n 1 "$T_TMP/d-cancel.err")"
 	else
 		pass cancelled
+	fi
+	num='[0-9]+(\.[0-9]+)?'
+	after=$("$LKVM" migrate --status --name src5)
+	after_json=$("$LKVM" migrate --status --name src5 --json)
+	if ! grep -Eq "^migrating to 127\.0\.0\.1:$port for $num s; round 0: +$num%" "$T_TMP/status.during" ||
+		! grep -Eq "^\{\"active\":true,\"to\":\"127\.0\.0\.1:$port\",\"elapsed_ms\":[0-9]+,\"progress\":\{\"event\":\"progress\",\"round\":0,\"final\":false,.*\}\}$" \
+			"$T_TMP/status.during.json"; then
+		fail status "during: $(cat "$T_TMP/status.during" "$T_TMP/status.during.json")"
+	elif [ "$after" != "no migration in progress; the last one, to 127.0.0.1:$port, failed: cancelled (lkvm migrate --cancel)" ] ||
+		! grep -Eq "^\{\"active\":false,\"to\":\"127\.0\.0\.1:$port\",\"last\":\{\"status\":\"failed\",\"reason\":\"cancelled \(lkvm migrate --cancel\)\",.*\}\}$" \
+			<<<"$after_json"; then
+		fail status "after: $after $after_json"
+	else
+		pass status
 	fi
 fi
 if "$LKVM" migrate --cancel --name src5 2>"$T_TMP/cancel2.err" ||
@@ -183,6 +204,12 @@ fi
 #     migration first, so the destination hears why, and exits 0 once the
 #     engine is done (nothing may read guest memory after it is gone).
 run_src src6
+if [ "$("$LKVM" migrate --status --name src6)" != "no migration in progress" ] ||
+	[ "$("$LKVM" migrate --status --name src6 --json)" != '{"active":false,"last":null}' ]; then
+	fail status-nothing "$("$LKVM" migrate --status --name src6 2>&1)"
+else
+	pass status-nothing
+fi
 port=$(pick_port)
 start_dst d-srcstop "$port" -m $MEM
 "$LKVM" migrate --name src6 --to "127.0.0.1:$port" --bandwidth 2 \
@@ -291,7 +318,7 @@ if ! wait_for 10 bash -c "'$LKVM' list 2>/dev/null | grep -q '^d-wait .* incomin
 	fail waiting-destination-listed "not listed as incoming: $("$LKVM" list 2>&1)"
 else
 	bad=
-	for c in pause resume debug "migrate --to 127.0.0.1:1" "migrate --cancel"; do
+	for c in pause resume debug "migrate --to 127.0.0.1:1" "migrate --cancel" "migrate --status"; do
 		if $LKVM $c --name d-wait >/dev/null 2>"$T_TMP/wait.err" ||
 			! grep -q "has not arrived yet" "$T_TMP/wait.err" || [ "$(wc -l <"$T_TMP/wait.err")" -ne 1 ]; then
 			bad="$bad '$c': $(cat "$T_TMP/wait.err");"

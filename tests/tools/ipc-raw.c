@@ -10,8 +10,9 @@
  * once answered), truncated-hdr, truncated-payload, garbage, half-hdr
  * (3 bytes, then silence), read-only (send nothing, just read), idle,
  * migrate-short (MIGRATE with 4 payload bytes), cancel-payload
- * (MIGRATE_CANCEL with 4 payload bytes), cancel (MIGRATE_CANCEL); these
- * three are followed by an INFO as well.
+ * (MIGRATE_CANCEL with 4 payload bytes), cancel (MIGRATE_CANCEL),
+ * status-empty (MIGRATE_STATUS without its flags), status-flags (flags 2,
+ * unknown), status (flags 0); these are followed by an INFO as well.
  * HOLD_S: wait that long after sending before reading.
  * Output: one line per answer, "reply STATUS TEXT" or "data LEN", then
  * "eof" or "timeout" unless the exchange ended with a reply.  Exit status
@@ -71,7 +72,8 @@ int main(int argc, char **argv)
 	}
 	c = argv[2];
 	follow_up = !strcmp(c, "unknown-type") || !strcmp(c, "reply-type") ||
-		    !strcmp(c, "migrate-short") || !strncmp(c, "cancel", 6);
+		    !strcmp(c, "migrate-short") || !strncmp(c, "cancel", 6) ||
+		    !strncmp(c, "status", 6);
 	strcpy(a.sun_path, argv[1]);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
@@ -108,6 +110,10 @@ int main(int argc, char **argv)
 		h.type = IPC_MSG_MIGRATE_CANCEL, h.len = 4, len += 4;
 	else if (!strcmp(c, "cancel"))
 		h.type = IPC_MSG_MIGRATE_CANCEL;
+	else if (!strcmp(c, "status-empty"))
+		h.type = IPC_MSG_MIGRATE_STATUS;
+	else if (!strcmp(c, "status-flags") || !strcmp(c, "status"))
+		h.type = IPC_MSG_MIGRATE_STATUS, h.len = 4, len += 4;
 	else if (!strcmp(c, "read-only") || !strcmp(c, "idle"))
 		len = 0;
 	else if (strcmp(c, "info")) {
@@ -116,6 +122,8 @@ int main(int argc, char **argv)
 	}
 	memset(buf, 0, sizeof(buf));
 	memcpy(buf, &h, sizeof(h));
+	if (!strcmp(c, "status-flags"))
+		buf[sizeof(h)] = 2;
 	if (len && send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		printf("send-failed %s\n", strerror(errno));
 		return 1;
