@@ -3,20 +3,11 @@
  * (the VMM pauses the vCPUs around the dump) and, with --page-map, its
  * shared/private page map.
  */
-#include <errno.h>
 #include <stdio.h>
-#include <unistd.h>
 
 #include "lkvm/cmd.h"
 #include "lkvm/ipc.h"
 #include "lkvm/parse-options.h"
-
-static int print_data(u32 type, const void *p, u32 len, void *arg)
-{
-	if (type == IPC_MSG_DATA && fwrite(p, 1, len, stdout) != len)
-		return -EIO;
-	return 0;
-}
 
 static int cmd_debug(int argc, const char **argv)
 {
@@ -28,9 +19,8 @@ static int cmd_debug(int argc, const char **argv)
 		OPT_BOOLEAN(0, "page-map", &page_map, "dump the shared/private page map"),
 		OPT_END(),
 	};
-	char msg[512];
 	u32 flags;
-	int fd, ret;
+	int ret;
 
 	ret = parse_options(argc, argv, opts, "lkvm debug --name NAME [--regs] [--page-map]");
 	if (ret == PARSE_HELP)
@@ -47,20 +37,7 @@ static int cmd_debug(int argc, const char **argv)
 	}
 	flags = (regs || !page_map ? IPC_DEBUG_REGS : 0) | (page_map ? IPC_DEBUG_PAGE_MAP : 0);
 
-	fd = ipc__connect(name);
-	if (fd < 0) {
-		ipc__client_error(name, fd, NULL);
-		return 1;
-	}
-	ret = ipc__request(fd, IPC_MSG_DEBUG, &flags, sizeof(flags), 0, print_data, NULL,
-			   msg, sizeof(msg));
-	close(fd);
-	fflush(stdout);
-	if (ret) {
-		ipc__client_error(name, ret, msg);
-		return 1;
-	}
-	return 0;
+	return ipc__print_request(name, IPC_MSG_DEBUG, flags);
 }
 
 static void debug_usage(void)

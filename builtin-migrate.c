@@ -61,35 +61,6 @@ static int on_data(u32 type, const void *p, u32 len, void *arg)
 	return 0;
 }
 
-/* --status: the VMM's answer, as it is, on stdout. */
-static int print_data(u32 type, const void *p, u32 len, void *arg)
-{
-	if (type == IPC_MSG_DATA)
-		fwrite(p, 1, len, stdout);
-	return 0;
-}
-
-static int status(const char *name, bool json)
-{
-	u32 flags = json ? 1 : 0;
-	char msg[512];
-	int fd, ret;
-
-	fd = ipc__connect(name);
-	if (fd < 0) {
-		ipc__client_error(name, fd, NULL);
-		return 1;
-	}
-	ret = ipc__request(fd, IPC_MSG_MIGRATE_STATUS, &flags, sizeof(flags), 0, print_data,
-			   NULL, msg, sizeof(msg));
-	close(fd);
-	if (ret) {
-		ipc__client_error(name, ret, msg[0] ? msg : NULL);
-		return 1;
-	}
-	return 0;
-}
-
 static int only_instance(const char *name, void *arg)
 {
 	const char **found = arg;
@@ -183,8 +154,9 @@ static int cmd_migrate(int argc, const char **argv)
 		}
 		name = found;
 	}
-	if (query)
-		return status(name, c.json);
+	if (query)	/* the VMM's one line, as it is */
+		return ipc__print_request(name, IPC_MSG_MIGRATE_STATUS,
+					  c.json ? MIG_STATUS_JSON : 0);
 	if (cancel)	/* the answer says what happens: "cancelling the migration to ..." */
 		return ipc__simple_request(name, IPC_MSG_MIGRATE_CANCEL, "cancelling");
 

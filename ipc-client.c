@@ -311,6 +311,33 @@ int ipc__simple_request(const char *name, u32 type, const char *done_verb)
 	return c.failed ? 1 : 0;
 }
 
+static int print_data(u32 type, const void *p, u32 len, void *arg)
+{
+	if (type == IPC_MSG_DATA && fwrite(p, 1, len, stdout) != len)
+		return -EIO;
+	return 0;
+}
+
+int ipc__print_request(const char *name, u32 type, u32 flags)
+{
+	char msg[512];
+	int fd, ret;
+
+	fd = ipc__connect(name);
+	if (fd < 0) {
+		ipc__client_error(name, fd, NULL);
+		return 1;
+	}
+	ret = ipc__request(fd, type, &flags, sizeof(flags), 0, print_data, NULL, msg, sizeof(msg));
+	close(fd);
+	fflush(stdout);
+	if (ret) {
+		ipc__client_error(name, ret, msg[0] ? msg : NULL);
+		return 1;
+	}
+	return 0;
+}
+
 int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,
 			bool wait_exit)
 {

@@ -144,8 +144,6 @@ ipc_guest_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
  * report), or how the last one failed.  Answers a client that lost the
  * `lkvm migrate` that started it: that one going away cancels nothing.
  */
-#define MIG_STATUS_JSON	1u
-
 static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 {
 	char text[2048], prog[1024], to[512];

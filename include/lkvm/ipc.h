@@ -191,6 +191,9 @@ int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_
 			bool wait_exit);
 /* One such request to NAME: prints "NAME: answer" or the error; 0 or 1 (an exit status). */
 int ipc__simple_request(const char *name, u32 type, const char *done_verb);
+/* A request with a u32 flags word whose DATA answer goes to stdout as it
+ * is (lkvm debug, lkvm migrate --status); 1 on failure, said on stderr. */
+int ipc__print_request(const char *name, u32 type, u32 flags);
 /* Print "lkvm CMD: error: NAME: reason" (reason from err, or msg if given). */
 void ipc__client_error(const char *name, int err, const char *msg);
 

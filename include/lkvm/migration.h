@@ -411,6 +411,8 @@ u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks);
  * REPLY.  Both ends are the same binary on the same host: host order.
  */
 #define MIG_IPC_VERIFY		(1u << 0)
+/* IPC_MSG_MIGRATE_STATUS flags: the answer as JSON. */
+#define MIG_STATUS_JSON		(1u << 0)
 
 struct mig_ipc_req {
 	u32 downtime_ms;
