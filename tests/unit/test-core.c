@@ -97,7 +97,7 @@ static void make_img(struct img *m)
 	memset(m->code, 0x90, sizeof(m->code));
 }
 
-static int load(struct img *m, size_t len, u64 ram, const char *cmdline)
+static int load(const void *m, size_t len, u64 ram, const char *cmdline)
 {
 	struct kvm *kvm = new_kvm(ram);
 	int ret;
@@ -223,18 +223,6 @@ static void make_img32(struct img32 *m)
 	memset(m->code, 0xcc, sizeof(m->code));
 }
 
-static int load32(struct img32 *m, size_t len)
-{
-	struct kvm *kvm = new_kvm(64 << 20);
-	int ret;
-
-	if (!kvm)
-		return -999;
-	ret = pvh__load(kvm, m, len, "", NULL, 0);
-	free_kvm(kvm);
-	return ret;
-}
-
 static void test_pvh_elf32(void)
 {
 	struct kvm *kvm = new_kvm(64 << 20);
@@ -251,17 +239,17 @@ static void test_pvh_elf32(void)
 
 	/* 60 bytes hold an ELF32 header (52) but not an ELF64 one (64). */
 	make_img32(&m);
-	CHECK_EQ(load32(&m, 60), -ENOEXEC);	/* program headers outside */
+	CHECK_EQ(load(&m, 60, 64 << 20, ""), -ENOEXEC);	/* program headers outside */
 	make_img32(&m); m.eh.e_phentsize = sizeof(Elf64_Phdr);
-	CHECK_EQ(load32(&m, sizeof(m)), -ENOEXEC);
+	CHECK_EQ(load(&m, sizeof(m), 64 << 20, ""), -ENOEXEC);
 	make_img32(&m); m.ph[0].p_filesz = 0x4000;			/* filesz > memsz */
-	CHECK_EQ(load32(&m, sizeof(m)), -ENOEXEC);
+	CHECK_EQ(load(&m, sizeof(m), 64 << 20, ""), -ENOEXEC);
 	make_img32(&m); m.ph[0].p_offset = 0xfffffff0;			/* past EOF */
-	CHECK_EQ(load32(&m, sizeof(m)), -ENOEXEC);
+	CHECK_EQ(load(&m, sizeof(m), 64 << 20, ""), -ENOEXEC);
 	make_img32(&m); m.ph[0].p_paddr = 0x5000;			/* boot area */
-	CHECK_EQ(load32(&m, sizeof(m)), -ENOEXEC);
+	CHECK_EQ(load(&m, sizeof(m), 64 << 20, ""), -ENOEXEC);
 	make_img32(&m);
-	CHECK_EQ(load32(&m, sizeof(m)), 0);				/* control */
+	CHECK_EQ(load(&m, sizeof(m), 64 << 20, ""), 0);				/* control */
 }
 
 static void test_cpuid_mask_parse(void)
