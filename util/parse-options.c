@@ -50,6 +50,31 @@ static bool takes_value(const struct option *opt)
 	return opt->type != OPT_BOOL;
 }
 
+/*
+ * A whole number no greater than cap and within the option's range.  "-5"
+ * and "99999999999" are numbers, just not allowed ones: say so with the
+ * range rather than calling them "not a number".
+ */
+static int opt_number(const struct option *opt, const char *arg, u64 cap, u64 *v)
+{
+	bool ranged = opt->min || opt->max;
+	s64 lo = ranged ? opt->min : 0, hi = ranged ? opt->max : (s64)min(cap, (u64)INT64_MAX);
+	int ret;
+
+	if (!arg)
+		return opt_error(opt, "'' is not a number");
+	if (arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9')
+		ret = parse_u64(arg + 1, v) == -EINVAL ? -EINVAL : -ERANGE;
+	else
+		ret = parse_u64(arg, v);
+	if (ret == -EINVAL)
+		return opt_error(opt, "'%s' is not a number", arg);
+	if (ret || *v > cap || (s64)*v < lo || (s64)*v > hi)
+		return opt_error(opt, "%s is out of range %lld..%lld", arg, (long long)lo,
+				 (long long)hi);
+	return 0;
+}
+
 static int set_value(const struct option *opt, const char *arg)
 {
 	u64 v;
@@ -69,21 +94,13 @@ static int set_value(const struct option *opt, const char *arg)
 		*(const char **)opt->value = arg;
 		return 0;
 	case OPT_INT:
-		if (!arg || *arg == '-' || parse_u64(arg, &v) || v > INT_MAX)
-			return opt_error(opt, "'%s' is not a number", arg ? arg : "");
-		if ((opt->min || opt->max) && ((s64)v < opt->min || (s64)v > opt->max))
-			return opt_error(opt, "%llu is out of range %lld..%lld",
-					 (unsigned long long)v, (long long)opt->min,
-					 (long long)opt->max);
+		if (opt_number(opt, arg, INT_MAX, &v))
+			return -1;
 		*(int *)opt->value = (int)v;
 		return 0;
 	case OPT_U64:
-		if (!arg || *arg == '-' || parse_u64(arg, &v))
-			return opt_error(opt, "'%s' is not a number", arg ? arg : "");
-		if ((opt->min || opt->max) && ((s64)v < opt->min || (s64)v > opt->max))
-			return opt_error(opt, "%llu is out of range %lld..%lld",
-					 (unsigned long long)v, (long long)opt->min,
-					 (long long)opt->max);
+		if (opt_number(opt, arg, UINT64_MAX, &v))
+			return -1;
 		*(u64 *)opt->value = v;
 		return 0;
 	case OPT_SIZE:

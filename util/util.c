@@ -90,8 +90,10 @@ int parse_u64(const char *s, u64 *out)
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 0);
-	if (errno || *end)
+	if (*end || end == s)
 		return -EINVAL;
+	if (errno)		/* all digits, but more than a u64 holds */
+		return -ERANGE;
 	*out = v;
 	return 0;
 }

@@ -54,7 +54,8 @@ void lkvm__set_msg_prefix(const char *prefix);
 
 /* "512M", "2G", "4096" (MiB when no unit, as kvmtool) -> bytes. */
 int parse_size(const char *s, u64 *out, u64 default_unit);
-/* Strict decimal / 0x integer parse of the whole string. */
+/* Strict decimal / 0x integer parse of the whole string: -EINVAL, or
+ * -ERANGE for digits beyond a u64. */
 int parse_u64(const char *s, u64 *out);
 
 /* read()/write() until done; return 0 or -errno (-EPIPE on early EOF). */

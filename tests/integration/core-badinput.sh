@@ -21,6 +21,8 @@ expect_err mem_huge "more than 1T" run -k $K -m 2T
 expect_err cpus_zero "--cpus: 0 is out of range" run -k $K -c 0
 expect_err cpus_many "--cpus: 65 is out of range" run -k $K -c 65
 expect_err cpus_text "--cpus: 'two' is not a number" run -k $K -c two
+expect_err cpus_negative "--cpus: -2 is out of range 1..64" run -k $K -c -2
+expect_err cpus_huge "--cpus: 99999999999999999999 is out of range 1..64" run -k $K -c 99999999999999999999
 expect_err cpus_missing "--cpus: requires a value" run -k $K -c
 expect_err name_bad "--name: 'a/b'" run -k $K --name a/b
 expect_err console_bad "not a console type" run -k $K --console vga
@@ -36,6 +38,7 @@ expect_err migrate_bad_to "--to: 'nohost' is not HOST:PORT" migrate --to nohost
 expect_err migrate_bad_port "--to: 'h:99999' is not HOST:PORT" migrate --to h:99999
 expect_err migrate_channels "--channels: 17 is out of range" migrate --to h:1 --channels 17
 expect_err migrate_downtime "--downtime: 'soon' is not a number" migrate --to h:1 --downtime soon
+expect_err migrate_bw_huge "--bandwidth: 5000000 is out of range 1..1000000" migrate --to h:1 --bandwidth 5000000
 expect_err migrate_cancel_to "--cancel takes no option but --name" migrate --cancel --to h:1
 expect_err migrate_no_instance "no running instance" migrate --to h:1
 expect_err migrate_cancel_none "nope: no such instance" migrate --cancel --name nope

@@ -1,4 +1,5 @@
 /* Option parsing and size parsing: good values accepted, bad ones refused. */
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -44,6 +45,12 @@ static void test_sizes(void)
 	CHECK(parse_size("1GG", &v, 1));
 	CHECK(parse_size("99999999999999999999", &v, 1));
 	CHECK(parse_size("17179869184T", &v, 1));	/* overflows u64 */
+	CHECK(!parse_u64("0x10", &v) && v == 16);
+	CHECK_EQ(parse_u64("18446744073709551615", &v), 0);
+	CHECK_EQ(parse_u64("18446744073709551616", &v), -ERANGE);
+	CHECK_EQ(parse_u64("12x", &v), -EINVAL);
+	CHECK_EQ(parse_u64("-1", &v), -EINVAL);
+	CHECK_EQ(parse_u64("", &v), -EINVAL);
 }
 
 static void test_good_options(void)
