@@ -242,7 +242,11 @@ void kvm_cpu__exit_all(struct kvm *kvm)
 /*
  * immediate_exit is set on every vCPU, started or not, so a thread that
  * has not entered KVM_RUN yet leaves it at once; only threads that have
- * published their pthread_t (under run_lock) get the signal.
+ * published their pthread_t (under run_lock) get the signal, and only
+ * until they say they are done (also under run_lock): a thread past that
+ * may already be joined by kvm_cpu__wait_all(), and pthread_kill() on a
+ * joined thread reads its freed descriptor.  (It did: the last vCPU to
+ * leave kicked the others and segfaulted, one stop in ten with 8 vCPUs.)
  */
 static void kick_all(struct kvm *kvm)
 {
@@ -255,7 +259,7 @@ static void kick_all(struct kvm *kvm)
 		if (!vcpu)
 			continue;
 		__atomic_store_n(&vcpu->kvm_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (vcpu->thread_started)
+		if (vcpu->thread_started && !vcpu->thread_done)
 			pthread_kill(vcpu->thread, SIGLKVM_KICK);
 	}
 	pthread_mutex_unlock(&kvm->run_lock);

@@ -2,11 +2,11 @@
 # Live migration between two local instances (issue 5, "what it must show" 1):
 # the counting guest moves mid-run, the destination continues with the next
 # count (no gap, no repeat), and the whole guest RAM checksum (--verify) the
-# destination computed matches the source's.  1 vCPU, 2 vCPUs both counting,
-# and a guest that keeps dirtying memory while it moves.
+# destination computed matches the source's.  1 vCPU, 2 and 8 vCPUs all
+# counting, and a guest that keeps dirtying memory while it moves.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="one-vcpu two-vcpus dirtying-guest precopy-rounds stale-destination capped-long-round"
+tests="one-vcpu two-vcpus eight-vcpus dirtying-guest precopy-rounds stale-destination capped-long-round"
 need_kvm $tests
 need_migrate $tests
 
@@ -104,8 +104,11 @@ migrate_once() {
 	elif [ -n "${LAZY:-}" ] && grep -q "faulted in" "$T_TMP/$dst.err"; then
 		fail "$t" "--no-prefault destination faulted its RAM in anyway"; return
 	fi
+	# The guest's new home stops as any instance does: exit 0.
 	"$LKVM" stop --name "$dst" >/dev/null 2>&1
-	wait "$DST_PID" 2>/dev/null
+	if ! wait_exit "$DST_PID" 20 || [ "$EXIT_RC" != 0 ]; then
+		fail "$t" "destination exited with $EXIT_RC on lkvm stop: $(tail -n 2 "$T_TMP/$dst.err")"; return
+	fi
 	pass "$t"
 	echo "$t: ${seq_msg}memory crc32 $crc"
 	LAST_JSON=$out
@@ -116,6 +119,8 @@ migrate_once one-vcpu 16M 1 "delay=20000" 1
 LAZY=1 DST_ARGS="--no-prefault" migrate_once lazy-destination 16M 1 "delay=20000" 2
 # Both vCPUs count (tests/guests/migrate-smp): each goes on with its next count.
 GUEST=$GUESTS/migrate-smp SEQ_CPUS="0 1" migrate_once two-vcpus 32M 2 "delay=20000"
+# Eight vCPUs on this 2-CPU host: each one's counts run on.
+GUEST=$GUESTS/migrate-smp SEQ_CPUS="0 1 2 3 4 5 6 7" migrate_once eight-vcpus 32M 8 "delay=2000"
 # Both vCPUs write 256 pages of a 2 MiB buffer per line; 16 MiB of random
 # RAM (an initrd) at 64 MB/s makes round 0 last ~0.25 s, so with a 1 ms
 # downtime target pre-copy has to chase the guest over many rounds (without

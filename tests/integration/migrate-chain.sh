@@ -63,10 +63,11 @@ counting() {
 	unset SEQ_CPU
 }
 
-# exited_ok TEST NAME PID: a source exits 0 once it has handed over.
+# exited_ok TEST NAME PID: a source exits 0 once it has handed over (and
+# an instance on 'lkvm stop').
 exited_ok() {
 	if ! wait_exit "$3" 10 || [ "$EXIT_RC" != 0 ]; then
-		fail "$1" "$2 did not exit 0 after handing over ($EXIT_RC): $(tail -n 2 "$T_TMP/$2.err")"
+		fail "$1" "$2 did not exit 0 ($EXIT_RC): $(tail -n 2 "$T_TMP/$2.err")"
 		return 1
 	fi
 }
@@ -107,10 +108,10 @@ if [ -n "$ok" ]; then
 	start_dst A2 "$pA" -m $MEM -c 2; A2_PID=$DST_PID
 	if hop hop-back C A2 "$pA" 1 && exited_ok hop-back C "$C_PID" && counting hop-back A2 &&
 	   sequence hop-back "$T_TMP/A.out" "$T_TMP/B.out" "$T_TMP/C.out" "$T_TMP/A2.out"; then
-		pass hop-back
+		"$LKVM" stop --name A2 >/dev/null 2>&1
+		exited_ok hop-back A2 "$A2_PID" && pass hop-back
 	fi
 	"$LKVM" stop --name A2 >/dev/null 2>&1
-	wait_exit "$A2_PID" 10
 else
 	skip hop-back "two-hops failed"
 fi
