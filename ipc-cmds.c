@@ -24,6 +24,8 @@
  */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool user_paused;
+/* A migration is handing the guest over with user_paused as it was. */
+static bool state_held;
 
 static bool vm_stopping(struct kvm *kvm)
 {
@@ -84,19 +86,41 @@ static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
 	return IPC_REPLIED;
 }
 
+/* Called with state_lock held. */
+static int user_pause(struct kvm *kvm)
+{
+	int ret;
+
+	if (vm_stopping(kvm))
+		return -ESHUTDOWN;
+	if (user_paused)
+		return -EALREADY;
+	ret = kvm__pause(kvm);
+	if (!ret)
+		__atomic_store_n(&user_paused, true, __ATOMIC_RELEASE);
+	return ret;
+}
+
+static int reply_held(int fd, const char *what)
+{
+	return ipc__reply(fd, -EBUSY, "a migration is handing the guest over as it is now "
+			  "(%s); %s it at the destination, or here if the migration fails",
+			  user_paused ? "paused" : "running", what) ?: IPC_REPLIED;
+}
+
 static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 {
-	int ret = 0;
+	int ret;
 
 	if (len)
 		return -EINVAL;
 	pthread_mutex_lock(&state_lock);
-	if (vm_stopping(kvm))
-		ret = -ESHUTDOWN;
-	else if (user_paused)
-		ret = -EALREADY;
-	else if (!(ret = kvm__pause(kvm)))
-		__atomic_store_n(&user_paused, true, __ATOMIC_RELEASE);
+	if (state_held) {
+		ret = reply_held(fd, "pause");
+		pthread_mutex_unlock(&state_lock);
+		return ret;
+	}
+	ret = user_pause(kvm);
 	pthread_mutex_unlock(&state_lock);
 	if (ret == -EALREADY)
 		return ipc__reply(fd, 0, "already paused") ?: IPC_REPLIED;
@@ -106,10 +130,16 @@ static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 {
 	bool was;
+	int ret;
 
 	if (len)
 		return -EINVAL;
 	pthread_mutex_lock(&state_lock);
+	if (state_held) {
+		ret = reply_held(fd, "resume");
+		pthread_mutex_unlock(&state_lock);
+		return ret;
+	}
 	was = user_paused;
 	if (was) {
 		kvm__resume(kvm);
@@ -119,6 +149,34 @@ static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 	if (!was)
 		return ipc__reply(fd, 0, "not paused") ?: IPC_REPLIED;
 	return 0;
+}
+
+bool kvm_ipc__hold_run_state(void)
+{
+	bool paused;
+
+	pthread_mutex_lock(&state_lock);
+	state_held = true;
+	paused = user_paused;
+	pthread_mutex_unlock(&state_lock);
+	return paused;
+}
+
+void kvm_ipc__release_run_state(void)
+{
+	pthread_mutex_lock(&state_lock);
+	state_held = false;
+	pthread_mutex_unlock(&state_lock);
+}
+
+int kvm_ipc__pause_as_user(struct kvm *kvm)
+{
+	int ret;
+
+	pthread_mutex_lock(&state_lock);
+	ret = user_pause(kvm);
+	pthread_mutex_unlock(&state_lock);
+	return ret == -EALREADY ? 0 : ret;
 }
 
 static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)

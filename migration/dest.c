@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lkvm/init.h"
+#include "lkvm/ipc.h"
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
 #include "lkvm/run-hooks.h"
@@ -396,6 +397,7 @@ int migration__incoming(struct kvm *kvm)
 	u32 ch, nch = 0, i;
 	int fd, ret;
 	char why[256] = "";
+	bool paused = false;
 
 	mig_chan__init_fd(&ctrl, -1);
 	fd = accept_preamble(inc.lfd, -1, &ch, &in->session, why, sizeof(why));
@@ -494,19 +496,35 @@ out_threads:
 		goto out_fail;
 	pr_debug("migration: checked and loaded in %.3f ms after END", (now_ns() - t_end) / 1e6);
 	/*
+	 * Paused by `lkvm pause` on the source: paused here the same way, before
+	 * any vCPU starts (they park at once), and before the ACK so that a
+	 * failure here still leaves the source with the guest.
+	 */
+	paused = in->end.flags & MIG_END_PAUSED;
+	if (paused) {
+		ret = kvm_ipc__pause_as_user(kvm);
+		if (ret) {
+			mig_incoming__fail(in, ret, "cannot pause the guest as on the source: %s",
+					   strerror(-ret));
+			goto out_fail;
+		}
+	}
+	/*
 	 * Commit point: the source exits when it reads this ACK, so it goes out
 	 * before our vCPUs start; if it cannot be sent we must not run.
 	 */
-	ret = send_ack(&ctrl, 0, "received, checked, running");
+	ret = send_ack(&ctrl, 0, paused ? "received, checked, paused as on the source" :
+			   "received, checked, running");
 	if (ret) {
 		pr_err("migration: cannot acknowledge to the source: %s", strerror(-ret));
 		goto out;
 	}
 	if (in->end.flags & MIG_END_MEM_CRC)
 		pr_info("migration: guest memory crc32 0x%08x matches the source's", in->end.mem_crc);
-	pr_info("migration: received %llu pages in %llu records, %.1f MB in %.3f s; running",
+	pr_info("migration: received %llu pages in %llu records, %.1f MB in %.3f s; %s",
 		(unsigned long long)in->pages_in, (unsigned long long)in->records_in,
-		in->bytes_in / 1e6, (now_ns() - t0) / 1e9);
+		in->bytes_in / 1e6, (now_ns() - t0) / 1e9,
+		paused ? "paused as on the source ('lkvm resume' starts it)" : "running");
 	goto out;
 
 out_fail:

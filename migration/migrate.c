@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lkvm/ipc.h"
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
 #include "lkvm/page-map.h"
@@ -141,6 +142,7 @@ struct mig_src {
 	u32 nch;
 	u64 session;
 	bool paused, logging;
+	bool held;		/* `lkvm pause` state frozen for the hand-over */
 	bool refused;			/* the reason came from the destination */
 	struct mig_result *res;
 	/* For progress inside a round (a long round 0 over a slow link). */
@@ -689,6 +691,16 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 		end.flags |= MIG_END_MEM_CRC;
 		res->mem_crc = end.mem_crc;
 	}
+	/*
+	 * The guest goes over in the run state the user gave it: paused by
+	 * `lkvm pause`, it stays paused there.  From here until the outcome,
+	 * pause/resume requests are refused, so that state cannot change
+	 * after it is written down.
+	 */
+	m->held = true;
+	if (kvm_ipc__hold_run_state())
+		end.flags |= MIG_END_PAUSED;
+	res->paused = end.flags & MIG_END_PAUSED;
 	mig_end__encode(&end, endbuf);
 	/* The last moment a cancel can be honoured: from END on, the
 	 * destination may start the guest. */
@@ -746,6 +758,8 @@ out_fail:
 		virtio__resume_all();
 		kvm__resume(kvm);
 	}
+	if (m->held)
+		kvm_ipc__release_run_state();
 out_stats:
 	if (m->dirty.overflows)
 		pr_warn("migration: a vCPU's dirty ring overflowed %llu time(s); every page was "
@@ -836,13 +850,14 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 				"the guest runs on here");
 	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
 			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero, %llu encrypted), "
-			"%u channel%s%s",
+			"%u channel%s%s%s",
 			r->total_ns / 1e9, r->downtime_ns / 1e6, r->bytes / 1e6,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
 			(unsigned long long)r->pages_encrypted, r->channels, r->channels == 1 ? "" : "s",
-			r->verified ? ", guest memory verified" : "");
+			r->verified ? ", guest memory verified" : "",
+			r->paused ? "; the guest is paused there, as it was here ('lkvm resume')" : "");
 }
 
 /* s as the inside of a JSON string: quotes and backslashes escaped, control
@@ -871,12 +886,14 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			"\"downtime_ms\":%.3f,\"bytes\":%llu,\"rounds\":%llu,\"pages\":%llu,"
 			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"pages_encrypted\":%llu,"
 			"\"channels\":%u,"
-			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":\"0x%08x\"}",
+			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":\"0x%08x\","
+			"\"paused\":%s}",
 			r->status ? "failed" : "completed", reason, r->total_ns / 1e6,
 			r->downtime_ns / 1e6, (unsigned long long)r->bytes,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
 			(unsigned long long)r->pages_encrypted, r->channels,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
-			r->verified ? "true" : "false", r->mem_crc);
+			r->verified ? "true" : "false", r->mem_crc,
+			!r->status && r->paused ? "true" : "false");
 }

@@ -401,7 +401,8 @@ int mig_end__decode(const u8 *p, size_t len, struct mig_end *e)
 	e->pages = get64(p + 8);
 	e->mem_crc = get32(p + 16);
 	e->flags = get32(p + 20);
-	if (e->flags & ~MIG_END_MEM_CRC || (!(e->flags & MIG_END_MEM_CRC) && e->mem_crc))
+	if (e->flags & ~(MIG_END_MEM_CRC | MIG_END_PAUSED) ||
+	    (!(e->flags & MIG_END_MEM_CRC) && e->mem_crc))
 		return -EPROTO;
 	return 0;
 }

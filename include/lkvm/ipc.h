@@ -131,6 +131,18 @@ int kvm_ipc__start(struct kvm *kvm);
 int kvm_ipc__stop(struct kvm *kvm);	/* close, unlink, end connections */
 const char *kvm_ipc__name(void);	/* this instance's name, once started */
 
+/*
+ * `lkvm pause` state across a migration (ipc-cmds.c).  The source holds it
+ * from END on: hold returns whether the user paused the guest (the
+ * destination keeps it paused) and makes PAUSE/RESUME answer -EBUSY until
+ * release (the migration failed; after a commit the VMM exits).  The
+ * destination calls pause_as_user() before its vCPUs start, so that
+ * `lkvm resume` there is what starts the guest.
+ */
+bool kvm_ipc__hold_run_state(void);
+void kvm_ipc__release_run_state(void);
+int kvm_ipc__pause_as_user(struct kvm *kvm);
+
 /* INFO, STOP, PAUSE, RESUME, DEBUG (ipc-cmds.c); ipc.c registers them. */
 void ipc_cmds__register(void);
 

@@ -108,6 +108,7 @@ struct mig_shape {
 };
 
 #define MIG_END_MEM_CRC	(1u << 0)	/* mem_crc is set: the destination compares */
+#define MIG_END_PAUSED	(1u << 1)	/* paused by `lkvm pause`: stays paused there */
 
 struct mig_end {
 	u32 rounds;
@@ -361,6 +362,7 @@ struct mig_result {
 	u32 mem_crc;			/* with verify: the crc the destination matched */
 	bool verified;
 	bool source_stopping;		/* failed because this VMM stops: no guest here either */
+	bool paused;			/* committed paused (lkvm pause): it stays paused there */
 };
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);

@@ -46,6 +46,10 @@ migrate_once() {
 		[ "$want" -ge 1 ] || want=1
 		[ "$want" -le 16 ] || want=16
 	fi
+	# A running guest arrives running (migrate-paused.sh: a paused one paused).
+	if ! echo "$out" | grep -q '"paused":false}$'; then
+		fail "$t" "the summary does not say the guest runs on: $out"; return
+	fi
 	if ! echo "$out" | grep -q "\"channels\":$want,"; then
 		fail "$t" "expected $want channel(s)${ch:+ (--channels $ch)}${ch:- (the default on $(nproc) CPUs)}: $out"
 		return

@@ -402,8 +402,15 @@ static void test_end_records(void)
 	CHECK_EQ(mig_end__decode(b, 24, &g), 0);
 	CHECK_EQ(g.pages, 5);
 	CHECK(mig_end__decode(b, 23, &g) < 0);
-	b[20] = 2;					/* unknown flag */
+	b[20] = 4;					/* unknown flag */
 	CHECK(mig_end__decode(b, 24, &g) < 0);
+	b[23] = 0x80;
+	b[20] = 0;
+	CHECK(mig_end__decode(b, 24, &g) < 0);
+	b[23] = 0;
+	b[20] = 2;					/* PAUSED */
+	CHECK_EQ(mig_end__decode(b, 24, &g), 0);
+	CHECK_EQ(g.flags, MIG_END_PAUSED);
 	b[20] = 0;
 	b[16] = 1;					/* crc without its flag */
 	CHECK(mig_end__decode(b, 24, &g) < 0);
