@@ -3,13 +3,19 @@
  * and wait for the reply.  That one exchange proves transmit (the host saw
  * the request) and receive (its answer reached our buffer), vnet headers
  * included.  Other frames the host sends meanwhile are skipped.
+ *
+ * "loop=1": the exchange over and over, one line "count N arp ok (R
+ * resent)" each, "delay=N" pause loops apart: the migration test guest for
+ * a network device.  A request or reply in flight when the guest moves
+ * may be lost with the old host's tap, so an unanswered request is sent
+ * again (up to 8 times) before the line says FAILED.
  */
 #include "virtio-drv.h"
 
 #define HDR	12		/* virtio_net_hdr_v1 */
 
 static struct vqueue rxq, txq;
-static u8 rxbuf[2048], txbuf[HDR + 42];
+static u8 rxbuf[2048], txbuf[HDR + 42], peer[6];
 static const u8 guest_ip[4] = { 10, 0, 0, 2 }, host_ip[4] = { 10, 0, 0, 1 };
 
 static void post_rx(void)
@@ -22,23 +28,14 @@ static void post_rx(void)
 	vq_kick(&rxq, 0);
 }
 
-int main(void)
+/* One ARP exchange; 0 when the reply came, -1 after 8 silent waits. */
+static int arp_once(const u8 *mac, int *resent)
 {
-	struct vdev d;
-	struct vqueue *qs[2] = { &rxq, &txq };
-	u8 mac[6], *f = txbuf + HDR, *r = rxbuf + HDR;
+	u8 *f = txbuf + HDR, *r = rxbuf + HDR;
 	void *p = txbuf;
 	u32 len = sizeof(txbuf);
 	u16 fl = 0;
-	int i, tries;
-
-	if (vdev_find(&d, 1) || !(vdev_init(&d, VERSION_1 | (1 << 5), qs, 2) & 4)) {
-		puts("virtio-net: no device");
-		return 1;
-	}
-	for (i = 0; i < 6; i++)
-		mac[i] = r8(d.devcfg + i);
-	post_rx();
+	int tries;
 
 	memset(txbuf, 0, sizeof(txbuf));
 	memset(f, 0xff, 6);				/* broadcast */
@@ -51,22 +48,60 @@ int main(void)
 	memcpy(f + 38, host_ip, 4);
 	if (vq_request(&txq, 1, 1, &p, &len, &fl) < 0) {
 		puts("virtio-net: transmit timed out");
-		return 1;
+		return -1;
 	}
 	for (tries = 0; tries < 8; tries++) {
 		s64 n = vq_wait(&rxq, 20000000);
 
-		if (n < 0)
-			break;
+		if (n < 0) {			/* silence: ask again */
+			if (vq_request(&txq, 1, 1, &p, &len, &fl) < 0)
+				return -1;
+			++*resent;
+			continue;
+		}
 		if (n >= HDR + 42 && r[12] == 0x08 && r[13] == 0x06 && r[21] == 2 &&
 		    !memcmp(r + 28, host_ip, 4) && !memcmp(r + 32, mac, 6)) {
-			printf("virtio-net: ARP reply from 10.0.0.1 at %x:%x:%x:%x:%x:%x\n",
-			       r[22], r[23], r[24], r[25], r[26], r[27]);
-			puts("virtio-net: ok");
+			memcpy(peer, r + 22, 6);	/* before the buffer goes back */
+			post_rx();			/* for the next one */
 			return 0;
 		}
 		post_rx();				/* something else: keep listening */
 	}
-	puts("virtio-net: no ARP reply");
-	return 1;
+	return -1;
+}
+
+int main(void)
+{
+	struct vdev d;
+	struct vqueue *qs[2] = { &rxq, &txq };
+	u64 loop = rt_cmdline_u64("loop", 0), delay = rt_cmdline_u64("delay", 20000), n, i;
+	u8 mac[6];
+	int resent = 0;
+
+	if (vdev_find(&d, 1) || !(vdev_init(&d, VERSION_1 | (1 << 5), qs, 2) & 4)) {
+		puts("virtio-net: no device");
+		return 1;
+	}
+	for (i = 0; i < 6; i++)
+		mac[i] = r8(d.devcfg + i);
+	post_rx();
+	if (!loop) {
+		if (arp_once(mac, &resent)) {
+			puts("virtio-net: no ARP reply");
+			return 1;
+		}
+		printf("virtio-net: ARP reply from 10.0.0.1 at %x:%x:%x:%x:%x:%x\n",
+		       peer[0], peer[1], peer[2], peer[3], peer[4], peer[5]);
+		puts("virtio-net: ok");
+		return 0;
+	}
+	for (n = 1;; n++) {
+		resent = 0;
+		if (arp_once(mac, &resent))
+			printf("count %lu arp FAILED\n", n);
+		else
+			printf("count %lu arp ok (%d resent)\n", n, resent);
+		for (i = 0; i < delay; i++)
+			cpu_relax();
+	}
 }

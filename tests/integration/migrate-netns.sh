@@ -4,20 +4,28 @@
 # listens on the other's address, so the stream crosses a real (virtual)
 # link instead of loopback.  Skips with the reason where namespaces cannot
 # be created (no root, no CAP_NET_ADMIN, no iproute2).
+#
+#   veth-namespaces  the counting guest moves across the veth link
+#   virtio-net-moves a guest that ARPs for 10.0.0.1 through virtio-net over
+#                    and over moves from a host whose tap answers to one
+#                    whose own tap (same address, other namespace) does:
+#                    the device state arrives, the destination's tap
+#                    carries on, every exchange after the move is answered
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
 t=veth-namespaces
-need_kvm $t
-need_migrate $t
+tests="veth-namespaces virtio-net-moves"
+need_kvm $tests
+need_migrate $tests
 
 if ! command -v ip >/dev/null; then
-	skip $t "iproute2 'ip' is not installed"; t_done
+	for n in $tests; do skip $n "iproute2 'ip' is not installed"; done; t_done
 fi
 ns_a="lkvm-mig-a-$$" ns_b="lkvm-mig-b-$$"
 cleanup_ns() { ip netns del "$ns_a" 2>/dev/null; ip netns del "$ns_b" 2>/dev/null; }
 trap 'cleanup_ns; t_cleanup' EXIT
 if ! err=$(ip netns add "$ns_a" 2>&1 && ip netns add "$ns_b" 2>&1); then
-	skip $t "cannot create network namespaces: $err"; t_done
+	for n in $tests; do skip $n "cannot create network namespaces: $err"; done; t_done
 fi
 if ! err=$( { ip link add "vm$$a" type veth peer name "vm$$b" &&
 	ip link set "vm$$a" netns "$ns_a" && ip link set "vm$$b" netns "$ns_b" &&
@@ -25,7 +33,7 @@ if ! err=$( { ip link add "vm$$a" type veth peer name "vm$$b" &&
 	ip -n "$ns_b" addr add 10.231.0.2/24 dev "vm$$b" &&
 	ip -n "$ns_a" link set "vm$$a" up && ip -n "$ns_b" link set "vm$$b" up &&
 	ip -n "$ns_a" link set lo up && ip -n "$ns_b" link set lo up; } 2>&1); then
-	skip $t "cannot set up the veth pair: $err"; t_done
+	for n in $tests; do skip $n "cannot set up the veth pair: $err"; done; t_done
 fi
 
 port=$(pick_port)
@@ -48,4 +56,45 @@ else
 	fail $t "destination did not continue: $(tail -n 3 "$T_TMP/ns-dst.err")"
 fi
 "$LKVM" stop --name ns-dst >/dev/null 2>&1
+
+# virtio-net: each host has its own tap with the same address, as two
+# hosts on one network would; the guest's MAC comes with the device.
+t=virtio-net-moves
+if ! err=$( { ip -n "$ns_a" tuntap add dev lkvmtap mode tap && ip -n "$ns_b" tuntap add dev lkvmtap mode tap &&
+	ip -n "$ns_a" addr add 10.0.0.1/24 dev lkvmtap && ip -n "$ns_b" addr add 10.0.0.1/24 dev lkvmtap &&
+	ip -n "$ns_a" link set lkvmtap up && ip -n "$ns_b" link set lkvmtap up; } 2>&1); then
+	skip $t "cannot create the tap devices: $err"; t_done
+fi
+port=$(pick_port)
+bg_start SRC_PID ip netns exec "$ns_a" "$LKVM" run -k "$GUESTS/virtio-net" --name net-src -m 16M \
+	-n mode=tap,tapif=lkvmtap -p "loop=1 delay=2000" >"$T_TMP/net-src.out" 2>"$T_TMP/net-src.err"
+DST_WRAP="ip netns exec $ns_b" DST_ADDR=10.231.0.2 start_dst net-dst "$port" -m 16M -n mode=tap,tapif=lkvmtap ||
+	{ fail $t "destination did not listen: $(cat "$T_TMP/net-dst.err")"; t_done; }
+if ! wait_for 60 counts_past "$T_TMP/net-src.out" 2; then
+	fail $t "the guest's ARP exchanges did not start: $(tail -n 2 "$T_TMP/net-src.out" "$T_TMP/net-src.err")"; t_done
+fi
+rx_a=$(ip -n "$ns_a" -s link show lkvmtap | awk '/RX:/ { getline; print $2 }')
+if ! out=$("$LKVM" migrate --name net-src --to 10.231.0.2:"$port" --json 2>"$T_TMP/net-mig.err"); then
+	fail $t "migrate failed: $(tail -n 1 "$T_TMP/net-mig.err")"; t_done
+fi
+last=$(last_count "$T_TMP/net-src.out")
+rx_b0=$(ip -n "$ns_b" -s link show lkvmtap | awk '/RX:/ { getline; print $2 }')
+if ! wait_for 60 counts_past "$T_TMP/net-dst.out" $((last + 3)); then
+	fail $t "the guest does not go on at the destination: $(tail -n 2 "$T_TMP/net-dst.out" "$T_TMP/net-dst.err")"
+elif ! m=$(check_sequence "$T_TMP/net-src.out" "$T_TMP/net-dst.out"); then
+	fail $t "count sequence broken: $m"
+elif grep -aq "FAILED\|timed out" "$T_TMP/net-src.out" "$T_TMP/net-dst.out"; then
+	fail $t "an exchange failed: $(grep -ah 'FAILED\|timed out' "$T_TMP/net-src.out" "$T_TMP/net-dst.out" | head -n 1)"
+else
+	# The exchanges after the move went through the destination's tap.
+	rx_b=$(ip -n "$ns_b" -s link show lkvmtap | awk '/RX:/ { getline; print $2 }')
+	after=$(complete_lines "$T_TMP/net-dst.out" | grep -ac 'arp ok')
+	if [ "$((rx_b - rx_b0))" -lt 3 ]; then
+		fail $t "the destination's tap saw $((rx_b - rx_b0)) frames from the guest"
+	else
+		pass $t
+		echo "$t: $m; $after exchanges answered at the destination ($((rx_b - rx_b0)) frames on its tap, $rx_a on the source's before the move); resent: $(grep -aho '([0-9]* resent)' "$T_TMP/net-dst.out" | sort | uniq -c | tr '\n' ' ')"
+	fi
+fi
+"$LKVM" stop --name net-dst >/dev/null 2>&1
 t_done
