@@ -346,8 +346,13 @@ static int incoming_listen(struct kvm *kvm)
 		return ret;
 	inc.inited = true;
 	in->kvm = kvm;
-	mig_shape__from_kvm(kvm, &in->local);
-	in->local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP;
+	ret = mig_shape__from_kvm(kvm, &in->local);
+	if (ret) {
+		pr_err("migration: cannot describe this machine (the guest's CPUID): %s",
+		       strerror(-ret));
+		return ret;
+	}
+	in->local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID;
 	for (i = 0; i < (u32)kvm->nr_mem_banks && i < MIG_MAX_BANKS; i++) {
 		in->banks[i].host = kvm->mem_banks[i].host_addr;
 		in->banks[i].page_base = kvm->mem_banks[i].page_base;

@@ -366,7 +366,12 @@ static int connect_all(struct mig_src *m)
 	ret = mig_chan__writev(&m->ctrl, &(struct iovec){ pre, sizeof(pre) }, 1);
 	if (ret)
 		goto err;
-	mig_shape__from_kvm(m->kvm, &shape);
+	ret = mig_shape__from_kvm(m->kvm, &shape);
+	if (ret) {
+		snprintf(m->res->reason, sizeof(m->res->reason),
+			 "cannot describe this machine (the guest's CPUID): %s", strerror(-ret));
+		return ret;
+	}
 	shape.nr_channels = m->nch;
 	shape.session = m->session;
 	ret = mig_shape__encode(&shape, &b);

@@ -1,13 +1,72 @@
 /*
  * The machine shape both ends describe in HELLO: memory banks, vCPUs, SEV
- * mode and the device list.  Devices with an identity worth comparing (a
- * disk image) add themselves with migration__register_device().
+ * mode, the device list and the CPU the guest sees.  Devices with an
+ * identity worth comparing (a disk image) add themselves with
+ * migration__register_device().
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "lkvm/cpuid.h"
 #include "lkvm/kvm.h"
+#include "lkvm/kvm-cpu.h"
 #include "lkvm/migration.h"
+
+/*
+ * The CPUID registers that list features a guest may probe once and use
+ * ever after, read back from vCPU 0 (what the guest really sees: some KVM
+ * back ends override what lkvm set).  Bits KVM changes as the guest runs
+ * are left out, or a running source would never match a fresh destination:
+ * OSXSAVE and OSPKE follow CR4, APIC follows the APIC base MSR, MONITOR
+ * follows MISC_ENABLE.
+ */
+static const struct {
+	u32 leaf, subleaf, reg, dynamic;
+} cpuid_words[] = {
+	{ 0x1, 0, 2, (1u << 27) | (1u << 3) },	/* ecx: OSXSAVE, MONITOR */
+	{ 0x1, 0, 3, 1u << 9 },			/* edx: APIC */
+	{ 0x7, 0, 1, 0 },
+	{ 0x7, 0, 2, 1u << 4 },			/* ecx: OSPKE */
+	{ 0x7, 0, 3, 0 },
+	{ 0x7, 1, 0, 0 },
+	{ 0xd, 0, 0, 0 },			/* XCR0 bits the guest may set */
+	{ 0xd, 0, 3, 0 },
+	{ 0xd, 1, 0, 0 },			/* XSAVEOPT/XSAVEC/XSAVES */
+	{ 0x80000001, 0, 2, 0 },
+	{ 0x80000001, 0, 3, 0 },
+	{ 0x80000007, 0, 3, 0 },		/* invariant TSC */
+	{ 0x80000008, 0, 1, 0 },
+};
+
+static void __attribute__((constructor)) shape_names(void)
+{
+	mig_cpuid_bit_name = cpuid__bit_name;
+}
+
+static int shape_cpuid(struct kvm *kvm, struct mig_shape *s)
+{
+	struct kvm_cpuid2 *c;
+	size_t i;
+
+	if (!kvm->nr_cpus || !kvm->cpus[0])
+		return -ENODEV;
+	c = cpuid__read_back(kvm->cpus[0]);
+	if (!c)
+		return -errno ? -errno : -ENOMEM;
+	for (i = 0; i < ARRAY_SIZE(cpuid_words); i++) {
+		struct mig_cpuid_word *w = &s->cpuid[i];
+
+		w->leaf = cpuid_words[i].leaf;
+		w->subleaf = cpuid_words[i].subleaf;
+		w->reg = cpuid_words[i].reg;
+		w->value = cpuid__reg(c, w->leaf, w->subleaf, w->reg) & ~cpuid_words[i].dynamic;
+	}
+	s->nr_cpuid = i;
+	s->features |= MIG_F_CPUID;
+	free(c);
+	return 0;
+}
 
 static char devices[MIG_MAX_DEVICES_LEN + 1];
 
@@ -42,5 +101,5 @@ int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s)
 		s->features |= MIG_F_SEV_PAGES;
 	s->devices_len = strlen(devices);
 	memcpy(s->devices, devices, s->devices_len + 1);
-	return 0;
+	return shape_cpuid(kvm, s);
 }

@@ -243,6 +243,19 @@ int mig_shape__encode(const struct mig_shape *s, struct mig_buf *out)
 	put32(tmp + 4, s->devices_len);
 	mig_buf__put(out, tmp, 8);
 	mig_buf__put(out, s->devices, s->devices_len);
+	if (s->features & MIG_F_CPUID) {
+		if (s->nr_cpuid > MIG_MAX_CPUID)
+			return -EINVAL;
+		put32(tmp, s->nr_cpuid);
+		mig_buf__put(out, tmp, 4);
+		for (i = 0; i < s->nr_cpuid; i++) {
+			put32(tmp, s->cpuid[i].leaf);
+			put32(tmp + 4, s->cpuid[i].subleaf);
+			put32(tmp + 8, s->cpuid[i].reg);
+			put32(tmp + 12, s->cpuid[i].value);
+			mig_buf__put(out, tmp, 16);
+		}
+	}
 	return out->err;
 }
 
@@ -285,14 +298,110 @@ int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s)
 	s->devices_len = get32(p + off + 4);
 	off += 8;
 	if (s->sev_mode > 2 || s->devices_len > MIG_MAX_DEVICES_LEN ||
-	    len - off != s->devices_len)
+	    len - off < s->devices_len)
 		return -EPROTO;
 	for (i = 0; i < s->devices_len; i++)
 		if (p[off + i] < 0x20 || p[off + i] > 0x7e)
 			return -EPROTO;
 	memcpy(s->devices, p + off, s->devices_len);
 	s->devices[s->devices_len] = 0;
+	off += s->devices_len;
+	if (!(s->features & MIG_F_CPUID))
+		return len == off ? 0 : -EPROTO;
+	if (len - off < 4)
+		return -EPROTO;
+	s->nr_cpuid = get32(p + off);
+	off += 4;
+	if (s->nr_cpuid > MIG_MAX_CPUID || len - off != (size_t)s->nr_cpuid * 16)
+		return -EPROTO;
+	for (i = 0; i < s->nr_cpuid; i++, off += 16) {
+		s->cpuid[i].leaf = get32(p + off);
+		s->cpuid[i].subleaf = get32(p + off + 4);
+		s->cpuid[i].reg = get32(p + off + 8);
+		s->cpuid[i].value = get32(p + off + 12);
+		if (s->cpuid[i].reg > 3)
+			return -EPROTO;
+	}
 	return 0;
+}
+
+const char *(*mig_cpuid_bit_name)(u32 leaf, u32 subleaf, u32 reg, u32 bit);
+
+/* The value of word w's register on side s (0 where s does not list it). */
+static bool cpuid_word(const struct mig_shape *s, const struct mig_cpuid_word *w, u32 *value)
+{
+	u32 i;
+
+	for (i = 0; i < s->nr_cpuid; i++)
+		if (s->cpuid[i].leaf == w->leaf && s->cpuid[i].subleaf == w->subleaf &&
+		    s->cpuid[i].reg == w->reg) {
+			*value = s->cpuid[i].value;
+			return true;
+		}
+	*value = 0;		/* a leaf one side does not have offers nothing */
+	return false;
+}
+
+/* Append the names of the bits in `bits` of word w to buf ("avx2, 0x7.ebx bit 9"). */
+static void name_bits(const struct mig_cpuid_word *w, u32 bits, char *buf, size_t n)
+{
+	static const char regn[4][4] = { "eax", "ebx", "ecx", "edx" };
+	u32 b;
+
+	for (b = 0; b < 32; b++) {
+		const char *name = mig_cpuid_bit_name ?
+			mig_cpuid_bit_name(w->leaf, w->subleaf, w->reg, b) : NULL;
+		size_t k = strlen(buf);
+
+		if (!(bits & (1u << b)) || k + 1 >= n)
+			continue;
+		if (name)
+			snprintf(buf + k, n - k, "%s%s", k ? ", " : "", name);
+		else
+			snprintf(buf + k, n - k, "%s0x%x.%u.%s bit %u", k ? ", " : "", w->leaf,
+				 w->subleaf, regn[w->reg], b);
+	}
+}
+
+/*
+ * The guest must see the same CPU on both hosts: a feature it may already
+ * use must not vanish, and one that appears would vanish again on the way
+ * back.  Every word either side lists is compared (QEMU leaves this to the
+ * user's -cpu option).
+ */
+static int cpuid_compare(const struct mig_shape *src, const struct mig_shape *dst,
+			 char *reason, size_t n)
+{
+	char lacks[192] = "", adds[192] = "";
+	const struct mig_shape *side[2] = { src, dst };
+	int k;
+	u32 i;
+
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < side[k]->nr_cpuid; i++) {
+			const struct mig_cpuid_word *w = &side[k]->cpuid[i];
+			u32 s, d;
+			bool in_src = cpuid_word(src, w, &s);
+
+			cpuid_word(dst, w, &d);
+			if (k == 1 && in_src)	/* compared in the first pass */
+				continue;
+			name_bits(w, s & ~d, lacks, sizeof(lacks));
+			name_bits(w, d & ~s, adds, sizeof(adds));
+		}
+	}
+	if (!lacks[0] && !adds[0])
+		return 0;
+	snprintf(reason, n, "guest CPU features differ:%s%s%s%s%s%s", lacks[0] ?
+		 " the destination lacks " : "", lacks, lacks[0] ? " (the guest may use them)" : "",
+		 lacks[0] && adds[0] ? ";" : "", adds[0] ? " the destination adds " : "",
+		 adds[0] ? adds : "");
+	if (adds[0]) {
+		size_t k = strlen(reason);
+
+		snprintf(reason + k, n - k, " (hide them there with --cpuid-mask)");
+	}
+	return -EINVAL;
 }
 
 int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
@@ -344,6 +453,8 @@ int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
 			 src->devices, dst->devices);
 		return -EINVAL;
 	}
+	if (src->features & MIG_F_CPUID)
+		return cpuid_compare(src, dst, reason, n);
 	return 0;
 }
 

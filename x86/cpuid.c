@@ -224,14 +224,36 @@ struct kvm_cpuid2 *cpuid__get_supported(struct kvm *kvm)
 	}
 }
 
-static const char *feature_name(u32 leaf, u8 reg, u8 bit)
+const char *cpuid__bit_name(u32 leaf, u32 subleaf, u32 reg, u32 bit)
 {
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(features); i++)
-		if (features[i].leaf == leaf && features[i].reg == reg && features[i].bit == bit)
+		if (features[i].leaf == leaf && features[i].subleaf == subleaf &&
+		    features[i].reg == reg && features[i].bit == bit)
 			return features[i].name;
-	return "?";
+	return NULL;
+}
+
+struct kvm_cpuid2 *cpuid__read_back(struct kvm_cpu *vcpu)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + MAX_CPUID_ENTRIES * sizeof(c->entries[0]));
+
+	if (!c)
+		return NULL;
+	c->nent = MAX_CPUID_ENTRIES;
+	if (ioctl(vcpu->vcpu_fd, KVM_GET_CPUID2, c) < 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+u32 cpuid__reg(struct kvm_cpuid2 *c, u32 leaf, u32 subleaf, int reg)
+{
+	struct kvm_cpuid_entry2 *e = cpuid__find(c, leaf, subleaf);
+
+	return e ? *entry_reg(e, reg) : 0;
 }
 
 /*
@@ -248,20 +270,16 @@ static void verify_masks(struct kvm_cpu *vcpu)
 
 	if (!cfg->nr_cpuid_masks)
 		return;
-	c = calloc(1, sizeof(*c) + MAX_CPUID_ENTRIES * sizeof(c->entries[0]));
+	c = cpuid__read_back(vcpu);
 	if (!c)
 		return;
-	c->nent = MAX_CPUID_ENTRIES;
-	if (ioctl(vcpu->vcpu_fd, KVM_GET_CPUID2, c) == 0) {
-		for (m = 0; m < cfg->nr_cpuid_masks; m++) {
-			const struct cpuid_mask_bit *b = &cfg->cpuid_masks[m];
-			struct kvm_cpuid_entry2 *e = cpuid__find(c, b->leaf, b->subleaf);
+	for (m = 0; m < cfg->nr_cpuid_masks; m++) {
+		const struct cpuid_mask_bit *b = &cfg->cpuid_masks[m];
+		const char *name = cpuid__bit_name(b->leaf, b->subleaf, b->reg, b->bit);
 
-			if (e && (*entry_reg(e, b->reg) & (1u << b->bit)))
-				pr_warn("KVM keeps CPUID 0x%x.%s bit %u (%s) visible despite --cpuid-mask: this host's KVM overrides it",
-					b->leaf, regn[b->reg], b->bit,
-					feature_name(b->leaf, b->reg, b->bit));
-		}
+		if (cpuid__reg(c, b->leaf, b->subleaf, b->reg) & (1u << b->bit))
+			pr_warn("KVM keeps CPUID 0x%x.%s bit %u (%s) visible despite --cpuid-mask: this host's KVM overrides it",
+				b->leaf, regn[b->reg], b->bit, name ? name : "?");
 	}
 	free(c);
 }

@@ -53,7 +53,8 @@ enum mig_rec_type {
 #define MIG_F_ZERO_PAGES	(1u << 0)
 #define MIG_F_SEV_PAGES		(1u << 1)	/* SEV handshake + ENCRYPTED pages */
 #define MIG_F_PAGE_MAP		(1u << 2)
-#define MIG_F_KNOWN		(MIG_F_ZERO_PAGES | MIG_F_SEV_PAGES | MIG_F_PAGE_MAP)
+#define MIG_F_CPUID		(1u << 3)	/* HELLO carries the guest's CPUID feature words */
+#define MIG_F_KNOWN		(MIG_F_ZERO_PAGES | MIG_F_SEV_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID)
 
 /* Page entry flags. */
 #define MIG_PAGE_NORMAL		1
@@ -94,6 +95,19 @@ struct mig_page_ent {
 	u32 crc;		/* crc32 of this page's data (0 bytes: crc32 of nothing = 0) */
 };
 
+/* One CPUID register of the guest's vCPU 0, as the guest sees it. */
+struct mig_cpuid_word {
+	u32 leaf, subleaf, reg;		/* reg: 0 eax, 1 ebx, 2 ecx, 3 edx */
+	u32 value;
+};
+#define MIG_MAX_CPUID		32
+
+/*
+ * Names CPUID bits in a refusal ("avx2" rather than "0x7.ebx bit 5"); set by
+ * x86/cpuid.c, NULL where it is not linked (the stream fuzzer).
+ */
+extern const char *(*mig_cpuid_bit_name)(u32 leaf, u32 subleaf, u32 reg, u32 bit);
+
 struct mig_shape {
 	u32 features;
 	u32 nr_channels;
@@ -105,6 +119,8 @@ struct mig_shape {
 	u32 sev_mode;
 	u32 devices_len;
 	char devices[MIG_MAX_DEVICES_LEN + 1];
+	u32 nr_cpuid;			/* with MIG_F_CPUID */
+	struct mig_cpuid_word cpuid[MIG_MAX_CPUID];
 };
 
 #define MIG_END_MEM_CRC	(1u << 0)	/* mem_crc is set: the destination compares */

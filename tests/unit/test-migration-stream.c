@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lkvm/cpuid.h"
 #include "lkvm/migration.h"
 #include "test.h"
 
@@ -373,6 +374,61 @@ static void test_shape(void)
 	fill_shape(&d);
 	s.features |= MIG_F_SEV_PAGES;
 	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+}
+
+/* The guest's CPUID words in HELLO: carried, checked, compared both ways. */
+static void test_shape_cpuid(void)
+{
+	struct mig_shape s, d, g;
+	struct mig_buf b = { 0 };
+	char why[512];
+	size_t n;
+
+	fill_shape(&s);
+	s.features |= MIG_F_CPUID;
+	s.nr_cpuid = 3;
+	s.cpuid[0] = (struct mig_cpuid_word){ 0x1, 0, 2, 1u << 21 | 1u << 24 };	/* x2apic, tsc_deadline */
+	s.cpuid[1] = (struct mig_cpuid_word){ 0x7, 0, 1, 1u << 5 | 1u << 30 };	/* avx2, bit 30 */
+	s.cpuid[2] = (struct mig_cpuid_word){ 0x80000001, 0, 3, 1u << 20 };	/* nx */
+	CHECK_EQ(mig_shape__encode(&s, &b), 0);
+	CHECK_EQ(mig_shape__decode(b.data, b.len, &g), 0);
+	CHECK_EQ(g.nr_cpuid, 3);
+	CHECK_EQ(g.cpuid[1].value, 1u << 5 | 1u << 30);
+	CHECK_EQ(g.cpuid[2].leaf, 0x80000001);
+	CHECK_EQ(mig_shape__compare(&s, &g, why, sizeof(why)), 0);
+	for (n = 0; n < b.len; n++)
+		CHECK(mig_shape__decode(b.data, n, &g) < 0);
+	b.data[b.len - 8] = 4;				/* reg beyond edx */
+	CHECK(mig_shape__decode(b.data, b.len, &g) < 0);
+	b.data[b.len - 8] = 3;
+	b.data[b.len - 52] = MIG_MAX_CPUID + 1;		/* count beyond the cap */
+	CHECK(mig_shape__decode(b.data, b.len, &g) < 0);
+	b.data[b.len - 52] = 2;				/* count short of the bytes */
+	CHECK(mig_shape__decode(b.data, b.len, &g) < 0);
+	mig_buf__free(&b);
+	s.nr_cpuid = MIG_MAX_CPUID + 1;
+	CHECK(mig_shape__encode(&s, &b) < 0);
+	mig_buf__free(&b);
+	s.nr_cpuid = 3;
+
+	/* Unnamed bits by position; named ones by their --cpuid-mask names. */
+	mig_cpuid_bit_name = NULL;
+	d = s;
+	d.cpuid[1].value = 1u << 30;
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "guest CPU features differ: the destination lacks 0x7.0.ebx bit 5 (the guest may use them)") != NULL);
+	mig_cpuid_bit_name = cpuid__bit_name;
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(!strcmp(why, "guest CPU features differ: the destination lacks avx2 (the guest may use them)"));
+	/* Both ways at once; a word only the destination lists counts too. */
+	d.cpuid[0].value = 1u << 21;
+	d.cpuid[1] = (struct mig_cpuid_word){ 0x7, 0, 1, 1u << 5 | 1u << 30 | 1u << 29 };
+	d.cpuid[2] = (struct mig_cpuid_word){ 0x80000001, 0, 2, 1u << 5 };	/* lzcnt; nx missing */
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "the destination lacks tsc_deadline, nx (the guest may use them); the destination adds sha, lzcnt (hide them there with --cpuid-mask)") != NULL);
+	/* A source that sends no words is not compared (nothing to go by). */
+	s.features &= ~MIG_F_CPUID;
+	CHECK_EQ(mig_shape__compare(&s, &d, why, sizeof(why)), 0);
 }
 
 static void test_status(void)
@@ -775,6 +831,7 @@ TEST_MAIN_BEGIN("test-migration-stream")
 	RUN(test_entries);
 	RUN(test_entries_bad_crc);
 	RUN(test_shape);
+	RUN(test_shape_cpuid);
 	RUN(test_status);
 	RUN(test_end_records);
 	RUN(test_stream_good);
