@@ -234,6 +234,7 @@ void kvm_cpu__exit_all(struct kvm *kvm)
 			munmap(vcpu->dirty_gfns, kvm->dirty_ring_bytes);
 		munmap(vcpu->kvm_run, kvm->kvm_run_size);
 		close(vcpu->vcpu_fd);
+		free(vcpu->cpuid);
 		free(vcpu);
 		kvm->cpus[i] = NULL;
 	}

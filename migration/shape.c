@@ -5,7 +5,6 @@
  * migration__register_device().
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lkvm/cpuid.h"
@@ -15,8 +14,8 @@
 
 /*
  * The CPUID registers that list features a guest may probe once and use
- * ever after, read back from vCPU 0 (what the guest really sees: some KVM
- * back ends override what lkvm set).  Bits KVM changes as the guest runs
+ * ever after, as KVM reported them for vCPU 0 after set-up (what the guest
+ * really sees: some KVM back ends override what lkvm set).  Bits KVM changes as the guest runs
  * are left out, or a running source would never match a fresh destination:
  * OSXSAVE and OSPKE follow CR4, APIC follows the APIC base MSR, MONITOR
  * follows MISC_ENABLE.
@@ -49,11 +48,9 @@ static int shape_cpuid(struct kvm *kvm, struct mig_shape *s)
 	struct kvm_cpuid2 *c;
 	size_t i;
 
-	if (!kvm->nr_cpus || !kvm->cpus[0])
+	if (!kvm->nr_cpus || !kvm->cpus[0] || !kvm->cpus[0]->cpuid)
 		return -ENODEV;
-	c = cpuid__read_back(kvm->cpus[0]);
-	if (!c)
-		return -errno ? -errno : -ENOMEM;
+	c = kvm->cpus[0]->cpuid;	/* taken before the vCPU first ran */
 	for (i = 0; i < ARRAY_SIZE(cpuid_words); i++) {
 		struct mig_cpuid_word *w = &s->cpuid[i];
 
@@ -64,7 +61,6 @@ static int shape_cpuid(struct kvm *kvm, struct mig_shape *s)
 	}
 	s->nr_cpuid = i;
 	s->features |= MIG_F_CPUID;
-	free(c);
 	return 0;
 }
 

@@ -29,8 +29,8 @@ $(O)/bench/migrate-ram-loopback: bench/migrate-ram-loopback.c $(O)/liblkvm.a
 bench:: $(PROGRAM) $(O)/bench/migrate-ram-loopback $(O)/bench/idle-guest
 	@O=$(O) bench/migrate.sh
 
-# The bench's idle guest, built like tests/guests/ (mk/guests.mk).
-$(O)/bench/idle-guest: bench/guests/idle.c $(GUEST_RT) tests/guests/rt/rt.h tests/guests/rt/guest.ld
+# The bench's idle guest is the test guest tests/guests/idle (also used by
+# migrate-basic's halted-guest), under the name the bench scripts expect.
+$(O)/bench/idle-guest: tests/guests/idle
 	@mkdir -p $(dir $@)
-	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_RT)
-
+	cp $< $@

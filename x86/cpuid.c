@@ -261,18 +261,12 @@ u32 cpuid__reg(struct kvm_cpuid2 *c, u32 leaf, u32 subleaf, int reg)
  * bits after KVM_SET_CPUID2.  Read back what the guest will really see and
  * say which masked bits the kernel kept, instead of pretending.
  */
-static void verify_masks(struct kvm_cpu *vcpu)
+static void verify_masks(struct kvm_cpu *vcpu, struct kvm_cpuid2 *c)
 {
 	static const char *const regn[] = { "eax", "ebx", "ecx", "edx" };
 	const struct kvm_config *cfg = &vcpu->kvm->cfg;
-	struct kvm_cpuid2 *c;
 	int m;
 
-	if (!cfg->nr_cpuid_masks)
-		return;
-	c = cpuid__read_back(vcpu);
-	if (!c)
-		return;
 	for (m = 0; m < cfg->nr_cpuid_masks; m++) {
 		const struct cpuid_mask_bit *b = &cfg->cpuid_masks[m];
 		const char *name = cpuid__bit_name(b->leaf, b->subleaf, b->reg, b->bit);
@@ -281,7 +275,6 @@ static void verify_masks(struct kvm_cpu *vcpu)
 			pr_warn("KVM keeps CPUID 0x%x.%s bit %u (%s) visible despite --cpuid-mask: this host's KVM overrides it",
 				b->leaf, regn[b->reg], b->bit, name ? name : "?");
 	}
-	free(c);
 }
 
 int cpuid__setup_vcpu(struct kvm_cpu *vcpu)
@@ -301,9 +294,18 @@ int cpuid__setup_vcpu(struct kvm_cpu *vcpu)
 		pr_err("KVM_SET_CPUID2: %s", strerror(errno));
 	}
 	free(c);
-	if (!ret && vcpu->cpu_id == 0)
-		verify_masks(vcpu);
-	return ret;
+	if (ret || vcpu->cpu_id != 0)
+		return ret;
+	/* What the guest will see (kept for the migration handshake). */
+	free(vcpu->cpuid);
+	vcpu->cpuid = cpuid__read_back(vcpu);
+	if (!vcpu->cpuid) {
+		ret = errno ? -errno : -ENOMEM;
+		pr_err("KVM_GET_CPUID2: %s", strerror(-ret));
+		return ret;
+	}
+	verify_masks(vcpu, vcpu->cpuid);
+	return 0;
 }
 
 /* Other modules (page map, SEV) add their leaves through hooks. */

@@ -35,6 +35,14 @@ struct kvm_cpu {
 	u32 dirty_ring_fetch;		/* next entry to harvest */
 
 	volatile bool parked;		/* out of KVM_RUN, waiting on run_cond */
+
+	/*
+	 * vCPU 0: the CPUID KVM reports right after KVM_SET_CPUID2, before the
+	 * vCPU ever runs.  Read later, KVM_GET_CPUID2 would wait for the vCPU
+	 * to leave KVM_RUN (it holds the vCPU mutex), which a halted guest may
+	 * not do for a long time.
+	 */
+	struct kvm_cpuid2 *cpuid;
 };
 
 int kvm_cpu__init_all(struct kvm *kvm);	/* create vCPUs, set CPUID, reset */

@@ -6,9 +6,12 @@
 # counting, and a guest that keeps dirtying memory while it moves.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="one-vcpu two-vcpus eight-vcpus dirtying-guest precopy-rounds stale-destination capped-long-round"
+tests="one-vcpu two-vcpus eight-vcpus halted-guest dirtying-guest precopy-rounds stale-destination capped-long-round"
 need_kvm $tests
 need_migrate $tests
+
+# state_of NAME: its STATE column in `lkvm list`
+state_of() { "$LKVM" list 2>/dev/null | awk -v n="$1" '$1 == n { print $3 }'; }
 
 # migrate_once TEST MEM CPUS GUEST_PARAMS [CHANNELS]  (GUEST=path overrides the counter;
 # no CHANNELS: lkvm's default, one per two CPUs it may run on)
@@ -143,6 +146,28 @@ elif [ "$rounds" -ge 3 ]; then
 else
 	skip precopy-rounds "only $rounds rounds: the guest barely ran during round 0 (host too busy)"
 fi
+# A guest halted with interrupts off never leaves KVM_RUN by itself: nothing
+# in the migration may wait for its vCPU to come out (a KVM_GET_CPUID2 for
+# the handshake once did, and the migration hung).  --verify: its memory.
+t=halted-guest
+port=$(pick_port)
+bg_start SRC_PID "$LKVM" run -k "$GUESTS/idle" --name h-src -m 16M >"$T_TMP/h-src.out" 2>"$T_TMP/h-src.err"
+if ! start_dst h-dst "$port" -m 16M || ! wait_for 30 grep -q ready "$T_TMP/h-src.out" ||
+   ! wait_for 30 grep -q "faulted in" "$T_TMP/h-dst.err"; then
+	fail $t "setup: $(tail -n 1 "$T_TMP/h-src.err" "$T_TMP/h-dst.err")"
+else
+	out=$(timeout 60 "$LKVM" migrate --to "127.0.0.1:$port" --name h-src --verify --json 2>"$T_TMP/h.mig.err"); rc=$?
+	if [ $rc -ne 0 ] || ! grep -q '"status":"completed"' <<<"$out"; then
+		fail $t "migrate (rc $rc$([ $rc -eq 124 ] && echo ': hung 60 s')): $out $(tail -n 1 "$T_TMP/h.mig.err")"
+	elif ! wait_exit "$SRC_PID" 10 || [ "$EXIT_RC" != 0 ] || [ "$(state_of h-dst)" != running ]; then
+		fail $t "source exit $EXIT_RC, destination '$(state_of h-dst)'"
+	else
+		pass $t
+		echo "$t: $out"
+	fi
+fi
+"$LKVM" stop --name h-dst >/dev/null 2>&1
+
 # A destination whose memory already holds data (an initrd where the source
 # has zero pages) must end up with the source's memory: the zero pages clear
 # what was there, and --verify proves it.
