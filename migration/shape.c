@@ -15,10 +15,10 @@
 /*
  * The CPUID registers that list features a guest may probe once and use
  * ever after, as KVM reported them for vCPU 0 after set-up (what the guest
- * really sees: some KVM back ends override what lkvm set).  Bits KVM changes as the guest runs
- * are left out, or a running source would never match a fresh destination:
- * OSXSAVE and OSPKE follow CR4, APIC follows the APIC base MSR, MONITOR
- * follows MISC_ENABLE.
+ * really sees: some KVM back ends override what lkvm set).  Bits KVM
+ * changes as the guest runs are left out, or a running source would never
+ * match a fresh destination: OSXSAVE and OSPKE follow CR4, APIC follows the
+ * APIC base MSR, MONITOR follows MISC_ENABLE.
  */
 static const struct {
 	u32 leaf, subleaf, reg, dynamic;

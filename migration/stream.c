@@ -349,12 +349,12 @@ static void name_bits(const struct mig_cpuid_word *w, u32 bits, char *buf, size_
 	u32 b;
 
 	for (b = 0; b < 32; b++) {
-		const char *name = mig_cpuid_bit_name ?
-			mig_cpuid_bit_name(w->leaf, w->subleaf, w->reg, b) : NULL;
 		size_t k = strlen(buf);
+		const char *name;
 
 		if (!(bits & (1u << b)) || k + 1 >= n)
 			continue;
+		name = mig_cpuid_bit_name ? mig_cpuid_bit_name(w->leaf, w->subleaf, w->reg, b) : NULL;
 		if (name)
 			snprintf(buf + k, n - k, "%s%s", k ? ", " : "", name);
 		else

@@ -235,7 +235,12 @@ const char *cpuid__bit_name(u32 leaf, u32 subleaf, u32 reg, u32 bit)
 	return NULL;
 }
 
-struct kvm_cpuid2 *cpuid__read_back(struct kvm_cpu *vcpu)
+/*
+ * What the guest really sees (KVM_GET_CPUID2); NULL on error.  A vCPU ioctl
+ * waits while that vCPU is in KVM_RUN, so this is read once, at set-up,
+ * and kept in vcpu->cpuid.
+ */
+static struct kvm_cpuid2 *read_back(struct kvm_cpu *vcpu)
 {
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + MAX_CPUID_ENTRIES * sizeof(c->entries[0]));
 
@@ -298,7 +303,7 @@ int cpuid__setup_vcpu(struct kvm_cpu *vcpu)
 		return ret;
 	/* What the guest will see (kept for the migration handshake). */
 	free(vcpu->cpuid);
-	vcpu->cpuid = cpuid__read_back(vcpu);
+	vcpu->cpuid = read_back(vcpu);
 	if (!vcpu->cpuid) {
 		ret = errno ? -errno : -ENOMEM;
 		pr_err("KVM_GET_CPUID2: %s", strerror(-ret));

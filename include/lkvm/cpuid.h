@@ -16,9 +16,6 @@ struct kvm_cpuid_entry2 *cpuid__find(struct kvm_cpuid2 *c, u32 leaf, u32 subleaf
 void cpuid__filter(struct kvm_cpuid2 *c, const struct kvm_config *cfg, int cpu_id,
 		   int nr_cpus);
 int cpuid__setup_vcpu(struct kvm_cpu *vcpu);
-/* What the guest really sees (KVM_GET_CPUID2); free() it.  NULL on error.
- * Blocks while the vCPU is in KVM_RUN: vCPU 0's is kept in vcpu->cpuid. */
-struct kvm_cpuid2 *cpuid__read_back(struct kvm_cpu *vcpu);
 /* One register of an entry (0 when the leaf is absent); reg 0..3 = eax..edx. */
 u32 cpuid__reg(struct kvm_cpuid2 *c, u32 leaf, u32 subleaf, int reg);
 /* "avx2" for 0x7.0 ebx bit 5 (the --cpuid-mask names); NULL if it has none. */
