@@ -705,7 +705,6 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	m->held = true;
 	if (kvm_ipc__hold_run_state())
 		end.flags |= MIG_END_PAUSED;
-	res->paused = end.flags & MIG_END_PAUSED;
 	mig_end__encode(&end, endbuf);
 	/* The last moment a cancel can be honoured: from END on, the
 	 * destination may start the guest. */
@@ -740,6 +739,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	/* Committed: the guest runs on the destination now. */
 	sev_mig__src_commit(kvm);	/* SEND_FINISH: never runs here again */
 	res->verified = p->verify;
+	res->paused = end.flags & MIG_END_PAUSED;
 	res->downtime_ns = now_ns() - t_pause;
 	res->status = 0;
 	ret = 0;
@@ -900,5 +900,5 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			(unsigned long long)r->pages_encrypted, r->channels,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			r->verified ? "true" : "false", r->mem_crc,
-			!r->status && r->paused ? "true" : "false");
+			r->paused ? "true" : "false");
 }

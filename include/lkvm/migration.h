@@ -378,7 +378,7 @@ struct mig_result {
 	u32 mem_crc;			/* with verify: the crc the destination matched */
 	bool verified;
 	bool source_stopping;		/* failed because this VMM stops: no guest here either */
-	bool paused;			/* committed paused (lkvm pause): it stays paused there */
+	bool paused;			/* committed, and paused (lkvm pause): it stays paused there */
 };
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);

@@ -113,8 +113,9 @@ if pair $t "LKVM_MIG_FAULT=hold-paused:1000 LKVM_DEBUG=1" && pause_quiet $t $t-s
 	else
 		kill -9 "$DST_PID"; wait "$DST_PID" 2>/dev/null
 		wait "$MPID"; rc=$?
-		if [ $rc -eq 0 ] || ! grep -q '"status":"failed","reason":"connection lost waiting for the acknowledgement' "$T_TMP/$t.mig.out"; then
-			fail $t "migrate did not fail (rc $rc): $(cat "$T_TMP/$t.mig.out")"
+		# (Not "paused":true: the guest was not handed over paused.)
+		if [ $rc -eq 0 ] || ! grep -q '"status":"failed","reason":"connection lost waiting for the acknowledgement.*"paused":false}$' "$T_TMP/$t.mig.out"; then
+			fail $t "want a failure, reason and \"paused\":false (rc $rc): $(cat "$T_TMP/$t.mig.out")"
 		elif ! kill -0 "$SRC_PID" 2>/dev/null || [ "$(state $t-s)" != paused ]; then
 			fail $t "the source is '$(state $t-s)' after the failure: $(tail -n 2 "$T_TMP/$t-s.err")"
 		elif ! no_counts_for "$T_TMP/$t-s.out" "$LAST" 2; then
