@@ -67,11 +67,27 @@ static void test_loaded_record(void)
 	free_kvm(kvm);
 }
 
+/* The PVH entry note both ELF classes carry. */
+struct pvh_note {
+	u32 namesz, descsz, type;
+	char name[4];
+	u32 entry;
+};
+
+static void make_note(struct pvh_note *n, u32 entry)
+{
+	n->namesz = 4;
+	n->descsz = 4;
+	n->type = XEN_ELFNOTE_PHYS32_ENTRY;
+	memcpy(n->name, "Xen", 4);
+	n->entry = entry;
+}
+
 /* A minimal PVH ELF: ehdr, PT_LOAD (code at 1 MiB), PT_NOTE (entry). */
 struct img {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph[2];
-	struct { u32 namesz, descsz, type; char name[4]; u32 entry; } note;
+	struct pvh_note note;
 	u8 code[32];
 };
 
@@ -89,11 +105,7 @@ static void make_img(struct img *m)
 				 .p_paddr = 0x100000, .p_filesz = 32, .p_memsz = 0x2000 };
 	m->ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = offsetof(struct img, note),
 				 .p_filesz = sizeof(m->note) };
-	m->note.namesz = 4;
-	m->note.descsz = 4;
-	m->note.type = XEN_ELFNOTE_PHYS32_ENTRY;
-	memcpy(m->note.name, "Xen", 4);
-	m->note.entry = 0x100010;
+	make_note(&m->note, 0x100010);
 	memset(m->code, 0x90, sizeof(m->code));
 }
 
@@ -197,7 +209,7 @@ static void test_pvh_bad(void)
 struct img32 {
 	Elf32_Ehdr eh;
 	Elf32_Phdr ph[2];
-	struct { u32 namesz, descsz, type; char name[4]; u32 entry; } note;
+	struct pvh_note note;
 	u8 code[32];
 };
 
@@ -215,11 +227,7 @@ static void make_img32(struct img32 *m)
 				 .p_paddr = 0x200000, .p_filesz = 32, .p_memsz = 0x3000 };
 	m->ph[1] = (Elf32_Phdr){ .p_type = PT_NOTE, .p_offset = offsetof(struct img32, note),
 				 .p_filesz = sizeof(m->note) };
-	m->note.namesz = 4;
-	m->note.descsz = 4;
-	m->note.type = XEN_ELFNOTE_PHYS32_ENTRY;
-	memcpy(m->note.name, "Xen", 4);
-	m->note.entry = 0x200008;
+	make_note(&m->note, 0x200008);
 	memset(m->code, 0xcc, sizeof(m->code));
 }
 
