@@ -1,5 +1,6 @@
 /* Ordered init/exit lists filled by the *_init() macros in lkvm/init.h. */
 #include <stdio.h>
+#include <string.h>
 
 #include "lkvm/init.h"
 #include "lkvm/util.h"
@@ -24,9 +25,15 @@ int kvm__init_all(struct kvm *kvm)
 		struct init_item *it;
 
 		for (it = levels[lvl]; it; it = it->next) {
+			unsigned int errs = pr_err__count();
+
 			ret = it->init ? it->init(kvm) : 0;
 			if (ret < 0) {
-				pr_err("init %s failed (%d)", it->name, ret);
+				/* One line per failure: most modules name the problem themselves. */
+				if (pr_err__count() == errs)
+					pr_err("%s failed: %s", it->name, strerror(-ret));
+				else
+					pr_debug("init %s failed (%d)", it->name, ret);
 				kvm__exit_all(kvm);
 				return ret;
 			}

@@ -43,10 +43,18 @@ void die_perror(const char *s)
 	die("%s: %s", s, strerror(errno));
 }
 
+static unsigned int nr_errors;
+
+unsigned int pr_err__count(void)
+{
+	return __atomic_load_n(&nr_errors, __ATOMIC_RELAXED);
+}
+
 void pr_err(const char *fmt, ...)
 {
 	va_list ap;
 
+	__atomic_add_fetch(&nr_errors, 1, __ATOMIC_RELAXED);
 	va_start(ap, fmt);
 	vmsg("error: ", fmt, ap);
 	va_end(ap);

@@ -46,6 +46,8 @@ typedef int64_t s64;
 void __noreturn die(const char *fmt, ...) __printf(1, 2);
 void __noreturn die_perror(const char *s);
 void pr_err(const char *fmt, ...) __printf(1, 2);
+/* How many errors were printed so far: a caller adds its own only if none was. */
+unsigned int pr_err__count(void);
 void pr_warn(const char *fmt, ...) __printf(1, 2);
 void pr_info(const char *fmt, ...) __printf(1, 2);
 void pr_debug(const char *fmt, ...) __printf(1, 2);

@@ -30,6 +30,8 @@ expect_err cpuid_bad "is not a feature name" run -k $K --cpuid-mask nosuchfeatur
 expect_err cpuid_raw_bad "is not a feature name" run -k $K --cpuid-mask 0x7.exx:5
 expect_err unknown_opt "unknown option '--frobnicate'" run -k $K --frobnicate
 expect_err extra_arg "unexpected argument 'extra'" run -k $K extra
+# A device that cannot start says why in one line (not also "init ... failed").
+expect_err disk_missing_one_line "disk $T_TMP/nodisk: cannot open read-write: No such file" run -k $K -d $T_TMP/nodisk
 expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault
 expect_err unknown_cmd "unknown command 'runn'" runn
 # lkvm migrate's own options (nothing runs yet in this test's LKVM_DIR).
