@@ -5,6 +5,7 @@
  * migration__register_device().
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lkvm/cpuid.h"
@@ -66,16 +67,35 @@ static int shape_cpuid(struct kvm *kvm, struct mig_shape *s)
 
 static char devices[MIG_MAX_DEVICES_LEN + 1];
 
+/*
+ * The list goes over the wire as printable ASCII (the destination refuses
+ * anything else, and prints it in its reasons), so bytes outside that, and
+ * the list's own ';' and the escape '%', are sent as %XX: a disk path
+ * with an accent or a space migrates, and compares equal on both sides.
+ */
 int migration__register_device(const char *desc)
 {
-	size_t have = strlen(devices), add = strlen(desc);
+	size_t have = strlen(devices), i;
 
-	if (have + add + 1 > MIG_MAX_DEVICES_LEN)
-		return -ENOSPC;
-	if (have)
+	if (have && have + 1 <= MIG_MAX_DEVICES_LEN)
 		devices[have++] = ';';
-	memcpy(devices + have, desc, add + 1);
+	for (i = 0; desc[i]; i++) {
+		unsigned char c = desc[i];
+		bool plain = c >= 0x20 && c <= 0x7e && c != ';' && c != '%';
+
+		if (have + (plain ? 1 : 3) > MIG_MAX_DEVICES_LEN)
+			goto too_long;
+		if (plain)
+			devices[have++] = c;
+		else
+			have += snprintf(devices + have, 4, "%%%02X", c);
+	}
+	devices[have] = 0;
 	return 0;
+too_long:
+	pr_err("migration: the machine's device list is longer than %d bytes "
+	       "(the disks' paths?)", MIG_MAX_DEVICES_LEN);
+	return -ENOSPC;
 }
 
 int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s)

@@ -394,7 +394,7 @@ static void identity_of(struct blk_dev *b, struct disk_identity *id)
 
 /*
  * Disks must be the same files on both sides (shared storage): the path,
- * inode, size and mode go into the handshake's device list, so a destination
+ * inode and size go into the handshake's device list, so a destination
  * with another disk is refused before any page moves.
  */
 static int register_identity(struct blk_dev *b, int i)
@@ -406,54 +406,4 @@ static int register_identity(struct blk_dev *b, int i)
 	snprintf(desc, sizeof(desc), "disk%d=%s,ino=%llu,size=%llu", i, id.path,
 		 (unsigned long long)id.ino, (unsigned long long)id.size);
 	return migration__register_device(desc);
-}
-
-int virtio_blk__identity(struct mig_buf *out)
-{
-	struct disk_identity id;
-	u32 n = nr_blks;
-	int i;
-
-	mig_buf__put(out, &n, sizeof(n));
-	for (i = 0; i < nr_blks; i++) {
-		identity_of(blks[i], &id);
-		mig_buf__put(out, &id, sizeof(id));
-	}
-	return out->err;
-}
-
-int virtio_blk__check_identity(const void *data, size_t len, char *why, size_t whylen)
-{
-	struct disk_identity theirs, ours;
-	u32 n;
-	int i;
-
-	if (len < sizeof(n)) {
-		snprintf(why, whylen, "disk identity record truncated");
-		return -EINVAL;
-	}
-	memcpy(&n, data, sizeof(n));
-	if (n != (u32)nr_blks || len != sizeof(n) + (size_t)n * sizeof(theirs)) {
-		snprintf(why, whylen, "source has %u disks, destination %d", n, nr_blks);
-		return -EINVAL;
-	}
-	for (i = 0; i < nr_blks; i++) {
-		memcpy(&theirs, (const u8 *)data + sizeof(n) + i * sizeof(theirs), sizeof(theirs));
-		theirs.path[sizeof(theirs.path) - 1] = 0;
-		identity_of(blks[i], &ours);
-		/*
-		 * Shared storage: the same path to the same inode of the same
-		 * size (the device number may differ between two NFS clients).
-		 */
-		if (theirs.size != ours.size || theirs.ino != ours.ino ||
-		    strcmp(theirs.path, ours.path)) {
-			snprintf(why, whylen, "disk %d: source has %s (%llu bytes, inode %llu), "
-				 "destination %s (%llu bytes, inode %llu): not the same file",
-				 i, theirs.path, (unsigned long long)theirs.size,
-				 (unsigned long long)theirs.ino, ours.path,
-				 (unsigned long long)ours.size, (unsigned long long)ours.ino);
-			return -EINVAL;
-		}
-	}
-	return 0;
 }

@@ -50,13 +50,4 @@ void virtio_blk__close_disk(struct virtio_blk_disk *d);
  */
 int virtio_blk__request(struct virtio_blk_disk *d, struct virtq_chain *c);
 
-/*
- * Migration handshake: the source sends virtio_blk__identity(), the
- * destination calls virtio_blk__check_identity() on it before accepting
- * any state; a mismatch (count, size, or not the same file) is refused with
- * a one-line reason in why.
- */
-int virtio_blk__identity(struct mig_buf *out);
-int virtio_blk__check_identity(const void *data, size_t len, char *why, size_t whylen);
-
 #endif

@@ -371,6 +371,27 @@ static void test_shape(void)
 	strcpy(d.devices, "serial;virtio-blk=1M:disk.img");
 	d.devices_len = strlen(d.devices);
 	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(!strcmp(why, "devices differ: the destination adds 'virtio-blk=1M:disk.img'"));
+	/* The first entry that differs is named, not both lists. */
+	strcpy(s.devices, "serial;virtio-blk;disk0=/a.img,ino=1,size=2;virtio-net;net0=02:00:00:00:00:01");
+	s.devices_len = strlen(s.devices);
+	strcpy(d.devices, "serial;virtio-blk;disk0=/a.img,ino=1,size=2;virtio-net;net0=02:00:00:00:00:02");
+	d.devices_len = strlen(d.devices);
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(!strcmp(why, "devices differ: source 'net0=02:00:00:00:00:01', "
+			   "destination 'net0=02:00:00:00:00:02'"));
+	strcpy(d.devices, "serial;virtio-blk;disk0=/a.img,ino=1,size=2");
+	d.devices_len = strlen(d.devices);
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(!strcmp(why, "devices differ: the destination lacks 'virtio-net'"));
+	strcpy(d.devices, "serial;virtio-blk;disk0=/a.img,ino=1,size=3;virtio-net;net0=02:00:00:00:00:01");
+	d.devices_len = strlen(d.devices);
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "source 'disk0=/a.img,ino=1,size=2', destination 'disk0=/a.img,ino=1,size=3'"));
+	memcpy(d.devices, s.devices, s.devices_len + 1);
+	d.devices_len = s.devices_len;
+	CHECK_EQ(mig_shape__compare(&s, &d, why, sizeof(why)), 0);
+	fill_shape(&s);
 	fill_shape(&d);
 	s.features |= MIG_F_SEV_PAGES;
 	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);

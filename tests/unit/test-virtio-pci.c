@@ -452,27 +452,6 @@ static void test_migration_hostile(void)
 	mig_buf__free(&state);
 }
 
-/* The handshake's disk check: same file passes, anything else is named. */
-static void test_disk_identity(void)
-{
-	struct mig_buf id = { 0 };
-	char why[256] = "";
-	u8 *bad;
-
-	REQUIRE(virtio_blk__identity(&id) == 0);
-	CHECK_EQ(virtio_blk__check_identity(id.data, id.len, why, sizeof(why)), 0);
-	bad = malloc(id.len);
-	REQUIRE(bad);
-	memcpy(bad, id.data, id.len);
-	bad[4] ^= 1;					/* size of disk 0 */
-	CHECK(virtio_blk__check_identity(bad, id.len, why, sizeof(why)) < 0);
-	CHECK(strstr(why, "not the same file") != NULL);
-	CHECK(virtio_blk__check_identity(id.data, id.len - 1, why, sizeof(why)) < 0);
-	CHECK(virtio_blk__check_identity(id.data, 2, why, sizeof(why)) < 0);
-	free(bad);
-	mig_buf__free(&id);
-}
-
 /*
  * The MSI path against a real KVM VM: routes accepted by KVM_SET_GSI_ROUTING
  * (defaults kept), an irqfd bound to the route, and a re-route of the same
@@ -543,7 +522,6 @@ TEST_MAIN_BEGIN("test-virtio-pci")
 	RUN(test_private_ring);
 	RUN(test_migration_inflight);
 	RUN(test_migration_hostile);
-	RUN(test_disk_identity);
 	RUN(test_msi_route_real_kvm);
 	RUN(test_sev_access_platform);
 	kvm__exit_all(&vm);
