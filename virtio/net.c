@@ -1,5 +1,5 @@
 /*
- * virtio-net (`-n/--network mode=tap[,tapif=NAME]`) on a host tap device
+ * virtio-net (`-n/--network mode=tap[,tapif=NAME][,mac=MAC]`) on a host tap device
  * with vnet headers: the 12-byte virtio_net_hdr (virtio 1.x layout) is the
  * tap's own per-packet header, so frames pass through with one readv or
  * writev and no copy.  No offloads are offered, so the header carries no
@@ -8,7 +8,14 @@
  * Transmit runs in the queue's notify handler.  Receive has its own thread:
  * it waits for the tap to be readable and for the driver to have buffers
  * (a kick on the receive queue wakes it), then reads one frame per chain.
+ *
+ * After an incoming migration the same thread announces the guest from its
+ * new host: a few RARP frames from the guest's MAC, as QEMU sends, so that
+ * the switches between the hosts learn its new port before the guest says
+ * anything (a guest that only listens would otherwise be unreachable until
+ * the old entries age out).  Needs nothing from the guest's driver.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -19,6 +26,7 @@
 #include <net/if.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_ids.h>
@@ -26,6 +34,8 @@
 
 #include "lkvm/init.h"
 #include "lkvm/kvm.h"
+#include "lkvm/migration.h"
+#include "lkvm/run-hooks.h"
 #include "lkvm/virtio-devices.h"
 #include "lkvm/virtio-pci.h"
 
@@ -33,6 +43,12 @@
 #define NET_TXQ		1
 #define NET_HDR_LEN	sizeof(struct virtio_net_hdr_v1)
 #define NET_MAX_FRAME	(NET_HDR_LEN + 65536)
+#define NET_DEFAULT_MAC	"\x52\x54\x00\x12\x34\x56"	/* + device index */
+
+/* Announcements after arrival: 5 frames, 50 ms apart, then 100 ms more each time. */
+#define ANNOUNCE_ROUNDS		5
+#define ANNOUNCE_FIRST_MS	50
+#define ANNOUNCE_STEP_MS	100
 
 struct net_dev {
 	struct virtio_device vdev;
@@ -40,6 +56,9 @@ struct net_dev {
 	struct virtio_net_config config;
 	int tap_fd;
 	int kick_fd, stop_fd;		/* eventfds waking the receive thread */
+	int announce_fd;		/* timerfd: the next announcement is due */
+	int announce_left;		/* still to send: set once by the hook, then the rx thread's */
+	u64 nr_announced;		/* frames the tap took, for the log */
 	pthread_t rx_thread;
 	bool rx_started;
 	char ifname[IFNAMSIZ];
@@ -47,10 +66,73 @@ struct net_dev {
 
 static struct {
 	char tapif[IFNAMSIZ];
+	u8 mac[6];
+	bool has_mac;
 } net_opts[VIRTIO_MAX_NETS];
 static int nr_net_opts;
 static struct net_dev *nets[VIRTIO_MAX_NETS];
 static int nr_nets;
+
+/*
+ * Six octets of two hex digits joined by ':' (or '-'); the address must be
+ * one a NIC may own: not multicast/broadcast (low bit of the first octet)
+ * and not all zero.
+ */
+int virtio_net__parse_mac(const char *s, u8 mac[6], const char **why)
+{
+	const char sep = s[0] && s[1] ? s[2] : 0;
+	int i;
+
+	*why = "is not six hex octets like 52:54:00:12:34:56";
+	if (sep != ':' && sep != '-')
+		return -EINVAL;
+	for (i = 0; i < 6; i++, s += 3) {
+		if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]) ||
+		    s[2] != (i == 5 ? 0 : sep))
+			return -EINVAL;
+		mac[i] = (u8)strtoul((char[3]){ s[0], s[1], 0 }, NULL, 16);
+	}
+	if (mac[0] & 1) {
+		*why = "is a multicast address (the first octet's low bit is set)";
+		return -EINVAL;
+	}
+	if (!(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) {
+		*why = "is all zero";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+#define MAC_STR_LEN	18
+
+static const char *mac_str(const u8 mac[6], char buf[MAC_STR_LEN])
+{
+	snprintf(buf, MAC_STR_LEN, "%02x:%02x:%02x:%02x:%02x:%02x",
+		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	return buf;
+}
+
+/*
+ * Device i's MAC: its mac=, or QEMU's default, locally administered and one
+ * per device.  Two devices of one guest with one MAC would confuse every
+ * switch; the defaults differ, so only a mac= can do that.
+ */
+static int settle_mac(const struct option *opt, int i)
+{
+	u8 *mac = net_opts[i].mac;
+	char buf[MAC_STR_LEN];
+	int j;
+
+	if (!net_opts[i].has_mac) {
+		memcpy(mac, NET_DEFAULT_MAC, 6);
+		mac[5] += i;
+	}
+	for (j = 0; j < i; j++)
+		if (!memcmp(net_opts[j].mac, mac, 6))
+			return opt_error(opt, "devices %d and %d would both have the MAC %s "
+					 "(give each its own mac=)", j, i, mac_str(mac, buf));
+	return 0;
+}
 
 int virtio_net__parse_opt(const struct option *opt, const char *arg)
 {
@@ -64,6 +146,7 @@ int virtio_net__parse_opt(const struct option *opt, const char *arg)
 	if (!s)
 		return opt_error(opt, "out of memory");
 	net_opts[nr_net_opts].tapif[0] = 0;
+	net_opts[nr_net_opts].has_mac = false;
 	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(tok, "mode=tap")) {
 			tap = true;
@@ -76,14 +159,25 @@ int virtio_net__parse_opt(const struct option *opt, const char *arg)
 				break;
 			}
 			strcpy(net_opts[nr_net_opts].tapif, tok + 6);
+		} else if (!strncmp(tok, "mac=", 4) || !strncmp(tok, "guest_mac=", 10)) {
+			const char *v = strchr(tok, '=') + 1, *why;
+
+			if (virtio_net__parse_mac(v, net_opts[nr_net_opts].mac, &why)) {
+				ret = opt_error(opt, "MAC address '%s' %s", v, why);
+				break;
+			}
+			net_opts[nr_net_opts].has_mac = true;
 		} else {
-			ret = opt_error(opt, "unknown setting '%s' (want mode=tap,tapif=NAME)", tok);
+			ret = opt_error(opt, "unknown setting '%s' (want mode=tap,tapif=NAME,mac=MAC)",
+					tok);
 			break;
 		}
 	}
 	free(s);
 	if (!ret && !tap)
 		ret = opt_error(opt, "mode=tap is required");
+	if (!ret)
+		ret = settle_mac(opt, nr_net_opts);
 	if (!ret)
 		nr_net_opts++;
 	return ret;
@@ -193,6 +287,47 @@ static bool rx_some(struct net_dev *nd, bool *need_kick)
 	return !*need_kick;
 }
 
+/*
+ * QEMU's self-announcement: a broadcast RARP "request reverse" from the
+ * guest's MAC, asking for its own address.  Nobody answers; the point is
+ * the source MAC every switch on the way learns from.
+ */
+void virtio_net__announce_frame(const u8 mac[6], u8 f[VIRTIO_NET_ANNOUNCE_LEN])
+{
+	memset(f, 0, VIRTIO_NET_ANNOUNCE_LEN);	/* padding, sender/target IP 0 */
+	memset(f, 0xff, 6);			/* to everyone */
+	memcpy(f + 6, mac, 6);
+	f[12] = 0x80, f[13] = 0x35;		/* ETH_P_RARP */
+	f[14] = 0, f[15] = 1;			/* hardware: Ethernet */
+	f[16] = 0x08, f[17] = 0x00;		/* protocol: IPv4 */
+	f[18] = 6, f[19] = 4;			/* address lengths */
+	f[20] = 0, f[21] = 3;			/* RARP request reverse */
+	memcpy(f + 22, mac, 6);			/* sender hardware address */
+	memcpy(f + 32, mac, 6);			/* target hardware address */
+}
+
+/* Receive thread.  Sends one announcement and arms the timer for the next. */
+static void announce_one(struct net_dev *nd)
+{
+	u8 hdr[NET_HDR_LEN] = { 0 }, frame[VIRTIO_NET_ANNOUNCE_LEN];
+	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { frame, sizeof(frame) } };
+	int sent = ANNOUNCE_ROUNDS - nd->announce_left;
+	u64 ms = ANNOUNCE_FIRST_MS + (u64)sent * ANNOUNCE_STEP_MS;
+	struct itimerspec next = { .it_value = { ms / 1000, (ms % 1000) * 1000000 } };
+	char buf[MAC_STR_LEN];
+
+	virtio_net__announce_frame(nd->config.mac, frame);
+	/* A tap that is down (EIO) or full (EAGAIN) drops it, as it would a guest's frame. */
+	if (writev(nd->tap_fd, iov, 2) == (ssize_t)(sizeof(hdr) + sizeof(frame)))
+		nd->nr_announced++;
+	if (--nd->announce_left > 0)
+		timerfd_settime(nd->announce_fd, 0, &next, NULL);
+	else
+		pr_info("virtio-net: %s: announced %s (%llu of %d RARP frames taken by the tap)",
+			nd->ifname, mac_str(nd->config.mac, buf),
+			(unsigned long long)nd->nr_announced, ANNOUNCE_ROUNDS);
+}
+
 static void *rx_loop(void *arg)
 {
 	struct net_dev *nd = arg;
@@ -200,16 +335,20 @@ static void *rx_loop(void *arg)
 	u64 cnt;
 
 	for (;;) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{ .fd = nd->stop_fd, .events = POLLIN },
 			{ .fd = nd->kick_fd, .events = POLLIN },
 			{ .fd = nd->tap_fd, .events = need_kick ? 0 : POLLIN },
+			{ .fd = nd->announce_fd, .events = POLLIN },
 		};
 
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
+		if (poll(p, 4, -1) < 0 && errno != EINTR)
 			return NULL;
 		if (p[0].revents)
 			return NULL;
+		if (p[3].revents && read(nd->announce_fd, &cnt, sizeof(cnt)) == sizeof(cnt) &&
+		    __atomic_load_n(&nd->announce_left, __ATOMIC_ACQUIRE) > 0)
+			announce_one(nd);
 		if (p[1].revents && read(nd->kick_fd, &cnt, sizeof(cnt)) < 0)
 			continue;
 		pthread_mutex_lock(&nd->vdev.lock);
@@ -260,12 +399,29 @@ static void net_free(struct net_dev *nd)
 		close(nd->kick_fd);
 	if (nd->stop_fd >= 0)
 		close(nd->stop_fd);
+	if (nd->announce_fd >= 0)
+		close(nd->announce_fd);
 	free(nd);
+}
+
+/*
+ * The guest's driver read its MAC at boot and keeps it: a destination
+ * that would give it another is refused in the handshake, like another
+ * disk, instead of leaving the guest with an address its host does not
+ * expect.
+ */
+static int register_identity(struct net_dev *nd, int i)
+{
+	char desc[40], buf[MAC_STR_LEN];
+
+	snprintf(desc, sizeof(desc), "net%d=%s", i, mac_str(nd->config.mac, buf));
+	return migration__register_device(desc);
 }
 
 static int virtio_net__init(struct kvm *kvm)
 {
 	bool sev = kvm->cfg.sev_mode != SEV_MODE_NONE;
+	char mac[MAC_STR_LEN];
 	int i, ret;
 
 	for (i = 0; i < nr_net_opts; i++) {
@@ -276,16 +432,15 @@ static int virtio_net__init(struct kvm *kvm)
 		nd->tap_fd = -1;
 		nd->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		nd->stop_fd = eventfd(0, EFD_CLOEXEC);
-		if (nd->kick_fd < 0 || nd->stop_fd < 0) {
+		nd->announce_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (nd->kick_fd < 0 || nd->stop_fd < 0 || nd->announce_fd < 0) {
 			ret = -errno;
 			goto err_free;
 		}
 		ret = tap_open(nd, net_opts[i].tapif[0] ? net_opts[i].tapif : NULL);
 		if (ret < 0)
 			goto err_free;
-		/* A locally administered MAC, distinct per device. */
-		memcpy(nd->config.mac, "\x52\x54\x00\x12\x34\x56", 6);
-		nd->config.mac[5] += i;
+		memcpy(nd->config.mac, net_opts[i].mac, 6);
 		nd->config.status = VIRTIO_NET_S_LINK_UP;
 		nd->config.mtu = 1500;
 		ret = virtio__init_device(&nd->vdev, kvm, &net_ops, &nd->config, sev);
@@ -294,13 +449,18 @@ static int virtio_net__init(struct kvm *kvm)
 		ret = virtio_pci__init(kvm, &nd->vpci, &nd->vdev, 0x020000);
 		if (ret < 0)
 			goto err_dev;
+		ret = register_identity(nd, i);
+		if (ret < 0) {
+			virtio_pci__exit(kvm, &nd->vpci);
+			goto err_dev;
+		}
 		if (pthread_create(&nd->rx_thread, NULL, rx_loop, nd)) {
 			ret = -EAGAIN;
 			virtio_pci__exit(kvm, &nd->vpci);
 			goto err_dev;
 		}
 		nd->rx_started = true;
-		pr_info("virtio-net: tap %s", nd->ifname);
+		pr_info("virtio-net: tap %s, MAC %s", nd->ifname, mac_str(nd->config.mac, mac));
 		nets[nr_nets++] = nd;
 		continue;
 err_dev:
@@ -328,3 +488,31 @@ static int virtio_net__exit(struct kvm *kvm)
 	return 0;
 }
 virtio_dev_init(virtio_net__init, virtio_net__exit);
+
+/*
+ * After the guest arrived (the incoming hook returned, the source has let
+ * go), before its first instruction here: start each device's
+ * announcements.  The receive thread sends them, so they stop with it.
+ */
+static int net_after_incoming(struct kvm *kvm)
+{
+	struct itimerspec now = { .it_value = { 0, 1 } };
+	int i;
+
+	if (!kvm->cfg.incoming)
+		return 0;
+	for (i = 0; i < nr_nets; i++) {
+		__atomic_store_n(&nets[i]->announce_left, ANNOUNCE_ROUNDS, __ATOMIC_RELEASE);
+		if (timerfd_settime(nets[i]->announce_fd, 0, &now, NULL) < 0)
+			pr_warn("virtio-net: %s: cannot announce the guest: %s",
+				   nets[i]->ifname, strerror(errno));
+	}
+	return 0;
+}
+
+static struct run_hook net_announce_hook = {
+	.name = "net-announce",
+	.prio = RUN_HOOK_INCOMING + 2,
+	.fn = net_after_incoming,
+};
+run_hook_register(net_announce_hook);

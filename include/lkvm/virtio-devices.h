@@ -18,13 +18,18 @@ struct mig_buf;
 extern bool virtio_rng_enabled;
 int virtio_blk__parse_opt(const struct option *opt, const char *arg);
 int virtio_net__parse_opt(const struct option *opt, const char *arg);
+/* A unicast, non-zero MAC "xx:xx:xx:xx:xx:xx"; *why completes "MAC address '...' ". */
+int virtio_net__parse_mac(const char *s, u8 mac[6], const char **why);
+/* The RARP announcement frame (60 bytes, no vnet header) for mac; for the tests. */
+#define VIRTIO_NET_ANNOUNCE_LEN	60
+void virtio_net__announce_frame(const u8 mac[6], u8 frame[VIRTIO_NET_ANNOUNCE_LEN]);
 
 #define VIRTIO_RUN_OPTIONS							\
 	OPT_GROUP_("virtio devices:"),						\
 	OPT_CALLBACK_('d', "disk", NULL, "<file>[,ro]",				\
 		      "virtio-blk disk on a raw image (repeatable)",		\
 		      virtio_blk__parse_opt, PARSE_OPT_MULTI),			\
-	OPT_CALLBACK_('n', "network", NULL, "mode=tap[,tapif=<name>]",		\
+	OPT_CALLBACK_('n', "network", NULL, "mode=tap[,tapif=<name>][,mac=<mac>]",	\
 		      "virtio-net on a host tap device (repeatable)",		\
 		      virtio_net__parse_opt, PARSE_OPT_MULTI),			\
 	OPT_BOOLEAN(0, "rng", &virtio_rng_enabled, "virtio-rng entropy device")

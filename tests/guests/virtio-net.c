@@ -84,6 +84,7 @@ int main(void)
 	}
 	for (i = 0; i < 6; i++)
 		mac[i] = r8(d.devcfg + i);
+	printf("virtio-net: mac %x:%x:%x:%x:%x:%x\n", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 	post_rx();
 	if (!loop) {
 		if (arp_once(mac, &resent)) {

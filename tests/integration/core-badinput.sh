@@ -30,6 +30,9 @@ expect_err cpuid_bad "is not a feature name" run -k $K --cpuid-mask nosuchfeatur
 expect_err cpuid_raw_bad "is not a feature name" run -k $K --cpuid-mask 0x7.exx:5
 expect_err unknown_opt "unknown option '--frobnicate'" run -k $K --frobnicate
 expect_err extra_arg "unexpected argument 'extra'" run -k $K extra
+expect_err net_mac_bad "MAC address '02:aa:bb' is not six hex octets" run -k $K -n mode=tap,mac=02:aa:bb
+expect_err net_mac_multicast "MAC address '01:00:5e:00:00:01' is a multicast address" run -k $K -n mode=tap,mac=01:00:5e:00:00:01
+expect_err net_mac_twice "devices 0 and 1 would both have the MAC 52:54:00:12:34:56" run -k $K -n mode=tap -n mode=tap,mac=52:54:00:12:34:56
 # A device that cannot start says why in one line (not also "init ... failed").
 expect_err disk_missing_one_line "disk $T_TMP/nodisk: cannot open read-write: No such file" run -k $K -d $T_TMP/nodisk
 expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault

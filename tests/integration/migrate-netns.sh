@@ -10,11 +10,15 @@
 #                    and over moves from a host whose tap answers to one
 #                    whose own tap (same address, other namespace) does:
 #                    the device state arrives, the destination's tap
-#                    carries on, every exchange after the move is answered
+#                    carries on, every exchange after the move is answered,
+#                    and the destination announced the guest's MAC (mac=)
+#                    from its tap with 5 RARP frames, as QEMU does
+#   mac-differs      a destination whose device would give the guest another
+#                    MAC is refused in the handshake; the source counts on
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
 t=veth-namespaces
-tests="veth-namespaces virtio-net-moves"
+tests="veth-namespaces virtio-net-moves mac-differs"
 need_kvm $tests
 need_migrate $tests
 
@@ -65,13 +69,49 @@ if ! err=$( { ip -n "$ns_a" tuntap add dev lkvmtap mode tap && ip -n "$ns_b" tun
 	ip -n "$ns_a" link set lkvmtap up && ip -n "$ns_b" link set lkvmtap up; } 2>&1); then
 	skip $t "cannot create the tap devices: $err"; t_done
 fi
+mac=02:1c:aa:00:00:2f
+net="mode=tap,tapif=lkvmtap,mac=$mac"
 port=$(pick_port)
 bg_start SRC_PID ip netns exec "$ns_a" "$LKVM" run -k "$GUESTS/virtio-net" --name net-src -m 16M \
-	-n mode=tap,tapif=lkvmtap -p "loop=1 delay=2000" >"$T_TMP/net-src.out" 2>"$T_TMP/net-src.err"
-DST_WRAP="ip netns exec $ns_b" DST_ADDR=10.231.0.2 start_dst net-dst "$port" -m 16M -n mode=tap,tapif=lkvmtap ||
-	{ fail $t "destination did not listen: $(cat "$T_TMP/net-dst.err")"; t_done; }
+	-n "$net" -p "loop=1 delay=2000" >"$T_TMP/net-src.out" 2>"$T_TMP/net-src.err"
 if ! wait_for 60 counts_past "$T_TMP/net-src.out" 2; then
 	fail $t "the guest's ARP exchanges did not start: $(tail -n 2 "$T_TMP/net-src.out" "$T_TMP/net-src.err")"; t_done
+fi
+if ! grep -aq "virtio-net: mac 2:1c:aa:0:0:2f" "$T_TMP/net-src.out"; then
+	fail $t "the guest did not get mac=$mac: $(grep -a 'mac' "$T_TMP/net-src.out")"; t_done
+fi
+
+# mac-differs: refused before any page moves; the guest goes on here.
+t=mac-differs
+DST_WRAP="ip netns exec $ns_b" DST_ADDR=10.231.0.2 start_dst net-bad "$port" -m 16M \
+	-n mode=tap,tapif=lkvmtap,mac=02:1c:aa:00:00:30 ||
+	{ fail $t "destination did not listen: $(cat "$T_TMP/net-bad.err")"; t_done; }
+"$LKVM" migrate --name net-src --to 10.231.0.2:"$port" >/dev/null 2>"$T_TMP/bad-mig.err"; rc=$?
+if [ $rc -eq 0 ] || ! grep -q "devices differ: .*net0=02:1c:aa:00:00:2f.*net0=02:1c:aa:00:00:30" "$T_TMP/bad-mig.err"; then
+	fail $t "rc=$rc: $(tail -n 1 "$T_TMP/bad-mig.err")"
+elif ! still_counting "$T_TMP/net-src.out"; then
+	fail $t "the source stopped counting: $(tail -n 1 "$T_TMP/net-src.out")"
+elif ! wait_exit "$DST_PID" 15 || [ "$EXIT_RC" = 0 ] || grep -aq count "$T_TMP/net-bad.out"; then
+	fail $t "destination: exit $EXIT_RC, $(tail -n 1 "$T_TMP/net-bad.err")"
+else
+	pass $t
+fi
+
+t=virtio-net-moves
+port=$(pick_port)
+DST_WRAP="ip netns exec $ns_b" DST_ADDR=10.231.0.2 start_dst net-dst "$port" -m 16M -n "$net" ||
+	{ fail $t "destination did not listen: $(cat "$T_TMP/net-dst.err")"; t_done; }
+# Every RARP frame the destination's tap carries, one hex line each.
+bg_start CAP_PID ip netns exec "$ns_b" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8035))
+s.bind(("lkvmtap", 0))
+print("ready", flush=True)
+while True:
+    print(s.recv(2048).hex(), flush=True)
+' >"$T_TMP/rarp.cap" 2>"$T_TMP/rarp.err"
+if ! wait_for 10 grep -q ready "$T_TMP/rarp.cap"; then
+	fail $t "cannot capture on the destination's tap: $(cat "$T_TMP/rarp.err")"; t_done
 fi
 rx_a=$(ip -n "$ns_a" -s link show lkvmtap | awk '/RX:/ { getline; print $2 }')
 if ! out=$("$LKVM" migrate --name net-src --to 10.231.0.2:"$port" --json 2>"$T_TMP/net-mig.err"); then
@@ -89,8 +129,17 @@ else
 	# The exchanges after the move went through the destination's tap.
 	rx_b=$(ip -n "$ns_b" -s link show lkvmtap | awk '/RX:/ { getline; print $2 }')
 	after=$(complete_lines "$T_TMP/net-dst.out" | grep -ac 'arp ok')
+	# ff..ff, the MAC, RARP; Ethernet/IPv4 6/4, op 3 (request reverse), sender and target MAC.
+	want="ffffffffffff${mac//:/}80350001080006040003${mac//:/}00000000${mac//:/}00000000$(printf '0%.0s' {1..36})"
+	nr_rarp() { grep -c "^$want\$" "$T_TMP/rarp.cap"; }
+	wait_for 5 bash -c "[ \$(grep -c '^$want\$' '$T_TMP/rarp.cap') -ge 5 ]"
+	sleep 0.5	# a sixth would come within this
+	nr_rarp=$(nr_rarp)
 	if [ "$((rx_b - rx_b0))" -lt 3 ]; then
 		fail $t "the destination's tap saw $((rx_b - rx_b0)) frames from the guest"
+	elif [ "$nr_rarp" -ne 5 ] || [ "$(grep -vc '^ready$' "$T_TMP/rarp.cap")" -ne 5 ] ||
+		! grep -q "announced $mac (5 of 5 RARP frames taken by the tap)" "$T_TMP/net-dst.err"; then
+		fail $t "$nr_rarp announcements of $mac on the destination's tap, want 5: $(head -c 300 "$T_TMP/rarp.cap"); $(grep announced "$T_TMP/net-dst.err")"
 	else
 		pass $t
 		echo "$t: $m; $after exchanges answered at the destination ($((rx_b - rx_b0)) frames on its tap, $rx_a on the source's before the move); resent: $(grep -aho '([0-9]* resent)' "$T_TMP/net-dst.out" | sort | uniq -c | tr '\n' ' ')"
