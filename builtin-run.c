@@ -18,6 +18,7 @@
 #include "lkvm/init.h"
 #include "lkvm/ipc.h"
 #include "lkvm/kvm.h"
+#include "lkvm/migration.h"
 #include "lkvm/kvm-cpu.h"
 #include "lkvm/parse-options.h"
 #include "lkvm/run-hooks.h"
@@ -183,6 +184,15 @@ static int validate(struct kvm_config *cfg, int nr_args, const char **args)
 	if (cfg->no_prefault && !cfg->incoming) {
 		fprintf(stderr, "lkvm run: error: --no-prefault only applies with --incoming\n");
 		return -1;
+	}
+	if (cfg->incoming) {
+		char host[256], port[16];
+
+		if (mig_addr__parse(cfg->incoming, true, host, sizeof(host), port, sizeof(port))) {
+			fprintf(stderr, "lkvm run: error: --incoming: '%s' is not [ADDR:]PORT "
+				"(PORT 1-65535; IPv6: [ADDR]:PORT)\n", cfg->incoming);
+			return -1;
+		}
 	}
 	if (cfg->ram_size < MIN_RAM_SIZE) {
 		fprintf(stderr, "lkvm run: error: --mem: at least 2M of guest memory is needed\n");

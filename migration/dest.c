@@ -6,11 +6,16 @@
  * runs after devices and vCPUs exist and before the first instruction.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "lkvm/init.h"
@@ -68,6 +73,7 @@ struct prefault {
 	struct kvm *kvm;
 	pthread_t tid;
 	atomic_bool stop;
+	atomic_bool quiet;		/* stopped because nothing will arrive: say nothing */
 	bool started;
 };
 
@@ -86,10 +92,11 @@ static void *prefault_fn(void *arg)
 		for (off = 0; off < size; off += n) {
 			if (atomic_load(&pf->stop)) {
 				/* Said because it explains a slower stream. */
-				pr_info("migration: pre-fault stopped after %llu of %llu MiB; "
-					"the rest faults in on first touch",
-					(unsigned long long)(done >> 20),
-					(unsigned long long)(kvm->ram_size >> 20));
+				if (!atomic_load(&pf->quiet))
+						pr_info("migration: pre-fault stopped after %llu of %llu "
+						"MiB; the rest faults in on first touch",
+						(unsigned long long)(done >> 20),
+						(unsigned long long)(kvm->ram_size >> 20));
 				return NULL;
 			}
 			n = size - off < PREFAULT_CHUNK ? size - off : PREFAULT_CHUNK;
@@ -117,55 +124,19 @@ static void prefault__start(struct prefault *pf, struct kvm *kvm)
 {
 	pf->kvm = kvm;
 	atomic_init(&pf->stop, false);
+	atomic_init(&pf->quiet, false);
 	pf->started = !kvm->cfg.no_prefault &&
 		      !pthread_create(&pf->tid, NULL, prefault_fn, pf);
 }
 
-static void prefault__stop(struct prefault *pf)
+static void prefault__stop(struct prefault *pf, bool quiet)
 {
 	if (!pf->started)
 		return;
+	atomic_store(&pf->quiet, quiet);
 	atomic_store(&pf->stop, true);
 	pthread_join(pf->tid, NULL);
 	pf->started = false;
-}
-
-static int accept_preamble(int lfd, int timeout_ms, u32 *channel, u64 *session,
-			   char *why, size_t n)
-{
-	u8 pre[MIG_PREAMBLE_SIZE];
-	struct mig_chan c;
-	u32 version;
-	int fd, ret;
-
-	fd = mig_tcp__accept(lfd, timeout_ms);
-	if (fd < 0) {
-		snprintf(why, n, "accept: %s", strerror(-fd));
-		return fd;
-	}
-	mig_tcp__tune(fd, IDLE_TIMEOUT_MS);
-	mig_chan__init_fd(&c, fd);
-	ret = mig_chan__read(&c, pre, sizeof(pre));
-	if (!ret)
-		ret = mig_preamble__decode(pre, &version, channel, session);
-	if (!ret && version != MIG_VERSION) {
-		struct mig_buf b = { 0 };
-
-		snprintf(why, n, "unsupported stream version %u (this lkvm speaks %u)",
-			 version, MIG_VERSION);
-		mig_status__encode(EPROTO, 0, why, &b);
-		if (!b.err)
-			mig_chan__send_rec(&c, MIG_REC_HELLO_REPLY, 0, 0, b.data, b.len);
-		mig_buf__free(&b);
-		ret = -EPROTO;
-	} else if (ret) {
-		snprintf(why, n, "not a migration stream (bad preamble)");
-	}
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	return fd;
 }
 
 static int send_ack(struct mig_chan *c, int err, const char *reason)
@@ -316,7 +287,7 @@ static int incoming_cleanup(struct kvm *kvm)
 	kvm->stop_notify = NULL;
 	pthread_mutex_unlock(&kvm->run_lock);
 	__atomic_store_n(&kvm->incoming_wait, false, __ATOMIC_RELEASE);
-	prefault__stop(&inc.pf);
+	prefault__stop(&inc.pf, true);	/* the stream, if any, stopped it already */
 	if (inc.lfd >= 0) {
 		unwatch_fd(inc.lfd);
 		close(inc.lfd);
@@ -327,6 +298,220 @@ static int incoming_cleanup(struct kvm *kvm)
 		inc.inited = false;
 	}
 	return 0;
+}
+
+/*
+ * Taking connections.  The port is open to anyone who can reach it: a
+ * "is it up yet?" probe, a health check, a port scan, a stale source's
+ * data channel.  None of them may end the wait or hold the real source
+ * up, so up to MAX_PENDING accepted connections are read side by side,
+ * each given PREAMBLE_WAIT_MS to send its 24-byte preamble, and one that
+ * is not what this step wants is logged, closed and forgotten.
+ */
+#define MAX_PENDING		8
+#define PREAMBLE_WAIT_MS	10000
+
+struct pending {
+	int fd;
+	u32 got;
+	u64 deadline;
+	u8 pre[MIG_PREAMBLE_SIZE];
+};
+
+/* What the caller wants: the control channel, or a data channel of session. */
+struct conn_want {
+	bool control;
+	u64 session;
+};
+
+static void peer_name(int fd, char *buf, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned int port = 0;
+
+	if (!getpeername(fd, (struct sockaddr *)&ss, &len)) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(buf, n, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+static void pending_drop(struct pending *p, const char *fmt, ...) __printf(2, 3);
+
+static void pending_drop(struct pending *p, const char *fmt, ...)
+{
+	char peer[INET6_ADDRSTRLEN + 8], why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	peer_name(p->fd, peer, sizeof(peer));
+	pr_warn("migration: ignored a connection from %s: %s", peer, why);
+	close(p->fd);
+	p->fd = -1;
+}
+
+/*
+ * A complete preamble: is it the connection wanted?  A source of another
+ * stream version hears why (in its HELLO_REPLY) before it is dropped.
+ */
+static bool pending_wanted(struct pending *p, const struct conn_want *w, u32 *channel,
+			   u64 *session)
+{
+	u32 version;
+
+	if (mig_preamble__decode(p->pre, &version, channel, session)) {
+		pending_drop(p, "not a migration stream (bad preamble)");
+		return false;
+	}
+	if (version != MIG_VERSION) {
+		struct mig_buf b = { 0 };
+		struct mig_chan c;
+		char why[96];
+
+		snprintf(why, sizeof(why), "unsupported stream version %u (this lkvm speaks %u)",
+			 version, MIG_VERSION);
+		mig_status__encode(EPROTO, 0, why, &b);
+		mig_chan__init_fd(&c, p->fd);
+		if (!b.err && w->control && !*channel)
+			mig_chan__send_rec(&c, MIG_REC_HELLO_REPLY, 0, 0, b.data, b.len);
+		mig_buf__free(&b);
+		pending_drop(p, "%s", why);
+		return false;
+	}
+	if (w->control && *channel) {
+		pending_drop(p, "a data connection (channel %u) while no source is connected",
+			     *channel);
+		return false;
+	}
+	if (!w->control && (!*channel || *session != w->session)) {
+		pending_drop(p, "%s while a migration is being received",
+			     *channel ? "a data connection of another migration" :
+			     "another source");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The next wanted connection, in blocking mode with its preamble read;
+ * -ETIMEDOUT after timeout_ms (-1: none), -ECANCELED on a stop (which shuts
+ * down the listening socket), or an accept/poll error.
+ */
+static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32 *channel,
+			 u64 *session)
+{
+	struct pending pend[MAX_PENDING];
+	u64 deadline = timeout_ms < 0 ? 0 : now_ns() + timeout_ms * 1000000ULL;
+	int i, fd = -1, ret;
+
+	for (i = 0; i < MAX_PENDING; i++)
+		pend[i].fd = -1;
+	while (fd < 0) {
+		struct pollfd pfd[MAX_PENDING + 1] = { { .fd = lfd, .events = POLLIN } };
+		u64 now = now_ns(), next = deadline;
+		int wait_ms;
+
+		for (i = 0; i < MAX_PENDING; i++) {
+			pfd[i + 1].fd = pend[i].fd;	/* -1: ignored by poll */
+			pfd[i + 1].events = POLLIN;
+			if (pend[i].fd >= 0 && (!next || pend[i].deadline < next))
+				next = pend[i].deadline;
+		}
+		wait_ms = !next ? -1 : next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+		ret = poll(pfd, MAX_PENDING + 1, wait_ms);
+		if (ret < 0 && errno != EINTR) {
+			ret = -errno;
+			break;
+		}
+		if (stop_requested()) {
+			ret = -ECANCELED;
+			break;
+		}
+		now = now_ns();
+		for (i = 0; i < MAX_PENDING && fd < 0; i++) {
+			struct pending *p = &pend[i];
+			ssize_t r;
+
+			if (p->fd < 0)
+				continue;
+			if (pfd[i + 1].revents) {
+				r = read(p->fd, p->pre + p->got, sizeof(p->pre) - p->got);
+				if (r <= 0 && !(r < 0 && (errno == EAGAIN || errno == EINTR))) {
+					pending_drop(p, "closed after %u of the preamble's %zu bytes",
+						     p->got, sizeof(p->pre));
+					continue;
+				}
+				if (r > 0)
+					p->got += r;
+				if (p->got == sizeof(p->pre)) {
+					if (pending_wanted(p, w, channel, session)) {
+						fd = p->fd;
+						p->fd = -1;
+					}
+					continue;
+				}
+			}
+			if (now >= p->deadline)
+				pending_drop(p, "sent %u of the preamble's %zu bytes in %d s", p->got,
+					     sizeof(p->pre), PREAMBLE_WAIT_MS / 1000);
+		}
+		if (fd >= 0)
+			break;
+		if (pfd[0].revents) {
+			int nfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			if (nfd >= 0) {
+				/* Full: the oldest gives way (a flood cannot lock the port). */
+				int slot = 0;
+
+				for (i = 0; i < MAX_PENDING; i++) {
+					if (pend[i].fd < 0) {
+						slot = i;
+						break;
+					}
+					if (pend[i].deadline < pend[slot].deadline)
+						slot = i;
+				}
+				if (pend[slot].fd >= 0)
+					pending_drop(&pend[slot], "more than %d connections at once",
+						     MAX_PENDING);
+				pend[slot] = (struct pending){ .fd = nfd,
+					.deadline = now + PREAMBLE_WAIT_MS * 1000000ULL };
+			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+				ret = -errno;
+				break;
+			}
+		}
+		if (deadline && now >= deadline) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	for (i = 0; i < MAX_PENDING; i++)
+		if (pend[i].fd >= 0)
+			close(pend[i].fd);
+	if (fd < 0)
+		return ret;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	mig_tcp__tune(fd, IDLE_TIMEOUT_MS);
+	return fd;
 }
 
 /* Run hook 1 (before the capability drop): set up, fault RAM in, bind. */
@@ -374,11 +559,9 @@ static int incoming_listen(struct kvm *kvm)
 	if (inc.lfd < 0) {
 		ret = inc.lfd;
 		inc.lfd = -1;
-		pr_err("migration: cannot listen on %s: %s", kvm->cfg.incoming, strerror(-ret));
+		pr_err("migration: cannot listen on %s: %s", kvm->cfg.incoming, mig_net_strerror(ret));
 		return ret;
 	}
-	/* After the pagemap walk above: faulted-in pages are still zero. */
-	prefault__start(&inc.pf, kvm);
 	watch_fd(inc.lfd);
 	__atomic_store_n(&kvm->incoming_wait, true, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&kvm->run_lock);
@@ -387,7 +570,6 @@ static int incoming_listen(struct kvm *kvm)
 	pthread_mutex_unlock(&kvm->run_lock);
 	if (stopping)		/* a signal before stop_notify was set */
 		incoming_stop(kvm);
-	pr_info("migration: waiting for the source on %s", kvm->cfg.incoming);
 	return 0;
 }
 
@@ -401,22 +583,25 @@ int migration__incoming(struct kvm *kvm)
 	u64 t0 = 0, t_end;
 	u32 ch, nch = 0, i;
 	int fd, ret;
-	char why[256] = "";
 	bool paused = false;
 
 	mig_chan__init_fd(&ctrl, -1);
-	fd = accept_preamble(inc.lfd, -1, &ch, &in->session, why, sizeof(why));
-	if (fd < 0 || ch != 0) {
-		if (fd >= 0) {
-			close(fd);
-			snprintf(why, sizeof(why), "first connection is not a control channel");
-		}
-		ret = -EPROTO;
+	/*
+	 * Said and started only now, when the control socket's name check and
+	 * the capability drop have passed: a run that fails those says nothing
+	 * more.  After the page walk of the listen hook: faulted-in pages are
+	 * still zero.
+	 */
+	pr_info("migration: waiting for the source on %s", kvm->cfg.incoming);
+	prefault__start(&inc.pf, kvm);
+	fd = accept_wanted(inc.lfd, -1, &(struct conn_want){ .control = true }, &ch, &in->session);
+	if (fd < 0) {
+		ret = fd;
 		if (stop_requested())	/* asked for: not an error */
 			pr_info("migration: %s while waiting for the source; the guest is not started",
 				kvm->exit_reason);
 		else
-			pr_err("migration: %s", why);
+			pr_err("migration: waiting for the source: %s", strerror(-ret));
 		goto out;
 	}
 	t0 = now_ns();
@@ -442,13 +627,16 @@ int migration__incoming(struct kvm *kvm)
 	for (i = 0; i < nch; i++) {
 		u64 session;
 
-		fd = accept_preamble(inc.lfd, CHANNEL_WAIT_MS, &ch, &session, why, sizeof(why));
+		fd = accept_wanted(inc.lfd, CHANNEL_WAIT_MS,
+				   &(struct conn_want){ .session = in->session }, &ch, &session);
 		if (fd < 0) {
-			mig_incoming__fail(in, fd, "data channel %u: %s", i + 1, why);
+			mig_incoming__fail(in, fd, "data channel %u of %u: %s", i + 1, nch,
+					   fd == -ETIMEDOUT ? "did not come" : strerror(-fd));
 			ret = fd;
 			goto out_threads;
 		}
-		if (session != in->session || ch < 1 || ch > nch || threads[ch - 1].started) {
+		/* Its own session: a repeated or impossible channel is the source's bug. */
+		if (ch > nch || threads[ch - 1].started) {
 			close(fd);
 			mig_incoming__fail(in, -EPROTO, "unexpected data connection (channel %u)", ch);
 			ret = -EPROTO;
@@ -485,7 +673,7 @@ out_threads:
 		all[i] = threads[i].counted;
 		close_chan(&threads[i].chan);
 	}
-	prefault__stop(&inc.pf);
+	prefault__stop(&inc.pf, false);
 	if (ret)
 		goto out_fail;
 	all[nch] = ctrl_counted;

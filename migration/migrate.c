@@ -36,12 +36,13 @@
 static struct {
 	pthread_mutex_t lock;
 	struct kvm *kvm;
+	int handshake_fd;		/* the control socket until the handshake is done */
 	bool active, committing;
 	bool stopping;			/* the cancel is migration__stop()'s */
 	atomic_bool cancel;
 	const char *why;		/* the failure a cancel reports */
 	char to[256];
-} cur = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} cur = { .lock = PTHREAD_MUTEX_INITIALIZER, .handshake_fd = -1 };
 
 /* Under cur.lock, with a migration active and not committing. */
 static void request_cancel(const char *why)
@@ -50,6 +51,9 @@ static void request_cancel(const char *why)
 	atomic_store(&cur.cancel, true);
 	if (cur.kvm->page_map)		/* an SEV wait for readiness */
 		page_map__kick(cur.kvm->page_map);
+	/* A destination that accepted but does not answer: wake the wait now. */
+	if (cur.handshake_fd >= 0)
+		shutdown(cur.handshake_fd, SHUT_RDWR);
 }
 
 int migration__cancel(char *msg, size_t n)
@@ -344,6 +348,20 @@ static int recv_status(struct mig_src *m, u32 type, int timeout_ms, char *why, s
 	return 0;
 }
 
+/*
+ * The control socket while the handshake waits on the destination, so that
+ * a cancel or a stop can shut it down (-1: none).  Cleared before the fd can
+ * be closed, so a recycled number is never shut down.
+ */
+static void handshake_watch(int fd)
+{
+	pthread_mutex_lock(&cur.lock);
+	cur.handshake_fd = fd;
+	if (fd >= 0 && atomic_load(&cur.cancel))
+		shutdown(fd, SHUT_RDWR);
+	pthread_mutex_unlock(&cur.lock);
+}
+
 static int connect_all(struct mig_src *m)
 {
 	u8 pre[MIG_PREAMBLE_SIZE];
@@ -356,11 +374,12 @@ static int connect_all(struct mig_src *m)
 	fd = mig_tcp__connect(m->p->to, CONNECT_TIMEOUT_MS);
 	if (fd < 0) {
 		snprintf(m->res->reason, sizeof(m->res->reason), "cannot connect to %s: %s",
-			 m->p->to, strerror(-fd));
+			 m->p->to, mig_net_strerror(fd));
 		return fd;
 	}
 	mig_tcp__tune(fd, SEND_TIMEOUT_MS);
 	mig_chan__init_fd(&m->ctrl, fd);
+	handshake_watch(fd);
 	mig_chan__apply_fault_env(&m->ctrl, 0);
 	mig_preamble__encode(pre, 0, m->session);
 	ret = mig_chan__writev(&m->ctrl, &(struct iovec){ pre, sizeof(pre) }, 1);
@@ -383,13 +402,21 @@ static int connect_all(struct mig_src *m)
 	ret = recv_status(m, MIG_REC_HELLO_REPLY, m->p->ack_timeout_ms, why, sizeof(why));
 	mig_tcp__tune(m->ctrl.fd, SEND_TIMEOUT_MS);
 	if (ret) {
-		snprintf(m->res->reason, sizeof(m->res->reason), "destination refused: %s",
-			 why[0] ? why : mig_strerror(ret));
+		/* "Refused" only when the destination said so; else it never answered. */
+		if (why[0])
+			snprintf(m->res->reason, sizeof(m->res->reason), "destination refused: %s",
+				 why);
+		else
+			snprintf(m->res->reason, sizeof(m->res->reason),
+				 "no handshake reply from %s: %s%s", m->p->to, mig_strerror(ret),
+				 ret == -EPROTO || ret == -EBADMSG ?
+				 " (is it an lkvm run --incoming?)" : "");
 		m->refused = why[0];
 		return ret;
 	}
 	/* SEV (issue 6): PDH exchange, SEND_START / RECEIVE_START. */
 	ret = sev_mig__src_handshake(m->kvm, &m->ctrl, m->res->reason, sizeof(m->res->reason));
+	handshake_watch(-1);
 	if (ret) {
 		m->refused = true;	/* the reason is complete; no ACK to wait for */
 		return ret;
@@ -418,7 +445,7 @@ static int connect_all(struct mig_src *m)
 	return 0;
 err:
 	snprintf(m->res->reason, sizeof(m->res->reason), "connection to %s failed: %s",
-		 m->p->to, strerror(-ret));
+		 m->p->to, mig_net_strerror(ret));
 	return ret;
 }
 
@@ -569,6 +596,9 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 		goto out_dirty;
 	}
 	ret = connect_all(m);
+	handshake_watch(-1);
+	if (ret && cancelled(res))	/* what woke the handshake, not its echo */
+		ret = -ECANCELED;
 	if (ret)
 		goto out_fail;
 	pr_debug("migration: connected at %.3f ms", (now_ns() - t0) / 1e6);

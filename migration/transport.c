@@ -312,7 +312,9 @@ int mig_addr__parse(const char *s, bool listen_side, char *host, size_t hn,
 	for (const char *p = colon + 1; *p; p++)
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
-	if (atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
+	/* At most 5 digits first: atoi() of "4294999996" wrapped to 32700. */
+	if (strlen(colon + 1) > 5 || strtoul(colon + 1, NULL, 10) < 1 ||
+	    strtoul(colon + 1, NULL, 10) > 65535)
 		return -EINVAL;
 	if (!hl && !listen_side)
 		return -EINVAL;
@@ -345,6 +347,26 @@ void mig_tcp__tune(int fd, int timeout_ms)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
+/* getaddrinfo()'s result as -errno, in the codes mig_net_strerror() words. */
+static int gai_errno(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case EAI_NONAME:
+#ifdef EAI_NODATA
+	case EAI_NODATA:
+#endif
+		return -ENOENT;
+	case EAI_AGAIN:
+		return -EAGAIN;
+	case EAI_SYSTEM:
+		return errno ? -errno : -EHOSTUNREACH;
+	default:
+		return -EHOSTUNREACH;
+	}
+}
+
 int mig_tcp__listen(const char *addr)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
@@ -355,9 +377,9 @@ int mig_tcp__listen(const char *addr)
 	if (mig_addr__parse(addr, true, host, sizeof(host), port, sizeof(port)))
 		return -EINVAL;
 	hints.ai_family = *host ? AF_UNSPEC : AF_INET6;
-	ret = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+	ret = gai_errno(getaddrinfo(*host ? host : NULL, port, &hints, &res));
 	if (ret)
-		return -EADDRNOTAVAIL;
+		return ret;
 	for (ai = res; ai; ai = ai->ai_next) {
 		int zero = 0;
 
@@ -433,16 +455,26 @@ err_close:
 	return ret;
 }
 
+const char *mig_net_strerror(int err)
+{
+	switch (err) {
+	case -ENOENT:	return "the host name does not resolve";
+	case -EAGAIN:	return "the host name cannot be resolved now (temporary DNS failure)";
+	default:	return strerror(-err);
+	}
+}
+
 int mig_tcp__connect(const char *addr, int timeout_ms)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	char host[256], port[16];
-	int fd = -ECONNREFUSED;
+	int fd = -ECONNREFUSED, ret;
 
 	if (mig_addr__parse(addr, false, host, sizeof(host), port, sizeof(port)))
 		return -EINVAL;
-	if (getaddrinfo(host, port, &hints, &res))
-		return -EHOSTUNREACH;
+	ret = gai_errno(getaddrinfo(host, port, &hints, &res));
+	if (ret)
+		return ret;
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = connect_one(ai, timeout_ms);
 		if (fd >= 0)

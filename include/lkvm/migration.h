@@ -201,9 +201,12 @@ int mig_chan__recv_payload(struct mig_chan *c, const struct mig_hdr *h, void *bu
 
 /* "[ADDR:]PORT", "HOST:PORT", "[v6addr]:PORT".  listen_side allows a bare port. */
 int mig_addr__parse(const char *s, bool listen_side, char *host, size_t hn, char *port, size_t pn);
-int mig_tcp__listen(const char *addr);
+int mig_tcp__listen(const char *addr);	/* -ENOENT/-EAGAIN: ADDR did not resolve */
 int mig_tcp__accept(int lfd, int timeout_ms);
+/* A connected socket, or -errno; -ENOENT/-EAGAIN: the name did not resolve. */
 int mig_tcp__connect(const char *addr, int timeout_ms);
+/* mig_tcp__connect()'s and mig_tcp__listen()'s errors as words. */
+const char *mig_net_strerror(int err);
 /* NODELAY, 4 MiB buffers, keepalive; send/receive timeout (0: none). */
 void mig_tcp__tune(int fd, int timeout_ms);
 void mig_chan__apply_fault_env(struct mig_chan *c, int channel);

@@ -41,6 +41,9 @@ expect_err unknown_cmd "unknown command 'runn'" runn
 expect_err migrate_no_to "--to HOST:PORT (or --cancel, --status) is required" migrate
 expect_err migrate_bad_to "--to: 'nohost' is not HOST:PORT" migrate --to nohost
 expect_err migrate_bad_port "--to: 'h:99999' is not HOST:PORT" migrate --to h:99999
+expect_err migrate_port_wraps "--to: 'h:4294967297' is not HOST:PORT" migrate --to h:4294967297
+expect_err incoming_port_wraps "--incoming: '127.0.0.1:4294999996' is not \[ADDR:\]PORT" run --incoming 127.0.0.1:4294999996
+expect_err incoming_bad "--incoming: '::1:80' is not \[ADDR:\]PORT" run --incoming ::1:80
 expect_err migrate_channels "--channels: 17 is out of range" migrate --to h:1 --channels 17
 expect_err migrate_downtime "--downtime: 'soon' is not a number" migrate --to h:1 --downtime soon
 expect_err migrate_bw_huge "--bandwidth: 5000000 is out of range 1..1000000" migrate --to h:1 --bandwidth 5000000

@@ -53,6 +53,11 @@ static void test_addr_parse(void)
 	CHECK(mig_addr__parse("::1:9000", false, h, sizeof(h), p, sizeof(p)) < 0);
 	CHECK(mig_addr__parse("host:0", false, h, sizeof(h), p, sizeof(p)) < 0);
 	CHECK(mig_addr__parse("host:65536", false, h, sizeof(h), p, sizeof(p)) < 0);
+	/* 2^32 + 32700 and 2^32 + 1: atoi() wrapped these to 32700 and 1. */
+	CHECK(mig_addr__parse("host:4294999996", false, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK(mig_addr__parse("4294967297", true, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK(mig_addr__parse("host:000080", false, h, sizeof(h), p, sizeof(p)) < 0);
+	CHECK_EQ(mig_addr__parse("host:08080", false, h, sizeof(h), p, sizeof(p)), 0);
 	CHECK(mig_addr__parse("host:", false, h, sizeof(h), p, sizeof(p)) < 0);
 	CHECK(mig_addr__parse("host:12a", false, h, sizeof(h), p, sizeof(p)) < 0);
 	CHECK(mig_addr__parse("[::1]9000", false, h, sizeof(h), p, sizeof(p)) < 0);

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Connections that are not the migration, at both ends.  A waiting
+# destination's port is open to anyone: probes, health checks, scanners and
+# stale sources must be logged and ignored, never end the wait or hold up
+# the real source.  A source whose destination accepted but never answers
+# must still obey --cancel and lkvm stop at once, and say what happened.
+#
+#   strays-ignored     a connect-and-close, a half preamble, 100 bytes of
+#                      garbage, a data-channel preamble, a stream version 99
+#                      and an idle connection, then the real migration: it
+#                      succeeds and the destination logged each stray
+#   connection-flood   12 idle connections (more than the 8 read side by
+#                      side), then the real migration: it still gets in
+#   stop-with-idle     lkvm stop ends a wait that an idle connection holds
+#   handshake-cancel   destination accepts and says nothing: --cancel ends
+#                      the migration at once, the guest counts on
+#   handshake-stop     the same, lkvm stop on the source: it exits 0 at once
+#                      and the client hears "the guest stops with this VMM"
+#   not-lkvm           an HTTP server on the port: "no handshake reply ...
+#                      (is it an lkvm run --incoming?)", the guest counts on
+#   unresolvable       --to a name under .invalid: "does not resolve"
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/migrate-common.inc"
+tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable"
+need_kvm $tests
+need_migrate $tests
+if ! command -v python3 >/dev/null; then
+	for n in $tests; do skip $n "python3 is not installed (it plays the strangers)"; done; t_done
+fi
+
+# stray PORT KIND: one connection of KIND to 127.0.0.1:PORT; it execs, so call it
+# in ( ) or with &.
+stray() {
+	exec python3 - "$1" "$2" <<'EOF'
+import socket, struct, sys, time
+port, kind = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+pre = lambda v, ch: b"LKVMMIG\0" + struct.pack("<IIQ", v, ch, 0x1234)
+if kind == "half":
+    s.sendall(b"LKVMMIG\0abc")
+elif kind == "garbage":
+    s.sendall(b"GET / HTTP/1.0\r\n" + b"x" * 84)
+elif kind == "data":
+    s.sendall(pre(1, 1))
+elif kind == "version":
+    s.sendall(pre(99, 0))
+    s.settimeout(5)
+    try:
+        s.recv(512)                  # the destination says why
+    except OSError:
+        pass
+elif kind == "idle":
+    time.sleep(60)
+s.close()
+EOF
+}
+
+# fake_dst PORT MODE: a listener that is not lkvm (silent: accepts, reads, never answers)
+fake_dst() {
+	python3 - "$1" "$2" >/dev/null <<'EOF' &
+import socket, sys, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(4)
+c, _ = l.accept()
+c.recv(4096)
+if sys.argv[2] == "http":
+    c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    time.sleep(1)
+else:
+    time.sleep(60)
+EOF
+	FAKE_PID=$!
+	T_PIDS+=("$FAKE_PID")
+}
+
+src_counting() {
+	start_src "$1" -m 16M -p "delay=20000"
+	wait_for 30 counts_past "$T_TMP/$1.out" 2
+}
+
+# ---- the destination's side ----
+t=strays-ignored
+port=$(pick_port)
+src_counting s1 || { fail $t "source did not count: $(tail -n 2 "$T_TMP/s1.err")"; t_done; }
+start_dst d1 "$port" -m 16M || { fail $t "destination did not listen"; t_done; }
+stray "$port" idle & IDLE_PID=$!; T_PIDS+=("$IDLE_PID")
+for k in close half garbage data version; do (stray "$port" $k); done
+sleep 0.5
+t0=$(date +%s%N)
+"$LKVM" migrate --name s1 --to "127.0.0.1:$port" --quiet >"$T_TMP/m1.out" 2>"$T_TMP/m1.err"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+last=$(last_count "$T_TMP/s1.out")
+ign=$(grep -c "ignored a connection from 127.0.0.1:" "$T_TMP/d1.err")
+if [ $rc -ne 0 ]; then
+	fail $t "migration failed: $(cat "$T_TMP/m1.err"); destination: $(tail -n 3 "$T_TMP/d1.err")"
+elif ! wait_for 30 counts_past "$T_TMP/d1.out" $((last + 2)); then
+	fail $t "the guest does not go on at the destination: $(tail -n 2 "$T_TMP/d1.err")"
+elif ! grep -q "closed after 0 of the preamble's 24 bytes" "$T_TMP/d1.err" ||
+	! grep -q "closed after 11 of the preamble's 24 bytes" "$T_TMP/d1.err" ||
+	! grep -q "not a migration stream (bad preamble)" "$T_TMP/d1.err" ||
+	! grep -q "a data connection (channel 1) while no source is connected" "$T_TMP/d1.err" ||
+	! grep -q "unsupported stream version 99 (this lkvm speaks 1)" "$T_TMP/d1.err" || [ "$ign" -ne 5 ]; then
+	fail $t "the destination did not log the 5 strays ($ign): $(grep -v faulted "$T_TMP/d1.err" | head -n 8)"
+else
+	pass $t
+	echo "$t: migrated in $ms ms past 5 strays and an idle connection"
+fi
+"$LKVM" stop --name d1 >/dev/null 2>&1
+kill "$IDLE_PID" 2>/dev/null
+
+t=connection-flood
+port=$(pick_port)
+src_counting s2 || { fail $t "source did not count"; t_done; }
+start_dst d2 "$port" -m 16M || { fail $t "destination did not listen"; t_done; }
+for i in $(seq 12); do stray "$port" idle & T_PIDS+=($!); done
+sleep 1
+"$LKVM" migrate --name s2 --to "127.0.0.1:$port" --quiet >"$T_TMP/m2.out" 2>"$T_TMP/m2.err"; rc=$?
+last=$(last_count "$T_TMP/s2.out")
+if [ $rc -eq 0 ] && wait_for 30 counts_past "$T_TMP/d2.out" $((last + 2)) &&
+	grep -q "more than 8 connections at once" "$T_TMP/d2.err"; then
+	pass $t
+else
+	fail $t "rc=$rc: $(cat "$T_TMP/m2.err"); destination: $(grep -v ignored "$T_TMP/d2.err" | tail -n 2)"
+fi
+"$LKVM" stop --name d2 >/dev/null 2>&1
+
+t=stop-with-idle
+port=$(pick_port)
+start_dst d3 "$port" -m 16M || { fail $t "destination did not listen"; t_done; }
+stray "$port" idle & T_PIDS+=($!)
+sleep 0.5
+t0=$(date +%s%N)
+if "$LKVM" stop --name d3 >"$T_TMP/stop3.out" 2>&1 && wait_exit "$DST_PID" 5; then
+	pass $t
+	echo "$t: the destination left $(( ($(date +%s%N) - t0) / 1000000 )) ms after lkvm stop"
+else
+	fail $t "$(cat "$T_TMP/stop3.out"); exit $EXIT_RC; $(tail -n 2 "$T_TMP/d3.err")"
+fi
+
+# ---- the source's side ----
+src_counting s4 || { fail handshake-cancel "source did not count"; t_done; }
+# migrate_to_fake TEST PORT MODE: lkvm migrate in the background against fake_dst
+migrate_to_fake() {
+	fake_dst "$2" "$3"
+	sleep 0.3
+	"$LKVM" migrate --name s4 --to "127.0.0.1:$2" --quiet >"$T_TMP/$1.out" 2>"$T_TMP/$1.err" &
+	MIG_PID=$!
+}
+
+t=handshake-cancel
+port=$(pick_port)
+migrate_to_fake $t "$port" silent
+sleep 1
+t0=$(date +%s%N)
+"$LKVM" migrate --cancel --name s4 >/dev/null 2>&1
+if ! wait_exit "$MIG_PID" 5; then
+	fail $t "lkvm migrate still waits 5 s after the cancel"
+elif [ "$EXIT_RC" = 0 ] || ! grep -q "migration failed: cancelled (lkvm migrate --cancel); the guest runs on here" "$T_TMP/$t.err"; then
+	fail $t "exit $EXIT_RC: $(cat "$T_TMP/$t.err")"
+elif ! still_counting "$T_TMP/s4.out"; then
+	fail $t "the guest stopped counting"
+else
+	pass $t
+	echo "$t: lkvm migrate ended $(( ($(date +%s%N) - t0) / 1000000 )) ms after the cancel"
+fi
+kill "$FAKE_PID" 2>/dev/null
+
+t=not-lkvm
+port=$(pick_port)
+migrate_to_fake $t "$port" http
+wait_exit "$MIG_PID" 10
+if [ "$EXIT_RC" != 0 ] && grep -q "no handshake reply from 127.0.0.1:$port: .* (is it an lkvm run --incoming?)" "$T_TMP/$t.err" &&
+	! grep -q refused "$T_TMP/$t.err" && still_counting "$T_TMP/s4.out"; then
+	pass $t
+else
+	fail $t "exit $EXIT_RC: $(cat "$T_TMP/$t.err")"
+fi
+
+t=unresolvable
+"$LKVM" migrate --name s4 --to "no-such-host.invalid:$port" --quiet >/dev/null 2>"$T_TMP/$t.err"; rc=$?
+if [ $rc -ne 0 ] && grep -Eq "cannot connect to no-such-host.invalid:$port: the host name (does not resolve|cannot be resolved now)" "$T_TMP/$t.err" &&
+	still_counting "$T_TMP/s4.out"; then
+	pass $t
+else
+	fail $t "rc=$rc: $(cat "$T_TMP/$t.err")"
+fi
+
+t=handshake-stop
+port=$(pick_port)
+migrate_to_fake $t "$port" silent
+sleep 1
+S4_PID=$SRC_PID
+t0=$(date +%s%N)
+"$LKVM" stop --name s4 >"$T_TMP/stop4.out" 2>&1; src=$?
+if ! wait_exit "$S4_PID" 5; then
+	fail $t "the source VMM still runs 5 s after lkvm stop ($(cat "$T_TMP/stop4.out"))"
+elif [ $src -ne 0 ] || [ "$EXIT_RC" != 0 ]; then
+	fail $t "lkvm stop exit $src, VMM exit $EXIT_RC: $(cat "$T_TMP/stop4.out")"
+elif ! wait_exit "$MIG_PID" 5 || ! grep -q "cancelled: the source VMM is stopping; the guest stops with this VMM" "$T_TMP/$t.err"; then
+	fail $t "client: $(cat "$T_TMP/$t.err")"
+else
+	pass $t
+	echo "$t: the source exited $(( ($(date +%s%N) - t0) / 1000000 )) ms after lkvm stop"
+fi
+kill "$FAKE_PID" 2>/dev/null
+t_done
