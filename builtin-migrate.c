@@ -94,7 +94,7 @@ static int cmd_migrate(int argc, const char **argv)
 		OPT_INTEGER(0, "max-rounds", &max_rounds, 1, 10000,
 			    "pre-copy rounds before stopping the guest anyway (default 30)"),
 		OPT_BOOLEAN(0, "verify", &verify,
-			    "end-to-end crc32 of all guest RAM, checked by the destination"),
+			    "end-to-end crc32 of all guest RAM, checked by the destination (adds a pass over RAM at each end to the downtime)"),
 		OPT_INTEGER(0, "wait-ready", &wait_ready, 0, 3600,
 			    "SEV: wait up to N s for the guest to be migration-ready (default 0: refuse)"),
 		OPT_BOOLEAN(0, "cancel", &cancel,
