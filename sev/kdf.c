@@ -4,11 +4,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -245,19 +247,52 @@ int sev_key__from_pem(const void *pem, size_t len, EVP_PKEY **out)
 	return 0;
 }
 
-/* Write to PATH.tmp created with @mode, then rename: never a half-written key. */
-static int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* Straight into an existing non-regular file (a pipe, /dev/stdout, a tty). */
+static int write_through(const char *path, const void *data, size_t len)
 {
-	char tmp[4096];
-	int fd, ret;
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
 	ret = write_full(fd, data, len);
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/*
+ * Write to a fresh PATH.XXXXXX created with @mode, then rename over PATH:
+ * never a half-written key or measurement.  Only a regular file is
+ * replaced that way: a device, pipe or tty (/dev/stdout) is written
+ * through, and a symlink is followed to its target, so that neither is
+ * replaced by a file (as root, "--keys /dev/full" replaced the device).
+ */
+static int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX + 8], real[PATH_MAX];
+	struct stat st;
+	int fd, ret;
+
+	if (!lstat(path, &st) && S_ISLNK(st.st_mode)) {
+		if (stat(path, &st) < 0)
+			return -errno;	/* dangling: ENOENT */
+		if (!realpath(path, real))
+			return -errno;
+		path = real;
+	}
+	if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		return write_through(path, data, len);
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = fchmod(fd, mode) < 0 ? -errno : 0;
+	if (!ret)
+		ret = write_full(fd, data, len);
 	if (!ret && fsync(fd) < 0)
 		ret = -errno;
 	if (close(fd) < 0 && !ret)

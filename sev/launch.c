@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <cpuid.h>
 
+#include "crypto-internal.h"
 #include "lkvm/cpuid.h"
 #include "lkvm/init.h"
 #include "lkvm/run-hooks.h"
@@ -288,8 +289,7 @@ static int update_cb(void *opaque, void *host, u64 gpa, u64 len)
 static int write_measurement(const u8 *blob, size_t len)
 {
 	const char *path = sev_options.measure_out;
-	char tmp[4096];
-	int fd, ret;
+	int ret;
 
 	if (!path || !strcmp(path, "-")) {
 		size_t i;
@@ -302,21 +302,9 @@ static int write_measurement(const u8 *blob, size_t len)
 		return 0;
 	}
 	/* Write then rename, so a waiting guest owner never reads half a file. */
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		goto err;
-	}
-	ret = write_full(fd, blob, len);
-	close(fd);
-	if (!ret && rename(tmp, path) < 0)
-		ret = -errno;
+	ret = sev__write_public_file(path, blob, len);
 	if (!ret)
 		return 0;
-	unlink(tmp);
-err:
 	pr_err("SEV: cannot write the measurement to %s: %s", path, strerror(-ret));
 	return ret;
 }

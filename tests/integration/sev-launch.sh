@@ -50,6 +50,35 @@ if $LKVM sev session --pdh pdh.cert --chain chain.bin --amd-chain amd.bin --poli
 then pass owner_session
 else fail owner_session "$(cat err)"; fi
 
+# Output paths that are not regular files: written through, never replaced.
+# As root, "--keys /dev/full" used to replace the device node with a file.
+t=outputs_not_replaced
+ln -s owner.keys keys.link
+ok=1 why=""
+if ! mknod full.dev c 1 7 2>/dev/null; then
+	why="(no mknod here: device case not run) "
+elif $LKVM sev session --pdh pdh.cert --policy $policy --dh-cert o1.cert --session o1.bin \
+	--keys full.dev >/dev/null 2>err; then
+	ok=0 why="writing to a full device succeeded; "
+elif [ ! -c full.dev ] || ! grep -q "No space left on device" err; then
+	ok=0 why="full.dev: $(stat -c %F full.dev): $(cat err); "
+fi
+cp owner.keys keys.before
+mkfifo dh.fifo
+( timeout 10 cat dh.fifo >dh.fromfifo ) &	# bounded: a regression replaces the fifo
+if ! $LKVM sev session --pdh pdh.cert --policy $policy --dh-cert dh.fifo --session o2.bin \
+	--keys keys.link 2>err; then
+	ok=0 why="$why symlink/fifo outputs failed: $(cat err); "
+fi
+wait
+if [ ! -L keys.link ] || cmp -s owner.keys keys.before || [ "$(stat -c %s dh.fromfifo)" -ne 2084 ] ||
+	[ ! -p dh.fifo ] || ls ./*.XXXXXX ./owner.keys.* 2>/dev/null | grep -q .; then
+	ok=0 why="$why link $(stat -c %F keys.link), keys changed: $(cmp -s owner.keys keys.before && echo no || echo yes), fifo gave $(stat -c %s dh.fromfifo 2>/dev/null) bytes"
+fi
+# (owner.keys now belongs to the o2 session: put the first one back.)
+cp keys.before owner.keys
+if [ $ok = 1 ]; then pass $t; [ -z "$why" ] || echo "$t: $why"; else fail $t "$why"; fi
+
 need_kvm launch measure_predicted verify secret_in_guest wrong_platform \
 	tampered_secret secret_timeout
 head -c 64 /dev/urandom >secret.bin
