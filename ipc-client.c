@@ -88,7 +88,12 @@ int ipc__connect(const char *name)
 	ret = instance_path(name, ".sock", addr.sun_path, sizeof(addr.sun_path));
 	if (ret)
 		return ret;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/*
+	 * Non-blocking: a hung instance stops accepting, its queue fills with
+	 * clients that gave up, and a blocking connect() would then wait
+	 * forever.  Non-blocking, a full queue is EAGAIN at once.
+	 */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
@@ -98,6 +103,12 @@ int ipc__connect(const char *name)
 			remove_stale(name, addr.sun_path);
 			return -ENOENT;
 		}
+		return ret == -EAGAIN ? -ETIMEDOUT : ret;	/* "not responding" */
+	}
+	/* The requests have their own timeouts. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		ret = -errno;
+		close(fd);
 		return ret;
 	}
 	return fd;

@@ -709,6 +709,40 @@ static void test_stalled_client(void)
 	close(idle);
 }
 
+/*
+ * A hung instance whose connection queue is full: the client says "not
+ * responding" at once instead of blocking in connect() (lkvm list hung
+ * forever behind a SIGSTOPped VMM after 17 earlier lists).
+ */
+static void test_full_queue(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0), fds[64], n = 0, ret = 0, i;
+	u64 t0;
+
+	REQUIRE(lfd >= 0);
+	REQUIRE(snprintf(a.sun_path, sizeof(a.sun_path), "%s/full.sock", rundir) <
+		(int)sizeof(a.sun_path));
+	REQUIRE(!bind(lfd, (struct sockaddr *)&a, sizeof(a)) && !listen(lfd, 1));
+	alarm(10);		/* the old client blocks here forever */
+	t0 = now_ns();
+	while (n < 64) {
+		ret = ipc__connect("full");
+		if (ret < 0)
+			break;
+		fds[n++] = ret;
+	}
+	alarm(0);
+	CHECK_EQ(ret, -ETIMEDOUT);
+	CHECK(n >= 1 && n < 64);
+	CHECK(now_ns() - t0 < 1000000000ULL);
+	CHECK(!strcmp(ipc__strerror(ret), "instance not responding"));
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	close(lfd);
+	unlink(a.sun_path);
+}
+
 /* Default name, and the peer uid check for a socket someone made reachable. */
 static void test_peer_uid(void)
 {
@@ -904,6 +938,7 @@ TEST_MAIN_BEGIN("test-ipc")
 	RUN(test_dir_rules);
 	RUN(test_start_stop);
 	RUN(test_stalled_client);
+	RUN(test_full_queue);
 	RUN(test_peer_uid);
 	RUN(test_caps_drop);
 	cleanup();
