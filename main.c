@@ -1,16 +1,37 @@
 /* lkvm entry: pick the command from the table and run it. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lkvm/cmd.h"
 #include "lkvm/parse-options.h"
 #include "lkvm/util.h"
 
+/*
+ * Started with 0, 1 or 2 closed (a daemon's "<&- >&- 2>&-"), the next open
+ * would take that number: /dev/kvm as stdin, a disk image as stderr, and
+ * every log line would then be written into the guest's disk.
+ */
+static void reserve_std_fds(void)
+{
+	int fd;
+
+	do {
+		fd = open("/dev/null", O_RDWR);
+	} while (fd >= 0 && fd <= 2);
+	if (fd > 2)
+		close(fd);
+}
+
 int main(int argc, const char **argv)
 {
 	const struct lkvm_cmd *cmd;
-	const char *env = getenv("LKVM_DEBUG");
+	const char *env;
+
+	reserve_std_fds();
+	env = getenv("LKVM_DEBUG");
 
 	if (env && *env && strcmp(env, "0"))
 		lkvm_verbose = 1;

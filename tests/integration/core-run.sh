@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lkvm run: guest output, exit status, failure diagnosis, bad kernels, initrd.
 . "$(dirname "$0")/../lib.sh"
-need_kvm hello exit_status triple_fault bad_insn cpuid_mask initrd
+need_kvm hello exit_status triple_fault bad_insn cpuid_mask initrd std_fds_closed
 G=$GUESTS
 
 out=$($LKVM run -k $G/hello 2>$T_TMP/err); rc=$?
@@ -49,4 +49,10 @@ out=$($LKVM run -k $G/initrd -i $T_TMP/initrd.img -p "hello world" -m 64M 2>&1)
 if echo "$out" | grep -q "module size 100000 sum $want" && echo "$out" | grep -q "cmdline 'hello world'" &&
    echo "$out" | grep -q "memmap 100000 3f00000 1"; then pass initrd
 else fail initrd "want sum $want: $out"; fi
+# Started with stdin, stdout and stderr closed: the log must not land in
+# the next file opened (the disk image got "lkvm: guest powered off").
+truncate -s 64K $T_TMP/closed.img
+$LKVM run -k $G/hello -d $T_TMP/closed.img <&- >&- 2>&-; rc=$?
+if [ $rc -eq 0 ] && cmp -s $T_TMP/closed.img <(head -c 65536 /dev/zero); then pass std_fds_closed
+else fail std_fds_closed "rc=$rc, the disk now starts with: $(head -c 40 $T_TMP/closed.img | tr -d '\0')"; fi
 t_done
