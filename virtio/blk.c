@@ -83,10 +83,12 @@ int virtio_blk__open_disk(struct virtio_blk_disk *d, const char *path, bool read
 	struct stat st;
 
 	memset(d, 0, sizeof(*d));
-	d->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO (",ro") would block open() until a writer came. */
+	d->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
 	if (d->fd < 0)
 		return -errno;
-	if (fstat(d->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(d->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    fcntl(d->fd, F_SETFL, fcntl(d->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
 		int err = S_ISREG(st.st_mode) ? -errno : -EINVAL;
 
 		close(d->fd);

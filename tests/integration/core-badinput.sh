@@ -33,6 +33,14 @@ expect_err extra_arg "unexpected argument 'extra'" run -k $K extra
 expect_err net_mac_bad "MAC address '02:aa:bb' is not six hex octets" run -k $K -n mode=tap,mac=02:aa:bb
 expect_err net_mac_multicast "MAC address '01:00:5e:00:00:01' is a multicast address" run -k $K -n mode=tap,mac=01:00:5e:00:00:01
 expect_err net_mac_twice "devices 0 and 1 would both have the MAC 52:54:00:12:34:56" run -k $K -n mode=tap -n mode=tap,mac=52:54:00:12:34:56
+# A FIFO where a file belongs: refused, not an open() that blocks forever
+# (SIGTERM cannot end set-up).  timeout: a regression hangs.
+mkfifo $T_TMP/fifo
+LKVM_REAL=$LKVM LKVM="timeout -k 2 10 $LKVM_REAL"
+expect_err kernel_fifo "cannot read kernel '$T_TMP/fifo': not a regular file" run -k $T_TMP/fifo
+expect_err initrd_fifo "cannot read initrd '$T_TMP/fifo': not a regular file" run -k $K -i $T_TMP/fifo
+expect_err disk_fifo_ro "disk $T_TMP/fifo: cannot open read-only: not a regular file" run -k $K -d $T_TMP/fifo,ro
+LKVM=$LKVM_REAL
 # A device that cannot start says why in one line (not also "init ... failed").
 expect_err disk_missing_one_line "disk $T_TMP/nodisk: cannot open read-write: No such file" run -k $K -d $T_TMP/nodisk
 expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault
