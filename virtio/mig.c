@@ -236,13 +236,20 @@ static struct mig_section virtio_section = {
 mig_section_register(virtio_section);
 
 /*
- * After an incoming migration, before the first guest instruction: take
- * whatever the driver queued that the source never took.
+ * After an incoming migration, before the first guest instruction: tell
+ * each device (virtio-net announces the guest), then take whatever the
+ * driver queued that the source never took.
  */
 static int virtio_after_incoming(struct kvm *kvm)
 {
-	if (loaded_any)
-		virtio__kick_all();
+	struct virtio_device *v;
+
+	if (!loaded_any)
+		return 0;
+	for (v = virtio__first(); v; v = v->next)
+		if (v->ops->arrived)
+			v->ops->arrived(v);
+	virtio__kick_all();
 	return 0;
 }
 

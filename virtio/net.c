@@ -35,7 +35,6 @@
 #include "lkvm/init.h"
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
-#include "lkvm/run-hooks.h"
 #include "lkvm/virtio-devices.h"
 #include "lkvm/virtio-pci.h"
 
@@ -379,6 +378,22 @@ static void net_driver_ok(struct virtio_device *vdev)
 	kick_rx(container_of(vdev, struct net_dev, vdev));
 }
 
+/*
+ * The guest arrived (the source has let go), before its first instruction
+ * here: start the announcements.  The receive thread sends them, so they
+ * stop with it.
+ */
+static void net_arrived(struct virtio_device *vdev)
+{
+	struct net_dev *nd = container_of(vdev, struct net_dev, vdev);
+	struct itimerspec now = { .it_value = { 0, 1 } };
+
+	__atomic_store_n(&nd->announce_left, ANNOUNCE_ROUNDS, __ATOMIC_RELEASE);
+	if (timerfd_settime(nd->announce_fd, 0, &now, NULL) < 0)
+		pr_warn("virtio-net: %s: cannot announce the guest: %s", nd->ifname,
+			strerror(errno));
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.name = "net",
 	.device_id = VIRTIO_ID_NET,
@@ -389,6 +404,7 @@ static const struct virtio_dev_ops net_ops = {
 	.config_size = sizeof(struct virtio_net_config),
 	.notify = net_notify,
 	.driver_ok = net_driver_ok,
+	.arrived = net_arrived,
 };
 
 static void net_free(struct net_dev *nd)
@@ -488,31 +504,3 @@ static int virtio_net__exit(struct kvm *kvm)
 	return 0;
 }
 virtio_dev_init(virtio_net__init, virtio_net__exit);
-
-/*
- * After the guest arrived (the incoming hook returned, the source has let
- * go), before its first instruction here: start each device's
- * announcements.  The receive thread sends them, so they stop with it.
- */
-static int net_after_incoming(struct kvm *kvm)
-{
-	struct itimerspec now = { .it_value = { 0, 1 } };
-	int i;
-
-	if (!kvm->cfg.incoming)
-		return 0;
-	for (i = 0; i < nr_nets; i++) {
-		__atomic_store_n(&nets[i]->announce_left, ANNOUNCE_ROUNDS, __ATOMIC_RELEASE);
-		if (timerfd_settime(nets[i]->announce_fd, 0, &now, NULL) < 0)
-			pr_warn("virtio-net: %s: cannot announce the guest: %s",
-				   nets[i]->ifname, strerror(errno));
-	}
-	return 0;
-}
-
-static struct run_hook net_announce_hook = {
-	.name = "net-announce",
-	.prio = RUN_HOOK_INCOMING + 2,
-	.fn = net_after_incoming,
-};
-run_hook_register(net_announce_hook);

@@ -113,6 +113,8 @@ struct virtio_dev_ops {
 	/* Migration: device-specific state beyond the queues (optional). */
 	int (*save)(struct virtio_device *vdev, void *fdt);
 	int (*load)(struct virtio_device *vdev, const void *fdt, int node);
+	/* The guest arrived by migration; its first instruction is next (optional). */
+	void (*arrived)(struct virtio_device *vdev);
 };
 
 /* Transport hooks (virtio/pci.c fills them). */
