@@ -93,7 +93,7 @@ static void *prefault_fn(void *arg)
 			if (atomic_load(&pf->stop)) {
 				/* Said because it explains a slower stream. */
 				if (!atomic_load(&pf->quiet))
-						pr_info("migration: pre-fault stopped after %llu of %llu "
+					pr_info("migration: pre-fault stopped after %llu of %llu "
 						"MiB; the rest faults in on first touch",
 						(unsigned long long)(done >> 20),
 						(unsigned long long)(kvm->ram_size >> 20));

@@ -349,9 +349,9 @@ static int recv_status(struct mig_src *m, u32 type, int timeout_ms, char *why, s
 }
 
 /*
- * The control socket while the handshake waits on the destination, so that
- * a cancel or a stop can shut it down (-1: none).  Cleared before the fd can
- * be closed, so a recycled number is never shut down.
+ * The control socket while connect_all() waits on the destination, so that
+ * a cancel or a stop can shut it down (-1: none).  Its caller clears it
+ * before the fd can be closed, so a recycled number is never shut down.
  */
 static void handshake_watch(int fd)
 {
@@ -416,7 +416,6 @@ static int connect_all(struct mig_src *m)
 	}
 	/* SEV (issue 6): PDH exchange, SEND_START / RECEIVE_START. */
 	ret = sev_mig__src_handshake(m->kvm, &m->ctrl, m->res->reason, sizeof(m->res->reason));
-	handshake_watch(-1);
 	if (ret) {
 		m->refused = true;	/* the reason is complete; no ACK to wait for */
 		return ret;

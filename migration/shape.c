@@ -75,7 +75,7 @@ static char devices[MIG_MAX_DEVICES_LEN + 1];
  */
 int migration__register_device(const char *desc)
 {
-	size_t have = strlen(devices), i;
+	size_t start = strlen(devices), have = start, i;
 
 	if (have && have + 1 <= MIG_MAX_DEVICES_LEN)
 		devices[have++] = ';';
@@ -93,6 +93,7 @@ int migration__register_device(const char *desc)
 	devices[have] = 0;
 	return 0;
 too_long:
+	devices[start] = 0;	/* the list stays as it was */
 	pr_err("migration: the machine's device list is longer than %d bytes "
 	       "(the disks' paths?)", MIG_MAX_DEVICES_LEN);
 	return -ENOSPC;

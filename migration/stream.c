@@ -364,12 +364,6 @@ static void name_bits(const struct mig_cpuid_word *w, u32 bits, char *buf, size_
 }
 
 /*
- * The guest must see the same CPU on both hosts: a feature it may already
- * use must not vanish, and one that appears would vanish again on the way
- * back.  Every word either side lists is compared (QEMU leaves this to the
- * user's -cpu option).
- */
-/*
  * The device lists are ';'-separated entries in command-line order
  * ("virtio-blk;disk0=PATH,ino=N,size=N;virtio-net;net0=MAC").  Names the
  * first entry that differs rather than printing both lists, which with a
@@ -399,6 +393,12 @@ static int devices_compare(const char *a, const char *b, char *reason, size_t n)
 	}
 }
 
+/*
+ * The guest must see the same CPU on both hosts: a feature it may already
+ * use must not vanish, and one that appears would vanish again on the way
+ * back.  Every word either side lists is compared (QEMU leaves this to the
+ * user's -cpu option).
+ */
 static int cpuid_compare(const struct mig_shape *src, const struct mig_shape *dst,
 			 char *reason, size_t n)
 {
