@@ -296,7 +296,11 @@ static int simple_one(const char *name, void *arg)
 		return 0;
 	}
 	ret = ipc__request(fd, c->type, NULL, 0, 0, NULL, NULL, msg, sizeof(msg));
+	/* Closing tells the instance to drop or undo what it had not answered. */
 	close(fd);
+	if (ret == -ETIMEDOUT && !*msg)
+		snprintf(msg, sizeof(msg), "instance not responding within %g s; "
+			 "the request is withdrawn", ipc_timeout_ms / 1000.0);
 	if (ret) {
 		ipc__client_error(name, ret, msg);
 		c->failed++;

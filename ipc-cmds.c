@@ -121,6 +121,17 @@ static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 		return ret;
 	}
 	ret = user_pause(kvm);
+	/*
+	 * The pause waits for every vCPU to leave KVM_RUN, which a vCPU
+	 * blocked in a device (a console nobody reads) can delay past the
+	 * client's timeout.  That client reported a failure: undo it.
+	 */
+	if (!ret && ipc__client_gone(fd)) {
+		kvm__resume(kvm);
+		__atomic_store_n(&user_paused, false, __ATOMIC_RELEASE);
+		pr_warn("ipc: pause undone: its requester gave up waiting for it");
+		ret = -ECANCELED;
+	}
 	pthread_mutex_unlock(&state_lock);
 	if (ret == -EALREADY)
 		return ipc__reply(fd, 0, "already paused") ?: IPC_REPLIED;
@@ -139,6 +150,12 @@ static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 		ret = reply_held(fd, "resume");
 		pthread_mutex_unlock(&state_lock);
 		return ret;
+	}
+	/* It may have waited for state_lock behind a slow pause. */
+	if (ipc__client_gone(fd)) {
+		pthread_mutex_unlock(&state_lock);
+		pr_warn("ipc: resume not done: its requester gave up waiting for it");
+		return -ECANCELED;
 	}
 	was = user_paused;
 	if (was) {

@@ -166,6 +166,20 @@ static const char *hdr_problem(int err)
 	}
 }
 
+/*
+ * Has the client closed its end?  A client that gave up waiting (its
+ * request timed out, or it was killed) told its user that the request
+ * failed, so a state change it asked for must not happen behind its back.
+ * Only a full close counts: a client that shut down just its sending side
+ * still reads the answer.
+ */
+bool ipc__client_gone(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
 void ipc__serve(struct kvm *kvm, int fd)
 {
 	for (;;) {
@@ -190,6 +204,13 @@ void ipc__serve(struct kvm *kvm, int fd)
 			return;
 		}
 		fn = hdr.type < IPC_MSG_REPLY ? find_handler(hdr.type, &needs_guest) : NULL;
+		if (fn && ipc__client_gone(fd)) {
+			/* It waited in the queue until its sender gave up. */
+			pr_warn("ipc: dropped a request (type 0x%x) whose sender is gone",
+				hdr.type);
+			free(payload);
+			return;
+		}
 		if (!fn) {
 			pr_warn("ipc: rejected unknown request type 0x%x", hdr.type);
 			ret = ipc__reply(fd, -EOPNOTSUPP, "unknown request type 0x%x", hdr.type);

@@ -5,6 +5,7 @@
  * Ctrl-A x stops the guest, Ctrl-A Ctrl-A sends a literal Ctrl-A.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ static bool raw_on;
 static void (*input_fn)(struct kvm *kvm, const char *buf, size_t len);
 static pthread_t input_thread;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kvm *term_kvm;
 
 void term__restore(void)
 {
@@ -41,10 +43,40 @@ void term__set_input(void (*fn)(struct kvm *kvm, const char *buf, size_t len))
 	input_fn = fn;
 }
 
+static bool term_stopping(void)
+{
+	return term_kvm && __atomic_load_n(&term_kvm->stopping, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Output blocks while stdout is full (a pipe nobody drains): the guest
+ * waits rather than lose its console.  A stop must still get through, so
+ * the wait is a poll that looks at the stop every 200 ms (a kick alone
+ * could land just before the write and be missed), and what the console
+ * cannot take then is dropped.  A pause still waits: `lkvm pause` gives
+ * up after its timeout and the pause is undone.
+ */
 void term__write(const void *buf, size_t len)
 {
+	const char *p = buf;
+
 	pthread_mutex_lock(&out_lock);
-	(void)!write_full(STDOUT_FILENO, buf, len);
+	while (len && !term_stopping()) {
+		struct pollfd pfd = { .fd = STDOUT_FILENO, .events = POLLOUT };
+		int ready = poll(&pfd, 1, 200);
+		ssize_t n;
+
+		if (ready == 0 || (ready < 0 && errno == EINTR))
+			continue;
+		n = write(STDOUT_FILENO, p, len);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			break;
+		}
+		p += n;
+		len -= n;
+	}
 	pthread_mutex_unlock(&out_lock);
 }
 
@@ -89,6 +121,7 @@ void term__setup(struct kvm *kvm)
 	struct termios t;
 	size_t i;
 
+	term_kvm = kvm;
 	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &orig) == 0) {
 		t = orig;
 		cfmakeraw(&t);

@@ -148,6 +148,8 @@ void ipc_cmds__register(void);
 
 /* Serve one connected client until EOF or error (exported for unit tests). */
 void ipc__serve(struct kvm *kvm, int fd);
+/* The client closed its end: it no longer waits for this answer. */
+bool ipc__client_gone(int fd);
 
 /* ---- shared by both sides ---------------------------------------------- */
 

@@ -4,7 +4,8 @@
 # names in use and stale sockets are handled, errors are one clear line.
 . "$(dirname "$0")/../lib.sh"
 need_kvm list list_json pause_stops_progress resume_continues debug_regs debug_page_map debug_page_map_on \
-	 name_in_use stop_exits_zero stop_unknown stale_socket stop_all usage_errors
+	 name_in_use stop_exits_zero stop_unknown stale_socket stop_all console_stuck_stop \
+	 console_stuck_pause usage_errors
 G=$GUESTS
 
 lines() { wc -l < "$1" 2>/dev/null || echo 0; }
@@ -96,6 +97,51 @@ if [ $rc -eq 0 ] && echo "$out" | grep -q "ipc-b: stopped" && echo "$out" | grep
    [ $r3 -eq 0 ] && [ $r4 -eq 0 ] && [ -z "$(ls $LKVM_DIR)" ]
 then pass stop_all
 else fail stop_all "rc=$rc out='$out' vmm rcs $r3 $r4, left: $(ls $LKVM_DIR)"; fi
+
+# A console nobody reads: stdout is a FIFO held open but never drained
+# (shrunk to two pages so it fills fast), so the vCPU blocks in its write.
+# A pause that cannot finish within the client's timeout is withdrawn,
+# not done once the console drains; a stop gets through regardless.
+fifo=$T_TMP/con.fifo
+mkfifo $fifo && exec 7<>$fifo
+fifo_py() { python3 - "$fifo" "$1" <<'PY'
+import array, fcntl, os, sys, termios
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)
+if sys.argv[2] == "shrink":
+    fcntl.fcntl(fd, 1031, 8192)             # F_SETPIPE_SZ
+    sys.exit(0)
+n = array.array("i", [0])
+fcntl.ioctl(fd, termios.FIONREAD, n)
+sys.exit(0 if n[0] >= 4096 else 1)
+PY
+}
+fifo_py shrink
+bg_start VMC $LKVM run -k $G/counter --name ipc-con -p delay=0 >$fifo 2>$T_TMP/con.err
+if wait_for 30 fifo_py full; then
+	out=$($LKVM stop --name ipc-con 2>&1); rc=$?
+	if [ $rc -eq 0 ] && [ "$out" = "ipc-con: stopped" ] && wait $VMC
+	then pass console_stuck_stop
+	else fail console_stuck_stop "rc=$rc out='$out' / $(cat $T_TMP/con.err)"; fi
+else
+	fail console_stuck_stop "the console FIFO never filled: $(cat $T_TMP/con.err)"
+fi
+timeout 1 cat $fifo >/dev/null		# what the first guest left
+
+bg_start VMC $LKVM run -k $G/counter --name ipc-con -p delay=0 >$fifo 2>$T_TMP/con.err
+if wait_for 30 fifo_py full; then
+	out=$($LKVM pause --name ipc-con 2>&1); rc=$?
+	timeout 2 cat $fifo >/dev/null
+	if [ $rc -ne 0 ] && [ "$out" = "lkvm pause: error: ipc-con: instance not responding within 5 s; the request is withdrawn" ] &&
+	   listed ipc-con running && grep -q "pause undone: its requester gave up" $T_TMP/con.err
+	then pass console_stuck_pause
+	else fail console_stuck_pause "rc=$rc out='$out' list: $($LKVM list 2>&1) / $(cat $T_TMP/con.err)"; fi
+else
+	fail console_stuck_pause "the console FIFO never filled: $(cat $T_TMP/con.err)"
+fi
+cat $fifo >/dev/null & drain=$!
+$LKVM stop --name ipc-con >/dev/null 2>&1; wait $VMC
+kill $drain; wait $drain 2>/dev/null
+exec 7>&-
 
 ok=1
 for args in "stop" "pause --name a --all" "resume --name ../x" "debug" "stop extra" "list --bogus"; do

@@ -35,11 +35,17 @@
 
 static int nr_pause, nr_resume, paused_now, stop_status = -1;
 static int dumped_while_running;
+/* >= 0: the client's end, closed while the pause "waits for the vCPUs". */
+static int close_during_pause = -1;
 
 int kvm__pause(struct kvm *kvm)
 {
 	if (kvm->stopping)
 		return -ESHUTDOWN;
+	if (close_during_pause >= 0) {
+		close(close_during_pause);
+		close_during_pause = -1;
+	}
 	nr_pause++;
 	paused_now++;
 	kvm->paused = true;
@@ -364,6 +370,71 @@ static void test_stop_wakes_paused(void)
 	CHECK_EQ(paused_now, 0);
 	CHECK(vm.stopping);
 	server_end(&s);
+}
+
+/*
+ * A client that gave up before its answer came was told the request
+ * failed: a queued request whose sender is gone is dropped, and a pause
+ * that completed after the sender left is undone.
+ */
+static void test_sender_gone(void)
+{
+	struct ipc_hdr hdr;
+	int sv[2];
+	struct server s;
+
+	reset_vm();
+	REQUIRE_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ipc__fill_hdr(&hdr, IPC_MSG_STOP, 0);
+	REQUIRE(send(sv[0], &hdr, sizeof(hdr), MSG_NOSIGNAL) == sizeof(hdr));
+	close(sv[0]);
+	CHECK(ipc__client_gone(sv[1]));
+	ipc__serve(&vm, sv[1]);
+	CHECK(!vm.stopping);
+	CHECK_EQ(stop_status, -1);
+	close(sv[1]);
+
+	/* Half-closed (done sending, still reading): not gone, and served. */
+	REQUIRE_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ipc__fill_hdr(&hdr, IPC_MSG_PAUSE, 0);
+	REQUIRE(send(sv[0], &hdr, sizeof(hdr), MSG_NOSIGNAL) == sizeof(hdr));
+	shutdown(sv[0], SHUT_WR);
+	CHECK(!ipc__client_gone(sv[1]));
+	ipc__serve(&vm, sv[1]);
+	CHECK_EQ(paused_now, 1);
+	close(sv[0]);
+	close(sv[1]);
+	REQUIRE_OK(server_start(&s));
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_RESUME, NULL, 0, 0, NULL, NULL, NULL, 0), 0);
+	server_end(&s);
+
+	reset_vm();
+	REQUIRE_OK(server_start(&s));
+	ipc__fill_hdr(&hdr, IPC_MSG_PAUSE, 0);
+	close_during_pause = s.sv[0];
+	REQUIRE(send(s.sv[0], &hdr, sizeof(hdr), MSG_NOSIGNAL) == sizeof(hdr));
+	pthread_join(s.th, NULL);
+	CHECK_EQ(close_during_pause, -1);
+	CHECK_EQ(nr_pause, 1);
+	CHECK_EQ(nr_resume, 1);
+	CHECK_EQ(paused_now, 0);
+
+	/* The user's own pause is not undone by a resume whose sender left. */
+	REQUIRE_OK(server_start(&s));
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_PAUSE, NULL, 0, 0, NULL, NULL, NULL, 0), 0);
+	server_end(&s);
+	REQUIRE_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	ipc__fill_hdr(&hdr, IPC_MSG_RESUME, 0);
+	REQUIRE(send(sv[0], &hdr, sizeof(hdr), MSG_NOSIGNAL) == sizeof(hdr));
+	close(sv[0]);
+	ipc__serve(&vm, sv[1]);
+	close(sv[1]);
+	CHECK_EQ(paused_now, 1);
+	/* Put the module's user_paused back for the tests after this one. */
+	REQUIRE_OK(server_start(&s));
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_RESUME, NULL, 0, 0, NULL, NULL, NULL, 0), 0);
+	server_end(&s);
+	CHECK_EQ(paused_now, 0);
 }
 
 /* Every malformed message: an error reply, then a clean hang-up (or not). */
@@ -931,6 +1002,7 @@ TEST_MAIN_BEGIN("test-ipc")
 	RUN(test_names);
 	RUN(test_requests);
 	RUN(test_stop_wakes_paused);
+	RUN(test_sender_gone);
 	RUN(test_bad_messages);
 	RUN(test_truncated);
 	RUN(test_registered_handlers);
