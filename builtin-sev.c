@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lkvm/cmd.h"
+#include "lkvm/out-files.h"
 #include "lkvm/kvm.h"
 #include "lkvm/parse-options.h"
 #include "lkvm/sev.h"
@@ -106,22 +107,6 @@ out:
 
 /* ---- export ---- */
 
-static int write_public(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-	int ret;
-
-	if (fd < 0) {
-		pr_err("cannot create %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	ret = write_full(fd, buf, len);
-	close(fd);
-	if (ret)
-		pr_err("cannot write %s: %s", path, strerror(-ret));
-	return ret;
-}
-
 static int sev_export(int argc, const char **argv)
 {
 	const char *pdh_out = NULL, *chain_out = NULL, *amd_out = NULL, *ark_out = NULL;
@@ -135,6 +120,8 @@ static int sev_export(int argc, const char **argv)
 	};
 	struct sev_user_data_pdh_cert_export e = { 0 };
 	void *pdh = NULL, *chain = NULL;
+	u8 amd[2 * SEV_AMD_CERT_MAX_SIZE], ark[2 * SEV_AMD_CERT_MAX_SIZE];
+	size_t amd_len = sizeof(amd), ark_len = 0;
 	struct sev_fw *fw;
 	u32 error;
 	int nr, ret = 1;
@@ -178,20 +165,31 @@ static int sev_export(int argc, const char **argv)
 		goto out;
 	}
 	ret = 1;
-	if (pdh_out && write_public(pdh_out, pdh, e.pdh_cert_len))
+	if ((amd_out && sev_amd_root__write_chain(&fw->model->root, amd, &amd_len)) ||
+	    (ark_out && sev_amd_cert__write(&fw->model->root.ark_cert, ark, sizeof(ark),
+					    &ark_len))) {
+		pr_err("cannot encode the model's AMD certificates");
 		goto out;
-	if (chain_out && write_public(chain_out, chain, e.cert_chain_len))
-		goto out;
-	if (amd_out || ark_out) {
-		u8 buf[2 * SEV_AMD_CERT_MAX_SIZE];
-		size_t len = sizeof(buf);
+	}
+	{
+		/* All of them or none: a new PDH beside an old chain fails later. */
+		const struct out_file outs[] = {
+			{ "--pdh", pdh_out, pdh, e.pdh_cert_len, 0644 },
+			{ "--chain", chain_out, chain, e.cert_chain_len, 0644 },
+			{ "--amd-chain", amd_out, amd, amd_len, 0644 },
+			{ "--ark", ark_out, ark, ark_len, 0644 },
+		};
+		int bad, clash, err = out_files__write(outs, ARRAY_SIZE(outs), &bad, &clash);
 
-		if (amd_out && (sev_amd_root__write_chain(&fw->model->root, buf, &len) ||
-				write_public(amd_out, buf, len)))
-			goto out;
-		if (ark_out && (sev_amd_cert__write(&fw->model->root.ark_cert, buf, sizeof(buf),
-						    &len) ||
-				write_public(ark_out, buf, len)))
+		if (err == -ENOTUNIQ)
+			pr_err("%s and %s name the same file (%s)", outs[clash].opt,
+			       outs[bad].opt, outs[bad].path);
+		else if (err && bad >= 0)
+			pr_err("cannot write %s %s: %s (no output written)", outs[bad].opt,
+			       outs[bad].path, strerror(-err));
+		else if (err)
+			pr_err("cannot write the outputs: %s", strerror(-err));
+		if (err)
 			goto out;
 	}
 	ret = 0;
@@ -389,7 +387,7 @@ static void sev_usage(void)
 
 static int cmd_sev(int argc, const char **argv)
 {
-	static char name[32];
+	static char name[32], prefix[40];
 	size_t i;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -401,6 +399,9 @@ static int cmd_sev(int argc, const char **argv)
 			continue;
 		snprintf(name, sizeof(name), "sev %s", subs[i].name);
 		parse_options_cmd = name;
+		/* "lkvm sev export: error: ...", like the option parser's errors. */
+		snprintf(prefix, sizeof(prefix), "lkvm %s", name);
+		lkvm__set_msg_prefix(prefix);
 		return subs[i].fn(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "lkvm sev: error: unknown command '%s' (see 'lkvm sev --help')\n", argv[1]);

@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "crypto-internal.h"
+#include "lkvm/out-files.h"
 
 const char *sev_ret__str(int ret)
 {
@@ -247,71 +248,14 @@ int sev_key__from_pem(const void *pem, size_t len, EVP_PKEY **out)
 	return 0;
 }
 
-/* Straight into an existing non-regular file (a pipe, /dev/stdout, a tty). */
-static int write_through(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = write_full(fd, data, len);
-	if (close(fd) < 0 && !ret)
-		ret = -errno;
-	return ret;
-}
-
-/*
- * Write to a fresh PATH.XXXXXX created with @mode, then rename over PATH:
- * never a half-written key or measurement.  Only a regular file is
- * replaced that way: a device, pipe or tty (/dev/stdout) is written
- * through, and a symlink is followed to its target, so that neither is
- * replaced by a file (as root, "--keys /dev/full" replaced the device).
- */
-static int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
-{
-	char tmp[PATH_MAX + 8], real[PATH_MAX];
-	struct stat st;
-	int fd, ret;
-
-	if (!lstat(path, &st) && S_ISLNK(st.st_mode)) {
-		if (stat(path, &st) < 0)
-			return -errno;	/* dangling: ENOENT */
-		if (!realpath(path, real))
-			return -errno;
-		path = real;
-	}
-	if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
-		if (S_ISDIR(st.st_mode))
-			return -EISDIR;
-		return write_through(path, data, len);
-	}
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = fchmod(fd, mode) < 0 ? -errno : 0;
-	if (!ret)
-		ret = write_full(fd, data, len);
-	if (!ret && fsync(fd) < 0)
-		ret = -errno;
-	if (close(fd) < 0 && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
-}
-
 int sev__write_secret_file(const char *path, const void *data, size_t len)
 {
-	return write_file_atomic(path, data, len, 0600);
+	return out_file__write(path, data, len, 0600);
 }
 
 int sev__write_public_file(const char *path, const void *data, size_t len)
 {
-	return write_file_atomic(path, data, len, 0644);
+	return out_file__write(path, data, len, 0644);
 }
 
 BIGNUM *sev__le2bn(const u8 *le, size_t len)

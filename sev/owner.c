@@ -19,6 +19,7 @@
 
 #include "lkvm/parse-options.h"
 #include "crypto-internal.h"
+#include "lkvm/out-files.h"
 
 #define FILE_MAX	(1 << 20)
 #define KEYS_MAGIC	"lkvm-sev-owner-keys 1\n"
@@ -112,24 +113,15 @@ static int read_exact(const char *what, const char *path, void *out, size_t len)
 	return 0;
 }
 
-static int write_out(const char *what, const char *path, const void *data, size_t len,
-		     bool secret)
-{
-	int ret = secret ? sev__write_secret_file(path, data, len) :
-			   sev__write_public_file(path, data, len);
-
-	if (ret)
-		cmd_err("cannot write %s %s: %s", what, path, strerror(-ret));
-	return ret;
-}
-
 /* ---- the keys file ----------------------------------------------------- */
 
-int sev_owner__save_keys(const char *path, const struct sev_tks *tks, u32 policy, EVP_PKEY *key)
+/* The keys file's text in a fresh buffer (*len bytes), to be cleansed and freed. */
+static int format_keys(const struct sev_tks *tks, u32 policy, EVP_PKEY *key,
+		       char **out, size_t *len)
 {
 	char tek[33], tik[33], *pem = NULL, *buf;
 	size_t pem_len = 0, cap;
-	int ret, n;
+	int ret = 0, n;
 
 	if (key && (ret = sev_key__to_pem(key, &pem, &pem_len)))
 		return ret;
@@ -143,16 +135,54 @@ int sev_owner__save_keys(const char *path, const struct sev_tks *tks, u32 policy
 	to_hex(tks->tik, 16, tik);
 	n = snprintf(buf, cap, KEYS_MAGIC "policy 0x%08x\ntek %s\ntik %s\n%s", policy, tek, tik,
 		     pem ? pem : "");
-	ret = n < 0 || (size_t)n >= cap ? -EOVERFLOW : sev__write_secret_file(path, buf, n);
-	OPENSSL_cleanse(buf, cap);
-	free(buf);
 	OPENSSL_cleanse(tek, sizeof(tek));
 	OPENSSL_cleanse(tik, sizeof(tik));
+	if (n < 0 || (size_t)n >= cap) {
+		OPENSSL_cleanse(buf, cap);
+		free(buf);
+		ret = -EOVERFLOW;
+		goto out;
+	}
+	*out = buf;
+	*len = n;
 out:
 	if (pem) {
 		OPENSSL_cleanse(pem, pem_len);
 		free(pem);
 	}
+	return ret;
+}
+
+int sev_owner__save_keys(const char *path, const struct sev_tks *tks, u32 policy, EVP_PKEY *key)
+{
+	char *buf;
+	size_t len;
+	int ret = format_keys(tks, policy, key, &buf, &len);
+
+	if (ret)
+		return ret;
+	ret = sev__write_secret_file(path, buf, len);
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return ret;
+}
+
+/*
+ * All of a command's outputs, or none of them: a new keys file beside an
+ * old session blob would only fail later, at launch.
+ */
+static int write_outs(const struct out_file *f, int n)
+{
+	int bad, clash, ret = out_files__write(f, n, &bad, &clash);
+
+	if (ret == -ENOTUNIQ)
+		cmd_err("%s and %s name the same file (%s)", f[clash].opt, f[bad].opt,
+			f[bad].path);
+	else if (ret && bad >= 0)
+		cmd_err("cannot write %s %s: %s (no output written)", f[bad].opt, f[bad].path,
+			strerror(-ret));
+	else if (ret)
+		cmd_err("cannot write the outputs: %s", strerror(-ret));
 	return ret;
 }
 
@@ -401,6 +431,8 @@ int sev_owner__cmd_session(int argc, const char **argv)
 	struct sev_session session;
 	struct sev_tks tks;
 	EVP_PKEY *key = NULL;
+	char *keys = NULL;
+	size_t keys_len = 0;
 	int ret;
 
 	ret = parse_or_usage(argc, argv, opts,
@@ -425,14 +457,22 @@ int sev_owner__cmd_session(int argc, const char **argv)
 		cmd_err("cannot make the session: %s", sev_ret__str(ret));
 		goto out;
 	}
-	/* Keys first: a session without its keys would be useless. */
-	ret = sev_owner__save_keys(keys_out, &tks, policy.v, key);
+	ret = format_keys(&tks, policy.v, key, &keys, &keys_len);
 	if (ret) {
-		cmd_err("cannot write keys file %s: %s", keys_out, strerror(-ret));
+		cmd_err("cannot make the keys file: %s", strerror(-ret));
 		goto out;
 	}
-	ret = write_out("DH certificate", dh_out, &dh_cert, sizeof(dh_cert), false) ?:
-	      write_out("session", session_out, &session, sizeof(session), false);
+	{
+		const struct out_file outs[] = {
+			{ "--keys", keys_out, keys, keys_len, 0600 },
+			{ "--dh-cert", dh_out, &dh_cert, sizeof(dh_cert), 0644 },
+			{ "--session", session_out, &session, sizeof(session), 0644 },
+		};
+
+		ret = write_outs(outs, ARRAY_SIZE(outs));
+	}
+	OPENSSL_cleanse(keys, keys_len);
+	free(keys);
 out:
 	sev_tks__wipe(&tks);
 	EVP_PKEY_free(key);
@@ -615,8 +655,14 @@ int sev_owner__cmd_wrap_secret(int argc, const char **argv)
 		cmd_err("cannot encrypt the secret: %s", sev_ret__str(ret));
 		goto out;
 	}
-	ret = write_out("header", hdr_out, &hdr, sizeof(hdr), false) ?:
-	      write_out("encrypted secret", trans_out, trans, len, false);
+	{
+		const struct out_file outs[] = {
+			{ "--header", hdr_out, &hdr, sizeof(hdr), 0644 },
+			{ "--out", trans_out, trans, len, 0644 },
+		};
+
+		ret = write_outs(outs, ARRAY_SIZE(outs));
+	}
 out:
 	OPENSSL_cleanse(secret, len);
 	free(secret);

@@ -79,7 +79,28 @@ fi
 cp keys.before owner.keys
 if [ $ok = 1 ]; then pass $t; [ -z "$why" ] || echo "$t: $why"; else fail $t "$why"; fi
 
-need_kvm launch measure_predicted verify secret_in_guest wrong_platform \
+# A command's outputs are all written or none: one that cannot be written
+# leaves the others as they were (a new keys file beside an old session
+# blob only fails at launch), and two outputs naming one file are refused.
+t=outputs_all_or_none
+ok=1 why=""
+cp owner.keys k3; cp owner-dh.cert d3; cp owner-session.bin s3; md5sum k3 d3 s3 >sums
+$LKVM sev session --pdh pdh.cert --policy $policy --dh-cert d3 --session nodir/s3 --keys k3 \
+	>/dev/null 2>err && ok=0
+[ "$(cat err)" = "lkvm sev session: error: cannot write --session nodir/s3: No such file or directory (no output written)" ] &&
+	md5sum -c --quiet sums || { ok=0; why="session, one output fails: $(cat err); "; }
+$LKVM sev session --pdh pdh.cert --policy $policy --dh-cert same --session ./same --keys k4 \
+	>/dev/null 2>err && ok=0
+[ "$(cat err)" = "lkvm sev session: error: --dh-cert and --session name the same file (./same)" ] &&
+	[ ! -e same ] && [ ! -e k4 ] || { ok=0; why="$why session, same file twice: $(cat err); "; }
+$LKVM sev export --sev=emulated --pdh pdh.new --chain nodir/chain >/dev/null 2>err && ok=0
+[ "$(tail -1 err)" = "lkvm sev export: error: cannot write --chain nodir/chain: No such file or directory (no output written)" ] &&
+	[ ! -e pdh.new ] || { ok=0; why="$why export: $(cat err); "; }
+left=$(ls -d k3.* d3.* s3.* k4* same* pdh.new* 2>/dev/null)
+[ -z "$left" ] || { ok=0; why="$why temporary files left: $left"; }
+[ $ok = 1 ] && pass $t || fail $t "$why"
+
+need_kvm launch measure_predicted verify secret_in_guest wrap_same_file wrong_platform \
 	tampered_secret secret_timeout
 head -c 64 /dev/urandom >secret.bin
 P="secret_gpa=0x300000 secret_len=64"
@@ -119,6 +140,13 @@ if [ $rc -eq 0 ] && grep -q "^secret fnv1a $want len 64$" guest.out &&
    [ "$(grep -c "NOT encrypted" run.err)" -eq 1 ]
 then pass secret_in_guest
 else fail secret_in_guest "rc=$rc want $want: $(cat guest.out run.err wrap.err)"; fi
+
+$LKVM sev wrap-secret --keys owner.keys --measurement meas.bin --secret secret.bin \
+	--header w.bin --out w.bin --api "$api" 2>err; rc=$?
+if [ $rc -ne 0 ] && [ ! -e w.bin ] &&
+   [ "$(cat err)" = "lkvm sev wrap-secret: error: --header and --out name the same file (w.bin)" ]
+then pass wrap_same_file
+else fail wrap_same_file "rc=$rc: $(cat err)"; fi
 
 # A session made for another platform's PDH does not unwrap here.
 LKVM_SEV_STATE=$T_TMP/platform-b $LKVM sev export --sev=emulated --pdh pdh-b.cert 2>/dev/null

@@ -1,0 +1,197 @@
+/*
+ * util/out-files.c: outputs written whole, several at once all or none,
+ * symlinks followed, devices written through, the same file named twice
+ * refused, and no temporary file left behind on any failure.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "lkvm/out-files.h"
+#include "lkvm/util.h"
+
+static char dir[64];
+
+static void path_of(char *buf, const char *name)
+{
+	snprintf(buf, PATH_MAX, "%s/%s", dir, name);
+}
+
+/* The file's contents as a string ("" when absent). */
+static const char *contents(const char *name)
+{
+	static char buf[256];
+	char p[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	path_of(p, name);
+	buf[0] = 0;
+	fd = open(p, O_RDONLY);
+	if (fd < 0)
+		return buf;
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = 0;
+	close(fd);
+	return buf;
+}
+
+static void put(const char *name, const char *text)
+{
+	char p[PATH_MAX];
+
+	path_of(p, name);
+	if (out_file__write(p, text, strlen(text), 0644))
+		abort();
+}
+
+static int nr_entries(void)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void clean(void)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	char p[PATH_MAX];
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		path_of(p, de->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void test_one_file(void)
+{
+	char p[PATH_MAX], link[PATH_MAX];
+	struct stat st;
+
+	clean();
+	path_of(p, "a");
+	CHECK_EQ(out_file__write(p, "one", 3, 0600), 0);
+	CHECK(!strcmp(contents("a"), "one"));
+	CHECK(!stat(p, &st) && (st.st_mode & 0777) == 0600);
+	CHECK_EQ(out_file__write(p, "two", 3, 0644), 0);
+	CHECK(!strcmp(contents("a"), "two"));
+	/* A symlink is followed, not replaced. */
+	path_of(link, "l");
+	REQUIRE(!symlink("a", link));
+	CHECK_EQ(out_file__write(link, "three", 5, 0644), 0);
+	CHECK(!lstat(link, &st) && S_ISLNK(st.st_mode));
+	CHECK(!strcmp(contents("a"), "three"));
+	/* Dangling: refused, nothing made. */
+	path_of(link, "dangling");
+	REQUIRE(!symlink("nowhere", link));
+	CHECK_EQ(out_file__write(link, "x", 1, 0644), -ENOENT);
+	CHECK(!*contents("nowhere"));
+	/* A directory, a missing directory, the empty path. */
+	CHECK_EQ(out_file__write(dir, "x", 1, 0644), -EISDIR);
+	path_of(p, "no/such");
+	CHECK_EQ(out_file__write(p, "x", 1, 0644), -ENOENT);
+	CHECK_EQ(out_file__write("", "x", 1, 0644), -ENOENT);
+	/* A device is written through and stays a device. */
+	CHECK_EQ(out_file__write("/dev/null", "x", 1, 0644), 0);
+	CHECK(!stat("/dev/null", &st) && S_ISCHR(st.st_mode));
+	CHECK_EQ(out_file__write("/dev/full", "x", 1, 0644), -ENOSPC);
+	CHECK(!stat("/dev/full", &st) && S_ISCHR(st.st_mode));
+	CHECK_EQ(nr_entries(), 3);		/* a, l, dangling */
+}
+
+static void test_all_or_none(void)
+{
+	char a[PATH_MAX], b[PATH_MAX], c[PATH_MAX];
+	struct out_file f[3] = {
+		{ "--a", a, "new-a", 5, 0644 },
+		{ "--b", b, "new-b", 5, 0600 },
+		{ "--c", c, "new-c", 5, 0644 },
+	};
+	int bad, clash;
+
+	clean();
+	path_of(a, "a");
+	path_of(b, "b");
+	path_of(c, "no/c");
+	put("a", "old-a");
+	CHECK_EQ(out_files__write(f, 3, &bad, &clash), -ENOENT);
+	CHECK_EQ(bad, 2);
+	CHECK(!strcmp(contents("a"), "old-a"));
+	CHECK(!*contents("b"));
+	CHECK_EQ(nr_entries(), 1);		/* no a.XXXXXX, no b */
+
+	/* A device that fails comes after the staging, before any rename. */
+	f[2].path = "/dev/full";
+	CHECK_EQ(out_files__write(f, 3, &bad, &clash), -ENOSPC);
+	CHECK_EQ(bad, 2);
+	CHECK(!strcmp(contents("a"), "old-a"));
+	CHECK_EQ(nr_entries(), 1);
+
+	/* Unwanted outputs (NULL) are skipped; the rest land together. */
+	f[2].path = NULL;
+	CHECK_EQ(out_files__write(f, 3, &bad, &clash), 0);
+	CHECK(!strcmp(contents("a"), "new-a"));
+	CHECK(!strcmp(contents("b"), "new-b"));
+	CHECK_EQ(nr_entries(), 2);
+}
+
+static void test_same_file(void)
+{
+	char a[PATH_MAX], a2[PATH_MAX], hard[PATH_MAX], sym[PATH_MAX];
+	struct out_file f[2] = {
+		{ "--x", a, "x", 1, 0644 },
+		{ "--y", a2, "y", 1, 0644 },
+	};
+	int bad, clash;
+
+	clean();
+	/* A file yet to be made, named two ways. */
+	path_of(a, "a");
+	snprintf(a2, sizeof(a2), "%s/./a", dir);
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash), -ENOTUNIQ);
+	CHECK_EQ(bad, 1);
+	CHECK_EQ(clash, 0);
+	CHECK_EQ(nr_entries(), 0);
+
+	/* An existing one through a hard link, and through a symlink. */
+	put("a", "old");
+	path_of(hard, "hard");
+	REQUIRE(!link(a, hard));
+	f[1].path = hard;
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash), -ENOTUNIQ);
+	path_of(sym, "sym");
+	REQUIRE(!symlink("a", sym));
+	f[1].path = sym;
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash), -ENOTUNIQ);
+	CHECK(!strcmp(contents("a"), "old"));
+	CHECK_EQ(nr_entries(), 3);
+
+	/* The same device twice is fine: nothing gets replaced. */
+	f[0].path = f[1].path = "/dev/null";
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash), 0);
+}
+
+TEST_MAIN_BEGIN("test-out-files")
+	snprintf(dir, sizeof(dir), "/tmp/lkvm-test-out-files.XXXXXX");
+	if (!mkdtemp(dir))
+		return 1;
+	RUN(test_one_file);
+	RUN(test_all_or_none);
+	RUN(test_same_file);
+	clean();
+	rmdir(dir);
+TEST_MAIN_END()

@@ -1,0 +1,172 @@
+/*
+ * The files a command writes for its user: keys, certificates, session
+ * blobs, measurements.  A reader (a guest owner's script polling for the
+ * measurement, the next command of a pipeline) must never see half of one,
+ * and a command that writes several must not leave some new and some old
+ * when one of them fails: a fresh keys file beside the old session blob is
+ * worse than nothing.  So every regular file is first written in full to a
+ * temporary file beside it (fsync'd), and only once all of them are ready
+ * are they renamed into place.
+ *
+ * Only a regular file is replaced: a device, pipe or tty (/dev/stdout) is
+ * written through, and a symlink is followed to its target, so that
+ * neither is replaced by a file (as root, "--keys /dev/full" once replaced
+ * the device).  Two outputs that name the same file are refused before
+ * anything is written; the same device twice is allowed (/dev/null).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lkvm/out-files.h"
+#include "lkvm/util.h"
+
+struct staged {
+	char path[PATH_MAX];		/* symlinks resolved */
+	char tmp[PATH_MAX + 8];		/* path.XXXXXX while staged */
+	bool through;			/* not a regular file: written in place */
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	char canon[2 * PATH_MAX + 2];	/* for the same-file check */
+};
+
+static int resolve(const char *path, struct staged *s)
+{
+	char dir[PATH_MAX], base[PATH_MAX], rdir[PATH_MAX];
+	struct stat st;
+
+	if (!*path)
+		return -ENOENT;
+	if (!lstat(path, &st) && S_ISLNK(st.st_mode)) {
+		if (stat(path, &st) < 0)
+			return -errno;	/* dangling: ENOENT */
+		if (!realpath(path, s->path))
+			return -errno;
+	} else if (snprintf(s->path, sizeof(s->path), "%s", path) >= (int)sizeof(s->path)) {
+		return -ENAMETOOLONG;
+	}
+	if (!stat(s->path, &st)) {
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		s->through = !S_ISREG(st.st_mode);
+		s->exists = true;
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
+	/* A file yet to be made: its directory's real path and its name. */
+	snprintf(dir, sizeof(dir), "%s", s->path);
+	snprintf(base, sizeof(base), "%s", s->path);
+	if (realpath(dirname(dir), rdir))
+		snprintf(s->canon, sizeof(s->canon), "%s/%s", rdir, basename(base));
+	else
+		snprintf(s->canon, sizeof(s->canon), "%s", s->path);
+	return 0;
+}
+
+static bool same_file(const struct staged *a, const struct staged *b)
+{
+	if (a->through || b->through)
+		return false;
+	if (a->exists && b->exists)
+		return a->dev == b->dev && a->ino == b->ino;
+	return !strcmp(a->canon, b->canon);
+}
+
+static int stage(struct staged *s, const void *data, size_t len, mode_t mode)
+{
+	int fd, ret;
+
+	if (snprintf(s->tmp, sizeof(s->tmp), "%s.XXXXXX", s->path) >= (int)sizeof(s->tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(s->tmp, O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		s->tmp[0] = 0;
+		return ret;
+	}
+	ret = fchmod(fd, mode) < 0 ? -errno : 0;
+	if (!ret)
+		ret = write_full(fd, data, len);
+	if (!ret && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/* Straight into an existing non-regular file (a pipe, /dev/stdout, a tty). */
+static int write_through(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = write_full(fd, data, len);
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+int out_files__write(const struct out_file *f, int n, int *bad, int *clash)
+{
+	struct staged *s;
+	int i, j, ret = 0;
+
+	*bad = *clash = -1;
+	s = calloc(n, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (i = 0; i < n && !ret; i++) {
+		if (!f[i].path)
+			continue;
+		ret = resolve(f[i].path, &s[i]);
+		if (ret)
+			*bad = i;
+		for (j = 0; j < i && !ret; j++) {
+			if (f[j].path && same_file(&s[i], &s[j])) {
+				*bad = i;
+				*clash = j;
+				ret = -ENOTUNIQ;
+			}
+		}
+	}
+	/* Everything that can fail comes before the first rename. */
+	for (i = 0; i < n && !ret; i++) {
+		if (f[i].path && !s[i].through && (ret = stage(&s[i], f[i].data, f[i].len,
+							      f[i].mode)))
+			*bad = i;
+	}
+	for (i = 0; i < n && !ret; i++) {
+		if (f[i].path && s[i].through &&
+		    (ret = write_through(s[i].path, f[i].data, f[i].len)))
+			*bad = i;
+	}
+	for (i = 0; i < n && !ret; i++) {
+		if (f[i].path && !s[i].through && rename(s[i].tmp, s[i].path) < 0) {
+			ret = -errno;
+			*bad = i;
+		} else {
+			s[i].tmp[0] = 0;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (s[i].tmp[0])
+			unlink(s[i].tmp);
+	free(s);
+	return ret;
+}
+
+int out_file__write(const char *path, const void *data, size_t len, mode_t mode)
+{
+	struct out_file f = { .path = path, .data = data, .len = len, .mode = mode };
+	int bad, clash;
+
+	return out_files__write(&f, 1, &bad, &clash);
+}
