@@ -405,6 +405,17 @@ static int do_secret(struct kvm *kvm, struct sev_guest *sg)
 	ret = read_blob("secret", sev_options.secret, &trans, &trans_len);
 	if (ret < 0)
 		goto out;
+	/*
+	 * KVM pins the destination and needs it physically contiguous, which
+	 * guest RAM is only within a page: say so instead of the bare EINVAL.
+	 */
+	if ((sev_options.secret_gpa & (SEV_SECRET_PAGE - 1)) + trans_len > SEV_SECRET_PAGE) {
+		pr_err("SEV: the secret (%zu bytes at --sev-secret-gpa 0x%llx) crosses a 4 KiB "
+		       "page; KVM injects it into one page", trans_len,
+		       (unsigned long long)sev_options.secret_gpa);
+		ret = -EINVAL;
+		goto out;
+	}
 	guest = guest_flat_to_host(kvm, sev_options.secret_gpa, trans_len);
 	if (!guest) {
 		pr_err("SEV: --sev-secret-gpa 0x%llx+%zu is not guest RAM",
@@ -549,9 +560,20 @@ int sev__launch(struct kvm *kvm)
 		return -EINVAL;
 	}
 	if (!!sev_options.secret != !!sev_options.secret_header ||
-	    (sev_options.secret && !sev_options.secret_gpa_set)) {
+	    !!sev_options.secret != sev_options.secret_gpa_set) {
 		pr_err("SEV: a launch secret needs --sev-secret, --sev-secret-header and "
 		       "--sev-secret-gpa together");
+		return -EINVAL;
+	}
+	/* Refused now, not after the owner has been made to wrap a secret. */
+	if (sev_options.secret && (sev_options.secret_gpa & 15)) {
+		pr_err("SEV: --sev-secret-gpa 0x%llx is not 16-byte aligned",
+		       (unsigned long long)sev_options.secret_gpa);
+		return -EINVAL;
+	}
+	if (sev_options.secret && !guest_flat_to_host(kvm, sev_options.secret_gpa, 16)) {
+		pr_err("SEV: --sev-secret-gpa 0x%llx is not guest RAM",
+		       (unsigned long long)sev_options.secret_gpa);
 		return -EINVAL;
 	}
 

@@ -633,10 +633,11 @@ int sev_owner__cmd_wrap_secret(int argc, const char **argv)
 	old_api = api.set && api.major == 0 && api.minor < 17;
 	if (read_exact("measurement", meas_path, &blob, sizeof(blob)))
 		return 1;
-	ret = read_file(secret_path, &secret, &len, SEV_PKT_MAX_LEN);
+	ret = read_file(secret_path, &secret, &len, SEV_SECRET_PAGE);
 	if (ret) {
 		cmd_err("secret %s: %s", secret_path,
-		       ret == -EFBIG ? "larger than the firmware's 20 KiB limit" : strerror(-ret));
+			ret == -EFBIG ? "larger than 4096 bytes (KVM injects a launch secret "
+			"into one guest page)" : strerror(-ret));
 		return 1;
 	}
 	if (!len || len % 16) {

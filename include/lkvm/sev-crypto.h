@@ -44,6 +44,8 @@
 #define SEV_DIGEST_SIZE		32	/* launch digest (SHA-256) */
 #define SEV_ECDH_SECRET_SIZE	48	/* P-384 shared x-coordinate */
 #define SEV_PKT_MAX_LEN		0x5000	/* firmware scratch buffer per packet */
+/* KVM_SEV_LAUNCH_SECRET pins one contiguous piece: a launch secret fits a page. */
+#define SEV_SECRET_PAGE		0x1000
 
 /* ---- guest policy bits (sev-facts 2.3) ---------------------------------- */
 #define SEV_POLICY_NODBG	(1u << 0)

@@ -101,7 +101,7 @@ left=$(ls -d k3.* d3.* s3.* k4* same* pdh.new* 2>/dev/null)
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
 need_kvm launch measure_predicted verify secret_in_guest wrap_same_file wrong_platform \
-	tampered_secret secret_timeout
+	tampered_secret secret_timeout secret_gpa_checked
 head -c 64 /dev/urandom >secret.bin
 P="secret_gpa=0x300000 secret_len=64"
 $LKVM run --sev=emulated --sev-policy $policy --sev-dh-cert owner-dh.cert \
@@ -174,5 +174,30 @@ $LKVM run --sev=emulated --sev-measure-out m3.bin --sev-secret-header none.hdr \
 	-k $G/hello >/dev/null 2>err </dev/null; rc=$?
 [ $rc -ne 0 ] && grep -q "did not appear within 1 s" err && pass secret_timeout ||
 	fail secret_timeout "rc=$rc: $(cat err)"
+
+# Where the secret goes is checked before the owner is made to wrap one
+# (no measurement written, no wait), and one that would cross a page is
+# named as such instead of KVM's bare EINVAL.  A secret position without
+# a secret is an error, not ignored.
+ok=1 why=""
+head -c 52 /dev/zero >h52; head -c 32 /dev/zero >s32
+for c in "0x300008|is not 16-byte aligned" "0x40000000|is not guest RAM" \
+	 "0x300ff0|the secret (32 bytes at --sev-secret-gpa 0x300ff0) crosses a 4 KiB page"; do
+	rm -f m4.bin
+	$LKVM run --sev=emulated --sev-measure-out m4.bin --sev-secret-header h52 \
+		--sev-secret s32 --sev-secret-gpa ${c%%|*} --sev-secret-wait 30 \
+		-k $G/hello >/dev/null 2>err </dev/null; rc=$?
+	{ [ $rc -ne 0 ] && [ "$(grep -c error err)" = 1 ] && grep -qF "${c#*|}" err; } ||
+		{ ok=0; why="$why ${c%%|*}: rc=$rc $(cat err); "; }
+	case $c in *crosses*) ;; *) [ -e m4.bin ] && { ok=0; why="$why measured first; "; } ;; esac
+done
+$LKVM run --sev=emulated --sev-secret-gpa 0x300000 -k $G/hello >/dev/null 2>err </dev/null; rc=$?
+[ $rc -ne 0 ] && grep -q "needs --sev-secret, --sev-secret-header and --sev-secret-gpa together" err ||
+	{ ok=0; why="$why gpa alone: rc=$rc $(cat err)"; }
+head -c 4112 /dev/zero >s4112
+$LKVM sev wrap-secret --keys owner.keys --measurement meas.bin --secret s4112 \
+	--header w.hdr --out w.enc 2>err && ok=0
+grep -q "larger than 4096 bytes" err || { ok=0; why="$why wrap 4112 bytes: $(cat err)"; }
+[ $ok = 1 ] && pass secret_gpa_checked || fail secret_gpa_checked "$why"
 
 t_done
