@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 struct list_state {
 	bool json;
 	int count;
+	FILE *out;	/* the whole listing, printed only if it completes */
 };
 
 static int got_info(u32 type, const void *p, u32 len, void *arg)
@@ -58,14 +60,20 @@ static int list_one(const char *name, void *arg)
 	state = state_name(ret, info.state);
 	if (!state)
 		return 0;
-	if (ls->json)
-		printf("%s\n  {\"name\": \"%s\", \"pid\": %u, \"state\": \"%s\", "
-		       "\"cpus\": %u, \"mem_bytes\": %llu}",
-		       ls->count ? "," : "", name, info.pid, state, info.nr_cpus,
-		       (unsigned long long)info.ram_size);
+	/* An instance that did not answer has no figures to show: no zeros. */
+	if (ls->json && ret)
+		fprintf(ls->out, "%s\n  {\"name\": \"%s\", \"pid\": null, \"state\": \"%s\", "
+			"\"cpus\": null, \"mem_bytes\": null}", ls->count ? "," : "", name, state);
+	else if (ls->json)
+		fprintf(ls->out, "%s\n  {\"name\": \"%s\", \"pid\": %u, \"state\": \"%s\", "
+			"\"cpus\": %u, \"mem_bytes\": %llu}",
+			ls->count ? "," : "", name, info.pid, state, info.nr_cpus,
+			(unsigned long long)info.ram_size);
+	else if (ret)
+		fprintf(ls->out, "%-24s %8s  %-14s %4s %9s\n", name, "-", state, "-", "-");
 	else
-		printf("%-24s %8u  %-14s %4u %8lluM\n", name, info.pid, state, info.nr_cpus,
-		       (unsigned long long)(info.ram_size >> 20));
+		fprintf(ls->out, "%-24s %8u  %-14s %4u %8lluM\n", name, info.pid, state,
+			info.nr_cpus, (unsigned long long)(info.ram_size >> 20));
 	ls->count++;
 	return 0;
 }
@@ -78,6 +86,8 @@ static int cmd_list(int argc, const char **argv)
 		OPT_END(),
 	};
 	int ret = parse_options(argc, argv, opts, "lkvm list [--json]");
+	char *text = NULL;
+	size_t size = 0;
 
 	if (ret == PARSE_HELP)
 		return 0;
@@ -86,18 +96,32 @@ static int cmd_list(int argc, const char **argv)
 			fprintf(stderr, "lkvm list: error: unexpected argument '%s'\n", argv[0]);
 		return 1;
 	}
-	if (ls.json)
-		printf("[");
-	else
-		printf("%-24s %8s  %-14s %4s %9s\n", "NAME", "PID", "STATE", "CPUS", "MEM");
-	ret = ipc__for_each_instance(list_one, &ls);
-	if (ls.json)
-		printf("%s]\n", ls.count ? "\n" : "");
-	if (ret < 0) {
-		ipc__client_error(NULL, ret, NULL);
+	/* Nothing on stdout unless the listing is whole: no "[]" before an error. */
+	ls.out = open_memstream(&text, &size);
+	if (!ls.out) {
+		ipc__client_error(NULL, -ENOMEM, NULL);
 		return 1;
 	}
-	return 0;
+	if (ls.json)
+		fprintf(ls.out, "[");
+	else
+		fprintf(ls.out, "%-24s %8s  %-14s %4s %9s\n", "NAME", "PID", "STATE", "CPUS",
+			"MEM");
+	ret = ipc__for_each_instance(list_one, &ls);
+	if (ls.json)
+		fprintf(ls.out, "%s]\n", ls.count ? "\n" : "");
+	if (fclose(ls.out) && !ret)
+		ret = -ENOMEM;
+	if (ret < 0) {
+		ipc__client_error(NULL, ret, NULL);
+		free(text);
+		return 1;
+	}
+	ret = fwrite(text, 1, size, stdout) != size || fflush(stdout) ? -errno : 0;
+	free(text);
+	if (ret)
+		fprintf(stderr, "lkvm list: error: cannot write the list: %s\n", strerror(-ret));
+	return ret ? 1 : 0;
 }
 
 static void list_usage(void)

@@ -3,7 +3,7 @@
 # really stops making progress while paused, stop exits the VMM with 0,
 # names in use and stale sockets are handled, errors are one clear line.
 . "$(dirname "$0")/../lib.sh"
-need_kvm list list_json pause_stops_progress resume_continues debug_regs debug_page_map debug_page_map_on \
+need_kvm list list_json list_not_responding pause_stops_progress resume_continues debug_regs debug_page_map debug_page_map_on \
 	 name_in_use stop_exits_zero stop_unknown stale_socket stop_all console_stuck_stop \
 	 console_stuck_pause usage_errors
 G=$GUESTS
@@ -20,6 +20,18 @@ json=$($LKVM list --json)
 if echo "$json" | grep -q "\"name\": \"ipc-a\", \"pid\": $VM, \"state\": \"running\", \"cpus\": 1, \"mem_bytes\": [1-9]" &&
    [ "$(echo "$json" | head -1)" = "[" ] && [ "$(echo "$json" | tail -1)" = "]" ]; then pass list_json
 else fail list_json "$json"; fi
+
+# A stopped (SIGSTOP) VMM is listed as not responding, with no made-up
+# figures; a listing that fails prints nothing on stdout (no "[]" first).
+kill -STOP $VM
+json=$($LKVM list --json 2>&1); text=$($LKVM list 2>&1)
+kill -CONT $VM
+out=$(LKVM_DIR=/etc/passwd $LKVM list --json 2>/dev/null; LKVM_DIR=/etc/passwd $LKVM list 2>/dev/null)
+if echo "$json" | grep -q '"name": "ipc-a", "pid": null, "state": "not-responding", "cpus": null, "mem_bytes": null}' &&
+   echo "$json" | python3 -c 'import json,sys; json.load(sys.stdin)' &&
+   echo "$text" | grep -Eq '^ipc-a +- +not-responding +- +-$' && [ -z "$out" ]
+then pass list_not_responding
+else fail list_not_responding "json: $json / text: $text / bad dir: '$out'"; fi
 
 # Paused: no new guest output for a whole second, and list says so.
 out=$($LKVM pause --name ipc-a 2>&1); rc=$?
