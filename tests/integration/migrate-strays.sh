@@ -55,16 +55,24 @@ s.close()
 EOF
 }
 
-# fake_dst PORT MODE: a listener that is not lkvm (silent: accepts, reads, never answers)
+# fake_dst PORT MODE: a listener that is not lkvm (silent: accepts, reads, never answers).
+# It writes "listening", then "accepted" into $T_TMP/fake.state: python can
+# take most of a second to start on a loaded host, so no fixed sleeps.
 fake_dst() {
-	python3 - "$1" "$2" >/dev/null <<'EOF' &
+	rm -f "$T_TMP/fake.state"
+	python3 - "$1" "$2" "$T_TMP/fake.state" >/dev/null <<'EOF' &
 import socket, sys, time
+def state(s):
+    with open(sys.argv[3], "a") as f:
+        f.write(s + "\n")
 l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("127.0.0.1", int(sys.argv[1])))
 l.listen(4)
+state("listening")
 c, _ = l.accept()
 c.recv(4096)
+state("accepted")
 if sys.argv[2] == "http":
     c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
     time.sleep(1)
@@ -115,7 +123,7 @@ port=$(pick_port)
 src_counting s2 || { fail $t "source did not count"; t_done; }
 start_dst d2 "$port" -m 16M || { fail $t "destination did not listen"; t_done; }
 for i in $(seq 12); do stray "$port" idle & T_PIDS+=($!); done
-sleep 1
+wait_for 30 grep -q "more than 8 connections at once" "$T_TMP/d2.err"
 "$LKVM" migrate --name s2 --to "127.0.0.1:$port" --quiet >"$T_TMP/m2.out" 2>"$T_TMP/m2.err"; rc=$?
 last=$(last_count "$T_TMP/s2.out")
 if [ $rc -eq 0 ] && wait_for 30 counts_past "$T_TMP/d2.out" $((last + 2)) &&
@@ -144,7 +152,7 @@ src_counting s4 || { fail handshake-cancel "source did not count"; t_done; }
 # migrate_to_fake TEST PORT MODE: lkvm migrate in the background against fake_dst
 migrate_to_fake() {
 	fake_dst "$2" "$3"
-	sleep 0.3
+	wait_for 30 grep -q listening "$T_TMP/fake.state"
 	"$LKVM" migrate --name s4 --to "127.0.0.1:$2" --quiet >"$T_TMP/$1.out" 2>"$T_TMP/$1.err" &
 	MIG_PID=$!
 }
@@ -152,7 +160,7 @@ migrate_to_fake() {
 t=handshake-cancel
 port=$(pick_port)
 migrate_to_fake $t "$port" silent
-sleep 1
+wait_for 30 grep -q accepted "$T_TMP/fake.state"
 t0=$(date +%s%N)
 "$LKVM" migrate --cancel --name s4 >/dev/null 2>&1
 if ! wait_exit "$MIG_PID" 5; then
@@ -190,7 +198,7 @@ fi
 t=handshake-stop
 port=$(pick_port)
 migrate_to_fake $t "$port" silent
-sleep 1
+wait_for 30 grep -q accepted "$T_TMP/fake.state"
 S4_PID=$SRC_PID
 t0=$(date +%s%N)
 "$LKVM" stop --name s4 >"$T_TMP/stop4.out" 2>&1; src=$?
