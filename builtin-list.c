@@ -39,6 +39,7 @@ static const char *state_name(int err, u32 state)
 	case IPC_STATE_PAUSED:		return "paused";
 	case IPC_STATE_STOPPING:	return "stopping";
 	case IPC_STATE_INCOMING:	return "incoming";
+	case IPC_STATE_STARTING:	return "starting";
 	default:			return "unknown";
 	}
 }

@@ -54,6 +54,8 @@ static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 		info.state = IPC_STATE_STOPPING;
 	else if (kvm__incoming_wait(kvm))
 		info.state = IPC_STATE_INCOMING;
+	else if (kvm__starting(kvm))
+		info.state = IPC_STATE_STARTING;
 	else
 		info.state = __atomic_load_n(&kvm->paused, __ATOMIC_ACQUIRE) ?
 			IPC_STATE_PAUSED : IPC_STATE_RUNNING;

@@ -217,6 +217,9 @@ void ipc__serve(struct kvm *kvm, int fd)
 		} else if (needs_guest && kvm__incoming_wait(kvm)) {
 			ret = ipc__reply(fd, -EAGAIN, "the guest has not arrived yet "
 					 "(waiting for an incoming migration)");
+		} else if (needs_guest && kvm__starting(kvm)) {
+			ret = ipc__reply(fd, -EAGAIN, "the guest has not started yet "
+					 "(try again once 'lkvm list' shows it running)");
 		} else {
 			ret = fn(kvm, fd, payload, hdr.len);
 			if (ret == IPC_REPLIED)

@@ -1,4 +1,5 @@
 /* Ordered list of before-start steps (see lkvm/run-hooks.h). */
+#include "lkvm/kvm.h"
 #include "lkvm/run-hooks.h"
 #include "lkvm/util.h"
 
@@ -17,14 +18,16 @@ void run_hooks__register(struct run_hook *h)
 int run_hooks__before_start(struct kvm *kvm)
 {
 	struct run_hook *h;
-	int ret;
+	int ret = 0;
 
+	__atomic_store_n(&kvm->starting, true, __ATOMIC_RELEASE);
 	for (h = hooks; h; h = h->next) {
 		ret = h->fn(kvm);
 		if (ret < 0) {
 			pr_debug("run step %s failed (%d)", h->name, ret);
-			return ret;
+			break;
 		}
 	}
-	return 0;
+	__atomic_store_n(&kvm->starting, false, __ATOMIC_RELEASE);
+	return ret < 0 ? ret : 0;
 }

@@ -83,6 +83,7 @@ enum ipc_vm_state {
 	IPC_STATE_PAUSED = 2,
 	IPC_STATE_STOPPING = 3,
 	IPC_STATE_INCOMING = 4,		/* waiting for / receiving a migrated guest */
+	IPC_STATE_STARTING = 5,		/* before the first instruction (SEV launch) */
 };
 
 struct ipc_info {

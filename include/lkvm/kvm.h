@@ -109,6 +109,8 @@ struct kvm {
 	 */
 	bool incoming_wait;
 	void (*stop_notify)(struct kvm *kvm);
+	/* The before-start steps are running: no guest to pause or debug yet. */
+	bool starting;
 };
 
 enum { KVM_BOOT_PVH = 1, KVM_BOOT_BZIMAGE = 2 };
@@ -116,6 +118,11 @@ enum { KVM_BOOT_PVH = 1, KVM_BOOT_BZIMAGE = 2 };
 static inline bool kvm__incoming_wait(struct kvm *kvm)
 {
 	return __atomic_load_n(&kvm->incoming_wait, __ATOMIC_ACQUIRE);
+}
+
+static inline bool kvm__starting(struct kvm *kvm)
+{
+	return __atomic_load_n(&kvm->starting, __ATOMIC_ACQUIRE);
 }
 
 /* Guest memory.  All return NULL / -EFAULT outside RAM or across banks. */

@@ -10,9 +10,14 @@
 struct kvm;
 
 enum run_hook_prio {
+	/*
+	 * The name first: a second `lkvm run --name N` is refused before
+	 * anything else (an SEV launch consumes the owner's secret), and the
+	 * instance can be listed and stopped while the steps below wait.
+	 */
+	RUN_HOOK_IPC = 5,		/* control socket up */
 	RUN_HOOK_SEV_LAUNCH = 10,	/* encrypt + measure the loaded image */
 	RUN_HOOK_INCOMING_LISTEN = 20,	/* bind the migration port (may be < 1024) */
-	RUN_HOOK_IPC = 30,		/* control socket up */
 	RUN_HOOK_DROP_CAPS = 90,	/* nothing privileged after this */
 	RUN_HOOK_INCOMING = 95,		/* receive a migrated guest, unprivileged */
 };

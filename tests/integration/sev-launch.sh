@@ -101,7 +101,7 @@ left=$(ls -d k3.* d3.* s3.* k4* same* pdh.new* 2>/dev/null)
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
 need_kvm launch measure_predicted verify secret_in_guest wrap_same_file wrong_platform \
-	tampered_secret secret_timeout secret_gpa_checked
+	tampered_secret secret_timeout name_taken_during_launch secret_gpa_checked
 head -c 64 /dev/urandom >secret.bin
 P="secret_gpa=0x300000 secret_len=64"
 $LKVM run --sev=emulated --sev-policy $policy --sev-dh-cert owner-dh.cert \
@@ -174,6 +174,29 @@ $LKVM run --sev=emulated --sev-measure-out m3.bin --sev-secret-header none.hdr \
 	-k $G/hello >/dev/null 2>err </dev/null; rc=$?
 [ $rc -ne 0 ] && grep -q "did not appear within 1 s" err && pass secret_timeout ||
 	fail secret_timeout "rc=$rc: $(cat err)"
+
+# While the launch waits for the owner's secret the instance already has
+# its name: listed as starting, a second one with that name is refused
+# (it used to start, and the first then died "name in use" after using
+# up the secret), guest requests are refused, and stop ends the wait.
+bg_start VMS $LKVM run --sev=emulated --name sev-wait --sev-measure-out m5.bin \
+	--sev-secret-header none.hdr --sev-secret none.enc --sev-secret-gpa 0x300000 \
+	--sev-secret-wait 60 -k $G/hello >/dev/null 2>wait.err </dev/null
+starting() { $LKVM list 2>/dev/null | grep -Eq "^sev-wait +[0-9]+ +starting "; }
+if wait_for 20 starting; then
+	$LKVM run -k $G/hello --name sev-wait >/dev/null 2>dup.err </dev/null; drc=$?
+	pout=$($LKVM pause --name sev-wait 2>&1); prc=$?
+	sout=$($LKVM stop --name sev-wait 2>&1); src=$?
+	wait $VMS; vrc=$?
+	if [ $drc -ne 0 ] && grep -q "instance name 'sev-wait' is in use" dup.err &&
+	   [ $prc -ne 0 ] && echo "$pout" | grep -q "the guest has not started yet" &&
+	   [ $src -eq 0 ] && [ $vrc -eq 0 ] && grep -q "stopped while waiting for the launch secret" wait.err
+	then pass name_taken_during_launch
+	else fail name_taken_during_launch "dup rc=$drc $(cat dup.err) / pause rc=$prc $pout / stop rc=$src $sout / vmm rc=$vrc $(cat wait.err)"; fi
+else
+	fail name_taken_during_launch "never listed as starting: $($LKVM list 2>&1) / $(cat wait.err)"
+	kill $VMS; wait $VMS
+fi
 
 # Where the secret goes is checked before the owner is made to wrap one
 # (no measurement written, no wait), and one that would cross a page is
