@@ -122,6 +122,14 @@ void term__setup(struct kvm *kvm)
 	size_t i;
 
 	term_kvm = kvm;
+	/*
+	 * Started in the background (`lkvm run ... &` from an interactive
+	 * shell): changing the terminal's mode stops us with SIGTTOU and
+	 * reading it with SIGTTIN, so leave the terminal to the shell.  The
+	 * guest's output still shows; its console gets no input.
+	 */
+	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) != getpgrp())
+		return;
 	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &orig) == 0) {
 		t = orig;
 		cfmakeraw(&t);

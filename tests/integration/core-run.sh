@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lkvm run: guest output, exit status, failure diagnosis, bad kernels, initrd.
 . "$(dirname "$0")/../lib.sh"
-need_kvm hello exit_status triple_fault bad_insn cpuid_mask initrd std_fds_closed
+need_kvm hello exit_status triple_fault bad_insn cpuid_mask initrd std_fds_closed background_job
 G=$GUESTS
 
 out=$($LKVM run -k $G/hello 2>$T_TMP/err); rc=$?
@@ -55,4 +55,15 @@ truncate -s 64K $T_TMP/closed.img
 $LKVM run -k $G/hello -d $T_TMP/closed.img <&- >&- 2>&-; rc=$?
 if [ $rc -eq 0 ] && cmp -s $T_TMP/closed.img <(head -c 65536 /dev/zero); then pass std_fds_closed
 else fail std_fds_closed "rc=$rc, the disk now starts with: $(head -c 40 $T_TMP/closed.img | tr -d '\0')"; fi
+
+# `lkvm run ... &` from an interactive shell: lkvm used to put the terminal
+# in raw mode anyway and was stopped by SIGTTOU before the guest ran.
+if ! command -v script >/dev/null; then
+	skip background_job "no script(1) here to give the test a terminal"
+else
+	out=$(timeout 30 script -qec "bash --norc -ic '$LKVM run -k $G/hello & sleep 2; jobs -l; wait'" /dev/null 2>&1)
+	if echo "$out" | grep -q "Hello from an lkvm guest!" && ! echo "$out" | grep -q Stopped
+	then pass background_job
+	else fail background_job "$(echo "$out" | tr -d '\r' | tail -n 3)"; fi
+fi
 t_done
