@@ -35,15 +35,33 @@ static bool warned;
 /* ---------------------------------------------------------------- */
 /* State directory                                                    */
 
-static int mkdir_private(const char *path)
+/*
+ * Create @path (mode 0700) and at most @max_new missing directories
+ * leading to it: 1 for a directory the user named (a typo in --sev-state
+ * must not quietly make a new platform somewhere), 2 for the default
+ * ~/.lkvm/LEAF (but never HOME itself).
+ */
+static int mkdir_private(const char *path, int max_new)
 {
 	char buf[PATH_MAX];
 	struct stat st;
 	size_t i, n = strlen(path);
+	int missing = 0;
 
 	if (n == 0 || n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	memcpy(buf, path, n + 1);
+	/* Count the components that do not exist yet, creating nothing. */
+	for (i = 1; i <= n; i++) {
+		if ((buf[i] != '/' && buf[i] != '\0') || buf[i - 1] == '/')
+			continue;
+		buf[i] = '\0';
+		if (missing || (stat(buf, &st) < 0 && errno == ENOENT))
+			missing++;
+		buf[i] = path[i];
+	}
+	if (missing > max_new)
+		return -ENOENT;
 	for (i = 1; i <= n; i++) {
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;
@@ -167,12 +185,18 @@ static int root_load_or_create(struct sev_model *m)
 
 	if (!dir)
 		return sev_amd_root__test(&m->root) ? -EINVAL : 0;
-	ret = mkdir_private(dir);
-	if (ret < 0)
+	ret = mkdir_private(dir, 1);
+	if (ret < 0) {
+		if (ret != -EPERM)
+			pr_err("SEV model: cannot use %s as the AMD root directory: %s%s", dir,
+			       strerror(-ret), ret == -ENOENT ? " (its parent does not exist)" : "");
 		return ret;
+	}
 	lfd = lock_dir(dir);
-	if (lfd < 0)
+	if (lfd < 0) {
+		pr_err("SEV model: cannot lock %s: %s", dir, strerror(-lfd));
 		return lfd;
+	}
 	if (exists(dir, "ark.cert")) {
 		snprintf(path, sizeof(path), "%s/ark.pem", dir);
 		ret = sev_key__load(path, &m->root.ark);
@@ -244,8 +268,10 @@ static int identity_load_or_create(struct sev_model *m)
 	int lfd, ret;
 
 	lfd = lock_dir(m->state_dir);
-	if (lfd < 0)
+	if (lfd < 0) {
+		pr_err("SEV model: cannot lock %s: %s", m->state_dir, strerror(-lfd));
 		return lfd;
+	}
 	if (exists(m->state_dir, "pdh.cert")) {
 		ret = sev_platform_keys__load(&m->keys, m->state_dir);
 		if (ret) {
@@ -594,7 +620,7 @@ static const struct sev_fw_ops model_ops = {
 static int model_get(const char *state_arg, const char *root_arg, struct sev_model **out)
 {
 	char *state = state_arg ? strdup(state_arg) : default_dir("LKVM_SEV_STATE", "sev-model");
-	const char *root_env = getenv("LKVM_SEV_ROOT");
+	const char *root_env = getenv("LKVM_SEV_ROOT"), *state_env = getenv("LKVM_SEV_STATE");
 	char *root = NULL;
 	char real[PATH_MAX];
 	struct sev_model *m;
@@ -610,11 +636,11 @@ static int model_get(const char *state_arg, const char *root_arg, struct sev_mod
 		free(root);
 		return -EINVAL;
 	}
-	ret = mkdir_private(state);
+	ret = mkdir_private(state, state_arg || (state_env && *state_env) ? 1 : 2);
 	if (ret < 0) {
 		if (ret != -EPERM)
-			pr_err("SEV model: cannot create state directory %s: %s", state,
-			       strerror(-ret));
+			pr_err("SEV model: cannot create state directory %s: %s%s", state,
+			       strerror(-ret), ret == -ENOENT ? " (its parent does not exist)" : "");
 		goto err;
 	}
 	if (!realpath(state, real)) {

@@ -34,6 +34,12 @@ int kvm__load_kernel(struct kvm *kvm)
 			       ret == -EINVAL ? "not a regular file" : strerror(-ret));
 			goto out;
 		}
+		/* Most likely the wrong file (or one still being written). */
+		if (!initrd_len) {
+			pr_err("initrd '%s' is empty", cfg->initrd_filename);
+			ret = -EINVAL;
+			goto out;
+		}
 	}
 	if (bzimage__is_bzimage(img, len))
 		ret = bzimage__load(kvm, img, len, cfg->kernel_cmdline, initrd, initrd_len);

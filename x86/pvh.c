@@ -238,7 +238,7 @@ int pvh__load(struct kvm *kvm, const void *image, size_t len, const char *cmdlin
 	if (initrd) {
 		/* Top of low RAM, page aligned, clear of everything loaded so far. */
 		low_top = min(kvm->mem_banks[0].size, KVM_32BIT_GAP_START);
-		if (initrd_len > low_top / 2) {
+		if (initrd_len + PAGE_SIZE > low_top) {
 			pr_err("initrd of %zu bytes does not fit in %llu MiB of low memory", initrd_len,
 			       (unsigned long long)(low_top >> 20));
 			return -E2BIG;
@@ -246,7 +246,11 @@ int pvh__load(struct kvm *kvm, const void *image, size_t len, const char *cmdlin
 		mod.paddr = ALIGN_DOWN(low_top - initrd_len, PAGE_SIZE);
 		for (i = 0; i < kvm->nr_loaded; i++)
 			if (overlaps(mod.paddr, initrd_len, kvm->loaded[i].gpa, kvm->loaded[i].len)) {
-				pr_err("initrd does not fit between the kernel and the top of low memory");
+				pr_err("initrd of %zu bytes does not fit between what is loaded at "
+				       "0x%llx-0x%llx and the top of low memory (%llu MiB); give more -m",
+				       initrd_len, (unsigned long long)kvm->loaded[i].gpa,
+				       (unsigned long long)(kvm->loaded[i].gpa + kvm->loaded[i].len),
+				       (unsigned long long)(low_top >> 20));
 				return -E2BIG;
 			}
 		mod.size = initrd_len;

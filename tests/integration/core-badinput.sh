@@ -62,7 +62,8 @@ expect_err migrate_status_cancel "--status takes no option but --name and --json
 expect_err migrate_status_none "nope: no such instance" migrate --status --name nope
 
 need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_no_pvh \
-	 kernel_segment_outside initrd_missing cmdline_too_long
+	 kernel_segment_outside initrd_missing initrd_empty \
+	 initrd_too_big cmdline_too_long
 expect_err kernel_missing "cannot read kernel .*No such file" run -k $T_TMP/nope
 expect_err kernel_dir "not a regular file" run -k $T_TMP
 head -c 4096 /dev/urandom | tr -d '\177' > $T_TMP/garbage
@@ -79,5 +80,10 @@ cp $K $T_TMP/far
 printf '\x00\x00\x00\x40' | dd of=$T_TMP/far bs=1 seek=$((phoff + 2 * 56 + 24 + 4)) conv=notrunc 2>/dev/null
 expect_err kernel_segment_outside "does not fit in guest memory" run -k $T_TMP/far -m 16M
 expect_err initrd_missing "cannot read initrd" run -k $K -i $T_TMP/nope
+: >$T_TMP/empty.img		# (used to exit 1 with no message)
+expect_err initrd_empty "initrd '$T_TMP/empty.img' is empty" run -k $K -i $T_TMP/empty.img
+truncate -s 63M $T_TMP/big.img
+expect_err initrd_too_big "initrd of 66060288 bytes does not fit between what is loaded at 0x100000-" \
+	run -k $GUESTS/initrd -i $T_TMP/big.img -m 64M
 expect_err cmdline_too_long "command line too long" run -k $K -p "$(head -c 70000 /dev/zero | tr '\0' a)"
 t_done

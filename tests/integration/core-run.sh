@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lkvm run: guest output, exit status, failure diagnosis, bad kernels, initrd.
 . "$(dirname "$0")/../lib.sh"
-need_kvm hello exit_status triple_fault bad_insn cpuid_mask initrd std_fds_closed background_job
+need_kvm hello exit_status triple_fault bad_insn cpuid_mask initrd initrd_most_of_ram std_fds_closed background_job
 G=$GUESTS
 
 out=$($LKVM run -k $G/hello 2>$T_TMP/err); rc=$?
@@ -49,6 +49,12 @@ out=$($LKVM run -k $G/initrd -i $T_TMP/initrd.img -p "hello world" -m 64M 2>&1)
 if echo "$out" | grep -q "module size 100000 sum $want" && echo "$out" | grep -q "cmdline 'hello world'" &&
    echo "$out" | grep -q "memmap 100000 3f00000 1"; then pass initrd
 else fail initrd "want sum $want: $out"; fi
+# Most of low memory is fine (it used to stop at half: "does not fit in 64 MiB").
+truncate -s 40M $T_TMP/initrd40.img
+out=$($LKVM run -k $G/initrd -i $T_TMP/initrd40.img -m 64M -p sum=0 2>&1)
+echo "$out" | grep -q "module size 41943040 at 1800000" && pass initrd_most_of_ram ||
+	fail initrd_most_of_ram "$out"
+rm -f $T_TMP/initrd40.img
 # Started with stdin, stdout and stderr closed: the log must not land in
 # the next file opened (the disk image got "lkvm: guest powered off").
 truncate -s 64K $T_TMP/closed.img

@@ -79,6 +79,24 @@ fi
 cp keys.before owner.keys
 if [ $ok = 1 ]; then pass $t; [ -z "$why" ] || echo "$t: $why"; else fail $t "$why"; fi
 
+# The model's directories: a --sev-state whose parent is missing (a typo)
+# is refused rather than made, with every parent, into a new platform; the
+# default ~/.lkvm/sev-model never creates HOME; a --sev-root that is a
+# file says so (it used to exit 1 with no message at all).
+t=model_dirs
+ok=1 why=""
+touch rootfile
+for c in "--sev-state $T_TMP/typo/state|cannot create state directory $T_TMP/typo/state: No such file or directory (its parent does not exist)" \
+	 "--sev-root rootfile|cannot use rootfile as the AMD root directory: Not a directory"; do
+	$LKVM sev status --sev=emulated ${c%%|*} >/dev/null 2>err && ok=0
+	[ "$(grep -c error err)" = 1 ] && grep -qF "${c#*|}" err || { ok=0; why="$why ${c%%|*}: $(cat err); "; }
+done
+(unset LKVM_SEV_STATE; HOME=$T_TMP/nohome $LKVM sev status --sev=emulated >/dev/null 2>err) && ok=0
+grep -q "nohome/.lkvm/sev-model: No such file or directory (its parent does not exist)" err ||
+	{ ok=0; why="$why missing HOME: $(cat err); "; }
+[ -e typo ] || [ -e nohome ] && { ok=0; why="$why created: $(ls -d typo nohome 2>/dev/null)"; }
+[ $ok = 1 ] && pass $t || fail $t "$why"
+
 # A command's outputs are all written or none: one that cannot be written
 # leaves the others as they were (a new keys file beside an old session
 # blob only fails at launch), and two outputs naming one file are refused.
