@@ -1,9 +1,13 @@
 /*
  * lkvm migrate --to HOST:PORT [--name NAME]: ask a running instance to
  * live-migrate its guest to `lkvm run --incoming PORT` on HOST, show the
- * progress, and end with a summary (or JSON with --json).  Exit status 0
- * once the destination runs the guest; 1 if the migration failed (the
- * guest then still runs here, and the reason is printed).
+ * progress, and end with a summary (or JSON with --json).  Exit status:
+ *   0  the destination runs the guest (this VMM has exited);
+ *   1  the migration failed or never began: the guest runs here as before;
+ *   2  it failed because this VMM is stopping: the guest is gone with it;
+ *   3  outcome unknown: the destination was told to run the guest and did
+ *      not confirm; the guest is paused here until `lkvm resume` (if the
+ *      destination does not run it) or `lkvm stop` (if it does).
  *
  * lkvm migrate --cancel [--name NAME]: make the migration in progress give
  * up (the guest goes on here); the migrating `lkvm migrate` then fails
@@ -59,6 +63,24 @@ static int on_data(u32 type, const void *p, u32 len, void *arg)
 		c->got_result = true;
 	}
 	return 0;
+}
+
+/* With --json, stdout always gets one object, a failure before any result too. */
+static void print_json_failure(const struct client *c, const char *why)
+{
+	char esc[600];
+
+	if (!c->json)
+		return;
+	mig_json_str(why, esc, sizeof(esc));
+	printf("{\"status\":\"failed\",\"reason\":\"%s\",\"guest\":\"unchanged\"}\n", esc);
+}
+
+static int fail_early(const struct client *c, const char *why)
+{
+	fprintf(stderr, "lkvm migrate: error: %s\n", why);
+	print_json_failure(c, why);
+	return 1;
 }
 
 static int only_instance(const char *name, void *arg)
@@ -135,23 +157,17 @@ static int cmd_migrate(int argc, const char **argv)
 	}
 	if (to && (strlen(to) >= sizeof(req.to) ||
 	    mig_addr__parse(to, false, host, sizeof(host), port, sizeof(port)))) {
-		fprintf(stderr, "lkvm migrate: error: --to: '%s' is not HOST:PORT "
-			"(IPv6: [ADDR]:PORT)\n", to);
-		return 1;
+		snprintf(msg, sizeof(msg), "--to: '%s' is not HOST:PORT (IPv6: [ADDR]:PORT)", to);
+		return fail_early(&c, msg);
 	}
 	if (!name) {
 		const char *found = NULL;
 
 		ipc__for_each_instance(only_instance, &found);
-		if (!found) {
-			fprintf(stderr, "lkvm migrate: error: no running instance (see 'lkvm list')\n");
-			return 1;
-		}
-		if (!*found) {
-			fprintf(stderr, "lkvm migrate: error: several instances run: "
-				"choose one with --name\n");
-			return 1;
-		}
+		if (!found)
+			return fail_early(&c, "no running instance (see 'lkvm list')");
+		if (!*found)
+			return fail_early(&c, "several instances run: choose one with --name");
 		name = found;
 	}
 	if (query)	/* the VMM's one line, as it is */
@@ -190,11 +206,13 @@ static int cmd_migrate(int argc, const char **argv)
 			fprintf(stderr, "%s\n", out);
 		}
 	}
-	if (ret) {
-		if (!c.got_result)
-			ipc__client_error(name, ret, msg[0] ? msg : NULL);
+	if (ret && !c.got_result) {
+		ipc__client_error(name, ret, msg[0] ? msg : NULL);
+		print_json_failure(&c, msg[0] ? msg : ipc__strerror(ret));
 		return 1;
 	}
+	if (ret)
+		return c.res.unknown ? 3 : c.res.source_stopping ? 2 : 1;
 	return 0;
 }
 

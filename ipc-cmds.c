@@ -26,6 +26,8 @@ static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool user_paused;
 /* A migration is handing the guest over with user_paused as it was. */
 static bool state_held;
+/* ...and ended not knowing whether the destination took it (migrate.c). */
+static void (*held_resume)(struct kvm *kvm);
 
 static bool vm_stopping(struct kvm *kvm)
 {
@@ -105,6 +107,8 @@ static int user_pause(struct kvm *kvm)
 
 static int reply_held(int fd, const char *what)
 {
+	if (held_resume)
+		return ipc__reply(fd, -EBUSY, "%s", IPC_UNKNOWN_MSG) ?: IPC_REPLIED;
 	return ipc__reply(fd, -EBUSY, "a migration is handing the guest over as it is now "
 			  "(%s); %s it at the destination, or here if the migration fails",
 			  user_paused ? "paused" : "running", what) ?: IPC_REPLIED;
@@ -148,6 +152,19 @@ static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 	if (len)
 		return -EINVAL;
 	pthread_mutex_lock(&state_lock);
+	if (state_held && held_resume && !ipc__client_gone(fd)) {
+		/* The user looked at the destination: the guest is ours again. */
+		held_resume(kvm);
+		held_resume = NULL;
+		state_held = false;
+		if (user_paused) {
+			kvm__resume(kvm);
+			__atomic_store_n(&user_paused, false, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&state_lock);
+		return ipc__reply(fd, 0, "resumed here (the last migration's outcome was "
+				  "unknown)") ?: IPC_REPLIED;
+	}
 	if (state_held) {
 		ret = reply_held(fd, "resume");
 		pthread_mutex_unlock(&state_lock);
@@ -186,6 +203,23 @@ void kvm_ipc__release_run_state(void)
 	pthread_mutex_lock(&state_lock);
 	state_held = false;
 	pthread_mutex_unlock(&state_lock);
+}
+
+void kvm_ipc__hold_unknown(void (*resume)(struct kvm *kvm))
+{
+	pthread_mutex_lock(&state_lock);
+	held_resume = resume;
+	pthread_mutex_unlock(&state_lock);
+}
+
+bool kvm_ipc__outcome_unknown(void)
+{
+	bool u;
+
+	pthread_mutex_lock(&state_lock);
+	u = held_resume != NULL;
+	pthread_mutex_unlock(&state_lock);
+	return u;
 }
 
 int kvm_ipc__pause_as_user(struct kvm *kvm)

@@ -67,6 +67,10 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	    req.wait_ready_ms > 3600000 || req.rsvd)
 		return -EINVAL;
 
+	if (kvm_ipc__outcome_unknown()) {
+		ipc__reply(fd, -EBUSY, "%s", IPC_UNKNOWN_MSG);
+		return IPC_REPLIED;
+	}
 	pthread_mutex_lock(&busy_lock);
 	if (busy) {
 		pthread_mutex_unlock(&busy_lock);

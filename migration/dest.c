@@ -27,6 +27,7 @@
 
 #define IDLE_TIMEOUT_MS		60000
 #define CHANNEL_WAIT_MS		10000
+#define GO_TIMEOUT_MS		30000	/* the source sends GO right after our ACK */
 #define PREFAULT_CHUNK		(32UL << 20)
 
 #ifndef MADV_POPULATE_WRITE
@@ -146,6 +147,65 @@ static int send_ack(struct mig_chan *c, int err, const char *reason)
 
 	mig_status__encode(err < 0 ? -err : err, 0, reason, &b);
 	ret = b.err ? b.err : mig_chan__send_rec(c, MIG_REC_ACK, 0, 0, b.data, b.len);
+	mig_buf__free(&b);
+	return ret;
+}
+
+/*
+ * After its ACK the destination holds a checked guest but must not run it
+ * until the source says GO: a source that gave up waiting for the ACK (a
+ * stall, a cut) resumes the guest, and two copies must never run.  ABORT,
+ * a closed connection, a stop or a silent minute mean no.
+ */
+static bool stop_requested(void);
+
+static int wait_go(struct mig_incoming *in, struct mig_chan *c)
+{
+	u8 buf[MIG_MAX_SMALL];
+	struct mig_hdr h;
+	u32 st, f;
+	int ret;
+
+	mig_tcp__tune(c->fd, GO_TIMEOUT_MS);
+	ret = mig_chan__recv_hdr(c, &h);
+	if (!ret && h.type != MIG_REC_GO && h.type != MIG_REC_ABORT)
+		ret = -EPROTO;
+	if (!ret)
+		ret = mig_chan__recv_payload(c, &h, buf, sizeof(buf));
+	if (!ret)
+		ret = mig_status__decode(buf, h.len, &st, &f, in->reason, sizeof(in->reason));
+	if (ret) {
+		if (stop_requested())
+			return ret;
+		in->reason[0] = 0;
+		mig_incoming__fail(in, ret, "no go-ahead from the source after the "
+				   "acknowledgement: %s", mig_strerror(ret));
+		return ret;
+	}
+	if (h.type == MIG_REC_ABORT || st) {
+		char why[MIG_MAX_REASON];
+
+		snprintf(why, sizeof(why), "%s", in->reason);
+		in->reason[0] = 0;
+		mig_incoming__fail(in, -ECANCELED, "source aborted after the acknowledgement: %s",
+				   why[0] ? why : "no reason given");
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+static int send_running(struct mig_chan *c)
+{
+	struct mig_buf b = { 0 };
+	int ret;
+
+	/* Test hook: the source then never learns that we run (outcome unknown). */
+	if (getenv("LKVM_MIG_FAULT") && !strcmp(getenv("LKVM_MIG_FAULT"), "no-running")) {
+		pr_warn("migration: test hook: not confirming that the guest runs");
+		return 0;
+	}
+	mig_status__encode(0, 0, "running", &b);
+	ret = b.err ? b.err : mig_chan__send_rec(c, MIG_REC_RUNNING, 0, 0, b.data, b.len);
 	mig_buf__free(&b);
 	return ret;
 }
@@ -703,8 +763,10 @@ out_threads:
 		}
 	}
 	/*
-	 * Commit point: the source exits when it reads this ACK, so it goes out
-	 * before our vCPUs start; if it cannot be sent we must not run.
+	 * ACK, then run only on the source's GO (wait_go): if the ACK cannot
+	 * be sent, or GO does not come, the guest is not started here.  Once
+	 * GO came, RUNNING tells the source it may exit; if that is lost the
+	 * source keeps its copy paused and says the outcome is unknown.
 	 */
 	ret = send_ack(&ctrl, 0, paused ? "received, checked, paused as on the source" :
 			   "received, checked, running");
@@ -712,6 +774,17 @@ out_threads:
 		pr_err("migration: cannot acknowledge to the source: %s", strerror(-ret));
 		goto out;
 	}
+	ret = wait_go(in, &ctrl);
+	if (ret) {
+		if (stop_requested())
+			snprintf(in->reason, sizeof(in->reason), "%s", kvm->exit_reason);
+		pr_err("migration: incoming migration failed: %s; the guest is not started",
+		       in->reason);
+		goto out;
+	}
+	if (send_running(&ctrl))
+		pr_warn("migration: cannot confirm to the source that the guest runs here; "
+			"it keeps its copy paused");
 	if (in->end.flags & MIG_END_MEM_CRC)
 		pr_info("migration: guest memory crc32 0x%08x matches the source's", in->end.mem_crc);
 	pr_info("migration: received %llu pages in %llu records, %.1f MB in %.3f s; %s",

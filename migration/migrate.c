@@ -123,6 +123,14 @@ void mig_params__defaults(struct mig_params *p)
 	p->channels = mig__default_channels();
 	p->max_rounds = 30;
 	p->ack_timeout_ms = 30000;
+	/* Test knob: the commit tests wait out this timeout several times. */
+	if (getenv("LKVM_MIG_ACK_TIMEOUT_MS")) {
+		unsigned int ms;
+
+		if (sscanf(getenv("LKVM_MIG_ACK_TIMEOUT_MS"), "%u", &ms) == 1 && ms >= 100 &&
+		    ms <= 600000)
+			p->ack_timeout_ms = ms;
+	}
 }
 
 struct src_chan {
@@ -489,6 +497,30 @@ static void test_hold(const char *key, const char *where)
 	usleep(ms * 1000u);
 }
 
+static int send_go(struct mig_src *m)
+{
+	struct mig_buf b = { 0 };
+	int ret;
+
+	mig_status__encode(0, 0, "", &b);
+	ret = b.err ? b.err : mig_chan__send_rec(&m->ctrl, MIG_REC_GO, 0, 0, b.data, b.len);
+	mig_buf__free(&b);
+	return ret;
+}
+
+/*
+ * `lkvm resume` after an unknown outcome (the user checked that the
+ * destination does not run the guest): give the guest back to this side,
+ * as a failed migration would have.  Called with the IPC state lock held.
+ */
+static void resume_after_unknown(struct kvm *kvm)
+{
+	pr_warn("migration: resumed here by 'lkvm resume' after an unknown outcome");
+	sev_mig__src_cancel(kvm);
+	virtio__resume_all();
+	kvm__resume(kvm);
+}
+
 /* After a failure: tell the destination, and fetch its reason if it has one. */
 static void abort_stream(struct mig_src *m, int err)
 {
@@ -765,6 +797,24 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 		goto out_fail;
 	}
 
+	/*
+	 * The destination holds a checked guest and runs it only on our GO.
+	 * Until GO is out whole, any failure resumes the guest here (a GO that
+	 * failed to send never reached it complete); after, only RUNNING
+	 * tells us it took it.
+	 */
+	ret = send_go(m);
+	if (ret) {
+		snprintf(res->reason, sizeof(res->reason),
+			 "connection lost before the go-ahead: %s", mig_strerror(ret));
+		goto out_fail;
+	}
+	test_hold("hold-go", "GO sent");
+	why[0] = 0;
+	ret = recv_status(m, MIG_REC_RUNNING, p->ack_timeout_ms, why, sizeof(why));
+	if (ret)
+		goto out_unknown;
+
 	/* Committed: the guest runs on the destination now. */
 	sev_mig__src_commit(kvm);	/* SEND_FINISH: never runs here again */
 	res->verified = p->verify;
@@ -772,6 +822,23 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	res->downtime_ns = now_ns() - t_pause;
 	res->status = 0;
 	ret = 0;
+	goto out_stats;
+
+out_unknown:
+	/*
+	 * GO went out, RUNNING did not come back: the destination may run the
+	 * guest, or may not.  Neither resume (two copies) nor exit (none):
+	 * keep ours paused, devices too, for the user to decide after looking
+	 * at the destination ('lkvm resume' or 'lkvm stop' here).
+	 */
+	snprintf(res->reason, sizeof(res->reason), "the destination was told to run the guest "
+		 "but did not confirm it: %s", why[0] ? why :
+		 ret == -ETIMEDOUT ? "no answer" : mig_strerror(ret));
+	res->status = ret < 0 ? ret : -EPROTO;
+	res->unknown = true;
+	if (m->logging)
+		migration__log_stop(kvm);
+	kvm_ipc__hold_unknown(resume_after_unknown);
 	goto out_stats;
 
 out_fail_sync:
@@ -878,6 +945,10 @@ int mig_progress__json(const struct mig_progress *p, char *buf, size_t n)
 
 int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 {
+	if (r->unknown)
+		return snprintf(buf, n, "migration outcome unknown: %s; the guest is paused here: "
+				"'lkvm resume' here if the destination does not run it, "
+				"'lkvm stop' here if it does", r->reason);
 	if (r->status)
 		return snprintf(buf, n, "migration failed: %s; %s", r->reason,
 				r->source_stopping ? "the guest stops with this VMM" :
@@ -910,6 +981,16 @@ void mig_json_str(const char *s, char *out, size_t n)
 	out[k] = 0;
 }
 
+/* Where the guest is now, for scripts. */
+const char *mig_result__where(const struct mig_result *r)
+{
+	if (r->unknown)
+		return "paused-here-unknown";
+	if (!r->status)
+		return "destination";
+	return r->source_stopping ? "stopped" : "source";
+}
+
 int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 {
 	char reason[512];
@@ -921,13 +1002,14 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"pages_encrypted\":%llu,"
 			"\"channels\":%u,"
 			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":\"0x%08x\","
-			"\"paused\":%s}",
-			r->status ? "failed" : "completed", reason, r->total_ns / 1e6,
+			"\"paused\":%s,\"guest\":\"%s\"}",
+			r->unknown ? "unknown" : r->status ? "failed" : "completed", reason,
+			r->total_ns / 1e6,
 			r->downtime_ns / 1e6, (unsigned long long)r->bytes,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
 			(unsigned long long)r->pages_encrypted, r->channels,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			r->verified ? "true" : "false", r->mem_crc,
-			r->paused ? "true" : "false");
+			r->paused ? "true" : "false", mig_result__where(r));
 }

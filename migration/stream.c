@@ -102,7 +102,9 @@ u64 mig_hdr__max_len(u32 type)
 	case MIG_REC_HELLO:		return MIG_MAX_HELLO;
 	case MIG_REC_HELLO_REPLY:
 	case MIG_REC_ACK:
-	case MIG_REC_ABORT:		return MIG_MAX_SMALL;
+	case MIG_REC_ABORT:
+	case MIG_REC_GO:
+	case MIG_REC_RUNNING:		return MIG_MAX_SMALL;
 	case MIG_REC_RAM:		return MIG_MAX_RAM_LEN;
 	case MIG_REC_SECTION:		return MIG_MAX_SECTION;
 	case MIG_REC_ROUND:		return 64;

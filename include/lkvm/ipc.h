@@ -142,6 +142,16 @@ const char *kvm_ipc__name(void);	/* this instance's name, once started */
  */
 bool kvm_ipc__hold_run_state(void);
 void kvm_ipc__release_run_state(void);
+/*
+ * The migration that held the run state ended with its outcome unknown:
+ * the state stays held (pause refused, another migrate refused) until
+ * `lkvm resume` calls @resume (under the state lock) and lets go.
+ */
+void kvm_ipc__hold_unknown(void (*resume)(struct kvm *kvm));
+bool kvm_ipc__outcome_unknown(void);
+#define IPC_UNKNOWN_MSG	"the last migration's outcome is unknown and the guest is paused " \
+			"here: 'lkvm resume' if the destination does not run it, " \
+			"'lkvm stop' if it does"
 int kvm_ipc__pause_as_user(struct kvm *kvm);
 
 /* INFO, STOP, PAUSE, RESUME, DEBUG (ipc-cmds.c); ipc.c registers them. */

@@ -27,7 +27,7 @@ struct sev_mig_pages;
 /* ---- wire format ---- */
 
 #define MIG_MAGIC		"LKVMMIG"	/* 8 bytes with the NUL */
-#define MIG_VERSION		1
+#define MIG_VERSION		2	/* 2: the GO / RUNNING commit */
 #define MIG_PREAMBLE_SIZE	24
 #define MIG_HDR_SIZE		40
 #define MIG_ENT_SIZE		24
@@ -48,6 +48,9 @@ enum mig_rec_type {
 	MIG_REC_SEV_PLATFORM	= 160,	/* dst -> src: PDH, PEK||OCA||CEK, ASK||ARK */
 	MIG_REC_SEV_START	= 176,	/* src -> dst: policy, source PDH, session */
 	MIG_REC_SEV_STARTED	= 192,	/* dst -> src: RECEIVE_START's result */
+	/* The commit after ACK (docs/migration-stream.md "Commit") */
+	MIG_REC_GO		= 208,	/* src -> dst: run it (status 0) */
+	MIG_REC_RUNNING		= 224,	/* dst -> src: got GO, starting it */
 };
 
 #define MIG_F_ZERO_PAGES	(1u << 0)
@@ -382,6 +385,7 @@ struct mig_result {
 	bool verified;
 	bool source_stopping;		/* failed because this VMM stops: no guest here either */
 	bool paused;			/* committed, and paused (lkvm pause): it stays paused there */
+	bool unknown;			/* GO sent, RUNNING not heard: paused here, may run there */
 };
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);
@@ -412,6 +416,8 @@ void migration__stop(void);
 int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
 		    void *arg, struct mig_result *res);
 int mig_result__json(const struct mig_result *r, char *buf, size_t n);
+/* "destination", "source", "stopped" or "paused-here-unknown". */
+const char *mig_result__where(const struct mig_result *r);
 void mig_json_str(const char *s, char *out, size_t n);
 int mig_result__text(const struct mig_result *r, char *buf, size_t n);
 int mig_progress__text(const struct mig_progress *p, char *buf, size_t n);

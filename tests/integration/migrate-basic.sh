@@ -50,7 +50,7 @@ migrate_once() {
 		[ "$want" -le 16 ] || want=16
 	fi
 	# A running guest arrives running (migrate-paused.sh: a paused one paused).
-	if ! echo "$out" | grep -q '"paused":false}$'; then
+	if ! echo "$out" | grep -q '"paused":false,"guest":"destination"}$'; then
 		fail "$t" "the summary does not say the guest runs on: $out"; return
 	fi
 	if ! echo "$out" | grep -q "\"channels\":$want,"; then

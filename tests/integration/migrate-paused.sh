@@ -51,7 +51,7 @@ t=stays-paused
 if pair $t && pause_quiet $t $t-s; then
 	out=$("$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json 2>"$T_TMP/$t.mig.err"); rc=$?
 	echo "$t: $out"
-	if [ $rc -ne 0 ] || ! grep -q '"status":"completed".*"paused":true}$' <<<"$out"; then
+	if [ $rc -ne 0 ] || ! grep -q '"status":"completed".*"paused":true,"guest":"destination"}$' <<<"$out"; then
 		fail $t "migrate (rc $rc): $out $(tail -n 1 "$T_TMP/$t.mig.err")"
 	elif ! wait_exit "$SRC_PID" 10 || [ "$EXIT_RC" != 0 ]; then
 		fail $t "source did not exit 0: $EXIT_RC"
@@ -85,7 +85,7 @@ if pair $t LKVM_MIG_FAULT=hold:3000; then
 		if [ $prc -eq 0 ] || [ $rrc -eq 0 ] || ! grep -q "$want; pause it at the destination" "$T_TMP/$t.pause.out" ||
 		   ! grep -q "$want; resume it at the destination" "$T_TMP/$t.resume.out"; then
 			fail $t "pause (rc $prc) / resume (rc $rrc) during the hand-over: $(cat "$T_TMP/$t.pause.out" "$T_TMP/$t.resume.out")"
-		elif [ $rc -ne 0 ] || ! grep -q '"paused":false}$' "$T_TMP/$t.mig.out"; then
+		elif [ $rc -ne 0 ] || ! grep -q '"paused":false,"guest":"destination"}$' "$T_TMP/$t.mig.out"; then
 			fail $t "migrate (rc $rc): $(cat "$T_TMP/$t.mig.out" "$T_TMP/$t.mig.err" | tail -n 2)"
 		elif [ "$(state $t-d)" != running ] ||
 		     ! wait_for 30 counts_past "$T_TMP/$t-d.out" $(( $(last_count "$T_TMP/$t-s.out") + 2 )); then
@@ -114,7 +114,7 @@ if pair $t "LKVM_MIG_FAULT=hold-paused:1000 LKVM_DEBUG=1" && pause_quiet $t $t-s
 		kill -9 "$DST_PID"; wait "$DST_PID" 2>/dev/null
 		wait "$MPID"; rc=$?
 		# (Not "paused":true: the guest was not handed over paused.)
-		if [ $rc -eq 0 ] || ! grep -q '"status":"failed","reason":"connection lost waiting for the acknowledgement.*"paused":false}$' "$T_TMP/$t.mig.out"; then
+		if [ $rc -eq 0 ] || ! grep -q '"status":"failed","reason":"connection lost waiting for the acknowledgement.*"paused":false,"guest":"source"}$' "$T_TMP/$t.mig.out"; then
 			fail $t "want a failure, reason and \"paused\":false (rc $rc): $(cat "$T_TMP/$t.mig.out")"
 		elif ! kill -0 "$SRC_PID" 2>/dev/null || [ "$(state $t-s)" != paused ]; then
 			fail $t "the source is '$(state $t-s)' after the failure: $(tail -n 2 "$T_TMP/$t-s.err")"

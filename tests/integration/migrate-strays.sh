@@ -41,7 +41,7 @@ if kind == "half":
 elif kind == "garbage":
     s.sendall(b"GET / HTTP/1.0\r\n" + b"x" * 84)
 elif kind == "data":
-    s.sendall(pre(1, 1))
+    s.sendall(pre(2, 1))
 elif kind == "version":
     s.sendall(pre(99, 0))
     s.settimeout(5)
@@ -109,7 +109,7 @@ elif ! grep -q "closed after 0 of the preamble's 24 bytes" "$T_TMP/d1.err" ||
 	! grep -q "closed after 11 of the preamble's 24 bytes" "$T_TMP/d1.err" ||
 	! grep -q "not a migration stream (bad preamble)" "$T_TMP/d1.err" ||
 	! grep -q "a data connection (channel 1) while no source is connected" "$T_TMP/d1.err" ||
-	! grep -q "unsupported stream version 99 (this lkvm speaks 1)" "$T_TMP/d1.err" || [ "$ign" -ne 5 ]; then
+	! grep -q "unsupported stream version 99 (this lkvm speaks 2)" "$T_TMP/d1.err" || [ "$ign" -ne 5 ]; then
 	fail $t "the destination did not log the 5 strays ($ign): $(grep -v faulted "$T_TMP/d1.err" | head -n 8)"
 else
 	pass $t

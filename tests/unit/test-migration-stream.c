@@ -757,7 +757,11 @@ static void test_stream_refusals(void)
 	/* A wrong version in the preamble. */
 	fill_src();
 	s = good_stream(&len, 2);
-	s[8] = 2;
+	s[8] = MIG_VERSION + 1;
+	CHECK_EQ(receive(s, len, NULL, 0), -EPROTO);
+	free(s);
+	s = good_stream(&len, 2);
+	s[8] = 1;		/* version 1 started on ACK, without GO */
 	CHECK_EQ(receive(s, len, NULL, 0), -EPROTO);
 	free(s);
 }

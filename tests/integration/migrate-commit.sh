@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The commit after END (docs/migration-stream.md "The end and the commit
+# rule"): the destination runs the guest only on the source's GO, which
+# goes out only after its ACK; the source exits only on RUNNING.  So no
+# failure runs two copies, and none loses the guest.
+#
+#   late-ack       the destination is stopped (SIGSTOP) before END, so its
+#                  ACK comes after the source gave up (ack timeout 2 s):
+#                  the source resumes and counts on; the destination, let
+#                  go, sends its ACK, hears ABORT and exits non-zero
+#                  without running the guest.  (Stream version 1 ran it:
+#                  two copies counting.)
+#   running-lost   the destination takes GO but its RUNNING is lost (test
+#                  hook): lkvm migrate exits 3 "outcome unknown", the guest
+#                  is paused here (no count), pause and a new migrate are
+#                  refused with the reason, and `lkvm stop` here ends it.
+#   unknown-resume the same, and the destination dies; `lkvm resume` here
+#                  gives the guest back: it counts on with no gap or repeat.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/migrate-common.inc"
+tests="late-ack running-lost unknown-resume"
+need_kvm $tests
+need_migrate $tests
+
+MEM=16M
+export LKVM_MIG_ACK_TIMEOUT_MS=2000
+
+state() { "$LKVM" list 2>/dev/null | awk -v n="$1" '$1 == n { print $3 }'; }
+no_counts_for() { ! wait_for "$3" counts_past "$1" "$2"; }
+
+# pair TEST SRC_ENV DST_ENV: counting source TEST-s, destination TEST-d on $PORT.
+pair() {
+	local t=$1
+	PORT=$(pick_port)
+	bg_start SRC_PID env ${2:-} "$LKVM" run -k "$GUESTS/counter" --name "$t-s" -m $MEM \
+		-p delay=2000 >"$T_TMP/$t-s.out" 2>"$T_TMP/$t-s.err"
+	DST_WRAP="env ${3:-LKVM_X=}" start_dst "$t-d" "$PORT" -m $MEM || { fail "$t" "setup: destination"; return 1; }
+	if ! wait_for 30 counts_past "$T_TMP/$t-s.out" 2; then
+		fail "$t" "setup: $(tail -n 1 "$T_TMP/$t-s.err")"; return 1
+	fi
+}
+
+t=late-ack
+if pair $t "LKVM_MIG_FAULT=hold-paused:1000"; then
+	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+	MPID=$!
+	if ! wait_for 30 grep -q "test hook: vCPUs paused" "$T_TMP/$t-s.err"; then
+		fail $t "the hook never held the source"
+	else
+		kill -STOP "$DST_PID"
+		wait "$MPID"; rc=$?
+		last=$(last_count "$T_TMP/$t-s.out")
+		kill -CONT "$DST_PID"
+		if [ $rc -ne 1 ] || ! grep -q '"reason":"no acknowledgement from the destination within 2000 ms".*"guest":"source"}$' "$T_TMP/$t.mig.out"; then
+			fail $t "want a failure with the guest here (rc $rc): $(cat "$T_TMP/$t.mig.out")"
+		elif ! wait_exit "$DST_PID" 20 || [ "$EXIT_RC" = 0 ]; then
+			fail $t "the destination did not give up (exit $EXIT_RC): $(tail -n 2 "$T_TMP/$t-d.err")"
+		elif ! grep -q "source aborted after the acknowledgement: .*; the guest is not started" "$T_TMP/$t-d.err"; then
+			fail $t "the destination's reason: $(tail -n 2 "$T_TMP/$t-d.err")"
+		elif grep -q "count" "$T_TMP/$t-d.out"; then
+			fail $t "the guest ran at the destination too: $(tail -n 1 "$T_TMP/$t-d.out")"
+		elif ! still_counting "$T_TMP/$t-s.out" || ! check_sequence "$T_TMP/$t-s.out" >/dev/null; then
+			fail $t "the source does not count on in sequence after $last"
+		else
+			pass $t
+		fi
+	fi
+	"$LKVM" stop --name $t-s >/dev/null 2>&1
+fi
+
+# unknown TEST: migrate with RUNNING lost; checks the unknown outcome.
+unknown() {
+	local t=$1
+	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err"; rc=$?
+	LAST=$(last_count "$T_TMP/$t-s.out")
+	if [ $rc -ne 3 ] || ! grep -q "migration outcome unknown: the destination was told to run the guest but did not confirm it: .*; the guest is paused here" "$T_TMP/$t.mig.err"; then
+		fail $t "want exit 3, outcome unknown (rc $rc): $(cat "$T_TMP/$t.mig.err")"; return 1
+	elif [ "$(state $t-s)" != paused ] || ! no_counts_for "$T_TMP/$t-s.out" "$LAST" 2; then
+		fail $t "the source is '$(state $t-s)', last count $LAST -> $(last_count "$T_TMP/$t-s.out")"; return 1
+	fi
+}
+
+t=running-lost
+if pair $t "" "LKVM_MIG_FAULT=no-running" && unknown $t; then
+	p=$("$LKVM" pause --name $t-s 2>&1)
+	m=$("$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s 2>&1); mrc=$?
+	if ! echo "$p" | grep -q "the last migration's outcome is unknown and the guest is paused here" ||
+	   ! echo "$m" | grep -q "the last migration's outcome is unknown" || [ $mrc -ne 1 ]; then
+		fail $t "pause / migrate not refused: '$p' / '$m'"
+	elif ! wait_for 30 grep -q count "$T_TMP/$t-d.out"; then
+		fail $t "the destination does not run the guest: $(tail -n 2 "$T_TMP/$t-d.err")"
+	elif ! "$LKVM" stop --name $t-s >/dev/null || ! wait_exit "$SRC_PID" 10 || [ "$EXIT_RC" != 0 ]; then
+		fail $t "lkvm stop of the source: exit $EXIT_RC"
+	else
+		pass $t
+	fi
+	"$LKVM" stop --name $t-d >/dev/null 2>&1
+fi
+
+t=unknown-resume
+if pair $t "" "LKVM_MIG_FAULT=no-running" && unknown $t; then
+	kill -9 "$DST_PID"; wait "$DST_PID" 2>/dev/null
+	out=$("$LKVM" resume --name $t-s 2>&1); rc=$?
+	if [ $rc -ne 0 ] || [ "$out" != "$t-s: resumed here (the last migration's outcome was unknown)" ]; then
+		fail $t "lkvm resume: rc $rc '$out'"
+	elif ! wait_for 30 counts_past "$T_TMP/$t-s.out" $((LAST + 2)) || ! check_sequence "$T_TMP/$t-s.out" >/dev/null; then
+		fail $t "the source does not count on in sequence: $(check_sequence "$T_TMP/$t-s.out")"
+	elif [ "$(state $t-s)" != running ]; then
+		fail $t "the source is '$(state $t-s)'"
+	else
+		pass $t
+	fi
+	"$LKVM" stop --name $t-s >/dev/null 2>&1
+fi
+t_done
