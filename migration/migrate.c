@@ -443,6 +443,7 @@ static int connect_all(struct mig_src *m)
 		c->idx = i;
 		if (m->p->bandwidth_mbps)
 			c->chan.rate_bps = m->p->bandwidth_mbps * 1000000 / m->nch;
+		c->chan.rate_cancel = &cur.cancel;
 		mig_chan__apply_fault_env(&c->chan, i + 1);
 		mig_preamble__encode(pre, i + 1, m->session);
 		ret = mig_chan__writev(&c->chan, &(struct iovec){ pre, sizeof(pre) }, 1);

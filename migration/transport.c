@@ -143,11 +143,23 @@ static void rate_wait(struct mig_chan *c, size_t n)
 		c->rate_bytes = 0;
 	}
 	c->rate_bytes += n;
-	due = c->rate_start_ns + c->rate_bytes * 1000000000ull / c->rate_bps;
-	if (due > now + 1000000) {
-		struct timespec ts = { (due - now) / 1000000000ull, (due - now) % 1000000000ull };
+	/* 128 bits: bytes x 10^9 passes 2^64 after 18 GB on one channel. */
+	due = c->rate_start_ns +
+	      (u64)((unsigned __int128)c->rate_bytes * 1000000000u / c->rate_bps);
+	/*
+	 * At a low cap one batch can mean a wait of many seconds: wait in
+	 * poll(), which a cancel or a stop ends at once by shutting the socket
+	 * down (POLLHUP), not in an uninterruptible sleep.
+	 */
+	while (due > now + 1000000) {
+		struct pollfd pfd = { .fd = c->fd, .events = 0 };
+		u64 ms = (due - now) / 1000000;
 
-		nanosleep(&ts, NULL);
+		if (poll(&pfd, 1, ms > 50 ? 50 : (int)ms) > 0)
+			break;		/* hung up or failed: the send reports it */
+		if (c->rate_cancel && atomic_load(c->rate_cancel))
+			break;		/* the sender stops at its next record */
+		now = now_ns();
 	}
 }
 

@@ -185,6 +185,7 @@ struct mig_chan {
 	u64 bytes_in, bytes_out;
 	u64 rate_bps;			/* send cap in bytes/s, 0 = none */
 	u64 rate_start_ns, rate_bytes;
+	const atomic_bool *rate_cancel;	/* ends a capped wait early (the migration's cancel) */
 	u64 fault_flip_at, fault_cut_at;	/* test hooks: 0 = off (LKVM_MIG_FAULT) */
 };
 

@@ -8,7 +8,7 @@
 # guest stalled and never recovered after the migration was aborted.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="aborted-capped-round"
+tests="aborted-capped-round cancel-capped"
 need_kvm $tests
 need_migrate $tests
 
@@ -43,6 +43,35 @@ elif grep -aq 'priv BAD\|shared BAD' "$T_TMP/capsrc.out"; then
 else
 	pass $t
 	echo "$t: $(grep -v '^migrate: round' "$T_TMP/$t.mig.err"); source counted on to $(last_count "$T_TMP/capsrc.out")"
+fi
+
+# A cancel under a low cap over many channels (1 MB/s over 16: one 2 MiB
+# batch is half a minute of waiting per channel) ends at once, and the
+# destination hears why.  The wait used to be an uninterruptible sleep: the
+# client ended ~30 s later and the destination saw a cut connection.
+t=cancel-capped
+port=$(pick_port)
+if ! start_dst capdst2 "$port" --page-map --test-doorbell -m 32M; then
+	fail $t "destination did not listen: $(tail -n 2 "$T_TMP/capdst2.err")"
+else
+	"$LKVM" migrate --name capsrc --to "127.0.0.1:$port" --bandwidth 1 --channels 16 \
+		>"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+	MIG_PID=$!
+	wait_for 30 progress_lines "$T_TMP/$t.mig.err" 2
+	t0=$(date +%s%N)
+	"$LKVM" migrate --cancel --name capsrc >/dev/null 2>&1
+	wait_exit "$MIG_PID" 30
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	if [ "$EXIT_RC" != 1 ] || [ $ms -gt 5000 ]; then
+		fail $t "lkvm migrate ended $ms ms after the cancel (exit $EXIT_RC)"
+	elif ! wait_exit "$DST_PID" 10 || ! grep -q "source aborted: cancelled (lkvm migrate --cancel)" "$T_TMP/capdst2.err"; then
+		fail $t "the destination: $(tail -n 1 "$T_TMP/capdst2.err")"
+	elif ! still_counting "$T_TMP/capsrc.out"; then
+		fail $t "the source guest stopped counting"
+	else
+		pass $t
+		echo "$t: lkvm migrate ended $ms ms after the cancel"
+	fi
 fi
 "$LKVM" stop --name capsrc >/dev/null 2>&1
 wait "$SRC_PID" 2>/dev/null
