@@ -279,10 +279,15 @@ static struct incoming_ctx {
 	int lfd;
 	pthread_mutex_t lock;		/* fds[], stopped */
 	int fds[MIG_MAX_CHANNELS + 2];
+	int ctrl_fd;			/* of fds[]: the source's control connection */
 	bool stopped;
-} inc = { .lfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+} inc = { .lfd = -1, .ctrl_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* shutdown() wakes a thread blocked in accept() or read() on the fd. */
+/*
+ * shutdown() wakes a thread blocked in accept() or read() on the fd.  The
+ * control connection keeps its sending side: the failure path then tells
+ * the source why ("stopped by 'lkvm stop'") instead of just hanging up.
+ */
 static void incoming_stop(struct kvm *kvm)
 {
 	u32 i;
@@ -291,7 +296,7 @@ static void incoming_stop(struct kvm *kvm)
 	inc.stopped = true;
 	for (i = 0; i < ARRAY_SIZE(inc.fds); i++)
 		if (inc.fds[i] >= 0)
-			shutdown(inc.fds[i], SHUT_RDWR);
+			shutdown(inc.fds[i], inc.fds[i] == inc.ctrl_fd ? SHUT_RD : SHUT_RDWR);
 	pthread_mutex_unlock(&inc.lock);
 }
 
@@ -320,6 +325,8 @@ static void unwatch_fd(int fd)
 	for (i = 0; i < ARRAY_SIZE(inc.fds); i++)
 		if (inc.fds[i] == fd)
 			inc.fds[i] = -1;
+	if (inc.ctrl_fd == fd)
+		inc.ctrl_fd = -1;
 	pthread_mutex_unlock(&inc.lock);
 }
 
@@ -666,6 +673,9 @@ int migration__incoming(struct kvm *kvm)
 	}
 	t0 = now_ns();
 	mig_chan__init_fd(&ctrl, fd);
+	pthread_mutex_lock(&inc.lock);
+	inc.ctrl_fd = fd;
+	pthread_mutex_unlock(&inc.lock);
 	watch_fd(fd);
 	ret = mig_incoming__hello(in, &ctrl);
 	if (!ret)	/* SEV: PDH out, session in, RECEIVE_START */
