@@ -371,18 +371,36 @@ static void name_bits(const struct mig_cpuid_word *w, u32 bits, char *buf, size_
  * first entry that differs rather than printing both lists, which with a
  * few disks is longer than a terminal line.
  */
+/* Does the ';'-separated @list hold the entry @e (@len bytes)? */
+static bool list_has(const char *list, const char *e, size_t len)
+{
+	while (*list) {
+		size_t l = strcspn(list, ";");
+
+		if (l == len && !memcmp(list, e, len))
+			return true;
+		list += l + !!list[l];
+	}
+	return false;
+}
+
 static int devices_compare(const char *a, const char *b, char *reason, size_t n)
 {
+	const char *a0 = a, *b0 = b;
+
 	for (;;) {
 		size_t la = strcspn(a, ";"), lb = strcspn(b, ";");
 
 		if (!la && !lb && !*a && !*b)
 			return 0;
 		if (la != lb || memcmp(a, b, la)) {
-			if (!*a)
+			/* One side's extra entry shifts the rest: name it, not the pair. */
+			bool a_there = *a && list_has(b0, a, la), b_here = *b && list_has(a0, b, lb);
+
+			if (!*a || (a_there && !b_here))
 				snprintf(reason, n, "devices differ: the destination adds '%.*s'",
 					 (int)lb, b);
-			else if (!*b)
+			else if (!*b || (b_here && !a_there))
 				snprintf(reason, n, "devices differ: the destination lacks '%.*s'",
 					 (int)la, a);
 			else

@@ -405,7 +405,9 @@ static int register_identity(struct blk_dev *b, int i)
 	char desc[400];
 
 	identity_of(b, &id);
-	snprintf(desc, sizeof(desc), "disk%d=%s,ino=%llu,size=%llu", i, id.path,
-		 (unsigned long long)id.ino, (unsigned long long)id.size);
+	/* ",ro" too: the guest saw VIRTIO_BLK_F_RO or not, and keeps what it saw. */
+	snprintf(desc, sizeof(desc), "disk%d=%s,ino=%llu,size=%llu%s", i, id.path,
+		 (unsigned long long)id.ino, (unsigned long long)id.size,
+		 b->disk.readonly ? ",ro" : "");
 	return migration__register_device(desc);
 }

@@ -388,6 +388,13 @@ static void test_shape(void)
 	d.devices_len = strlen(d.devices);
 	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
 	CHECK(strstr(why, "source 'disk0=/a.img,ino=1,size=2', destination 'disk0=/a.img,ino=1,size=3'"));
+	/* An extra entry in the middle is named as such, not as a pair. */
+	strcpy(d.devices, "serial;page-map;virtio-blk;disk0=/a.img,ino=1,size=2;virtio-net;net0=02:00:00:00:00:01");
+	d.devices_len = strlen(d.devices);
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(!strcmp(why, "devices differ: the destination adds 'page-map'"));
+	CHECK(mig_shape__compare(&d, &s, why, sizeof(why)) < 0);
+	CHECK(!strcmp(why, "devices differ: the destination lacks 'page-map'"));
 	memcpy(d.devices, s.devices, s.devices_len + 1);
 	d.devices_len = s.devices_len;
 	CHECK_EQ(mig_shape__compare(&s, &d, why, sizeof(why)), 0);
