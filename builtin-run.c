@@ -289,13 +289,20 @@ static int cmd_run(int argc, const char **argv)
 		else
 			pr_info("%s", kvm->exit_reason);
 	}
-	kvm_cpu__exit_all(kvm);
+	/*
+	 * Modules first (a migration still running is cancelled and waited
+	 * for, the control socket closed), the vCPUs after: a migration's
+	 * dirty-ring harvest reads the vCPUs' rings until it has ended.
+	 */
 	kvm__exit_all(kvm);
+	kvm_cpu__exit_all(kvm);
 	kvm__exit(kvm);
 	return ret;
 
 out_cpus:
+	kvm__exit_all(kvm);
 	kvm_cpu__exit_all(kvm);
+	goto out_exit;
 out_devices:
 	kvm__exit_all(kvm);
 out_exit:
