@@ -89,7 +89,7 @@ static int set_value(const struct option *opt, const char *arg)
 			*(const char **)opt->value = opt->data ? opt->data : "";
 			return 0;
 		}
-		if (!arg || !*arg)
+		if (!arg || (!*arg && !(opt->flags & PARSE_OPT_EMPTY)))
 			return opt_error(opt, "empty value");
 		*(const char **)opt->value = arg;
 		return 0;

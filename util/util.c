@@ -1,4 +1,5 @@
 /* Messages, size parsing and I/O helpers shared by every module. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -93,11 +94,19 @@ int parse_u64(const char *s, u64 *out)
 {
 	char *end;
 	unsigned long long v;
+	int base = 10;
 
 	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
 		return -EINVAL;
+	/* Decimal, or hex with 0x; never octal: "-c 010" is ten, not eight. */
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		s += 2;
+		base = 16;
+	}
+	if (!isxdigit((unsigned char)*s))	/* strtoull would take " -5" */
+		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, base);
 	if (*end || end == s)
 		return -EINVAL;
 	if (errno)		/* all digits, but more than a u64 holds */

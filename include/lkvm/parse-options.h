@@ -24,6 +24,7 @@ enum opt_type {
 #define PARSE_OPT_OPTARG	1	/* --opt or --opt=VALUE (never "--opt VALUE") */
 #define PARSE_OPT_MULTI		2	/* callback may be given repeatedly */
 #define PARSE_OPT_HIDDEN	4	/* parsed, but not listed by --help (test hooks) */
+#define PARSE_OPT_EMPTY		8	/* a string that may be "" (-p "$EXTRA") */
 
 struct option;
 typedef int (*parse_opt_cb)(const struct option *opt, const char *arg);
@@ -48,6 +49,9 @@ struct option {
 	{ .type = OPT_BOOL, .short_name = (s), .long_name = (l), .value = (v), .help = (h) }
 #define OPT_STR(s, l, v, a, h) \
 	{ .type = OPT_STRING, .short_name = (s), .long_name = (l), .value = (v), .argh = (a), .help = (h) }
+#define OPT_STR_EMPTY_OK(s, l, v, a, h) \
+	{ .type = OPT_STRING, .short_name = (s), .long_name = (l), .value = (v), .argh = (a), \
+	  .help = (h), .flags = PARSE_OPT_EMPTY }
 #define OPT_INTEGER(s, l, v, lo, hi, h) \
 	{ .type = OPT_INT, .short_name = (s), .long_name = (l), .value = (v), .argh = "<n>", \
 	  .min = (lo), .max = (hi), .help = (h) }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lkvm run: guest output, exit status, failure diagnosis, bad kernels, initrd.
 . "$(dirname "$0")/../lib.sh"
-need_kvm hello exit_status triple_fault bad_insn cpuid_mask initrd initrd_most_of_ram std_fds_closed background_job
+need_kvm hello exit_status triple_fault bad_insn cpuid_mask initrd initrd_most_of_ram std_fds_closed numbers_and_empty_params background_job
 G=$GUESTS
 
 out=$($LKVM run -k $G/hello 2>$T_TMP/err); rc=$?
@@ -61,6 +61,14 @@ truncate -s 64K $T_TMP/closed.img
 $LKVM run -k $G/hello -d $T_TMP/closed.img <&- >&- 2>&-; rc=$?
 if [ $rc -eq 0 ] && cmp -s $T_TMP/closed.img <(head -c 65536 /dev/zero); then pass std_fds_closed
 else fail std_fds_closed "rc=$rc, the disk now starts with: $(head -c 40 $T_TMP/closed.img | tr -d '\0')"; fi
+
+# Numbers are decimal (or 0x hex), never octal: -c 010 is ten vCPUs (it
+# was eight); and an empty -p is no parameters (it was refused).
+out=$($LKVM run -k $G/smp -c 010 -p cpus=10 2>&1); rc=$?
+out2=$($LKVM run -k $G/hello -p "" 2>&1); rc2=$?
+if [ $rc -eq 0 ] && echo "$out" | grep -q "smp: all 10 cpus online" && [ $rc2 -eq 0 ]
+then pass numbers_and_empty_params
+else fail numbers_and_empty_params "rc=$rc $out / rc=$rc2 $out2"; fi
 
 # `lkvm run ... &` from an interactive shell: lkvm used to put the terminal
 # in raw mode anyway and was stopped by SIGTTOU before the guest ran.

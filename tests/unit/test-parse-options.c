@@ -51,6 +51,15 @@ static void test_sizes(void)
 	CHECK_EQ(parse_u64("12x", &v), -EINVAL);
 	CHECK_EQ(parse_u64("-1", &v), -EINVAL);
 	CHECK_EQ(parse_u64("", &v), -EINVAL);
+	/* Never octal (strtoull base 0 read "010" as 8 and refused "08"). */
+	CHECK(!parse_u64("010", &v) && v == 10);
+	CHECK(!parse_u64("08", &v) && v == 8);
+	CHECK(!parse_u64("0XfF", &v) && v == 255);
+	CHECK_EQ(parse_u64("0x", &v), -EINVAL);
+	CHECK_EQ(parse_u64("0x-1", &v), -EINVAL);
+	CHECK_EQ(parse_u64("0x 1", &v), -EINVAL);
+	CHECK_EQ(parse_u64("1a", &v), -EINVAL);
+	CHECK_EQ(parse_u64("0x10000000000000000", &v), -ERANGE);
 }
 
 static void test_good_options(void)
