@@ -34,7 +34,6 @@
 
 #include "lkvm/kvm.h"
 #include "lkvm/mig-section.h"
-#include "lkvm/migration.h"
 #include "lkvm/page-map.h"
 
 /* From <asm/kvm_para.h>; repeated so this file stays arch-neutral. */
@@ -194,10 +193,7 @@ int page_map__create(struct kvm *kvm)
 		return 0;
 	kvm->page_map = page_map__new(kvm->mem_banks, kvm->nr_mem_banks,
 				      kvm->cfg.sev_mode != SEV_MODE_NONE);
-	if (!kvm->page_map)
-		return -ENOMEM;
-	/* In the handshake: a destination without one is refused up front. */
-	return migration__register_device("page-map");
+	return kvm->page_map ? 0 : -ENOMEM;
 }
 
 /* ---- word-at-a-time range operations ---- */
