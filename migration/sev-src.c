@@ -16,6 +16,7 @@
  * by address only.  One VM per process, so the state is a static.
  */
 #include <errno.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,12 +194,18 @@ const struct sev_mig_pages *sev_mig__src_pages(struct kvm *kvm)
 /* Read a whole small file (certificates) into a malloc'd buffer. */
 int sev_mig__read_file(const char *path, size_t max, u8 **buf, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO is refused below, not waited on. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
 	ssize_t r;
 
 	*buf = NULL;
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;		/* not a regular file */
+	}
 	*buf = malloc(max + 1);
 	if (!*buf) {
 		close(fd);

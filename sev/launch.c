@@ -24,6 +24,7 @@
 
 #include "crypto-internal.h"
 #include "lkvm/cpuid.h"
+#include "lkvm/sev-migration.h"
 #include "lkvm/init.h"
 #include "lkvm/run-hooks.h"
 #include "lkvm/sev.h"
@@ -341,10 +342,13 @@ static off_t file_size(const char *path)
  * The owner can only wrap the secret after seeing the measurement (its
  * MAC covers it), so wait for both files, then until their size is stable.
  */
+#define SEV_SECRET_WAIT_S	60
+
 static int wait_secret_files(struct kvm *kvm)
 {
 	const char *h = sev_options.secret_header, *s = sev_options.secret;
-	u64 deadline = now_ns() + (u64)sev_options.secret_wait_s * 1000000000ULL;
+	int wait_s = sev_options.secret_wait_s < 0 ? SEV_SECRET_WAIT_S : sev_options.secret_wait_s;
+	u64 deadline = now_ns() + (u64)wait_s * 1000000000ULL;
 	off_t lh = -2, ls = -2;
 	bool said = false;
 
@@ -361,12 +365,12 @@ static int wait_secret_files(struct kvm *kvm)
 		}
 		if (now_ns() > deadline) {
 			pr_err("SEV: the guest owner's secret (%s, %s) did not appear within %d s",
-			       h, s, sev_options.secret_wait_s);
+			       h, s, wait_s);
 			return -ETIMEDOUT;
 		}
 		if (!said && (ch < 0 || cs < 0)) {
 			pr_info("SEV: waiting up to %d s for the secret files %s and %s",
-				sev_options.secret_wait_s, h, s);
+				wait_s, h, s);
 			said = true;
 		}
 		usleep(50 * 1000);
@@ -490,6 +494,24 @@ static int sev_open(struct kvm *kvm)
  * type needs KVM_CHECK_EXTENSION, so /dev/kvm is opened just for that
  * (kvm__init() reports any problem with it properly).
  */
+static int check_mig_file(const char *opt, const char *path, size_t max)
+{
+	size_t len;
+	u8 *buf;
+	int ret;
+
+	if (!path)
+		return 0;
+	ret = sev_mig__read_file(path, max, &buf, &len);
+	if (ret) {
+		pr_err("SEV: cannot read %s %s: %s", opt, path,
+		       ret == -EFBIG ? "too large for a certificate file" : strerror(-ret));
+		return ret;
+	}
+	free(buf);
+	return 0;
+}
+
 int sev__vm_type(struct kvm *kvm)
 {
 	const struct sev_options *o = &sev_options;
@@ -498,12 +520,22 @@ int sev__vm_type(struct kvm *kvm)
 	if (kvm->cfg.sev_mode == SEV_MODE_NONE) {
 		if (o->policy_set || o->dh_cert || o->session || o->measure_out ||
 		    o->secret_header || o->secret || o->secret_gpa_set || o->state_dir ||
-		    o->root_dir) {
+		    o->root_dir || o->secret_wait_s >= 0 || sev_mig_options.ark ||
+		    sev_mig_options.amd_chain) {
 			pr_err("SEV: --sev-* options need --sev (hardware) or --sev=emulated");
 			return -EINVAL;
 		}
 		return KVM_X86_DEFAULT_VM;
 	}
+	if (o->secret_wait_s >= 0 && !o->secret) {
+		pr_err("SEV: --sev-secret-wait needs --sev-secret and --sev-secret-header");
+		return -EINVAL;
+	}
+	/* Read only when a migration needs them: refuse a file that is not there now. */
+	ret = check_mig_file("--sev-ark", sev_mig_options.ark, SEV_AMD_CERT_MAX_SIZE) ?:
+	      check_mig_file("--sev-amd-chain", sev_mig_options.amd_chain, SEV_MIG_AMD_MAX);
+	if (ret)
+		return ret;
 	ret = sev_open(kvm);
 	if (ret)
 		return ret;

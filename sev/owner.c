@@ -414,13 +414,16 @@ int sev_owner__cmd_session(int argc, const char **argv)
 {
 	const char *pdh_path = NULL, *chain_path = NULL, *amd_path = NULL, *ark_path = NULL;
 	const char *dh_out = NULL, *session_out = NULL, *keys_out = NULL;
-	struct u32_opt policy = { 0, false };
+	/* The same default as `lkvm run --sev-policy`: a session made with both
+	 * defaults must launch. */
+	struct u32_opt policy = { SEV_POLICY_NODBG, false };
 	const struct option opts[] = {
 		OPT_STR(0, "pdh", &pdh_path, "<file>", "platform PDH certificate (0x824 bytes)"),
 		OPT_STR(0, "chain", &chain_path, "<file>", "PEK||OCA||CEK to validate the PDH"),
 		OPT_STR(0, "amd-chain", &amd_path, "<file>", "ASK||ARK to validate the CEK"),
 		OPT_STR(0, "ark", &ark_path, "<file>", "trusted ARK certificate to pin"),
-		OPT_U32("policy", &policy, UINT32_MAX, "<n>", "guest policy (default 0)"),
+		OPT_U32("policy", &policy, UINT32_MAX, "<n>", "guest policy (default 0x1 = NODBG, "
+			"as lkvm run's)"),
 		OPT_STR(0, "dh-cert", &dh_out, "<out>", "write the owner DH certificate"),
 		OPT_STR(0, "session", &session_out, "<out>", "write the session blob"),
 		OPT_STR(0, "keys", &keys_out, "<out>", "write TEK, TIK and the owner key (0600)"),

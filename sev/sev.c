@@ -13,7 +13,7 @@
 
 struct sev_options sev_options = {
 	.policy = SEV_POLICY_DEFAULT,
-	.secret_wait_s = 60,
+	.secret_wait_s = -1,		/* not given: SEV_SECRET_WAIT_S */
 };
 
 static const char *const ret_names[] = {

@@ -148,7 +148,7 @@ struct sev_options {
 	const char *secret;		/* LAUNCH_SECRET ciphertext file */
 	u64 secret_gpa;
 	bool secret_gpa_set;
-	int secret_wait_s;		/* how long to wait for the secret files */
+	int secret_wait_s;		/* how long to wait for the secret files, -1: default */
 	const char *state_dir;
 	const char *root_dir;
 };

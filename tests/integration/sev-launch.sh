@@ -79,6 +79,21 @@ fi
 cp keys.before owner.keys
 if [ $ok = 1 ]; then pass $t; [ -z "$why" ] || echo "$t: $why"; else fail $t "$why"; fi
 
+# The SEV migration options are checked at start like the others: without
+# --sev they are an error (they were ignored), and a file that is not there
+# is named now, not at the first migration.  --sev-secret-wait needs a secret.
+ok=1 why=""
+for c in "--sev-ark ark.cert|SEV: --sev-* options need --sev (hardware) or --sev=emulated" \
+	 "--sev-amd-chain x|SEV: --sev-* options need --sev (hardware) or --sev=emulated" \
+	 "--sev-secret-wait 5|SEV: --sev-* options need --sev (hardware) or --sev=emulated" \
+	 "--sev=emulated --sev-ark nothere.cert|SEV: cannot read --sev-ark nothere.cert: No such file or directory" \
+	 "--sev=emulated --sev-amd-chain nothere|SEV: cannot read --sev-amd-chain nothere: No such file or directory" \
+	 "--sev=emulated --sev-secret-wait 5|SEV: --sev-secret-wait needs --sev-secret and --sev-secret-header"; do
+	$LKVM run -k $G/hello ${c%%|*} >out 2>err </dev/null; rc=$?
+	{ [ $rc -ne 0 ] && [ ! -s out ] && grep -qF -- "${c#*|}" err; } || { ok=0; why="$why ${c%%|*}: rc=$rc $(cat err); "; }
+done
+[ $ok = 1 ] && pass sev_options_checked || fail sev_options_checked "$why"
+
 # The model's directories: a --sev-state whose parent is missing (a typo)
 # is refused rather than made, with every parent, into a new platform; the
 # default ~/.lkvm/sev-model never creates HOME; a --sev-root that is a

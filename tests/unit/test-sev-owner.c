@@ -166,6 +166,19 @@ static void test_session_opens_on_platform(void)
 	/* without the chain options the PDH is only sanity-checked */
 	CHECK_EQ(CMD(sev_owner__cmd_session, "session", "--pdh", P("pdh.cert"), "--dh-cert",
 		     P("dh2.cert"), "--session", P("session2.bin"), "--keys", P("owner2.keys")), 0);
+	/* ... and without --policy it is lkvm run's default, NODBG (it was 0) */
+	{
+		u8 dh2[SEV_CERT_SIZE], session2[SEV_SESSION_SIZE];
+		struct sev_tks tks2;
+
+		OK(sev_owner__load_keys(P("owner2.keys"), &owner_tks, &pol, &have, NULL));
+		CHECK(have);
+		CHECK_EQ(pol, SEV_POLICY_NODBG);
+		REQUIRE(get("dh2.cert", dh2, sizeof(dh2)) == SEV_CERT_SIZE);
+		REQUIRE(get("session2.bin", session2, sizeof(session2)) == SEV_SESSION_SIZE);
+		CHECK_EQ(sev_session__open(plat.pdh, dh2, SEV_CERT_SIZE, session2,
+					   SEV_SESSION_SIZE, SEV_POLICY_NODBG, &tks2), 0);
+	}
 }
 
 static void test_session_refuses_bad_input(void)
