@@ -29,7 +29,7 @@
 
 static const char migrate_usage_line[] =
 	"lkvm migrate --to HOST:PORT [--name NAME] [--downtime MS] [--bandwidth MB/s] "
-	"[--channels N] [--verify] [--json] [--quiet]\n"
+	"[--channels N] [--max-rounds N] [--verify] [--wait-ready S] [--json] [--quiet]\n"
 	"   or: lkvm migrate --cancel [--name NAME]\n"
 	"   or: lkvm migrate --status [--name NAME] [--json]";
 
@@ -222,7 +222,10 @@ static void migrate_usage(void)
 	       "Live-migrate the guest of instance NAME to an lkvm started with the same\n"
 	       "machine options and --incoming PORT on HOST.  The guest keeps running here\n"
 	       "until the destination has received and checked everything; any failure\n"
-	       "before that leaves it running here, and the reason is printed.\n",
+	       "before that leaves it running here, and the reason is printed.\n\n"
+	       "Exit status: 0 the guest runs at the destination; 1 it failed, the guest\n"
+	       "runs here; 2 it failed because this instance is stopping; 3 outcome\n"
+	       "unknown, the guest is paused here ('lkvm resume' or 'lkvm stop' settles it).\n",
 	       migrate_usage_line);
 }
 

@@ -96,7 +96,10 @@ int virtio_blk__open_disk(struct virtio_blk_disk *d, const char *path, bool read
 		return err;
 	}
 	d->readonly = readonly;
+	d->bytes = st.st_size;
 	d->capacity = (u64)st.st_size >> SECTOR_SHIFT;	/* a partial tail sector is not exposed */
+	d->dev = st.st_dev;
+	d->ino = st.st_ino;
 	d->path = path;
 	return 0;
 }
@@ -313,7 +316,7 @@ static int register_identity(struct blk_dev *b, int i);
 static int virtio_blk__init(struct kvm *kvm)
 {
 	bool sev = kvm->cfg.sev_mode != SEV_MODE_NONE;
-	int i, ret;
+	int i, j, ret;
 
 	blk_ro_ops = blk_ops;
 	blk_ro_ops.features = (blk_ops.features | (1ULL << VIRTIO_BLK_F_RO)) &
@@ -330,6 +333,31 @@ static int virtio_blk__init(struct kvm *kvm)
 			       ret == -EINVAL ? "not a regular file" : strerror(-ret));
 			free(b);
 			return ret;
+		}
+		/*
+		 * An empty image is almost surely the wrong file; a size that is
+		 * not whole sectors loses its tail; and the same file twice would
+		 * be two disks writing one image behind each other's caches.
+		 */
+		if (!b->disk.capacity) {
+			pr_err("disk %s: %llu bytes, less than one 512-byte sector", disk_opts[i].path,
+			       (unsigned long long)b->disk.bytes);
+			ret = -EINVAL;
+			goto err_close;
+		}
+		if (b->disk.bytes % 512)
+			pr_warn("disk %s: %llu bytes is not a whole number of 512-byte sectors; "
+				"the guest sees the first %llu", disk_opts[i].path,
+				(unsigned long long)b->disk.bytes,
+				(unsigned long long)b->disk.capacity * 512);
+		for (j = 0; j < nr_blks; j++) {
+			if (blks[j]->disk.dev == b->disk.dev &&
+			    blks[j]->disk.ino == b->disk.ino) {
+				pr_err("disk %s: the same file as disk %d (%s)", disk_opts[i].path, j,
+				       disk_opts[j].path);
+				ret = -EINVAL;
+				goto err_close;
+			}
 		}
 		fill_config(b);
 		b->index = i;

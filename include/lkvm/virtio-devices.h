@@ -40,6 +40,9 @@ struct virtio_blk_disk {
 	int fd;
 	bool readonly;
 	u64 capacity;		/* 512-byte sectors */
+	u64 bytes;		/* the file's size (a partial tail sector is not exposed) */
+	dev_t dev;
+	ino_t ino;
 	const char *path;
 	/* Host CPU accounting for the bench: requests and bytes handled. */
 	u64 nr_requests, nr_bytes;

@@ -40,6 +40,13 @@ LKVM_REAL=$LKVM LKVM="timeout -k 2 10 $LKVM_REAL"
 expect_err kernel_fifo "cannot read kernel '$T_TMP/fifo': not a regular file" run -k $T_TMP/fifo
 expect_err initrd_fifo "cannot read initrd '$T_TMP/fifo': not a regular file" run -k $K -i $T_TMP/fifo
 expect_err disk_fifo_ro "disk $T_TMP/fifo: cannot open read-only: not a regular file" run -k $K -d $T_TMP/fifo,ro
+# An empty image, and one file given twice (the second through a symlink):
+# both used to start (a disk of capacity 0; two disks on one image).
+: >$T_TMP/empty-disk.img; truncate -s 1M $T_TMP/disk.img; ln -s disk.img $T_TMP/disk-link.img
+expect_err disk_empty "disk $T_TMP/empty-disk.img: 0 bytes, less than one 512-byte sector" \
+	run -k $K -d $T_TMP/empty-disk.img
+expect_err disk_twice "disk $T_TMP/disk-link.img: the same file as disk 0 ($T_TMP/disk.img)" \
+	run -k $K -d $T_TMP/disk.img -d $T_TMP/disk-link.img,ro
 LKVM=$LKVM_REAL
 # A device that cannot start says why in one line (not also "init ... failed").
 expect_err disk_missing_one_line "disk $T_TMP/nodisk: cannot open read-write: No such file" run -k $K -d $T_TMP/nodisk
