@@ -508,6 +508,9 @@ static void *vcpu_thread(void *arg)
 	pthread_mutex_lock(&kvm->run_lock);
 	vcpu->thread = pthread_self();
 	vcpu->thread_started = true;
+	/* No vCPU runs before every thread exists (kvm_cpu__start_all). */
+	while (!kvm->vcpus_go && !kvm->stopping)
+		pthread_cond_wait(&kvm->run_cond, &kvm->run_lock);
 	if (kvm->stopping) {
 		vcpu->thread_done = true;
 		pthread_mutex_unlock(&kvm->run_lock);
@@ -568,7 +571,9 @@ int kvm_cpu__start_all(struct kvm *kvm)
 		ret = pthread_create(&t, NULL, vcpu_thread, vcpu);
 		if (ret) {
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			pr_err("cannot start vCPU thread: %s", strerror(ret));
+			pr_err("cannot start the thread of vCPU %d of %d: %s", i, kvm->nr_cpus,
+			       strerror(ret));
+			/* The others wait for the go: they leave without running. */
 			kvm__request_stop(kvm, 1, "thread creation failed");
 			kvm_cpu__wait_all(kvm);
 			return -ret;
@@ -576,7 +581,15 @@ int kvm_cpu__start_all(struct kvm *kvm)
 		vcpu->join = t;
 		vcpu->joinable = true;
 	}
-	/* The main thread keeps the kick signal blocked. */
+	/*
+	 * All threads exist: let them run.  (vCPU 0 used to run as soon as its
+	 * thread did, so a failure to create a later one came after guest
+	 * output.)  The main thread keeps the kick signal blocked.
+	 */
+	pthread_mutex_lock(&kvm->run_lock);
+	kvm->vcpus_go = true;
+	pthread_cond_broadcast(&kvm->run_cond);
+	pthread_mutex_unlock(&kvm->run_lock);
 	return 0;
 }
 

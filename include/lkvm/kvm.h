@@ -111,6 +111,7 @@ struct kvm {
 	void (*stop_notify)(struct kvm *kvm);
 	/* The before-start steps are running: no guest to pause or debug yet. */
 	bool starting;
+	bool vcpus_go;			/* every vCPU thread exists; under run_lock */
 };
 
 enum { KVM_BOOT_PVH = 1, KVM_BOOT_BZIMAGE = 2 };
