@@ -347,6 +347,15 @@ static void close_chan(struct mig_chan *c)
 	mig_chan__close(c);
 }
 
+static void close_listener(void)
+{
+	if (inc.lfd >= 0) {
+		unwatch_fd(inc.lfd);
+		close(inc.lfd);
+		inc.lfd = -1;
+	}
+}
+
 /* Idempotent: the receive hook calls it when done, the exit path always. */
 static int incoming_cleanup(struct kvm *kvm)
 {
@@ -355,11 +364,7 @@ static int incoming_cleanup(struct kvm *kvm)
 	pthread_mutex_unlock(&kvm->run_lock);
 	__atomic_store_n(&kvm->incoming_wait, false, __ATOMIC_RELEASE);
 	prefault__stop(&inc.pf, true);	/* the stream, if any, stopped it already */
-	if (inc.lfd >= 0) {
-		unwatch_fd(inc.lfd);
-		close(inc.lfd);
-		inc.lfd = -1;
-	}
+	close_listener();
 	if (inc.inited) {
 		mig_incoming__free(&inc.in);
 		inc.inited = false;
@@ -725,6 +730,12 @@ int migration__incoming(struct kvm *kvm)
 		}
 		threads[ch - 1].started = true;
 	}
+	/*
+	 * Every connection of this source is in: a second source now gets
+	 * "connection refused" at once, instead of waiting in the backlog
+	 * for the whole migration and then a reset.
+	 */
+	close_listener();
 	ret = mig_incoming__recv(in, &ctrl, true, &ctrl_counted);
 
 out_threads:

@@ -472,6 +472,9 @@ const char *mig_net_strerror(int err)
 	switch (err) {
 	case -ENOENT:	return "the host name does not resolve";
 	case -EAGAIN:	return "the host name cannot be resolved now (temporary DNS failure)";
+	case -ECONNREFUSED:
+		return "Connection refused (nothing listens there: no lkvm run --incoming, "
+		       "or one already busy with another source)";
 	default:	return strerror(-err);
 	}
 }

@@ -19,9 +19,12 @@
 #   not-lkvm           an HTTP server on the port: "no handshake reply ...
 #                      (is it an lkvm run --incoming?)", the guest counts on
 #   unresolvable       --to a name under .invalid: "does not resolve"
+#   busy-destination   a second source aimed at a destination in the middle
+#                      of receiving is refused at once ("busy with another
+#                      source"), not held until the first is done
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable"
+tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination"
 need_kvm $tests
 need_migrate $tests
 if ! command -v python3 >/dev/null; then
@@ -213,4 +216,34 @@ else
 	echo "$t: the source exited $(( ($(date +%s%N) - t0) / 1000000 )) ms after lkvm stop"
 fi
 kill "$FAKE_PID" 2>/dev/null
+t=busy-destination
+head -c $((6 << 20)) /dev/urandom >"$T_TMP/random6.img"
+port=$(pick_port)
+start_src s6 -m 16M -i "$T_TMP/random6.img" -p "delay=20000"
+S6_PID=$SRC_PID
+start_src s7 -m 16M -p "delay=20000"
+if ! start_dst d6 "$port" -m 16M || ! wait_for 30 counts_past "$T_TMP/s6.out" 2 ||
+   ! wait_for 30 counts_past "$T_TMP/s7.out" 2; then
+	fail $t "setup: $(tail -n 1 "$T_TMP/s6.err" "$T_TMP/d6.err")"
+else
+	"$LKVM" migrate --name s6 --to "127.0.0.1:$port" --bandwidth 1 >"$T_TMP/m6.out" 2>"$T_TMP/m6.err" &
+	MIG_PID=$!
+	wait_for 30 progress_lines "$T_TMP/m6.err" 2
+	t0=$(date +%s%N)
+	"$LKVM" migrate --name s7 --to "127.0.0.1:$port" --quiet >/dev/null 2>"$T_TMP/m7.err"; rc=$?
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	"$LKVM" migrate --cancel --name s6 >/dev/null 2>&1
+	wait "$MIG_PID"
+	if [ $rc -ne 1 ] || [ $ms -gt 5000 ] ||
+	   ! grep -q "or one already busy with another source" "$T_TMP/m7.err"; then
+		fail $t "second source: rc=$rc after $ms ms: $(cat "$T_TMP/m7.err")"
+	elif ! still_counting "$T_TMP/s7.out"; then
+		fail $t "the second source's guest stopped"
+	else
+		pass $t
+		echo "$t: refused after $ms ms"
+	fi
+fi
+"$LKVM" stop --name s6 >/dev/null 2>&1
+"$LKVM" stop --name s7 >/dev/null 2>&1
 t_done
