@@ -184,7 +184,8 @@ static int read_blob(const char *what, const char *path, void **buf, size_t *len
 	int ret = read_file(path, buf, len, SEV_FW_BLOB_MAX);
 
 	if (ret < 0)
-		pr_err("SEV: cannot read %s %s: %s%s", what, path, strerror(-ret),
+		pr_err("SEV: cannot read %s %s: %s%s", what, path,
+		       ret == -EINVAL ? "not a regular file" : strerror(-ret),
 		       ret == -EFBIG ? " (larger than 16 KiB)" : "");
 	return ret;
 }
@@ -364,8 +365,12 @@ static int wait_secret_files(struct kvm *kvm)
 			return -EINTR;
 		}
 		if (now_ns() > deadline) {
-			pr_err("SEV: the guest owner's secret (%s, %s) did not appear within %d s",
-			       h, s, wait_s);
+			if (ch == 0 || cs == 0)
+				pr_err("SEV: the guest owner's secret file %s is still empty after %d s",
+				       ch == 0 ? h : s, wait_s);
+			else
+				pr_err("SEV: the guest owner's secret (%s, %s) did not appear within "
+				       "%d s", h, s, wait_s);
 			return -ETIMEDOUT;
 		}
 		if (!said && (ch < 0 || cs < 0)) {

@@ -233,7 +233,10 @@ int sev__opt_mode(const struct option *opt, const char *arg)
 {
 	enum kvm_sev_mode *mode = opt->value;
 
-	if (!arg || !*arg || !strcmp(arg, "hw") || !strcmp(arg, "hardware"))
+	/* "--sev=" is a script's empty variable, not a choice of hardware. */
+	if (arg && !*arg)
+		return opt_error(opt, "empty value (use --sev or --sev=emulated)");
+	if (!arg || !strcmp(arg, "hw") || !strcmp(arg, "hardware"))
 		*mode = SEV_MODE_HARDWARE;
 	else if (!strcmp(arg, "emulated") || !strcmp(arg, "model"))
 		*mode = SEV_MODE_EMULATED;

@@ -25,21 +25,6 @@ need_migrate $tests
 MEM=16M
 export LKVM_MIG_ACK_TIMEOUT_MS=2000
 
-state() { "$LKVM" list 2>/dev/null | awk -v n="$1" '$1 == n { print $3 }'; }
-no_counts_for() { ! wait_for "$3" counts_past "$1" "$2"; }
-
-# pair TEST SRC_ENV DST_ENV: counting source TEST-s, destination TEST-d on $PORT.
-pair() {
-	local t=$1
-	PORT=$(pick_port)
-	bg_start SRC_PID env ${2:-} "$LKVM" run -k "$GUESTS/counter" --name "$t-s" -m $MEM \
-		-p delay=2000 >"$T_TMP/$t-s.out" 2>"$T_TMP/$t-s.err"
-	DST_WRAP="env ${3:-LKVM_X=}" start_dst "$t-d" "$PORT" -m $MEM || { fail "$t" "setup: destination"; return 1; }
-	if ! wait_for 30 counts_past "$T_TMP/$t-s.out" 2; then
-		fail "$t" "setup: $(tail -n 1 "$T_TMP/$t-s.err")"; return 1
-	fi
-}
-
 t=late-ack
 if pair $t "LKVM_MIG_FAULT=hold-paused:1000"; then
 	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &

@@ -20,25 +20,6 @@ need_migrate $tests
 
 MEM=16M
 
-# state NAME: its STATE column in `lkvm list`
-state() { "$LKVM" list 2>/dev/null | awk -v n="$1" '$1 == n { print $3 }'; }
-
-# no_counts_for FILE N SECONDS: no count past N appears in FILE for SECONDS
-no_counts_for() { ! wait_for "$3" counts_past "$1" "$2"; }
-
-# pair TEST [SRC_ENV]: a counting source TEST-s (env SRC_ENV) and a
-# destination TEST-d on $PORT, the source counting and the destination's RAM in.
-pair() {
-	local t=$1
-	PORT=$(pick_port)
-	bg_start SRC_PID env ${2:-} "$LKVM" run -k "$GUESTS/counter" --name "$t-s" -m $MEM \
-		-p delay=2000 >"$T_TMP/$t-s.out" 2>"$T_TMP/$t-s.err"
-	if ! start_dst "$t-d" "$PORT" -m $MEM || ! wait_for 30 grep -q "faulted in" "$T_TMP/$t-d.err" ||
-	   ! wait_for 30 counts_past "$T_TMP/$t-s.out" 2; then
-		fail "$t" "setup: $(tail -n 1 "$T_TMP/$t-s.err" "$T_TMP/$t-d.err")"; return 1
-	fi
-}
-
 # pause_quiet TEST NAME: `lkvm pause NAME`; sets LAST to the count it stopped at.
 pause_quiet() {
 	if ! "$LKVM" pause --name "$2" >/dev/null; then fail "$1" "lkvm pause $2 failed"; return 1; fi

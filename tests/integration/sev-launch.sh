@@ -88,7 +88,9 @@ for c in "--sev-ark ark.cert|SEV: --sev-* options need --sev (hardware) or --sev
 	 "--sev-secret-wait 5|SEV: --sev-* options need --sev (hardware) or --sev=emulated" \
 	 "--sev=emulated --sev-ark nothere.cert|SEV: cannot read --sev-ark nothere.cert: No such file or directory" \
 	 "--sev=emulated --sev-amd-chain nothere|SEV: cannot read --sev-amd-chain nothere: No such file or directory" \
-	 "--sev=emulated --sev-secret-wait 5|SEV: --sev-secret-wait needs --sev-secret and --sev-secret-header"; do
+	 "--sev=emulated --sev-secret-wait 5|SEV: --sev-secret-wait needs --sev-secret and --sev-secret-header" \
+	 "--sev=|--sev: empty value (use --sev or --sev=emulated)" \
+	 "--sev=emulated --sev-dh-cert . --sev-session .|SEV: cannot read DH certificate .: not a regular file"; do
 	$LKVM run -k $G/hello ${c%%|*} >out 2>err </dev/null; rc=$?
 	{ [ $rc -ne 0 ] && [ ! -s out ] && grep -qF -- "${c#*|}" err; } || { ok=0; why="$why ${c%%|*}: rc=$rc $(cat err); "; }
 done
@@ -134,7 +136,7 @@ left=$(ls -d k3.* d3.* s3.* k4* same* pdh.new* 2>/dev/null)
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
 need_kvm launch measure_predicted verify secret_in_guest wrap_same_file wrong_platform \
-	tampered_secret secret_timeout name_taken_during_launch secret_gpa_checked
+	tampered_secret secret_timeout secret_empty name_taken_during_launch secret_gpa_checked
 head -c 64 /dev/urandom >secret.bin
 P="secret_gpa=0x300000 secret_len=64"
 $LKVM run --sev=emulated --sev-policy $policy --sev-dh-cert owner-dh.cert \
@@ -207,6 +209,13 @@ $LKVM run --sev=emulated --sev-measure-out m3.bin --sev-secret-header none.hdr \
 	-k $G/hello >/dev/null 2>err </dev/null; rc=$?
 [ $rc -ne 0 ] && grep -q "did not appear within 1 s" err && pass secret_timeout ||
 	fail secret_timeout "rc=$rc: $(cat err)"
+# One that exists but stays empty is named as such (not "did not appear").
+: >empty.hdr
+$LKVM run --sev=emulated --sev-measure-out m3.bin --sev-secret-header empty.hdr \
+	--sev-secret sec.enc --sev-secret-gpa 0x300000 --sev-secret-wait 1 \
+	-k $G/hello >/dev/null 2>err </dev/null; rc=$?
+[ $rc -ne 0 ] && grep -q "secret file empty.hdr is still empty after 1 s" err && pass secret_empty ||
+	fail secret_empty "rc=$rc: $(cat err)"
 
 # While the launch waits for the owner's secret the instance already has
 # its name: listed as starting, a second one with that name is refused
