@@ -135,9 +135,9 @@ static int settle_mac(const struct option *opt, int i)
 
 int virtio_net__parse_opt(const struct option *opt, const char *arg)
 {
-	char *s, *tok, *save = NULL;
-	bool tap = false;
-	int ret = 0;
+	char *s, *tok, *rest;
+	bool tap = false, has_tapif = false;
+	int ret = 0, j;
 
 	if (nr_net_opts == VIRTIO_MAX_NETS)
 		return opt_error(opt, "at most %d network devices", VIRTIO_MAX_NETS);
@@ -146,7 +146,18 @@ int virtio_net__parse_opt(const struct option *opt, const char *arg)
 		return opt_error(opt, "out of memory");
 	net_opts[nr_net_opts].tapif[0] = 0;
 	net_opts[nr_net_opts].has_mac = false;
-	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	/* Every setting once, none empty: "tapif=a,tapif=b" is a typo, not a choice. */
+	for (rest = s; (tok = strsep(&rest, ",")); ) {
+		if (!*tok) {
+			ret = opt_error(opt, "empty setting in '%s'", arg);
+			break;
+		}
+		if ((!strcmp(tok, "mode=tap") && tap) || (!strncmp(tok, "tapif=", 6) && has_tapif) ||
+		    ((!strncmp(tok, "mac=", 4) || !strncmp(tok, "guest_mac=", 10)) &&
+		     net_opts[nr_net_opts].has_mac)) {
+			ret = opt_error(opt, "'%.*s' given twice", (int)strcspn(tok, "="), tok);
+			break;
+		}
 		if (!strcmp(tok, "mode=tap")) {
 			tap = true;
 		} else if (!strncmp(tok, "mode=", 5)) {
@@ -158,6 +169,16 @@ int virtio_net__parse_opt(const struct option *opt, const char *arg)
 				break;
 			}
 			strcpy(net_opts[nr_net_opts].tapif, tok + 6);
+			has_tapif = true;
+			for (j = 0; j < nr_net_opts; j++) {
+				if (!strcmp(net_opts[j].tapif, tok + 6)) {
+					ret = opt_error(opt, "devices %d and %d both name tap '%s'", j,
+							nr_net_opts, tok + 6);
+					break;
+				}
+			}
+			if (ret)
+				break;
 		} else if (!strncmp(tok, "mac=", 4) || !strncmp(tok, "guest_mac=", 10)) {
 			const char *v = strchr(tok, '=') + 1, *why;
 
@@ -199,7 +220,9 @@ static int tap_open(struct net_dev *nd, const char *name)
 		err = -errno;
 		pr_err("virtio-net: cannot create tap device '%s': %s%s", name ? name : "(any)",
 		       strerror(errno), errno == EPERM ? " (needs CAP_NET_ADMIN, or a tap "
-		       "created beforehand for this user: ip tuntap add NAME mode tap user USER)" : "");
+		       "created beforehand for this user: ip tuntap add NAME mode tap user USER)" :
+		       errno == EBUSY ? " (in use by another process)" :
+		       errno == EINVAL ? " (an interface of that name exists and is not a tap)" : "");
 		close(fd);
 		return err;
 	}

@@ -48,6 +48,13 @@ static void test_options(void)
 	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,mac=01:00:00:00:00:01"), -1);
 	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,mac="), -1);
 	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,colour=blue"), -1);
+	/* A setting twice or an empty one is a typo (the last used to win). */
+	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,tapif=a,tapif=b"), -1);
+	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,mac=02:00:00:00:00:09,guest_mac=02:00:00:00:00:08"), -1);
+	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,mode=tap"), -1);
+	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,,tapif=a"), -1);
+	CHECK_EQ(virtio_net__parse_opt(&o, ",mode=tap"), -1);
+	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,"), -1);
 	/* device 0: default 52:54:00:12:34:56 */
 	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap"), 0);
 	/* device 1 may not take device 0's default, by either spelling */
@@ -56,6 +63,8 @@ static void test_options(void)
 	/* device 1 takes device 2's default-to-be: then device 2's default collides */
 	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,tapif=t1,guest_mac=52:54:00:12:34:58"), 0);
 	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap"), -1);
+	/* one tap for two devices: the second open would fail with EBUSY */
+	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,tapif=t1,mac=02:00:00:00:00:07"), -1);
 	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,mac=02:00:00:00:00:02"), 0);
 	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap"), 0);		/* device 3: ...:59 */
 	CHECK_EQ(virtio_net__parse_opt(&o, "mode=tap,mac=02:00:00:00:00:04"), -1);	/* full */
