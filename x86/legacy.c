@@ -50,16 +50,21 @@ static void rst_cnt_io(struct kvm_cpu *vcpu, u64 addr, u8 *data, u32 len, bool i
 static void exit_port_io(struct kvm_cpu *vcpu, u64 addr, u8 *data, u32 len, bool is_write,
 			 void *ptr)
 {
-	static char reason[48];
+	static char reason[80];
 	u32 v;
 
 	if (!is_write) {
 		ioport__write_le(data, len, 0);
 		return;
 	}
-	v = ioport__read_le(data, len) & 0xff;
+	v = ioport__read_le(data, len);
 	if (v == 0) {
 		kvm__request_stop(vcpu->kvm, 0, "guest powered off");
+	} else if (v > 255) {
+		/* A process status has 8 bits: 256 must not read as success. */
+		snprintf(reason, sizeof(reason), "guest exited with status %u (exit status 255: "
+			 "more than 8 bits)", v);
+		kvm__request_stop(vcpu->kvm, 255, reason);
 	} else {
 		snprintf(reason, sizeof(reason), "guest exited with status %u", v);
 		kvm__request_stop(vcpu->kvm, (int)v, reason);

@@ -143,7 +143,7 @@ void printf_(const char *fmt, ...)
 
 void rt_exit(int status)
 {
-	outb(RT_EXIT_PORT, (u8)status);
+	outl(RT_EXIT_PORT, (u32)status);	/* all 32 bits: lkvm says so if they do not fit */
 	for (;;)
 		__asm__ volatile("cli; hlt");
 }
