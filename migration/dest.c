@@ -121,11 +121,41 @@ static void *prefault_fn(void *arg)
 	return NULL;
 }
 
+/* MemAvailable from /proc/meminfo in bytes, 0 if unknown. */
+static u64 mem_available(void)
+{
+	unsigned long long kb = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (u64)kb << 10;
+}
+
 static void prefault__start(struct prefault *pf, struct kvm *kvm)
 {
+	u64 avail = mem_available();
+
 	pf->kvm = kvm;
 	atomic_init(&pf->stop, false);
 	atomic_init(&pf->quiet, false);
+	/*
+	 * Faulting in more than the host has free would call the OOM killer
+	 * before the source even connects: leave such RAM to be faulted in as
+	 * pages arrive (a guest whose pages are mostly zero may still fit).
+	 */
+	if (!kvm->cfg.no_prefault && avail && kvm->ram_size > avail) {
+		pr_warn("migration: guest RAM (%llu MiB) is more than the host has available "
+			"(%llu MiB): not faulting it in first", (unsigned long long)(kvm->ram_size >> 20),
+			(unsigned long long)(avail >> 20));
+		pf->started = false;
+		return;
+	}
 	pf->started = !kvm->cfg.no_prefault &&
 		      !pthread_create(&pf->tid, NULL, prefault_fn, pf);
 }

@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled status cancel-nothing status-nothing source-stopped cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated then-succeeds"
+tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled status cancel-nothing status-nothing source-stopped cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -370,6 +370,29 @@ if [ "$EXIT_RC" = 143 ]; then
 	pass waiting-destination-terminated
 else
 	fail waiting-destination-terminated "exit $EXIT_RC: $(tail -n 2 "$T_TMP/d-wait2.err")"
+fi
+
+# 6h. A destination with more guest RAM than the host has available does
+#     not fault it all in while it waits (that would call the OOM killer
+#     before any source came): it says so and stays small.
+avail_mb=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+big_mb=$(( avail_mb * 2 > 1048576 ? 1048576 : avail_mb * 2 ))
+port=$(pick_port)
+if [ -z "$avail_mb" ] || [ "$avail_mb" -ge 524288 ]; then
+	skip destination-larger-than-host "MemAvailable is '${avail_mb}' MiB here: no -m above it is allowed"
+elif ! start_dst d-big "$port" -m ${big_mb}M; then
+	fail destination-larger-than-host "did not start: $(tail -n 2 "$T_TMP/d-big.err")"
+else
+	sleep 1
+	rss_mb=$(awk '/^VmRSS:/ { print int($2 / 1024) }' /proc/$DST_PID/status)
+	"$LKVM" stop --name d-big >/dev/null 2>&1
+	wait_exit "$DST_PID" 10
+	if grep -q "guest RAM ($big_mb MiB) is more than the host has available" "$T_TMP/d-big.err" &&
+	   [ "$rss_mb" -lt 1024 ] && [ "$EXIT_RC" = 0 ]; then
+		pass destination-larger-than-host
+	else
+		fail destination-larger-than-host "rss $rss_mb MiB, exit $EXIT_RC: $(tail -n 2 "$T_TMP/d-big.err")"
+	fi
 fi
 
 # 7. After all that, the same source migrates fine.
