@@ -38,12 +38,17 @@ static struct kvm the_kvm;
 static int opt_cpuid_mask(const struct option *opt, const char *arg)
 {
 	struct kvm_config *cfg = opt->value;
-	char *copy = strdup(arg), *item, *save = NULL;
+	char *copy = strdup(arg), *item, *rest;
 	int ret = 0;
 
 	if (!copy)
 		return opt_error(opt, "out of memory");
-	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+	for (rest = copy; (item = strsep(&rest, ",")); ) {
+		if (!*item) {
+			opt_error(opt, "empty item in '%s'", arg);
+			ret = -1;
+			break;
+		}
 		ret = cpuid__parse_mask(item, cfg);
 		if (ret == -ENOSPC) {
 			opt_error(opt, "too many bits to hide (max %zu)", ARRAY_SIZE(cfg->cpuid_masks));

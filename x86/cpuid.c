@@ -276,7 +276,12 @@ static void verify_masks(struct kvm_cpu *vcpu, struct kvm_cpuid2 *c)
 		const struct cpuid_mask_bit *b = &cfg->cpuid_masks[m];
 		const char *name = cpuid__bit_name(b->leaf, b->subleaf, b->reg, b->bit);
 
-		if (cpuid__reg(c, b->leaf, b->subleaf, b->reg) & (1u << b->bit))
+		/* A leaf this CPU does not have: the mask hides nothing (a typo?). */
+		if (vcpu->cpu_id == 0 && !cpuid__find(c, b->leaf, b->subleaf))
+			pr_warn("--cpuid-mask: CPUID leaf 0x%x%s does not exist here; bit %u of %s "
+				"hides nothing", b->leaf, b->any_subleaf ? "" : " (that subleaf)",
+				b->bit, regn[b->reg]);
+		else if (cpuid__reg(c, b->leaf, b->subleaf, b->reg) & (1u << b->bit))
 			pr_warn("KVM keeps CPUID 0x%x.%s bit %u (%s) visible despite --cpuid-mask: this host's KVM overrides it",
 				b->leaf, regn[b->reg], b->bit, name ? name : "?");
 	}

@@ -27,6 +27,7 @@ expect_err cpus_missing "--cpus: requires a value" run -k $K -c
 expect_err name_bad "--name: 'a/b'" run -k $K --name a/b
 expect_err console_bad "not a console type" run -k $K --console vga
 expect_err cpuid_bad "is not a feature name" run -k $K --cpuid-mask nosuchfeature
+expect_err cpuid_empty_item "--cpuid-mask: empty item in 'x2apic,'" run -k $K --cpuid-mask "x2apic,"
 expect_err cpuid_raw_bad "is not a feature name" run -k $K --cpuid-mask 0x7.exx:5
 expect_err unknown_opt "unknown option '--frobnicate'" run -k $K --frobnicate
 expect_err extra_arg "unexpected argument 'extra'" run -k $K extra

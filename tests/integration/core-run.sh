@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lkvm run: guest output, exit status, failure diagnosis, bad kernels, initrd.
 . "$(dirname "$0")/../lib.sh"
-need_kvm hello exit_status triple_fault bad_insn cpuid_mask initrd initrd_most_of_ram std_fds_closed numbers_and_empty_params vcpu_threads_all_or_none background_job
+need_kvm hello exit_status triple_fault bad_insn cpuid_mask cpuid_mask_no_leaf initrd initrd_most_of_ram std_fds_closed numbers_and_empty_params vcpu_threads_all_or_none background_job
 G=$GUESTS
 
 out=$($LKVM run -k $G/hello 2>$T_TMP/err); rc=$?
@@ -41,6 +41,10 @@ ok=1
 # cx16 is the one the software host cannot emulate: it must really be hidden here.
 [ $(( 0x$ecx & (1 << 13) )) -eq 0 ] || ok=0
 [ $ok -eq 1 ] && pass cpuid_mask || fail cpuid_mask "plain='$plain' masked='$masked' err=$(cat $T_TMP/err)"
+# A leaf the CPU does not have: the mask hides nothing, and lkvm says so once.
+$LKVM run -k $G/hello --cpuid-mask 0x9999.eax:3 -c 2 >/dev/null 2>$T_TMP/err; rc=$?
+[ $rc -eq 0 ] && [ "$(grep -c "CPUID leaf 0x9999 does not exist here; bit 3 of eax hides nothing" $T_TMP/err)" = 1 ] &&
+	pass cpuid_mask_no_leaf || fail cpuid_mask_no_leaf "rc=$rc: $(cat $T_TMP/err)"
 
 # initrd through PVH module 0, with its bytes intact, and the command line.
 head -c 100000 /dev/urandom > $T_TMP/initrd.img
