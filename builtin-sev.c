@@ -179,14 +179,15 @@ static int sev_export(int argc, const char **argv)
 			{ "--amd-chain", amd_out, amd, amd_len, 0644 },
 			{ "--ark", ark_out, ark, ark_len, 0644 },
 		};
-		int bad, clash, err = out_files__write(outs, ARRAY_SIZE(outs), &bad, &clash);
+		int bad, clash, written;
+		int err = out_files__write(outs, ARRAY_SIZE(outs), &bad, &clash, &written);
 
 		if (err == -ENOTUNIQ)
 			pr_err("%s and %s name the same file (%s)", outs[clash].opt,
 			       outs[bad].opt, outs[bad].path);
 		else if (err && bad >= 0)
-			pr_err("cannot write %s %s: %s (no output written)", outs[bad].opt,
-			       outs[bad].path, strerror(-err));
+			pr_err("cannot write %s %s: %s %s", outs[bad].opt, outs[bad].path,
+			       strerror(-err), out_files__what_written(written));
 		else if (err)
 			pr_err("cannot write the outputs: %s", strerror(-err));
 		if (err)

@@ -79,8 +79,13 @@ static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
 	 */
 	if (ipc__reply(fd, 0, NULL))
 		pr_debug("ipc: stop requester went away; stopping anyway");
-	pthread_mutex_lock(&state_lock);
+	/*
+	 * Stop before taking state_lock: a pause that holds it may be stuck
+	 * waiting for a vCPU (one blocked on a full console), and only the
+	 * stop ends that wait.
+	 */
 	kvm__request_stop(kvm, 0, "stopped by 'lkvm stop'");
+	pthread_mutex_lock(&state_lock);
 	/* Parked vCPUs must wake up to see the stop. */
 	if (user_paused) {
 		kvm__resume(kvm);

@@ -196,9 +196,12 @@ static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 			snprintf(text, sizeof(text), "{\"active\":false,\"to\":\"%s\",\"last\":%s}",
 				 to, prog);
 		} else {
-			snprintf(text, sizeof(text),
-				 "no migration in progress; the last one, to %s, failed: %s", to,
-				 st.res.reason);
+			char line[600];
+
+			/* Its own words: "failed: ...", or "outcome unknown: ..." */
+			mig_result__text(&st.res, line, sizeof(line));
+			snprintf(text, sizeof(text), "no migration in progress; the last one, to %s: "
+				 "%s", to, strncmp(line, "migration ", 10) ? line : line + 10);
 		}
 	} else {
 		snprintf(text, sizeof(text), json ? "{\"active\":false,\"last\":null}" :

@@ -185,7 +185,8 @@ static int send_ack(struct mig_chan *c, int err, const char *reason)
  * After its ACK the destination holds a checked guest but must not run it
  * until the source says GO: a source that gave up waiting for the ACK (a
  * stall, a cut) resumes the guest, and two copies must never run.  ABORT,
- * a closed connection, a stop or a silent minute mean no.
+ * a closed connection, a stop or 30 s of silence mean no, and the source
+ * is told so (an ACK with the reason, in place of RUNNING).
  */
 static bool stop_requested(void);
 
@@ -217,7 +218,7 @@ static int wait_go(struct mig_incoming *in, struct mig_chan *c)
 
 		snprintf(why, sizeof(why), "%s", in->reason);
 		in->reason[0] = 0;
-		mig_incoming__fail(in, -ECANCELED, "source aborted after the acknowledgement: %s",
+		mig_incoming__fail(in, -ECANCELED, "source aborted: %s (after the acknowledgement)",
 				   why[0] ? why : "no reason given");
 		return -ECANCELED;
 	}
@@ -831,6 +832,8 @@ out_threads:
 			snprintf(in->reason, sizeof(in->reason), "%s", kvm->exit_reason);
 		pr_err("migration: incoming migration failed: %s; the guest is not started",
 		       in->reason);
+		/* In place of RUNNING: the source may resume its copy at once. */
+		send_ack(&ctrl, ret, in->reason);
 		goto out;
 	}
 	if (send_running(&ctrl))

@@ -30,15 +30,17 @@
 
 /*
  * The one migration this VMM may run (control.c allows one at a time), for
- * lkvm migrate --cancel.  A cancel is honoured until END goes out; after
- * that the destination may already be running the guest.
+ * lkvm migrate --cancel.  A cancel is honoured until GO goes out; after
+ * that the destination has been told to run the guest.
  */
 static struct {
 	pthread_mutex_t lock;
 	struct kvm *kvm;
 	int handshake_fd;		/* the control socket until the handshake is done */
-	bool active, committing;
-	bool stopping;			/* the cancel is migration__stop()'s */
+	bool active;
+	bool end_sent;			/* a stop from here on lets the commit finish */
+	bool committing;		/* GO is out: a cancel is too late */
+	bool stopping;			/* this VMM is stopping (its cancel, or after END) */
 	atomic_bool cancel;
 	const char *why;		/* the failure a cancel reports */
 	char to[256];
@@ -51,9 +53,12 @@ static void request_cancel(const char *why)
 	atomic_store(&cur.cancel, true);
 	if (cur.kvm->page_map)		/* an SEV wait for readiness */
 		page_map__kick(cur.kvm->page_map);
-	/* A destination that accepted but does not answer: wake the wait now. */
+	/*
+	 * A destination that does not answer (the handshake, the ACK): wake the
+	 * wait now.  Only the reading side: ABORT still goes out after it.
+	 */
 	if (cur.handshake_fd >= 0)
-		shutdown(cur.handshake_fd, SHUT_RDWR);
+		shutdown(cur.handshake_fd, SHUT_RD);
 }
 
 int migration__cancel(char *msg, size_t n)
@@ -65,7 +70,7 @@ int migration__cancel(char *msg, size_t n)
 		snprintf(msg, n, "no migration in progress");
 		ret = -ENOENT;
 	} else if (cur.committing) {
-		snprintf(msg, n, "too late: the destination has the whole guest and is starting it");
+		snprintf(msg, n, "too late: the destination has been told to run the guest");
 		ret = -EBUSY;
 	} else {
 		request_cancel("cancelled (lkvm migrate --cancel)");
@@ -78,13 +83,30 @@ int migration__cancel(char *msg, size_t n)
 void migration__stop(void)
 {
 	pthread_mutex_lock(&cur.lock);
-	/* Committing, it waits for the ACK: let it end (the guest may live on there). */
-	if (cur.active && !cur.committing) {
+	if (cur.active && !cur.end_sent) {
 		pr_warn("migration: cancelling the migration to %s: this VMM is stopping", cur.to);
 		cur.stopping = true;
 		request_cancel("cancelled: the source VMM is stopping");
+	} else if (cur.active) {
+		/*
+		 * END is out: the destination has the whole guest, and letting
+		 * the commit finish is the guest's best chance to live on.  If
+		 * it fails, the result says the guest stops with this VMM.
+		 */
+		cur.stopping = true;
 	}
 	pthread_mutex_unlock(&cur.lock);
+}
+
+/* After END: does a failure from here leave the guest stopping with this VMM? */
+static bool source_stopping(void)
+{
+	bool s;
+
+	pthread_mutex_lock(&cur.lock);
+	s = cur.stopping;
+	pthread_mutex_unlock(&cur.lock);
+	return s;
 }
 
 /* A cancel that arrived: the failure to report, in res->reason. */
@@ -344,7 +366,9 @@ static int recv_status(struct mig_src *m, u32 type, int timeout_ms, char *why, s
 	ret = mig_chan__recv_hdr(&m->ctrl, &h);
 	if (ret)
 		return ret;
-	if (h.type != type && !(type == MIG_REC_HELLO_REPLY && h.type == MIG_REC_ACK))
+	/* A refusal comes as an ACK with the reason, in place of the record. */
+	if (h.type != type && !((type == MIG_REC_HELLO_REPLY || type == MIG_REC_RUNNING) &&
+				h.type == MIG_REC_ACK))
 		return -EPROTO;
 	ret = mig_chan__recv_payload(&m->ctrl, &h, buf, sizeof(buf));
 	if (!ret)
@@ -353,7 +377,7 @@ static int recv_status(struct mig_src *m, u32 type, int timeout_ms, char *why, s
 		return ret;
 	if (st)
 		return st < 4096 ? -(int)st : -EPROTO;
-	return 0;
+	return h.type != type && type == MIG_REC_RUNNING ? -EPROTO : 0;
 }
 
 /*
@@ -366,7 +390,7 @@ static void handshake_watch(int fd)
 	pthread_mutex_lock(&cur.lock);
 	cur.handshake_fd = fd;
 	if (fd >= 0 && atomic_load(&cur.cancel))
-		shutdown(fd, SHUT_RDWR);
+		shutdown(fd, SHUT_RD);
 	pthread_mutex_unlock(&cur.lock);
 }
 
@@ -512,7 +536,9 @@ static int send_go(struct mig_src *m)
 /*
  * `lkvm resume` after an unknown outcome (the user checked that the
  * destination does not run the guest): give the guest back to this side,
- * as a failed migration would have.  Called with the IPC state lock held.
+ * as a failed migration would have; ipc-cmds.c then also lifts a pause
+ * the user had made (they asked for the guest to run).  Called with the
+ * IPC state lock held.
  */
 static void resume_after_unknown(struct kvm *kvm)
 {
@@ -768,22 +794,29 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	if (kvm_ipc__hold_run_state())
 		end.flags |= MIG_END_PAUSED;
 	mig_end__encode(&end, endbuf);
-	/* The last moment a cancel can be honoured: from END on, the
-	 * destination may start the guest. */
+	/* From END on a stop lets the commit finish; a cancel counts until GO. */
 	pthread_mutex_lock(&cur.lock);
 	if (cancelled(res)) {
 		pthread_mutex_unlock(&cur.lock);
 		ret = -ECANCELED;
 		goto out_fail;
 	}
-	cur.committing = true;
+	cur.end_sent = true;
 	pthread_mutex_unlock(&cur.lock);
 	ret = mig_chan__send_rec(&m->ctrl, MIG_REC_END, 0, 0, endbuf, sizeof(endbuf));
 	if (ret)
 		goto out_fail_io;
 	pr_debug("migration: END sent at %.3f ms", (now_ns() - t_pause) / 1e6);
 	test_hold("hold", "END sent");
-	ret = recv_status(m, MIG_REC_ACK, p->ack_timeout_ms, why, sizeof(why));
+	/* A cancel shuts this wait down (request_cancel): it is still in time. */
+	handshake_watch(m->ctrl.fd);
+	ret = cancelled(res) ? -ECANCELED :
+	      recv_status(m, MIG_REC_ACK, p->ack_timeout_ms, why, sizeof(why));
+	handshake_watch(-1);
+	if (ret && cancelled(res)) {
+		ret = -ECANCELED;
+		goto out_fail;
+	}
 	if (ret) {
 		if (why[0])
 			snprintf(res->reason, sizeof(res->reason), "destination refused: %s", why),
@@ -804,6 +837,14 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	 * failed to send never reached it complete); after, only RUNNING
 	 * tells us it took it.
 	 */
+	pthread_mutex_lock(&cur.lock);
+	if (cancelled(res)) {
+		pthread_mutex_unlock(&cur.lock);
+		ret = -ECANCELED;
+		goto out_fail;
+	}
+	cur.committing = true;
+	pthread_mutex_unlock(&cur.lock);
 	ret = send_go(m);
 	if (ret) {
 		snprintf(res->reason, sizeof(res->reason),
@@ -813,6 +854,13 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	test_hold("hold-go", "GO sent");
 	why[0] = 0;
 	ret = recv_status(m, MIG_REC_RUNNING, p->ack_timeout_ms, why, sizeof(why));
+	if (ret && why[0] && ret != -EPROTO) {
+		/* Its own failure, in words (a stop, no GO in time): it did not start it. */
+		snprintf(res->reason, sizeof(res->reason), "the destination did not start the "
+			 "guest: %s", why);
+		m->refused = true;
+		goto out_fail;
+	}
 	if (ret)
 		goto out_unknown;
 
@@ -837,6 +885,8 @@ out_unknown:
 		 ret == -ETIMEDOUT ? "no answer" : mig_strerror(ret));
 	res->status = ret < 0 ? ret : -EPROTO;
 	res->unknown = true;
+	res->paused = end.flags & MIG_END_PAUSED;
+	res->source_stopping = source_stopping();
 	if (m->logging)
 		migration__log_stop(kvm);
 	kvm_ipc__hold_unknown(resume_after_unknown);
@@ -853,6 +903,8 @@ out_fail_io:
 out_fail:
 	abort_stream(m, ret);
 	res->status = ret;
+	if (source_stopping())		/* a stop after END: no resuming for long */
+		res->source_stopping = true;
 	if (m->logging)
 		migration__log_stop(kvm);
 	sev_mig__src_cancel(kvm);	/* SEND_CANCEL before the guest runs again */
@@ -890,21 +942,43 @@ out_free:
 	return ret;
 }
 
+/* kvm->stop_notify while a migration runs: a stop reaches it at once. */
+static void stop_notify(struct kvm *kvm)
+{
+	migration__stop();
+}
+
 int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
 		    void *arg, struct mig_result *res)
 {
 	u64 t0 = now_ns();
+	bool stopping;
 	int ret;
 
 	pthread_mutex_lock(&cur.lock);
 	cur.kvm = kvm;
 	cur.active = true;
+	cur.end_sent = false;
 	cur.committing = false;
 	cur.stopping = false;
 	atomic_store(&cur.cancel, false);
 	snprintf(cur.to, sizeof(cur.to), "%s", p->to);
 	pthread_mutex_unlock(&cur.lock);
+	/*
+	 * Not only at teardown (migrate_exit): the stop's status and "the
+	 * guest stops with this VMM" must be known while the engine still
+	 * waits, not after the control socket's own 2 s at exit.
+	 */
+	pthread_mutex_lock(&kvm->run_lock);
+	kvm->stop_notify = stop_notify;
+	stopping = kvm->stopping;
+	pthread_mutex_unlock(&kvm->run_lock);
+	if (stopping)
+		migration__stop();
 	ret = send_guest(kvm, p, fn, arg, res);
+	pthread_mutex_lock(&kvm->run_lock);
+	kvm->stop_notify = NULL;
+	pthread_mutex_unlock(&kvm->run_lock);
 	if (!res->total_ns)	/* refused before it began (an SEV wait counts) */
 		res->total_ns = now_ns() - t0;
 	pthread_mutex_lock(&cur.lock);
@@ -946,6 +1020,9 @@ int mig_progress__json(const struct mig_progress *p, char *buf, size_t n)
 
 int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 {
+	if (r->unknown && r->source_stopping)
+		return snprintf(buf, n, "migration outcome unknown: %s; this VMM is stopping, so "
+				"the guest runs at the destination or nowhere", r->reason);
 	if (r->unknown)
 		return snprintf(buf, n, "migration outcome unknown: %s; the guest is paused here: "
 				"'lkvm resume' here if the destination does not run it, "
@@ -986,7 +1063,7 @@ void mig_json_str(const char *s, char *out, size_t n)
 const char *mig_result__where(const struct mig_result *r)
 {
 	if (r->unknown)
-		return "paused-here-unknown";
+		return r->source_stopping ? "destination-or-nowhere" : "paused-here-unknown";
 	if (!r->status)
 		return "destination";
 	return r->source_stopping ? "stopped" : "source";

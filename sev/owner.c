@@ -173,14 +173,14 @@ int sev_owner__save_keys(const char *path, const struct sev_tks *tks, u32 policy
  */
 static int write_outs(const struct out_file *f, int n)
 {
-	int bad, clash, ret = out_files__write(f, n, &bad, &clash);
+	int bad, clash, written, ret = out_files__write(f, n, &bad, &clash, &written);
 
 	if (ret == -ENOTUNIQ)
 		cmd_err("%s and %s name the same file (%s)", f[clash].opt, f[bad].opt,
 			f[bad].path);
 	else if (ret && bad >= 0)
-		cmd_err("cannot write %s %s: %s (no output written)", f[bad].opt, f[bad].path,
-			strerror(-ret));
+		cmd_err("cannot write %s %s: %s %s", f[bad].opt, f[bad].path, strerror(-ret),
+			out_files__what_written(written));
 	else if (ret)
 		cmd_err("cannot write the outputs: %s", strerror(-ret));
 	return ret;

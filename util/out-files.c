@@ -44,6 +44,20 @@ static int resolve(const char *path, struct staged *s)
 
 	if (!*path)
 		return -ENOENT;
+	/*
+	 * Not a regular file (through any symlinks): written through by the
+	 * name given.  realpath() would turn /dev/stdout into "pipe:[N]".
+	 */
+	if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		if (snprintf(s->path, sizeof(s->path), "%s", path) >= (int)sizeof(s->path))
+			return -ENAMETOOLONG;
+		s->through = s->exists = true;
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+		return 0;
+	}
 	if (!lstat(path, &st) && S_ISLNK(st.st_mode)) {
 		if (stat(path, &st) < 0)
 			return -errno;	/* dangling: ENOENT */
@@ -114,12 +128,13 @@ static int write_through(const char *path, const void *data, size_t len)
 	return ret;
 }
 
-int out_files__write(const struct out_file *f, int n, int *bad, int *clash)
+int out_files__write(const struct out_file *f, int n, int *bad, int *clash, int *written)
 {
 	struct staged *s;
 	int i, j, ret = 0;
 
 	*bad = *clash = -1;
+	*written = 0;
 	s = calloc(n, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -143,10 +158,15 @@ int out_files__write(const struct out_file *f, int n, int *bad, int *clash)
 							      f[i].mode)))
 			*bad = i;
 	}
+	/* A device or pipe cannot be staged: what went out before a failure is out. */
 	for (i = 0; i < n && !ret; i++) {
-		if (f[i].path && s[i].through &&
-		    (ret = write_through(s[i].path, f[i].data, f[i].len)))
+		if (!f[i].path || !s[i].through)
+			continue;
+		ret = write_through(s[i].path, f[i].data, f[i].len);
+		if (ret)
 			*bad = i;
+		else
+			(*written)++;
 	}
 	for (i = 0; i < n && !ret; i++) {
 		if (f[i].path && !s[i].through && rename(s[i].tmp, s[i].path) < 0) {
@@ -154,6 +174,7 @@ int out_files__write(const struct out_file *f, int n, int *bad, int *clash)
 			*bad = i;
 		} else {
 			s[i].tmp[0] = 0;
+			*written += f[i].path && !s[i].through;
 		}
 	}
 	for (i = 0; i < n; i++)
@@ -163,10 +184,20 @@ int out_files__write(const struct out_file *f, int n, int *bad, int *clash)
 	return ret;
 }
 
+const char *out_files__what_written(int written)
+{
+	static __thread char buf[48];
+
+	if (!written)
+		return "(no output written)";
+	snprintf(buf, sizeof(buf), "(%d other output%s written)", written, written == 1 ? "" : "s");
+	return buf;
+}
+
 int out_file__write(const char *path, const void *data, size_t len, mode_t mode)
 {
 	struct out_file f = { .path = path, .data = data, .len = len, .mode = mode };
-	int bad, clash;
+	int bad, clash, written;
 
-	return out_files__write(&f, 1, &bad, &clash);
+	return out_files__write(&f, 1, &bad, &clash, &written);
 }

@@ -395,15 +395,16 @@ typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);
 u32 mig__default_channels(void);
 void mig_params__defaults(struct mig_params *p);
 /*
- * Migrate the running VM.  Returns 0 once the destination acknowledged
+ * Migrate the running VM.  Returns 0 once the destination said RUNNING
  * (the caller then stops the VM with status 0: the guest lives on the
- * destination); on any failure the vCPUs have been resumed, the guest runs
- * on here, and res->reason says why.
+ * destination); on a failure before GO the vCPUs have been resumed, the
+ * guest runs on here, and res->reason says why; with res->unknown (GO out,
+ * no RUNNING) it stays paused for `lkvm resume` or `lkvm stop` to settle.
  */
 /*
  * lkvm migrate --cancel: ask the running migration to give up.  0 (msg says
- * what), -ENOENT when none runs, -EBUSY once END went out (the destination
- * may already run the guest).  The engine stops at its next record, sends
+ * what), -ENOENT when none runs, -EBUSY once GO went out (the destination
+ * has been told to run the guest).  The engine stops at its next record, sends
  * ABORT, resumes the guest and fails with -ECANCELED.
  */
 int migration__cancel(char *msg, size_t n);
@@ -417,7 +418,8 @@ void migration__stop(void);
 int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
 		    void *arg, struct mig_result *res);
 int mig_result__json(const struct mig_result *r, char *buf, size_t n);
-/* "destination", "source", "stopped" or "paused-here-unknown". */
+/* "destination", "source", "stopped", "paused-here-unknown" or
+ * "destination-or-nowhere" (unknown, and this VMM is stopping). */
 const char *mig_result__where(const struct mig_result *r);
 void mig_json_str(const char *s, char *out, size_t n);
 int mig_result__text(const struct mig_result *r, char *buf, size_t n);

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 need_kvm list list_json list_not_responding pause_stops_progress resume_continues debug_regs debug_page_map debug_page_map_on \
 	 name_in_use stop_exits_zero stop_unknown stale_socket stop_all console_stuck_stop \
-	 console_stuck_pause usage_errors
+	 console_stuck_pause console_stuck_pause_then_stop usage_errors
 G=$GUESTS
 
 lines() { wc -l < "$1" 2>/dev/null || echo 0; }
@@ -153,6 +153,20 @@ fi
 cat $fifo >/dev/null & drain=$!
 $LKVM stop --name ipc-con >/dev/null 2>&1; wait $VMC
 kill $drain; wait $drain 2>/dev/null
+timeout 1 cat $fifo >/dev/null
+
+# And a stop right after such a withdrawn pause, the console still full:
+# the stop used to wait for the lock the stuck pause held, forever.
+bg_start VMC $LKVM run -k $G/counter --name ipc-con2 -p delay=0 >$fifo 2>$T_TMP/con2.err
+if wait_for 30 fifo_py full; then
+	$LKVM pause --name ipc-con2 >/dev/null 2>&1; prc=$?
+	out=$($LKVM stop --name ipc-con2 2>&1); rc=$?
+	if [ $prc -ne 0 ] && [ $rc -eq 0 ] && [ "$out" = "ipc-con2: stopped" ] && wait $VMC
+	then pass console_stuck_pause_then_stop
+	else fail console_stuck_pause_then_stop "pause rc=$prc, stop rc=$rc out='$out' / $(cat $T_TMP/con2.err)"; kill -9 $VMC; fi
+else
+	fail console_stuck_pause_then_stop "the console FIFO never filled: $(cat $T_TMP/con2.err)"
+fi
 exec 7>&-
 
 ok=1

@@ -16,9 +16,16 @@
 #                  refused with the reason, and `lkvm stop` here ends it.
 #   unknown-resume the same, and the destination dies; `lkvm resume` here
 #                  gives the guest back: it counts on with no gap or repeat.
+#   dst-stopped-before-go  the destination is stopped after its ACK, before
+#                  GO: it says so in place of RUNNING, and the source resumes
+#                  the guest (exit 1) instead of reporting "unknown".
+#   src-stopped-after-end  the source is stopped after END while the ACK is
+#                  late: the commit may still finish, so the stop waits for
+#                  it; it fails, and lkvm migrate says the guest stops with
+#                  this VMM (exit 2), not that it runs on here.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="late-ack running-lost unknown-resume"
+tests="late-ack running-lost unknown-resume dst-stopped-before-go src-stopped-after-end"
 need_kvm $tests
 need_migrate $tests
 
@@ -40,7 +47,7 @@ if pair $t "LKVM_MIG_FAULT=hold-paused:1000"; then
 			fail $t "want a failure with the guest here (rc $rc): $(cat "$T_TMP/$t.mig.out")"
 		elif ! wait_exit "$DST_PID" 20 || [ "$EXIT_RC" = 0 ]; then
 			fail $t "the destination did not give up (exit $EXIT_RC): $(tail -n 2 "$T_TMP/$t-d.err")"
-		elif ! grep -q "source aborted after the acknowledgement: .*; the guest is not started" "$T_TMP/$t-d.err"; then
+		elif ! grep -q "source aborted: .* (after the acknowledgement); the guest is not started" "$T_TMP/$t-d.err"; then
 			fail $t "the destination's reason: $(tail -n 2 "$T_TMP/$t-d.err")"
 		elif grep -q "count" "$T_TMP/$t-d.out"; then
 			fail $t "the guest ran at the destination too: $(tail -n 1 "$T_TMP/$t-d.out")"
@@ -96,5 +103,50 @@ if pair $t "" "LKVM_MIG_FAULT=no-running" && unknown $t; then
 		pass $t
 	fi
 	"$LKVM" stop --name $t-s >/dev/null 2>&1
+fi
+t=dst-stopped-before-go
+if pair $t "LKVM_MIG_FAULT=hold:2000" "LKVM_DEBUG=1"; then
+	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+	MPID=$!
+	if ! wait_for 30 grep -q "test hook: END sent" "$T_TMP/$t-s.err"; then
+		fail $t "the hook never held the source"
+	else
+		# the destination has sent its ACK and waits for GO: stop it there
+		wait_for 10 grep -q "checked and loaded" "$T_TMP/$t-d.err"
+		"$LKVM" stop --name $t-d >/dev/null 2>&1
+		wait "$MPID"; rc=$?
+		if [ $rc -ne 1 ] || ! grep -q "migration failed: the destination did not start the guest: stopped by 'lkvm stop'; the guest runs on here" "$T_TMP/$t.mig.err"; then
+			fail $t "want exit 1, not started there (rc $rc): $(tail -n 1 "$T_TMP/$t.mig.err")"
+		elif ! still_counting "$T_TMP/$t-s.out" || grep -q count "$T_TMP/$t-d.out"; then
+			fail $t "the guest should count here only"
+		else
+			pass $t
+		fi
+	fi
+	"$LKVM" stop --name $t-s >/dev/null 2>&1
+fi
+
+t=src-stopped-after-end
+if pair $t "LKVM_MIG_FAULT=hold-paused:1000 LKVM_DEBUG=1"; then
+	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+	MPID=$!
+	if ! wait_for 30 grep -q "test hook: vCPUs paused" "$T_TMP/$t-s.err"; then
+		fail $t "the hook never held the source"
+	else
+		kill -STOP "$DST_PID"
+		wait_for 10 grep -q "migration: END sent" "$T_TMP/$t-s.err"
+		"$LKVM" stop --name $t-s >/dev/null 2>&1
+		wait "$MPID"; rc=$?
+		kill -CONT "$DST_PID"
+		if [ $rc -ne 2 ] || ! grep -q '"guest":"stopped"}$' "$T_TMP/$t.mig.out"; then
+			fail $t "want exit 2, the guest stopped (rc $rc): $(cat "$T_TMP/$t.mig.out")"
+		elif ! wait_exit "$SRC_PID" 10; then
+			fail $t "the source VMM did not exit"
+		elif ! wait_exit "$DST_PID" 40 || grep -q count "$T_TMP/$t-d.out"; then
+			fail $t "the destination ran the guest or did not exit ($EXIT_RC)"
+		else
+			pass $t
+		fi
+	fi
 fi
 t_done

@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled status cancel-nothing status-nothing source-stopped cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
+tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -208,7 +208,7 @@ if AT_PROGRESS=status_then_cancel expect_failure cancelled src5 "cancelled \(lkv
 		! grep -Eq "^\{\"active\":true,\"to\":\"127\.0\.0\.1:$port\",\"elapsed_ms\":[0-9]+,\"progress\":\{\"event\":\"progress\",\"round\":0,\"final\":false,.*\}\}$" \
 			"$T_TMP/status.during.json"; then
 		fail status "during: $(cat "$T_TMP/status.during" "$T_TMP/status.during.json")"
-	elif [ "$after" != "no migration in progress; the last one, to 127.0.0.1:$port, failed: cancelled (lkvm migrate --cancel)" ] ||
+	elif [ "$after" != "no migration in progress; the last one, to 127.0.0.1:$port: failed: cancelled (lkvm migrate --cancel); the guest runs on here" ] ||
 		! grep -Eq "^\{\"active\":false,\"to\":\"127\.0\.0\.1:$port\",\"last\":\{\"status\":\"failed\",\"reason\":\"cancelled \(lkvm migrate --cancel\)\",.*\}\}$" \
 			<<<"$after_json"; then
 		fail status "after: $after $after_json"
@@ -255,14 +255,31 @@ else
 	fi
 fi
 
-# 6e. A cancel once END has gone out is refused: the destination may
-#     already run the guest.  The hook holds the source 3 s after END so the
+# 6d'. A cancel after END but before GO still counts: the destination has
+#     the whole guest but cannot run it without GO.  The hook holds the
+#     source 3 s after END; the cancel fails the migration as "cancelled",
+#     the guest counts on here, and the destination hears ABORT.
+if migrate_held cancel-after-end src9 d-aend hold:3000 "END sent"; then
+	"$LKVM" migrate --cancel --name src9 >/dev/null 2>&1; crc=$?
+	wait "$MPID"; rc=$?
+	if [ $crc -ne 0 ] || [ $rc -ne 1 ] || ! grep -q "migration failed: cancelled (lkvm migrate --cancel); the guest runs on here" "$T_TMP/cancel-after-end.mig.err"; then
+		fail cancel-after-end "cancel rc $crc, migrate rc $rc: $(cat "$T_TMP/cancel-after-end.mig.err")"
+	elif ! still_counting "$T_TMP/src9.out"; then
+		fail cancel-after-end "the guest does not count on here"
+	elif dest_heard_abort cancel-after-end d-aend "cancelled"; then
+		pass cancel-after-end
+	fi
+fi
+"$LKVM" stop --name src9 >/dev/null 2>&1
+
+# 6e. A cancel once GO has gone out is refused: the destination has been
+#     told to run the guest.  The hook holds the source 3 s after GO so the
 #     cancel lands in that window; the migration then completes and the
 #     guest counts on at the destination.
-if migrate_held cancel-too-late src7 d-late hold:3000 "END sent"; then
+if migrate_held cancel-too-late src7 d-late hold-go:3000 "GO sent"; then
 	"$LKVM" migrate --cancel --name src7 2>"$T_TMP/late.cancel.err"; crc=$?
 	wait "$MPID"; rc=$?
-	if [ $crc -eq 0 ] || ! grep -q "src7: too late: the destination has the whole guest" "$T_TMP/late.cancel.err"; then
+	if [ $crc -eq 0 ] || ! grep -q "src7: too late: the destination has been told to run the guest" "$T_TMP/late.cancel.err"; then
 		fail cancel-too-late "--cancel (rc $crc): $(cat "$T_TMP/late.cancel.err")"
 	elif [ $rc -ne 0 ]; then
 		fail cancel-too-late "the migration failed after the refused cancel: $(cat "$T_TMP/cancel-too-late.mig.err")"

@@ -110,6 +110,19 @@ static void test_one_file(void)
 	CHECK(!stat("/dev/null", &st) && S_ISCHR(st.st_mode));
 	CHECK_EQ(out_file__write("/dev/full", "x", 1, 0644), -ENOSPC);
 	CHECK(!stat("/dev/full", &st) && S_ISCHR(st.st_mode));
+	/* A pipe through its /proc/self/fd link (what /dev/stdout is in a pipeline). */
+	{
+		int pfd[2];
+		char got[8] = "";
+
+		REQUIRE(!pipe(pfd));
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", pfd[1]);
+		CHECK_EQ(out_file__write(link, "pipe", 4, 0644), 0);
+		CHECK_EQ(read(pfd[0], got, sizeof(got) - 1), 4);
+		CHECK(!strcmp(got, "pipe"));
+		close(pfd[0]);
+		close(pfd[1]);
+	}
 	CHECK_EQ(nr_entries(), 3);		/* a, l, dangling */
 }
 
@@ -121,29 +134,38 @@ static void test_all_or_none(void)
 		{ "--b", b, "new-b", 5, 0600 },
 		{ "--c", c, "new-c", 5, 0644 },
 	};
-	int bad, clash;
+	int bad, clash, written;
 
 	clean();
 	path_of(a, "a");
 	path_of(b, "b");
 	path_of(c, "no/c");
 	put("a", "old-a");
-	CHECK_EQ(out_files__write(f, 3, &bad, &clash), -ENOENT);
+	CHECK_EQ(out_files__write(f, 3, &bad, &clash, &written), -ENOENT);
 	CHECK_EQ(bad, 2);
+	CHECK_EQ(written, 0);
 	CHECK(!strcmp(contents("a"), "old-a"));
 	CHECK(!*contents("b"));
 	CHECK_EQ(nr_entries(), 1);		/* no a.XXXXXX, no b */
 
 	/* A device that fails comes after the staging, before any rename. */
 	f[2].path = "/dev/full";
-	CHECK_EQ(out_files__write(f, 3, &bad, &clash), -ENOSPC);
+	CHECK_EQ(out_files__write(f, 3, &bad, &clash, &written), -ENOSPC);
 	CHECK_EQ(bad, 2);
+	CHECK_EQ(written, 0);
 	CHECK(!strcmp(contents("a"), "old-a"));
 	CHECK_EQ(nr_entries(), 1);
+	/* ...but a device before it has been written: the count says so. */
+	f[1].path = "/dev/null";
+	CHECK_EQ(out_files__write(f, 3, &bad, &clash, &written), -ENOSPC);
+	CHECK_EQ(written, 1);
+	CHECK(!strcmp(out_files__what_written(written), "(1 other output written)"));
+	CHECK(!strcmp(contents("a"), "old-a"));
+	f[1].path = b;
 
 	/* Unwanted outputs (NULL) are skipped; the rest land together. */
 	f[2].path = NULL;
-	CHECK_EQ(out_files__write(f, 3, &bad, &clash), 0);
+	CHECK_EQ(out_files__write(f, 3, &bad, &clash, &written), 0);
 	CHECK(!strcmp(contents("a"), "new-a"));
 	CHECK(!strcmp(contents("b"), "new-b"));
 	CHECK_EQ(nr_entries(), 2);
@@ -156,13 +178,13 @@ static void test_same_file(void)
 		{ "--x", a, "x", 1, 0644 },
 		{ "--y", a2, "y", 1, 0644 },
 	};
-	int bad, clash;
+	int bad, clash, written;
 
 	clean();
 	/* A file yet to be made, named two ways. */
 	path_of(a, "a");
 	snprintf(a2, sizeof(a2), "%s/./a", dir);
-	CHECK_EQ(out_files__write(f, 2, &bad, &clash), -ENOTUNIQ);
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash, &written), -ENOTUNIQ);
 	CHECK_EQ(bad, 1);
 	CHECK_EQ(clash, 0);
 	CHECK_EQ(nr_entries(), 0);
@@ -172,17 +194,17 @@ static void test_same_file(void)
 	path_of(hard, "hard");
 	REQUIRE(!link(a, hard));
 	f[1].path = hard;
-	CHECK_EQ(out_files__write(f, 2, &bad, &clash), -ENOTUNIQ);
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash, &written), -ENOTUNIQ);
 	path_of(sym, "sym");
 	REQUIRE(!symlink("a", sym));
 	f[1].path = sym;
-	CHECK_EQ(out_files__write(f, 2, &bad, &clash), -ENOTUNIQ);
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash, &written), -ENOTUNIQ);
 	CHECK(!strcmp(contents("a"), "old"));
 	CHECK_EQ(nr_entries(), 3);
 
 	/* The same device twice is fine: nothing gets replaced. */
 	f[0].path = f[1].path = "/dev/null";
-	CHECK_EQ(out_files__write(f, 2, &bad, &clash), 0);
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash, &written), 0);
 }
 
 TEST_MAIN_BEGIN("test-out-files")
