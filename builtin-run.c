@@ -76,8 +76,8 @@ static int opt_name(const struct option *opt, const char *arg)
 {
 	/* The name becomes a socket file name: the control socket's rules. */
 	if (!ipc__valid_name(arg))
-		return opt_error(opt, "'%s': use 1 to 64 letters, digits, '-', '_', '.', not starting with '.'",
-				 arg);
+		return opt_error(opt, "'%s': use 1 to 64 letters, digits, '-', '_', '.', "
+				 "not starting with '.' or '-'", arg);
 	*(const char **)opt->value = arg;
 	return 0;
 }

@@ -68,6 +68,11 @@ static void remove_stale(const char *name, const char *sock)
 	char path[PATH_MAX];
 	int fd;
 
+	struct stat st;
+
+	/* Only a socket: a file of that name is not ours to delete. */
+	if (lstat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return;
 	if (instance_path(name, ".lock", path, sizeof(path)))
 		return;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -44,7 +44,8 @@ bool ipc__valid_name(const char *name)
 {
 	size_t i, n = strnlen(name, IPC_NAME_MAX + 1);
 
-	if (n == 0 || n > IPC_NAME_MAX || name[0] == '.')
+	/* Not '.' (hidden, "..") nor '-' (read as an option by lkvm stop --name). */
+	if (n == 0 || n > IPC_NAME_MAX || name[0] == '.' || name[0] == '-')
 		return false;
 	for (i = 0; i < n; i++) {
 		char c = name[i];
@@ -92,6 +93,11 @@ int ipc__dir(char *buf, size_t len, bool create, char *why, size_t why_len)
 	 * Sockets in a directory someone else controls could be swapped for
 	 * theirs: insist on ours, private, and not a symlink.
 	 */
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(why, why_len, "%s is a symlink; give the directory it points to "
+			 "(a symlink could be swapped for another)", buf);
+		return -ENOTDIR;
+	}
 	if (!S_ISDIR(st.st_mode)) {
 		snprintf(why, why_len, "%s is not a directory (set LKVM_DIR to a private directory)",
 			 buf);

@@ -13,7 +13,7 @@
 #include "lkvm/util.h"
 
 int lkvm_verbose;
-static char msg_prefix[64] = "lkvm";
+static char msg_prefix[80] = "lkvm";	/* "lkvm " and a 64-character name */
 
 void lkvm__set_msg_prefix(const char *prefix)
 {

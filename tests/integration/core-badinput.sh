@@ -25,6 +25,7 @@ expect_err cpus_negative "--cpus: -2 is out of range 1..64" run -k $K -c -2
 expect_err cpus_huge "--cpus: 99999999999999999999 is out of range 1..64" run -k $K -c 99999999999999999999
 expect_err cpus_missing "--cpus: requires a value" run -k $K -c
 expect_err name_bad "--name: 'a/b'" run -k $K --name a/b
+expect_err name_dash "--name: '-x': use 1 to 64 letters, digits, '-', '_', '.', not starting with '.' or '-'" run -k $K --name=-x
 expect_err console_bad "not a console type" run -k $K --console vga
 expect_err cpuid_bad "is not a feature name" run -k $K --cpuid-mask nosuchfeature
 expect_err cpuid_empty_item "--cpuid-mask: empty item in 'x2apic,'" run -k $K --cpuid-mask "x2apic,"

@@ -4,7 +4,7 @@
 # names in use and stale sockets are handled, errors are one clear line.
 . "$(dirname "$0")/../lib.sh"
 need_kvm list list_json list_not_responding pause_stops_progress resume_continues debug_regs debug_page_map debug_page_map_on \
-	 name_in_use stop_exits_zero stop_unknown stale_socket stop_all console_stuck_stop \
+	 name_in_use stop_exits_zero stop_unknown stale_socket stale_only_sockets stop_all console_stuck_stop \
 	 console_stuck_pause console_stuck_pause_then_stop usage_errors
 G=$GUESTS
 
@@ -98,6 +98,13 @@ if [ "$had" = yes ] && [ "$gone" = yes ] && ! echo "$out" | grep -q ipc-b &&
    wait_for 20 listed ipc-b running
 then pass stale_socket
 else fail stale_socket "socket left: '$had', removed: '$gone', list: $out, restart: $(cat $T_TMP/b.err)"; fi
+
+# Only a socket is cleaned up: a regular file named like one stays.
+echo keep >$LKVM_DIR/plain.sock
+$LKVM list >/dev/null 2>&1; $LKVM stop --name plain >/dev/null 2>&1
+if [ "$(cat $LKVM_DIR/plain.sock 2>/dev/null)" = keep ]; then pass stale_only_sockets
+else fail stale_only_sockets "a regular file plain.sock was removed"; fi
+rm -f $LKVM_DIR/plain.sock
 
 # --all: both instances stop, the paused one too.
 bg_start VM4 $LKVM run -k $G/counter --name ipc-c -p delay=20000 >/dev/null 2>&1

@@ -23,7 +23,7 @@ LKVM_DIR=$T_TMP/open $LKVM run -k $G/hello --name x >/dev/null 2>$T_TMP/e1; r1=$
 LKVM_DIR=$T_TMP/link $LKVM run -k $G/hello --name x >/dev/null 2>$T_TMP/e2; r2=$?
 LKVM_DIR=$T_TMP/open $LKVM list >/dev/null 2>$T_TMP/e3; r3=$?
 if [ $r1 -ne 0 ] && grep -q "has mode 0755: it must be private" $T_TMP/e1 &&
-   [ $r2 -ne 0 ] && grep -q "is not a directory" $T_TMP/e2 &&
+   [ $r2 -ne 0 ] && grep -q "is a symlink; give the directory it points to" $T_TMP/e2 &&
    [ $r3 -ne 0 ] && grep -q "^lkvm list: error: .*has mode 0755" $T_TMP/e3 && [ "$(wc -l < $T_TMP/e3)" -eq 1 ]
 then pass unsafe_dir_refused
 else fail unsafe_dir_refused "$r1 $(cat $T_TMP/e1) / $r2 $(cat $T_TMP/e2) / $r3 $(cat $T_TMP/e3)"; fi

@@ -239,6 +239,7 @@ static void test_names(void)
 	CHECK(ipc__valid_name("a.b_c-D9"));
 	CHECK(!ipc__valid_name(""));
 	CHECK(!ipc__valid_name(".hidden"));
+	CHECK(!ipc__valid_name("-x"));		/* lkvm stop --name -x reads an option */
 	CHECK(!ipc__valid_name("../x"));
 	CHECK(!ipc__valid_name("a/b"));
 	CHECK(!ipc__valid_name("a b"));
@@ -641,6 +642,7 @@ static void test_dir_rules(void)
 	CHECK(!symlink(rundir, link));
 	setenv("LKVM_DIR", link, 1);
 	CHECK_EQ(ipc__dir(buf, sizeof(buf), true, why, sizeof(why)), -ENOTDIR);
+	CHECK(strstr(why, "is a symlink"));
 	unlink(link);
 	setenv("LKVM_DIR", rundir, 1);
 
