@@ -120,6 +120,24 @@ static bool cancelled(struct mig_result *res)
 }
 
 /*
+ * Set one of cur's phase flags (end_sent, committing) unless a cancel came
+ * first: the check and the flag under one lock, so that a cancel is either
+ * honoured here or refused by migration__cancel(), never lost between.
+ */
+static int enter_phase(struct mig_result *res, bool *flag)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&cur.lock);
+	if (cancelled(res))
+		ret = -ECANCELED;
+	else
+		*flag = true;
+	pthread_mutex_unlock(&cur.lock);
+	return ret;
+}
+
+/*
  * One channel per two CPUs this process may run on.  A channel keeps about
  * one core busy at each end (the sender's copy and TCP work, the receiver's
  * copy and crc), and over loopback both ends share these CPUs.  Measured on
@@ -795,14 +813,9 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 		end.flags |= MIG_END_PAUSED;
 	mig_end__encode(&end, endbuf);
 	/* From END on a stop lets the commit finish; a cancel counts until GO. */
-	pthread_mutex_lock(&cur.lock);
-	if (cancelled(res)) {
-		pthread_mutex_unlock(&cur.lock);
-		ret = -ECANCELED;
+	ret = enter_phase(res, &cur.end_sent);
+	if (ret)
 		goto out_fail;
-	}
-	cur.end_sent = true;
-	pthread_mutex_unlock(&cur.lock);
 	ret = mig_chan__send_rec(&m->ctrl, MIG_REC_END, 0, 0, endbuf, sizeof(endbuf));
 	if (ret)
 		goto out_fail_io;
@@ -837,14 +850,9 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	 * failed to send never reached it complete); after, only RUNNING
 	 * tells us it took it.
 	 */
-	pthread_mutex_lock(&cur.lock);
-	if (cancelled(res)) {
-		pthread_mutex_unlock(&cur.lock);
-		ret = -ECANCELED;
+	ret = enter_phase(res, &cur.committing);
+	if (ret)
 		goto out_fail;
-	}
-	cur.committing = true;
-	pthread_mutex_unlock(&cur.lock);
 	ret = send_go(m);
 	if (ret) {
 		snprintf(res->reason, sizeof(res->reason),

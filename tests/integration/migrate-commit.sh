@@ -32,14 +32,21 @@ need_migrate $tests
 MEM=16M
 export LKVM_MIG_ACK_TIMEOUT_MS=2000
 
+# held_then_freeze TEST: lkvm migrate in the background ($MPID, --json), and
+# once the source holds before its final round (hold-paused hook), the
+# destination stopped with SIGSTOP: its ACK will be late.
+held_then_freeze() {
+	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $1-s --json >"$T_TMP/$1.mig.out" 2>"$T_TMP/$1.mig.err" &
+	MPID=$!
+	if ! wait_for 30 grep -q "test hook: vCPUs paused" "$T_TMP/$1-s.err"; then
+		fail $1 "the hook never held the source"; wait "$MPID"; return 1
+	fi
+	kill -STOP "$DST_PID"
+}
+
 t=late-ack
 if pair $t "LKVM_MIG_FAULT=hold-paused:1000"; then
-	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
-	MPID=$!
-	if ! wait_for 30 grep -q "test hook: vCPUs paused" "$T_TMP/$t-s.err"; then
-		fail $t "the hook never held the source"
-	else
-		kill -STOP "$DST_PID"
+	if held_then_freeze $t; then
 		wait "$MPID"; rc=$?
 		last=$(last_count "$T_TMP/$t-s.out")
 		kill -CONT "$DST_PID"
@@ -128,12 +135,7 @@ fi
 
 t=src-stopped-after-end
 if pair $t "LKVM_MIG_FAULT=hold-paused:1000 LKVM_DEBUG=1"; then
-	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
-	MPID=$!
-	if ! wait_for 30 grep -q "test hook: vCPUs paused" "$T_TMP/$t-s.err"; then
-		fail $t "the hook never held the source"
-	else
-		kill -STOP "$DST_PID"
+	if held_then_freeze $t; then
 		wait_for 10 grep -q "migration: END sent" "$T_TMP/$t-s.err"
 		"$LKVM" stop --name $t-s >/dev/null 2>&1
 		wait "$MPID"; rc=$?
