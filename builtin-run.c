@@ -255,8 +255,14 @@ static int cmd_run(int argc, const char **argv)
 		return 1;
 	if (cfg->kernel_filename) {
 		ret = kvm__load_kernel(kvm);
-		if (ret)
+		if (ret) {
+			/* A signal while loading: its status (128+N), as later. */
+			pthread_mutex_lock(&kvm->run_lock);
+			if (kvm->stopping)
+				status = kvm->exit_status;
+			pthread_mutex_unlock(&kvm->run_lock);
 			goto out_exit;
+		}
 	}
 	ret = kvm__init_all(kvm);
 	if (ret)

@@ -189,6 +189,30 @@ int write_full(int fd, const void *buf, size_t len)
 
 int read_file(const char *path, void **buf, size_t *len, size_t max)
 {
+	return read_file_stoppable(path, buf, len, max, NULL);
+}
+
+/* A big initrd takes seconds to read: a SIGTERM must not wait for it all. */
+static int read_pieces(int fd, char *p, size_t len, const bool *stop)
+{
+	const size_t piece = 64 << 20;
+	int ret = 0;
+
+	while (len && !ret) {
+		size_t n = len < piece ? len : piece;
+
+		if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
+			return -EINTR;
+		ret = read_full(fd, p, n);
+		p += n;
+		len -= n;
+	}
+	return ret;
+}
+
+int read_file_stoppable(const char *path, void **buf, size_t *len, size_t max,
+			const bool *stop)
+{
 	struct stat st;
 	void *p;
 	int fd, ret;
@@ -214,7 +238,7 @@ int read_file(const char *path, void **buf, size_t *len, size_t max)
 		ret = -ENOMEM;
 		goto out_close;
 	}
-	ret = read_full(fd, p, st.st_size);
+	ret = read_pieces(fd, p, st.st_size, stop);
 	if (ret) {
 		free(p);
 		goto out_close;

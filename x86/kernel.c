@@ -27,7 +27,12 @@ int kvm__load_kernel(struct kvm *kvm)
 		return ret;
 	}
 	if (cfg->initrd_filename) {
-		ret = read_file(cfg->initrd_filename, &initrd, &initrd_len, kvm->ram_size);
+		ret = read_file_stoppable(cfg->initrd_filename, &initrd, &initrd_len,
+					  kvm->ram_size, &kvm->stopping);
+		if (ret == -EINTR) {
+			pr_info("%s while reading the initrd", kvm->exit_reason);
+			goto out;
+		}
 		if (ret) {
 			pr_err("cannot read initrd '%s': %s", cfg->initrd_filename,
 			       ret == -EFBIG ? "larger than guest memory" :

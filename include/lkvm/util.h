@@ -65,6 +65,9 @@ int read_full(int fd, void *buf, size_t len);
 int write_full(int fd, const void *buf, size_t len);
 /* Read a whole file (at most max bytes) into a malloc'd buffer. */
 int read_file(const char *path, void **buf, size_t *len, size_t max);
+/* The same, giving up with -EINTR between 64 MiB pieces once *stop is set. */
+int read_file_stoppable(const char *path, void **buf, size_t *len, size_t max,
+			const bool *stop);
 
 u64 now_ns(void);
 /* *ts += ms, normalised (deadlines for the *_timedwait/_timedjoin calls). */
