@@ -40,6 +40,7 @@ static const char *state_name(int err, u32 state)
 	case IPC_STATE_STOPPING:	return "stopping";
 	case IPC_STATE_INCOMING:	return "incoming";
 	case IPC_STATE_STARTING:	return "starting";
+	case IPC_STATE_UNKNOWN:		return "paused-unknown";
 	default:			return "unknown";
 	}
 }

@@ -199,6 +199,10 @@ static int validate(struct kvm_config *cfg, int nr_args, const char **args)
 				"(PORT 1-65535; IPv6: [ADDR]:PORT)\n", cfg->incoming);
 			return -1;
 		}
+		/* Harmless (the same command line on both sides), but not silent. */
+		if (cfg->kernel_filename || cfg->initrd_filename || cfg->kernel_cmdline)
+			pr_warn("--incoming: the guest comes with its memory from the source; "
+				"-k, -i and -p are not used");
 	}
 	if (cfg->ram_size < MIN_RAM_SIZE) {
 		fprintf(stderr, "lkvm run: error: --mem: at least 2M of guest memory is needed\n");
@@ -253,7 +257,7 @@ static int cmd_run(int argc, const char **argv)
 	ret = kvm__init(kvm);
 	if (ret)
 		return 1;
-	if (cfg->kernel_filename) {
+	if (cfg->kernel_filename && !cfg->incoming) {
 		ret = kvm__load_kernel(kvm);
 		if (ret) {
 			/* A signal while loading: its status (128+N), as later. */

@@ -272,6 +272,7 @@ struct simple_cmd {
 	u32 type;
 	const char *done_verb;
 	bool wait_exit;
+	bool all;		/* --all: sent along (IPC_FLAG_ALL) */
 	int failed;
 };
 
@@ -300,12 +301,23 @@ static int simple_one(const char *name, void *arg)
 		c->failed++;
 		return 0;
 	}
-	ret = ipc__request(fd, c->type, NULL, 0, 0, NULL, NULL, msg, sizeof(msg));
+	{
+		u32 flags = IPC_FLAG_ALL;
+		bool send = c->all && (c->type == IPC_MSG_STOP || c->type == IPC_MSG_RESUME);
+
+		ret = ipc__request(fd, c->type, send ? &flags : NULL, send ? sizeof(flags) : 0, 0,
+				   NULL, NULL, msg, sizeof(msg));
+	}
 	/* Closing tells the instance to drop or undo what it had not answered. */
 	close(fd);
 	if (ret == -ETIMEDOUT && !*msg)
 		snprintf(msg, sizeof(msg), "instance not responding within %g s; "
 			 "the request is withdrawn", ipc_timeout_ms / 1000.0);
+	/* --all over an instance that has no guest yet: nothing to do there. */
+	if (ret == -EAGAIN && c->all) {
+		printf("%s: skipped (%s)\n", name, *msg ? msg : "no guest yet");
+		return 0;
+	}
 	if (ret) {
 		ipc__client_error(name, ret, msg);
 		c->failed++;
@@ -392,6 +404,7 @@ int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_
 		ipc__client_error(name, -EINVAL, NULL);
 		return 1;
 	}
+	c.all = all;
 	if (name)
 		simple_one(name, &c);
 	else if ((ret = ipc__for_each_instance(simple_one, &c)) < 0) {

@@ -58,6 +58,8 @@ static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 		info.state = IPC_STATE_INCOMING;
 	else if (kvm__starting(kvm))
 		info.state = IPC_STATE_STARTING;
+	else if (kvm_ipc__outcome_unknown())
+		info.state = IPC_STATE_UNKNOWN;
 	else
 		info.state = __atomic_load_n(&kvm->paused, __ATOMIC_ACQUIRE) ?
 			IPC_STATE_PAUSED : IPC_STATE_RUNNING;
@@ -67,10 +69,28 @@ static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 	return ret;
 }
 
+/* The optional flags word of STOP and RESUME; -1 if malformed. */
+static int all_flag(const void *p, u32 len)
+{
+	u32 flags = 0;
+
+	if (len != 0 && len != sizeof(flags))
+		return -1;
+	if (len)
+		memcpy(&flags, p, sizeof(flags));
+	return flags & ~IPC_FLAG_ALL ? -1 : !!(flags & IPC_FLAG_ALL);
+}
+
 static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
 {
-	if (len)
+	int all = all_flag(p, len);
+
+	if (all < 0)
 		return -EINVAL;
+	/* Only this copy may be left of the guest: only by name. */
+	if (all && kvm_ipc__outcome_unknown())
+		return ipc__reply(fd, -EBUSY, "not stopped by --all: the last migration's outcome "
+				  "is unknown; stop or resume it by --name") ?: IPC_REPLIED;
 	pr_info("stop requested through the control socket");
 	/*
 	 * Answer first: once the stop is requested the VMM may reach
@@ -151,12 +171,19 @@ static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 
 static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 {
+	int all = all_flag(p, len);
 	bool was;
 	int ret;
 
-	if (len)
+	if (all < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&state_lock);
+	if (state_held && held_resume && all) {
+		pthread_mutex_unlock(&state_lock);
+		return ipc__reply(fd, -EBUSY, "not resumed by --all: the last migration's outcome "
+				  "is unknown; resume it by --name only if the destination does not "
+				  "run it") ?: IPC_REPLIED;
+	}
 	if (state_held && held_resume && !ipc__client_gone(fd)) {
 		/* The user looked at the destination: the guest is ours again. */
 		held_resume(kvm);
@@ -242,6 +269,7 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 	char *text = NULL;
 	size_t size = 0;
 	u32 flags = IPC_DEBUG_REGS;
+	bool no_page_map = false;
 	FILE *out;
 	int i, ret = 0;
 
@@ -251,8 +279,13 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 		memcpy(&flags, p, sizeof(flags));
 	if (!flags || (flags & ~(IPC_DEBUG_REGS | IPC_DEBUG_PAGE_MAP)))
 		return ipc__reply(fd, -EINVAL, "unknown debug flags 0x%x", flags) ?: IPC_REPLIED;
-	if ((flags & IPC_DEBUG_PAGE_MAP) && !kvm->page_map)
-		return ipc__reply(fd, -ENODEV, "page map not enabled") ?: IPC_REPLIED;
+	if ((flags & IPC_DEBUG_PAGE_MAP) && !kvm->page_map) {
+		if (!(flags & IPC_DEBUG_REGS))
+			return ipc__reply(fd, -ENODEV, "page map not enabled") ?: IPC_REPLIED;
+		/* --regs --page-map: the registers, then the failure of the rest. */
+		flags &= ~IPC_DEBUG_PAGE_MAP;
+		no_page_map = true;
+	}
 
 	out = open_memstream(&text, &size);
 	if (!out)
@@ -285,6 +318,9 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 	if (!ret)
 		ret = ipc__send_data(fd, text, size);
 	free(text);
+	if (!ret && no_page_map)
+		return ipc__reply(fd, -ENODEV, "page map not enabled (the registers are above)") ?:
+		       IPC_REPLIED;
 	return ret;
 }
 

@@ -83,7 +83,7 @@ int migration__cancel(char *msg, size_t n)
 void migration__stop(void)
 {
 	pthread_mutex_lock(&cur.lock);
-	if (cur.active && !cur.end_sent) {
+	if (cur.active && !cur.end_sent && !cur.stopping) {
 		pr_warn("migration: cancelling the migration to %s: this VMM is stopping", cur.to);
 		cur.stopping = true;
 		request_cancel("cancelled: the source VMM is stopping");

@@ -384,6 +384,17 @@ static bool list_has(const char *list, const char *e, size_t len)
 	return false;
 }
 
+/* The shape's sev_mode in a user's words (0 none, 1 hardware, 2 the model). */
+static const char *sev_mode_name(u32 mode)
+{
+	switch (mode) {
+	case 0:		return "not an SEV guest";
+	case 1:		return "SEV on hardware (--sev)";
+	case 2:		return "SEV on the firmware model (--sev=emulated)";
+	default:	return "an unknown SEV mode";
+	}
+}
+
 static int devices_compare(const char *a, const char *b, char *reason, size_t n)
 {
 	const char *a0 = a, *b0 = b;
@@ -488,8 +499,8 @@ int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
 		}
 	}
 	if (src->sev_mode != dst->sev_mode) {
-		snprintf(reason, n, "SEV mode differs: source %u, destination %u",
-			 src->sev_mode, dst->sev_mode);
+		snprintf(reason, n, "SEV differs: the source is %s, the destination %s",
+			 sev_mode_name(src->sev_mode), sev_mode_name(dst->sev_mode));
 		return -EINVAL;
 	}
 	if (src->features & ~dst->features) {

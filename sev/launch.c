@@ -590,6 +590,11 @@ int sev__launch(struct kvm *kvm)
 	if (kvm->cfg.incoming) {
 		/* A migrated guest arrives by RECEIVE_START..FINISH instead. */
 		pr_debug("SEV: incoming migration: no launch");
+		if (sev_options.policy_set || sev_options.dh_cert || sev_options.session ||
+		    sev_options.measure_out || sev_options.secret)
+			pr_warn("SEV: --incoming: the guest's policy and keys come from the source; "
+				"the launch options (--sev-policy, --sev-dh-cert, --sev-session, "
+				"--sev-measure-out, --sev-secret*) are not used");
 		return 0;
 	}
 	if (!sg || !sg->fw->sev_enabled) {

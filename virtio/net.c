@@ -164,7 +164,9 @@ int virtio_net__parse_opt(const struct option *opt, const char *arg)
 			ret = opt_error(opt, "mode '%s' not supported (only mode=tap)", tok + 5);
 			break;
 		} else if (!strncmp(tok, "tapif=", 6)) {
-			if (!tok[6] || strlen(tok + 6) >= IFNAMSIZ || strchr(tok + 6, '/')) {
+			/* What the kernel takes as an interface name (dev_valid_name). */
+			if (!tok[6] || strlen(tok + 6) >= IFNAMSIZ || strpbrk(tok + 6, "/: \t\n") ||
+			    !strcmp(tok + 6, ".") || !strcmp(tok + 6, "..")) {
 				ret = opt_error(opt, "bad tap interface name '%s'", tok + 6);
 				break;
 			}

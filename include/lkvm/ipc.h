@@ -84,6 +84,7 @@ enum ipc_vm_state {
 	IPC_STATE_STOPPING = 3,
 	IPC_STATE_INCOMING = 4,		/* waiting for / receiving a migrated guest */
 	IPC_STATE_STARTING = 5,		/* before the first instruction (SEV launch) */
+	IPC_STATE_UNKNOWN = 6,		/* paused after a migration whose outcome is unknown */
 };
 
 struct ipc_info {
@@ -149,6 +150,10 @@ void kvm_ipc__release_run_state(void);
  */
 void kvm_ipc__hold_unknown(void (*resume)(struct kvm *kvm));
 bool kvm_ipc__outcome_unknown(void);
+/* STOP / RESUME payload (optional u32): sent by --all, which must not settle
+ * an unknown migration outcome for the user. */
+#define IPC_FLAG_ALL		1u
+
 #define IPC_UNKNOWN_MSG	"the last migration's outcome is unknown and the guest is paused " \
 			"here: 'lkvm resume' if the destination does not run it, " \
 			"'lkvm stop' if it does"

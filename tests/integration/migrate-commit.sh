@@ -74,7 +74,7 @@ unknown() {
 	LAST=$(last_count "$T_TMP/$t-s.out")
 	if [ $rc -ne 3 ] || ! grep -q "migration outcome unknown: the destination was told to run the guest but did not confirm it: .*; the guest is paused here" "$T_TMP/$t.mig.err"; then
 		fail $t "want exit 3, outcome unknown (rc $rc): $(cat "$T_TMP/$t.mig.err")"; return 1
-	elif [ "$(state $t-s)" != paused ] || ! no_counts_for "$T_TMP/$t-s.out" "$LAST" 2; then
+	elif [ "$(state $t-s)" != paused-unknown ] || ! no_counts_for "$T_TMP/$t-s.out" "$LAST" 2; then
 		fail $t "the source is '$(state $t-s)', last count $LAST -> $(last_count "$T_TMP/$t-s.out")"; return 1
 	fi
 }
@@ -83,11 +83,20 @@ t=running-lost
 if pair $t "" "LKVM_MIG_FAULT=no-running" && unknown $t; then
 	p=$("$LKVM" pause --name $t-s 2>&1)
 	m=$("$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s 2>&1); mrc=$?
+	wait_for 30 grep -q count "$T_TMP/$t-d.out"
+	# --all must not settle it: resuming would run two copies, stopping
+	# might end the only one.  (stop --all does end the destination.)
+	ra=$("$LKVM" resume --all 2>&1); rarc=$?
+	sa=$("$LKVM" stop --all 2>&1); sarc=$?
 	if ! echo "$p" | grep -q "the last migration's outcome is unknown and the guest is paused here" ||
 	   ! echo "$m" | grep -q "the last migration's outcome is unknown" || [ $mrc -ne 1 ]; then
 		fail $t "pause / migrate not refused: '$p' / '$m'"
-	elif ! wait_for 30 grep -q count "$T_TMP/$t-d.out"; then
+	elif ! grep -q count "$T_TMP/$t-d.out"; then
 		fail $t "the destination does not run the guest: $(tail -n 2 "$T_TMP/$t-d.err")"
+	elif [ $rarc -eq 0 ] || ! echo "$ra" | grep -q "$t-s: not resumed by --all" ||
+	     [ $sarc -eq 0 ] || ! echo "$sa" | grep -q "$t-s: not stopped by --all" ||
+	     [ "$(state $t-s)" != paused-unknown ]; then
+		fail $t "--all settled it: '$ra' / '$sa' / $(state $t-s)"
 	elif ! "$LKVM" stop --name $t-s >/dev/null || ! wait_exit "$SRC_PID" 10 || [ "$EXIT_RC" != 0 ]; then
 		fail $t "lkvm stop of the source: exit $EXIT_RC"
 	else

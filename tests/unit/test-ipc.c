@@ -438,6 +438,57 @@ static void test_sender_gone(void)
 	CHECK_EQ(paused_now, 0);
 }
 
+/* After a migration whose outcome is unknown (migrate.c holds the state). */
+static int unknown_resumed;
+
+static void fake_unknown_resume(struct kvm *kvm)
+{
+	unknown_resumed++;
+	kvm__resume(kvm);
+}
+
+/*
+ * The outcome of the last migration is unknown: --all must neither resume
+ * (two copies) nor stop (maybe the only copy) it; by name, resume settles
+ * it; list says so.
+ */
+static void test_unknown_outcome(void)
+{
+	struct server s;
+	struct collect c = { 0 };
+	struct ipc_info info;
+	u32 all = IPC_FLAG_ALL, bad = 2;
+	char msg[256];
+
+	reset_vm();
+	unknown_resumed = 0;
+	REQUIRE_OK(kvm__pause(&vm));		/* the migration's own pause */
+	kvm_ipc__hold_run_state();
+	kvm_ipc__hold_unknown(fake_unknown_resume);
+	REQUIRE_OK(server_start(&s));
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_INFO, NULL, 0, 0, collect, &c, NULL, 0), 0);
+	memcpy(&info, c.text, sizeof(info));
+	CHECK_EQ(info.state, IPC_STATE_UNKNOWN);
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_RESUME, &all, sizeof(all), 0, NULL, NULL, msg,
+			      sizeof(msg)), -EBUSY);
+	CHECK(strstr(msg, "not resumed by --all"));
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_STOP, &all, sizeof(all), 0, NULL, NULL, msg,
+			      sizeof(msg)), -EBUSY);
+	CHECK(!vm.stopping);
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_PAUSE, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)),
+		 -EBUSY);
+	CHECK(strstr(msg, "outcome is unknown"));
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_RESUME, &bad, sizeof(bad), 0, NULL, NULL, msg,
+			      sizeof(msg)), -EINVAL);
+	CHECK_EQ(unknown_resumed, 0);
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_RESUME, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)), 0);
+	CHECK(strstr(msg, "resumed here"));
+	CHECK_EQ(unknown_resumed, 1);
+	CHECK_EQ(paused_now, 0);
+	CHECK(!kvm_ipc__outcome_unknown());
+	server_end(&s);
+}
+
 /* Every malformed message: an error reply, then a clean hang-up (or not). */
 static void test_bad_messages(void)
 {
@@ -1005,6 +1056,7 @@ TEST_MAIN_BEGIN("test-ipc")
 	RUN(test_requests);
 	RUN(test_stop_wakes_paused);
 	RUN(test_sender_gone);
+	RUN(test_unknown_outcome);
 	RUN(test_bad_messages);
 	RUN(test_truncated);
 	RUN(test_registered_handlers);

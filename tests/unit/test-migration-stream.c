@@ -367,6 +367,13 @@ static void test_shape(void)
 	d.nr_cpus = 2;
 	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
 	CHECK(strstr(why, "vCPU count differs: source 1, destination 2") != NULL);
+	/* SEV modes in words, not enum values ("source 2, destination 0"). */
+	fill_shape(&d);
+	s.sev_mode = 2;
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(!strcmp(why, "SEV differs: the source is SEV on the firmware model "
+			   "(--sev=emulated), the destination not an SEV guest"));
+	s.sev_mode = 0;
 	fill_shape(&d);
 	strcpy(d.devices, "serial;virtio-blk=1M:disk.img");
 	d.devices_len = strlen(d.devices);
