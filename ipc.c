@@ -400,8 +400,8 @@ int kvm_ipc__start(struct kvm *kvm)
 	if (ipc.started)
 		return -EBUSY;
 	if (name && !ipc__valid_name(name)) {
-		pr_err("invalid instance name '%s': use up to %d letters, digits, '.', '_', '-'",
-		       name, IPC_NAME_MAX);
+		pr_err("invalid instance name '%s': use up to %d letters, digits, '.', '_', '-', "
+		       "not starting with '.' or '-'", name, IPC_NAME_MAX);
 		return -EINVAL;
 	}
 	if (name)

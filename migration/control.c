@@ -72,6 +72,10 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	    req.downtime_ms > 600000 || req.max_rounds > 10000 ||
 	    req.wait_ready_ms > 3600000 || req.rsvd)
 		return -EINVAL;
+	/* Only an SEV guest says when it is ready to move: not silently ignored. */
+	if (req.wait_ready_ms && kvm->cfg.sev_mode == SEV_MODE_NONE)
+		return ipc__reply(fd, -EINVAL, "--wait-ready applies to SEV guests only") ?:
+		       IPC_REPLIED;
 
 	if (kvm_ipc__outcome_unknown()) {
 		ipc__reply(fd, -EBUSY, "%s", IPC_UNKNOWN_MSG);

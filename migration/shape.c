@@ -118,11 +118,15 @@ int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s)
 		s->features |= MIG_F_SEV_PAGES;
 	s->devices_len = strlen(devices);
 	memcpy(s->devices, devices, s->devices_len + 1);
-	/* A page map on one side only would fail at its section, after all of RAM. */
+	/*
+	 * A page map (or the test doorbell that drives one) on one side only
+	 * would fail at its section after all of RAM, or in the guest later.
+	 */
 	if (kvm->page_map) {
 		int n = snprintf(s->devices + s->devices_len,
-				 sizeof(s->devices) - s->devices_len, "%spage-map",
-				 s->devices_len ? ";" : "");
+				 sizeof(s->devices) - s->devices_len, "%spage-map%s",
+				 s->devices_len ? ";" : "",
+				 kvm->cfg.debug_ioport ? ";test-doorbell" : "");
 
 		if (n < 0 || (size_t)n >= sizeof(s->devices) - s->devices_len ||
 		    s->devices_len + n > MIG_MAX_DEVICES_LEN) {

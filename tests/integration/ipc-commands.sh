@@ -3,7 +3,7 @@
 # really stops making progress while paused, stop exits the VMM with 0,
 # names in use and stale sockets are handled, errors are one clear line.
 . "$(dirname "$0")/../lib.sh"
-need_kvm list list_json list_not_responding pause_stops_progress resume_continues debug_regs debug_page_map debug_page_map_on \
+need_kvm list list_json list_not_responding pause_stops_progress resume_continues debug_regs wait_ready_not_sev debug_page_map debug_page_map_on \
 	 name_in_use stop_exits_zero stop_unknown stale_socket stale_only_sockets stop_all console_stuck_stop \
 	 console_stuck_pause console_stuck_pause_then_stop usage_errors
 G=$GUESTS
@@ -52,6 +52,13 @@ if [ $rc -eq 0 ] && grep -q -- "--- vCPU 0 ---" $T_TMP/dbg && grep -q "rip 00000
    grep -q "cr3 " $T_TMP/dbg && wait_for 10 grows $T_TMP/a.out && listed ipc-a running
 then pass debug_regs
 else fail debug_regs "rc=$rc $(head -3 $T_TMP/dbg) $(cat $T_TMP/dbg.err)"; fi
+
+# --wait-ready is for SEV guests: refused for this one, not ignored.
+out=$($LKVM migrate --name ipc-a --to 127.0.0.1:9 --wait-ready 5 2>&1); rc=$?
+if [ $rc -eq 1 ] && [ "$out" = "lkvm migrate: error: ipc-a: --wait-ready applies to SEV guests only" ] &&
+   listed ipc-a running
+then pass wait_ready_not_sev
+else fail wait_ready_not_sev "rc=$rc: $out"; fi
 
 # Without a page map: one clean line, non-zero.
 $LKVM debug --name ipc-a --page-map >/dev/null 2>$T_TMP/pm.err; rc=$?
