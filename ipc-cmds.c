@@ -26,18 +26,9 @@ static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool user_paused;
 /* A migration is handing the guest over with user_paused as it was. */
 static bool state_held;
-/* ...and ended not knowing whether the destination took it (migrate.c). */
+/* ...and ended not knowing whether the destination took it (migrate.c);
+ * set only while state_held. */
 static void (*held_resume)(struct kvm *kvm);
-
-static bool vm_stopping(struct kvm *kvm)
-{
-	bool s;
-
-	pthread_mutex_lock(&kvm->run_lock);
-	s = kvm->stopping;
-	pthread_mutex_unlock(&kvm->run_lock);
-	return s;
-}
 
 static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 {
@@ -52,7 +43,7 @@ static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 	if (len)
 		return -EINVAL;
 	/* Paused by anyone (lkvm pause, a migration's final phase) counts. */
-	if (vm_stopping(kvm))
+	if (kvm__stopping(kvm))
 		info.state = IPC_STATE_STOPPING;
 	else if (kvm__incoming_wait(kvm))
 		info.state = IPC_STATE_INCOMING;
@@ -120,7 +111,7 @@ static int user_pause(struct kvm *kvm)
 {
 	int ret;
 
-	if (vm_stopping(kvm))
+	if (kvm__stopping(kvm))
 		return -ESHUTDOWN;
 	if (user_paused)
 		return -EALREADY;
@@ -178,13 +169,19 @@ static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 	if (all < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&state_lock);
-	if (state_held && held_resume && all) {
+	/* It may have waited for state_lock behind a slow pause. */
+	if (ipc__client_gone(fd)) {
+		pthread_mutex_unlock(&state_lock);
+		pr_warn("ipc: resume not done: its requester gave up waiting for it");
+		return -ECANCELED;
+	}
+	if (held_resume && all) {
 		pthread_mutex_unlock(&state_lock);
 		return ipc__reply(fd, -EBUSY, "not resumed by --all: the last migration's outcome "
 				  "is unknown; resume it by --name only if the destination does not "
 				  "run it") ?: IPC_REPLIED;
 	}
-	if (state_held && held_resume && !ipc__client_gone(fd)) {
+	if (held_resume) {
 		/* The user looked at the destination: the guest is ours again. */
 		held_resume(kvm);
 		held_resume = NULL;
@@ -201,12 +198,6 @@ static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 		ret = reply_held(fd, "resume");
 		pthread_mutex_unlock(&state_lock);
 		return ret;
-	}
-	/* It may have waited for state_lock behind a slow pause. */
-	if (ipc__client_gone(fd)) {
-		pthread_mutex_unlock(&state_lock);
-		pr_warn("ipc: resume not done: its requester gave up waiting for it");
-		return -ECANCELED;
 	}
 	was = user_paused;
 	if (was) {

@@ -45,7 +45,7 @@ void term__set_input(void (*fn)(struct kvm *kvm, const char *buf, size_t len))
 
 static bool term_stopping(void)
 {
-	return term_kvm && __atomic_load_n(&term_kvm->stopping, __ATOMIC_ACQUIRE);
+	return term_kvm && kvm__stopping(term_kvm);
 }
 
 /*

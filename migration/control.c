@@ -61,11 +61,8 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	if (len != sizeof(req))
 		return -EINVAL;
 	/* A stop in progress tears the machine down under the engine's feet. */
-	pthread_mutex_lock(&kvm->run_lock);
-	ret = kvm->stopping ? -ESHUTDOWN : 0;
-	pthread_mutex_unlock(&kvm->run_lock);
-	if (ret)
-		return ret;
+	if (kvm__stopping(kvm))
+		return -ESHUTDOWN;
 	memcpy(&req, payload, sizeof(req));
 	if (!memchr(req.to, 0, sizeof(req.to)) || !req.to[0] ||
 	    req.flags & ~MIG_IPC_VERIFY || req.channels > MIG_MAX_CHANNELS ||

@@ -360,7 +360,7 @@ static int wait_secret_files(struct kvm *kvm)
 			return 0;
 		lh = ch;
 		ls = cs;
-		if (__atomic_load_n(&kvm->stopping, __ATOMIC_RELAXED)) {
+		if (kvm__stopping(kvm)) {
 			pr_err("SEV: stopped while waiting for the launch secret");
 			return -EINTR;
 		}

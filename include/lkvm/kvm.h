@@ -126,6 +126,16 @@ static inline bool kvm__starting(struct kvm *kvm)
 	return __atomic_load_n(&kvm->starting, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * A stop was requested (kvm__request_stop(), under run_lock).  For a look
+ * from outside the lock; code that needs the stop's status with it takes
+ * run_lock instead.
+ */
+static inline bool kvm__stopping(struct kvm *kvm)
+{
+	return __atomic_load_n(&kvm->stopping, __ATOMIC_ACQUIRE);
+}
+
 /* Guest memory.  All return NULL / -EFAULT outside RAM or across banks. */
 struct kvm_mem_bank *kvm__find_bank(struct kvm *kvm, u64 gpa, u64 len);
 void *guest_flat_to_host(struct kvm *kvm, u64 gpa, u64 len);
