@@ -139,25 +139,27 @@ static u64 mem_available(void)
 
 static void prefault__start(struct prefault *pf, struct kvm *kvm)
 {
-	u64 avail = mem_available();
+	u64 avail;
 
 	pf->kvm = kvm;
 	atomic_init(&pf->stop, false);
 	atomic_init(&pf->quiet, false);
+	pf->started = false;
+	if (kvm->cfg.no_prefault)
+		return;
 	/*
 	 * Faulting in more than the host has free would call the OOM killer
 	 * before the source even connects: leave such RAM to be faulted in as
 	 * pages arrive (a guest whose pages are mostly zero may still fit).
 	 */
-	if (!kvm->cfg.no_prefault && avail && kvm->ram_size > avail) {
+	avail = mem_available();
+	if (avail && kvm->ram_size > avail) {
 		pr_warn("migration: guest RAM (%llu MiB) is more than the host has available "
 			"(%llu MiB): not faulting it in first", (unsigned long long)(kvm->ram_size >> 20),
 			(unsigned long long)(avail >> 20));
-		pf->started = false;
 		return;
 	}
-	pf->started = !kvm->cfg.no_prefault &&
-		      !pthread_create(&pf->tid, NULL, prefault_fn, pf);
+	pf->started = !pthread_create(&pf->tid, NULL, prefault_fn, pf);
 }
 
 static void prefault__stop(struct prefault *pf, bool quiet)
@@ -192,6 +194,7 @@ static bool stop_requested(void);
 
 static int wait_go(struct mig_incoming *in, struct mig_chan *c)
 {
+	char why[MIG_MAX_REASON] = "";
 	u8 buf[MIG_MAX_SMALL];
 	struct mig_hdr h;
 	u32 st, f;
@@ -204,20 +207,14 @@ static int wait_go(struct mig_incoming *in, struct mig_chan *c)
 	if (!ret)
 		ret = mig_chan__recv_payload(c, &h, buf, sizeof(buf));
 	if (!ret)
-		ret = mig_status__decode(buf, h.len, &st, &f, in->reason, sizeof(in->reason));
+		ret = mig_status__decode(buf, h.len, &st, &f, why, sizeof(why));
 	if (ret) {
-		if (stop_requested())
-			return ret;
-		in->reason[0] = 0;
-		mig_incoming__fail(in, ret, "no go-ahead from the source after the "
-				   "acknowledgement: %s", mig_strerror(ret));
+		if (!stop_requested())	/* (a stop's own reason is the caller's) */
+			mig_incoming__fail(in, ret, "no go-ahead from the source after the "
+					   "acknowledgement: %s", mig_strerror(ret));
 		return ret;
 	}
 	if (h.type == MIG_REC_ABORT || st) {
-		char why[MIG_MAX_REASON];
-
-		snprintf(why, sizeof(why), "%s", in->reason);
-		in->reason[0] = 0;
 		mig_incoming__fail(in, -ECANCELED, "source aborted: %s (after the acknowledgement)",
 				   why[0] ? why : "no reason given");
 		return -ECANCELED;
@@ -227,11 +224,12 @@ static int wait_go(struct mig_incoming *in, struct mig_chan *c)
 
 static int send_running(struct mig_chan *c)
 {
+	const char *fault = getenv("LKVM_MIG_FAULT");
 	struct mig_buf b = { 0 };
 	int ret;
 
 	/* Test hook: the source then never learns that we run (outcome unknown). */
-	if (getenv("LKVM_MIG_FAULT") && !strcmp(getenv("LKVM_MIG_FAULT"), "no-running")) {
+	if (fault && !strcmp(fault, "no-running")) {
 		pr_warn("migration: test hook: not confirming that the guest runs");
 		return 0;
 	}

@@ -36,7 +36,7 @@
 static struct {
 	pthread_mutex_t lock;
 	struct kvm *kvm;
-	int handshake_fd;		/* the control socket until the handshake is done */
+	int wait_fd;			/* the control socket while we wait for the destination */
 	bool active;
 	bool end_sent;			/* a stop from here on lets the commit finish */
 	bool committing;		/* GO is out: a cancel is too late */
@@ -44,7 +44,7 @@ static struct {
 	atomic_bool cancel;
 	const char *why;		/* the failure a cancel reports */
 	char to[256];
-} cur = { .lock = PTHREAD_MUTEX_INITIALIZER, .handshake_fd = -1 };
+} cur = { .lock = PTHREAD_MUTEX_INITIALIZER, .wait_fd = -1 };
 
 /* Under cur.lock, with a migration active and not committing. */
 static void request_cancel(const char *why)
@@ -57,8 +57,8 @@ static void request_cancel(const char *why)
 	 * A destination that does not answer (the handshake, the ACK): wake the
 	 * wait now.  Only the reading side: ABORT still goes out after it.
 	 */
-	if (cur.handshake_fd >= 0)
-		shutdown(cur.handshake_fd, SHUT_RD);
+	if (cur.wait_fd >= 0)
+		shutdown(cur.wait_fd, SHUT_RD);
 }
 
 int migration__cancel(char *msg, size_t n)
@@ -399,14 +399,15 @@ static int recv_status(struct mig_src *m, u32 type, int timeout_ms, char *why, s
 }
 
 /*
- * The control socket while connect_all() waits on the destination, so that
- * a cancel or a stop can shut it down (-1: none).  Its caller clears it
- * before the fd can be closed, so a recycled number is never shut down.
+ * The control socket while we wait for the destination's answer (the
+ * handshake in connect_all(), the ACK after END), so that a cancel or a
+ * stop can wake the wait (-1: none).  Its caller clears it before the fd
+ * can be closed, so a recycled number is never shut down.
  */
-static void handshake_watch(int fd)
+static void wait_watch(int fd)
 {
 	pthread_mutex_lock(&cur.lock);
-	cur.handshake_fd = fd;
+	cur.wait_fd = fd;
 	if (fd >= 0 && atomic_load(&cur.cancel))
 		shutdown(fd, SHUT_RD);
 	pthread_mutex_unlock(&cur.lock);
@@ -429,7 +430,7 @@ static int connect_all(struct mig_src *m)
 	}
 	mig_tcp__tune(fd, SEND_TIMEOUT_MS);
 	mig_chan__init_fd(&m->ctrl, fd);
-	handshake_watch(fd);
+	wait_watch(fd);
 	mig_chan__apply_fault_env(&m->ctrl, 0);
 	mig_preamble__encode(pre, 0, m->session);
 	ret = mig_chan__writev(&m->ctrl, &(struct iovec){ pre, sizeof(pre) }, 1);
@@ -672,7 +673,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 		goto out_dirty;
 	}
 	ret = connect_all(m);
-	handshake_watch(-1);
+	wait_watch(-1);
 	if (ret && cancelled(res))	/* what woke the handshake, not its echo */
 		ret = -ECANCELED;
 	if (ret)
@@ -822,10 +823,10 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	pr_debug("migration: END sent at %.3f ms", (now_ns() - t_pause) / 1e6);
 	test_hold("hold", "END sent");
 	/* A cancel shuts this wait down (request_cancel): it is still in time. */
-	handshake_watch(m->ctrl.fd);
+	wait_watch(m->ctrl.fd);
 	ret = cancelled(res) ? -ECANCELED :
 	      recv_status(m, MIG_REC_ACK, p->ack_timeout_ms, why, sizeof(why));
-	handshake_watch(-1);
+	wait_watch(-1);
 	if (ret && cancelled(res)) {
 		ret = -ECANCELED;
 		goto out_fail;
