@@ -38,31 +38,53 @@ static int parse_usage(const u8 *buf, u32 usage, struct sev_cert *out)
 	return out->pub_usage == usage ? 0 : SEV_RET_INVALID_CERTIFICATE;
 }
 
-static int validate_amd(const u8 *amd, size_t amd_len, const struct sev_amd_cert *trusted_ark,
-			struct sev_chain *c)
+int sev_amd_chain__check(const void *amd, size_t amd_len, const struct sev_amd_cert *trusted_ark,
+			 struct sev_amd_cert *ask, struct sev_amd_cert *ark)
 {
 	size_t a, b;
-	EVP_PKEY *ask;
 	int ret;
 
 	if (!amd)
 		return SEV_RET_INVALID_LEN;
-	ret = sev_amd_cert__parse(amd, amd_len, &c->ask, &a);
+	ret = sev_amd_cert__parse(amd, amd_len, ask, &a);
 	if (ret)
 		return ret;
-	ret = sev_amd_cert__parse(amd + a, amd_len - a, &c->ark, &b);
+	ret = sev_amd_cert__parse((const u8 *)amd + a, amd_len - a, ark, &b);
 	if (ret)
 		return ret;
 	if (a + b != amd_len)
 		return SEV_RET_INVALID_LEN;
-	if (c->ask.hdr.key_usage != SEV_USAGE_ASK || c->ark.hdr.key_usage != SEV_USAGE_ARK)
+	if (ask->hdr.key_usage != SEV_USAGE_ASK || ark->hdr.key_usage != SEV_USAGE_ARK)
 		return SEV_RET_INVALID_CERTIFICATE;
-	ret = sev_amd_cert__verify(&c->ark, &c->ark);
+	ret = sev_amd_cert__verify(ark, ark);
 	if (ret)
 		return ret;
-	if (trusted_ark && !same_amd_key(&c->ark, trusted_ark))
+	if (trusted_ark && !same_amd_key(ark, trusted_ark))
 		return SEV_RET_BAD_SIGNATURE;
-	ret = sev_amd_cert__verify(&c->ask, &c->ark);
+	return sev_amd_cert__verify(ask, ark);
+}
+
+int sev_amd_ark__check(const void *buf, size_t len, struct sev_amd_cert *ark)
+{
+	size_t used;
+	int ret = sev_amd_cert__parse(buf, len, ark, &used);
+
+	if (ret)
+		return ret;
+	if (used != len)
+		return SEV_RET_INVALID_LEN;
+	if (ark->hdr.key_usage != SEV_USAGE_ARK)
+		return SEV_RET_INVALID_CERTIFICATE;
+	return sev_amd_cert__verify(ark, ark);
+}
+
+static int validate_amd(const u8 *amd, size_t amd_len, const struct sev_amd_cert *trusted_ark,
+			struct sev_chain *c)
+{
+	EVP_PKEY *ask;
+	int ret;
+
+	ret = sev_amd_chain__check(amd, amd_len, trusted_ark, &c->ask, &c->ark);
 	if (ret)
 		return ret;
 	ret = sev_amd_cert__pubkey(&c->ask, &ask);

@@ -499,22 +499,41 @@ static int sev_open(struct kvm *kvm)
  * type needs KVM_CHECK_EXTENSION, so /dev/kvm is opened just for that
  * (kvm__init() reports any problem with it properly).
  */
-static int check_mig_file(const char *opt, const char *path, size_t max)
+/*
+ * --sev-ark and --sev-amd-chain are used only when a migration needs them,
+ * which may be hours later: parse and verify them now, so that a wrong file
+ * fails the start and not the migration.
+ */
+static int check_mig_file(const char *opt, const char *path, bool chain)
 {
+	struct sev_amd_cert *c;
 	size_t len;
 	u8 *buf;
 	int ret;
 
 	if (!path)
 		return 0;
-	ret = sev_mig__read_file(path, max, &buf, &len);
+	ret = sev_mig__read_file(path, chain ? SEV_MIG_AMD_MAX : SEV_AMD_CERT_MAX_SIZE, &buf, &len);
 	if (ret) {
 		pr_err("SEV: cannot read %s %s: %s", opt, path,
 		       ret == -EFBIG ? "too large for a certificate file" : strerror(-ret));
 		return ret;
 	}
+	c = calloc(2, sizeof(*c));
+	if (!c) {
+		free(buf);
+		return -ENOMEM;
+	}
+	ret = chain ? sev_amd_chain__check(buf, len, NULL, &c[0], &c[1]) :
+		      sev_amd_ark__check(buf, len, &c[0]);
+	if (ret)
+		pr_err("SEV: %s %s is not %s: %s", opt, path,
+		       chain ? "an AMD ASK || ARK chain (ASK signed by a self-signed ARK)" :
+			       "one self-signed AMD ARK certificate",
+		       sev_ret__str(ret));
+	free(c);
 	free(buf);
-	return 0;
+	return ret ? -EINVAL : 0;
 }
 
 int sev__vm_type(struct kvm *kvm)
@@ -536,11 +555,13 @@ int sev__vm_type(struct kvm *kvm)
 		pr_err("SEV: --sev-secret-wait needs --sev-secret and --sev-secret-header");
 		return -EINVAL;
 	}
-	/* Read only when a migration needs them: refuse a file that is not there now. */
-	ret = check_mig_file("--sev-ark", sev_mig_options.ark, SEV_AMD_CERT_MAX_SIZE) ?:
-	      check_mig_file("--sev-amd-chain", sev_mig_options.amd_chain, SEV_MIG_AMD_MAX);
+	ret = check_mig_file("--sev-ark", sev_mig_options.ark, false) ?:
+	      check_mig_file("--sev-amd-chain", sev_mig_options.amd_chain, true);
 	if (ret)
 		return ret;
+	if (kvm->cfg.sev_mode == SEV_MODE_EMULATED && (sev_mig_options.ark || sev_mig_options.amd_chain))
+		pr_warn("SEV: the firmware model uses its own AMD root (--sev-root); "
+			"--sev-ark and --sev-amd-chain are checked but not used");
 	ret = sev_open(kvm);
 	if (ret)
 		return ret;

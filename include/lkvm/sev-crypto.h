@@ -232,6 +232,16 @@ int sev_chain__validate(const void *pdh, size_t pdh_len, const void *plat, size_
 			const void *amd, size_t amd_len, unsigned int flags,
 			const struct sev_amd_cert *trusted_ark, struct sev_chain *out);
 
+/*
+ * ASK || ARK exactly filling @amd_len: usages ASK then ARK, ARK self-signed
+ * (and the same key as @trusted_ark when given), ASK signed by the ARK.
+ * What lkvm checks of --sev-amd-chain at start, and part of the above.
+ */
+int sev_amd_chain__check(const void *amd, size_t amd_len, const struct sev_amd_cert *trusted_ark,
+			 struct sev_amd_cert *ask, struct sev_amd_cert *ark);
+/* One self-signed ARK filling @len (--sev-ark). */
+int sev_amd_ark__check(const void *buf, size_t len, struct sev_amd_cert *ark);
+
 /* ---- keys ---------------------------------------------------------------- */
 EVP_PKEY *sev_key__gen_ec(void);		/* P-384; NULL on failure */
 EVP_PKEY *sev_key__gen_rsa(unsigned int bits);
