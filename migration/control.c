@@ -152,7 +152,8 @@ ipc_guest_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
 
 /*
  * lkvm migrate --status: the migration in progress (its last progress
- * report), or how the last one failed.  Answers a client that lost the
+ * report), or how the last one failed; on a destination still receiving,
+ * the incoming one.  Answers a client that lost the
  * `lkvm migrate` that started it: that one going away cancels nothing.
  */
 static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
@@ -169,6 +170,13 @@ static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 		return -EINVAL;
 	json = flags & MIG_STATUS_JSON;
 
+	/* A destination: the guest that is arriving. */
+	if (kvm__incoming_wait(kvm) &&
+	    !migration__incoming_status(kvm, text, sizeof(text) - 1, json)) {
+		n = strlen(text);
+		text[n++] = '\n';
+		return ipc__send_data(fd, text, n);
+	}
 	pthread_mutex_lock(&busy_lock);
 	mig_json_str(st.to, to, sizeof(to));
 	if (handling) {
@@ -214,7 +222,7 @@ static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	return ipc__send_data(fd, text, n);
 }
 
-ipc_guest_handler(IPC_MSG_MIGRATE_STATUS, status_cmd);
+ipc_handler(IPC_MSG_MIGRATE_STATUS, status_cmd);	/* also while receiving */
 
 /*
  * Late level, linked after ipc.c: runs before the control socket closes

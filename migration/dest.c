@@ -310,7 +310,24 @@ static struct incoming_ctx {
 	int fds[MIG_MAX_CHANNELS + 2];
 	int ctrl_fd;			/* of fds[]: the source's control connection */
 	bool stopped;
+	/* For lkvm migrate --status here; under lock. */
+	enum { PH_WAITING, PH_RECEIVING, PH_CHECKING, PH_COMMITTING } phase;
+	char from[64];
+	u64 t0_ns;			/* of the current phase's wait or of the stream */
 } inc = { .lfd = -1, .ctrl_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void peer_name(int fd, char *buf, size_t n);
+
+static void set_phase(int phase, int peer_fd)
+{
+	pthread_mutex_lock(&inc.lock);
+	if (peer_fd >= 0) {
+		peer_name(peer_fd, inc.from, sizeof(inc.from));
+		inc.t0_ns = now_ns();
+	}
+	inc.phase = phase;
+	pthread_mutex_unlock(&inc.lock);
+}
 
 /*
  * shutdown() wakes a thread blocked in accept() or read() on the fd.  The
@@ -388,16 +405,21 @@ static void close_listener(void)
 /* Idempotent: the receive hook calls it when done, the exit path always. */
 static int incoming_cleanup(struct kvm *kvm)
 {
+	bool inited;
+
 	pthread_mutex_lock(&kvm->run_lock);
 	kvm->stop_notify = NULL;
 	pthread_mutex_unlock(&kvm->run_lock);
 	__atomic_store_n(&kvm->incoming_wait, false, __ATOMIC_RELEASE);
 	prefault__stop(&inc.pf, true);	/* the stream, if any, stopped it already */
 	close_listener();
-	if (inc.inited) {
+	/* Under the lock: a --status may be reading the receive's bitmaps. */
+	pthread_mutex_lock(&inc.lock);
+	inited = inc.inited;
+	inc.inited = false;
+	pthread_mutex_unlock(&inc.lock);
+	if (inited)
 		mig_incoming__free(&inc.in);
-		inc.inited = false;
-	}
 	return 0;
 }
 
@@ -630,6 +652,7 @@ static int incoming_listen(struct kvm *kvm)
 	ret = mig_incoming__init(in, kvm->nr_pages);
 	if (ret)
 		return ret;
+	inc.t0_ns = now_ns();
 	inc.inited = true;
 	in->kvm = kvm;
 	ret = mig_shape__from_kvm(kvm, &in->local);
@@ -706,6 +729,7 @@ int migration__incoming(struct kvm *kvm)
 		goto out;
 	}
 	t0 = now_ns();
+	set_phase(PH_RECEIVING, fd);
 	mig_chan__init_fd(&ctrl, fd);
 	pthread_mutex_lock(&inc.lock);
 	inc.ctrl_fd = fd;
@@ -786,6 +810,7 @@ out_threads:
 	prefault__stop(&inc.pf, false);
 	if (ret)
 		goto out_fail;
+	set_phase(PH_CHECKING, -1);
 	all[nch] = ctrl_counted;
 	t_end = now_ns();
 	ret = mig_incoming__check_complete(in, all, nch + 1);
@@ -824,6 +849,7 @@ out_threads:
 		pr_err("migration: cannot acknowledge to the source: %s", strerror(-ret));
 		goto out;
 	}
+	set_phase(PH_COMMITTING, -1);
 	ret = wait_go(in, &ctrl);
 	if (ret) {
 		if (stop_requested())
@@ -858,6 +884,66 @@ out:
 	free(threads);
 	incoming_cleanup(kvm);
 	return ret;
+}
+
+/*
+ * lkvm migrate --status on a destination still waiting for its guest:
+ * the phase, the source, and how much of guest RAM has arrived (every page
+ * comes at least once in round 0, as data or as a zero entry).
+ */
+int migration__incoming_status(struct kvm *kvm, char *buf, size_t n, bool json)
+{
+	static const char *const names[] = { "waiting", "receiving", "checking", "committing" };
+	static const char *const words[] = {
+		"waiting for a source on", "receiving from", "checking what came from",
+		"waiting for the go of" };
+	struct mig_incoming *in = &inc.in;
+	struct mig_round r;
+	u64 seen = 0, i, words_n, bytes;
+	double secs, pct;
+	char from[600], raw[280];
+	int phase;
+
+	pthread_mutex_lock(&inc.lock);
+	if (!inc.inited) {
+		pthread_mutex_unlock(&inc.lock);
+		return -ENOENT;
+	}
+	phase = inc.phase;
+	secs = (now_ns() - inc.t0_ns) / 1e9;
+	snprintf(raw, sizeof(raw), "%s", phase == PH_WAITING ? kvm->cfg.incoming : inc.from);
+	words_n = DIV_ROUND_UP(in->nr_pages, 8 * sizeof(long));
+	for (i = 0; i < words_n; i++)
+		seen += __builtin_popcountl(atomic_load_explicit(&in->seen[i],
+								 memory_order_relaxed));
+	bytes = in->bytes_in;
+	pthread_mutex_lock(&in->lock);
+	r = in->last_round;
+	pthread_mutex_unlock(&in->lock);
+	pthread_mutex_unlock(&inc.lock);
+
+	mig_json_str(raw, from, sizeof(from));
+	pct = in->nr_pages ? 100.0 * min(seen, in->nr_pages) / in->nr_pages : 0;
+	if (json && phase == PH_WAITING)
+		snprintf(buf, n, "{\"active\":false,\"incoming\":true,\"phase\":\"waiting\","
+			 "\"listen\":\"%s\",\"elapsed_ms\":%.0f}", from, secs * 1000);
+	else if (json)
+		snprintf(buf, n, "{\"active\":true,\"incoming\":true,\"phase\":\"%s\","
+			 "\"from\":\"%s\",\"elapsed_ms\":%.0f,\"round\":%u,\"percent\":%.1f,"
+			 "\"ram_pages\":%llu,\"pages_arrived\":%llu,\"bytes\":%llu,"
+			 "\"mb_per_s\":%.1f,\"dirty_pages_per_s\":%llu}",
+			 names[phase], from, secs * 1000, r.round, pct,
+			 (unsigned long long)in->nr_pages, (unsigned long long)seen,
+			 (unsigned long long)bytes, secs > 0 ? bytes / 1e6 / secs : 0.0,
+			 (unsigned long long)r.dirty_rate);
+	else if (phase == PH_WAITING)
+		snprintf(buf, n, "incoming: %s %s for %.1f s", words[phase], raw, secs);
+	else
+		snprintf(buf, n, "incoming: %s %s for %.1f s: round %u, %.0f%% of guest RAM arrived, "
+			 "%.1f MB in, %.1f MB/s, source dirtying %llu pages/s", words[phase], raw,
+			 secs, r.round, pct, bytes / 1e6, secs > 0 ? bytes / 1e6 / secs : 0.0,
+			 (unsigned long long)r.dirty_rate);
+	return 0;
 }
 
 static int incoming_hook(struct kvm *kvm)

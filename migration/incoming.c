@@ -283,9 +283,19 @@ int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control
 		case MIG_REC_SECTION:
 			ret = control ? recv_section(in, c, &h) : -EPROTO;
 			break;
-		case MIG_REC_ROUND:
+		case MIG_REC_ROUND: {
+			struct mig_round r;
+
 			ret = control ? mig_chan__recv_payload(c, &h, small, sizeof(small)) : -EPROTO;
+			if (!ret)
+				ret = mig_round__decode(small, h.len, &r);
+			if (!ret) {	/* for lkvm migrate --status here */
+				pthread_mutex_lock(&in->lock);
+				in->last_round = r;
+				pthread_mutex_unlock(&in->lock);
+			}
 			break;
+		}
 		case MIG_REC_SYNC:
 			/* Everything before it is in guest memory: say so. */
 			ret = mig_chan__send_rec(c, MIG_REC_SYNC_ACK, 0, h.id, NULL, 0);

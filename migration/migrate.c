@@ -324,15 +324,10 @@ static int send_round(struct mig_src *m, u64 *bytes)
 
 static int send_round_info(struct mig_src *m, u64 pages, u64 rate)
 {
-	u8 buf[24] = { 0 };
-	u32 i;
+	struct mig_round r = { .round = m->round, .pages = pages, .dirty_rate = rate };
+	u8 buf[24];
 
-	for (i = 0; i < 4; i++)
-		buf[i] = m->round >> (8 * i);
-	for (i = 0; i < 8; i++) {
-		buf[8 + i] = pages >> (8 * i);
-		buf[16 + i] = rate >> (8 * i);
-	}
+	mig_round__encode(&r, buf);
 	return mig_chan__send_rec(&m->ctrl, MIG_REC_ROUND, 0, 0, buf, sizeof(buf));
 }
 

@@ -107,7 +107,7 @@ u64 mig_hdr__max_len(u32 type)
 	case MIG_REC_RUNNING:		return MIG_MAX_SMALL;
 	case MIG_REC_RAM:		return MIG_MAX_RAM_LEN;
 	case MIG_REC_SECTION:		return MIG_MAX_SECTION;
-	case MIG_REC_ROUND:		return 64;
+	case MIG_REC_ROUND:		return 24;
 	case MIG_REC_CHAN_END:		return 24;
 	case MIG_REC_END:		return 64;
 	case MIG_REC_SYNC:
@@ -589,5 +589,24 @@ int mig_chan_end__decode(const u8 *p, size_t len, struct mig_chan_end *e)
 	e->records = get64(p);
 	e->pages = get64(p + 8);
 	e->bytes = get64(p + 16);
+	return 0;
+}
+
+/* ROUND: le32 round, le32 rsvd, le64 pages, le64 dirty pages per second. */
+void mig_round__encode(const struct mig_round *r, u8 p[24])
+{
+	put32(p, r->round);
+	put32(p + 4, 0);
+	put64(p + 8, r->pages);
+	put64(p + 16, r->dirty_rate);
+}
+
+int mig_round__decode(const u8 *p, size_t len, struct mig_round *r)
+{
+	if (len != 24 || get32(p + 4))
+		return -EPROTO;
+	r->round = get32(p);
+	r->pages = get64(p + 8);
+	r->dirty_rate = get64(p + 16);
 	return 0;
 }

@@ -165,6 +165,13 @@ void mig_end__encode(const struct mig_end *e, u8 out[24]);
 int mig_end__decode(const u8 *p, size_t len, struct mig_end *e);
 void mig_chan_end__encode(const struct mig_chan_end *e, u8 out[24]);
 int mig_chan_end__decode(const u8 *p, size_t len, struct mig_chan_end *e);
+/* ROUND: informational, for progress on both sides. */
+struct mig_round {
+	u32 round;
+	u64 pages, dirty_rate;
+};
+void mig_round__encode(const struct mig_round *r, u8 p[24]);
+int mig_round__decode(const u8 *p, size_t len, struct mig_round *r);
 u32 mig_crc32(u32 crc, const void *p, size_t n);
 /* Tests: 0 zlib, 1 PCLMULQDQ, 2 VPCLMULQDQ, -1 best; returns what was set
  * (at most what this CPU has). */
@@ -291,6 +298,7 @@ struct mig_incoming {
 	_Atomic unsigned long *suspect;	/* page crc failed, not yet re-sent */
 	_Atomic unsigned long *seen;	/* pages named by any entry */
 	_Atomic u64 pages_in, records_in, bytes_in;
+	struct mig_round last_round;	/* the source's last ROUND; under lock */
 	struct mig_sec_buf *sections;
 	size_t sections_bytes;
 	u32 nr_sections;
@@ -328,6 +336,9 @@ void mig_incoming__fail(struct mig_incoming *in, int err, const char *fmt, ...) 
  * kvm_cpu__start_all().  0: the state is loaded, the source has the ACK,
  * start the vCPUs.  <0: exit non-zero, never run the guest. */
 int migration__incoming(struct kvm *kvm);
+/* lkvm migrate --status while receiving: one line (or JSON object) in
+ * BUF; -ENOENT when this VMM is not receiving. */
+int migration__incoming_status(struct kvm *kvm, char *buf, size_t n, bool json);
 
 /* ---- the source (migrate.c, ram.c) ---- */
 

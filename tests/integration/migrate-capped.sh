@@ -8,7 +8,7 @@
 # guest stalled and never recovered after the migration was aborted.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="aborted-capped-round cancel-capped"
+tests="aborted-capped-round status-on-destination cancel-capped"
 need_kvm $tests
 need_migrate $tests
 
@@ -23,6 +23,7 @@ fi
 if ! wait_for 30 counts_past "$T_TMP/capsrc.out" 2; then
 	fail $t "source guest did not count: $(tail -n 3 "$T_TMP/capsrc.err")"; t_done
 fi
+st_wait=$("$LKVM" migrate --status --name capdst 2>&1)
 "$LKVM" migrate --name capsrc --to "127.0.0.1:$port" --bandwidth 2 \
 	>"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
 MIG_PID=$!
@@ -32,6 +33,8 @@ MIG_PID=$!
 if ! wait_for 30 progress_lines "$T_TMP/$t.mig.err" 6; then
 	fail $t "no progress lines inside round 0: $(tail -n 2 "$T_TMP/$t.mig.err")"
 fi
+st_text=$("$LKVM" migrate --status --name capdst 2>&1)
+st_json=$("$LKVM" migrate --status --json --name capdst 2>&1)
 kill -9 "$DST_PID" 2>/dev/null
 wait "$MIG_PID"; rc=$?
 if [ $rc -eq 0 ]; then
@@ -43,6 +46,23 @@ elif grep -aq 'priv BAD\|shared BAD' "$T_TMP/capsrc.out"; then
 else
 	pass $t
 	echo "$t: $(grep -v '^migrate: round' "$T_TMP/$t.mig.err"); source counted on to $(last_count "$T_TMP/capsrc.out")"
+fi
+
+# lkvm migrate --status on the destination shows the guest arriving (it
+# used to answer only "the guest has not arrived yet"): waiting, then the
+# source, the round and how much of RAM came, in words and in JSON.
+t=status-on-destination
+pct=$(echo "$st_json" | sed -n 's/.*"percent":\([0-9.]*\).*/\1/p')
+if [ "$st_wait" != "incoming: waiting for a source on 127.0.0.1:$port for ${st_wait##* for }" ]; then
+	fail $t "before the source came: '$st_wait'"
+elif ! echo "$st_text" | grep -q "^incoming: receiving from 127.0.0.1:[0-9]* for [0-9.]* s: round 0, [0-9]*% of guest RAM arrived"; then
+	fail $t "while receiving: '$st_text'"
+elif ! echo "$st_json" | grep -q '^{"active":true,"incoming":true,"phase":"receiving","from":"127.0.0.1:' ||
+     [ -z "$pct" ] || ! awk -v p="$pct" 'BEGIN { exit !(p > 0 && p < 100) }'; then
+	fail $t "JSON while receiving: '$st_json'"
+else
+	pass $t
+	echo "$t: $st_text"
 fi
 
 # A cancel under a low cap over many channels (1 MB/s over 16: one 2 MiB

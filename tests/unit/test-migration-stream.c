@@ -512,6 +512,22 @@ static void test_end_records(void)
 	CHECK_EQ(mig_chan_end__decode(b, 24, &h), 0);
 	CHECK_EQ(h.bytes, 3);
 	CHECK(mig_chan_end__decode(b, 25, &h) < 0);
+
+	/* ROUND: what the destination's --status shows. */
+	{
+		struct mig_round r = { 7, 0x1122334455ULL, 99 }, q;
+
+		mig_round__encode(&r, b);
+		CHECK_EQ(b[0], 7);
+		CHECK_EQ(b[8], 0x55);
+		CHECK_EQ(mig_round__decode(b, 24, &q), 0);
+		CHECK_EQ(q.round, 7);
+		CHECK_EQ(q.pages, 0x1122334455ULL);
+		CHECK_EQ(q.dirty_rate, 99);
+		CHECK(mig_round__decode(b, 23, &q) < 0);
+		b[5] = 1;				/* reserved */
+		CHECK(mig_round__decode(b, 24, &q) < 0);
+	}
 }
 
 static void test_stream_good(void)
