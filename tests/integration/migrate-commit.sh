@@ -23,9 +23,14 @@
 #                  late: the commit may still finish, so the stop waits for
 #                  it; it fails, and lkvm migrate says the guest stops with
 #                  this VMM (exit 2), not that it runs on here.
+#   stop-races-migrate  `lkvm stop` a few ms after `lkvm migrate`, at
+#                  several delays: whichever wins, the source VMM exits 0
+#                  (no crash: the engine once read dirty rings the stop had
+#                  freed), exactly one side ends with the guest, and the
+#                  outcome is never "unknown".
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="late-ack running-lost unknown-resume dst-stopped-before-go src-stopped-after-end"
+tests="late-ack running-lost unknown-resume dst-stopped-before-go src-stopped-after-end stop-races-migrate"
 need_kvm $tests
 need_migrate $tests
 
@@ -160,4 +165,47 @@ if pair $t "LKVM_MIG_FAULT=hold-paused:1000 LKVM_DEBUG=1"; then
 		fi
 	fi
 fi
+
+t=stop-races-migrate
+ok=1 why="" seen=""
+for delay in 0 0.002 0.005 0.01 0.02 0.04 0.08 0.15; do
+	pair $t || { ok=0; break; }
+	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+	MPID=$!
+	sleep $delay
+	"$LKVM" stop --name $t-s >/dev/null 2>&1
+	wait "$MPID"; rc=$?
+	wait_exit "$SRC_PID" 40; src_rc=$EXIT_RC
+	guest=$(sed -n 's/.*"guest":"\([a-z-]*\)".*/\1/p' "$T_TMP/$t.mig.out")
+	seen="$seen $delay:$rc/$guest"
+	if [ "$src_rc" != 0 ]; then
+		ok=0 why="$why delay $delay: source VMM exit $src_rc: $(grep -m 1 -i 'error\|sanitizer' "$T_TMP/$t-s.err"); "
+	elif [ $rc = 0 ]; then
+		# Migrated before the stop: the guest counts on over there.
+		wait_for 20 counts_past "$T_TMP/$t-d.out" 0 ||
+			{ ok=0; why="$why delay $delay: migrated but the destination does not count; "; }
+		"$LKVM" stop --name $t-d >/dev/null 2>&1
+		wait_exit "$DST_PID" 20
+	elif [ $rc = 1 ] || [ $rc = 2 ]; then
+		# Stopped first: the destination never runs it.  It exits, or,
+		# when MIGRATE was refused before any connection ("instance is
+		# shutting down"), it still waits for a source.
+		if grep -q '"guest":"unchanged"' "$T_TMP/$t.mig.out" && [ "$(state $t-d)" = incoming ]; then
+			"$LKVM" stop --name $t-d >/dev/null 2>&1
+			wait_exit "$DST_PID" 20
+			[ "$EXIT_RC" = 0 ] || { ok=0; why="$why delay $delay: idle destination exit $EXIT_RC; "; }
+		else
+			wait_exit "$DST_PID" 40
+			[ "$EXIT_RC" = 0 ] || [ "$EXIT_RC" = timeout ] &&
+				{ ok=0; why="$why delay $delay: rc $rc but the destination exited $EXIT_RC; "; }
+		fi
+		grep -q count "$T_TMP/$t-d.out" &&
+			{ ok=0; why="$why delay $delay: rc $rc but the destination ran the guest; "; }
+	else
+		ok=0 why="$why delay $delay: lkvm migrate exit $rc: $(cat "$T_TMP/$t.mig.out"); "
+		"$LKVM" stop --name $t-d >/dev/null 2>&1
+		wait_exit "$DST_PID" 20
+	fi
+done
+if [ $ok = 1 ]; then pass $t; echo "$t: delay:exit/guest$seen"; else fail $t "$why"; fi
 t_done
