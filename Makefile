@@ -42,6 +42,12 @@ $(PROGRAM): $(O)/main.o $(LIB_OBJS)
 	$(quiet) "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+# The whole VMM under ASan/UBSan, for running integration tests against it:
+# make build/san/lkvm && LKVM=$PWD/build/san/lkvm bash tests/integration/X.sh
+$(O)/san/$(PROGRAM): $(O)/san/main.o $(SAN_OBJS)
+	$(quiet) "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
 $(O)/liblkvm.a: $(LIB_OBJS)
 	@rm -f $@
 	$(Q)ar rcs $@ $^

@@ -21,7 +21,7 @@ $(BIOS_OBJ): $(BIOS_BIN)
 	$(Q)printf '\t.section .rodata\n\t.globl lkvm_bios_blob, lkvm_bios_blob_end\nlkvm_bios_blob:\n\t.incbin "%s"\nlkvm_bios_blob_end:\n\t.section .note.GNU-stack,"",@progbits\n' \
 		$< | $(CC) -c -x assembler -o $@ -
 
-$(PROGRAM) $(O)/liblkvm.a $(O)/san/liblkvm.a: $(BIOS_OBJ)
+$(PROGRAM) $(O)/san/$(PROGRAM) $(O)/liblkvm.a $(O)/san/liblkvm.a: $(BIOS_OBJ)
 
 # tests/bzimage/probe.S: a synthetic bzImage whose setup code probes the
 # BIOS services (tests/integration/linux-boot.sh boots it).

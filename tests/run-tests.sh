@@ -7,10 +7,13 @@
 # counts as one failure, so a crash is never lost.
 #
 #   T=regex tests/run-tests.sh     run only tests whose file matches regex
+#   LKVM_BIN=build/san/lkvm T=integration tests/run-tests.sh
+#                                  the integration tests against the VMM
+#                                  built with ASan/UBSan (make build/san/lkvm)
 set -u
 cd "$(dirname "$0")/.."
 O=${O:-build}
-export LKVM="$PWD/lkvm" LKVM_SRC="$PWD" LKVM_BUILD="$PWD/$O"
+export LKVM="$(realpath "${LKVM_BIN:-lkvm}")" LKVM_SRC="$PWD" LKVM_BUILD="$PWD/$O"
 export GUESTS="$PWD/tests/guests"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1

@@ -350,12 +350,16 @@ if ! wait_for 10 bash -c "'$LKVM' list 2>/dev/null | grep -q '^d-wait .* incomin
 	fail waiting-destination-listed "not listed as incoming: $("$LKVM" list 2>&1)"
 else
 	bad=
-	for c in pause resume debug "migrate --to 127.0.0.1:1" "migrate --cancel" "migrate --status"; do
+	for c in pause resume debug "migrate --to 127.0.0.1:1" "migrate --cancel"; do
 		if $LKVM $c --name d-wait >/dev/null 2>"$T_TMP/wait.err" ||
 			! grep -q "has not arrived yet" "$T_TMP/wait.err" || [ "$(wc -l <"$T_TMP/wait.err")" -ne 1 ]; then
 			bad="$bad '$c': $(cat "$T_TMP/wait.err");"
 		fi
 	done
+	# migrate --status answers: the guest is awaited.
+	st=$($LKVM migrate --status --name d-wait 2>&1)
+	[[ "$st" == "incoming: waiting for a source on 127.0.0.1:$port for "* ]] ||
+		bad="$bad 'migrate --status': $st;"
 	# It reads the network only after giving up every capability (run hook
 	# 90, after the control socket at 30: poll).
 	caps_kept() {	# the threads of $DST_PID that still hold any
