@@ -393,12 +393,15 @@ static void close_chan(struct mig_chan *c)
 	mig_chan__close(c);
 }
 
+static void pending_close_all(void);
+
 static void close_listener(void)
 {
 	if (inc.lfd >= 0) {
 		unwatch_fd(inc.lfd);
 		close(inc.lfd);
 		inc.lfd = -1;
+		pending_close_all();
 	}
 }
 
@@ -533,15 +536,29 @@ static bool pending_wanted(struct pending *p, const struct conn_want *w, u32 *ch
  * -ETIMEDOUT after timeout_ms (-1: none), -ECANCELED on a stop (which shuts
  * down the listening socket), or an accept/poll error.
  */
+/*
+ * Kept from one call to the next: the source opens all its data channels
+ * at once, and the one whose preamble comes second must not be closed
+ * when the first is returned (through a proxy the order is anyone's).
+ */
+static struct pending pend[MAX_PENDING] = { [0 ... MAX_PENDING - 1] = { .fd = -1 } };
+
+/* When the listener closes: nothing will ask for these any more. */
+static void pending_close_all(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_PENDING; i++)
+		if (pend[i].fd >= 0)
+			pending_drop(&pend[i], "still pending when the source had all its connections in");
+}
+
 static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32 *channel,
 			 u64 *session)
 {
-	struct pending pend[MAX_PENDING];
 	u64 deadline = timeout_ms < 0 ? 0 : now_ns() + timeout_ms * 1000000ULL;
 	int i, fd = -1, ret;
 
-	for (i = 0; i < MAX_PENDING; i++)
-		pend[i].fd = -1;
 	while (fd < 0) {
 		struct pollfd pfd[MAX_PENDING + 1] = { { .fd = lfd, .events = POLLIN } };
 		u64 now = now_ns(), next = deadline;
@@ -623,9 +640,6 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 			break;
 		}
 	}
-	for (i = 0; i < MAX_PENDING; i++)
-		if (pend[i].fd >= 0)
-			close(pend[i].fd);
 	if (fd < 0)
 		return ret;
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
@@ -758,7 +772,16 @@ int migration__incoming(struct kvm *kvm)
 		fd = accept_wanted(inc.lfd, CHANNEL_WAIT_MS,
 				   &(struct conn_want){ .session = in->session }, &ch, &session);
 		if (fd < 0) {
-			mig_incoming__fail(in, fd, "data channel %u of %u: %s", i + 1, nch,
+			char missing[64] = "";
+			size_t o = 0;
+			u32 k;
+
+			for (k = 0; k < nch && o < sizeof(missing) - 12; k++)
+				if (!threads[k].started)
+					o += snprintf(missing + o, sizeof(missing) - o, "%s%u",
+						      o ? "," : "", k + 1);
+			mig_incoming__fail(in, fd, "data channel%s %s of %u: %s",
+					   nch - i > 1 ? "s" : "", missing, nch,
 					   fd == -ETIMEDOUT ? "did not come" : strerror(-fd));
 			ret = fd;
 			goto out_threads;

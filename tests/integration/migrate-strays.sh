@@ -22,9 +22,13 @@
 #   busy-destination   a second source aimed at a destination in the middle
 #                      of receiving is refused at once ("busy with another
 #                      source"), not held until the first is done
+#   channels-reordered through a proxy that holds the first data channel's
+#                      bytes back, the second channel's preamble comes
+#                      first: both are used (the destination used to close
+#                      the one still pending, and the migration failed)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination"
+tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination channels-reordered"
 need_kvm $tests
 need_migrate $tests
 if ! command -v python3 >/dev/null; then
@@ -112,8 +116,10 @@ elif ! grep -q "closed after 0 of the preamble's 24 bytes" "$T_TMP/d1.err" ||
 	! grep -q "closed after 11 of the preamble's 24 bytes" "$T_TMP/d1.err" ||
 	! grep -q "not a migration stream (bad preamble)" "$T_TMP/d1.err" ||
 	! grep -q "a data connection (channel 1) while no source is connected" "$T_TMP/d1.err" ||
-	! grep -q "unsupported stream version 99 (this lkvm speaks 2)" "$T_TMP/d1.err" || [ "$ign" -ne 5 ]; then
-	fail $t "the destination did not log the 5 strays ($ign): $(grep -v faulted "$T_TMP/d1.err" | head -n 8)"
+	! grep -q "unsupported stream version 99 (this lkvm speaks 2)" "$T_TMP/d1.err" ||
+	! grep -q "still pending when the source had all its connections in" "$T_TMP/d1.err" ||
+	[ "$ign" -ne 6 ]; then
+	fail $t "the destination did not log the 5 strays and the idle one ($ign): $(grep -v faulted "$T_TMP/d1.err" | head -n 8)"
 else
 	pass $t
 	echo "$t: migrated in $ms ms past 5 strays and an idle connection"
@@ -246,4 +252,28 @@ else
 fi
 "$LKVM" stop --name s6 >/dev/null 2>&1
 "$LKVM" stop --name s7 >/dev/null 2>&1
+
+t=channels-reordered
+port=$(pick_port)
+rport=$(pick_port)
+python3 "$(dirname "$0")/sevmig-relay.py" "$rport" "$port" "$T_TMP/reorder.cap" 0,0.5,0 \
+	>"$T_TMP/reorder.log" 2>&1 &
+RELAY_PID=$!
+start_src s8 -m 16M -p "delay=2000"
+if ! start_dst d8 "$port" -m 16M || ! wait_for 30 counts_past "$T_TMP/s8.out" 2 ||
+   ! wait_for 10 grep -q "relay ready" "$T_TMP/reorder.log"; then
+	fail $t "setup: $(tail -n 1 "$T_TMP/s8.err" "$T_TMP/d8.err" "$T_TMP/reorder.log")"
+else
+	"$LKVM" migrate --name s8 --to "127.0.0.1:$rport" --channels 2 --quiet >/dev/null 2>"$T_TMP/m8.err"; rc=$?
+	if [ $rc -ne 0 ]; then
+		fail $t "rc=$rc: $(cat "$T_TMP/m8.err"); destination: $(grep -m 2 'ignored\|failed' "$T_TMP/d8.err")"
+	elif ! wait_for 20 counts_past "$T_TMP/d8.out" 0; then
+		fail $t "the destination does not count"
+	else
+		pass $t
+	fi
+fi
+kill "$RELAY_PID" 2>/dev/null
+"$LKVM" stop --name d8 >/dev/null 2>&1
+"$LKVM" stop --name s8 >/dev/null 2>&1
 t_done
