@@ -813,6 +813,13 @@ int migration__incoming(struct kvm *kvm)
 	 */
 	close_listener();
 	ret = mig_incoming__recv(in, &ctrl, true, &ctrl_counted);
+	/*
+	 * Named before the data channels are shut down below: each would
+	 * otherwise record its "connection closed" first, the echo in place
+	 * of the cause.  (A data channel that failed first keeps its reason.)
+	 */
+	if (ret && !stop_requested())
+		mig_incoming__fail(in, ret, "control channel: %s", mig_strerror(ret));
 
 out_threads:
 	if (ret) {

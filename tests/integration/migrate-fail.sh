@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control connection-cut destination-killed destination-terminated cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
+tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control flipped-byte-section connection-cut destination-killed destination-terminated cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -145,6 +145,17 @@ start_dst d-flip2 "$port" -m $MEM
 expect_failure flipped-byte-control src3 "refused|checksum|Bad message|reset" --to "127.0.0.1:$port" &&
 	dest_failed flipped-byte-control d-flip2 && pass flipped-byte-control
 "$LKVM" stop --name src3 >/dev/null 2>&1; wait "$SRC_PID" 2>/dev/null
+
+# ... and in a state section on the control channel with two data channels
+# up: the reason is the control channel's checksum, not the echo of the
+# data channels being shut down ("data channel: connection closed").
+run_src src3b LKVM_MIG_FAULT=flip:3000c
+port=$(pick_port)
+start_dst d-flip3 "$port" -m $MEM
+expect_failure flipped-byte-section src3b "destination refused: control channel: checksum mismatch; the guest runs on here" \
+	--to "127.0.0.1:$port" --channels 2 &&
+	dest_failed flipped-byte-section d-flip3 && pass flipped-byte-section
+"$LKVM" stop --name src3b >/dev/null 2>&1; wait "$SRC_PID" 2>/dev/null
 
 # 5. The connection is cut mid-stream (data channel 1 after 1 MB).
 run_src src4 LKVM_MIG_FAULT=cut:1000000
