@@ -28,6 +28,14 @@
 #define IDLE_TIMEOUT_MS		60000
 #define CHANNEL_WAIT_MS		10000
 #define GO_TIMEOUT_MS		30000	/* the source sends GO right after our ACK */
+/*
+ * Once every connection is in, no byte on any of them for this long ends
+ * the receive: a source that hangs (SIGSTOP, a wedged host) still answers
+ * TCP keepalive from its kernel, so nothing else would.  A live source is
+ * never this quiet: its own sends give up after 30 s without progress, and
+ * the lowest --bandwidth (1 MB/s over 16 channels) pauses ~32 s per batch.
+ */
+#define SOURCE_SILENT_MS	120000
 #define PREFAULT_CHUNK		(32UL << 20)
 
 #ifndef MADV_POPULATE_WRITE
@@ -59,6 +67,102 @@ static void *data_thread_fn(void *arg)
 		shutdown(t->chan.fd, SHUT_RDWR);
 	}
 	return NULL;
+}
+
+/* Ends the receive when the source goes silent (SOURCE_SILENT_MS). */
+struct watchdog {
+	pthread_t tid;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done, started;
+	struct mig_incoming *in;
+	struct mig_chan *ctrl;
+	struct data_thread *threads;
+	u32 nch, silent_ms;
+};
+
+static u64 watchdog_bytes(struct watchdog *w)
+{
+	u64 sum = __atomic_load_n(&w->ctrl->bytes_in, __ATOMIC_RELAXED);
+	u32 i;
+
+	for (i = 0; i < w->nch; i++)
+		sum += __atomic_load_n(&w->threads[i].chan.bytes_in, __ATOMIC_RELAXED);
+	return sum;
+}
+
+static void *watchdog_fn(void *arg)
+{
+	struct watchdog *w = arg;
+	u64 last = watchdog_bytes(w), t_last = now_ns();
+	u32 i;
+
+	pthread_setname_np(pthread_self(), "lkvm-mig-watch");
+	pthread_mutex_lock(&w->lock);
+	while (!w->done) {
+		struct timespec until;
+		u64 bytes, now;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += 250 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cond, &w->lock, &until);
+		if (w->done)
+			break;
+		bytes = watchdog_bytes(w);
+		now = now_ns();
+		if (bytes != last) {
+			last = bytes;
+			t_last = now;
+			continue;
+		}
+		if (now - t_last < w->silent_ms * 1000000ULL)
+			continue;
+		mig_incoming__fail(w->in, -ETIMEDOUT, "no data from the source for %.1f s "
+				   "(is it stopped or its host hung?)", w->silent_ms / 1000.0);
+		/* Wake every reader; the control channel keeps its sending side
+		 * to tell the source why, should it come back. */
+		shutdown(w->ctrl->fd, SHUT_RD);
+		for (i = 0; i < w->nch; i++)
+			shutdown(w->threads[i].chan.fd, SHUT_RDWR);
+		break;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void watchdog__start(struct watchdog *w)
+{
+	const char *env = getenv("LKVM_MIG_SILENT_MS");	/* test knob */
+	unsigned int ms;
+	pthread_condattr_t ca;
+
+	w->silent_ms = SOURCE_SILENT_MS;
+	if (env && sscanf(env, "%u", &ms) == 1 && ms >= 100 && ms <= 3600000)
+		w->silent_ms = ms;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	w->started = !pthread_create(&w->tid, NULL, watchdog_fn, w);
+	if (!w->started)
+		pr_warn("migration: no watchdog thread: a source that hangs will hold this wait");
+}
+
+static void watchdog__stop(struct watchdog *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->tid, NULL);
+	w->started = false;
 }
 
 /*
@@ -715,6 +819,7 @@ static int incoming_listen(struct kvm *kvm)
 int migration__incoming(struct kvm *kvm)
 {
 	struct data_thread *threads = NULL;
+	struct watchdog dog = { 0 };
 	struct mig_chan_end ctrl_counted = { 0 }, all[MIG_MAX_CHANNELS + 1];
 	struct mig_incoming *in = &inc.in;
 	struct mig_chan ctrl;
@@ -812,6 +917,11 @@ int migration__incoming(struct kvm *kvm)
 	 * for the whole migration and then a reset.
 	 */
 	close_listener();
+	dog.in = in;
+	dog.ctrl = &ctrl;
+	dog.threads = threads;
+	dog.nch = nch;
+	watchdog__start(&dog);
 	ret = mig_incoming__recv(in, &ctrl, true, &ctrl_counted);
 	/*
 	 * Named before the data channels are shut down below: each would
@@ -828,10 +938,13 @@ out_threads:
 			if (threads && threads[i].started)
 				shutdown(threads[i].chan.fd, SHUT_RDWR);
 	}
+	for (i = 0; threads && i < nch; i++)
+		if (threads[i].started)
+			pthread_join(threads[i].tid, NULL);
+	watchdog__stop(&dog);	/* before any fd it watches is closed */
 	for (i = 0; threads && i < nch; i++) {
 		if (!threads[i].started)
 			continue;
-		pthread_join(threads[i].tid, NULL);
 		if (!ret && threads[i].ret)
 			ret = threads[i].ret;
 		all[i] = threads[i].counted;

@@ -121,7 +121,8 @@ int mig_chan__readv(struct mig_chan *c, struct iovec *iov, int cnt)
 
 		if (n < 0)
 			return n;
-		c->bytes_in += n;
+		/* Atomic: the destination's watchdog reads it from its thread. */
+		__atomic_fetch_add(&c->bytes_in, n, __ATOMIC_RELAXED);
 		iov_advance(&iov, &cnt, n);
 	}
 	return 0;

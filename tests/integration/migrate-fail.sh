@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control flipped-byte-section connection-cut destination-killed destination-terminated cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
+tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control flipped-byte-section connection-cut destination-killed destination-terminated source-hung cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -152,7 +152,7 @@ expect_failure flipped-byte-control src3 "refused|checksum|Bad message|reset" --
 run_src src3b LKVM_MIG_FAULT=flip:3000c
 port=$(pick_port)
 start_dst d-flip3 "$port" -m $MEM
-expect_failure flipped-byte-section src3b "destination refused: control channel: checksum mismatch; the guest runs on here" \
+expect_failure flipped-byte-section src3b "(refused|says): control channel: checksum mismatch; the guest runs on here" \
 	--to "127.0.0.1:$port" --channels 2 &&
 	dest_failed flipped-byte-section d-flip3 && pass flipped-byte-section
 "$LKVM" stop --name src3b >/dev/null 2>&1; wait "$SRC_PID" 2>/dev/null
@@ -189,6 +189,30 @@ if AT_PROGRESS="kill -TERM $term_pid" expect_failure destination-terminated src5
 		fail destination-terminated "destination ran the guest"
 	else
 		pass destination-terminated
+	fi
+fi
+
+# 6b'. The source VMM hangs mid-stream (SIGSTOP): its kernel still answers
+#     TCP keepalive, so only the destination's silence watchdog ends the
+#     wait (120 s by default, LKVM_MIG_SILENT_MS=2000 here).  The
+#     destination exits non-zero without running the guest; the source,
+#     let go, hears why and counts on.  (It used to wait forever.)
+hang_src() {
+	kill -STOP "$SRC_PID"
+	wait_exit "$hung_dst" 20; HUNG_RC=$EXIT_RC
+	kill -CONT "$SRC_PID"
+}
+port=$(pick_port)
+DST_WRAP="env LKVM_MIG_SILENT_MS=2000" start_dst d-hung "$port" -m $MEM
+hung_dst=$DST_PID
+if AT_PROGRESS=hang_src expect_failure source-hung src5 \
+	"destination says: no data from the source for 2.0 s" --to "127.0.0.1:$port" --bandwidth 2; then
+	if [ "$HUNG_RC" = 0 ] || [ "$HUNG_RC" = timeout ]; then
+		fail source-hung "destination exit $HUNG_RC: $(tail -n 2 "$T_TMP/d-hung.err")"
+	elif grep -q count "$T_TMP/d-hung.out"; then
+		fail source-hung "destination ran the guest"
+	else
+		pass source-hung
 	fi
 fi
 
