@@ -816,6 +816,33 @@ static int incoming_listen(struct kvm *kvm)
 }
 
 /* Run hook 2 (unprivileged): take the stream, check it, load it, ACK. */
+/*
+ * A source that gave up while this VMM was not reading (stopped, swapped
+ * out, a slow start) left its preamble and HELLO queued and closed: its
+ * FIN is already here.  A live source never shuts its sending side before
+ * the end, so this one is not a migration to take, and the wait goes on.
+ */
+static bool source_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static void drop_stale_source(struct mig_chan *ctrl)
+{
+	char peer[INET6_ADDRSTRLEN + 8];
+
+	peer_name(ctrl->fd, peer, sizeof(peer));
+	pr_warn("migration: ignored a connection from %s: its source closed it before the "
+		"handshake (it gave up waiting); waiting on", peer);
+	close_chan(ctrl);	/* unwatched first, and no longer inc.ctrl_fd */
+	mig_chan__init_fd(ctrl, -1);
+	inc.in.reason[0] = 0;
+	inc.in.got_hello = false;
+	set_phase(PH_WAITING, -1);
+}
+
 int migration__incoming(struct kvm *kvm)
 {
 	struct data_thread *threads = NULL;
@@ -837,6 +864,7 @@ int migration__incoming(struct kvm *kvm)
 	 */
 	pr_info("migration: waiting for the source on %s", kvm->cfg.incoming);
 	prefault__start(&inc.pf, kvm);
+again:
 	fd = accept_wanted(inc.lfd, -1, &(struct conn_want){ .control = true }, &ch, &in->session);
 	if (fd < 0) {
 		ret = fd;
@@ -854,7 +882,15 @@ int migration__incoming(struct kvm *kvm)
 	inc.ctrl_fd = fd;
 	pthread_mutex_unlock(&inc.lock);
 	watch_fd(fd);
+	if (source_gone(fd)) {
+		drop_stale_source(&ctrl);
+		goto again;
+	}
 	ret = mig_incoming__hello(in, &ctrl);
+	if (ret == -EPIPE || ret == -ECONNRESET) {	/* gone while we read its HELLO */
+		drop_stale_source(&ctrl);
+		goto again;
+	}
 	if (!ret)	/* SEV: PDH out, session in, RECEIVE_START */
 		ret = sev_mig__dst_handshake(kvm, in, &ctrl);
 	if (ret)

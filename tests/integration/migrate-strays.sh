@@ -26,9 +26,14 @@
 #                      bytes back, the second channel's preamble comes
 #                      first: both are used (the destination used to close
 #                      the one still pending, and the migration failed)
+#   stale-source       a source gives up on a destination that was stopped
+#                      (SIGSTOP) and goes away; the destination, let go,
+#                      finds its queued HELLO with the source gone, ignores
+#                      it and takes the next source (it used to take the
+#                      dead one, wait for its data channels and exit)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination channels-reordered"
+tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination channels-reordered stale-source"
 need_kvm $tests
 need_migrate $tests
 if ! command -v python3 >/dev/null; then
@@ -276,4 +281,30 @@ fi
 kill "$RELAY_PID" 2>/dev/null
 "$LKVM" stop --name d8 >/dev/null 2>&1
 "$LKVM" stop --name s8 >/dev/null 2>&1
+
+t=stale-source
+port=$(pick_port)
+bg_start SRC_PID env LKVM_MIG_ACK_TIMEOUT_MS=1000 "$LKVM" run -k "$GUESTS/counter" --name s9 -m 16M \
+	-p delay=2000 >"$T_TMP/s9.out" 2>"$T_TMP/s9.err"
+if ! start_dst d9 "$port" -m 16M || ! wait_for 30 counts_past "$T_TMP/s9.out" 2; then
+	fail $t "setup: $(tail -n 1 "$T_TMP/s9.err" "$T_TMP/d9.err")"
+else
+	kill -STOP "$DST_PID"
+	"$LKVM" migrate --name s9 --to "127.0.0.1:$port" --quiet >/dev/null 2>"$T_TMP/m9a.err"; rc1=$?
+	kill -CONT "$DST_PID"
+	wait_for 10 grep -q "its source closed it before the handshake" "$T_TMP/d9.err"
+	"$LKVM" migrate --name s9 --to "127.0.0.1:$port" --quiet >/dev/null 2>"$T_TMP/m9b.err"; rc2=$?
+	if [ $rc1 -ne 1 ] || ! grep -q "no handshake reply" "$T_TMP/m9a.err"; then
+		fail $t "first migration: rc=$rc1: $(cat "$T_TMP/m9a.err")"
+	elif [ $rc2 -ne 0 ]; then
+		fail $t "second migration: rc=$rc2: $(cat "$T_TMP/m9b.err"); destination: $(grep -v faulted "$T_TMP/d9.err" | tail -n 3)"
+	elif ! grep -q "ignored a connection from 127.0.0.1:[0-9]*: its source closed it before the handshake" "$T_TMP/d9.err" ||
+	     ! wait_for 20 counts_past "$T_TMP/d9.out" 0; then
+		fail $t "destination: $(tail -n 3 "$T_TMP/d9.err")"
+	else
+		pass $t
+	fi
+fi
+"$LKVM" stop --name d9 >/dev/null 2>&1
+"$LKVM" stop --name s9 >/dev/null 2>&1
 t_done
