@@ -36,6 +36,7 @@ static const char migrate_usage_line[] =
 struct client {
 	bool json, quiet, tty;
 	bool got_result;
+	bool saw_progress, saw_final;	/* progress reports, one of the final round */
 	struct mig_result res;
 };
 
@@ -48,6 +49,8 @@ static int on_data(u32 type, const void *p, u32 len, void *arg)
 		struct mig_progress pr;
 
 		memcpy(&pr, p, sizeof(pr));
+		c->saw_progress = true;
+		c->saw_final |= pr.final;
 		if (c->quiet)
 			return 0;
 		if (c->json) {		/* stdout keeps the one summary object */
@@ -65,21 +68,68 @@ static int on_data(u32 type, const void *p, u32 len, void *arg)
 	return 0;
 }
 
-/* With --json, stdout always gets one object, a failure before any result too. */
-static void print_json_failure(const struct client *c, const char *why)
+/*
+ * With --json, stdout always gets one object, a failure before any result
+ * too.  "unchanged": the VMM never started a migration; else GUEST says
+ * where the guest is (as mig_result__where()).
+ */
+static void print_json_failure(const struct client *c, const char *why, const char *status,
+			       const char *guest)
 {
 	char esc[600];
 
 	if (!c->json)
 		return;
 	mig_json_str(why, esc, sizeof(esc));
-	printf("{\"status\":\"failed\",\"reason\":\"%s\",\"guest\":\"unchanged\"}\n", esc);
+	printf("{\"status\":\"%s\",\"reason\":\"%s\",\"guest\":\"%s\"}\n", status, esc, guest);
+}
+
+/*
+ * The VMM closed the connection with no result: it was killed, or crashed,
+ * mid-migration.  Before the final round the destination cannot have the
+ * guest (it runs only on GO), so it went with the VMM; from the final round
+ * on it may run there.  A VMM still alive dropped only this client: the
+ * migration goes on, and --status tells how it ends.
+ */
+static bool still_alive(const char *name)
+{
+	int i;
+
+	/* A killed VMM closes our socket before its lock file: allow it 1 s. */
+	for (i = 0; i < 100 && ipc__instance_alive(name); i++)
+		usleep(10000);
+	return ipc__instance_alive(name);
+}
+
+static int vmm_gone(const struct client *c, const char *name)
+{
+	char why[400];
+
+	if (still_alive(name)) {
+		snprintf(why, sizeof(why), "lost the connection to %s mid-migration; "
+			 "'lkvm migrate --status --name %s' tells how it ends", name, name);
+		fprintf(stderr, "lkvm migrate: error: %s\n", why);
+		print_json_failure(c, why, "unknown", "unknown");
+		return 3;
+	}
+	if (c->saw_final) {
+		snprintf(why, sizeof(why), "the VMM of %s went away in the final round: the guest "
+			 "runs at the destination if it got the go-ahead, else nowhere", name);
+		fprintf(stderr, "lkvm migrate: error: %s\n", why);
+		print_json_failure(c, why, "unknown", "destination-or-nowhere");
+		return 3;
+	}
+	snprintf(why, sizeof(why), "the VMM of %s went away mid-migration (killed?): the guest "
+		 "went with it; the destination does not run it", name);
+	fprintf(stderr, "lkvm migrate: error: %s\n", why);
+	print_json_failure(c, why, "failed", "stopped");
+	return 2;
 }
 
 static int fail_early(const struct client *c, const char *why)
 {
 	fprintf(stderr, "lkvm migrate: error: %s\n", why);
-	print_json_failure(c, why);
+	print_json_failure(c, why, "failed", "unchanged");
 	return 1;
 }
 
@@ -206,9 +256,12 @@ static int cmd_migrate(int argc, const char **argv)
 			fprintf(stderr, "%s\n", out);
 		}
 	}
+	if ((ret == -ECONNRESET || ret == -EPIPE) && !c.got_result &&
+	    (c.saw_progress || !still_alive(name)))
+		return vmm_gone(&c, name);
 	if (ret && !c.got_result) {
 		ipc__client_error(name, ret, msg[0] ? msg : NULL);
-		print_json_failure(&c, msg[0] ? msg : ipc__strerror(ret));
+		print_json_failure(&c, msg[0] ? msg : ipc__strerror(ret), "failed", "unchanged");
 		return 1;
 	}
 	if (ret)

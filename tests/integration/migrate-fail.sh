@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control flipped-byte-section connection-cut destination-killed destination-terminated source-hung cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
+tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control flipped-byte-section connection-cut destination-killed destination-terminated source-hung source-killed cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -215,6 +215,31 @@ if AT_PROGRESS=hang_src expect_failure source-hung src5 \
 		pass source-hung
 	fi
 fi
+
+# 6b''. The source VMM is killed mid-stream: lkvm migrate says the guest went
+#     with it (exit 2, "guest":"stopped"), not "failed" with the guest
+#     unchanged (exit 1, which means it still runs here); the destination
+#     does not run it.
+t=source-killed
+src5_pid=$SRC_PID
+run_src src5k
+port=$(pick_port)
+start_dst d-srck "$port" -m $MEM
+"$LKVM" migrate --name src5k --to "127.0.0.1:$port" --bandwidth 2 --json >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+mpid=$!
+if ! wait_for 30 grep -q '"event":"progress","round":0' "$T_TMP/$t.mig.err"; then
+	fail $t "no progress: $(tail -n 2 "$T_TMP/$t.mig.err")"
+else
+	kill -9 "$SRC_PID"
+	wait "$mpid"; rc=$?
+	if [ $rc -ne 2 ] || ! grep -q '"guest":"stopped"}$' "$T_TMP/$t.mig.out" ||
+	   ! grep -q "the VMM of src5k went away mid-migration" "$T_TMP/$t.mig.err"; then
+		fail $t "rc=$rc: $(cat "$T_TMP/$t.mig.out")"
+	else
+		dest_failed $t d-srck && pass $t
+	fi
+fi
+SRC_PID=$src5_pid
 
 # 6c. lkvm migrate --cancel mid-stream: the migration fails as "cancelled",
 #     the source keeps its guest, and the destination hears why (ABORT comes
