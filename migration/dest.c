@@ -33,7 +33,7 @@
  * the receive: a source that hangs (SIGSTOP, a wedged host) still answers
  * TCP keepalive from its kernel, so nothing else would.  A live source is
  * never this quiet: its own sends give up after 30 s without progress, and
- * the lowest --bandwidth (1 MB/s over 16 channels) pauses ~32 s per batch.
+ * at the lowest --bandwidth (1 MB/s, shared) a 2 MiB batch leaves every ~2 s.
  */
 #define SOURCE_SILENT_MS	120000
 #define PREFAULT_CHUNK		(32UL << 20)

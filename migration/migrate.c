@@ -202,6 +202,7 @@ struct mig_src {
 	void *fn_arg;
 	u64 round_pages;		/* pages this round sends */
 	u64 rate;			/* dirty pages/s, as of the last round */
+	struct mig_rate cap;		/* --bandwidth, shared by the data channels */
 };
 
 /*
@@ -480,7 +481,7 @@ static int connect_all(struct mig_src *m)
 		c->m = m;
 		c->idx = i;
 		if (m->p->bandwidth_mbps)
-			c->chan.rate_bps = m->p->bandwidth_mbps * 1000000 / m->nch;
+			c->chan.rate = &m->cap;
 		c->chan.rate_cancel = &cur.cancel;
 		mig_chan__apply_fault_env(&c->chan, i + 1);
 		mig_preamble__encode(pre, i + 1, m->session);
@@ -641,6 +642,8 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	m->fn_arg = arg;
 	m->round_pages = kvm->nr_pages;
 	m->nch = p->channels ? min(p->channels, (u32)MIG_MAX_CHANNELS) : 1;
+	m->cap.bps = p->bandwidth_mbps * 1000000;
+	m->cap.next_ns = now_ns();	/* no credit at the start */
 	res->channels = m->nch;
 	m->ctrl.fd = -1;
 	for (i = 0; i < MIG_MAX_CHANNELS; i++)

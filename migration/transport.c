@@ -135,18 +135,24 @@ int mig_chan__read(struct mig_chan *c, void *p, size_t n)
 	return mig_chan__readv(c, &iov, 1);
 }
 
-static void rate_wait(struct mig_chan *c, size_t n)
+/*
+ * Reserve n bytes on the shared clock and wait until they are due.
+ * -ECANCELED if a cancel ended the wait: the batch in hand is not sent
+ * (at a low cap it would be seconds of traffic past the cap).
+ */
+static int rate_wait(struct mig_chan *c, size_t n)
 {
-	u64 now = now_ns(), due;
+	struct mig_rate *r = c->rate;
+	u64 now = now_ns(), cur, start, due;
 
-	if (!c->rate_start_ns) {
-		c->rate_start_ns = now;
-		c->rate_bytes = 0;
-	}
-	c->rate_bytes += n;
-	/* 128 bits: bytes x 10^9 passes 2^64 after 18 GB on one channel. */
-	due = c->rate_start_ns +
-	      (u64)((unsigned __int128)c->rate_bytes * 1000000000u / c->rate_bps);
+	cur = atomic_load_explicit(&r->next_ns, memory_order_relaxed);
+	do {
+		start = max(cur, now - min(now, MIG_RATE_BURST_NS));
+		/* 128 bits: n x 10^9 overflows 64 bits past 18 GB. */
+		due = start + (u64)((unsigned __int128)n * 1000000000u / r->bps);
+	} while (!atomic_compare_exchange_weak_explicit(&r->next_ns, &cur, due,
+							 memory_order_relaxed,
+							 memory_order_relaxed));
 	/*
 	 * At a low cap one batch can mean a wait of many seconds: wait in
 	 * poll(), which a cancel or a stop ends at once by shutting the socket
@@ -159,9 +165,10 @@ static void rate_wait(struct mig_chan *c, size_t n)
 		if (poll(&pfd, 1, ms > 50 ? 50 : (int)ms) > 0)
 			break;		/* hung up or failed: the send reports it */
 		if (c->rate_cancel && atomic_load(c->rate_cancel))
-			break;		/* the sender stops at its next record */
+			return -ECANCELED;
 		now = now_ns();
 	}
+	return 0;
 }
 
 static int write_iov(struct mig_chan *c, struct iovec *iov, int cnt)
@@ -225,8 +232,12 @@ int mig_chan__writev(struct mig_chan *c, struct iovec *iov, int cnt)
 		c->bytes_out += total;
 		return 0;
 	}
-	if (c->rate_bps)
-		rate_wait(c, total);
+	if (c->rate) {
+		int ret = rate_wait(c, total);
+
+		if (ret)
+			return ret;
+	}
 	if (unlikely(c->fault_cut_at || c->fault_flip_at)) {
 		int r = write_faulty(c, iov, cnt, total);
 

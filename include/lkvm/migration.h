@@ -184,14 +184,25 @@ const char *mig_strerror(int err);	/* every crc compare goes through this */
 
 /* One connection.  fd < 0 with buf set reads from memory (tests, fuzzer);
  * fd < 0 without buf swallows writes. */
+/*
+ * lkvm migrate --bandwidth: one cap for all channels together.  Senders
+ * reserve their bytes on a shared virtual clock and wait until it says the
+ * cap allows them.  After a stall the clock catches up at most
+ * MIG_RATE_BURST_NS: a cap is a limit, not an average since the start.
+ */
+#define MIG_RATE_BURST_NS	100000000ULL
+struct mig_rate {
+	u64 bps;
+	_Atomic u64 next_ns;		/* when the bytes reserved so far are due */
+};
+
 struct mig_chan {
 	int fd;
 	const u8 *buf;
 	size_t buf_len, buf_pos;
 	u32 seq_in, seq_out;
 	u64 bytes_in, bytes_out;
-	u64 rate_bps;			/* send cap in bytes/s, 0 = none */
-	u64 rate_start_ns, rate_bytes;
+	struct mig_rate *rate;		/* send cap shared by the channels, NULL = none */
 	const atomic_bool *rate_cancel;	/* ends a capped wait early (the migration's cancel) */
 	u64 fault_flip_at, fault_cut_at;	/* test hooks: 0 = off (LKVM_MIG_FAULT) */
 };

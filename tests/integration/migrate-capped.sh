@@ -8,7 +8,7 @@
 # guest stalled and never recovered after the migration was aborted.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="aborted-capped-round status-on-destination cancel-capped"
+tests="aborted-capped-round status-on-destination cancel-capped cap-shared"
 need_kvm $tests
 need_migrate $tests
 
@@ -92,6 +92,28 @@ else
 		pass $t
 		echo "$t: lkvm migrate ended $ms ms after the cancel"
 	fi
+fi
+# --bandwidth is one cap for all channels together.  It used to be split
+# evenly (cap/16 each over --channels 16): with the guest's 14 MiB of data
+# in 7 of the 2 MiB stripes, 9 channels idled and the migration ran at
+# under half the cap.  Now at most the cap, and near it.
+t=cap-shared
+port=$(pick_port)
+if ! start_dst capdst3 "$port" --page-map --test-doorbell -m 32M; then
+	fail $t "destination did not listen: $(tail -n 2 "$T_TMP/capdst3.err")"
+else
+	"$LKVM" migrate --name capsrc --to "127.0.0.1:$port" --bandwidth 8 --channels 16 --json \
+		>"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err"; rc=$?
+	mbps=$(sed -n 's/.*"throughput_mbps":\([0-9.]*\).*/\1/p' "$T_TMP/$t.mig.out")
+	if [ $rc -ne 0 ] || [ -z "$mbps" ]; then
+		fail $t "rc=$rc: $(cat "$T_TMP/$t.mig.out")"
+	elif ! awk -v m="$mbps" 'BEGIN { exit !(m >= 6.0 && m <= 8.4) }'; then
+		fail $t "$mbps MB/s under a cap of 8 MB/s over 16 channels (want 6.0-8.4)"
+	else
+		pass $t
+		echo "$t: $mbps MB/s under a cap of 8 MB/s over 16 channels"
+	fi
+	"$LKVM" stop --name capdst3 >/dev/null 2>&1
 fi
 "$LKVM" stop --name capsrc >/dev/null 2>&1
 wait "$SRC_PID" 2>/dev/null
