@@ -609,6 +609,8 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	int ret;
 
 	memset(res, 0, sizeof(*res));
+	res->max_rounds = p->max_rounds;
+	res->downtime_target_ms = p->downtime_ms;
 	if (kvm->cfg.sev_mode != SEV_MODE_NONE && p->verify) {
 		snprintf(res->reason, sizeof(res->reason),
 			 "--verify would read private SEV guest memory: not with SEV");
@@ -724,9 +726,17 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 			goto out_fail_io;
 		m->round++;
 		/* Converged when the rest fits the downtime target at this bandwidth. */
-		if (!remaining || m->round >= p->max_rounds ||
-		    (bw > 0 && remaining * PAGE_SIZE * 1000.0 / bw <= p->downtime_ms))
+		if (!remaining || (bw > 0 && remaining * PAGE_SIZE * 1000.0 / bw <= p->downtime_ms))
 			break;
+		if (m->round >= p->max_rounds) {
+			/* Not silently: the downtime will be longer than asked. */
+			res->round_limit = true;
+			pr_warn("migration: %u rounds and the guest still dirties memory faster than "
+				"it moves: stopping it with %llu pages left (expected downtime "
+				"%.0f ms, target %u ms)", m->round, (unsigned long long)remaining,
+				bw > 0 ? remaining * PAGE_SIZE * 1000.0 / bw : 0.0, p->downtime_ms);
+			break;
+		}
 	}
 
 	if (cancelled(res)) {
@@ -1040,13 +1050,15 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 				"the guest runs on here");
 	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
 			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero, %llu encrypted), "
-			"%u channel%s%s%s",
+			"%u channel%s%s%s%s",
 			r->total_ns / 1e9, r->downtime_ns / 1e6, r->bytes / 1e6,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
 			(unsigned long long)r->pages_encrypted, r->channels, r->channels == 1 ? "" : "s",
 			r->verified ? ", guest memory verified" : "",
+			r->round_limit ? "; did not converge: pre-copy stopped at its round limit, "
+			"above the downtime target" : "",
 			r->paused ? "; the guest is paused there, as it was here ('lkvm resume')" : "");
 }
 
@@ -1087,6 +1099,7 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"pages_encrypted\":%llu,"
 			"\"channels\":%u,"
 			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":\"0x%08x\","
+			"\"converged\":%s,\"max_rounds\":%u,\"downtime_target_ms\":%u,"
 			"\"paused\":%s,\"guest\":\"%s\"}",
 			r->unknown ? "unknown" : r->status ? "failed" : "completed", reason,
 			r->total_ns / 1e6,
@@ -1096,5 +1109,6 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			(unsigned long long)r->pages_encrypted, r->channels,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			r->verified ? "true" : "false", r->mem_crc,
+			r->round_limit ? "false" : "true", r->max_rounds, r->downtime_target_ms,
 			r->paused ? "true" : "false", mig_result__where(r));
 }

@@ -409,6 +409,8 @@ struct mig_result {
 	bool source_stopping;		/* failed because this VMM stops: no guest here either */
 	bool paused;			/* committed, and paused (lkvm pause): it stays paused there */
 	bool unknown;			/* GO sent, RUNNING not heard: paused here, may run there */
+	bool round_limit;		/* pre-copy ended at --max-rounds, not at the target */
+	u32 max_rounds, downtime_target_ms;
 };
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);

@@ -6,7 +6,7 @@
 # counting, and a guest that keeps dirtying memory while it moves.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="one-vcpu two-vcpus eight-vcpus halted-guest dirtying-guest precopy-rounds stale-destination capped-long-round"
+tests="one-vcpu two-vcpus eight-vcpus halted-guest dirtying-guest precopy-rounds round-limit-run round-limit stale-destination capped-long-round"
 need_kvm $tests
 need_migrate $tests
 
@@ -145,6 +145,22 @@ elif [ "$rounds" -ge 3 ]; then
 	echo "precopy-rounds: $rounds rounds while the guest dirtied memory"
 else
 	skip precopy-rounds "only $rounds rounds: the guest barely ran during round 0 (host too busy)"
+fi
+# The same guest with --max-rounds 2: pre-copy stops at the limit above the
+# 1 ms target, and the summary says so ("converged":false, and the VMM
+# warns) instead of reporting a plain success.
+LAST_JSON=
+GUEST=$GUESTS/migrate-smp SEQ_CPUS="0 1" MIG_ARGS="--downtime 1 --bandwidth 64 --max-rounds 2" \
+	SRC_ARGS="-i $T_TMP/random.img" migrate_once round-limit-run 64M 2 "delay=100 dirty=256"
+if [ -z "$LAST_JSON" ]; then
+	fail round-limit "the migration failed (above)"
+elif echo "$LAST_JSON" | grep -q '"converged":true'; then
+	skip round-limit "converged within 2 rounds: the guest barely ran (host too busy)"
+elif echo "$LAST_JSON" | grep -q '"converged":false,"max_rounds":2,"downtime_target_ms":1,"paused"' &&
+     grep -q "still dirties memory faster than it moves" "$T_TMP/round-limit-run-src.err"; then
+	pass round-limit
+else
+	fail round-limit "$LAST_JSON; source: $(grep -c dirties "$T_TMP/round-limit-run-src.err")"
 fi
 # A guest halted with interrupts off never leaves KVM_RUN by itself: nothing
 # in the migration may wait for its vCPU to come out (a KVM_GET_CPUID2 for
