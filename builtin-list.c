@@ -20,14 +20,6 @@ struct list_state {
 	FILE *out;	/* the whole listing, printed only if it completes */
 };
 
-static int got_info(u32 type, const void *p, u32 len, void *arg)
-{
-	if (type != IPC_MSG_DATA || len != sizeof(struct ipc_info))
-		return -EBADMSG;
-	memcpy(arg, p, len);
-	return 0;
-}
-
 static const char *state_name(int err, u32 state)
 {
 	if (err == -ENOENT)
@@ -48,17 +40,11 @@ static const char *state_name(int err, u32 state)
 static int list_one(const char *name, void *arg)
 {
 	struct list_state *ls = arg;
-	struct ipc_info info = { 0 };
+	struct ipc_info info;
 	const char *state;
-	int fd, ret;
+	int ret;
 
-	fd = ipc__connect(name);
-	ret = fd < 0 ? fd : ipc__request(fd, IPC_MSG_INFO, NULL, 0, 2000, got_info, &info,
-					 NULL, 0);
-	if (fd >= 0)
-		close(fd);
-	if (!ret && !info.pid)
-		ret = -EBADMSG;			/* REPLY without the DATA record */
+	ret = ipc__instance_info(name, &info, 2000);
 	state = state_name(ret, info.state);
 	if (!state)
 		return 0;

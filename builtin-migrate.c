@@ -133,18 +133,49 @@ static int fail_early(const struct client *c, const char *why)
 	return 1;
 }
 
-static int only_instance(const char *name, void *arg)
+/*
+ * The default instance: the only one that can migrate.  A destination
+ * waiting with --incoming on the same host does not count, except for
+ * --status when it is the only instance there is.
+ */
+struct pick {
+	char found[256], incoming[256];	/* names live only during the callback */
+	int n, n_incoming;
+};
+
+static int pick_instance(const char *name, void *arg)
 {
-	const char **found = arg;
+	struct pick *p = arg;
+	struct ipc_info info;
 
 	if (!ipc__instance_alive(name))
 		return 0;
-	if (*found) {
-		*found = "";		/* more than one */
-		return -1;
+	if (!ipc__instance_info(name, &info, 2000) && info.state == IPC_STATE_INCOMING) {
+		p->n_incoming++;
+		snprintf(p->incoming, sizeof(p->incoming), "%s", name);
+	} else {
+		p->n++;
+		snprintf(p->found, sizeof(p->found), "%s", name);
 	}
-	*found = strdup(name);
 	return 0;
+}
+
+static const char *default_instance(bool query, const char **why)
+{
+	struct pick p = { 0 };
+
+	ipc__for_each_instance(pick_instance, &p);
+	if (p.n == 1)
+		return strdup(p.found);
+	if (p.n > 1) {
+		*why = "several instances run: choose one with --name";
+		return NULL;
+	}
+	if (query && p.n_incoming == 1)
+		return strdup(p.incoming);
+	*why = p.n_incoming ? "no instance to migrate: only destinations waiting for a guest "
+			      "(choose one with --name)" : "no running instance (see 'lkvm list')";
+	return NULL;
 }
 
 static int cmd_migrate(int argc, const char **argv)
@@ -211,14 +242,11 @@ static int cmd_migrate(int argc, const char **argv)
 		return fail_early(&c, msg);
 	}
 	if (!name) {
-		const char *found = NULL;
+		const char *why = NULL;
 
-		ipc__for_each_instance(only_instance, &found);
-		if (!found)
-			return fail_early(&c, "no running instance (see 'lkvm list')");
-		if (!*found)
-			return fail_early(&c, "several instances run: choose one with --name");
-		name = found;
+		name = default_instance(query, &why);
+		if (!name)
+			return fail_early(&c, why);
 	}
 	if (query)	/* the VMM's one line, as it is */
 		return ipc__print_request(name, IPC_MSG_MIGRATE_STATUS,

@@ -62,6 +62,29 @@ bool ipc__instance_alive(const char *name)
 	return alive;
 }
 
+static int got_info(u32 type, const void *p, u32 len, void *arg)
+{
+	if (type != IPC_MSG_DATA || len != sizeof(struct ipc_info))
+		return -EBADMSG;
+	memcpy(arg, p, len);
+	return 0;
+}
+
+int ipc__instance_info(const char *name, struct ipc_info *info, int timeout_ms)
+{
+	int fd, ret;
+
+	memset(info, 0, sizeof(*info));
+	fd = ipc__connect(name);
+	if (fd < 0)
+		return fd;
+	ret = ipc__request(fd, IPC_MSG_INFO, NULL, 0, timeout_ms, got_info, info, NULL, 0);
+	close(fd);
+	if (!ret && !info->pid)
+		ret = -EBADMSG;			/* REPLY without the DATA record */
+	return ret;
+}
+
 /* A socket nobody listens on and whose lock is free was left by a crash. */
 static void remove_stale(const char *name, const char *sock)
 {

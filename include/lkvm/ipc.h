@@ -207,6 +207,8 @@ int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 		 ipc_data_fn on_data, void *arg, char *msg, size_t msg_len);
 /* True while the instance NAME is alive (its lock is held). */
 bool ipc__instance_alive(const char *name);
+/* IPC_MSG_INFO of NAME: 0, or -ENOENT (gone), -ETIMEDOUT, ... */
+int ipc__instance_info(const char *name, struct ipc_info *info, int timeout_ms);
 /* Call fn for every instance name in the directory (sorted); stops on fn < 0. */
 int ipc__for_each_instance(int (*fn)(const char *name, void *arg), void *arg);
 /* One-line reason for a client-side error, e.g. "no such instance". */

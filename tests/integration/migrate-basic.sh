@@ -6,7 +6,7 @@
 # counting, and a guest that keeps dirtying memory while it moves.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="one-vcpu two-vcpus eight-vcpus halted-guest dirtying-guest precopy-rounds round-limit-run round-limit stale-destination capped-long-round"
+tests="one-vcpu two-vcpus eight-vcpus halted-guest dirtying-guest precopy-rounds round-limit-run round-limit default-instance stale-destination capped-long-round"
 need_kvm $tests
 need_migrate $tests
 
@@ -201,4 +201,36 @@ GUEST=$GUESTS/sevmig-guest MIG_ARGS="--bandwidth 4" \
 	SRC_ARGS="--page-map --test-doorbell -i $T_TMP/random14.img" DST_ARGS="--page-map --test-doorbell" \
 	migrate_once capped-long-round 32M 1 "delay=20000" 2
 
+
+# With no --name, lkvm migrate takes the only instance that can migrate: a
+# destination waiting on the same host does not make it "several".  Alone,
+# the destination is the default for --status only.
+t=default-instance
+LKVM_DIR_SAVED=$LKVM_DIR
+export LKVM_DIR=$T_TMP/run-default
+mkdir -m 700 "$LKVM_DIR"
+port=$(pick_port)
+start_src def-s -m 16M -p delay=2000
+if ! start_dst def-d "$port" -m 16M || ! wait_for 30 counts_past "$T_TMP/def-s.out" 1; then
+	fail $t "setup: $(tail -n 1 "$T_TMP/def-s.err" "$T_TMP/def-d.err")"
+else
+	st1=$("$LKVM" migrate --status 2>&1)
+	"$LKVM" migrate --to "127.0.0.1:$port" --quiet >/dev/null 2>"$T_TMP/$t.err"; rc=$?
+	port2=$(pick_port)
+	start_dst def-d2 "$port2" -m 16M
+	"$LKVM" stop --name def-d >/dev/null 2>&1
+	wait_for 10 bash -c "! '$LKVM' list 2>/dev/null | grep -q '^def-d '"
+	st2=$("$LKVM" migrate --status 2>&1)
+	"$LKVM" migrate --to "127.0.0.1:1" >/dev/null 2>"$T_TMP/$t.err2"; rc2=$?
+	if [ $rc -ne 0 ] || [ "$st1" != "no migration in progress" ]; then
+		fail $t "source and destination: status '$st1', migrate rc=$rc: $(cat "$T_TMP/$t.err")"
+	elif [[ "$st2" != "incoming: waiting for a source on 127.0.0.1:$port2 for "* ]] || [ $rc2 -ne 1 ] ||
+	     ! grep -q "no instance to migrate: only destinations waiting" "$T_TMP/$t.err2"; then
+		fail $t "destination alone: status '$st2', migrate rc=$rc2: $(cat "$T_TMP/$t.err2")"
+	else
+		pass $t
+	fi
+fi
+"$LKVM" stop --all >/dev/null 2>&1
+export LKVM_DIR=$LKVM_DIR_SAVED
 t_done
