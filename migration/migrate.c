@@ -1062,18 +1062,63 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 			r->paused ? "; the guest is paused there, as it was here ('lkvm resume')" : "");
 }
 
-/* s as the inside of a JSON string: quotes and backslashes escaped, control
- * characters dropped, cut to fit n. */
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one. */
+static int utf8_len(const unsigned char *p)
+{
+	int n, i;
+	unsigned int cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* No overlong forms, surrogates or code points past U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * s as the inside of a JSON string, cut to fit n: quotes and backslashes
+ * escaped, control characters dropped, and bytes that are not UTF-8 (a
+ * peer's text, a host name given on the command line) as U+FFFD, so that
+ * the output is always valid JSON.
+ */
 void mig_json_str(const char *s, char *out, size_t n)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	size_t k = 0;
 
-	for (; *s && k + 3 < n; s++) {
-		if ((unsigned char)*s < 0x20)
+	while (*p && k + 7 < n) {
+		int len = utf8_len(p);
+
+		if (!len) {
+			memcpy(out + k, "\\ufffd", 6);
+			k += 6;
+			p++;
 			continue;
-		if (*s == '"' || *s == '\\')
+		}
+		if (len == 1 && *p < 0x20) {
+			p++;
+			continue;
+		}
+		if (*p == '"' || *p == '\\')
 			out[k++] = '\\';
-		out[k++] = *s;
+		memcpy(out + k, p, len);
+		k += len;
+		p += len;
 	}
 	out[k] = 0;
 }

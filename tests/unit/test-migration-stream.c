@@ -876,7 +876,25 @@ static void test_crc32_vpclmul(void)
 	mig_crc32__set_level(-1);
 }
 
+/* JSON strings stay valid whatever the text: a peer's reason, a --to. */
+static void test_json_str(void)
+{
+	char out[64];
+
+	mig_json_str("a\"b\\c\n", out, sizeof(out));
+	CHECK(!strcmp(out, "a\\\"b\\\\c"));
+	mig_json_str("caf\xc3\xa9 \xe2\x82\xac", out, sizeof(out));	/* UTF-8 kept */
+	CHECK(!strcmp(out, "caf\xc3\xa9 \xe2\x82\xac"));
+	mig_json_str("\xff\xfe:7000", out, sizeof(out));		/* not UTF-8 */
+	CHECK(!strcmp(out, "\\ufffd\\ufffd:7000"));
+	mig_json_str("\xc0\xaf \xed\xa0\x80 \xe2\x82", out, sizeof(out));	/* overlong, surrogate, cut */
+	CHECK(!strcmp(out, "\\ufffd\\ufffd \\ufffd\\ufffd\\ufffd \\ufffd\\ufffd"));
+	mig_json_str("\xff\xff\xff\xff\xff\xff", out, 20);		/* cut to fit, whole escapes */
+	CHECK(strlen(out) < 20 && strlen(out) % 6 == 0);
+}
+
 TEST_MAIN_BEGIN("test-migration-stream")
+	RUN(test_json_str);
 	RUN(test_crc32_zlib);
 	RUN(test_crc32_pclmul);
 	RUN(test_crc32_vpclmul);
