@@ -99,6 +99,7 @@ struct batch {
 	u8 hdr[MIG_HDR_SIZE];
 	u8 *enc;			/* SEV: sealed packets of this batch */
 	size_t enc_used;
+	u32 normal, zero, encrypted;	/* counted in the stats once sent */
 };
 
 static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_stats *st)
@@ -124,6 +125,10 @@ static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_
 		return ret;
 	c->seq_out++;
 	st->sent.records++;
+	st->normal += b->normal;
+	st->zero += b->zero;
+	st->encrypted += b->encrypted;
+	b->normal = b->zero = b->encrypted = 0;
 	/* Read by the migration thread for progress while this one sends. */
 	__atomic_store_n(&st->sent.pages, st->sent.pages + b->n, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->sent.bytes, st->sent.bytes + h.len, __ATOMIC_RELAXED);
@@ -154,7 +159,7 @@ static void add_iov(struct batch *b, void *p, size_t len)
  * (SEND_UPDATE_DATA) into the batch's packet buffer.
  */
 static int add_sealed(struct batch *b, struct mig_page_ent *e, const struct sev_mig_pages *sev,
-		      u8 *host, struct mig_ram_stats *st)
+		      u8 *host)
 {
 	u8 *out = b->enc + b->enc_used;
 	u32 len;
@@ -168,7 +173,7 @@ static int add_sealed(struct batch *b, struct mig_page_ent *e, const struct sev_
 	e->crc = mig_crc32(0, out, len);
 	add_iov(b, out, len);
 	b->enc_used += len;
-	st->encrypted++;
+	b->encrypted++;
 	return 0;
 }
 
@@ -182,21 +187,21 @@ static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct batc
 
 	e->page = page;
 	if (sev && !shared) {
-		ret = add_sealed(b, e, sev, host, st);
+		ret = add_sealed(b, e, sev, host);
 		if (ret)
 			return ret;
 	} else if (untouched || mig_page_is_zero(host)) {
 		e->flags = MIG_PAGE_ZERO;
 		e->len = 0;
 		e->crc = 0;
-		st->zero++;
+		b->zero++;
 	} else {
 		e->flags = MIG_PAGE_NORMAL;
 		e->len = PAGE_SIZE;
 		e->crc = mig_crc32(0, host, PAGE_SIZE);
 		/* Guest memory in place; neighbours become one iovec. */
 		add_iov(b, host, PAGE_SIZE);
-		st->normal++;
+		b->normal++;
 	}
 	if (shared)	/* the page map's view when it was read */
 		e->flags |= MIG_PAGE_SHARED;
@@ -220,6 +225,7 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 	b.data_len = 0;
 	b.enc_used = 0;
 	b.enc = NULL;
+	b.normal = b.zero = b.encrypted = 0;
 	if (r->sev) {
 		b.enc = malloc((size_t)MIG_MAX_BATCH * sev_mig_pkt__len(r->sev->hdr_len));
 		if (!b.enc)
