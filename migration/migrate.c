@@ -507,8 +507,13 @@ static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, 
 		.remaining_pages = remaining,
 		.expected_downtime_ms = bw > 0 ? remaining * PAGE_SIZE / bw * 1000 : 0,
 		.final = final,
+		.rate_known = bw > 0 || !remaining,
 	};
 	u32 i;
+
+	/* 99.96% is not done: only 0 pages left is 100. */
+	if (remaining && pr.percent > 99.9)
+		pr.percent = 99.9;
 
 	for (i = 0; i < m->nch; i++)
 		pr.bytes += m->ch[i].chan.bytes_out;
@@ -1006,11 +1011,18 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 
 int mig_progress__text(const struct mig_progress *p, char *buf, size_t n)
 {
-	return snprintf(buf, n, "migrate: round %u%s: %5.1f%%  %.1f MB/s  %llu dirty pages/s  "
-			"%llu pages left  expected downtime %.1f ms",
-			p->round, p->final ? " (final)" : "", p->percent, p->mbps,
+	char mbps[32] = "? MB/s", down[48] = "expected downtime not known yet";
+
+	/* Nothing measured yet (the first report of a capped round): no 0s. */
+	if (p->rate_known) {
+		snprintf(mbps, sizeof(mbps), "%.1f MB/s", p->mbps);
+		snprintf(down, sizeof(down), "expected downtime %.1f ms", p->expected_downtime_ms);
+	}
+	return snprintf(buf, n, "migrate: round %u%s: %5.1f%%  %s  %llu dirty pages/s  "
+			"%llu pages left  %s",
+			p->round, p->final ? " (final)" : "", p->percent, mbps,
 			(unsigned long long)p->dirty_pages_per_s,
-			(unsigned long long)p->remaining_pages, p->expected_downtime_ms);
+			(unsigned long long)p->remaining_pages, down);
 }
 
 /*
@@ -1026,12 +1038,18 @@ static double fin(double x)
 /* One line per report for scripts (lkvm migrate --json, on stderr). */
 int mig_progress__json(const struct mig_progress *p, char *buf, size_t n)
 {
+	char mbps[32] = "null", down[32] = "null";
+
+	if (p->rate_known) {
+		snprintf(mbps, sizeof(mbps), "%.1f", fin(p->mbps));
+		snprintf(down, sizeof(down), "%.1f", fin(p->expected_downtime_ms));
+	}
 	return snprintf(buf, n, "{\"event\":\"progress\",\"round\":%u,\"final\":%s,"
-			"\"percent\":%.1f,\"mbps\":%.1f,\"dirty_pages_per_s\":%llu,"
-			"\"remaining_pages\":%llu,\"expected_downtime_ms\":%.1f,\"bytes\":%llu}",
-			p->round, p->final ? "true" : "false", fin(p->percent), fin(p->mbps),
+			"\"percent\":%.1f,\"mbps\":%s,\"dirty_pages_per_s\":%llu,"
+			"\"remaining_pages\":%llu,\"expected_downtime_ms\":%s,\"bytes\":%llu}",
+			p->round, p->final ? "true" : "false", fin(p->percent), mbps,
 			(unsigned long long)p->dirty_pages_per_s,
-			(unsigned long long)p->remaining_pages, fin(p->expected_downtime_ms),
+			(unsigned long long)p->remaining_pages, down,
 			(unsigned long long)p->bytes);
 }
 

@@ -395,6 +395,7 @@ struct mig_progress {
 	double expected_downtime_ms;
 	u64 bytes;
 	bool final;
+	bool rate_known;		/* else mbps and expected_downtime_ms mean nothing yet */
 };
 
 struct mig_result {

@@ -62,7 +62,7 @@ migrate_once() {
 	local num='[0-9]+(\.[0-9])?' plines
 	plines=$(grep -c '^{"event":"progress"' "$T_TMP/$t-migrate.err")
 	if [ "$plines" -lt 2 ] || grep '^{' "$T_TMP/$t-migrate.err" | grep -Evq \
-		"^\{\"event\":\"progress\",\"round\":[0-9]+,\"final\":(true|false),\"percent\":$num,\"mbps\":$num,\"dirty_pages_per_s\":[0-9]+,\"remaining_pages\":[0-9]+,\"expected_downtime_ms\":$num,\"bytes\":[0-9]+\}$" ||
+		"^\{\"event\":\"progress\",\"round\":[0-9]+,\"final\":(true|false),\"percent\":$num,\"mbps\":($num|null),\"dirty_pages_per_s\":[0-9]+,\"remaining_pages\":[0-9]+,\"expected_downtime_ms\":($num|null),\"bytes\":[0-9]+\}$" ||
 		! grep '^{' "$T_TMP/$t-migrate.err" | tail -n 1 | grep -q '"final":true' ||
 		[ "$(echo "$out" | wc -l)" -ne 1 ]; then
 		fail "$t" "progress JSON lines ($plines): $(head -c 600 "$T_TMP/$t-migrate.err")"; return

@@ -291,7 +291,8 @@ static void test_json_lines(void)
 {
 	struct mig_progress p = { .round = 3, .percent = 42.25, .mbps = 1234.5,
 				  .dirty_pages_per_s = 77, .remaining_pages = 9,
-				  .expected_downtime_ms = 0.75, .bytes = 1 << 20, .final = true };
+				  .expected_downtime_ms = 0.75, .bytes = 1 << 20, .final = true,
+				  .rate_known = true };
 	struct mig_result r = { .status = -ECONNRESET, .total_ns = 2000000, .bytes = 10 };
 	char buf[512];
 
@@ -310,6 +311,13 @@ static void test_json_lines(void)
 	CHECK(strstr(buf, "\"final\":false,\"percent\":0.0,\"mbps\":0.0,") != NULL);
 	CHECK(strstr(buf, "\"expected_downtime_ms\":0.0,") != NULL);
 	CHECK(strlen(buf) < 200 && buf[strlen(buf) - 1] == '}');
+	/* Nothing measured yet: null, and no made-up 0 ms in the text. */
+	p.rate_known = false;
+	mig_progress__json(&p, buf, sizeof(buf));
+	CHECK(strstr(buf, "\"mbps\":null,") != NULL);
+	CHECK(strstr(buf, "\"expected_downtime_ms\":null,") != NULL);
+	mig_progress__text(&p, buf, sizeof(buf));
+	CHECK(strstr(buf, "? MB/s") && strstr(buf, "expected downtime not known yet"));
 
 	/* The reason quotes the peer: quotes and control characters escaped. */
 	snprintf(r.reason, sizeof(r.reason), "destination refused: say \"no\"\n\\");
