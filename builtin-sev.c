@@ -294,8 +294,12 @@ static int sev_measure(int argc, const char **argv)
 		bool have_policy = false;
 		u32 kpol = 0;
 
-		if (sev_owner__load_keys(keys, &tks, &kpol, &have_policy, NULL)) {
-			fprintf(stderr, "lkvm sev measure: error: --keys: cannot load %s\n", keys);
+		int err = sev_owner__load_keys(keys, &tks, &kpol, &have_policy, NULL);
+
+		if (err) {
+			fprintf(stderr, "lkvm sev measure: error: --keys: cannot load %s: %s\n", keys,
+				err == -EINVAL ? "not an lkvm owner keys file or a 32-byte TEK||TIK "
+				"file" : strerror(-err));
 			return 1;
 		}
 		memcpy(tik, tks.tik, sizeof(tik));

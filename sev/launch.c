@@ -332,11 +332,14 @@ static int do_measure(struct sev_guest *sg)
 	return write_measurement(sg->measure, SEV_MEASURE_BLOB_SIZE);
 }
 
+/* -1: not there (yet); -2: there but not a regular file (never will be). */
 static off_t file_size(const char *path)
 {
 	struct stat st;
 
-	return stat(path, &st) < 0 ? -1 : st.st_size;
+	if (stat(path, &st) < 0)
+		return -1;
+	return S_ISREG(st.st_mode) ? st.st_size : -2;
 }
 
 /*
@@ -350,12 +353,17 @@ static int wait_secret_files(struct kvm *kvm)
 	const char *h = sev_options.secret_header, *s = sev_options.secret;
 	int wait_s = sev_options.secret_wait_s < 0 ? SEV_SECRET_WAIT_S : sev_options.secret_wait_s;
 	u64 deadline = now_ns() + (u64)wait_s * 1000000000ULL;
-	off_t lh = -2, ls = -2;
+	off_t lh = -3, ls = -3;
 	bool said = false;
 
 	for (;;) {
 		off_t ch = file_size(h), cs = file_size(s);
 
+		if (ch == -2 || cs == -2) {	/* a FIFO or a device: no waiting helps */
+			pr_err("SEV: the guest owner's secret file %s is not a regular file",
+			       ch == -2 ? h : s);
+			return -EINVAL;
+		}
 		if (ch > 0 && cs > 0 && ch == lh && cs == ls)
 			return 0;
 		lh = ch;

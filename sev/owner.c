@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -509,12 +510,22 @@ static int digest_files(const struct data_files *d, u8 digest[SEV_DIGEST_SIZE])
 	int i, ret = sev_digest__init(&dg);
 
 	for (i = 0; i < d->n && !ret; i++) {
-		int fd = open(d->path[i], O_RDONLY | O_CLOEXEC);
+		/* O_NONBLOCK: a FIFO must not hang the open; it is refused below. */
+		int fd = open(d->path[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		struct stat st;
 		ssize_t n;
 
 		if (fd < 0) {
 			ret = -errno;
 			cmd_err("data file %s: %s", d->path[i], strerror(errno));
+			break;
+		}
+		/* What lkvm run measured were files: /dev/zero would hash forever. */
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+		    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+			ret = -EINVAL;
+			cmd_err("data file %s: not a regular file", d->path[i]);
+			close(fd);
 			break;
 		}
 		while ((n = read(fd, buf, sizeof(buf))) > 0 && !ret)

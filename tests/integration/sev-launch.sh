@@ -189,6 +189,16 @@ if $LKVM sev verify --measurement meas.bin --keys owner.keys --digest "$digest" 
 	--api "$api" --build "$build" >/dev/null 2>&1
 then pass verify
 else fail verify "$(cat verify.out)"; fi
+# --data names files: /dev/zero hashed forever and a FIFO hung the open.
+mkfifo data.fifo
+ok=1 why=""
+for f in /dev/zero data.fifo .; do
+	timeout 10 $LKVM sev verify --measurement meas.bin --keys owner.keys --api "$api" \
+		--build "$build" --data "$f" >/dev/null 2>err; rc=$?
+	{ [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "data file $f: not a regular file" err; } ||
+		{ ok=0; why="$why $f: rc=$rc $(cat err);"; }
+done
+[ $ok = 1 ] && pass verify_data_files || fail verify_data_files "$why"
 
 # Wrap the secret and hand it over (renamed into place: lkvm waits for the files).
 $LKVM sev wrap-secret --keys owner.keys --measurement meas.bin --secret secret.bin \
@@ -240,8 +250,17 @@ $LKVM run --sev=emulated --sev-measure-out m3.bin --sev-secret-header none.hdr \
 $LKVM run --sev=emulated --sev-measure-out m3.bin --sev-secret-header empty.hdr \
 	--sev-secret sec.enc --sev-secret-gpa 0x300000 --sev-secret-wait 1 \
 	-k $G/hello >/dev/null 2>err </dev/null; rc=$?
-[ $rc -ne 0 ] && grep -q "secret file empty.hdr is still empty after 1 s" err && pass secret_empty ||
-	fail secret_empty "rc=$rc: $(cat err)"
+[ $rc -ne 0 ] && grep -q "secret file empty.hdr is still empty after 1 s" err || {
+	secret_empty_why="rc=$rc: $(cat err); "; }
+# A FIFO or device is not a file the owner will fill: said at once, not
+# "still empty" after the whole wait.
+mkfifo secret.fifo
+timeout 20 $LKVM run --sev=emulated --sev-measure-out m3.bin --sev-secret-header secret.fifo \
+	--sev-secret sec.enc --sev-secret-gpa 0x300000 --sev-secret-wait 10 \
+	-k $G/hello >/dev/null 2>err </dev/null; rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "secret file secret.fifo is not a regular file" err ||
+	secret_empty_why="$secret_empty_why fifo: rc=$rc: $(cat err)"
+[ -z "${secret_empty_why:-}" ] && pass secret_empty || fail secret_empty "$secret_empty_why"
 
 # While the launch waits for the owner's secret the instance already has
 # its name: listed as starting, a second one with that name is refused
