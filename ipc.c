@@ -222,6 +222,10 @@ void ipc__serve(struct kvm *kvm, int fd)
 					 "(try again once 'lkvm list' shows it running)");
 		} else {
 			ret = fn(kvm, fd, payload, hdr.len);
+			/* A handler's -EINVAL is a malformed request: logged like the rest. */
+			if (ret == -EINVAL)
+				pr_warn("ipc: rejected request type 0x%x: malformed payload (%u bytes)",
+					hdr.type, hdr.len);
 			if (ret == IPC_REPLIED)
 				ret = 0;
 			else if (ret >= 0)

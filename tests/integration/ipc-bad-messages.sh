@@ -48,6 +48,7 @@ expect status_flags status-flags '^reply -22 Invalid argument data 88 reply 0 $'
 expect status_nothing status '^data 25 reply 0 data 88 reply 0 $'
 
 if grep -q "rejected message: bad magic" $T_TMP/err && grep -q "rejected unknown request type 0x4242" $T_TMP/err &&
+   grep -q "ipc: rejected request type 0x[0-9a-f]*: malformed payload" $T_TMP/err &&
    kill -0 $VM && listed && grows $T_TMP/out && [ "$($RAW $S info | tr '\n' ' ')" = "data 88 reply 0 " ]
 then pass vmm_survives
 else fail vmm_survives "log: $(grep ipc: $T_TMP/err | tail -3)"; fi
