@@ -288,8 +288,11 @@ static void reject(int fd, int err, const char *why)
 	close(fd);
 }
 
+static struct ratelimit busy_log = RATELIMIT_INIT;
+
 static void accept_one(struct kvm *kvm)
 {
+	u32 dropped;
 	struct conn *c;
 	pthread_attr_t attr;
 	pthread_t th;
@@ -309,7 +312,9 @@ static void accept_one(struct kvm *kvm)
 		;
 	if (slot == IPC_MAX_CONNS || ipc.closing) {
 		pthread_mutex_unlock(&ipc.lock);
-		pr_warn("ipc: too many connections, refusing one");
+		if (ratelimit__allow(&busy_log, &dropped))
+			pr_warn("ipc: too many connections, refusing one%s",
+				dropped ? " (more refused, not logged: a flood)" : "");
 		return reject(fd, -EBUSY, "too many connections");
 	}
 	c = malloc(sizeof(*c));

@@ -579,16 +579,21 @@ static void peer_name(int fd, char *buf, size_t n)
 
 static void pending_drop(struct pending *p, const char *fmt, ...) __printf(2, 3);
 
+static struct ratelimit stray_log = RATELIMIT_INIT;
+
 static void pending_drop(struct pending *p, const char *fmt, ...)
 {
 	char peer[INET6_ADDRSTRLEN + 8], why[160];
+	u32 dropped;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	peer_name(p->fd, peer, sizeof(peer));
-	pr_warn("migration: ignored a connection from %s: %s", peer, why);
+	if (ratelimit__allow(&stray_log, &dropped))
+		pr_warn("migration: ignored a connection from %s: %s%s", peer, why,
+			dropped ? " (and more not logged: a flood)" : "");
 	close(p->fd);
 	p->fd = -1;
 }

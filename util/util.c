@@ -267,3 +267,25 @@ void timespec_add_ms(struct timespec *ts, u64 ms)
 		ts->tv_nsec -= 1000000000L;
 	}
 }
+
+bool ratelimit__allow(struct ratelimit *rl, u32 *dropped)
+{
+	u64 now = now_ns();
+	bool ok;
+
+	pthread_mutex_lock(&rl->lock);
+	if (!rl->t0 || now - rl->t0 >= RATELIMIT_NS) {
+		rl->t0 = now;
+		rl->n = 0;
+	}
+	ok = rl->n < RATELIMIT_BURST;
+	if (ok) {
+		rl->n++;
+		*dropped = rl->dropped;
+		rl->dropped = 0;
+	} else {
+		rl->dropped++;
+	}
+	pthread_mutex_unlock(&rl->lock);
+	return ok;
+}

@@ -2,6 +2,7 @@
 #ifndef LKVM__UTIL_H
 #define LKVM__UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,6 +71,22 @@ int read_file_stoppable(const char *path, void **buf, size_t *len, size_t max,
 			const bool *stop);
 
 u64 now_ns(void);
+
+/*
+ * Log lines a peer can trigger at will (a connection flood) are limited to
+ * RATELIMIT_BURST per RATELIMIT_NS at one call site; the next line allowed
+ * after a quiet spell says how many were left out.
+ */
+#define RATELIMIT_BURST	10
+#define RATELIMIT_NS	10000000000ULL
+struct ratelimit {
+	pthread_mutex_t lock;
+	u64 t0;
+	u32 n, dropped;
+};
+#define RATELIMIT_INIT	{ .lock = PTHREAD_MUTEX_INITIALIZER }
+/* true: log it; *dropped (when it returns true) the lines left out before. */
+bool ratelimit__allow(struct ratelimit *rl, u32 *dropped);
 /* *ts += ms, normalised (deadlines for the *_timedwait/_timedjoin calls). */
 void timespec_add_ms(struct timespec *ts, u64 ms);
 

@@ -29,6 +29,24 @@ static void free_kvm(struct kvm *kvm)
 	free(kvm);
 }
 
+/* A flood logs RATELIMIT_BURST lines, then the next allowed says it dropped some. */
+static void test_ratelimit(void)
+{
+	struct ratelimit rl = RATELIMIT_INIT;
+	u32 dropped = 99, i, ok = 0;
+
+	for (i = 0; i < 25; i++)
+		ok += ratelimit__allow(&rl, &dropped);
+	CHECK_EQ(ok, RATELIMIT_BURST);
+	CHECK_EQ(dropped, 0);		/* from the last allowed one */
+	CHECK_EQ(rl.dropped, 25 - RATELIMIT_BURST);
+	rl.t0 -= RATELIMIT_NS;		/* a quiet spell later */
+	CHECK(ratelimit__allow(&rl, &dropped));
+	CHECK_EQ(dropped, 25 - RATELIMIT_BURST);
+	CHECK(ratelimit__allow(&rl, &dropped));
+	CHECK_EQ(dropped, 0);
+}
+
 static void test_banks(void)
 {
 	struct kvm *kvm = new_kvm(4ULL << 30);	/* 3 GiB low + 1 GiB high */
@@ -350,6 +368,7 @@ static void test_page_walk(void)
 }
 
 TEST_MAIN_BEGIN("core")
+	RUN(test_ratelimit);
 	RUN(test_banks);
 	RUN(test_loaded_record);
 	RUN(test_pvh_good);
