@@ -232,7 +232,9 @@ int sev_mig__recv_rec(struct mig_chan *c, u32 type, u8 *buf, size_t cap, size_t 
 
 	ret = mig_chan__recv_hdr(c, &h);
 	if (ret) {
-		snprintf(why, n, "connection lost during the SEV handshake: %s", mig_strerror(ret));
+		snprintf(why, n, "%s during the SEV handshake: %s",
+			 ret == -EPIPE || ret == -ECONNRESET || ret == -ETIMEDOUT ?
+			 "connection lost" : "bad record from the destination", mig_strerror(ret));
 		return ret;
 	}
 	if (h.type == MIG_REC_ACK || h.type == MIG_REC_ABORT || h.type == MIG_REC_SEV_STARTED) {
