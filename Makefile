@@ -97,7 +97,7 @@ clean:
 # Hooks that mk/*.mk fragments extend with double-colon rules.
 .SECONDARY:
 .PHONY: check-extra
-check-extra::
+check-extra:: $(O)/san/$(PROGRAM)
 guests::
 bench::
 

@@ -267,6 +267,7 @@ static int cmd_migrate(int argc, const char **argv)
 	fd = ipc__connect(name);
 	if (fd < 0) {
 		ipc__client_error(name, fd, NULL);
+		print_json_failure(&c, ipc__strerror(fd), "failed", "unchanged");
 		return 1;
 	}
 	/* No per-message timeout: the VMM bounds every step of the migration. */

@@ -1,6 +1,7 @@
 # Helpers for integration tests (source this).  Each check prints one
 # PASS/FAIL/SKIP line; the script's exit status is non-zero if any failed.
-T_NAME=$(basename "${BASH_SOURCE[1]}" .sh)
+# T_PREFIX: set by tests/run-tests.sh for a second run of a script (asan/).
+T_NAME=${T_PREFIX:-}$(basename "${BASH_SOURCE[1]}" .sh)
 T_FAILED=0
 T_TMP=$(mktemp -d /tmp/lkvm-t.XXXXXX)
 export LKVM_DIR="$T_TMP/run"

@@ -68,6 +68,23 @@ for t in tests/integration/*.sh; do
 	run_one "$t" bash "$t"
 done
 
+# The migration and control-socket tests again, against the whole VMM built
+# with ASan/UBSan (make builds it for make check): a use-after-free in a
+# race, a leak or undefined behaviour fails the test that hit it.
+ASAN_SCRIPTS=${ASAN_SCRIPTS:-"ipc-bad-messages migrate-commit migrate-strays migrate-fail virtio-migrate"}
+san="$O/san/lkvm"
+if [ -z "${LKVM_BIN:-}" ] && [[ "asan/integration" =~ $pattern ]]; then
+	if [ -x "$san" ]; then
+		for s in $ASAN_SCRIPTS; do
+			LKVM="$(realpath "$san")" T_PREFIX=asan/ run_one "asan/tests/integration/$s.sh" \
+				bash "tests/integration/$s.sh"
+		done
+	else
+		echo "SKIP: asan/integration: $san not built (make $san)"
+		skipped=$((skipped + 1))
+	fi
+fi
+
 echo
 if [ ${#failures[@]} -ne 0 ]; then
 	echo "failed: ${failures[*]}"
