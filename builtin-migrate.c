@@ -119,8 +119,12 @@ static int vmm_gone(const struct client *c, const char *name)
 		print_json_failure(c, why, "unknown", "destination-or-nowhere");
 		return 3;
 	}
-	snprintf(why, sizeof(why), "the VMM of %s went away mid-migration (killed?): the guest "
-		 "went with it; the destination does not run it", name);
+	if (!c->saw_progress)	/* it was stopping, or died, before it answered */
+		snprintf(why, sizeof(why), "%s exited before it answered (it was stopping?): "
+			 "the guest stopped with it; no migration started", name);
+	else
+		snprintf(why, sizeof(why), "the VMM of %s went away mid-migration (killed?): the "
+			 "guest went with it; the destination does not run it", name);
 	fprintf(stderr, "lkvm migrate: error: %s\n", why);
 	print_json_failure(c, why, "failed", "stopped");
 	return 2;
@@ -190,7 +194,7 @@ static int cmd_migrate(int argc, const char **argv)
 		OPT_STR('n', "name", &name, "<name>", "the instance (default: the only one running)"),
 		OPT_INTEGER(0, "downtime", &downtime, 1, 600000,
 			    "target downtime in ms (default 30)"),
-		OPT_UINT64(0, "bandwidth", &bandwidth, 1, 1000000, "<MB/s>",
+		OPT_UINT64(0, "bandwidth", &bandwidth, 1, MIG_MAX_BANDWIDTH_MBPS, "<MB/s>",
 			   "cap the migration bandwidth (default: none)"),
 		OPT_INTEGER(0, "channels", &channels, 1, MIG_MAX_CHANNELS,
 			    "TCP connections for RAM (default: one per 2 CPUs of the VMM)"),

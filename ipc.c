@@ -222,10 +222,10 @@ void ipc__serve(struct kvm *kvm, int fd)
 					 "(try again once 'lkvm list' shows it running)");
 		} else {
 			ret = fn(kvm, fd, payload, hdr.len);
-			/* A handler's -EINVAL is a malformed request: logged like the rest. */
+			/* A handler's -EINVAL: malformed, or a value out of range. */
 			if (ret == -EINVAL)
-				pr_warn("ipc: rejected request type 0x%x: malformed payload (%u bytes)",
-					hdr.type, hdr.len);
+				pr_warn("ipc: rejected request type 0x%x: invalid payload (%u bytes: "
+					"wrong size or a value out of range)", hdr.type, hdr.len);
 			if (ret == IPC_REPLIED)
 				ret = 0;
 			else if (ret >= 0)

@@ -66,6 +66,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	memcpy(&req, payload, sizeof(req));
 	if (!memchr(req.to, 0, sizeof(req.to)) || !req.to[0] ||
 	    req.flags & ~MIG_IPC_VERIFY || req.channels > MIG_MAX_CHANNELS ||
+	    req.bandwidth_mbps > MIG_MAX_BANDWIDTH_MBPS ||
 	    req.downtime_ms > 600000 || req.max_rounds > 10000 ||
 	    req.wait_ready_ms > 3600000 || req.rsvd)
 		return -EINVAL;

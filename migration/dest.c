@@ -418,6 +418,7 @@ static struct incoming_ctx {
 	enum { PH_WAITING, PH_RECEIVING, PH_CHECKING, PH_COMMITTING } phase;
 	char from[64];
 	u64 t0_ns;			/* of the current phase's wait or of the stream */
+	u64 listen_t0_ns;
 } inc = { .lfd = -1, .ctrl_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void peer_name(int fd, char *buf, size_t n);
@@ -497,15 +498,16 @@ static void close_chan(struct mig_chan *c)
 	mig_chan__close(c);
 }
 
-static void pending_close_all(void);
+static void pending_close_all(bool log);
 
-static void close_listener(void)
+/* all_in: the source's connections are in; what is pending is a stranger. */
+static void close_listener(bool all_in)
 {
 	if (inc.lfd >= 0) {
 		unwatch_fd(inc.lfd);
 		close(inc.lfd);
 		inc.lfd = -1;
-		pending_close_all();
+		pending_close_all(all_in);
 	}
 }
 
@@ -519,7 +521,7 @@ static int incoming_cleanup(struct kvm *kvm)
 	pthread_mutex_unlock(&kvm->run_lock);
 	__atomic_store_n(&kvm->incoming_wait, false, __ATOMIC_RELEASE);
 	prefault__stop(&inc.pf, true);	/* the stream, if any, stopped it already */
-	close_listener();
+	close_listener(false);
 	/* Under the lock: a --status may be reading the receive's bitmaps. */
 	pthread_mutex_lock(&inc.lock);
 	inited = inc.inited;
@@ -536,9 +538,11 @@ static int incoming_cleanup(struct kvm *kvm)
  * data channel.  None of them may end the wait or hold the real source
  * up, so up to MAX_PENDING accepted connections are read side by side,
  * each given PREAMBLE_WAIT_MS to send its 24-byte preamble, and one that
- * is not what this step wants is logged, closed and forgotten.
+ * is not what this step wants is logged, closed and forgotten.  Room for
+ * all of a source's data channels at once, and strangers besides.
  */
-#define MAX_PENDING		8
+#define MAX_STRANGERS		8
+#define MAX_PENDING		(MIG_MAX_CHANNELS + MAX_STRANGERS)
 #define PREAMBLE_WAIT_MS	10000
 
 struct pending {
@@ -546,13 +550,61 @@ struct pending {
 	u32 got;
 	u64 deadline;
 	u8 pre[MIG_PREAMBLE_SIZE];
+	struct sockaddr_storage addr;
 };
 
-/* What the caller wants: the control channel, or a data channel of session. */
+/*
+ * What the caller wants: the control channel, or a data channel of
+ * session from the host at src (its control connection's peer).
+ */
 struct conn_want {
 	bool control;
 	u64 session;
+	const struct sockaddr_storage *src;
 };
+
+/*
+ * Kept from one call to the next: the source opens all its data channels
+ * at once, and the one whose preamble comes second must not be closed
+ * when the first is returned (through a proxy the order is anyone's).
+ */
+static struct pending pend[MAX_PENDING] = { [0 ... MAX_PENDING - 1] = { .fd = -1 } };
+
+/* Same host (the port differs per connection). */
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
+	return false;
+}
+
+/*
+ * The slot for a new connection: a free one, else the oldest stranger
+ * gives way (a flood cannot lock the port), and a connection from the
+ * source's own host only when all are from there.
+ */
+static int pending_slot(const struct conn_want *w)
+{
+	int i, slot = -1, any = 0;
+
+	for (i = 0; i < MAX_PENDING; i++) {
+		if (pend[i].fd < 0)
+			return i;
+		if (pend[i].deadline < pend[any].deadline)
+			any = i;
+		if (w->src && same_host(&pend[i].addr, w->src))
+			continue;
+		if (slot < 0 || pend[i].deadline < pend[slot].deadline)
+			slot = i;
+	}
+	return slot >= 0 ? slot : any;
+}
 
 static void peer_name(int fd, char *buf, size_t n)
 {
@@ -645,21 +697,22 @@ static bool pending_wanted(struct pending *p, const struct conn_want *w, u32 *ch
  * -ETIMEDOUT after timeout_ms (-1: none), -ECANCELED on a stop (which shuts
  * down the listening socket), or an accept/poll error.
  */
-/*
- * Kept from one call to the next: the source opens all its data channels
- * at once, and the one whose preamble comes second must not be closed
- * when the first is returned (through a proxy the order is anyone's).
- */
-static struct pending pend[MAX_PENDING] = { [0 ... MAX_PENDING - 1] = { .fd = -1 } };
-
 /* When the listener closes: nothing will ask for these any more. */
-static void pending_close_all(void)
+static void pending_close_all(bool log)
 {
 	int i;
 
-	for (i = 0; i < MAX_PENDING; i++)
-		if (pend[i].fd >= 0)
-			pending_drop(&pend[i], "still pending when the source had all its connections in");
+	for (i = 0; i < MAX_PENDING; i++) {
+		if (pend[i].fd < 0)
+			continue;
+		if (log) {
+			pending_drop(&pend[i], "still pending when the source had all its "
+				     "connections in");
+		} else {
+			close(pend[i].fd);
+			pend[i].fd = -1;
+		}
+	}
 }
 
 static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32 *channel,
@@ -720,24 +773,18 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 		if (fd >= 0)
 			break;
 		if (pfd[0].revents) {
-			int nfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			struct sockaddr_storage addr = { 0 };
+			socklen_t alen = sizeof(addr);
+			int nfd = accept4(lfd, (struct sockaddr *)&addr, &alen,
+					  SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 			if (nfd >= 0) {
-				/* Full: the oldest gives way (a flood cannot lock the port). */
-				int slot = 0;
+				int slot = pending_slot(w);
 
-				for (i = 0; i < MAX_PENDING; i++) {
-					if (pend[i].fd < 0) {
-						slot = i;
-						break;
-					}
-					if (pend[i].deadline < pend[slot].deadline)
-						slot = i;
-				}
 				if (pend[slot].fd >= 0)
 					pending_drop(&pend[slot], "more than %d connections at once",
 						     MAX_PENDING);
-				pend[slot] = (struct pending){ .fd = nfd,
+				pend[slot] = (struct pending){ .fd = nfd, .addr = addr,
 					.deadline = now + PREAMBLE_WAIT_MS * 1000000ULL };
 			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 				ret = -errno;
@@ -775,7 +822,7 @@ static int incoming_listen(struct kvm *kvm)
 	ret = mig_incoming__init(in, kvm->nr_pages);
 	if (ret)
 		return ret;
-	inc.t0_ns = now_ns();
+	inc.t0_ns = inc.listen_t0_ns = now_ns();
 	inc.inited = true;
 	in->kvm = kvm;
 	ret = mig_shape__from_kvm(kvm, &in->local);
@@ -845,6 +892,9 @@ static void drop_stale_source(struct mig_chan *ctrl)
 	mig_chan__init_fd(ctrl, -1);
 	inc.in.reason[0] = 0;
 	inc.in.got_hello = false;
+	pthread_mutex_lock(&inc.lock);
+	inc.t0_ns = inc.listen_t0_ns;	/* --status: waiting since the listen */
+	pthread_mutex_unlock(&inc.lock);
 	set_phase(PH_WAITING, -1);
 }
 
@@ -852,6 +902,7 @@ int migration__incoming(struct kvm *kvm)
 {
 	struct data_thread *threads = NULL;
 	struct watchdog dog = { 0 };
+	struct sockaddr_storage src_addr;
 	struct mig_chan_end ctrl_counted = { 0 }, all[MIG_MAX_CHANNELS + 1];
 	struct mig_incoming *in = &inc.in;
 	struct mig_chan ctrl;
@@ -892,7 +943,8 @@ again:
 		goto again;
 	}
 	ret = mig_incoming__hello(in, &ctrl);
-	if (ret == -EPIPE || ret == -ECONNRESET) {	/* gone while we read its HELLO */
+	/* Gone while we read its HELLO (not our own stop shutting the read side). */
+	if ((ret == -EPIPE || ret == -ECONNRESET) && !stop_requested() && source_gone(fd)) {
 		drop_stale_source(&ctrl);
 		goto again;
 	}
@@ -906,6 +958,12 @@ again:
 	 * keepalive notices a source host that vanished.
 	 */
 	mig_tcp__tune(fd, 0);
+	{
+		socklen_t alen = sizeof(src_addr);
+
+		if (getpeername(fd, (struct sockaddr *)&src_addr, &alen))
+			memset(&src_addr, 0, sizeof(src_addr));	/* no host preferred */
+	}
 	nch = in->peer.nr_channels;
 	threads = calloc(nch, sizeof(*threads));
 	if (!threads) {
@@ -916,7 +974,8 @@ again:
 		u64 session;
 
 		fd = accept_wanted(inc.lfd, CHANNEL_WAIT_MS,
-				   &(struct conn_want){ .session = in->session }, &ch, &session);
+				   &(struct conn_want){ .session = in->session, .src = &src_addr },
+				   &ch, &session);
 		if (fd < 0) {
 			char missing[64] = "";
 			size_t o = 0;
@@ -957,7 +1016,7 @@ again:
 	 * "connection refused" at once, instead of waiting in the backlog
 	 * for the whole migration and then a reset.
 	 */
-	close_listener();
+	close_listener(true);
 	dog.in = in;
 	dog.ctrl = &ctrl;
 	dog.threads = threads;

@@ -919,6 +919,9 @@ out_fail_sync:
 		 strerror(-ret));
 	goto out_fail;
 out_fail_io:
+	/* A capped send that a cancel cut short is the cancel, not an I/O error. */
+	if (ret == -ECANCELED && cancelled(res))
+		goto out_fail;
 	if (!res->reason[0])
 		snprintf(res->reason, sizeof(res->reason), "stream to %s failed: %s", p->to,
 			 mig_strerror(ret));

@@ -232,7 +232,7 @@ int mig_chan__writev(struct mig_chan *c, struct iovec *iov, int cnt)
 		c->bytes_out += total;
 		return 0;
 	}
-	if (c->rate) {
+	if (c->rate && c->rate->bps) {
 		int ret = rate_wait(c, total);
 
 		if (ret)

@@ -3,7 +3,7 @@
 # `make all unit` is enough to run every test.
 IPC_RAW := $(O)/tests/tools/ipc-raw
 
-$(IPC_RAW): tests/tools/ipc-raw.c include/lkvm/ipc.h
+$(IPC_RAW): tests/tools/ipc-raw.c include/lkvm/ipc.h include/lkvm/migration.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $<
 

@@ -191,6 +191,7 @@ const char *mig_strerror(int err);	/* every crc compare goes through this */
  * MIG_RATE_BURST_NS: a cap is a limit, not an average since the start.
  */
 #define MIG_RATE_BURST_NS	100000000ULL
+#define MIG_MAX_BANDWIDTH_MBPS	1000000		/* lkvm migrate --bandwidth's range */
 struct mig_rate {
 	u64 bps;
 	_Atomic u64 next_ns;		/* when the bytes reserved so far are due */

@@ -3,7 +3,7 @@
 # and its guest keep running, and a stalled client blocks nobody.
 . "$(dirname "$0")/../lib.sh"
 need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply_type \
-	 truncated_header truncated_payload garbage migrate_short cancel_payload cancel_nothing \
+	 truncated_header truncated_payload garbage migrate_short migrate_huge_bandwidth cancel_payload cancel_nothing \
 	 status_empty status_flags status_nothing \
 	 vmm_survives stalled_client
 G=$GUESTS
@@ -39,6 +39,9 @@ expect garbage garbage '^reply -74 rejected: bad magic eof $'
 # Migration requests of the wrong size, and a cancel with nothing to
 # cancel: answered, and the connection goes on (an INFO follows).
 expect migrate_short migrate-short '^reply -22 Invalid argument data 88 reply 0 $'
+# A well-formed MIGRATE with a --bandwidth the client would refuse (2^58
+# MB/s: x10^6 it wrapped to a cap of 0, and the sender divided by it).
+expect migrate_huge_bandwidth migrate-huge-bw '^reply -22 Invalid argument data 88 reply 0 $'
 expect cancel_payload cancel-payload '^reply -22 Invalid argument data 88 reply 0 $'
 expect cancel_nothing cancel '^reply -2 no migration in progress data 88 reply 0 $'
 # lkvm migrate --status without its flags word, with an unknown flag, and
@@ -48,7 +51,7 @@ expect status_flags status-flags '^reply -22 Invalid argument data 88 reply 0 $'
 expect status_nothing status '^data 25 reply 0 data 88 reply 0 $'
 
 if grep -q "rejected message: bad magic" $T_TMP/err && grep -q "rejected unknown request type 0x4242" $T_TMP/err &&
-   grep -q "ipc: rejected request type 0x[0-9a-f]*: malformed payload" $T_TMP/err &&
+   grep -q "ipc: rejected request type 0x[0-9a-f]*: invalid payload" $T_TMP/err &&
    kill -0 $VM && listed && grows $T_TMP/out && [ "$($RAW $S info | tr '\n' ' ')" = "data 88 reply 0 " ]
 then pass vmm_survives
 else fail vmm_survives "log: $(grep ipc: $T_TMP/err | tail -3)"; fi

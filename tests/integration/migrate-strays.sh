@@ -9,7 +9,7 @@
 #                      garbage, a data-channel preamble, a stream version 99
 #                      and an idle connection, then the real migration: it
 #                      succeeds and the destination logged each stray
-#   connection-flood   12 idle connections (more than the 8 read side by
+#   connection-flood   28 idle connections (more than the 24 read side by
 #                      side), then the real migration: it still gets in
 #   stop-with-idle     lkvm stop ends a wait that an idle connection holds
 #   handshake-cancel   destination accepts and says nothing: --cancel ends
@@ -26,6 +26,9 @@
 #                      bytes back, the second channel's preamble comes
 #                      first: both are used (the destination used to close
 #                      the one still pending, and the migration failed)
+#   stopped-in-handshake  the destination is stopped while a source's HELLO
+#                      is due: the source hears "stopped by ..." (an early
+#                      version took its own stop for a source that left)
 #   stale-source       a source gives up on a destination that was stopped
 #                      (SIGSTOP) and goes away; the destination, let go,
 #                      finds its queued HELLO with the source gone, ignores
@@ -33,7 +36,7 @@
 #                      dead one, wait for its data channels and exit)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination channels-reordered stale-source"
+tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination channels-reordered stale-source stopped-in-handshake"
 need_kvm $tests
 need_migrate $tests
 if ! command -v python3 >/dev/null; then
@@ -63,6 +66,19 @@ elif kind == "version":
         pass
 elif kind == "idle":
     time.sleep(60)
+elif kind == "control-wait":         # a source that sends its preamble, then waits
+    s.sendall(pre(2, 0))
+    s.settimeout(30)
+    got = b""
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+    except OSError:
+        pass
+    print("got %d bytes%s" % (len(got), ": stopped by" if b"stopped by" in got else ""))
 s.close()
 EOF
 }
@@ -136,12 +152,12 @@ t=connection-flood
 port=$(pick_port)
 src_counting s2 || { fail $t "source did not count"; t_done; }
 start_dst d2 "$port" -m 16M || { fail $t "destination did not listen"; t_done; }
-for i in $(seq 12); do stray "$port" idle & T_PIDS+=($!); done
-wait_for 30 grep -q "more than 8 connections at once" "$T_TMP/d2.err"
+for i in $(seq 28); do stray "$port" idle & T_PIDS+=($!); done
+wait_for 30 grep -q "more than 24 connections at once" "$T_TMP/d2.err"
 "$LKVM" migrate --name s2 --to "127.0.0.1:$port" --quiet >"$T_TMP/m2.out" 2>"$T_TMP/m2.err"; rc=$?
 last=$(last_count "$T_TMP/s2.out")
 if [ $rc -eq 0 ] && wait_for 30 counts_past "$T_TMP/d2.out" $((last + 2)) &&
-	grep -q "more than 8 connections at once" "$T_TMP/d2.err"; then
+	grep -q "more than 24 connections at once" "$T_TMP/d2.err"; then
 	pass $t
 else
 	fail $t "rc=$rc: $(cat "$T_TMP/m2.err"); destination: $(grep -v ignored "$T_TMP/d2.err" | tail -n 2)"
@@ -259,27 +275,35 @@ fi
 "$LKVM" stop --name s7 >/dev/null 2>&1
 
 t=channels-reordered
-port=$(pick_port)
-rport=$(pick_port)
-python3 "$(dirname "$0")/sevmig-relay.py" "$rport" "$port" "$T_TMP/reorder.cap" 0,0.5,0 \
-	>"$T_TMP/reorder.log" 2>&1 &
-RELAY_PID=$!
+# 2 channels, the first held back 0.5 s; then 16, all but the last held
+# back 1 s (more than the 8 strangers read side by side: the source's
+# own channels must not push each other out).
 start_src s8 -m 16M -p "delay=2000"
-if ! start_dst d8 "$port" -m 16M || ! wait_for 30 counts_past "$T_TMP/s8.out" 2 ||
-   ! wait_for 10 grep -q "relay ready" "$T_TMP/reorder.log"; then
-	fail $t "setup: $(tail -n 1 "$T_TMP/s8.err" "$T_TMP/d8.err" "$T_TMP/reorder.log")"
-else
-	"$LKVM" migrate --name s8 --to "127.0.0.1:$rport" --channels 2 --quiet >/dev/null 2>"$T_TMP/m8.err"; rc=$?
-	if [ $rc -ne 0 ]; then
-		fail $t "rc=$rc: $(cat "$T_TMP/m8.err"); destination: $(grep -m 2 'ignored\|failed' "$T_TMP/d8.err")"
-	elif ! wait_for 20 counts_past "$T_TMP/d8.out" 0; then
-		fail $t "the destination does not count"
-	else
-		pass $t
+why="" from=s8
+wait_for 30 counts_past "$T_TMP/s8.out" 2 || why="source did not count: $(tail -n 1 "$T_TMP/s8.err")"
+for run in "2 0,0.5,0" "16 0,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,0"; do
+	[ -n "$why" ] && break
+	nch=${run%% *}
+	port=$(pick_port)
+	rport=$(pick_port)
+	python3 "$(dirname "$0")/sevmig-relay.py" "$rport" "$port" "$T_TMP/reorder.cap" "${run#* }" \
+		>"$T_TMP/reorder$nch.log" 2>&1 &
+	RELAY_PID=$!
+	if ! start_dst d8-$nch "$port" -m 16M ||
+	   ! wait_for 10 grep -q "relay ready" "$T_TMP/reorder$nch.log"; then
+		why="setup: $(tail -n 1 "$T_TMP/d8-$nch.err" "$T_TMP/reorder$nch.log")"
+	elif ! "$LKVM" migrate --name $from --to "127.0.0.1:$rport" --channels $nch --quiet >/dev/null \
+		2>"$T_TMP/m8.err"; then
+		why="$nch channels: $(cat "$T_TMP/m8.err"); destination: $(grep -m 2 'ignored\|failed' "$T_TMP/d8-$nch.err")"
+	elif ! wait_for 20 counts_past "$T_TMP/d8-$nch.out" 0; then
+		why="$nch channels: the destination does not count"
 	fi
-fi
-kill "$RELAY_PID" 2>/dev/null
-"$LKVM" stop --name d8 >/dev/null 2>&1
+	kill "$RELAY_PID" 2>/dev/null
+	from=d8-$nch	# the guest lives there now: the next source
+done
+[ -z "$why" ] && pass $t || fail $t "$why"
+"$LKVM" stop --name d8-2 >/dev/null 2>&1
+"$LKVM" stop --name d8-16 >/dev/null 2>&1
 "$LKVM" stop --name s8 >/dev/null 2>&1
 
 t=stale-source
@@ -307,4 +331,23 @@ else
 fi
 "$LKVM" stop --name d9 >/dev/null 2>&1
 "$LKVM" stop --name s9 >/dev/null 2>&1
+
+t=stopped-in-handshake
+port=$(pick_port)
+if ! start_dst d10 "$port" -m 16M; then
+	fail $t "destination did not listen"
+else
+	stray "$port" control-wait >"$T_TMP/cw.out" 2>&1 &
+	CW_PID=$!
+	T_PIDS+=("$CW_PID")
+	wait_for 30 bash -c "'$LKVM' migrate --status --name d10 2>/dev/null | grep -q '^incoming: receiving from'"
+	"$LKVM" stop --name d10 >/dev/null 2>&1
+	wait_exit "$CW_PID" 40
+	wait_exit "$DST_PID" 20
+	if ! grep -q "stopped by" "$T_TMP/cw.out" || grep -q "gave up waiting" "$T_TMP/d10.err"; then
+		fail $t "the source got: $(cat "$T_TMP/cw.out"); destination: $(grep -v faulted "$T_TMP/d10.err" | tail -n 2)"
+	else
+		pass $t
+	fi
+fi
 t_done

@@ -12,7 +12,9 @@
  * migrate-short (MIGRATE with 4 payload bytes), cancel-payload
  * (MIGRATE_CANCEL with 4 payload bytes), cancel (MIGRATE_CANCEL),
  * status-empty (MIGRATE_STATUS without its flags), status-flags (flags 2,
- * unknown), status (flags 0); these are followed by an INFO as well.
+ * unknown), status (flags 0), migrate-huge-bw (a well-formed MIGRATE whose
+ * --bandwidth is 2^58 MB/s: times 10^6 it wraps to a cap of 0); these are
+ * followed by an INFO as well.
  * HOLD_S: wait that long after sending before reading.
  * Output: one line per answer, "reply STATUS TEXT" or "data LEN", then
  * "eof" or "timeout" unless the exchange ended with a reply.  Exit status
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "lkvm/ipc.h"
+#include "lkvm/migration.h"
 
 static int recv_n(int fd, void *buf, size_t len, int timeout_ms)
 {
@@ -72,7 +75,7 @@ int main(int argc, char **argv)
 	}
 	c = argv[2];
 	follow_up = !strcmp(c, "unknown-type") || !strcmp(c, "reply-type") ||
-		    !strcmp(c, "migrate-short") || !strncmp(c, "cancel", 6) ||
+		    !strncmp(c, "migrate-", 8) || !strncmp(c, "cancel", 6) ||
 		    !strncmp(c, "status", 6);
 	strcpy(a.sun_path, argv[1]);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -106,6 +109,8 @@ int main(int argc, char **argv)
 		memset(&h, 0xa5, sizeof(h));
 	else if (!strcmp(c, "migrate-short"))
 		h.type = IPC_MSG_MIGRATE, h.len = 4, len += 4;
+	else if (!strcmp(c, "migrate-huge-bw"))
+		h.type = IPC_MSG_MIGRATE, h.len = sizeof(struct mig_ipc_req), len += h.len;
 	else if (!strcmp(c, "cancel-payload"))
 		h.type = IPC_MSG_MIGRATE_CANCEL, h.len = 4, len += 4;
 	else if (!strcmp(c, "cancel"))
@@ -124,6 +129,12 @@ int main(int argc, char **argv)
 	memcpy(buf, &h, sizeof(h));
 	if (!strcmp(c, "status-flags"))
 		buf[sizeof(h)] = 2;
+	if (!strcmp(c, "migrate-huge-bw")) {
+		struct mig_ipc_req r = { .bandwidth_mbps = 1ULL << 58 };
+
+		strcpy(r.to, "127.0.0.1:1");
+		memcpy(buf + sizeof(h), &r, sizeof(r));
+	}
 	if (len && send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		printf("send-failed %s\n", strerror(errno));
 		return 1;
