@@ -217,29 +217,31 @@ static int cmd_migrate(int argc, const char **argv)
 	char msg[512], out[1024], host[256], port[16];
 	int fd, ret;
 
+	/* Asked for JSON: a command line that does not parse gets its object too. */
+	for (ret = 1; ret < argc; ret++)
+		if (!strcmp(argv[ret], "--json"))
+			c.json = true;
 	ret = parse_options(argc, argv, opts, migrate_usage_line);
 	if (ret == PARSE_HELP)
 		return 0;
 	if (ret) {
 		if (ret > 0)
-			fprintf(stderr, "lkvm migrate: error: unexpected argument '%s'\n", argv[0]);
+			snprintf(msg, sizeof(msg), "unexpected argument '%s'", argv[0]);
+		else
+			snprintf(msg, sizeof(msg), "invalid command line (see the error on stderr)");
+		if (ret > 0)
+			fprintf(stderr, "lkvm migrate: error: %s\n", msg);
+		print_json_failure(&c, msg, "failed", "unchanged");
 		return 1;
 	}
 	if (cancel && (to || downtime || bandwidth || channels || max_rounds || verify ||
-		       wait_ready || c.json || c.quiet)) {
-		fprintf(stderr, "lkvm migrate: error: --cancel takes no option but --name\n");
-		return 1;
-	}
+		       wait_ready || c.json || c.quiet))
+		return fail_early(&c, "--cancel takes no option but --name");
 	if (query && (cancel || to || downtime || bandwidth || channels || max_rounds || verify ||
-		      wait_ready || c.quiet)) {
-		fprintf(stderr, "lkvm migrate: error: --status takes no option but --name and --json\n");
-		return 1;
-	}
-	if (!to && !cancel && !query) {
-		fprintf(stderr, "lkvm migrate: error: --to HOST:PORT (or --cancel, --status) "
-			"is required\n");
-		return 1;
-	}
+		      wait_ready || c.quiet))
+		return fail_early(&c, "--status takes no option but --name and --json");
+	if (!to && !cancel && !query)
+		return fail_early(&c, "--to HOST:PORT (or --cancel, --status) is required");
 	if (to && (strlen(to) >= sizeof(req.to) ||
 	    mig_addr__parse(to, false, host, sizeof(host), port, sizeof(port)))) {
 		snprintf(msg, sizeof(msg), "--to: '%s' is not HOST:PORT (IPv6: [ADDR]:PORT)", to);

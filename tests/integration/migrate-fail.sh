@@ -5,11 +5,26 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control flipped-byte-section connection-cut destination-killed destination-terminated source-hung source-killed cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
+tests="json-always not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control flipped-byte-section connection-cut destination-killed destination-terminated source-hung source-killed cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
 MEM=16M
+
+# --json promises one object on stdout whatever fails, a command line that
+# does not parse too (a script reads stdout, and got nothing).
+t=json-always
+ok=1 why=""
+for a in "" "--bogus" "--channels 99" "--to 1.2.3.4:5 --downtime 0" "--cancel" \
+	 "--status --quiet" "extra" "--to nohostport" "--name nosuch --to 127.0.0.1:1"; do
+	out=$("$LKVM" migrate --json $a 2>/dev/null); rc=$?
+	if [ $rc -ne 1 ] || [ "$(printf '%s\n' "$out" | wc -l)" -ne 1 ] ||
+	   ! printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["guest"] != "unchanged" or d["status"] != "failed")'; then
+		ok=0 why="$why [$a]: rc=$rc '$out';"
+	fi
+done
+[ $ok = 1 ] && pass $t || fail $t "$why"
+
 # A source with enough non-zero RAM (a random initrd) that the stream takes
 # a while at a capped bandwidth: time to kill the destination mid-stream.
 head -c $((6 << 20)) /dev/urandom >"$T_TMP/random.img"
