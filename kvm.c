@@ -4,11 +4,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -229,6 +231,32 @@ int kvm__load_bytes(struct kvm *kvm, u64 gpa, const void *src, u64 len)
 	return kvm__load_mark(kvm, gpa, len);
 }
 
+/*
+ * Say what the device allows and what to do: on a host where /dev/kvm is
+ * root:root 0600 there is no 'kvm' group to join yet (README: Host
+ * requirements has the steps).
+ */
+static void kvm_access_denied(void)
+{
+	struct stat st;
+	struct group *g;
+
+	if (stat("/dev/kvm", &st)) {
+		pr_err("/dev/kvm: permission denied");
+		return;
+	}
+	g = getgrgid(st.st_gid);
+	if (g && !strcmp(g->gr_name, "kvm") && (st.st_mode & 0060) == 0060)
+		pr_err("/dev/kvm: permission denied (group kvm, mode %04o): add yourself to "
+		       "the 'kvm' group (usermod -aG kvm USER, then log in again) or run as root",
+		       st.st_mode & 07777);
+	else
+		pr_err("/dev/kvm: permission denied (owner uid %u, group %s, mode %04o): give "
+		       "it to a 'kvm' group with mode 0660 and join it (README: Host "
+		       "requirements), or run as root", st.st_uid, g ? g->gr_name : "?",
+		       st.st_mode & 07777);
+}
+
 static int kvm__create_vm(struct kvm *kvm)
 {
 	int ret, i;
@@ -239,7 +267,7 @@ static int kvm__create_vm(struct kvm *kvm)
 		if (errno == ENOENT)
 			pr_err("/dev/kvm does not exist: load the kvm module (modprobe kvm_amd or kvm_intel)");
 		else if (errno == EACCES)
-			pr_err("/dev/kvm: permission denied: add yourself to the 'kvm' group or run as root");
+			kvm_access_denied();
 		else
 			pr_err("/dev/kvm: %s", strerror(errno));
 		return ret;
