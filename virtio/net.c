@@ -60,6 +60,7 @@ struct net_dev {
 	u64 nr_announced;		/* frames the tap took, for the log */
 	pthread_t rx_thread;
 	bool rx_started;
+	int idx;			/* netN, as in the handshake's device list */
 	char ifname[IFNAMSIZ];
 };
 
@@ -356,7 +357,11 @@ static void *rx_loop(void *arg)
 {
 	struct net_dev *nd = arg;
 	bool need_kick = true;
+	char name[16];
 	u64 cnt;
+
+	snprintf(name, sizeof(name), "lkvm-net%d-rx", nd->idx);
+	pthread_setname_np(pthread_self(), name);
 
 	for (;;) {
 		struct pollfd p[4] = {
@@ -495,6 +500,7 @@ static int virtio_net__init(struct kvm *kvm)
 			virtio_pci__exit(kvm, &nd->vpci);
 			goto err_dev;
 		}
+		nd->idx = i;
 		if (pthread_create(&nd->rx_thread, NULL, rx_loop, nd)) {
 			ret = -EAGAIN;
 			virtio_pci__exit(kvm, &nd->vpci);

@@ -42,6 +42,8 @@ static void *io_loop(void *arg)
 	struct epoll_event ev[16];
 	int n, i;
 
+	pthread_setname_np(pthread_self(), "lkvm-virtio-io");
+
 	for (;;) {
 		n = epoll_wait(io_epfd, ev, ARRAY_SIZE(ev), -1);
 		if (n < 0) {
