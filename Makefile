@@ -33,7 +33,7 @@ Q := @
 quiet = @echo
 endif
 
-.PHONY: all check unit demo deps clean guests bench
+.PHONY: all check unit demo deps deps-test clean guests bench
 all: $(PROGRAM) guests
 
 # Every object goes into the binary: builtin-*.c files register their commands
@@ -81,9 +81,12 @@ unit: $(UNIT_BINS) $(UNIT_SAN)
 deps:
 	@scripts/deps.sh
 
+deps-test:
+	@scripts/deps.sh test
+
 # `make check` builds everything (after making sure the Debian packages are
 # there) and runs every test; tests/run-tests.sh prints the summary line.
-check: deps
+check: deps-test
 	@$(MAKE) --no-print-directory all unit check-extra
 	@O=$(O) tests/run-tests.sh
 

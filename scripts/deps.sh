@@ -1,8 +1,14 @@
 #!/bin/sh
-# Make sure the Debian packages lkvm builds and tests with are installed.
-# As root, install what is missing; otherwise print the exact command and fail.
+# Make sure the Debian packages lkvm builds (and, with "test", tests) with
+# are installed.  As root, install what is missing; otherwise print the
+# exact command to run as root, and fail.
+#   scripts/deps.sh         what make demo needs: build lkvm and the guests
+#   scripts/deps.sh test    what make check needs besides: libFuzzer (clang),
+#                           network namespaces (iproute2), the TCP relay and
+#                           checksum helper (python3), setpriv (util-linux)
 set -u
-PKGS="gcc make libc6-dev linux-libc-dev libfdt-dev zlib1g-dev libcap-dev libssl-dev clang libclang-rt-14-dev iproute2 binutils python3 util-linux"
+PKGS="gcc make libc6-dev linux-libc-dev libfdt-dev zlib1g-dev libcap-dev libssl-dev binutils"
+[ "${1:-}" = test ] && PKGS="$PKGS clang libclang-rt-14-dev iproute2 python3 util-linux"
 
 missing=""
 for p in $PKGS; do
@@ -20,5 +26,5 @@ if [ "$(id -u)" -eq 0 ]; then
 	exit 0
 fi
 echo "deps: missing Debian packages:$missing" >&2
-echo "deps: run: sudo apt-get update && sudo apt-get install -y$missing" >&2
+echo "deps: as root, run: apt-get update && apt-get install -y$missing" >&2
 exit 1
