@@ -46,6 +46,11 @@ int main(int argc, const char **argv)
 			cmd->usage();
 			return 0;
 		}
+		if (argc > 1 && !cmd) {
+			fprintf(stderr, "lkvm: error: no command '%s' to help with (see 'lkvm help')\n",
+				argv[1]);
+			return 1;
+		}
 		lkvm_cmd__help();
 		return argc ? 0 : 1;
 	}

@@ -1156,15 +1156,17 @@ const char *mig_result__where(const struct mig_result *r)
 
 int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 {
-	char reason[512];
+	char reason[512], crc[16] = "null";	/* no crc without --verify */
 
 	/* The reason is ours, but escape it anyway: it quotes the peer. */
 	mig_json_str(r->reason, reason, sizeof(reason));
+	if (r->verified)
+		snprintf(crc, sizeof(crc), "\"0x%08x\"", r->mem_crc);
 	return snprintf(buf, n, "{\"status\":\"%s\",\"reason\":\"%s\",\"total_ms\":%.3f,"
 			"\"downtime_ms\":%.3f,\"bytes\":%llu,\"rounds\":%llu,\"pages\":%llu,"
 			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"pages_encrypted\":%llu,"
 			"\"channels\":%u,"
-			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":\"0x%08x\","
+			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":%s,"
 			"\"converged\":%s,\"max_rounds\":%u,\"downtime_target_ms\":%u,"
 			"\"paused\":%s,\"guest\":\"%s\"}",
 			r->unknown ? "unknown" : r->status ? "failed" : "completed", reason,
@@ -1174,7 +1176,7 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
 			(unsigned long long)r->pages_encrypted, r->channels,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
-			r->verified ? "true" : "false", r->mem_crc,
+			r->verified ? "true" : "false", crc,
 			r->round_limit ? "false" : "true", r->max_rounds, r->downtime_target_ms,
 			r->paused ? "true" : "false", mig_result__where(r));
 }

@@ -11,7 +11,8 @@ CPUSTATE_FUZZ_SRCS := x86/cpu-state.c x86/irqchip-state.c x86/clock-state.c \
 $(CPUSTATE_FUZZ): tests/fuzz/fuzz-cpu-state.c $(CPUSTATE_FUZZ_SRCS) \
 		  include/lkvm/cpu-state.h include/lkvm/state-fdt.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=gnu11 -g -O1 $(CPPFLAGS) -fsanitize=fuzzer,address,undefined \
+	$(quiet) "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -std=gnu11 -g -O1 $(CPPFLAGS) -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ tests/fuzz/fuzz-cpu-state.c \
 		$(CPUSTATE_FUZZ_SRCS) -lfdt -lpthread
 

@@ -5,7 +5,8 @@ IPC_RAW := $(O)/tests/tools/ipc-raw
 
 $(IPC_RAW): tests/tools/ipc-raw.c include/lkvm/ipc.h include/lkvm/migration.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $<
+	$(quiet) "  TOOL    $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
 
 unit: $(IPC_RAW)
 check-extra:: $(IPC_RAW)

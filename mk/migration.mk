@@ -11,7 +11,8 @@ FUZZ_MIG_SRCS := migration/stream.c migration/crc32.c migration/transport.c migr
 $(O)/fuzz/fuzz-migration-stream: tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) \
 				  include/lkvm/migration.h include/lkvm/mig-section.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) -lz
+	$(quiet) "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) -lz
 
 .PHONY: fuzz-migration
 fuzz-migration: $(O)/fuzz/fuzz-migration-stream
@@ -24,7 +25,8 @@ check-extra::
 # Benches (not part of make check): `make bench`.
 $(O)/bench/migrate-ram-loopback: bench/migrate-ram-loopback.c $(O)/liblkvm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/liblkvm.a $(LIBS)
+	$(quiet) "  BENCH   $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/liblkvm.a $(LIBS)
 
 bench:: $(PROGRAM) $(O)/bench/migrate-ram-loopback $(O)/bench/idle-guest
 	@O=$(O) bench/migrate.sh

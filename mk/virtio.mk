@@ -11,7 +11,8 @@ VIRTIO_BENCH := $(O)/bench/bench-virtio-blk
 
 $(VIRTIO_FUZZ): tests/fuzz/fuzz-virtio-ring.c virtio/ring.c include/lkvm/virtio.h include/lkvm/util.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=gnu11 -g -O1 $(CPPFLAGS) -fsanitize=fuzzer,address,undefined \
+	$(quiet) "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -std=gnu11 -g -O1 $(CPPFLAGS) -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ tests/fuzz/fuzz-virtio-ring.c virtio/ring.c
 
 .PHONY: fuzz-virtio

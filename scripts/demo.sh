@@ -29,8 +29,8 @@ trap cleanup EXIT
 src_pid=$!
 ./lkvm run --name demo-dst --incoming 127.0.0.1:$port > >(sed -u 's/^/[destination] /') &
 dst_pid=$!
-# Let the source count a little and the destination start listening (it has
-# no control socket until the guest it receives runs).
+# Let the source count a little and the destination start listening (lkvm
+# list shows it as "incoming" meanwhile).
 for _ in $(seq 100); do
 	[ -S "$LKVM_DIR/demo-src.sock" ] && break
 	sleep 0.05

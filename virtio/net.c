@@ -214,7 +214,10 @@ static int tap_open(struct net_dev *nd, const char *name)
 	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err = -errno;
-		pr_err("virtio-net: cannot create tap device: /dev/net/tun: %s", strerror(errno));
+		pr_err("virtio-net: cannot create tap device: /dev/net/tun: %s%s", strerror(errno),
+		       errno == EACCES ? " (root can create a tap for this user beforehand: "
+		       "ip tuntap add NAME mode tap user USER, and chmod 0666 /dev/net/tun, "
+		       "its usual mode)" : "");
 		return err;
 	}
 	if (name)	/* length checked by the option parser */

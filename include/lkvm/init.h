@@ -17,7 +17,7 @@ enum init_level {
 	INIT_DEV_BASE,	/* buses: PCI, IO port space */
 	INIT_DEV,	/* devices */
 	INIT_VIRTIO,
-	INIT_FIRMWARE,	/* kernel load, boot tables, SEV launch */
+	INIT_FIRMWARE,	/* unused today: the kernel loads before kvm__init_all(), SEV launches in a run hook */
 	INIT_LATE,	/* things that want everything else present */
 	INIT_NR_LEVELS,
 };
