@@ -853,7 +853,10 @@ static int incoming_listen(struct kvm *kvm)
 	if (inc.lfd < 0) {
 		ret = inc.lfd;
 		inc.lfd = -1;
-		pr_err("migration: cannot listen on %s: %s", kvm->cfg.incoming, mig_net_strerror(ret));
+		pr_err("migration: cannot listen on %s: %s%s", kvm->cfg.incoming, mig_net_strerror(ret),
+		       ret == -EACCES ? " (a port below 1024 needs root or CAP_NET_BIND_SERVICE)" :
+		       ret == -EADDRINUSE ? " (another lkvm run --incoming, or another program, "
+		       "listens there)" : "");
 		return ret;
 	}
 	watch_fd(inc.lfd);
