@@ -104,8 +104,15 @@ static void remove_stale(const char *name, const char *sock)
 		return;			/* alive after all (just starting) */
 	}
 	unlink(sock);
-	if (fd >= 0)
+	/*
+	 * The lock too, while we hold it: an instance starting under this name
+	 * that opened the old file sees it was unlinked (take_lock() compares
+	 * inodes) and takes a new one.
+	 */
+	if (fd >= 0) {
+		unlink(path);
 		close(fd);
+	}
 }
 
 int ipc__connect(const char *name)

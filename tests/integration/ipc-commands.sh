@@ -93,13 +93,14 @@ $LKVM stop --name ipc-a >/dev/null 2>$T_TMP/err; rc=$?
 if [ $rc -ne 0 ] && [ "$(cat $T_TMP/err)" = "lkvm stop: error: ipc-a: no such instance" ]; then pass stop_unknown
 else fail stop_unknown "rc=$rc: $(cat $T_TMP/err)"; fi
 
-# A killed instance leaves its socket; list removes it, a new one may take the name.
+# A killed instance leaves its socket and lock file; list removes both (the
+# lock files used to pile up), a new one may take the name.
 bg_start VM2 $LKVM run -k $G/counter --name ipc-b -p delay=20000 >/dev/null 2>&1
 wait_for 20 listed ipc-b running
 kill -9 $VM2; wait $VM2 2>/dev/null
 had=$([ -S $LKVM_DIR/ipc-b.sock ] && echo yes)
 out=$($LKVM list)
-gone=$([ -e $LKVM_DIR/ipc-b.sock ] || echo yes)
+gone=$([ -e $LKVM_DIR/ipc-b.sock ] || [ -e $LKVM_DIR/ipc-b.lock ] || echo yes)
 bg_start VM3 $LKVM run -k $G/counter --name ipc-b -p delay=20000 >/dev/null 2>$T_TMP/b.err
 if [ "$had" = yes ] && [ "$gone" = yes ] && ! echo "$out" | grep -q ipc-b &&
    wait_for 20 listed ipc-b running
