@@ -305,8 +305,12 @@ static bool rx_some(struct net_dev *nd, bool *need_kick)
 		n = readv(nd->tap_fd, iov, c->nr_in);
 		if (n < (ssize_t)NET_HDR_LEN)
 			n = 0;		/* raced away or truncated: hand back empty */
-		else			/* no mergeable buffers: one chain per frame */
-			virtio__put_le16((u8 *)c->seg[c->nr_out].addr + 10, 1);
+		else {			/* no mergeable buffers: one chain per frame */
+			static const u8 one[2] = { 1, 0 };	/* le16 num_buffers */
+
+			/* Wherever byte 10 falls: the first segment may be 1 byte long. */
+			virtq_chain__write(c, 10, one, sizeof(one));
+		}
 		virtq__push(vq, c, n);
 		pushed = true;
 	}

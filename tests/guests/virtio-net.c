@@ -9,6 +9,12 @@
  * a network device.  A request or reply in flight when the guest moves
  * may be lost with the old host's tap, so an unanswered request is sent
  * again (up to 8 times) before the line says FAILED.
+ *
+ * "split=GPA": each receive buffer is a chain whose first writable segment
+ * is the 1 byte at GPA (the last byte of RAM in the test), then the buffer:
+ * the device must write the header's num_buffers (bytes 10-11) into the
+ * chain where they fall, not 9 bytes past that byte (the end of the host's
+ * mapping of guest RAM: lkvm crashed).
  */
 #include "virtio-drv.h"
 
@@ -17,21 +23,25 @@
 static struct vqueue rxq, txq;
 static u8 rxbuf[2048], txbuf[HDR + 42], peer[6];
 static const u8 guest_ip[4] = { 10, 0, 0, 2 }, host_ip[4] = { 10, 0, 0, 1 };
+static u64 split;
 
 static void post_rx(void)
 {
-	void *p = rxbuf;
-	u32 len = sizeof(rxbuf);
-	u16 fl = VF_WRITE;
+	void *p[2] = { (void *)split, rxbuf };
+	u32 len[2] = { 1, sizeof(rxbuf) };
+	u16 fl[2] = { VF_WRITE, VF_WRITE };
 
-	vq_post(&rxq, 1, &p, &len, &fl);
+	if (split)
+		vq_post(&rxq, 2, p, len, fl);
+	else
+		vq_post(&rxq, 1, &p[1], &len[1], &fl[1]);
 	vq_kick(&rxq, 0);
 }
 
 /* One ARP exchange; 0 when the reply came, -1 after 8 silent waits. */
 static int arp_once(const u8 *mac, int *resent)
 {
-	u8 *f = txbuf + HDR, *r = rxbuf + HDR;
+	u8 *f = txbuf + HDR, *r = rxbuf + HDR - (split ? 1 : 0);
 	void *p = txbuf;
 	u32 len = sizeof(txbuf);
 	u16 fl = 0;
@@ -77,6 +87,8 @@ int main(void)
 	u64 loop = rt_cmdline_u64("loop", 0), delay = rt_cmdline_u64("delay", 20000), n, i;
 	u8 mac[6];
 	int resent = 0;
+
+	split = rt_cmdline_u64("split", 0);
 
 	if (vdev_find(&d, 1) || !(vdev_init(&d, VERSION_1 | (1 << 5), qs, 2) & 4)) {
 		puts("virtio-net: no device");

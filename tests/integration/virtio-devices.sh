@@ -4,7 +4,7 @@
 # bytes, an MSI-X interrupt taken by the guest, console output, net frames through a tap in a network namespace,
 # and clear start-up errors for a missing disk or a bad --network value.
 . "$(dirname "$0")/../lib.sh"
-need_kvm blk_rw blk_readonly blk_missing_file rng msix_interrupt console net_tap net_bad_option
+need_kvm blk_rw blk_readonly blk_missing_file rng msix_interrupt console net_tap net_rx_split_header net_bad_option
 G=$GUESTS
 
 disk=$T_TMP/disk.img
@@ -55,19 +55,26 @@ else fail net_bad_option "rc=$rc err=$(cat $T_TMP/err)"; fi
 # no frame leaves this test.
 ns=lkvm-vnet-$$
 if ! command -v ip >/dev/null; then
-	skip net_tap "iproute2 (ip) not installed"
+	for n in net_tap net_rx_split_header; do skip $n "iproute2 (ip) not installed"; done
 elif ! ip netns add $ns 2>$T_TMP/nserr; then
-	skip net_tap "cannot create a network namespace: $(head -1 $T_TMP/nserr)"
+	for n in net_tap net_rx_split_header; do skip $n "cannot create a network namespace: $(head -1 $T_TMP/nserr)"; done
 elif ! ip netns exec $ns ip tuntap add dev lkvmtap0 mode tap 2>$T_TMP/nserr; then
-	skip net_tap "cannot create a tap device: $(head -1 $T_TMP/nserr)"
+	for n in net_tap net_rx_split_header; do skip $n "cannot create a tap device: $(head -1 $T_TMP/nserr)"; done
 	ip netns del $ns
 else
 	ip netns exec $ns ip addr add 10.0.0.1/24 dev lkvmtap0
 	ip netns exec $ns ip link set lkvmtap0 up
 	out=$(timeout 60 ip netns exec $ns $LKVM run -k $G/virtio-net \
 		-n mode=tap,tapif=lkvmtap0 2>$T_TMP/err); rc=$?
+	# A receive chain whose first writable segment is the last byte of
+	# RAM (16 MiB - 1): the header's num_buffers used to be written 9 bytes
+	# past it, outside the host's mapping (lkvm died of SIGSEGV).
+	out2=$(timeout 60 ip netns exec $ns $LKVM run -k $G/virtio-net -m 16M -p split=16777215 \
+		-n mode=tap,tapif=lkvmtap0 2>$T_TMP/err2); rc2=$?
 	ip netns del $ns
 	if [ $rc -eq 0 ] && echo "$out" | grep -q "virtio-net: ok"; then pass net_tap
 	else fail net_tap "rc=$rc out='$out' err=$(cat $T_TMP/err)"; fi
+	if [ $rc2 -eq 0 ] && echo "$out2" | grep -q "virtio-net: ok"; then pass net_rx_split_header
+	else fail net_rx_split_header "rc=$rc2 out='$out2' err=$(tail -n 3 $T_TMP/err2)"; fi
 fi
 t_done
