@@ -423,8 +423,20 @@ static void common_write(struct virtio_pci *vpci, u32 off, const u8 *data, u32 l
 	if (covers(off, len, 22, 2))
 		vdev->queue_sel = virtio__le16(img + 22);
 	if (vq && !vq->enabled) {
-		if (covers(off, len, 24, 2))
-			vq->size = virtio__le16(img + 24);
+		/*
+		 * A driver may only shrink a queue (virtio 1.x 4.1.4.3): a size of
+		 * 0 or above what the device offers is ignored.  Kept, it made the
+		 * guest impossible to migrate (the destination refuses it).
+		 */
+		if (covers(off, len, 24, 2)) {
+			u16 size = virtio__le16(img + 24);
+
+			if (size && size <= vdev->ops->queue_size)
+				vq->size = size;
+			else
+				virtio__guest_error(vdev, vdev->queue_sel, -EINVAL,
+						    "queue size outside 1..device maximum: ignored");
+		}
 		if (covers(off, len, 32, 8))
 			vq->desc_gpa = virtio__le64(img + 32);
 		if (covers(off, len, 40, 8))

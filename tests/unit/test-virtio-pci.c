@@ -235,6 +235,25 @@ static void test_rng(void)
 	/* INTx path (MSI-X off): the ISR says "queue", and reading clears it. */
 	CHECK_EQ(mmio_r(d.isr, 1), 1);
 	CHECK_EQ(mmio_r(d.isr, 1), 0);
+
+	/*
+	 * A driver may shrink a queue, never grow it past what the device
+	 * offers (256 here) or set 0: such a size was kept, and the guest
+	 * could then never be migrated (the destination refuses it).
+	 */
+	mmio_w(d.common + 20, 0, 1);			/* reset */
+	mmio_w(d.common + 22, 0, 2);
+	CHECK_EQ(mmio_r(d.common + 24, 2), 256);
+	mmio_w(d.common + 24, 1024, 2);
+	CHECK_EQ(mmio_r(d.common + 24, 2), 256);
+	CHECK(mmio_r(d.common + 20, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	mmio_w(d.common + 20, 0, 1);			/* reset clears it */
+	mmio_w(d.common + 24, 0, 2);
+	CHECK_EQ(mmio_r(d.common + 24, 2), 256);
+	mmio_w(d.common + 20, 0, 1);
+	mmio_w(d.common + 24, 64, 2);			/* shrinking is fine */
+	CHECK_EQ(mmio_r(d.common + 24, 2), 64);
+	CHECK(!(mmio_r(d.common + 20, 1) & VIRTIO_CONFIG_S_NEEDS_RESET));
 }
 
 static void test_blk(void)
