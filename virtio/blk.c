@@ -184,6 +184,33 @@ static u8 do_rw(struct virtio_blk_disk *d, struct virtq_chain *c, u64 sector, bo
 	return VIRTIO_BLK_S_OK;
 }
 
+/*
+ * Write-zeroes must leave zeroes, whatever the file system offers: a hole
+ * (when the driver allows unmapping), ZERO_RANGE, a hole anyway (it reads
+ * as zeroes), and as a last resort zeroes written.
+ */
+static int zero_range(int fd, off_t off, off_t len, bool unmap)
+{
+	static const u8 zeroes[64 * 1024];
+
+	if (unmap && !fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len))
+		return 0;
+	if (!fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len) ||
+	    !fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len))
+		return 0;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, zeroes, min((off_t)sizeof(zeroes), len), off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 static u8 do_discard(struct virtio_blk_disk *d, struct virtq_chain *c, bool zeroes)
 {
 	u32 len = c->out_len - sizeof(struct virtio_blk_outhdr), i, nr;
@@ -198,7 +225,7 @@ static u8 do_discard(struct virtio_blk_disk *d, struct virtq_chain *c, bool zero
 		struct virtio_blk_discard_write_zeroes seg;
 		u64 sector;
 		u32 num, flags;
-		int mode;
+		off_t off, bytes;
 
 		virtq_chain__read(c, sizeof(struct virtio_blk_outhdr) + i * sizeof(seg),
 				  &seg, sizeof(seg));
@@ -207,17 +234,19 @@ static u8 do_discard(struct virtio_blk_disk *d, struct virtq_chain *c, bool zero
 		flags = seg.flags;
 		if (!range_ok(d, sector, num) || (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
 			return VIRTIO_BLK_S_IOERR;
-		if (zeroes && (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
-			zeroes = false;		/* a hole reads as zeroes too */
+		/* UNMAP belongs to write-zeroes (write_zeroes_may_unmap); discard has no flags. */
 		if (!zeroes && flags)
 			return VIRTIO_BLK_S_UNSUPP;
-		mode = zeroes ? FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE :
-				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-		if (num && fallocate(d->fd, mode, (off_t)sector << SECTOR_SHIFT,
-				     (off_t)num << SECTOR_SHIFT) < 0) {
-			/* Discard is a hint; write-zeroes must zero, so it fails. */
-			if (zeroes)
+		if (!num)
+			continue;
+		off = (off_t)sector << SECTOR_SHIFT;
+		bytes = (off_t)num << SECTOR_SHIFT;
+		if (zeroes) {
+			if (zero_range(d->fd, off, bytes, flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
 				return VIRTIO_BLK_S_IOERR;
+		} else {
+			/* Discard is a hint: a file system without holes ignores it. */
+			fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, bytes);
 		}
 	}
 	return VIRTIO_BLK_S_OK;
