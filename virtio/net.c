@@ -249,18 +249,31 @@ static int tap_open(struct net_dev *nd, const char *name)
 static int net_tx(struct virtio_device *vdev, struct virtq_chain *c)
 {
 	struct net_dev *nd = container_of(vdev, struct net_dev, vdev);
-	struct iovec iov[VIRTQ_MAX_SEGS];
-	int i;
+	/*
+	 * Our own header, all zero, in place of the guest's: no offload was
+	 * negotiated, so its GSO and checksum fields must not reach the tap
+	 * (a guest could hand the host a 64 KiB "GSO" frame to segment).
+	 */
+	static const u8 hdr[NET_HDR_LEN];
+	struct iovec iov[VIRTQ_MAX_SEGS + 1] = { { (void *)hdr, NET_HDR_LEN } };
+	size_t skip = NET_HDR_LEN;
+	int i, n = 1;
 
 	/* A frame must at least carry the header; a runt is dropped, not sent. */
 	if (c->out_len < NET_HDR_LEN || c->out_len > NET_MAX_FRAME)
 		return 0;
 	for (i = 0; i < c->nr_out; i++) {
-		iov[i].iov_base = c->seg[i].addr;
-		iov[i].iov_len = c->seg[i].len;
+		size_t k = min(skip, (size_t)c->seg[i].len);
+
+		skip -= k;
+		if (k == c->seg[i].len)
+			continue;
+		iov[n].iov_base = (u8 *)c->seg[i].addr + k;
+		iov[n].iov_len = c->seg[i].len - k;
+		n++;
 	}
 	/* The tap takes or drops the frame whole; a full tap queue drops it. */
-	if (writev(nd->tap_fd, iov, c->nr_out) < 0 && errno != EAGAIN)
+	if (writev(nd->tap_fd, iov, n) < 0 && errno != EAGAIN)
 		pr_debug("virtio-net: tap write: %s", strerror(errno));
 	return 0;
 }

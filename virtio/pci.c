@@ -531,9 +531,15 @@ void virtio_pci__bar_rw(struct virtio_pci *vpci, u32 off, u8 *data, u32 len, boo
 		u32 o = off - VPCI_DEVCFG_OFF;
 
 		if (is_write) {
-			memcpy(vdev->config + o, data, len);
-			if (vdev->ops->config_write)
+			/*
+			 * Read-only unless the device takes writes: a driver must not
+			 * change a disk's capacity or a NIC's MAC (the MAC announced
+			 * after a migration is read from here).
+			 */
+			if (vdev->ops->config_write) {
+				memcpy(vdev->config + o, data, len);
 				vdev->ops->config_write(vdev, o, len);
+			}
 		} else {
 			memcpy(data, vdev->config + o, len);
 		}

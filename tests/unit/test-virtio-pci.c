@@ -270,6 +270,8 @@ static void test_blk(void)
 	REQUIRE(probe(&d, dev));
 	CHECK(d.devcfg);
 	CHECK_EQ(mmio_r(d.devcfg, 8), 16);		/* capacity in sectors */
+	mmio_w(d.devcfg, 1ULL << 40, 8);		/* read-only: the write is ignored */
+	CHECK_EQ(mmio_r(d.devcfg, 8), 16);
 	REQUIRE(driver_init(&d, 0x30000, 1ULL << VIRTIO_F_VERSION_1) & VIRTIO_CONFIG_S_DRIVER_OK);
 	memcpy(fake_ram + a[0], &hdr, sizeof(hdr));
 	CHECK_EQ(submit(&d, 3, a, l, w), 513);
