@@ -50,7 +50,10 @@ static void rst_cnt_io(struct kvm_cpu *vcpu, u64 addr, u8 *data, u32 len, bool i
 static void exit_port_io(struct kvm_cpu *vcpu, u64 addr, u8 *data, u32 len, bool is_write,
 			 void *ptr)
 {
-	static char reason[80];
+	/* One per vCPU: the first stop keeps a pointer to its text, which a
+	 * second vCPU writing the port at the same moment must not rewrite. */
+	static char reasons[KVM_MAX_VCPUS][80];
+	char *reason = reasons[vcpu->cpu_id % KVM_MAX_VCPUS];
 	u32 v;
 
 	if (!is_write) {
@@ -62,11 +65,11 @@ static void exit_port_io(struct kvm_cpu *vcpu, u64 addr, u8 *data, u32 len, bool
 		kvm__request_stop(vcpu->kvm, 0, "guest powered off");
 	} else if (v > 255) {
 		/* A process status has 8 bits: 256 must not read as success. */
-		snprintf(reason, sizeof(reason), "guest exited with status %u (exit status 255: "
+		snprintf(reason, sizeof(reasons[0]), "guest exited with status %u (exit status 255: "
 			 "more than 8 bits)", v);
 		kvm__request_stop(vcpu->kvm, 255, reason);
 	} else {
-		snprintf(reason, sizeof(reason), "guest exited with status %u", v);
+		snprintf(reason, sizeof(reasons[0]), "guest exited with status %u", v);
 		kvm__request_stop(vcpu->kvm, (int)v, reason);
 	}
 }
