@@ -42,23 +42,32 @@ static int list_one(const char *name, void *arg)
 	struct list_state *ls = arg;
 	struct ipc_info info;
 	const char *state;
+	char pid_s[16];
+	u32 pid = 0;
 	int ret;
 
 	ret = ipc__instance_info(name, &info, 2000);
 	state = state_name(ret, info.state);
 	if (!state)
 		return 0;
-	/* An instance that did not answer has no figures to show: no zeros. */
+	/*
+	 * An instance that did not answer has no figures to show: no zeros.
+	 * Its pid, from its lock file, says which process to look at.
+	 */
+	if (ret && (pid = ipc__instance_pid(name)))
+		snprintf(pid_s, sizeof(pid_s), "%u", pid);
 	if (ls->json && ret)
-		fprintf(ls->out, "%s\n  {\"name\": \"%s\", \"pid\": null, \"state\": \"%s\", "
-			"\"cpus\": null, \"mem_bytes\": null}", ls->count ? "," : "", name, state);
+		fprintf(ls->out, "%s\n  {\"name\": \"%s\", \"pid\": %s, \"state\": \"%s\", "
+			"\"cpus\": null, \"mem_bytes\": null}", ls->count ? "," : "", name,
+			pid ? pid_s : "null", state);
 	else if (ls->json)
 		fprintf(ls->out, "%s\n  {\"name\": \"%s\", \"pid\": %u, \"state\": \"%s\", "
 			"\"cpus\": %u, \"mem_bytes\": %llu}",
 			ls->count ? "," : "", name, info.pid, state, info.nr_cpus,
 			(unsigned long long)info.ram_size);
 	else if (ret)
-		fprintf(ls->out, "%-24s %8s  %-14s %4s %9s\n", name, "-", state, "-", "-");
+		fprintf(ls->out, "%-24s %8s  %-14s %4s %9s\n", name, pid ? pid_s : "-", state,
+			"-", "-");
 	else
 		fprintf(ls->out, "%-24s %8u  %-14s %4u %8lluM\n", name, info.pid, state,
 			info.nr_cpus, (unsigned long long)(info.ram_size >> 20));

@@ -70,6 +70,25 @@ static int got_info(u32 type, const void *p, u32 len, void *arg)
 	return 0;
 }
 
+u32 ipc__instance_pid(const char *name)
+{
+	char path[PATH_MAX], buf[16] = "";
+	unsigned int pid = 0;
+	ssize_t n;
+	int fd;
+
+	if (!ipc__instance_alive(name) || instance_path(name, ".lock", path, sizeof(path)))
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || sscanf(buf, "%u", &pid) != 1)
+		return 0;
+	return pid;
+}
+
 int ipc__instance_info(const char *name, struct ipc_info *info, int timeout_ms)
 {
 	int fd, ret;

@@ -207,6 +207,9 @@ int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 		 ipc_data_fn on_data, void *arg, char *msg, size_t msg_len);
 /* True while the instance NAME is alive (its lock is held). */
 bool ipc__instance_alive(const char *name);
+/* The pid a live instance wrote into NAME.lock (0: unknown), for one that
+ * does not answer. */
+u32 ipc__instance_pid(const char *name);
 /* IPC_MSG_INFO of NAME: 0, or -ENOENT (gone), -ETIMEDOUT, ... */
 int ipc__instance_info(const char *name, struct ipc_info *info, int timeout_ms);
 /* Call fn for every instance name in the directory (sorted); stops on fn < 0. */

@@ -22,14 +22,15 @@ if echo "$json" | grep -q "\"name\": \"ipc-a\", \"pid\": $VM, \"state\": \"runni
 else fail list_json "$json"; fi
 
 # A stopped (SIGSTOP) VMM is listed as not responding, with no made-up
-# figures; a listing that fails prints nothing on stdout (no "[]" first).
+# figures but its pid (from its lock file: the process to look at); a
+# listing that fails prints nothing on stdout (no "[]" first).
 kill -STOP $VM
 json=$($LKVM list --json 2>&1); text=$($LKVM list 2>&1)
 kill -CONT $VM
 out=$(LKVM_DIR=/etc/passwd $LKVM list --json 2>/dev/null; LKVM_DIR=/etc/passwd $LKVM list 2>/dev/null)
-if echo "$json" | grep -q '"name": "ipc-a", "pid": null, "state": "not-responding", "cpus": null, "mem_bytes": null}' &&
+if echo "$json" | grep -q "\"name\": \"ipc-a\", \"pid\": $VM, \"state\": \"not-responding\", \"cpus\": null, \"mem_bytes\": null}" &&
    echo "$json" | python3 -c 'import json,sys; json.load(sys.stdin)' &&
-   echo "$text" | grep -Eq '^ipc-a +- +not-responding +- +-$' && [ -z "$out" ]
+   echo "$text" | grep -Eq "^ipc-a +$VM +not-responding +- +-\$" && [ -z "$out" ]
 then pass list_not_responding
 else fail list_not_responding "json: $json / text: $text / bad dir: '$out'"; fi
 
