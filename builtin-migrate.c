@@ -164,19 +164,21 @@ static int pick_instance(const char *name, void *arg)
 	return 0;
 }
 
+/* The name, in a buffer of its own for the rest of the command (no leak). */
 static const char *default_instance(bool query, const char **why)
 {
-	struct pick p = { 0 };
+	static struct pick p;
 
+	memset(&p, 0, sizeof(p));
 	ipc__for_each_instance(pick_instance, &p);
 	if (p.n == 1)
-		return strdup(p.found);
+		return p.found;
 	if (p.n > 1) {
 		*why = "several instances run: choose one with --name";
 		return NULL;
 	}
 	if (query && p.n_incoming == 1)
-		return strdup(p.incoming);
+		return p.incoming;
 	*why = p.n_incoming ? "no instance to migrate: only destinations waiting for a guest "
 			      "(choose one with --name)" : "no running instance (see 'lkvm list')";
 	return NULL;
