@@ -162,21 +162,23 @@ static void test_bad_requests(void)
 	CHECK_EQ(virtio_blk__request(&disk, &c), -EINVAL);
 }
 
+/* header, one buffer (the device writes it if dev_writes), status: the status */
+static u8 one_buf(u32 type, u64 sector, void *buf, u32 len, bool dev_writes)
+{
+	req(type, sector);
+	seg(&hdr, sizeof(hdr), false);
+	seg(buf, len, dev_writes);
+	seg(&status, 1, true);
+	virtio_blk__request(&disk, &c);
+	return status;
+}
+
 static void test_discard_and_id(void)
 {
 	struct virtio_blk_discard_write_zeroes d = { .sector = 10, .num_sectors = 2 };
 
-	req(VIRTIO_BLK_T_WRITE_ZEROES, 0);
-	seg(&hdr, sizeof(hdr), false);
-	seg(&d, sizeof(d), false);
-	seg(&status, 1, true);
-	virtio_blk__request(&disk, &c);
-	CHECK_EQ(status, VIRTIO_BLK_S_OK);
-	req(VIRTIO_BLK_T_IN, 10);
-	seg(&hdr, sizeof(hdr), false);
-	seg(data, 1024, true);
-	seg(&status, 1, true);
-	virtio_blk__request(&disk, &c);
+	CHECK_EQ(one_buf(VIRTIO_BLK_T_WRITE_ZEROES, 0, &d, sizeof(d), false), VIRTIO_BLK_S_OK);
+	one_buf(VIRTIO_BLK_T_IN, 10, data, 1024, true);
 	CHECK_EQ(data[0], 0);
 	CHECK_EQ(data[1023], 0);
 
@@ -186,43 +188,19 @@ static void test_discard_and_id(void)
 	 * data.  Discard has no flags: UNSUPP.
 	 */
 	memset(data, 0xaa, 1024);
-	req(VIRTIO_BLK_T_OUT, 12);
-	seg(&hdr, sizeof(hdr), false);
-	seg(data, 1024, false);
-	seg(&status, 1, true);
-	virtio_blk__request(&disk, &c);
-	CHECK_EQ(status, VIRTIO_BLK_S_OK);
+	CHECK_EQ(one_buf(VIRTIO_BLK_T_OUT, 12, data, 1024, false), VIRTIO_BLK_S_OK);
 	d.sector = 12;
 	d.flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
-	req(VIRTIO_BLK_T_WRITE_ZEROES, 0);
-	seg(&hdr, sizeof(hdr), false);
-	seg(&d, sizeof(d), false);
-	seg(&status, 1, true);
-	virtio_blk__request(&disk, &c);
-	CHECK_EQ(status, VIRTIO_BLK_S_OK);
+	CHECK_EQ(one_buf(VIRTIO_BLK_T_WRITE_ZEROES, 0, &d, sizeof(d), false), VIRTIO_BLK_S_OK);
 	memset(data, 0x55, 1024);
-	req(VIRTIO_BLK_T_IN, 12);
-	seg(&hdr, sizeof(hdr), false);
-	seg(data, 1024, true);
-	seg(&status, 1, true);
-	virtio_blk__request(&disk, &c);
+	one_buf(VIRTIO_BLK_T_IN, 12, data, 1024, true);
 	CHECK_EQ(data[0], 0);
 	CHECK_EQ(data[1023], 0);
-	req(VIRTIO_BLK_T_DISCARD, 0);
-	seg(&hdr, sizeof(hdr), false);
-	seg(&d, sizeof(d), false);
-	seg(&status, 1, true);
-	virtio_blk__request(&disk, &c);
-	CHECK_EQ(status, VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(one_buf(VIRTIO_BLK_T_DISCARD, 0, &d, sizeof(d), false), VIRTIO_BLK_S_UNSUPP);
 	d.flags = 0;
 
 	d.sector = DISK_SECTORS - 1;		/* runs past the end */
-	req(VIRTIO_BLK_T_DISCARD, 0);
-	seg(&hdr, sizeof(hdr), false);
-	seg(&d, sizeof(d), false);
-	seg(&status, 1, true);
-	virtio_blk__request(&disk, &c);
-	CHECK_EQ(status, VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(one_buf(VIRTIO_BLK_T_DISCARD, 0, &d, sizeof(d), false), VIRTIO_BLK_S_IOERR);
 
 	req(VIRTIO_BLK_T_GET_ID, 0);
 	memset(data, 0, 32);
