@@ -292,7 +292,6 @@ static struct ratelimit busy_log = RATELIMIT_INIT;
 
 static void accept_one(struct kvm *kvm)
 {
-	u32 dropped;
 	struct conn *c;
 	pthread_attr_t attr;
 	pthread_t th;
@@ -312,9 +311,7 @@ static void accept_one(struct kvm *kvm)
 		;
 	if (slot == IPC_MAX_CONNS || ipc.closing) {
 		pthread_mutex_unlock(&ipc.lock);
-		if (ratelimit__allow(&busy_log, &dropped))
-			pr_warn("ipc: too many connections, refusing one%s",
-				dropped ? " (more refused, not logged: a flood)" : "");
+		pr_limited(pr_warn, &busy_log, "ipc: too many connections, refusing one");
 		return reject(fd, -EBUSY, "too many connections");
 	}
 	c = malloc(sizeof(*c));

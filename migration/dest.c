@@ -636,16 +636,13 @@ static struct ratelimit stray_log = RATELIMIT_INIT;
 static void pending_drop(struct pending *p, const char *fmt, ...)
 {
 	char peer[INET6_ADDRSTRLEN + 8], why[160];
-	u32 dropped;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	peer_name(p->fd, peer, sizeof(peer));
-	if (ratelimit__allow(&stray_log, &dropped))
-		pr_warn("migration: ignored a connection from %s: %s%s", peer, why,
-			dropped ? " (and more not logged: a flood)" : "");
+	pr_limited(pr_warn, &stray_log, "migration: ignored a connection from %s: %s", peer, why);
 	close(p->fd);
 	p->fd = -1;
 }

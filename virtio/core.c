@@ -144,7 +144,6 @@ static struct ratelimit guest_log = RATELIMIT_INIT;
 void virtio__write_status(struct virtio_device *vdev, u8 val)
 {
 	bool going_ok;
-	u32 dropped;
 	int i;
 
 	if (!val) {
@@ -153,12 +152,11 @@ void virtio__write_status(struct virtio_device *vdev, u8 val)
 	}
 	if ((val & VIRTIO_CONFIG_S_FEATURES_OK) &&
 	    !(vdev->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
-		if (!features_ok(vdev) && ratelimit__allow(&guest_log, &dropped))
-			pr_warn("virtio-%s: driver features %#llx refused (offered %#llx)%s",
-				vdev->ops->name, (unsigned long long)vdev->guest_features,
-				(unsigned long long)vdev->host_features,
-				dropped ? " (more guest errors not logged)" : "");
 		if (!features_ok(vdev)) {
+			pr_limited(pr_warn, &guest_log,
+				   "virtio-%s: driver features %#llx refused (offered %#llx)",
+				   vdev->ops->name, (unsigned long long)vdev->guest_features,
+				   (unsigned long long)vdev->host_features);
 			val &= ~VIRTIO_CONFIG_S_FEATURES_OK;
 		}
 	}
@@ -180,17 +178,14 @@ void virtio__write_status(struct virtio_device *vdev, u8 val)
 
 void virtio__guest_error(struct virtio_device *vdev, u16 q, int err, const char *what)
 {
-	u32 dropped;
 
 	if (vdev->broken)
 		return;
 	vdev->broken = true;
 	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	/* Once per reset, but a guest can reset in a loop. */
-	if (ratelimit__allow(&guest_log, &dropped))
-		pr_err("virtio-%s: queue %u: guest error: %s (%s); device stopped until reset%s",
-		       vdev->ops->name, q, what, strerror(-err),
-		       dropped ? " (more guest errors not logged)" : "");
+	pr_limited(pr_err, &guest_log, "virtio-%s: queue %u: guest error: %s (%s); device "
+		   "stopped until reset", vdev->ops->name, q, what, strerror(-err));
 	if (vdev->trans && vdev->trans->signal_config)
 		vdev->trans->signal_config(vdev);
 }

@@ -84,7 +84,6 @@ static struct ratelimit bar_log = RATELIMIT_INIT;
 
 static void bar_write(struct pci_device *pdev, int bar)
 {
-	u32 dropped;
 
 	u8 *p = pdev->cfg + PCI_BASE_ADDRESS_0 + 4 * bar;
 	u32 size = pdev->bar_size[bar], v = get32(p) & ~0xfu;
@@ -100,10 +99,8 @@ static void bar_write(struct pci_device *pdev, int bar)
 		return;
 	}
 	/* The guest can do this in a loop: not one log line each time. */
-	if (ratelimit__allow(&bar_log, &dropped))
-		pr_warn("pci %02x: BAR%d: guest moved it to %#x; lkvm keeps BARs fixed at %#x%s",
-			pdev->dev_nr, bar, v, pdev->bar_addr[bar],
-			dropped ? " (more such writes not logged)" : "");
+	pr_limited(pr_warn, &bar_log, "pci %02x: BAR%d: guest moved it to %#x; lkvm keeps "
+		   "BARs fixed at %#x", pdev->dev_nr, bar, v, pdev->bar_addr[bar]);
 	put32(p, pdev->bar_addr[bar]);
 }
 

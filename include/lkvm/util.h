@@ -87,6 +87,14 @@ struct ratelimit {
 #define RATELIMIT_INIT	{ .lock = PTHREAD_MUTEX_INITIALIZER }
 /* true: log it; *dropped (when it returns true) the lines left out before. */
 bool ratelimit__allow(struct ratelimit *rl, u32 *dropped);
+/* pr_warn/pr_err through RL (FMT a literal): "(more left out)" when some were. */
+#define pr_limited(pr, rl, fmt, ...) do {					\
+	u32 __dropped;								\
+										\
+	if (ratelimit__allow(rl, &__dropped))					\
+		pr(fmt "%s", ##__VA_ARGS__,					\
+		   __dropped ? " (more like it left out: a flood)" : "");	\
+} while (0)
 /* *ts += ms, normalised (deadlines for the *_timedwait/_timedjoin calls). */
 void timespec_add_ms(struct timespec *ts, u64 ms);
 
