@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -225,6 +226,7 @@ void kvm_cpu__exit_all(struct kvm *kvm)
 {
 	int i;
 
+	kvm__throttle(kvm, 0);		/* its thread kicks vCPUs: gone before they are */
 	for (i = 0; i < kvm->nr_cpus; i++) {
 		struct kvm_cpu *vcpu = kvm->cpus[i];
 
@@ -249,20 +251,21 @@ void kvm_cpu__exit_all(struct kvm *kvm)
  * joined thread reads its freed descriptor.  (It did: the last vCPU to
  * leave kicked the others and segfaulted, one stop in ten with 8 vCPUs.)
  */
+static void kick_locked(struct kvm_cpu *vcpu)
+{
+	__atomic_store_n(&vcpu->kvm_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (vcpu->thread_started && !vcpu->thread_done)
+		pthread_kill(vcpu->thread, SIGLKVM_KICK);
+}
+
 static void kick_all(struct kvm *kvm)
 {
 	int i;
 
 	pthread_mutex_lock(&kvm->run_lock);
-	for (i = 0; i < kvm->nr_cpus; i++) {
-		struct kvm_cpu *vcpu = kvm->cpus[i];
-
-		if (!vcpu)
-			continue;
-		__atomic_store_n(&vcpu->kvm_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (vcpu->thread_started && !vcpu->thread_done)
-			pthread_kill(vcpu->thread, SIGLKVM_KICK);
-	}
+	for (i = 0; i < kvm->nr_cpus; i++)
+		if (kvm->cpus[i])
+			kick_locked(kvm->cpus[i]);
 	pthread_mutex_unlock(&kvm->run_lock);
 }
 
@@ -305,6 +308,7 @@ int kvm__pause(struct kvm *kvm)
 		return 0;
 	}
 	kvm->paused = true;
+	pthread_cond_broadcast(&kvm->run_cond);		/* cuts a throttle sleep short */
 	for (i = 0; i < kvm->nr_cpus; i++)
 		running += kvm->cpus[i] && kvm->cpus[i]->thread_started &&
 			   !kvm->cpus[i]->thread_done;
@@ -339,6 +343,123 @@ bool kvm__is_paused(struct kvm *kvm)
 	return __atomic_load_n(&kvm->paused, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * Throttling, for a migration's auto-converge: a guest that dirties memory
+ * faster than the link moves it gets less CPU until pre-copy catches up.
+ * QEMU's scheme: at P%, a vCPU runs one THROTTLE_SLICE_NS slice, then sleeps
+ * P/(100-P) slices (at 50% it runs 10 ms, sleeps 10 ms; at 99% it sleeps
+ * about a second).  The lkvm-throttle thread kicks every vCPU out once per
+ * period and sets how long it sleeps; the vCPU sleeps on run_cond, so a
+ * pause, a stop or the end of the throttle cuts the sleep short.  The sleep
+ * happens where a kick is handled, after KVM_RUN completed the last exit.
+ */
+#define THROTTLE_SLICE_NS	10000000ull
+#define THROTTLE_MAX_PCT	99
+
+static struct {
+	pthread_mutex_t lock;		/* serialises kvm__throttle() (starts, joins) */
+	pthread_cond_t cond;		/* wakes the thread: pct changed */
+	pthread_t thread;
+	bool running;
+	u32 pct;			/* under run_lock */
+} thr = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static u64 realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static struct timespec ns_to_ts(u64 ns)
+{
+	return (struct timespec){ .tv_sec = ns / 1000000000ull, .tv_nsec = ns % 1000000000ull };
+}
+
+/* run_lock held.  run_cond's clock is CLOCK_REALTIME, so are the deadlines. */
+static void throttle_sleep(struct kvm_cpu *vcpu)
+{
+	struct kvm *kvm = vcpu->kvm;
+
+	while (!kvm->paused && !kvm->stopping && thr.pct && vcpu->throttle_until) {
+		u64 now = realtime_ns();
+		struct timespec ts;
+
+		if (now >= vcpu->throttle_until)
+			break;
+		ts = ns_to_ts(vcpu->throttle_until);
+		pthread_cond_timedwait(&kvm->run_cond, &kvm->run_lock, &ts);
+	}
+	vcpu->throttle_until = 0;
+}
+
+static void *throttle_thread(void *arg)
+{
+	struct kvm *kvm = arg;
+	int i;
+
+	pthread_setname_np(pthread_self(), "lkvm-throttle");
+	pthread_mutex_lock(&kvm->run_lock);
+	while (thr.pct && !kvm->stopping) {
+		u32 pct = thr.pct;
+		u64 sleep = THROTTLE_SLICE_NS * pct / (100 - pct), now = realtime_ns(), next;
+		struct timespec ts;
+
+		for (i = 0; i < kvm->nr_cpus; i++) {
+			struct kvm_cpu *vcpu = kvm->cpus[i];
+
+			if (!vcpu || vcpu->parked)
+				continue;
+			vcpu->throttle_until = now + sleep;
+			kick_locked(vcpu);
+		}
+		/* Next period: after the sleep and one slice of running; sooner on a change. */
+		next = now + sleep + THROTTLE_SLICE_NS;
+		ts = ns_to_ts(next);
+		while (thr.pct == pct && !kvm->stopping && realtime_ns() < next)
+			pthread_cond_timedwait(&thr.cond, &kvm->run_lock, &ts);
+	}
+	pthread_mutex_unlock(&kvm->run_lock);
+	return NULL;
+}
+
+int kvm__throttle(struct kvm *kvm, u32 pct)
+{
+	bool join = false;
+	int i, ret = 0;
+
+	if (pct > THROTTLE_MAX_PCT)
+		return -EINVAL;
+	pthread_mutex_lock(&thr.lock);
+	pthread_mutex_lock(&kvm->run_lock);
+	if (pct && kvm->stopping) {
+		ret = -ESHUTDOWN;
+	} else {
+		thr.pct = pct;
+		pthread_cond_broadcast(&thr.cond);
+		if (!pct) {
+			/* Sleepers wake now, not at the end of their period. */
+			for (i = 0; i < kvm->nr_cpus; i++)
+				if (kvm->cpus[i])
+					kvm->cpus[i]->throttle_until = 0;
+			pthread_cond_broadcast(&kvm->run_cond);
+			join = thr.running;
+		}
+	}
+	pthread_mutex_unlock(&kvm->run_lock);
+	if (!ret && pct && !thr.running) {
+		ret = -pthread_create(&thr.thread, NULL, throttle_thread, kvm);
+		thr.running = !ret;
+	}
+	if (join) {
+		pthread_join(thr.thread, NULL);
+		thr.running = false;
+	}
+	pthread_mutex_unlock(&thr.lock);
+	return ret;
+}
+
 /* Returns true if the thread should leave its run loop. */
 static bool handle_kick(struct kvm_cpu *vcpu)
 {
@@ -346,6 +467,7 @@ static bool handle_kick(struct kvm_cpu *vcpu)
 	bool stop;
 
 	pthread_mutex_lock(&kvm->run_lock);
+	throttle_sleep(vcpu);
 	if (kvm->paused && !kvm->stopping) {
 		vcpu->parked = true;
 		nr_parked++;

@@ -65,7 +65,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 		return -ESHUTDOWN;
 	memcpy(&req, payload, sizeof(req));
 	if (!memchr(req.to, 0, sizeof(req.to)) || !req.to[0] ||
-	    req.flags & ~MIG_IPC_VERIFY || req.channels > MIG_MAX_CHANNELS ||
+	    req.flags & ~(MIG_IPC_VERIFY | MIG_IPC_AUTO_CONVERGE) || req.channels > MIG_MAX_CHANNELS ||
 	    req.bandwidth_mbps > MIG_MAX_BANDWIDTH_MBPS ||
 	    req.downtime_ms > 600000 || req.max_rounds > 10000 ||
 	    req.wait_ready_ms > 3600000 || req.rsvd)
@@ -102,6 +102,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 		p.max_rounds = req.max_rounds;
 	p.bandwidth_mbps = req.bandwidth_mbps;
 	p.verify = req.flags & MIG_IPC_VERIFY;
+	p.auto_converge = req.flags & MIG_IPC_AUTO_CONVERGE;
 	p.wait_ready_ms = req.wait_ready_ms;
 
 	pr_info("migration to %s started", p.to);

@@ -203,6 +203,8 @@ struct mig_src {
 	u64 round_pages;		/* pages this round sends */
 	u64 rate;			/* dirty pages/s, as of the last round */
 	struct mig_rate cap;		/* --bandwidth, shared by the data channels */
+	u32 throttle;			/* auto-converge: the vCPU throttle now, % */
+	u32 fast_rounds;		/* rounds in which the guest outran the link */
 };
 
 /*
@@ -508,6 +510,7 @@ static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, 
 		.expected_downtime_ms = bw > 0 ? remaining * PAGE_SIZE / bw * 1000 : 0,
 		.final = final,
 		.rate_known = bw > 0 || !remaining,
+		.throttle_pct = m->throttle,
 	};
 	u32 i;
 
@@ -601,6 +604,44 @@ static void abort_stream(struct mig_src *m, int err)
 	mig_chan__close(&m->ctrl);
 }
 
+/*
+ * Auto-converge, QEMU's rule: a round in which the guest dirtied more than
+ * half of what the round moved outran the link; from the second such round
+ * on, each one raises the vCPU throttle (20%, then 10 more, up to 99%).
+ * Every step is measured by the next round, so it goes no higher than the
+ * guest's dirtying makes it.
+ */
+static void auto_converge(struct mig_src *m, u64 dirtied, u64 sent_bytes)
+{
+	u32 pct;
+	int ret;
+
+	if (dirtied * PAGE_SIZE * 2 <= sent_bytes || ++m->fast_rounds < 2)
+		return;
+	pct = m->throttle ? min(m->throttle + 10, 99u) : 20;
+	if (pct == m->throttle)
+		return;
+	ret = kvm__throttle(m->kvm, pct);
+	if (ret) {
+		pr_warn("migration: cannot throttle the vCPUs: %s", strerror(-ret));
+		return;
+	}
+	pr_info("migration: round %u: the guest dirtied %.1f MB while %.1f MB moved: its vCPUs "
+		"now get %u%% of the time", m->round, dirtied * PAGE_SIZE / 1e6, sent_bytes / 1e6,
+		100 - pct);
+	m->throttle = pct;
+	m->res->throttle_pct = pct;
+}
+
+/* Full speed again: before the guest pauses for good, or runs on here. */
+static void unthrottle(struct mig_src *m)
+{
+	if (!m->throttle)
+		return;
+	kvm__throttle(m->kvm, 0);
+	m->throttle = 0;
+}
+
 static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
 		      void *arg, struct mig_result *res)
 {
@@ -616,6 +657,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	memset(res, 0, sizeof(*res));
 	res->max_rounds = p->max_rounds;
 	res->downtime_target_ms = p->downtime_ms;
+	res->auto_converge = p->auto_converge;
 	if (kvm->cfg.sev_mode != SEV_MODE_NONE && p->verify) {
 		snprintf(res->reason, sizeof(res->reason),
 			 "--verify would read private SEV guest memory: not with SEV");
@@ -742,6 +784,8 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 				bw > 0 ? remaining * PAGE_SIZE * 1000.0 / bw : 0.0, p->downtime_ms);
 			break;
 		}
+		if (p->auto_converge)
+			auto_converge(m, remaining, bytes);
 	}
 
 	if (cancelled(res)) {
@@ -751,6 +795,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	/* Stop-and-copy: the guest stays paused until the ACK or a failure. */
 	t_pause = now_ns();
 	ret = kvm__pause(kvm);
+	unthrottle(m);		/* parked now: the throttle has nothing left to do */
 	if (ret == -ESHUTDOWN) {	/* a stop came first: the guest ends here */
 		snprintf(res->reason, sizeof(res->reason), "the source VMM is stopping");
 		res->source_stopping = true;
@@ -927,6 +972,7 @@ out_fail_io:
 			 mig_strerror(ret));
 out_fail:
 	abort_stream(m, ret);
+	unthrottle(m);
 	res->status = ret;
 	if (source_stopping())		/* a stop after END: no resuming for long */
 		res->source_stopping = true;
@@ -1015,17 +1061,20 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 int mig_progress__text(const struct mig_progress *p, char *buf, size_t n)
 {
 	char mbps[32] = "? MB/s", down[48] = "expected downtime not known yet";
+	char thr[32] = "";
 
 	/* Nothing measured yet (the first report of a capped round): no 0s. */
 	if (p->rate_known) {
 		snprintf(mbps, sizeof(mbps), "%.1f MB/s", p->mbps);
 		snprintf(down, sizeof(down), "expected downtime %.1f ms", p->expected_downtime_ms);
 	}
+	if (p->throttle_pct)
+		snprintf(thr, sizeof(thr), "  vCPUs throttled %u%%", p->throttle_pct);
 	return snprintf(buf, n, "migrate: round %u%s: %5.1f%%  %s  %llu dirty pages/s  "
-			"%llu pages left  %s",
+			"%llu pages left  %s%s",
 			p->round, p->final ? " (final)" : "", p->percent, mbps,
 			(unsigned long long)p->dirty_pages_per_s,
-			(unsigned long long)p->remaining_pages, down);
+			(unsigned long long)p->remaining_pages, down, thr);
 }
 
 /*
@@ -1049,15 +1098,21 @@ int mig_progress__json(const struct mig_progress *p, char *buf, size_t n)
 	}
 	return snprintf(buf, n, "{\"event\":\"progress\",\"round\":%u,\"final\":%s,"
 			"\"percent\":%.1f,\"mbps\":%s,\"dirty_pages_per_s\":%llu,"
-			"\"remaining_pages\":%llu,\"expected_downtime_ms\":%s,\"bytes\":%llu}",
+			"\"remaining_pages\":%llu,\"expected_downtime_ms\":%s,\"bytes\":%llu,"
+			"\"throttle_pct\":%u}",
 			p->round, p->final ? "true" : "false", fin(p->percent), mbps,
 			(unsigned long long)p->dirty_pages_per_s,
 			(unsigned long long)p->remaining_pages, down,
-			(unsigned long long)p->bytes);
+			(unsigned long long)p->bytes, min(p->throttle_pct, 99u));
 }
 
 int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 {
+	char thr[64] = "";
+
+	if (r->throttle_pct)
+		snprintf(thr, sizeof(thr), "; auto-converge throttled the vCPUs up to %u%%",
+			 min(r->throttle_pct, 99u));
 	if (r->unknown && r->source_stopping)
 		return snprintf(buf, n, "migration outcome unknown: %s; this VMM is stopping, so "
 				"the guest runs at the destination or nowhere", r->reason);
@@ -1071,7 +1126,7 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 				"the guest runs on here");
 	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
 			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero, %llu encrypted), "
-			"%u channel%s%s%s%s",
+			"%u channel%s%s%s%s%s",
 			r->total_ns / 1e9, r->downtime_ns / 1e6, r->bytes / 1e6,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
@@ -1079,7 +1134,7 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 			(unsigned long long)r->pages_encrypted, r->channels, r->channels == 1 ? "" : "s",
 			r->verified ? ", guest memory verified" : "",
 			r->round_limit ? "; did not converge: pre-copy stopped at its round limit, "
-			"above the downtime target" : "",
+			"above the downtime target" : "", thr,
 			r->paused ? "; the guest is paused there, as it was here ('lkvm resume')" : "");
 }
 
@@ -1168,6 +1223,7 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			"\"channels\":%u,"
 			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":%s,"
 			"\"converged\":%s,\"max_rounds\":%u,\"downtime_target_ms\":%u,"
+			"\"auto_converge\":%s,\"throttle_pct\":%u,"
 			"\"paused\":%s,\"guest\":\"%s\"}",
 			r->unknown ? "unknown" : r->status ? "failed" : "completed", reason,
 			r->total_ns / 1e6,
@@ -1178,5 +1234,6 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			r->verified ? "true" : "false", crc,
 			r->round_limit ? "false" : "true", r->max_rounds, r->downtime_target_ms,
+			r->auto_converge ? "true" : "false", min(r->throttle_pct, 99u),
 			r->paused ? "true" : "false", mig_result__where(r));
 }

@@ -186,5 +186,10 @@ void kvm__request_stop(struct kvm *kvm, int status, const char *reason);
 int kvm__pause(struct kvm *kvm);	/* all vCPUs out of KVM_RUN, parked */
 void kvm__resume(struct kvm *kvm);
 bool kvm__is_paused(struct kvm *kvm);
+/*
+ * Give the vCPUs only (100 - pct)% of the time (auto-converge); 0 ends it
+ * and wakes them at once.  pct up to 99.  -ESHUTDOWN while stopping.
+ */
+int kvm__throttle(struct kvm *kvm, u32 pct);
 
 #endif

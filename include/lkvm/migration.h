@@ -385,6 +385,7 @@ struct mig_params {
 	u32 ack_timeout_ms;		/* default 30000 */
 	bool verify;			/* ship a whole-RAM crc32 in END (costs downtime) */
 	u32 wait_ready_ms;		/* SEV: wait this long for MIGRATION_READY */
+	bool auto_converge;		/* throttle the vCPUs while the guest outruns the link */
 };
 
 struct mig_progress {
@@ -397,6 +398,7 @@ struct mig_progress {
 	u64 bytes;
 	bool final;
 	bool rate_known;		/* else mbps and expected_downtime_ms mean nothing yet */
+	u32 throttle_pct;		/* auto-converge: vCPUs get (100 - this)% of the time */
 };
 
 struct mig_result {
@@ -413,6 +415,8 @@ struct mig_result {
 	bool unknown;			/* GO sent, RUNNING not heard: paused here, may run there */
 	bool round_limit;		/* pre-copy ended at --max-rounds, not at the target */
 	u32 max_rounds, downtime_target_ms;
+	bool auto_converge;
+	u32 throttle_pct;		/* the highest vCPU throttle auto-converge needed */
 };
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);
@@ -467,6 +471,7 @@ u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks);
  * REPLY.  Both ends are the same binary on the same host: host order.
  */
 #define MIG_IPC_VERIFY		(1u << 0)
+#define MIG_IPC_AUTO_CONVERGE	(1u << 1)
 /* IPC_MSG_MIGRATE_STATUS flags: the answer as JSON. */
 #define MIG_STATUS_JSON		(1u << 0)
 

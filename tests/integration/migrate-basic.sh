@@ -62,7 +62,7 @@ migrate_once() {
 	local num='[0-9]+(\.[0-9])?' plines
 	plines=$(grep -c '^{"event":"progress"' "$T_TMP/$t-migrate.err")
 	if [ "$plines" -lt 2 ] || grep '^{' "$T_TMP/$t-migrate.err" | grep -Evq \
-		"^\{\"event\":\"progress\",\"round\":[0-9]+,\"final\":(true|false),\"percent\":$num,\"mbps\":($num|null),\"dirty_pages_per_s\":[0-9]+,\"remaining_pages\":[0-9]+,\"expected_downtime_ms\":($num|null),\"bytes\":[0-9]+\}$" ||
+		"^\{\"event\":\"progress\",\"round\":[0-9]+,\"final\":(true|false),\"percent\":$num,\"mbps\":($num|null),\"dirty_pages_per_s\":[0-9]+,\"remaining_pages\":[0-9]+,\"expected_downtime_ms\":($num|null),\"bytes\":[0-9]+,\"throttle_pct\":[0-9]+\}$" ||
 		! grep '^{' "$T_TMP/$t-migrate.err" | tail -n 1 | grep -q '"final":true' ||
 		[ "$(echo "$out" | wc -l)" -ne 1 ]; then
 		fail "$t" "progress JSON lines ($plines): $(head -c 600 "$T_TMP/$t-migrate.err")"; return
@@ -156,7 +156,7 @@ if [ -z "$LAST_JSON" ]; then
 	fail round-limit "the migration failed (above)"
 elif echo "$LAST_JSON" | grep -q '"converged":true'; then
 	skip round-limit "converged within 2 rounds: the guest barely ran (host too busy)"
-elif echo "$LAST_JSON" | grep -q '"converged":false,"max_rounds":2,"downtime_target_ms":1,"paused"' &&
+elif echo "$LAST_JSON" | grep -q '"converged":false,"max_rounds":2,"downtime_target_ms":1,"auto_converge":false,"throttle_pct":0,"paused"' &&
      grep -q "still dirties memory faster than it moves" "$T_TMP/round-limit-run-src.err"; then
 	pass round-limit
 else

@@ -299,10 +299,12 @@ static void test_json_lines(void)
 	mig_progress__json(&p, buf, sizeof(buf));
 	CHECK(!strcmp(buf, "{\"event\":\"progress\",\"round\":3,\"final\":true,"
 		       "\"percent\":42.2,\"mbps\":1234.5,\"dirty_pages_per_s\":77,"
-		       "\"remaining_pages\":9,\"expected_downtime_ms\":0.8,\"bytes\":1048576}") ||
+		       "\"remaining_pages\":9,\"expected_downtime_ms\":0.8,\"bytes\":1048576,"
+		       "\"throttle_pct\":0}") ||
 	      !strcmp(buf, "{\"event\":\"progress\",\"round\":3,\"final\":true,"
 		       "\"percent\":42.3,\"mbps\":1234.5,\"dirty_pages_per_s\":77,"
-		       "\"remaining_pages\":9,\"expected_downtime_ms\":0.8,\"bytes\":1048576}"));
+		       "\"remaining_pages\":9,\"expected_downtime_ms\":0.8,\"bytes\":1048576,"
+		       "\"throttle_pct\":0}"));
 	p.percent = NAN;
 	p.mbps = INFINITY;
 	p.expected_downtime_ms = 1e300;
@@ -318,6 +320,14 @@ static void test_json_lines(void)
 	CHECK(strstr(buf, "\"expected_downtime_ms\":null,") != NULL);
 	mig_progress__text(&p, buf, sizeof(buf));
 	CHECK(strstr(buf, "? MB/s") && strstr(buf, "expected downtime not known yet"));
+	CHECK(!strstr(buf, "throttled"));
+	/* Auto-converge at work: the text says so; a VMM's absurd figure stays in range. */
+	p.throttle_pct = 40;
+	mig_progress__text(&p, buf, sizeof(buf));
+	CHECK(strstr(buf, "  vCPUs throttled 40%") != NULL);
+	p.throttle_pct = 1000;
+	mig_progress__json(&p, buf, sizeof(buf));
+	CHECK(strstr(buf, ",\"throttle_pct\":99}") != NULL);
 
 	/* The reason quotes the peer: quotes and control characters escaped. */
 	snprintf(r.reason, sizeof(r.reason), "destination refused: say \"no\"\n\\");
@@ -325,6 +335,14 @@ static void test_json_lines(void)
 	CHECK(!strncmp(buf, "{\"status\":\"failed\",\"reason\":\"destination refused: "
 			"say \\\"no\\\"\\\\\",\"total_ms\":2.000,", 80));
 	CHECK(!strchr(buf, '\n'));
+	CHECK(strstr(buf, "\"auto_converge\":false,\"throttle_pct\":0,") != NULL);
+	r.status = 0;
+	r.auto_converge = true;
+	r.throttle_pct = 90;
+	mig_result__json(&r, buf, sizeof(buf));
+	CHECK(strstr(buf, "\"converged\":true,") && strstr(buf, "\"auto_converge\":true,\"throttle_pct\":90,"));
+	mig_result__text(&r, buf, sizeof(buf));
+	CHECK(strstr(buf, "; auto-converge throttled the vCPUs up to 90%") != NULL);
 }
 
 static void test_untouched_pages_skipped(void)

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Auto-converge (lkvm migrate --auto-converge): a guest that dirties memory
+# faster than the link moves it converges only if its vCPUs get less time.
+# Both vCPUs of tests/guests/migrate-smp rewrite a 2 MiB buffer every few
+# ms; at --bandwidth 4 one pass over it takes 0.5 s, so without a throttle
+# every round leaves the whole buffer dirty and pre-copy never gets under
+# a 1 ms downtime.
+#   no-throttle      without the option: stops at --max-rounds, "converged":false
+#   auto-converge    with it: converges, counts run on at the destination
+#                    with no gap, the RAM checksum matches
+#   throttle-lifted  a cancelled migration gives the guest its speed back
+#                    (the lkvm-throttle thread is gone, the count rate recovers)
+#   stop-throttled   lkvm stop of a throttled source ends it at once
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/migrate-common.inc"
+
+tests="no-throttle auto-converge throttle-lifted stop-throttled"
+need_kvm $tests
+need_migrate $tests
+
+GUEST_ARGS=(-k "$GUESTS/migrate-smp" -m 64M -c 2 -p "delay=100 dirty=64")
+
+# src_dst T: source T-s running the dirtying guest, destination T-d on $PORT
+src_dst() {
+	local t=$1
+	PORT=$(pick_port)
+	bg_start SRC_PID "$LKVM" run "${GUEST_ARGS[@]}" --name "$t-s" >"$T_TMP/$t-s.out" 2>"$T_TMP/$t-s.err"
+	if ! start_dst "$t-d" "$PORT" -m 64M -c 2 ||
+	   ! wait_for 30 grep -q "faulted in" "$T_TMP/$t-d.err" ||
+	   ! SEQ_CPU=0 wait_for 30 counts_past "$T_TMP/$t-s.out" 3 ||
+	   ! SEQ_CPU=1 wait_for 30 counts_past "$T_TMP/$t-s.out" 3; then
+		fail "$t" "setup: $(tail -n 1 "$T_TMP/$t-s.err" "$T_TMP/$t-d.err")"; return 1
+	fi
+}
+
+cleanup_pair() {
+	"$LKVM" stop --name "$1-s" >/dev/null 2>&1
+	"$LKVM" stop --name "$1-d" >/dev/null 2>&1
+	wait_exit "$SRC_PID" 20; wait_exit "$DST_PID" 20
+}
+
+throttle_threads() { grep -lx lkvm-throttle /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
+
+# rate FILE: vCPU 0's counts per second, over one second
+rate() {
+	local a b
+	a=$(SEQ_CPU=0 last_count "$1"); sleep 1; b=$(SEQ_CPU=0 last_count "$1")
+	echo $((b - a))
+}
+
+# last_throttle FILE: the throttle in the last progress line of lkvm migrate --json
+last_throttle() { grep -o '"throttle_pct":[0-9]*' "$1" | tail -n 1 | cut -d: -f2; }
+throttle_at_least() { local p; p=$(last_throttle "$1"); [ -n "$p" ] && [ "$p" -ge "$2" ]; }
+
+# throttled T PCT: an endless auto-converge migration of T-s in the
+# background (its pid in MPID), until the throttle reaches PCT%
+throttled() {
+	"$LKVM" migrate --to "127.0.0.1:$PORT" --name "$1-s" --json --bandwidth 4 --downtime 1 \
+		--auto-converge --max-rounds 1000 >"$T_TMP/$1.mig.out" 2>"$T_TMP/$1.mig.err" &
+	MPID=$!
+	wait_for 60 throttle_at_least "$T_TMP/$1.mig.err" "$2" && return
+	fail "$1" "no throttle of $2% within 60 s: $(tail -n 1 "$T_TMP/$1.mig.err")"
+	kill $MPID 2>/dev/null; wait $MPID
+	return 1
+}
+
+# The control: the same guest and link without the option.
+t=no-throttle
+if src_dst $t; then
+	out=$("$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json --bandwidth 4 --downtime 1 \
+		--max-rounds 6 2>"$T_TMP/$t.mig.err"); rc=$?
+	echo "$t: $out"
+	if [ $rc -ne 0 ] || ! grep -q '"status":"completed"' <<<"$out"; then
+		fail $t "migrate (rc $rc): $out $(tail -n 1 "$T_TMP/$t.mig.err")"
+	elif grep -q '"converged":true' <<<"$out"; then
+		skip $t "converged without a throttle: the guest barely ran (host too busy)"
+	elif grep -q '"converged":false,"max_rounds":6,"downtime_target_ms":1,"auto_converge":false,"throttle_pct":0,' <<<"$out" &&
+	     [ "$(throttle_threads "$DST_PID")" = 0 ]; then
+		pass $t
+	else
+		fail $t "$out"
+	fi
+	cleanup_pair $t
+fi
+
+t=auto-converge
+if src_dst $t; then
+	out=$("$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json --bandwidth 4 --downtime 1 \
+		--auto-converge --verify 2>"$T_TMP/$t.mig.err"); rc=$?
+	echo "$t: $out"
+	pct=$(sed -n 's/.*"throttle_pct":\([0-9]*\).*/\1/p' <<<"$out")
+	crc=$(sed -n 's/.*"mem_crc32":"\(0x[0-9a-f]*\)".*/\1/p' <<<"$out")
+	if [ $rc -ne 0 ] || ! grep -q '"status":"completed"' <<<"$out"; then
+		fail $t "migrate (rc $rc): $out $(tail -n 1 "$T_TMP/$t.mig.err")"
+	elif ! grep -q '"converged":true,.*"auto_converge":true,' <<<"$out" || [ "${pct:-0}" -lt 20 ]; then
+		fail $t "did not converge by throttling: $out"
+	elif ! grep -q "its vCPUs now get $((100 - pct))% of the time" "$T_TMP/$t-s.err"; then
+		fail $t "the source did not log its throttle steps: $(grep migration "$T_TMP/$t-s.err" | tail -n 3)"
+	elif ! grep -q "guest memory crc32 $crc matches" "$T_TMP/$t-d.err"; then
+		fail $t "destination did not confirm memory checksum $crc: $(tail -n 2 "$T_TMP/$t-d.err")"
+	elif ! wait_exit "$SRC_PID" 10 || [ "$EXIT_RC" != 0 ]; then
+		fail $t "source exit $EXIT_RC after the commit"
+	else
+		bad=
+		for c in 0 1; do
+			last=$(SEQ_CPU=$c last_count "$T_TMP/$t-s.out")
+			if ! SEQ_CPU=$c wait_for 30 counts_past "$T_TMP/$t-d.out" $((last + 3)) ||
+			   ! m=$(SEQ_CPU=$c check_sequence "$T_TMP/$t-s.out" "$T_TMP/$t-d.out"); then
+				bad="vCPU $c: ${m:-did not continue past $last}"; break
+			fi
+		done
+		# The destination's vCPUs run free: throttling is the source's business.
+		if [ -n "$bad" ]; then
+			fail $t "$bad"
+		elif [ "$(throttle_threads "$DST_PID")" != 0 ]; then
+			fail $t "the destination runs a throttle thread"
+		else
+			pass $t
+			echo "$t: throttled up to $pct%, $(grep -c '"throttle_pct":[1-9]' "$T_TMP/$t.mig.err") progress reports with a throttle"
+		fi
+	fi
+	cleanup_pair $t
+fi
+
+# Throttled to 70% or more, then cancelled: the guest gets its CPU back.
+t=throttle-lifted
+if src_dst $t; then
+	before=$(rate "$T_TMP/$t-s.out")
+	if throttled $t 70; then
+		threads=$(throttle_threads "$SRC_PID")
+		during=$(rate "$T_TMP/$t-s.out")
+		"$LKVM" migrate --cancel --name $t-s >/dev/null 2>&1
+		wait $MPID; rc=$?
+		after=$(rate "$T_TMP/$t-s.out")
+		echo "$t: vCPU 0 counts/s: $before before, $during at $(last_throttle "$T_TMP/$t.mig.err")% or more, $after after the cancel"
+		if [ $rc -ne 1 ] || ! grep -q '"guest":"source"' "$T_TMP/$t.mig.out"; then
+			fail $t "cancel: rc $rc, $(cat "$T_TMP/$t.mig.out")"
+		elif [ "$threads" != 1 ] || [ "$(throttle_threads "$SRC_PID")" != 0 ]; then
+			fail $t "lkvm-throttle threads: $threads while throttled, $(throttle_threads "$SRC_PID") after"
+		elif [ "$before" -le 0 ] || [ $((during * 2)) -ge "$after" ] || [ $((after * 3)) -lt "$before" ]; then
+			fail $t "counting speed not throttled and then restored ($before, $during, $after)"
+		else
+			pass $t
+		fi
+	fi
+	cleanup_pair $t
+fi
+
+# lkvm stop cuts the throttle's sleeps short (up to 1 s each at 99%) and
+# joins its thread before the vCPUs go (the ASan rerun watches that).
+t=stop-throttled
+if src_dst $t; then
+	if throttled $t 90; then
+		"$LKVM" stop --name $t-s >/dev/null 2>&1
+		wait $MPID; rc=$?
+		if ! wait_exit "$SRC_PID" 10; then
+			fail $t "the source did not exit within 10 s of lkvm stop"
+		elif [ $rc -ne 2 ] || ! grep -q '"guest":"stopped"' "$T_TMP/$t.mig.out"; then
+			fail $t "migrate: rc $rc, $(cat "$T_TMP/$t.mig.out"); source exit $EXIT_RC"
+		elif grep -q "ERROR: \(Address\|Leak\|Undefined\)Sanitizer\|runtime error" "$T_TMP/$t-s.err"; then
+			fail $t "sanitizer: $(grep -m 1 Sanitizer "$T_TMP/$t-s.err")"
+		else
+			pass $t
+		fi
+	fi
+	cleanup_pair $t
+fi
+t_done
