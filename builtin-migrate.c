@@ -29,8 +29,8 @@
 
 static const char migrate_usage_line[] =
 	"lkvm migrate --to HOST:PORT [--name NAME] [--downtime MS] [--bandwidth MB/s] "
-	"[--channels N] [--max-rounds N] [--auto-converge] [--verify] [--wait-ready S] [--json] "
-	"[--quiet]\n"
+	"[--channels N] [--max-rounds N] [--auto-converge] [--compress] [--verify] "
+	"[--wait-ready S] [--json] [--quiet]\n"
 	"   or: lkvm migrate --cancel [--name NAME]\n"
 	"   or: lkvm migrate --status [--name NAME] [--json]";
 
@@ -190,7 +190,7 @@ static int cmd_migrate(int argc, const char **argv)
 	const char *name = NULL, *to = NULL;
 	u64 bandwidth = 0;
 	int downtime = 0, channels = 0, max_rounds = 0, wait_ready = 0;
-	bool verify = false, cancel = false, query = false, converge = false;
+	bool verify = false, cancel = false, query = false, converge = false, compress = false;
 	struct client c = { 0 };
 	const struct option opts[] = {
 		OPT_STR('t', "to", &to, "<host:port>", "the destination: lkvm run --incoming PORT there"),
@@ -205,6 +205,8 @@ static int cmd_migrate(int argc, const char **argv)
 			    "pre-copy rounds before stopping the guest anyway (default 30)"),
 		OPT_BOOLEAN(0, "auto-converge", &converge,
 			    "slow the guest's vCPUs down while it dirties memory faster than it moves"),
+		OPT_BOOLEAN(0, "compress", &compress,
+			    "deflate RAM pages (zlib level 1): for a slow or capped link, not a fast one"),
 		OPT_BOOLEAN(0, "verify", &verify,
 			    "end-to-end crc32 of all guest RAM, checked by the destination (adds a pass over RAM at each end to the downtime)"),
 		OPT_INTEGER(0, "wait-ready", &wait_ready, 0, 3600,
@@ -240,10 +242,10 @@ static int cmd_migrate(int argc, const char **argv)
 		return 1;
 	}
 	if (cancel && (to || downtime || bandwidth || channels || max_rounds || verify || converge ||
-		       wait_ready || c.json || c.quiet))
+		       compress || wait_ready || c.json || c.quiet))
 		return fail_early(&c, "--cancel takes no option but --name");
 	if (query && (cancel || to || downtime || bandwidth || channels || max_rounds || verify ||
-		      converge || wait_ready || c.quiet))
+		      converge || compress || wait_ready || c.quiet))
 		return fail_early(&c, "--status takes no option but --name and --json");
 	if (!to && !cancel && !query)
 		return fail_early(&c, "--to HOST:PORT (or --cancel, --status) is required");
@@ -273,6 +275,7 @@ static int cmd_migrate(int argc, const char **argv)
 	req.bandwidth_mbps = bandwidth;
 	req.flags = (verify ? MIG_IPC_VERIFY : 0) | (converge ? MIG_IPC_AUTO_CONVERGE : 0);
 	req.wait_ready_ms = wait_ready * 1000;
+	req.compress = compress ? 1 : 0;
 	c.tty = isatty(2);
 
 	fd = ipc__connect(name);

@@ -45,7 +45,8 @@ if [ ! -w /dev/kvm ]; then
 	exit 0
 fi
 
-# guest_bench KEY LABEL RUN_ARGS...: migrate the idle bench guest, print the JSON summary.
+# guest_bench KEY LABEL RUN_ARGS...: migrate the idle bench guest, print the JSON summary
+# (MIG_ARGS: more lkvm migrate options; MB: the RAM the figures are of, default SIZE_MB).
 guest_bench() {
 	local key=$1 label=$2 port=$((30000 + RANDOM % 30000)) out line; shift 2
 	"$LKVM" run -k "$O/bench/idle-guest" --name "b-src" "$@" \
@@ -56,11 +57,12 @@ guest_bench() {
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
 	wait_pair "$label" 600
-	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" ${CHANNELS:+--channels "$CHANNELS"} --json --quiet)
+	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" ${CHANNELS:+--channels "$CHANNELS"} \
+		${MIG_ARGS:-} --json --quiet)
 	echo "$label: $out"
 	line=$(echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*/\1 \2 \3/p')
 	if [ -n "$line" ]; then
-		echo "$line" | awk -v mb="$SIZE_MB" -v l="$label" '{ printf "  %s: total %.3f s, downtime %.1f ms, %.0f MB/s of guest RAM, %.0f MB/s on the wire\n", l, $1/1000, $2, mb*1048576/($1/1000)/1e6, $3/($1/1000)/1e6 }'
+		echo "$line" | awk -v mb="${MB:-$SIZE_MB}" -v l="$label" '{ printf "  %s: total %.3f s, downtime %.1f ms, %.0f MB/s of guest RAM, %.0f MB/s on the wire\n", l, $1/1000, $2, mb*1048576/($1/1000)/1e6, $3/($1/1000)/1e6 }'
 		set -- $line
 		fig "${key}_s" "$(echo "$1" | awk '{ printf "%.3f", $1 / 1000 }')"
 		fig "${key}_dt" "$2"
@@ -98,6 +100,24 @@ for i in $(seq "$REPEAT"); do
 	fi
 done
 
+# --compress over a capped link (a 200 Mbit/s WAN: --bandwidth 25), with RAM
+# that compresses as real memory does: the host's executables, concatenated.
+ZMB=${ZMB:-256}
+find /usr/bin -maxdepth 1 -type f -size +64k -print0 2>/dev/null | sort -z | xargs -0 cat 2>/dev/null |
+	head -c $((ZMB << 20)) >"$tmp/text.img"
+if [ "$(stat -c %s "$tmp/text.img")" -eq $((ZMB << 20)) ]; then
+	echo
+	echo "-- ${ZMB} MiB of executables (/usr/bin) over a link capped at 25 MB/s, 2 channels:"
+	for i in $(seq "$REPEAT"); do
+		MB=$ZMB MIG_ARGS="--bandwidth 25 --channels 2" guest_bench capped "capped 25 MB/s, as they are #$i" \
+			-m $((ZMB * 2 + 64))M -i "$tmp/text.img"
+		MB=$ZMB MIG_ARGS="--bandwidth 25 --channels 2 --compress" guest_bench capped_z \
+			"capped 25 MB/s, --compress #$i" -m $((ZMB * 2 + 64))M -i "$tmp/text.img"
+	done
+else
+	echo "-- /usr/bin holds less than ${ZMB} MiB of executables: the --compress bench is skipped"
+fi
+
 echo
 if command -v qemu-system-x86_64 >/dev/null; then
 	bench/migrate-qemu.sh "$O/bench/idle-guest" "$SIZE_MB" "${CHANNELS:-2}" "$REPEAT" "$tmp/random.img" 2>&1 |
@@ -128,6 +148,8 @@ row "lkvm live migration, random RAM" "$(median rand_s)" "$(mbs "$(median rand_s
 row "  lkvm MB/s / raw memory-to-memory MB/s just before (median of pairs)" "" "$(median pair_ratio)" ""
 row "  lkvm MB/s / raw hot-buffer MB/s just before (median of pairs)" "" "$(median pair_ratio_hot)" ""
 row "lkvm live migration, zero RAM" "$(median zero_s)" "" "$(median zero_dt)"
+row "lkvm, ${ZMB} MiB of executables, capped at 25 MB/s" "$(median capped_s)" "" "$(median capped_dt)"
+row "lkvm, the same with --compress" "$(median capped_z_s)" "" "$(median capped_z_dt)"
 for k in $(awk '$1 ~ /^q_.*_s$/ { print $1 }' "$tmp/figures" 2>/dev/null | awk '!seen[$0]++'); do
 	base=${k%_s}
 	name=$(echo "${base#q_}" | tr '_' ' ' | sed 's/  */ /g; s/ $//; s/mem prealloc/-mem-prealloc/')

@@ -68,7 +68,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	    req.flags & ~(MIG_IPC_VERIFY | MIG_IPC_AUTO_CONVERGE) || req.channels > MIG_MAX_CHANNELS ||
 	    req.bandwidth_mbps > MIG_MAX_BANDWIDTH_MBPS ||
 	    req.downtime_ms > 600000 || req.max_rounds > 10000 ||
-	    req.wait_ready_ms > 3600000 || req.rsvd)
+	    req.wait_ready_ms > 3600000 || req.compress > 9)
 		return -EINVAL;
 	/* Only an SEV guest says when it is ready to move: not silently ignored. */
 	if (req.wait_ready_ms && kvm->cfg.sev_mode == SEV_MODE_NONE)
@@ -103,6 +103,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	p.bandwidth_mbps = req.bandwidth_mbps;
 	p.verify = req.flags & MIG_IPC_VERIFY;
 	p.auto_converge = req.flags & MIG_IPC_AUTO_CONVERGE;
+	p.compress = req.compress;
 	p.wait_ready_ms = req.wait_ready_ms;
 
 	pr_info("migration to %s started", p.to);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
@@ -96,16 +97,37 @@ u8 *mig_incoming__page_host(struct mig_incoming *in, u64 page)
 	return NULL;
 }
 
+/*
+ * A DEFLATE entry's data into its page.  Its crc (of the deflate bytes, as
+ * an ENCRYPTED entry's covers the packet: a flip that would inflate to the
+ * same page is damage all the same) was good; still, anything but a stream
+ * that ends exactly at the page's end with all its input used is refused,
+ * and the page is then suspect, as a NORMAL page with a bad crc.
+ */
+static int inflate_page(z_stream *zs, const u8 *in, u32 len, u8 *page)
+{
+	if (inflateReset(zs) != Z_OK)
+		return -EIO;
+	zs->next_in = (u8 *)in;
+	zs->avail_in = len;
+	zs->next_out = page;
+	zs->avail_out = PAGE_SIZE;
+	if (inflate(zs, Z_FINISH) != Z_STREAM_END || zs->avail_out || zs->avail_in)
+		return -EBADMSG;
+	return 0;
+}
+
 static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mig_hdr *h,
 		    struct mig_chan_end *counted)
 {
 	static _Thread_local u8 tab[MIG_MAX_BATCH * MIG_ENT_SIZE];
 	static _Thread_local struct mig_page_ent ents[MIG_MAX_BATCH];
 	static _Thread_local struct iovec iov[MIG_MAX_BATCH];
-	u8 *enc = NULL;
+	u8 *enc = NULL;			/* ENCRYPTED and DEFLATE data: not guest memory yet */
 	size_t enc_len = 0, enc_off = 0;
+	z_stream *zs = NULL;
 	int ret, nio = 0;
-	u32 i;
+	u32 i, kind;
 
 	if (!in->got_hello)
 		return -EPROTO;
@@ -117,15 +139,30 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 		mig_incoming__fail(in, ret, "bad RAM record (seq %u): %s", h->seq, mig_strerror(ret));
 		return ret;
 	}
-	for (i = 0; i < h->count; i++)
-		if ((ents[i].flags & MIG_PAGE_KIND_MASK) == MIG_PAGE_ENCRYPTED)
+	for (i = 0; i < h->count; i++) {
+		kind = ents[i].flags & MIG_PAGE_KIND_MASK;
+		if (kind == MIG_PAGE_ENCRYPTED && !in->recv_encrypted) {
+			ret = -EOPNOTSUPP;
+			goto out;
+		}
+		if (kind == MIG_PAGE_ENCRYPTED || kind == MIG_PAGE_DEFLATE)
 			enc_len += ents[i].len;
+		if (kind == MIG_PAGE_DEFLATE && !zs) {
+			zs = calloc(1, sizeof(*zs));
+			if (!zs || inflateInit2(zs, -15) != Z_OK) {
+				free(zs);
+				zs = NULL;
+				ret = -ENOMEM;
+				goto out;
+			}
+		}
+	}
 	if (enc_len) {
-		if (!in->recv_encrypted)
-			return -EOPNOTSUPP;
 		enc = malloc(enc_len);	/* <= MIG_MAX_RAM_LEN: capped by the decoder */
-		if (!enc)
-			return -ENOMEM;
+		if (!enc) {
+			ret = -ENOMEM;
+			goto out;
+		}
 	}
 	/* Page data lands in guest memory directly: the header said where. */
 	for (i = 0; i < h->count; i++) {
@@ -146,6 +183,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 			}
 			break;
 		case MIG_PAGE_ENCRYPTED:
+		case MIG_PAGE_DEFLATE:
 			iov[nio].iov_base = enc + enc_off;
 			iov[nio++].iov_len = e->len;
 			enc_off += e->len;
@@ -181,6 +219,21 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 			if (in->encrypted)
 				bit_clear(in->encrypted, e->page);
 			break;
+		case MIG_PAGE_DEFLATE:
+			/* Damaged data never reaches guest memory. */
+			if (mig_crc__bad(mig_crc32(0, enc + enc_off, e->len), e->crc)) {
+				bit_set(in->suspect, e->page);
+			} else {
+				bit_set(in->written, e->page);
+				if (inflate_page(zs, enc + enc_off, e->len, host))
+					bit_set(in->suspect, e->page);
+				else
+					bit_clear(in->suspect, e->page);
+			}
+			if (in->encrypted)
+				bit_clear(in->encrypted, e->page);
+			enc_off += e->len;
+			break;
 		case MIG_PAGE_ENCRYPTED:
 			if (mig_crc__bad(mig_crc32(0, enc + enc_off, e->len), e->crc)) {
 				bit_set(in->suspect, e->page);
@@ -204,6 +257,10 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 	in->records_in++;
 	in->bytes_in += MIG_HDR_SIZE + h->len;
 out:
+	if (zs) {
+		inflateEnd(zs);
+		free(zs);
+	}
 	free(enc);
 	return ret;
 }

@@ -442,6 +442,8 @@ static int connect_all(struct mig_src *m)
 	}
 	shape.nr_channels = m->nch;
 	shape.session = m->session;
+	if (m->p->compress)
+		shape.features |= MIG_F_DEFLATE;
 	ret = mig_shape__encode(&shape, &b);
 	if (!ret)
 		ret = mig_chan__send_rec(&m->ctrl, MIG_REC_HELLO, 0, 0, b.data, b.len);
@@ -658,6 +660,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	res->max_rounds = p->max_rounds;
 	res->downtime_target_ms = p->downtime_ms;
 	res->auto_converge = p->auto_converge;
+	res->compress = p->compress;
 	if (kvm->cfg.sev_mode != SEV_MODE_NONE && p->verify) {
 		snprintf(res->reason, sizeof(res->reason),
 			 "--verify would read private SEV guest memory: not with SEV");
@@ -708,6 +711,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	m->ram.nr_pages = kvm->nr_pages;
 	m->ram.nr_channels = m->nch;
 	m->ram.stop = &cur.cancel;
+	m->ram.deflate_level = p->compress;
 	if (getrandom(&m->session, sizeof(m->session), 0) != sizeof(m->session))
 		m->session = t0 ^ getpid();
 
@@ -995,11 +999,15 @@ out_stats:
 		res->pages_zero += m->ch[i].st.zero;
 		res->pages_normal += m->ch[i].st.normal;
 		res->pages_encrypted += m->ch[i].st.encrypted;
+		res->pages_deflated += m->ch[i].st.deflated;
+		res->deflate_in += m->ch[i].st.deflate_in;
+		res->deflate_out += m->ch[i].st.deflate_out;
 		res->bytes += m->ch[i].chan.bytes_out;
 		mig_chan__close(&m->ch[i].chan);
 	}
 	res->bytes += m->ctrl.bytes_out;
-	res->pages_total = res->pages_zero + res->pages_normal + res->pages_encrypted;
+	res->pages_total = res->pages_zero + res->pages_normal + res->pages_encrypted +
+			   res->pages_deflated;
 	mig_chan__close(&m->ctrl);
 	/* Committed too: the harvester and ring-full exits must not reach
 	 * m->dirty once it is freed (a no-op after the failure path's stop). */
@@ -1108,8 +1116,12 @@ int mig_progress__json(const struct mig_progress *p, char *buf, size_t n)
 
 int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 {
-	char thr[64] = "";
+	char thr[64] = "", z[64] = "";
 
+	if (r->compress)
+		snprintf(z, sizeof(z), ", %llu compressed %.1f:1",
+			 (unsigned long long)r->pages_deflated,
+			 r->deflate_out ? (double)r->deflate_in / r->deflate_out : 0.0);
 	if (r->throttle_pct)
 		snprintf(thr, sizeof(thr), "; auto-converge throttled the vCPUs up to %u%%",
 			 min(r->throttle_pct, 99u));
@@ -1125,12 +1137,12 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 				r->source_stopping ? "the guest stops with this VMM" :
 				"the guest runs on here");
 	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
-			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal, %llu zero, %llu encrypted), "
+			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal%s, %llu zero, %llu encrypted), "
 			"%u channel%s%s%s%s%s",
 			r->total_ns / 1e9, r->downtime_ns / 1e6, r->bytes / 1e6,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
-			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
+			(unsigned long long)r->pages_normal, z, (unsigned long long)r->pages_zero,
 			(unsigned long long)r->pages_encrypted, r->channels, r->channels == 1 ? "" : "s",
 			r->verified ? ", guest memory verified" : "",
 			r->round_limit ? "; did not converge: pre-copy stopped at its round limit, "
@@ -1212,14 +1224,18 @@ const char *mig_result__where(const struct mig_result *r)
 int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 {
 	char reason[512], crc[16] = "null";	/* no crc without --verify */
+	char ratio[32] = "null";		/* none compressed */
 
 	/* The reason is ours, but escape it anyway: it quotes the peer. */
 	mig_json_str(r->reason, reason, sizeof(reason));
 	if (r->verified)
 		snprintf(crc, sizeof(crc), "\"0x%08x\"", r->mem_crc);
+	if (r->deflate_out)
+		snprintf(ratio, sizeof(ratio), "%.2f", fin((double)r->deflate_in / r->deflate_out));
 	return snprintf(buf, n, "{\"status\":\"%s\",\"reason\":\"%s\",\"total_ms\":%.3f,"
 			"\"downtime_ms\":%.3f,\"bytes\":%llu,\"rounds\":%llu,\"pages\":%llu,"
 			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"pages_encrypted\":%llu,"
+			"\"pages_compressed\":%llu,\"compress\":%s,\"compression_ratio\":%s,"
 			"\"channels\":%u,"
 			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":%s,"
 			"\"converged\":%s,\"max_rounds\":%u,\"downtime_target_ms\":%u,"
@@ -1230,7 +1246,9 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			r->downtime_ns / 1e6, (unsigned long long)r->bytes,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
-			(unsigned long long)r->pages_encrypted, r->channels,
+			(unsigned long long)r->pages_encrypted,
+			(unsigned long long)r->pages_deflated, r->compress ? "true" : "false", ratio,
+			r->channels,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			r->verified ? "true" : "false", crc,
 			r->round_limit ? "false" : "true", r->max_rounds, r->downtime_target_ms,

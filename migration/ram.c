@@ -1,7 +1,8 @@
 /*
  * Sending RAM: batches of up to MIG_MAX_BATCH pages, each page checked for
  * zero (then it costs one 24-byte entry) or checksummed and handed to the
- * kernel as an iovec into guest memory.  Pages are striped over the data
+ * kernel as an iovec into guest memory (with --compress, deflated into a
+ * batch buffer when that makes it shorter).  Pages are striped over the data
  * channels in MIG_CHUNK_PAGES chunks, and a page always takes the same
  * channel, so TCP ordering keeps its copies in round order.
  */
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "lkvm/migration.h"
 #include "lkvm/page-map.h"
@@ -99,7 +101,13 @@ struct batch {
 	u8 hdr[MIG_HDR_SIZE];
 	u8 *enc;			/* SEV: sealed packets of this batch */
 	size_t enc_used;
+	z_stream *zs;			/* --compress */
+	u8 *zbuf;			/* this batch's deflated pages */
+	size_t zused;
+	u8 *scratch;			/* the page being deflated, copied out of the guest */
 	u32 normal, zero, encrypted;	/* counted in the stats once sent */
+	u32 deflated;
+	u64 deflate_in, deflate_out;
 };
 
 static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_stats *st)
@@ -128,7 +136,11 @@ static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_
 	st->normal += b->normal;
 	st->zero += b->zero;
 	st->encrypted += b->encrypted;
-	b->normal = b->zero = b->encrypted = 0;
+	st->deflated += b->deflated;
+	st->deflate_in += b->deflate_in;
+	st->deflate_out += b->deflate_out;
+	b->normal = b->zero = b->encrypted = b->deflated = 0;
+	b->deflate_in = b->deflate_out = 0;
 	/* Read by the migration thread for progress while this one sends. */
 	__atomic_store_n(&st->sent.pages, st->sent.pages + b->n, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->sent.bytes, st->sent.bytes + h.len, __ATOMIC_RELAXED);
@@ -136,6 +148,7 @@ static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_
 	b->nio = 0;
 	b->data_len = 0;
 	b->enc_used = 0;
+	b->zused = 0;
 	return 0;
 }
 
@@ -177,6 +190,40 @@ static int add_sealed(struct batch *b, struct mig_page_ent *e, const struct sev_
 	return 0;
 }
 
+/*
+ * --compress: the page deflated into the batch buffer, if that is shorter
+ * than a page (else false, and it goes as it is).  Deflated from a copy:
+ * deflate reads its input more than once, and a guest writing the page
+ * meanwhile must not make the data describe no page at all (a page that
+ * changed is dirty and comes again; this copy is consistent in itself).
+ */
+static bool add_deflated(struct batch *b, struct mig_page_ent *e, const u8 *host)
+{
+	u8 *out = b->zbuf + b->zused;
+	z_stream *zs = b->zs;
+	u32 len;
+
+	memcpy(b->scratch, host, PAGE_SIZE);
+	if (deflateReset(zs) != Z_OK)
+		return false;
+	zs->next_in = b->scratch;
+	zs->avail_in = PAGE_SIZE;
+	zs->next_out = out;
+	zs->avail_out = PAGE_SIZE - 1;
+	if (deflate(zs, Z_FINISH) != Z_STREAM_END)
+		return false;		/* incompressible: no shorter than a page */
+	len = PAGE_SIZE - 1 - zs->avail_out;
+	e->flags = MIG_PAGE_DEFLATE;
+	e->len = len;
+	e->crc = mig_crc32(0, out, len);	/* of what goes on the wire, as ENCRYPTED's */
+	add_iov(b, out, len);
+	b->zused += len;
+	b->deflated++;
+	b->deflate_in += PAGE_SIZE;
+	b->deflate_out += len;
+	return true;
+}
+
 static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct batch *b, u64 page,
 		    u8 *host, u32 round, struct mig_ram_stats *st, bool untouched)
 {
@@ -195,6 +242,8 @@ static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct batc
 		e->len = 0;
 		e->crc = 0;
 		b->zero++;
+	} else if (b->zs && add_deflated(b, e, host)) {
+		/* in the batch buffer */
 	} else {
 		e->flags = MIG_PAGE_NORMAL;
 		e->len = PAGE_SIZE;
@@ -225,11 +274,29 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 	b.data_len = 0;
 	b.enc_used = 0;
 	b.enc = NULL;
-	b.normal = b.zero = b.encrypted = 0;
+	b.zs = NULL;
+	b.zbuf = b.scratch = NULL;
+	b.zused = 0;
+	b.normal = b.zero = b.encrypted = b.deflated = 0;
+	b.deflate_in = b.deflate_out = 0;
 	if (r->sev) {
 		b.enc = malloc((size_t)MIG_MAX_BATCH * sev_mig_pkt__len(r->sev->hdr_len));
 		if (!b.enc)
 			return -ENOMEM;
+	}
+	if (r->deflate_level) {
+		/* Raw deflate: the entry's crc32 already guards the page. */
+		b.zs = calloc(1, sizeof(*b.zs));
+		b.zbuf = malloc((size_t)MIG_MAX_BATCH * PAGE_SIZE);
+		b.scratch = malloc(PAGE_SIZE);
+		if (!b.zs || !b.zbuf || !b.scratch ||
+		    deflateInit2(b.zs, r->deflate_level, Z_DEFLATED, -12, 4,
+				 Z_DEFAULT_STRATEGY) != Z_OK) {
+			ret = -ENOMEM;
+			if (b.zs)
+				free(b.zs), b.zs = NULL;
+			goto out;
+		}
 	}
 	for (bank = 0; bank < r->nr_banks; bank++) {
 		const struct mig_mem_bank *mb = &r->banks[bank];
@@ -264,6 +331,12 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 	}
 	ret = flush(c, &b, round, st);
 out:
+	if (b.zs) {
+		deflateEnd(b.zs);
+		free(b.zs);
+	}
+	free(b.zbuf);
+	free(b.scratch);
 	free(b.enc);
 	return ret;
 }

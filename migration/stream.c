@@ -206,6 +206,11 @@ int mig_ram__decode_entries(const struct mig_hdr *h, const u8 *tab, u64 nr_pages
 			if (!(features & MIG_F_ZERO_PAGES) || e->len != 0 || e->crc)
 				return -EPROTO;
 			break;
+		case MIG_PAGE_DEFLATE:
+			/* Worth it only when shorter; else the sender sends NORMAL. */
+			if (!(features & MIG_F_DEFLATE) || !e->len || e->len >= PAGE_SIZE)
+				return -EPROTO;
+			break;
 		case MIG_PAGE_ENCRYPTED:
 			if (!(features & MIG_F_SEV_PAGES) ||
 			    e->len < 4 + MIG_ENC_HDR_MIN + PAGE_SIZE ||
@@ -504,8 +509,10 @@ int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
 		return -EINVAL;
 	}
 	if (src->features & ~dst->features) {
-		snprintf(reason, n, "destination lacks stream features 0x%x",
-			 src->features & ~dst->features);
+		u32 f = src->features & ~dst->features;
+
+		snprintf(reason, n, "destination lacks stream features 0x%x%s", f,
+			 f == MIG_F_DEFLATE ? " (compressed pages: an lkvm without --compress)" : "");
 		return -EOPNOTSUPP;
 	}
 	if (devices_compare(src->devices, dst->devices, reason, n))

@@ -57,12 +57,15 @@ enum mig_rec_type {
 #define MIG_F_SEV_PAGES		(1u << 1)	/* SEV handshake + ENCRYPTED pages */
 #define MIG_F_PAGE_MAP		(1u << 2)
 #define MIG_F_CPUID		(1u << 3)	/* HELLO carries the guest's CPUID feature words */
-#define MIG_F_KNOWN		(MIG_F_ZERO_PAGES | MIG_F_SEV_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID)
+#define MIG_F_DEFLATE		(1u << 4)	/* DEFLATE pages (lkvm migrate --compress) */
+#define MIG_F_KNOWN		(MIG_F_ZERO_PAGES | MIG_F_SEV_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID | \
+				 MIG_F_DEFLATE)
 
 /* Page entry flags. */
 #define MIG_PAGE_NORMAL		1
 #define MIG_PAGE_ZERO		2
 #define MIG_PAGE_ENCRYPTED	3
+#define MIG_PAGE_DEFLATE	4	/* raw deflate of the page, shorter than a page */
 #define MIG_PAGE_KIND_MASK	0xffu
 #define MIG_PAGE_SHARED		(1u << 8)
 #define MIG_ENC_HDR_MIN		52
@@ -362,10 +365,14 @@ struct mig_ram_src {
 	u32 nr_channels;
 	const struct sev_mig_pages *sev;	/* SEV: private pages sealed (NULL: none) */
 	const atomic_bool *stop;	/* set: -ECANCELED before the next record */
+	int deflate_level;		/* --compress: zlib level 1-9, 0 = off */
 };
 
 struct mig_ram_stats {
 	u64 zero, normal;
+	u64 deflated;			/* --compress: pages sent as DEFLATE */
+	u64 deflate_in;			/* bytes of those pages before and after */
+	u64 deflate_out;
 	u64 encrypted;			/* SEV: private pages sent as firmware packets */
 	struct mig_chan_end sent;	/* what CHAN_END reports */
 };
@@ -386,6 +393,7 @@ struct mig_params {
 	bool verify;			/* ship a whole-RAM crc32 in END (costs downtime) */
 	u32 wait_ready_ms;		/* SEV: wait this long for MIGRATION_READY */
 	bool auto_converge;		/* throttle the vCPUs while the guest outruns the link */
+	u32 compress;			/* zlib level 1-9 for RAM pages, 0 = send them as they are */
 };
 
 struct mig_progress {
@@ -407,6 +415,9 @@ struct mig_result {
 	u64 total_ns, downtime_ns, bytes, rounds;
 	u64 pages_normal, pages_zero, pages_total;
 	u64 pages_encrypted;		/* SEV: private pages as firmware packets */
+	u64 pages_deflated;		/* --compress: pages sent compressed */
+	u64 deflate_in, deflate_out;	/* their bytes before and after */
+	u32 compress;			/* the level asked for, 0 = off */
 	u32 channels;
 	u32 mem_crc;			/* with verify: the crc the destination matched */
 	bool verified;
@@ -483,7 +494,7 @@ struct mig_ipc_req {
 	u64 bandwidth_mbps;
 	char to[256];			/* NUL-terminated HOST:PORT */
 	u32 wait_ready_ms;		/* SEV: --wait-ready */
-	u32 rsvd;
+	u32 compress;			/* --compress: zlib level 1-9, 0 = off */
 };
 
 /* Page is all zeroes (cheap: stops at the first non-zero word). */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "lkvm/migration.h"
 
@@ -27,7 +28,7 @@ static u8 guest[NPAGES * 4096] __attribute__((aligned(4096)));
 static void local_shape(struct mig_shape *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP;
+	s->features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP | MIG_F_DEFLATE;
 	s->nr_channels = 1;
 	s->nr_cpus = 2;
 	s->nr_banks = 2;
@@ -102,11 +103,13 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 /*
  * RAM records for the seeds, encoded here rather than with ram.c so the
  * fuzzer links only the parser's files: pages [first, end) of `mem` whose
- * bit is set in mask (all when mask is 0), ZERO or NORMAL.
+ * bit is set in mask (all when mask is 0), ZERO or NORMAL, or DEFLATE
+ * with `compress`.
  */
 static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 mask,
-		    u32 round, struct mig_chan_end *sent)
+		    u32 round, struct mig_chan_end *sent, bool compress)
 {
+	static u8 z[NPAGES][4096];
 	struct mig_page_ent e;
 	u8 tab[NPAGES * MIG_ENT_SIZE], hb[MIG_HDR_SIZE];
 	struct iovec iov[NPAGES + 2];
@@ -123,6 +126,21 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 			e.flags = MIG_PAGE_ZERO;
 			e.len = 0;
 			e.crc = 0;
+		} else if (compress) {
+			z_stream zs = { 0 };
+
+			deflateInit2(&zs, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+			zs.next_in = (u8 *)pg;
+			zs.avail_in = 4096;
+			zs.next_out = z[n];
+			zs.avail_out = 4095;
+			deflate(&zs, Z_FINISH);
+			e.flags = MIG_PAGE_DEFLATE;
+			e.len = 4095 - zs.avail_out;
+			e.crc = mig_crc32(0, z[n], e.len);
+			deflateEnd(&zs);
+			iov[nio].iov_base = z[n];
+			iov[nio++].iov_len = e.len;
 		} else {
 			e.flags = MIG_PAGE_NORMAL;
 			e.len = 4096;
@@ -148,7 +166,8 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 	sent->bytes += h.len;
 }
 
-static void write_seed(const char *dir, const char *name, bool ignore_crc, bool sections)
+static void write_seed(const char *dir, const char *name, bool ignore_crc, bool sections,
+		       bool deflate)
 {
 	char path[512], tmpl[] = "/tmp/lkvm-fuzz-seed.XXXXXX";
 	struct mig_chan_end st = { 0 };
@@ -168,16 +187,16 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	mig_preamble__encode(p, 0, 99);
 	mig_chan__writev(&c, &(struct iovec){ p, sizeof(p) }, 1);
 	local_shape(&s);
-	s.features = MIG_F_ZERO_PAGES;
+	s.features = MIG_F_ZERO_PAGES | (deflate ? MIG_F_DEFLATE : 0);
 	s.session = 99;
 	mig_shape__encode(&s, &b);
 	mig_chan__send_rec(&c, MIG_REC_HELLO, 0, 0, b.data, b.len);
 	mig_buf__free(&b);
 	memset(eb, 0, sizeof(eb));
-	put_ram(&c, guest, 0, 12, 0, 0, &st);		/* round 0, bank 0 */
-	put_ram(&c, guest, 12, NPAGES, 0, 0, &st);	/* round 0, bank 1 */
+	put_ram(&c, guest, 0, 12, 0, 0, &st, deflate);		/* round 0, bank 0 */
+	put_ram(&c, guest, 12, NPAGES, 0, 0, &st, deflate);	/* round 0, bank 1 */
 	mig_chan__send_rec(&c, MIG_REC_ROUND, 0, 0, eb, 24);
-	put_ram(&c, guest, 0, NPAGES, 0x0f0f, 1, &st);	/* round 1: some again */
+	put_ram(&c, guest, 0, NPAGES, 0x0f0f, 1, &st, false);	/* round 1: some again */
 	if (sections) {
 		mig_chan__send_rec(&c, MIG_REC_SECTION, 0, MIG_SEC_CPU, "regs", 4);
 		mig_chan__send_rec(&c, MIG_REC_SECTION, 1, MIG_SEC_CPU, "regs", 4);
@@ -214,9 +233,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	if (dir) {
 		mkdir(dir, 0700);
-		write_seed(dir, "full", false, true);
-		write_seed(dir, "full-nocrc", true, true);
-		write_seed(dir, "nosections", false, false);
+		write_seed(dir, "full", false, true, false);
+		write_seed(dir, "full-nocrc", true, true, false);
+		write_seed(dir, "nosections", false, false, false);
+		write_seed(dir, "deflate", false, true, true);
 		exit(0);
 	}
 	return 0;

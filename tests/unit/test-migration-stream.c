@@ -16,6 +16,7 @@
 
 static u8 src_mem[NPAGES * 4096] __attribute__((aligned(4096)));
 static u8 dst_mem[NPAGES * 4096] __attribute__((aligned(4096)));
+static int deflate_level;	/* the streams below with --compress's DEFLATE pages */
 
 /* A stream under construction: a memfd the sender writes to. */
 struct wstream {
@@ -75,6 +76,7 @@ static const struct mig_ram_src *ram_src(void)
 	r.nr_banks = 1;
 	r.nr_pages = NPAGES;
 	r.nr_channels = 1;
+	r.deflate_level = deflate_level;
 	return &r;
 }
 
@@ -98,10 +100,13 @@ static u8 *good_stream(size_t *len, u32 sections_claimed)
 	mig_chan__writev(&w.c, &(struct iovec){ pre, sizeof(pre) }, 1);
 	fill_shape(&s);
 	s.session = 42;
+	if (deflate_level)
+		s.features |= MIG_F_DEFLATE;
 	mig_shape__encode(&s, &b);
 	mig_chan__send_rec(&w.c, MIG_REC_HELLO, 0, 0, b.data, b.len);
 	mig_buf__free(&b);
 	mig_ram__send(ram_src(), &w.c, 0, NULL, 0, &st);
+	CHECK_EQ(st.deflated, deflate_level ? 5 : 0);	/* the 5 pages that are not zero */
 	mig_chan__send_rec(&w.c, MIG_REC_SECTION, 0, 0x10, "cpu0", 4);
 	mig_chan__send_rec(&w.c, MIG_REC_SECTION, 1, 0x10, "cpu1!", 5);
 	end.pages = st.sent.pages;
@@ -126,7 +131,7 @@ static int receive(const u8 *buf, size_t len, char *why, size_t wn)
 	if (mig_incoming__init(&in, NPAGES))
 		return -ENOMEM;
 	fill_shape(&in.local);
-	in.local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP;
+	in.local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP | MIG_F_DEFLATE;
 	in.banks[0].host = dst_mem;
 	in.banks[0].nr_pages = NPAGES;
 	in.nr_banks = 1;
@@ -283,6 +288,16 @@ static void test_entries(void)
 	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_SEV_PAGES, 0), -EPROTO);
 	b[0].len = 4 + 1025 + 4096;
 	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_SEV_PAGES, 0), -EPROTO);
+	/* DEFLATE: negotiated, 1 to 4095 bytes (a page that does not shrink goes NORMAL). */
+	memcpy(b, e, sizeof(b)); b[0].flags = MIG_PAGE_DEFLATE; b[0].len = 100;
+	CHECK_EQ(ents_check(b, 3, 0, F, 0), -EPROTO);
+	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_DEFLATE, 0), 0);
+	b[0].len = 4095;
+	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_DEFLATE, 0), 0);
+	b[0].len = 4096;
+	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_DEFLATE, 0), -EPROTO);
+	b[0].len = 0;
+	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_DEFLATE, 0), -EPROTO);
 }
 
 static void test_entries_bad_crc(void)
@@ -578,6 +593,99 @@ static void test_stream_flipped(void)
 		s[i] ^= 0x20;
 	}
 	free(s);
+}
+
+/* The same three with DEFLATE pages: decompressed exactly; any damage refused. */
+static void test_stream_deflate(void)
+{
+	deflate_level = 1;
+	test_stream_good();
+	test_stream_truncated();
+	test_stream_flipped();
+	deflate_level = 0;
+}
+
+/*
+ * DEFLATE data that is valid deflate but not the page: longer, shorter,
+ * with bytes after its end, or garbage.  Each leaves the page suspect, so
+ * the migration fails at END unless the page comes again.
+ */
+static void test_stream_deflate_bad(void)
+{
+	static const struct {
+		const char *what;
+		u32 out_len;		/* bytes the data inflates to */
+		u32 trailing;		/* bytes after the deflate stream */
+		bool garbage;
+	} cases[] = {
+		{ "a short page", 4095, 0, false },
+		{ "a long page", 4097, 0, false },
+		{ "trailing bytes", 4096, 3, false },
+		{ "not deflate", 4096, 0, true },
+	};
+	u32 i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		static u8 page[8192], z[8192];
+		struct wstream w;
+		struct mig_shape s;
+		struct mig_buf b = { 0 };
+		struct mig_end end = { .rounds = 1, .pages = NPAGES };
+		struct mig_page_ent e[NPAGES];
+		u8 pre[MIG_PREAMBLE_SIZE], eb[24], tab[NPAGES * MIG_ENT_SIZE], hb[MIG_HDR_SIZE];
+		struct mig_hdr h = { .type = MIG_REC_RAM, .count = NPAGES, .seq = 1 };
+		z_stream zs = { 0 };
+		char why[256];
+		size_t len;
+		u8 *buf;
+		u32 p, zlen;
+
+		memset(page, 0x33, sizeof(page));
+		deflateInit2(&zs, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+		zs.next_in = page;
+		zs.avail_in = cases[i].out_len;
+		zs.next_out = z;
+		zs.avail_out = sizeof(z);
+		deflate(&zs, Z_FINISH);
+		zlen = sizeof(z) - zs.avail_out + cases[i].trailing;
+		deflateEnd(&zs);
+		if (cases[i].garbage)
+			memset(z, 0xff, zlen);
+		/* Page 0 DEFLATE claiming 0x33s, the others ZERO. */
+		for (p = 0; p < NPAGES; p++) {
+			e[p] = (struct mig_page_ent){ p, MIG_PAGE_ZERO, 0, 0 };
+			if (!p)
+				e[p] = (struct mig_page_ent){ 0, MIG_PAGE_DEFLATE, zlen,
+							      mig_crc32(0, z, zlen) };
+			mig_ent__encode(&e[p], tab + p * MIG_ENT_SIZE);
+		}
+		h.len = sizeof(tab) + zlen;
+		h.crc = mig_crc32(0, tab, sizeof(tab));
+		mig_hdr__encode(&h, hb);
+
+		ws_open(&w);
+		mig_preamble__encode(pre, 0, 42);
+		mig_chan__writev(&w.c, &(struct iovec){ pre, sizeof(pre) }, 1);
+		fill_shape(&s);
+		s.session = 42;
+		s.features |= MIG_F_DEFLATE;
+		mig_shape__encode(&s, &b);
+		mig_chan__send_rec(&w.c, MIG_REC_HELLO, 0, 0, b.data, b.len);
+		mig_buf__free(&b);
+		mig_chan__writev(&w.c, (struct iovec[]){ { hb, sizeof(hb) }, { tab, sizeof(tab) },
+						       { z, zlen } }, 3);
+		mig_chan__send_rec(&w.c, MIG_REC_SECTION, 0, 0x10, "cpu0", 4);
+		mig_chan__send_rec(&w.c, MIG_REC_SECTION, 1, 0x10, "cpu1!", 5);
+		end.nr_sections = 2;
+		mig_end__encode(&end, eb);
+		mig_chan__send_rec(&w.c, MIG_REC_END, 0, 0, eb, sizeof(eb));
+		buf = ws_take(&w, &len);
+		if (receive(buf, len, why, sizeof(why)) == 0) {
+			CHECK(!"bad DEFLATE page accepted");
+			printf("  case: %s\n", cases[i].what);
+		}
+		free(buf);
+	}
 }
 
 static void test_stream_section_count(void)
@@ -910,6 +1018,8 @@ TEST_MAIN_BEGIN("test-migration-stream")
 	RUN(test_stream_good);
 	RUN(test_stream_truncated);
 	RUN(test_stream_flipped);
+	RUN(test_stream_deflate);
+	RUN(test_stream_deflate_bad);
 	RUN(test_stream_section_count);
 	RUN(test_stream_torn_page);
 	RUN(test_stream_page_missing);
