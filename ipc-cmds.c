@@ -28,7 +28,7 @@ static bool user_paused;
 static bool state_held;
 /* ...and ended not knowing whether the destination took it (migrate.c);
  * set only while state_held. */
-static void (*held_resume)(struct kvm *kvm);
+static int (*held_resume)(struct kvm *kvm, char *why, size_t n);
 
 static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 {
@@ -182,8 +182,15 @@ static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 				  "run it") ?: IPC_REPLIED;
 	}
 	if (held_resume) {
+		char why[400];
+
 		/* The user looked at the destination: the guest is ours again. */
-		held_resume(kvm);
+		ret = held_resume(kvm, why, sizeof(why));
+		if (ret) {
+			pthread_mutex_unlock(&state_lock);
+			return ipc__reply(fd, -EBUSY, "not resumed: %s; if the destination runs the "
+					  "guest, 'lkvm stop' here", why) ?: IPC_REPLIED;
+		}
 		held_resume = NULL;
 		state_held = false;
 		if (user_paused) {
@@ -228,7 +235,7 @@ void kvm_ipc__release_run_state(void)
 	pthread_mutex_unlock(&state_lock);
 }
 
-void kvm_ipc__hold_unknown(void (*resume)(struct kvm *kvm))
+void kvm_ipc__hold_unknown(int (*resume)(struct kvm *kvm, char *why, size_t n))
 {
 	pthread_mutex_lock(&state_lock);
 	held_resume = resume;

@@ -24,6 +24,7 @@
 #include "lkvm/migration.h"
 #include "lkvm/run-hooks.h"
 #include "lkvm/sev-migration.h"
+#include "lkvm/virtio.h"
 
 #define IDLE_TIMEOUT_MS		60000
 #define CHANNEL_WAIT_MS		10000
@@ -1100,6 +1101,19 @@ out_threads:
 		pr_err("migration: incoming migration failed: %s; the guest is not started",
 		       in->reason);
 		/* In place of RUNNING: the source may resume its copy at once. */
+		send_ack(&ctrl, ret, in->reason);
+		goto out;
+	}
+	/*
+	 * The source released the disks with GO: take them now, before the
+	 * guest runs.  Refused (another process got one), the source takes
+	 * them back and its guest runs on there.
+	 */
+	mig__test_hold("hold-claim", "GO received, disks not taken yet");
+	ret = virtio__claim_all(true, in->reason, sizeof(in->reason));
+	if (ret) {
+		pr_err("migration: incoming migration failed: %s; the guest is not started",
+		       in->reason);
 		send_ack(&ctrl, ret, in->reason);
 		goto out;
 	}

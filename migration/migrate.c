@@ -203,6 +203,7 @@ struct mig_src {
 	u64 round_pages;		/* pages this round sends */
 	u64 rate;			/* dirty pages/s, as of the last round */
 	struct mig_rate cap;		/* --bandwidth, shared by the data channels */
+	bool disks_given;		/* disk locks released for the destination (GO) */
 	u32 throttle;			/* auto-converge: the vCPU throttle now, % */
 	u32 fast_rounds;		/* rounds in which the guest outran the link */
 };
@@ -534,7 +535,7 @@ static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, 
  * LKVM_MIG_FAULT=hold-paused:MS waits MS ms with the vCPUs paused, before
  * the final round (a cancel or a stop there must resume the guest).
  */
-static void test_hold(const char *key, const char *where)
+void mig__test_hold(const char *key, const char *where)
 {
 	const char *e = getenv("LKVM_MIG_FAULT");
 	size_t n = strlen(key);
@@ -565,12 +566,47 @@ static int send_go(struct mig_src *m)
  * the user had made (they asked for the guest to run).  Called with the
  * IPC state lock held.
  */
-static void resume_after_unknown(struct kvm *kvm)
+static int resume_after_unknown(struct kvm *kvm, char *why, size_t n)
 {
+	int ret;
+
+	/*
+	 * The disks went with GO.  A destination that runs the guest holds
+	 * them: then the user's look was wrong, and two copies must not run.
+	 */
+	ret = virtio__claim_all(true, why, n);
+	if (ret) {
+		pr_err("migration: not resumed after the unknown outcome: %s", why);
+		return ret;
+	}
 	pr_warn("migration: resumed here by 'lkvm resume' after an unknown outcome");
 	sev_mig__src_cancel(kvm);
 	virtio__resume_all();
 	kvm__resume(kvm);
+	return 0;
+}
+
+/*
+ * The destination did not take the guest after GO went out (or GO did not
+ * go out whole): the disks come back before the guest runs here again.  If
+ * another process took one meanwhile, the guest stays paused, as after an
+ * unknown outcome, and says why ('lkvm resume' tries again).
+ */
+static int take_disks_back(struct mig_src *m)
+{
+	char why[300];
+	size_t l;
+	int ret;
+
+	ret = virtio__claim_all(true, why, sizeof(why));
+	if (!ret) {
+		m->disks_given = false;
+		return 0;
+	}
+	l = strlen(m->res->reason);
+	snprintf(m->res->reason + l, sizeof(m->res->reason) - l, "%sthe disks cannot be taken back: %s",
+		 l ? "; " : "", why);
+	return ret;
 }
 
 /* After a failure: tell the destination, and fetch its reason if it has one. */
@@ -814,7 +850,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	/* Devices too: an in-flight request finishes, no new one starts. */
 	virtio__pause_all();
 	pr_debug("migration: paused in %.3f ms", (now_ns() - t_pause) / 1e6);
-	test_hold("hold-paused", "vCPUs paused");
+	mig__test_hold("hold-paused", "vCPUs paused");
 	ret = migration__log_sync(kvm);
 	if (ret)
 		goto out_fail_sync;
@@ -883,7 +919,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	if (ret)
 		goto out_fail_io;
 	pr_debug("migration: END sent at %.3f ms", (now_ns() - t_pause) / 1e6);
-	test_hold("hold", "END sent");
+	mig__test_hold("hold", "END sent");
 	/* A cancel shuts this wait down (request_cancel): it is still in time. */
 	wait_watch(m->ctrl.fd);
 	ret = cancelled(res) ? -ECANCELED :
@@ -916,13 +952,16 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	ret = enter_phase(res, &cur.committing);
 	if (ret)
 		goto out_fail;
+	/* The disks go with the guest: the destination locks them before it runs it. */
+	virtio__claim_all(false, NULL, 0);
+	m->disks_given = true;
 	ret = send_go(m);
 	if (ret) {
 		snprintf(res->reason, sizeof(res->reason),
 			 "connection lost before the go-ahead: %s", mig_strerror(ret));
 		goto out_fail;
 	}
-	test_hold("hold-go", "GO sent");
+	mig__test_hold("hold-go", "GO sent");
 	why[0] = 0;
 	ret = recv_status(m, MIG_REC_RUNNING, p->ack_timeout_ms, why, sizeof(why));
 	if (ret && why[0] && ret != -EPROTO) {
@@ -982,6 +1021,13 @@ out_fail:
 		res->source_stopping = true;
 	if (m->logging)
 		migration__log_stop(kvm);
+	if (m->disks_given && take_disks_back(m)) {
+		/* Someone took a disk in the hand-over: no running on it here. */
+		res->unknown = true;
+		res->paused = end.flags & MIG_END_PAUSED;
+		kvm_ipc__hold_unknown(resume_after_unknown);
+		goto out_stats;
+	}
 	sev_mig__src_cancel(kvm);	/* SEND_CANCEL before the guest runs again */
 	if (m->paused) {
 		virtio__resume_all();

@@ -311,6 +311,55 @@ static int blk_notify(struct virtio_device *vdev, u16 q)
 	return virtio__drain(vdev, q, blk_request);
 }
 
+/*
+ * The image's lock: an OFD lock (per open file, not per process, and gone
+ * with the fd) on one byte far past any real data, write for a read-write
+ * disk, read for a read-only one.  So two VMMs cannot both write an image,
+ * nor one write what another reads, while read-only users share.  The
+ * lock is advisory: it binds VMMs that look (lkvm, QEMU holds its own
+ * bytes), not `dd`.
+ */
+#define DISK_LOCK_BYTE	0x4c4b564d00000000ull	/* "LKVM" */
+
+int virtio_blk__lock(struct virtio_blk_disk *d, bool take)
+{
+	struct flock fl = {
+		.l_type = !take ? F_UNLCK : d->readonly ? F_RDLCK : F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = DISK_LOCK_BYTE,
+		.l_len = 1,
+	};
+
+	if (d->fd < 0 || d->locked == take)
+		return 0;
+	if (fcntl(d->fd, F_OFD_SETLK, &fl) < 0)
+		return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+	d->locked = take;
+	return 0;
+}
+
+static const char *lock_error(struct virtio_blk_disk *d, int err)
+{
+	static __thread char msg[600];
+
+	if (err == -EBUSY)
+		snprintf(msg, sizeof(msg), "disk %s is in use by another process (another lkvm "
+			 "or VMM %s it)", d->path, d->readonly ? "writes" : "uses");
+	else
+		snprintf(msg, sizeof(msg), "disk %s: cannot lock it: %s", d->path, strerror(-err));
+	return msg;
+}
+
+static int blk_claim(struct virtio_device *vdev, bool take, char *why, size_t n)
+{
+	struct blk_dev *b = container_of(vdev, struct blk_dev, vdev);
+	int ret = virtio_blk__lock(&b->disk, take);
+
+	if (ret && why)
+		snprintf(why, n, "%s", lock_error(&b->disk, ret));
+	return ret;
+}
+
 static const struct virtio_dev_ops blk_ops = {
 	.name = "blk",
 	.device_id = VIRTIO_ID_BLOCK,
@@ -321,6 +370,7 @@ static const struct virtio_dev_ops blk_ops = {
 		    (1ULL << VIRTIO_BLK_F_WRITE_ZEROES),
 	.config_size = sizeof(struct virtio_blk_config),
 	.notify = blk_notify,
+	.claim = blk_claim,
 };
 
 static struct virtio_dev_ops blk_ro_ops;
@@ -385,6 +435,14 @@ static int virtio_blk__init(struct kvm *kvm)
 				pr_err("disk %s: the same file as disk %d (%s)", disk_opts[i].path, j,
 				       disk_opts[j].path);
 				ret = -EINVAL;
+				goto err_close;
+			}
+		}
+		/* A destination takes its disks over only when the guest moves in. */
+		if (!kvm->cfg.incoming) {
+			ret = virtio_blk__lock(&b->disk, true);
+			if (ret) {
+				pr_err("%s", lock_error(&b->disk, ret));
 				goto err_close;
 			}
 		}

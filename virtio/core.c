@@ -262,6 +262,25 @@ void virtio__kick_all(void)
 			virtio__notify(v, q);
 }
 
+int virtio__claim_all(bool take, char *why, size_t n)
+{
+	struct virtio_device *v, *u;
+	int ret;
+
+	for (v = devices; v; v = v->next) {
+		if (!v->ops->claim)
+			continue;
+		ret = v->ops->claim(v, take, why, n);
+		if (ret && take) {
+			for (u = devices; u != v; u = u->next)
+				if (u->ops->claim)
+					u->ops->claim(u, false, NULL, 0);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 void virtio__resume_all(void)
 {
 	struct virtio_device *v;

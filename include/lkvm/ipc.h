@@ -146,9 +146,11 @@ void kvm_ipc__release_run_state(void);
 /*
  * The migration that held the run state ended with its outcome unknown:
  * the state stays held (pause refused, another migrate refused) until
- * `lkvm resume` calls @resume (under the state lock) and lets go.
+ * `lkvm resume` calls @resume (under the state lock) and lets go; when
+ * @resume fails (the destination holds the disks), why goes back to the
+ * user and the state stays held.
  */
-void kvm_ipc__hold_unknown(void (*resume)(struct kvm *kvm));
+void kvm_ipc__hold_unknown(int (*resume)(struct kvm *kvm, char *why, size_t n));
 bool kvm_ipc__outcome_unknown(void);
 /* STOP / RESUME payload (optional u32): sent by --all, which must not settle
  * an unknown migration outcome for the user. */

@@ -497,6 +497,9 @@ struct mig_ipc_req {
 	u32 compress;			/* --compress: zlib level 1-9, 0 = off */
 };
 
+/* Test hook: LKVM_MIG_FAULT=KEY:MS sleeps MS ms here (logged, saying where). */
+void mig__test_hold(const char *key, const char *where);
+
 /* Page is all zeroes (cheap: stops at the first non-zero word). */
 bool mig_page_is_zero(const void *p);
 

@@ -44,6 +44,7 @@ struct virtio_blk_disk {
 	dev_t dev;
 	ino_t ino;
 	const char *path;
+	bool locked;		/* holds the image's lock (virtio_blk__lock) */
 	/* Host CPU accounting for the bench: requests and bytes handled. */
 	u64 nr_requests, nr_bytes;
 };
@@ -51,6 +52,8 @@ struct virtio_blk_disk {
 /* Open path for the device (O_RDONLY when readonly); fills *d. */
 int virtio_blk__open_disk(struct virtio_blk_disk *d, const char *path, bool readonly);
 void virtio_blk__close_disk(struct virtio_blk_disk *d);
+/* Take or release the image's lock: -EBUSY when another process holds it. */
+int virtio_blk__lock(struct virtio_blk_disk *d, bool take);
 /*
  * Carry out one request chain against the disk; returns the bytes written
  * into the chain (data + status byte), or -EINVAL for a chain with no room

@@ -115,6 +115,12 @@ struct virtio_dev_ops {
 	int (*load)(struct virtio_device *vdev, const void *fdt, int node);
 	/* The guest arrived by migration; its first instruction is next (optional). */
 	void (*arrived)(struct virtio_device *vdev);
+	/*
+	 * Take (or release) the claim on what the guest writes through this
+	 * device, a disk image's lock, so that no other VMM runs on it.  On
+	 * failure, why says what holds it (optional).
+	 */
+	int (*claim)(struct virtio_device *vdev, bool take, char *why, size_t n);
 };
 
 /* Transport hooks (virtio/pci.c fills them). */
@@ -189,6 +195,12 @@ u32 virtio__count(void);
 void virtio__pause_all(void);
 void virtio__resume_all(void);
 void virtio__kick_all(void);
+/*
+ * Migration's hand-over of the disks: the source releases every claim just
+ * before GO, the destination takes them all before it runs the guest, and
+ * a source whose guest stays takes them back.  Taking is all or nothing.
+ */
+int virtio__claim_all(bool take, char *why, size_t n);
 /* Let migration learn every guest range a device wrote. */
 void virtio__set_dirty_hook(void (*fn)(void *ctx, u64 gpa, u64 len));
 

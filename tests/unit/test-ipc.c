@@ -440,11 +440,17 @@ static void test_sender_gone(void)
 
 /* After a migration whose outcome is unknown (migrate.c holds the state). */
 static int unknown_resumed;
+static bool disks_elsewhere;	/* the destination holds the disks: it runs the guest */
 
-static void fake_unknown_resume(struct kvm *kvm)
+static int fake_unknown_resume(struct kvm *kvm, char *why, size_t n)
 {
+	if (disks_elsewhere) {
+		snprintf(why, n, "disk d.img is in use by another process");
+		return -EBUSY;
+	}
 	unknown_resumed++;
 	kvm__resume(kvm);
+	return 0;
 }
 
 /*
@@ -481,6 +487,15 @@ static void test_unknown_outcome(void)
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_RESUME, &bad, sizeof(bad), 0, NULL, NULL, msg,
 			      sizeof(msg)), -EINVAL);
 	CHECK_EQ(unknown_resumed, 0);
+	/* A resume that cannot take the disks back refuses, and the state stays held. */
+	disks_elsewhere = true;
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_RESUME, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)),
+		 -EBUSY);
+	CHECK(strstr(msg, "not resumed: disk d.img is in use by another process; if the "
+		      "destination runs the guest, 'lkvm stop' here"));
+	CHECK(kvm_ipc__outcome_unknown());
+	CHECK_EQ(paused_now, 1);
+	disks_elsewhere = false;
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_RESUME, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)), 0);
 	CHECK(strstr(msg, "resumed here"));
 	CHECK_EQ(unknown_resumed, 1);
