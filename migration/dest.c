@@ -422,13 +422,14 @@ static struct incoming_ctx {
 	u64 listen_t0_ns;
 } inc = { .lfd = -1, .ctrl_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void peer_name(int fd, char *buf, size_t n);
+static void addr_name(const struct sockaddr_storage *ss, char *buf, size_t n);
 
-static void set_phase(int phase, int peer_fd)
+/* peer: the source's address, as accept() gave it (NULL: phase only) */
+static void set_phase(int phase, const struct sockaddr_storage *peer)
 {
 	pthread_mutex_lock(&inc.lock);
-	if (peer_fd >= 0) {
-		peer_name(peer_fd, inc.from, sizeof(inc.from));
+	if (peer) {
+		addr_name(peer, inc.from, sizeof(inc.from));
 		inc.t0_ns = now_ns();
 	}
 	inc.phase = phase;
@@ -607,27 +608,27 @@ static int pending_slot(const struct conn_want *w)
 	return slot >= 0 ? slot : any;
 }
 
-static void peer_name(int fd, char *buf, size_t n)
+/*
+ * The address accept() returned, not getpeername(): a peer that has reset
+ * the connection by the time it is logged has no name any more ("?:0").
+ */
+static void addr_name(const struct sockaddr_storage *ss, char *buf, size_t n)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned int port = 0;
 
-	if (!getpeername(fd, (struct sockaddr *)&ss, &len)) {
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
 
-			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-			port = ntohs(a->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
 
-			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-			port = ntohs(a->sin6_port);
-		}
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
 	}
-	snprintf(buf, n, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+	snprintf(buf, n, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 static void pending_drop(struct pending *p, const char *fmt, ...) __printf(2, 3);
@@ -642,7 +643,7 @@ static void pending_drop(struct pending *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	peer_name(p->fd, peer, sizeof(peer));
+	addr_name(&p->addr, peer, sizeof(peer));
 	pr_limited(pr_warn, &stray_log, "migration: ignored a connection from %s: %s", peer, why);
 	close(p->fd);
 	p->fd = -1;
@@ -714,7 +715,7 @@ static void pending_close_all(bool log)
 }
 
 static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32 *channel,
-			 u64 *session)
+			 u64 *session, struct sockaddr_storage *addr)
 {
 	u64 deadline = timeout_ms < 0 ? 0 : now_ns() + timeout_ms * 1000000ULL;
 	int i, fd = -1, ret;
@@ -760,6 +761,8 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 					if (pending_wanted(p, w, channel, session)) {
 						fd = p->fd;
 						p->fd = -1;
+						if (addr)
+							*addr = p->addr;
 					}
 					continue;
 				}
@@ -882,11 +885,11 @@ static bool source_gone(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-static void drop_stale_source(struct mig_chan *ctrl)
+static void drop_stale_source(struct mig_chan *ctrl, const struct sockaddr_storage *addr)
 {
 	char peer[INET6_ADDRSTRLEN + 8];
 
-	peer_name(ctrl->fd, peer, sizeof(peer));
+	addr_name(addr, peer, sizeof(peer));
 	pr_warn("migration: ignored a connection from %s: its source closed it before the "
 		"handshake (it gave up waiting); waiting on", peer);
 	close_chan(ctrl);	/* unwatched first, and no longer inc.ctrl_fd */
@@ -896,7 +899,7 @@ static void drop_stale_source(struct mig_chan *ctrl)
 	pthread_mutex_lock(&inc.lock);
 	inc.t0_ns = inc.listen_t0_ns;	/* --status: waiting since the listen */
 	pthread_mutex_unlock(&inc.lock);
-	set_phase(PH_WAITING, -1);
+	set_phase(PH_WAITING, NULL);
 }
 
 int migration__incoming(struct kvm *kvm)
@@ -922,7 +925,8 @@ int migration__incoming(struct kvm *kvm)
 	pr_info("migration: waiting for the source on %s", kvm->cfg.incoming);
 	prefault__start(&inc.pf, kvm);
 again:
-	fd = accept_wanted(inc.lfd, -1, &(struct conn_want){ .control = true }, &ch, &in->session);
+	fd = accept_wanted(inc.lfd, -1, &(struct conn_want){ .control = true }, &ch, &in->session,
+			   &src_addr);
 	if (fd < 0) {
 		ret = fd;
 		if (stop_requested())	/* asked for: not an error */
@@ -933,20 +937,20 @@ again:
 		goto out;
 	}
 	t0 = now_ns();
-	set_phase(PH_RECEIVING, fd);
+	set_phase(PH_RECEIVING, &src_addr);
 	mig_chan__init_fd(&ctrl, fd);
 	pthread_mutex_lock(&inc.lock);
 	inc.ctrl_fd = fd;
 	pthread_mutex_unlock(&inc.lock);
 	watch_fd(fd);
 	if (source_gone(fd)) {
-		drop_stale_source(&ctrl);
+		drop_stale_source(&ctrl, &src_addr);
 		goto again;
 	}
 	ret = mig_incoming__hello(in, &ctrl);
 	/* Gone while we read its HELLO (not our own stop shutting the read side). */
 	if ((ret == -EPIPE || ret == -ECONNRESET) && !stop_requested() && source_gone(fd)) {
-		drop_stale_source(&ctrl);
+		drop_stale_source(&ctrl, &src_addr);
 		goto again;
 	}
 	if (!ret)	/* SEV: PDH out, session in, RECEIVE_START */
@@ -959,12 +963,6 @@ again:
 	 * keepalive notices a source host that vanished.
 	 */
 	mig_tcp__tune(fd, 0);
-	{
-		socklen_t alen = sizeof(src_addr);
-
-		if (getpeername(fd, (struct sockaddr *)&src_addr, &alen))
-			memset(&src_addr, 0, sizeof(src_addr));	/* no host preferred */
-	}
 	nch = in->peer.nr_channels;
 	threads = calloc(nch, sizeof(*threads));
 	if (!threads) {
@@ -976,7 +974,7 @@ again:
 
 		fd = accept_wanted(inc.lfd, CHANNEL_WAIT_MS,
 				   &(struct conn_want){ .session = in->session, .src = &src_addr },
-				   &ch, &session);
+				   &ch, &session, NULL);
 		if (fd < 0) {
 			char missing[64] = "";
 			size_t o = 0;
@@ -1054,7 +1052,7 @@ out_threads:
 	prefault__stop(&inc.pf, false);
 	if (ret)
 		goto out_fail;
-	set_phase(PH_CHECKING, -1);
+	set_phase(PH_CHECKING, NULL);
 	all[nch] = ctrl_counted;
 	t_end = now_ns();
 	ret = mig_incoming__check_complete(in, all, nch + 1);
@@ -1093,7 +1091,7 @@ out_threads:
 		pr_err("migration: cannot acknowledge to the source: %s", strerror(-ret));
 		goto out;
 	}
-	set_phase(PH_COMMITTING, -1);
+	set_phase(PH_COMMITTING, NULL);
 	ret = wait_go(in, &ctrl);
 	if (ret) {
 		if (stop_requested())

@@ -5,7 +5,7 @@
 # the real source.  A source whose destination accepted but never answers
 # must still obey --cancel and lkvm stop at once, and say what happened.
 #
-#   strays-ignored     a connect-and-close, a half preamble, 100 bytes of
+#   strays-ignored     a connect-and-close, a half preamble, one reset mid-preamble (logged with its address), 100 bytes of
 #                      garbage, a data-channel preamble, a stream version 99
 #                      and an idle connection, then the real migration: it
 #                      succeeds and the destination logged each stray
@@ -53,6 +53,10 @@ s = socket.create_connection(("127.0.0.1", port))
 pre = lambda v, ch: b"LKVMMIG\0" + struct.pack("<IIQ", v, ch, 0x1234)
 if kind == "half":
     s.sendall(b"LKVMMIG\0abc")
+elif kind == "reset":                # part of a preamble, then a reset: gone when logged
+    s.sendall(b"LKVMMIG")
+    time.sleep(0.05)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 elif kind == "garbage":
     s.sendall(b"GET / HTTP/1.0\r\n" + b"x" * 84)
 elif kind == "data":
@@ -122,7 +126,7 @@ port=$(pick_port)
 src_counting s1 || { fail $t "source did not count: $(tail -n 2 "$T_TMP/s1.err")"; t_done; }
 start_dst d1 "$port" -m 16M || { fail $t "destination did not listen"; t_done; }
 stray "$port" idle & IDLE_PID=$!; T_PIDS+=("$IDLE_PID")
-for k in close half garbage data version; do (stray "$port" $k); done
+for k in close half reset garbage data version; do (stray "$port" $k); done
 sleep 0.5
 t0=$(date +%s%N)
 "$LKVM" migrate --name s1 --to "127.0.0.1:$port" --quiet >"$T_TMP/m1.out" 2>"$T_TMP/m1.err"; rc=$?
@@ -135,15 +139,16 @@ elif ! wait_for 30 counts_past "$T_TMP/d1.out" $((last + 2)); then
 	fail $t "the guest does not go on at the destination: $(tail -n 2 "$T_TMP/d1.err")"
 elif ! grep -q "closed after 0 of the preamble's 24 bytes" "$T_TMP/d1.err" ||
 	! grep -q "closed after 11 of the preamble's 24 bytes" "$T_TMP/d1.err" ||
+	! grep -q "ignored a connection from 127.0.0.1:[1-9][0-9]*: closed after 7 of the preamble's 24 bytes" "$T_TMP/d1.err" ||
 	! grep -q "not a migration stream (bad preamble)" "$T_TMP/d1.err" ||
 	! grep -q "a data connection (channel 1) while no source is connected" "$T_TMP/d1.err" ||
 	! grep -q "unsupported stream version 99 (this lkvm speaks 2)" "$T_TMP/d1.err" ||
 	! grep -q "still pending when the source had all its connections in" "$T_TMP/d1.err" ||
-	[ "$ign" -ne 6 ]; then
-	fail $t "the destination did not log the 5 strays and the idle one ($ign): $(grep -v faulted "$T_TMP/d1.err" | head -n 8)"
+	[ "$ign" -ne 7 ]; then
+	fail $t "the destination did not log the 6 strays and the idle one, with their addresses ($ign): $(grep -v faulted "$T_TMP/d1.err" | head -n 9)"
 else
 	pass $t
-	echo "$t: migrated in $ms ms past 5 strays and an idle connection"
+	echo "$t: migrated in $ms ms past 6 strays and an idle connection"
 fi
 "$LKVM" stop --name d1 >/dev/null 2>&1
 kill "$IDLE_PID" 2>/dev/null
