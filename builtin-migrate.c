@@ -120,9 +120,9 @@ static int vmm_gone(const struct client *c, const char *name)
 		print_json_failure(c, why, "unknown", "destination-or-nowhere");
 		return 3;
 	}
-	if (!c->saw_progress)	/* it was stopping, or died, before it answered */
-		snprintf(why, sizeof(why), "%s exited before it answered (it was stopping?): "
-			 "the guest stopped with it; no migration started", name);
+	if (!c->saw_progress)	/* it was stopping, or died, before round 0 began */
+		snprintf(why, sizeof(why), "%s exited before its migration got under way (it was "
+			 "stopping, or was killed): the guest stopped with it", name);
 	else
 		snprintf(why, sizeof(why), "the VMM of %s went away mid-migration (killed?): the "
 			 "guest went with it; the destination does not run it", name);

@@ -776,6 +776,12 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	}
 	m->logging = true;
 	pr_debug("migration: dirty logging on at %.3f ms", (now_ns() - t0) / 1e6);
+	/*
+	 * Round 0 at 0%, at once: the user sees it start, and a client whose
+	 * VMM dies from here on knows a migration was under way (the first
+	 * measured report comes only 0.5 s into a long round).
+	 */
+	report(m, m->ram.nr_pages, 0, 0, false);
 
 	for (;;) {
 		u64 round_ns;

@@ -234,7 +234,9 @@ fi
 # 6b''. The source VMM is killed mid-stream: lkvm migrate says the guest went
 #     with it (exit 2, "guest":"stopped"), not "failed" with the guest
 #     unchanged (exit 1, which means it still runs here); the destination
-#     does not run it.
+#     does not run it.  The kill comes right after round 0's first report,
+#     which is sent as soon as the handshake is done: a kill that early was
+#     called "exited before it answered ... no migration started".
 t=source-killed
 src5_pid=$SRC_PID
 run_src src5k
