@@ -404,6 +404,15 @@ static void common_write(struct virtio_pci *vpci, u32 off, const u8 *data, u32 l
 
 	common_image(vpci, img);
 	memcpy(img + off, data, len);
+	/*
+	 * queue_select first: one write (8 bytes at offset 22, say) may also
+	 * set the selected queue's fields, which then belong to the queue it
+	 * selects, and only a queue the device has may be touched.  (vq came
+	 * from the old selector while the enable used the new, unchecked one:
+	 * a guest wrote queue state past vqs[].)
+	 */
+	if (covers(off, len, 22, 2))
+		vdev->queue_sel = virtio__le16(img + 22);
 	vq = vdev->queue_sel < vdev->ops->nr_queues ? &vdev->vqs[vdev->queue_sel] : NULL;
 
 	if (covers(off, len, 0, 4))
@@ -420,8 +429,6 @@ static void common_write(struct virtio_pci *vpci, u32 off, const u8 *data, u32 l
 		v = virtio__le16(img + 16);
 		vpci->config_vector = v < VPCI_NR_VECTORS ? v : NO_VECTOR;
 	}
-	if (covers(off, len, 22, 2))
-		vdev->queue_sel = virtio__le16(img + 22);
 	if (vq && !vq->enabled) {
 		/*
 		 * A driver may only shrink a queue (virtio 1.x 4.1.4.3): a size of
@@ -449,7 +456,7 @@ static void common_write(struct virtio_pci *vpci, u32 off, const u8 *data, u32 l
 		vq->msix_vector = v < VPCI_NR_VECTORS ? v : NO_VECTOR;
 	}
 	if (vq && covers(off, len, 28, 2) && virtio__le16(img + 28) == 1 && !vq->enabled)
-		queue_enable(vpci, vdev->queue_sel);
+		queue_enable(vpci, vq - vdev->vqs);
 	if (covers(off, len, 20, 1)) {
 		virtio__write_status(vdev, img[20]);
 		if (!img[20]) {

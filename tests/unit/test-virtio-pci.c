@@ -254,6 +254,28 @@ static void test_rng(void)
 	mmio_w(d.common + 24, 64, 2);			/* shrinking is fine */
 	CHECK_EQ(mmio_r(d.common + 24, 2), 64);
 	CHECK(!(mmio_r(d.common + 20, 1) & VIRTIO_CONFIG_S_NEEDS_RESET));
+
+	/*
+	 * One 8-byte write from offset 22: queue_select 0x1d00 (no such queue),
+	 * size 8, vector 0, enable 1.  The enable used to go to vqs[0x1d00],
+	 * far past the device (UBSan: index out of bounds); now the fields
+	 * belong to the queue selected, which does not exist: nothing happens.
+	 * The same write selecting queue 0 sets and enables queue 0.
+	 */
+	mmio_w(d.common + 20, 0, 1);
+	mmio_w(d.common + 22, 0x1d00 | 8ull << 16 | 1ull << 48, 8);
+	CHECK_EQ(mmio_r(d.common + 22, 2), 0x1d00);
+	CHECK_EQ(mmio_r(d.common + 24, 2), 0);		/* no such queue: reads 0 */
+	mmio_w(d.common + 22, 0, 2);
+	CHECK_EQ(mmio_r(d.common + 28, 2), 0);
+	CHECK_EQ(mmio_r(d.common + 24, 2), 256);
+	mmio_w(d.common + 32, 0x20000, 8);
+	mmio_w(d.common + 40, 0x21000, 8);
+	mmio_w(d.common + 48, 0x22000, 8);
+	mmio_w(d.common + 22, 0 | 8ull << 16 | 1ull << 48, 8);
+	CHECK_EQ(mmio_r(d.common + 24, 2), 8);
+	CHECK_EQ(mmio_r(d.common + 28, 2), 1);
+	mmio_w(d.common + 20, 0, 1);
 }
 
 static void test_blk(void)
