@@ -70,18 +70,69 @@ int sfdt__put_raw(void *fdt, const char *name, const void *p, size_t len)
 	return fdt_property(fdt, name, p, (int)len);
 }
 
+static u32 be32_at(const u8 *p)
+{
+	return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3];
+}
+
+/*
+ * Every token of the structure block, walked in 64-bit arithmetic before
+ * libfdt sees it: a property whose length runs past the block, a name that
+ * runs off it, or an unknown token refuses the blob.  libfdt 1.6.1 (Debian
+ * 12) overflows on a length near 4 GiB in fdt_next_tag() and then loops in
+ * fdt_check_full() for ever: one such byte in a section hung the
+ * destination (found by a fuzzer of the migration sections).
+ */
+static bool struct_block_sane(const u8 *fdt, size_t len)
+{
+	u64 off = fdt_off_dt_struct(fdt), size = fdt_size_dt_struct(fdt), p = 0;
+
+	if (off > len || size > len - off || size % 4)
+		return false;
+	fdt += off;
+	while (p + 4 <= size) {
+		u32 tag = be32_at(fdt + p);
+		const u8 *nul;
+
+		p += 4;
+		switch (tag) {
+		case FDT_BEGIN_NODE:
+			nul = memchr(fdt + p, 0, size - p);
+			if (!nul)
+				return false;
+			p = (nul - fdt + 1 + 3) & ~3ull;
+			break;
+		case FDT_PROP:
+			if (size - p < 8 || be32_at(fdt + p) > size - p - 8)
+				return false;
+			p += 8 + (((u64)be32_at(fdt + p) + 3) & ~3ull);
+			break;
+		case FDT_END_NODE:
+		case FDT_NOP:
+			break;
+		case FDT_END:
+			return p == size;
+		default:
+			return false;
+		}
+	}
+	return false;		/* no FDT_END */
+}
+
 /*
  * The only gate for FDT blobs from a stream.  Our blobs are always version
  * 17 (libfdt's sequential writer); older versions are refused before
  * fdt_check_full() because Debian 12's libfdt 1.6.1 dereferences NULL inside
- * it on some malformed pre-17 headers (found by tests/fuzz/fuzz-cpu-state.c).
+ * it on some malformed pre-17 headers (found by tests/fuzz/fuzz-cpu-state.c),
+ * and the structure block is walked first for a hang of the same libfdt
+ * (struct_block_sane()).
  */
 int sfdt__check(const void *fdt, size_t len)
 {
 	if (len < sizeof(struct fdt_header) || len > SFDT_MAX_SIZE ||
 	    fdt_magic(fdt) != FDT_MAGIC || fdt_totalsize(fdt) != len ||
 	    fdt_version(fdt) != 17 || fdt_last_comp_version(fdt) != 16 ||
-	    fdt_check_full(fdt, len) != 0)
+	    !struct_block_sane(fdt, len) || fdt_check_full(fdt, len) != 0)
 		return -EINVAL;
 	return 0;
 }
