@@ -30,3 +30,26 @@ $(VIRTIO_BENCH): bench/bench-virtio-blk.c $(O)/liblkvm.a
 
 bench:: $(VIRTIO_BENCH)
 	$(VIRTIO_BENCH)
+
+# What a guest drives through a virtio-blk device: the virtio-pci registers,
+# PCI config space and the block requests behind them, on a small disk file
+# (tests/fuzz/fuzz-virtio-pci-blk.c).  Only the sources it reaches.
+VPCI_FUZZ := $(O)/fuzz/fuzz-virtio-pci-blk
+VPCI_FUZZ_SRCS := virtio/pci.c virtio/core.c virtio/ring.c virtio/blk.c x86/pci.c x86/cpuid.c \
+		  kvm.c ioport.c page-map.c migration/shape.c migration/stream.c \
+		  migration/crc32.c $(wildcard util/*.c)
+
+$(VPCI_FUZZ): tests/fuzz/fuzz-virtio-pci-blk.c $(VPCI_FUZZ_SRCS) $(wildcard include/lkvm/*.h)
+	@mkdir -p $(dir $@)
+	$(quiet) "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -std=gnu11 -g -O1 $(CPPFLAGS) -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -Wno-gnu-variable-sized-type-not-at-end \
+		-o $@ tests/fuzz/fuzz-virtio-pci-blk.c $(VPCI_FUZZ_SRCS) \
+		-lz -lfdt
+
+fuzz-virtio: $(VPCI_FUZZ)
+
+check-extra::
+	@if echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' | \
+	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then \
+		$(MAKE) --no-print-directory $(VPCI_FUZZ); fi
