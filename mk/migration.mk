@@ -22,6 +22,25 @@ check-extra::
 	@$(MAKE) --no-print-directory $(O)/fuzz/fuzz-migration-stream 2>$(O)/fuzz-migration-build.log || \
 		echo "fuzz-migration-stream: not built (see $(O)/fuzz-migration-build.log)"
 
+# The section payloads (page map, virtio) and the small peer records the
+# stream fuzzer stubs out or does not link (tests/fuzz/fuzz-mig-sections.c).
+FUZZ_SEC_SRCS := virtio/pci.c virtio/core.c virtio/ring.c virtio/mig.c x86/pci.c x86/cpuid.c \
+		 kvm.c ioport.c page-map.c migration/shape.c migration/stream.c \
+		 migration/crc32.c migration/sev-stream.c $(wildcard util/*.c)
+
+$(O)/fuzz/fuzz-mig-sections: tests/fuzz/fuzz-mig-sections.c $(FUZZ_SEC_SRCS) $(wildcard include/lkvm/*.h)
+	@mkdir -p $(dir $@)
+	$(quiet) "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-std=gnu11 $(CPPFLAGS) -Wno-gnu-variable-sized-type-not-at-end \
+		-o $@ tests/fuzz/fuzz-mig-sections.c $(FUZZ_SEC_SRCS) -lz -lfdt
+
+fuzz-migration: $(O)/fuzz/fuzz-mig-sections
+
+check-extra::
+	@$(MAKE) --no-print-directory $(O)/fuzz/fuzz-mig-sections 2>$(O)/fuzz-mig-sections-build.log || \
+		echo "fuzz-mig-sections: not built (see $(O)/fuzz-mig-sections-build.log)"
+
 # Benches (not part of make check): `make bench`.
 $(O)/bench/migrate-ram-loopback: bench/migrate-ram-loopback.c $(O)/liblkvm.a
 	@mkdir -p $(dir $@)
