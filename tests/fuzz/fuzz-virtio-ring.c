@@ -5,10 +5,15 @@
  * never read or write outside that memory (ASan says if it does), never loop
  * forever, and its chains must always lie inside RAM and below the caps.
  *
- *   input[0]   log2 of the queue size (mod 11)
+ *   input[0]   log2 of the queue size (mod 7: 1 to 64 entries)
  *   input[1]   bit 0 event idx, bit 1 indirect descriptors
  *   input[2-3] starting last_avail (little endian)
  *   input[4..] guest memory from gpa 0
+ *
+ * The rings sit in the first 2 KiB (descriptors at 0, avail at 0x400, used
+ * at 0x800), where short inputs reach them: they used to start at 0x4000,
+ * past make check's -max_len of 4096, so every avail entry read 0 (only
+ * head 0 was ever walked, and a head past the queue never came).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,11 +61,11 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 
 	memset(&vq, 0, sizeof(vq));
 	vq.mem = &fz_mem;
-	vq.size = 1u << (data[0] % 11);
+	vq.size = 1u << (data[0] % 7);
 	virtq__reset(&vq);
-	vq.desc_gpa = 0;
-	vq.avail_gpa = 0x4000;
-	vq.used_gpa = 0x5000;
+	vq.desc_gpa = 0;		/* 16 * 64 bytes at most */
+	vq.avail_gpa = 0x400;		/* 6 + 2 * 64 */
+	vq.used_gpa = 0x800;		/* 6 + 8 * 64 */
 	vq.event_idx = data[1] & 1;
 	vq.indirect = data[1] & 2;
 	vq.last_avail = data[2] | data[3] << 8;
