@@ -358,18 +358,21 @@ bool kvm__is_paused(struct kvm *kvm)
 
 static struct {
 	pthread_mutex_t lock;		/* serialises kvm__throttle() (starts, joins) */
-	pthread_cond_t cond;		/* wakes the thread: pct changed */
+	pthread_cond_t cond;		/* wakes the thread: pct changed (CLOCK_MONOTONIC) */
+	pthread_once_t once;
 	pthread_t thread;
 	bool running;
 	u32 pct;			/* under run_lock */
-} thr = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+} thr = { .lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT };
 
-static u64 realtime_ns(void)
+static void thr_init(void)
 {
-	struct timespec ts;
+	pthread_condattr_t attr;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&thr.cond, &attr);
+	pthread_condattr_destroy(&attr);
 }
 
 static struct timespec ns_to_ts(u64 ns)
@@ -377,13 +380,13 @@ static struct timespec ns_to_ts(u64 ns)
 	return (struct timespec){ .tv_sec = ns / 1000000000ull, .tv_nsec = ns % 1000000000ull };
 }
 
-/* run_lock held.  run_cond's clock is CLOCK_REALTIME, so are the deadlines. */
+/* run_lock held.  run_cond and the deadlines are CLOCK_MONOTONIC (now_ns()). */
 static void throttle_sleep(struct kvm_cpu *vcpu)
 {
 	struct kvm *kvm = vcpu->kvm;
 
 	while (!kvm->paused && !kvm->stopping && thr.pct && vcpu->throttle_until) {
-		u64 now = realtime_ns();
+		u64 now = now_ns();
 		struct timespec ts;
 
 		if (now >= vcpu->throttle_until)
@@ -403,7 +406,7 @@ static void *throttle_thread(void *arg)
 	pthread_mutex_lock(&kvm->run_lock);
 	while (thr.pct && !kvm->stopping) {
 		u32 pct = thr.pct;
-		u64 sleep = THROTTLE_SLICE_NS * pct / (100 - pct), now = realtime_ns(), next;
+		u64 sleep = THROTTLE_SLICE_NS * pct / (100 - pct), now = now_ns(), next;
 		struct timespec ts;
 
 		for (i = 0; i < kvm->nr_cpus; i++) {
@@ -417,7 +420,7 @@ static void *throttle_thread(void *arg)
 		/* Next period: after the sleep and one slice of running; sooner on a change. */
 		next = now + sleep + THROTTLE_SLICE_NS;
 		ts = ns_to_ts(next);
-		while (thr.pct == pct && !kvm->stopping && realtime_ns() < next)
+		while (thr.pct == pct && !kvm->stopping && now_ns() < next)
 			pthread_cond_timedwait(&thr.cond, &kvm->run_lock, &ts);
 	}
 	pthread_mutex_unlock(&kvm->run_lock);
@@ -431,6 +434,7 @@ int kvm__throttle(struct kvm *kvm, u32 pct)
 
 	if (pct > THROTTLE_MAX_PCT)
 		return -EINVAL;
+	pthread_once(&thr.once, thr_init);
 	pthread_mutex_lock(&thr.lock);
 	pthread_mutex_lock(&kvm->run_lock);
 	if (pct && kvm->stopping) {

@@ -346,9 +346,15 @@ static int kvm__create_vm(struct kvm *kvm)
  */
 int kvm__init_memory(struct kvm *kvm)
 {
+	pthread_condattr_t attr;
+
 	kvm->sys_fd = kvm->vm_fd = -1;
 	pthread_mutex_init(&kvm->run_lock, NULL);
-	pthread_cond_init(&kvm->run_cond, NULL);
+	/* Monotonic: a throttled vCPU's timed sleep must not follow the wall clock. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&kvm->run_cond, &attr);
+	pthread_condattr_destroy(&attr);
 	return kvm__alloc_ram(kvm);
 }
 

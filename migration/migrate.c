@@ -664,9 +664,10 @@ static void auto_converge(struct mig_src *m, u64 dirtied, u64 sent_bytes)
 		pr_warn("migration: cannot throttle the vCPUs: %s", strerror(-ret));
 		return;
 	}
+	/* (m->round already counts the round just measured) */
 	pr_info("migration: round %u: the guest dirtied %.1f MB while %.1f MB moved: its vCPUs "
-		"now get %u%% of the time", m->round, dirtied * PAGE_SIZE / 1e6, sent_bytes / 1e6,
-		100 - pct);
+		"now get %u%% of the time", m->round - 1, dirtied * PAGE_SIZE / 1e6,
+		sent_bytes / 1e6, 100 - pct);
 	m->throttle = pct;
 	m->res->throttle_pct = pct;
 }
@@ -1020,18 +1021,24 @@ out_fail_io:
 		snprintf(res->reason, sizeof(res->reason), "stream to %s failed: %s", p->to,
 			 mig_strerror(ret));
 out_fail:
+	unthrottle(m);		/* first: abort_stream() may wait 1 s for the destination */
 	abort_stream(m, ret);
-	unthrottle(m);
 	res->status = ret;
 	if (source_stopping())		/* a stop after END: no resuming for long */
 		res->source_stopping = true;
 	if (m->logging)
 		migration__log_stop(kvm);
 	if (m->disks_given && take_disks_back(m)) {
-		/* Someone took a disk in the hand-over: no running on it here. */
-		res->unknown = true;
-		res->paused = end.flags & MIG_END_PAUSED;
-		kvm_ipc__hold_unknown(resume_after_unknown);
+		/*
+		 * Someone took a disk in the hand-over: no running on it here.
+		 * Kept paused for 'lkvm resume' to retry; a VMM that is stopping
+		 * anyway just stops with it ("stopped").
+		 */
+		if (!res->source_stopping) {
+			res->unknown = true;
+			res->paused = end.flags & MIG_END_PAUSED;
+			kvm_ipc__hold_unknown(resume_after_unknown);
+		}
 		goto out_stats;
 	}
 	sev_mig__src_cancel(kvm);	/* SEND_CANCEL before the guest runs again */
@@ -1129,7 +1136,7 @@ int mig_progress__text(const struct mig_progress *p, char *buf, size_t n)
 		snprintf(down, sizeof(down), "expected downtime %.1f ms", p->expected_downtime_ms);
 	}
 	if (p->throttle_pct)
-		snprintf(thr, sizeof(thr), "  vCPUs throttled %u%%", p->throttle_pct);
+		snprintf(thr, sizeof(thr), "  vCPUs throttled %u%%", min(p->throttle_pct, 99u));
 	return snprintf(buf, n, "migrate: round %u%s: %5.1f%%  %s  %llu dirty pages/s  "
 			"%llu pages left  %s%s",
 			p->round, p->final ? " (final)" : "", p->percent, mbps,

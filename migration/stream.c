@@ -511,8 +511,7 @@ int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
 	if (src->features & ~dst->features) {
 		u32 f = src->features & ~dst->features;
 
-		snprintf(reason, n, "destination lacks stream features 0x%x%s", f,
-			 f == MIG_F_DEFLATE ? " (compressed pages: an lkvm without --compress)" : "");
+		snprintf(reason, n, "destination lacks stream features 0x%x", f);
 		return -EOPNOTSUPP;
 	}
 	if (devices_compare(src->devices, dst->devices, reason, n))

@@ -330,10 +330,24 @@ int virtio_blk__lock(struct virtio_blk_disk *d, bool take)
 		.l_len = 1,
 	};
 
-	if (d->fd < 0 || d->locked == take)
+	if (d->fd < 0 || d->locked == take || d->no_locks)
 		return 0;
-	if (fcntl(d->fd, F_OFD_SETLK, &fl) < 0)
-		return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+	if (fcntl(d->fd, F_OFD_SETLK, &fl) < 0) {
+		if (errno == EAGAIN || errno == EACCES)
+			return -EBUSY;
+		/*
+		 * A filesystem without locks (NFSv3 without lockd, some FUSE and
+		 * 9p mounts): shared storage is what migration runs on, so the
+		 * disk works unlocked rather than not at all, and says so once.
+		 */
+		if (errno == ENOLCK || errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS) {
+			pr_warn("disk %s: its filesystem does not lock files (%s): not locked; "
+				"keeping other VMMs off it is up to you", d->path, strerror(errno));
+			d->no_locks = true;
+			return 0;
+		}
+		return -errno;
+	}
 	d->locked = take;
 	return 0;
 }

@@ -35,7 +35,7 @@ struct kvm_cpu {
 	u32 dirty_ring_fetch;		/* next entry to harvest */
 
 	volatile bool parked;		/* out of KVM_RUN, waiting on run_cond */
-	u64 throttle_until;		/* CLOCK_REALTIME ns: sleep till then; under run_lock */
+	u64 throttle_until;		/* now_ns() (monotonic): sleep till then; under run_lock */
 
 	/*
 	 * vCPU 0: the CPUID KVM reports right after KVM_SET_CPUID2, before the

@@ -45,6 +45,7 @@ struct virtio_blk_disk {
 	ino_t ino;
 	const char *path;
 	bool locked;		/* holds the image's lock (virtio_blk__lock) */
+	bool no_locks;		/* its filesystem cannot lock: runs unlocked */
 	/* Host CPU accounting for the bench: requests and bytes handled. */
 	u64 nr_requests, nr_bytes;
 };
