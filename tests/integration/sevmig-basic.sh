@@ -17,10 +17,14 @@
 #                   only the page map's changed set sends it again, and the
 #                   destination refuses any page whose last copy came the
 #                   wrong way for the installed map
+#   compressed      with --compress: private pages still go as firmware
+#                   packets (ciphertext is never deflated), the shared pages
+#                   go deflated, and the guest's own check of every byte
+#                   holds at the destination
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
 source "$(dirname "$0")/sevmig-common.inc"
-tests="migrate continues capture source-sent control-plain page-flips"
+tests="migrate continues capture source-sent control-plain page-flips compressed"
 need_kvm $tests
 need_migrate $tests
 need_python $tests || exit 0
@@ -132,4 +136,23 @@ else
 	fail page-flips "$out $(grep -a 'failed\|BAD' "$T_TMP/fdst.err" "$T_TMP/fdst.out" | head -n 3)"
 fi
 stop_all fsrc fdst
+
+port=$(pick_port)
+start_sev_src zsrc "delay=20000" --sev-policy 0x21
+start_sev_dst zdst "$port"
+wait_for 60 counts_past "$T_TMP/zsrc.out" 2
+out=$("$LKVM" migrate --to "127.0.0.1:$port" --name zsrc --json --compress 2>&1 | tail -n 1)
+enc=$(sed -n 's/.*"pages_encrypted":\([0-9]*\).*/\1/p' <<<"$out")
+z=$(sed -n 's/.*"pages_compressed":\([0-9]*\).*/\1/p' <<<"$out")
+last=$(last_count "$T_TMP/zsrc.out")
+if grep -q '"status":"completed"' <<<"$out" && grep -q '"compress":true' <<<"$out" &&
+   [ "${enc:-0}" -gt 1000 ] && [ "${z:-0}" -ge 4 ] && grep -q "RECEIVE_FINISH" "$T_TMP/zdst.err" &&
+   wait_for 60 counts_past "$T_TMP/zdst.out" $((last + 2)) && ! mem_bad "$T_TMP/zdst.out" &&
+   cat "$T_TMP/zsrc.out" "$T_TMP/zdst.out" | grep -aq "count $((last + 1)) priv ok shared ok"; then
+	pass compressed
+	echo "compressed: $enc pages as firmware packets, ${z:-0} deflated"
+else
+	fail compressed "$out $(grep -a 'failed\|BAD' "$T_TMP/zdst.err" "$T_TMP/zdst.out" | head -n 3)"
+fi
+stop_all zsrc zdst
 t_done
