@@ -509,9 +509,8 @@ int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
 		return -EINVAL;
 	}
 	if (src->features & ~dst->features) {
-		u32 f = src->features & ~dst->features;
-
-		snprintf(reason, n, "destination lacks stream features 0x%x", f);
+		snprintf(reason, n, "destination lacks stream features 0x%x",
+			 src->features & ~dst->features);
 		return -EOPNOTSUPP;
 	}
 	if (devices_compare(src->devices, dst->devices, reason, n))

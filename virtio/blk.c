@@ -352,16 +352,13 @@ int virtio_blk__lock(struct virtio_blk_disk *d, bool take)
 	return 0;
 }
 
-static const char *lock_error(struct virtio_blk_disk *d, int err)
+static void lock_error(const struct virtio_blk_disk *d, int err, char *why, size_t n)
 {
-	static __thread char msg[600];
-
 	if (err == -EBUSY)
-		snprintf(msg, sizeof(msg), "disk %s is in use by another process (another lkvm "
-			 "or VMM %s it)", d->path, d->readonly ? "writes" : "uses");
+		snprintf(why, n, "disk %s is in use by another process (another lkvm or VMM %s it)",
+			 d->path, d->readonly ? "writes" : "uses");
 	else
-		snprintf(msg, sizeof(msg), "disk %s: cannot lock it: %s", d->path, strerror(-err));
-	return msg;
+		snprintf(why, n, "disk %s: cannot lock it: %s", d->path, strerror(-err));
 }
 
 static int blk_claim(struct virtio_device *vdev, bool take, char *why, size_t n)
@@ -370,7 +367,7 @@ static int blk_claim(struct virtio_device *vdev, bool take, char *why, size_t n)
 	int ret = virtio_blk__lock(&b->disk, take);
 
 	if (ret && why)
-		snprintf(why, n, "%s", lock_error(&b->disk, ret));
+		lock_error(&b->disk, ret, why, n);
 	return ret;
 }
 
@@ -454,9 +451,12 @@ static int virtio_blk__init(struct kvm *kvm)
 		}
 		/* A destination takes its disks over only when the guest moves in. */
 		if (!kvm->cfg.incoming) {
+			char why[600];
+
 			ret = virtio_blk__lock(&b->disk, true);
 			if (ret) {
-				pr_err("%s", lock_error(&b->disk, ret));
+				lock_error(&b->disk, ret, why, sizeof(why));
+				pr_err("%s", why);
 				goto err_close;
 			}
 		}

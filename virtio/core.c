@@ -178,7 +178,6 @@ void virtio__write_status(struct virtio_device *vdev, u8 val)
 
 void virtio__guest_error(struct virtio_device *vdev, u16 q, int err, const char *what)
 {
-
 	if (vdev->broken)
 		return;
 	vdev->broken = true;
