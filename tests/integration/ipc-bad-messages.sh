@@ -3,7 +3,8 @@
 # and its guest keep running, and a stalled client blocks nobody.
 . "$(dirname "$0")/../lib.sh"
 need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply_type \
-	 truncated_header truncated_payload garbage migrate_short migrate_huge_bandwidth cancel_payload cancel_nothing \
+	 truncated_header truncated_payload garbage migrate_short migrate_huge_bandwidth \
+	 migrate_compress_level migrate_unknown_flag cancel_payload cancel_nothing \
 	 status_empty status_flags status_nothing \
 	 vmm_survives stalled_client
 G=$GUESTS
@@ -42,6 +43,9 @@ expect migrate_short migrate-short '^reply -22 Invalid argument data 88 reply 0 
 # A well-formed MIGRATE with a --bandwidth the client would refuse (2^58
 # MB/s: x10^6 it wrapped to a cap of 0, and the sender divided by it).
 expect migrate_huge_bandwidth migrate-huge-bw '^reply -22 Invalid argument data 88 reply 0 $'
+# The fields --compress and --auto-converge added: out of range, refused.
+expect migrate_compress_level migrate-level '^reply -22 Invalid argument data 88 reply 0 $'
+expect migrate_unknown_flag migrate-flag '^reply -22 Invalid argument data 88 reply 0 $'
 expect cancel_payload cancel-payload '^reply -22 Invalid argument data 88 reply 0 $'
 expect cancel_nothing cancel '^reply -2 no migration in progress data 88 reply 0 $'
 # lkvm migrate --status without its flags word, with an unknown flag, and

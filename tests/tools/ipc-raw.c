@@ -13,7 +13,9 @@
  * (MIGRATE_CANCEL with 4 payload bytes), cancel (MIGRATE_CANCEL),
  * status-empty (MIGRATE_STATUS without its flags), status-flags (flags 2,
  * unknown), status (flags 0), migrate-huge-bw (a well-formed MIGRATE whose
- * --bandwidth is 2^58 MB/s: times 10^6 it wraps to a cap of 0); these are
+ * --bandwidth is 2^58 MB/s: times 10^6 it wraps to a cap of 0),
+ * migrate-level (compress level 10, zlib has 1-9), migrate-flag (an
+ * unknown flag bit, 1 << 2); these are
  * followed by an INFO as well.
  * HOLD_S: wait that long after sending before reading.
  * Output: one line per answer, "reply STATUS TEXT" or "data LEN", then
@@ -109,7 +111,8 @@ int main(int argc, char **argv)
 		memset(&h, 0xa5, sizeof(h));
 	else if (!strcmp(c, "migrate-short"))
 		h.type = IPC_MSG_MIGRATE, h.len = 4, len += 4;
-	else if (!strcmp(c, "migrate-huge-bw"))
+	else if (!strcmp(c, "migrate-huge-bw") || !strcmp(c, "migrate-level") ||
+		 !strcmp(c, "migrate-flag"))
 		h.type = IPC_MSG_MIGRATE, h.len = sizeof(struct mig_ipc_req), len += h.len;
 	else if (!strcmp(c, "cancel-payload"))
 		h.type = IPC_MSG_MIGRATE_CANCEL, h.len = 4, len += 4;
@@ -129,8 +132,15 @@ int main(int argc, char **argv)
 	memcpy(buf, &h, sizeof(h));
 	if (!strcmp(c, "status-flags"))
 		buf[sizeof(h)] = 2;
-	if (!strcmp(c, "migrate-huge-bw")) {
-		struct mig_ipc_req r = { .bandwidth_mbps = 1ULL << 58 };
+	if (h.type == IPC_MSG_MIGRATE && h.len == sizeof(struct mig_ipc_req)) {
+		struct mig_ipc_req r = { 0 };
+
+		if (!strcmp(c, "migrate-huge-bw"))
+			r.bandwidth_mbps = 1ULL << 58;
+		else if (!strcmp(c, "migrate-level"))
+			r.compress = 10;
+		else
+			r.flags = 1u << 2;
 
 		strcpy(r.to, "127.0.0.1:1");
 		memcpy(buf + sizeof(h), &r, sizeof(r));
