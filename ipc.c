@@ -204,6 +204,18 @@ void ipc__serve(struct kvm *kvm, int fd)
 			return;
 		}
 		fn = hdr.type < IPC_MSG_REPLY ? find_handler(hdr.type, &needs_guest) : NULL;
+		if (fn && __atomic_load_n(&ipc.closing, __ATOMIC_ACQUIRE)) {
+			/*
+			 * It arrived as the VMM began to exit: say so rather
+			 * than act on a guest that is going away (or hang up,
+			 * which would leave the client guessing).
+			 */
+			ret = ipc__reply(fd, -ESHUTDOWN, "not done: the instance is exiting");
+			free(payload);
+			if (ret)
+				return;
+			continue;
+		}
 		if (fn && ipc__client_gone(fd)) {
 			/* It waited in the queue until its sender gave up. */
 			pr_warn("ipc: dropped a request (type 0x%x) whose sender is gone",
@@ -517,22 +529,29 @@ int kvm_ipc__stop(struct kvm *kvm)
 	ipc.listen_fd = -1;
 
 	/*
-	 * Hang up on clients (their threads see EOF) and give handlers a
-	 * moment to finish; a handler stuck longer is left behind rather
-	 * than holding up the exit.
+	 * Stop reading from clients, not writing to them: an idle client's
+	 * thread sees EOF at once, a request already queued is read and
+	 * answered "the instance is exiting" (ipc__serve()), and a handler
+	 * at work can still deliver its answer.  Give handlers a moment to
+	 * finish; one stuck longer is hung up on and left behind rather than
+	 * holding up the exit.
 	 */
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 2;
 	pthread_mutex_lock(&ipc.lock);
-	ipc.closing = true;
+	__atomic_store_n(&ipc.closing, true, __ATOMIC_RELEASE);
 	for (i = 0; i < IPC_MAX_CONNS; i++)
 		if (ipc.conns[i] >= 0)
-			shutdown(ipc.conns[i], SHUT_RDWR);
+			shutdown(ipc.conns[i], SHUT_RD);
 	while (ipc.nr_conns > 0)
 		if (pthread_cond_timedwait(&ipc.cond, &ipc.lock, &until) == ETIMEDOUT)
 			break;
-	if (ipc.nr_conns)
+	if (ipc.nr_conns) {
 		pr_warn("ipc: %d control connection(s) still busy at exit", ipc.nr_conns);
+		for (i = 0; i < IPC_MAX_CONNS; i++)
+			if (ipc.conns[i] >= 0)
+				shutdown(ipc.conns[i], SHUT_RDWR);
+	}
 	pthread_mutex_unlock(&ipc.lock);
 
 	close(ipc.wake[0]);

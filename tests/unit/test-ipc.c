@@ -848,6 +848,55 @@ static void test_stalled_client(void)
 	close(idle);
 }
 
+/* Holds its request until the server stops reading (kvm_ipc__stop() began). */
+static int until_closing_handler(struct kvm *kvm, int fd, const void *p, u32 len)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&pfd, 1, 3000) == 1 && (pfd.revents & POLLRDHUP) ? 0 : -ETIMEDOUT;
+}
+
+static void *stopper(void *arg)
+{
+	kvm_ipc__stop(arg);
+	return NULL;
+}
+
+/*
+ * A request still queued when the VMM begins to exit is answered "not done:
+ * the instance is exiting", and one being handled still gets its answer:
+ * the old stop hung up on both, and the client could only say "instance
+ * closed the connection", not knowing whether its request was carried out.
+ */
+static void test_stop_answers_queued(void)
+{
+	struct ipc_hdr h[2];
+	pthread_t th;
+	char msg[128];
+	int fd, pauses = nr_pause;
+	u64 t0;
+
+	CHECK_EQ(ipc__register_handler(IPC_MSG_FIRST_FREE + 2, until_closing_handler), 0);
+	reset_vm();
+	vm.cfg.name = "t4";
+	REQUIRE_OK(kvm_ipc__start(&vm));
+	fd = ipc__connect("t4");
+	REQUIRE(fd >= 0);
+	ipc__fill_hdr(&h[0], IPC_MSG_FIRST_FREE + 2, 0);
+	ipc__fill_hdr(&h[1], IPC_MSG_PAUSE, 0);
+	CHECK_EQ(send(fd, h, sizeof(h), MSG_NOSIGNAL), (ssize_t)sizeof(h));
+	t0 = now_ns();
+	REQUIRE(!pthread_create(&th, NULL, stopper, &vm));
+	CHECK_EQ(read_reply(fd, msg, sizeof(msg)), 0);
+	CHECK_EQ(read_reply(fd, msg, sizeof(msg)), -ESHUTDOWN);
+	CHECK(strstr(msg, "instance is exiting") != NULL);
+	pthread_join(th, NULL);
+	CHECK(now_ns() - t0 < 1500000000ULL);
+	/* The pause was not carried out. */
+	CHECK_EQ(nr_pause, pauses);
+	close(fd);
+}
+
 /*
  * A hung instance whose connection queue is full: the client says "not
  * responding" at once instead of blocking in connect() (lkvm list hung
@@ -1079,6 +1128,7 @@ TEST_MAIN_BEGIN("test-ipc")
 	RUN(test_dir_rules);
 	RUN(test_start_stop);
 	RUN(test_stalled_client);
+	RUN(test_stop_answers_queued);
 	RUN(test_full_queue);
 	RUN(test_peer_uid);
 	RUN(test_caps_drop);
