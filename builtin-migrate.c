@@ -16,6 +16,10 @@
  * lkvm migrate --status [--name NAME] [--json]: the migration in progress
  * and its last progress report, or how the last one failed; for a script
  * that lost the `lkvm migrate` it started (which cancels nothing).
+ *
+ * lkvm migrate --set [--downtime MS] [--bandwidth MB/s] [--max-rounds N]
+ * [--auto-converge | --no-auto-converge] [--name NAME]: change the migration
+ * in progress while it pre-copies; prints the settings it now runs with.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,7 +36,9 @@ static const char migrate_usage_line[] =
 	"[--channels N] [--max-rounds N] [--auto-converge] [--compress] [--verify] "
 	"[--wait-ready S] [--json] [--quiet]\n"
 	"   or: lkvm migrate --cancel [--name NAME]\n"
-	"   or: lkvm migrate --status [--name NAME] [--json]";
+	"   or: lkvm migrate --status [--name NAME] [--json]\n"
+	"   or: lkvm migrate --set [--downtime MS] [--bandwidth MB/s] [--max-rounds N] "
+	"[--auto-converge | --no-auto-converge] [--name NAME]";
 
 struct client {
 	bool json, quiet, tty;
@@ -185,20 +191,63 @@ static const char *default_instance(bool query, const char **why)
 	return NULL;
 }
 
+#define BANDWIDTH_UNSET	(~0ULL)	/* not a valid --bandwidth: above the maximum */
+
+/* --set: the VMM answers with the settings it now runs with (or why not). */
+static int set_request(const char *name, int downtime, bool bw_given, u64 bandwidth,
+		       int max_rounds, int converge)
+{
+	struct mig_ipc_set s = { 0 };
+	char msg[512];
+	int fd, ret;
+
+	if (downtime) {
+		s.which |= MIG_SET_DOWNTIME;
+		s.downtime_ms = downtime;
+	}
+	if (bw_given) {
+		s.which |= MIG_SET_BANDWIDTH;
+		s.bandwidth_mbps = bandwidth;
+	}
+	if (max_rounds) {
+		s.which |= MIG_SET_MAX_ROUNDS;
+		s.max_rounds = max_rounds;
+	}
+	if (converge >= 0) {
+		s.which |= MIG_SET_AUTO_CONVERGE;
+		s.auto_converge = converge;
+	}
+	fd = ipc__connect(name);
+	if (fd < 0) {
+		ipc__client_error(name, fd, NULL);
+		return 1;
+	}
+	ret = ipc__request(fd, IPC_MSG_MIGRATE_SET, &s, sizeof(s), 0, NULL, NULL, msg,
+			   sizeof(msg));
+	close(fd);
+	if (ret) {
+		ipc__client_error(name, ret, msg[0] ? msg : NULL);
+		return 1;
+	}
+	printf("%s: %s\n", name, msg);
+	return 0;
+}
+
 static int cmd_migrate(int argc, const char **argv)
 {
 	const char *name = NULL, *to = NULL;
-	u64 bandwidth = 0;
+	u64 bandwidth = BANDWIDTH_UNSET;
 	int downtime = 0, channels = 0, max_rounds = 0, wait_ready = 0;
 	bool verify = false, cancel = false, query = false, converge = false, compress = false;
+	bool set = false, no_converge = false, bw_given;
 	struct client c = { 0 };
 	const struct option opts[] = {
 		OPT_STR('t', "to", &to, "<host:port>", "the destination: lkvm run --incoming PORT there"),
 		OPT_STR('n', "name", &name, "<name>", "the instance (default: the only one running)"),
 		OPT_INTEGER(0, "downtime", &downtime, 1, 600000,
 			    "target downtime in ms (default 30)"),
-		OPT_UINT64(0, "bandwidth", &bandwidth, 1, MIG_MAX_BANDWIDTH_MBPS, "<MB/s>",
-			   "cap the migration bandwidth (default: none)"),
+		OPT_UINT64(0, "bandwidth", &bandwidth, 0, MIG_MAX_BANDWIDTH_MBPS, "<MB/s>",
+			   "cap the migration bandwidth (default and 0: none)"),
 		OPT_INTEGER(0, "channels", &channels, 1, MIG_MAX_CHANNELS,
 			    "TCP connections for RAM (default: one per 2 CPUs of the VMM)"),
 		OPT_INTEGER(0, "max-rounds", &max_rounds, 1, 10000,
@@ -215,13 +264,17 @@ static int cmd_migrate(int argc, const char **argv)
 			    "stop the migration in progress; the guest goes on here"),
 		OPT_BOOLEAN(0, "status", &query,
 			    "the migration in progress, or how the last one failed"),
+		OPT_BOOLEAN(0, "set", &set,
+			    "change the migration in progress: --downtime, --bandwidth, --max-rounds (the next round is the last if already past), --[no-]auto-converge"),
+		OPT_BOOLEAN(0, "no-auto-converge", &no_converge,
+			    "with --set: stop throttling the vCPUs"),
 		OPT_BOOLEAN(0, "json", &c.json,
 			    "the summary as JSON on stdout, progress as JSON lines on stderr"),
 		OPT_BOOLEAN('q', "quiet", &c.quiet, "no progress lines"),
 		OPT_END(),
 	};
 	struct mig_ipc_req req;
-	char msg[512], out[1024], host[256], port[16];
+	char msg[512], out[2048], host[256], port[16];
 	int fd, ret;
 
 	/* Asked for JSON: a command line that does not parse gets its object too. */
@@ -241,14 +294,26 @@ static int cmd_migrate(int argc, const char **argv)
 		print_json_failure(&c, msg, "failed", "unchanged");
 		return 1;
 	}
-	if (cancel && (to || downtime || bandwidth || channels || max_rounds || verify || converge ||
-		       compress || wait_ready || c.json || c.quiet))
+	bw_given = bandwidth != BANDWIDTH_UNSET;
+	if (!bw_given)
+		bandwidth = 0;
+	if (cancel && (to || downtime || bw_given || channels || max_rounds || verify || converge ||
+		       compress || wait_ready || c.json || c.quiet || set || no_converge))
 		return fail_early(&c, "--cancel takes no option but --name");
-	if (query && (cancel || to || downtime || bandwidth || channels || max_rounds || verify ||
-		      converge || compress || wait_ready || c.quiet))
+	if (query && (cancel || to || downtime || bw_given || channels || max_rounds || verify ||
+		      converge || compress || wait_ready || c.quiet || set || no_converge))
 		return fail_early(&c, "--status takes no option but --name and --json");
-	if (!to && !cancel && !query)
-		return fail_early(&c, "--to HOST:PORT (or --cancel, --status) is required");
+	if (set && (to || channels || verify || compress || wait_ready || c.json || c.quiet))
+		return fail_early(&c, "--set changes only --downtime, --bandwidth, --max-rounds and "
+				  "--[no-]auto-converge");
+	if (set && !downtime && !bw_given && !max_rounds && !converge && !no_converge)
+		return fail_early(&c, "--set: nothing to change (--downtime, --bandwidth, "
+				  "--max-rounds, --auto-converge or --no-auto-converge)");
+	if (no_converge && (!set || converge))
+		return fail_early(&c, converge ? "--auto-converge and --no-auto-converge contradict "
+				  "each other" : "--no-auto-converge goes with --set");
+	if (!to && !cancel && !query && !set)
+		return fail_early(&c, "--to HOST:PORT (or --cancel, --status, --set) is required");
 	if (to && (strlen(to) >= sizeof(req.to) ||
 	    mig_addr__parse(to, false, host, sizeof(host), port, sizeof(port)))) {
 		snprintf(msg, sizeof(msg), "--to: '%s' is not HOST:PORT (IPv6: [ADDR]:PORT)", to);
@@ -266,6 +331,9 @@ static int cmd_migrate(int argc, const char **argv)
 					  c.json ? MIG_STATUS_JSON : 0);
 	if (cancel)	/* the answer says what happens: "cancelling the migration to ..." */
 		return ipc__simple_request(name, IPC_MSG_MIGRATE_CANCEL, "cancelling");
+	if (set)
+		return set_request(name, downtime, bw_given, bandwidth, max_rounds,
+				   converge ? 1 : no_converge ? 0 : -1);
 
 	memset(&req, 0, sizeof(req));
 	strcpy(req.to, to);

@@ -154,6 +154,33 @@ static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 ipc_guest_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
 
 /*
+ * lkvm migrate --set: new settings for the migration in progress (QEMU's
+ * migrate-set-parameters): a cap raised or lifted because the migration
+ * crawls, a downtime target relaxed or auto-converge turned on because it
+ * does not converge, --max-rounds to make the next round the last.  Cheaper
+ * than a cancel and a new start, which sends all of RAM again.
+ */
+static int set_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
+{
+	struct mig_ipc_set s;
+	char msg[400];
+	int ret;
+
+	if (len != sizeof(s))
+		return -EINVAL;
+	memcpy(&s, payload, sizeof(s));
+	ret = migration__set(&s, msg, sizeof(msg));
+	if (ret == -EINVAL)
+		return ret;
+	if (!ret)
+		pr_info("%s (lkvm migrate --set)", msg);
+	ipc__reply(fd, ret, "%s", msg);
+	return IPC_REPLIED;
+}
+
+ipc_guest_handler(IPC_MSG_MIGRATE_SET, set_cmd);
+
+/*
  * lkvm migrate --status: the migration in progress (its last progress
  * report), or how the last one failed; on a destination still receiving,
  * the incoming one.  Answers a client that lost the
@@ -161,7 +188,7 @@ ipc_guest_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
  */
 static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 {
-	char text[2048], prog[1024], to[512];
+	char text[4096], prog[2048], to[512];
 	bool json;
 	u32 flags;
 	size_t n;

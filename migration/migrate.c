@@ -44,7 +44,20 @@ static struct {
 	atomic_bool cancel;
 	const char *why;		/* the failure a cancel reports */
 	char to[256];
+	/* What lkvm migrate --set may change, read by the engine each round. */
+	bool precopy_over;		/* the guest pauses for the last round: too late */
+	u32 downtime_ms, max_rounds;
+	bool auto_converge;
+	u64 bandwidth_mbps;
+	u32 changes;
+	struct mig_rate cap;		/* --bandwidth, shared by the data channels */
 } cur = { .lock = PTHREAD_MUTEX_INITIALIZER, .wait_fd = -1 };
+
+/* The settings as they are now (lkvm migrate --set may have changed them). */
+struct mig_tune {
+	u32 downtime_ms, max_rounds;
+	bool auto_converge;
+};
 
 /* Under cur.lock, with a migration active and not committing. */
 static void request_cancel(const char *why)
@@ -75,6 +88,58 @@ int migration__cancel(char *msg, size_t n)
 	} else {
 		request_cancel("cancelled (lkvm migrate --cancel)");
 		snprintf(msg, n, "cancelling the migration to %s", cur.to);
+	}
+	pthread_mutex_unlock(&cur.lock);
+	return ret;
+}
+
+static void bandwidth_text(u64 mbps, char *buf, size_t n)
+{
+	if (mbps)
+		snprintf(buf, n, "%llu MB/s", (unsigned long long)mbps);
+	else
+		snprintf(buf, n, "no cap");
+}
+
+int migration__set(const struct mig_ipc_set *s, char *msg, size_t n)
+{
+	char bw[32], was[32];
+	int ret = 0;
+
+	if (!s->which || s->which & ~MIG_SET_ALL ||
+	    (s->which & MIG_SET_DOWNTIME && (!s->downtime_ms || s->downtime_ms > 600000)) ||
+	    (s->which & MIG_SET_MAX_ROUNDS && (!s->max_rounds || s->max_rounds > 10000)) ||
+	    (s->which & MIG_SET_BANDWIDTH && s->bandwidth_mbps > MIG_MAX_BANDWIDTH_MBPS) ||
+	    (s->which & MIG_SET_AUTO_CONVERGE && s->auto_converge > 1)) {
+		snprintf(msg, n, "invalid settings");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&cur.lock);
+	if (!cur.active) {
+		snprintf(msg, n, "no migration in progress");
+		ret = -ENOENT;
+	} else if (cur.precopy_over || atomic_load(&cur.cancel)) {
+		snprintf(msg, n, "too late: the migration to %s is past pre-copy", cur.to);
+		ret = -EBUSY;
+	} else {
+		bandwidth_text(cur.bandwidth_mbps, was, sizeof(was));
+		if (s->which & MIG_SET_DOWNTIME)
+			cur.downtime_ms = s->downtime_ms;
+		if (s->which & MIG_SET_MAX_ROUNDS)
+			cur.max_rounds = s->max_rounds;
+		if (s->which & MIG_SET_AUTO_CONVERGE)
+			cur.auto_converge = s->auto_converge;
+		if (s->which & MIG_SET_BANDWIDTH && s->bandwidth_mbps != cur.bandwidth_mbps) {
+			cur.bandwidth_mbps = s->bandwidth_mbps;
+			mig_rate__set(&cur.cap, s->bandwidth_mbps * 1000000);
+		}
+		cur.changes++;
+		bandwidth_text(cur.bandwidth_mbps, bw, sizeof(bw));
+		snprintf(msg, n, "migration to %s now: downtime target %u ms, bandwidth %s%s%s%s, "
+			 "round limit %u, auto-converge %s", cur.to, cur.downtime_ms, bw,
+			 strcmp(bw, was) ? " (was " : "", strcmp(bw, was) ? was : "",
+			 strcmp(bw, was) ? ")" : "", cur.max_rounds,
+			 cur.auto_converge ? "on" : "off");
 	}
 	pthread_mutex_unlock(&cur.lock);
 	return ret;
@@ -202,7 +267,6 @@ struct mig_src {
 	void *fn_arg;
 	u64 round_pages;		/* pages this round sends */
 	u64 rate;			/* dirty pages/s, as of the last round */
-	struct mig_rate cap;		/* --bandwidth, shared by the data channels */
 	bool disks_given;		/* disk locks released for the destination (GO) */
 	u32 throttle;			/* auto-converge: the vCPU throttle now, % */
 	u32 fast_rounds;		/* rounds in which the guest outran the link */
@@ -485,8 +549,7 @@ static int connect_all(struct mig_src *m)
 		mig_chan__init_fd(&c->chan, fd);
 		c->m = m;
 		c->idx = i;
-		if (m->p->bandwidth_mbps)
-			c->chan.rate = &m->cap;
+		c->chan.rate = &cur.cap;	/* a cap of 0 costs nothing */
 		c->chan.rate_cancel = &cur.cancel;
 		mig_chan__apply_fault_env(&c->chan, i + 1);
 		mig_preamble__encode(pre, i + 1, m->session);
@@ -672,6 +735,30 @@ static void auto_converge(struct mig_src *m, u64 dirtied, u64 sent_bytes)
 	m->res->throttle_pct = pct;
 }
 
+/* Converged: the rest fits the downtime target at this bandwidth. */
+static bool fits(u64 remaining, double bw, u32 downtime_ms)
+{
+	return bw > 0 && remaining * PAGE_SIZE * 1000.0 / bw <= downtime_ms;
+}
+
+/*
+ * End of a round: is pre-copy over (converged, or at the round limit)?
+ * Decided under cur.lock with the settings as they are now, so that a
+ * `lkvm migrate --set` either counts here or is refused as too late, never
+ * accepted and then ignored.
+ */
+static bool precopy_done(struct mig_src *m, u64 remaining, double bw, struct mig_tune *t)
+{
+	bool done;
+
+	pthread_mutex_lock(&cur.lock);
+	*t = (struct mig_tune){ cur.downtime_ms, cur.max_rounds, cur.auto_converge };
+	done = !remaining || fits(remaining, bw, t->downtime_ms) || m->round >= t->max_rounds;
+	cur.precopy_over = done;
+	pthread_mutex_unlock(&cur.lock);
+	return done;
+}
+
 /* Full speed again: before the guest pauses for good, or runs on here. */
 static void unthrottle(struct mig_src *m)
 {
@@ -688,15 +775,13 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	struct mig_end end = { 0 };
 	u64 t0 = now_ns(), t_pause = 0, round_t, bytes, total_send_bytes = 0,
 	    total_send_ns = 0, remaining = 0, rate = 0, i;
+	struct mig_tune t;
 	double bw = 0;
 	char why[256] = "";
 	u8 endbuf[24];
 	int ret;
 
 	memset(res, 0, sizeof(*res));
-	res->max_rounds = p->max_rounds;
-	res->downtime_target_ms = p->downtime_ms;
-	res->auto_converge = p->auto_converge;
 	res->compress = p->compress;
 	if (kvm->cfg.sev_mode != SEV_MODE_NONE && p->verify) {
 		snprintf(res->reason, sizeof(res->reason),
@@ -731,8 +816,6 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	m->fn_arg = arg;
 	m->round_pages = kvm->nr_pages;
 	m->nch = p->channels ? min(p->channels, (u32)MIG_MAX_CHANNELS) : 1;
-	m->cap.bps = p->bandwidth_mbps * 1000000;
-	m->cap.next_ns = now_ns();	/* no credit at the start */
 	res->channels = m->nch;
 	m->ctrl.fd = -1;
 	for (i = 0; i < MIG_MAX_CHANNELS; i++)
@@ -819,20 +902,25 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 		if (ret)
 			goto out_fail_io;
 		m->round++;
-		/* Converged when the rest fits the downtime target at this bandwidth. */
-		if (!remaining || (bw > 0 && remaining * PAGE_SIZE * 1000.0 / bw <= p->downtime_ms))
-			break;
-		if (m->round >= p->max_rounds) {
-			/* Not silently: the downtime will be longer than asked. */
-			res->round_limit = true;
-			pr_warn("migration: %u rounds and the guest still dirties memory faster than "
-				"it moves: stopping it with %llu pages left (expected downtime "
-				"%.0f ms, target %u ms)", m->round, (unsigned long long)remaining,
-				bw > 0 ? remaining * PAGE_SIZE * 1000.0 / bw : 0.0, p->downtime_ms);
+		if (precopy_done(m, remaining, bw, &t)) {
+			if (remaining && !fits(remaining, bw, t.downtime_ms)) {
+				/* Not silently: the downtime will be longer than asked. */
+				res->round_limit = true;
+				pr_warn("migration: %u rounds and the guest still dirties memory "
+					"faster than it moves: stopping it with %llu pages left "
+					"(expected downtime %.0f ms, target %u ms)", m->round,
+					(unsigned long long)remaining,
+					bw > 0 ? remaining * PAGE_SIZE * 1000.0 / bw : 0.0,
+					t.downtime_ms);
+			}
 			break;
 		}
-		if (p->auto_converge)
+		if (t.auto_converge) {
 			auto_converge(m, remaining, bytes);
+		} else if (m->throttle) {	/* turned off by lkvm migrate --set */
+			unthrottle(m);
+			m->fast_rounds = 0;
+		}
 	}
 
 	if (cancelled(res)) {
@@ -1101,6 +1189,13 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	cur.stopping = false;
 	atomic_store(&cur.cancel, false);
 	snprintf(cur.to, sizeof(cur.to), "%s", p->to);
+	cur.precopy_over = false;
+	cur.downtime_ms = p->downtime_ms;
+	cur.max_rounds = p->max_rounds;
+	cur.auto_converge = p->auto_converge;
+	cur.bandwidth_mbps = p->bandwidth_mbps;
+	cur.changes = 0;
+	mig_rate__set(&cur.cap, p->bandwidth_mbps * 1000000);	/* no credit at the start */
 	pthread_mutex_unlock(&cur.lock);
 	/*
 	 * Not only at teardown (migrate_exit): the stop's status and "the
@@ -1121,6 +1216,12 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 		res->total_ns = now_ns() - t0;
 	pthread_mutex_lock(&cur.lock);
 	cur.active = false;
+	/* The settings it ended with: --set may have changed them. */
+	res->downtime_target_ms = cur.downtime_ms;
+	res->max_rounds = cur.max_rounds;
+	res->auto_converge = cur.auto_converge;
+	res->bandwidth_mbps = cur.bandwidth_mbps;
+	res->settings_changed = cur.changes;
 	pthread_mutex_unlock(&cur.lock);
 	return ret;
 }
@@ -1298,8 +1399,8 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			"\"channels\":%u,"
 			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":%s,"
 			"\"converged\":%s,\"max_rounds\":%u,\"downtime_target_ms\":%u,"
-			"\"auto_converge\":%s,\"throttle_pct\":%u,"
-			"\"paused\":%s,\"guest\":\"%s\"}",
+			"\"auto_converge\":%s,\"throttle_pct\":%u,\"bandwidth_cap_mbps\":%llu,"
+			"\"settings_changed\":%u,\"paused\":%s,\"guest\":\"%s\"}",
 			r->unknown ? "unknown" : r->status ? "failed" : "completed", reason,
 			r->total_ns / 1e6,
 			r->downtime_ns / 1e6, (unsigned long long)r->bytes,
@@ -1312,5 +1413,6 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			r->verified ? "true" : "false", crc,
 			r->round_limit ? "false" : "true", r->max_rounds, r->downtime_target_ms,
 			r->auto_converge ? "true" : "false", min(r->throttle_pct, 99u),
+			(unsigned long long)r->bandwidth_mbps, r->settings_changed,
 			r->paused ? "true" : "false", mig_result__where(r));
 }

@@ -140,16 +140,30 @@ int mig_chan__read(struct mig_chan *c, void *p, size_t n)
  * -ECANCELED if a cancel ended the wait: the batch in hand is not sent
  * (at a low cap it would be seconds of traffic past the cap).
  */
+void mig_rate__set(struct mig_rate *r, u64 bps)
+{
+	atomic_store(&r->bps, bps);
+	atomic_store(&r->next_ns, now_ns());	/* no debt and no credit */
+	atomic_fetch_add(&r->gen, 1);
+}
+
 static int rate_wait(struct mig_chan *c, size_t n)
 {
 	struct mig_rate *r = c->rate;
-	u64 now = now_ns(), cur, start, due;
+	u64 now, cur, start, due, bps;
+	u32 gen;
 
+again:
+	gen = atomic_load(&r->gen);
+	bps = atomic_load(&r->bps);
+	if (!bps)
+		return 0;
+	now = now_ns();
 	cur = atomic_load_explicit(&r->next_ns, memory_order_relaxed);
 	do {
 		start = max(cur, now - min(now, MIG_RATE_BURST_NS));
 		/* 128 bits: n x 10^9 overflows 64 bits past 18 GB. */
-		due = start + (u64)((unsigned __int128)n * 1000000000u / r->bps);
+		due = start + (u64)((unsigned __int128)n * 1000000000u / bps);
 	} while (!atomic_compare_exchange_weak_explicit(&r->next_ns, &cur, due,
 							 memory_order_relaxed,
 							 memory_order_relaxed));
@@ -166,6 +180,8 @@ static int rate_wait(struct mig_chan *c, size_t n)
 			break;		/* hung up or failed: the send reports it */
 		if (c->rate_cancel && atomic_load(c->rate_cancel))
 			return -ECANCELED;
+		if (atomic_load(&r->gen) != gen)
+			goto again;	/* a new cap (lkvm migrate --set): reserve under it */
 		now = now_ns();
 	}
 	return 0;
@@ -232,7 +248,7 @@ int mig_chan__writev(struct mig_chan *c, struct iovec *iov, int cnt)
 		c->bytes_out += total;
 		return 0;
 	}
-	if (c->rate && c->rate->bps) {
+	if (c->rate) {
 		int ret = rate_wait(c, total);
 
 		if (ret)

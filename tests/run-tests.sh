@@ -71,7 +71,7 @@ done
 # The migration and control-socket tests again, against the whole VMM built
 # with ASan/UBSan (make builds it for make check): a use-after-free in a
 # race, a leak or undefined behaviour fails the test that hit it.
-ASAN_SCRIPTS=${ASAN_SCRIPTS:-"ipc-bad-messages ipc-commands migrate-basic migrate-converge migrate-commit migrate-strays migrate-fail virtio-migrate virtio-disk-lock"}
+ASAN_SCRIPTS=${ASAN_SCRIPTS:-"ipc-bad-messages ipc-commands migrate-basic migrate-converge migrate-commit migrate-strays migrate-fail virtio-migrate virtio-disk-lock migrate-set"}
 san="$O/san/lkvm"
 if [ -z "${LKVM_BIN:-}" ] && [[ "asan/integration" =~ $pattern ]]; then
 	if [ -x "$san" ]; then

@@ -62,6 +62,7 @@ enum ipc_msg_type {
 	IPC_MSG_MIGRATE	= 0x10,	/* reserved for migration/ (progress stream) */
 	IPC_MSG_MIGRATE_CANCEL = 0x11,	/* migration/: -> REPLY */
 	IPC_MSG_MIGRATE_STATUS = 0x12,	/* migration/: u32 flags (1 = JSON) -> DATA(text), REPLY */
+	IPC_MSG_MIGRATE_SET = 0x13,	/* migration/: struct mig_ipc_set -> REPLY */
 	IPC_MSG_FIRST_FREE = 0x20,	/* further modules take numbers from here */
 
 	IPC_MSG_REPLY	 = 0x8000,	/* struct ipc_reply + optional text; ends a request */

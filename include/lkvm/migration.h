@@ -196,9 +196,13 @@ const char *mig_strerror(int err);	/* every crc compare goes through this */
 #define MIG_RATE_BURST_NS	100000000ULL
 #define MIG_MAX_BANDWIDTH_MBPS	1000000		/* lkvm migrate --bandwidth's range */
 struct mig_rate {
-	u64 bps;
+	_Atomic u64 bps;		/* 0 = no cap (lkvm migrate --set may change it) */
 	_Atomic u64 next_ns;		/* when the bytes reserved so far are due */
+	_Atomic u32 gen;		/* bumped on a change: waits on the old cap end */
 };
+
+/* A new cap for the senders, effective at once (even mid-wait). */
+void mig_rate__set(struct mig_rate *r, u64 bps);
 
 struct mig_chan {
 	int fd;
@@ -428,6 +432,8 @@ struct mig_result {
 	u32 max_rounds, downtime_target_ms;
 	bool auto_converge;
 	u32 throttle_pct;		/* the highest vCPU throttle auto-converge needed */
+	u64 bandwidth_mbps;		/* the cap at the end, 0 = none */
+	u32 settings_changed;		/* lkvm migrate --set requests applied */
 };
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);
@@ -449,6 +455,27 @@ void mig_params__defaults(struct mig_params *p);
  * ABORT, resumes the guest and fails with -ECANCELED.
  */
 int migration__cancel(char *msg, size_t n);
+
+/*
+ * lkvm migrate --set: change the running migration's settings.  Only while
+ * it pre-copies; a change applies from the next round (the cap at once).
+ */
+#define MIG_SET_DOWNTIME	(1u << 0)
+#define MIG_SET_BANDWIDTH	(1u << 1)
+#define MIG_SET_MAX_ROUNDS	(1u << 2)
+#define MIG_SET_AUTO_CONVERGE	(1u << 3)
+#define MIG_SET_ALL		0xfu
+
+struct mig_ipc_set {			/* IPC_MSG_MIGRATE_SET payload */
+	u32 which;			/* MIG_SET_*: the fields that count */
+	u32 downtime_ms;		/* 1-600000 */
+	u64 bandwidth_mbps;		/* 0 = no cap, at most MIG_MAX_BANDWIDTH_MBPS */
+	u32 max_rounds;			/* 1-10000; at or below the round under way: it is the last */
+	u32 auto_converge;		/* 0 or 1 */
+};
+
+/* 0 (msg says the settings now), -EINVAL, -ENOENT (none runs), -EBUSY (past pre-copy). */
+int migration__set(const struct mig_ipc_set *s, char *msg, size_t n);
 /*
  * The VMM is stopping: cancel a migration under way (the destination hears
  * "the source VMM is stopping").  One that already sent END is left to end

@@ -5,6 +5,8 @@
 need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply_type \
 	 truncated_header truncated_payload garbage migrate_short migrate_huge_bandwidth \
 	 migrate_compress_level migrate_unknown_flag cancel_payload cancel_nothing \
+	 set_short set_no_field set_unknown_field set_huge_bandwidth set_zero_downtime \
+	 set_converge_2 set_nothing \
 	 status_empty status_flags status_nothing \
 	 vmm_survives stalled_client
 G=$GUESTS
@@ -46,6 +48,15 @@ expect migrate_huge_bandwidth migrate-huge-bw '^reply -22 Invalid argument data 
 # The fields --compress and --auto-converge added: out of range, refused.
 expect migrate_compress_level migrate-level '^reply -22 Invalid argument data 88 reply 0 $'
 expect migrate_unknown_flag migrate-flag '^reply -22 Invalid argument data 88 reply 0 $'
+# lkvm migrate --set: the wrong size, no field or an unknown one, and
+# values the client would refuse; a valid one with no migration under way.
+expect set_short set-short '^reply -22 Invalid argument data 88 reply 0 $'
+expect set_no_field set-none '^reply -22 Invalid argument data 88 reply 0 $'
+expect set_unknown_field set-bits '^reply -22 Invalid argument data 88 reply 0 $'
+expect set_huge_bandwidth set-huge-bw '^reply -22 Invalid argument data 88 reply 0 $'
+expect set_zero_downtime set-downtime-0 '^reply -22 Invalid argument data 88 reply 0 $'
+expect set_converge_2 set-converge-2 '^reply -22 Invalid argument data 88 reply 0 $'
+expect set_nothing set '^reply -2 no migration in progress data 88 reply 0 $'
 expect cancel_payload cancel-payload '^reply -22 Invalid argument data 88 reply 0 $'
 expect cancel_nothing cancel '^reply -2 no migration in progress data 88 reply 0 $'
 # lkvm migrate --status without its flags word, with an unknown flag, and

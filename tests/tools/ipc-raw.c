@@ -15,8 +15,11 @@
  * unknown), status (flags 0), migrate-huge-bw (a well-formed MIGRATE whose
  * --bandwidth is 2^58 MB/s: times 10^6 it wraps to a cap of 0),
  * migrate-level (compress level 10, zlib has 1-9), migrate-flag (an
- * unknown flag bit, 1 << 2); these are
- * followed by an INFO as well.
+ * unknown flag bit, 1 << 2), set-short (MIGRATE_SET with 4 payload
+ * bytes), set-none (no field chosen), set-bits (an unknown field bit),
+ * set-huge-bw (a cap of 2^58 MB/s), set-downtime-0 (a 0 ms target),
+ * set-converge-2 (auto-converge 2), set (a valid --set --bandwidth 5);
+ * these are followed by an INFO as well.
  * HOLD_S: wait that long after sending before reading.
  * Output: one line per answer, "reply STATUS TEXT" or "data LEN", then
  * "eof" or "timeout" unless the exchange ended with a reply.  Exit status
@@ -78,7 +81,7 @@ int main(int argc, char **argv)
 	c = argv[2];
 	follow_up = !strcmp(c, "unknown-type") || !strcmp(c, "reply-type") ||
 		    !strncmp(c, "migrate-", 8) || !strncmp(c, "cancel", 6) ||
-		    !strncmp(c, "status", 6);
+		    !strncmp(c, "status", 6) || !strncmp(c, "set", 3);
 	strcpy(a.sun_path, argv[1]);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
@@ -114,6 +117,10 @@ int main(int argc, char **argv)
 	else if (!strcmp(c, "migrate-huge-bw") || !strcmp(c, "migrate-level") ||
 		 !strcmp(c, "migrate-flag"))
 		h.type = IPC_MSG_MIGRATE, h.len = sizeof(struct mig_ipc_req), len += h.len;
+	else if (!strcmp(c, "set-short"))
+		h.type = IPC_MSG_MIGRATE_SET, h.len = 4, len += 4;
+	else if (!strncmp(c, "set", 3))
+		h.type = IPC_MSG_MIGRATE_SET, h.len = sizeof(struct mig_ipc_set), len += h.len;
 	else if (!strcmp(c, "cancel-payload"))
 		h.type = IPC_MSG_MIGRATE_CANCEL, h.len = 4, len += 4;
 	else if (!strcmp(c, "cancel"))
@@ -143,6 +150,25 @@ int main(int argc, char **argv)
 			r.flags = 1u << 2;
 
 		strcpy(r.to, "127.0.0.1:1");
+		memcpy(buf + sizeof(h), &r, sizeof(r));
+	}
+	if (h.type == IPC_MSG_MIGRATE_SET && h.len == sizeof(struct mig_ipc_set)) {
+		struct mig_ipc_set r = { .which = MIG_SET_BANDWIDTH, .bandwidth_mbps = 5 };
+
+		if (!strcmp(c, "set-none"))
+			r.which = 0;
+		else if (!strcmp(c, "set-bits"))
+			r.which |= 1u << 4;
+		else if (!strcmp(c, "set-huge-bw"))
+			r.bandwidth_mbps = 1ULL << 58;
+		else if (!strcmp(c, "set-downtime-0"))
+			r.which = MIG_SET_DOWNTIME, r.downtime_ms = 0;
+		else if (!strcmp(c, "set-converge-2"))
+			r.which = MIG_SET_AUTO_CONVERGE, r.auto_converge = 2;
+		else if (strcmp(c, "set")) {
+			fprintf(stderr, "ipc-raw: unknown case '%s'\n", c);
+			return 2;
+		}
 		memcpy(buf + sizeof(h), &r, sizeof(r));
 	}
 	if (len && send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len) {

@@ -848,11 +848,14 @@ static void test_stalled_client(void)
 	close(idle);
 }
 
+static int handler_entered;
+
 /* Holds its request until the server stops reading (kvm_ipc__stop() began). */
 static int until_closing_handler(struct kvm *kvm, int fd, const void *p, u32 len)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
 
+	__atomic_store_n(&handler_entered, 1, __ATOMIC_RELEASE);
 	return poll(&pfd, 1, 3000) == 1 && (pfd.revents & POLLRDHUP) ? 0 : -ETIMEDOUT;
 }
 
@@ -885,6 +888,11 @@ static void test_stop_answers_queued(void)
 	ipc__fill_hdr(&h[0], IPC_MSG_FIRST_FREE + 2, 0);
 	ipc__fill_hdr(&h[1], IPC_MSG_PAUSE, 0);
 	CHECK_EQ(send(fd, h, sizeof(h), MSG_NOSIGNAL), (ssize_t)sizeof(h));
+	/* Accepted and at work: a connection still in the backlog would just be cut. */
+	t0 = now_ns();
+	while (!__atomic_load_n(&handler_entered, __ATOMIC_ACQUIRE) && now_ns() - t0 < 3000000000ULL)
+		usleep(1000);
+	REQUIRE(handler_entered);
 	t0 = now_ns();
 	REQUIRE(!pthread_create(&th, NULL, stopper, &vm));
 	CHECK_EQ(read_reply(fd, msg, sizeof(msg)), 0);

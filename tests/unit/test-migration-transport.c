@@ -276,6 +276,107 @@ static void test_fault_flip_detected(void)
 	free(dst);
 }
 
+struct drain {
+	int fd;
+	size_t got;
+	pthread_t t;
+};
+
+static void *drain_fn(void *arg)
+{
+	struct drain *d = arg;
+	static char buf[1 << 16];
+	ssize_t n;
+
+	while ((n = read(d->fd, buf, sizeof(buf))) > 0)
+		d->got += n;
+	return NULL;
+}
+
+struct capped_write {
+	struct mig_chan *c;
+	const void *p;
+	size_t len;
+	u64 ns;
+	int ret;
+};
+
+static void *capped_write_fn(void *arg)
+{
+	struct capped_write *w = arg;
+	u64 t0 = now_ns();
+
+	w->ret = mig_chan__writev(w->c, &(struct iovec){ (void *)w->p, w->len }, 1);
+	w->ns = now_ns() - t0;
+	return NULL;
+}
+
+/*
+ * The shared send cap (--bandwidth) holds, and a new cap from `lkvm migrate
+ * --set` applies at once: a sender waiting out 3 s of a 1 MB/s cap goes as
+ * soon as the cap is lifted, and one under a raised cap does not keep the
+ * old cap's wait.
+ */
+static void test_rate_change(void)
+{
+	static struct mig_rate cap;
+	size_t len = 3 << 20;
+	char *buf = calloc(1, len);
+	struct capped_write w = { 0 };
+	struct drain d = { 0 };
+	struct mig_chan tx;
+	pthread_t t;
+	int sv[2];
+
+	REQUIRE(buf);
+	REQUIRE(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	mig_chan__init_fd(&tx, sv[0]);
+	tx.rate = &cap;
+	d.fd = sv[1];
+	pthread_create(&d.t, NULL, drain_fn, &d);
+
+	/* Uncapped (0): no wait. */
+	mig_rate__set(&cap, 0);
+	w = (struct capped_write){ &tx, buf, len };
+	capped_write_fn(&w);
+	CHECK_EQ(w.ret, 0);
+	CHECK(w.ns < 1000000000ULL);
+
+	/* 1 MB/s: 3 MiB would take 3 s; lifted after 0.2 s, it goes at once. */
+	mig_rate__set(&cap, 1000000);
+	w = (struct capped_write){ &tx, buf, len };
+	pthread_create(&t, NULL, capped_write_fn, &w);
+	usleep(200000);
+	mig_rate__set(&cap, 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(w.ret, 0);
+	CHECK(w.ns >= 150000000ULL && w.ns < 1500000000ULL);
+
+	/* 1 MB/s raised to 100 MB/s: 3 MiB then takes well under a second. */
+	mig_rate__set(&cap, 1000000);
+	w = (struct capped_write){ &tx, buf, len };
+	pthread_create(&t, NULL, capped_write_fn, &w);
+	usleep(200000);
+	mig_rate__set(&cap, 100000000);
+	pthread_join(t, NULL);
+	CHECK_EQ(w.ret, 0);
+	CHECK(w.ns < 1500000000ULL);
+
+	/* And a cap holds: 1 MiB at 4 MB/s takes about 0.26 s, not less. */
+	mig_rate__set(&cap, 4000000);
+	w = (struct capped_write){ &tx, buf, 1 << 20 };
+	capped_write_fn(&w);
+	CHECK_EQ(w.ret, 0);
+	CHECK(w.ns >= 200000000ULL);
+
+	shutdown(sv[0], SHUT_WR);
+	pthread_join(d.t, NULL);
+	CHECK_EQ(d.got, 3 * len + (1 << 20));
+	mig_chan__close(&tx);
+	close(sv[1]);
+	free(buf);
+}
+
 /*
  * Round 0 over private anonymous memory skips never-touched pages by
  * /proc/self/pagemap: they still arrive as zero pages, touched pages
@@ -343,6 +444,30 @@ static void test_json_lines(void)
 	CHECK(strstr(buf, "\"converged\":true,") && strstr(buf, "\"auto_converge\":true,\"throttle_pct\":90,"));
 	mig_result__text(&r, buf, sizeof(buf));
 	CHECK(strstr(buf, "; auto-converge throttled the vCPUs up to 90%") != NULL);
+	{
+		/* Settings changed on the way (--set), and the longest summary fits
+		 * the 2 KiB the client and --status give it, whole. */
+		char big[2048];
+		int n;
+
+		r.bandwidth_mbps = 250;
+		r.settings_changed = 2;
+		mig_result__json(&r, big, sizeof(big));
+		CHECK(strstr(big, ",\"bandwidth_cap_mbps\":250,\"settings_changed\":2,") != NULL);
+		r.total_ns = r.downtime_ns = r.bytes = r.rounds = r.pages_normal = ~0ULL;
+		r.pages_zero = r.pages_total = r.pages_encrypted = r.pages_deflated = ~0ULL;
+		r.deflate_in = ~0ULL;
+		r.deflate_out = 1;
+		r.compress = r.channels = r.mem_crc = r.max_rounds = ~0U;
+		r.downtime_target_ms = r.settings_changed = ~0U;
+		r.bandwidth_mbps = ~0ULL;
+		r.verified = r.round_limit = true;
+		memset(r.reason, 1, sizeof(r.reason) - 1);
+		r.reason[sizeof(r.reason) - 1] = 0;
+		n = mig_result__json(&r, big, sizeof(big));
+		CHECK(n > 0 && n < (int)sizeof(big) - 1);
+		CHECK(big[n - 1] == '}');
+	}
 }
 
 static void test_untouched_pages_skipped(void)
@@ -415,4 +540,5 @@ TEST_MAIN_BEGIN("test-migration-transport")
 	RUN(test_connect_refused);
 	RUN(test_channels_two_rounds);
 	RUN(test_fault_flip_detected);
+	RUN(test_rate_change);
 TEST_MAIN_END()
