@@ -18,27 +18,6 @@ tests="no-throttle auto-converge throttle-lifted stop-throttled"
 need_kvm $tests
 need_migrate $tests
 
-GUEST_ARGS=(-k "$GUESTS/migrate-smp" -m 64M -c 2 -p "delay=100 dirty=64")
-
-# src_dst T: source T-s running the dirtying guest, destination T-d on $PORT
-src_dst() {
-	local t=$1
-	PORT=$(pick_port)
-	bg_start SRC_PID "$LKVM" run "${GUEST_ARGS[@]}" --name "$t-s" >"$T_TMP/$t-s.out" 2>"$T_TMP/$t-s.err"
-	if ! start_dst "$t-d" "$PORT" -m 64M -c 2 ||
-	   ! wait_for 30 grep -q "faulted in" "$T_TMP/$t-d.err" ||
-	   ! SEQ_CPU=0 wait_for 30 counts_past "$T_TMP/$t-s.out" 3 ||
-	   ! SEQ_CPU=1 wait_for 30 counts_past "$T_TMP/$t-s.out" 3; then
-		fail "$t" "setup: $(tail -n 1 "$T_TMP/$t-s.err" "$T_TMP/$t-d.err")"; return 1
-	fi
-}
-
-cleanup_pair() {
-	"$LKVM" stop --name "$1-s" >/dev/null 2>&1
-	"$LKVM" stop --name "$1-d" >/dev/null 2>&1
-	wait_exit "$SRC_PID" 20; wait_exit "$DST_PID" 20
-}
-
 throttle_threads() { grep -lx lkvm-throttle /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
 
 # rate FILE: vCPU 0's counts per second, over one second
@@ -66,7 +45,7 @@ throttled() {
 
 # The control: the same guest and link without the option.
 t=no-throttle
-if src_dst $t; then
+if dirty_pair $t; then
 	out=$("$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json --bandwidth 4 --downtime 1 \
 		--max-rounds 6 2>"$T_TMP/$t.mig.err"); rc=$?
 	echo "$t: $out"
@@ -84,7 +63,7 @@ if src_dst $t; then
 fi
 
 t=auto-converge
-if src_dst $t; then
+if dirty_pair $t; then
 	out=$("$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json --bandwidth 4 --downtime 1 \
 		--auto-converge --verify 2>"$T_TMP/$t.mig.err"); rc=$?
 	echo "$t: $out"
@@ -124,7 +103,7 @@ fi
 
 # Throttled to 70% or more, then cancelled: the guest gets its CPU back.
 t=throttle-lifted
-if src_dst $t; then
+if dirty_pair $t; then
 	before=$(rate "$T_TMP/$t-s.out")
 	if throttled $t 70; then
 		threads=$(throttle_threads "$SRC_PID")
@@ -149,7 +128,7 @@ fi
 # lkvm stop cuts the throttle's sleeps short (up to 1 s each at 99%) and
 # joins its thread before the vCPUs go (the ASan rerun watches that).
 t=stop-throttled
-if src_dst $t; then
+if dirty_pair $t; then
 	if throttled $t 90; then
 		"$LKVM" stop --name $t-s >/dev/null 2>&1
 		wait $MPID; rc=$?
