@@ -95,8 +95,8 @@ struct sev_model_paths {
  * Open a back end.  SEV_MODE_HARDWARE opens /dev/sev; on failure prints one
  * line naming the missing requirement and returns -errno.  SEV_MODE_EMULATED
  * opens (creating on first use) the model platform in paths (NULL fields:
- * --sev-state/LKVM_SEV_STATE or ~/.lkvm/sev-model, LKVM_SEV_ROOT or
- * ~/.lkvm/sev-root) and prints the not-encrypted warning once per process.
+ * --sev-state/LKVM_SEV_STATE or ~/.lkvm/sev-model, --sev-root/LKVM_SEV_ROOT
+ * or the built-in test root) and prints the not-encrypted warning once per process.
  */
 int sev_fw__open(struct sev_fw **out, enum kvm_sev_mode mode,
 		 const struct sev_model_paths *paths);
@@ -188,7 +188,7 @@ int sev__opt_gpa(const struct option *opt, const char *arg);
 	OPT_STR(0, "sev-state", &sev_options.state_dir, "<dir>",	\
 		"model: platform state directory (LKVM_SEV_STATE, ~/.lkvm/sev-model)"), \
 	OPT_STR(0, "sev-root", &sev_options.root_dir, "<dir>",		\
-		"model: shared test AMD root (LKVM_SEV_ROOT, ~/.lkvm/sev-root)")
+		"model: a generated AMD root kept in DIR (LKVM_SEV_ROOT; default: the built-in test root)")
 
 struct sev_guest {
 	struct sev_fw *fw;
