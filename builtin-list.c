@@ -24,6 +24,8 @@ static const char *state_name(int err, u32 state)
 {
 	if (err == -ENOENT)
 		return NULL;			/* gone (stale socket removed) */
+	if (err == -ESHUTDOWN)
+		return "stopping";		/* it answered: "the instance is exiting" */
 	if (err)
 		return "not-responding";
 	switch (state) {

@@ -370,6 +370,12 @@ static int cmd_migrate(int argc, const char **argv)
 	if ((ret == -ECONNRESET || ret == -EPIPE) && !c.got_result &&
 	    (c.saw_progress || !still_alive(name)))
 		return vmm_gone(&c, name);
+	if (ret == -ESHUTDOWN && !c.got_result) {
+		/* Refused because the VMM is stopping: the guest stops with it. */
+		ipc__client_error(name, ret, msg[0] ? msg : NULL);
+		print_json_failure(&c, msg[0] ? msg : ipc__strerror(ret), "failed", "stopped");
+		return 2;
+	}
 	if (ret && !c.got_result) {
 		ipc__client_error(name, ret, msg[0] ? msg : NULL);
 		print_json_failure(&c, msg[0] ? msg : ipc__strerror(ret), "failed", "unchanged");

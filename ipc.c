@@ -206,11 +206,14 @@ void ipc__serve(struct kvm *kvm, int fd)
 		fn = hdr.type < IPC_MSG_REPLY ? find_handler(hdr.type, &needs_guest) : NULL;
 		if (fn && __atomic_load_n(&ipc.closing, __ATOMIC_ACQUIRE)) {
 			/*
-			 * It arrived as the VMM began to exit: say so rather
+			 * It was queued as the VMM began to exit: say so rather
 			 * than act on a guest that is going away (or hang up,
-			 * which would leave the client guessing).
+			 * which would leave the client guessing).  A stop has
+			 * what it asked for.
 			 */
-			ret = ipc__reply(fd, -ESHUTDOWN, "not done: the instance is exiting");
+			ret = hdr.type == IPC_MSG_STOP ?
+			      ipc__reply(fd, 0, "already exiting") :
+			      ipc__reply(fd, -ESHUTDOWN, "not done: the instance is exiting");
 			free(payload);
 			if (ret)
 				return;
@@ -514,6 +517,7 @@ err:
 int kvm_ipc__stop(struct kvm *kvm)
 {
 	struct timespec until;
+	u64 deadline;
 	int i;
 
 	if (!ipc.started)
@@ -534,18 +538,27 @@ int kvm_ipc__stop(struct kvm *kvm)
 	 * answered "the instance is exiting" (ipc__serve()), and a handler
 	 * at work can still deliver its answer.  Give handlers a moment to
 	 * finish; one stuck longer is hung up on and left behind rather than
-	 * holding up the exit.
+	 * holding up the exit.  A client that does not read (its socket full
+	 * of answers) cannot take one more: it is hung up on at once, so that
+	 * it does not cost every exit the whole grace.
 	 */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 2;
+	deadline = now_ns() + 2000000000ull;
 	pthread_mutex_lock(&ipc.lock);
 	__atomic_store_n(&ipc.closing, true, __ATOMIC_RELEASE);
 	for (i = 0; i < IPC_MAX_CONNS; i++)
 		if (ipc.conns[i] >= 0)
 			shutdown(ipc.conns[i], SHUT_RD);
-	while (ipc.nr_conns > 0)
-		if (pthread_cond_timedwait(&ipc.cond, &ipc.lock, &until) == ETIMEDOUT)
-			break;
+	while (ipc.nr_conns > 0 && now_ns() < deadline) {
+		for (i = 0; i < IPC_MAX_CONNS; i++) {
+			struct pollfd pfd = { .fd = ipc.conns[i], .events = POLLOUT };
+
+			if (pfd.fd >= 0 && poll(&pfd, 1, 0) == 0)
+				shutdown(pfd.fd, SHUT_RDWR);
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		timespec_add_ms(&until, 50);
+		pthread_cond_timedwait(&ipc.cond, &ipc.lock, &until);
+	}
 	if (ipc.nr_conns) {
 		pr_warn("ipc: %d control connection(s) still busy at exit", ipc.nr_conns);
 		for (i = 0; i < IPC_MAX_CONNS; i++)

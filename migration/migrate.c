@@ -51,7 +51,7 @@ static struct {
 	u64 bandwidth_mbps;
 	u32 changes;
 	struct mig_rate cap;		/* --bandwidth, shared by the data channels */
-} cur = { .lock = PTHREAD_MUTEX_INITIALIZER, .wait_fd = -1 };
+} cur = { .lock = PTHREAD_MUTEX_INITIALIZER, .wait_fd = -1, .cap = MIG_RATE_INIT };
 
 /* The settings as they are now (lkvm migrate --set may have changed them). */
 struct mig_tune {
@@ -735,6 +735,41 @@ static void auto_converge(struct mig_src *m, u64 dirtied, u64 sent_bytes)
 	m->res->throttle_pct = pct;
 }
 
+/*
+ * The bandwidth pre-copy decides by: bytes over time of the rounds sent
+ * under the cap as it is now.  A cap changed by `lkvm migrate --set`
+ * starts the measure again (a round the change cut in two counts alone
+ * until a whole round under the new cap replaces it), and the figure never
+ * exceeds the cap: the old rounds' speed is gone once it is lowered.
+ */
+struct bw_meter {
+	u64 bytes, ns;
+	u32 gen;			/* the cap's generation the figure is for */
+	bool mixed;			/* it is one round the change cut in two */
+};
+
+static double bw_meter__add(struct bw_meter *b, u32 gen0, u64 bytes, u64 ns)
+{
+	u32 gen = atomic_load(&cur.cap.gen);
+	double bw;
+	u64 cap;
+
+	if (gen != gen0 || b->mixed || gen0 != b->gen) {
+		b->bytes = bytes;
+		b->ns = ns;
+		b->mixed = gen != gen0;
+	} else {
+		b->bytes += bytes;
+		b->ns += ns;
+	}
+	b->gen = gen;
+	bw = b->ns ? b->bytes * 1e9 / b->ns : 0;
+	pthread_mutex_lock(&cur.cap.lock);
+	cap = cur.cap.bps;
+	pthread_mutex_unlock(&cur.cap.lock);
+	return cap && bw > cap ? cap : bw;
+}
+
 /* Converged: the rest fits the downtime target at this bandwidth. */
 static bool fits(u64 remaining, double bw, u32 downtime_ms)
 {
@@ -773,8 +808,9 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 {
 	struct mig_src *m;
 	struct mig_end end = { 0 };
-	u64 t0 = now_ns(), t_pause = 0, round_t, bytes, total_send_bytes = 0,
-	    total_send_ns = 0, remaining = 0, rate = 0, i;
+	u64 t0 = now_ns(), t_pause = 0, round_t, bytes, remaining = 0, rate = 0, i;
+	struct bw_meter meter = { .gen = atomic_load(&cur.cap.gen) };
+	u32 gen0;
 	struct mig_tune t;
 	double bw = 0;
 	char why[256] = "";
@@ -871,6 +907,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 		u64 round_ns;
 
 		round_t = now_ns();
+		gen0 = atomic_load(&cur.cap.gen);
 		ret = send_round(m, &bytes);
 		if (cancelled(res)) {
 			ret = -ECANCELED;
@@ -881,9 +918,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 		round_ns = now_ns() - round_t;
 		pr_debug("migration: round %u: %llu bytes in %.3f ms", m->round,
 			 (unsigned long long)bytes, round_ns / 1e6);
-		total_send_bytes += bytes;
-		total_send_ns += round_ns;
-		bw = total_send_ns ? total_send_bytes * 1e9 / total_send_ns : 0;
+		bw = bw_meter__add(&meter, gen0, bytes, round_ns);
 
 		ret = migration__log_sync(kvm);
 		if (ret)

@@ -136,37 +136,44 @@ int mig_chan__read(struct mig_chan *c, void *p, size_t n)
 }
 
 /*
- * Reserve n bytes on the shared clock and wait until they are due.
- * -ECANCELED if a cancel ended the wait: the batch in hand is not sent
- * (at a low cap it would be seconds of traffic past the cap).
+ * A new cap, from now on: no debt and no credit.  Under the lock, so that
+ * no sender can reserve under the old cap after the change (one that
+ * loaded the old rate would otherwise push next_ns past the new start).
  */
 void mig_rate__set(struct mig_rate *r, u64 bps)
 {
-	atomic_store(&r->bps, bps);
-	atomic_store(&r->next_ns, now_ns());	/* no debt and no credit */
+	pthread_mutex_lock(&r->lock);
+	r->bps = bps;
+	r->next_ns = now_ns();
 	atomic_fetch_add(&r->gen, 1);
+	pthread_mutex_unlock(&r->lock);
 }
 
+/*
+ * Reserve n bytes on the shared clock and wait until they are due.
+ * -ECANCELED if a cancel ended the wait: the batch in hand is not sent
+ * (at a low cap it would be seconds of traffic past the cap).  A lock per
+ * batch (up to 2 MiB) costs nothing beside the copy.
+ */
 static int rate_wait(struct mig_chan *c, size_t n)
 {
 	struct mig_rate *r = c->rate;
-	u64 now, cur, start, due, bps;
+	u64 now, start, due;
 	u32 gen;
 
 again:
-	gen = atomic_load(&r->gen);
-	bps = atomic_load(&r->bps);
-	if (!bps)
+	pthread_mutex_lock(&r->lock);
+	if (!r->bps) {
+		pthread_mutex_unlock(&r->lock);
 		return 0;
+	}
+	gen = atomic_load(&r->gen);
 	now = now_ns();
-	cur = atomic_load_explicit(&r->next_ns, memory_order_relaxed);
-	do {
-		start = max(cur, now - min(now, MIG_RATE_BURST_NS));
-		/* 128 bits: n x 10^9 overflows 64 bits past 18 GB. */
-		due = start + (u64)((unsigned __int128)n * 1000000000u / bps);
-	} while (!atomic_compare_exchange_weak_explicit(&r->next_ns, &cur, due,
-							 memory_order_relaxed,
-							 memory_order_relaxed));
+	start = max(r->next_ns, now - min(now, MIG_RATE_BURST_NS));
+	/* 128 bits: n x 10^9 overflows 64 bits past 18 GB. */
+	due = start + (u64)((unsigned __int128)n * 1000000000u / r->bps);
+	r->next_ns = due;
+	pthread_mutex_unlock(&r->lock);
 	/*
 	 * At a low cap one batch can mean a wait of many seconds: wait in
 	 * poll(), which a cancel or a stop ends at once by shutting the socket

@@ -196,10 +196,12 @@ const char *mig_strerror(int err);	/* every crc compare goes through this */
 #define MIG_RATE_BURST_NS	100000000ULL
 #define MIG_MAX_BANDWIDTH_MBPS	1000000		/* lkvm migrate --bandwidth's range */
 struct mig_rate {
-	_Atomic u64 bps;		/* 0 = no cap (lkvm migrate --set may change it) */
-	_Atomic u64 next_ns;		/* when the bytes reserved so far are due */
+	pthread_mutex_t lock;		/* reservations and changes, one at a time */
+	u64 bps;			/* 0 = no cap (lkvm migrate --set may change it) */
+	u64 next_ns;			/* when the bytes reserved so far are due */
 	_Atomic u32 gen;		/* bumped on a change: waits on the old cap end */
 };
+#define MIG_RATE_INIT	{ .lock = PTHREAD_MUTEX_INITIALIZER }
 
 /* A new cap for the senders, effective at once (even mid-wait). */
 void mig_rate__set(struct mig_rate *r, u64 bps);

@@ -8,12 +8,16 @@
 #   set-last-round    a migration that never converges (a dirtying guest,
 #                     1 ms target) ends after --set --max-rounds 1; the
 #                     counts run on at the destination with no gap
+#   set-lower-cap     a cap lowered to 1 MB/s with a 1 s target: pre-copy
+#                     judges by the new cap, not by the rounds sent at the
+#                     old one (it used to call it converged and pause the
+#                     guest for 2 s)
 #   set-too-late      refused once pre-copy is over (the guest paused for the
 #                     last round), and the refusal changes nothing
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
 
-tests="set-none-running set-uncap set-last-round set-too-late"
+tests="set-none-running set-uncap set-last-round set-lower-cap set-too-late"
 need_kvm $tests
 need_migrate $tests
 
@@ -47,8 +51,10 @@ else
 	"$LKVM" migrate --name set-s --to "127.0.0.1:$PORT" --bandwidth 1 --json \
 		>"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
 	MPID=$!
-	# Two progress reports inside round 0 (one per 0.5 s): it crawls.
-	wait_for 30 grep -q '"round":0,"final":false,"percent":[1-9]' "$T_TMP/$t.mig.err"
+	# A progress report well inside round 0: it crawls.
+	if ! wait_for 30 grep -q '"round":0,"final":false,"percent":[1-9]' "$T_TMP/$t.mig.err"; then
+		fail $t "no progress inside round 0: $(tail -n 2 "$T_TMP/$t.mig.err")"
+	fi
 	t0=$(date +%s%N)
 	set_out=$("$LKVM" migrate --set --bandwidth 0 --name set-s 2>&1); set_rc=$?
 	wait_exit "$MPID" 60; rc=$EXIT_RC
@@ -119,11 +125,40 @@ if dirty_pair $t; then
 	cleanup_pair $t
 fi
 
+t=set-lower-cap
+if dirty_pair $t; then
+	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json --bandwidth 20 --downtime 1 \
+		--max-rounds 4 >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+	MPID=$!
+	if ! wait_for 60 rounds_reported "$T_TMP/$t.mig.err" 2; then
+		fail $t "no round 2 within 60 s: $(tail -n 1 "$T_TMP/$t.mig.err")"
+		kill $MPID 2>/dev/null; wait $MPID
+	else
+		set_out=$("$LKVM" migrate --set --bandwidth 1 --downtime 1000 --name $t-s 2>&1); set_rc=$?
+		wait_exit "$MPID" 60; rc=$EXIT_RC
+		down=$(json_field "$T_TMP/$t.mig.out" downtime_ms)
+		# The last report of pre-copy, made after the change: at most the new cap.
+		mbps=$(grep '"final":false' "$T_TMP/$t.mig.err" | tail -n 1 | sed -n 's/.*"mbps":\([0-9.]*\).*/\1/p')
+		echo "$t: '$set_out'; last pre-copy report ${mbps:-?} MB/s; $(cat "$T_TMP/$t.mig.out")"
+		if [ $set_rc -ne 0 ] || [ "$rc" != 0 ]; then
+			fail $t "--set rc $set_rc '$set_out', migrate rc $rc: $(cat "$T_TMP/$t.mig.out")"
+		elif grep -q '"converged":true' "$T_TMP/$t.mig.out" &&
+		     ! awk -v d="$down" 'BEGIN { exit !(d <= 1500) }'; then
+			fail $t "called converged for a 1000 ms target, then paused the guest $down ms"
+		elif [ -z "$mbps" ] || ! awk -v m="$mbps" 'BEGIN { exit !(m <= 1.1) }'; then
+			fail $t "pre-copy still reckoned with ${mbps:-?} MB/s under a 1 MB/s cap"
+		else
+			pass $t
+		fi
+	fi
+	cleanup_pair $t
+fi
+
 # Held in its final round by the test hook (LKVM_MIG_FAULT=hold-paused):
 # --set is refused there, and the migration completes as it was.
 t=set-too-late
 MEM=64M
-if pair $t "LKVM_MIG_FAULT=hold-paused:3000"; then
+if pair $t "LKVM_MIG_FAULT=hold-paused:8000"; then
 	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s --json \
 		>"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
 	MPID=$!

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <dirent.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/capability.h>
 #include <sys/file.h>
@@ -906,6 +907,40 @@ static void test_stop_answers_queued(void)
 }
 
 /*
+ * A client that does not read its answers (its socket is full) is hung up
+ * on at once when the VMM exits: it used to cost every exit the whole 2 s
+ * grace, the handler stuck sending until then.
+ */
+static void test_stop_client_not_reading(void)
+{
+	int saved = ipc_timeout_ms, fd, i, queued = 0;
+	struct ipc_hdr h[8];
+	u64 t0;
+
+	ipc_timeout_ms = 5000;		/* the server's own give-up must not end it */
+	reset_vm();
+	vm.cfg.name = "t5";
+	REQUIRE_OK(kvm_ipc__start(&vm));
+	fd = ipc__connect("t5");
+	REQUIRE(fd >= 0);
+	for (i = 0; i < 8; i++)		/* 8 x 192 KiB of answers: more than a socket holds */
+		ipc__fill_hdr(&h[i], IPC_MSG_FIRST_FREE + 1, 0);
+	CHECK_EQ(send(fd, h, sizeof(h), MSG_NOSIGNAL), (ssize_t)sizeof(h));
+	t0 = now_ns();
+	while (queued < 128 * 1024 && now_ns() - t0 < 3000000000ULL) {
+		usleep(5000);
+		if (ioctl(fd, FIONREAD, &queued) < 0)
+			break;
+	}
+	REQUIRE(queued >= 128 * 1024);
+	t0 = now_ns();
+	CHECK_EQ(kvm_ipc__stop(&vm), 0);
+	CHECK(now_ns() - t0 < 1000000000ULL);
+	close(fd);
+	ipc_timeout_ms = saved;
+}
+
+/*
  * A hung instance whose connection queue is full: the client says "not
  * responding" at once instead of blocking in connect() (lkvm list hung
  * forever behind a SIGSTOPped VMM after 17 earlier lists).
@@ -1137,6 +1172,7 @@ TEST_MAIN_BEGIN("test-ipc")
 	RUN(test_start_stop);
 	RUN(test_stalled_client);
 	RUN(test_stop_answers_queued);
+	RUN(test_stop_client_not_reading);
 	RUN(test_full_queue);
 	RUN(test_peer_uid);
 	RUN(test_caps_drop);

@@ -319,7 +319,7 @@ static void *capped_write_fn(void *arg)
  */
 static void test_rate_change(void)
 {
-	static struct mig_rate cap;
+	static struct mig_rate cap = MIG_RATE_INIT;
 	size_t len = 3 << 20;
 	char *buf = calloc(1, len);
 	struct capped_write w = { 0 };
