@@ -55,7 +55,7 @@ expect_err disk_missing_one_line "disk $T_TMP/nodisk: cannot open read-write: No
 expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault
 expect_err unknown_cmd "unknown command 'runn'" runn
 # lkvm migrate's own options (nothing runs yet in this test's LKVM_DIR).
-expect_err migrate_no_to "--to HOST:PORT (or --cancel, --status) is required" migrate
+expect_err migrate_no_to "--to HOST:PORT (or --cancel, --status, --set) is required" migrate
 expect_err migrate_bad_to "--to: 'nohost' is not HOST:PORT" migrate --to nohost
 expect_err migrate_bad_port "--to: 'h:99999' is not HOST:PORT" migrate --to h:99999
 expect_err migrate_port_wraps "--to: 'h:4294967297' is not HOST:PORT" migrate --to h:4294967297
@@ -63,12 +63,17 @@ expect_err incoming_port_wraps "--incoming: '127.0.0.1:4294999996' is not \[ADDR
 expect_err incoming_bad "--incoming: '::1:80' is not \[ADDR:\]PORT" run --incoming ::1:80
 expect_err migrate_channels "--channels: 17 is out of range" migrate --to h:1 --channels 17
 expect_err migrate_downtime "--downtime: 'soon' is not a number" migrate --to h:1 --downtime soon
-expect_err migrate_bw_huge "--bandwidth: 5000000 is out of range 1..1000000" migrate --to h:1 --bandwidth 5000000
+expect_err migrate_bw_huge "--bandwidth: 5000000 is out of range 0..1000000" migrate --to h:1 --bandwidth 5000000
 expect_err migrate_cancel_to "--cancel takes no option but --name" migrate --cancel --to h:1
 expect_err migrate_no_instance "no running instance" migrate --to h:1
 expect_err migrate_cancel_none "nope: no such instance" migrate --cancel --name nope
 expect_err migrate_status_cancel "--status takes no option but --name and --json" migrate --status --cancel
 expect_err migrate_status_none "nope: no such instance" migrate --status --name nope
+expect_err migrate_set_nothing "--set: nothing to change" migrate --set --name nope
+expect_err migrate_set_to "--set changes only --downtime, --bandwidth, --max-rounds and --\[no-\]auto-converge" migrate --set --bandwidth 5 --to h:1
+expect_err migrate_set_both "--auto-converge and --no-auto-converge contradict each other" migrate --set --auto-converge --no-auto-converge
+expect_err migrate_no_converge_alone "--no-auto-converge goes with --set" migrate --to h:1 --no-auto-converge
+expect_err migrate_set_none "nope: no such instance" migrate --set --downtime 100 --name nope
 
 need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_no_pvh \
 	 kernel_segment_outside initrd_missing initrd_empty \

@@ -175,7 +175,7 @@ if [ -z "$LAST_JSON" ]; then
 	fail round-limit "the migration failed (above)"
 elif echo "$LAST_JSON" | grep -q '"converged":true'; then
 	skip round-limit "converged within 2 rounds: the guest barely ran (host too busy)"
-elif echo "$LAST_JSON" | grep -q '"converged":false,"max_rounds":2,"downtime_target_ms":1,"auto_converge":false,"throttle_pct":0,"paused"' &&
+elif echo "$LAST_JSON" | grep -q '"converged":false,"max_rounds":2,"downtime_target_ms":1,"auto_converge":false,"throttle_pct":0,"bandwidth_cap_mbps":64,"settings_changed":0,"paused"' &&
      grep -q "still dirties memory faster than it moves" "$T_TMP/round-limit-run-src.err"; then
 	pass round-limit
 else
