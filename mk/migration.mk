@@ -6,6 +6,7 @@ FUZZ_CC       ?= clang
 FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -std=gnu11 $(CPPFLAGS)
 FUZZ_MIG_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/incoming.c \
+		 migration/sev-stream.c \
 		 util/util.c util/mig-section.c
 
 $(O)/fuzz/fuzz-migration-stream: tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) \
@@ -55,3 +56,34 @@ bench:: $(PROGRAM) $(O)/bench/migrate-ram-loopback $(O)/bench/idle-guest
 $(O)/bench/idle-guest: tests/guests/idle
 	@mkdir -p $(dir $@)
 	cp $< $@
+
+# The destination's connection intake (migration/dest.c included whole:
+# control / data channel / stranger), over AF_UNIX with a fake clock
+# (tests/fuzz/fuzz-mig-accept.c).
+FUZZ_ACCEPT_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/incoming.c \
+		    util/util.c util/mig-section.c util/init.c util/run-hooks.c
+
+$(O)/fuzz/fuzz-mig-accept: tests/fuzz/fuzz-mig-accept.c migration/dest.c $(FUZZ_ACCEPT_SRCS) \
+			   $(wildcard include/lkvm/*.h)
+	@mkdir -p $(dir $@)
+	$(quiet) "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-std=gnu11 $(CPPFLAGS) -o $@ tests/fuzz/fuzz-mig-accept.c $(FUZZ_ACCEPT_SRCS) -lz -lpthread
+
+fuzz-migration: $(O)/fuzz/fuzz-mig-accept
+
+# The SEV half of the incoming stream: SEV_START, ENCRYPTED pages and
+# RECEIVE_FINISH on the firmware model (tests/fuzz/fuzz-migration-sev.c).
+FUZZ_MIGSEV_SRCS := migration/stream.c migration/crc32.c migration/transport.c \
+		    migration/incoming.c migration/sev-dst.c migration/sev-src.c migration/sev-stream.c \
+		    $(filter-out sev/launch.c sev/owner.c,$(wildcard sev/*.c)) \
+		    util/util.c util/mig-section.c util/parse-options.c util/out-files.c
+
+$(O)/fuzz/fuzz-migration-sev: tests/fuzz/fuzz-migration-sev.c $(FUZZ_MIGSEV_SRCS) \
+			      $(wildcard include/lkvm/*.h)
+	@mkdir -p $(dir $@)
+	$(quiet) "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-migration-sev.c $(FUZZ_MIGSEV_SRCS) \
+		-lz -lcrypto -lpthread
+
+fuzz-migration: $(O)/fuzz/fuzz-migration-sev

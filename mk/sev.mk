@@ -12,3 +12,20 @@ bench-sev-launch: $(SEV_LAUNCH_BENCH)
 	$(SEV_LAUNCH_BENCH) $(SEV_LAUNCH_BENCH_MIB)
 
 bench:: bench-sev-launch
+
+# libFuzzer target for the software firmware model's command dispatcher
+# (tests/fuzz/fuzz-sev-model.c): guest and platform command sequences with
+# hostile structs, blobs and guest addresses.  `make fuzz-sev`.
+SEV_FUZZ := $(O)/fuzz/fuzz-sev-model
+SEV_FUZZ_SRCS := $(filter-out sev/launch.c sev/owner.c,$(wildcard sev/*.c)) \
+		 util/util.c util/parse-options.c util/out-files.c
+
+$(SEV_FUZZ): tests/fuzz/fuzz-sev-model.c $(SEV_FUZZ_SRCS) $(wildcard include/lkvm/*.h)
+	@mkdir -p $(dir $@)
+	$(quiet) "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -std=gnu11 -g -O1 $(CPPFLAGS) -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -o $@ tests/fuzz/fuzz-sev-model.c \
+		$(SEV_FUZZ_SRCS) -lcrypto -lpthread
+
+.PHONY: fuzz-sev
+fuzz-sev: $(SEV_FUZZ)

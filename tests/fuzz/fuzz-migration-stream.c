@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "lkvm/migration.h"
+#include "lkvm/sev-migration.h"
 
 #define NPAGES	16
 
@@ -47,9 +48,26 @@ static int sec_ok(struct mig_incoming *in, u32 id, u32 instance)
 	return id == MIG_SEC_CLOCK && instance == 0 ? 0 : -ENOENT;
 }
 
+/*
+ * The ENCRYPTED receiver, as migration/sev-dst.c's recv_encrypted() without
+ * the firmware: the packet must decode (sev_mig_pkt__decode), bit 0 of the
+ * header's flags plays a MAC mismatch, and the "plaintext" (the transport
+ * bytes) lands in the page.  fuzz-migration-sev.c runs the real one.
+ */
 static int recv_enc(struct mig_incoming *in, u64 page, const u8 *data, u32 len)
 {
-	return data[0] & 1 ? -EINVAL : 0;
+	const u8 *hdr, *trans;
+	u8 *host = mig_incoming__page_host(in, page);
+	u32 hdr_len;
+
+	if (!host)
+		return -ERANGE;
+	if (sev_mig_pkt__decode(data, len, &hdr, &hdr_len, &trans))
+		return -EPROTO;
+	if (hdr[0] & 1)
+		return -EBADMSG;
+	memcpy(host, trans, PAGE_SIZE);
+	return 0;
 }
 
 static int run_one(const u8 *data, size_t size)
@@ -107,9 +125,10 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
  * with `compress`.
  */
 static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 mask,
-		    u32 round, struct mig_chan_end *sent, bool compress)
+		    u32 round, struct mig_chan_end *sent, bool compress, u64 enc_mask)
 {
 	static u8 z[NPAGES][4096];
+	static u8 pkt[NPAGES][4 + SEV_PKT_HDR_SIZE + 4096];
 	struct mig_page_ent e;
 	u8 tab[NPAGES * MIG_ENT_SIZE], hb[MIG_HDR_SIZE];
 	struct iovec iov[NPAGES + 2];
@@ -122,7 +141,20 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 		if (mask && !(mask & (1ULL << p)))
 			continue;
 		e.page = p;
-		if (mig_page_is_zero(pg)) {
+		if (enc_mask & (1ULL << p)) {
+			/* an SEV packet: le32 header length, header, "ciphertext" */
+			u8 *out = pkt[n];
+
+			memset(out, 0, 4 + SEV_PKT_HDR_SIZE);
+			out[0] = SEV_PKT_HDR_SIZE;
+			memset(out + 4 + 4, 0xa5, SEV_PKT_HDR_SIZE - 4);	/* iv, mac */
+			memcpy(out + 4 + SEV_PKT_HDR_SIZE, pg, 4096);
+			e.flags = MIG_PAGE_ENCRYPTED;
+			e.len = sev_mig_pkt__len(SEV_PKT_HDR_SIZE);
+			e.crc = mig_crc32(0, out, e.len);
+			iov[nio].iov_base = out;
+			iov[nio++].iov_len = e.len;
+		} else if (mig_page_is_zero(pg)) {
 			e.flags = MIG_PAGE_ZERO;
 			e.len = 0;
 			e.crc = 0;
@@ -167,7 +199,7 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 }
 
 static void write_seed(const char *dir, const char *name, bool ignore_crc, bool sections,
-		       bool deflate)
+		       bool deflate, u64 enc_mask)
 {
 	char path[512], tmpl[] = "/tmp/lkvm-fuzz-seed.XXXXXX";
 	struct mig_chan_end st = { 0 };
@@ -175,7 +207,7 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	struct mig_shape s;
 	struct mig_buf b = { 0 };
 	struct mig_chan c;
-	u8 p[MIG_PREAMBLE_SIZE], eb[24], flag = ignore_crc;
+	u8 p[MIG_PREAMBLE_SIZE], eb[24], flag = ignore_crc | (enc_mask ? 2 : 0);
 	int fd = mkstemp(tmpl), i;
 	FILE *f;
 	long n;
@@ -187,16 +219,17 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	mig_preamble__encode(p, 0, 99);
 	mig_chan__writev(&c, &(struct iovec){ p, sizeof(p) }, 1);
 	local_shape(&s);
-	s.features = MIG_F_ZERO_PAGES | (deflate ? MIG_F_DEFLATE : 0);
+	s.features = MIG_F_ZERO_PAGES | (deflate ? MIG_F_DEFLATE : 0) |
+		     (enc_mask ? MIG_F_SEV_PAGES : 0);
 	s.session = 99;
 	mig_shape__encode(&s, &b);
 	mig_chan__send_rec(&c, MIG_REC_HELLO, 0, 0, b.data, b.len);
 	mig_buf__free(&b);
 	memset(eb, 0, sizeof(eb));
-	put_ram(&c, guest, 0, 12, 0, 0, &st, deflate);		/* round 0, bank 0 */
-	put_ram(&c, guest, 12, NPAGES, 0, 0, &st, deflate);	/* round 0, bank 1 */
+	put_ram(&c, guest, 0, 12, 0, 0, &st, deflate, enc_mask);	/* round 0, bank 0 */
+	put_ram(&c, guest, 12, NPAGES, 0, 0, &st, deflate, enc_mask);	/* round 0, bank 1 */
 	mig_chan__send_rec(&c, MIG_REC_ROUND, 0, 0, eb, 24);
-	put_ram(&c, guest, 0, NPAGES, 0x0f0f, 1, &st, false);	/* round 1: some again */
+	put_ram(&c, guest, 0, NPAGES, 0x0f0f, 1, &st, false, enc_mask);	/* round 1: some again */
 	if (sections) {
 		mig_chan__send_rec(&c, MIG_REC_SECTION, 0, MIG_SEC_CPU, "regs", 4);
 		mig_chan__send_rec(&c, MIG_REC_SECTION, 1, MIG_SEC_CPU, "regs", 4);
@@ -233,10 +266,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	if (dir) {
 		mkdir(dir, 0700);
-		write_seed(dir, "full", false, true, false);
-		write_seed(dir, "full-nocrc", true, true, false);
-		write_seed(dir, "nosections", false, false, false);
-		write_seed(dir, "deflate", false, true, true);
+		write_seed(dir, "full", false, true, false, 0);
+		write_seed(dir, "full-nocrc", true, true, false, 0);
+		write_seed(dir, "nosections", false, false, false, 0);
+		write_seed(dir, "deflate", false, true, true, 0);
+		/* SEV: private pages ENCRYPTED, the others plain (bit 1 of the flag). */
+		write_seed(dir, "sev", false, true, false, 0x3cf6);
+		write_seed(dir, "sev-deflate", false, true, true, 0x00ff);
 		exit(0);
 	}
 	return 0;
