@@ -10,7 +10,7 @@ FUZZ_MIG_SRCS := migration/stream.c migration/crc32.c migration/transport.c migr
 		 util/util.c util/mig-section.c
 
 $(O)/fuzz/fuzz-migration-stream: tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) \
-				  include/lkvm/migration.h include/lkvm/mig-section.h
+				  include/lkvm/migration.h include/lkvm/mig-section.h tests/fuzz/fuzz-mig-dest.h
 	@mkdir -p $(dir $@)
 	$(quiet) "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) -lz
@@ -80,7 +80,7 @@ FUZZ_MIGSEV_SRCS := migration/stream.c migration/crc32.c migration/transport.c \
 		    util/util.c util/mig-section.c util/parse-options.c util/out-files.c
 
 $(O)/fuzz/fuzz-migration-sev: tests/fuzz/fuzz-migration-sev.c $(FUZZ_MIGSEV_SRCS) \
-			      $(wildcard include/lkvm/*.h)
+			      $(wildcard include/lkvm/*.h) tests/fuzz/fuzz-mig-dest.h
 	@mkdir -p $(dir $@)
 	$(quiet) "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-migration-sev.c $(FUZZ_MIGSEV_SRCS) \

@@ -32,11 +32,8 @@
 #include "lkvm/migration.h"
 #include "lkvm/sev-migration.h"
 #include "lkvm/sev-model.h"
+#include "fuzz-mig-dest.h"
 
-#define NPAGES	16
-
-extern bool mig_fuzz_ignore_crc;
-static u8 guest[NPAGES * 4096] __attribute__((aligned(4096)));
 static struct kvm kvm;
 static struct sev_guest sg;
 static u16 shared_mask;
@@ -53,28 +50,6 @@ int page_map__readiness(struct page_map *pm) { return 0; }
 int page_map__wait_ready(struct page_map *pm, u32 ms, const atomic_bool *stop) { return 0; }
 
 /* ---- the destination ---- */
-
-static void local_shape(struct mig_shape *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP | MIG_F_DEFLATE;
-	s->nr_channels = 1;
-	s->nr_cpus = 2;
-	s->nr_banks = 2;
-	s->nr_pages = NPAGES;
-	s->banks[0].size = 12 * 4096;
-	s->banks[1].gpa = 1ULL << 32;
-	s->banks[1].size = 4 * 4096;
-	strcpy(s->devices, "serial");
-	s->devices_len = 6;
-}
-
-static int sec_ok(struct mig_incoming *in, u32 id, u32 instance)
-{
-	if (id == MIG_SEC_CPU)
-		return instance < 2 ? 0 : -ERANGE;
-	return id == MIG_SEC_CLOCK && instance == 0 ? 0 : -ENOENT;
-}
 
 static void setup(void)
 {
@@ -97,33 +72,21 @@ static int run_one(const u8 *data, size_t size)
 	struct mig_incoming in;
 	struct mig_chan c;
 	struct mig_chan_end counted = { 0 };
-	u8 pre[MIG_PREAMBLE_SIZE];
-	u32 version, ch, err;
-	u64 session;
+	u32 err;
 	int ret;
 
 	if (size < 3)
 		return -EINVAL;
 	mig_fuzz_ignore_crc = data[0] & 1;
 	shared_mask = data[1] | data[2] << 8;
-	if (mig_incoming__init(&in, NPAGES))
+	if (fuzz_dest__init(&in))
 		return -ENOMEM;
-	local_shape(&in.local);
 	in.kvm = &kvm;
-	in.banks[0] = (struct mig_mem_bank){ guest, 0, 12 };
-	in.banks[1] = (struct mig_mem_bank){ guest + 12 * 4096, 12, 4 };
-	in.nr_banks = 2;
-	in.section_ok = sec_ok;
 	ret = sev_mig__dst_prepare(&kvm, &in);
 	if (ret)
 		abort();
 	mig_chan__init_buf(&c, data + 3, size - 3);
-	ret = mig_chan__read(&c, pre, sizeof(pre));
-	if (!ret)
-		ret = mig_preamble__decode(pre, &version, &ch, &session);
-	in.session = session;
-	if (!ret && version == MIG_VERSION)
-		ret = mig_incoming__hello(&in, &c);
+	ret = fuzz_dest__hello(&in, &c);
 	if (!ret)
 		ret = sev_mig__dst_handshake(&kvm, &in, &c);
 	if (!ret)
@@ -210,7 +173,7 @@ static void write_seed(const char *dir, const char *name, u32 policy, u16 mask, 
 {
 	static const u8 nonce[16] = "seed-nonce-00000", wiv[16] = "seed-wrap-iv-000";
 	static const struct sev_tks tks = { .tek = "seed-tek-0000000", .tik = "seed-tik-0000000" };
-	char path[512], tmpl[] = "/tmp/lkvm-fuzz-seed.XXXXXX";
+	char tmpl[] = "/tmp/lkvm-fuzz-seed.XXXXXX";
 	struct sev_user_data_pdh_cert_export ex;
 	u8 pdh[SEV_CERT_SIZE], chain[SEV_CHAIN_SIZE], z[SEV_ECDH_SECRET_SIZE], eb[24];
 	u8 p[MIG_PREAMBLE_SIZE], head[3] = { 0, (u8)(mask ^ map_xor), (u8)((mask ^ map_xor) >> 8) };
@@ -223,10 +186,8 @@ static void write_seed(const char *dir, const char *name, u32 policy, u16 mask, 
 	struct mig_buf b = { 0 };
 	struct mig_chan c;
 	EVP_PKEY *peer = sev_key__gen_ec();
-	int fd = mkstemp(tmpl), ret;
+	int fd = mkstemp(tmpl);
 	u32 err;
-	FILE *f;
-	long n;
 
 	/* The source: its own PDH, and a session for this platform's PDH. */
 	ex = (struct sev_user_data_pdh_cert_export){
@@ -262,23 +223,7 @@ static void write_seed(const char *dir, const char *name, u32 policy, u16 mask, 
 	end.pages = st.pages;
 	mig_end__encode(&end, eb);
 	mig_chan__send_rec(&c, MIG_REC_END, 0, 0, eb, sizeof(eb));
-	n = lseek(fd, 0, SEEK_END);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (f) {
-		u8 *buf = malloc(n);
-
-		if (buf && pread(fd, buf, n, 0) == n) {
-			fwrite(buf, 1, n, f);
-			ret = run_one(buf, n);
-			if (ret != want) {
-				fprintf(stderr, "seed %s: %d, wanted %d\n", name, ret, want);
-				exit(1);
-			}
-		}
-		free(buf);
-		fclose(f);
-	}
+	fuzz_seed__save(fd, dir, name, run_one, want);
 	close(fd);
 	unlink(tmpl);
 }

@@ -20,33 +20,7 @@
 
 #include "lkvm/migration.h"
 #include "lkvm/sev-migration.h"
-
-#define NPAGES	16
-
-extern bool mig_fuzz_ignore_crc;
-static u8 guest[NPAGES * 4096] __attribute__((aligned(4096)));
-
-static void local_shape(struct mig_shape *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP | MIG_F_DEFLATE;
-	s->nr_channels = 1;
-	s->nr_cpus = 2;
-	s->nr_banks = 2;
-	s->nr_pages = NPAGES;
-	s->banks[0].size = 12 * 4096;
-	s->banks[1].gpa = 1ULL << 32;
-	s->banks[1].size = 4 * 4096;
-	strcpy(s->devices, "serial");
-	s->devices_len = 6;
-}
-
-static int sec_ok(struct mig_incoming *in, u32 id, u32 instance)
-{
-	if (id == MIG_SEC_CPU)
-		return instance < 2 ? 0 : -ERANGE;
-	return id == MIG_SEC_CLOCK && instance == 0 ? 0 : -ENOENT;
-}
+#include "fuzz-mig-dest.h"
 
 /*
  * The ENCRYPTED receiver, as migration/sev-dst.c's recv_encrypted() without
@@ -75,33 +49,20 @@ static int run_one(const u8 *data, size_t size)
 	struct mig_incoming in;
 	struct mig_chan c;
 	struct mig_chan_end counted = { 0 };
-	u8 pre[MIG_PREAMBLE_SIZE];
-	u32 version, ch;
-	u64 session;
 	int ret;
 
 	if (size < 1)
 		return -EINVAL;
 	mig_fuzz_ignore_crc = data[0] & 1;
-	/* Bit 1: pretend an SEV receiver is installed, to reach ENCRYPTED pages. */
-	if (mig_incoming__init(&in, NPAGES))
+	if (fuzz_dest__init(&in))
 		return -ENOMEM;
-	local_shape(&in.local);
+	/* Bit 1: pretend an SEV receiver is installed, to reach ENCRYPTED pages. */
 	if (data[0] & 2) {
 		in.local.features |= MIG_F_SEV_PAGES;
 		in.recv_encrypted = recv_enc;
 	}
-	in.banks[0] = (struct mig_mem_bank){ guest, 0, 12 };
-	in.banks[1] = (struct mig_mem_bank){ guest + 12 * 4096, 12, 4 };
-	in.nr_banks = 2;
-	in.section_ok = sec_ok;
 	mig_chan__init_buf(&c, data + 1, size - 1);
-	ret = mig_chan__read(&c, pre, sizeof(pre));
-	if (!ret)
-		ret = mig_preamble__decode(pre, &version, &ch, &session);
-	in.session = session;
-	if (!ret && version == MIG_VERSION)
-		ret = mig_incoming__hello(&in, &c);
+	ret = fuzz_dest__hello(&in, &c);
 	if (!ret)
 		ret = mig_incoming__recv(&in, &c, true, &counted);
 	if (!ret)
@@ -201,7 +162,7 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 static void write_seed(const char *dir, const char *name, bool ignore_crc, bool sections,
 		       bool deflate, u64 enc_mask)
 {
-	char path[512], tmpl[] = "/tmp/lkvm-fuzz-seed.XXXXXX";
+	char tmpl[] = "/tmp/lkvm-fuzz-seed.XXXXXX";
 	struct mig_chan_end st = { 0 };
 	struct mig_end end = { .rounds = 2 };
 	struct mig_shape s;
@@ -209,8 +170,6 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	struct mig_chan c;
 	u8 p[MIG_PREAMBLE_SIZE], eb[24], flag = ignore_crc | (enc_mask ? 2 : 0);
 	int fd = mkstemp(tmpl), i;
-	FILE *f;
-	long n;
 
 	for (i = 0; i < NPAGES; i++)
 		memset(guest + i * 4096, i % 3 ? 0x10 + i : 0, 4096);
@@ -239,23 +198,8 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	end.pages = st.pages;
 	mig_end__encode(&end, eb);
 	mig_chan__send_rec(&c, MIG_REC_END, 0, 0, eb, sizeof(eb));
-	n = lseek(fd, 0, SEEK_END);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (f) {
-		u8 *buf = malloc(n);
-
-		if (buf && pread(fd, buf, n, 0) == n) {
-			fwrite(buf, 1, n, f);
-			/* A seed the parser refuses would keep the fuzzer shallow. */
-			if (run_one(buf, n)) {
-				fprintf(stderr, "seed %s is refused by the parser\n", name);
-				exit(1);
-			}
-		}
-		free(buf);
-		fclose(f);
-	}
+	/* A seed the parser refuses would keep the fuzzer shallow. */
+	fuzz_seed__save(fd, dir, name, run_one, 0);
 	close(fd);
 	unlink(tmpl);
 }
