@@ -80,16 +80,8 @@ if dirty_pair $t; then
 	elif ! wait_exit "$SRC_PID" 10 || [ "$EXIT_RC" != 0 ]; then
 		fail $t "source exit $EXIT_RC after the commit"
 	else
-		bad=
-		for c in 0 1; do
-			last=$(SEQ_CPU=$c last_count "$T_TMP/$t-s.out")
-			if ! SEQ_CPU=$c wait_for 30 counts_past "$T_TMP/$t-d.out" $((last + 3)) ||
-			   ! m=$(SEQ_CPU=$c check_sequence "$T_TMP/$t-s.out" "$T_TMP/$t-d.out"); then
-				bad="vCPU $c: ${m:-did not continue past $last}"; break
-			fi
-		done
 		# The destination's vCPUs run free: throttling is the source's business.
-		if [ -n "$bad" ]; then
+		if ! bad=$(vcpus_continue $t); then
 			fail $t "$bad"
 		elif [ "$(throttle_threads "$DST_PID")" != 0 ]; then
 			fail $t "the destination runs a throttle thread"
