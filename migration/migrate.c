@@ -118,7 +118,10 @@ int migration__set(const struct mig_ipc_set *s, char *msg, size_t n)
 	if (!cur.active) {
 		snprintf(msg, n, "no migration in progress");
 		ret = -ENOENT;
-	} else if (cur.precopy_over || atomic_load(&cur.cancel)) {
+	} else if (atomic_load(&cur.cancel)) {
+		snprintf(msg, n, "too late: the migration to %s is being cancelled", cur.to);
+		ret = -EBUSY;
+	} else if (cur.precopy_over) {
 		snprintf(msg, n, "too late: the migration to %s is past pre-copy", cur.to);
 		ret = -EBUSY;
 	} else {
