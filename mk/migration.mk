@@ -63,7 +63,7 @@ $(O)/bench/idle-guest: tests/guests/idle
 FUZZ_ACCEPT_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/incoming.c \
 		    util/util.c util/mig-section.c util/init.c util/run-hooks.c
 
-$(O)/fuzz/fuzz-mig-accept: tests/fuzz/fuzz-mig-accept.c migration/dest.c $(FUZZ_ACCEPT_SRCS) \
+$(O)/fuzz/fuzz-mig-accept: tests/fuzz/fuzz-mig-accept.c tests/fuzz/fuzz-input.h migration/dest.c $(FUZZ_ACCEPT_SRCS) \
 			   $(wildcard include/lkvm/*.h)
 	@mkdir -p $(dir $@)
 	$(quiet) "  FUZZ    $@"

@@ -20,7 +20,7 @@ SEV_FUZZ := $(O)/fuzz/fuzz-sev-model
 SEV_FUZZ_SRCS := $(filter-out sev/launch.c sev/owner.c,$(wildcard sev/*.c)) \
 		 util/util.c util/parse-options.c util/out-files.c
 
-$(SEV_FUZZ): tests/fuzz/fuzz-sev-model.c $(SEV_FUZZ_SRCS) $(wildcard include/lkvm/*.h)
+$(SEV_FUZZ): tests/fuzz/fuzz-sev-model.c tests/fuzz/fuzz-input.h $(SEV_FUZZ_SRCS) $(wildcard include/lkvm/*.h)
 	@mkdir -p $(dir $@)
 	$(quiet) "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) -std=gnu11 -g -O1 $(CPPFLAGS) -fsanitize=fuzzer,address,undefined \

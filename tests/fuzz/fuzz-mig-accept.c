@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "lkvm/util.h"
+#include "fuzz-input.h"
 
 static ssize_t fz_read(int fd, void *buf, size_t n);
 static int fz_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
@@ -189,36 +190,6 @@ static int fz_poll(struct pollfd *fds, nfds_t n, int timeout)
 static u64 fz_now_ns(void)
 {
 	return fake_now;
-}
-
-/* ---- input ---- */
-
-struct rd {
-	const u8 *p;
-	size_t n;
-};
-
-static u8 take_u8(struct rd *r)
-{
-	if (!r->n)
-		return 0;
-	r->n--;
-	return *r->p++;
-}
-
-static u16 take_u16(struct rd *r)
-{
-	return take_u8(r) | take_u8(r) << 8;
-}
-
-static u32 take_u32(struct rd *r)
-{
-	return take_u16(r) | (u32)take_u16(r) << 16;
-}
-
-static u64 take_u64(struct rd *r)
-{
-	return take_u32(r) | (u64)take_u32(r) << 32;
 }
 
 #define SESSION		0x1122334455667788ULL

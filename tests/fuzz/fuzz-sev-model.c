@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "lkvm/sev-model.h"
+#include "fuzz-input.h"
 
 #define NSLOTS		3
 #define MEM_PAGES	16
@@ -41,46 +42,6 @@
 #define REG_PAGES	4
 #define BLOB_CAP	0x6000
 #define MAX_OPS		24
-
-/* ---- input reader ---- */
-
-struct rd {
-	const u8 *p;
-	size_t n;
-};
-
-static u8 take_u8(struct rd *r)
-{
-	if (!r->n)
-		return 0;
-	r->n--;
-	return *r->p++;
-}
-
-static u16 take_u16(struct rd *r)
-{
-	return take_u8(r) | take_u8(r) << 8;
-}
-
-static u32 take_u32(struct rd *r)
-{
-	return take_u16(r) | (u32)take_u16(r) << 16;
-}
-
-static u64 take_u64(struct rd *r)
-{
-	return take_u32(r) | (u64)take_u32(r) << 32;
-}
-
-static void take_bytes(struct rd *r, u8 *out, size_t len)
-{
-	size_t k = len < r->n ? len : r->n;
-
-	memcpy(out, r->p, k);
-	memset(out + k, 0, len - k);
-	r->p += k;
-	r->n -= k;
-}
 
 /* ---- the platforms and VMs ---- */
 
