@@ -25,6 +25,7 @@
 #include "lkvm/sev.h"
 #include "lkvm/sev-migration.h"
 #include "lkvm/term.h"
+#include "lkvm/tsc.h"
 #include "lkvm/virtio-devices.h"
 #include "lkvm/x86-pvh.h"
 
@@ -139,6 +140,8 @@ static struct option *run_options(struct kvm_config *cfg)
 		OPT_CALLBACK_(0, "cpuid-mask", cfg, "<features>",
 			      "hide CPUID features, e.g. cx16,xsave or 0x7.ebx:5",
 			      opt_cpuid_mask, PARSE_OPT_MULTI),
+		OPT_UINT64(0, "tsc-khz", &cfg->tsc_khz, TSC_KHZ_MIN, TSC_KHZ_MAX, "<kHz>",
+			   "guest TSC rate (default: this host's; a migrated guest keeps its own)"),
 		OPT_GROUP_("Page map and migration:"),
 		OPT_BOOLEAN(0, "page-map", &cfg->page_map,
 			    "shared/private page map interface (hypercall + MSR) for a plain guest"),

@@ -26,6 +26,7 @@
 #include "lkvm/kvm.h"
 #include "lkvm/kvm-cpu.h"
 #include "lkvm/page-map.h"
+#include "lkvm/tsc.h"
 
 #define MSR_IA32_MISC_ENABLE		0x1a0
 #define MISC_ENABLE_FAST_STRING		1
@@ -85,6 +86,8 @@ static int vcpu_create(struct kvm *kvm, int id)
 		}
 	}
 	ret = cpuid__setup_vcpu(vcpu);
+	if (!ret)
+		ret = tsc__setup_vcpu(vcpu);
 	if (ret)
 		goto err_unmap_ring;
 	kvm->cpus[id] = vcpu;

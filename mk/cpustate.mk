@@ -5,7 +5,7 @@
 
 FUZZ_CC ?= clang
 CPUSTATE_FUZZ := $(O)/fuzz/fuzz-cpu-state
-CPUSTATE_FUZZ_SRCS := x86/cpu-state.c x86/irqchip-state.c x86/clock-state.c \
+CPUSTATE_FUZZ_SRCS := x86/cpu-state.c x86/tsc.c x86/irqchip-state.c x86/clock-state.c \
 		      util/state-fdt.c util/mig-section.c util/util.c
 
 $(CPUSTATE_FUZZ): tests/fuzz/fuzz-cpu-state.c $(CPUSTATE_FUZZ_SRCS) \

@@ -18,12 +18,10 @@
 #include "lkvm/kvm.h"
 #include "lkvm/mig-section.h"
 #include "lkvm/state-fdt.h"
+#include "lkvm/tsc.h"
 
 #define MSR_IA32_TSC		0x10
 #define MSR_IA32_TSC_DEADLINE	0x6e0
-
-/* KVM accepts a TSC this close to its own rate without scaling (its tsc_tolerance_ppm). */
-#define TSC_TOLERANCE_PPM	250
 
 /*
  * KVM_GET_MSR_INDEX_LIST is per host, not per VM: fetch it once.  It names
@@ -297,28 +295,6 @@ err:
 	return ret;
 }
 
-/*
- * The destination's TSC must tick at the source's rate or the guest's
- * calibrated clocks drift: accept KVM's own tolerance, else ask KVM to
- * scale (KVM_SET_TSC_KHZ, hardware TSC scaling), else refuse.
- */
-static int match_tsc_khz(struct kvm_cpu *vcpu, u32 want)
-{
-	int have = ioctl(vcpu->vcpu_fd, KVM_GET_TSC_KHZ, 0);
-	u64 diff;
-
-	if (!want || have <= 0 || (u32)have == want)
-		return 0;
-	diff = (u32)have > want ? (u32)have - want : want - (u32)have;
-	if (diff * 1000000ULL <= (u64)want * TSC_TOLERANCE_PPM)
-		return 0;
-	if (ioctl(vcpu->vcpu_fd, KVM_SET_TSC_KHZ, (unsigned long)want) == 0)
-		return 0;
-	pr_err("vCPU %d: guest TSC runs at %u kHz, this host at %d kHz and KVM cannot scale it",
-	       vcpu->cpu_id, want, have);
-	return -ERANGE;
-}
-
 /* A kvm_sregs2 for a KVM without KVM_SET_SREGS2: PDPTRs are reloaded from CR3. */
 static void sregs2_to_sregs(const struct kvm_sregs2 *s2, struct kvm_sregs *s)
 {
@@ -347,11 +323,15 @@ int cpu_state__set(struct kvm_cpu *vcpu, const struct cpu_state *st)
 	struct kvm_sregs sregs;
 	u32 dst_size;
 	u8 *xs = NULL;
+	char why[256];
 	int ret;
 
-	ret = match_tsc_khz(vcpu, st->tsc_khz);
-	if (ret)
+	/* Normally done already by the handshake (tsc__adopt), for all vCPUs at once. */
+	ret = tsc__match(vcpu, st->tsc_khz, why, sizeof(why));
+	if (ret) {
+		pr_err("vCPU %d: %s", vcpu->cpu_id, why);
 		return ret;
+	}
 
 	if (st->have & CPU_HAVE_SREGS2) {
 		if (has_cap(kvm, KVM_CAP_SREGS2)) {
@@ -778,33 +758,6 @@ int cpu_state__load(struct kvm_cpu *vcpu, const void *data, size_t len)
 	}
 	cpu_state__free(&st);
 	return ret;
-}
-
-int cpu_state__tsc_khz(struct kvm *kvm, u32 *khz)
-{
-	int r;
-
-	if (kvm->nr_cpus < 1 || !kvm->cpus[0])
-		return -ENODEV;
-	r = ioctl(kvm->cpus[0]->vcpu_fd, KVM_GET_TSC_KHZ, 0);
-	if (r < 0)
-		return -errno;
-	*khz = (u32)r;
-	return 0;
-}
-
-int cpu_state__tsc_check(struct kvm *kvm, u32 src_khz)
-{
-	int i, ret;
-
-	for (i = 0; i < kvm->nr_cpus && i < KVM_MAX_VCPUS; i++) {
-		if (!kvm->cpus[i])
-			return -ENODEV;
-		ret = match_tsc_khz(kvm->cpus[i], src_khz);
-		if (ret)
-			return ret;
-	}
-	return 0;
 }
 
 /* ---- Migration section: one instance per vCPU ---- */

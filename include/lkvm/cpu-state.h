@@ -72,15 +72,6 @@ int cpu_state__encode(const struct cpu_state *st, struct mig_buf *out);
 int cpu_state__decode(const void *data, size_t len, struct cpu_state *st);
 void cpu_state__free(struct cpu_state *st);
 
-/*
- * The guest TSC frequency in kHz (KVM_GET_TSC_KHZ on vCPU 0), for the
- * migration handshake: a destination whose frequency differs and that
- * cannot scale (KVM_CAP_TSC_CONTROL) must refuse before any page moves.
- * cpu_state__tsc_check() is that test (0, or -ERANGE with a message).
- */
-int cpu_state__tsc_khz(struct kvm *kvm, u32 *khz);
-int cpu_state__tsc_check(struct kvm *kvm, u32 src_khz);
-
 /* VM-wide pieces (x86/irqchip-state.c, x86/clock-state.c). */
 #define IRQCHIP_STATE_COMPAT	"lkvm,x86-irqchip-state"
 #define PIT_STATE_COMPAT	"lkvm,x86-pit-state"

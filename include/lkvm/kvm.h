@@ -53,6 +53,7 @@ struct kvm_config {
 		bool any_subleaf;
 	} cpuid_masks[64];
 	int nr_cpuid_masks;
+	u64 tsc_khz;			/* --tsc-khz: guest TSC rate; 0 = the host's */
 	bool page_map;			/* --page-map: hypercall/MSR interface on */
 	enum kvm_sev_mode sev_mode;
 	const char *incoming;		/* --incoming [ADDR:]PORT */

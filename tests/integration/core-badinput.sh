@@ -30,6 +30,16 @@ expect_err console_bad "not a console type" run -k $K --console vga
 expect_err cpuid_bad "is not a feature name" run -k $K --cpuid-mask nosuchfeature
 expect_err cpuid_empty_item "--cpuid-mask: empty item in 'x2apic,'" run -k $K --cpuid-mask "x2apic,"
 expect_err cpuid_raw_bad "is not a feature name" run -k $K --cpuid-mask 0x7.exx:5
+expect_err tsc_zero "--tsc-khz: 0 is out of range 1000..10000000" run -k $K --tsc-khz 0
+expect_err tsc_huge "--tsc-khz: 10000001 is out of range 1000..10000000" run -k $K --tsc-khz 10000001
+expect_err tsc_text "--tsc-khz: '2.5GHz' is not a number" run -k $K --tsc-khz 2.5GHz
+# A guest TSC slower than the host's needs TSC scaling (KVM_CAP_TSC_CONTROL).
+if $LKVM run -k $K --tsc-khz 1000 >/dev/null 2>&1 </dev/null; then
+	skip tsc_slow "this host's KVM scales the TSC: a 1 MHz guest TSC runs"
+else
+	expect_err tsc_slow "--tsc-khz 1000: KVM cannot run a guest TSC at 1000 kHz here, where it runs at [0-9]* kHz: a slower guest TSC needs TSC scaling, which this host lacks" \
+		run -k $K --tsc-khz 1000
+fi
 expect_err unknown_opt "unknown option '--frobnicate'" run -k $K --frobnicate
 expect_err extra_arg "unexpected argument 'extra'" run -k $K extra
 expect_err net_mac_bad "MAC address '02:aa:bb' is not six hex octets" run -k $K -n mode=tap,mac=02:aa:bb

@@ -17,6 +17,7 @@
 #include <libfdt.h>
 
 #include "lkvm/cpu-state.h"
+#include "lkvm/tsc.h"
 #include "lkvm/kvm-cpu.h"
 #include "lkvm/kvm.h"
 #include "lkvm/mig-section.h"
@@ -517,6 +518,57 @@ static void cpu_state_roundtrip_one_vcpu(void)
 	cpu_state__free(&a);
 	cpu_state__free(&b);
 	mig_buf__free(&buf);
+}
+
+/*
+ * A destination takes the source's TSC rate for all its vCPUs or for none
+ * (tsc__adopt), and a refused rate leaves each vCPU at its old one: KVM
+ * records a rate before it finds it cannot provide it.
+ */
+static void tsc_adopt_all_or_none(void)
+{
+	char why[256] = "";
+	int host, fast, slow, fd1;
+	bool scaling;
+
+	if (!need_vms(2))
+		SKIP(skip_reason);
+	host = tsc__khz(&src->cpu[0]);
+	REQUIRE(host > 0);
+	fast = host + host / 10;
+	slow = host / 2;
+	scaling = ioctl(src->kvm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL) > 0;
+
+	/* Within KVM's tolerance: nothing to change. */
+	CHECK_EQ(tsc__adopt(&src->kvm, host + 1, why, sizeof(why)), 0);
+	CHECK_EQ(tsc__khz(&src->cpu[0]), host);
+	/* Faster: KVM scales it, or catches the TSC up without scaling. */
+	CHECK_EQ(tsc__adopt(&src->kvm, fast, why, sizeof(why)), 0);
+	CHECK_EQ(tsc__khz(&src->cpu[0]), fast);
+	CHECK_EQ(tsc__khz(&src->cpu[1]), fast);
+
+	/* vCPU 1 unusable: vCPU 0, already changed, goes back. */
+	fd1 = src->cpu[1].vcpu_fd;
+	src->cpu[1].vcpu_fd = -1;
+	CHECK(tsc__adopt(&src->kvm, host, why, sizeof(why)) < 0);
+	src->cpu[1].vcpu_fd = fd1;
+	CHECK(strstr(why, "KVM_GET_TSC_KHZ: Bad file descriptor") != NULL);
+	CHECK_EQ(tsc__khz(&src->cpu[0]), fast);
+	CHECK_EQ(tsc__khz(&src->cpu[1]), fast);
+
+	/* Slower than the host: only with TSC scaling. */
+	CHECK_EQ(tsc__adopt(&src->kvm, host, why, sizeof(why)), 0);
+	if (scaling) {
+		CHECK_EQ(tsc__adopt(&src->kvm, slow, why, sizeof(why)), 0);
+		CHECK_EQ(tsc__khz(&src->cpu[1]), slow);
+		printf("# this KVM scales the TSC: a slower rate is taken\n");
+		return;
+	}
+	CHECK_EQ(tsc__adopt(&src->kvm, slow, why, sizeof(why)), -ERANGE);
+	printf("# %s\n", why);
+	CHECK(strstr(why, "a slower guest TSC needs TSC scaling, which this host lacks") != NULL);
+	CHECK_EQ(tsc__khz(&src->cpu[0]), host);
+	CHECK_EQ(tsc__khz(&src->cpu[1]), host);
 }
 
 /* Two vCPUs through the registered section, by instance. */
@@ -1110,6 +1162,7 @@ TEST_MAIN_BEGIN("test-cpu-state")
 	RUN(running_guest_continues_after_restore);
 	RUN(pending_in_data_survives_restore);
 	RUN(cpu_blob_malformed_rejected);
+	RUN(tsc_adopt_all_or_none);
 	RUN(vm_blobs_malformed_rejected);
 	RUN(fdt_huge_prop_len_refused);
 	tvm_destroy(src);

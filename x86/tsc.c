@@ -1,0 +1,105 @@
+/*
+ * The guest's TSC rate.  A guest calibrates its clocks against the TSC once,
+ * at boot, so the rate must not change under it: `lkvm run --tsc-khz` pins
+ * it, and a migration's destination takes the source's rate in the
+ * handshake, before any page moves, or refuses there (docs/migration.md).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include <linux/kvm.h>
+
+#include "lkvm/kvm-cpu.h"
+#include "lkvm/kvm.h"
+#include "lkvm/tsc.h"
+
+int tsc__khz(struct kvm_cpu *vcpu)
+{
+	int r = ioctl(vcpu->vcpu_fd, KVM_GET_TSC_KHZ, 0);
+
+	if (r < 0)
+		return -errno;
+	return r ? r : -ENODATA;
+}
+
+int tsc__match(struct kvm_cpu *vcpu, u32 khz, char *why, size_t n)
+{
+	int have = tsc__khz(vcpu), err;
+
+	if (!khz)
+		return 0;
+	if (have < 0) {
+		snprintf(why, n, "KVM_GET_TSC_KHZ: %s", strerror(-have));
+		return have;
+	}
+	if (tsc__close((u32)have, khz))
+		return 0;
+	if (ioctl(vcpu->vcpu_fd, KVM_SET_TSC_KHZ, (unsigned long)khz) == 0)
+		return 0;
+	err = errno;
+	/*
+	 * KVM records the new rate before it finds that it cannot provide it,
+	 * and KVM_GET_TSC_KHZ would then report a rate the guest does not get.
+	 */
+	if (ioctl(vcpu->vcpu_fd, KVM_SET_TSC_KHZ, (unsigned long)have) < 0)
+		pr_warn("vCPU %d: KVM_SET_TSC_KHZ back to %d kHz: %s", vcpu->cpu_id, have,
+			strerror(errno));
+	/* Without scaling KVM can only run a TSC faster, by catching it up on entry. */
+	if (khz < (u32)have && ioctl(vcpu->kvm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL) <= 0)
+		snprintf(why, n, "KVM cannot run a guest TSC at %u kHz here, where it runs at %d kHz: "
+			 "a slower guest TSC needs TSC scaling, which this host lacks", khz, have);
+	else
+		snprintf(why, n, "KVM cannot run a guest TSC at %u kHz here, where it runs at %d kHz: "
+			 "KVM_SET_TSC_KHZ: %s", khz, have, strerror(err));
+	return -ERANGE;
+}
+
+int tsc__setup_vcpu(struct kvm_cpu *vcpu)
+{
+	u64 khz = vcpu->kvm->cfg.tsc_khz;
+	char why[256];
+	int ret;
+
+	if (!khz)
+		return 0;
+	ret = tsc__match(vcpu, (u32)khz, why, sizeof(why));
+	if (ret)
+		pr_err("--tsc-khz %llu: %s", (unsigned long long)khz, why);
+	return ret;
+}
+
+int tsc__adopt(struct kvm *kvm, u32 khz, char *why, size_t n)
+{
+	int old[KVM_MAX_VCPUS];
+	int i, ret = 0;
+
+	if (!khz)
+		return 0;
+	for (i = 0; i < kvm->nr_cpus && i < KVM_MAX_VCPUS; i++) {
+		if (!kvm->cpus[i]) {
+			snprintf(why, n, "vCPU %d does not exist", i);
+			ret = -ENODEV;
+			break;
+		}
+		old[i] = tsc__khz(kvm->cpus[i]);
+		ret = tsc__match(kvm->cpus[i], khz, why, n);
+		if (ret)
+			break;
+	}
+	if (!ret) {
+		if (i && old[0] > 0 && !tsc__close((u32)old[0], khz))
+			pr_info("the guest's TSC runs at %u kHz (here: %d kHz): "
+				"KVM runs it at the guest's rate", khz, old[0]);
+		return 0;
+	}
+	/* All or none: a guest whose vCPUs tick at different rates is worse than a refusal. */
+	while (--i >= 0)
+		if (old[i] > 0 && ioctl(kvm->cpus[i]->vcpu_fd, KVM_SET_TSC_KHZ,
+					(unsigned long)old[i]) < 0)
+			pr_warn("vCPU %d: KVM_SET_TSC_KHZ back to %d kHz: %s", i, old[i],
+				strerror(errno));
+	return ret;
+}
