@@ -832,7 +832,9 @@ static int incoming_listen(struct kvm *kvm)
 		       strerror(-ret));
 		return ret;
 	}
-	in->local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID | MIG_F_DEFLATE;
+	in->local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID | MIG_F_DEFLATE |
+			     MIG_F_TSC;
+	in->adopt = mig_shape__adopt;
 	for (i = 0; i < (u32)kvm->nr_mem_banks && i < MIG_MAX_BANKS; i++) {
 		in->banks[i].host = kvm->mem_banks[i].host_addr;
 		in->banks[i].page_base = kvm->mem_banks[i].page_base;

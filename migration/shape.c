@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lkvm/cpuid.h"
+#include "lkvm/tsc.h"
 #include "lkvm/kvm.h"
 #include "lkvm/kvm-cpu.h"
 #include "lkvm/migration.h"
@@ -136,5 +137,21 @@ int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s)
 		}
 		s->devices_len += n;
 	}
+	if (kvm->nr_cpus > 0 && kvm->cpus[0]) {
+		int khz = tsc__khz(kvm->cpus[0]);	/* --tsc-khz's, once set */
+
+		if (khz > 0) {
+			s->features |= MIG_F_TSC;
+			s->tsc_khz = (u32)khz;
+			s->tsc_pinned = kvm->cfg.tsc_khz != 0;
+		}
+	}
 	return shape_cpuid(kvm, s);
+}
+
+int mig_shape__adopt(struct kvm *kvm, const struct mig_shape *peer, char *why, size_t n)
+{
+	if (peer->features & MIG_F_TSC)
+		return tsc__adopt(kvm, peer->tsc_khz, why, n);
+	return 0;
 }

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "lkvm/migration.h"
+#include "lkvm/tsc.h"
 
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 /* The fuzzer flips this to get past checksums and reach the checks behind them. */
@@ -263,6 +264,12 @@ int mig_shape__encode(const struct mig_shape *s, struct mig_buf *out)
 			mig_buf__put(out, tmp, 16);
 		}
 	}
+	if (s->features & MIG_F_TSC) {
+		if (!s->tsc_khz)
+			return -EINVAL;
+		put32(tmp, s->tsc_khz);
+		mig_buf__put(out, tmp, 4);
+	}
 	return out->err;
 }
 
@@ -313,23 +320,31 @@ int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s)
 	memcpy(s->devices, p + off, s->devices_len);
 	s->devices[s->devices_len] = 0;
 	off += s->devices_len;
-	if (!(s->features & MIG_F_CPUID))
-		return len == off ? 0 : -EPROTO;
-	if (len - off < 4)
-		return -EPROTO;
-	s->nr_cpuid = get32(p + off);
-	off += 4;
-	if (s->nr_cpuid > MIG_MAX_CPUID || len - off != (size_t)s->nr_cpuid * 16)
-		return -EPROTO;
-	for (i = 0; i < s->nr_cpuid; i++, off += 16) {
-		s->cpuid[i].leaf = get32(p + off);
-		s->cpuid[i].subleaf = get32(p + off + 4);
-		s->cpuid[i].reg = get32(p + off + 8);
-		s->cpuid[i].value = get32(p + off + 12);
-		if (s->cpuid[i].reg > 3)
+	if (s->features & MIG_F_CPUID) {
+		if (len - off < 4)
+			return -EPROTO;
+		s->nr_cpuid = get32(p + off);
+		off += 4;
+		if (s->nr_cpuid > MIG_MAX_CPUID || len - off < (size_t)s->nr_cpuid * 16)
+			return -EPROTO;
+		for (i = 0; i < s->nr_cpuid; i++, off += 16) {
+			s->cpuid[i].leaf = get32(p + off);
+			s->cpuid[i].subleaf = get32(p + off + 4);
+			s->cpuid[i].reg = get32(p + off + 8);
+			s->cpuid[i].value = get32(p + off + 12);
+			if (s->cpuid[i].reg > 3)
+				return -EPROTO;
+		}
+	}
+	if (s->features & MIG_F_TSC) {
+		if (len - off < 4)
+			return -EPROTO;
+		s->tsc_khz = get32(p + off);
+		off += 4;
+		if (!s->tsc_khz)
 			return -EPROTO;
 	}
-	return 0;
+	return len == off ? 0 : -EPROTO;
 }
 
 const char *(*mig_cpuid_bit_name)(u32 leaf, u32 subleaf, u32 reg, u32 bit);
@@ -515,6 +530,12 @@ int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
 	}
 	if (devices_compare(src->devices, dst->devices, reason, n))
 		return -EINVAL;
+	/* Unpinned, the destination takes the guest's rate (mig_shape__adopt). */
+	if ((src->features & MIG_F_TSC) && dst->tsc_pinned && !tsc__close(src->tsc_khz, dst->tsc_khz)) {
+		snprintf(reason, n, "TSC rate differs: the guest's runs at %u kHz, the destination "
+			 "was started with --tsc-khz %u", src->tsc_khz, dst->tsc_khz);
+		return -EINVAL;
+	}
 	if (src->features & MIG_F_CPUID)
 		return cpuid_compare(src, dst, reason, n);
 	return 0;

@@ -26,7 +26,7 @@ check-extra::
 # The section payloads (page map, virtio) and the small peer records the
 # stream fuzzer stubs out or does not link (tests/fuzz/fuzz-mig-sections.c).
 FUZZ_SEC_SRCS := virtio/pci.c virtio/core.c virtio/ring.c virtio/mig.c x86/pci.c x86/cpuid.c \
-		 kvm.c ioport.c page-map.c migration/shape.c migration/stream.c \
+		 kvm.c ioport.c page-map.c migration/shape.c migration/stream.c x86/tsc.c \
 		 migration/crc32.c migration/sev-stream.c $(wildcard util/*.c)
 
 $(O)/fuzz/fuzz-mig-sections: tests/fuzz/fuzz-mig-sections.c $(FUZZ_SEC_SRCS) $(wildcard include/lkvm/*.h)

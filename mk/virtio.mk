@@ -36,7 +36,7 @@ bench:: $(VIRTIO_BENCH)
 # (tests/fuzz/fuzz-virtio-pci-blk.c).  Only the sources it reaches.
 VPCI_FUZZ := $(O)/fuzz/fuzz-virtio-pci-blk
 VPCI_FUZZ_SRCS := virtio/pci.c virtio/core.c virtio/ring.c virtio/blk.c x86/pci.c x86/cpuid.c \
-		  kvm.c ioport.c page-map.c migration/shape.c migration/stream.c \
+		  kvm.c ioport.c page-map.c migration/shape.c migration/stream.c x86/tsc.c \
 		  migration/crc32.c $(wildcard util/*.c)
 
 $(VPCI_FUZZ): tests/fuzz/fuzz-virtio-pci-blk.c $(VPCI_FUZZ_SRCS) $(wildcard include/lkvm/*.h)

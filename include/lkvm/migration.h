@@ -58,8 +58,9 @@ enum mig_rec_type {
 #define MIG_F_PAGE_MAP		(1u << 2)
 #define MIG_F_CPUID		(1u << 3)	/* HELLO carries the guest's CPUID feature words */
 #define MIG_F_DEFLATE		(1u << 4)	/* DEFLATE pages (lkvm migrate --compress) */
+#define MIG_F_TSC		(1u << 5)	/* HELLO carries the guest's TSC rate */
 #define MIG_F_KNOWN		(MIG_F_ZERO_PAGES | MIG_F_SEV_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID | \
-				 MIG_F_DEFLATE)
+				 MIG_F_DEFLATE | MIG_F_TSC)
 
 /* Page entry flags. */
 #define MIG_PAGE_NORMAL		1
@@ -127,6 +128,8 @@ struct mig_shape {
 	char devices[MIG_MAX_DEVICES_LEN + 1];
 	u32 nr_cpuid;			/* with MIG_F_CPUID */
 	struct mig_cpuid_word cpuid[MIG_MAX_CPUID];
+	u32 tsc_khz;			/* with MIG_F_TSC: the guest's TSC rate */
+	bool tsc_pinned;		/* local only: lkvm run --tsc-khz (not sent) */
 };
 
 #define MIG_END_MEM_CRC	(1u << 0)	/* mem_crc is set: the destination compares */
@@ -326,6 +329,11 @@ struct mig_incoming {
 	u32 accepted_features;
 	bool got_hello, got_end;
 	struct mig_end end;
+	/*
+	 * After the HELLO compared equal: make this machine run the guest as
+	 * its source did (today: the TSC rate), or say why not.  NULL: nothing.
+	 */
+	int (*adopt)(struct kvm *kvm, const struct mig_shape *peer, char *why, size_t n);
 	/* Is (id, instance) a section we can load?  NULL: the registry. */
 	int (*section_ok)(struct mig_incoming *in, u32 id, u32 instance);
 	struct kvm *kvm;
@@ -498,6 +506,8 @@ int mig_progress__json(const struct mig_progress *p, char *buf, size_t n);
 
 /* The machine shape of a VM (both sides build it the same way). */
 int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s);
+/* mig_incoming's adopt on a real VM (migration/shape.c). */
+int mig_shape__adopt(struct kvm *kvm, const struct mig_shape *peer, char *why, size_t n);
 /* Devices add "name[=identity]" to the shape (e.g. a disk's size + name). */
 int migration__register_device(const char *desc);
 

@@ -6,7 +6,7 @@
 # counting, and a guest that keeps dirtying memory while it moves.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="one-vcpu two-vcpus eight-vcpus halted-guest dirtying-guest precopy-rounds compressed compressed-pages round-limit-run round-limit default-instance stale-destination capped-long-round"
+tests="one-vcpu tsc-rate-kept two-vcpus eight-vcpus halted-guest dirtying-guest precopy-rounds compressed compressed-pages round-limit-run round-limit default-instance stale-destination capped-long-round"
 need_kvm $tests
 need_migrate $tests
 
@@ -111,6 +111,9 @@ migrate_once() {
 	elif [ -n "${LAZY:-}" ] && grep -q "faulted in" "$T_TMP/$dst.err"; then
 		fail "$t" "--no-prefault destination faulted its RAM in anyway"; return
 	fi
+	if [ -n "${DST_EXPECT:-}" ] && ! grep -Eq "$DST_EXPECT" "$T_TMP/$dst.err"; then
+		fail "$t" "destination did not say /$DST_EXPECT/: $(cat "$T_TMP/$dst.err")"; return
+	fi
 	# The guest's new home stops as any instance does: exit 0.
 	"$LKVM" stop --name "$dst" >/dev/null 2>&1
 	if ! wait_exit "$DST_PID" 20 || [ "$EXIT_RC" != 0 ]; then
@@ -122,6 +125,10 @@ migrate_once() {
 }
 
 migrate_once one-vcpu 16M 1 "delay=20000" 1
+# A guest started with --tsc-khz keeps that TSC rate on a destination that
+# was not given one (9 GHz: above any real TSC, so KVM can always provide it).
+SRC_ARGS="--tsc-khz 9000000" DST_EXPECT="the guest's TSC runs at 9000000 kHz \(here: [0-9]+ kHz\): KVM runs it at the guest's rate" \
+	migrate_once tsc-rate-kept 16M 1 "delay=20000" 1
 # The destination as on a host that cannot commit all guest RAM up front.
 LAZY=1 DST_ARGS="--no-prefault" migrate_once lazy-destination 16M 1 "delay=20000" 2
 # Both vCPUs count (tests/guests/migrate-smp): each goes on with its next count.

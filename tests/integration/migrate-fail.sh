@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="json-always not-listening different-memory different-vcpus different-cpuid flipped-byte-ram flipped-byte-control flipped-byte-section connection-cut destination-killed destination-terminated source-hung source-killed cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
+tests="json-always not-listening different-memory different-vcpus different-cpuid different-tsc flipped-byte-ram flipped-byte-control flipped-byte-section connection-cut destination-killed destination-terminated source-hung source-killed cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -142,6 +142,19 @@ if grep -q "keeps CPUID 0x1.ecx bit 21 (x2apic) visible" "$T_TMP/d-cpuid.err"; t
 else
 	expect_failure different-cpuid src "destination refused: guest CPU features differ: the destination lacks x2apic \(the guest may use them\); the guest runs on here" \
 		--to "127.0.0.1:$port" && dest_failed different-cpuid d-cpuid && pass different-cpuid
+fi
+
+# 3c. A destination pinned to another TSC rate (lkvm run --tsc-khz): the
+#     guest calibrated its clocks against its own, so it is refused in the
+#     handshake.  (An unpinned destination takes the guest's rate instead:
+#     migrate-basic's tsc-rate-kept.)  9 GHz is above any real TSC, which
+#     KVM can always provide, by scaling or by catching the TSC up.
+port=$(pick_port)
+if ! start_dst d-tsc "$port" -m $MEM --tsc-khz 9000000; then
+	skip different-tsc "this host's KVM cannot run a 9 GHz guest TSC: $(tail -n 1 "$T_TMP/d-tsc.err")"
+else
+	expect_failure different-tsc src "destination refused: TSC rate differs: the guest's runs at [0-9]+ kHz, the destination was started with --tsc-khz 9000000; the guest runs on here" \
+		--to "127.0.0.1:$port" && dest_failed different-tsc d-tsc && pass different-tsc
 fi
 
 # 4. A flipped byte: in a RAM record's entry table on data channel 1, then in

@@ -481,6 +481,68 @@ static void test_shape_cpuid(void)
 	CHECK_EQ(mig_shape__compare(&s, &d, why, sizeof(why)), 0);
 }
 
+/*
+ * The guest's TSC rate in HELLO (MIG_F_TSC): after the CPUID words when both
+ * come, checked, and refused only by a destination pinned with --tsc-khz.
+ */
+static void test_shape_tsc(void)
+{
+	struct mig_shape s, d, g;
+	struct mig_buf b = { 0 };
+	char why[256];
+	size_t n;
+
+	fill_shape(&s);
+	s.features |= MIG_F_CPUID | MIG_F_TSC;
+	s.nr_cpuid = 1;
+	s.cpuid[0] = (struct mig_cpuid_word){ 0x1, 0, 2, 1u << 21 };
+	s.tsc_khz = 2596132;
+	CHECK_EQ(mig_shape__encode(&s, &b), 0);
+	CHECK_EQ(mig_shape__decode(b.data, b.len, &g), 0);
+	CHECK_EQ(g.tsc_khz, 2596132);
+	CHECK_EQ(g.nr_cpuid, 1);
+	CHECK_EQ(g.cpuid[0].value, 1u << 21);
+	CHECK(!g.tsc_pinned);		/* never on the wire */
+	for (n = 0; n < b.len; n++)
+		CHECK(mig_shape__decode(b.data, n, &g) < 0);
+	/* The rate is the last 4 bytes: 0 is no rate. */
+	memset(b.data + b.len - 4, 0, 4);
+	CHECK(mig_shape__decode(b.data, b.len, &g) < 0);
+	mig_buf__put(&b, "\1\0\0\0", 4);	/* one field too many */
+	CHECK(mig_shape__decode(b.data, b.len, &g) < 0);
+	mig_buf__free(&b);
+	s.tsc_khz = 0;
+	CHECK(mig_shape__encode(&s, &b) < 0);
+	mig_buf__free(&b);
+	/* Without CPUID words the rate follows the device list. */
+	s.features &= ~MIG_F_CPUID;
+	s.tsc_khz = 3000000;
+	CHECK_EQ(mig_shape__encode(&s, &b), 0);
+	CHECK_EQ(mig_shape__decode(b.data, b.len, &g), 0);
+	CHECK_EQ(g.tsc_khz, 3000000);
+	CHECK_EQ(g.nr_cpuid, 0);
+	mig_buf__free(&b);
+
+	/* An unpinned destination of any rate takes the guest (it adopts the rate). */
+	fill_shape(&d);
+	d.features |= MIG_F_TSC;
+	d.tsc_khz = 2000000;
+	CHECK_EQ(mig_shape__compare(&s, &d, why, sizeof(why)), 0);
+	/* Pinned: within KVM's 250 ppm is the same rate, beyond it is refused. */
+	d.tsc_pinned = true;
+	d.tsc_khz = 3000000 + 750;		/* 250 ppm */
+	CHECK_EQ(mig_shape__compare(&s, &d, why, sizeof(why)), 0);
+	d.tsc_khz = 3000000 - 750;
+	CHECK_EQ(mig_shape__compare(&s, &d, why, sizeof(why)), 0);
+	d.tsc_khz = 3000000 + 752;
+	CHECK(mig_shape__compare(&s, &d, why, sizeof(why)) < 0);
+	CHECK(!strcmp(why, "TSC rate differs: the guest's runs at 3000000 kHz, the destination "
+			   "was started with --tsc-khz 3000752"));
+	/* A source that sends no rate is not compared. */
+	s.features &= ~MIG_F_TSC;
+	CHECK_EQ(mig_shape__compare(&s, &d, why, sizeof(why)), 0);
+}
+
 static void test_status(void)
 {
 	struct mig_buf b = { 0 };
@@ -1022,6 +1084,7 @@ TEST_MAIN_BEGIN("test-migration-stream")
 	RUN(test_entries_bad_crc);
 	RUN(test_shape);
 	RUN(test_shape_cpuid);
+	RUN(test_shape_tsc);
 	RUN(test_status);
 	RUN(test_end_records);
 	RUN(test_stream_good);
