@@ -65,3 +65,25 @@ need_fuzzer() {
 	fail "$n" "clang can build fuzzers but $bin was not built (make check-extra)"
 	exit 1
 }
+
+# fuzz_for TEST SECONDS BINARY LIBFUZZER-ARGS... (corpus directories last):
+# a bounded libFuzzer run.  PASS after at least 1000 inputs with no crash,
+# sanitizer report, leak or timeout; otherwise FAIL, with the log's end and
+# the reproducer kept in $LKVM_BUILD/fuzz-crashes/.
+fuzz_for() {
+	local n=$1 secs=$2 bin=$3 log="$T_TMP/$1.fuzz.log" runs a; shift 3
+	mkdir -p "$LKVM_BUILD/fuzz-crashes"
+	if "$bin" -max_total_time="$secs" -runs=5000000 -timeout=10 -rss_limit_mb=1024 \
+		-artifact_prefix="$LKVM_BUILD/fuzz-crashes/$n-" "$@" >"$log" 2>&1; then
+		runs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*')
+		echo "$n: ${runs:-0} inputs in ${secs}s"
+		if [ -n "$runs" ] && [ "$runs" -ge 1000 ]; then pass "$n"
+		else fail "$n" "the fuzzer ran only ${runs:-0} inputs"; fi
+	else
+		tail -n 30 "$log"
+		for a in "$LKVM_BUILD/fuzz-crashes/$n-"*; do
+			[ -f "$a" ] && echo "reproducer kept: $a"
+		done
+		fail "$n" "the fuzzer found a crash or sanitizer report (see above)"
+	fi
+}
