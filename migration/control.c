@@ -258,23 +258,29 @@ ipc_handler(IPC_MSG_MIGRATE_STATUS, status_cmd);	/* also while receiving */
  * Late level, linked after ipc.c: runs before the control socket closes
  * and guest memory goes.  Waits until the MIGRATE request is answered: the
  * engine is done (nothing reads guest memory any more) and the client has
- * heard the outcome.  40 s covers a committing engine's ACK timeout.
+ * heard the outcome.  A commit under way is waited for as long as its own
+ * timeouts allow: giving up in the middle of it could leave the guest
+ * nowhere (no GO sent, and this VMM gone).
  */
-#define STOP_WAIT_S	40
-
 static int migrate_exit(struct kvm *kvm)
 {
+	u32 wait_ms = migration__stop();
 	struct timespec until;
 
-	migration__stop();
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += STOP_WAIT_S;
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&busy_lock);
 	while (handling)
 		if (pthread_cond_timedwait(&replied, &busy_lock, &until) == ETIMEDOUT)
 			break;
 	if (handling)
-		pr_warn("migration: still running %d s after the stop; exiting anyway", STOP_WAIT_S);
+		pr_warn("migration: still running %u s after the stop; exiting anyway",
+			wait_ms / 1000);
 	pthread_mutex_unlock(&busy_lock);
 	return 0;
 }

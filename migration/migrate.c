@@ -51,6 +51,7 @@ static struct {
 	u64 bandwidth_mbps;
 	u32 changes;
 	struct mig_rate cap;		/* --bandwidth, shared by the data channels */
+	u32 ack_timeout_ms;
 } cur = { .lock = PTHREAD_MUTEX_INITIALIZER, .wait_fd = -1, .cap = MIG_RATE_INIT };
 
 /* The settings as they are now (lkvm migrate --set may have changed them). */
@@ -148,8 +149,10 @@ int migration__set(const struct mig_ipc_set *s, char *msg, size_t n)
 	return ret;
 }
 
-void migration__stop(void)
+u32 migration__stop(void)
 {
+	u32 bound = MIG_STOP_WAIT_MS;
+
 	pthread_mutex_lock(&cur.lock);
 	if (cur.active && !cur.end_sent && !cur.stopping) {
 		pr_warn("migration: cancelling the migration to %s: this VMM is stopping", cur.to);
@@ -162,8 +165,11 @@ void migration__stop(void)
 		 * it fails, the result says the guest stops with this VMM.
 		 */
 		cur.stopping = true;
+		/* The ACK, the GO's send and RUNNING may each take their whole timeout. */
+		bound = max(bound, 2 * cur.ack_timeout_ms + SEND_TIMEOUT_MS + 5000);
 	}
 	pthread_mutex_unlock(&cur.lock);
+	return bound;
 }
 
 /* After END: does a failure from here leave the guest stopping with this VMM? */
@@ -1233,6 +1239,7 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	cur.auto_converge = p->auto_converge;
 	cur.bandwidth_mbps = p->bandwidth_mbps;
 	cur.changes = 0;
+	cur.ack_timeout_ms = p->ack_timeout_ms;
 	mig_rate__set(&cur.cap, p->bandwidth_mbps * 1000000);	/* no credit at the start */
 	pthread_mutex_unlock(&cur.lock);
 	/*

@@ -490,9 +490,11 @@ int migration__set(const struct mig_ipc_set *s, char *msg, size_t n);
  * The VMM is stopping: cancel a migration under way (the destination hears
  * "the source VMM is stopping").  One that already sent END is left to end
  * by itself, ACK or not.  The caller waits for migration__send() to return
- * before guest memory goes.
+ * before guest memory goes: at most the ms returned (the engine's own
+ * timeouts bound it), then it may give up on a stuck engine.
  */
-void migration__stop(void);
+#define MIG_STOP_WAIT_MS	40000	/* a cancel, or anything before END */
+u32 migration__stop(void);
 int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn fn,
 		    void *arg, struct mig_result *res);
 int mig_result__json(const struct mig_result *r, char *buf, size_t n);
