@@ -137,14 +137,10 @@ int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s)
 		}
 		s->devices_len += n;
 	}
-	if (kvm->nr_cpus > 0 && kvm->cpus[0]) {
-		int khz = tsc__khz(kvm->cpus[0]);	/* --tsc-khz's, once set */
-
-		if (khz > 0) {
-			s->features |= MIG_F_TSC;
-			s->tsc_khz = (u32)khz;
-			s->tsc_pinned = kvm->cfg.tsc_khz != 0;
-		}
+	if (kvm->tsc_khz) {	/* not KVM_GET_TSC_KHZ: the vCPUs may be running */
+		s->features |= MIG_F_TSC;
+		s->tsc_khz = kvm->tsc_khz;
+		s->tsc_pinned = kvm->cfg.tsc_khz != 0;
 	}
 	return shape_cpuid(kvm, s);
 }

@@ -61,14 +61,18 @@ int tsc__setup_vcpu(struct kvm_cpu *vcpu)
 {
 	u64 khz = vcpu->kvm->cfg.tsc_khz;
 	char why[256];
-	int ret;
+	int ret = 0, now;
 
-	if (!khz)
-		return 0;
-	ret = tsc__match(vcpu, (u32)khz, why, sizeof(why));
-	if (ret)
+	if (khz)
+		ret = tsc__match(vcpu, (u32)khz, why, sizeof(why));
+	if (ret) {
 		pr_err("--tsc-khz %llu: %s", (unsigned long long)khz, why);
-	return ret;
+		return ret;
+	}
+	now = tsc__khz(vcpu);
+	if (vcpu->cpu_id == 0)
+		vcpu->kvm->tsc_khz = now > 0 ? (u32)now : 0;
+	return 0;
 }
 
 int tsc__adopt(struct kvm *kvm, u32 khz, char *why, size_t n)
@@ -90,6 +94,7 @@ int tsc__adopt(struct kvm *kvm, u32 khz, char *why, size_t n)
 			break;
 	}
 	if (!ret) {
+		kvm->tsc_khz = khz;
 		if (i && old[0] > 0 && !tsc__close((u32)old[0], khz))
 			pr_info("the guest's TSC runs at %u kHz (here: %d kHz): "
 				"KVM runs it at the guest's rate", khz, old[0]);

@@ -80,6 +80,12 @@ struct kvm {
 
 	int nr_cpus;
 	struct kvm_cpu *cpus[KVM_MAX_VCPUS];
+	/*
+	 * The guest's TSC rate in kHz (0: unknown), read as vCPU 0 was made or
+	 * taken from a migration's source: KVM_GET_TSC_KHZ is a vCPU ioctl,
+	 * which waits for a vCPU in KVM_RUN, forever for a halted one.
+	 */
+	u32 tsc_khz;
 
 	/* Boot: filled by the kernel loader, consumed by vCPU reset. */
 	u64 boot_entry;			/* guest physical entry point */

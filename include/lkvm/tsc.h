@@ -28,9 +28,13 @@ static inline bool tsc__close(u32 a, u32 b)
 	return diff * 1000000ULL <= (u64)(a > b ? a : b) * TSC_TOLERANCE_PPM;
 }
 
-/* The vCPU's guest TSC rate in kHz (KVM_GET_TSC_KHZ), or -errno. */
+/*
+ * The vCPU's guest TSC rate in kHz (KVM_GET_TSC_KHZ), or -errno.  Not while
+ * the vCPU may be in KVM_RUN (it waits for it): kvm->tsc_khz has the rate.
+ */
 int tsc__khz(struct kvm_cpu *vcpu);
-/* --tsc-khz: set on a new vCPU before it first runs; 0 or -errno, said. */
+/* --tsc-khz: set on a new vCPU before it first runs, and note the rate in
+ * kvm->tsc_khz; 0 or -errno, said. */
 int tsc__setup_vcpu(struct kvm_cpu *vcpu);
 /*
  * Make one vCPU's TSC tick at khz (0: leave it): nothing if already close,

@@ -546,6 +546,7 @@ static void tsc_adopt_all_or_none(void)
 	CHECK_EQ(tsc__adopt(&src->kvm, fast, why, sizeof(why)), 0);
 	CHECK_EQ(tsc__khz(&src->cpu[0]), fast);
 	CHECK_EQ(tsc__khz(&src->cpu[1]), fast);
+	CHECK_EQ(src->kvm.tsc_khz, (u32)fast);	/* what a later HELLO sends */
 
 	/* vCPU 1 unusable: vCPU 0, already changed, goes back. */
 	fd1 = src->cpu[1].vcpu_fd;
@@ -565,6 +566,7 @@ static void tsc_adopt_all_or_none(void)
 		return;
 	}
 	CHECK_EQ(tsc__adopt(&src->kvm, slow, why, sizeof(why)), -ERANGE);
+	CHECK_EQ(src->kvm.tsc_khz, (u32)host);
 	printf("# %s\n", why);
 	CHECK(strstr(why, "a slower guest TSC needs TSC scaling, which this host lacks") != NULL);
 	CHECK_EQ(tsc__khz(&src->cpu[0]), host);
