@@ -323,6 +323,7 @@ struct simple_cmd {
 	bool wait_exit;
 	bool all;		/* --all: sent along (IPC_FLAG_ALL) */
 	int failed;
+	int seen;
 };
 
 /* Wait for the instance's lock to go: it has really exited. */
@@ -344,6 +345,7 @@ static int simple_one(const char *name, void *arg)
 	char msg[512];
 	int fd, ret;
 
+	c->seen++;
 	fd = ipc__connect(name);
 	if (fd < 0) {
 		ipc__client_error(name, fd, NULL);
@@ -460,5 +462,7 @@ int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_
 		ipc__client_error(NULL, ret, NULL);
 		return 1;
 	}
+	if (all && !c.seen)	/* not an error: there is nothing to do */
+		printf("no instances: nothing to %s\n", parse_options_cmd);
 	return c.failed ? 1 : 0;
 }

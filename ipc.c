@@ -230,11 +230,11 @@ void ipc__serve(struct kvm *kvm, int fd)
 			pr_warn("ipc: rejected unknown request type 0x%x", hdr.type);
 			ret = ipc__reply(fd, -EOPNOTSUPP, "unknown request type 0x%x", hdr.type);
 		} else if (needs_guest && kvm__incoming_wait(kvm)) {
-			ret = ipc__reply(fd, -EAGAIN, "the guest has not arrived yet "
-					 "(waiting for an incoming migration)");
+			ret = ipc__reply(fd, -EAGAIN, "the guest has not arrived yet: "
+					 "this instance waits for an incoming migration");
 		} else if (needs_guest && kvm__starting(kvm)) {
-			ret = ipc__reply(fd, -EAGAIN, "the guest has not started yet "
-					 "(try again once 'lkvm list' shows it running)");
+			ret = ipc__reply(fd, -EAGAIN, "the guest has not started yet: "
+					 "try again once 'lkvm list' shows it running");
 		} else {
 			ret = fn(kvm, fd, payload, hdr.len);
 			/* A handler's -EINVAL: malformed, or a value out of range. */

@@ -59,6 +59,11 @@ int main(int argc, const char **argv)
 		return 0;
 	}
 	cmd = lkvm_cmd__find(argv[0]);
+	if (!cmd && argv[0][0] == '-') {
+		fprintf(stderr, "lkvm: error: unknown option '%s' (only --debug goes before the command; see 'lkvm help')\n",
+			argv[0]);
+		return 1;
+	}
 	if (!cmd) {
 		fprintf(stderr, "lkvm: error: unknown command '%s' (see 'lkvm help')\n", argv[0]);
 		return 1;

@@ -68,7 +68,7 @@ static int opt_number(const struct option *opt, const char *arg, u64 cap, u64 *v
 	else
 		ret = parse_u64(arg, v);
 	if (ret == -EINVAL)
-		return opt_error(opt, "'%s' is not a number", arg);
+		return opt_error(opt, "'%s' is not a whole number", arg);
 	if (ret || *v > cap || (s64)*v < lo || (s64)*v > hi)
 		return opt_error(opt, "%s is out of range %lld..%lld", arg, (long long)lo,
 				 (long long)hi);

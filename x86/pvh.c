@@ -180,6 +180,26 @@ int pvh__load(struct kvm *kvm, const void *image, size_t len, const char *cmdlin
 	ret = parse_header(img, len, &ei);
 	if (ret)
 		return ret;
+	/*
+	 * The note first: an ELF without one (a user-space program given to -k)
+	 * is told so, not that its segments overlap the boot area.
+	 */
+	for (i = 0; i < ei.phnum && !found; i++) {
+		struct seg s;
+
+		get_seg(img, &ei, i, &s);
+		if (s.type != PT_NOTE)
+			continue;
+		if (s.offset > len || s.filesz > len - s.offset)
+			return bad("ELF segment lies outside the file");
+		found = find_pvh_note(img + s.offset, s.filesz, &entry);
+		if (found < 0)
+			return found;
+	}
+	if (!found) {
+		pr_err("kernel image: ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); lkvm boots ELF kernels through PVH only");
+		return -ENOEXEC;
+	}
 	for (i = 0; i < ei.phnum; i++) {
 		struct seg s;
 
@@ -188,14 +208,8 @@ int pvh__load(struct kvm *kvm, const void *image, size_t len, const char *cmdlin
 			continue;
 		if (s.offset > len || s.filesz > len - s.offset)
 			return bad("ELF segment lies outside the file");
-		if (s.type == PT_NOTE) {
-			if (!found) {
-				found = find_pvh_note(img + s.offset, s.filesz, &entry);
-				if (found < 0)
-					return found;
-			}
+		if (s.type == PT_NOTE)
 			continue;
-		}
 		if (s.filesz > s.memsz)
 			return bad("ELF segment file size exceeds its memory size");
 		if (!s.memsz)
@@ -216,10 +230,6 @@ int pvh__load(struct kvm *kvm, const void *image, size_t len, const char *cmdlin
 		ret = kvm__load_mark(kvm, s.paddr + s.filesz, s.memsz - s.filesz);
 		if (ret)
 			return ret;
-	}
-	if (!found) {
-		pr_err("kernel image: ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); lkvm boots ELF kernels through PVH only");
-		return -ENOEXEC;
 	}
 	if (!guest_flat_to_host(kvm, entry, 1))
 		return bad("PVH entry point is outside guest memory");

@@ -20,7 +20,7 @@ expect_err mem_unaligned "multiple of 4K" run -k $K -m 4194305b
 expect_err mem_huge "more than 1T" run -k $K -m 2T
 expect_err cpus_zero "--cpus: 0 is out of range" run -k $K -c 0
 expect_err cpus_many "--cpus: 65 is out of range" run -k $K -c 65
-expect_err cpus_text "--cpus: 'two' is not a number" run -k $K -c two
+expect_err cpus_text "--cpus: 'two' is not a whole number" run -k $K -c two
 expect_err cpus_negative "--cpus: -2 is out of range 1..64" run -k $K -c -2
 expect_err cpus_huge "--cpus: 99999999999999999999 is out of range 1..64" run -k $K -c 99999999999999999999
 expect_err cpus_missing "--cpus: requires a value" run -k $K -c
@@ -32,7 +32,7 @@ expect_err cpuid_empty_item "--cpuid-mask: empty item in 'x2apic,'" run -k $K --
 expect_err cpuid_raw_bad "is not a feature name" run -k $K --cpuid-mask 0x7.exx:5
 expect_err tsc_zero "--tsc-khz: 0 is out of range 1000..10000000" run -k $K --tsc-khz 0
 expect_err tsc_huge "--tsc-khz: 10000001 is out of range 1000..10000000" run -k $K --tsc-khz 10000001
-expect_err tsc_text "--tsc-khz: '2.5GHz' is not a number" run -k $K --tsc-khz 2.5GHz
+expect_err tsc_text "--tsc-khz: '2.5GHz' is not a whole number" run -k $K --tsc-khz 2.5GHz
 # A guest TSC slower than the host's needs TSC scaling (KVM_CAP_TSC_CONTROL).
 if $LKVM run -k $K --tsc-khz 1000 >/dev/null 2>&1 </dev/null; then
 	skip tsc_slow "this host's KVM scales the TSC: a 1 MHz guest TSC runs"
@@ -64,6 +64,9 @@ LKVM=$LKVM_REAL
 expect_err disk_missing_one_line "disk $T_TMP/nodisk: cannot open read-write: No such file" run -k $K -d $T_TMP/nodisk
 expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault
 expect_err unknown_cmd "unknown command 'runn'" runn
+expect_err option_before_cmd "unknown option '--bogus' (only --debug goes before the command" --bogus list
+# A user-space program is not a kernel: named as such, not by what its segments overlap.
+expect_err elf_no_pvh_note "ELF without a PVH entry note" run -k "$(type -P true)"
 # lkvm migrate's own options (nothing runs yet in this test's LKVM_DIR).
 expect_err migrate_no_to "--to HOST:PORT (or --cancel, --status, --set) is required" migrate
 expect_err migrate_bad_to "--to: 'nohost' is not HOST:PORT" migrate --to nohost
@@ -72,7 +75,7 @@ expect_err migrate_port_wraps "--to: 'h:4294967297' is not HOST:PORT" migrate --
 expect_err incoming_port_wraps "--incoming: '127.0.0.1:4294999996' is not \[ADDR:\]PORT" run --incoming 127.0.0.1:4294999996
 expect_err incoming_bad "--incoming: '::1:80' is not \[ADDR:\]PORT" run --incoming ::1:80
 expect_err migrate_channels "--channels: 17 is out of range" migrate --to h:1 --channels 17
-expect_err migrate_downtime "--downtime: 'soon' is not a number" migrate --to h:1 --downtime soon
+expect_err migrate_downtime "--downtime: 'soon' is not a whole number" migrate --to h:1 --downtime soon
 expect_err migrate_bw_huge "--bandwidth: 5000000 is out of range 0..1000000" migrate --to h:1 --bandwidth 5000000
 expect_err migrate_cancel_to "--cancel takes no option but --name" migrate --cancel --to h:1
 expect_err migrate_no_instance "no running instance" migrate --to h:1

@@ -125,6 +125,10 @@ if [ $rc -eq 0 ] && echo "$out" | grep -q "ipc-b: stopped" && echo "$out" | grep
    [ $r3 -eq 0 ] && [ $r4 -eq 0 ] && [ -z "$(ls $LKVM_DIR)" ]
 then pass stop_all
 else fail stop_all "rc=$rc out='$out' vmm rcs $r3 $r4, left: $(ls $LKVM_DIR)"; fi
+# --all with nothing left: says so, and it is not an error.
+out=$($LKVM stop --all 2>&1); rc=$?
+if [ $rc -eq 0 ] && [ "$out" = "no instances: nothing to stop" ]; then pass stop_all_none
+else fail stop_all_none "rc=$rc out='$out'"; fi
 
 # A console nobody reads: stdout is a FIFO held open but never drained
 # (shrunk to two pages so it fills fast), so the vCPU blocks in its write.
