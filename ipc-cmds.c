@@ -106,6 +106,11 @@ static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
 	return IPC_REPLIED;
 }
 
+bool kvm_ipc__user_paused(void)
+{
+	return __atomic_load_n(&user_paused, __ATOMIC_ACQUIRE);
+}
+
 /* Called with state_lock held. */
 static int user_pause(struct kvm *kvm)
 {

@@ -321,7 +321,8 @@ static void *round_thread(void *arg)
 	return NULL;
 }
 
-static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, bool final);
+static void report_pps(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, double pps,
+		       bool final);
 
 /* What the channel threads have sent so far (they publish it per batch). */
 static void sent_so_far(struct mig_src *m, u64 *pages, u64 *bytes)
@@ -373,8 +374,9 @@ static int send_round(struct mig_src *m, u64 *bytes)
 					sent_so_far(m, &pages, &b);
 					pages -= pages0;
 					b -= bytes0;
-					report(m, m->round_pages - min(pages, m->round_pages),
-					       m->rate, el ? b * 1e9 / el : 0, false);
+					report_pps(m, m->round_pages - min(pages, m->round_pages),
+						   m->rate, el ? b * 1e9 / el : 0,
+						   el ? pages * 1e9 / el : 0, false);
 				}
 				/* A sender blocked on a peer that stopped reading never
 				 * reaches its next record: cut it loose. */
@@ -573,7 +575,14 @@ err:
 	return ret;
 }
 
-static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, bool final)
+/*
+ * pps: inside a round, the pages per second it has sent so far; then the
+ * expected downtime is the time the rest of the round would take at that
+ * pace.  Counting 4 KiB for each page left would make round 0 over mostly
+ * zero pages look like minutes of downtime.  0: dirty pages, 4 KiB each.
+ */
+static void report_pps(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, double pps,
+		       bool final)
 {
 	struct mig_progress pr = {
 		.round = m->round,
@@ -582,7 +591,8 @@ static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, 
 		.mbps = bw / 1e6,
 		.dirty_pages_per_s = dirty_rate,
 		.remaining_pages = remaining,
-		.expected_downtime_ms = bw > 0 ? remaining * PAGE_SIZE / bw * 1000 : 0,
+		.expected_downtime_ms = pps > 0 ? remaining / pps * 1000 :
+					bw > 0 ? remaining * PAGE_SIZE / bw * 1000 : 0,
 		.final = final,
 		.rate_known = bw > 0 || !remaining,
 		.throttle_pct = m->throttle,
@@ -598,6 +608,11 @@ static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, 
 	pr.bytes += m->ctrl.bytes_out;
 	if (m->fn)
 		m->fn(&pr, m->fn_arg);
+}
+
+static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, bool final)
+{
+	report_pps(m, remaining, dirty_rate, bw, 0, final);
 }
 
 /*
@@ -1180,6 +1195,7 @@ out_fail:
 	}
 	if (m->held)
 		kvm_ipc__release_run_state();
+	res->paused_here = kvm_ipc__user_paused();	/* by `lkvm pause`: it stays so */
 out_stats:
 	if (m->dirty.overflows)
 		pr_warn("migration: a vCPU's dirty ring overflowed %llu time(s); every page was "
@@ -1340,6 +1356,7 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 	if (r->status)
 		return snprintf(buf, n, "migration failed: %s; %s", r->reason,
 				r->source_stopping ? "the guest stops with this VMM" :
+				r->paused_here ? "the guest stays here, paused ('lkvm resume')" :
 				"the guest runs on here");
 	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
 			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal%s, %llu zero, %llu encrypted), "
@@ -1456,7 +1473,7 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			r->channels,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			r->verified ? "true" : "false", crc,
-			r->round_limit ? "false" : "true", r->max_rounds, r->downtime_target_ms,
+			r->status || r->unknown ? "null" : r->round_limit ? "false" : "true", r->max_rounds, r->downtime_target_ms,
 			r->auto_converge ? "true" : "false", min(r->throttle_pct, 99u),
 			(unsigned long long)r->bandwidth_mbps, r->settings_changed,
 			r->paused ? "true" : "false", mig_result__where(r));

@@ -15,7 +15,11 @@ step "four vCPUs brought up with INIT-SIPI-SIPI, then a clean shutdown"
 step "live migration: a counting guest moves to a second lkvm mid-run"
 LKVM_DIR=$(mktemp -d /tmp/lkvm-demo.XXXXXX)
 export LKVM_DIR
-port=$((20000 + $$ % 20000))
+# A port nothing listens on (a connection to it is refused).
+for _ in $(seq 50); do
+	port=$((20000 + RANDOM % 40000))
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+done
 src_pid= dst_pid=
 cleanup() {
 	[ -n "$src_pid" ] && kill "$src_pid" 2>/dev/null
@@ -25,9 +29,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-./lkvm run -k tests/guests/counter --name demo-src -p delay=100000 > >(sed -u 's/^/[source]      /') &
+# Each VMM's guest output and its own log lines, marked with where they come from.
+./lkvm run -k tests/guests/counter --name demo-src -p delay=100000 \
+	> >(sed -u 's/^/[source]      /') 2> >(sed -u 's/^/[source]      /' >&2) &
 src_pid=$!
-./lkvm run --name demo-dst --incoming 127.0.0.1:$port > >(sed -u 's/^/[destination] /') &
+./lkvm run --name demo-dst --incoming 127.0.0.1:$port \
+	> >(sed -u 's/^/[destination] /') 2> >(sed -u 's/^/[destination] /' >&2) &
 dst_pid=$!
 # Let the source count a little and the destination start listening (lkvm
 # list shows it as "incoming" meanwhile).

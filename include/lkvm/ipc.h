@@ -143,6 +143,7 @@ const char *kvm_ipc__name(void);	/* this instance's name, once started */
  * `lkvm resume` there is what starts the guest.
  */
 bool kvm_ipc__hold_run_state(void);
+bool kvm_ipc__user_paused(void);	/* paused by `lkvm pause` now */
 void kvm_ipc__release_run_state(void);
 /*
  * The migration that held the run state ended with its outcome unknown:

@@ -437,6 +437,7 @@ struct mig_result {
 	bool verified;
 	bool source_stopping;		/* failed because this VMM stops: no guest here either */
 	bool paused;			/* committed, and paused (lkvm pause): it stays paused there */
+	bool paused_here;		/* failed, and the guest stays paused here (lkvm pause) */
 	bool unknown;			/* GO sent, RUNNING not heard: paused here, may run there */
 	bool round_limit;		/* pre-copy ended at --max-rounds, not at the target */
 	u32 max_rounds, downtime_target_ms;

@@ -116,7 +116,15 @@ fi
 
 # 1. Nobody listens on the port.
 port=$(pick_port)
-expect_failure not-listening src "cannot connect|refused" --to "127.0.0.1:$port" && pass not-listening
+if expect_failure not-listening src "cannot connect|refused" --to "127.0.0.1:$port"; then
+	# A failed migration neither converged nor failed to: "converged" is null.
+	out=$("$LKVM" migrate --name src --json --to "127.0.0.1:$port" 2>/dev/null)
+	if ! grep -q '"status":"failed",.*"converged":null,.*"guest":"source"}$' <<<"$out"; then
+		fail not-listening "--json summary of the failure: $out"
+	else
+		pass not-listening
+	fi
+fi
 
 # 2. Destination with a different memory size: refused before any page moves.
 port=$(pick_port)

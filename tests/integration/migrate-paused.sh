@@ -97,6 +97,8 @@ if pair $t "LKVM_MIG_FAULT=hold-paused:1000 LKVM_DEBUG=1" && pause_quiet $t $t-s
 		# (Not "paused":true: the guest was not handed over paused.)
 		if [ $rc -eq 0 ] || ! grep -q '"status":"failed","reason":"connection lost waiting for the acknowledgement.*"paused":false,"guest":"source"}$' "$T_TMP/$t.mig.out"; then
 			fail $t "want a failure, reason and \"paused\":false (rc $rc): $(cat "$T_TMP/$t.mig.out")"
+		elif ! grep -q "the guest stays here, paused ('lkvm resume')" "$T_TMP/$t-s.err"; then
+			fail $t "the source's log does not say the guest stays paused: $(grep 'migration failed' "$T_TMP/$t-s.err")"
 		elif ! kill -0 "$SRC_PID" 2>/dev/null || [ "$(state $t-s)" != paused ]; then
 			fail $t "the source is '$(state $t-s)' after the failure: $(tail -n 2 "$T_TMP/$t-s.err")"
 		elif ! no_counts_for "$T_TMP/$t-s.out" "$LAST" 2; then
