@@ -60,7 +60,7 @@ int main(int argc, const char **argv)
 	}
 	cmd = lkvm_cmd__find(argv[0]);
 	if (!cmd && argv[0][0] == '-') {
-		fprintf(stderr, "lkvm: error: unknown option '%s' (only --debug goes before the command; see 'lkvm help')\n",
+		fprintf(stderr, "lkvm: error: unknown option '%s' (before the command only --debug, --help and --version; see 'lkvm help')\n",
 			argv[0]);
 		return 1;
 	}

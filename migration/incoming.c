@@ -430,7 +430,7 @@ int mig_incoming__hello(struct mig_incoming *in, struct mig_chan *c)
 	else
 		ret = mig_shape__compare(&in->peer, &in->local, why, sizeof(why));
 	if (!ret && in->adopt)
-		ret = in->adopt(in->kvm, &in->peer, why, sizeof(why));
+		ret = in->adopt(in->kvm, &in->peer, &in->local, why, sizeof(why));
 	if (ret)
 		mig_incoming__fail(in, ret, "refused: %s", why);
 	in->accepted_features = ret ? 0 : in->peer.features;

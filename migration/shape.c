@@ -145,9 +145,9 @@ int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s)
 	return shape_cpuid(kvm, s);
 }
 
-int mig_shape__adopt(struct kvm *kvm, const struct mig_shape *peer, char *why, size_t n)
+int mig_shape__adopt(struct kvm *kvm, const struct mig_shape *peer, const struct mig_shape *local,
+		     char *why, size_t n)
 {
-	if (peer->features & MIG_F_TSC)
-		return tsc__adopt(kvm, peer->tsc_khz, why, n);
-	return 0;
+	return tsc__adopt(kvm, peer->features & MIG_F_TSC ? peer->tsc_khz : local->tsc_khz,
+			  why, n);
 }

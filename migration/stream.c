@@ -341,7 +341,7 @@ int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s)
 			return -EPROTO;
 		s->tsc_khz = get32(p + off);
 		off += 4;
-		if (!s->tsc_khz)
+		if (s->tsc_khz < TSC_KHZ_MIN || s->tsc_khz > TSC_KHZ_MAX)	/* --tsc-khz's range */
 			return -EPROTO;
 	}
 	return len == off ? 0 : -EPROTO;

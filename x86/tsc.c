@@ -16,6 +16,8 @@
 #include "lkvm/kvm.h"
 #include "lkvm/tsc.h"
 
+#define MSR_IA32_TSC	0x10
+
 int tsc__khz(struct kvm_cpu *vcpu)
 {
 	int r = ioctl(vcpu->vcpu_fd, KVM_GET_TSC_KHZ, 0);
@@ -35,8 +37,13 @@ int tsc__match(struct kvm_cpu *vcpu, u32 khz, char *why, size_t n)
 		snprintf(why, n, "KVM_GET_TSC_KHZ: %s", strerror(-have));
 		return have;
 	}
-	if (tsc__close((u32)have, khz))
+	if ((u32)have == khz)
 		return 0;
+	/*
+	 * Set even a rate within KVM's tolerance of this one: KVM then leaves
+	 * the TSC unscaled but records the rate, which KVM_GET_TSC_KHZ, the
+	 * vCPU state and the next HELLO report, rather than this host's.
+	 */
 	if (ioctl(vcpu->vcpu_fd, KVM_SET_TSC_KHZ, (unsigned long)khz) == 0)
 		return 0;
 	err = errno;
@@ -69,6 +76,23 @@ int tsc__setup_vcpu(struct kvm_cpu *vcpu)
 		pr_err("--tsc-khz %llu: %s", (unsigned long long)khz, why);
 		return ret;
 	}
+	/*
+	 * KVM set the vCPU's TSC to 0 when it made it, at the old rate: a new
+	 * scaling ratio would turn that offset into a TSC far from 0 (wrapped
+	 * below 0 for a slower rate).  Start it at 0 again, at the new rate.
+	 */
+	if (khz) {
+		union {
+			struct kvm_msrs hdr;
+			u8 room[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+		} msrs;
+
+		memset(&msrs, 0, sizeof(msrs));		/* .data = 0 */
+		msrs.hdr.nmsrs = 1;
+		msrs.hdr.entries[0].index = MSR_IA32_TSC;
+		if (ioctl(vcpu->vcpu_fd, KVM_SET_MSRS, &msrs) != 1)
+			pr_warn("vCPU %d: TSC not reset after --tsc-khz", vcpu->cpu_id);
+	}
 	now = tsc__khz(vcpu);
 	if (vcpu->cpu_id == 0)
 		vcpu->kvm->tsc_khz = now > 0 ? (u32)now : 0;
@@ -95,12 +119,22 @@ int tsc__adopt(struct kvm *kvm, u32 khz, char *why, size_t n)
 	}
 	if (!ret) {
 		kvm->tsc_khz = khz;
-		if (i && old[0] > 0 && !tsc__close((u32)old[0], khz))
+		if (!i || old[0] <= 0 || tsc__close((u32)old[0], khz))
+			return 0;
+		if (ioctl(kvm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL) > 0)
 			pr_info("the guest's TSC runs at %u kHz (here: %d kHz): "
-				"KVM runs it at the guest's rate", khz, old[0]);
+				"KVM scales it to the guest's rate", khz, old[0]);
+		else	/* khz is faster: KVM refuses a slower rate without scaling */
+			pr_warn("the guest's TSC runs at %u kHz (here: %d kHz): without TSC "
+				"scaling KVM keeps its rate by catching it up at each VM entry; "
+				"between entries it ticks at this host's rate", khz, old[0]);
 		return 0;
 	}
-	/* All or none: a guest whose vCPUs tick at different rates is worse than a refusal. */
+	/*
+	 * All or none: a guest whose vCPUs tick at different rates is worse
+	 * than a refusal.  (A vCPU put back from catch-up mode stays in it:
+	 * KVM never leaves it; harmless for the rate this host has anyway.)
+	 */
 	while (--i >= 0)
 		if (old[i] > 0 && ioctl(kvm->cpus[i]->vcpu_fd, KVM_SET_TSC_KHZ,
 					(unsigned long)old[i]) < 0)

@@ -331,9 +331,12 @@ struct mig_incoming {
 	struct mig_end end;
 	/*
 	 * After the HELLO compared equal: make this machine run the guest as
-	 * its source did (today: the TSC rate), or say why not.  NULL: nothing.
+	 * its source did (today: the TSC rate; a source that sends none gets
+	 * local's, undoing what a source that went away set), or say why not.
+	 * NULL: nothing.
 	 */
-	int (*adopt)(struct kvm *kvm, const struct mig_shape *peer, char *why, size_t n);
+	int (*adopt)(struct kvm *kvm, const struct mig_shape *peer, const struct mig_shape *local,
+		     char *why, size_t n);
 	/* Is (id, instance) a section we can load?  NULL: the registry. */
 	int (*section_ok)(struct mig_incoming *in, u32 id, u32 instance);
 	struct kvm *kvm;
@@ -510,7 +513,8 @@ int mig_progress__json(const struct mig_progress *p, char *buf, size_t n);
 /* The machine shape of a VM (both sides build it the same way). */
 int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s);
 /* mig_incoming's adopt on a real VM (migration/shape.c). */
-int mig_shape__adopt(struct kvm *kvm, const struct mig_shape *peer, char *why, size_t n);
+int mig_shape__adopt(struct kvm *kvm, const struct mig_shape *peer, const struct mig_shape *local,
+		     char *why, size_t n);
 /* Devices add "name[=identity]" to the shape (e.g. a disk's size + name). */
 int migration__register_device(const char *desc);
 

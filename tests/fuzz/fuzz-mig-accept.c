@@ -68,7 +68,8 @@ int mig_mem__for_each_touched(const struct mig_mem_bank *b, void (*fn)(u64, void
 	return 0;
 }
 int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s) { return -ENOSYS; }
-int mig_shape__adopt(struct kvm *kvm, const struct mig_shape *peer, char *why, size_t n) { return 0; }
+int mig_shape__adopt(struct kvm *kvm, const struct mig_shape *peer, const struct mig_shape *local,
+		     char *why, size_t n) { return 0; }
 int sev_mig__dst_prepare(struct kvm *kvm, struct mig_incoming *in) { return 0; }
 int sev_mig__dst_handshake(struct kvm *kvm, struct mig_incoming *in, struct mig_chan *c)
 {

@@ -64,7 +64,7 @@ LKVM=$LKVM_REAL
 expect_err disk_missing_one_line "disk $T_TMP/nodisk: cannot open read-write: No such file" run -k $K -d $T_TMP/nodisk
 expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault
 expect_err unknown_cmd "unknown command 'runn'" runn
-expect_err option_before_cmd "unknown option '--bogus' (only --debug goes before the command" --bogus list
+expect_err option_before_cmd "unknown option '--bogus' (before the command only --debug, --help and --version" --bogus list
 # A user-space program is not a kernel: named as such, not by what its segments overlap.
 expect_err elf_no_pvh_note "ELF without a PVH entry note" run -k "$(type -P true)"
 # lkvm migrate's own options (nothing runs yet in this test's LKVM_DIR).

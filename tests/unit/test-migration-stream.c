@@ -505,9 +505,16 @@ static void test_shape_tsc(void)
 	CHECK(!g.tsc_pinned);		/* never on the wire */
 	for (n = 0; n < b.len; n++)
 		CHECK(mig_shape__decode(b.data, n, &g) < 0);
-	/* The rate is the last 4 bytes: 0 is no rate. */
+	/* The rate is the last 4 bytes: 0 is no rate; --tsc-khz's range holds. */
 	memset(b.data + b.len - 4, 0, 4);
 	CHECK(mig_shape__decode(b.data, b.len, &g) < 0);
+	b.data[b.len - 4] = 0xe7, b.data[b.len - 3] = 0x03;		/* 999 */
+	CHECK(mig_shape__decode(b.data, b.len, &g) < 0);
+	b.data[b.len - 4] = 0xe8;					/* 1000 */
+	CHECK_EQ(mig_shape__decode(b.data, b.len, &g), 0);
+	memcpy(b.data + b.len - 4, "\x81\x96\x98\x00", 4);		/* 10000001 */
+	CHECK(mig_shape__decode(b.data, b.len, &g) < 0);
+	memset(b.data + b.len - 4, 0, 4);
 	mig_buf__put(&b, "\1\0\0\0", 4);	/* one field too many */
 	CHECK(mig_shape__decode(b.data, b.len, &g) < 0);
 	mig_buf__free(&b);
