@@ -125,11 +125,19 @@ fi
 
 # lkvm stop cuts the throttle's sleeps short (up to 1 s each at 99%) and
 # joins its thread before the vCPUs go (the ASan rerun watches that).
+# The destination is held from 90% on, as in throttle-lifted, so that the
+# migration cannot complete first; a 5 s ACK timeout bounds the wait of a
+# source whose END went out before the stop (a stop lets that commit try).
 t=stop-throttled
-if dirty_pair $t; then
+export LKVM_MIG_ACK_TIMEOUT_MS=5000
+dirty_pair $t; ok=$?
+unset LKVM_MIG_ACK_TIMEOUT_MS
+if [ $ok -eq 0 ]; then
 	if throttled $t 90; then
+		kill -STOP "$DST_PID"
 		"$LKVM" stop --name $t-s >/dev/null 2>&1
 		wait $MPID; rc=$?
+		kill -CONT "$DST_PID"
 		if ! wait_exit "$SRC_PID" 10; then
 			fail $t "the source did not exit within 10 s of lkvm stop"
 		elif [ $rc -ne 2 ] || ! grep -q '"guest":"stopped"' "$T_TMP/$t.mig.out"; then
