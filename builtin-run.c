@@ -132,7 +132,7 @@ static struct option *run_options(struct kvm_config *cfg)
 		OPT_STR_EMPTY_OK('p', "params", &cfg->kernel_cmdline, "<cmdline>",
 				 "kernel command line"),
 		OPT_SIZE_('m', "mem", &cfg->ram_size, SZ_1M, mem_help),
-		OPT_INTEGER('c', "cpus", &cfg->nr_cpus, 1, KVM_MAX_VCPUS, "number of vCPUs"),
+		OPT_INTEGER('c', "cpus", &cfg->nr_cpus, 1, KVM_MAX_VCPUS, "number of vCPUs (1-64)"),
 		OPT_CALLBACK_(0, "name", &cfg->name, "<name>", "instance name (control socket)",
 			      opt_name, 0),
 		OPT_CALLBACK_(0, "console", &cfg->console, "<serial|virtio>", "guest console",

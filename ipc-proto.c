@@ -81,8 +81,10 @@ int ipc__dir(char *buf, size_t len, bool create, char *why, size_t why_len)
 		snprintf(why, why_len, "socket directory name too long");
 		return -ENAMETOOLONG;
 	}
+	/* One level only: parents made here would get whatever mode umask gives. */
 	if (create && mkdir(buf, 0700) < 0 && errno != EEXIST) {
-		snprintf(why, why_len, "cannot create %s: %s", buf, strerror(errno));
+		snprintf(why, why_len, "cannot create %s: %s%s", buf, strerror(errno),
+			 errno == ENOENT ? " (its parent does not exist)" : "");
 		return -errno;
 	}
 	if (lstat(buf, &st) < 0) {

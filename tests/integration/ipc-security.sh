@@ -28,6 +28,13 @@ if [ $r1 -ne 0 ] && grep -q "has mode 0755: it must be private" $T_TMP/e1 &&
 then pass unsafe_dir_refused
 else fail unsafe_dir_refused "$r1 $(cat $T_TMP/e1) / $r2 $(cat $T_TMP/e2) / $r3 $(cat $T_TMP/e3)"; fi
 
+# A directory whose parent is missing: made one level deep only, and said so.
+LKVM_DIR=$T_TMP/none/dir $LKVM run -k $G/hello --name x >/dev/null 2>$T_TMP/e4; r4=$?
+if [ $r4 -ne 0 ] && [ "$(wc -l < $T_TMP/e4)" -eq 1 ] && [ ! -e $T_TMP/none ] &&
+   grep -q "cannot create $T_TMP/none/dir: No such file or directory (its parent does not exist)" $T_TMP/e4
+then pass dir_parent_missing
+else fail dir_parent_missing "$r4 $(cat $T_TMP/e4)"; fi
+
 as_nobody() {
 	if command -v setpriv >/dev/null; then
 		setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@"
