@@ -268,12 +268,7 @@ static int migrate_exit(struct kvm *kvm)
 	struct timespec until;
 
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	timespec_add_ms(&until, wait_ms);
 	pthread_mutex_lock(&busy_lock);
 	while (handling)
 		if (pthread_cond_timedwait(&replied, &busy_lock, &until) == ETIMEDOUT)

@@ -105,11 +105,7 @@ static void *watchdog_fn(void *arg)
 		u64 bytes, now;
 
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += 250 * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		timespec_add_ms(&until, 250);
 		pthread_cond_timedwait(&w->cond, &w->lock, &until);
 		if (w->done)
 			break;
