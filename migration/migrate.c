@@ -575,6 +575,12 @@ err:
 	return ret;
 }
 
+/* How long sending `remaining` dirty pages takes at bw bytes/s, in ms (0: bw unknown). */
+static double send_ms(u64 remaining, double bw)
+{
+	return bw > 0 ? remaining * PAGE_SIZE * 1000.0 / bw : 0;
+}
+
 /*
  * pps: inside a round, the pages per second it has sent so far; then the
  * expected downtime is the time the rest of the round would take at that
@@ -591,8 +597,7 @@ static void report_pps(struct mig_src *m, u64 remaining, u64 dirty_rate, double 
 		.mbps = bw / 1e6,
 		.dirty_pages_per_s = dirty_rate,
 		.remaining_pages = remaining,
-		.expected_downtime_ms = pps > 0 ? remaining / pps * 1000 :
-					bw > 0 ? remaining * PAGE_SIZE / bw * 1000 : 0,
+		.expected_downtime_ms = pps > 0 ? remaining / pps * 1000 : send_ms(remaining, bw),
 		.final = final,
 		.rate_known = bw > 0 || !remaining,
 		.throttle_pct = m->throttle,
@@ -797,7 +802,7 @@ static double bw_meter__add(struct bw_meter *b, u32 gen0, u64 bytes, u64 ns)
 /* Converged: the rest fits the downtime target at this bandwidth. */
 static bool fits(u64 remaining, double bw, u32 downtime_ms)
 {
-	return bw > 0 && remaining * PAGE_SIZE * 1000.0 / bw <= downtime_ms;
+	return bw > 0 && send_ms(remaining, bw) <= downtime_ms;
 }
 
 /*
@@ -969,7 +974,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 					"faster than it moves: stopping it with %llu pages left "
 					"(expected downtime %.0f ms, target %u ms)", m->round,
 					(unsigned long long)remaining,
-					bw > 0 ? remaining * PAGE_SIZE * 1000.0 / bw : 0.0,
+					send_ms(remaining, bw),
 					t.downtime_ms);
 			}
 			break;
@@ -1473,7 +1478,8 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			r->channels,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			r->verified ? "true" : "false", crc,
-			r->status || r->unknown ? "null" : r->round_limit ? "false" : "true", r->max_rounds, r->downtime_target_ms,
+			r->status || r->unknown ? "null" : r->round_limit ? "false" : "true",
+			r->max_rounds, r->downtime_target_ms,
 			r->auto_converge ? "true" : "false", min(r->throttle_pct, 99u),
 			(unsigned long long)r->bandwidth_mbps, r->settings_changed,
 			r->paused ? "true" : "false", mig_result__where(r));
