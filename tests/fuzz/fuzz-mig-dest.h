@@ -73,6 +73,24 @@ static int fuzz_dest__hello(struct mig_incoming *in, struct mig_chan *c)
 }
 
 /*
+ * A seed's RAM record: n entries encoded in tab, their data in iov[2..nio),
+ * h->len counting both.  Fills in the rest of the header and sends it all.
+ */
+static void fuzz_seed__ram_rec(struct mig_chan *c, struct mig_hdr *h, u8 *tab, u32 n,
+			       struct iovec *iov, int nio)
+{
+	u8 hb[MIG_HDR_SIZE];
+
+	h->count = n;
+	h->seq = c->seq_out++;
+	h->crc = mig_crc32(0, tab, n * MIG_ENT_SIZE);
+	mig_hdr__encode(h, hb);
+	iov[0] = (struct iovec){ hb, sizeof(hb) };
+	iov[1] = (struct iovec){ tab, n * MIG_ENT_SIZE };
+	mig_chan__writev(c, iov, nio);
+}
+
+/*
  * What was written to fd (a temporary file) becomes DIR/NAME, and goes
  * through run_one(): a seed that does not end as `want` would mislead the
  * fuzzer, so that is fatal.

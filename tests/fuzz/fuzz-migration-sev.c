@@ -118,7 +118,7 @@ static void put_pages(struct mig_chan *c, const struct sev_tks *tks, u32 first, 
 	static u8 pkt[NPAGES][4 + SEV_PKT_HDR_SIZE + PAGE_SIZE];
 	static const u8 iv[16] = "seed-packet-iv-0";
 	struct mig_page_ent e;
-	u8 tab[NPAGES * MIG_ENT_SIZE], hb[MIG_HDR_SIZE], plain[PAGE_SIZE];
+	u8 tab[NPAGES * MIG_ENT_SIZE], plain[PAGE_SIZE];
 	struct iovec iov[NPAGES + 2];
 	struct mig_hdr h = { .type = MIG_REC_RAM };
 	u32 p, n = 0, nio = 2;
@@ -158,13 +158,7 @@ static void put_pages(struct mig_chan *c, const struct sev_tks *tks, u32 first, 
 		h.len += MIG_ENT_SIZE + e.len;
 		n++;
 	}
-	h.count = n;
-	h.seq = c->seq_out++;
-	h.crc = mig_crc32(0, tab, n * MIG_ENT_SIZE);
-	mig_hdr__encode(&h, hb);
-	iov[0] = (struct iovec){ hb, sizeof(hb) };
-	iov[1] = (struct iovec){ tab, n * MIG_ENT_SIZE };
-	mig_chan__writev(c, iov, nio);
+	fuzz_seed__ram_rec(c, &h, tab, n, iov, nio);
 	sent->pages += n;
 }
 

@@ -91,7 +91,7 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 	static u8 z[NPAGES][4096];
 	static u8 pkt[NPAGES][4 + SEV_PKT_HDR_SIZE + 4096];
 	struct mig_page_ent e;
-	u8 tab[NPAGES * MIG_ENT_SIZE], hb[MIG_HDR_SIZE];
+	u8 tab[NPAGES * MIG_ENT_SIZE];
 	struct iovec iov[NPAGES + 2];
 	struct mig_hdr h = { .type = MIG_REC_RAM, .id = round };
 	u32 p, n = 0, nio = 2;
@@ -147,13 +147,7 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 	}
 	if (!n)
 		return;
-	h.count = n;
-	h.seq = c->seq_out++;
-	h.crc = mig_crc32(0, tab, n * MIG_ENT_SIZE);
-	mig_hdr__encode(&h, hb);
-	iov[0] = (struct iovec){ hb, sizeof(hb) };
-	iov[1] = (struct iovec){ tab, n * MIG_ENT_SIZE };
-	mig_chan__writev(c, iov, nio);
+	fuzz_seed__ram_rec(c, &h, tab, n, iov, nio);
 	sent->records++;
 	sent->pages += n;
 	sent->bytes += h.len;
