@@ -93,9 +93,10 @@ int tsc__setup_vcpu(struct kvm_cpu *vcpu)
 		if (ioctl(vcpu->vcpu_fd, KVM_SET_MSRS, &msrs) != 1)
 			pr_warn("vCPU %d: TSC not reset after --tsc-khz", vcpu->cpu_id);
 	}
-	now = tsc__khz(vcpu);
-	if (vcpu->cpu_id == 0)
+	if (vcpu->cpu_id == 0) {
+		now = tsc__khz(vcpu);
 		vcpu->kvm->tsc_khz = now > 0 ? (u32)now : 0;
+	}
 	return 0;
 }
 
