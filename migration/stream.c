@@ -62,6 +62,8 @@ const char *mig_strerror(int err)
 {
 	switch (err) {
 	case -EBADMSG:	return "checksum mismatch";
+	case -EKEYREJECTED:
+		return "does not authenticate (another key, or altered on the way)";
 	case -EPROTO:	return "malformed or out-of-order record";
 	case -EMSGSIZE:	return "record longer than allowed";
 	case -ERANGE:	return "page or instance out of range";
@@ -90,11 +92,16 @@ int mig_preamble__decode(const u8 in[MIG_PREAMBLE_SIZE], u32 *version, u32 *chan
 	if (memcmp(in, MIG_MAGIC, 8))
 		return -EPROTO;
 	*version = get32(in + 8);
-	*channel = get32(in + 12);
+	*channel = get32(in + 12) & ~MIG_PRE_AUTH;	/* mig_preamble__auth() tells */
 	*session = get64(in + 16);
 	if (*channel > MIG_MAX_CHANNELS)
 		return -EPROTO;
 	return 0;
+}
+
+bool mig_preamble__auth(const u8 in[MIG_PREAMBLE_SIZE])
+{
+	return get32(in + 12) & MIG_PRE_AUTH;
 }
 
 u64 mig_hdr__max_len(u32 type)

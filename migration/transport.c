@@ -37,6 +37,7 @@ void mig_chan__init_buf(struct mig_chan *c, const void *buf, size_t len)
 
 void mig_chan__close(struct mig_chan *c)
 {
+	mig_crypt__detach(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -112,7 +113,7 @@ static void iov_advance(struct iovec **iov, int *cnt, size_t n)
 	}
 }
 
-int mig_chan__readv(struct mig_chan *c, struct iovec *iov, int cnt)
+static int raw_readv(struct mig_chan *c, struct iovec *iov, int cnt)
 {
 	while (cnt && !iov->iov_len)
 		iov++, cnt--;
@@ -126,6 +127,18 @@ int mig_chan__readv(struct mig_chan *c, struct iovec *iov, int cnt)
 		iov_advance(&iov, &cnt, n);
 	}
 	return 0;
+}
+
+int mig_chan__raw_read(struct mig_chan *c, void *p, size_t n)
+{
+	struct iovec iov = { p, n };
+
+	return raw_readv(c, &iov, 1);
+}
+
+int mig_chan__readv(struct mig_chan *c, struct iovec *iov, int cnt)
+{
+	return c->crypt ? mig_crypt__readv(c, iov, cnt) : raw_readv(c, iov, cnt);
 }
 
 int mig_chan__read(struct mig_chan *c, void *p, size_t n)
@@ -247,7 +260,7 @@ static int write_faulty(struct mig_chan *c, struct iovec *iov, int cnt, size_t t
 	return ret;
 }
 
-int mig_chan__writev(struct mig_chan *c, struct iovec *iov, int cnt)
+int mig_chan__raw_writev(struct mig_chan *c, struct iovec *iov, int cnt)
 {
 	size_t total = 0;
 	int i;
@@ -279,6 +292,11 @@ int mig_chan__writev(struct mig_chan *c, struct iovec *iov, int cnt)
 		iov_advance(&iov, &cnt, n);
 	}
 	return 0;
+}
+
+int mig_chan__writev(struct mig_chan *c, struct iovec *iov, int cnt)
+{
+	return c->crypt ? mig_crypt__writev(c, iov, cnt) : mig_chan__raw_writev(c, iov, cnt);
 }
 
 int mig_chan__send_rec(struct mig_chan *c, u32 type, u32 count, u32 id,

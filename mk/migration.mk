@@ -5,7 +5,8 @@
 FUZZ_CC       ?= clang
 FUZZ_FLAGS    := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -std=gnu11 $(CPPFLAGS)
-FUZZ_MIG_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/incoming.c \
+FUZZ_MIG_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/crypt.c \
+		 migration/incoming.c \
 		 migration/sev-stream.c \
 		 util/util.c util/mig-section.c
 
@@ -13,7 +14,7 @@ $(O)/fuzz/fuzz-migration-stream: tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_S
 				  include/lkvm/migration.h include/lkvm/mig-section.h tests/fuzz/fuzz-mig-dest.h
 	@mkdir -p $(dir $@)
 	$(quiet) "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) -lz
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-migration-stream.c $(FUZZ_MIG_SRCS) -lz -lcrypto
 
 .PHONY: fuzz-migration
 fuzz-migration: $(O)/fuzz/fuzz-migration-stream
@@ -22,6 +23,21 @@ fuzz-migration: $(O)/fuzz/fuzz-migration-stream
 check-extra::
 	@$(MAKE) --no-print-directory $(O)/fuzz/fuzz-migration-stream 2>$(O)/fuzz-migration-build.log || \
 		echo "fuzz-migration-stream: not built (see $(O)/fuzz-migration-build.log)"
+
+# The sealed stream's reader (migration/crypt.c): frames, tags, order.
+FUZZ_CRYPT_SRCS := migration/transport.c migration/crypt.c migration/stream.c migration/crc32.c \
+		   util/util.c util/mig-section.c
+
+$(O)/fuzz/fuzz-mig-crypt: tests/fuzz/fuzz-mig-crypt.c $(FUZZ_CRYPT_SRCS) include/lkvm/migration.h
+	@mkdir -p $(dir $@)
+	$(quiet) "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-mig-crypt.c $(FUZZ_CRYPT_SRCS) -lz -lcrypto
+
+fuzz-migration: $(O)/fuzz/fuzz-mig-crypt
+
+check-extra::
+	@$(MAKE) --no-print-directory $(O)/fuzz/fuzz-mig-crypt 2>$(O)/fuzz-mig-crypt-build.log || \
+		echo "fuzz-mig-crypt: not built (see $(O)/fuzz-mig-crypt-build.log)"
 
 # The section payloads (page map, virtio) and the small peer records the
 # stream fuzzer stubs out or does not link (tests/fuzz/fuzz-mig-sections.c).
@@ -60,7 +76,8 @@ $(O)/bench/idle-guest: tests/guests/idle
 # The destination's connection intake (migration/dest.c included whole:
 # control / data channel / stranger), over AF_UNIX with a fake clock
 # (tests/fuzz/fuzz-mig-accept.c).
-FUZZ_ACCEPT_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/incoming.c \
+FUZZ_ACCEPT_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/crypt.c \
+		    migration/incoming.c \
 		    util/util.c util/mig-section.c util/init.c util/run-hooks.c
 
 $(O)/fuzz/fuzz-mig-accept: tests/fuzz/fuzz-mig-accept.c tests/fuzz/fuzz-input.h migration/dest.c $(FUZZ_ACCEPT_SRCS) \
@@ -68,13 +85,13 @@ $(O)/fuzz/fuzz-mig-accept: tests/fuzz/fuzz-mig-accept.c tests/fuzz/fuzz-input.h 
 	@mkdir -p $(dir $@)
 	$(quiet) "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-std=gnu11 $(CPPFLAGS) -o $@ tests/fuzz/fuzz-mig-accept.c $(FUZZ_ACCEPT_SRCS) -lz -lpthread
+		-std=gnu11 $(CPPFLAGS) -o $@ tests/fuzz/fuzz-mig-accept.c $(FUZZ_ACCEPT_SRCS) -lz -lcrypto -lpthread
 
 fuzz-migration: $(O)/fuzz/fuzz-mig-accept
 
 # The SEV half of the incoming stream: SEV_START, ENCRYPTED pages and
 # RECEIVE_FINISH on the firmware model (tests/fuzz/fuzz-migration-sev.c).
-FUZZ_MIGSEV_SRCS := migration/stream.c migration/crc32.c migration/transport.c \
+FUZZ_MIGSEV_SRCS := migration/stream.c migration/crc32.c migration/transport.c migration/crypt.c \
 		    migration/incoming.c migration/sev-dst.c migration/sev-src.c migration/sev-stream.c \
 		    $(filter-out sev/launch.c sev/owner.c,$(wildcard sev/*.c)) \
 		    util/util.c util/mig-section.c util/parse-options.c util/out-files.c

@@ -149,7 +149,9 @@ struct mig_chan_end {
 
 /* stream.c: pure encoders/decoders, no I/O.  Decoders return -EPROTO/-EINVAL
  * for anything malformed and never read outside the given buffer. */
+/* channel may carry MIG_PRE_AUTH; decode strips it (mig_preamble__auth() tells). */
 void mig_preamble__encode(u8 out[MIG_PREAMBLE_SIZE], u32 channel, u64 session);
+bool mig_preamble__auth(const u8 in[MIG_PREAMBLE_SIZE]);
 int mig_preamble__decode(const u8 in[MIG_PREAMBLE_SIZE], u32 *version, u32 *channel,
 			 u64 *session);
 void mig_hdr__encode(const struct mig_hdr *h, u8 out[MIG_HDR_SIZE]);
@@ -218,6 +220,7 @@ struct mig_chan {
 	struct mig_rate *rate;		/* send cap shared by the channels, NULL = none */
 	const atomic_bool *rate_cancel;	/* ends a capped wait early (the migration's cancel) */
 	u64 fault_flip_at, fault_cut_at;	/* test hooks: 0 = off (LKVM_MIG_FAULT) */
+	struct mig_crypt *crypt;	/* authenticated stream (crypt.c), NULL = clear */
 };
 
 void mig_chan__init_fd(struct mig_chan *c, int fd);
@@ -245,6 +248,40 @@ const char *mig_net_strerror(int err);
 /* NODELAY, 4 MiB buffers, keepalive; send/receive timeout (0: none). */
 void mig_tcp__tune(int fd, int timeout_ms);
 void mig_chan__apply_fault_env(struct mig_chan *c, int channel);
+/* The bytes on the wire, under any crypt layer (crypt.c's own I/O). */
+int mig_chan__raw_read(struct mig_chan *c, void *p, size_t n);
+int mig_chan__raw_writev(struct mig_chan *c, struct iovec *iov, int cnt);
+
+/* ---- crypt.c: the authenticated stream (--key / --incoming-key) ---- */
+
+#define MIG_KEY_SIZE		32		/* the master key hashed from the key file */
+#define MIG_KEY_FILE_MIN	16
+#define MIG_KEY_FILE_MAX	4096
+#define MIG_NONCE_SIZE		32
+/* Preamble channel flag: the stream after this preamble is authenticated. */
+#define MIG_PRE_AUTH		0x80000000u
+/* The destination's answer to an authenticated control preamble: magic + its nonce. */
+#define MIG_AUTH_MAGIC		"LKVMAUTH"
+#define MIG_AUTH_REPLY_SIZE	(8 + MIG_NONCE_SIZE)
+#define MIG_FRAME_MAX		(256u << 10)	/* plaintext bytes per frame */
+
+struct mig_crypt;
+/* Read and check a key file (a regular file, mode 600 or stricter, 16..4096 bytes). */
+int mig_key__load(const char *path, u8 key[MIG_KEY_SIZE], char *why, size_t n);
+void mig_key__from_bytes(const void *buf, size_t len, u8 key[MIG_KEY_SIZE]);
+int mig_nonce__new(u8 nonce[MIG_NONCE_SIZE]);
+int mig_hkdf_sha256(const u8 *ikm, size_t ikm_len, const u8 *salt, size_t salt_len,
+		    const u8 *info, size_t info_len, u8 *out, size_t out_len);
+/* One direction's AES key for the connection that began with preamble pre. */
+int mig_key__derive(const u8 key[MIG_KEY_SIZE], const u8 nc[MIG_NONCE_SIZE],
+		    const u8 ns[MIG_NONCE_SIZE], const u8 pre[MIG_PREAMBLE_SIZE], bool to_dst,
+		    u8 out[MIG_KEY_SIZE]);
+/* From now on c's bytes go in frames; freed by mig_chan__close(). */
+int mig_crypt__attach(struct mig_chan *c, const u8 key[MIG_KEY_SIZE], const u8 nc[MIG_NONCE_SIZE],
+		      const u8 ns[MIG_NONCE_SIZE], const u8 pre[MIG_PREAMBLE_SIZE], bool source);
+void mig_crypt__detach(struct mig_chan *c);
+int mig_crypt__readv(struct mig_chan *c, struct iovec *iov, int cnt);
+int mig_crypt__writev(struct mig_chan *c, struct iovec *iov, int cnt);
 
 /* ---- dirty.c ---- */
 
@@ -411,6 +448,8 @@ struct mig_params {
 	u32 wait_ready_ms;		/* SEV: wait this long for MIGRATION_READY */
 	bool auto_converge;		/* throttle the vCPUs while the guest outruns the link */
 	u32 compress;			/* zlib level 1-9 for RAM pages, 0 = send them as they are */
+	bool keyed;			/* --key: an authenticated, encrypted stream */
+	u8 key[MIG_KEY_SIZE];		/* its master key */
 };
 
 struct mig_progress {
@@ -529,6 +568,7 @@ u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks);
  */
 #define MIG_IPC_VERIFY		(1u << 0)
 #define MIG_IPC_AUTO_CONVERGE	(1u << 1)
+#define MIG_IPC_KEY		(1u << 2)	/* key holds --key's master key */
 /* IPC_MSG_MIGRATE_STATUS flags: the answer as JSON. */
 #define MIG_STATUS_JSON		(1u << 0)
 
@@ -541,6 +581,7 @@ struct mig_ipc_req {
 	char to[256];			/* NUL-terminated HOST:PORT */
 	u32 wait_ready_ms;		/* SEV: --wait-ready */
 	u32 compress;			/* --compress: zlib level 1-9, 0 = off */
+	u8 key[MIG_KEY_SIZE];		/* with MIG_IPC_KEY: mig_key__load()'s result */
 };
 
 /* Test hook: LKVM_MIG_FAULT=KEY:MS sleeps MS ms here (logged, saying where). */

@@ -98,4 +98,15 @@ bool ratelimit__allow(struct ratelimit *rl, u32 *dropped);
 /* *ts += ms, normalised (deadlines for the *_timedwait/_timedjoin calls). */
 void timespec_add_ms(struct timespec *ts, u64 ms);
 
+/* Little-endian wire integers, whatever the host's order. */
+static inline void put_le32(u8 *p, u32 v)
+{
+	p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
+}
+
+static inline u32 get_le32(const u8 *p)
+{
+	return (u32)p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24;
+}
+
 #endif

@@ -1,0 +1,169 @@
+/*
+ * libFuzzer target for the sealed stream's reader (migration/crypt.c):
+ * open_frame() and mig_crypt__readv() are the first code to see a keyed
+ * connection's bytes.  Two properties, from one input:
+ *
+ *   - the input's tail, sealed in writes of the sizes its head gives, then
+ *     changed as its head says (a byte flipped, the stream cut, a frame
+ *     repeated or dropped, or nothing), is read back in chunks of the
+ *     sizes it gives: with no change every byte comes back as written; with
+ *     a change the reader fails before returning any byte of a changed
+ *     frame, and never returns bytes that differ from what was sealed;
+ *   - the raw input read as a stream under a fixed key never yields a
+ *     byte (nobody without the key makes a frame that opens), whatever its
+ *     lengths say, without reading past its end.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lkvm/migration.h"
+
+static u8 key[MIG_KEY_SIZE], nc[MIG_NONCE_SIZE], ns[MIG_NONCE_SIZE], pre[MIG_PREAMBLE_SIZE];
+
+static void setup(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	mig_key__from_bytes("lkvm fuzz key, sixteen+ bytes", 29, key);
+	memset(nc, 1, sizeof(nc));
+	memset(ns, 2, sizeof(ns));
+	mig_preamble__encode(pre, 1 | MIG_PRE_AUTH, 5);
+}
+
+#define ASSERT(c) do { if (!(c)) { fprintf(stderr, "broken: %s\n", #c); abort(); } } while (0)
+
+/* Seal pt in writes of the sizes sz[] gives; the wire bytes in *out. */
+static size_t seal(const u8 *pt, size_t n, const u8 *sz, size_t nsz, u8 **out)
+{
+	struct mig_chan c;
+	FILE *f = tmpfile();
+	size_t off = 0, i = 0;
+	long len;
+
+	ASSERT(f);
+	mig_chan__init_fd(&c, dup(fileno(f)));
+	ASSERT(!mig_crypt__attach(&c, key, nc, ns, pre, true));
+	while (off < n) {
+		/* Writes of 1 byte to past two frames (512 KiB), as the input says. */
+		size_t k = nsz ? ((size_t)sz[i % nsz] << 11) + sz[(i + 1) % nsz] + 1 : n;
+
+		i++;
+		k = k > n - off ? n - off : k;
+		ASSERT(!mig_chan__writev(&c, &(struct iovec){ (void *)(pt + off), k }, 1));
+		off += k;
+	}
+	mig_chan__close(&c);
+	len = lseek(fileno(f), 0, SEEK_END);
+	*out = malloc(len > 0 ? len : 1);
+	ASSERT(*out);
+	if (len > 0)
+		ASSERT(pread(fileno(f), *out, len, 0) == len);
+	fclose(f);
+	return len > 0 ? (size_t)len : 0;
+}
+
+/* Read n bytes from wire into got, in chunks; returns the bytes read and the error. */
+static size_t open_all(const u8 *wire, size_t wlen, u8 *got, size_t n, u8 chunk, int *err)
+{
+	struct mig_chan c;
+	size_t off = 0;
+
+	*err = 0;
+	mig_chan__init_buf(&c, wire, wlen);
+	ASSERT(!mig_crypt__attach(&c, key, nc, ns, pre, false));
+	while (off < n) {
+		size_t k = (size_t)chunk * 97 + 1;
+
+		k = k > n - off ? n - off : k;
+		*err = mig_chan__read(&c, got + off, k);
+		if (*err)
+			break;
+		off += k;
+	}
+	mig_chan__close(&c);
+	return off;
+}
+
+int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
+{
+	u8 mode, chunk, *wire = NULL, *got;
+	size_t nsz, n, wlen, off, read;
+	const u8 *sz, *pt;
+	u32 where;
+	int err;
+
+	setup();
+	if (size < 8)
+		return 0;
+	mode = data[0] % 5;
+	chunk = data[1];
+	where = data[2] | data[3] << 8 | (u32)data[4] << 16;
+	nsz = data[5] % 8;
+	if (size < 6 + nsz)
+		return 0;
+	sz = data + 6;
+	pt = data + 6 + nsz;
+	n = size - 6 - nsz;
+	/* Fuzzer inputs are small: repeat them to reach past one frame. */
+	if (data[1] & 0x80 && n) {
+		size_t big = MIG_FRAME_MAX + 4096, i;
+		u8 *rep = malloc(big);
+
+		ASSERT(rep);
+		for (i = 0; i < big; i++)
+			rep[i] = pt[i % n] ^ (u8)(i >> 8);
+		pt = rep;
+		n = big;
+	}
+	got = malloc(n + 1);
+	ASSERT(got);
+	wlen = seal(pt, n, sz, nsz, &wire);
+	off = wlen ? where % wlen : 0;
+	switch (mode) {
+	case 0:					/* unchanged */
+		read = open_all(wire, wlen, got, n, chunk, &err);
+		ASSERT(!err && read == n && !memcmp(got, pt, n));
+		break;
+	case 1:					/* one bit flipped */
+		if (!wlen)
+			break;
+		wire[off] ^= 1u << (data[2] & 7);
+		read = open_all(wire, wlen, got, n, chunk, &err);
+		ASSERT(err && !memcmp(got, pt, read) && read <= off);
+		break;
+	case 2:					/* cut */
+		read = open_all(wire, off, got, n, chunk, &err);
+		ASSERT((err == -EPIPE || (!n && !err)) && !memcmp(got, pt, read));
+		break;
+	case 3: {				/* the first frame repeated */
+		u32 flen = wlen >= 4 ? (wire[0] | wire[1] << 8 | wire[2] << 16 | (u32)wire[3] << 24) + 20 : 0;
+		u8 *dup2;
+
+		if (!flen || flen >= wlen)	/* one frame: the reader is done before the copy */
+			break;
+		dup2 = malloc(wlen + flen);
+		ASSERT(dup2);
+		memcpy(dup2, wire, flen);
+		memcpy(dup2 + flen, wire, wlen);
+		read = open_all(dup2, wlen + flen, got, n, chunk, &err);
+		ASSERT(err == -EKEYREJECTED && !memcmp(got, pt, read) && read <= flen - 20);
+		free(dup2);
+		break;
+	}
+	case 4:					/* the raw input as a stream: nothing opens */
+		read = open_all(data, size, got, size, chunk, &err);
+		ASSERT(err && !read);
+		break;
+	}
+	if (pt != data + 6 + nsz)
+		free((void *)pt);
+	free(wire);
+	free(got);
+	return 0;
+}
