@@ -20,6 +20,10 @@
  * lkvm migrate --set [--downtime MS] [--bandwidth MB/s] [--max-rounds N]
  * [--auto-converge | --no-auto-converge] [--name NAME]: change the migration
  * in progress while it pre-copies; prints the settings it now runs with.
+ *
+ * --key FILE authenticates and encrypts the stream (migration/crypt.c): the
+ * file is read here, by the user who asks, and only its hash goes to the
+ * VMM over the control socket.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,7 +38,7 @@
 static const char migrate_usage_line[] =
 	"lkvm migrate --to HOST:PORT [--name NAME] [--downtime MS] [--bandwidth MB/s] "
 	"[--channels N] [--max-rounds N] [--auto-converge] [--compress] [--verify] "
-	"[--wait-ready S] [--json] [--quiet]\n"
+	"[--wait-ready S] [--key FILE] [--json] [--quiet]\n"
 	"   or: lkvm migrate --cancel [--name NAME]\n"
 	"   or: lkvm migrate --status [--name NAME] [--json]\n"
 	"   or: lkvm migrate --set [--downtime MS] [--bandwidth MB/s] [--max-rounds N] "
@@ -235,7 +239,7 @@ static int set_request(const char *name, int downtime, bool bw_given, u64 bandwi
 
 static int cmd_migrate(int argc, const char **argv)
 {
-	const char *name = NULL, *to = NULL;
+	const char *name = NULL, *to = NULL, *key_file = NULL;
 	u64 bandwidth = BANDWIDTH_UNSET;
 	int downtime = 0, channels = 0, max_rounds = 0, wait_ready = 0;
 	bool verify = false, cancel = false, query = false, converge = false, compress = false;
@@ -260,6 +264,8 @@ static int cmd_migrate(int argc, const char **argv)
 			    "end-to-end crc32 of all guest RAM, checked by the destination (adds a pass over RAM at each end to the downtime)"),
 		OPT_INTEGER(0, "wait-ready", &wait_ready, 0, 3600,
 			    "SEV: wait up to N s for the guest to be migration-ready (default 0: refuse)"),
+		OPT_STR(0, "key", &key_file, "<file>",
+			"authenticate and encrypt the stream with this key file (the destination's --incoming-key)"),
 		OPT_BOOLEAN(0, "cancel", &cancel,
 			    "stop the migration in progress; the guest goes on here"),
 		OPT_BOOLEAN(0, "status", &query,
@@ -297,6 +303,8 @@ static int cmd_migrate(int argc, const char **argv)
 	bw_given = bandwidth != BANDWIDTH_UNSET;
 	if (!bw_given)
 		bandwidth = 0;
+	if (key_file && !to)
+		return fail_early(&c, "--key goes with --to");
 	if (cancel && (to || downtime || bw_given || channels || max_rounds || verify || converge ||
 		       compress || wait_ready || c.json || c.quiet || set || no_converge))
 		return fail_early(&c, "--cancel takes no option but --name");
@@ -319,6 +327,13 @@ static int cmd_migrate(int argc, const char **argv)
 		snprintf(msg, sizeof(msg), "--to: '%s' is not HOST:PORT (IPv6: [ADDR]:PORT)", to);
 		return fail_early(&c, msg);
 	}
+	/* Read by this user, here: only its hash travels to the VMM. */
+	memset(&req, 0, sizeof(req));
+	if (key_file) {
+		if (mig_key__load(key_file, req.key, msg, sizeof(msg)) < 0)
+			return fail_early(&c, msg);
+		req.flags |= MIG_IPC_KEY;
+	}
 	if (!name) {
 		const char *why = NULL;
 
@@ -335,13 +350,12 @@ static int cmd_migrate(int argc, const char **argv)
 		return set_request(name, downtime, bw_given, bandwidth, max_rounds,
 				   converge ? 1 : no_converge ? 0 : -1);
 
-	memset(&req, 0, sizeof(req));
 	strcpy(req.to, to);
 	req.downtime_ms = downtime;
 	req.channels = channels;
 	req.max_rounds = max_rounds;
 	req.bandwidth_mbps = bandwidth;
-	req.flags = (verify ? MIG_IPC_VERIFY : 0) | (converge ? MIG_IPC_AUTO_CONVERGE : 0);
+	req.flags |= (verify ? MIG_IPC_VERIFY : 0) | (converge ? MIG_IPC_AUTO_CONVERGE : 0);
 	req.wait_ready_ms = wait_ready * 1000;
 	req.compress = compress ? 1 : 0;
 	c.tty = isatty(2);
@@ -355,6 +369,7 @@ static int cmd_migrate(int argc, const char **argv)
 	/* No per-message timeout: the VMM bounds every step of the migration. */
 	ret = ipc__request(fd, IPC_MSG_MIGRATE, &req, sizeof(req), -1, on_data, &c,
 			   msg, sizeof(msg));
+	explicit_bzero(req.key, sizeof(req.key));
 	close(fd);
 	if (c.tty && !c.quiet && !c.json)
 		fputc('\n', stderr);

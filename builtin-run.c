@@ -149,6 +149,8 @@ static struct option *run_options(struct kvm_config *cfg)
 			"wait for a migrated guest on this address"),
 		OPT_BOOLEAN(0, "no-prefault", &cfg->no_prefault,
 			    "with --incoming: do not fault in guest RAM while waiting"),
+		OPT_STR(0, "incoming-key", &cfg->incoming_key, "<file>",
+			"with --incoming: take only a stream authenticated and encrypted with this key file (lkvm migrate --key)"),
 		/* Test-only I/O ports (docs/page-map-abi.md): not in --help. */
 		{ .type = OPT_BOOL, .long_name = "test-doorbell", .value = &cfg->debug_ioport,
 		  .flags = PARSE_OPT_HIDDEN, .help = "test-only I/O ports" },
@@ -193,6 +195,19 @@ static int validate(struct kvm_config *cfg, int nr_args, const char **args)
 	if (cfg->no_prefault && !cfg->incoming) {
 		fprintf(stderr, "lkvm run: error: --no-prefault only applies with --incoming\n");
 		return -1;
+	}
+	if (cfg->incoming_key && !cfg->incoming) {
+		fprintf(stderr, "lkvm run: error: --incoming-key only applies with --incoming\n");
+		return -1;
+	}
+	if (cfg->incoming_key) {
+		char why[512];
+
+		if (mig_key__load(cfg->incoming_key, cfg->mig_key, why, sizeof(why)) < 0) {
+			fprintf(stderr, "lkvm run: error: --incoming-key: %s\n", why);
+			return -1;
+		}
+		cfg->mig_keyed = true;
 	}
 	if (cfg->incoming) {
 		char host[256], port[16];

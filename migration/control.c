@@ -65,7 +65,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 		return -ESHUTDOWN;
 	memcpy(&req, payload, sizeof(req));
 	if (!memchr(req.to, 0, sizeof(req.to)) || !req.to[0] ||
-	    req.flags & ~(MIG_IPC_VERIFY | MIG_IPC_AUTO_CONVERGE) || req.channels > MIG_MAX_CHANNELS ||
+	    req.flags & ~(MIG_IPC_VERIFY | MIG_IPC_AUTO_CONVERGE | MIG_IPC_KEY) || req.channels > MIG_MAX_CHANNELS ||
 	    req.bandwidth_mbps > MIG_MAX_BANDWIDTH_MBPS ||
 	    req.downtime_ms > 600000 || req.max_rounds > 10000 ||
 	    req.wait_ready_ms > 3600000 || req.compress > 9)
@@ -105,9 +105,13 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	p.auto_converge = req.flags & MIG_IPC_AUTO_CONVERGE;
 	p.compress = req.compress;
 	p.wait_ready_ms = req.wait_ready_ms;
+	p.keyed = req.flags & MIG_IPC_KEY;
+	memcpy(p.key, req.key, sizeof(p.key));
+	explicit_bzero(req.key, sizeof(req.key));
 
 	pr_info("migration to %s started", p.to);
 	ret = migration__send(kvm, &p, send_progress, &ctx, &res);
+	explicit_bzero(p.key, sizeof(p.key));
 	mig_result__text(&res, line, sizeof(line));
 	if (ret)
 		pr_err("%s", line);

@@ -416,6 +416,10 @@ static struct incoming_ctx {
 	char from[64];
 	u64 t0_ns;			/* of the current phase's wait or of the stream */
 	u64 listen_t0_ns;
+	/* --incoming-key: the master key, and this stream's two nonces. */
+	bool keyed;
+	const u8 *key;
+	u8 nc[MIG_NONCE_SIZE], ns[MIG_NONCE_SIZE];
 } inc = { .lfd = -1, .ctrl_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void addr_name(const struct sockaddr_storage *ss, char *buf, size_t n);
@@ -645,6 +649,19 @@ static void pending_drop(struct pending *p, const char *fmt, ...)
 	p->fd = -1;
 }
 
+/* A refusing HELLO_REPLY, unsealed, to a control connection about to be dropped. */
+static void refuse_clear(struct pending *p, const char *why)
+{
+	struct mig_buf b = { 0 };
+	struct mig_chan c;
+
+	mig_status__encode(EPROTO, 0, why, &b);
+	mig_chan__init_fd(&c, p->fd);
+	if (!b.err)
+		mig_chan__send_rec(&c, MIG_REC_HELLO_REPLY, 0, 0, b.data, b.len);
+	mig_buf__free(&b);
+}
+
 /*
  * A complete preamble: is it the connection wanted?  A source of another
  * stream version hears why (in its HELLO_REPLY) before it is dropped.
@@ -659,18 +676,31 @@ static bool pending_wanted(struct pending *p, const struct conn_want *w, u32 *ch
 		return false;
 	}
 	if (version != MIG_VERSION) {
-		struct mig_buf b = { 0 };
-		struct mig_chan c;
 		char why[96];
 
 		snprintf(why, sizeof(why), "unsupported stream version %u (this lkvm speaks %u)",
 			 version, MIG_VERSION);
-		mig_status__encode(EPROTO, 0, why, &b);
-		mig_chan__init_fd(&c, p->fd);
-		if (!b.err && w->control && !*channel)
-			mig_chan__send_rec(&c, MIG_REC_HELLO_REPLY, 0, 0, b.data, b.len);
-		mig_buf__free(&b);
+		if (w->control && !*channel)
+			refuse_clear(p, why);
 		pending_drop(p, "%s", why);
+		return false;
+	}
+	/*
+	 * Authenticated or not, as this destination is: a mismatch is told in
+	 * the clear (no shared key to seal it with), and the wait goes on.
+	 */
+	if (mig_preamble__auth(p->pre) != inc.keyed) {
+		const char *why = inc.keyed ?
+			"this destination takes only an authenticated stream: give lkvm migrate "
+			"--key FILE, the key of its --incoming-key" :
+			"the source asks for an authenticated stream (lkvm migrate --key), but this "
+			"destination has no key: start it with --incoming-key FILE";
+
+		if (w->control && !*channel)
+			refuse_clear(p, why);
+		pending_drop(p, "%s", inc.keyed ? "not authenticated (this destination has "
+			     "--incoming-key)" : "authenticated, and this destination has no "
+			     "--incoming-key");
 		return false;
 	}
 	if (w->control && *channel) {
@@ -831,6 +861,8 @@ static int incoming_listen(struct kvm *kvm)
 	in->local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID | MIG_F_DEFLATE |
 			     MIG_F_TSC;
 	in->adopt = mig_shape__adopt;
+	inc.keyed = kvm->cfg.mig_keyed;
+	inc.key = kvm->cfg.mig_key;
 	for (i = 0; i < (u32)kvm->nr_mem_banks && i < MIG_MAX_BANKS; i++) {
 		in->banks[i].host = kvm->mem_banks[i].host_addr;
 		in->banks[i].page_base = kvm->mem_banks[i].page_base;
@@ -883,13 +915,13 @@ static bool source_gone(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-static void drop_stale_source(struct mig_chan *ctrl, const struct sockaddr_storage *addr)
+static void drop_source(struct mig_chan *ctrl, const struct sockaddr_storage *addr,
+			const char *why)
 {
 	char peer[INET6_ADDRSTRLEN + 8];
 
 	addr_name(addr, peer, sizeof(peer));
-	pr_warn("migration: ignored a connection from %s: its source closed it before the "
-		"handshake (it gave up waiting); waiting on", peer);
+	pr_warn("migration: ignored a connection from %s: %s; waiting on", peer, why);
 	close_chan(ctrl);	/* unwatched first, and no longer inc.ctrl_fd */
 	mig_chan__init_fd(ctrl, -1);
 	inc.in.reason[0] = 0;
@@ -898,6 +930,47 @@ static void drop_stale_source(struct mig_chan *ctrl, const struct sockaddr_stora
 	inc.t0_ns = inc.listen_t0_ns;	/* --status: waiting since the listen */
 	pthread_mutex_unlock(&inc.lock);
 	set_phase(PH_WAITING, NULL);
+}
+
+#define STALE_SOURCE	"its source closed it before the handshake (it gave up waiting)"
+
+/*
+ * --incoming-key: the source's nonce follows its preamble; ours goes back
+ * after MIG_AUTH_MAGIC, and from then on the control connection is sealed.
+ */
+static int auth_handshake(struct mig_chan *ctrl, u64 session)
+{
+	u8 pre[MIG_PREAMBLE_SIZE], reply[MIG_AUTH_REPLY_SIZE];
+	int ret;
+
+	ret = mig_chan__read(ctrl, inc.nc, MIG_NONCE_SIZE);
+	if (ret)
+		return ret;
+	ret = mig_nonce__new(inc.ns);
+	if (ret)
+		return ret;
+	memcpy(reply, MIG_AUTH_MAGIC, 8);
+	memcpy(reply + 8, inc.ns, MIG_NONCE_SIZE);
+	ret = mig_chan__writev(ctrl, &(struct iovec){ reply, sizeof(reply) }, 1);
+	if (ret)
+		return ret;
+	mig_preamble__encode(pre, MIG_PRE_AUTH, session);
+	return mig_crypt__attach(ctrl, inc.key, inc.nc, inc.ns, pre, false);
+}
+
+/*
+ * The source's HELLO did not authenticate: another key, or not a source
+ * at all.  It hears so, sealed with our key (a source with another key
+ * finds it does not authenticate either), and the wait goes on: a stranger
+ * must not be able to end it.
+ */
+static void refuse_unauthenticated(struct mig_chan *ctrl, const struct sockaddr_storage *addr)
+{
+	static const char why[] = "the source's stream does not authenticate with this "
+		"destination's --incoming-key (another key, or altered on the way)";
+
+	send_ack(ctrl, -EKEYREJECTED, why);
+	drop_source(ctrl, addr, why);
 }
 
 int migration__incoming(struct kvm *kvm)
@@ -942,13 +1015,30 @@ again:
 	pthread_mutex_unlock(&inc.lock);
 	watch_fd(fd);
 	if (source_gone(fd)) {
-		drop_stale_source(&ctrl, &src_addr);
+		drop_source(&ctrl, &src_addr, STALE_SOURCE);
 		goto again;
 	}
+	if (inc.keyed) {
+		ret = auth_handshake(&ctrl, in->session);
+		if (ret && !stop_requested()) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "no authentication handshake: %s",
+				 mig_strerror(ret));
+			drop_source(&ctrl, &src_addr, why);
+			goto again;
+		}
+		if (ret)
+			goto out_fail;
+	}
 	ret = mig_incoming__hello(in, &ctrl);
+	if (ret == -EKEYREJECTED && !stop_requested()) {
+		refuse_unauthenticated(&ctrl, &src_addr);
+		goto again;
+	}
 	/* Gone while we read its HELLO (not our own stop shutting the read side). */
 	if ((ret == -EPIPE || ret == -ECONNRESET) && !stop_requested() && source_gone(fd)) {
-		drop_stale_source(&ctrl, &src_addr);
+		drop_source(&ctrl, &src_addr, STALE_SOURCE);
 		goto again;
 	}
 	if (!ret)	/* SEV: PDH out, session in, RECEIVE_START */
@@ -1000,6 +1090,18 @@ again:
 		mig_tcp__tune(fd, 0);
 		mig_chan__init_fd(&threads[ch - 1].chan, fd);
 		watch_fd(fd);
+		if (inc.keyed) {
+			u8 pre[MIG_PREAMBLE_SIZE];
+
+			mig_preamble__encode(pre, ch | MIG_PRE_AUTH, in->session);
+			ret = mig_crypt__attach(&threads[ch - 1].chan, inc.key, inc.nc, inc.ns, pre,
+						false);
+			if (ret) {
+				close_chan(&threads[ch - 1].chan);
+				mig_incoming__fail(in, ret, "data channel %u: %s", ch, strerror(-ret));
+				goto out_threads;
+			}
+		}
 		ret = pthread_create(&threads[ch - 1].tid, NULL, data_thread_fn, &threads[ch - 1]);
 		if (ret) {
 			close_chan(&threads[ch - 1].chan);

@@ -264,6 +264,7 @@ struct mig_src {
 	unsigned long *send_bm;		/* this round's pages (round 0: all) */
 	u32 round;
 	struct mig_chan ctrl;
+	u8 nc[MIG_NONCE_SIZE], ns[MIG_NONCE_SIZE];	/* --key: the two sides' nonces */
 	struct src_chan ch[MIG_MAX_CHANNELS];
 	u32 nch;
 	u64 session;
@@ -446,30 +447,38 @@ static int send_sections(struct mig_src *m, u32 *nr)
 	return 0;
 }
 
+/* The status record (HELLO_REPLY, ACK, RUNNING) whose header h was read. */
+static int status_of(struct mig_src *m, u32 type, const struct mig_hdr *h, char *why, size_t n)
+{
+	u8 buf[MIG_MAX_SMALL];
+	u32 st, f;
+	int ret;
+
+	/* A refusal comes as an ACK with the reason, in place of the record. */
+	if (h->type != type && !((type == MIG_REC_HELLO_REPLY || type == MIG_REC_RUNNING) &&
+				h->type == MIG_REC_ACK))
+		return -EPROTO;
+	ret = mig_chan__recv_payload(&m->ctrl, h, buf, sizeof(buf));
+	if (!ret)
+		ret = mig_status__decode(buf, h->len, &st, &f, why, n);
+	if (ret)
+		return ret;
+	if (st)
+		return st < 4096 ? -(int)st : -EPROTO;
+	return h->type != type && type == MIG_REC_RUNNING ? -EPROTO : 0;
+}
+
 /* Read a status record (HELLO_REPLY or ACK) from the destination. */
 static int recv_status(struct mig_src *m, u32 type, int timeout_ms, char *why, size_t n)
 {
-	u8 buf[MIG_MAX_SMALL];
 	struct mig_hdr h;
-	u32 st, f;
 	int ret;
 
 	mig_tcp__tune(m->ctrl.fd, timeout_ms);
 	ret = mig_chan__recv_hdr(&m->ctrl, &h);
 	if (ret)
 		return ret;
-	/* A refusal comes as an ACK with the reason, in place of the record. */
-	if (h.type != type && !((type == MIG_REC_HELLO_REPLY || type == MIG_REC_RUNNING) &&
-				h.type == MIG_REC_ACK))
-		return -EPROTO;
-	ret = mig_chan__recv_payload(&m->ctrl, &h, buf, sizeof(buf));
-	if (!ret)
-		ret = mig_status__decode(buf, h.len, &st, &f, why, n);
-	if (ret)
-		return ret;
-	if (st)
-		return st < 4096 ? -(int)st : -EPROTO;
-	return h.type != type && type == MIG_REC_RUNNING ? -EPROTO : 0;
+	return status_of(m, type, &h, why, n);
 }
 
 /*
@@ -485,6 +494,34 @@ static void wait_watch(int fd)
 	if (fd >= 0 && atomic_load(&cur.cancel))
 		shutdown(fd, SHUT_RD);
 	pthread_mutex_unlock(&cur.lock);
+}
+
+/*
+ * --key: the source's nonce went out after the control preamble; the
+ * destination answers with its own (MIG_AUTH_MAGIC + nonce), and from then
+ * on the control connection is sealed.  A destination that will not take
+ * an authenticated stream answers with a clear refusal instead, in the
+ * shape of a HELLO_REPLY: its reason goes in why.
+ */
+static int auth_reply(struct mig_src *m, const u8 pre[MIG_PREAMBLE_SIZE], char *why, size_t n)
+{
+	u8 rb[MIG_AUTH_REPLY_SIZE];
+	struct mig_hdr h;
+	int ret;
+
+	BUILD_BUG_ON(MIG_AUTH_REPLY_SIZE != MIG_HDR_SIZE);
+	mig_tcp__tune(m->ctrl.fd, m->p->ack_timeout_ms);
+	ret = mig_chan__read(&m->ctrl, rb, sizeof(rb));
+	if (ret)
+		return ret;
+	if (!memcmp(rb, MIG_AUTH_MAGIC, 8)) {
+		memcpy(m->ns, rb + 8, MIG_NONCE_SIZE);
+		return mig_crypt__attach(&m->ctrl, m->p->key, m->nc, m->ns, pre, true);
+	}
+	ret = mig_hdr__decode(rb, m->ctrl.seq_in, &h);
+	if (!ret)
+		ret = status_of(m, MIG_REC_HELLO_REPLY, &h, why, n);
+	return ret ? ret : -EPROTO;	/* a clear "yes" is no answer to a sealed preamble */
 }
 
 static int connect_all(struct mig_src *m)
@@ -506,10 +543,30 @@ static int connect_all(struct mig_src *m)
 	mig_chan__init_fd(&m->ctrl, fd);
 	wait_watch(fd);
 	mig_chan__apply_fault_env(&m->ctrl, 0);
-	mig_preamble__encode(pre, 0, m->session);
-	ret = mig_chan__writev(&m->ctrl, &(struct iovec){ pre, sizeof(pre) }, 1);
+	mig_preamble__encode(pre, m->p->keyed ? MIG_PRE_AUTH : 0, m->session);
+	if (m->p->keyed && mig_nonce__new(m->nc)) {
+		snprintf(m->res->reason, sizeof(m->res->reason), "no random bytes for --key's nonce");
+		return -EIO;
+	}
+	ret = mig_chan__writev(&m->ctrl, (struct iovec[]){ { pre, sizeof(pre) },
+				{ m->nc, MIG_NONCE_SIZE } }, m->p->keyed ? 2 : 1);
 	if (ret)
 		goto err;
+	if (m->p->keyed) {
+		ret = auth_reply(m, pre, why, sizeof(why));
+		if (ret) {
+			m->refused = why[0];
+			if (why[0])
+				snprintf(m->res->reason, sizeof(m->res->reason),
+					 "destination refused: %s", why);
+			else
+				snprintf(m->res->reason, sizeof(m->res->reason),
+					 "no authentication reply from %s: %s%s", m->p->to,
+					 mig_strerror(ret), ret == -EPROTO || ret == -EBADMSG ?
+					 " (is it an lkvm run --incoming?)" : "");
+			return ret;
+		}
+	}
 	ret = mig_shape__from_kvm(m->kvm, &shape);
 	if (ret) {
 		snprintf(m->res->reason, sizeof(m->res->reason),
@@ -528,6 +585,14 @@ static int connect_all(struct mig_src *m)
 		goto err;
 	ret = recv_status(m, MIG_REC_HELLO_REPLY, m->p->ack_timeout_ms, why, sizeof(why));
 	mig_tcp__tune(m->ctrl.fd, SEND_TIMEOUT_MS);
+	if (ret == -EKEYREJECTED) {
+		snprintf(m->res->reason, sizeof(m->res->reason),
+			 "the destination's handshake reply does not authenticate: it was "
+			 "started with another --incoming-key than this --key (or the reply was "
+			 "altered on the way)");
+		m->refused = true;	/* nothing more from it can be read */
+		return ret;
+	}
 	if (ret) {
 		/* "Refused" only when the destination said so; else it never answered. */
 		if (why[0])
@@ -563,8 +628,10 @@ static int connect_all(struct mig_src *m)
 		c->chan.rate = &cur.cap;	/* a cap of 0 costs nothing */
 		c->chan.rate_cancel = &cur.cancel;
 		mig_chan__apply_fault_env(&c->chan, i + 1);
-		mig_preamble__encode(pre, i + 1, m->session);
+		mig_preamble__encode(pre, (i + 1) | (m->p->keyed ? MIG_PRE_AUTH : 0), m->session);
 		ret = mig_chan__writev(&c->chan, &(struct iovec){ pre, sizeof(pre) }, 1);
+		if (!ret && m->p->keyed)
+			ret = mig_crypt__attach(&c->chan, m->p->key, m->nc, m->ns, pre, true);
 		if (ret)
 			goto err;
 	}

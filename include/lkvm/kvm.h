@@ -58,6 +58,9 @@ struct kvm_config {
 	enum kvm_sev_mode sev_mode;
 	const char *incoming;		/* --incoming [ADDR:]PORT */
 	bool no_prefault;		/* --no-prefault: leave incoming RAM lazy */
+	const char *incoming_key;	/* --incoming-key FILE: take only a stream sealed with it */
+	bool mig_keyed;			/* mig_key holds that file's master key */
+	u8 mig_key[32];			/* MIG_KEY_SIZE (migration/crypt.c) */
 	bool debug_ioport;		/* test-only doorbells on port 0xe0-0xef */
 };
 

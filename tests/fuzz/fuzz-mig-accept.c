@@ -18,7 +18,8 @@
  *
  * The input scripts up to 32 client connections: when each connects (before
  * which accept_wanted call), what it sends then and later, its address,
- * whether it closes.  The harness then asks for the control connection and
+ * whether it closes, whether its preamble asks for a sealed stream (--key),
+ * and whether this destination has --incoming-key.  The harness then asks for the control connection and
  * for as many data channels as the input says, and checks what comes back
  * against what the client sent; every fd must be closed at the end.
  */
@@ -231,6 +232,8 @@ static void parse(struct rd *r, u32 nch)
 				ch = take_u32(r);
 			else
 				ch %= MIG_MAX_CHANNELS + 3;
+			if (k & 0x10)
+				ch |= MIG_PRE_AUTH;	/* a source with --key */
 			mig_preamble__encode(c->data, ch, session);
 			if (v) {
 				c->data[8] = v;	/* another version */
@@ -303,6 +306,9 @@ static void check_wanted(int sfd, bool control, u64 want_session, u32 ch, u64 se
 		abort();
 	if (pch != ch || ps != session)
 		abort();
+	/* Sealed or not, as this destination is (--incoming-key). */
+	if (mig_preamble__auth(c->data) != inc.keyed)
+		abort();
 	if (control ? ch != 0 : (ch == 0 || ch > MIG_MAX_CHANNELS || ps != want_session))
 		abort();
 	if (addr) {
@@ -335,7 +341,9 @@ static void run_one(const u8 *data, size_t size)
 	u32 nch, ch, k;
 	u64 session, s;
 
-	nch = 1 + take_u8(&r) % MIG_MAX_CHANNELS;
+	k = take_u8(&r);
+	nch = 1 + k % MIG_MAX_CHANNELS;
+	inc.keyed = k & 0x40;		/* a destination with --incoming-key */
 	parse(&r, nch);
 	fake_now = 1000000000000ULL;
 	q_head = q_tail = 0;

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The authenticated, encrypted stream (lkvm migrate --key, lkvm run
+# --incoming-key; docs/migration-stream.md "Authentication").  A source
+# with another key, or with none, is refused, its guest counts on, and
+# the destination keeps waiting for the right one, which then moves the
+# guest over 2 channels with no gap in its count and a matching memory
+# crc.  A byte flipped on the wire fails the migration as "does not
+# authenticate".  Key files open to others, too short, or given where they
+# do not apply are refused with one line before anything starts.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/migrate-common.inc"
+tests="key-file-checks wrong-key key-required no-key-destination keyed flipped-byte"
+need_kvm $tests
+need_migrate $tests
+
+MEM=16M
+umask 077
+head -c 32 /dev/urandom >"$T_TMP/key"
+head -c 32 /dev/urandom >"$T_TMP/other.key"
+head -c $((4 << 20)) /dev/urandom >"$T_TMP/random.img"
+
+# 1. Key files: refused with the reason, before any VM or migration starts.
+t=key-file-checks
+why=""
+cp "$T_TMP/key" "$T_TMP/open.key" && chmod 644 "$T_TMP/open.key"
+head -c 15 /dev/urandom >"$T_TMP/short.key"
+# expect_refusal WHAT REGEX CMD...: CMD exits 1 and says REGEX on one stderr line
+expect_refusal() {
+	local what=$1 re=$2 out rc; shift 2
+	out=$("$@" 2>&1 >/dev/null); rc=$?
+	if [ $rc -ne 1 ] || ! grep -Eq -e "$re" <<<"$out"; then
+		why="$why [$what: rc=$rc '$out']"
+	fi
+}
+expect_refusal "migrate open key" "key file '.*open.key' is open to other users \(mode 0644\): chmod 600" \
+	"$LKVM" migrate --to 127.0.0.1:1 --key "$T_TMP/open.key"
+expect_refusal "migrate short key" "holds 15 bytes; a key needs 16 to 4096" \
+	"$LKVM" migrate --to 127.0.0.1:1 --key "$T_TMP/short.key"
+expect_refusal "migrate missing key" "cannot read key file .*No such file" \
+	"$LKVM" migrate --to 127.0.0.1:1 --key "$T_TMP/nosuch.key"
+expect_refusal "migrate --key without --to" "--key goes with --to" \
+	"$LKVM" migrate --cancel --key "$T_TMP/key"
+expect_refusal "run open key" "^lkvm run: error: --incoming-key: key file .* is open to other users" \
+	"$LKVM" run --incoming 127.0.0.1:1 --incoming-key "$T_TMP/open.key" --name kf1 -m $MEM
+expect_refusal "run key without --incoming" "--incoming-key only applies with --incoming" \
+	"$LKVM" run -k "$GUESTS/counter" --incoming-key "$T_TMP/key" --name kf2 -m $MEM
+[ -z "$why" ] && pass $t || fail $t "$why"
+
+bg_start SRC_PID "$LKVM" run -k "$GUESTS/counter" --name src -m $MEM -i "$T_TMP/random.img" \
+	-p delay=2000 >"$T_TMP/src.out" 2>"$T_TMP/src.err"
+PORT=$(pick_port)
+if ! start_dst dst "$PORT" -m $MEM --incoming-key "$T_TMP/key" ||
+   ! wait_for 30 grep -q "faulted in" "$T_TMP/dst.err" ||
+   ! wait_for 30 counts_past "$T_TMP/src.out" 2; then
+	for n in wrong-key key-required keyed flipped-byte; do
+		fail $n "setup: $(tail -n 1 "$T_TMP/src.err" "$T_TMP/dst.err")"
+	done
+	t_done
+fi
+
+# refused TEST REGEX ARGS...: the migration fails (exit 1) naming REGEX,
+# the source counts on, and the destination still waits.
+refused() {
+	local t=$1 re=$2 rc; shift 2
+	"$LKVM" migrate --name src --quiet --to "127.0.0.1:$PORT" "$@" >"$T_TMP/$t.out" 2>"$T_TMP/$t.err"
+	rc=$?
+	if [ $rc -ne 1 ]; then fail $t "exit $rc, not 1: $(cat "$T_TMP/$t.err")"; return 1; fi
+	if ! grep -Eq "$re" "$T_TMP/$t.err"; then
+		fail $t "reason not given (want /$re/): $(cat "$T_TMP/$t.err")"; return 1
+	fi
+	if ! still_counting "$T_TMP/src.out"; then
+		fail $t "the source guest stopped counting"; return 1
+	fi
+	if ! kill -0 "$DST_PID" 2>/dev/null || grep -q count "$T_TMP/dst.out"; then
+		fail $t "the destination did not go on waiting: $(tail -n 2 "$T_TMP/dst.err")"; return 1
+	fi
+	echo "$t: $(cat "$T_TMP/$t.err")"
+}
+
+# 2. Another key: the destination's reply does not authenticate at the
+#    source, and the destination logs the source's stream as not authenticating.
+t=wrong-key
+refused $t "the destination's handshake reply does not authenticate: it was started with another --incoming-key than this --key" \
+	--key "$T_TMP/other.key" &&
+	if wait_for 10 grep -q "ignored a connection from .*does not authenticate with this destination's --incoming-key" "$T_TMP/dst.err"; then
+		pass $t
+	else
+		fail $t "the destination did not log it: $(tail -n 2 "$T_TMP/dst.err")"
+	fi
+
+# 3. No key: refused in the clear, saying what to give.
+t=key-required
+refused $t "destination refused: this destination takes only an authenticated stream: give lkvm migrate --key FILE" &&
+	pass $t
+
+# 4. A key, and a destination without one.
+t=no-key-destination
+PORT2=$(pick_port)
+DST_PID_KEYED=$DST_PID
+if start_dst dst2 "$PORT2" -m $MEM; then
+	SAVE=$PORT; PORT=$PORT2
+	refused $t "destination refused: the source asks for an authenticated stream \(lkvm migrate --key\), but this destination has no key: start it with --incoming-key FILE" \
+		--key "$T_TMP/key" && pass $t
+	PORT=$SAVE
+	"$LKVM" stop --name dst2 >/dev/null 2>&1
+else
+	fail $t "second destination did not listen"
+fi
+DST_PID=$DST_PID_KEYED
+
+# 5. The right key, to the destination that refused the others: the guest
+#    moves over 2 sealed channels, counts on with no gap, memory crc matches.
+t=keyed
+out=$("$LKVM" migrate --name src --to "127.0.0.1:$PORT" --key "$T_TMP/key" --channels 2 --verify \
+	--json 2>"$T_TMP/$t.err"); rc=$?
+echo "$t: $out"
+if [ $rc -ne 0 ] || ! grep -q '"status":"completed"' <<<"$out"; then
+	fail $t "migrate failed (rc $rc): $out $(tail -n 2 "$T_TMP/$t.err")"
+elif ! grep -q '"verified":true' <<<"$out"; then
+	fail $t "memory crc not verified: $out"
+elif ! wait_for 30 counts_past "$T_TMP/dst.out" 3; then
+	fail $t "the guest does not count at the destination: $(tail -n 2 "$T_TMP/dst.err")"
+elif ! m=$(check_sequence "$T_TMP/src.out" "$T_TMP/dst.out"); then
+	fail $t "$m"
+else
+	pass $t
+fi
+"$LKVM" stop --name dst >/dev/null 2>&1
+
+# 6. A byte flipped on data channel 1 (under the seal): the destination
+#    finds the frame does not authenticate; the source's guest counts on.
+t=flipped-byte
+bg_start SRC_PID env LKVM_MIG_FAULT=flip:300000 "$LKVM" run -k "$GUESTS/counter" --name src3 \
+	-m $MEM -i "$T_TMP/random.img" -p delay=2000 >"$T_TMP/src3.out" 2>"$T_TMP/src3.err"
+PORT=$(pick_port)
+if start_dst dst3 "$PORT" -m $MEM --incoming-key "$T_TMP/key" &&
+   wait_for 30 counts_past "$T_TMP/src3.out" 2; then
+	"$LKVM" migrate --name src3 --quiet --to "127.0.0.1:$PORT" --key "$T_TMP/key" \
+		>"$T_TMP/$t.out" 2>"$T_TMP/$t.err"; rc=$?
+	if [ $rc -ne 1 ] || ! grep -q "destination says: data channel.*: does not authenticate" "$T_TMP/$t.err"; then
+		fail $t "rc $rc: $(cat "$T_TMP/$t.err")"
+	elif ! still_counting "$T_TMP/src3.out"; then
+		fail $t "the source guest stopped counting"
+	elif ! wait_exit "$DST_PID" 15 || [ "$EXIT_RC" = 0 ] || grep -q count "$T_TMP/dst3.out"; then
+		fail $t "destination: exit $EXIT_RC, $(tail -n 1 "$T_TMP/dst3.err")"
+	else
+		echo "$t: $(cat "$T_TMP/$t.err")"
+		pass $t
+	fi
+else
+	fail $t "setup: $(tail -n 1 "$T_TMP/src3.err" "$T_TMP/dst3.err")"
+fi
+"$LKVM" stop --name src3 >/dev/null 2>&1
+t_done
