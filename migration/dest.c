@@ -1220,9 +1220,9 @@ out_threads:
 			"it keeps its copy paused");
 	if (in->end.flags & MIG_END_MEM_CRC)
 		pr_info("migration: guest memory crc32 0x%08x matches the source's", in->end.mem_crc);
-	pr_info("migration: received %llu pages in %llu records, %.1f MB in %.3f s; %s",
+	pr_info("migration: received %llu pages in %llu records, %.1f MB%s in %.3f s; %s",
 		(unsigned long long)in->pages_in, (unsigned long long)in->records_in,
-		in->bytes_in / 1e6, (now_ns() - t0) / 1e9,
+		in->bytes_in / 1e6, inc.keyed ? " sealed (--incoming-key)" : "", (now_ns() - t0) / 1e9,
 		paused ? "paused as on the source ('lkvm resume' starts it)" : "running");
 	goto out;
 

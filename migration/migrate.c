@@ -915,6 +915,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 
 	memset(res, 0, sizeof(*res));
 	res->compress = p->compress;
+	res->sealed = p->keyed;
 	if (kvm->cfg.sev_mode != SEV_MODE_NONE && p->verify) {
 		snprintf(res->reason, sizeof(res->reason),
 			 "--verify would read private SEV guest memory: not with SEV");
@@ -1432,12 +1433,13 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 				"the guest runs on here");
 	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
 			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal%s, %llu zero, %llu encrypted), "
-			"%u channel%s%s%s%s%s",
+			"%u channel%s%s%s%s%s%s",
 			r->total_ns / 1e9, r->downtime_ns / 1e6, r->bytes / 1e6,
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
 			(unsigned long long)r->pages_normal, z, (unsigned long long)r->pages_zero,
 			(unsigned long long)r->pages_encrypted, r->channels, r->channels == 1 ? "" : "s",
+			r->sealed ? ", sealed (--key)" : "",
 			r->verified ? ", guest memory verified" : "",
 			r->round_limit ? "; did not converge: pre-copy stopped at its round limit, "
 			"above the downtime target" : "", thr,
@@ -1530,7 +1532,7 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			"\"downtime_ms\":%.3f,\"bytes\":%llu,\"rounds\":%llu,\"pages\":%llu,"
 			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"pages_encrypted\":%llu,"
 			"\"pages_compressed\":%llu,\"compress\":%s,\"compression_ratio\":%s,"
-			"\"channels\":%u,"
+			"\"channels\":%u,\"sealed\":%s,"
 			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":%s,"
 			"\"converged\":%s,\"max_rounds\":%u,\"downtime_target_ms\":%u,"
 			"\"auto_converge\":%s,\"throttle_pct\":%u,\"bandwidth_cap_mbps\":%llu,"
@@ -1542,7 +1544,7 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
 			(unsigned long long)r->pages_encrypted,
 			(unsigned long long)r->pages_deflated, r->compress ? "true" : "false", ratio,
-			r->channels,
+			r->channels, r->sealed ? "true" : "false",
 			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
 			r->verified ? "true" : "false", crc,
 			r->status || r->unknown ? "null" : r->round_limit ? "false" : "true",

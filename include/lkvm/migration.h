@@ -474,6 +474,7 @@ struct mig_result {
 	u64 pages_deflated;		/* --compress: pages sent compressed */
 	u64 deflate_in, deflate_out;	/* their bytes before and after */
 	u32 compress;			/* the level asked for, 0 = off */
+	bool sealed;			/* --key: the stream was authenticated and encrypted */
 	u32 channels;
 	u32 mem_crc;			/* with verify: the crc the destination matched */
 	bool verified;

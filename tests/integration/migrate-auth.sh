@@ -116,8 +116,10 @@ out=$("$LKVM" migrate --name src --to "127.0.0.1:$PORT" --key "$T_TMP/key" --cha
 echo "$t: $out"
 if [ $rc -ne 0 ] || ! grep -q '"status":"completed"' <<<"$out"; then
 	fail $t "migrate failed (rc $rc): $out $(tail -n 2 "$T_TMP/$t.err")"
-elif ! grep -q '"verified":true' <<<"$out"; then
-	fail $t "memory crc not verified: $out"
+elif ! grep -q '"verified":true' <<<"$out" || ! grep -q '"sealed":true' <<<"$out"; then
+	fail $t "not verified, or not said to be sealed: $out"
+elif ! grep -q "MB sealed (--incoming-key) in" "$T_TMP/dst.err"; then
+	fail $t "the destination does not say the stream was sealed: $(tail -n 1 "$T_TMP/dst.err")"
 elif ! wait_for 30 counts_past "$T_TMP/dst.out" 3; then
 	fail $t "the guest does not count at the destination: $(tail -n 2 "$T_TMP/dst.err")"
 elif ! m=$(check_sequence "$T_TMP/src.out" "$T_TMP/dst.out"); then
