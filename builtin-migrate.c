@@ -22,8 +22,8 @@
  * in progress while it pre-copies; prints the settings it now runs with.
  *
  * --key FILE authenticates and encrypts the stream (migration/crypt.c): the
- * file is read here, by the user who asks, and only its hash goes to the
- * VMM over the control socket.
+ * file is read here, by the user who asks, and the master key hashed from
+ * it goes to the VMM over the control socket.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -327,7 +327,7 @@ static int cmd_migrate(int argc, const char **argv)
 		snprintf(msg, sizeof(msg), "--to: '%s' is not HOST:PORT (IPv6: [ADDR]:PORT)", to);
 		return fail_early(&c, msg);
 	}
-	/* Read by this user, here: only its hash travels to the VMM. */
+	/* Read by this user, here: the VMM gets the master key hashed from it. */
 	memset(&req, 0, sizeof(req));
 	if (key_file) {
 		if (mig_key__load(key_file, req.key, msg, sizeof(msg)) < 0)

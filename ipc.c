@@ -249,6 +249,8 @@ void ipc__serve(struct kvm *kvm, int fd)
 				ret = ipc__reply(fd, ret, "%s", ret == -ESHUTDOWN ?
 						 "instance is shutting down" : strerror(-ret));
 		}
+		/* A migrate request holds lkvm migrate --key's master key. */
+		explicit_bzero(payload, hdr.len);
 		free(payload);
 		if (ret)
 			return;			/* client not reading its answers */

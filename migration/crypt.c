@@ -330,6 +330,11 @@ static int open_frame(struct mig_chan *c)
 	return 0;
 }
 
+bool mig_crypt__opened(const struct mig_chan *c)
+{
+	return c->crypt && c->crypt->n_in;
+}
+
 int mig_crypt__readv(struct mig_chan *c, struct iovec *iov, int cnt)
 {
 	struct mig_crypt *k = c->crypt;

@@ -521,6 +521,11 @@ static int incoming_cleanup(struct kvm *kvm)
 	pthread_mutex_lock(&kvm->run_lock);
 	kvm->stop_notify = NULL;
 	pthread_mutex_unlock(&kvm->run_lock);
+	/* Its guest has arrived (or will not): the key has nothing more to open. */
+	explicit_bzero(kvm->cfg.mig_key, sizeof(kvm->cfg.mig_key));
+	explicit_bzero(inc.nc, sizeof(inc.nc));
+	explicit_bzero(inc.ns, sizeof(inc.ns));
+	inc.key = NULL;
 	__atomic_store_n(&kvm->incoming_wait, false, __ATOMIC_RELEASE);
 	prefault__stop(&inc.pf, true);	/* the stream, if any, stopped it already */
 	close_listener(false);
@@ -968,8 +973,17 @@ static void refuse_unauthenticated(struct mig_chan *ctrl, const struct sockaddr_
 {
 	static const char why[] = "the source's stream does not authenticate with this "
 		"destination's --incoming-key (another key, or altered on the way)";
+	u8 junk[MIG_KEY_SIZE], pre[MIG_PREAMBLE_SIZE];
 
-	send_ack(ctrl, -EKEYREJECTED, why);
+	/*
+	 * Under a throwaway key: sealed under ours, a known text would let
+	 * anyone who reaches the port test key guesses offline.  The source
+	 * fails to open it all the same, and says the keys differ.
+	 */
+	mig_preamble__encode(pre, MIG_PRE_AUTH, 0);
+	if (!mig_nonce__new(junk) && !mig_crypt__attach(ctrl, junk, inc.nc, inc.ns, pre, false))
+		send_ack(ctrl, -EKEYREJECTED, why);
+	explicit_bzero(junk, sizeof(junk));
 	drop_source(ctrl, addr, why);
 }
 
@@ -1019,6 +1033,12 @@ again:
 		goto again;
 	}
 	if (inc.keyed) {
+		/*
+		 * Until a frame of it opens, it may be anyone: a real source sends
+		 * its nonce and its HELLO at once, so a short wait, as for a
+		 * preamble, keeps a silent stranger from holding the port.
+		 */
+		mig_tcp__tune(fd, PREAMBLE_WAIT_MS);
 		ret = auth_handshake(&ctrl, in->session);
 		if (ret && !stop_requested()) {
 			char why[128];
@@ -1036,6 +1056,16 @@ again:
 		refuse_unauthenticated(&ctrl, &src_addr);
 		goto again;
 	}
+	/* Keyed, and nothing of it authenticated: a stranger, whatever else went wrong. */
+	if (ret && inc.keyed && !mig_crypt__opened(&ctrl) && !stop_requested()) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "no authenticated HELLO: %s", mig_strerror(ret));
+		drop_source(&ctrl, &src_addr, why);
+		goto again;
+	}
+	if (inc.keyed)
+		mig_tcp__tune(fd, IDLE_TIMEOUT_MS);
 	/* Gone while we read its HELLO (not our own stop shutting the read side). */
 	if ((ret == -EPIPE || ret == -ECONNRESET) && !stop_requested() && source_gone(fd)) {
 		drop_source(&ctrl, &src_addr, STALE_SOURCE);

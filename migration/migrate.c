@@ -556,9 +556,10 @@ static int connect_all(struct mig_src *m)
 		ret = auth_reply(m, pre, why, sizeof(why));
 		if (ret) {
 			m->refused = why[0];
+			/* In clear: anyone on the path could have written it. */
 			if (why[0])
 				snprintf(m->res->reason, sizeof(m->res->reason),
-					 "destination refused: %s", why);
+					 "destination refused (unauthenticated reply): %s", why);
 			else
 				snprintf(m->res->reason, sizeof(m->res->reason),
 					 "no authentication reply from %s: %s%s", m->p->to,
@@ -775,7 +776,10 @@ static void abort_stream(struct mig_src *m, int err)
 	char why[256] = "";
 	u32 i;
 
-	if (m->ctrl.fd >= 0) {
+	/* Keyed but not sealed yet (the handshake failed): not a word in clear. */
+	if (m->p->keyed && !m->ctrl.crypt)
+		m->refused = true;
+	if (m->ctrl.fd >= 0 && !(m->p->keyed && !m->ctrl.crypt)) {
 		mig_status__encode(-err, 0, m->res->reason, &b);
 		if (!b.err)
 			mig_chan__send_rec(&m->ctrl, MIG_REC_ABORT, 0, 0, b.data, b.len);

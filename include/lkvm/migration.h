@@ -255,7 +255,7 @@ int mig_chan__raw_writev(struct mig_chan *c, struct iovec *iov, int cnt);
 /* ---- crypt.c: the authenticated stream (--key / --incoming-key) ---- */
 
 #define MIG_KEY_SIZE		32		/* the master key hashed from the key file */
-#define MIG_KEY_FILE_MIN	16
+#define MIG_KEY_FILE_MIN	32	/* random bytes: head -c 32 /dev/urandom */
 #define MIG_KEY_FILE_MAX	4096
 #define MIG_NONCE_SIZE		32
 /* Preamble channel flag: the stream after this preamble is authenticated. */
@@ -266,7 +266,7 @@ int mig_chan__raw_writev(struct mig_chan *c, struct iovec *iov, int cnt);
 #define MIG_FRAME_MAX		(256u << 10)	/* plaintext bytes per frame */
 
 struct mig_crypt;
-/* Read and check a key file (a regular file, mode 600 or stricter, 16..4096 bytes). */
+/* Read and check a key file (a regular file, mode 600 or stricter, 32..4096 bytes). */
 int mig_key__load(const char *path, u8 key[MIG_KEY_SIZE], char *why, size_t n);
 void mig_key__from_bytes(const void *buf, size_t len, u8 key[MIG_KEY_SIZE]);
 int mig_nonce__new(u8 nonce[MIG_NONCE_SIZE]);
@@ -280,6 +280,8 @@ int mig_key__derive(const u8 key[MIG_KEY_SIZE], const u8 nc[MIG_NONCE_SIZE],
 int mig_crypt__attach(struct mig_chan *c, const u8 key[MIG_KEY_SIZE], const u8 nc[MIG_NONCE_SIZE],
 		      const u8 ns[MIG_NONCE_SIZE], const u8 pre[MIG_PREAMBLE_SIZE], bool source);
 void mig_crypt__detach(struct mig_chan *c);
+/* A frame from the peer has opened: it holds the key. */
+bool mig_crypt__opened(const struct mig_chan *c);
 int mig_crypt__readv(struct mig_chan *c, struct iovec *iov, int cnt);
 int mig_crypt__writev(struct mig_chan *c, struct iovec *iov, int cnt);
 

@@ -9,7 +9,7 @@
 # do not apply are refused with one line before anything starts.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="key-file-checks wrong-key key-required no-key-destination keyed flipped-byte"
+tests="key-file-checks wrong-key key-required no-key-destination silent-stranger keyed flipped-byte"
 need_kvm $tests
 need_migrate $tests
 
@@ -34,7 +34,7 @@ expect_refusal() {
 }
 expect_refusal "migrate open key" "key file '.*open.key' is open to other users \(mode 0644\): chmod 600" \
 	"$LKVM" migrate --to 127.0.0.1:1 --key "$T_TMP/open.key"
-expect_refusal "migrate short key" "holds 15 bytes; a key needs 16 to 4096" \
+expect_refusal "migrate short key" "holds 15 bytes; a key needs 32 to 4096" \
 	"$LKVM" migrate --to 127.0.0.1:1 --key "$T_TMP/short.key"
 expect_refusal "migrate missing key" "cannot read key file .*No such file" \
 	"$LKVM" migrate --to 127.0.0.1:1 --key "$T_TMP/nosuch.key"
@@ -99,7 +99,7 @@ PORT2=$(pick_port)
 DST_PID_KEYED=$DST_PID
 if start_dst dst2 "$PORT2" -m $MEM; then
 	SAVE=$PORT; PORT=$PORT2
-	refused $t "destination refused: the source asks for an authenticated stream \(lkvm migrate --key\), but this destination has no key: start it with --incoming-key FILE" \
+	refused $t "destination refused \(unauthenticated reply\): the source asks for an authenticated stream \(lkvm migrate --key\), but this destination has no key: start it with --incoming-key FILE" \
 		--key "$T_TMP/key" && pass $t
 	PORT=$SAVE
 	"$LKVM" stop --name dst2 >/dev/null 2>&1
@@ -107,6 +107,25 @@ else
 	fail $t "second destination did not listen"
 fi
 DST_PID=$DST_PID_KEYED
+
+# 4b. A stranger that asks for a sealed stream, sends a nonce, then nothing:
+#     dropped after the 10 s a preamble gets, and the wait goes on (it
+#     once ended the destination, after 60 s).
+t=silent-stranger
+if exec 3<>"/dev/tcp/127.0.0.1/$PORT"; then
+	printf 'LKVMMIG\0\x02\0\0\0\0\0\0\x80\x07\0\0\0\0\0\0\0' >&3	# control, sealed, session 7
+	head -c 32 /dev/urandom >&3
+	if ! wait_for 30 grep -q "ignored a connection from .*: no authenticated HELLO: timed out; waiting on" "$T_TMP/dst.err"; then
+		fail $t "not dropped: $(tail -n 2 "$T_TMP/dst.err")"
+	elif ! kill -0 "$DST_PID" 2>/dev/null; then
+		fail $t "the destination exited: $(tail -n 2 "$T_TMP/dst.err")"
+	else
+		pass $t
+	fi
+	exec 3>&-
+else
+	fail $t "cannot connect to the destination"
+fi
 
 # 5. The right key, to the destination that refused the others: the guest
 #    moves over 2 sealed channels, counts on with no gap, memory crc matches.

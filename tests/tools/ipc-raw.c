@@ -15,7 +15,7 @@
  * unknown), status (flags 0), migrate-huge-bw (a well-formed MIGRATE whose
  * --bandwidth is 2^58 MB/s: times 10^6 it wraps to a cap of 0),
  * migrate-level (compress level 10, zlib has 1-9), migrate-flag (an
- * unknown flag bit, 1 << 2), set-short (MIGRATE_SET with 4 payload
+ * unknown flag bit, 1 << 31), set-short (MIGRATE_SET with 4 payload
  * bytes), set-none (no field chosen), set-bits (an unknown field bit),
  * set-huge-bw (a cap of 2^58 MB/s), set-downtime-0 (a 0 ms target),
  * set-converge-2 (auto-converge 2), set (a valid --set --bandwidth 5);
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(c, "migrate-level"))
 			r.compress = 10;
 		else
-			r.flags = 1u << 2;
+			r.flags = 1u << 31;	/* bits 0-2 are --verify, --auto-converge, --key */
 
 		strcpy(r.to, "127.0.0.1:1");
 		memcpy(buf + sizeof(h), &r, sizeof(r));

@@ -259,7 +259,7 @@ static void test_other_keys(void)
 	wire = seal(&iov, 1, 1, false, &wlen);
 	CHECK_EQ(open_wire(wire, wlen, out, 300, 300, false), 0);
 
-	mig_key__from_bytes("a key of more than sixteen byteZ", 32, key);
+	mig_key__from_bytes("a key of more than sixteen byteZ", 32, key);	/* one byte off */
 	CHECK_EQ(open_wire(wire, wlen, out, 300, 300, false), -EKEYREJECTED);
 	setup_keys();
 	nc[31] ^= 1;
@@ -333,7 +333,7 @@ static void test_key_file(void)
 
 	REQUIRE(!write_key(path, MIG_KEY_FILE_MIN - 1, 0600));
 	CHECK_EQ(mig_key__load(path, k1, why, sizeof(why)), -EINVAL);
-	CHECK(strstr(why, "holds 15 bytes; a key needs 16 to 4096"));
+	CHECK(strstr(why, "holds 31 bytes; a key needs 32 to 4096"));
 	REQUIRE(!write_key(path, 0, 0600));
 	CHECK_EQ(mig_key__load(path, k1, why, sizeof(why)), -EINVAL);
 	REQUIRE(!write_key(path, MIG_KEY_FILE_MIN, 0600));
