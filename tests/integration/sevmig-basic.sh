@@ -21,10 +21,14 @@
 #                   packets (ciphertext is never deflated), the shared pages
 #                   go deflated, and the guest's own check of every byte
 #                   holds at the destination
+#   sealed          with --key / --incoming-key: the SEV handshake and
+#                   pages go through the sealed stream, the guest's check
+#                   holds at the destination, and the recorded stream has
+#                   neither the private nor the shared pattern
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
 source "$(dirname "$0")/sevmig-common.inc"
-tests="migrate continues capture source-sent control-plain page-flips compressed"
+tests="migrate continues capture source-sent control-plain page-flips compressed sealed"
 need_kvm $tests
 need_migrate $tests
 need_python $tests || exit 0
@@ -155,4 +159,29 @@ else
 	fail compressed "$out $(grep -a 'failed\|BAD' "$T_TMP/zdst.err" "$T_TMP/zdst.out" | head -n 3)"
 fi
 stop_all zsrc zdst
+
+(umask 077; head -c 32 /dev/urandom >"$T_TMP/mig.key")
+port=$(pick_port)
+start_sev_src ksrc "delay=20000" --sev-policy 0x21
+start_sev_dst kdst "$port" --incoming-key "$T_TMP/mig.key"
+relay_start "$T_TMP/sealed.cap" "$port"
+wait_for 60 counts_past "$T_TMP/ksrc.out" 2
+out=$("$LKVM" migrate --to "127.0.0.1:$RELAY_PORT" --name ksrc --key "$T_TMP/mig.key" --json 2>&1 | tail -n 1)
+enc=$(sed -n 's/.*"pages_encrypted":\([0-9]*\).*/\1/p' <<<"$out")
+last=$(last_count "$T_TMP/ksrc.out")
+npriv=$(grep -ac -- "$PRIV" "$T_TMP/sealed.cap")
+nshared=$(grep -ao -- "$SHARED" "$T_TMP/sealed.cap" | wc -l)
+size=$(stat -c %s "$T_TMP/sealed.cap")
+if grep -q '"status":"completed"' <<<"$out" && grep -q '"sealed":true' <<<"$out" &&
+   [ "${enc:-0}" -gt 1000 ] && grep -q "RECEIVE_FINISH" "$T_TMP/kdst.err" &&
+   wait_for 60 counts_past "$T_TMP/kdst.out" $((last + 2)) && ! mem_bad "$T_TMP/kdst.out" &&
+   cat "$T_TMP/ksrc.out" "$T_TMP/kdst.out" | grep -aq "count $((last + 1)) priv ok shared ok" &&
+   [ "$size" -gt 1000000 ] && [ "$npriv" -eq 0 ] && [ "$nshared" -eq 0 ]; then
+	pass sealed
+	echo "sealed: $size bytes on the wire, private pattern 0 times, shared pattern 0 times"
+else
+	fail sealed "$out; $size bytes, private $npriv, shared $nshared; $(grep -a 'failed\|BAD' "$T_TMP/kdst.err" "$T_TMP/kdst.out" | head -n 3)"
+fi
+kill "$RELAY_PID" 2>/dev/null
+stop_all ksrc kdst
 t_done
