@@ -34,11 +34,20 @@ need_migrate $tests
 need_python $tests || exit 0
 RELAY=$(dirname "$0")/sevmig-relay.py
 
-# relay_start CAPTURE TARGET_PORT: sets RELAY_PORT
+# relay_start CAPTURE TARGET_PORT: sets RELAY_PORT.  A port taken since
+# pick_port looked (a concurrent test) fails the bind: a new port, up to 3.
+# Python starts slowly on a loaded host: 30 s each.
 relay_start() {
-	RELAY_PORT=$(pick_port)
-	bg_start RELAY_PID python3 "$RELAY" "$RELAY_PORT" "$2" "$1" >"$1.log" 2>&1
-	wait_for 10 grep -q "relay ready" "$1.log"
+	local try
+	for try in 1 2 3; do
+		RELAY_PORT=$(pick_port)
+		bg_start RELAY_PID python3 "$RELAY" "$RELAY_PORT" "$2" "$1" >"$1.log" 2>&1
+		wait_for 30 bash -c "grep -q 'relay ready' '$1.log' || ! kill -0 $RELAY_PID 2>/dev/null"
+		grep -q "relay ready" "$1.log" && return 0
+		kill "$RELAY_PID" 2>/dev/null; wait "$RELAY_PID" 2>/dev/null
+		echo "relay_start: try $try: $(tail -n 1 "$1.log")"
+	done
+	return 1
 }
 
 PRIV="LKVM-PRIVATE-PATTERN-"
@@ -109,8 +118,8 @@ bg_start SRC_PID "$LKVM" run --page-map --test-doorbell -m 16M -k "$SEVG" --name
 	-p "delay=20000" >"$T_TMP/psrc.out" 2>"$T_TMP/psrc.err" </dev/null
 bg_start DST_PID "$LKVM" run --page-map --test-doorbell -m 16M --name pdst \
 	--incoming "127.0.0.1:$port" >"$T_TMP/pdst.out" 2>"$T_TMP/pdst.err" </dev/null
-wait_for 10 grep -q "waiting for the source" "$T_TMP/pdst.err"
-relay_start "$T_TMP/plain.cap" "$port"
+wait_for 30 grep -q "waiting for the source" "$T_TMP/pdst.err"
+relay_start "$T_TMP/plain.cap" "$port" || echo "control-plain: the relay did not start: $(cat "$T_TMP/plain.cap.log")"
 wait_for 60 counts_past "$T_TMP/psrc.out" 2
 out=$("$LKVM" migrate --to "127.0.0.1:$RELAY_PORT" --name psrc --json 2>&1)
 n=$(grep -ac -- "$PRIV" "$T_TMP/plain.cap")
@@ -164,7 +173,7 @@ stop_all zsrc zdst
 port=$(pick_port)
 start_sev_src ksrc "delay=20000" --sev-policy 0x21
 start_sev_dst kdst "$port" --incoming-key "$T_TMP/mig.key"
-relay_start "$T_TMP/sealed.cap" "$port"
+relay_start "$T_TMP/sealed.cap" "$port" || echo "sealed: the relay did not start: $(cat "$T_TMP/sealed.cap.log")"
 wait_for 60 counts_past "$T_TMP/ksrc.out" 2
 out=$("$LKVM" migrate --to "127.0.0.1:$RELAY_PORT" --name ksrc --key "$T_TMP/mig.key" --json 2>&1 | tail -n 1)
 enc=$(sed -n 's/.*"pages_encrypted":\([0-9]*\).*/\1/p' <<<"$out")
