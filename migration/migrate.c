@@ -772,14 +772,15 @@ static int take_disks_back(struct mig_src *m)
 /* After a failure: tell the destination, and fetch its reason if it has one. */
 static void abort_stream(struct mig_src *m, int err)
 {
+	/* Keyed but not sealed yet (the handshake failed): not a word in clear. */
+	bool unsealed = m->p->keyed && !m->ctrl.crypt;
 	struct mig_buf b = { 0 };
 	char why[256] = "";
 	u32 i;
 
-	/* Keyed but not sealed yet (the handshake failed): not a word in clear. */
-	if (m->p->keyed && !m->ctrl.crypt)
-		m->refused = true;
-	if (m->ctrl.fd >= 0 && !(m->p->keyed && !m->ctrl.crypt)) {
+	if (unsealed)
+		m->refused = true;	/* nor wait for an answer */
+	if (m->ctrl.fd >= 0 && !unsealed) {
 		mig_status__encode(-err, 0, m->res->reason, &b);
 		if (!b.err)
 			mig_chan__send_rec(&m->ctrl, MIG_REC_ABORT, 0, 0, b.data, b.len);
