@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -552,11 +553,28 @@ static int incoming_cleanup(struct kvm *kvm)
 #define MAX_PENDING		(MIG_MAX_CHANNELS + MAX_STRANGERS)
 #define PREAMBLE_WAIT_MS	10000
 
+/*
+ * A keyed destination also does the nonce exchange here, and takes a
+ * control connection only once its whole first sealed frame (the HELLO)
+ * is in the socket: the handshake after that cannot wait on the peer, so
+ * a stranger that goes silent at any step holds up nobody but itself.
+ */
+enum pend_stage {
+	PEND_PREAMBLE,		/* reading the 24-byte preamble */
+	PEND_NONCE,		/* keyed: reading the source's nonce */
+	PEND_FRAME,		/* keyed: our nonce sent, waiting for the first frame */
+};
+
 struct pending {
 	int fd;
-	u32 got;
+	u32 got;		/* bytes of this stage's read */
+	u32 frame;		/* PEND_FRAME: the first frame's size once known */
+	enum pend_stage stage;
 	u64 deadline;
+	u32 channel;
+	u64 session;
 	u8 pre[MIG_PREAMBLE_SIZE];
+	u8 nc[MIG_NONCE_SIZE], ns[MIG_NONCE_SIZE];
 	struct sockaddr_storage addr;
 };
 
@@ -671,10 +689,10 @@ static void refuse_clear(struct pending *p, const char *why)
  * A complete preamble: is it the connection wanted?  A source of another
  * stream version hears why (in its HELLO_REPLY) before it is dropped.
  */
-static bool pending_wanted(struct pending *p, const struct conn_want *w, u32 *channel,
-			   u64 *session)
+static bool pending_wanted(struct pending *p, const struct conn_want *w)
 {
-	u32 version;
+	u32 *channel = &p->channel, version;
+	u64 *session = &p->session;
 
 	if (mig_preamble__decode(p->pre, &version, channel, session)) {
 		pending_drop(p, "not a migration stream (bad preamble)");
@@ -722,11 +740,122 @@ static bool pending_wanted(struct pending *p, const struct conn_want *w, u32 *ch
 	return true;
 }
 
+/* How far a connection got, for the line that drops it. */
+static const char *pending_progress(const struct pending *p)
+{
+	static char buf[96];
+
+	if (p->stage == PEND_NONCE)
+		snprintf(buf, sizeof(buf), "its preamble and %u of its nonce's %d bytes", p->got,
+			 MIG_NONCE_SIZE);
+	else if (p->stage == PEND_FRAME && p->frame)
+		snprintf(buf, sizeof(buf), "its nonce and %u of its first frame's %u bytes",
+			 p->got, p->frame);
+	else if (p->stage == PEND_FRAME)
+		snprintf(buf, sizeof(buf), "its nonce and %u bytes of its first frame", p->got);
+	else
+		snprintf(buf, sizeof(buf), "%u of the preamble's %d bytes", p->got,
+			 MIG_PREAMBLE_SIZE);
+	return buf;
+}
+
+/* poll() wakes a reader only when this many bytes are in. */
+static void pending_lowat(struct pending *p, int bytes)
+{
+	setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes));
+}
+
 /*
- * The next wanted connection, in blocking mode with its preamble read;
- * -ETIMEDOUT after timeout_ms (-1: none), -ECANCELED on a stop (which shuts
- * down the listening socket), or an accept/poll error.
+ * --incoming-key: the source's nonce is in; ours goes back at once (40
+ * bytes fit any socket buffer, so a non-blocking send takes them whole).
  */
+static bool pending_reply(struct pending *p)
+{
+	u8 reply[MIG_AUTH_REPLY_SIZE];
+
+	if (mig_nonce__new(p->ns)) {
+		pending_drop(p, "no random bytes for our nonce");
+		return false;
+	}
+	memcpy(reply, MIG_AUTH_MAGIC, 8);
+	memcpy(reply + 8, p->ns, MIG_NONCE_SIZE);
+	if (send(p->fd, reply, sizeof(reply), MSG_NOSIGNAL | MSG_DONTWAIT) != sizeof(reply)) {
+		pending_drop(p, "cannot take our authentication reply (%s)", strerror(errno));
+		return false;
+	}
+	p->stage = PEND_FRAME;
+	p->got = 0;
+	pending_lowat(p, MIG_FRAME_OVERHEAD);	/* the length word, at least */
+	return true;
+}
+
+/*
+ * The first sealed frame is read by the handshake, not here: peeked at
+ * for its length, then waited for whole (SO_RCVLOWAT keeps poll() from
+ * spinning on a part).  Its length is checked before the wait: one no
+ * frame can have would hold a slot for nothing.
+ */
+static bool pending_frame_in(struct pending *p, short revents)
+{
+	u8 hdr[4];
+	int avail = 0;
+
+	if (ioctl(p->fd, FIONREAD, &avail) < 0)
+		avail = 0;
+	p->got = avail;
+	if (!p->frame && avail >= (int)sizeof(hdr) &&
+	    recv(p->fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT) == sizeof(hdr)) {
+		u32 len = get_le32(hdr);
+
+		if (!len || len > MIG_FRAME_MAX) {
+			pending_drop(p, "its first frame's length (%u) is no frame's", len);
+			return false;
+		}
+		p->frame = MIG_FRAME_OVERHEAD + len;
+		pending_lowat(p, p->frame);
+	}
+	if (p->frame && (u32)avail >= p->frame) {
+		pending_lowat(p, 1);	/* back to the default, for the blocking reads */
+		return true;
+	}
+	if (revents & (POLLRDHUP | POLLHUP | POLLERR))
+		pending_drop(p, "closed after %s", pending_progress(p));
+	return false;
+}
+
+/*
+ * One readiness report of pending connection p: true when it is the
+ * connection wanted, ready to be taken; false when it is not yet, or was
+ * dropped (p->fd < 0).
+ */
+static bool pending_step(struct pending *p, short revents, const struct conn_want *w)
+{
+	u8 *dst = p->stage == PEND_NONCE ? p->nc : p->pre;
+	u32 need = p->stage == PEND_NONCE ? MIG_NONCE_SIZE : MIG_PREAMBLE_SIZE;
+	ssize_t r;
+
+	if (p->stage == PEND_FRAME)
+		return pending_frame_in(p, revents);
+	r = read(p->fd, dst + p->got, need - p->got);
+	if (r <= 0 && !(r < 0 && (errno == EAGAIN || errno == EINTR))) {
+		pending_drop(p, "closed after %s", pending_progress(p));
+		return false;
+	}
+	if (r > 0)
+		p->got += r;
+	if (p->got < need)
+		return false;
+	if (p->stage == PEND_NONCE)
+		return pending_reply(p) && pending_frame_in(p, 0);
+	if (!pending_wanted(p, w))
+		return false;
+	if (!w->control || !inc.keyed)
+		return true;
+	p->stage = PEND_NONCE;		/* a keyed control connection: its nonce next */
+	p->got = 0;
+	return false;
+}
+
 /* When the listener closes: nothing will ask for these any more. */
 static void pending_close_all(bool log)
 {
@@ -745,6 +874,12 @@ static void pending_close_all(bool log)
 	}
 }
 
+/*
+ * The next wanted connection, in blocking mode with its preamble read (a
+ * keyed control connection also with the nonces exchanged and its first
+ * frame in); -ETIMEDOUT after timeout_ms (-1: none), -ECANCELED on a stop
+ * (which shuts down the listening socket), or an accept/poll error.
+ */
 static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32 *channel,
 			 u64 *session, struct sockaddr_storage *addr)
 {
@@ -758,7 +893,7 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 
 		for (i = 0; i < MAX_PENDING; i++) {
 			pfd[i + 1].fd = pend[i].fd;	/* -1: ignored by poll */
-			pfd[i + 1].events = POLLIN;
+			pfd[i + 1].events = POLLIN | POLLRDHUP;
 			if (pend[i].fd >= 0 && (!next || pend[i].deadline < next))
 				next = pend[i].deadline;
 		}
@@ -775,32 +910,30 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 		now = now_ns();
 		for (i = 0; i < MAX_PENDING && fd < 0; i++) {
 			struct pending *p = &pend[i];
-			ssize_t r;
 
 			if (p->fd < 0)
 				continue;
-			if (pfd[i + 1].revents) {
-				r = read(p->fd, p->pre + p->got, sizeof(p->pre) - p->got);
-				if (r <= 0 && !(r < 0 && (errno == EAGAIN || errno == EINTR))) {
-					pending_drop(p, "closed after %u of the preamble's %zu bytes",
-						     p->got, sizeof(p->pre));
-					continue;
-				}
-				if (r > 0)
-					p->got += r;
-				if (p->got == sizeof(p->pre)) {
-					if (pending_wanted(p, w, channel, session)) {
-						fd = p->fd;
-						p->fd = -1;
-						if (addr)
-							*addr = p->addr;
-					}
-					continue;
-				}
+			/* Half way through its handshake when the source came first. */
+			if (p->stage != PEND_PREAMBLE && !w->control) {
+				pending_drop(p, "another source while a migration is being received");
+				continue;
 			}
-			if (now >= p->deadline)
-				pending_drop(p, "sent %u of the preamble's %zu bytes in %d s", p->got,
-					     sizeof(p->pre), PREAMBLE_WAIT_MS / 1000);
+			if (pfd[i + 1].revents && pending_step(p, pfd[i + 1].revents, w)) {
+				fd = p->fd;
+				p->fd = -1;
+				*channel = p->channel;
+				*session = p->session;
+				if (addr)
+					*addr = p->addr;
+				if (p->stage == PEND_FRAME) {
+					memcpy(inc.nc, p->nc, MIG_NONCE_SIZE);
+					memcpy(inc.ns, p->ns, MIG_NONCE_SIZE);
+				}
+				continue;
+			}
+			if (p->fd >= 0 && now >= p->deadline)
+				pending_drop(p, "sent %s in %d s", pending_progress(p),
+					     PREAMBLE_WAIT_MS / 1000);
 		}
 		if (fd >= 0)
 			break;
@@ -940,25 +1073,13 @@ static void drop_source(struct mig_chan *ctrl, const struct sockaddr_storage *ad
 #define STALE_SOURCE	"its source closed it before the handshake (it gave up waiting)"
 
 /*
- * --incoming-key: the source's nonce follows its preamble; ours goes back
- * after MIG_AUTH_MAGIC, and from then on the control connection is sealed.
+ * --incoming-key: the nonces were exchanged while the connection was
+ * pending (pending_reply), and its first frame is in: seal the channel.
  */
-static int auth_handshake(struct mig_chan *ctrl, u64 session)
+static int auth_attach(struct mig_chan *ctrl, u64 session)
 {
-	u8 pre[MIG_PREAMBLE_SIZE], reply[MIG_AUTH_REPLY_SIZE];
-	int ret;
+	u8 pre[MIG_PREAMBLE_SIZE];
 
-	ret = mig_chan__read(ctrl, inc.nc, MIG_NONCE_SIZE);
-	if (ret)
-		return ret;
-	ret = mig_nonce__new(inc.ns);
-	if (ret)
-		return ret;
-	memcpy(reply, MIG_AUTH_MAGIC, 8);
-	memcpy(reply + 8, inc.ns, MIG_NONCE_SIZE);
-	ret = mig_chan__writev(ctrl, &(struct iovec){ reply, sizeof(reply) }, 1);
-	if (ret)
-		return ret;
 	mig_preamble__encode(pre, MIG_PRE_AUTH, session);
 	return mig_crypt__attach(ctrl, inc.key, inc.nc, inc.ns, pre, false);
 }
@@ -1034,22 +1155,14 @@ again:
 	}
 	if (inc.keyed) {
 		/*
-		 * Until a frame of it opens, it may be anyone: a real source sends
-		 * its nonce and its HELLO at once, so a short wait, as for a
-		 * preamble, keeps a silent stranger from holding the port.
+		 * Until a frame of it opens, it may be anyone.  Its first frame is
+		 * all here (accept_wanted); a HELLO longer than a frame gets the
+		 * short wait a preamble gets.
 		 */
 		mig_tcp__tune(fd, PREAMBLE_WAIT_MS);
-		ret = auth_handshake(&ctrl, in->session);
-		if (ret && !stop_requested()) {
-			char why[128];
-
-			snprintf(why, sizeof(why), "no authentication handshake: %s",
-				 mig_strerror(ret));
-			drop_source(&ctrl, &src_addr, why);
-			goto again;
-		}
+		ret = auth_attach(&ctrl, in->session);
 		if (ret)
-			goto out_fail;
+			goto out_fail;	/* out of memory: no source will fare better */
 	}
 	ret = mig_incoming__hello(in, &ctrl);
 	if (ret == -EKEYREJECTED && !stop_requested()) {

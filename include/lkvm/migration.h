@@ -264,6 +264,7 @@ int mig_chan__raw_writev(struct mig_chan *c, struct iovec *iov, int cnt);
 #define MIG_AUTH_MAGIC		"LKVMAUTH"
 #define MIG_AUTH_REPLY_SIZE	(8 + MIG_NONCE_SIZE)
 #define MIG_FRAME_MAX		(256u << 10)	/* plaintext bytes per frame */
+#define MIG_FRAME_OVERHEAD	(4 + 16)	/* its length word and GCM tag */
 
 struct mig_crypt;
 /* Read and check a key file (a regular file, mode 600 or stricter, 32..4096 bytes). */

@@ -19,9 +19,12 @@
  * The input scripts up to 32 client connections: when each connects (before
  * which accept_wanted call), what it sends then and later, its address,
  * whether it closes, whether its preamble asks for a sealed stream (--key),
- * and whether this destination has --incoming-key.  The harness then asks for the control connection and
- * for as many data channels as the input says, and checks what comes back
- * against what the client sent; every fd must be closed at the end.
+ * then its nonce and some or all of a first sealed frame, and whether this
+ * destination has --incoming-key.  The harness then asks for the control
+ * connection and for as many data channels as the input says, and checks
+ * what comes back against what the client sent (a keyed control connection
+ * only with its whole first frame in, its nonce kept, ours sent to it);
+ * every fd must be closed at the end.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -91,7 +95,7 @@ struct conn {
 	u8 phase, phase2;	/* connect before call #phase; send part 2 before #phase2 */
 	u8 close_how;		/* 0: stay open, 1: shutdown(WR) after part 1, 2: after part 2,
 				 * 3: close() after part 2 */
-	u8 data[40];
+	u8 data[128];
 	u8 n1, n2;		/* part 1 = data[0..n1), part 2 = data[n1..n1+n2) */
 	int cfd, sfd;		/* client end, server end (-1: none) */
 	bool connected, sent2;
@@ -177,6 +181,24 @@ static int fz_poll(struct pollfd *fds, nfds_t n, int timeout)
 	if (++polls > 10000)
 		abort();
 	ret = poll(fds, n, 0);
+	/*
+	 * AF_UNIX poll() ignores SO_RCVLOWAT, which TCP's honours: a part of
+	 * the first sealed frame must not count as ready (dest.c waits for
+	 * it whole), or the loop would spin.
+	 */
+	for (nfds_t i = 0; ret > 0 && i < n; i++) {
+		int lowat = 1, avail = 0;
+		socklen_t l = sizeof(lowat);
+
+		if (fds[i].fd < 0 || !(fds[i].revents & POLLIN) ||
+		    (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) ||
+		    getsockopt(fds[i].fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, &l) || lowat <= 1 ||
+		    ioctl(fds[i].fd, FIONREAD, &avail) || avail >= lowat)
+			continue;
+		fds[i].revents &= ~POLLIN;
+		if (!fds[i].revents)
+			ret--;
+	}
 	if (ret)
 		return ret;
 	if (timeout < 0) {
@@ -196,6 +218,8 @@ static u64 fz_now_ns(void)
 }
 
 #define SESSION		0x1122334455667788ULL
+#define FRAME_AT	(MIG_PREAMBLE_SIZE + MIG_NONCE_SIZE)	/* a sealed client's first frame */
+#define MIG_FRAME_TAG	(MIG_FRAME_OVERHEAD - 4)
 
 static void parse(struct rd *r, u32 nch)
 {
@@ -241,10 +265,29 @@ static void parse(struct rd *r, u32 nch)
 			}
 			if (k & 0x40)
 				c->data[take_u8(r) % 8] ^= take_u8(r) | 1;	/* the magic */
-			/* possibly followed by a HELLO's first bytes */
-			total = MIG_PREAMBLE_SIZE + (k & 0x20 ? take_u8(r) % 16 : 0);
-			for (u32 i = MIG_PREAMBLE_SIZE; i < total; i++)
-				c->data[i] = 0xee;
+			total = MIG_PREAMBLE_SIZE;
+			if ((k & 0x30) == 0x30) {
+				/* sealed: its nonce, then (some of) a first frame */
+				u8 how = take_u8(r);
+				u32 len = how & 0x80 ? take_u32(r) : take_u8(r) % 48;
+
+				for (u32 i = 0; i < MIG_NONCE_SIZE; i++)
+					c->data[total++] = take_u8(r);
+				if (how & 1) {
+					put_le32(c->data + total, len);
+					total += 4;
+					while (total < sizeof(c->data) && (how & 2 ||
+					       total < FRAME_AT + 4 + (u64)len + MIG_FRAME_TAG))
+						c->data[total++] = 0xee;
+				} else {
+					total -= take_u8(r) % (MIG_NONCE_SIZE + 1);
+				}
+			} else if (k & 0x20) {
+				/* possibly followed by a HELLO's first bytes */
+				total += take_u8(r) % 16;
+				for (u32 i = MIG_PREAMBLE_SIZE; i < total; i++)
+					c->data[i] = 0xee;
+			}
 		}
 		c->n1 = take_u8(r) % (total + 1);
 		c->n2 = total - c->n1;
@@ -291,6 +334,28 @@ static void advance(int call)
 	}
 }
 
+/*
+ * A keyed control connection is taken only with the nonces exchanged and
+ * its whole first frame in: its nonce is the one kept, and it got ours.
+ */
+static void check_sealed(struct conn *c)
+{
+	u32 sent = c->n1 + (c->sent2 ? c->n2 : 0), len;
+	u8 reply[MIG_AUTH_REPLY_SIZE];
+
+	if (sent < FRAME_AT + 4)
+		abort();
+	len = get_le32(c->data + FRAME_AT);
+	if (!len || len > MIG_FRAME_MAX || sent < FRAME_AT + MIG_FRAME_OVERHEAD + len)
+		abort();
+	if (memcmp(inc.nc, c->data + MIG_PREAMBLE_SIZE, MIG_NONCE_SIZE))
+		abort();
+	if (c->cfd >= 0 && (recv(c->cfd, reply, sizeof(reply), MSG_DONTWAIT) != sizeof(reply) ||
+			    memcmp(reply, MIG_AUTH_MAGIC, 8) ||
+			    memcmp(reply + 8, inc.ns, MIG_NONCE_SIZE)))
+		abort();
+}
+
 /* What the client with server end sfd sent first: must be a wanted preamble. */
 static void check_wanted(int sfd, bool control, u64 want_session, u32 ch, u64 session,
 			 const struct sockaddr_storage *addr)
@@ -316,6 +381,8 @@ static void check_wanted(int sfd, bool control, u64 want_session, u32 ch, u64 se
 		if (memcmp(&ss, addr, sizeof(ss)))
 			abort();
 	}
+	if (control && inc.keyed)
+		check_sealed(c);
 }
 
 static int count_fds(void)
@@ -425,7 +492,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	if (dir) {
 		/* control + 2 data channels, a stranger, a slow one */
-		static const u8 seeds[][64] = {
+#define NONCE32	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, \
+		7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7
+		static const u8 seeds[][128] = {
 			{ 1,
 			  0x00, 0, 0, 0, 0, 0x00, 0, 0, 0, 24,		/* control */
 			  0x00, 1, 0, 1, 0, 0x00, 0, 0, 1, 24,		/* data 1 */
@@ -435,8 +504,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			  0x20, 5, 0, 0, 0, 0x00, 0, 0, 0, 10,		/* control in bytes */
 			  0x01, 6, 0, 1, 0, 0x00, 0, 1, 1, 24,		/* other session */
 			  0x00, 7, 0, 1, 0, 0x00, 0, 0, 1, 24 },	/* data 1 */
+			/* --incoming-key: a sealed control (nonce, a 20-byte frame), 2 data */
+			{ 0x41,
+			  0x00, 0, 0, 0, 0, 0x30, 0, 0, 0, 0x01, 20, NONCE32, 96,
+			  0x00, 1, 0, 1, 0, 0x10, 0, 0, 1, 24,
+			  0x00, 2, 0, 2, 0, 0x10, 0, 0, 2, 24 },
+			/* the same after a stranger that sends its nonce and goes silent */
+			{ 0x41,
+			  0x01, 9, 0, 0, 0, 0x30, 0, 0, 0, 0x00, 0, NONCE32, 0, 56,
+			  0x00, 0, 0, 0, 0, 0x30, 0, 0, 0, 0x01, 20, NONCE32, 96,
+			  0x00, 1, 0, 1, 0, 0x10, 0, 0, 1, 24,
+			  0x00, 2, 0, 2, 0, 0x10, 0, 0, 2, 24 },
 		};
-		static const size_t lens[] = { 31, 47 };
+		static const size_t lens[] = { 31, 47, 65, 110 };
 		char path[512];
 
 		mkdir(dir, 0700);
