@@ -47,14 +47,6 @@ static bool is_sev(struct kvm *kvm)
 	return kvm->cfg.sev_mode != SEV_MODE_NONE && kvm->sev && kvm->sev->fw;
 }
 
-static void put32(u8 *p, u32 v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-
 int sev_mig__src_begin(struct kvm *kvm, u32 wait_ms, const atomic_bool *stop, char *why,
 		       size_t n)
 {
@@ -174,7 +166,7 @@ static int seal(const struct sev_mig_pages *s, void *host, u8 *out, u32 *len)
 									      sizeof(buf)));
 		return ret;
 	}
-	put32(out, s->hdr_len);
+	put_le32(out, s->hdr_len);
 	nr = ++src.sealed;
 	if (src.fault.flip_packet && nr == src.fault.flip_packet) {
 		/* Test hook: tamper after the firmware sealed it, before any crc. */

@@ -11,24 +11,11 @@
 
 #include "lkvm/sev-migration.h"
 
-static void put32(u8 *p, u32 v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-
-static u32 get32(const u8 *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (u32)p[3] << 24;
-}
-
 static void put_blob(struct mig_buf *out, const void *p, u32 len)
 {
 	u8 l[4];
 
-	put32(l, len);
+	put_le32(l, len);
 	mig_buf__put(out, l, 4);
 	if (len)
 		mig_buf__put(out, p, len);
@@ -45,7 +32,7 @@ static int take_blob(const u8 *buf, size_t len, size_t *off, u32 min, u32 max,
 
 	if (len - *off < 4)
 		return -EPROTO;
-	l = get32(buf + *off);
+	l = get_le32(buf + *off);
 	*off += 4;
 	if (l < min || l > max || len - *off < l)
 		return -EPROTO;
@@ -92,7 +79,7 @@ int sev_mig_start__encode(const struct sev_mig_start *s, struct mig_buf *out)
 
 	if (!s->pdh || !s->session)
 		return -EINVAL;
-	put32(l, s->policy);
+	put_le32(l, s->policy);
 	mig_buf__put(out, l, 4);
 	put_blob(out, s->pdh, SEV_CERT_SIZE);
 	put_blob(out, s->session, SEV_SESSION_SIZE);
@@ -108,7 +95,7 @@ int sev_mig_start__decode(const u8 *buf, size_t len, struct sev_mig_start *s)
 	memset(s, 0, sizeof(*s));
 	if (len != SEV_MIG_START_SIZE)
 		return -EPROTO;
-	s->policy = get32(buf);
+	s->policy = get_le32(buf);
 	ret = take_blob(buf, len, &off, SEV_CERT_SIZE, SEV_CERT_SIZE, &s->pdh, &l);
 	if (!ret)
 		ret = take_blob(buf, len, &off, SEV_SESSION_SIZE, SEV_SESSION_SIZE, &s->session, &l);
@@ -126,7 +113,7 @@ int sev_mig_pkt__decode(const u8 *data, size_t len, const u8 **hdr, u32 *hdr_len
 
 	if (len < 4)
 		return -EPROTO;
-	l = get32(data);
+	l = get_le32(data);
 	if (l < MIG_ENC_HDR_MIN || l > MIG_ENC_HDR_MAX || len != sev_mig_pkt__len(l))
 		return -EPROTO;
 	*hdr = data + 4;

@@ -21,27 +21,6 @@ bool mig_fuzz_ignore_crc;
 #define crc_bad(a, b)	((a) != (b))
 #endif
 
-static void put32(u8 *p, u32 v)
-{
-	p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
-}
-
-static void put64(u8 *p, u64 v)
-{
-	put32(p, (u32)v);
-	put32(p + 4, (u32)(v >> 32));
-}
-
-static u32 get32(const u8 *p)
-{
-	return (u32)p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24;
-}
-
-static u64 get64(const u8 *p)
-{
-	return (u64)get32(p) | (u64)get32(p + 4) << 32;
-}
-
 /* A ZERO entry's page: all zero bytes. */
 bool mig_page_is_zero(const void *p)
 {
@@ -81,9 +60,9 @@ bool mig_crc__bad(u32 got, u32 want)
 void mig_preamble__encode(u8 out[MIG_PREAMBLE_SIZE], u32 channel, u64 session)
 {
 	memcpy(out, MIG_MAGIC, 8);
-	put32(out + 8, MIG_VERSION);
-	put32(out + 12, channel);
-	put64(out + 16, session);
+	put_le32(out + 8, MIG_VERSION);
+	put_le32(out + 12, channel);
+	put_le64(out + 16, session);
 }
 
 int mig_preamble__decode(const u8 in[MIG_PREAMBLE_SIZE], u32 *version, u32 *channel,
@@ -91,9 +70,9 @@ int mig_preamble__decode(const u8 in[MIG_PREAMBLE_SIZE], u32 *version, u32 *chan
 {
 	if (memcmp(in, MIG_MAGIC, 8))
 		return -EPROTO;
-	*version = get32(in + 8);
-	*channel = get32(in + 12) & ~MIG_PRE_AUTH;	/* mig_preamble__auth() tells */
-	*session = get64(in + 16);
+	*version = get_le32(in + 8);
+	*channel = get_le32(in + 12) & ~MIG_PRE_AUTH;	/* mig_preamble__auth() tells */
+	*session = get_le64(in + 16);
 	if (*channel > MIG_MAX_CHANNELS)
 		return -EPROTO;
 	return 0;
@@ -101,7 +80,7 @@ int mig_preamble__decode(const u8 in[MIG_PREAMBLE_SIZE], u32 *version, u32 *chan
 
 bool mig_preamble__auth(const u8 in[MIG_PREAMBLE_SIZE])
 {
-	return get32(in + 12) & MIG_PRE_AUTH;
+	return get_le32(in + 12) & MIG_PRE_AUTH;
 }
 
 u64 mig_hdr__max_len(u32 type)
@@ -129,30 +108,30 @@ u64 mig_hdr__max_len(u32 type)
 
 void mig_hdr__encode(const struct mig_hdr *h, u8 out[MIG_HDR_SIZE])
 {
-	put32(out + 0, h->type);
-	put32(out + 4, h->count);
-	put32(out + 8, h->id);
-	put32(out + 12, h->seq);
-	put64(out + 16, h->len);
-	put32(out + 24, h->crc);
-	put32(out + 28, 0);
-	put32(out + 32, 0);
-	put32(out + 36, mig_crc32(0, out, 36));
+	put_le32(out + 0, h->type);
+	put_le32(out + 4, h->count);
+	put_le32(out + 8, h->id);
+	put_le32(out + 12, h->seq);
+	put_le64(out + 16, h->len);
+	put_le32(out + 24, h->crc);
+	put_le32(out + 28, 0);
+	put_le32(out + 32, 0);
+	put_le32(out + 36, mig_crc32(0, out, 36));
 }
 
 int mig_hdr__decode(const u8 in[MIG_HDR_SIZE], u32 expect_seq, struct mig_hdr *h)
 {
 	u64 max;
 
-	if (crc_bad(get32(in + 36), mig_crc32(0, in, 36)))
+	if (crc_bad(get_le32(in + 36), mig_crc32(0, in, 36)))
 		return -EBADMSG;
-	h->type = get32(in + 0);
-	h->count = get32(in + 4);
-	h->id = get32(in + 8);
-	h->seq = get32(in + 12);
-	h->len = get64(in + 16);
-	h->crc = get32(in + 24);
-	if (get32(in + 28) || get32(in + 32))
+	h->type = get_le32(in + 0);
+	h->count = get_le32(in + 4);
+	h->id = get_le32(in + 8);
+	h->seq = get_le32(in + 12);
+	h->len = get_le64(in + 16);
+	h->crc = get_le32(in + 24);
+	if (get_le32(in + 28) || get_le32(in + 32))
 		return -EPROTO;
 	max = mig_hdr__max_len(h->type);
 	if (!max && h->type != MIG_REC_SYNC && h->type != MIG_REC_SYNC_ACK)
@@ -172,11 +151,11 @@ int mig_hdr__decode(const u8 in[MIG_HDR_SIZE], u32 expect_seq, struct mig_hdr *h
 
 void mig_ent__encode(const struct mig_page_ent *e, u8 out[MIG_ENT_SIZE])
 {
-	put64(out, e->page);
-	put32(out + 8, e->flags);
-	put32(out + 12, e->len);
-	put32(out + 16, e->crc);
-	put32(out + 20, 0);
+	put_le64(out, e->page);
+	put_le32(out + 8, e->flags);
+	put_le32(out + 12, e->len);
+	put_le32(out + 16, e->crc);
+	put_le32(out + 20, 0);
 }
 
 int mig_ram__decode_entries(const struct mig_hdr *h, const u8 *tab, u64 nr_pages,
@@ -193,11 +172,11 @@ int mig_ram__decode_entries(const struct mig_hdr *h, const u8 *tab, u64 nr_pages
 		struct mig_page_ent *e = &ents[i];
 		const u8 *p = tab + (size_t)i * MIG_ENT_SIZE;
 
-		e->page = get64(p);
-		e->flags = get32(p + 8);
-		e->len = get32(p + 12);
-		e->crc = get32(p + 16);
-		if (get32(p + 20))
+		e->page = get_le64(p);
+		e->flags = get_le32(p + 8);
+		e->len = get_le32(p + 12);
+		e->crc = get_le32(p + 16);
+		if (get_le32(p + 20))
 			return -EPROTO;
 		if (e->page >= nr_pages)
 			return -ERANGE;
@@ -242,39 +221,39 @@ int mig_shape__encode(const struct mig_shape *s, struct mig_buf *out)
 
 	if (s->nr_banks > MIG_MAX_BANKS || s->devices_len > MIG_MAX_DEVICES_LEN)
 		return -EINVAL;
-	put32(tmp, s->features);
-	put32(tmp + 4, s->nr_channels);
-	put32(tmp + 8, s->nr_cpus);
-	put32(tmp + 12, s->nr_banks);
-	put64(tmp + 16, s->nr_pages);
-	put64(tmp + 24, s->session);
+	put_le32(tmp, s->features);
+	put_le32(tmp + 4, s->nr_channels);
+	put_le32(tmp + 8, s->nr_cpus);
+	put_le32(tmp + 12, s->nr_banks);
+	put_le64(tmp + 16, s->nr_pages);
+	put_le64(tmp + 24, s->session);
 	mig_buf__put(out, tmp, 32);
 	for (i = 0; i < s->nr_banks; i++) {
-		put64(tmp, s->banks[i].gpa);
-		put64(tmp + 8, s->banks[i].size);
+		put_le64(tmp, s->banks[i].gpa);
+		put_le64(tmp + 8, s->banks[i].size);
 		mig_buf__put(out, tmp, 16);
 	}
-	put32(tmp, s->sev_mode);
-	put32(tmp + 4, s->devices_len);
+	put_le32(tmp, s->sev_mode);
+	put_le32(tmp + 4, s->devices_len);
 	mig_buf__put(out, tmp, 8);
 	mig_buf__put(out, s->devices, s->devices_len);
 	if (s->features & MIG_F_CPUID) {
 		if (s->nr_cpuid > MIG_MAX_CPUID)
 			return -EINVAL;
-		put32(tmp, s->nr_cpuid);
+		put_le32(tmp, s->nr_cpuid);
 		mig_buf__put(out, tmp, 4);
 		for (i = 0; i < s->nr_cpuid; i++) {
-			put32(tmp, s->cpuid[i].leaf);
-			put32(tmp + 4, s->cpuid[i].subleaf);
-			put32(tmp + 8, s->cpuid[i].reg);
-			put32(tmp + 12, s->cpuid[i].value);
+			put_le32(tmp, s->cpuid[i].leaf);
+			put_le32(tmp + 4, s->cpuid[i].subleaf);
+			put_le32(tmp + 8, s->cpuid[i].reg);
+			put_le32(tmp + 12, s->cpuid[i].value);
 			mig_buf__put(out, tmp, 16);
 		}
 	}
 	if (s->features & MIG_F_TSC) {
 		if (!s->tsc_khz)
 			return -EINVAL;
-		put32(tmp, s->tsc_khz);
+		put_le32(tmp, s->tsc_khz);
 		mig_buf__put(out, tmp, 4);
 	}
 	return out->err;
@@ -289,12 +268,12 @@ int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s)
 	memset(s, 0, sizeof(*s));
 	if (len < 32)
 		return -EPROTO;
-	s->features = get32(p);
-	s->nr_channels = get32(p + 4);
-	s->nr_cpus = get32(p + 8);
-	s->nr_banks = get32(p + 12);
-	s->nr_pages = get64(p + 16);
-	s->session = get64(p + 24);
+	s->features = get_le32(p);
+	s->nr_channels = get_le32(p + 4);
+	s->nr_cpus = get_le32(p + 8);
+	s->nr_banks = get_le32(p + 12);
+	s->nr_pages = get_le64(p + 16);
+	s->session = get_le64(p + 24);
 	if (s->features & ~MIG_F_KNOWN)
 		return -EOPNOTSUPP;
 	if (!s->nr_channels || s->nr_channels > MIG_MAX_CHANNELS ||
@@ -304,7 +283,7 @@ int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s)
 	if (len - off < (size_t)s->nr_banks * 16 + 8)
 		return -EPROTO;
 	for (i = 0; i < s->nr_banks; i++, off += 16) {
-		u64 gpa = get64(p + off), size = get64(p + off + 8);
+		u64 gpa = get_le64(p + off), size = get_le64(p + off + 8);
 
 		if (!size || !IS_ALIGNED(gpa, PAGE_SIZE) || !IS_ALIGNED(size, PAGE_SIZE) ||
 		    gpa + size < gpa)
@@ -315,8 +294,8 @@ int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s)
 	}
 	if (pages != s->nr_pages)
 		return -EPROTO;
-	s->sev_mode = get32(p + off);
-	s->devices_len = get32(p + off + 4);
+	s->sev_mode = get_le32(p + off);
+	s->devices_len = get_le32(p + off + 4);
 	off += 8;
 	if (s->sev_mode > 2 || s->devices_len > MIG_MAX_DEVICES_LEN ||
 	    len - off < s->devices_len)
@@ -330,15 +309,15 @@ int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s)
 	if (s->features & MIG_F_CPUID) {
 		if (len - off < 4)
 			return -EPROTO;
-		s->nr_cpuid = get32(p + off);
+		s->nr_cpuid = get_le32(p + off);
 		off += 4;
 		if (s->nr_cpuid > MIG_MAX_CPUID || len - off < (size_t)s->nr_cpuid * 16)
 			return -EPROTO;
 		for (i = 0; i < s->nr_cpuid; i++, off += 16) {
-			s->cpuid[i].leaf = get32(p + off);
-			s->cpuid[i].subleaf = get32(p + off + 4);
-			s->cpuid[i].reg = get32(p + off + 8);
-			s->cpuid[i].value = get32(p + off + 12);
+			s->cpuid[i].leaf = get_le32(p + off);
+			s->cpuid[i].subleaf = get_le32(p + off + 4);
+			s->cpuid[i].reg = get_le32(p + off + 8);
+			s->cpuid[i].value = get_le32(p + off + 12);
 			if (s->cpuid[i].reg > 3)
 				return -EPROTO;
 		}
@@ -346,7 +325,7 @@ int mig_shape__decode(const u8 *p, size_t len, struct mig_shape *s)
 	if (s->features & MIG_F_TSC) {
 		if (len - off < 4)
 			return -EPROTO;
-		s->tsc_khz = get32(p + off);
+		s->tsc_khz = get_le32(p + off);
 		off += 4;
 		if (s->tsc_khz < TSC_KHZ_MIN || s->tsc_khz > TSC_KHZ_MAX)	/* --tsc-khz's range */
 			return -EPROTO;
@@ -553,9 +532,9 @@ int mig_status__encode(u32 status, u32 features, const char *reason, struct mig_
 	size_t rl = reason ? strnlen(reason, MIG_MAX_REASON) : 0;
 	u8 tmp[12];
 
-	put32(tmp, status);
-	put32(tmp + 4, features);
-	put32(tmp + 8, (u32)rl);
+	put_le32(tmp, status);
+	put_le32(tmp + 4, features);
+	put_le32(tmp + 8, (u32)rl);
 	mig_buf__put(out, tmp, 12);
 	mig_buf__put(out, reason, rl);
 	return out->err;
@@ -568,9 +547,9 @@ int mig_status__decode(const u8 *p, size_t len, u32 *status, u32 *features,
 
 	if (len < 12)
 		return -EPROTO;
-	*status = get32(p);
-	*features = get32(p + 4);
-	rl = get32(p + 8);
+	*status = get_le32(p);
+	*features = get_le32(p + 4);
+	rl = get_le32(p + 8);
 	if (rl > MIG_MAX_REASON || len - 12 != rl)
 		return -EPROTO;
 	if (n) {
@@ -586,22 +565,22 @@ int mig_status__decode(const u8 *p, size_t len, u32 *status, u32 *features,
 
 void mig_end__encode(const struct mig_end *e, u8 out[24])
 {
-	put32(out, e->rounds);
-	put32(out + 4, e->nr_sections);
-	put64(out + 8, e->pages);
-	put32(out + 16, e->mem_crc);
-	put32(out + 20, e->flags);
+	put_le32(out, e->rounds);
+	put_le32(out + 4, e->nr_sections);
+	put_le64(out + 8, e->pages);
+	put_le32(out + 16, e->mem_crc);
+	put_le32(out + 20, e->flags);
 }
 
 int mig_end__decode(const u8 *p, size_t len, struct mig_end *e)
 {
 	if (len != 24)
 		return -EPROTO;
-	e->rounds = get32(p);
-	e->nr_sections = get32(p + 4);
-	e->pages = get64(p + 8);
-	e->mem_crc = get32(p + 16);
-	e->flags = get32(p + 20);
+	e->rounds = get_le32(p);
+	e->nr_sections = get_le32(p + 4);
+	e->pages = get_le64(p + 8);
+	e->mem_crc = get_le32(p + 16);
+	e->flags = get_le32(p + 20);
 	if (e->flags & ~(MIG_END_MEM_CRC | MIG_END_PAUSED) ||
 	    (!(e->flags & MIG_END_MEM_CRC) && e->mem_crc))
 		return -EPROTO;
@@ -610,36 +589,36 @@ int mig_end__decode(const u8 *p, size_t len, struct mig_end *e)
 
 void mig_chan_end__encode(const struct mig_chan_end *e, u8 out[24])
 {
-	put64(out, e->records);
-	put64(out + 8, e->pages);
-	put64(out + 16, e->bytes);
+	put_le64(out, e->records);
+	put_le64(out + 8, e->pages);
+	put_le64(out + 16, e->bytes);
 }
 
 int mig_chan_end__decode(const u8 *p, size_t len, struct mig_chan_end *e)
 {
 	if (len != 24)
 		return -EPROTO;
-	e->records = get64(p);
-	e->pages = get64(p + 8);
-	e->bytes = get64(p + 16);
+	e->records = get_le64(p);
+	e->pages = get_le64(p + 8);
+	e->bytes = get_le64(p + 16);
 	return 0;
 }
 
 /* ROUND: le32 round, le32 rsvd, le64 pages, le64 dirty pages per second. */
 void mig_round__encode(const struct mig_round *r, u8 p[24])
 {
-	put32(p, r->round);
-	put32(p + 4, 0);
-	put64(p + 8, r->pages);
-	put64(p + 16, r->dirty_rate);
+	put_le32(p, r->round);
+	put_le32(p + 4, 0);
+	put_le64(p + 8, r->pages);
+	put_le64(p + 16, r->dirty_rate);
 }
 
 int mig_round__decode(const u8 *p, size_t len, struct mig_round *r)
 {
-	if (len != 24 || get32(p + 4))
+	if (len != 24 || get_le32(p + 4))
 		return -EPROTO;
-	r->round = get32(p);
-	r->pages = get64(p + 8);
-	r->dirty_rate = get64(p + 16);
+	r->round = get_le32(p);
+	r->pages = get_le64(p + 8);
+	r->dirty_rate = get_le64(p + 16);
 	return 0;
 }

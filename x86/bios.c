@@ -36,12 +36,6 @@ static u16 blob_word(size_t off)
 	return lkvm_bios_blob[off] | lkvm_bios_blob[off + 1] << 8;
 }
 
-static void put16(u8 *p, u16 v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
 int bios__nr_cpus(struct kvm *kvm)
 {
 	if (kvm->cfg.nr_cpus > 0)
@@ -71,20 +65,20 @@ static int setup_ivt_bda(struct kvm *kvm)
 			h = BLOB_INT16;
 		else if (v == 0x1a)
 			h = BLOB_INT1A;
-		put16(&low[v * 4], blob_word(h));
-		put16(&low[v * 4 + 2], BIOS_SEG);
+		put_le16(&low[v * 4], blob_word(h));
+		put_le16(&low[v * 4 + 2], BIOS_SEG);
 	}
 
 	/* What Linux reads from the BDA: COM1, EBDA, base memory, 80x25 text. */
-	put16(&low[BDA_COM1], COM1_PORT);
-	put16(&low[BDA_EQUIPMENT], 0x0220);	/* 1 serial port, 80x25 colour */
-	put16(&low[BDA_EBDA_SEG], EBDA_SEG);
-	put16(&low[BDA_BASE_MEM_KB], EBDA_START >> 10);
+	put_le16(&low[BDA_COM1], COM1_PORT);
+	put_le16(&low[BDA_EQUIPMENT], 0x0220);	/* 1 serial port, 80x25 colour */
+	put_le16(&low[BDA_EBDA_SEG], EBDA_SEG);
+	put_le16(&low[BDA_BASE_MEM_KB], EBDA_START >> 10);
 	low[BDA_VIDEO_MODE] = 3;
-	put16(&low[BDA_VIDEO_COLS], 80);
-	put16(&low[BDA_CRTC_PORT], 0x3d4);
+	put_le16(&low[BDA_VIDEO_COLS], 80);
+	put_le16(&low[BDA_CRTC_PORT], 0x3d4);
 	low[BDA_VIDEO_ROWS] = 24;
-	put16(&low[BDA_CHAR_HEIGHT], 16);
+	put_le16(&low[BDA_CHAR_HEIGHT], 16);
 	return kvm__load_bytes(kvm, 0, low, sizeof(low));
 }
 
@@ -124,10 +118,10 @@ static int setup_data(struct kvm *kvm)
 	}
 	legacy_sizes(map, n, &ext88, &lo, &hi);
 	memset(data, 0, sizeof(data));
-	put16(&data[BIOS_DATA_EXT88 - BIOS_DATA_OFF], ext88);
-	put16(&data[BIOS_DATA_E801_LO - BIOS_DATA_OFF], lo);
-	put16(&data[BIOS_DATA_E801_HI - BIOS_DATA_OFF], hi);
-	put16(&data[BIOS_DATA_NR_E820 - BIOS_DATA_OFF], n);
+	put_le16(&data[BIOS_DATA_EXT88 - BIOS_DATA_OFF], ext88);
+	put_le16(&data[BIOS_DATA_E801_LO - BIOS_DATA_OFF], lo);
+	put_le16(&data[BIOS_DATA_E801_HI - BIOS_DATA_OFF], hi);
+	put_le16(&data[BIOS_DATA_NR_E820 - BIOS_DATA_OFF], n);
 	memcpy(&data[BIOS_DATA_E820 - BIOS_DATA_OFF], map, n * sizeof(map[0]));
 	return kvm__load_bytes(kvm, BIOS_START + BIOS_DATA_OFF, data,
 			       BIOS_DATA_E820 - BIOS_DATA_OFF + n * E820_ENTRY_SIZE);

@@ -34,21 +34,17 @@ static pthread_mutex_t route_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kvm_irq_routing_entry msi_routes[MAX_MSI_ROUTES];
 static int nr_msi_routes;
 
-static void put16(u8 *p, u16 v) { p[0] = v; p[1] = v >> 8; }
-static void put32(u8 *p, u32 v) { put16(p, v); put16(p + 2, v >> 16); }
-static u32 get32(const u8 *p) { return p[0] | p[1] << 8 | p[2] << 16 | (u32)p[3] << 24; }
-
 void pci__init_header(struct pci_device *pdev, u16 vendor, u16 device, u32 class_code,
 		      u16 subsys_vendor, u16 subsys)
 {
-	put16(pdev->cfg + PCI_VENDOR_ID, vendor);
-	put16(pdev->cfg + PCI_DEVICE_ID, device);
+	put_le16(pdev->cfg + PCI_VENDOR_ID, vendor);
+	put_le16(pdev->cfg + PCI_DEVICE_ID, device);
 	pdev->cfg[PCI_REVISION_ID] = 1;
 	pdev->cfg[PCI_CLASS_PROG] = class_code;
 	pdev->cfg[PCI_CLASS_PROG + 1] = class_code >> 8;
 	pdev->cfg[PCI_CLASS_PROG + 2] = class_code >> 16;
-	put16(pdev->cfg + PCI_SUBSYSTEM_VENDOR_ID, subsys_vendor);
-	put16(pdev->cfg + PCI_SUBSYSTEM_ID, subsys);
+	put_le16(pdev->cfg + PCI_SUBSYSTEM_VENDOR_ID, subsys_vendor);
+	put_le16(pdev->cfg + PCI_SUBSYSTEM_ID, subsys);
 	if (!pdev->cap_end)
 		pdev->cap_end = 0x40;
 }
@@ -86,22 +82,22 @@ static void bar_write(struct pci_device *pdev, int bar)
 {
 
 	u8 *p = pdev->cfg + PCI_BASE_ADDRESS_0 + 4 * bar;
-	u32 size = pdev->bar_size[bar], v = get32(p) & ~0xfu;
+	u32 size = pdev->bar_size[bar], v = get_le32(p) & ~0xfu;
 
 	if (!size) {
-		put32(p, 0);
+		put_le32(p, 0);
 		return;
 	}
 	v &= ~(size - 1);
 	if (v == ~(size - 1) || v == pdev->bar_addr[bar]) {
 		/* A sizing probe (all ones) or the address we gave it. */
-		put32(p, v);
+		put_le32(p, v);
 		return;
 	}
 	/* The guest can do this in a loop: not one log line each time. */
 	pr_limited(pr_warn, &bar_log, "pci %02x: BAR%d: guest moved it to %#x; lkvm keeps "
 		   "BARs fixed at %#x", pdev->dev_nr, bar, v, pdev->bar_addr[bar]);
-	put32(p, pdev->bar_addr[bar]);
+	put_le32(p, pdev->bar_addr[bar]);
 }
 
 static void header_write(struct pci_device *pdev, u32 off, const u8 *data, u32 len)
@@ -165,9 +161,9 @@ static void config_addr_io(struct kvm_cpu *vcpu, u64 port, u8 *data, u32 len,
 	}
 	pthread_mutex_lock(&pci_lock);
 	if (is_write)
-		config_addr = get32(data) & 0x80fffffc;
+		config_addr = get_le32(data) & 0x80fffffc;
 	else
-		put32(data, config_addr);
+		put_le32(data, config_addr);
 	pthread_mutex_unlock(&pci_lock);
 }
 
@@ -208,7 +204,7 @@ int pci__register(struct kvm *kvm, struct pci_device *pdev)
 		pdev->bar_addr[i] = base;
 		mmio_next = base + size;
 		/* 32-bit, non-prefetchable memory BAR: low bits all zero. */
-		put32(pdev->cfg + PCI_BASE_ADDRESS_0 + 4 * i, base);
+		put_le32(pdev->cfg + PCI_BASE_ADDRESS_0 + 4 * i, base);
 	}
 	pdev->dev_nr = slot;
 	if (pdev->cfg[PCI_INTERRUPT_PIN]) {
