@@ -12,7 +12,7 @@ step "a guest that greets and powers off"
 step "four vCPUs brought up with INIT-SIPI-SIPI, then a clean shutdown"
 ./lkvm run -k tests/guests/smp -c 4 -p cpus=4 || exit 1
 
-step "live migration: a counting guest moves to a second lkvm mid-run"
+step "live migration: a counting guest moves to a second lkvm mid-run, over a sealed stream"
 LKVM_DIR=$(mktemp -d /tmp/lkvm-demo.XXXXXX)
 export LKVM_DIR
 # A port nothing listens on (a connection to it is refused).
@@ -29,11 +29,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The stream is sealed (AES-256-GCM) with a key both ends read: 32 random
+# bytes that only their owner may read, as lkvm requires.
+key="$LKVM_DIR/migration.key"
+(umask 077 && head -c 32 /dev/urandom >"$key") || exit 1
+
 # Each VMM's guest output and its own log lines, marked with where they come from.
 ./lkvm run -k tests/guests/counter --name demo-src -p delay=100000 \
 	> >(sed -u 's/^/[source]      /') 2> >(sed -u 's/^/[source]      /' >&2) &
 src_pid=$!
-./lkvm run --name demo-dst --incoming 127.0.0.1:$port \
+./lkvm run --name demo-dst --incoming 127.0.0.1:$port --incoming-key "$key" \
 	> >(sed -u 's/^/[destination] /') 2> >(sed -u 's/^/[destination] /' >&2) &
 dst_pid=$!
 # Let the source count a little and the destination start listening (lkvm
@@ -44,7 +49,7 @@ for _ in $(seq 100); do
 done
 sleep 1
 ./lkvm list
-if ! ./lkvm migrate --name demo-src --to 127.0.0.1:$port; then
+if ! ./lkvm migrate --name demo-src --to 127.0.0.1:$port --key "$key"; then
 	echo "demo: migration failed (the source guest keeps running)" >&2
 	exit 1
 fi
