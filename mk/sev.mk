@@ -29,3 +29,8 @@ $(SEV_FUZZ): tests/fuzz/fuzz-sev-model.c tests/fuzz/fuzz-input.h $(SEV_FUZZ_SRCS
 
 .PHONY: fuzz-sev
 fuzz-sev: $(SEV_FUZZ)
+
+# tests/integration/sev-model-fuzz.sh runs it briefly.
+check-extra::
+	@$(MAKE) --no-print-directory $(SEV_FUZZ) 2>$(O)/fuzz-sev-model-build.log || \
+		echo "fuzz-sev-model: not built (see $(O)/fuzz-sev-model-build.log)"
