@@ -183,7 +183,7 @@ u64 ipc__deadline(int timeout_ms);
  * (got, if not NULL, says how many bytes came first), or -errno.
  */
 int ipc__recv(int fd, void *buf, size_t len, u64 deadline, size_t *got);
-/* Names: 1..IPC_NAME_MAX chars of [A-Za-z0-9._-], not starting with '.'. */
+/* Names: 1..IPC_NAME_MAX chars of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool ipc__valid_name(const char *name);
 /*
  * The socket directory ($LKVM_DIR or ~/.lkvm) into buf.  With create, make
