@@ -291,43 +291,143 @@ int mig_crypt__writev(struct mig_chan *c, struct iovec *iov, int cnt)
 	return 0;
 }
 
-/* The next frame, opened into rbuf; -EKEYREJECTED if it does not authenticate. */
-static int open_frame(struct mig_chan *c)
+/* The next frame's length word: checked before use; a changed one that passes fails the tag. */
+static int read_len(struct mig_chan *c, u8 hdr[LEN_SIZE], u32 *len)
+{
+	int ret = mig_chan__raw_read(c, hdr, LEN_SIZE);
+
+	if (ret)
+		return ret;
+	*len = get_le32(hdr);
+	return *len && *len <= MIG_FRAME_MAX ? 0 : -EKEYREJECTED;
+}
+
+static int open_begin(struct mig_crypt *k, const u8 hdr[LEN_SIZE])
+{
+	u8 iv[12];
+	int outl;
+
+	frame_iv(k->n_in, iv);
+	if (EVP_DecryptInit_ex(k->dec, NULL, NULL, NULL, iv) != 1 ||
+	    EVP_DecryptUpdate(k->dec, NULL, &outl, hdr, LEN_SIZE) != 1)
+		return -EIO;
+	return 0;
+}
+
+/* The tag: 0 if the frame authenticates, else -EKEYREJECTED. */
+static int open_end(struct mig_crypt *k, u8 tag[TAG_SIZE])
+{
+	u8 dummy[16];
+	int outl;
+
+	if (EVP_CIPHER_CTX_ctrl(k->dec, EVP_CTRL_GCM_SET_TAG, TAG_SIZE, tag) != 1)
+		return -EIO;
+	if (EVP_DecryptFinal_ex(k->dec, dummy, &outl) != 1)
+		return -EKEYREJECTED;
+	k->n_in++;
+	return 0;
+}
+
+/* The frame's ciphertext and tag (its length word already read) into rbuf. */
+static int read_body(struct mig_chan *c, u32 len)
 {
 	struct mig_crypt *k = c->crypt;
-	u8 hdr[LEN_SIZE], iv[12];
-	int outl, ret;
-	u32 len;
 
 	if (!k->rbuf) {
 		k->rbuf = malloc(MIG_FRAME_MAX + TAG_SIZE);
 		if (!k->rbuf)
 			return -ENOMEM;
 	}
-	ret = mig_chan__raw_read(c, hdr, sizeof(hdr));
+	return mig_chan__raw_read(c, k->rbuf, (size_t)len + TAG_SIZE);
+}
+
+/* The frame (length word already read), opened in rbuf. */
+static int open_frame(struct mig_chan *c, const u8 hdr[LEN_SIZE], u32 len)
+{
+	struct mig_crypt *k = c->crypt;
+	int outl, ret;
+
+	ret = read_body(c, len);
+	if (!ret)
+		ret = open_begin(k, hdr);
 	if (ret)
 		return ret;
-	len = get_le32(hdr);
-	/* Checked before use; a changed length that passes fails the tag. */
-	if (!len || len > MIG_FRAME_MAX)
-		return -EKEYREJECTED;
-	ret = mig_chan__raw_read(c, k->rbuf, (size_t)len + TAG_SIZE);
-	if (ret)
-		return ret;
-	frame_iv(k->n_in, iv);
-	if (EVP_DecryptInit_ex(k->dec, NULL, NULL, NULL, iv) != 1 ||
-	    EVP_DecryptUpdate(k->dec, NULL, &outl, hdr, sizeof(hdr)) != 1 ||
-	    EVP_DecryptUpdate(k->dec, k->rbuf, &outl, k->rbuf, (int)len) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(k->dec, EVP_CTRL_GCM_SET_TAG, TAG_SIZE, k->rbuf + len) != 1)
+	if (EVP_DecryptUpdate(k->dec, k->rbuf, &outl, k->rbuf, (int)len) != 1)
 		return -EIO;
-	if (EVP_DecryptFinal_ex(k->dec, k->rbuf + len, &outl) != 1) {
+	ret = open_end(k, k->rbuf + len);
+	if (ret) {
 		OPENSSL_cleanse(k->rbuf, len);
-		return -EKEYREJECTED;
+		return ret;
 	}
-	k->n_in++;
 	k->r_len = len;
 	k->r_pos = 0;
 	return 0;
+}
+
+/* len bytes of an iovec array, from (v, off) on, walked piece by piece. */
+struct span {
+	const struct iovec *v;
+	size_t off, left;
+};
+
+static size_t span_next(struct span *s, u8 **p)
+{
+	size_t n;
+
+	if (!s->left)
+		return 0;
+	while (s->off == s->v->iov_len) {
+		s->v++;
+		s->off = 0;
+	}
+	n = min(s->v->iov_len - s->off, s->left);
+	*p = (u8 *)s->v->iov_base + s->off;
+	s->off += n;
+	s->left -= n;
+	return n;
+}
+
+/*
+ * The frame (length word already read) opened where the caller wants its
+ * bytes: read into rbuf as any frame, but decrypted from there straight
+ * into the caller's iovecs from (iov, off) on.  This saves a copy of every
+ * byte for the bulk reads (RAM page data into guest memory), which want a
+ * whole frame or more; record headers and tables still go through rbuf.
+ *
+ * The tag is checked only after the plaintext is in the caller's memory,
+ * so until then those bytes are not the stream's: if the tag fails they
+ * are wiped, the read fails with -EKEYREJECTED and so does every later one
+ * (mig_crypt__readv), and the record parser never sees them.  On the
+ * destination that memory is guest RAM, and a guest whose stream failed
+ * never runs: a data channel's error fails the migration in dest.c ("the
+ * guest is not started"), the incoming run hook returns it, and
+ * builtin-run.c then starts no vCPU.
+ */
+static int open_into(struct mig_chan *c, const u8 hdr[LEN_SIZE], u32 len,
+		     const struct iovec *iov, size_t off)
+{
+	struct mig_crypt *k = c->crypt;
+	struct span s = { iov, off, len };
+	u8 *p, *q;
+	size_t n;
+	int outl, ret;
+
+	ret = read_body(c, len);
+	if (!ret)
+		ret = open_begin(k, hdr);
+	if (ret)
+		return ret;		/* nothing written to the caller's memory yet */
+	for (q = k->rbuf; !ret && (n = span_next(&s, &p)); q += n)
+		if (EVP_DecryptUpdate(k->dec, p, &outl, q, (int)n) != 1)
+			ret = -EIO;
+	if (!ret)
+		ret = open_end(k, k->rbuf + len);
+	if (ret) {
+		s = (struct span){ iov, off, len };
+		while ((n = span_next(&s, &p)))
+			OPENSSL_cleanse(p, n);
+	}
+	return ret;
 }
 
 bool mig_crypt__opened(const struct mig_chan *c)
@@ -338,29 +438,68 @@ bool mig_crypt__opened(const struct mig_chan *c)
 int mig_crypt__readv(struct mig_chan *c, struct iovec *iov, int cnt)
 {
 	struct mig_crypt *k = c->crypt;
-	size_t off = 0;
+	size_t off = 0, want = 0;
+	int i;
 
+	for (i = 0; i < cnt; i++)
+		want += iov[i].iov_len;
 	while (cnt && !iov->iov_len)
 		iov++, cnt--;
 	while (cnt) {
 		size_t piece;
 
 		if (k->r_pos == k->r_len) {
+			u8 hdr[LEN_SIZE];
+			u32 len;
 			int ret;
 
 			if (k->r_err)
 				return k->r_err;
-			ret = open_frame(c);
-			/* A frame that failed its tag ends the stream; a timeout is the caller's. */
+			/* A timeout here is the caller's: no byte of a frame is taken yet. */
+			ret = read_len(c, hdr, &len);
 			if (ret == -EKEYREJECTED)
 				k->r_err = ret;
 			if (ret)
 				return ret;
+			/*
+			 * Past its length word a frame cannot be resumed: any failure
+			 * from here on ends the stream (a tag that fails, a cut, a
+			 * timeout mid-frame).
+			 */
+			if (want < len) {
+				ret = open_frame(c, hdr, len);
+			} else {
+				ret = open_into(c, hdr, len, iov, off);
+				piece = len;
+				want -= len;
+				/* Advance (iov, cnt, off) past the frame's bytes. */
+				while (!ret && piece) {
+					size_t n = min(iov->iov_len - off, piece);
+
+					off += n;
+					piece -= n;
+					if (off == iov->iov_len) {
+						iov++;
+						cnt--;
+						off = 0;
+					}
+				}
+				while (!ret && cnt && !iov->iov_len)
+					iov++, cnt--;
+			}
+			if (ret) {
+				k->r_err = ret;
+				return ret;
+			}
+			if (k->r_pos == k->r_len)
+				continue;	/* opened into the caller's iovecs */
 		}
 		piece = min(iov->iov_len - off, (size_t)(k->r_len - k->r_pos));
-		memcpy((u8 *)iov->iov_base + off, k->rbuf + k->r_pos, piece);
+		if (piece)	/* an empty iovec may have no base */
+			memcpy((u8 *)iov->iov_base + off, k->rbuf + k->r_pos, piece);
 		k->r_pos += piece;
 		off += piece;
+		want -= piece;
 		if (off == iov->iov_len) {
 			iov++;
 			cnt--;

@@ -9,6 +9,11 @@
  *     sizes it gives: with no change every byte comes back as written; with
  *     a change the reader fails before returning any byte of a changed
  *     frame, and never returns bytes that differ from what was sealed;
+ *     reads that want a whole frame or more (chunk bit 6: up to 1 MiB)
+ *     have it opened straight into the caller's memory, and a read that
+ *     fails leaves there nothing but bytes of frames that opened (a
+ *     forged frame's plaintext or a cut one's ciphertext is wiped or was
+ *     never written);
  *   - the raw input read as a stream under a fixed key never yields a
  *     byte (nobody without the key makes a frame that opens), whatever its
  *     lengths say, without reading past its end.
@@ -68,22 +73,33 @@ static size_t seal(const u8 *pt, size_t n, const u8 *sz, size_t nsz, u8 **out)
 	return len > 0 ? (size_t)len : 0;
 }
 
-/* Read n bytes from wire into got, in chunks; returns the bytes read and the error. */
-static size_t open_all(const u8 *wire, size_t wlen, u8 *got, size_t n, u8 chunk, int *err)
+#define POISON	0xa5
+
+/*
+ * Read n bytes from wire into got, in chunks; returns the bytes read and
+ * the error.  pt: what was sealed (NULL: nothing opens).
+ */
+static size_t open_all(const u8 *wire, size_t wlen, u8 *got, const u8 *pt, size_t n, u8 chunk,
+		       int *err)
 {
 	struct mig_chan c;
 	size_t off = 0;
 
 	*err = 0;
+	memset(got, POISON, n);
 	mig_chan__init_buf(&c, wire, wlen);
 	ASSERT(!mig_crypt__attach(&c, key, nc, ns, pre, false));
 	while (off < n) {
-		size_t k = (size_t)chunk * 97 + 1;
+		/* Up to 24 KiB, or up to 1 MiB: whole frames, opened in place. */
+		size_t k = chunk & 0x40 ? (size_t)(chunk & 0x3f) * 16411 + 1 : (size_t)chunk * 97 + 1;
 
 		k = k > n - off ? n - off : k;
 		*err = mig_chan__read(&c, got + off, k);
-		if (*err)
+		if (*err) {
+			for (size_t i = off; i < off + k; i++)
+				ASSERT(got[i] == POISON || !got[i] || (pt && got[i] == pt[i]));
 			break;
+		}
 		off += k;
 	}
 	mig_chan__close(&c);
@@ -121,24 +137,24 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		pt = rep;
 		n = big;
 	}
-	got = malloc(n + 1);
+	got = malloc((n > size ? n : size) + 1);	/* case 4 reads size bytes */
 	ASSERT(got);
 	wlen = seal(pt, n, sz, nsz, &wire);
 	off = wlen ? where % wlen : 0;
 	switch (mode) {
 	case 0:					/* unchanged */
-		read = open_all(wire, wlen, got, n, chunk, &err);
+		read = open_all(wire, wlen, got, pt, n, chunk, &err);
 		ASSERT(!err && read == n && !memcmp(got, pt, n));
 		break;
 	case 1:					/* one bit flipped */
 		if (!wlen)
 			break;
 		wire[off] ^= 1u << (data[2] & 7);
-		read = open_all(wire, wlen, got, n, chunk, &err);
+		read = open_all(wire, wlen, got, pt, n, chunk, &err);
 		ASSERT(err && !memcmp(got, pt, read) && read <= off);
 		break;
 	case 2:					/* cut */
-		read = open_all(wire, off, got, n, chunk, &err);
+		read = open_all(wire, off, got, pt, n, chunk, &err);
 		ASSERT((err == -EPIPE || (!n && !err)) && !memcmp(got, pt, read));
 		break;
 	case 3: {				/* the first frame repeated */
@@ -151,13 +167,13 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		ASSERT(dup2);
 		memcpy(dup2, wire, flen);
 		memcpy(dup2 + flen, wire, wlen);
-		read = open_all(dup2, wlen + flen, got, n, chunk, &err);
+		read = open_all(dup2, wlen + flen, got, pt, n, chunk, &err);
 		ASSERT(err == -EKEYREJECTED && !memcmp(got, pt, read) && read <= flen - 20);
 		free(dup2);
 		break;
 	}
 	case 4:					/* the raw input as a stream: nothing opens */
-		read = open_all(data, size, got, size, chunk, &err);
+		read = open_all(data, size, got, NULL, size, chunk, &err);
 		ASSERT(err && !read);
 		break;
 	}

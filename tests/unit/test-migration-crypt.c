@@ -3,7 +3,9 @@
  * sealed frames read back through any chunking, and every way a stream
  * can be altered (a flipped bit anywhere, a cut, a dropped, repeated,
  * reordered or reflected frame, another key, nonce or preamble) failing
- * as "does not authenticate" before a byte of it is handed on.  Key files
+ * as "does not authenticate" before a byte of it is handed on, also when
+ * a read wants whole frames and they are opened straight into the
+ * caller's memory (RAM page data into guest memory).  Key files
  * are refused when open to others, too short or too long.
  */
 #include <errno.h>
@@ -210,6 +212,113 @@ static void test_any_flip_rejected(void)
 	free(src);
 }
 
+/*
+ * As the RAM path reads: a record header, its table, then the page data
+ * in one readv over scattered pages (out of address order, with empty
+ * iovecs between), which wants whole frames and so has them opened into
+ * the pages themselves.  Batches of 2 MiB + 12 KiB, three of them.
+ */
+#define BATCH_HDR	(40 + 512 * 24)
+#define BATCH_PAGES	512
+
+static void test_scattered_pages(void)
+{
+	size_t per = BATCH_HDR + BATCH_PAGES * 4096, n = 3 * per, wlen;
+	u8 *src = pattern(n, 21), *wire, *dst = malloc(n), hdr[BATCH_HDR];
+	struct iovec iov[2 * BATCH_PAGES], w = { src, per };
+	struct mig_chan c;
+
+	REQUIRE(dst);
+	/* One write per batch, as ram.c's flush. */
+	{
+		struct iovec ws[3] = { w, { src + per, per }, { src + 2 * per, per } };
+
+		wire = seal(ws, 3, 1, true, &wlen);
+	}
+	mig_chan__init_buf(&c, wire, wlen);
+	REQUIRE(!mig_crypt__attach(&c, key, nc, ns, pre, false));
+	memset(dst, 0, n);
+	for (int b = 0; b < 3; b++) {
+		u8 *pages = dst + b * per;
+
+		CHECK_EQ(mig_chan__read(&c, hdr, 40), 0);
+		CHECK_EQ(mig_chan__read(&c, hdr + 40, BATCH_HDR - 40), 0);
+		CHECK(!memcmp(hdr, src + b * per, BATCH_HDR));
+		/* Page i of the batch lands at slot 511 - i: nothing is contiguous. */
+		for (int i = 0; i < BATCH_PAGES; i++) {
+			iov[2 * i] = (struct iovec){ pages + (size_t)(BATCH_PAGES - 1 - i) * 4096, 4096 };
+			iov[2 * i + 1] = (struct iovec){ NULL, 0 };
+		}
+		CHECK_EQ(mig_chan__readv(&c, iov, 2 * BATCH_PAGES), 0);
+		for (int i = 0; i < BATCH_PAGES; i++)
+			CHECK(!memcmp(pages + (size_t)(BATCH_PAGES - 1 - i) * 4096,
+				      src + b * per + BATCH_HDR + (size_t)i * 4096, 4096));
+	}
+	CHECK_EQ(mig_chan__read(&c, hdr, 1), -EPIPE);	/* and nothing more */
+	mig_chan__close(&c);
+	free(wire);
+	free(dst);
+	free(src);
+}
+
+/*
+ * A frame changed or cut where the read wants it whole (opened into the
+ * caller's memory): the read fails, nothing of that frame is left in the
+ * caller's memory (neither what it decrypted to nor its ciphertext), and
+ * every later read fails too.  Frames before it in the same read were
+ * checked and may be there.
+ */
+static void test_direct_forged(void)
+{
+	size_t n = 3 * MIG_FRAME_MAX, wlen, f = 4 + MIG_FRAME_MAX + 16;
+	u8 *src = pattern(n, 33), *dst = malloc(n), *wire;
+	struct iovec iov = { src, n };
+	struct { size_t off; u8 bit; const char *what; } cases[] = {
+		{ f + 4 + 1000, 0x04, "frame 1's ciphertext" },
+		{ 2 * f - 1, 0x80, "frame 1's tag" },
+		{ f + 2, 0x01, "frame 1's length" },
+		{ 0, 0, "frame 1 cut in its middle" },
+	};
+	struct mig_chan c;
+
+	REQUIRE(dst);
+	wire = seal(&iov, 1, 1, false, &wlen);
+	REQUIRE(wlen == 3 * f);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t len = cases[i].bit ? wlen : f + 4 + 5000;
+		bool clean = true;
+		int ret;
+
+		wire[cases[i].off] ^= cases[i].bit;
+		memset(dst, 0xee, n);
+		mig_chan__init_buf(&c, wire, len);
+		REQUIRE(!mig_crypt__attach(&c, key, nc, ns, pre, false));
+		ret = mig_chan__read(&c, dst, n);
+		CHECK_EQ(ret, cases[i].bit ? -EKEYREJECTED : -EPIPE);
+		/* Frame 0 opened (checked) before; frame 1 wiped or never written. */
+		CHECK(!memcmp(dst, src, MIG_FRAME_MAX));
+		for (size_t k = MIG_FRAME_MAX; k < 2 * MIG_FRAME_MAX; k++)
+			clean &= dst[k] == 0 || dst[k] == 0xee;
+		CHECK(clean);
+		if (!clean)
+			fprintf(stderr, "  %s: bytes of frame 1 left in the caller's memory\n",
+				cases[i].what);
+		CHECK_EQ(mig_chan__read(&c, dst, 1), ret);	/* and so stays */
+		CHECK_EQ(mig_chan__read(&c, dst, n), ret);
+		mig_chan__close(&c);
+		wire[cases[i].off] ^= cases[i].bit;
+	}
+	/* Unchanged, the same read opens all three. */
+	mig_chan__init_buf(&c, wire, wlen);
+	REQUIRE(!mig_crypt__attach(&c, key, nc, ns, pre, false));
+	CHECK_EQ(mig_chan__read(&c, dst, n), 0);
+	CHECK(!memcmp(dst, src, n));
+	mig_chan__close(&c);
+	free(wire);
+	free(dst);
+	free(src);
+}
+
 /* Frames of the same stream dropped, repeated, swapped, or sent back. */
 static void test_frame_order(void)
 {
@@ -355,6 +464,8 @@ TEST_MAIN_BEGIN("test-migration-crypt")
 	RUN(test_hkdf_rfc5869);
 	RUN(test_roundtrip);
 	RUN(test_any_flip_rejected);
+	RUN(test_scattered_pages);
+	RUN(test_direct_forged);
 	RUN(test_frame_order);
 	RUN(test_other_keys);
 	RUN(test_preamble_flag);
