@@ -67,6 +67,7 @@ static void *rx_fn(void *a)
 {
 	struct rx *r = a;
 
+	pthread_setname_np(pthread_self(), "bench-rx");	/* for perf --sort comm */
 	r->ret = mig_incoming__recv(r->in, &r->c, false, &r->counted);
 	r->cpu = thread_cpu_s();
 	return NULL;
@@ -76,6 +77,7 @@ static void *tx_fn(void *a)
 {
 	struct tx *t = a;
 
+	pthread_setname_np(pthread_self(), "bench-tx");
 	t->ret = mig_ram__send(t->rs, &t->c, t->idx, NULL, 0, &t->st);
 	if (!t->ret)
 		t->ret = mig_ram__send_chan_end(&t->c, &t->st);
