@@ -73,7 +73,7 @@ run_case() {	# LABEL MULTIFD PREALLOC MEM [initrd args]; TLS=1: over TLS ($tmp/p
 		if [ "$tls" = 1 ]; then
 			for p in $sp $dp; do
 				hmp $p "migrate_set_parameter tls-creds tls0" >/dev/null
-				hmp $p "info migrate_parameters" | grep -q "tls-creds: tls0" ||
+				hmp $p "info migrate_parameters" | grep -q "tls-creds: '\?tls0'\?$" ||
 					echo "  $label: tls-creds did not take on port $p"
 			done
 		fi
