@@ -158,7 +158,7 @@ static double raw_tcp(u8 *src, u8 *dst, u64 bytes, bool hot, double *cpu_per_gb)
 int main(int argc, char **argv)
 {
 	u64 mib = argc > 1 ? strtoull(argv[1], NULL, 0) : 512;
-	u32 nch = argc > 2 && strcmp(argv[2], "auto") ? (u32)atoi(argv[2]) : mig__default_channels(), i;
+	u32 nch = argc > 2 && strcmp(argv[2], "auto") ? (u32)atoi(argv[2]) : 0, i;
 	bool zero = argc > 3 && !strcmp(argv[3], "zero");
 	bool lazy = false, rawonly = false, keyed = false;
 	u64 pages = mib << 8, t0;
@@ -178,6 +178,8 @@ int main(int argc, char **argv)
 		rawonly |= !strcmp(argv[a], "rawonly");
 		keyed |= !strcmp(argv[a], "key");
 	}
+	if (!nch)	/* "auto" or none: what lkvm migrate would use */
+		rs.nr_channels = nch = mig__default_channels(keyed);
 	if (src == MAP_FAILED || dst == MAP_FAILED || !nch || nch > MIG_MAX_CHANNELS)
 		return 1;
 	if (!zero) {

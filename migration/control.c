@@ -106,6 +106,8 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	p.compress = req.compress;
 	p.wait_ready_ms = req.wait_ready_ms;
 	p.keyed = req.flags & MIG_IPC_KEY;
+	if (!req.channels)
+		p.channels = mig__default_channels(p.keyed);
 	memcpy(p.key, req.key, sizeof(p.key));
 	explicit_bzero(req.key, sizeof(req.key));
 
