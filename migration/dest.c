@@ -552,6 +552,17 @@ static int incoming_cleanup(struct kvm *kvm)
 #define MAX_STRANGERS		8
 #define MAX_PENDING		(MIG_MAX_CHANNELS + MAX_STRANGERS)
 #define PREAMBLE_WAIT_MS	10000
+/*
+ * SO_RCVLOWAT does not keep TCP's poll() quiet: it reports POLLIN below
+ * it under receive memory pressure (a first frame sent a byte a segment)
+ * and when the window left is under a segment (most of a large frame
+ * sent).  A keyed connection that woke so with its frame not all in is
+ * not polled for input for this long, so a stranger cannot make the loop
+ * spin; a real source's HELLO, one small write, does not wait on it.
+ */
+#define FRAME_RECHECK_MS	50
+/* A conforming source's first frame is its HELLO record and nothing else. */
+#define FIRST_FRAME_MAX		(MIG_HDR_SIZE + MIG_MAX_HELLO)
 
 /*
  * A keyed destination also does the nonce exchange here, and takes a
@@ -571,6 +582,7 @@ struct pending {
 	u32 frame;		/* PEND_FRAME: the first frame's size once known */
 	enum pend_stage stage;
 	u64 deadline;
+	u64 quiet_until;	/* PEND_FRAME: not polled for input before this */
 	u32 channel;
 	u64 session;
 	u8 pre[MIG_PREAMBLE_SIZE];
@@ -807,8 +819,9 @@ static bool pending_frame_in(struct pending *p, short revents)
 	    recv(p->fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT) == sizeof(hdr)) {
 		u32 len = get_le32(hdr);
 
-		if (!len || len > MIG_FRAME_MAX) {
-			pending_drop(p, "its first frame's length (%u) is no frame's", len);
+		if (!len || len > FIRST_FRAME_MAX) {
+			pending_drop(p, "its first frame's length (%u) is no HELLO's (1..%u)", len,
+				     FIRST_FRAME_MAX);
 			return false;
 		}
 		p->frame = MIG_FRAME_OVERHEAD + len;
@@ -820,6 +833,8 @@ static bool pending_frame_in(struct pending *p, short revents)
 	}
 	if (revents & (POLLRDHUP | POLLHUP | POLLERR))
 		pending_drop(p, "closed after %s", pending_progress(p));
+	else if (revents & POLLIN)	/* woken below SO_RCVLOWAT: not again at once */
+		p->quiet_until = now_ns() + FRAME_RECHECK_MS * 1000000ULL;
 	return false;
 }
 
@@ -896,6 +911,11 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 			pfd[i + 1].events = POLLIN | POLLRDHUP;
 			if (pend[i].fd >= 0 && (!next || pend[i].deadline < next))
 				next = pend[i].deadline;
+			if (pend[i].fd >= 0 && pend[i].quiet_until > now) {
+				pfd[i + 1].events = POLLRDHUP;	/* a hang-up still ends it */
+				if (!next || pend[i].quiet_until < next)
+					next = pend[i].quiet_until;
+			}
 		}
 		wait_ms = !next ? -1 : next <= now ? 0 : (int)((next - now + 999999) / 1000000);
 		ret = poll(pfd, MAX_PENDING + 1, wait_ms);
