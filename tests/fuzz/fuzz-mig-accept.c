@@ -155,12 +155,17 @@ static int fz_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	struct sockaddr_storage ss;
 	struct conn *c;
-	int nfd = accept4(fd, NULL, NULL, flags);
+	int nfd;
 
+	/*
+	 * The listener blocks, as lkvm's does: an accept with nothing queued
+	 * would wait for ever (dest.c must poll first).
+	 */
+	if (q_head == q_tail)
+		abort();
+	nfd = accept4(fd, NULL, NULL, flags);
 	if (nfd < 0)
 		return nfd;
-	if (q_head == q_tail)
-		abort();	/* a connection the harness did not make */
 	/* A number dest.c closed (a dropped stranger) comes back here. */
 	while ((c = conn_of(nfd)))
 		c->sfd = -1;
@@ -492,7 +497,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* abstract namespace: no file */
 	snprintf(laddr.sun_path + 1, sizeof(laddr.sun_path) - 1, "lkvm-fuzz-accept-%d", getpid());
 	laddr_len = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(laddr.sun_path + 1);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&laddr, laddr_len) ||
 	    listen(lfd, 4 * MAX_CONNS))
 		abort();
