@@ -797,7 +797,7 @@ static bool pending_reply(struct pending *p)
 	}
 	p->stage = PEND_FRAME;
 	p->got = 0;
-	pending_lowat(p, MIG_FRAME_OVERHEAD);	/* the length word, at least */
+	pending_lowat(p, 4);	/* its length word: checked as soon as it is in */
 	return true;
 }
 
