@@ -108,7 +108,9 @@ if dirty_pair $t; then
 		"$LKVM" migrate --cancel --name $t-s >/dev/null 2>&1
 		wait $MPID; rc=$?
 		kill -CONT "$DST_PID"
-		after=$(rate "$T_TMP/$t-s.out")
+		# The better of two seconds: on a loaded host one second can be slow.
+		after=$(rate "$T_TMP/$t-s.out"); a2=$(rate "$T_TMP/$t-s.out")
+		[ "$a2" -gt "$after" ] && after=$a2
 		echo "$t: vCPU 0 counts/s: $before before, $during at $(last_throttle "$T_TMP/$t.mig.err")% or more, $after after the cancel"
 		if [ $rc -ne 1 ] || ! grep -q '"guest":"source"' "$T_TMP/$t.mig.out"; then
 			fail $t "cancel: rc $rc, $(cat "$T_TMP/$t.mig.out")"
