@@ -430,6 +430,25 @@ static int open_into(struct mig_chan *c, const u8 hdr[LEN_SIZE], u32 len,
 	return ret;
 }
 
+/*
+ * Move (iov, cnt, off) on by n bytes, and past every iovec then full or
+ * empty: afterwards cnt is 0 or (iov, off) is a byte the caller wants.
+ */
+static void iov_forward(struct iovec **iov, int *cnt, size_t *off, size_t n)
+{
+	while (*cnt) {
+		size_t step = min((*iov)->iov_len - *off, n);
+
+		*off += step;
+		n -= step;
+		if (*off < (*iov)->iov_len)
+			return;
+		(*iov)++;
+		(*cnt)--;
+		*off = 0;
+	}
+}
+
 bool mig_crypt__opened(const struct mig_chan *c)
 {
 	return c->crypt && c->crypt->n_in;
@@ -443,8 +462,7 @@ int mig_crypt__readv(struct mig_chan *c, struct iovec *iov, int cnt)
 
 	for (i = 0; i < cnt; i++)
 		want += iov[i].iov_len;
-	while (cnt && !iov->iov_len)
-		iov++, cnt--;
+	iov_forward(&iov, &cnt, &off, 0);
 	while (cnt) {
 		size_t piece;
 
@@ -455,7 +473,11 @@ int mig_crypt__readv(struct mig_chan *c, struct iovec *iov, int cnt)
 
 			if (k->r_err)
 				return k->r_err;
-			/* A timeout here is the caller's: no byte of a frame is taken yet. */
+			/*
+			 * A timeout here is the caller's (no caller retries one).  Had
+			 * part of the length word come, the stream is out of step and
+			 * the next frame fails its tag: it fails safe.
+			 */
 			ret = read_len(c, hdr, &len);
 			if (ret == -EKEYREJECTED)
 				k->r_err = ret;
@@ -470,22 +492,9 @@ int mig_crypt__readv(struct mig_chan *c, struct iovec *iov, int cnt)
 				ret = open_frame(c, hdr, len);
 			} else {
 				ret = open_into(c, hdr, len, iov, off);
-				piece = len;
 				want -= len;
-				/* Advance (iov, cnt, off) past the frame's bytes. */
-				while (!ret && piece) {
-					size_t n = min(iov->iov_len - off, piece);
-
-					off += n;
-					piece -= n;
-					if (off == iov->iov_len) {
-						iov++;
-						cnt--;
-						off = 0;
-					}
-				}
-				while (!ret && cnt && !iov->iov_len)
-					iov++, cnt--;
+				if (!ret)
+					iov_forward(&iov, &cnt, &off, len);
 			}
 			if (ret) {
 				k->r_err = ret;
@@ -495,16 +504,10 @@ int mig_crypt__readv(struct mig_chan *c, struct iovec *iov, int cnt)
 				continue;	/* opened into the caller's iovecs */
 		}
 		piece = min(iov->iov_len - off, (size_t)(k->r_len - k->r_pos));
-		if (piece)	/* an empty iovec may have no base */
-			memcpy((u8 *)iov->iov_base + off, k->rbuf + k->r_pos, piece);
+		memcpy((u8 *)iov->iov_base + off, k->rbuf + k->r_pos, piece);
 		k->r_pos += piece;
-		off += piece;
 		want -= piece;
-		if (off == iov->iov_len) {
-			iov++;
-			cnt--;
-			off = 0;
-		}
+		iov_forward(&iov, &cnt, &off, piece);
 	}
 	return 0;
 }
