@@ -1176,8 +1176,8 @@ again:
 	if (inc.keyed) {
 		/*
 		 * Until a frame of it opens, it may be anyone.  Its first frame is
-		 * all here (accept_wanted); a HELLO longer than a frame gets the
-		 * short wait a preamble gets.
+		 * all here (accept_wanted) and a source's HELLO is all in it; a
+		 * peer that split it gets the short wait a preamble gets.
 		 */
 		mig_tcp__tune(fd, PREAMBLE_WAIT_MS);
 		ret = auth_attach(&ctrl, in->session);
