@@ -7,7 +7,7 @@ for f in "$LKVM" ${BENCH_NEEDS:+$(printf "$O/bench/%s " $BENCH_NEEDS)}; do
 	[ -x "$f" ] || { echo "$0: $f is missing: run 'make bench' (it builds the bench guests)" >&2; exit 1; }
 done
 SIZE_MB=${SIZE_MB:-1024}
-CHANNELS=${CHANNELS:-}		# empty: lkvm's default (one per two CPUs)
+CHANNELS=${CHANNELS:-}		# empty: lkvm's default (one per two CPUs, at least 2)
 tmp=$(mktemp -d /tmp/lkvm-bench.XXXXXX)
 export LKVM_DIR=$tmp/run
 mkdir -p "$LKVM_DIR" && chmod 700 "$LKVM_DIR"

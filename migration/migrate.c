@@ -212,12 +212,19 @@ static int enter_phase(struct mig_result *res, bool *flag)
 }
 
 /*
- * One channel per two CPUs this process may run on.  A channel keeps about
- * one core busy at each end (the sender's copy and TCP work, the receiver's
- * copy and crc), and over loopback both ends share these CPUs.  Measured on
- * 2 CPUs, 1 GiB over loopback: 1 channel was faster than 2 at each rank of
- * 8 paired runs (median 310 against 337 ms), and the destination spent 200
- * instead of 355 ms of CPU: four busy threads on two cores mostly switch.
+ * One channel per two CPUs this process may run on, but at least 2 where it
+ * may run on 2.  A channel keeps about one core busy at each end (the
+ * sender's crc, copy and TCP work, the receiver's copy and crc), and over
+ * loopback both ends share these CPUs, so more than one per two CPUs only
+ * makes threads switch.  Two on 2 CPUs because the first touch of each
+ * page waits on DRAM, and two threads keep twice the misses in flight: on
+ * a 2-CPU host whose single TCP stream moved memory at half the speed it
+ * re-sent one hot buffer, 12 interleaved pairs of 1 GiB whole-VM
+ * migrations took a median 397 ms on 2 channels against 495 ms on 1, and
+ * the in-process stream made 2990 against 2450 MB/s at less CPU per GB.
+ * On an earlier 2-CPU host whose memory kept up with its TCP, 1 channel was
+ * ~8% faster (310 against 337 ms), but 2 still matched raw single-stream
+ * TCP moving the same memory (docs/migration.md, "Bench").
  *
  * Sealed (--key), one per CPU: AES-GCM costs each end about as much CPU
  * again as the copy, and that work does split across threads.  On the
@@ -227,12 +234,11 @@ static int enter_phase(struct mig_result *res, bool *flag)
 u32 mig__default_channels(bool sealed)
 {
 	cpu_set_t set;
-	int n = 0;
+	int cpus = 0, n;
 
 	if (!sched_getaffinity(0, sizeof(set), &set))
-		n = CPU_COUNT(&set);
-	if (!sealed)
-		n /= 2;
+		cpus = CPU_COUNT(&set);
+	n = sealed ? cpus : max(cpus / 2, min(cpus, 2));
 	return n < 1 ? 1 : min((u32)n, (u32)MIG_MAX_CHANNELS);
 }
 

@@ -495,8 +495,9 @@ struct mig_result {
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);
 
-/* Half the CPUs this process may run on, at least 1, at most MIG_MAX_CHANNELS. */
-u32 mig__default_channels(bool sealed);	/* one per 2 CPUs; sealed: per CPU */
+/* Half the CPUs this process may run on, at least 2 (1 on one CPU), at
+ * most MIG_MAX_CHANNELS; sealed: one per CPU. */
+u32 mig__default_channels(bool sealed);
 void mig_params__defaults(struct mig_params *p);
 /*
  * Migrate the running VM.  Returns 0 once the destination said RUNNING

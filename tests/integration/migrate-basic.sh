@@ -14,7 +14,7 @@ need_migrate $tests
 state_of() { "$LKVM" list 2>/dev/null | awk -v n="$1" '$1 == n { print $3 }'; }
 
 # migrate_once TEST MEM CPUS GUEST_PARAMS [CHANNELS]  (GUEST=path overrides the counter;
-# no CHANNELS: lkvm's default, one per two CPUs it may run on)
+# no CHANNELS: lkvm's default, one per two CPUs it may run on, at least 2 on 2)
 migrate_once() {
 	local t=$1 mem=$2 cpus=$3 params=$4 ch=${5:-} port src dst out rc
 	port=$(pick_port)
@@ -46,7 +46,8 @@ migrate_once() {
 	local want=$ch
 	if [ -z "$want" ]; then
 		want=$(($(nproc) / 2))
-		[ "$want" -ge 1 ] || want=1
+		[ "$want" -ge 2 ] || want=2
+		[ "$(nproc)" -ge 2 ] || want=1
 		[ "$want" -le 16 ] || want=16
 	fi
 	# A running guest arrives running (migrate-paused.sh: a paused one paused).

@@ -18,9 +18,9 @@
 #include "lkvm/migration.h"
 #include "test.h"
 
-/* One channel per two CPUs the process may run on (sealed: per CPU), never
- * 0: checked for each count of CPUs this machine has, by narrowing the
- * affinity. */
+/* One channel per two CPUs the process may run on but at least 2 where it
+ * may run on 2 (sealed: one per CPU), never 0: checked for each count of
+ * CPUs this machine has, by narrowing the affinity. */
 static void test_default_channels(void)
 {
 	cpu_set_t all, some;
@@ -34,7 +34,8 @@ static void test_default_channels(void)
 		CPU_SET(cpu, &some);
 		k++;
 		REQUIRE(!sched_setaffinity(0, sizeof(some), &some));
-		CHECK_EQ(mig__default_channels(false), (u32)(k < 2 ? 1 : min(k / 2, MIG_MAX_CHANNELS)));
+		CHECK_EQ(mig__default_channels(false),
+			 (u32)(k == 1 ? 1 : k < 4 ? 2 : min(k / 2, MIG_MAX_CHANNELS)));
 		CHECK_EQ(mig__default_channels(true), (u32)min(k, MIG_MAX_CHANNELS));
 	}
 	CHECK(!sched_setaffinity(0, sizeof(all), &all));
