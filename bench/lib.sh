@@ -15,17 +15,28 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+# stop_pair: end the source and destination of the last run.  TERM: lkvm
+# exits cleanly on it (a KILL makes bash report "Killed").
+stop_pair() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	pids=()
+}
+
 # wait_pair LABEL TRIES: until the source guest printed "ready" and the
 # destination has faulted its RAM in (as for an operator who starts it
-# ahead of time); the source is ${pids[0]}.
+# ahead of time); the source is ${pids[0]}, the destination ${pids[1]}.
+# Fails, saying why, if either exits or is not ready in TRIES tenths of a second.
 wait_pair() {
 	local label=$1 tries=$2
 	for _ in $(seq "$tries"); do
 		grep -q "ready" "$tmp/src.out" 2>/dev/null &&
 			grep -q -e "faulted in" -e "cannot pre-fault" "$tmp/dst.err" && return 0
 		kill -0 "${pids[0]}" 2>/dev/null || { echo "$label: source failed: $(tail -n 2 "$tmp/src.err")"; return 1; }
+		kill -0 "${pids[1]}" 2>/dev/null ||
+			{ echo "$label: destination failed: $(tail -n 2 "$tmp/dst.err")"; return 1; }
 		sleep 0.1
 	done
-	echo "$label: source or destination not ready"
+	echo "$label: source or destination not ready; destination said: $(tail -n 2 "$tmp/dst.err" | tr '\n' ' ')"
 	return 1
 }

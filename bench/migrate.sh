@@ -61,21 +61,21 @@ guest_bench() {
 		$(printf '%s\n' "$@" | grep -v -- '^-i$' | grep -v '\.img$') \
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
-	wait_pair "$label" 600
+	wait_pair "$label" 600 || { stop_pair; return 1; }
 	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" ${CHANNELS:+--channels "$CHANNELS"} \
 		${MIG_ARGS:-} --json --quiet)
 	echo "$label: $out"
 	line=$(echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*/\1 \2 \3/p')
-	if [ -n "$line" ]; then
+	# A failed run is reported, not counted: its 0 s would pass for a win.
+	if ! grep -q '"status":"completed"' <<<"$out"; then
+		echo "  $label: FAILED, not counted"
+	elif [ -n "$line" ]; then
 		echo "$line" | awk -v mb="${MB:-$SIZE_MB}" -v l="$label" '{ printf "  %s: total %.3f s, downtime %.1f ms, %.0f MB/s of guest RAM, %.0f MB/s on the wire\n", l, $1/1000, $2, mb*1048576/($1/1000)/1e6, $3/($1/1000)/1e6 }'
 		set -- $line
 		fig "${key}_s" "$(echo "$1" | awk '{ printf "%.3f", $1 / 1000 }')"
 		fig "${key}_dt" "$2"
 	fi
-	# TERM: lkvm exits cleanly on it (a KILL makes bash report "Killed").
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	pids=()
+	stop_pair
 }
 
 # The PVH loader puts an initrd in the upper half of low memory.

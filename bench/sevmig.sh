@@ -27,17 +27,20 @@ bench() {
 	"$LKVM" run --name b-dst -m "${SIZE_MB}M" --incoming "127.0.0.1:$port" "${dst[@]}" \
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
-	wait_pair "$label" 1200
+	wait_pair "$label" 1200 || { stop_pair; return 1; }
 	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" ${CHANNELS:+--channels "$CHANNELS"} --json --quiet)
 	echo "$label: $out"
+	if ! grep -q '"status":"completed"' <<<"$out"; then
+		echo "  $label: FAILED"
+		stop_pair
+		return 1
+	fi
 	echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*"pages_encrypted":\([0-9]*\).*/\1 \2 \3 \4/p' |
 		awk -v mb="$SIZE_MB" -v l="$label" '{ s = $1 / 1000;
 			printf "  %s: total %.3f s, downtime %.1f ms, %.0f MB/s of guest RAM, %.0f MB/s on the wire", l, s, $2, mb * 1048576 / s / 1e6, $3 / s / 1e6;
 			if ($4 > 0) printf ", %d encrypted pages = %.0f pages/s (%.0f MB/s)", $4, $4 / s, $4 * 4096 / s / 1e6;
 			printf "\n" }'
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	pids=()
+	stop_pair
 }
 
 bench "plain, zero RAM" "$O/bench/idle-guest" --
