@@ -330,8 +330,13 @@ static int cmd_migrate(int argc, const char **argv)
 	/* Read by this user, here: the VMM gets the master key hashed from it. */
 	memset(&req, 0, sizeof(req));
 	if (key_file) {
-		if (mig_key__load(key_file, req.key, msg, sizeof(msg)) < 0)
+		char why[400];
+
+		/* Named like run's --incoming-key errors: which option's file. */
+		if (mig_key__load(key_file, req.key, why, sizeof(why)) < 0) {
+			snprintf(msg, sizeof(msg), "--key: %s", why);
 			return fail_early(&c, msg);
+		}
 		req.flags |= MIG_IPC_KEY;
 	}
 	if (!name) {

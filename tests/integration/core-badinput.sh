@@ -79,6 +79,11 @@ expect_err migrate_downtime "--downtime: 'soon' is not a whole number" migrate -
 expect_err migrate_bw_huge "--bandwidth: 5000000 is out of range 0..1000000" migrate --to h:1 --bandwidth 5000000
 expect_err migrate_cancel_to "--cancel takes no option but --name" migrate --cancel --to h:1
 expect_err migrate_no_instance "no running instance" migrate --to h:1
+# A bad --key file is named by its option, as run's --incoming-key is.
+expect_err migrate_key_missing "--key: cannot read key file '$T_TMP/nokey': No such file" migrate --to h:1 --key $T_TMP/nokey
+head -c 31 /dev/zero >$T_TMP/short.key; chmod 600 $T_TMP/short.key
+expect_err migrate_key_short "--key: key file '$T_TMP/short.key' holds 31 bytes; a key needs 32 to 4096" migrate --to h:1 --key $T_TMP/short.key
+expect_err incoming_key_short "--incoming-key: key file '$T_TMP/short.key' holds 31 bytes" run --incoming 1 --incoming-key $T_TMP/short.key
 expect_err migrate_cancel_none "nope: no such instance" migrate --cancel --name nope
 expect_err migrate_status_cancel "--status takes no option but --name and --json" migrate --status --cancel
 expect_err migrate_status_none "nope: no such instance" migrate --status --name nope
