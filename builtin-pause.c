@@ -10,7 +10,7 @@
 
 static void pause_usage(void)
 {
-	printf("usage: lkvm pause [--name NAME | --all]\n\n"
+	printf("usage: lkvm pause --name NAME | --all\n\n"
 	       "Pause the instance NAME (or all of yours); 'lkvm resume' undoes it.\n");
 }
 

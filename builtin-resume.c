@@ -6,7 +6,7 @@
 
 static void resume_usage(void)
 {
-	printf("usage: lkvm resume [--name NAME | --all]\n\n"
+	printf("usage: lkvm resume --name NAME | --all\n\n"
 	       "Resume the instance NAME (or all of yours) after 'lkvm pause'.\n");
 }
 

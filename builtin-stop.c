@@ -9,7 +9,7 @@
 
 static void stop_usage(void)
 {
-	printf("usage: lkvm stop [--name NAME | --all]\n\n"
+	printf("usage: lkvm stop --name NAME | --all\n\n"
 	       "Stop the instance NAME (or all of yours) and wait for it to exit.\n");
 }
 

@@ -435,7 +435,7 @@ int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_
 		OPT_END(),
 	};
 
-	snprintf(usage, sizeof(usage), "lkvm %s [--name NAME | --all]", parse_options_cmd);
+	snprintf(usage, sizeof(usage), "lkvm %s --name NAME | --all", parse_options_cmd);
 	ret = parse_options(argc, argv, opts, usage);
 	if (ret == PARSE_HELP)
 		return 0;

@@ -64,6 +64,11 @@ LKVM=$LKVM_REAL
 expect_err disk_missing_one_line "disk $T_TMP/nodisk: cannot open read-write: No such file" run -k $K -d $T_TMP/nodisk
 expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault
 expect_err unknown_cmd "unknown command 'runn'" runn
+# stop/pause/resume need one of --name or --all: their usage must not show both as optional.
+for c in stop pause resume; do
+	u=$($LKVM $c --help | head -n 1)
+	if [ "$u" = "usage: lkvm $c --name NAME | --all" ]; then pass ${c}_usage; else fail ${c}_usage "'$u'"; fi
+done
 expect_err option_before_cmd "unknown option '--bogus' (before the command only --debug, --help and --version" --bogus list
 # A user-space program is not a kernel: named as such, not by what its segments overlap.
 expect_err elf_no_pvh_note "ELF without a PVH entry note" run -k "$(type -P true)"
