@@ -80,6 +80,9 @@ expect_err migrate_port_wraps "--to: 'h:4294967297' is not HOST:PORT" migrate --
 expect_err incoming_port_wraps "--incoming: '127.0.0.1:4294999996' is not \[ADDR:\]PORT" run --incoming 127.0.0.1:4294999996
 expect_err incoming_bad "--incoming: '::1:80' is not \[ADDR:\]PORT" run --incoming ::1:80
 expect_err migrate_channels "--channels: 17 is out of range" migrate --to h:1 --channels 17
+# --help states the sealed default too (one channel per CPU with --key, mig__default_channels).
+if $LKVM migrate --help | grep -q -- '--channels .*with --key one per CPU'; then pass migrate_channels_help
+else fail migrate_channels_help "$($LKVM migrate --help | grep -- --channels)"; fi
 expect_err migrate_downtime "--downtime: 'soon' is not a whole number" migrate --to h:1 --downtime soon
 expect_err migrate_bw_huge "--bandwidth: 5000000 is out of range 0..1000000" migrate --to h:1 --bandwidth 5000000
 expect_err migrate_cancel_to "--cancel takes no option but --name" migrate --cancel --to h:1
