@@ -191,6 +191,12 @@ int parse_options(int argc, const char **argv, const struct option *opts,
 			size_t len = eq ? (size_t)(eq - name) : strlen(name);
 
 			opt = find_long(opts, name, len);
+			/* lkvm's own --debug: the usual slip is to give it after the command. */
+			if (!opt && len == 5 && !strncmp(name, "debug", 5)) {
+				fprintf(stderr, "lkvm %s: error: --debug goes before the command: "
+					"lkvm --debug %s ...\n", parse_options_cmd, parse_options_cmd);
+				return -1;
+			}
 			if (!opt)
 				return general_error("unknown option '--%.*s'", (int)len, name);
 			if (eq) {

@@ -41,6 +41,7 @@ else
 		run -k $K --tsc-khz 1000
 fi
 expect_err unknown_opt "unknown option '--frobnicate'" run -k $K --frobnicate
+expect_err debug_after_cmd "lkvm run: error: --debug goes before the command: lkvm --debug run ..." run --debug -k $K
 expect_err extra_arg "unexpected argument 'extra'" run -k $K extra
 expect_err net_mac_bad "MAC address '02:aa:bb' is not six hex octets" run -k $K -n mode=tap,mac=02:aa:bb
 expect_err net_mac_multicast "MAC address '01:00:5e:00:00:01' is a multicast address" run -k $K -n mode=tap,mac=01:00:5e:00:00:01
