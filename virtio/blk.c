@@ -1,5 +1,5 @@
 /*
- * virtio-blk (`-d/--disk FILE[,ro]`) on raw image files: read, write,
+ * virtio-blk (`-d/--disk FILE[,ro|,rw]`) on raw image files: read, write,
  * flush, discard, write-zeroes and get-id, one queue, requests carried out
  * synchronously on the I/O thread straight between the file and the
  * guest's buffers (preadv/pwritev on the chain's segments, no copy).
@@ -49,8 +49,14 @@ static int nr_disk_opts;
 static struct blk_dev *blks[VIRTIO_MAX_DISKS];
 static int nr_blks;
 
+/*
+ * FILE[,ro|,rw]: the flags are the comma-separated words "ro" and "rw" at
+ * the end, each at most once; what is left is the file name.  Peeling from
+ * the end keeps a name with a comma usable: "a,b.img,rw" is "a,b.img".
+ */
 int virtio_blk__parse_opt(const struct option *opt, const char *arg)
 {
+	const char *flag = NULL;	/* the last flag, the first one peeled */
 	char *path, *comma;
 
 	if (nr_disk_opts == VIRTIO_MAX_DISKS)
@@ -58,24 +64,38 @@ int virtio_blk__parse_opt(const struct option *opt, const char *arg)
 	path = strdup(arg);
 	if (!path)
 		return opt_error(opt, "out of memory");
-	comma = strrchr(path, ',');
 	disk_opts[nr_disk_opts].readonly = false;
-	if (comma) {
-		if (!strcmp(comma + 1, "ro"))
-			disk_opts[nr_disk_opts].readonly = true;
-		else if (strcmp(comma + 1, "rw")) {
-			opt_error(opt, "unknown disk flag '%s' (want FILE[,ro])", comma + 1);
-			free(path);
-			return -1;
+	while ((comma = strrchr(path, ','))) {
+		const char *word = comma + 1;
+
+		if (strcmp(word, "ro") && strcmp(word, "rw")) {
+			if (flag)
+				break;		/* part of the file name */
+			opt_error(opt, "unknown disk flag '%s' (want FILE[,ro|,rw])", word);
+			goto err;
 		}
+		if (flag) {
+			if (!strcmp(flag, word))
+				opt_error(opt, "disk flag '%s' given twice in '%s'", word, arg);
+			else
+				opt_error(opt, "disk flags 'ro' and 'rw' contradict each other in '%s'",
+					  arg);
+			goto err;
+		}
+		flag = word;
+		disk_opts[nr_disk_opts].readonly = !strcmp(word, "ro");
 		*comma = 0;
 	}
 	if (!*path) {
-		free(path);
-		return opt_error(opt, "empty file name");
+		opt_error(opt, "empty file name");
+		goto err;
 	}
 	disk_opts[nr_disk_opts++].path = path;
 	return 0;
+
+err:
+	free(path);
+	return -1;
 }
 
 int virtio_blk__open_disk(struct virtio_blk_disk *d, const char *path, bool readonly)

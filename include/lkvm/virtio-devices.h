@@ -26,7 +26,7 @@ void virtio_net__announce_frame(const u8 mac[6], u8 frame[VIRTIO_NET_ANNOUNCE_LE
 
 #define VIRTIO_RUN_OPTIONS							\
 	OPT_GROUP_("virtio devices:"),						\
-	OPT_CALLBACK_('d', "disk", NULL, "<file>[,ro]",				\
+	OPT_CALLBACK_('d', "disk", NULL, "<file>[,ro|,rw]",			\
 		      "virtio-blk disk on a raw image (repeatable)",		\
 		      virtio_blk__parse_opt, PARSE_OPT_MULTI),			\
 	OPT_CALLBACK_('n', "network", NULL, "mode=tap[,tapif=<name>][,mac=<mac>]",	\

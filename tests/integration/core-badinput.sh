@@ -61,6 +61,13 @@ expect_err disk_empty "disk $T_TMP/empty-disk.img: 0 bytes, less than one 512-by
 expect_err disk_twice "disk $T_TMP/disk-link.img: the same file as disk 0 ($T_TMP/disk.img)" \
 	run -k $K -d $T_TMP/disk.img -d $T_TMP/disk-link.img,ro
 LKVM=$LKVM_REAL
+# --disk flags: peeled off the end, each once; a repeated, contradictory or
+# unknown one is named (",ro,ro" used to open "FILE,ro").
+expect_err disk_flag_twice "--disk: disk flag 'ro' given twice in '$T_TMP/disk.img,ro,ro'" run -k $K -d $T_TMP/disk.img,ro,ro
+expect_err disk_flag_contradict "--disk: disk flags 'ro' and 'rw' contradict each other" run -k $K -d $T_TMP/disk.img,rw,ro
+expect_err disk_flag_unknown "--disk: unknown disk flag 'rx' (want FILE\[,ro|,rw\])" run -k $K -d $T_TMP/disk.img,ro,rx
+# A comma in the name is kept when a flag follows it.
+expect_err disk_comma_name "disk $T_TMP/a,b.img: cannot open read-write: No such file" run -k $K -d $T_TMP/a,b.img,rw
 # A device that cannot start says why in one line (not also "init ... failed").
 expect_err disk_missing_one_line "disk $T_TMP/nodisk: cannot open read-write: No such file" run -k $K -d $T_TMP/nodisk
 expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault

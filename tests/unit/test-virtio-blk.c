@@ -254,6 +254,12 @@ static void test_options(void)
 	CHECK_EQ(virtio_blk__parse_opt(&o, "b.img,ro"), 0);
 	CHECK_EQ(virtio_blk__parse_opt(&o, "c.img,rx"), -1);
 	CHECK_EQ(virtio_blk__parse_opt(&o, ",ro"), -1);
+	CHECK_EQ(virtio_blk__parse_opt(&o, "d.img,rw"), 0);
+	CHECK_EQ(virtio_blk__parse_opt(&o, "e.img,ro,ro"), -1);	/* twice */
+	CHECK_EQ(virtio_blk__parse_opt(&o, "f.img,rw,ro"), -1);	/* contradict */
+	CHECK_EQ(virtio_blk__parse_opt(&o, "g.img,ro,rx"), -1);
+	CHECK_EQ(virtio_blk__parse_opt(&o, "a,b.img,ro"), 0);	/* "a,b.img" */
+	CHECK_EQ(virtio_blk__parse_opt(&o, ",rw,ro"), -1);
 }
 
 TEST_MAIN_BEGIN("test-virtio-blk")
