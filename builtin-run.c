@@ -188,16 +188,20 @@ static int validate(struct kvm_config *cfg, int nr_args, const char **args)
 			args[0]);
 		return -1;
 	}
-	if (!cfg->kernel_filename && !cfg->incoming) {
-		fprintf(stderr, "lkvm run: error: no kernel: give one with -k/--kernel\n");
-		return -1;
-	}
+	/*
+	 * Options that need --incoming first: without it, "no kernel" would
+	 * send the user after a kernel when --incoming is what was left out.
+	 */
 	if (cfg->no_prefault && !cfg->incoming) {
 		fprintf(stderr, "lkvm run: error: --no-prefault only applies with --incoming\n");
 		return -1;
 	}
 	if (cfg->incoming_key && !cfg->incoming) {
 		fprintf(stderr, "lkvm run: error: --incoming-key only applies with --incoming\n");
+		return -1;
+	}
+	if (!cfg->kernel_filename && !cfg->incoming) {
+		fprintf(stderr, "lkvm run: error: no kernel: give one with -k/--kernel\n");
 		return -1;
 	}
 	if (cfg->incoming_key) {

@@ -71,6 +71,9 @@ expect_err disk_comma_name "disk $T_TMP/a,b.img: cannot open read-write: No such
 # A device that cannot start says why in one line (not also "init ... failed").
 expect_err disk_missing_one_line "disk $T_TMP/nodisk: cannot open read-write: No such file" run -k $K -d $T_TMP/nodisk
 expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k $K --no-prefault
+# Without -k too: the missing --incoming is named, not the kernel.
+expect_err no_prefault_no_kernel "--no-prefault only applies with --incoming" run --no-prefault
+expect_err incoming_key_alone "--incoming-key only applies with --incoming" run --incoming-key $T_TMP/nokey
 expect_err unknown_cmd "unknown command 'runn'" runn
 # stop/pause/resume need one of --name or --all: their usage must not show both as optional.
 for c in stop pause resume; do
