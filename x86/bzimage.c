@@ -178,8 +178,8 @@ int bzimage__layout(struct kvm *kvm, const struct bzimage_info *bi,
 	if (initrd_len > room ||
 	    ALIGN_DOWN(end_max - initrd_len, PAGE_SIZE) < lo->kernel_end)
 		return why_fail(-E2BIG, why, why_len,
-				"initrd is %llu bytes; only %llu fit between the kernel (ends at 0x%llx) and 0x%llx",
-				(unsigned long long)initrd_len,
+				"initrd '%s' is %llu bytes; only %llu fit between the kernel (ends at 0x%llx) and 0x%llx",
+				kvm__initrd_file(kvm), (unsigned long long)initrd_len,
 				(unsigned long long)ALIGN_DOWN(room, PAGE_SIZE),
 				(unsigned long long)lo->kernel_end, (unsigned long long)end_max);
 	lo->initrd_gpa = ALIGN_DOWN(end_max - initrd_len, PAGE_SIZE);
@@ -227,7 +227,7 @@ int bzimage__load(struct kvm *kvm, const void *image, size_t len,
 	if (!ret)
 		ret = bzimage__layout(kvm, &bi, cmdline_len, initrd_len, &lo, why, sizeof(why));
 	if (ret) {
-		pr_err("bzImage: %s", why);
+		pr_err("kernel '%s': bzImage: %s", kvm__kernel_file(kvm), why);
 		return ret;
 	}
 
@@ -242,7 +242,8 @@ int bzimage__load(struct kvm *kvm, const void *image, size_t len,
 	if (!ret && initrd_len)
 		ret = kvm__load_bytes(kvm, lo.initrd_gpa, initrd, initrd_len);
 	if (ret) {
-		pr_err("bzImage: cannot place the kernel in guest memory: %s", strerror(-ret));
+		pr_err("kernel '%s': bzImage: cannot place the kernel in guest memory: %s",
+		       kvm__kernel_file(kvm), strerror(-ret));
 		return ret;
 	}
 	ret = bios__setup(kvm);

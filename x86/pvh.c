@@ -59,36 +59,36 @@ struct elf_info {
 	u16 phnum;
 };
 
-static int bad(const char *what)
+static int bad(const struct kvm *kvm, const char *what)
 {
-	pr_err("kernel image: %s", what);
+	pr_err("kernel '%s': %s", kvm__kernel_file(kvm), what);
 	return -ENOEXEC;
 }
 
-static int parse_header(const u8 *img, size_t len, struct elf_info *ei)
+static int parse_header(const struct kvm *kvm, const u8 *img, size_t len, struct elf_info *ei)
 {
 	u16 machine;
 
 	if (len < EI_NIDENT)
-		return bad("truncated ELF header");
+		return bad(kvm, "truncated ELF header");
 	if (img[EI_CLASS] != ELFCLASS64 && img[EI_CLASS] != ELFCLASS32)
-		return bad("unknown ELF class");
+		return bad(kvm, "unknown ELF class");
 	if (img[EI_DATA] != ELFDATA2LSB)
-		return bad("ELF image is not little-endian");
+		return bad(kvm, "ELF image is not little-endian");
 	ei->l = &layouts[img[EI_CLASS] == ELFCLASS64];
 	if (len < ei->l->ehdr_size)
-		return bad("truncated ELF header");
+		return bad(kvm, "truncated ELF header");
 	ei->phoff = field(img, ei->l->phoff);
 	ei->phnum = field(img, ei->l->phnum);
 	machine = field(img, ei->l->machine);
 	if (field(img, ei->l->phentsize) != ei->l->phdr_size)
-		return bad("bad ELF program header size");
+		return bad(kvm, "bad ELF program header size");
 	if (machine != EM_X86_64 && machine != EM_386)
-		return bad("ELF image is not for x86");
+		return bad(kvm, "ELF image is not for x86");
 	if (!ei->phnum)
-		return bad("ELF image has no program headers");
+		return bad(kvm, "ELF image has no program headers");
 	if (ei->phoff > len || (u64)ei->phnum * ei->l->phdr_size > len - ei->phoff)
-		return bad("ELF program headers lie outside the file");
+		return bad(kvm, "ELF program headers lie outside the file");
 	return 0;
 }
 
@@ -107,7 +107,7 @@ static void get_seg(const u8 *img, const struct elf_info *ei, int i, struct seg 
 }
 
 /* Walk one PT_NOTE segment looking for the PVH entry note. */
-static int find_pvh_note(const u8 *note, u64 len, u64 *entry)
+static int find_pvh_note(const struct kvm *kvm, const u8 *note, u64 len, u64 *entry)
 {
 	u64 off = 0;
 
@@ -122,13 +122,13 @@ static int find_pvh_note(const u8 *note, u64 len, u64 *entry)
 		desc_off = name_off + ALIGN_UP((u64)namesz, 4);
 		next = desc_off + ALIGN_UP((u64)descsz, 4);
 		if (desc_off > len || next > len || next <= off)
-			return bad("malformed ELF note");
+			return bad(kvm, "malformed ELF note");
 		if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
 		    !memcmp(note + name_off, "Xen", 4)) {
 			u32 e32;
 
 			if (descsz != 4 && descsz != 8)
-				return bad("PVH entry note has a bad size");
+				return bad(kvm, "PVH entry note has a bad size");
 			memcpy(&e32, note + desc_off, 4);
 			*entry = e32;
 			return 1;
@@ -177,7 +177,7 @@ int pvh__load(struct kvm *kvm, const void *image, size_t len, const char *cmdlin
 	int i, ret, found = 0;
 	size_t cl;
 
-	ret = parse_header(img, len, &ei);
+	ret = parse_header(kvm, img, len, &ei);
 	if (ret)
 		return ret;
 	/*
@@ -191,13 +191,14 @@ int pvh__load(struct kvm *kvm, const void *image, size_t len, const char *cmdlin
 		if (s.type != PT_NOTE)
 			continue;
 		if (s.offset > len || s.filesz > len - s.offset)
-			return bad("ELF segment lies outside the file");
-		found = find_pvh_note(img + s.offset, s.filesz, &entry);
+			return bad(kvm, "ELF segment lies outside the file");
+		found = find_pvh_note(kvm, img + s.offset, s.filesz, &entry);
 		if (found < 0)
 			return found;
 	}
 	if (!found) {
-		pr_err("kernel image: ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); lkvm boots ELF kernels through PVH only");
+		pr_err("kernel '%s': ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); lkvm boots ELF kernels through PVH only",
+		       kvm__kernel_file(kvm));
 		return -ENOEXEC;
 	}
 	for (i = 0; i < ei.phnum; i++) {
@@ -207,22 +208,22 @@ int pvh__load(struct kvm *kvm, const void *image, size_t len, const char *cmdlin
 		if (s.type != PT_LOAD && s.type != PT_NOTE)
 			continue;
 		if (s.offset > len || s.filesz > len - s.offset)
-			return bad("ELF segment lies outside the file");
+			return bad(kvm, "ELF segment lies outside the file");
 		if (s.type == PT_NOTE)
 			continue;
 		if (s.filesz > s.memsz)
-			return bad("ELF segment file size exceeds its memory size");
+			return bad(kvm, "ELF segment file size exceeds its memory size");
 		if (!s.memsz)
 			continue;
 		if (s.paddr + s.memsz < s.paddr || !guest_flat_to_host(kvm, s.paddr, s.memsz)) {
-			pr_err("kernel image: segment at 0x%llx+0x%llx does not fit in guest memory (%llu MiB)",
-			       (unsigned long long)s.paddr, (unsigned long long)s.memsz,
+			pr_err("kernel '%s': segment at 0x%llx+0x%llx does not fit in guest memory (%llu MiB)",
+			       kvm__kernel_file(kvm), (unsigned long long)s.paddr, (unsigned long long)s.memsz,
 			       (unsigned long long)(kvm->ram_size >> 20));
 			return -ENOEXEC;
 		}
 		if (overlaps(s.paddr, s.memsz, 0, PVH_RESERVED_LOW_END) ||
 		    overlaps(s.paddr, s.memsz, PVH_CMDLINE_ADDR, PVH_CMDLINE_MAX))
-			return bad("ELF segment overlaps lkvm's boot area below 0x7000 or the command line at 0x20000");
+			return bad(kvm, "ELF segment overlaps lkvm's boot area below 0x7000 or the command line at 0x20000");
 		ret = kvm__load_bytes(kvm, s.paddr, img + s.offset, s.filesz);
 		if (ret)
 			return ret;
@@ -232,7 +233,7 @@ int pvh__load(struct kvm *kvm, const void *image, size_t len, const char *cmdlin
 			return ret;
 	}
 	if (!guest_flat_to_host(kvm, entry, 1))
-		return bad("PVH entry point is outside guest memory");
+		return bad(kvm, "PVH entry point is outside guest memory");
 
 	cl = cmdline ? strlen(cmdline) : 0;
 	if (cl >= PVH_CMDLINE_MAX) {
@@ -249,16 +250,17 @@ int pvh__load(struct kvm *kvm, const void *image, size_t len, const char *cmdlin
 		/* Top of low RAM, page aligned, clear of everything loaded so far. */
 		low_top = min(kvm->mem_banks[0].size, KVM_32BIT_GAP_START);
 		if (initrd_len + PAGE_SIZE > low_top) {
-			pr_err("initrd of %zu bytes does not fit in %llu MiB of low memory", initrd_len,
+			pr_err("initrd '%s' of %zu bytes does not fit in %llu MiB of low memory",
+			       kvm__initrd_file(kvm), initrd_len,
 			       (unsigned long long)(low_top >> 20));
 			return -E2BIG;
 		}
 		mod.paddr = ALIGN_DOWN(low_top - initrd_len, PAGE_SIZE);
 		for (i = 0; i < kvm->nr_loaded; i++)
 			if (overlaps(mod.paddr, initrd_len, kvm->loaded[i].gpa, kvm->loaded[i].len)) {
-				pr_err("initrd of %zu bytes does not fit between what is loaded at "
+				pr_err("initrd '%s' of %zu bytes does not fit between what is loaded at "
 				       "0x%llx-0x%llx and the top of low memory (%llu MiB); give more -m",
-				       initrd_len, (unsigned long long)kvm->loaded[i].gpa,
+				       kvm__initrd_file(kvm), initrd_len, (unsigned long long)kvm->loaded[i].gpa,
 				       (unsigned long long)(kvm->loaded[i].gpa + kvm->loaded[i].len),
 				       (unsigned long long)(low_top >> 20));
 				return -E2BIG;

@@ -181,6 +181,21 @@ struct kvm_loaded_range {
 int kvm__load_bytes(struct kvm *kvm, u64 gpa, const void *src, u64 len);
 int kvm__load_mark(struct kvm *kvm, u64 gpa, u64 len);
 
+/*
+ * The -k and -i files as loader messages name them, "kernel '%s': ...",
+ * so that a refusal says which file; the unit tests and fuzzers load
+ * images from memory, with no name.
+ */
+static inline const char *kvm__kernel_file(const struct kvm *kvm)
+{
+	return kvm->cfg.kernel_filename ?: "(in memory)";
+}
+
+static inline const char *kvm__initrd_file(const struct kvm *kvm)
+{
+	return kvm->cfg.initrd_filename ?: "(in memory)";
+}
+
 int kvm__init(struct kvm *kvm);		/* memory + VM + irqchip + PIT */
 int kvm__init_memory(struct kvm *kvm);	/* memory only (offline tools) */
 int kvm__alloc_ram(struct kvm *kvm);

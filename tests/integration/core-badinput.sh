@@ -112,7 +112,8 @@ expect_err migrate_set_both "--auto-converge and --no-auto-converge contradict e
 expect_err migrate_no_converge_alone "--no-auto-converge goes with --set" migrate --to h:1 --no-auto-converge
 expect_err migrate_set_none "nope: no such instance" migrate --set --downtime 100 --name nope
 
-need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_no_pvh \
+need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_elf_phdrs_named \
+	 kernel_bzimage_named kernel_no_pvh \
 	 kernel_segment_outside initrd_missing initrd_empty \
 	 initrd_too_big cmdline_too_long
 expect_err kernel_missing "cannot read kernel .*No such file" run -k $T_TMP/nope
@@ -120,21 +121,27 @@ expect_err kernel_dir "not a regular file" run -k $T_TMP
 head -c 4096 /dev/urandom | tr -d '\177' > $T_TMP/garbage
 expect_err kernel_garbage "not a bzImage or an ELF image" run -k $T_TMP/garbage
 head -c 40 $K > $T_TMP/trunc
-expect_err kernel_truncated_elf "truncated ELF header" run -k $T_TMP/trunc
+expect_err kernel_truncated_elf "kernel '$T_TMP/trunc': truncated ELF header" run -k $T_TMP/trunc
+# Format errors name the file, as the read errors do.
+head -c 64 $K > $T_TMP/phdrs
+expect_err kernel_elf_phdrs_named "kernel '$T_TMP/phdrs': ELF program headers lie outside the file" run -k $T_TMP/phdrs
+head -c 1024 $LKVM_BUILD/tests/bzimage/probe.bzimage > $T_TMP/bztrunc
+expect_err kernel_bzimage_named "kernel '$T_TMP/bztrunc': bzImage: truncated: setup_sects 2 needs 1536 bytes, the file has 1024" \
+	run -k $T_TMP/bztrunc
 # Drop the PVH note: turn PT_NOTE into PT_NULL (program header 3, p_type at +0).
 cp $K $T_TMP/nonote
 phoff=$(od -An -t u8 -j 32 -N 8 $K | tr -d ' ')
 printf '\x00\x00\x00\x00' | dd of=$T_TMP/nonote bs=1 seek=$((phoff + 3 * 56)) conv=notrunc 2>/dev/null
-expect_err kernel_no_pvh "without a PVH entry note" run -k $T_TMP/nonote
+expect_err kernel_no_pvh "kernel '$T_TMP/nonote': ELF without a PVH entry note" run -k $T_TMP/nonote
 # Move the data segment's physical address past the end of a 16M guest.
 cp $K $T_TMP/far
 printf '\x00\x00\x00\x40' | dd of=$T_TMP/far bs=1 seek=$((phoff + 2 * 56 + 24 + 4)) conv=notrunc 2>/dev/null
-expect_err kernel_segment_outside "does not fit in guest memory" run -k $T_TMP/far -m 16M
+expect_err kernel_segment_outside "kernel '$T_TMP/far': segment at .* does not fit in guest memory" run -k $T_TMP/far -m 16M
 expect_err initrd_missing "cannot read initrd" run -k $K -i $T_TMP/nope
 : >$T_TMP/empty.img		# (used to exit 1 with no message)
 expect_err initrd_empty "initrd '$T_TMP/empty.img' is empty" run -k $K -i $T_TMP/empty.img
 truncate -s 63M $T_TMP/big.img
-expect_err initrd_too_big "initrd of 66060288 bytes does not fit between what is loaded at 0x100000-" \
+expect_err initrd_too_big "initrd '$T_TMP/big.img' of 66060288 bytes does not fit between what is loaded at 0x100000-" \
 	run -k $GUESTS/initrd -i $T_TMP/big.img -m 64M
 expect_err cmdline_too_long "command line too long" run -k $K -p "$(head -c 70000 /dev/zero | tr '\0' a)"
 t_done

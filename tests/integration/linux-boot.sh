@@ -46,7 +46,7 @@ mutate() {	# mutate NAME OFFSET HEXBYTES: a copy of the probe with bytes patched
 expect_refused() {	# expect_refused FILE WORDS
 	local rc
 	timeout 20 "$LKVM" run -k "$T_TMP/$1" -m 64M >/dev/null 2>"$T_TMP/err.$1"; rc=$?
-	if [ $rc -eq 0 ] || [ $rc -ge 124 ] || ! grep -q "bzImage: .*$2" "$T_TMP/err.$1"; then
+	if [ $rc -eq 0 ] || [ $rc -ge 124 ] || ! grep -q "kernel '$T_TMP/$1': bzImage: .*$2" "$T_TMP/err.$1"; then
 		echo "# $1: rc=$rc: $(cat "$T_TMP/err.$1")"
 		bad_ok=0
 	fi
@@ -64,7 +64,7 @@ grep -q "command line is 300 bytes; this kernel accepts at most 255" "$T_TMP/err
 truncate -s 63M "$T_TMP/big-initrd"
 timeout 20 "$LKVM" run -k "$PROBE" -m 64M -i "$T_TMP/big-initrd" >/dev/null 2>"$T_TMP/err.rd" &&
 	bad_ok=0
-grep -q "bzImage: initrd is .* bytes; only .* fit" "$T_TMP/err.rd" || bad_ok=0
+grep -q "kernel '$PROBE': bzImage: initrd '$T_TMP/big-initrd' is .* bytes; only .* fit" "$T_TMP/err.rd" || bad_ok=0
 rm -f "$T_TMP/big-initrd"
 [ $bad_ok -eq 1 ] && pass bad_images ||
 	fail bad_images "$(cat "$T_TMP/err.cmd" "$T_TMP/err.rd")"
