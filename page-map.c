@@ -563,9 +563,15 @@ void page_map__dump(struct page_map *pm, FILE *out)
 	fprintf(out, "page map: %" PRIu64 " pages (%" PRIu64 " MiB), %s guest\n",
 		pm->nr_pages, pm->nr_pages >> (20 - PAGE_SHIFT),
 		pm->encrypted ? "encrypted" : "plain");
-	fprintf(out, "migration control: msr 0x%" PRIx64 ", %s; ready %" PRIu64
+	/*
+	 * The counts are transitions, not the state: a plain guest starts
+	 * ready (KVM's start value) without ever becoming ready, so "ready"
+	 * next to a count of 0 needs saying why.
+	 */
+	fprintf(out, "migration control: msr 0x%" PRIx64 ", %s; became ready %" PRIu64
 		" time(s), withdrawn %" PRIu64 " time(s)\n", rd.msr,
-		rd.ready ? "ready" : rd.withdrawn ? "withdrawn" : "never ready",
+		rd.ready ? (rd.nr_ready ? "ready" : "ready from the start") :
+		rd.withdrawn ? "withdrawn" : "never ready",
 		rd.nr_ready, rd.nr_withdrawn);
 
 	/*

@@ -71,6 +71,7 @@ else fail debug_page_map "rc=$rc: $(cat $T_TMP/pm.err)"; fi
 bg_start VMP $LKVM run -k $G/counter --name ipc-pm --page-map -p delay=20000 >/dev/null 2>$T_TMP/pm.vm
 if wait_for 20 listed ipc-pm running && $LKVM debug --name ipc-pm --page-map >$T_TMP/pm 2>$T_TMP/pm.err &&
    grep -q "^page map: [0-9]* pages" $T_TMP/pm && ! grep -q -- "--- vCPU 0 ---" $T_TMP/pm &&
+   grep -q "^migration control: msr 0x1, ready from the start; became ready 0 time(s), withdrawn 0 time(s)$" $T_TMP/pm &&
    $LKVM debug --name ipc-pm --regs --page-map | grep -q -- "--- vCPU 0 ---"
 then pass debug_page_map_on
 else fail debug_page_map_on "$(head -3 $T_TMP/pm) $(cat $T_TMP/pm.err) $(cat $T_TMP/pm.vm)"; fi

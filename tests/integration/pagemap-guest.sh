@@ -15,7 +15,7 @@ run -k $G/msr-migration --page-map --test-doorbell; rc=$?
 if [ $rc -eq 100 ]; then
 	skip msr_roundtrip "this host's KVM offers no user-space MSR filter or hypercall exit"
 elif [ $rc -eq 0 ] && grep -q "msr-migration: ok" $T_TMP/out &&
-     grep -q "msr 0x1, ready; ready 2 time(s), withdrawn 2 time(s)" $T_TMP/err; then
+     grep -q "msr 0x1, ready; became ready 2 time(s), withdrawn 2 time(s)" $T_TMP/err; then
 	pass msr_roundtrip
 else fail msr_roundtrip "$(why $rc)"; fi
 

@@ -697,12 +697,55 @@ static void test_dump_merges_ranges(void)
 	page_map__dump(kvm.page_map, f);
 	fclose(f);
 	CHECK(strstr(buf, "16384 pages (64 MiB), encrypted guest"));
-	CHECK(strstr(buf, "msr 0x1, ready; ready 1 time(s)"));
+	CHECK(strstr(buf, "msr 0x1, ready; became ready 1 time(s), withdrawn 0 time(s)"));
 	CHECK(strstr(buf, "shared 0x000000ffe000-0x000001001fff          4 pages"));
 	CHECK(strstr(buf, "shared 0x000002000000-0x000002003fff          4 pages"));
 	CHECK(strstr(buf, "shared: 8 pages in 2 range(s); private: 16376 pages"));
 	if (t_failed_here)
 		fputs(buf, stdout);
+	free(buf);
+	drop(&kvm);
+}
+
+/*
+ * A plain guest starts ready without becoming ready: the state says so,
+ * not "ready" next to "became ready 0 time(s)"; an SEV guest that never
+ * wrote the MSR is "never ready".
+ */
+static char *dump_of(struct kvm *kvm)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f) {
+		page_map__dump(kvm->page_map, f);
+		fclose(f);
+	}
+	return buf;
+}
+
+static void test_dump_readiness(void)
+{
+	struct kvm kvm;
+	char *buf;
+
+	MAKE_MAP(&kvm, false, false);
+	buf = dump_of(&kvm);
+	REQUIRE(buf);
+	CHECK(strstr(buf, "msr 0x1, ready from the start; became ready 0 time(s), withdrawn 0 time(s)"));
+	free(buf);
+	CHECK_EQ(wrmsr(&kvm, 0), 0);
+	buf = dump_of(&kvm);
+	REQUIRE(buf);
+	CHECK(strstr(buf, "msr 0x0, withdrawn; became ready 0 time(s), withdrawn 1 time(s)"));
+	free(buf);
+	drop(&kvm);
+
+	MAKE_MAP(&kvm, false, true);
+	buf = dump_of(&kvm);
+	REQUIRE(buf);
+	CHECK(strstr(buf, "msr 0x0, never ready; became ready 0 time(s), withdrawn 0 time(s)"));
 	free(buf);
 	drop(&kvm);
 }
@@ -943,6 +986,7 @@ TEST_MAIN_BEGIN("test-page-map")
 	RUN(test_harvest_only_flips);
 	RUN(test_concurrent_readers);
 	RUN(test_dump_merges_ranges);
+	RUN(test_dump_readiness);
 	RUN(test_cpuid_leaves);
 	RUN(test_save_load);
 	RUN(test_doorbell_matches_hypercall);
