@@ -259,13 +259,20 @@ static int cmd_run(int argc, const char **argv)
 	free(opts);
 	if (nr == PARSE_HELP)
 		return 0;
-	if (nr < 0 || validate(cfg, nr, argv))
+	if (nr < 0)
 		return 1;
-	kvm->nr_cpus = cfg->nr_cpus;
+	/*
+	 * Before validate(): its warnings are about this instance, like every
+	 * message after it ("lkvm NAME: ..."); its option errors keep their
+	 * own "lkvm run: error:" as the option parser's do.
+	 */
 	if (cfg->name) {
 		snprintf(prefix, sizeof(prefix), "lkvm %s", cfg->name);
 		lkvm__set_msg_prefix(prefix);
 	}
+	if (validate(cfg, nr, argv))
+		return 1;
+	kvm->nr_cpus = cfg->nr_cpus;
 
 	ret = setup_signals(kvm);
 	if (ret)

@@ -75,6 +75,14 @@ expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k
 expect_err no_prefault_no_kernel "--no-prefault only applies with --incoming" run --no-prefault
 expect_err incoming_key_alone "--incoming-key only applies with --incoming" run --incoming-key $T_TMP/nokey
 expect_err unknown_cmd "unknown command 'runn'" runn
+# A named instance's --incoming warning carries its name, as the lines after
+# it do (here the SEV refusal that stops it before anything is opened).
+$LKVM run --incoming 1 --name d2 -k $K --sev-policy 0x1 >/dev/null 2>$T_TMP/err </dev/null; rc=$?
+if [ $rc -ne 0 ] && [ "$(wc -l <$T_TMP/err)" -eq 2 ] &&
+   grep -q "^lkvm d2: warning: --incoming: .*-k, -i and -p are not used$" $T_TMP/err &&
+   grep -q "^lkvm d2: error: SEV: --sev-\* options need --sev" $T_TMP/err
+then pass incoming_warning_named
+else fail incoming_warning_named "rc=$rc: $(cat $T_TMP/err)"; fi
 # stop/pause/resume need one of --name or --all: their usage must not show both as optional.
 for c in stop pause resume; do
 	u=$($LKVM $c --help | head -n 1)
