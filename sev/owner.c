@@ -475,6 +475,13 @@ int sev_owner__cmd_session(int argc, const char **argv)
 
 		ret = write_outs(outs, ARRAY_SIZE(outs));
 	}
+	/*
+	 * Accepted for testing (docs/sev-attestation.md), but the session is
+	 * then for whoever holds that PDH's key: say so, once it is made.
+	 */
+	if (!ret && !chain_path)
+		pr_warn("platform PDH %s was not checked against a certificate chain (no --chain): "
+			"fine for testing, not for trust", pdh_path);
 	OPENSSL_cleanse(keys, keys_len);
 	free(keys);
 out:
