@@ -346,9 +346,15 @@ static int cmd_migrate(int argc, const char **argv)
 		if (!name)
 			return fail_early(&c, why);
 	}
-	if (query)	/* the VMM's one line, as it is */
-		return ipc__print_request(name, IPC_MSG_MIGRATE_STATUS,
-					  c.json ? MIG_STATUS_JSON : 0);
+	if (query) {	/* the VMM's one line, as it is; a failure as any other */
+		char why[400];
+
+		if (!ipc__print_request(name, IPC_MSG_MIGRATE_STATUS,
+					c.json ? MIG_STATUS_JSON : 0, why, sizeof(why)))
+			return 0;
+		print_json_failure(&c, why, "failed", "unchanged");
+		return 1;
+	}
 	if (cancel)	/* the answer says what happens: "cancelling the migration to ..." */
 		return ipc__simple_request(name, IPC_MSG_MIGRATE_CANCEL, "cancelling");
 	if (set)

@@ -307,9 +307,14 @@ const char *ipc__strerror(int err)
 	}
 }
 
+const char *ipc__client_why(int err, const char *msg)
+{
+	return msg && *msg ? msg : dir_why[0] ? dir_why : ipc__strerror(err);
+}
+
 void ipc__client_error(const char *name, int err, const char *msg)
 {
-	const char *why = msg && *msg ? msg : dir_why[0] ? dir_why : ipc__strerror(err);
+	const char *why = ipc__client_why(err, msg);
 
 	if (name)
 		fprintf(stderr, "lkvm %s: error: %s: %s\n", parse_options_cmd, name, why);
@@ -401,24 +406,27 @@ static int print_data(u32 type, const void *p, u32 len, void *arg)
 	return 0;
 }
 
-int ipc__print_request(const char *name, u32 type, u32 flags)
+int ipc__print_request(const char *name, u32 type, u32 flags, char *why, size_t why_len)
 {
 	char msg[512];
 	int fd, ret;
 
+	msg[0] = 0;
 	fd = ipc__connect(name);
-	if (fd < 0) {
-		ipc__client_error(name, fd, NULL);
-		return 1;
+	if (fd >= 0) {
+		ret = ipc__request(fd, type, &flags, sizeof(flags), 0, print_data, NULL,
+				   msg, sizeof(msg));
+		close(fd);
+		fflush(stdout);
+	} else {
+		ret = fd;
 	}
-	ret = ipc__request(fd, type, &flags, sizeof(flags), 0, print_data, NULL, msg, sizeof(msg));
-	close(fd);
-	fflush(stdout);
-	if (ret) {
-		ipc__client_error(name, ret, msg[0] ? msg : NULL);
-		return 1;
-	}
-	return 0;
+	if (!ret)
+		return 0;
+	ipc__client_error(name, ret, msg);
+	if (why && why_len)
+		snprintf(why, why_len, "%s", ipc__client_why(ret, msg));
+	return 1;
 }
 
 int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,

@@ -231,9 +231,13 @@ int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_
 /* One such request to NAME: prints "NAME: answer" or the error; 0 or 1 (an exit status). */
 int ipc__simple_request(const char *name, u32 type, const char *done_verb);
 /* A request with a u32 flags word whose DATA answer goes to stdout as it
- * is (lkvm debug, lkvm migrate --status); 1 on failure, said on stderr. */
-int ipc__print_request(const char *name, u32 type, u32 flags);
+ * is (lkvm debug, lkvm migrate --status); 1 on failure, said on stderr,
+ * and the reason also into why (may be NULL) for a caller that reports
+ * it elsewhere too (migrate --status --json). */
+int ipc__print_request(const char *name, u32 type, u32 flags, char *why, size_t why_len);
 /* Print "lkvm CMD: error: NAME: reason" (reason from err, or msg if given). */
 void ipc__client_error(const char *name, int err, const char *msg);
+/* That reason alone. */
+const char *ipc__client_why(int err, const char *msg);
 
 #endif

@@ -12,11 +12,13 @@ need_migrate $tests
 MEM=16M
 
 # --json promises one object on stdout whatever fails, a command line that
-# does not parse too (a script reads stdout, and got nothing).
+# does not parse too (a script reads stdout, and got nothing), and a
+# --status whose instance is not there (it printed only the stderr line).
 t=json-always
 ok=1 why=""
 for a in "" "--bogus" "--channels 99" "--to 1.2.3.4:5 --downtime 0" "--cancel" \
-	 "--status --quiet" "extra" "--to nohostport" "--name nosuch --to 127.0.0.1:1"; do
+	 "--status --quiet" "extra" "--to nohostport" "--name nosuch --to 127.0.0.1:1" \
+	 "--status --name nosuch"; do
 	out=$("$LKVM" migrate --json $a 2>/dev/null); rc=$?
 	if [ $rc -ne 1 ] || [ "$(printf '%s\n' "$out" | wc -l)" -ne 1 ] ||
 	   ! printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["guest"] != "unchanged" or d["status"] != "failed")'; then
