@@ -374,7 +374,7 @@ static int cmd_migrate(int argc, const char **argv)
 	fd = ipc__connect(name);
 	if (fd < 0) {
 		ipc__client_error(name, fd, NULL);
-		print_json_failure(&c, ipc__strerror(fd), "failed", "unchanged");
+		print_json_failure(&c, ipc__client_why(fd, NULL), "failed", "unchanged");
 		return 1;
 	}
 	/* No per-message timeout: the VMM bounds every step of the migration. */
@@ -399,12 +399,12 @@ static int cmd_migrate(int argc, const char **argv)
 	if (ret == -ESHUTDOWN && !c.got_result) {
 		/* Refused because the VMM is stopping: the guest stops with it. */
 		ipc__client_error(name, ret, msg[0] ? msg : NULL);
-		print_json_failure(&c, msg[0] ? msg : ipc__strerror(ret), "failed", "stopped");
+		print_json_failure(&c, ipc__client_why(ret, msg), "failed", "stopped");
 		return 2;
 	}
 	if (ret && !c.got_result) {
 		ipc__client_error(name, ret, msg[0] ? msg : NULL);
-		print_json_failure(&c, msg[0] ? msg : ipc__strerror(ret), "failed", "unchanged");
+		print_json_failure(&c, ipc__client_why(ret, msg), "failed", "unchanged");
 		return 1;
 	}
 	if (ret)

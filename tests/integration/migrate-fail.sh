@@ -25,6 +25,14 @@ for a in "" "--bogus" "--channels 99" "--to 1.2.3.4:5 --downtime 0" "--cancel" \
 		ok=0 why="$why [$a]: rc=$rc '$out';"
 	fi
 done
+# The object's reason is the stderr line's, not a bare errno: here a
+# socket directory others may read ("permission denied" before).
+mkdir -p "$T_TMP/opendir" && chmod 755 "$T_TMP/opendir"
+out=$(LKVM_DIR="$T_TMP/opendir" "$LKVM" migrate --json --name a --to 127.0.0.1:1 2>"$T_TMP/$t.err")
+if ! grep -q '"reason":"[^"]*has mode 0755: it must be private' <<<"$out" ||
+   ! grep -q 'has mode 0755: it must be private' "$T_TMP/$t.err"; then
+	ok=0 why="$why [LKVM_DIR mode 755]: '$out' / '$(cat "$T_TMP/$t.err")';"
+fi
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
 # A source with enough non-zero RAM (a random initrd) that the stream takes
