@@ -2,7 +2,8 @@
  * RAM transfer throughput without a VM: N MiB of random (or zero) memory
  * sent by the migration RAM sender over C loopback TCP connections and
  * received by the destination's record loop into a second buffer, beside
- * raw single-stream TCP with 1 MiB writes in the same run.
+ * raw single-stream TCP with 1 MiB writes in the same run (and raw TCP
+ * over C streams, where C > 1).
  *
  *   migrate-ram-loopback [MiB] [channels|auto] [zero|random] [lazy|rawonly|key|nokey]...
  *
@@ -12,7 +13,7 @@
  * a random key), to measure the crypt layer alone; nokey is the clear
  * stream, a no-op word so that scripts can pass either.
  *
- * rawonly: the two raw TCP figures alone (bench/migrate.sh measures them
+ * rawonly: the raw TCP figures alone (bench/migrate.sh measures them
  * right before each VM migration, so both see the same host load).
  */
 #include <errno.h>
@@ -98,12 +99,17 @@ static int listen_any(char *addr, size_t n)
 	return -1;
 }
 
-/* Raw TCP, one stream: bytes from src (or one hot 1 MiB buffer) into dst. */
+/*
+ * Raw TCP: bytes from src (or one hot 1 MiB buffer) into dst, over one
+ * stream or over several side by side, each moving its own slice (as
+ * lkvm's channels each move their own stripes).
+ */
 struct raw {
 	int fd;
-	u8 *buf;
+	u8 *src, *dst;
 	u64 len;
 	bool hot;
+	pthread_t rx, tx;
 };
 
 static void *raw_rx(void *a)
@@ -119,7 +125,7 @@ static void *raw_rx(void *a)
 			want = r->len - off;
 		if (!want)
 			break;
-		n = read(r->fd, r->buf + (r->hot ? 0 : off), want);
+		n = read(r->fd, r->dst + (r->hot ? 0 : off), want);
 		if (n <= 0)
 			break;
 		off += n;
@@ -127,32 +133,54 @@ static void *raw_rx(void *a)
 	return NULL;
 }
 
-static double raw_tcp(u8 *src, u8 *dst, u64 bytes, bool hot, double *cpu_per_gb)
+static void *raw_tx(void *a)
 {
+	struct raw *r = a;
+	u64 sent = 0;
+
+	while (sent < r->len) {
+		size_t n = r->len - sent < (1 << 20) ? r->len - sent : (1 << 20);
+
+		if (write_full(r->fd, r->src + (r->hot ? 0 : sent), n))
+			break;
+		sent += n;
+	}
+	close(r->fd);
+	return NULL;
+}
+
+static double raw_tcp(u8 *src, u8 *dst, u64 bytes, bool hot, u32 streams, double *cpu_per_gb)
+{
+	struct raw rx[MIG_MAX_CHANNELS], tx[MIG_MAX_CHANNELS];
+	u64 slice = bytes / streams, t0;
 	char addr[64];
 	int lfd = listen_any(addr, sizeof(addr));
-	struct raw r = { .buf = dst, .len = bytes, .hot = hot };
-	pthread_t t;
-	u64 t0, sent = 0;
 	double c0 = cpu_s(), s;
-	int cfd;
+	u32 i;
 
-	cfd = mig_tcp__connect(addr, 2000);
-	r.fd = mig_tcp__accept(lfd, 2000);
-	pthread_create(&t, NULL, raw_rx, &r);
-	t0 = now_ns();
-	while (sent < bytes) {
-		if (write_full(cfd, src + (hot ? 0 : sent), 1 << 20))
-			break;
-		sent += 1 << 20;
+	for (i = 0; i < streams; i++) {
+		u64 off = hot ? 0 : i * slice, len = i + 1 < streams ? slice : bytes - i * slice;
+
+		tx[i] = (struct raw){ .fd = mig_tcp__connect(addr, 2000), .src = src + off,
+				      .len = len, .hot = hot };
+		rx[i] = (struct raw){ .fd = mig_tcp__accept(lfd, 2000), .dst = dst + off,
+				      .len = len, .hot = hot };
 	}
-	close(cfd);
-	pthread_join(t, NULL);
+	t0 = now_ns();
+	for (i = 0; i < streams; i++) {
+		pthread_create(&rx[i].rx, NULL, raw_rx, &rx[i]);
+		pthread_create(&tx[i].tx, NULL, raw_tx, &tx[i]);
+	}
+	for (i = 0; i < streams; i++) {
+		pthread_join(tx[i].tx, NULL);
+		pthread_join(rx[i].rx, NULL);
+	}
 	s = (now_ns() - t0) / 1e9;
-	close(r.fd);
+	for (i = 0; i < streams; i++)
+		close(rx[i].fd);
 	close(lfd);
-	*cpu_per_gb = (cpu_s() - c0) / (sent / 1e9);
-	return sent / s / 1e6;
+	*cpu_per_gb = (cpu_s() - c0) / (bytes / 1e9);
+	return bytes / s / 1e6;
 }
 
 int main(int argc, char **argv)
@@ -198,12 +226,18 @@ int main(int argc, char **argv)
 	 * in first, as lkvm --incoming does while it waits.
 	 */
 	memset(dst, 0, mib << 20);
-	mbs = raw_tcp(src, dst, mib << 20, true, &cpu);
+	mbs = raw_tcp(src, dst, mib << 20, true, 1, &cpu);
 	printf("raw single-stream loopback TCP, 1 MiB buffer reused:  %5.0f MB/s  (%.2f CPU s/GB)\n",
 	       mbs, cpu);
-	mbs = raw_tcp(src, dst, mib << 20, false, &cpu);
+	mbs = raw_tcp(src, dst, mib << 20, false, 1, &cpu);
 	printf("raw single-stream loopback TCP, %llu MiB memory to memory: %5.0f MB/s  (%.2f CPU s/GB)\n",
 	       (unsigned long long)mib, mbs, cpu);
+	/* What TCP itself does over as many streams as lkvm opens channels. */
+	if (nch > 1) {
+		mbs = raw_tcp(src, dst, mib << 20, false, nch, &cpu);
+		printf("raw loopback TCP, %llu MiB memory to memory over %u streams: %5.0f MB/s  (%.2f CPU s/GB)\n",
+		       (unsigned long long)mib, nch, mbs, cpu);
+	}
 	if (rawonly)
 		return 0;
 	if (keyed && (mig_nonce__new(key) || mig_nonce__new(nc) || mig_nonce__new(ns)))

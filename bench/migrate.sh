@@ -17,9 +17,11 @@ REPEAT=${REPEAT:-3}
 . bench/lib.sh
 
 # Figures for the summary: one "KEY VALUE" line per measurement.
-fig() { echo "$1 $2" >>"$tmp/figures"; }
+fig() { [ -z "$2" ] || echo "$1 $2" >>"$tmp/figures"; }
 # raw_of FILE reused|"memory to memory": that raw TCP MB/s from migrate-ram-loopback's output
 raw_of() { sed -n "s/^raw .*$2: *\([0-9]*\) MB.*/\1/p" "$1"; }
+# raw_multi_of FILE: raw TCP MB/s over as many streams as lkvm's channels (none on 1)
+raw_multi_of() { sed -n 's/^raw .*memory to memory over [0-9]* streams: *\([0-9]*\) MB.*/\1/p' "$1"; }
 median() {	# KEY: the median of its values, or "-"
 	awk -v k="$1" '$1 == k { print $2 }' "$tmp/figures" 2>/dev/null | sort -g |
 		awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
@@ -34,6 +36,7 @@ echo
 	"$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" random | tee "$tmp/loop.out"
 	fig raw_hot "$(raw_of "$tmp/loop.out" reused)"
 	fig raw_mem "$(raw_of "$tmp/loop.out" "memory to memory")"
+	fig raw_mem_multi "$(raw_multi_of "$tmp/loop.out")"
 	fig stream "$(sed -n 's/^lkvm RAM stream.*s, *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
 done
 if [ "${ONLY:-}" != pairs ]; then
@@ -87,18 +90,22 @@ head -c $((SIZE_MB << 20)) /dev/urandom >"$tmp/random.img"
 for i in $(seq "$REPEAT"); do
 	# The raw reference right before each run: both see the same host load
 	# (this machine's speed drifts by a third from minute to minute).
-	"$O/bench/migrate-ram-loopback" "$SIZE_MB" 1 random rawonly >"$tmp/raw.out"
+	# (Also over as many streams as lkvm opens channels, where more than one.)
+	"$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" random rawonly >"$tmp/raw.out"
 	raw=$(raw_of "$tmp/raw.out" "memory to memory")
 	hot=$(raw_of "$tmp/raw.out" reused)
-	echo "raw single-stream TCP just before #$i: ${SIZE_MB} MiB memory to memory $raw MB/s, one hot 1 MiB buffer $hot MB/s"
+	multi=$(raw_multi_of "$tmp/raw.out")
+	echo "raw single-stream TCP just before #$i: ${SIZE_MB} MiB memory to memory $raw MB/s, one hot 1 MiB buffer $hot MB/s${multi:+; memory to memory over as many streams as channels $multi MB/s}"
 	fig raw_pair "$raw"
 	fig raw_pair_hot "$hot"
+	fig raw_pair_multi "$multi"
 	before=$(grep -c '^rand_s ' "$tmp/figures" 2>/dev/null)
 	guest_bench rand "random RAM ${SIZE_MB} MiB (initrd) #$i" -m "$mem" -i "$tmp/random.img"
 	if [ -n "$raw" ] && [ -n "$hot" ] && [ "$(grep -c '^rand_s ' "$tmp/figures")" -gt "${before:-0}" ]; then
 		s=$(grep '^rand_s ' "$tmp/figures" | tail -n 1 | cut -d' ' -f2)
-		for ref in "pair_ratio $raw" "pair_ratio_hot $hot"; do
+		for ref in "pair_ratio $raw" "pair_ratio_hot $hot" "pair_ratio_multi $multi"; do
 			read -r k r <<<"$ref"
+			[ -n "$r" ] || continue
 			fig "$k" "$(awk -v s="$s" -v r="$r" -v mb="$SIZE_MB" \
 				'BEGIN { printf "%.2f", mb * 1048576 / s / 1e6 / r }')"
 		done
@@ -164,12 +171,15 @@ echo "== summary: medians of $REPEAT, ${SIZE_MB} MiB, this run"
 row "" "total s" "MB/s" "downtime ms"
 row "raw single-stream TCP, one 1 MiB buffer reused" "" "$(median raw_hot)" ""
 row "raw single-stream TCP, ${SIZE_MB} MiB memory to memory" "" "$(median raw_mem)" ""
+row "raw TCP over as many streams as lkvm's channels, memory to memory" "" "$(median raw_mem_multi)" ""
 row "lkvm RAM stream alone, ${CHANNELS:-default} channel(s)" "" "$(median stream)" ""
 row "raw single-stream TCP, memory to memory, just before each lkvm run" "" "$(median raw_pair)" ""
 row "raw single-stream TCP, hot 1 MiB buffer, just before each lkvm run" "" "$(median raw_pair_hot)" ""
+row "raw TCP over as many streams as lkvm's channels, memory to memory, just before" "" "$(median raw_pair_multi)" ""
 row "lkvm live migration, random RAM" "$(median rand_s)" "$(mbs "$(median rand_s)")" "$(median rand_dt)"
 row "  lkvm MB/s / raw memory-to-memory MB/s just before (median of pairs)" "" "$(median pair_ratio)" ""
 row "  lkvm MB/s / raw hot-buffer MB/s just before (median of pairs)" "" "$(median pair_ratio_hot)" ""
+row "  lkvm MB/s / raw TCP over as many streams, memory to memory (median of pairs)" "" "$(median pair_ratio_multi)" ""
 # How many pairs lkvm won: a median alone hides how often it falls short.
 above() { awk -v k="$1" '$1 == k { n++; if ($2 >= 1) a++ } END { printf "%d of %d", a, n }' "$tmp/figures" 2>/dev/null; }
 row "  pairs where lkvm >= raw memory to memory / >= raw hot buffer" "" "" "$(above pair_ratio) / $(above pair_ratio_hot)"
