@@ -689,7 +689,8 @@ int page_map__load(struct page_map *pm, const void *data, size_t len)
 	pm->rd.ready = pm->rd.msr & MIGRATION_READY;
 	pm->rd.nr_ready = le64toh(h.nr_ready);
 	pm->rd.nr_withdrawn = le64toh(h.nr_withdrawn);
-	pm->rd.withdrawn = !pm->rd.ready && pm->rd.nr_ready;
+	/* As set_msr() leaves it: not ready after a 1 -> 0 (a plain guest starts at 1). */
+	pm->rd.withdrawn = !pm->rd.ready && pm->rd.nr_withdrawn;
 	pm->rd.last_change_ns = now_ns();
 	pthread_cond_broadcast(&pm->cond);
 	pthread_mutex_unlock(&pm->lock);

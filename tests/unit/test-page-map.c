@@ -750,6 +750,36 @@ static void test_dump_readiness(void)
 	drop(&kvm);
 }
 
+/*
+ * A plain guest that withdrew (1 -> 0, never 0 -> 1) arrives withdrawn:
+ * page_map__load() derived the state from nr_ready alone, so the
+ * destination's dump said "never ready; ... withdrawn 1 time(s)".
+ */
+static void test_load_keeps_withdrawn(void)
+{
+	struct kvm src, dst;
+	struct mig_buf b = { 0 };
+	struct page_map_readiness rd;
+	char *buf;
+	int err;
+
+	MAKE_MAP(&src, false, false);
+	MAKE_MAP(&dst, false, false);
+	CHECK_EQ(wrmsr(&src, 0), 0);
+	err = page_map__save(src.page_map, &b);
+	REQUIRE(!err);
+	CHECK_EQ(page_map__load(dst.page_map, b.data, b.len), 0);
+	page_map__readiness(dst.page_map, &rd);
+	CHECK(!rd.ready && rd.withdrawn && rd.nr_ready == 0 && rd.nr_withdrawn == 1);
+	buf = dump_of(&dst);
+	REQUIRE(buf);
+	CHECK(strstr(buf, "msr 0x0, withdrawn; became ready 0 time(s), withdrawn 1 time(s)"));
+	free(buf);
+	mig_buf__free(&b);
+	drop(&src);
+	drop(&dst);
+}
+
 static struct kvm_cpuid_entry2 *find_leaf(struct kvm_cpuid2 *c, u32 fn)
 {
 	for (u32 i = 0; i < c->nent; i++)
@@ -987,6 +1017,7 @@ TEST_MAIN_BEGIN("test-page-map")
 	RUN(test_concurrent_readers);
 	RUN(test_dump_merges_ranges);
 	RUN(test_dump_readiness);
+	RUN(test_load_keeps_withdrawn);
 	RUN(test_cpuid_leaves);
 	RUN(test_save_load);
 	RUN(test_doorbell_matches_hypercall);
