@@ -179,9 +179,15 @@ static int pick_instance(const char *name, void *arg)
 static const char *default_instance(bool query, const char **why)
 {
 	static struct pick p;
+	int ret;
 
 	memset(&p, 0, sizeof(p));
-	ipc__for_each_instance(pick_instance, &p);
+	/* A socket directory refused (its mode, its owner) is the reason, as for --name. */
+	ret = ipc__for_each_instance(pick_instance, &p);
+	if (ret < 0) {
+		*why = ipc__client_why(ret, NULL);
+		return NULL;
+	}
 	if (p.n == 1)
 		return p.found;
 	if (p.n > 1) {

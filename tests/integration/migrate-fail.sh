@@ -33,6 +33,15 @@ if ! grep -q '"reason":"[^"]*has mode 0755: it must be private' <<<"$out" ||
    ! grep -q 'has mode 0755: it must be private' "$T_TMP/$t.err"; then
 	ok=0 why="$why [LKVM_DIR mode 755]: '$out' / '$(cat "$T_TMP/$t.err")';"
 fi
+# The same without --name: the instance is looked for in that directory, and
+# its refusal is the reason ("no running instance" before).
+for a in "--to 127.0.0.1:1" "--status"; do
+	out=$(LKVM_DIR="$T_TMP/opendir" "$LKVM" migrate --json $a 2>"$T_TMP/$t.err")
+	if ! grep -q '"reason":"[^"]*has mode 0755: it must be private' <<<"$out" ||
+	   ! grep -q 'has mode 0755: it must be private' "$T_TMP/$t.err"; then
+		ok=0 why="$why [LKVM_DIR mode 755, no --name, $a]: '$out' / '$(cat "$T_TMP/$t.err")';"
+	fi
+done
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
 # A source with enough non-zero RAM (a random initrd) that the stream takes
