@@ -94,6 +94,7 @@ static int vcpu_create(struct kvm *kvm, int id)
 	return 0;
 
 err_unmap_ring:
+	free(vcpu->cpuid);	/* cpuid__setup_vcpu() keeps vCPU 0's even if TSC fails */
 	if (vcpu->dirty_gfns)
 		munmap(vcpu->dirty_gfns, kvm->dirty_ring_bytes);
 err_unmap:
