@@ -1492,8 +1492,8 @@ static int utf8_len(const unsigned char *p)
 }
 
 /*
- * s as the inside of a JSON string, cut to fit n: quotes and backslashes
- * escaped, control characters dropped, and bytes that are not UTF-8 (a
+ * s as the inside of a JSON string, cut to fit n: quotes, backslashes and
+ * control characters escaped, and bytes that are not UTF-8 (a
  * peer's text, a host name given on the command line) as U+FFFD, so that
  * the output is always valid JSON.
  */
@@ -1511,7 +1511,12 @@ void mig_json_str(const char *s, char *out, size_t n)
 			p++;
 			continue;
 		}
-		if (len == 1 && *p < 0x20) {
+		if (len == 1 && *p < 0x20) {	/* kept, escaped: the text says what stderr says */
+			if (*p == '\n' || *p == '\t' || *p == '\r')
+				k += (size_t)snprintf(out + k, n - k, "\\%c",
+						      *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r');
+			else
+				k += (size_t)snprintf(out + k, n - k, "\\u%04x", *p);
 			p++;
 			continue;
 		}

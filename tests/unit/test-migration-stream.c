@@ -1068,7 +1068,9 @@ static void test_json_str(void)
 	char out[64];
 
 	mig_json_str("a\"b\\c\n", out, sizeof(out));
-	CHECK(!strcmp(out, "a\\\"b\\\\c"));
+	CHECK(!strcmp(out, "a\\\"b\\\\c\\n"));
+	mig_json_str("\t\r\x01\x1f.", out, sizeof(out));		/* control characters kept */
+	CHECK(!strcmp(out, "\\t\\r\\u0001\\u001f."));
 	mig_json_str("caf\xc3\xa9 \xe2\x82\xac", out, sizeof(out));	/* UTF-8 kept */
 	CHECK(!strcmp(out, "caf\xc3\xa9 \xe2\x82\xac"));
 	mig_json_str("\xff\xfe:7000", out, sizeof(out));		/* not UTF-8 */
