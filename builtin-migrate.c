@@ -259,7 +259,7 @@ static int cmd_migrate(int argc, const char **argv)
 		OPT_UINT64(0, "bandwidth", &bandwidth, 0, MIG_MAX_BANDWIDTH_MBPS, "<MB/s>",
 			   "cap the migration bandwidth (default and 0: none)"),
 		OPT_INTEGER(0, "channels", &channels, 1, MIG_MAX_CHANNELS,
-			    "TCP connections for RAM (default: one per 2 CPUs of the VMM, at least 2; with --key one per CPU)"),
+			    "TCP connections for RAM (default: one per 2 CPUs of the VMM, at least 2 (1 on one CPU); with --key one per CPU)"),
 		OPT_INTEGER(0, "max-rounds", &max_rounds, 1, 10000,
 			    "pre-copy rounds before stopping the guest anyway (default 30)"),
 		OPT_BOOLEAN(0, "auto-converge", &converge,

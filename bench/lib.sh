@@ -16,11 +16,14 @@ cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/de
 trap cleanup EXIT
 
 # stop_pair: end the source and destination of the last run.  TERM: lkvm
-# exits cleanly on it (a KILL makes bash report "Killed").
+# exits cleanly on it (a KILL makes bash report "Killed").  Their output
+# goes too: the next pair's shells truncate it only once they run, and
+# wait_pair must not find this pair's "ready" before that.
 stop_pair() {
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	pids=()
+	rm -f "$tmp/src.out" "$tmp/src.err" "$tmp/dst.out" "$tmp/dst.err"
 }
 
 # wait_pair LABEL TRIES: until the source guest printed "ready" and the
