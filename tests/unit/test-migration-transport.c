@@ -437,7 +437,7 @@ static void test_json_lines(void)
 	snprintf(r.reason, sizeof(r.reason), "destination refused: say \"no\"\n\\");
 	mig_result__json(&r, buf, sizeof(buf));
 	CHECK(!strncmp(buf, "{\"status\":\"failed\",\"reason\":\"destination refused: "
-			"say \\\"no\\\"\\\\\",\"total_ms\":2.000,", 80));
+			"say \\\"no\\\"\\n\\\\\",\"total_ms\":2.000,", 82));
 	CHECK(!strchr(buf, '\n'));
 	CHECK(strstr(buf, "\"auto_converge\":false,\"throttle_pct\":0,") != NULL);
 	r.status = 0;
