@@ -216,12 +216,13 @@ static int enter_phase(struct mig_result *res, bool *flag)
  * may run on 2.  A channel keeps about one core busy at each end (the
  * sender's crc, copy and TCP work, the receiver's copy and crc), and over
  * loopback both ends share these CPUs, so more than one per two CPUs only
- * makes threads switch.  Two on 2 CPUs because the first touch of each
- * page waits on DRAM, and two threads keep twice the misses in flight: on
- * a 2-CPU host whose single TCP stream moved memory at half the speed it
- * re-sent one hot buffer, 12 interleaved pairs of 1 GiB whole-VM
- * migrations took a median 397 ms on 2 channels against 495 ms on 1, and
- * the in-process stream made 2990 against 2450 MB/s at less CPU per GB.
+ * makes threads switch.  Two on 2 CPUs because that measured faster on a
+ * 2-CPU host whose single TCP stream moved memory at half the speed it
+ * re-sent one hot buffer (raw TCP itself moved memory faster over two
+ * streams there): 12 interleaved pairs of 1 GiB whole-VM migrations took
+ * a median 397 ms on 2 channels against 495 ms on 1, and the in-process
+ * stream made 2990 against 2450 MB/s at less CPU per GB.  Why one stream
+ * is slower there is not settled: prefetching the next page did not help.
  * On an earlier 2-CPU host whose memory kept up with its TCP, 1 channel was
  * ~8% faster (310 against 337 ms), but 2 still matched raw single-stream
  * TCP moving the same memory (docs/migration.md, "Bench").
