@@ -106,10 +106,10 @@ static int listen_any(char *addr, size_t n)
  */
 struct raw {
 	int fd;
-	u8 *src, *dst;
+	u8 *buf;		/* the sender's slice, or the receiver's */
 	u64 len;
 	bool hot;
-	pthread_t rx, tx;
+	pthread_t t;
 };
 
 static void *raw_rx(void *a)
@@ -125,7 +125,7 @@ static void *raw_rx(void *a)
 			want = r->len - off;
 		if (!want)
 			break;
-		n = read(r->fd, r->dst + (r->hot ? 0 : off), want);
+		n = read(r->fd, r->buf + (r->hot ? 0 : off), want);
 		if (n <= 0)
 			break;
 		off += n;
@@ -141,7 +141,7 @@ static void *raw_tx(void *a)
 	while (sent < r->len) {
 		size_t n = r->len - sent < (1 << 20) ? r->len - sent : (1 << 20);
 
-		if (write_full(r->fd, r->src + (r->hot ? 0 : sent), n))
+		if (write_full(r->fd, r->buf + (r->hot ? 0 : sent), n))
 			break;
 		sent += n;
 	}
@@ -161,19 +161,24 @@ static double raw_tcp(u8 *src, u8 *dst, u64 bytes, bool hot, u32 streams, double
 	for (i = 0; i < streams; i++) {
 		u64 off = hot ? 0 : i * slice, len = i + 1 < streams ? slice : bytes - i * slice;
 
-		tx[i] = (struct raw){ .fd = mig_tcp__connect(addr, 2000), .src = src + off,
+		tx[i] = (struct raw){ .fd = mig_tcp__connect(addr, 2000), .buf = src + off,
 				      .len = len, .hot = hot };
-		rx[i] = (struct raw){ .fd = mig_tcp__accept(lfd, 2000), .dst = dst + off,
+		rx[i] = (struct raw){ .fd = mig_tcp__accept(lfd, 2000), .buf = dst + off,
 				      .len = len, .hot = hot };
+		/* A figure from a stream that never connected would be a lie. */
+		if (lfd < 0 || tx[i].fd < 0 || rx[i].fd < 0) {
+			fprintf(stderr, "raw TCP: stream %u of %u did not connect\n", i + 1, streams);
+			exit(1);
+		}
 	}
 	t0 = now_ns();
 	for (i = 0; i < streams; i++) {
-		pthread_create(&rx[i].rx, NULL, raw_rx, &rx[i]);
-		pthread_create(&tx[i].tx, NULL, raw_tx, &tx[i]);
+		pthread_create(&rx[i].t, NULL, raw_rx, &rx[i]);
+		pthread_create(&tx[i].t, NULL, raw_tx, &tx[i]);
 	}
 	for (i = 0; i < streams; i++) {
-		pthread_join(tx[i].tx, NULL);
-		pthread_join(rx[i].rx, NULL);
+		pthread_join(tx[i].t, NULL);
+		pthread_join(rx[i].t, NULL);
 	}
 	s = (now_ns() - t0) / 1e9;
 	for (i = 0; i < streams; i++)
