@@ -16,6 +16,9 @@ BENCH_NEEDS="idle-guest migrate-ram-loopback"
 REPEAT=${REPEAT:-3}
 . bench/lib.sh
 
+# ONLY=pairs: only the paired clear migrations; everything() says whether to run the rest.
+everything() { [ "${ONLY:-}" != pairs ]; }
+
 # Figures for the summary: one "KEY VALUE" line per measurement.
 fig() { [ -z "$2" ] || echo "$1 $2" >>"$tmp/figures"; }
 # raw_of FILE reused|"memory to memory": that raw TCP MB/s from migrate-ram-loopback's output
@@ -31,15 +34,15 @@ median() {	# KEY: the median of its values, or "-"
 echo "== lkvm migration bench: ${SIZE_MB} MiB, ${CHANNELS:-default} channel(s), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   socket buffer limits: net.core.wmem_max $(cat /proc/sys/net/core/wmem_max), rmem_max $(cat /proc/sys/net/core/rmem_max), tcp_wmem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_wmem), tcp_rmem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_rmem)"
 echo
-[ "${ONLY:-}" = pairs ] || echo "-- the RAM stream alone (no VM) beside raw loopback TCP, in one process:"
-[ "${ONLY:-}" = pairs ] || for i in $(seq "$REPEAT"); do
-	"$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" random | tee "$tmp/loop.out"
-	fig raw_hot "$(raw_of "$tmp/loop.out" reused)"
-	fig raw_mem "$(raw_of "$tmp/loop.out" "memory to memory")"
-	fig raw_mem_multi "$(raw_multi_of "$tmp/loop.out")"
-	fig stream "$(sed -n 's/^lkvm RAM stream.*s, *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
-done
-if [ "${ONLY:-}" != pairs ]; then
+if everything; then
+	echo "-- the RAM stream alone (no VM) beside raw loopback TCP, in one process:"
+	for i in $(seq "$REPEAT"); do
+		"$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" random | tee "$tmp/loop.out"
+		fig raw_hot "$(raw_of "$tmp/loop.out" reused)"
+		fig raw_mem "$(raw_of "$tmp/loop.out" "memory to memory")"
+		fig raw_mem_multi "$(raw_multi_of "$tmp/loop.out")"
+		fig stream "$(sed -n 's/^lkvm RAM stream.*s, *\([0-9]*\) MB.*/\1/p' "$tmp/loop.out")"
+	done
 	"$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" random lazy | grep -v '^raw'
 	"$O/bench/migrate-ram-loopback" "$SIZE_MB" "${CHANNELS:-auto}" zero | grep -v '^raw'
 fi
@@ -85,7 +88,7 @@ guest_bench() {
 mem=$((SIZE_MB * 2 + 64))M
 echo
 echo "-- live migration of a VM between two local instances:"
-[ "${ONLY:-}" = pairs ] || for i in $(seq "$REPEAT"); do guest_bench zero "zero RAM ${SIZE_MB} MiB #$i" -m "${SIZE_MB}M"; done
+everything && for i in $(seq "$REPEAT"); do guest_bench zero "zero RAM ${SIZE_MB} MiB #$i" -m "${SIZE_MB}M"; done
 head -c $((SIZE_MB << 20)) /dev/urandom >"$tmp/random.img"
 for i in $(seq "$REPEAT"); do
 	# The raw reference right before each run: both see the same host load
@@ -112,56 +115,53 @@ for i in $(seq "$REPEAT"); do
 	fi
 done
 
-# The same guest over the sealed stream (--key / --incoming-key): what
-# AES-256-GCM costs, on 1 channel and on --key's default (one per CPU, or
-# CHANNELS).
-(umask 077; head -c 32 /dev/urandom >"$tmp/mig.key")
-[ "${ONLY:-}" = pairs ] || for i in $(seq "$REPEAT"); do
-	DST_ARGS="--incoming-key $tmp/mig.key" MIG_ARGS="--key $tmp/mig.key --channels 1" \
-		guest_bench rand_key "random RAM ${SIZE_MB} MiB, --key, 1 channel #$i" -m "$mem" \
-		-i "$tmp/random.img"
-	DST_ARGS="--incoming-key $tmp/mig.key" MIG_ARGS="--key $tmp/mig.key" \
-		guest_bench rand_key2 "random RAM ${SIZE_MB} MiB, --key, ${CHANNELS:-default} channel(s) #$i" \
-		-m "$mem" -i "$tmp/random.img"
-done
-
-# --compress over a capped link (a 200 Mbit/s WAN: --bandwidth 25), with RAM
-# that compresses as real memory does: the host's executables, concatenated.
-ZMB=${ZMB:-256}
-[ "${ONLY:-}" = pairs ] ||
-	find /usr/bin -maxdepth 1 -type f -size +64k -print0 2>/dev/null | sort -z | xargs -0 cat 2>/dev/null |
-	head -c $((ZMB << 20)) >"$tmp/text.img"
-if [ "${ONLY:-}" = pairs ]; then
-	:
-elif [ "$(stat -c %s "$tmp/text.img")" -eq $((ZMB << 20)) ]; then
-	echo
-	echo "-- ${ZMB} MiB of executables (/usr/bin) over a link capped at 25 MB/s, 2 channels:"
+ZMB=${ZMB:-256}		# the --compress bench's MiB of executables
+if everything; then
+	# The same guest over the sealed stream (--key / --incoming-key): what
+	# AES-256-GCM costs, on 1 channel and on --key's default (one per CPU, or
+	# CHANNELS).
+	(umask 077; head -c 32 /dev/urandom >"$tmp/mig.key")
 	for i in $(seq "$REPEAT"); do
-		MB=$ZMB MIG_ARGS="--bandwidth 25 --channels 2" guest_bench capped "capped 25 MB/s, as they are #$i" \
-			-m $((ZMB * 2 + 64))M -i "$tmp/text.img"
-		MB=$ZMB MIG_ARGS="--bandwidth 25 --channels 2 --compress" guest_bench capped_z \
-			"capped 25 MB/s, --compress #$i" -m $((ZMB * 2 + 64))M -i "$tmp/text.img"
+		DST_ARGS="--incoming-key $tmp/mig.key" MIG_ARGS="--key $tmp/mig.key --channels 1" \
+			guest_bench rand_key "random RAM ${SIZE_MB} MiB, --key, 1 channel #$i" -m "$mem" \
+			-i "$tmp/random.img"
+		DST_ARGS="--incoming-key $tmp/mig.key" MIG_ARGS="--key $tmp/mig.key" \
+			guest_bench rand_key2 "random RAM ${SIZE_MB} MiB, --key, ${CHANNELS:-default} channel(s) #$i" \
+			-m "$mem" -i "$tmp/random.img"
 	done
-else
-	echo "-- /usr/bin holds less than ${ZMB} MiB of executables: the --compress bench is skipped"
-fi
 
-echo
-if [ "${ONLY:-}" = pairs ]; then
-	:
-elif command -v qemu-system-x86_64 >/dev/null; then
-	bench/migrate-qemu.sh "$O/bench/idle-guest" "$SIZE_MB" "${CHANNELS:-2}" "$REPEAT" "$tmp/random.img" 2>&1 |
-		grep -v -e 'Killed' -e 'connect:' | tee "$tmp/qemu.out"
-	# "  QEMU <case> #i: total T s, downtime D ms" -> per-case figures.
-	sed -n 's/^  QEMU \(.*\) #[0-9]*: total \([0-9.]*\) s, downtime \([0-9]*\) ms.*/\1|\2|\3/p' "$tmp/qemu.out" |
-		while IFS='|' read -r case t d; do
-			k=q_$(echo "$case" | tr -c 'A-Za-z0-9\n' '_')
-			fig "${k}_s" "$t"; fig "${k}_dt" "$d"
+	# --compress over a capped link (a 200 Mbit/s WAN: --bandwidth 25), with RAM
+	# that compresses as real memory does: the host's executables, concatenated.
+	find /usr/bin -maxdepth 1 -type f -size +64k -print0 2>/dev/null | sort -z | xargs -0 cat 2>/dev/null |
+		head -c $((ZMB << 20)) >"$tmp/text.img"
+	if [ "$(stat -c %s "$tmp/text.img")" -eq $((ZMB << 20)) ]; then
+		echo
+		echo "-- ${ZMB} MiB of executables (/usr/bin) over a link capped at 25 MB/s, 2 channels:"
+		for i in $(seq "$REPEAT"); do
+			MB=$ZMB MIG_ARGS="--bandwidth 25 --channels 2" guest_bench capped "capped 25 MB/s, as they are #$i" \
+				-m $((ZMB * 2 + 64))M -i "$tmp/text.img"
+			MB=$ZMB MIG_ARGS="--bandwidth 25 --channels 2 --compress" guest_bench capped_z \
+				"capped 25 MB/s, --compress #$i" -m $((ZMB * 2 + 64))M -i "$tmp/text.img"
 		done
-else
-	echo "-- qemu-system-x86_64 is not installed; reference figures for this kind of machine"
-	echo "   (shared/reference/host-kvm.md): QEMU 7.2, 1 GiB random RAM: 0.71-0.81 s;"
-	echo "   multifd 2 channels: 0.45-0.48 s; 1 GiB zero RAM: ~0.10 s, downtime 5 ms."
+	else
+		echo "-- /usr/bin holds less than ${ZMB} MiB of executables: the --compress bench is skipped"
+	fi
+
+	echo
+	if command -v qemu-system-x86_64 >/dev/null; then
+		bench/migrate-qemu.sh "$O/bench/idle-guest" "$SIZE_MB" "${CHANNELS:-2}" "$REPEAT" "$tmp/random.img" 2>&1 |
+			grep -v -e 'Killed' -e 'connect:' | tee "$tmp/qemu.out"
+		# "  QEMU <case> #i: total T s, downtime D ms" -> per-case figures.
+		sed -n 's/^  QEMU \(.*\) #[0-9]*: total \([0-9.]*\) s, downtime \([0-9]*\) ms.*/\1|\2|\3/p' "$tmp/qemu.out" |
+			while IFS='|' read -r case t d; do
+				k=q_$(echo "$case" | tr -c 'A-Za-z0-9\n' '_')
+				fig "${k}_s" "$t"; fig "${k}_dt" "$d"
+			done
+	else
+		echo "-- qemu-system-x86_64 is not installed; reference figures for this kind of machine"
+		echo "   (shared/reference/host-kvm.md): QEMU 7.2, 1 GiB random RAM: 0.71-0.81 s;"
+		echo "   multifd 2 channels: 0.45-0.48 s; 1 GiB zero RAM: ~0.10 s, downtime 5 ms."
+	fi
 fi
 
 mbs() { awk -v s="$1" -v mb="$SIZE_MB" 'BEGIN { if (s == "-" || s <= 0) print "-"; else printf "%.0f", mb * 1048576 / s / 1e6 }'; }
