@@ -257,6 +257,10 @@ int main(int argc, char **argv)
 	in.nr_banks = 1;
 	in.got_hello = true;
 	in.accepted_features = MIG_F_ZERO_PAGES;
+	if (keyed) {		/* as lkvm migrate --key negotiates */
+		in.accepted_features |= MIG_F_NO_PAGE_CRC;
+		rs.no_page_crc = true;
+	}
 	lfd = listen_any(addr, sizeof(addr));
 	for (i = 0; i < nch; i++) {
 		int cfd = mig_tcp__connect(addr, 2000), afd = mig_tcp__accept(lfd, 2000);

@@ -1020,6 +1020,8 @@ static int incoming_listen(struct kvm *kvm)
 			     MIG_F_TSC;
 	in->adopt = mig_shape__adopt;
 	inc.keyed = kvm->cfg.mig_keyed;
+	if (inc.keyed)		/* every channel sealed: the tags check the pages */
+		in->local.features |= MIG_F_NO_PAGE_CRC;
 	inc.key = kvm->cfg.mig_key;
 	for (i = 0; i < (u32)kvm->nr_mem_banks && i < MIG_MAX_BANKS; i++) {
 		in->banks[i].host = kvm->mem_banks[i].host_addr;

@@ -126,11 +126,17 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 	u8 *enc = NULL;			/* ENCRYPTED and DEFLATE data: not guest memory yet */
 	size_t enc_len = 0, enc_off = 0;
 	z_stream *zs = NULL;
+	bool no_crc = in->accepted_features & MIG_F_NO_PAGE_CRC;
 	int ret, nio = 0;
 	u32 i, kind;
 
 	if (!in->got_hello)
 		return -EPROTO;
+	if (no_crc && !c->crypt) {
+		/* Only a GCM tag may stand in for the page crcs. */
+		mig_incoming__fail(in, -EPROTO, "pages without crcs on a channel without --key");
+		return -EPROTO;
+	}
 	ret = mig_chan__read(c, tab, (size_t)h->count * MIG_ENT_SIZE);
 	if (ret)
 		return ret;
@@ -212,7 +218,8 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 			break;
 		case MIG_PAGE_NORMAL:
 			bit_set(in->written, e->page);
-			if (!mig_crc__bad(mig_crc32(0, host, PAGE_SIZE), e->crc))
+			/* NO_PAGE_CRC: recv_ram refused it on a clear channel. */
+			if (no_crc || !mig_crc__bad(mig_crc32(0, host, PAGE_SIZE), e->crc))
 				bit_clear(in->suspect, e->page);
 			else
 				bit_set(in->suspect, e->page);

@@ -591,6 +591,8 @@ static int connect_all(struct mig_src *m)
 	shape.session = m->session;
 	if (m->p->compress)
 		shape.features |= MIG_F_DEFLATE;
+	if (m->p->keyed)
+		shape.features |= MIG_F_NO_PAGE_CRC;
 	ret = mig_shape__encode(&shape, &b);
 	if (!ret)
 		ret = mig_chan__send_rec(&m->ctrl, MIG_REC_HELLO, 0, 0, b.data, b.len);
@@ -983,6 +985,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	m->ram.nr_channels = m->nch;
 	m->ram.stop = &cur.cancel;
 	m->ram.deflate_level = p->compress;
+	m->ram.no_page_crc = p->keyed;	/* with MIG_F_NO_PAGE_CRC in HELLO */
 	if (getrandom(&m->session, sizeof(m->session), 0) != sizeof(m->session))
 		m->session = t0 ^ getpid();
 

@@ -186,7 +186,7 @@ int mig_ram__decode_entries(const struct mig_hdr *h, const u8 *tab, u64 nr_pages
 			return -EPROTO;
 		switch (e->flags & MIG_PAGE_KIND_MASK) {
 		case MIG_PAGE_NORMAL:
-			if (e->len != PAGE_SIZE)
+			if (e->len != PAGE_SIZE || ((features & MIG_F_NO_PAGE_CRC) && e->crc))
 				return -EPROTO;
 			break;
 		case MIG_PAGE_ZERO:

@@ -59,8 +59,10 @@ enum mig_rec_type {
 #define MIG_F_CPUID		(1u << 3)	/* HELLO carries the guest's CPUID feature words */
 #define MIG_F_DEFLATE		(1u << 4)	/* DEFLATE pages (lkvm migrate --compress) */
 #define MIG_F_TSC		(1u << 5)	/* HELLO carries the guest's TSC rate */
+/* --key only: NORMAL pages carry crc 0; the AES-GCM tags check their bytes. */
+#define MIG_F_NO_PAGE_CRC	(1u << 6)
 #define MIG_F_KNOWN		(MIG_F_ZERO_PAGES | MIG_F_SEV_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID | \
-				 MIG_F_DEFLATE | MIG_F_TSC)
+				 MIG_F_DEFLATE | MIG_F_TSC | MIG_F_NO_PAGE_CRC)
 
 /* Page entry flags. */
 #define MIG_PAGE_NORMAL		1
@@ -423,6 +425,7 @@ struct mig_ram_src {
 	const struct sev_mig_pages *sev;	/* SEV: private pages sealed (NULL: none) */
 	const atomic_bool *stop;	/* set: -ECANCELED before the next record */
 	int deflate_level;		/* --compress: zlib level 1-9, 0 = off */
+	bool no_page_crc;		/* MIG_F_NO_PAGE_CRC: sealed channels only */
 };
 
 struct mig_ram_stats {

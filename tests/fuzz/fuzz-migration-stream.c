@@ -61,8 +61,20 @@ static int run_one(const u8 *data, size_t size)
 		in.local.features |= MIG_F_SEV_PAGES;
 		in.recv_encrypted = recv_enc;
 	}
+	/* Bit 2: a keyed destination's features; this channel is clear, so any
+	 * RAM record after a HELLO that asks for NO_PAGE_CRC must be refused. */
+	if (data[0] & 4)
+		in.local.features |= MIG_F_NO_PAGE_CRC;
 	mig_chan__init_buf(&c, data + 1, size - 1);
 	ret = fuzz_dest__hello(&in, &c);
+	if (!ret && (in.accepted_features & MIG_F_NO_PAGE_CRC)) {
+		ret = mig_incoming__recv(&in, &c, true, &counted);
+		/* Not one page taken without a crc on a clear channel. */
+		if (counted.pages)
+			__builtin_trap();
+		mig_incoming__free(&in);
+		return ret;
+	}
 	if (!ret)
 		ret = mig_incoming__recv(&in, &c, true, &counted);
 	if (!ret)
@@ -85,6 +97,8 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
  * bit is set in mask (all when mask is 0), ZERO or NORMAL, or DEFLATE
  * with `compress`.
  */
+static bool seed_keyed;		/* NORMAL pages without crcs (MIG_F_NO_PAGE_CRC) */
+
 static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 mask,
 		    u32 round, struct mig_chan_end *sent, bool compress, u64 enc_mask)
 {
@@ -137,7 +151,7 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 		} else {
 			e.flags = MIG_PAGE_NORMAL;
 			e.len = 4096;
-			e.crc = mig_crc32(0, pg, 4096);
+			e.crc = seed_keyed ? 0 : mig_crc32(0, pg, 4096);	/* as --key sends */
 			iov[nio].iov_base = (void *)pg;
 			iov[nio++].iov_len = 4096;
 		}
@@ -154,7 +168,7 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 }
 
 static void write_seed(const char *dir, const char *name, bool ignore_crc, bool sections,
-		       bool deflate, u64 enc_mask)
+		       bool deflate, u64 enc_mask, bool keyed)
 {
 	char tmpl[] = "/tmp/lkvm-fuzz-seed.XXXXXX";
 	struct mig_chan_end st = { 0 };
@@ -162,18 +176,19 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	struct mig_shape s;
 	struct mig_buf b = { 0 };
 	struct mig_chan c;
-	u8 p[MIG_PREAMBLE_SIZE], eb[24], flag = ignore_crc | (enc_mask ? 2 : 0);
+	u8 p[MIG_PREAMBLE_SIZE], eb[24], flag = ignore_crc | (enc_mask ? 2 : 0) | (keyed ? 4 : 0);
 	int fd = mkstemp(tmpl), i;
 
 	for (i = 0; i < NPAGES; i++)
 		memset(guest + i * 4096, i % 3 ? 0x10 + i : 0, 4096);
+	seed_keyed = keyed;
 	mig_chan__init_fd(&c, fd);
 	mig_chan__writev(&c, &(struct iovec){ &flag, 1 }, 1);
 	mig_preamble__encode(p, 0, 99);
 	mig_chan__writev(&c, &(struct iovec){ p, sizeof(p) }, 1);
 	local_shape(&s);
 	s.features = MIG_F_ZERO_PAGES | (deflate ? MIG_F_DEFLATE : 0) |
-		     (enc_mask ? MIG_F_SEV_PAGES : 0);
+		     (enc_mask ? MIG_F_SEV_PAGES : 0) | (keyed ? MIG_F_NO_PAGE_CRC : 0);
 	s.session = 99;
 	mig_shape__encode(&s, &b);
 	mig_chan__send_rec(&c, MIG_REC_HELLO, 0, 0, b.data, b.len);
@@ -193,7 +208,7 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	mig_end__encode(&end, eb);
 	mig_chan__send_rec(&c, MIG_REC_END, 0, 0, eb, sizeof(eb));
 	/* A seed the parser refuses would keep the fuzzer shallow. */
-	fuzz_seed__save(fd, dir, name, run_one, 0);
+	fuzz_seed__save(fd, dir, name, run_one, keyed ? -EPROTO : 0);
 	close(fd);
 	unlink(tmpl);
 }
@@ -204,13 +219,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	if (dir) {
 		mkdir(dir, 0700);
-		write_seed(dir, "full", false, true, false, 0);
-		write_seed(dir, "full-nocrc", true, true, false, 0);
-		write_seed(dir, "nosections", false, false, false, 0);
-		write_seed(dir, "deflate", false, true, true, 0);
+		write_seed(dir, "full", false, true, false, 0, false);
+		write_seed(dir, "full-nocrc", true, true, false, 0, false);
+		write_seed(dir, "nosections", false, false, false, 0, false);
+		write_seed(dir, "deflate", false, true, true, 0, false);
 		/* SEV: private pages ENCRYPTED, the others plain (bit 1 of the flag). */
-		write_seed(dir, "sev", false, true, false, 0x3cf6);
-		write_seed(dir, "sev-deflate", false, true, true, 0x00ff);
+		write_seed(dir, "sev", false, true, false, 0x3cf6, false);
+		write_seed(dir, "sev-deflate", false, true, true, 0x00ff, false);
+		/* --key's NO_PAGE_CRC on this clear channel: refused at the first RAM. */
+		write_seed(dir, "keyed-features", false, true, false, 0, true);
 		exit(0);
 	}
 	return 0;

@@ -298,6 +298,14 @@ static void test_entries(void)
 	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_DEFLATE, 0), -EPROTO);
 	b[0].len = 0;
 	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_DEFLATE, 0), -EPROTO);
+	/* NO_PAGE_CRC (--key): a NORMAL page's crc field must be 0. */
+	CHECK_EQ(ents_check(e, 3, 0, F | MIG_F_NO_PAGE_CRC, 0), -EPROTO);
+	memcpy(b, e, sizeof(b)); b[0].crc = 0; b[2].crc = 0;
+	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_NO_PAGE_CRC, 0), 0);
+	b[2].crc = 1;
+	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_NO_PAGE_CRC, 0), -EPROTO);
+	memcpy(b, e, sizeof(b)); b[0].crc = 0; b[2].crc = 0; b[1].crc = 1;
+	CHECK_EQ(ents_check(b, 3, 0, F | MIG_F_NO_PAGE_CRC, 0), -EPROTO);	/* ZERO still 0 */
 }
 
 static void test_entries_bad_crc(void)

@@ -279,6 +279,111 @@ static void test_fault_flip_detected(void)
 	free(dst);
 }
 
+/*
+ * Under --key (MIG_F_NO_PAGE_CRC) pages go without crcs: the GCM tags
+ * check them.  Sealed, 64 random pages arrive whole (the decoder refuses a
+ * NORMAL page whose crc field is not 0, so a sender that still computed
+ * them fails here) and a byte flipped on the wire fails the tag.  Never in
+ * clear: the sender refuses to start, and a receiver that negotiated the
+ * feature refuses pages on a clear channel.
+ */
+enum nocrc_case { NOCRC_SEALED, NOCRC_SEALED_FLIP, NOCRC_CLEAR_RX };
+
+/* REQUIRE for a helper that returns a value. */
+#define SETUP(c) do {							\
+	if (!(c)) {							\
+		CHECK(!"set-up failed: " #c);				\
+		return -EFAULT;						\
+	}								\
+} while (0)
+
+static int nocrc_run(enum nocrc_case k, u8 *src, u8 *dst, char *why, size_t n)
+{
+	struct mig_ram_src rs = { .nr_banks = 1, .nr_pages = 64, .nr_channels = 1 };
+	u8 key[MIG_KEY_SIZE], nc[MIG_NONCE_SIZE], ns[MIG_NONCE_SIZE], pre[MIG_PREAMBLE_SIZE];
+	struct mig_ram_stats st = { 0 };
+	struct mig_incoming in;
+	struct mig_chan tx;
+	struct rx rx = { 0 };
+	char addr[64];
+	int lfd, cfd, afd, ret;
+
+	mig_key__from_bytes("a key of more than sixteen bytes", 32, key);
+	memset(nc, 0x11, sizeof(nc));
+	memset(ns, 0x22, sizeof(ns));
+	mig_preamble__encode(pre, 1 | MIG_PRE_AUTH, 0x1234);
+	memset(dst, 0, 64 * 4096);
+	rs.banks[0] = (struct mig_mem_bank){ src, 0, 64 };
+	rs.no_page_crc = k != NOCRC_CLEAR_RX;
+	SETUP(mig_incoming__init(&in, 64) == 0);
+	in.banks[0] = (struct mig_mem_bank){ dst, 0, 64 };
+	in.nr_banks = 1;
+	in.got_hello = true;
+	in.accepted_features = MIG_F_ZERO_PAGES | MIG_F_NO_PAGE_CRC;
+	lfd = listen_any("127.0.0.1", addr, sizeof(addr));
+	SETUP(lfd >= 0);
+	cfd = mig_tcp__connect(addr, 2000);
+	afd = mig_tcp__accept(lfd, 2000);
+	SETUP(cfd >= 0 && afd >= 0);
+	mig_tcp__tune(afd, 5000);
+	mig_chan__init_fd(&tx, cfd);
+	mig_chan__init_fd(&rx.c, afd);
+	if (k != NOCRC_CLEAR_RX) {
+		SETUP(!mig_crypt__attach(&tx, key, nc, ns, pre, true));
+		SETUP(!mig_crypt__attach(&rx.c, key, nc, ns, pre, false));
+	}
+	if (k == NOCRC_SEALED_FLIP)
+		tx.fault_flip_at = 100000;	/* inside page data, after sealing */
+	rx.in = &in;
+	pthread_create(&rx.t, NULL, rx_fn, &rx);
+	ret = mig_ram__send(&rs, &tx, 0, NULL, 0, &st);
+	if (!ret)
+		ret = mig_ram__send_chan_end(&tx, &st);
+	CHECK_EQ(ret, 0);
+	shutdown(cfd, SHUT_WR);		/* a receiver still reading ends */
+	pthread_join(rx.t, NULL);
+	ret = rx.ret;
+	if (!ret) {
+		in.got_end = true;
+		in.end.pages = st.sent.pages;
+		ret = mig_incoming__check_complete(&in, &rx.counted, 1);
+	}
+	snprintf(why, n, "%s", in.reason);
+	mig_chan__close(&tx);
+	mig_chan__close(&rx.c);
+	close(lfd);
+	mig_incoming__free(&in);
+	return ret;
+}
+
+static void test_sealed_no_page_crc(void)
+{
+	u8 *src = aligned_alloc(4096, 64 * 4096), *dst = aligned_alloc(4096, 64 * 4096);
+	struct mig_ram_src rs = { .nr_banks = 1, .nr_pages = 64, .nr_channels = 1,
+				  .no_page_crc = true };
+	struct mig_ram_stats st = { 0 };
+	struct mig_chan sink;
+	char why[256];
+	int i;
+
+	REQUIRE(src && dst);
+	srandom(11);
+	for (i = 0; i < 64 * 4096 / 4; i++)
+		((u32 *)src)[i] = random();
+	CHECK_EQ(nocrc_run(NOCRC_SEALED, src, dst, why, sizeof(why)), 0);
+	CHECK_MEM(dst, src, 64 * 4096);
+	CHECK_EQ(nocrc_run(NOCRC_SEALED_FLIP, src, dst, why, sizeof(why)), -EKEYREJECTED);
+	CHECK_EQ(nocrc_run(NOCRC_CLEAR_RX, src, dst, why, sizeof(why)), -EPROTO);
+	CHECK(strstr(why, "pages without crcs on a channel without --key") != NULL);
+	/* The sender never sends unchecked pages in clear. */
+	rs.banks[0] = (struct mig_mem_bank){ src, 0, 64 };
+	mig_chan__init_fd(&sink, -1);
+	CHECK_EQ(mig_ram__send(&rs, &sink, 0, NULL, 0, &st), -EINVAL);
+	CHECK_EQ(sink.bytes_out, 0);
+	free(src);
+	free(dst);
+}
+
 struct drain {
 	int fd;
 	size_t got;
@@ -543,5 +648,6 @@ TEST_MAIN_BEGIN("test-migration-transport")
 	RUN(test_connect_refused);
 	RUN(test_channels_two_rounds);
 	RUN(test_fault_flip_detected);
+	RUN(test_sealed_no_page_crc);
 	RUN(test_rate_change);
 TEST_MAIN_END()
