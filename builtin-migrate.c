@@ -299,6 +299,8 @@ static int cmd_migrate(int argc, const char **argv)
 	if (ret) {
 		if (ret > 0)
 			snprintf(msg, sizeof(msg), "unexpected argument '%s'", argv[0]);
+		else if (parse_options_error()[0])
+			snprintf(msg, sizeof(msg), "%s", parse_options_error());
 		else
 			snprintf(msg, sizeof(msg), "invalid command line (see the error on stderr)");
 		if (ret > 0)

@@ -9,6 +9,13 @@
 #include "lkvm/parse-options.h"
 
 const char *parse_options_cmd = "lkvm";
+/* The last error printed, without its "lkvm CMD: error: " (for --json). */
+static char last_error[1024];
+
+const char *parse_options_error(void)
+{
+	return last_error;
+}
 
 static void opt_name(const struct option *opt, char *buf, size_t len)
 {
@@ -22,13 +29,14 @@ int opt_error(const struct option *opt, const char *fmt, ...)
 {
 	char name[64];
 	va_list ap;
+	int n;
 
 	opt_name(opt, name, sizeof(name));
-	fprintf(stderr, "lkvm %s: error: %s: ", parse_options_cmd, name);
+	n = snprintf(last_error, sizeof(last_error), "%s: ", name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(last_error + n, sizeof(last_error) - n, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "lkvm %s: error: %s\n", parse_options_cmd, last_error);
 	return -1;
 }
 
@@ -37,11 +45,11 @@ static int general_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "lkvm %s: error: ", parse_options_cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'lkvm %s --help')\n", parse_options_cmd);
+	fprintf(stderr, "lkvm %s: error: %s (see 'lkvm %s --help')\n", parse_options_cmd,
+		last_error, parse_options_cmd);
 	return -1;
 }
 
@@ -169,6 +177,8 @@ int parse_options(int argc, const char **argv, const struct option *opts,
 	int nr_args = 0, i;
 	bool only_args = false;
 
+	last_error[0] = '\0';
+
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const struct option *opt;
@@ -193,8 +203,9 @@ int parse_options(int argc, const char **argv, const struct option *opts,
 			opt = find_long(opts, name, len);
 			/* lkvm's own --debug: the usual slip is to give it after the command. */
 			if (!opt && len == 5 && !strncmp(name, "debug", 5)) {
-				fprintf(stderr, "lkvm %s: error: --debug goes before the command: "
-					"lkvm --debug %s ...\n", parse_options_cmd, parse_options_cmd);
+				snprintf(last_error, sizeof(last_error), "--debug goes before the "
+					 "command: lkvm --debug %s ...", parse_options_cmd);
+				fprintf(stderr, "lkvm %s: error: %s\n", parse_options_cmd, last_error);
 				return -1;
 			}
 			if (!opt)

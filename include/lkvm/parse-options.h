@@ -75,5 +75,8 @@ void usage_with_options(const char *usage_line, const struct option *opts);
 int opt_error(const struct option *opt, const char *fmt, ...) __printf(2, 3);
 /* The command name used in messages ("run", "migrate" ...). */
 extern const char *parse_options_cmd;
+/* The last error parse_options() or opt_error() printed, without the
+ * "lkvm CMD: error: " prefix; "" when it printed none (for --json). */
+const char *parse_options_error(void);
 
 #endif

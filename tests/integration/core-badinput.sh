@@ -119,6 +119,20 @@ expect_err migrate_set_to "--set changes only --downtime, --bandwidth, --max-rou
 expect_err migrate_set_both "--auto-converge and --no-auto-converge contradict each other" migrate --set --auto-converge --no-auto-converge
 expect_err migrate_no_converge_alone "--no-auto-converge goes with --set" migrate --to h:1 --no-auto-converge
 expect_err migrate_set_none "nope: no such instance" migrate --set --downtime 100 --name nope
+# With --json the failure object names the problem too, not just "see stderr".
+for a in "unknown|--bogus|unknown option '--bogus'" \
+	 "range|--channels 99|--channels: 99 is out of range 1..16" \
+	 "no_value|--channels|--channels: requires a value" \
+	 "argument|extra|unexpected argument 'extra'"; do
+	IFS='|' read -r n args want <<<"$a"
+	# shellcheck disable=SC2086
+	out=$($LKVM migrate --json --to h:1 $args 2>/dev/null); rc=$?
+	if [ $rc -ne 0 ] && [ "$out" = "{\"status\":\"failed\",\"reason\":\"$want\",\"guest\":\"unchanged\"}" ]; then
+		pass "migrate_json_$n"
+	else
+		fail "migrate_json_$n" "rc=$rc: $out"
+	fi
+done
 
 need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_elf_phdrs_named \
 	 kernel_bzimage_named kernel_no_pvh \

@@ -111,6 +111,24 @@ static void test_bad_options(void)
 	CHECK_EQ(parse(2, a10), PARSE_ERROR);
 }
 
+/* The last error, for lkvm migrate --json: what stderr said, without the prefix. */
+static void test_error_kept(void)
+{
+	const char *a1[] = { "run", "--cpus=65", NULL };
+	const char *a2[] = { "run", "--nope", NULL };
+	const char *a3[] = { "run", "--debug", NULL };
+	const char *ok[] = { "run", "--cpus=2", NULL };
+
+	CHECK_EQ(parse(2, a1), PARSE_ERROR);
+	CHECK(!strcmp(parse_options_error(), "--cpus: 65 is out of range 1..64"));
+	CHECK_EQ(parse(2, a2), PARSE_ERROR);
+	CHECK(!strcmp(parse_options_error(), "unknown option '--nope'"));
+	CHECK_EQ(parse(2, a3), PARSE_ERROR);
+	CHECK(!strcmp(parse_options_error(), "--debug goes before the command: lkvm --debug lkvm ..."));
+	CHECK_EQ(parse(2, ok), 0);
+	CHECK(!strcmp(parse_options_error(), ""));		/* a parse that succeeds clears it */
+}
+
 static void test_double_dash(void)
 {
 	const char *argv[] = { "run", "--", "--cpus=3", NULL };
@@ -151,6 +169,7 @@ TEST_MAIN_BEGIN("parse-options")
 	RUN(test_good_options);
 	RUN(test_optarg);
 	RUN(test_bad_options);
+	RUN(test_error_kept);
 	RUN(test_double_dash);
 	RUN(test_hidden);
 TEST_MAIN_END()
