@@ -622,25 +622,46 @@ static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_st
 }
 
 /*
- * The slot for a new connection: a free one, else the oldest stranger
- * gives way (a flood cannot lock the port), and a connection from the
- * source's own host only when all are from there.
+ * The slot for a new connection when all are taken, so that a flood of
+ * connections cannot push out a source half way through its handshake:
+ * one from the host that holds the most slots (a flood from one host
+ * then pushes out only its own, not a source's elsewhere), of those the
+ * one furthest behind in its handshake (a silent flood from the source's
+ * own host goes before the source), then the oldest.  A connection from
+ * the source's own host goes last while its data channels are awaited.
+ * A flood from many hosts, or one that handshakes as far as a source
+ * does, can still push a source out.
  */
+static bool evict_before(const struct pending *a, int na, bool a_src,
+			 const struct pending *b, int nb, bool b_src)
+{
+	if (a_src != b_src)
+		return !a_src;
+	if (na != nb)
+		return na > nb;
+	if (a->stage != b->stage)
+		return a->stage < b->stage;
+	if (a->got != b->got)
+		return a->got < b->got;
+	return a->deadline < b->deadline;
+}
+
 static int pending_slot(const struct conn_want *w)
 {
-	int i, slot = -1, any = 0;
+	int i, j, slot = -1, n[MAX_PENDING];
+	bool src[MAX_PENDING];
 
-	for (i = 0; i < MAX_PENDING; i++) {
+	for (i = 0; i < MAX_PENDING; i++)
 		if (pend[i].fd < 0)
 			return i;
-		if (pend[i].deadline < pend[any].deadline)
-			any = i;
-		if (w->src && same_host(&pend[i].addr, w->src))
-			continue;
-		if (slot < 0 || pend[i].deadline < pend[slot].deadline)
+	for (i = 0; i < MAX_PENDING; i++) {
+		src[i] = w->src && same_host(&pend[i].addr, w->src);
+		for (n[i] = 0, j = 0; j < MAX_PENDING; j++)
+			n[i] += same_host(&pend[i].addr, &pend[j].addr);
+		if (slot < 0 || evict_before(&pend[i], n[i], src[i], &pend[slot], n[slot], src[slot]))
 			slot = i;
 	}
-	return slot >= 0 ? slot : any;
+	return slot;
 }
 
 /*
