@@ -25,31 +25,49 @@ static void opt_name(const struct option *opt, char *buf, size_t len)
 		snprintf(buf, len, "-%c", opt->short_name);
 }
 
-int opt_error(const struct option *opt, const char *fmt, ...)
+/*
+ * "lkvm CMD: error: PREFIX MESSAGE SUFFIX" on stderr, and PREFIX MESSAGE
+ * kept for parse_options_error().  stderr gets it whole, not the kept copy:
+ * a long argument may fill that, and the hint after it (--cpuid-mask's
+ * list of names) would be lost where the user reads it.
+ */
+static void report(const char *prefix, const char *suffix, const char *fmt, va_list ap)
 {
-	char name[64];
-	va_list ap;
+	va_list kept;
 	int n;
 
+	va_copy(kept, ap);
+	n = snprintf(last_error, sizeof(last_error), "%s", prefix);
+	vsnprintf(last_error + n, sizeof(last_error) - n, fmt, kept);
+	va_end(kept);
+	fprintf(stderr, "lkvm %s: error: %s", parse_options_cmd, prefix);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "%s\n", suffix);
+}
+
+int opt_error(const struct option *opt, const char *fmt, ...)
+{
+	char name[64], prefix[sizeof(name) + 2];
+	va_list ap;
+
 	opt_name(opt, name, sizeof(name));
-	n = snprintf(last_error, sizeof(last_error), "%s: ", name);
+	snprintf(prefix, sizeof(prefix), "%s: ", name);
 	va_start(ap, fmt);
-	vsnprintf(last_error + n, sizeof(last_error) - n, fmt, ap);
+	report(prefix, "", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "lkvm %s: error: %s\n", parse_options_cmd, last_error);
 	return -1;
 }
 
 static int general_error(const char *fmt, ...) __printf(1, 2);
 static int general_error(const char *fmt, ...)
 {
+	char suffix[96];
 	va_list ap;
 
+	snprintf(suffix, sizeof(suffix), " (see 'lkvm %s --help')", parse_options_cmd);
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	report("", suffix, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "lkvm %s: error: %s (see 'lkvm %s --help')\n", parse_options_cmd,
-		last_error, parse_options_cmd);
 	return -1;
 }
 

@@ -30,6 +30,9 @@ expect_err console_bad "not a console type" run -k $K --console vga
 expect_err cpuid_bad "is not a feature name" run -k $K --cpuid-mask nosuchfeature
 expect_err cpuid_empty_item "--cpuid-mask: empty item in 'x2apic,'" run -k $K --cpuid-mask "x2apic,"
 expect_err cpuid_raw_bad "is not a feature name" run -k $K --cpuid-mask 0x7.exx:5
+# A long bad item: stderr still ends with the list of names (not cut at 1 KiB).
+expect_err cpuid_long_item "$(printf 'x%.0s' {1..1200})' is not a feature name or LEAF.*REG:BIT (known: [a-z0-9_ ]*)$" \
+	run -k $K --cpuid-mask "$(printf 'x%.0s' {1..1200})"
 expect_err tsc_zero "--tsc-khz: 0 is out of range 1000..10000000" run -k $K --tsc-khz 0
 expect_err tsc_huge "--tsc-khz: 10000001 is out of range 1000..10000000" run -k $K --tsc-khz 10000001
 expect_err tsc_text "--tsc-khz: '2.5GHz' is not a whole number" run -k $K --tsc-khz 2.5GHz
