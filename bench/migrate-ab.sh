@@ -12,18 +12,20 @@
 # --incoming-key).  N pairs (default 6).  Prints each binary's median and
 # every run's total time, and in how many pairs NEW was faster; a failed
 # migration is shown and not counted.
-cd "$(dirname "$0")/.."
-BENCH_NEEDS="idle-guest"
-. bench/lib.sh
 usage() { echo "usage: bench/migrate-ab.sh OLD_LKVM [NEW_LKVM] [-- lkvm migrate options]" >&2; exit 2; }
+# The binaries as the caller named them, from the caller's directory: before
+# the cd to the tree, which would turn ./lkvm into this tree's own.
 [ $# -ge 1 ] && [ "$1" != -- ] || usage
 old=$(realpath "$1") || usage; shift
-new=$LKVM
+new=$(realpath "$(dirname "$0")/../lkvm")
 if [ $# -ge 1 ] && [ "$1" != -- ]; then new=$(realpath "$1") || usage; shift; fi
 [ $# -eq 0 ] || { [ "$1" = -- ] && shift; } || usage
 for b in "$old" "$new"; do
 	[ -x "$b" ] || { echo "bench/migrate-ab.sh: $b is not an executable" >&2; exit 2; }
 done
+cd "$(dirname "$0")/.."
+BENCH_NEEDS="idle-guest"
+. bench/lib.sh
 if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
 	echo "/dev/kvm is not usable: nothing to bench"
 	exit 0
