@@ -64,7 +64,7 @@ one() {
 }
 
 shift_args=("$@")
-echo "A/B: $SIZE_MB MiB random RAM, $N pairs${KEY:+, KEY=$KEY}, migrate options: ${shift_args[*]:-(none)}"
+echo "A/B: $SIZE_MB MiB random RAM, $N pairs, $([ "${KEY:-0}" = 1 ] && echo sealed || echo clear), migrate options: ${shift_args[*]:-(none)}"
 echo "  old: $old"
 echo "  new: $new"
 for i in $(seq "$N"); do
