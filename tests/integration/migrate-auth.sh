@@ -138,7 +138,7 @@ elif ! grep -q '"verified":true' <<<"$out" || ! grep -q '"sealed":true' <<<"$out
 	fail $t "not verified, or not said to be sealed: $out"
 elif ! grep -q "\"channels\":$want_ch," <<<"$out"; then
 	fail $t "not over $want_ch channels (one per CPU): $out"
-elif ! grep -q "MB sealed (--incoming-key) in" "$T_TMP/dst.err"; then
+elif ! wait_for 10 grep -q "MB sealed (--incoming-key) in" "$T_TMP/dst.err"; then
 	fail $t "the destination does not say the stream was sealed: $(tail -n 1 "$T_TMP/dst.err")"
 elif ! wait_for 30 counts_past "$T_TMP/dst.out" 3; then
 	fail $t "the guest does not count at the destination: $(tail -n 2 "$T_TMP/dst.err")"

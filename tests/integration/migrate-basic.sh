@@ -10,9 +10,6 @@ tests="one-vcpu tsc-rate-kept two-vcpus eight-vcpus halted-guest dirtying-guest 
 need_kvm $tests
 need_migrate $tests
 
-# state_of NAME: its STATE column in `lkvm list`
-state_of() { "$LKVM" list 2>/dev/null | awk -v n="$1" '$1 == n { print $3 }'; }
-
 # migrate_once TEST MEM CPUS GUEST_PARAMS [CHANNELS]  (GUEST=path overrides the counter;
 # no CHANNELS: lkvm's default, one per two CPUs it may run on, at least 2 on 2)
 migrate_once() {
@@ -202,8 +199,8 @@ else
 	out=$(timeout 60 "$LKVM" migrate --to "127.0.0.1:$port" --name h-src --verify --json 2>"$T_TMP/h.mig.err"); rc=$?
 	if [ $rc -ne 0 ] || ! grep -q '"status":"completed"' <<<"$out"; then
 		fail $t "migrate (rc $rc$([ $rc -eq 124 ] && echo ': hung 60 s')): $out $(tail -n 1 "$T_TMP/h.mig.err")"
-	elif ! wait_exit "$SRC_PID" 10 || [ "$EXIT_RC" != 0 ] || [ "$(state_of h-dst)" != running ]; then
-		fail $t "source exit $EXIT_RC, destination '$(state_of h-dst)'"
+	elif ! wait_exit "$SRC_PID" 10 || [ "$EXIT_RC" != 0 ] || ! wait_for 10 state_is h-dst running; then
+		fail $t "source exit $EXIT_RC, destination '$(state h-dst)'"
 	else
 		pass $t
 		echo "$t: $out"

@@ -43,7 +43,7 @@ hop() {
 		return 1
 	fi
 	local crc; crc=$(echo "$HOP_OUT" | sed -n 's/.*"mem_crc32":"\(0x[0-9a-f]*\)".*/\1/p')
-	if [ -z "$crc" ] || ! grep -q "guest memory crc32 $crc matches" "$T_TMP/$to.err"; then
+	if [ -z "$crc" ] || ! wait_for 10 grep -q "guest memory crc32 $crc matches" "$T_TMP/$to.err"; then
 		fail "$t" "$to did not confirm memory checksum '$crc': $(tail -n 3 "$T_TMP/$to.err")"
 		return 1
 	fi

@@ -75,7 +75,7 @@ if dirty_pair $t; then
 		fail $t "did not converge by throttling: $out"
 	elif ! grep -q "its vCPUs now get $((100 - pct))% of the time" "$T_TMP/$t-s.err"; then
 		fail $t "the source did not log its throttle steps: $(grep migration "$T_TMP/$t-s.err" | tail -n 3)"
-	elif ! grep -q "guest memory crc32 $crc matches" "$T_TMP/$t-d.err"; then
+	elif ! wait_for 10 grep -q "guest memory crc32 $crc matches" "$T_TMP/$t-d.err"; then
 		fail $t "destination did not confirm memory checksum $crc: $(tail -n 2 "$T_TMP/$t-d.err")"
 	elif ! wait_exit "$SRC_PID" 10 || [ "$EXIT_RC" != 0 ]; then
 		fail $t "source exit $EXIT_RC after the commit"

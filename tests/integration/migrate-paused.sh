@@ -36,7 +36,7 @@ if pair $t && pause_quiet $t $t-s; then
 		fail $t "migrate (rc $rc): $out $(tail -n 1 "$T_TMP/$t.mig.err")"
 	elif ! wait_exit "$SRC_PID" 10 || [ "$EXIT_RC" != 0 ]; then
 		fail $t "source did not exit 0: $EXIT_RC"
-	elif [ "$(state $t-d)" != paused ] || ! grep -q "paused as on the source" "$T_TMP/$t-d.err"; then
+	elif ! wait_for 10 state_is $t-d paused || ! wait_for 10 grep -q "paused as on the source" "$T_TMP/$t-d.err"; then
 		fail $t "destination is '$(state $t-d)': $(tail -n 1 "$T_TMP/$t-d.err")"
 	elif ! no_counts_for "$T_TMP/$t-d.out" 0 2; then
 		fail $t "the paused guest counted at the destination: $(tail -c 60 "$T_TMP/$t-d.out")"
@@ -68,7 +68,7 @@ if pair $t LKVM_MIG_FAULT=hold:3000; then
 			fail $t "pause (rc $prc) / resume (rc $rrc) during the hand-over: $(cat "$T_TMP/$t.pause.out" "$T_TMP/$t.resume.out")"
 		elif [ $rc -ne 0 ] || ! grep -q '"paused":false,"guest":"destination"}$' "$T_TMP/$t.mig.out"; then
 			fail $t "migrate (rc $rc): $(cat "$T_TMP/$t.mig.out" "$T_TMP/$t.mig.err" | tail -n 2)"
-		elif [ "$(state $t-d)" != running ] ||
+		elif ! wait_for 10 state_is $t-d running ||
 		     ! wait_for 30 counts_past "$T_TMP/$t-d.out" $(( $(last_count "$T_TMP/$t-s.out") + 2 )); then
 			fail $t "the guest does not run on at the destination ($(state $t-d))"
 		else
