@@ -17,7 +17,8 @@
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t replied = PTHREAD_COND_INITIALIZER;
 static bool busy;
-static bool handling;		/* a MIGRATE request not yet answered */
+static bool handling;		/* a MIGRATE request whose outcome is not known yet */
+static unsigned int answering;	/* MIGRATE requests not yet answered */
 
 /* What lkvm migrate --status reports; under busy_lock. */
 static struct {
@@ -87,6 +88,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	}
 	busy = true;
 	handling = true;
+	answering++;
 	snprintf(st.to, sizeof(st.to), "%s", req.to);
 	st.t0_ns = now_ns();
 	st.have_prog = false;
@@ -119,6 +121,17 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 		pr_err("%s", line);
 	else
 		pr_info("%s", line);
+	/*
+	 * Over before the client hears so: a new MIGRATE, --status or
+	 * --cancel sent as soon as `lkvm migrate` has returned must not find
+	 * this one still in progress ("a migration is already in progress").
+	 */
+	pthread_mutex_lock(&busy_lock);
+	busy = ret == 0;		/* after a commit, never again */
+	handling = false;
+	st.res = res;
+	st.have_res = true;
+	pthread_mutex_unlock(&busy_lock);
 	if (ctx.fd >= 0)
 		ipc__send(fd, IPC_MSG_DATA, &res, sizeof(res));
 	if (ctx.fd >= 0)
@@ -131,10 +144,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 		kvm__request_stop(kvm, 0, reason);
 	}
 	pthread_mutex_lock(&busy_lock);
-	busy = ret == 0;		/* after a commit, never again */
-	handling = false;
-	st.res = res;
-	st.have_res = true;
+	answering--;
 	pthread_cond_broadcast(&replied);
 	pthread_mutex_unlock(&busy_lock);
 	return IPC_REPLIED;
@@ -276,10 +286,10 @@ static int migrate_exit(struct kvm *kvm)
 	clock_gettime(CLOCK_REALTIME, &until);
 	timespec_add_ms(&until, wait_ms);
 	pthread_mutex_lock(&busy_lock);
-	while (handling)
+	while (answering)
 		if (pthread_cond_timedwait(&replied, &busy_lock, &until) == ETIMEDOUT)
 			break;
-	if (handling)
+	if (answering)
 		pr_warn("migration: still running %u s after the stop; exiting anyway",
 			wait_ms / 1000);
 	pthread_mutex_unlock(&busy_lock);
