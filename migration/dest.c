@@ -552,6 +552,7 @@ static int incoming_cleanup(struct kvm *kvm)
 #define MAX_STRANGERS		8
 #define MAX_PENDING		(MIG_MAX_CHANNELS + MAX_STRANGERS)
 #define PREAMBLE_WAIT_MS	10000
+#define ACCEPT_BURST		(4 * MAX_PENDING)	/* accepts per wake-up, at most */
 /*
  * SO_RCVLOWAT does not keep TCP's poll() quiet: it reports POLLIN below
  * it under receive memory pressure (a first frame sent a byte a segment)
@@ -920,7 +921,7 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 			 u64 *session, struct sockaddr_storage *addr)
 {
 	u64 deadline = timeout_ms < 0 ? 0 : now_ns() + timeout_ms * 1000000ULL;
-	int i, fd = -1, ret;
+	int i, k, fd = -1, ret, aerr = 0;
 
 	while (fd < 0) {
 		struct pollfd pfd[MAX_PENDING + 1] = { { .fd = lfd, .events = POLLIN } };
@@ -978,10 +979,21 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 		}
 		if (fd >= 0)
 			break;
-		if (pfd[0].revents) {
+		/*
+		 * Empty the accept queue, not one per wake-up: under a flood a
+		 * full queue drops new SYNs, a source's among them, and its
+		 * connect() then waits out SYN retransmits until it gives up.
+		 */
+		for (k = 0; pfd[0].revents && k < ACCEPT_BURST; k++) {
+			struct pollfd lp = { .fd = lfd, .events = POLLIN };
 			struct sockaddr_storage addr = { 0 };
 			socklen_t alen = sizeof(addr);
-			int nfd = accept4(lfd, (struct sockaddr *)&addr, &alen,
+			int nfd;
+
+			/* The listener blocks: ask before each accept after the first. */
+			if (k && poll(&lp, 1, 0) != 1)
+				break;
+			nfd = accept4(lfd, (struct sockaddr *)&addr, &alen,
 					  SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 			if (nfd >= 0) {
@@ -992,10 +1004,18 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 						     MAX_PENDING);
 				pend[slot] = (struct pending){ .fd = nfd, .addr = addr,
 					.deadline = now + PREAMBLE_WAIT_MS * 1000000ULL };
-			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-				ret = -errno;
+				continue;
+			}
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			if (errno != ECONNABORTED) {
+				aerr = -errno;
 				break;
 			}
+		}
+		if (aerr) {
+			ret = aerr;
+			break;
 		}
 		if (deadline && now >= deadline) {
 			ret = -ETIMEDOUT;
