@@ -17,7 +17,7 @@ LKVM_DIR=$(mktemp -d /tmp/lkvm-demo.XXXXXX)
 export LKVM_DIR
 # A port nothing listens on (a connection to it is refused).
 for _ in $(seq 50); do
-	port=$((20000 + RANDOM % 40000))
+	port=$((10000 + RANDOM % 22000))	# below the ephemeral ports (32768 on)
 	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
 done
 src_pid= dst_pid=
