@@ -30,14 +30,16 @@ refused_run() {
 }
 
 # hold_lock FILE: like another VMM, wait for and hold an OFD write lock on
-# lkvm's lock byte of FILE; writes $T_TMP/holder.state once it has it.
+# lkvm's lock byte of FILE; writes $T_TMP/holder.state.wait just before it
+# blocks for the lock and $T_TMP/holder.state once it has it.
 # Its pid in HOLDER_PID; killing it releases the lock.
 hold_lock() {
-	rm -f "$T_TMP/holder.state"
+	rm -f "$T_TMP/holder.state" "$T_TMP/holder.state.wait"
 	python3 -c '
 import fcntl, os, struct, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR)
 fl = struct.pack("hhqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, 0x4c4b564d00000000, 1, 0)
+open(sys.argv[2] + ".wait", "w").write("waiting\n")	# then blocks at once
 fcntl.fcntl(fd, fcntl.F_OFD_SETLKW, fl)
 open(sys.argv[2], "w").write("locked\n")
 time.sleep(600)' "$1" "$T_TMP/holder.state" &
@@ -106,7 +108,9 @@ if ! wait_for 30 counts_past "$T_TMP/hsrc.out" 2 ||
 	fail $t "setup: $(tail -n 1 "$T_TMP/hsrc.err" "$T_TMP/hdst.err")"
 else
 	hold_lock "$img"	# waits: the source holds the image until GO
-	sleep 0.5		# (python's start; it then blocks in F_OFD_SETLKW)
+	# Python may take over a second to start on a loaded host: wait for it
+	# to be about to block in F_OFD_SETLKW, not a fixed 0.5 s.
+	wait_for 30 test -s "$T_TMP/holder.state.wait"
 	out=$("$LKVM" migrate --to "127.0.0.1:$port" --name hsrc --json 2>"$T_TMP/hmig.err"); rc=$?
 	echo "$t: $out"
 	wait_exit "$DST_PID" 20; drc=$EXIT_RC
