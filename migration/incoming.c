@@ -218,7 +218,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 			break;
 		case MIG_PAGE_NORMAL:
 			bit_set(in->written, e->page);
-			/* NO_PAGE_CRC: recv_ram refused it on a clear channel. */
+			/* NO_PAGE_CRC: only on a sealed channel (checked above). */
 			if (no_crc || !mig_crc__bad(mig_crc32(0, host, PAGE_SIZE), e->crc))
 				bit_clear(in->suspect, e->page);
 			else

@@ -250,7 +250,7 @@ static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct batc
 		/*
 		 * Sealed, the page's bytes are under the frame's GCM tag, which
 		 * checks them better than a crc; the crc pass cost a fifth of the
-		 * sealed stream's speed (docs/migration.md, "Under --key").
+		 * sealed stream's speed (docs/migration.md, "With a key").
 		 */
 		e->crc = r->no_page_crc ? 0 : mig_crc32(0, host, PAGE_SIZE);
 		/* Guest memory in place; neighbours become one iovec. */
