@@ -23,11 +23,6 @@ if ! command -v python3 >/dev/null; then
 	for n in $tests; do skip $n "python3 is not installed (it plays the flood)"; done; t_done
 fi
 
-src_counting() {
-	start_src "$1" -m 16M -p "delay=20000"
-	wait_for 30 counts_past "$T_TMP/$1.out" 2
-}
-
 t=flood-elsewhere
 port=$(pick_port)
 if ! python3 -c 'import socket; socket.socket().bind(("127.0.0.2", 0))' 2>/dev/null; then

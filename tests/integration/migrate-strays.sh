@@ -115,11 +115,6 @@ EOF
 	T_PIDS+=("$FAKE_PID")
 }
 
-src_counting() {
-	start_src "$1" -m 16M -p "delay=20000"
-	wait_for 30 counts_past "$T_TMP/$1.out" 2
-}
-
 # ---- the destination's side ----
 t=strays-ignored
 port=$(pick_port)
