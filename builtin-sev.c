@@ -64,6 +64,18 @@ static int platform_fail(const char *what, int ret, u32 error)
 	return 1;
 }
 
+/*
+ * parse_options() says what was wrong with an option itself; a word left
+ * over (nr > 0) it leaves to us, and it must not exit 1 in silence.
+ */
+static int unexpected_arg(int nr, const char **argv)
+{
+	if (nr > 0)
+		fprintf(stderr, "lkvm %s: error: unexpected argument '%s'\n", parse_options_cmd,
+			argv[0]);
+	return 1;
+}
+
 /* ---- status ---- */
 
 static int sev_status(int argc, const char **argv)
@@ -80,7 +92,7 @@ static int sev_status(int argc, const char **argv)
 	if (nr == PARSE_HELP)
 		return 0;
 	if (nr != 0)
-		return 1;
+		return unexpected_arg(nr, argv);
 	if (open_fw(&fw))
 		return 1;
 	ret = sev_fw__platform(fw, SEV_PLATFORM_STATUS, &st, &error);
@@ -131,7 +143,7 @@ static int sev_export(int argc, const char **argv)
 	if (nr == PARSE_HELP)
 		return 0;
 	if (nr != 0)
-		return 1;
+		return unexpected_arg(nr, argv);
 	if (!pdh_out && !chain_out && !amd_out && !ark_out) {
 		fprintf(stderr, "lkvm sev export: error: nothing to export (give --pdh, --chain ...)\n");
 		return 1;
@@ -273,7 +285,7 @@ static int sev_measure(int argc, const char **argv)
 	if (nr == PARSE_HELP)
 		return 0;
 	if (nr != 0)
-		return 1;
+		return unexpected_arg(nr, argv);
 	if (!cfg->kernel_filename) {
 		fprintf(stderr, "lkvm sev measure: error: no kernel: give the same -k as lkvm run\n");
 		return 1;

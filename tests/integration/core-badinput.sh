@@ -122,6 +122,12 @@ expect_err migrate_set_to "--set changes only --downtime, --bandwidth, --max-rou
 expect_err migrate_set_both "--auto-converge and --no-auto-converge contradict each other" migrate --set --auto-converge --no-auto-converge
 expect_err migrate_no_converge_alone "--no-auto-converge goes with --set" migrate --to h:1 --no-auto-converge
 expect_err migrate_set_none "nope: no such instance" migrate --set --downtime 100 --name nope
+# lkvm sev's subcommands name a word left over (status, export and measure
+# used to exit 1 without a word).
+expect_err sev_status_extra "lkvm sev status: error: unexpected argument 'extra'" sev status extra
+expect_err sev_export_extra "lkvm sev export: error: unexpected argument 'extra'" sev export --pdh $T_TMP/pdh extra
+expect_err sev_measure_extra "lkvm sev measure: error: unexpected argument 'extra'" sev measure -k $K extra
+expect_err sev_session_extra "lkvm sev session: error: unexpected argument 'extra'" sev session extra
 # With --json the failure object names the problem too, not just "see stderr".
 for a in "unknown|--bogus|unknown option '--bogus'" \
 	 "range|--channels 99|--channels: 99 is out of range 1..16" \
