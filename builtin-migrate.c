@@ -286,7 +286,7 @@ static int cmd_migrate(int argc, const char **argv)
 		OPT_END(),
 	};
 	struct mig_ipc_req req;
-	char msg[512], out[2048], host[256], port[16];
+	char msg[512], out[MIG_RESULT_TEXT_SIZE], host[256], port[16];
 	int fd, ret;
 
 	/* Asked for JSON: a command line that does not parse gets its object too. */

@@ -243,10 +243,8 @@ static size_t build_reply(struct reply_buf *m, int status, const char *fmt, va_l
 	memset(m, 0, sizeof(*m));
 	m->r.status = status;
 	if (fmt) {
-		n = vsnprintf(m->text, sizeof(m->text), fmt, ap);
-		if (n < 0)
-			n = 0;
-		n = min(n, (int)sizeof(m->text) - 1);
+		/* A reply too long for text (a migration's reason) is cut, and says so. */
+		n = (int)vsnprintf_cut(m->text, sizeof(m->text), fmt, ap);
 	}
 	ipc__fill_hdr(&m->hdr, IPC_MSG_REPLY, sizeof(m->r) + n);
 	return sizeof(m->hdr) + sizeof(m->r) + n;

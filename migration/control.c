@@ -204,7 +204,7 @@ ipc_guest_handler(IPC_MSG_MIGRATE_SET, set_cmd);
  */
 static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 {
-	char text[4096], prog[2048], to[512];
+	char text[MIG_RESULT_TEXT_SIZE + 1024], prog[MIG_RESULT_TEXT_SIZE], to[512];
 	bool json;
 	u32 flags;
 	size_t n;
@@ -251,7 +251,7 @@ static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 			snprintf(text, sizeof(text), "{\"active\":false,\"to\":\"%s\",\"last\":%s}",
 				 to, prog);
 		} else {
-			char line[600];
+			char line[MIG_RESULT_TEXT_SIZE];
 
 			/* Its own words: "failed: ...", or "outcome unknown: ..." */
 			mig_result__text(&st.res, line, sizeof(line));

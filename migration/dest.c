@@ -296,7 +296,7 @@ static bool stop_requested(void);
 
 static int wait_go(struct mig_incoming *in, struct mig_chan *c)
 {
-	char why[MIG_MAX_REASON] = "";
+	char why[MIG_MAX_REASON + 1] = "";
 	u8 buf[MIG_MAX_SMALL];
 	struct mig_hdr h;
 	u32 st, f;

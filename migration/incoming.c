@@ -43,7 +43,7 @@ void mig_incoming__fail(struct mig_incoming *in, int err, const char *fmt, ...)
 	pthread_mutex_lock(&in->lock);
 	if (!in->reason[0]) {		/* the first failure is the cause */
 		va_start(ap, fmt);
-		vsnprintf(in->reason, sizeof(in->reason), fmt, ap);
+		vsnprintf_cut(in->reason, sizeof(in->reason), fmt, ap);
 		va_end(ap);
 	}
 	pthread_mutex_unlock(&in->lock);
@@ -393,7 +393,7 @@ int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control
 			return ret;
 		case MIG_REC_ABORT: {
 			u32 st, f;
-			char why[128];
+			char why[MIG_MAX_REASON + 1];
 
 			if (!control)
 				return -EPROTO;
@@ -418,7 +418,7 @@ int mig_incoming__hello(struct mig_incoming *in, struct mig_chan *c)
 	u8 buf[MIG_MAX_HELLO];
 	struct mig_buf reply = { 0 };
 	struct mig_hdr h;
-	char why[256] = "";
+	char why[MIG_REASON_SIZE] = "";
 	int ret;
 
 	ret = mig_chan__recv_hdr(c, &h);

@@ -188,7 +188,7 @@ static bool cancelled(struct mig_result *res)
 {
 	if (!atomic_load(&cur.cancel))
 		return false;
-	snprintf(res->reason, sizeof(res->reason), "%s", cur.why);
+	snprintf_cut(res->reason, sizeof(res->reason), "%s", cur.why);
 	res->source_stopping = cur.stopping;
 	return true;
 }
@@ -444,7 +444,7 @@ static int send_sections(struct mig_src *m, u32 *nr)
 			if (!ret && b.len > MIG_MAX_SECTION)
 				ret = -EMSGSIZE;
 			if (ret) {
-				snprintf(m->res->reason, sizeof(m->res->reason),
+				snprintf_cut(m->res->reason, sizeof(m->res->reason),
 					 "saving section %s instance %u failed: %s", s->name, i,
 					 strerror(-ret));
 				mig_buf__free(&b);
@@ -542,13 +542,13 @@ static int connect_all(struct mig_src *m)
 	u8 pre[MIG_PREAMBLE_SIZE];
 	struct mig_shape shape;
 	struct mig_buf b = { 0 };
-	char why[256] = "";
+	char why[MIG_MAX_REASON + 1] = "";
 	u32 i;
 	int fd, ret;
 
 	fd = mig_tcp__connect(m->p->to, CONNECT_TIMEOUT_MS);
 	if (fd < 0) {
-		snprintf(m->res->reason, sizeof(m->res->reason), "cannot connect to %s: %s",
+		snprintf_cut(m->res->reason, sizeof(m->res->reason), "cannot connect to %s: %s",
 			 m->p->to, mig_net_strerror(fd));
 		return fd;
 	}
@@ -558,7 +558,8 @@ static int connect_all(struct mig_src *m)
 	mig_chan__apply_fault_env(&m->ctrl, 0);
 	mig_preamble__encode(pre, m->p->keyed ? MIG_PRE_AUTH : 0, m->session);
 	if (m->p->keyed && mig_nonce__new(m->nc)) {
-		snprintf(m->res->reason, sizeof(m->res->reason), "no random bytes for --key's nonce");
+		snprintf_cut(m->res->reason, sizeof(m->res->reason),
+			     "no random bytes for --key's nonce");
 		return -EIO;
 	}
 	ret = mig_chan__writev(&m->ctrl, (struct iovec[]){ { pre, sizeof(pre) },
@@ -571,10 +572,10 @@ static int connect_all(struct mig_src *m)
 			m->refused = why[0];
 			/* In clear: anyone on the path could have written it. */
 			if (why[0])
-				snprintf(m->res->reason, sizeof(m->res->reason),
+				snprintf_cut(m->res->reason, sizeof(m->res->reason),
 					 "destination refused (unauthenticated reply): %s", why);
 			else
-				snprintf(m->res->reason, sizeof(m->res->reason),
+				snprintf_cut(m->res->reason, sizeof(m->res->reason),
 					 "no authentication reply from %s: %s%s", m->p->to,
 					 mig_strerror(ret), ret == -EPROTO || ret == -EBADMSG ?
 					 " (is it an lkvm run --incoming?)" : "");
@@ -583,7 +584,7 @@ static int connect_all(struct mig_src *m)
 	}
 	ret = mig_shape__from_kvm(m->kvm, &shape);
 	if (ret) {
-		snprintf(m->res->reason, sizeof(m->res->reason),
+		snprintf_cut(m->res->reason, sizeof(m->res->reason),
 			 "cannot describe this machine (the guest's CPUID): %s", strerror(-ret));
 		return ret;
 	}
@@ -602,7 +603,7 @@ static int connect_all(struct mig_src *m)
 	ret = recv_status(m, MIG_REC_HELLO_REPLY, m->p->ack_timeout_ms, why, sizeof(why));
 	mig_tcp__tune(m->ctrl.fd, SEND_TIMEOUT_MS);
 	if (ret == -EKEYREJECTED) {
-		snprintf(m->res->reason, sizeof(m->res->reason),
+		snprintf_cut(m->res->reason, sizeof(m->res->reason),
 			 "the destination's handshake reply does not authenticate: it was "
 			 "started with another --incoming-key than this --key (or the reply was "
 			 "altered on the way)");
@@ -612,10 +613,10 @@ static int connect_all(struct mig_src *m)
 	if (ret) {
 		/* "Refused" only when the destination said so; else it never answered. */
 		if (why[0])
-			snprintf(m->res->reason, sizeof(m->res->reason), "destination refused: %s",
+			snprintf_cut(m->res->reason, sizeof(m->res->reason), "destination refused: %s",
 				 why);
 		else
-			snprintf(m->res->reason, sizeof(m->res->reason),
+			snprintf_cut(m->res->reason, sizeof(m->res->reason),
 				 "no handshake reply from %s: %s%s", m->p->to, mig_strerror(ret),
 				 ret == -EPROTO || ret == -EBADMSG ?
 				 " (is it an lkvm run --incoming?)" : "");
@@ -653,7 +654,7 @@ static int connect_all(struct mig_src *m)
 	}
 	return 0;
 err:
-	snprintf(m->res->reason, sizeof(m->res->reason), "connection to %s failed: %s",
+	snprintf_cut(m->res->reason, sizeof(m->res->reason), "connection to %s failed: %s",
 		 m->p->to, mig_net_strerror(ret));
 	return ret;
 }
@@ -769,7 +770,7 @@ static int resume_after_unknown(struct kvm *kvm, char *why, size_t n)
  */
 static int take_disks_back(struct mig_src *m)
 {
-	char why[300];
+	char why[MIG_REASON_SIZE];
 	size_t l;
 	int ret;
 
@@ -779,8 +780,8 @@ static int take_disks_back(struct mig_src *m)
 		return 0;
 	}
 	l = strlen(m->res->reason);
-	snprintf(m->res->reason + l, sizeof(m->res->reason) - l, "%sthe disks cannot be taken back: %s",
-		 l ? "; " : "", why);
+	snprintf_cut(m->res->reason + l, sizeof(m->res->reason) - l,
+		     "%sthe disks cannot be taken back: %s", l ? "; " : "", why);
 	return ret;
 }
 
@@ -790,7 +791,7 @@ static void abort_stream(struct mig_src *m, int err)
 	/* Keyed but not sealed yet (the handshake failed): not a word in clear. */
 	bool unsealed = m->p->keyed && !m->ctrl.crypt;
 	struct mig_buf b = { 0 };
-	char why[256] = "";
+	char why[MIG_MAX_REASON + 1] = "";
 	u32 i;
 
 	if (unsealed)
@@ -813,7 +814,7 @@ static void abort_stream(struct mig_src *m, int err)
 	    strncmp(why, "source aborted: ", 16)) {
 		size_t l = strlen(m->res->reason);
 
-		snprintf(m->res->reason + l, sizeof(m->res->reason) - l,
+		snprintf_cut(m->res->reason + l, sizeof(m->res->reason) - l,
 			 "%sdestination says: %s", l ? "; " : "", why);
 	}
 	for (i = 0; i < m->nch; i++)
@@ -929,7 +930,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	u32 gen0;
 	struct mig_tune t;
 	double bw = 0;
-	char why[256] = "";
+	char why[MIG_MAX_REASON + 1] = "";
 	u8 endbuf[24];
 	int ret;
 
@@ -937,7 +938,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	res->compress = p->compress;
 	res->sealed = p->keyed;
 	if (kvm->cfg.sev_mode != SEV_MODE_NONE && p->verify) {
-		snprintf(res->reason, sizeof(res->reason),
+		snprintf_cut(res->reason, sizeof(res->reason),
 			 "--verify would read private SEV guest memory: not with SEV");
 		res->status = -EINVAL;
 		return -EINVAL;
@@ -951,14 +952,14 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	}
 	if (!mig_section__find(MIG_SEC_CPU)) {
 		/* Without it the destination would boot the vCPUs from reset. */
-		snprintf(res->reason, sizeof(res->reason),
+		snprintf_cut(res->reason, sizeof(res->reason),
 			 "this lkvm cannot save vCPU state (no vCPU migration section)");
 		res->status = -EOPNOTSUPP;
 		return -EOPNOTSUPP;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
-		snprintf(res->reason, sizeof(res->reason), "out of memory");
+		snprintf_cut(res->reason, sizeof(res->reason), "out of memory");
 		res->status = -ENOMEM;
 		return -ENOMEM;
 	}
@@ -1008,7 +1009,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	/* Logging first: writes during round 0 must land in round 1's set. */
 	ret = migration__log_start(kvm, &m->dirty);
 	if (ret) {
-		snprintf(res->reason, sizeof(res->reason), "cannot start dirty logging: %s",
+		snprintf_cut(res->reason, sizeof(res->reason), "cannot start dirty logging: %s",
 			 strerror(-ret));
 		goto out_fail;
 	}
@@ -1085,12 +1086,12 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	ret = kvm__pause(kvm);
 	unthrottle(m);		/* parked now: the throttle has nothing left to do */
 	if (ret == -ESHUTDOWN) {	/* a stop came first: the guest ends here */
-		snprintf(res->reason, sizeof(res->reason), "the source VMM is stopping");
+		snprintf_cut(res->reason, sizeof(res->reason), "the source VMM is stopping");
 		res->source_stopping = true;
 		goto out_fail;
 	}
 	if (ret) {
-		snprintf(res->reason, sizeof(res->reason), "cannot pause the vCPUs: %s",
+		snprintf_cut(res->reason, sizeof(res->reason), "cannot pause the vCPUs: %s",
 			 strerror(-ret));
 		goto out_fail;
 	}
@@ -1179,14 +1180,14 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	}
 	if (ret) {
 		if (why[0])
-			snprintf(res->reason, sizeof(res->reason), "destination refused: %s", why),
+			snprintf_cut(res->reason, sizeof(res->reason), "destination refused: %s", why),
 			m->refused = true;
 		else if (ret == -ETIMEDOUT)
-			snprintf(res->reason, sizeof(res->reason),
+			snprintf_cut(res->reason, sizeof(res->reason),
 				 "no acknowledgement from the destination within %u ms",
 				 p->ack_timeout_ms);
 		else
-			snprintf(res->reason, sizeof(res->reason),
+			snprintf_cut(res->reason, sizeof(res->reason),
 				 "connection lost waiting for the acknowledgement: %s", strerror(-ret));
 		goto out_fail;
 	}
@@ -1205,7 +1206,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	m->disks_given = true;
 	ret = send_go(m);
 	if (ret) {
-		snprintf(res->reason, sizeof(res->reason),
+		snprintf_cut(res->reason, sizeof(res->reason),
 			 "connection lost before the go-ahead: %s", mig_strerror(ret));
 		goto out_fail;
 	}
@@ -1214,7 +1215,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	ret = recv_status(m, MIG_REC_RUNNING, p->ack_timeout_ms, why, sizeof(why));
 	if (ret && why[0] && ret != -EPROTO) {
 		/* Its own failure, in words (a stop, no GO in time): it did not start it. */
-		snprintf(res->reason, sizeof(res->reason), "the destination did not start the "
+		snprintf_cut(res->reason, sizeof(res->reason), "the destination did not start the "
 			 "guest: %s", why);
 		m->refused = true;
 		goto out_fail;
@@ -1238,7 +1239,7 @@ out_unknown:
 	 * keep ours paused, devices too, for the user to decide after looking
 	 * at the destination ('lkvm resume' or 'lkvm stop' here).
 	 */
-	snprintf(res->reason, sizeof(res->reason), "the destination was told to run the guest "
+	snprintf_cut(res->reason, sizeof(res->reason), "the destination was told to run the guest "
 		 "but did not confirm it: %s", why[0] ? why :
 		 ret == -ETIMEDOUT ? "no answer" : mig_strerror(ret));
 	res->status = ret < 0 ? ret : -EPROTO;
@@ -1251,7 +1252,7 @@ out_unknown:
 	goto out_stats;
 
 out_fail_sync:
-	snprintf(res->reason, sizeof(res->reason), "dirty page harvest failed: %s",
+	snprintf_cut(res->reason, sizeof(res->reason), "dirty page harvest failed: %s",
 		 strerror(-ret));
 	goto out_fail;
 out_fail_io:
@@ -1259,7 +1260,7 @@ out_fail_io:
 	if (ret == -ECANCELED && cancelled(res))
 		goto out_fail;
 	if (!res->reason[0])
-		snprintf(res->reason, sizeof(res->reason), "stream to %s failed: %s", p->to,
+		snprintf_cut(res->reason, sizeof(res->reason), "stream to %s failed: %s", p->to,
 			 mig_strerror(ret));
 out_fail:
 	unthrottle(m);		/* first: abort_stream() may wait 1 s for the destination */
@@ -1495,18 +1496,14 @@ static int utf8_len(const unsigned char *p)
 	return n;
 }
 
-/*
- * s as the inside of a JSON string, cut to fit n: quotes, backslashes and
- * control characters escaped, and bytes that are not UTF-8 (a
- * peer's text, a host name given on the command line) as U+FFFD, so that
- * the output is always valid JSON.
- */
-void mig_json_str(const char *s, char *out, size_t n)
+/* Escape from *sp into out while it stays below room bytes; *sp: where it stopped. */
+static size_t json_esc(const unsigned char **sp, char *out, size_t room)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *p = *sp;
 	size_t k = 0;
 
-	while (*p && k + 7 < n) {
+	/* Each step writes at most 6 bytes: k stays below room. */
+	while (*p && k + 7 < room) {
 		int len = utf8_len(p);
 
 		if (!len) {
@@ -1517,10 +1514,10 @@ void mig_json_str(const char *s, char *out, size_t n)
 		}
 		if (len == 1 && *p < 0x20) {	/* kept, escaped: the text says what stderr says */
 			if (*p == '\n' || *p == '\t' || *p == '\r')
-				k += (size_t)snprintf(out + k, n - k, "\\%c",
+				k += (size_t)snprintf(out + k, room - k, "\\%c",
 						      *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r');
 			else
-				k += (size_t)snprintf(out + k, n - k, "\\u%04x", *p);
+				k += (size_t)snprintf(out + k, room - k, "\\u%04x", *p);
 			p++;
 			continue;
 		}
@@ -1529,6 +1526,32 @@ void mig_json_str(const char *s, char *out, size_t n)
 		memcpy(out + k, p, len);
 		k += len;
 		p += len;
+	}
+	*sp = p;
+	return k;
+}
+
+/*
+ * s as the inside of a JSON string, cut to fit n (after a whole character,
+ * ending in STR_CUT_MARK): quotes, backslashes and
+ * control characters escaped, and bytes that are not UTF-8 (a
+ * peer's text, a host name given on the command line) as U+FFFD, so that
+ * the output is always valid JSON.
+ */
+void mig_json_str(const char *s, char *out, size_t n)
+{
+	const size_t mark = sizeof(STR_CUT_MARK) - 1;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t k;
+
+	if (!n)
+		return;
+	k = json_esc(&p, out, n);
+	if (*p && n > mark + 1) {	/* cut: again, leaving room for the mark */
+		p = (const unsigned char *)s;
+		k = json_esc(&p, out, n - mark);
+		memcpy(out + k, STR_CUT_MARK, mark);
+		k += mark;
 	}
 	out[k] = 0;
 }
@@ -1545,7 +1568,7 @@ const char *mig_result__where(const struct mig_result *r)
 
 int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 {
-	char reason[512], crc[16] = "null";	/* no crc without --verify */
+	char reason[2 * MIG_REASON_SIZE], crc[16] = "null";	/* no crc without --verify */
 	char ratio[32] = "null";		/* none compressed */
 
 	/* The reason is ours, but escape it anyway: it quotes the peer. */

@@ -168,7 +168,7 @@ int sev_mig__dst_handshake(struct kvm *kvm, struct mig_incoming *in, struct mig_
 	struct kvm_sev_receive_start rs;
 	struct sev_mig_start s;
 	u8 buf[SEV_MIG_START_SIZE];
-	char why[256] = "", fwerr[96];
+	char why[MIG_REASON_SIZE] = "", fwerr[96];
 	size_t len;
 	u32 error;
 	int ret;

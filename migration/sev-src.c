@@ -242,7 +242,7 @@ int sev_mig__recv_rec(struct mig_chan *c, u32 type, u8 *buf, size_t cap, size_t 
 		}
 		if (h.type == type && !st)
 			return 0;
-		snprintf(why, n, "%s: %s", h.type == MIG_REC_ABORT ? "source aborted" :
+		snprintf_cut(why, n, "%s: %s", h.type == MIG_REC_ABORT ? "source aborted" :
 			 "destination refused", reason[0] ? reason : "no reason given");
 		return st && st < 4096 ? -(int)st : -ECANCELED;
 	}

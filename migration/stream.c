@@ -415,13 +415,13 @@ static int devices_compare(const char *a, const char *b, char *reason, size_t n)
 			bool a_there = *a && list_has(b0, a, la), b_here = *b && list_has(a0, b, lb);
 
 			if (!*a || (a_there && !b_here))
-				snprintf(reason, n, "devices differ: the destination adds '%.*s'",
+				snprintf_cut(reason, n, "devices differ: the destination adds '%.*s'",
 					 (int)lb, b);
 			else if (!*b || (b_here && !a_there))
-				snprintf(reason, n, "devices differ: the destination lacks '%.*s'",
+				snprintf_cut(reason, n, "devices differ: the destination lacks '%.*s'",
 					 (int)la, a);
 			else
-				snprintf(reason, n, "devices differ: source '%.*s', destination '%.*s'",
+				snprintf_cut(reason, n, "devices differ: source '%.*s', destination '%.*s'",
 					 (int)la, a, (int)lb, b);
 			return -EINVAL;
 		}
@@ -459,7 +459,7 @@ static int cpuid_compare(const struct mig_shape *src, const struct mig_shape *ds
 	}
 	if (!lacks[0] && !adds[0])
 		return 0;
-	snprintf(reason, n, "guest CPU features differ:%s%s%s%s%s%s", lacks[0] ?
+	snprintf_cut(reason, n, "guest CPU features differ:%s%s%s%s%s%s", lacks[0] ?
 		 " the destination lacks " : "", lacks, lacks[0] ? " (the guest may use them)" : "",
 		 lacks[0] && adds[0] ? ";" : "", adds[0] ? " the destination adds " : "",
 		 adds[0] ? adds : "");
@@ -477,25 +477,25 @@ int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
 	u32 i;
 
 	if (src->nr_pages != dst->nr_pages) {
-		snprintf(reason, n, "memory size differs: source %llu MiB, destination %llu MiB",
+		snprintf_cut(reason, n, "memory size differs: source %llu MiB, destination %llu MiB",
 			 (unsigned long long)(src->nr_pages >> 8),
 			 (unsigned long long)(dst->nr_pages >> 8));
 		return -EINVAL;
 	}
 	if (src->nr_cpus != dst->nr_cpus) {
-		snprintf(reason, n, "vCPU count differs: source %u, destination %u",
+		snprintf_cut(reason, n, "vCPU count differs: source %u, destination %u",
 			 src->nr_cpus, dst->nr_cpus);
 		return -EINVAL;
 	}
 	if (src->nr_banks != dst->nr_banks) {
-		snprintf(reason, n, "memory layout differs: source %u banks, destination %u",
+		snprintf_cut(reason, n, "memory layout differs: source %u banks, destination %u",
 			 src->nr_banks, dst->nr_banks);
 		return -EINVAL;
 	}
 	for (i = 0; i < src->nr_banks; i++) {
 		if (src->banks[i].gpa != dst->banks[i].gpa ||
 		    src->banks[i].size != dst->banks[i].size) {
-			snprintf(reason, n, "memory bank %u differs: source 0x%llx+0x%llx, "
+			snprintf_cut(reason, n, "memory bank %u differs: source 0x%llx+0x%llx, "
 				 "destination 0x%llx+0x%llx", i,
 				 (unsigned long long)src->banks[i].gpa,
 				 (unsigned long long)src->banks[i].size,
@@ -505,12 +505,12 @@ int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
 		}
 	}
 	if (src->sev_mode != dst->sev_mode) {
-		snprintf(reason, n, "SEV differs: the source is %s, the destination %s",
+		snprintf_cut(reason, n, "SEV differs: the source is %s, the destination %s",
 			 sev_mode_name(src->sev_mode), sev_mode_name(dst->sev_mode));
 		return -EINVAL;
 	}
 	if (src->features & ~dst->features) {
-		snprintf(reason, n, "destination lacks stream features 0x%x",
+		snprintf_cut(reason, n, "destination lacks stream features 0x%x",
 			 src->features & ~dst->features);
 		return -EOPNOTSUPP;
 	}
@@ -518,7 +518,7 @@ int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
 		return -EINVAL;
 	/* Unpinned, the destination takes the guest's rate (mig_shape__adopt). */
 	if ((src->features & MIG_F_TSC) && dst->tsc_pinned && !tsc__close(src->tsc_khz, dst->tsc_khz)) {
-		snprintf(reason, n, "TSC rate differs: the guest's runs at %u kHz, the destination "
+		snprintf_cut(reason, n, "TSC rate differs: the guest's runs at %u kHz, the destination "
 			 "was started with --tsc-khz %u", src->tsc_khz, dst->tsc_khz);
 		return -EINVAL;
 	}
@@ -529,8 +529,17 @@ int mig_shape__compare(const struct mig_shape *src, const struct mig_shape *dst,
 
 int mig_status__encode(u32 status, u32 features, const char *reason, struct mig_buf *out)
 {
-	size_t rl = reason ? strnlen(reason, MIG_MAX_REASON) : 0;
+	size_t rl = reason ? strnlen(reason, MIG_MAX_REASON + 1) : 0;
+	char cut[MIG_MAX_REASON + 1];
 	u8 tmp[12];
+
+	/* Longer than the wire takes: cut where the reader sees it was. */
+	if (rl > MIG_MAX_REASON) {
+		memcpy(cut, reason, MIG_MAX_REASON);
+		cut[MIG_MAX_REASON] = 0;
+		rl = str_cut_mark(cut, sizeof(cut));
+		reason = cut;
+	}
 
 	put_le32(tmp, status);
 	put_le32(tmp + 4, features);
@@ -559,6 +568,8 @@ int mig_status__decode(const u8 *p, size_t len, u32 *status, u32 *features,
 		for (i = 0; i < rl && k + 1 < n; i++)
 			reason[k++] = (p[12 + i] >= 0x20 && p[12 + i] < 0x7f) ? p[12 + i] : '?';
 		reason[k] = 0;
+		if (i < rl)		/* the caller's buffer is shorter: say so */
+			str_cut_mark(reason, n);
 	}
 	return 0;
 }

@@ -289,3 +289,50 @@ bool ratelimit__allow(struct ratelimit *rl, u32 *dropped)
 	pthread_mutex_unlock(&rl->lock);
 	return ok;
 }
+
+size_t str_cut_mark(char *buf, size_t n)
+{
+	const size_t m = sizeof(STR_CUT_MARK) - 1;
+	size_t k, i, len = n ? strnlen(buf, n) : 0;
+
+	/* Not cut (or no room for the mark beside a byte of text): as it is. */
+	if (len + 1 < n || n < m + 2)
+		return len;
+	k = n - 1 - m;			/* bytes of text kept, at most */
+	/* buf[k] is the first byte dropped: not one inside a UTF-8 character. */
+	while (k && ((unsigned char)buf[k] & 0xc0) == 0x80)
+		k--;
+	/* After a separator in the last 32 bytes (a quarter, in a small buffer) rather than mid-word. */
+	for (i = k; i && k - i < 32 && k - i <= k / 4; i--)
+		if (strchr(" /;,:=", buf[i - 1])) {
+			k = i;
+			break;
+		}
+	memcpy(buf + k, STR_CUT_MARK, m + 1);
+	return k + m;
+}
+
+size_t vsnprintf_cut(char *buf, size_t n, const char *fmt, va_list ap)
+{
+	int len;
+
+	if (!n)
+		return 0;
+	len = vsnprintf(buf, n, fmt, ap);
+	if (len < 0) {
+		buf[0] = 0;
+		return 0;
+	}
+	return (size_t)len < n ? (size_t)len : str_cut_mark(buf, n);
+}
+
+size_t snprintf_cut(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	size_t len;
+
+	va_start(ap, fmt);
+	len = vsnprintf_cut(buf, n, fmt, ap);
+	va_end(ap);
+	return len;
+}

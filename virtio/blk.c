@@ -375,10 +375,10 @@ int virtio_blk__lock(struct virtio_blk_disk *d, bool take)
 static void lock_error(const struct virtio_blk_disk *d, int err, char *why, size_t n)
 {
 	if (err == -EBUSY)
-		snprintf(why, n, "disk %s is in use by another process (another lkvm or VMM %s it)",
+		snprintf_cut(why, n, "disk %s is in use by another process (another lkvm or VMM %s it)",
 			 d->path, d->readonly ? "writes" : "uses");
 	else
-		snprintf(why, n, "disk %s: cannot lock it: %s", d->path, strerror(-err));
+		snprintf_cut(why, n, "disk %s: cannot lock it: %s", d->path, strerror(-err));
 }
 
 static int blk_claim(struct virtio_device *vdev, bool take, char *why, size_t n)

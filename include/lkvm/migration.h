@@ -81,6 +81,15 @@ enum mig_rec_type {
 #define MIG_MAX_CPUS		64
 #define MIG_MAX_DEVICES_LEN	4096
 #define MIG_MAX_REASON		512
+/*
+ * A failed migration's reason at either end (mig_result, mig_incoming):
+ * room for a peer's whole MIG_MAX_REASON and what is said around it.  A
+ * longer one is cut with STR_CUT_MARK (snprintf_cut()), never mid-word
+ * unmarked; so is a reason longer than MIG_MAX_REASON put on the wire.
+ */
+#define MIG_REASON_SIZE		1024
+/* mig_result__json() and __text(): every figure and the reason, whole. */
+#define MIG_RESULT_TEXT_SIZE	4096
 #define MIG_MAX_HELLO		8192
 #define MIG_MAX_SMALL		1024
 #define MIG_MAX_SECTION		(16u << 20)
@@ -384,7 +393,7 @@ struct mig_incoming {
 	struct kvm *kvm;
 	u64 session;
 	pthread_mutex_t lock;		/* sections, reason */
-	char reason[256];
+	char reason[MIG_REASON_SIZE];
 	/* Installed by SEV migration (issue 6) to take ENCRYPTED pages. */
 	int (*recv_encrypted)(struct mig_incoming *in, u64 page, const u8 *data, u32 len);
 	/* SEV: pages whose latest copy came ENCRYPTED (NULL without SEV). */
@@ -473,7 +482,7 @@ struct mig_progress {
 
 struct mig_result {
 	int status;			/* 0 committed, else -errno */
-	char reason[256];
+	char reason[MIG_REASON_SIZE];
 	u64 total_ns, downtime_ns, bytes, rounds;
 	u64 pages_normal, pages_zero, pages_total;
 	u64 pages_encrypted;		/* SEV: private pages as firmware packets */

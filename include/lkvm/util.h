@@ -3,6 +3,7 @@
 #define LKVM__UTIL_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,6 +96,18 @@ bool ratelimit__allow(struct ratelimit *rl, u32 *dropped);
 		pr(fmt "%s", ##__VA_ARGS__,					\
 		   __dropped ? " (more like it left out: a flood)" : "");	\
 } while (0)
+/*
+ * Texts cut to fit a buffer (a migration's reason quoting two disk paths)
+ * end with STR_CUT_MARK, after a whole character and, when one is near,
+ * after a separator, so a reader sees that something is missing and where.
+ * str_cut_mark() marks BUF (size N) that holds a text cut at N - 1 bytes;
+ * snprintf_cut() is snprintf() that marks what it had to cut.  Both return
+ * the length of the text in BUF.
+ */
+#define STR_CUT_MARK	"[...]"
+size_t str_cut_mark(char *buf, size_t n);
+size_t snprintf_cut(char *buf, size_t n, const char *fmt, ...) __printf(3, 4);
+size_t vsnprintf_cut(char *buf, size_t n, const char *fmt, va_list ap) __printf(3, 0);
 /* *ts += ms, normalised (deadlines for the *_timedwait/_timedjoin calls). */
 void timespec_add_ms(struct timespec *ts, u64 ms);
 

@@ -4,9 +4,9 @@
 # its used ring after each one), and afterwards every sector of the shared
 # disk holds the write meant for it.  Its path is not plain ASCII.
 . "$(dirname "$0")/../lib.sh"
-need_kvm blk_stream_migrate other_disk_refused ro_and_page_map_refused
+need_kvm blk_stream_migrate other_disk_refused ro_and_page_map_refused long_disk_path_reason_whole
 source "$(dirname "$0")/migrate-common.inc"
-need_migrate blk_stream_migrate other_disk_refused ro_and_page_map_refused
+need_migrate blk_stream_migrate other_disk_refused ro_and_page_map_refused long_disk_path_reason_whole
 
 # The destination must use the same disk file (shared storage): another file
 # is refused in the handshake, and the source keeps running.
@@ -47,6 +47,27 @@ done
 n0=$(last_count "$T_TMP/osrc.out")
 wait_for 20 counts_past "$T_TMP/osrc.out" "$n0" || { ok=0; why="$why the source stopped counting"; }
 [ $ok = 1 ] && pass ro_and_page_map_refused || fail ro_and_page_map_refused "$why"
+
+# A destination disk with a long path: the --json reason quotes it whole
+# (valid JSON, up to its closing quote), not cut at 255 bytes mid-word.
+# (Under 255 bytes itself: the disk identity keeps only those.)
+long="$T_TMP/$(printf 'a-long-directory-name-%02d/' $(seq 7))two.img"
+mkdir -p "${long%/*}" && truncate -s 1M "$long"
+port=$(pick_port)
+if start_dst odst3 "$port" -d "$long"; then
+	"$LKVM" migrate --to "127.0.0.1:$port" --name osrc --json >"$T_TMP/omig.out" 2>"$T_TMP/omig.err"; rc=$?
+	if [ $rc -eq 1 ] && python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))["reason"]
+sys.exit("destination \x27disk0=" + sys.argv[2] + ",ino=" not in r or
+         not r.endswith(",size=1048576\x27"))' "$T_TMP/omig.out" "$long"; then
+		pass long_disk_path_reason_whole
+	else
+		fail long_disk_path_reason_whole "rc=$rc $(cat "$T_TMP/omig.out")"
+	fi
+	wait_exit "$DST_PID" 10
+else
+	fail long_disk_path_reason_whole "destination did not listen: $(tail -n 2 "$T_TMP/odst3.err")"
+fi
 "$LKVM" stop --name osrc >/dev/null 2>&1
 
 N=${VIRTIO_MIGRATE_WRITES:-60000}

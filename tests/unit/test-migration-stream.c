@@ -150,7 +150,7 @@ static int receive(const u8 *buf, size_t len, char *why, size_t wn)
 	if (!ret)
 		ret = mig_incoming__check_complete(&in, &counted, 1);
 	if (why)
-		snprintf(why, wn, "%s", in.reason);
+		snprintf_cut(why, wn, "%s", in.reason);
 	mig_incoming__free(&in);
 	return ret;
 }
@@ -573,6 +573,30 @@ static void test_status(void)
 	b.data[8] = 0xff;					/* reason_len too long */
 	CHECK(mig_status__decode(b.data, b.len, &st, &f, why, sizeof(why)) < 0);
 	mig_buf__free(&b);
+
+	/*
+	 * A reason longer than the wire takes (two long disk paths) is cut
+	 * there with a mark, not refused nor cut mid-word unmarked; so is one
+	 * decoded into a shorter buffer.
+	 */
+	{
+		char lng[MIG_REASON_SIZE], got[MIG_MAX_REASON + 1];
+		size_t k = 0, n;
+
+		while (k + 20 < sizeof(lng))
+			k += (size_t)snprintf(lng + k, sizeof(lng) - k, "/dir-%04zu", k);
+		memset(&b, 0, sizeof(b));
+		mig_status__encode(22, 0, lng, &b);
+		REQUIRE(!b.err);
+		CHECK_EQ(mig_status__decode(b.data, b.len, &st, &f, got, sizeof(got)), 0);
+		n = strlen(got);
+		CHECK(n <= MIG_MAX_REASON && n > MIG_MAX_REASON - 16);
+		CHECK(!strcmp(got + n - 6, "/" STR_CUT_MARK));
+		CHECK(!strncmp(got, lng, n - 5));
+		CHECK_EQ(mig_status__decode(b.data, b.len, &st, &f, why, sizeof(why)), 0);
+		CHECK(strstr(why, STR_CUT_MARK) == why + strlen(why) - 5);
+		mig_buf__free(&b);
+	}
 }
 
 static void test_end_records(void)
@@ -1086,11 +1110,37 @@ static void test_json_str(void)
 	mig_json_str("\xc0\xaf \xed\xa0\x80 \xe2\x82", out, sizeof(out));	/* overlong, surrogate, cut */
 	CHECK(!strcmp(out, "\\ufffd\\ufffd \\ufffd\\ufffd\\ufffd \\ufffd\\ufffd"));
 	mig_json_str("\xff\xff\xff\xff\xff\xff", out, 20);		/* cut to fit, whole escapes */
-	CHECK(strlen(out) < 20 && strlen(out) % 6 == 0);
+	CHECK(!strcmp(out, "\\ufffd\\ufffd" STR_CUT_MARK));	/* ... and marked */
+	mig_json_str("0123456789abcdef", out, 24);		/* fits: not marked */
+	CHECK(!strcmp(out, "0123456789abcdef"));
+	mig_json_str("a long disk path: /srv/images/guest-disk.img", out, 32);
+	CHECK(!strcmp(out, "a long disk path: /s" STR_CUT_MARK));
+}
+
+/* A text cut to fit says so, after a whole character, at a separator when near. */
+static void test_cut_mark(void)
+{
+	char buf[32], path[34];
+
+	CHECK_EQ(snprintf_cut(buf, sizeof(buf), "%s", "fits"), 4);
+	CHECK(!strcmp(buf, "fits"));
+	CHECK_EQ(snprintf_cut(path, sizeof(path), "disk %s", "/a/very-long-directory/name.img"), 33);
+	CHECK(!strcmp(path, "disk /a/very-long-directory/" STR_CUT_MARK));
+	/* No separator near: cut mid-word, but marked. */
+	snprintf_cut(buf, sizeof(buf), "%s", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ");
+	CHECK(!strcmp(buf, "abcdefghijklmnopqrstuvwxyz" STR_CUT_MARK));
+	/* Never inside a UTF-8 character ("\xc3\xa9" would straddle the cut). */
+	snprintf_cut(buf, sizeof(buf), "%s", "abcdefghijklmnopqrstuvwxy\xc3\xa9zzzzzzzzzz");
+	CHECK(!strcmp(buf, "abcdefghijklmnopqrstuvwxy" STR_CUT_MARK));
+	/* A buffer too small for the mark keeps what fits. */
+	snprintf_cut(buf, 4, "%s", "abcdef");
+	CHECK(!strcmp(buf, "abc"));
+	CHECK_EQ(snprintf_cut(buf, 0, "%s", "abcdef"), 0);
 }
 
 TEST_MAIN_BEGIN("test-migration-stream")
 	RUN(test_json_str);
+	RUN(test_cut_mark);
 	RUN(test_crc32_zlib);
 	RUN(test_crc32_pclmul);
 	RUN(test_crc32_vpclmul);

@@ -269,7 +269,7 @@ static void test_fault_flip_detected(void)
 	in.got_end = true;
 	in.end.pages = st.sent.pages;
 	CHECK_EQ(mig_incoming__check_complete(&in, &rx.counted, 1), -EBADMSG);
-	snprintf(why, sizeof(why), "%s", in.reason);
+	snprintf_cut(why, sizeof(why), "%s", in.reason);
 	CHECK(strstr(why, "checksum mismatch") != NULL);
 	mig_chan__close(&tx);
 	mig_chan__close(&rx.c);
@@ -348,7 +348,7 @@ static int nocrc_run(enum nocrc_case k, u8 *src, u8 *dst, char *why, size_t n)
 		in.end.pages = st.sent.pages;
 		ret = mig_incoming__check_complete(&in, &rx.counted, 1);
 	}
-	snprintf(why, n, "%s", in.reason);
+	snprintf_cut(why, n, "%s", in.reason);
 	mig_chan__close(&tx);
 	mig_chan__close(&rx.c);
 	close(lfd);
@@ -554,8 +554,8 @@ static void test_json_lines(void)
 	CHECK(strstr(buf, "; auto-converge throttled the vCPUs up to 90%") != NULL);
 	{
 		/* Settings changed on the way (--set), and the longest summary fits
-		 * the 2 KiB the client and --status give it, whole. */
-		char big[2048];
+		 * the MIG_RESULT_TEXT_SIZE the client and --status give it, whole. */
+		char big[MIG_RESULT_TEXT_SIZE];
 		int n;
 
 		r.bandwidth_mbps = 250;
@@ -575,6 +575,17 @@ static void test_json_lines(void)
 		n = mig_result__json(&r, big, sizeof(big));
 		CHECK(n > 0 && n < (int)sizeof(big) - 1);
 		CHECK(big[n - 1] == '}');
+		CHECK(strstr(big, STR_CUT_MARK "\",") != NULL);	/* 6 bytes each: cut, marked */
+		/* A reason as long as it gets, in words (disk paths): whole. */
+		memset(r.reason, 'x', sizeof(r.reason) - 1);
+		memcpy(r.reason + sizeof(r.reason) - 5, ".img", 5);
+		n = mig_result__json(&r, big, sizeof(big));
+		CHECK(n > 0 && n < (int)sizeof(big) - 1);
+		CHECK(strstr(big, "xxx.img\",\"total_ms\":") != NULL);
+		CHECK(!strstr(big, STR_CUT_MARK));
+		r.status = -EPIPE;
+		mig_result__text(&r, big, sizeof(big));
+		CHECK(strstr(big, "xxx.img; the guest runs on here") != NULL);
 	}
 }
 
