@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +241,17 @@ static int do_launch_start(struct kvm *kvm, struct sev_guest *sg)
 		}
 	}
 	ret = sev_fw__guest(sg->fw, KVM_SEV_LAUNCH_START, &start, &error);
+	if (ret == -EIO && error == SEV_RET_INVALID_LEN && dh) {
+		char hint[PATH_MAX * 2 + 160];
+
+		/* Which file, and what it holds: the firmware says only "a length". */
+		snprintf_cut(hint, sizeof(hint), "the DH certificate must be 0x824 bytes "
+			     "(--sev-dh-cert %s has 0x%zx) and the session 0x80 (--sev-session "
+			     "%s has 0x%zx)", sev_options.dh_cert, dh_len, sev_options.session,
+			     session_len);
+		fw_fail("LAUNCH_START", ret, error, hint);
+		goto out;
+	}
 	if (ret) {
 		fw_fail("LAUNCH_START", ret, error, ret == -EIO ? launch_start_hint(error) : NULL);
 		goto out;

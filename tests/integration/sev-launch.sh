@@ -91,7 +91,10 @@ if [ $ok = 1 ]; then pass $t; [ -z "$why" ] || echo "$t: $why"; else fail $t "$w
 # The SEV migration options are checked at start like the others: without
 # --sev they are an error (they were ignored), and a file that is not there
 # is named now, not at the first migration.  --sev-secret-wait needs a secret.
+# Owner files of the wrong size are named with their sizes (LAUNCH_START's
+# INVALID_LENGTH used to leave the user to guess which of the two).
 ok=1 why=""
+head -c 100 /dev/zero >short.bin
 for c in "--sev-ark ark.cert|SEV: --sev-* options need --sev (hardware) or --sev=emulated" \
 	 "--sev-amd-chain x|SEV: --sev-* options need --sev (hardware) or --sev=emulated" \
 	 "--sev-secret-wait 5|SEV: --sev-* options need --sev (hardware) or --sev=emulated" \
@@ -99,7 +102,8 @@ for c in "--sev-ark ark.cert|SEV: --sev-* options need --sev (hardware) or --sev
 	 "--sev=emulated --sev-amd-chain nothere|SEV: cannot read --sev-amd-chain nothere: No such file or directory" \
 	 "--sev=emulated --sev-secret-wait 5|SEV: --sev-secret-wait needs --sev-secret and --sev-secret-header" \
 	 "--sev=|--sev: empty value (use --sev or --sev=emulated)" \
-	 "--sev=emulated --sev-dh-cert . --sev-session .|SEV: cannot read DH certificate .: not a regular file"; do
+	 "--sev=emulated --sev-dh-cert . --sev-session .|SEV: cannot read DH certificate .: not a regular file" \
+	 "--sev=emulated --sev-dh-cert short.bin --sev-session short.bin|the DH certificate must be 0x824 bytes (--sev-dh-cert short.bin has 0x64) and the session 0x80 (--sev-session short.bin has 0x64)"; do
 	$LKVM run -k $G/hello ${c%%|*} >out 2>err </dev/null; rc=$?
 	{ [ $rc -ne 0 ] && [ ! -s out ] && grep -qF -- "${c#*|}" err; } || { ok=0; why="$why ${c%%|*}: rc=$rc $(cat err); "; }
 done
