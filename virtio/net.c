@@ -168,7 +168,9 @@ int virtio_net__parse_opt(const struct option *opt, const char *arg)
 			/* What the kernel takes as an interface name (dev_valid_name). */
 			if (!tok[6] || strlen(tok + 6) >= IFNAMSIZ || strpbrk(tok + 6, "/: \t\n") ||
 			    !strcmp(tok + 6, ".") || !strcmp(tok + 6, "..")) {
-				ret = opt_error(opt, "bad tap interface name '%s'", tok + 6);
+				ret = opt_error(opt, "bad tap interface name '%s': use 1 to %d "
+						"characters, no '/', ':' or whitespace, not '.' or '..'",
+						tok + 6, IFNAMSIZ - 1);
 				break;
 			}
 			strcpy(net_opts[nr_net_opts].tapif, tok + 6);

@@ -48,6 +48,9 @@ expect_err debug_after_cmd "lkvm run: error: --debug goes before the command: lk
 expect_err extra_arg "unexpected argument 'extra'" run -k $K extra
 expect_err net_mac_bad "MAC address '02:aa:bb' is not six hex octets" run -k $K -n mode=tap,mac=02:aa:bb
 expect_err net_mac_multicast "MAC address '01:00:5e:00:00:01' is a multicast address" run -k $K -n mode=tap,mac=01:00:5e:00:00:01
+# A tap name the kernel would refuse says what a good one is (it said only "bad").
+expect_err net_tapif_long "--network: bad tap interface name 'tap-name-too-long': use 1 to 15 characters, no '/', ':' or whitespace" run -k $K -n mode=tap,tapif=tap-name-too-long
+expect_err net_tapif_slash "--network: bad tap interface name 'a/b': use 1 to 15" run -k $K -n mode=tap,tapif=a/b
 expect_err net_mac_twice "devices 0 and 1 would both have the MAC 52:54:00:12:34:56" run -k $K -n mode=tap -n mode=tap,mac=52:54:00:12:34:56
 # A FIFO where a file belongs: refused, not an open() that blocks forever
 # (SIGTERM cannot end set-up).  timeout: a regression hangs.
