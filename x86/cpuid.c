@@ -266,24 +266,43 @@ u32 cpuid__reg(struct kvm_cpuid2 *c, u32 leaf, u32 subleaf, int reg)
  * bits after KVM_SET_CPUID2.  Read back what the guest will really see and
  * say which masked bits the kernel kept, instead of pretending.
  */
+static const char *const regn[] = { "eax", "ebx", "ecx", "edx" };
+
+void cpuid__mask_where(const struct cpuid_mask_bit *b, char *buf, size_t n)
+{
+	const char *name = cpuid__bit_name(b->leaf, b->subleaf, b->reg, b->bit);
+	char sub[16] = "";
+
+	/* "0xd.eax" would say every subleaf: xsaveopt is 0xd.1 only. */
+	if (!b->any_subleaf)
+		snprintf(sub, sizeof(sub), ".%u", b->subleaf);
+	snprintf(buf, n, "0x%x%s.%s bit %u (%s)", b->leaf, sub, regn[b->reg & 3], b->bit,
+		 name ? name : "?");
+}
+
 static void verify_masks(struct kvm_cpu *vcpu, struct kvm_cpuid2 *c)
 {
-	static const char *const regn[] = { "eax", "ebx", "ecx", "edx" };
 	const struct kvm_config *cfg = &vcpu->kvm->cfg;
+	char where[96];
 	int m;
 
 	for (m = 0; m < cfg->nr_cpuid_masks; m++) {
 		const struct cpuid_mask_bit *b = &cfg->cpuid_masks[m];
-		const char *name = cpuid__bit_name(b->leaf, b->subleaf, b->reg, b->bit);
 
 		/* A leaf this CPU does not have: the mask hides nothing (a typo?). */
-		if (vcpu->cpu_id == 0 && !cpuid__find(c, b->leaf, b->subleaf))
-			pr_warn("--cpuid-mask: CPUID leaf 0x%x%s does not exist here; bit %u of %s "
-				"hides nothing", b->leaf, b->any_subleaf ? "" : " (that subleaf)",
-				b->bit, regn[b->reg]);
-		else if (cpuid__reg(c, b->leaf, b->subleaf, b->reg) & (1u << b->bit))
-			pr_warn("KVM keeps CPUID 0x%x.%s bit %u (%s) visible despite --cpuid-mask: this host's KVM overrides it",
-				b->leaf, regn[b->reg], b->bit, name ? name : "?");
+		if (vcpu->cpu_id == 0 && !cpuid__find(c, b->leaf, b->subleaf)) {
+			if (b->any_subleaf)
+				pr_warn("--cpuid-mask: CPUID leaf 0x%x does not exist here; bit %u "
+					"of %s hides nothing", b->leaf, b->bit, regn[b->reg & 3]);
+			else
+				pr_warn("--cpuid-mask: CPUID leaf 0x%x subleaf %u does not exist "
+					"here; bit %u of %s hides nothing", b->leaf, b->subleaf,
+					b->bit, regn[b->reg & 3]);
+		} else if (cpuid__reg(c, b->leaf, b->subleaf, b->reg) & (1u << b->bit)) {
+			cpuid__mask_where(b, where, sizeof(where));
+			pr_warn("KVM keeps CPUID %s visible despite --cpuid-mask: this host's KVM "
+				"overrides it", where);
+		}
 	}
 }
 

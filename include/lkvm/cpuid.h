@@ -8,6 +8,7 @@
 struct kvm;
 struct kvm_cpu;
 struct kvm_config;
+struct cpuid_mask_bit;
 
 int cpuid__parse_mask(const char *item, struct kvm_config *cfg);
 const char *cpuid__feature_names(void);
@@ -20,6 +21,11 @@ int cpuid__setup_vcpu(struct kvm_cpu *vcpu);
 u32 cpuid__reg(struct kvm_cpuid2 *c, u32 leaf, u32 subleaf, int reg);
 /* "avx2" for 0x7.0 ebx bit 5 (the --cpuid-mask names); NULL if it has none. */
 const char *cpuid__bit_name(u32 leaf, u32 subleaf, u32 reg, u32 bit);
+/*
+ * Where a mask applies, in --cpuid-mask's own syntax: "0x7.ebx bit 5" (every
+ * subleaf) or "0xd.1.eax bit 0" (that one), with its name when it has one.
+ */
+void cpuid__mask_where(const struct cpuid_mask_bit *b, char *buf, size_t n);
 
 /*
  * A hook edits the entries (c->nent may grow up to the allocation made by

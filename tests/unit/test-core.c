@@ -299,6 +299,26 @@ static void test_cpuid_mask_parse(void)
 	CHECK_EQ(cfg.nr_cpuid_masks, 3);
 }
 
+/* A mask is named as --cpuid-mask writes it: "0xd.eax" would mean every subleaf. */
+static void test_cpuid_mask_where(void)
+{
+	struct kvm_config cfg = { 0 };
+	char buf[96];
+
+	CHECK_EQ(cpuid__parse_mask("0x7.ebx:5", &cfg), 0);
+	CHECK_EQ(cpuid__parse_mask("xsaveopt", &cfg), 0);
+	CHECK_EQ(cpuid__parse_mask("0xd.1.eax:3", &cfg), 0);
+	CHECK_EQ(cpuid__parse_mask("0x9999.edx:31", &cfg), 0);
+	cpuid__mask_where(&cfg.cpuid_masks[0], buf, sizeof(buf));
+	CHECK(!strcmp(buf, "0x7.ebx bit 5 (avx2)"));
+	cpuid__mask_where(&cfg.cpuid_masks[1], buf, sizeof(buf));
+	CHECK(!strcmp(buf, "0xd.1.eax bit 0 (xsaveopt)"));
+	cpuid__mask_where(&cfg.cpuid_masks[2], buf, sizeof(buf));
+	CHECK(!strcmp(buf, "0xd.1.eax bit 3 (xsaves)"));
+	cpuid__mask_where(&cfg.cpuid_masks[3], buf, sizeof(buf));
+	CHECK(!strcmp(buf, "0x9999.edx bit 31 (?)"));
+}
+
 static void test_cpuid_filter(void)
 {
 	struct kvm_config cfg = { 0 };
@@ -375,6 +395,7 @@ TEST_MAIN_BEGIN("core")
 	RUN(test_pvh_bad);
 	RUN(test_pvh_elf32);
 	RUN(test_cpuid_mask_parse);
+	RUN(test_cpuid_mask_where);
 	RUN(test_cpuid_filter);
 	RUN(test_page_walk);
 TEST_MAIN_END()
