@@ -42,6 +42,11 @@ int main(int argc, const char **argv)
 	}
 	if (!argc || !strcmp(argv[0], "help") || !strcmp(argv[0], "--help") ||
 	    !strcmp(argv[0], "-h")) {
+		if (argc > 2) {		/* help with one command at a time */
+			fprintf(stderr, "lkvm: error: unexpected argument '%s' (lkvm help [COMMAND])\n",
+				argv[2]);
+			return 1;
+		}
 		if (argc > 1 && (cmd = lkvm_cmd__find(argv[1])) && cmd->usage) {
 			cmd->usage();
 			return 0;
@@ -55,6 +60,11 @@ int main(int argc, const char **argv)
 		return argc ? 0 : 1;
 	}
 	if (!strcmp(argv[0], "--version") || !strcmp(argv[0], "version")) {
+		if (argc > 1) {
+			fprintf(stderr, "lkvm: error: unexpected argument '%s' after %s\n",
+				argv[1], argv[0]);
+			return 1;
+		}
 		printf("lkvm %s\n", LKVM_VERSION);
 		return 0;
 	}

@@ -81,6 +81,9 @@ expect_err no_prefault_alone "--no-prefault only applies with --incoming" run -k
 expect_err no_prefault_no_kernel "--no-prefault only applies with --incoming" run --no-prefault
 expect_err incoming_key_alone "--incoming-key only applies with --incoming" run --incoming-key $T_TMP/nokey
 expect_err unknown_cmd "unknown command 'runn'" runn
+# Words after help COMMAND or version are refused, not ignored.
+expect_err help_extra "lkvm: error: unexpected argument 'extra' (lkvm help \[COMMAND\])" help run extra
+expect_err version_extra "lkvm: error: unexpected argument 'extra' after --version" --version extra
 # A named instance's --incoming warning carries its name, as the lines after
 # it do (here the SEV refusal that stops it before anything is opened).
 $LKVM run --incoming 1 --name d2 -k $K --sev-policy 0x1 >/dev/null 2>$T_TMP/err </dev/null; rc=$?
