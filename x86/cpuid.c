@@ -76,8 +76,6 @@ int cpuid__parse_mask(const char *item, struct kvm_config *cfg)
 	size_t i;
 	int reg;
 
-	if (cfg->nr_cpuid_masks >= (int)ARRAY_SIZE(cfg->cpuid_masks))
-		return -ENOSPC;
 	for (i = 0; i < ARRAY_SIZE(features); i++)
 		if (!strcasecmp(item, features[i].name)) {
 			m.leaf = features[i].leaf;
@@ -121,6 +119,16 @@ int cpuid__parse_mask(const char *item, struct kvm_config *cfg)
 	m.reg = reg;
 	m.bit = v;
 add:
+	/* The same bit twice ("cx16,1.ecx:13") is one mask, warned about once. */
+	for (i = 0; i < (size_t)cfg->nr_cpuid_masks; i++) {
+		const struct cpuid_mask_bit *o = &cfg->cpuid_masks[i];
+
+		if (o->leaf == m.leaf && o->subleaf == m.subleaf && o->reg == m.reg &&
+		    o->bit == m.bit && o->any_subleaf == m.any_subleaf)
+			return 0;
+	}
+	if (cfg->nr_cpuid_masks >= (int)ARRAY_SIZE(cfg->cpuid_masks))
+		return -ENOSPC;
 	cfg->cpuid_masks[cfg->nr_cpuid_masks++] = m;
 	return 0;
 }

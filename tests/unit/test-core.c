@@ -297,6 +297,12 @@ static void test_cpuid_mask_parse(void)
 	CHECK_EQ(cpuid__parse_mask(".ecx:1", &cfg), -EINVAL);
 	CHECK_EQ(cpuid__parse_mask("0x1ffffffff.ecx:1", &cfg), -EINVAL);
 	CHECK_EQ(cfg.nr_cpuid_masks, 3);
+	/* The same bit again, by name or number, is not a second mask (nor warning). */
+	CHECK_EQ(cpuid__parse_mask("cx16", &cfg), 0);
+	CHECK_EQ(cpuid__parse_mask("0x7.ebx:5", &cfg), 0);
+	CHECK_EQ(cfg.nr_cpuid_masks, 3);
+	CHECK_EQ(cpuid__parse_mask("0x7.0.ebx:5", &cfg), 0);	/* subleaf 0 only: another */
+	CHECK_EQ(cfg.nr_cpuid_masks, 4);
 }
 
 /* A mask is named as --cpuid-mask writes it: "0xd.eax" would mean every subleaf. */
