@@ -49,6 +49,12 @@ struct client {
 	bool got_result;
 	bool saw_progress, saw_final;	/* progress reports, one of the final round */
 	struct mig_result res;
+	/*
+	 * A progress or result message of another size: the VMM is another
+	 * lkvm build (these structs are the same binary's, not a stable ABI),
+	 * and its figures cannot be read here.  Its type and length.
+	 */
+	u32 odd_type, odd_len;
 };
 
 static int on_data(u32 type, const void *p, u32 len, void *arg)
@@ -75,8 +81,30 @@ static int on_data(u32 type, const void *p, u32 len, void *arg)
 		memcpy(&c->res, p, sizeof(c->res));
 		c->res.reason[sizeof(c->res.reason) - 1] = 0;
 		c->got_result = true;
+	} else if (type == IPC_MSG_PROGRESS || type == IPC_MSG_DATA) {
+		c->odd_type = type;
+		c->odd_len = len;
 	}
 	return 0;
+}
+
+/*
+ * Said once, before the outcome: without it a migration that completed
+ * would end in silence, and --json with no object at all.
+ */
+static void warn_odd(const struct client *c, const char *name, int ret)
+{
+	u32 want = c->odd_type == IPC_MSG_PROGRESS ? sizeof(struct mig_progress) :
+		   sizeof(struct mig_result);
+
+	if (!c->odd_len)
+		return;
+	fprintf(stderr, "lkvm migrate: warning: the VMM of %s sent a %s of %u bytes where this "
+		"lkvm's is %u: it runs another lkvm version, and its %s cannot be shown\n", name,
+		c->odd_type == IPC_MSG_PROGRESS ? "progress report" : "result", c->odd_len, want,
+		c->got_result ? "progress" : "summary");
+	if (!ret && !c->got_result && c->json)
+		printf("{\"status\":\"completed\",\"reason\":\"\",\"guest\":\"destination\"}\n");
 }
 
 /*
@@ -392,6 +420,7 @@ static int cmd_migrate(int argc, const char **argv)
 	close(fd);
 	if (c.tty && !c.quiet && !c.json)
 		fputc('\n', stderr);
+	warn_odd(&c, name, ret);
 	if (c.got_result) {
 		if (c.json) {
 			mig_result__json(&c.res, out, sizeof(out));

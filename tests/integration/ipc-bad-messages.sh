@@ -8,7 +8,7 @@ need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply
 	 set_short set_no_field set_unknown_field set_huge_bandwidth set_zero_downtime \
 	 set_converge_2 set_nothing \
 	 status_empty status_flags status_nothing \
-	 vmm_survives stalled_client
+	 vmm_survives stalled_client client_other_version_ok client_other_version_fail
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
 S=$LKVM_DIR/bad.sock
@@ -87,6 +87,48 @@ $LKVM pause --name bad >/dev/null && $LKVM resume --name bad >/dev/null || ok=0
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 if [ $ok -eq 1 ] && [ $ms -lt 4000 ] && grows $T_TMP/out; then pass stalled_client
 else fail stalled_client "ok=$ok took ${ms}ms"; fi
+
+# The client side: a VMM of another lkvm build sends its progress and
+# result structs in another size.  The client says so (one warning), and a
+# completed migration still ends in one JSON object on stdout; a failure
+# still gives the VMM's reason and exit 1.  Before, the client dropped the
+# messages silently: --json printed nothing at all.
+fake_vmm() {	# fake_vmm SOCKET STATUS TEXT: answer one MIGRATE, then exit
+	python3 - "$@" <<'PY'
+import os, socket, struct, sys
+path, st, txt = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path); s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept()
+magic, ver, fl, typ, ln = struct.unpack('<IHHII', c.recv(16, socket.MSG_WAITALL))
+c.recv(ln, socket.MSG_WAITALL)
+def msg(t, p): c.sendall(struct.pack('<IHHII', 0x4d564b4c, 1, 0, t, len(p)) + p)
+msg(0x8002, bytes(40))		# PROGRESS
+msg(0x8001, bytes(300))		# DATA: the result
+msg(0x8000, struct.pack('<iI', st, 0) + txt)
+c.close(); os.unlink(path)
+PY
+}
+other_version() {	# other_version NAME STATUS TEXT [client options]
+	local n=$1 st=$2 txt=$3; shift 3
+	rm -f $T_TMP/fake.ready
+	fake_vmm $LKVM_DIR/$n.sock $st "$txt" >$T_TMP/fake.ready &
+	T_PIDS+=($!)
+	wait_for 10 grep -q ready $T_TMP/fake.ready
+	$LKVM migrate --to 127.0.0.1:1 --name $n "$@" >$T_TMP/ov.out 2>$T_TMP/ov.err
+}
+other_version fake-ok 0 migrated --json; rc=$?
+if [ $rc -eq 0 ] && [ "$(grep -c 'warning: the VMM of fake-ok sent a result of 300 bytes where' $T_TMP/ov.err)" = 1 ] &&
+   python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["status"] == "completed"' <$T_TMP/ov.out; then
+	pass client_other_version_ok
+else fail client_other_version_ok "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
+other_version fake-fail -5 "the destination went away" --json; rc=$?
+if [ $rc -eq 1 ] && grep -q 'sent a result of 300 bytes' $T_TMP/ov.err &&
+   grep -q 'error: fake-fail: the destination went away' $T_TMP/ov.err &&
+   python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["status"] == "failed"' <$T_TMP/ov.out; then
+	pass client_other_version_fail
+else fail client_other_version_fail "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
 
 $LKVM stop --name bad >/dev/null
 t_done
