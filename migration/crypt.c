@@ -112,6 +112,18 @@ int mig_key__load(const char *path, u8 key[MIG_KEY_SIZE], char *why, size_t n)
 			 MIG_KEY_FILE_MIN, MIG_KEY_FILE_MAX);
 		goto out;
 	}
+	/*
+	 * One byte over and over is no secret: a file filled from /dev/zero
+	 * by mistake, or a placeholder.  Anyone could guess it.
+	 */
+	for (r = 1; r < got && buf[r] == buf[0]; r++)
+		;
+	if (r == got) {
+		snprintf(why, n, "key file '%s' is one byte (0x%02x) %zd times, not a secret "
+			 "(make one with: head -c 32 /dev/urandom > FILE; chmod 600 FILE)", path,
+			 buf[0], got);
+		goto out;
+	}
 	mig_key__from_bytes(buf, got, key);
 	ret = 0;
 out:

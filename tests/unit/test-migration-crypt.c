@@ -443,7 +443,8 @@ static int write_key(const char *path, size_t n, mode_t mode)
 static void test_key_file(void)
 {
 	char dir[] = "/tmp/lkvm-key-XXXXXX", path[64], why[512];
-	u8 k1[MIG_KEY_SIZE], k2[MIG_KEY_SIZE];
+	u8 k1[MIG_KEY_SIZE], k2[MIG_KEY_SIZE], zeros[32] = { 0 };
+	int fd;
 
 	REQUIRE(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/key", dir);
@@ -476,6 +477,21 @@ static void test_key_file(void)
 	REQUIRE(!write_key(path, MIG_KEY_FILE_MAX + 1, 0600));
 	CHECK_EQ(mig_key__load(path, k1, why, sizeof(why)), -EINVAL);
 	CHECK(strstr(why, "holds more than 4096 bytes"));
+
+	/* 32 zero bytes (head -c 32 /dev/zero by mistake): refused, named. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, zeros, sizeof(zeros)) == (ssize_t)sizeof(zeros));
+	close(fd);
+	CHECK_EQ(mig_key__load(path, k1, why, sizeof(why)), -EINVAL);
+	CHECK(strstr(why, "is one byte (0x00) 32 times, not a secret"));
+	/* One byte differing is enough to be taken (no entropy test: a rule). */
+	zeros[31] = 1;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, zeros, sizeof(zeros)) == (ssize_t)sizeof(zeros));
+	close(fd);
+	CHECK_EQ(mig_key__load(path, k1, why, sizeof(why)), 0);
 
 	CHECK_EQ(mig_key__load(dir, k1, why, sizeof(why)), -EINVAL);	/* a directory */
 	CHECK(strstr(why, "not a regular file"));
