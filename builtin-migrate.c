@@ -123,6 +123,16 @@ static void print_json_failure(const struct client *c, const char *why, const ch
 	printf("{\"status\":\"%s\",\"reason\":\"%s\",\"guest\":\"%s\"}\n", status, esc, guest);
 }
 
+/* As ipc__client_error() says it on stderr: "NAME: why". */
+static void print_ipc_failure(const struct client *c, const char *name, int err, const char *msg,
+			      const char *guest)
+{
+	char why[IPC_NAME_MAX + 600];
+
+	snprintf(why, sizeof(why), "%s: %s", name, ipc__client_why(err, msg && msg[0] ? msg : NULL));
+	print_json_failure(c, why, "failed", guest);
+}
+
 /*
  * The VMM closed the connection with no result: it was killed, or crashed,
  * mid-migration.  Before the final round the destination cannot have the
@@ -410,7 +420,7 @@ static int cmd_migrate(int argc, const char **argv)
 	fd = ipc__connect(name);
 	if (fd < 0) {
 		ipc__client_error(name, fd, NULL);
-		print_json_failure(&c, ipc__client_why(fd, NULL), "failed", "unchanged");
+		print_ipc_failure(&c, name, fd, NULL, "unchanged");
 		return 1;
 	}
 	/* No per-message timeout: the VMM bounds every step of the migration. */
@@ -436,12 +446,12 @@ static int cmd_migrate(int argc, const char **argv)
 	if (ret == -ESHUTDOWN && !c.got_result) {
 		/* Refused because the VMM is stopping: the guest stops with it. */
 		ipc__client_error(name, ret, msg[0] ? msg : NULL);
-		print_json_failure(&c, ipc__client_why(ret, msg), "failed", "stopped");
+		print_ipc_failure(&c, name, ret, msg, "stopped");
 		return 2;
 	}
 	if (ret && !c.got_result) {
 		ipc__client_error(name, ret, msg[0] ? msg : NULL);
-		print_json_failure(&c, ipc__client_why(ret, msg), "failed", "unchanged");
+		print_ipc_failure(&c, name, ret, msg, "unchanged");
 		return 1;
 	}
 	if (ret)

@@ -148,6 +148,13 @@ for a in "unknown|--bogus|unknown option '--bogus'" \
 		fail "migrate_json_$n" "rc=$rc: $out"
 	fi
 done
+# ... and the instance, as stderr does ("lkvm migrate: error: nope: ...").
+out=$($LKVM migrate --json --to h:1 --name nope 2>/dev/null); rc=$?
+if [ $rc -eq 1 ] && [ "$out" = '{"status":"failed","reason":"nope: no such instance","guest":"unchanged"}' ]; then
+	pass migrate_json_no_instance
+else
+	fail migrate_json_no_instance "rc=$rc: $out"
+fi
 
 need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_elf_phdrs_named \
 	 kernel_bzimage_named kernel_no_pvh \
