@@ -7,13 +7,24 @@
  * (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION), so mutations also reach the
  * checks behind the checksums.
  *
+ * Bit 3 of the first byte plays `lkvm run --incoming-key`: the control
+ * preamble stays clear, everything after it is sealed here under a fixed
+ * test key (in frames of the sizes bits 4-6 choose) and read back through
+ * migration/crypt.c, as dest.c reads a keyed source.  The destination then
+ * offers NO_PAGE_CRC, so a HELLO that asks for it reaches the crc-less page
+ * receive (page data opened by the frame reader straight into guest
+ * memory) and the rule that such a NORMAL entry's crc is 0.  Bit 7 then
+ * flips one sealed byte: a run that read that byte must fail.
+ *
  * With LKVM_FUZZ_SEED=DIR it writes a few valid streams into DIR first
  * (the seed corpus) and exits.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -44,6 +55,123 @@ static int recv_enc(struct mig_incoming *in, u64 page, const u8 *data, u32 len)
 	return 0;
 }
 
+/* ---- the sealed mode (bit 3): --incoming-key ---- */
+
+#define F_SEALED	0x08
+#define F_FRAMES(f)	(((f) >> 4) & 7)
+#define F_TAMPER	0x80
+
+static u8 test_key[MIG_KEY_SIZE], test_nc[MIG_NONCE_SIZE], test_ns[MIG_NONCE_SIZE];
+
+/* The plaintext's frame sizes for F_FRAMES 0..6; 7 cycles through them all. */
+static const u32 frame_sizes[7] = { MIG_FRAME_MAX, 40, 4096, 4096 + 40, 1000, 13, 65536 };
+
+static void sealed_setup(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	mig_key__from_bytes("lkvm fuzz stream key, 32 bytes..", 32, test_key);
+	memset(test_nc, 0x11, sizeof(test_nc));
+	memset(test_ns, 0x22, sizeof(test_ns));
+}
+
+/* The control connection's key input, as dest.c's auth_attach() forms it. */
+static void sealed_pre(u64 session, u8 pre[MIG_PREAMBLE_SIZE])
+{
+	mig_preamble__encode(pre, MIG_PRE_AUTH, session);
+}
+
+/*
+ * n bytes of plaintext sealed as a keyed source sends them, in frames of
+ * the sizes `frames` chooses; the wire bytes in *out (malloc'd), or 0.
+ */
+static size_t seal(const u8 *pt, size_t n, u64 session, u8 frames, u8 **out)
+{
+	static int fd = -1;
+	struct mig_chan w;
+	u8 pre[MIG_PREAMBLE_SIZE];
+	size_t off = 0;
+	off_t len;
+	u32 i = 0;
+
+	*out = NULL;
+	if (fd < 0)
+		fd = memfd_create("lkvm-fuzz-sealed", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
+		abort();
+	sealed_pre(session, pre);
+	mig_chan__init_fd(&w, dup(fd));
+	if (w.fd < 0 || mig_crypt__attach(&w, test_key, test_nc, test_ns, pre, true))
+		abort();
+	while (off < n) {
+		size_t k = frame_sizes[frames < 7 ? frames : i++ % 7];
+
+		k = min(k, n - off);
+		if (mig_chan__writev(&w, &(struct iovec){ (void *)(pt + off), k }, 1))
+			abort();
+		off += k;
+	}
+	mig_chan__close(&w);
+	len = lseek(fd, 0, SEEK_END);
+	if (len <= 0)
+		return 0;
+	*out = malloc(len);
+	if (!*out || pread(fd, *out, len, 0) != len)
+		abort();
+	return len;
+}
+
+/*
+ * The sealed mode: data is the preamble (clear) and the plaintext that
+ * follows it.  A keyed destination offers NO_PAGE_CRC (dest.c).
+ */
+static int run_sealed(struct mig_incoming *in, u8 flag, const u8 *data, size_t size)
+{
+	struct mig_chan_end counted = { 0 };
+	struct mig_chan c;
+	u8 pre[MIG_PREAMBLE_SIZE], *wire = NULL;
+	size_t len, flip = 0;
+	u32 version, ch;
+	u64 session;
+	int ret;
+
+	sealed_setup();
+	in->local.features |= MIG_F_NO_PAGE_CRC;
+	if (size < MIG_PREAMBLE_SIZE)
+		return -EPIPE;
+	ret = mig_preamble__decode(data, &version, &ch, &session);
+	if (ret)
+		return ret;
+	/* dest.c drops any other control preamble before a byte is sealed. */
+	if (version != MIG_VERSION || ch || !mig_preamble__auth(data))
+		return -EPROTO;
+	in->session = session;
+	len = seal(data + MIG_PREAMBLE_SIZE, size - MIG_PREAMBLE_SIZE, session, F_FRAMES(flag),
+		   &wire);
+	if (len && (flag & F_TAMPER)) {
+		flip = mig_crc32(0, data, size) % len;
+		wire[flip] ^= 1 << (size % 8);
+	}
+	mig_chan__init_buf(&c, wire, len);
+	sealed_pre(session, pre);
+	if (mig_crypt__attach(&c, test_key, test_nc, test_ns, pre, false))
+		abort();
+	ret = mig_incoming__hello(in, &c);
+	if (!ret)
+		ret = mig_incoming__recv(in, &c, true, &counted);
+	if (!ret)
+		ret = mig_incoming__check_complete(in, &counted, 1);
+	/* A changed byte that was read never passes: its frame fails its tag. */
+	if (!ret && (flag & F_TAMPER) && flip < c.buf_pos)
+		__builtin_trap();
+	mig_chan__close(&c);
+	free(wire);
+	return ret;
+}
+
 static int run_one(const u8 *data, size_t size)
 {
 	struct mig_incoming in;
@@ -63,6 +191,11 @@ static int run_one(const u8 *data, size_t size)
 	}
 	/* Bit 2: a keyed destination's features; this channel is clear, so any
 	 * RAM record after a HELLO that asks for NO_PAGE_CRC must be refused. */
+	if (data[0] & F_SEALED) {
+		ret = run_sealed(&in, data[0], data + 1, size - 1);
+		mig_incoming__free(&in);
+		return ret;
+	}
 	if (data[0] & 4)
 		in.local.features |= MIG_F_NO_PAGE_CRC;
 	mig_chan__init_buf(&c, data + 1, size - 1);
@@ -167,8 +300,13 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 	sent->bytes += h.len;
 }
 
+/*
+ * keyed: HELLO asks for NO_PAGE_CRC (pages go without crcs, as --key sends
+ * them); sealed >= 0: and the stream is sealed (bit 3), in frames of
+ * frame_sizes[sealed] (7: all of them in turn).
+ */
 static void write_seed(const char *dir, const char *name, bool ignore_crc, bool sections,
-		       bool deflate, u64 enc_mask, bool keyed)
+		       bool deflate, u64 enc_mask, bool keyed, int sealed)
 {
 	char tmpl[] = "/tmp/lkvm-fuzz-seed.XXXXXX";
 	struct mig_chan_end st = { 0 };
@@ -176,7 +314,8 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	struct mig_shape s;
 	struct mig_buf b = { 0 };
 	struct mig_chan c;
-	u8 p[MIG_PREAMBLE_SIZE], eb[24], flag = ignore_crc | (enc_mask ? 2 : 0) | (keyed ? 4 : 0);
+	u8 p[MIG_PREAMBLE_SIZE], eb[24], flag = ignore_crc | (enc_mask ? 2 : 0) |
+		(sealed >= 0 ? F_SEALED | sealed << 4 : keyed ? 4 : 0);
 	int fd = mkstemp(tmpl), i;
 
 	for (i = 0; i < NPAGES; i++)
@@ -184,7 +323,7 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	seed_keyed = keyed;
 	mig_chan__init_fd(&c, fd);
 	mig_chan__writev(&c, &(struct iovec){ &flag, 1 }, 1);
-	mig_preamble__encode(p, 0, 99);
+	mig_preamble__encode(p, sealed >= 0 ? MIG_PRE_AUTH : 0, 99);
 	mig_chan__writev(&c, &(struct iovec){ p, sizeof(p) }, 1);
 	local_shape(&s);
 	s.features = MIG_F_ZERO_PAGES | (deflate ? MIG_F_DEFLATE : 0) |
@@ -208,7 +347,7 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	mig_end__encode(&end, eb);
 	mig_chan__send_rec(&c, MIG_REC_END, 0, 0, eb, sizeof(eb));
 	/* A seed the parser refuses would keep the fuzzer shallow. */
-	fuzz_seed__save(fd, dir, name, run_one, keyed ? -EPROTO : 0);
+	fuzz_seed__save(fd, dir, name, run_one, keyed && sealed < 0 ? -EPROTO : 0);
 	close(fd);
 	unlink(tmpl);
 }
@@ -219,15 +358,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	if (dir) {
 		mkdir(dir, 0700);
-		write_seed(dir, "full", false, true, false, 0, false);
-		write_seed(dir, "full-nocrc", true, true, false, 0, false);
-		write_seed(dir, "nosections", false, false, false, 0, false);
-		write_seed(dir, "deflate", false, true, true, 0, false);
+		write_seed(dir, "full", false, true, false, 0, false, -1);
+		write_seed(dir, "full-nocrc", true, true, false, 0, false, -1);
+		write_seed(dir, "nosections", false, false, false, 0, false, -1);
+		write_seed(dir, "deflate", false, true, true, 0, false, -1);
 		/* SEV: private pages ENCRYPTED, the others plain (bit 1 of the flag). */
-		write_seed(dir, "sev", false, true, false, 0x3cf6, false);
-		write_seed(dir, "sev-deflate", false, true, true, 0x00ff, false);
+		write_seed(dir, "sev", false, true, false, 0x3cf6, false, -1);
+		write_seed(dir, "sev-deflate", false, true, true, 0x00ff, false, -1);
 		/* --key's NO_PAGE_CRC on this clear channel: refused at the first RAM. */
-		write_seed(dir, "keyed-features", false, true, false, 0, true);
+		write_seed(dir, "keyed-features", false, true, false, 0, true, -1);
+		/* Sealed (bit 3): NO_PAGE_CRC taken, pages opened into guest memory. */
+		write_seed(dir, "sealed", false, true, false, 0, true, 0);
+		write_seed(dir, "sealed-frames", false, true, false, 0, true, 7);
+		write_seed(dir, "sealed-page-frames", false, true, false, 0, true, 2);
+		write_seed(dir, "sealed-deflate", false, true, true, 0, true, 3);
+		write_seed(dir, "sealed-sev", false, true, false, 0x3cf6, true, 1);
+		/* Sealed, pages with crcs (a source without NO_PAGE_CRC). */
+		write_seed(dir, "sealed-crcs", false, true, false, 0, false, 4);
 		exit(0);
 	}
 	return 0;
