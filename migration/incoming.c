@@ -302,9 +302,16 @@ static int recv_section(struct mig_incoming *in, struct mig_chan *c, const struc
 					   h->id, h->count);
 			return -EPROTO;
 		}
-	if (in->nr_sections >= MIG_MAX_NR_SECTIONS ||
-	    h->len > MIG_MAX_SECTIONS_TOTAL - in->sections_bytes)
+	/* Caps on what is buffered until END: named, not "record longer than allowed". */
+	if (in->nr_sections >= MIG_MAX_NR_SECTIONS) {
+		mig_incoming__fail(in, -EMSGSIZE, "more than %d sections", MIG_MAX_NR_SECTIONS);
 		return -EMSGSIZE;
+	}
+	if (h->len > MIG_MAX_SECTIONS_TOTAL - in->sections_bytes) {
+		mig_incoming__fail(in, -EMSGSIZE, "sections of more than %u MiB in all",
+				   MIG_MAX_SECTIONS_TOTAL >> 20);
+		return -EMSGSIZE;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

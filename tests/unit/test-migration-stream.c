@@ -80,9 +80,11 @@ static const struct mig_ram_src *ram_src(void)
 	return &r;
 }
 
+static u32 sec_instances = 2;	/* of section 0x10 */
+
 static int sec_ok(struct mig_incoming *in, u32 id, u32 instance)
 {
-	return id == 0x10 && instance < 2 ? 0 : -ENOENT;
+	return id == 0x10 && instance < sec_instances ? 0 : -ENOENT;
 }
 
 /* HELLO; RAM round 0 (all pages); SECTION 0x10/0 and 0x10/1; END. */
@@ -969,6 +971,18 @@ static void test_stream_refusals(void)
 	s = ws_take(&w, &len);
 	CHECK_EQ(receive(s, len, NULL, 0), -EPROTO);
 	free(s);
+
+	/* More sections than are buffered until END: the reason names the cap. */
+	sec_instances = 2000;
+	start(&w, &sh);
+	for (u32 i = 0; i <= 1024; i++)
+		mig_chan__send_rec(&w.c, MIG_REC_SECTION, i, 0x10, NULL, 0);
+	s = ws_take(&w, &len);
+	why[0] = 0;
+	CHECK_EQ(receive(s, len, why, sizeof(why)), -EMSGSIZE);
+	CHECK(strstr(why, "more than 1024 sections") != NULL);
+	free(s);
+	sec_instances = 2;
 
 	/* Records of the other direction, and CHAN_END on the control channel. */
 	start(&w, &sh);
