@@ -9,12 +9,14 @@
  *
  * Bit 3 of the first byte plays `lkvm run --incoming-key`: the control
  * preamble stays clear, everything after it is sealed here under a fixed
- * test key (in frames of the sizes bits 4-6 choose) and read back through
+ * test key (in frames of the sizes bits 4-5 choose) and read back through
  * migration/crypt.c, as dest.c reads a keyed source.  The destination then
  * offers NO_PAGE_CRC, so a HELLO that asks for it reaches the crc-less page
  * receive (page data opened by the frame reader straight into guest
  * memory) and the rule that such a NORMAL entry's crc is 0.  Bit 7 then
- * flips one sealed byte: a run that read that byte must fail.
+ * flips one sealed byte: a run that read that byte must fail.  Bit 6, clear
+ * or sealed, reads what follows HELLO as data channel 1 (records until
+ * CHAN_END, as dest.c's data threads do; sealed under that channel's key).
  *
  * With LKVM_FUZZ_SEED=DIR it writes a few valid streams into DIR first
  * (the seed corpus) and exits.
@@ -55,16 +57,26 @@ static int recv_enc(struct mig_incoming *in, u64 page, const u8 *data, u32 len)
 	return 0;
 }
 
-/* ---- the sealed mode (bit 3): --incoming-key ---- */
-
+/*
+ * The first byte:
+ *   bit 0    skip checksums
+ *   bit 1    an SEV receiver is installed (ENCRYPTED pages)
+ *   bit 2    clear mode: offer NO_PAGE_CRC, as a keyed destination does
+ *   bit 3    sealed mode (--incoming-key)
+ *   bits 4-5 sealed mode: the frame sizes (frame_sizes[], 3: all in turn)
+ *   bit 6    after HELLO, the rest is data channel 1 (until CHAN_END)
+ *   bit 7    sealed mode: one sealed byte flipped
+ */
+#define F_NOCRC		0x04
 #define F_SEALED	0x08
-#define F_FRAMES(f)	(((f) >> 4) & 7)
+#define F_FRAMES(f)	(((f) >> 4) & 3)
+#define F_DATA		0x40
 #define F_TAMPER	0x80
 
 static u8 test_key[MIG_KEY_SIZE], test_nc[MIG_NONCE_SIZE], test_ns[MIG_NONCE_SIZE];
 
-/* The plaintext's frame sizes for F_FRAMES 0..6; 7 cycles through them all. */
-static const u32 frame_sizes[7] = { MIG_FRAME_MAX, 40, 4096, 4096 + 40, 1000, 13, 65536 };
+/* Plaintext bytes per frame for F_FRAMES 0..2; 3 cycles through all of these. */
+static const u32 frame_sizes[] = { MIG_FRAME_MAX, 4096 + MIG_HDR_SIZE, 40, 4096, 1000, 13, 65536 };
 
 static void sealed_setup(void)
 {
@@ -78,17 +90,12 @@ static void sealed_setup(void)
 	memset(test_ns, 0x22, sizeof(test_ns));
 }
 
-/* The control connection's key input, as dest.c's auth_attach() forms it. */
-static void sealed_pre(u64 session, u8 pre[MIG_PREAMBLE_SIZE])
-{
-	mig_preamble__encode(pre, MIG_PRE_AUTH, session);
-}
-
 /*
- * n bytes of plaintext sealed as a keyed source sends them, in frames of
- * the sizes `frames` chooses; the wire bytes in *out (malloc'd), or 0.
+ * n bytes of plaintext sealed as a keyed source sends them on channel ch
+ * (the key input as dest.c forms it), in frames of the sizes `frames`
+ * chooses; the wire bytes in *out (malloc'd, NULL when none).
  */
-static size_t seal(const u8 *pt, size_t n, u64 session, u8 frames, u8 **out)
+static size_t seal(const u8 *pt, size_t n, u32 ch, u64 session, u8 frames, u8 **out)
 {
 	static int fd = -1;
 	struct mig_chan w;
@@ -102,12 +109,12 @@ static size_t seal(const u8 *pt, size_t n, u64 session, u8 frames, u8 **out)
 		fd = memfd_create("lkvm-fuzz-sealed", MFD_CLOEXEC);
 	if (fd < 0 || ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET))
 		abort();
-	sealed_pre(session, pre);
+	mig_preamble__encode(pre, ch | MIG_PRE_AUTH, session);
 	mig_chan__init_fd(&w, dup(fd));
 	if (w.fd < 0 || mig_crypt__attach(&w, test_key, test_nc, test_ns, pre, true))
 		abort();
 	while (off < n) {
-		size_t k = frame_sizes[frames < 7 ? frames : i++ % 7];
+		size_t k = frame_sizes[frames < 3 ? frames : i++ % ARRAY_SIZE(frame_sizes)];
 
 		k = min(k, n - off);
 		if (mig_chan__writev(&w, &(struct iovec){ (void *)(pt + off), k }, 1))
@@ -124,16 +131,54 @@ static size_t seal(const u8 *pt, size_t n, u64 session, u8 frames, u8 **out)
 	return len;
 }
 
+/* A destination's reading end of channel ch: the wire bytes, opened with its key. */
+static void sealed_chan(struct mig_chan *c, const u8 *wire, size_t len, u32 ch, u64 session)
+{
+	u8 pre[MIG_PREAMBLE_SIZE];
+
+	mig_chan__init_buf(c, wire, len);
+	mig_preamble__encode(pre, ch | MIG_PRE_AUTH, session);
+	if (mig_crypt__attach(c, test_key, test_nc, test_ns, pre, false))
+		abort();
+}
+
+/* The plaintext's first record, as far as it goes: the HELLO a data channel follows. */
+static size_t first_record(const u8 *pt, size_t n)
+{
+	u64 len;
+
+	if (n < MIG_HDR_SIZE)
+		return n;
+	len = get_le64(pt + 16);
+	return len <= n - MIG_HDR_SIZE ? MIG_HDR_SIZE + len : n;
+}
+
 /*
- * The sealed mode: data is the preamble (clear) and the plaintext that
- * follows it.  A keyed destination offers NO_PAGE_CRC (dest.c).
+ * Data channel 1 (F_DATA): its records until CHAN_END, as dest.c's data
+ * thread reads them.  A clear channel takes no page without a crc.
+ */
+static int run_data(struct mig_incoming *in, struct mig_chan *d)
+{
+	struct mig_chan_end counted = { 0 };
+	int ret = mig_incoming__recv(in, d, false, &counted);
+
+	if ((in->accepted_features & MIG_F_NO_PAGE_CRC) && !d->crypt && counted.pages)
+		__builtin_trap();
+	return ret;
+}
+
+/*
+ * The sealed mode: data is the control preamble (clear) and the plaintext
+ * after it, which is sealed here and read back through crypt.c.  A keyed
+ * destination offers NO_PAGE_CRC (dest.c).
  */
 static int run_sealed(struct mig_incoming *in, u8 flag, const u8 *data, size_t size)
 {
 	struct mig_chan_end counted = { 0 };
-	struct mig_chan c;
-	u8 pre[MIG_PREAMBLE_SIZE], *wire = NULL;
-	size_t len, flip = 0;
+	struct mig_chan c, d;
+	const u8 *pt = data + MIG_PREAMBLE_SIZE;
+	u8 *wc = NULL, *wd = NULL;
+	size_t n = size - MIG_PREAMBLE_SIZE, nc, lc, ld = 0, flip = 0;
 	u32 version, ch;
 	u64 session;
 	int ret;
@@ -149,33 +194,41 @@ static int run_sealed(struct mig_incoming *in, u8 flag, const u8 *data, size_t s
 	if (version != MIG_VERSION || ch || !mig_preamble__auth(data))
 		return -EPROTO;
 	in->session = session;
-	len = seal(data + MIG_PREAMBLE_SIZE, size - MIG_PREAMBLE_SIZE, session, F_FRAMES(flag),
-		   &wire);
-	if (len && (flag & F_TAMPER)) {
-		flip = mig_crc32(0, data, size) % len;
-		wire[flip] ^= 1 << (size % 8);
+	/* F_DATA: HELLO on the control connection, the rest on data channel 1. */
+	nc = flag & F_DATA ? first_record(pt, n) : n;
+	lc = seal(pt, nc, 0, session, F_FRAMES(flag), &wc);
+	if (flag & F_DATA)
+		ld = seal(pt + nc, n - nc, 1, session, F_FRAMES(flag), &wd);
+	if (lc + ld && (flag & F_TAMPER)) {
+		flip = mig_crc32(0, data, size) % (lc + ld);
+		(flip < lc ? wc : wd)[flip < lc ? flip : flip - lc] ^= 1 << (size % 8);
 	}
-	mig_chan__init_buf(&c, wire, len);
-	sealed_pre(session, pre);
-	if (mig_crypt__attach(&c, test_key, test_nc, test_ns, pre, false))
-		abort();
+	sealed_chan(&c, wc, lc, 0, session);
+	if (flag & F_DATA)
+		sealed_chan(&d, wd, ld, 1, session);
+	else
+		mig_chan__init_buf(&d, NULL, 0);
 	ret = mig_incoming__hello(in, &c);
-	if (!ret)
+	if (!ret && (flag & F_DATA))
+		ret = run_data(in, &d);
+	else if (!ret)
 		ret = mig_incoming__recv(in, &c, true, &counted);
-	if (!ret)
+	if (!ret && !(flag & F_DATA))
 		ret = mig_incoming__check_complete(in, &counted, 1);
 	/* A changed byte that was read never passes: its frame fails its tag. */
-	if (!ret && (flag & F_TAMPER) && flip < c.buf_pos)
+	if (!ret && (flag & F_TAMPER) && (flip < lc ? flip < c.buf_pos : flip - lc < d.buf_pos))
 		__builtin_trap();
 	mig_chan__close(&c);
-	free(wire);
+	mig_chan__close(&d);
+	free(wc);
+	free(wd);
 	return ret;
 }
 
 static int run_one(const u8 *data, size_t size)
 {
 	struct mig_incoming in;
-	struct mig_chan c;
+	struct mig_chan c, d;
 	struct mig_chan_end counted = { 0 };
 	int ret;
 
@@ -189,17 +242,23 @@ static int run_one(const u8 *data, size_t size)
 		in.local.features |= MIG_F_SEV_PAGES;
 		in.recv_encrypted = recv_enc;
 	}
-	/* Bit 2: a keyed destination's features; this channel is clear, so any
-	 * RAM record after a HELLO that asks for NO_PAGE_CRC must be refused. */
 	if (data[0] & F_SEALED) {
 		ret = run_sealed(&in, data[0], data + 1, size - 1);
 		mig_incoming__free(&in);
 		return ret;
 	}
-	if (data[0] & 4)
+	/* Bit 2: a keyed destination's features; this channel is clear, so any
+	 * RAM record after a HELLO that asks for NO_PAGE_CRC must be refused. */
+	if (data[0] & F_NOCRC)
 		in.local.features |= MIG_F_NO_PAGE_CRC;
 	mig_chan__init_buf(&c, data + 1, size - 1);
 	ret = fuzz_dest__hello(&in, &c);
+	if (!ret && (data[0] & F_DATA)) {
+		mig_chan__init_buf(&d, c.buf + c.buf_pos, c.buf_len - c.buf_pos);
+		ret = run_data(&in, &d);
+		mig_incoming__free(&in);
+		return ret;
+	}
 	if (!ret && (in.accepted_features & MIG_F_NO_PAGE_CRC)) {
 		ret = mig_incoming__recv(&in, &c, true, &counted);
 		/* Not one page taken without a crc on a clear channel. */
@@ -302,11 +361,12 @@ static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 m
 
 /*
  * keyed: HELLO asks for NO_PAGE_CRC (pages go without crcs, as --key sends
- * them); sealed >= 0: and the stream is sealed (bit 3), in frames of
- * frame_sizes[sealed] (7: all of them in turn).
+ * them); sealed >= 0: and the stream is sealed (bit 3), in frames chosen
+ * by F_FRAMES = sealed; data: after HELLO, data channel 1's records (RAM,
+ * a SYNC, CHAN_END) in place of the control connection's.
  */
 static void write_seed(const char *dir, const char *name, bool ignore_crc, bool sections,
-		       bool deflate, u64 enc_mask, bool keyed, int sealed)
+		       bool deflate, u64 enc_mask, bool keyed, int sealed, bool data)
 {
 	char tmpl[] = "/tmp/lkvm-fuzz-seed.XXXXXX";
 	struct mig_chan_end st = { 0 };
@@ -315,7 +375,7 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	struct mig_buf b = { 0 };
 	struct mig_chan c;
 	u8 p[MIG_PREAMBLE_SIZE], eb[24], flag = ignore_crc | (enc_mask ? 2 : 0) |
-		(sealed >= 0 ? F_SEALED | sealed << 4 : keyed ? 4 : 0);
+		(sealed >= 0 ? F_SEALED | sealed << 4 : keyed ? F_NOCRC : 0) | (data ? F_DATA : 0);
 	int fd = mkstemp(tmpl), i;
 
 	for (i = 0; i < NPAGES; i++)
@@ -333,6 +393,15 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	mig_chan__send_rec(&c, MIG_REC_HELLO, 0, 0, b.data, b.len);
 	mig_buf__free(&b);
 	memset(eb, 0, sizeof(eb));
+	if (data) {
+		c.seq_out = 0;		/* a connection of its own */
+		put_ram(&c, guest, 0, NPAGES, 0, 0, &st, deflate, enc_mask);
+		mig_chan__send_rec(&c, MIG_REC_SYNC, 0, 0, NULL, 0);
+		put_ram(&c, guest, 0, NPAGES, 0x0f0f, 1, &st, false, enc_mask);
+		mig_chan_end__encode(&st, eb);
+		mig_chan__send_rec(&c, MIG_REC_CHAN_END, 0, 0, eb, 24);
+		goto save;
+	}
 	put_ram(&c, guest, 0, 12, 0, 0, &st, deflate, enc_mask);	/* round 0, bank 0 */
 	put_ram(&c, guest, 12, NPAGES, 0, 0, &st, deflate, enc_mask);	/* round 0, bank 1 */
 	mig_chan__send_rec(&c, MIG_REC_ROUND, 0, 0, eb, 24);
@@ -346,6 +415,7 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	end.pages = st.pages;
 	mig_end__encode(&end, eb);
 	mig_chan__send_rec(&c, MIG_REC_END, 0, 0, eb, sizeof(eb));
+save:
 	/* A seed the parser refuses would keep the fuzzer shallow. */
 	fuzz_seed__save(fd, dir, name, run_one, keyed && sealed < 0 ? -EPROTO : 0);
 	close(fd);
@@ -358,23 +428,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	if (dir) {
 		mkdir(dir, 0700);
-		write_seed(dir, "full", false, true, false, 0, false, -1);
-		write_seed(dir, "full-nocrc", true, true, false, 0, false, -1);
-		write_seed(dir, "nosections", false, false, false, 0, false, -1);
-		write_seed(dir, "deflate", false, true, true, 0, false, -1);
+		write_seed(dir, "full", false, true, false, 0, false, -1, false);
+		write_seed(dir, "full-nocrc", true, true, false, 0, false, -1, false);
+		write_seed(dir, "nosections", false, false, false, 0, false, -1, false);
+		write_seed(dir, "deflate", false, true, true, 0, false, -1, false);
 		/* SEV: private pages ENCRYPTED, the others plain (bit 1 of the flag). */
-		write_seed(dir, "sev", false, true, false, 0x3cf6, false, -1);
-		write_seed(dir, "sev-deflate", false, true, true, 0x00ff, false, -1);
+		write_seed(dir, "sev", false, true, false, 0x3cf6, false, -1, false);
+		write_seed(dir, "sev-deflate", false, true, true, 0x00ff, false, -1, false);
 		/* --key's NO_PAGE_CRC on this clear channel: refused at the first RAM. */
-		write_seed(dir, "keyed-features", false, true, false, 0, true, -1);
+		write_seed(dir, "keyed-features", false, true, false, 0, true, -1, false);
+		write_seed(dir, "keyed-features-data", false, false, false, 0, true, -1, true);
+		/* A data channel's records, to CHAN_END. */
+		write_seed(dir, "data", false, false, true, 0, false, -1, true);
 		/* Sealed (bit 3): NO_PAGE_CRC taken, pages opened into guest memory. */
-		write_seed(dir, "sealed", false, true, false, 0, true, 0);
-		write_seed(dir, "sealed-frames", false, true, false, 0, true, 7);
-		write_seed(dir, "sealed-page-frames", false, true, false, 0, true, 2);
-		write_seed(dir, "sealed-deflate", false, true, true, 0, true, 3);
-		write_seed(dir, "sealed-sev", false, true, false, 0x3cf6, true, 1);
+		write_seed(dir, "sealed", false, true, false, 0, true, 0, false);
+		write_seed(dir, "sealed-frames", false, true, false, 0, true, 3, false);
+		write_seed(dir, "sealed-page-frames", false, true, false, 0, true, 1, false);
+		write_seed(dir, "sealed-deflate", false, true, true, 0, true, 2, false);
+		write_seed(dir, "sealed-sev", false, true, false, 0x3cf6, true, 3, false);
 		/* Sealed, pages with crcs (a source without NO_PAGE_CRC). */
-		write_seed(dir, "sealed-crcs", false, true, false, 0, false, 4);
+		write_seed(dir, "sealed-crcs", false, true, false, 0, false, 1, false);
+		/* Sealed data channels, as a keyed source sends its pages. */
+		write_seed(dir, "sealed-data", false, false, false, 0, true, 0, true);
+		write_seed(dir, "sealed-data-frames", false, false, true, 0x0ff0, true, 3, true);
 		exit(0);
 	}
 	return 0;
