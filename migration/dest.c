@@ -50,6 +50,7 @@ struct data_thread {
 	struct mig_chan_end counted;
 	pthread_t tid;
 	u32 ch;
+	int ctrl_fd;		/* the source's control connection: open until joined */
 	int ret;
 	bool started;
 };
@@ -65,8 +66,15 @@ static void *data_thread_fn(void *arg)
 	t->ret = mig_incoming__recv(t->in, &t->chan, false, &t->counted);
 	if (t->ret) {
 		mig_incoming__fail(t->in, t->ret, "data channel: %s", mig_strerror(t->ret));
-		/* Wake the control side, which waits for END meanwhile. */
 		shutdown(t->chan.fd, SHUT_RDWR);
+		/*
+		 * Wake the control side, which waits for END meanwhile: else a
+		 * source whose control connection went quiet (a stalled flow, a
+		 * source that does not ABORT) would hold the receive until the
+		 * silence watchdog.  Only its reading side: the failure path
+		 * still tells the source why on it.
+		 */
+		shutdown(t->ctrl_fd, SHUT_RD);
 	}
 	return NULL;
 }
@@ -1293,6 +1301,7 @@ again:
 		}
 		threads[ch - 1].in = in;
 		threads[ch - 1].ch = ch;
+		threads[ch - 1].ctrl_fd = ctrl.fd;
 		mig_tcp__tune(fd, 0);
 		mig_chan__init_fd(&threads[ch - 1].chan, fd);
 		watch_fd(fd);

@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="json-always not-listening different-memory different-vcpus different-cpuid different-tsc flipped-byte-ram flipped-byte-control flipped-byte-section connection-cut destination-killed destination-terminated source-hung source-killed cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
+tests="json-always not-listening different-memory different-vcpus different-cpuid different-tsc flipped-byte-ram flipped-byte-control flipped-byte-section data-fails-control-quiet connection-cut destination-killed destination-terminated source-hung source-killed cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -211,6 +211,64 @@ expect_failure flipped-byte-section src3b "(refused|says): control channel: chec
 	--to "127.0.0.1:$port" --channels 2 &&
 	dest_failed flipped-byte-section d-flip3 && pass flipped-byte-section
 "$LKVM" stop --name src3b >/dev/null 2>&1; wait "$SRC_PID" 2>/dev/null
+
+# ... and in data channel 1 while the control connection goes quiet (a
+#     relay forwards nothing more of it from the source once the data
+#     connection is in, not even its close: a stalled flow, or a source
+#     that neither ABORTs nor hangs up).
+#     The destination's failing data thread wakes its control reader: it
+#     gives up at once, not after the 120 s silence watchdog.
+t=data-fails-control-quiet
+run_src src3c LKVM_MIG_FAULT=flip:100
+port=$(pick_port)
+rport=$(pick_port)
+start_dst d-quiet "$port" -m $MEM
+python3 - "$rport" "$port" >"$T_TMP/relay.out" 2>&1 <<'PY' &
+import socket, sys, threading
+lport, dport = int(sys.argv[1]), int(sys.argv[2])
+quiet = threading.Event()
+def pump(a, b, hold):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            if not (hold and quiet.is_set()):
+                b.sendall(d)
+    except OSError:
+        pass
+    if hold and quiet.is_set():
+        return          # the source's close is not passed on either
+    for x in (a, b):
+        try: x.shutdown(socket.SHUT_RDWR)
+        except OSError: pass
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", lport)); ls.listen(8)
+print("relay ready", flush=True)
+n = 0
+while True:
+    c, _ = ls.accept()
+    d = socket.create_connection(("127.0.0.1", dport))
+    if n:
+        quiet.set()
+    threading.Thread(target=pump, args=(c, d, n == 0), daemon=True).start()
+    threading.Thread(target=pump, args=(d, c, False), daemon=True).start()
+    n += 1
+PY
+T_PIDS+=($!)
+wait_for 10 grep -q "relay ready" "$T_TMP/relay.out"
+if expect_failure $t src3c "." --to "127.0.0.1:$rport" --channels 1; then
+	if ! wait_exit "$DST_PID" 15; then
+		fail $t "the destination still waits 15 s after its data channel failed"
+	elif [ "$EXIT_RC" = 0 ] || grep -q count "$T_TMP/d-quiet.out"; then
+		fail $t "destination exited $EXIT_RC or ran the guest"
+	elif ! grep -q "incoming migration failed: bad RAM record" "$T_TMP/d-quiet.err"; then
+		fail $t "the destination did not name its data channel: $(tail -n 2 "$T_TMP/d-quiet.err")"
+	else
+		pass $t
+	fi
+fi
+"$LKVM" stop --name src3c >/dev/null 2>&1; wait "$SRC_PID" 2>/dev/null
 
 # 5. The connection is cut mid-stream (data channel 1 after 1 MB).
 run_src src4 LKVM_MIG_FAULT=cut:1000000
