@@ -13,6 +13,7 @@
  * compares them over many lengths and alignments); zlib does the
  * unaligned head and the short tail.
  */
+#include <string.h>
 #include <zlib.h>
 
 #include "lkvm/migration.h"
@@ -164,6 +165,74 @@ static VTARGET u32 crc_vpclmul(u32 crc, const u8 *p, size_t len)
 	return crc_finish(x, p, len);
 }
 
+/*
+ * crc_vpclmul over one page while copying it to dst with non-temporal
+ * stores: the destination's receive path reads a page out of a small,
+ * cache-hot buffer once for both, and guest memory it will not read again
+ * soon is written without being read for ownership first.
+ */
+static VTARGET inline __attribute__((always_inline)) void store64(u8 *dst, __m512i v, bool nt)
+{
+	if (nt)
+		_mm512_stream_si512((void *)dst, v);
+	else
+		_mm512_storeu_si512(dst, v);
+}
+
+static VTARGET inline __attribute__((always_inline)) u32 crc_vpclmul_copy_page(u32 crc, u8 *dst,
+									       const u8 *p, bool nt)
+{
+	__m512i z0, z1, z2, z3, d0, d1, d2, d3, k;
+	__m128i x, k128;
+	size_t off;
+
+	z0 = _mm512_loadu_si512(p);
+	z1 = _mm512_loadu_si512(p + 64);
+	z2 = _mm512_loadu_si512(p + 128);
+	z3 = _mm512_loadu_si512(p + 192);
+	store64(dst, z0, nt);
+	store64(dst + 64, z1, nt);
+	store64(dst + 128, z2, nt);
+	store64(dst + 192, z3, nt);
+	z0 = _mm512_xor_si512(z0, _mm512_inserti32x4(_mm512_setzero_si512(),
+						     _mm_cvtsi32_si128(crc), 0));
+	k = _mm512_broadcast_i32x4(_mm_set_epi64x(K2_2048, K1_2048));
+	for (off = 256; off < PAGE_SIZE; off += 256) {
+		d0 = _mm512_loadu_si512(p + off);
+		d1 = _mm512_loadu_si512(p + off + 64);
+		d2 = _mm512_loadu_si512(p + off + 128);
+		d3 = _mm512_loadu_si512(p + off + 192);
+		store64(dst + off, d0, nt);
+		store64(dst + off + 64, d1, nt);
+		store64(dst + off + 128, d2, nt);
+		store64(dst + off + 192, d3, nt);
+		z0 = fold512(z0, k, d0);
+		z1 = fold512(z1, k, d1);
+		z2 = fold512(z2, k, d2);
+		z3 = fold512(z3, k, d3);
+	}
+	k = _mm512_broadcast_i32x4(_mm_set_epi64x(K2, K1));
+	z0 = fold512(z0, k, z1);
+	z0 = fold512(z0, k, z2);
+	z0 = fold512(z0, k, z3);
+	k128 = _mm_set_epi64x(K4, K3);
+	x = _mm512_extracti32x4_epi32(z0, 0);
+	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 1));
+	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 2));
+	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 3));
+	return crc_finish(x, p + PAGE_SIZE, 0);
+}
+
+static VTARGET u32 crc_vpclmul_copy_page_nt(u32 crc, u8 *dst, const u8 *p)
+{
+	return crc_vpclmul_copy_page(crc, dst, p, true);
+}
+
+static VTARGET u32 crc_vpclmul_copy_page_cached(u32 crc, u8 *dst, const u8 *p)
+{
+	return crc_vpclmul_copy_page(crc, dst, p, false);
+}
+
 /* 0 zlib only, 1 PCLMULQDQ, 2 VPCLMULQDQ (AVX-512). */
 static int crc_level;
 
@@ -210,6 +279,26 @@ u32 mig_crc32(u32 crc, const void *buf, size_t n)
 	return zlib_crc32(crc, b, n);
 }
 
+u32 mig_crc32_copy_page(void *dst, const void *src, bool cached)
+{
+	u32 crc;
+
+	if (crc_level != 2) {
+		memcpy(dst, src, PAGE_SIZE);
+		return mig_crc32(0, src, PAGE_SIZE);
+	}
+	if (cached)
+		return ~crc_vpclmul_copy_page_cached(~0u, dst, src);
+	/* Non-temporal stores want dst 64-byte aligned; guest pages are. */
+	if ((unsigned long)dst & 63) {
+		memcpy(dst, src, PAGE_SIZE);
+		return mig_crc32(0, src, PAGE_SIZE);
+	}
+	crc = ~crc_vpclmul_copy_page_nt(~0u, dst, src);
+	_mm_sfence();	/* the page is in memory before anyone is told */
+	return crc;
+}
+
 #else
 
 int mig_crc32__set_level(int level)
@@ -223,6 +312,15 @@ u32 mig_crc32(u32 crc, const void *buf, size_t n)
 	return zlib_crc32(crc, buf, n);
 }
 
+#endif
+
+#if !defined(__x86_64__)
+u32 mig_crc32_copy_page(void *dst, const void *src, bool cached)
+{
+	(void)cached;
+	memcpy(dst, src, PAGE_SIZE);
+	return mig_crc32(0, src, PAGE_SIZE);
+}
 #endif
 
 /* The --verify checksum: every page of every bank, in page order. */

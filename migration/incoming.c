@@ -1,6 +1,7 @@
 /*
  * The destination's record loop.  Records are checked header first; RAM
- * page data is read straight into guest memory; state sections are
+ * page data lands in guest memory (clear pages through a small buffer that
+ * stays in cache, each copied once with its crc); state sections are
  * buffered and loaded (dest.c) only once the whole stream is in and
  * checked.  Nothing here touches KVM, so the unit tests and the fuzzer
  * drive exactly this code with in-memory streams.
@@ -117,12 +118,60 @@ static int inflate_page(z_stream *zs, const u8 *in, u32 len, u8 *page)
 	return 0;
 }
 
+/*
+ * A RAM record's NORMAL pages on a clear channel: read RECV_BOUNCE_PAGES at
+ * a time into the channel's buffer, which stays in cache, then each page
+ * checked and copied into guest memory in one pass
+ * (mig_crc32_copy_page()).  Read straight into guest memory, the pages
+ * were then read back for their crcs from wherever the copy left them;
+ * this way guest memory is written once and never read.  crc_ok[i] says
+ * whether entry i's page matched its crc.
+ */
+#define RECV_BOUNCE_PAGES	32
+
+static int recv_pages_bounced(struct mig_chan *c, u32 count, const struct mig_page_ent *ents,
+			      bool *crc_ok, struct mig_incoming *in, u8 **bufp)
+{
+	u32 idx[RECV_BOUNCE_PAGES];
+	u32 i = 0, n, j;
+	u8 *buf = *bufp;
+	int ret;
+
+	if (!buf) {		/* the channel's first such record; freed when it ends */
+		buf = *bufp = aligned_alloc(64, RECV_BOUNCE_PAGES * PAGE_SIZE);
+		if (!buf)
+			return -ENOMEM;
+	}
+
+	while (i < count) {
+		for (n = 0; i < count && n < RECV_BOUNCE_PAGES; i++)
+			if ((ents[i].flags & MIG_PAGE_KIND_MASK) == MIG_PAGE_NORMAL)
+				idx[n++] = i;
+		if (!n)
+			break;
+		ret = mig_chan__raw_read(c, buf, (size_t)n * PAGE_SIZE);
+		if (ret)
+			return ret;
+		for (j = 0; j < n; j++) {
+			const struct mig_page_ent *e = &ents[idx[j]];
+			u8 *host = mig_incoming__page_host(in, e->page);
+
+			u32 crc = mig_crc32_copy_page(host, buf + (size_t)j * PAGE_SIZE, false);
+
+			crc_ok[idx[j]] = !mig_crc__bad(crc, e->crc);
+		}
+	}
+	return 0;
+}
+
 static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mig_hdr *h,
-		    struct mig_chan_end *counted)
+		    struct mig_chan_end *counted, u8 **bounce_buf)
 {
 	static _Thread_local u8 tab[MIG_MAX_BATCH * MIG_ENT_SIZE];
 	static _Thread_local struct mig_page_ent ents[MIG_MAX_BATCH];
 	static _Thread_local struct iovec iov[MIG_MAX_BATCH];
+	static _Thread_local bool crc_ok[MIG_MAX_BATCH];
+	bool bounce;
 	u8 *enc = NULL;			/* ENCRYPTED and DEFLATE data: not guest memory yet */
 	size_t enc_len = 0, enc_off = 0;
 	z_stream *zs = NULL;
@@ -163,6 +212,11 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 			}
 		}
 	}
+	/*
+	 * Clear pages with crcs: through a small buffer (recv_pages_bounced()),
+	 * not straight into guest memory, unless there is other data to place.
+	 */
+	bounce = !c->crypt && !no_crc && !enc_len;
 	if (enc_len) {
 		enc = malloc(enc_len);	/* <= MIG_MAX_RAM_LEN: capped by the decoder */
 		if (!enc) {
@@ -196,7 +250,10 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 			break;
 		}
 	}
-	ret = mig_chan__readv(c, iov, nio);
+	if (bounce)
+		ret = recv_pages_bounced(c, h->count, ents, crc_ok, in, bounce_buf);
+	else
+		ret = mig_chan__readv(c, iov, nio);
 	if (ret)
 		goto out;
 	enc_off = 0;
@@ -219,7 +276,8 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 		case MIG_PAGE_NORMAL:
 			bit_set(in->written, e->page);
 			/* NO_PAGE_CRC: only on a sealed channel (checked above). */
-			if (no_crc || !mig_crc__bad(mig_crc32(0, host, PAGE_SIZE), e->crc))
+			if (no_crc || (bounce ? crc_ok[i] :
+				       !mig_crc__bad(mig_crc32(0, host, PAGE_SIZE), e->crc)))
 				bit_clear(in->suspect, e->page);
 			else
 				bit_set(in->suspect, e->page);
@@ -336,8 +394,8 @@ static int recv_section(struct mig_incoming *in, struct mig_chan *c, const struc
 	return 0;
 }
 
-int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control,
-		       struct mig_chan_end *counted)
+static int recv_records(struct mig_incoming *in, struct mig_chan *c, bool control,
+			struct mig_chan_end *counted, u8 **bounce_buf)
 {
 	u8 small[MIG_MAX_SMALL];
 	struct mig_hdr h;
@@ -349,7 +407,7 @@ int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control
 			return ret;
 		switch (h.type) {
 		case MIG_REC_RAM:
-			ret = recv_ram(in, c, &h, counted);
+			ret = recv_ram(in, c, &h, counted, bounce_buf);
 			break;
 		case MIG_REC_SECTION:
 			ret = control ? recv_section(in, c, &h) : -EPROTO;
@@ -418,6 +476,16 @@ int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control
 		if (ret)
 			return ret;
 	}
+}
+
+int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control,
+		       struct mig_chan_end *counted)
+{
+	u8 *bounce_buf = NULL;
+	int ret = recv_records(in, c, control, counted, &bounce_buf);
+
+	free(bounce_buf);
+	return ret;
 }
 
 int mig_incoming__hello(struct mig_incoming *in, struct mig_chan *c)

@@ -1,8 +1,7 @@
 /*
  * Migration transport: TCP connections (IPv4/IPv6) and record I/O.  Record
- * payloads are handed to the kernel as iovecs pointing where the bytes
- * live (guest memory on the sender, guest memory on the receiver once the
- * header is checked), so RAM never goes through a bounce buffer.
+ * payloads are handed to the kernel as iovecs pointing where the caller
+ * wants the bytes (ram.c and incoming.c say where RAM pages go through).
  */
 #include <errno.h>
 #include <fcntl.h>

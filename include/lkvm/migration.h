@@ -192,6 +192,12 @@ struct mig_round {
 void mig_round__encode(const struct mig_round *r, u8 p[24]);
 int mig_round__decode(const u8 *p, size_t len, struct mig_round *r);
 u32 mig_crc32(u32 crc, const void *p, size_t n);
+/*
+ * One page copied from src to dst, and zlib's crc32 of it.  cached: dst is
+ * a buffer read again soon (kept in cache); else dst is written around the
+ * cache (guest memory on the destination, not read again soon).
+ */
+u32 mig_crc32_copy_page(void *dst, const void *src, bool cached);
 /* Tests: 0 zlib, 1 PCLMULQDQ, 2 VPCLMULQDQ, -1 best; returns what was set
  * (at most what this CPU has). */
 int mig_crc32__set_level(int level);

@@ -1079,6 +1079,15 @@ static void crc32_check_level(int level)
 		CHECK(mig_crc32(0, buf, 4096) != before);
 		buf[i / 8] ^= 1 << (i % 8);
 	}
+	/* A page copied with its crc: the same bytes, zlib's crc, any dst alignment. */
+	for (off = 0; off < 6; off++) {
+		static u8 dst[2 * 4096] __attribute__((aligned(4096)));
+		u8 *d = dst + (off % 3 == 2 ? 1 : off % 3 * 4096);
+
+		memset(dst, 0xa5, sizeof(dst));
+		CHECK_EQ(mig_crc32_copy_page(d, buf + off, off >= 3), crc32(0, buf + off, 4096));
+		CHECK(!memcmp(d, buf + off, 4096));
+	}
 }
 
 static void test_crc32_zlib(void)
