@@ -281,8 +281,6 @@ u32 mig_crc32(u32 crc, const void *buf, size_t n)
 
 u32 mig_crc32_copy_page(void *dst, const void *src, bool cached)
 {
-	u32 crc;
-
 	if (crc_level != 2) {
 		memcpy(dst, src, PAGE_SIZE);
 		return mig_crc32(0, src, PAGE_SIZE);
@@ -294,9 +292,12 @@ u32 mig_crc32_copy_page(void *dst, const void *src, bool cached)
 		memcpy(dst, src, PAGE_SIZE);
 		return mig_crc32(0, src, PAGE_SIZE);
 	}
-	crc = ~crc_vpclmul_copy_page_nt(~0u, dst, src);
-	_mm_sfence();	/* the page is in memory before anyone is told */
-	return crc;
+	return ~crc_vpclmul_copy_page_nt(~0u, dst, src);
+}
+
+void mig_crc32_copy_fence(void)
+{
+	_mm_sfence();
 }
 
 #else
@@ -320,6 +321,10 @@ u32 mig_crc32_copy_page(void *dst, const void *src, bool cached)
 	(void)cached;
 	memcpy(dst, src, PAGE_SIZE);
 	return mig_crc32(0, src, PAGE_SIZE);
+}
+
+void mig_crc32_copy_fence(void)
+{
 }
 #endif
 

@@ -135,7 +135,7 @@ static int recv_pages_bounced(struct mig_chan *c, u32 count, const struct mig_pa
 	u32 idx[RECV_BOUNCE_PAGES];
 	u32 i = 0, n, j;
 	u8 *buf = *bufp;
-	int ret;
+	int ret = 0;
 
 	if (!buf) {		/* the channel's first such record; freed when it ends */
 		buf = *bufp = aligned_alloc(64, RECV_BOUNCE_PAGES * PAGE_SIZE);
@@ -151,17 +151,17 @@ static int recv_pages_bounced(struct mig_chan *c, u32 count, const struct mig_pa
 			break;
 		ret = mig_chan__raw_read(c, buf, (size_t)n * PAGE_SIZE);
 		if (ret)
-			return ret;
+			break;
 		for (j = 0; j < n; j++) {
 			const struct mig_page_ent *e = &ents[idx[j]];
 			u8 *host = mig_incoming__page_host(in, e->page);
-
 			u32 crc = mig_crc32_copy_page(host, buf + (size_t)j * PAGE_SIZE, false);
 
 			crc_ok[idx[j]] = !mig_crc__bad(crc, e->crc);
 		}
 	}
-	return 0;
+	mig_crc32_copy_fence();		/* once per record, not per page */
+	return ret;
 }
 
 static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mig_hdr *h,

@@ -195,9 +195,12 @@ u32 mig_crc32(u32 crc, const void *p, size_t n);
 /*
  * One page copied from src to dst, and zlib's crc32 of it.  cached: dst is
  * a buffer read again soon (kept in cache); else dst is written around the
- * cache (guest memory on the destination, not read again soon).
+ * cache (guest memory on the destination, not read again soon), and such
+ * copies are ordered before later stores only by mig_crc32_copy_fence():
+ * call it before telling another thread that the pages are there.
  */
 u32 mig_crc32_copy_page(void *dst, const void *src, bool cached);
+void mig_crc32_copy_fence(void);
 /* Tests: 0 zlib, 1 PCLMULQDQ, 2 VPCLMULQDQ, -1 best; returns what was set
  * (at most what this CPU has). */
 int mig_crc32__set_level(int level);
