@@ -127,7 +127,7 @@ static int inflate_page(z_stream *zs, const u8 *in, u32 len, u8 *page)
  * this way guest memory is written once and never read.  crc_ok[i] says
  * whether entry i's page matched its crc.
  */
-#define RECV_BOUNCE_PAGES	32
+#define RECV_BOUNCE_PAGES	128
 
 static int recv_pages_bounced(struct mig_chan *c, u32 count, const struct mig_page_ent *ents,
 			      bool *crc_ok, struct mig_incoming *in, u8 **bufp)
