@@ -410,7 +410,10 @@ static int cmd_sev(int argc, const char **argv)
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		sev_usage();
-		return argc < 2 ? 1 : 0;
+		if (argc >= 2)
+			return 0;
+		fprintf(stderr, "lkvm sev: error: no sev command given (see the list above)\n");
+		return 1;
 	}
 	for (i = 0; i < ARRAY_SIZE(subs); i++) {
 		if (strcmp(argv[1], subs[i].name))

@@ -57,7 +57,11 @@ int main(int argc, const char **argv)
 			return 1;
 		}
 		lkvm_cmd__help();
-		return argc ? 0 : 1;
+		if (argc)
+			return 0;
+		/* The list is the help; the error is for a script's stderr. */
+		fprintf(stderr, "lkvm: error: no command given (see the list above)\n");
+		return 1;
 	}
 	if (!strcmp(argv[0], "--version") || !strcmp(argv[0], "version")) {
 		if (argc > 1) {

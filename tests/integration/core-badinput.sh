@@ -84,6 +84,9 @@ expect_err unknown_cmd "unknown command 'runn'" runn
 # Words after help COMMAND or version are refused, not ignored.
 expect_err help_extra "lkvm: error: unexpected argument 'extra' (lkvm help \[COMMAND\])" help run extra
 expect_err version_extra "lkvm: error: unexpected argument 'extra' after --version" --version extra
+# No command: the list goes to stdout as help does, and stderr says why it failed.
+expect_err no_command "^lkvm: error: no command given"
+expect_err sev_no_command "^lkvm sev: error: no sev command given" sev
 # A named instance's --incoming warning carries its name, as the lines after
 # it do (here the SEV refusal that stops it before anything is opened).
 $LKVM run --incoming 1 --name d2 -k $K --sev-policy 0x1 >/dev/null 2>$T_TMP/err </dev/null; rc=$?
