@@ -74,8 +74,13 @@ int ipc__dir(char *buf, size_t len, bool create, char *why, size_t why_len)
 	else if (home && *home)
 		n = snprintf(buf, len, "%s/.lkvm", home);
 	else {
+		/*
+		 * Not -ENOENT, which clients read as "nothing started yet": an
+		 * instance started with HOME set is there all the same (a cron
+		 * job or a unit without HOME must not be told "no instances").
+		 */
 		snprintf(why, why_len, "no socket directory: set HOME or LKVM_DIR");
-		return -ENOENT;
+		return -EDESTADDRREQ;
 	}
 	if (n < 0 || (size_t)n >= len) {
 		snprintf(why, why_len, "socket directory name too long");

@@ -84,6 +84,18 @@ expect_err unknown_cmd "unknown command 'runn'" runn
 # Words after help COMMAND or version are refused, not ignored.
 expect_err help_extra "lkvm: error: unexpected argument 'extra' (lkvm help \[COMMAND\])" help run extra
 expect_err version_extra "lkvm: error: unexpected argument 'extra' after --version" --version extra
+# No HOME and no LKVM_DIR (cron, a unit): clients name that, not "no such
+# instance" or an empty list while instances may run under HOME.
+for c in "list" "stop --name x" "pause --name x"; do
+	# shellcheck disable=SC2086
+	if out=$(env -u HOME -u LKVM_DIR $LKVM $c 2>&1 >/dev/null); then
+		fail "no_dir_${c%% *}" "exit 0: $out"
+	elif [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] && grep -q 'no socket directory: set HOME or LKVM_DIR$' <<<"$out"; then
+		pass "no_dir_${c%% *}"
+	else
+		fail "no_dir_${c%% *}" "$out"
+	fi
+done
 # No command: the list goes to stdout as help does, and stderr says why it failed.
 expect_err no_command "^lkvm: error: no command given"
 expect_err sev_no_command "^lkvm sev: error: no sev command given" sev

@@ -695,6 +695,19 @@ static void test_dir_rules(void)
 	struct stat st;
 
 	CHECK_EQ(ipc__dir(buf, sizeof(buf), false, why, sizeof(why)), -ENOENT);
+	/* Neither variable: named, and not the "nothing started" -ENOENT. */
+	{
+		char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+
+		unsetenv("LKVM_DIR");
+		unsetenv("HOME");
+		CHECK_EQ(ipc__dir(buf, sizeof(buf), false, why, sizeof(why)), -EDESTADDRREQ);
+		CHECK(strstr(why, "set HOME or LKVM_DIR"));
+		setenv("LKVM_DIR", rundir, 1);
+		if (home)
+			setenv("HOME", home, 1);
+		free(home);
+	}
 	CHECK_EQ(ipc__dir(buf, sizeof(buf), true, why, sizeof(why)), 0);
 	CHECK(!strcmp(buf, rundir));
 	REQUIRE_OK(stat(rundir, &st));
