@@ -31,6 +31,13 @@ static u32 zlib_crc32(u32 crc, const u8 *b, size_t n)
 	return crc;
 }
 
+/* Where there is no one-pass copy: the copy, then a crc of what it wrote. */
+static u32 copy_then_crc(void *dst, const void *src)
+{
+	memcpy(dst, src, PAGE_SIZE);
+	return mig_crc32(0, dst, PAGE_SIZE);
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -122,11 +129,31 @@ static VTARGET __m512i fold512(__m512i x, __m512i k, __m512i data)
 					 _mm512_clmulepi64_epi128(x, k, 0x11), data, 0x96);
 }
 
+/* Four registers into one: each lane moves 512 bits on. */
+static VTARGET __m512i fold_regs(__m512i z0, __m512i z1, __m512i z2, __m512i z3)
+{
+	__m512i k = _mm512_broadcast_i32x4(_mm_set_epi64x(K2, K1));
+
+	z0 = fold512(z0, k, z1);
+	z0 = fold512(z0, k, z2);
+	return fold512(z0, k, z3);
+}
+
+/* Four lanes into one; lane 0 holds the oldest bytes. */
+static VTARGET __m128i fold_lanes(__m512i z)
+{
+	__m128i k = _mm_set_epi64x(K4, K3), x;
+
+	x = _mm512_extracti32x4_epi32(z, 0);
+	x = _mm_xor_si128(fold(x, k), _mm512_extracti32x4_epi32(z, 1));
+	x = _mm_xor_si128(fold(x, k), _mm512_extracti32x4_epi32(z, 2));
+	return _mm_xor_si128(fold(x, k), _mm512_extracti32x4_epi32(z, 3));
+}
+
 /* len >= 256, a multiple of 16. */
 static VTARGET u32 crc_vpclmul(u32 crc, const u8 *p, size_t len)
 {
 	__m512i z0, z1, z2, z3, k;
-	__m128i x, k128;
 
 	z0 = _mm512_loadu_si512(p);
 	z1 = _mm512_loadu_si512(p + 64);
@@ -146,23 +173,14 @@ static VTARGET u32 crc_vpclmul(u32 crc, const u8 *p, size_t len)
 		p += 256;
 		len -= 256;
 	}
-	/* Four registers into one: each lane moves 512 bits on. */
+	z0 = fold_regs(z0, z1, z2, z3);
 	k = _mm512_broadcast_i32x4(_mm_set_epi64x(K2, K1));
-	z0 = fold512(z0, k, z1);
-	z0 = fold512(z0, k, z2);
-	z0 = fold512(z0, k, z3);
 	while (len >= 64) {
 		z0 = fold512(z0, k, _mm512_loadu_si512(p));
 		p += 64;
 		len -= 64;
 	}
-	/* Four lanes into one; lane 0 holds the oldest bytes. */
-	k128 = _mm_set_epi64x(K4, K3);
-	x = _mm512_extracti32x4_epi32(z0, 0);
-	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 1));
-	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 2));
-	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 3));
-	return crc_finish(x, p, len);
+	return crc_finish(fold_lanes(z0), p, len);
 }
 
 /*
@@ -183,7 +201,6 @@ static VTARGET inline __attribute__((always_inline)) u32 crc_vpclmul_copy_page(u
 									       const u8 *p, bool nt)
 {
 	__m512i z0, z1, z2, z3, d0, d1, d2, d3, k;
-	__m128i x, k128;
 	size_t off;
 
 	z0 = _mm512_loadu_si512(p);
@@ -211,16 +228,7 @@ static VTARGET inline __attribute__((always_inline)) u32 crc_vpclmul_copy_page(u
 		z2 = fold512(z2, k, d2);
 		z3 = fold512(z3, k, d3);
 	}
-	k = _mm512_broadcast_i32x4(_mm_set_epi64x(K2, K1));
-	z0 = fold512(z0, k, z1);
-	z0 = fold512(z0, k, z2);
-	z0 = fold512(z0, k, z3);
-	k128 = _mm_set_epi64x(K4, K3);
-	x = _mm512_extracti32x4_epi32(z0, 0);
-	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 1));
-	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 2));
-	x = _mm_xor_si128(fold(x, k128), _mm512_extracti32x4_epi32(z0, 3));
-	return crc_finish(x, p + PAGE_SIZE, 0);
+	return crc_finish(fold_lanes(fold_regs(z0, z1, z2, z3)), p + PAGE_SIZE, 0);
 }
 
 static VTARGET u32 crc_vpclmul_copy_page_nt(u32 crc, u8 *dst, const u8 *p)
@@ -281,18 +289,12 @@ u32 mig_crc32(u32 crc, const void *buf, size_t n)
 
 u32 mig_crc32_copy_page(void *dst, const void *src, bool cached)
 {
-	if (crc_level != 2) {
-		memcpy(dst, src, PAGE_SIZE);
-		return mig_crc32(0, src, PAGE_SIZE);
-	}
-	if (cached)
+	if (cached && crc_level == 2)
 		return ~crc_vpclmul_copy_page_cached(~0u, dst, src);
 	/* Non-temporal stores want dst 64-byte aligned; guest pages are. */
-	if ((unsigned long)dst & 63) {
-		memcpy(dst, src, PAGE_SIZE);
-		return mig_crc32(0, src, PAGE_SIZE);
-	}
-	return ~crc_vpclmul_copy_page_nt(~0u, dst, src);
+	if (!cached && crc_level == 2 && !((unsigned long)dst & 63))
+		return ~crc_vpclmul_copy_page_nt(~0u, dst, src);
+	return copy_then_crc(dst, src);
 }
 
 void mig_crc32_copy_fence(void)
@@ -313,19 +315,16 @@ u32 mig_crc32(u32 crc, const void *buf, size_t n)
 	return zlib_crc32(crc, buf, n);
 }
 
-#endif
-
-#if !defined(__x86_64__)
 u32 mig_crc32_copy_page(void *dst, const void *src, bool cached)
 {
 	(void)cached;
-	memcpy(dst, src, PAGE_SIZE);
-	return mig_crc32(0, src, PAGE_SIZE);
+	return copy_then_crc(dst, src);
 }
 
 void mig_crc32_copy_fence(void)
 {
 }
+
 #endif
 
 /* The --verify checksum: every page of every bank, in page order. */
