@@ -130,7 +130,7 @@ static int inflate_page(z_stream *zs, const u8 *in, u32 len, u8 *page)
 #define RECV_BOUNCE_PAGES	128
 
 static int recv_pages_bounced(struct mig_chan *c, u32 count, const struct mig_page_ent *ents,
-			      bool *crc_ok, struct mig_incoming *in, u8 **bufp)
+			      u8 *const *hosts, bool *crc_ok, u8 **bufp)
 {
 	u32 idx[RECV_BOUNCE_PAGES];
 	u32 i = 0, n, j;
@@ -153,11 +153,10 @@ static int recv_pages_bounced(struct mig_chan *c, u32 count, const struct mig_pa
 		if (ret)
 			break;
 		for (j = 0; j < n; j++) {
-			const struct mig_page_ent *e = &ents[idx[j]];
-			u8 *host = mig_incoming__page_host(in, e->page);
-			u32 crc = mig_crc32_copy_page(host, buf + (size_t)j * PAGE_SIZE, false);
+			u32 crc = mig_crc32_copy_page(hosts[idx[j]], buf + (size_t)j * PAGE_SIZE,
+						      false);
 
-			crc_ok[idx[j]] = !mig_crc__bad(crc, e->crc);
+			crc_ok[idx[j]] = !mig_crc__bad(crc, ents[idx[j]].crc);
 		}
 	}
 	mig_crc32_copy_fence();		/* once per record, not per page */
@@ -171,6 +170,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 	static _Thread_local struct mig_page_ent ents[MIG_MAX_BATCH];
 	static _Thread_local struct iovec iov[MIG_MAX_BATCH];
 	static _Thread_local bool crc_ok[MIG_MAX_BATCH];
+	static _Thread_local u8 *hosts[MIG_MAX_BATCH];	/* each entry's page, looked up once */
 	bool bounce;
 	u8 *enc = NULL;			/* ENCRYPTED and DEFLATE data: not guest memory yet */
 	size_t enc_len = 0, enc_off = 0;
@@ -227,7 +227,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 	/* Page data lands in guest memory directly: the header said where. */
 	for (i = 0; i < h->count; i++) {
 		struct mig_page_ent *e = &ents[i];
-		u8 *host = mig_incoming__page_host(in, e->page);
+		u8 *host = hosts[i] = mig_incoming__page_host(in, e->page);
 
 		if (!host) {
 			ret = -ERANGE;
@@ -251,7 +251,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 		}
 	}
 	if (bounce)
-		ret = recv_pages_bounced(c, h->count, ents, crc_ok, in, bounce_buf);
+		ret = recv_pages_bounced(c, h->count, ents, hosts, crc_ok, bounce_buf);
 	else
 		ret = mig_chan__readv(c, iov, nio);
 	if (ret)
@@ -259,7 +259,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 	enc_off = 0;
 	for (i = 0; i < h->count; i++) {
 		struct mig_page_ent *e = &ents[i];
-		u8 *host = mig_incoming__page_host(in, e->page);
+		u8 *host = hosts[i];
 
 		bit_set(in->seen, e->page);
 		switch (e->flags & MIG_PAGE_KIND_MASK) {
