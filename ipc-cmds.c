@@ -280,8 +280,12 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 		return -EINVAL;
 	if (len)
 		memcpy(&flags, p, sizeof(flags));
-	if (!flags || (flags & ~(IPC_DEBUG_REGS | IPC_DEBUG_PAGE_MAP)))
-		return ipc__reply(fd, -EINVAL, "unknown debug flags 0x%x", flags) ?: IPC_REPLIED;
+	if (!flags)
+		return ipc__reply(fd, -EINVAL, "debug flags 0 ask for nothing: 1 registers, "
+				  "2 page map") ?: IPC_REPLIED;
+	if (flags & ~(IPC_DEBUG_REGS | IPC_DEBUG_PAGE_MAP))
+		return ipc__reply(fd, -EINVAL, "unknown debug flags 0x%x",
+				  flags & ~(IPC_DEBUG_REGS | IPC_DEBUG_PAGE_MAP)) ?: IPC_REPLIED;
 	if ((flags & IPC_DEBUG_PAGE_MAP) && !kvm->page_map) {
 		if (!(flags & IPC_DEBUG_REGS))
 			return ipc__reply(fd, -ENODEV, "page map not enabled") ?: IPC_REPLIED;

@@ -315,9 +315,14 @@ static void test_requests(void)
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_DEBUG, &flags, sizeof(flags), 0, NULL, NULL,
 			      msg, sizeof(msg)), -ENODEV);
 	CHECK(strstr(msg, "page map not enabled"));
-	flags = 0x80;
+	flags = 0x81;
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_DEBUG, &flags, sizeof(flags), 0, NULL, NULL,
 			      msg, sizeof(msg)), -EINVAL);
+	CHECK(strstr(msg, "unknown debug flags 0x80"));
+	flags = 0;
+	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_DEBUG, &flags, sizeof(flags), 0, NULL, NULL,
+			      msg, sizeof(msg)), -EINVAL);
+	CHECK(strstr(msg, "debug flags 0 ask for nothing"));
 	/* Payload of the wrong size. */
 	CHECK_EQ(ipc__request(s.sv[0], IPC_MSG_DEBUG, msg, 3, 0, NULL, NULL, msg, sizeof(msg)),
 		 -EINVAL);
