@@ -33,7 +33,7 @@ Q := @
 quiet = @echo
 endif
 
-.PHONY: all check unit demo deps deps-test clean guests bench
+.PHONY: all check unit demo deps deps-test clean guests bench soak
 all: $(PROGRAM) guests
 
 # Every object goes into the binary: builtin-*.c files register their commands
@@ -93,6 +93,11 @@ check: deps-test
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
+
+# A long random walk of migrations, not part of check: HOPS=N SEED=S make soak
+soak: all
+	@LKVM="$(CURDIR)/$(PROGRAM)" LKVM_SRC="$(CURDIR)" LKVM_BUILD="$(CURDIR)/$(O)" \
+		GUESTS="$(CURDIR)/tests/guests" tests/soak/migrate-soak.sh
 
 clean:
 	rm -rf $(O) $(PROGRAM) $(GUEST_BINS)
