@@ -9,7 +9,8 @@
 #   auto-converge    with it: converges, counts run on at the destination
 #                    with no gap, the RAM checksum matches
 #   throttle-lifted  a cancelled migration gives the guest its speed back
-#                    (the lkvm-throttle thread is gone, the count rate recovers)
+#                    (the lkvm-throttle thread is gone, and vCPU 0 no longer
+#                    sleeps: its count rate is shown, not judged)
 #   stop-throttled   lkvm stop of a throttled source ends it at once
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
@@ -25,6 +26,23 @@ rate() {
 	local a b
 	a=$(SEQ_CPU=0 last_count "$1"); sleep 1; b=$(SEQ_CPU=0 last_count "$1")
 	echo $((b - a))
+}
+
+# asleep PID: percent of 100 looks over about a second in which vCPU 0's
+# thread of PID sleeps.  A throttled vCPU waits out its share in
+# throttle_sleep(); an unthrottled one spins in the guest's delay loop and
+# is runnable, whether or not a busy host lets it run.  So unlike a count
+# rate, this does not move with the host's load.
+asleep() {
+	local t st n=0 i
+	t=$(grep -lx lkvm-vcpu0 /proc/"$1"/task/*/comm 2>/dev/null | head -n 1)
+	t=${t%/comm}
+	for i in $(seq 100); do
+		read -r _ _ st _ <"$t/stat" 2>/dev/null || return 1
+		[ "$st" = S ] && n=$((n + 1))
+		sleep 0.01
+	done
+	echo $n
 }
 
 # last_throttle FILE: the throttle in the last progress line of lkvm migrate --json
@@ -104,20 +122,23 @@ if dirty_pair $t; then
 	if throttled $t 70; then
 		kill -STOP "$DST_PID"
 		threads=$(throttle_threads "$SRC_PID")
-		during=$(rate "$T_TMP/$t-s.out")
+		during=$(rate "$T_TMP/$t-s.out"); slept=$(asleep "$SRC_PID")
+		pct=$(last_throttle "$T_TMP/$t.mig.err")
 		"$LKVM" migrate --cancel --name $t-s >/dev/null 2>&1
 		wait $MPID; rc=$?
 		kill -CONT "$DST_PID"
-		# The better of two seconds: on a loaded host one second can be slow.
-		after=$(rate "$T_TMP/$t-s.out"); a2=$(rate "$T_TMP/$t-s.out")
-		[ "$a2" -gt "$after" ] && after=$a2
-		echo "$t: vCPU 0 counts/s: $before before, $during at $(last_throttle "$T_TMP/$t.mig.err")% or more, $after after the cancel"
+		after=$(rate "$T_TMP/$t-s.out"); awake=$(asleep "$SRC_PID")
+		# The rates are shown, not judged: on a busy host an unthrottled
+		# vCPU runs only as often as the scheduler lets it.
+		echo "$t: vCPU 0 counts/s: $before before, $during at $pct% or more, $after after the cancel;" \
+			"asleep ${slept:-?}% of the time throttled, ${awake:-?}% after"
 		if [ $rc -ne 1 ] || ! grep -q '"guest":"source"' "$T_TMP/$t.mig.out"; then
 			fail $t "cancel: rc $rc, $(cat "$T_TMP/$t.mig.out")"
 		elif [ "$threads" != 1 ] || [ "$(throttle_threads "$SRC_PID")" != 0 ]; then
 			fail $t "lkvm-throttle threads: $threads while throttled, $(throttle_threads "$SRC_PID") after"
-		elif [ "$before" -le 0 ] || [ $((during * 2)) -ge "$after" ] || [ $((after * 3)) -lt "$before" ]; then
-			fail $t "counting speed not throttled and then restored ($before, $during, $after)"
+		elif [ "$before" -le 0 ] || [ "$after" -le 0 ] || [ -z "$slept" ] || [ -z "$awake" ] ||
+		     [ "$slept" -lt $((pct / 2)) ] || [ "$awake" -gt 15 ]; then
+			fail $t "vCPU 0 not throttled and then let run: asleep ${slept:-?}% at $pct%, ${awake:-?}% after ($before, $during, $after counts/s)"
 		else
 			pass $t
 		fi
