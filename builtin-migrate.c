@@ -26,6 +26,7 @@
  * it goes to the VMM over the control socket.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -50,22 +51,27 @@ struct client {
 	bool saw_progress, saw_final;	/* progress reports, one of the final round */
 	struct mig_result res;
 	/*
-	 * A progress or result message of another size: the VMM is another
-	 * lkvm build (these structs are the same binary's, not a stable ABI),
-	 * and its figures cannot be read here.  Its type and length.
+	 * What is wrong with the first progress report and with the result
+	 * this lkvm could not read (a field cut short or of the wrong width:
+	 * a broken or hostile VMM, since the fields of another build are read
+	 * as far as they are known).  Empty: none.
 	 */
-	u32 odd_type, odd_len;
+	char odd_progress[256], odd_result[256];
 };
 
 static int on_data(u32 type, const void *p, u32 len, void *arg)
 {
 	struct client *c = arg;
-	char line[512];
+	char line[512], why[256];
 
-	if (type == IPC_MSG_PROGRESS && len == sizeof(struct mig_progress)) {
+	if (type == IPC_MSG_PROGRESS) {
 		struct mig_progress pr;
 
-		memcpy(&pr, p, sizeof(pr));
+		if (mig_ipc__decode_progress(p, len, &pr, why, sizeof(why))) {
+			if (!c->odd_progress[0])
+				snprintf(c->odd_progress, sizeof(c->odd_progress), "%s", why);
+			return 0;
+		}
 		c->saw_progress = true;
 		c->saw_final |= pr.final;
 		if (c->quiet)
@@ -77,34 +83,70 @@ static int on_data(u32 type, const void *p, u32 len, void *arg)
 		}
 		mig_progress__text(&pr, line, sizeof(line));
 		fprintf(stderr, c->tty ? "\r%s\033[K" : "%s\n", line);
-	} else if (type == IPC_MSG_DATA && len == sizeof(struct mig_result)) {
-		memcpy(&c->res, p, sizeof(c->res));
-		c->res.reason[sizeof(c->res.reason) - 1] = 0;
+	} else if (type == IPC_MSG_DATA) {
+		struct mig_result r;
+
+		if (mig_ipc__decode_result(p, len, &r, why, sizeof(why))) {
+			snprintf(c->odd_result, sizeof(c->odd_result), "%s", why);
+			return 0;
+		}
+		c->res = r;
 		c->got_result = true;
-	} else if (type == IPC_MSG_PROGRESS || type == IPC_MSG_DATA) {
-		c->odd_type = type;
-		c->odd_len = len;
 	}
 	return 0;
 }
 
 /*
- * Said once, before the outcome: without it a migration that completed
- * would end in silence, and --json with no object at all.
+ * Said once for the progress reports and once for the result, before the
+ * outcome: without it a migration that completed would end in silence, and
+ * --json with no object at all.  The REPLY still decides the exit status.
  */
 static void warn_odd(const struct client *c, const char *name, int ret)
 {
-	u32 want = c->odd_type == IPC_MSG_PROGRESS ? sizeof(struct mig_progress) :
-		   sizeof(struct mig_result);
-
-	if (!c->odd_len)
+	if (c->odd_progress[0])
+		fprintf(stderr, "lkvm migrate: warning: the VMM of %s sent a progress report this "
+			"lkvm cannot read (%s); reports like it are not shown\n", name,
+			c->odd_progress);
+	if (!c->odd_result[0])
 		return;
-	fprintf(stderr, "lkvm migrate: warning: the VMM of %s sent a %s of %u bytes where this "
-		"lkvm's is %u: it runs another lkvm version, and its %s cannot be shown\n", name,
-		c->odd_type == IPC_MSG_PROGRESS ? "progress report" : "result", c->odd_len, want,
-		c->got_result ? "progress" : "summary");
+	fprintf(stderr, "lkvm migrate: warning: the VMM of %s sent a result this lkvm cannot "
+		"read (%s); the figures of its summary are lost\n", name, c->odd_result);
 	if (!ret && !c->got_result && c->json)
 		printf("{\"status\":\"completed\",\"reason\":\"\",\"guest\":\"destination\"}\n");
+}
+
+/*
+ * The VMM does not know IPC_MSG_MIGRATE: it was started by an lkvm from
+ * before the named fields.  Its own `lkvm migrate` speaks its language:
+ * name that binary (the file it runs, or /proc/PID/exe when a package
+ * upgrade replaced the file: that still runs the old one while the VMM
+ * lives).  Never run it from here: a root client must not run a user's file.
+ */
+static void old_vmm_why(const char *name, char *why, size_t n)
+{
+	char path[64], exe[PATH_MAX];
+	u32 pid = ipc__instance_pid(name);
+	ssize_t k = -1;
+
+	if (pid) {
+		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+		k = readlink(path, exe, sizeof(exe) - 1);
+	}
+	if (k <= 0) {
+		snprintf(why, n, "%s: its VMM%s was started by an older lkvm that does not take this "
+			 "lkvm's migrate request: run the 'lkvm migrate' of the lkvm that started it",
+			 name, pid ? "" : " (pid unknown)");
+		return;
+	}
+	exe[k] = 0;
+	if (k > 10 && !strcmp(exe + k - 10, " (deleted)"))
+		snprintf(why, n, "%s: its VMM (pid %u) was started by an older lkvm (%s) that does "
+			 "not take this lkvm's migrate request: run '%s migrate' with the same "
+			 "options (the old binary, still there while the VMM runs)", name, pid, exe, path);
+	else
+		snprintf(why, n, "%s: its VMM (pid %u) was started by an older lkvm that does not take "
+			 "this lkvm's migrate request: run '%s migrate' with the same options", name,
+			 pid, exe);
 }
 
 /*
@@ -325,7 +367,8 @@ static int cmd_migrate(int argc, const char **argv)
 	};
 	struct mig_ipc_req req;
 	char msg[512], out[MIG_RESULT_TEXT_SIZE], host[256], port[16];
-	int fd, ret;
+	u8 wire[MIG_IPC_MSG_MAX];
+	int fd, ret, len;
 
 	/* Asked for JSON: a command line that does not parse gets its object too. */
 	for (ret = 1; ret < argc; ret++)
@@ -383,7 +426,7 @@ static int cmd_migrate(int argc, const char **argv)
 			snprintf(msg, sizeof(msg), "--key: %s", why);
 			return fail_early(&c, msg);
 		}
-		req.flags |= MIG_IPC_KEY;
+		req.keyed = true;
 	}
 	if (!name) {
 		const char *why = NULL;
@@ -412,22 +455,35 @@ static int cmd_migrate(int argc, const char **argv)
 	req.channels = channels;
 	req.max_rounds = max_rounds;
 	req.bandwidth_mbps = bandwidth;
-	req.flags |= (verify ? MIG_IPC_VERIFY : 0) | (converge ? MIG_IPC_AUTO_CONVERGE : 0);
-	req.wait_ready_ms = wait_ready * 1000;
+	req.verify = verify;
+	req.auto_converge = converge;
+	req.wait_ready_s = wait_ready;
 	req.compress = compress ? 1 : 0;
+	len = mig_ipc__encode_req(&req, wire, sizeof(wire));
+	explicit_bzero(req.key, sizeof(req.key));
+	if (len < 0)		/* cannot be: every field is bounded */
+		return fail_early(&c, "the migrate request does not fit in a message");
 	c.tty = isatty(2);
 
 	fd = ipc__connect(name);
 	if (fd < 0) {
+		explicit_bzero(wire, len);
 		ipc__client_error(name, fd, NULL);
 		print_ipc_failure(&c, name, fd, NULL, "unchanged");
 		return 1;
 	}
 	/* No per-message timeout: the VMM bounds every step of the migration. */
-	ret = ipc__request(fd, IPC_MSG_MIGRATE, &req, sizeof(req), -1, on_data, &c,
-			   msg, sizeof(msg));
-	explicit_bzero(req.key, sizeof(req.key));
+	ret = ipc__request(fd, IPC_MSG_MIGRATE, wire, len, -1, on_data, &c, msg, sizeof(msg));
+	explicit_bzero(wire, len);
 	close(fd);
+	if (ret == -EOPNOTSUPP && !strncmp(msg, "unknown request type", 20)) {
+		char why[PATH_MAX + 600];
+
+		old_vmm_why(name, why, sizeof(why));
+		fprintf(stderr, "lkvm migrate: error: %s\n", why);
+		print_json_failure(&c, why, "failed", "unchanged");
+		return 1;
+	}
 	if (c.tty && !c.quiet && !c.json)
 		fputc('\n', stderr);
 	warn_odd(&c, name, ret);

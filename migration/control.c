@@ -5,11 +5,14 @@
  * the destination).  On failure the engine has already resumed the guest.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lkvm/init.h"
 #include "lkvm/ipc.h"
+#include "lkvm/ipc-fields.h"
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
 #include "lkvm/util.h"
@@ -36,7 +39,9 @@ struct prog_ctx {
 static void send_progress(const struct mig_progress *p, void *arg)
 {
 	struct prog_ctx *c = arg;
+	u8 wire[MIG_IPC_MSG_MAX];
 	char line[256];
+	int n;
 
 	pthread_mutex_lock(&busy_lock);
 	st.prog = *p;
@@ -44,45 +49,80 @@ static void send_progress(const struct mig_progress *p, void *arg)
 	pthread_mutex_unlock(&busy_lock);
 
 	/* A client that went away must not stop the migration. */
-	if (c->fd >= 0 && ipc__send(c->fd, IPC_MSG_PROGRESS, p, sizeof(*p)))
+	n = mig_ipc__encode_progress(p, wire, sizeof(wire));
+	if (c->fd >= 0 && (n < 0 || ipc__send(c->fd, IPC_MSG_PROGRESS, wire, n)))
 		c->fd = -1;
 	mig_progress__text(p, line, sizeof(line));
 	pr_debug("%s", line);
 }
 
+/* "pid P, /path/to/lkvm": which lkvm this is, for a client of another build. */
+static void whoami(char *buf, size_t n)
+{
+	char exe[PATH_MAX];
+	ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	exe[k > 0 ? k : 0] = 0;
+	snprintf(buf, n, "VMM pid %d%s%s", (int)getpid(), k > 0 ? ", " : "", exe);
+}
+
+/*
+ * A request from another lkvm build (or a raw client) that this one cannot
+ * read: a malformed field, an out-of-range value, or an option this build
+ * does not have.  The last is refused by name (never ignored: the user
+ * asked for it), and says which lkvm answers so the user can pick a client.
+ */
+static int refuse_request(int fd, int err, const char *why, const char *unknown)
+{
+	char me[PATH_MAX + 64];
+
+	whoami(me, sizeof(me));
+	pr_warn("ipc: rejected migrate request: %s", why);
+	if (err == -ENOPROTOOPT)
+		ipc__reply(fd, err, "this lkvm (%s) does not know the migrate option '%s': "
+			   "leave it out, or migrate with an lkvm that has it", me, unknown);
+	else
+		ipc__reply(fd, err, "migrate request: %s", why);
+	return IPC_REPLIED;
+}
+
 static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 {
+	char why[256], unknown[IPCF_NAME_MAX + 1];
+	u8 wire[MIG_IPC_MSG_MAX];
 	struct mig_ipc_req req;
 	struct mig_params p;
 	struct mig_result res;
 	struct prog_ctx ctx = { fd };
 	char line[512];
-	int ret;
+	int ret, n;
 
-	if (len != sizeof(req))
-		return -EINVAL;
+	ret = mig_ipc__decode_req(payload, len, &req, why, sizeof(why), unknown);
+	if (ret) {
+		explicit_bzero(&req, sizeof(req));
+		return refuse_request(fd, ret, why, unknown);
+	}
 	/* A stop in progress tears the machine down under the engine's feet. */
-	if (kvm__stopping(kvm))
+	if (kvm__stopping(kvm)) {
+		explicit_bzero(&req, sizeof(req));
 		return -ESHUTDOWN;
-	memcpy(&req, payload, sizeof(req));
-	if (!memchr(req.to, 0, sizeof(req.to)) || !req.to[0] ||
-	    req.flags & ~(MIG_IPC_VERIFY | MIG_IPC_AUTO_CONVERGE | MIG_IPC_KEY) || req.channels > MIG_MAX_CHANNELS ||
-	    req.bandwidth_mbps > MIG_MAX_BANDWIDTH_MBPS ||
-	    req.downtime_ms > 600000 || req.max_rounds > 10000 ||
-	    req.wait_ready_ms > 3600000 || req.compress > 9)
-		return -EINVAL;
+	}
 	/* Only an SEV guest says when it is ready to move: not silently ignored. */
-	if (req.wait_ready_ms && kvm->cfg.sev_mode == SEV_MODE_NONE)
+	if (req.wait_ready_s && kvm->cfg.sev_mode == SEV_MODE_NONE) {
+		explicit_bzero(&req, sizeof(req));
 		return ipc__reply(fd, -EINVAL, "--wait-ready applies to SEV guests only") ?:
 		       IPC_REPLIED;
+	}
 
 	if (kvm_ipc__outcome_unknown()) {
+		explicit_bzero(&req, sizeof(req));
 		ipc__reply(fd, -EBUSY, "%s", IPC_UNKNOWN_MSG);
 		return IPC_REPLIED;
 	}
 	pthread_mutex_lock(&busy_lock);
 	if (busy) {
 		pthread_mutex_unlock(&busy_lock);
+		explicit_bzero(&req, sizeof(req));
 		ipc__reply(fd, -EBUSY, "a migration is already in progress");
 		return IPC_REPLIED;
 	}
@@ -103,11 +143,11 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	if (req.max_rounds)
 		p.max_rounds = req.max_rounds;
 	p.bandwidth_mbps = req.bandwidth_mbps;
-	p.verify = req.flags & MIG_IPC_VERIFY;
-	p.auto_converge = req.flags & MIG_IPC_AUTO_CONVERGE;
+	p.verify = req.verify;
+	p.auto_converge = req.auto_converge;
 	p.compress = req.compress;
-	p.wait_ready_ms = req.wait_ready_ms;
-	p.keyed = req.flags & MIG_IPC_KEY;
+	p.wait_ready_ms = req.wait_ready_s * 1000;
+	p.keyed = req.keyed;
 	if (!req.channels)
 		p.channels = mig__default_channels(p.keyed);
 	memcpy(p.key, req.key, sizeof(p.key));
@@ -132,8 +172,9 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	st.res = res;
 	st.have_res = true;
 	pthread_mutex_unlock(&busy_lock);
-	if (ctx.fd >= 0)
-		ipc__send(fd, IPC_MSG_DATA, &res, sizeof(res));
+	n = mig_ipc__encode_result(&res, wire, sizeof(wire));
+	if (ctx.fd >= 0 && n >= 0)
+		ipc__send(fd, IPC_MSG_DATA, wire, n);
 	if (ctx.fd >= 0)
 		ipc__reply(fd, ret, "%s", ret ? res.reason : "migrated");
 	if (!ret) {
@@ -151,6 +192,26 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 }
 
 ipc_guest_handler(IPC_MSG_MIGRATE, migrate_cmd);
+
+/*
+ * The request of lkvm builds before the named fields (IPC_MSG_MIGRATE_OLD,
+ * the VMM's raw C struct): from such a client, answered with what to run
+ * instead, whatever its size.  Served on any instance, so that the answer
+ * is always this one.
+ */
+static int migrate_old_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
+{
+	char me[PATH_MAX + 64];
+
+	whoami(me, sizeof(me));
+	pr_warn("ipc: rejected a migrate request of an older lkvm client (type 0x%x)",
+		IPC_MSG_MIGRATE_OLD);
+	ipc__reply(fd, -EPROTONOSUPPORT, "this lkvm (%s) no longer takes the migrate request "
+		   "of older lkvm clients: run its own 'lkvm migrate'", me);
+	return IPC_REPLIED;
+}
+
+ipc_handler(IPC_MSG_MIGRATE_OLD, migrate_old_cmd);
 
 /* lkvm migrate --cancel: answers at once; the MIGRATE request fails soon after. */
 static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)

@@ -1,7 +1,7 @@
 /*
  * The control socket: one unix stream socket per running instance,
  * $LKVM_DIR/NAME.sock (default ~/.lkvm/NAME.sock), through which `lkvm list`,
- * `stop`, `pause`, `resume`, `debug` (and later `migrate`) talk to the VMM.
+ * `stop`, `pause`, `resume`, `debug` and `migrate` talk to the VMM.
  *
  * Wire format (docs/ipc.md): every message is a 16-byte header followed by
  * `len` payload bytes, all fields in host byte order (both ends are on the
@@ -17,8 +17,9 @@
  *
  *	static int migrate_cmd(struct kvm *kvm, int fd, const void *p, u32 len)
  *	{
- *		...check len and p, they come from a client...
- *		ipc__send(fd, IPC_MSG_PROGRESS, &prog, sizeof(prog));	// any number
+ *		...check len and p, they come from a client (named
+ *		   fields, lkvm/ipc-fields.h, when another build may send them)...
+ *		ipc__send(fd, IPC_MSG_PROGRESS, buf, n);	// any number
  *		return 0;		// or -errno: becomes the final REPLY
  *	}
  *	ipc_guest_handler(IPC_MSG_MIGRATE, migrate_cmd);	// needs the guest
@@ -59,10 +60,11 @@ enum ipc_msg_type {
 	IPC_MSG_PAUSE	= 0x03,	/* -> REPLY once every vCPU is parked */
 	IPC_MSG_RESUME	= 0x04,	/* -> REPLY */
 	IPC_MSG_DEBUG	= 0x05,	/* payload u32 IPC_DEBUG_* flags -> DATA(text)..., REPLY */
-	IPC_MSG_MIGRATE	= 0x10,	/* reserved for migration/ (progress stream) */
+	IPC_MSG_MIGRATE_OLD = 0x10,	/* retired (a raw struct): answered -EPROTONOSUPPORT */
 	IPC_MSG_MIGRATE_CANCEL = 0x11,	/* migration/: -> REPLY */
 	IPC_MSG_MIGRATE_STATUS = 0x12,	/* migration/: u32 flags (1 = JSON) -> DATA(text), REPLY */
 	IPC_MSG_MIGRATE_SET = 0x13,	/* migration/: struct mig_ipc_set -> REPLY */
+	IPC_MSG_MIGRATE	= 0x14,	/* migration/: named fields -> PROGRESS..., DATA, REPLY */
 	IPC_MSG_FIRST_FREE = 0x20,	/* further modules take numbers from here */
 
 	IPC_MSG_REPLY	 = 0x8000,	/* struct ipc_reply + optional text; ends a request */

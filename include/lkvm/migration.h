@@ -588,27 +588,47 @@ u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks);
 
 /*
  * `lkvm migrate` asks the running VMM over the control socket
- * (IPC_MSG_MIGRATE): the VMM answers with PROGRESS messages carrying
- * struct mig_progress, one DATA message with struct mig_result, and the
- * REPLY.  Both ends are the same binary on the same host: host order.
+ * (IPC_MSG_MIGRATE): the VMM answers with PROGRESS messages carrying a
+ * struct mig_progress, one DATA message with a struct mig_result, and the
+ * REPLY.  All three travel as named fields (include/lkvm/ipc-fields.h,
+ * migration/control-fields.c, the tables in docs/ipc.md), never as these
+ * structs: the VMM may be another lkvm build than its client (one started
+ * before a package upgrade), and both must read what they know of each other.
  */
-#define MIG_IPC_VERIFY		(1u << 0)
-#define MIG_IPC_AUTO_CONVERGE	(1u << 1)
-#define MIG_IPC_KEY		(1u << 2)	/* key holds --key's master key */
 /* IPC_MSG_MIGRATE_STATUS flags: the answer as JSON. */
 #define MIG_STATUS_JSON		(1u << 0)
 
+/* The request, as read (absent fields: 0 / false, the defaults). */
 struct mig_ipc_req {
-	u32 downtime_ms;
-	u32 channels;
-	u32 max_rounds;
-	u32 flags;
-	u64 bandwidth_mbps;
-	char to[256];			/* NUL-terminated HOST:PORT */
-	u32 wait_ready_ms;		/* SEV: --wait-ready */
-	u32 compress;			/* --compress: zlib level 1-9, 0 = off */
-	u8 key[MIG_KEY_SIZE];		/* with MIG_IPC_KEY: mig_key__load()'s result */
+	char to[256];			/* HOST:PORT, required */
+	u32 downtime_ms;		/* 1-600000 */
+	u32 channels;			/* 1-MIG_MAX_CHANNELS */
+	u32 max_rounds;			/* 1-10000 */
+	u64 bandwidth_mbps;		/* 0 (no cap)-MIG_MAX_BANDWIDTH_MBPS */
+	u32 wait_ready_s;		/* SEV: --wait-ready, 1-3600 */
+	u32 compress;			/* --compress: zlib level 0 (off)-9 */
+	bool verify, auto_converge;
+	bool keyed;			/* key holds --key's master key */
+	u8 key[MIG_KEY_SIZE];		/* mig_key__load()'s result */
 };
+
+/*
+ * The codecs (migration/control-fields.c).  encode: bytes written into buf,
+ * or -EMSGSIZE.  decode_req: 0, -EINVAL (malformed; why says which field
+ * and how) or -ENOPROTOOPT (a field this build does not know; its name in
+ * unknown, IPCF_NAME_MAX + 1 bytes).  decode_progress / decode_result: 0
+ * or -EINVAL; fields they do not know are skipped, absent ones read 0.
+ */
+int mig_ipc__encode_req(const struct mig_ipc_req *r, u8 *buf, size_t n);
+int mig_ipc__decode_req(const void *p, size_t len, struct mig_ipc_req *r, char *why, size_t n,
+			char *unknown);
+int mig_ipc__encode_progress(const struct mig_progress *pr, u8 *buf, size_t n);
+int mig_ipc__decode_progress(const void *p, size_t len, struct mig_progress *pr, char *why,
+			     size_t n);
+int mig_ipc__encode_result(const struct mig_result *r, u8 *buf, size_t n);
+int mig_ipc__decode_result(const void *p, size_t len, struct mig_result *r, char *why, size_t n);
+/* Enough for any of the three (a result's reason is the largest field). */
+#define MIG_IPC_MSG_MAX		(MIG_REASON_SIZE + 2048)
 
 /* Test hook: LKVM_MIG_FAULT=KEY:MS sleeps MS ms here (logged, saying where). */
 void mig__test_hold(const char *key, const char *where);

@@ -4,11 +4,13 @@
 . "$(dirname "$0")/../lib.sh"
 need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply_type \
 	 truncated_header truncated_payload garbage migrate_short migrate_huge_bandwidth \
-	 migrate_compress_level migrate_unknown_flag cancel_payload cancel_nothing \
+	 migrate_compress_level migrate_unknown_option migrate_duplicate migrate_wrong_width \
+	 migrate_nul migrate_no_to migrate_old_client cancel_payload cancel_nothing \
 	 set_short set_no_field set_unknown_field set_huge_bandwidth set_zero_downtime \
 	 set_converge_2 set_nothing \
 	 status_empty status_flags status_nothing \
-	 vmm_survives stalled_client client_other_version_ok client_other_version_fail
+	 vmm_survives stalled_client client_newer_vmm_ok client_newer_vmm_fail \
+	 client_garbled_ok client_garbled_fail client_old_vmm
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
 S=$LKVM_DIR/bad.sock
@@ -39,15 +41,25 @@ expect reply_type reply-type '^reply -95 unknown request type 0x8000 data 88 rep
 expect truncated_header truncated-hdr '^reply -32 rejected: truncated message eof $'
 expect truncated_payload truncated-payload '^reply -32 rejected: truncated message eof $'
 expect garbage garbage '^reply -74 rejected: bad magic eof $'
-# Migration requests of the wrong size, and a cancel with nothing to
-# cancel: answered, and the connection goes on (an INFO follows).
-expect migrate_short migrate-short '^reply -22 Invalid argument data 88 reply 0 $'
+# Migrate requests (named fields, docs/ipc.md) that are malformed, out of
+# range, or ask for an option this lkvm does not have: refused with the
+# field named, and the connection goes on (an INFO follows).  None of them
+# starts a migration: the guest keeps running (vmm_survives).
+expect migrate_short migrate-short '^reply -22 migrate request: field 0 \(at byte 0\): its header is cut short \(3 bytes left\) data 88 reply 0 $'
 # A well-formed MIGRATE with a --bandwidth the client would refuse (2^58
 # MB/s: x10^6 it wrapped to a cap of 0, and the sender divided by it).
-expect migrate_huge_bandwidth migrate-huge-bw '^reply -22 Invalid argument data 88 reply 0 $'
-# The fields --compress and --auto-converge added: out of range, refused.
-expect migrate_compress_level migrate-level '^reply -22 Invalid argument data 88 reply 0 $'
-expect migrate_unknown_flag migrate-flag '^reply -22 Invalid argument data 88 reply 0 $'
+expect migrate_huge_bandwidth migrate-huge-bw "^reply -22 migrate request: field 'bandwidth' is 288230376151711744: out of its range 0-1000000 data 88 reply 0 \$"
+expect migrate_compress_level migrate-level "^reply -22 migrate request: field 'compress' is 10: out of its range 0-9 data 88 reply 0 \$"
+# A newer client asking for an option this VMM lacks: refused by name,
+# never ignored, saying which lkvm answers.
+expect migrate_unknown_option migrate-unknown "^reply -92 this lkvm \(VMM pid $VM, $LKVM\) does not know the migrate option 'frobnicate': leave it out, or migrate with an lkvm that has it data 88 reply 0 \$"
+expect migrate_duplicate migrate-dup "^reply -22 migrate request: field 'to' appears twice data 88 reply 0 \$"
+expect migrate_wrong_width migrate-width "^reply -22 migrate request: field 'downtime' is 2 bytes: an integer of 4 bytes data 88 reply 0 \$"
+expect migrate_nul migrate-nul "^reply -22 migrate request: field 'to' holds a NUL byte data 88 reply 0 \$"
+expect migrate_no_to migrate-no-to "^reply -22 migrate request: field 'to' is missing data 88 reply 0 \$"
+# The raw-struct request of lkvm clients before the named fields (type
+# 0x10): whatever its size, one clear answer.
+expect migrate_old_client migrate-old "^reply -93 this lkvm \(VMM pid $VM, $LKVM\) no longer takes the migrate request of older lkvm clients: run its own 'lkvm migrate' data 88 reply 0 \$"
 # lkvm migrate --set: the wrong size, no field or an unknown one, and
 # values the client would refuse; a valid one with no migration under way.
 expect set_short set-short '^reply -22 Invalid argument data 88 reply 0 $'
@@ -66,6 +78,7 @@ expect status_flags status-flags '^reply -22 Invalid argument data 88 reply 0 $'
 expect status_nothing status '^data 25 reply 0 data 88 reply 0 $'
 
 if grep -q "rejected message: bad magic" $T_TMP/err && grep -q "rejected unknown request type 0x4242" $T_TMP/err &&
+   grep -q "ipc: rejected migrate request: unknown field 'frobnicate'" $T_TMP/err &&
    grep -q "ipc: rejected request type 0x[0-9a-f]*: invalid payload" $T_TMP/err &&
    kill -0 $VM && listed && grows $T_TMP/out && [ "$($RAW $S info | tr '\n' ' ')" = "data 88 reply 0 " ]
 then pass vmm_survives
@@ -88,47 +101,88 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 if [ $ok -eq 1 ] && [ $ms -lt 4000 ] && grows $T_TMP/out; then pass stalled_client
 else fail stalled_client "ok=$ok took ${ms}ms"; fi
 
-# The client side: a VMM of another lkvm build sends its progress and
-# result structs in another size.  The client says so (one warning), and a
-# completed migration still ends in one JSON object on stdout; a failure
-# still gives the VMM's reason and exit 1.  Before, the client dropped the
-# messages silently: --json printed nothing at all.
-fake_vmm() {	# fake_vmm SOCKET STATUS TEXT: answer one MIGRATE, then exit
+# The client side, against a fake VMM of another lkvm build.  A newer one
+# sends fields this client does not know: they are skipped, the rest is
+# shown (progress line, summary, JSON figures).  A broken one sends a
+# field cut short or of the wrong width: one warning, and the REPLY still
+# decides the exit code (a completed migration still ends in one JSON
+# object).  One warning for the progress reports, one for the result.  An older one does not know the request at all: one line naming
+# the binary it was started from (the fake's own, python), nothing run.
+fake_vmm() {	# fake_vmm NAME MODE STATUS TEXT: answer one MIGRATE, then exit
 	python3 - "$@" <<'PY'
-import os, socket, struct, sys
-path, st, txt = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+import fcntl, os, socket, struct, sys
+d = os.environ["LKVM_DIR"]
+name, mode, st, txt = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
+lock = os.open(f"{d}/{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(lock, fcntl.LOCK_EX)
+os.write(lock, b"%d\n" % os.getpid())
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(path); s.listen(1)
-print("ready", flush=True)
+s.bind(f"{d}/{name}.sock"); s.listen(1)
+print("ready", os.getpid(), os.readlink("/proc/self/exe"), flush=True)
 c, _ = s.accept()
 magic, ver, fl, typ, ln = struct.unpack('<IHHII', c.recv(16, socket.MSG_WAITALL))
-c.recv(ln, socket.MSG_WAITALL)
+req = c.recv(ln, socket.MSG_WAITALL)
 def msg(t, p): c.sendall(struct.pack('<IHHII', 0x4d564b4c, 1, 0, t, len(p)) + p)
-msg(0x8002, bytes(40))		# PROGRESS
-msg(0x8001, bytes(300))		# DATA: the result
-msg(0x8000, struct.pack('<iI', st, 0) + txt)
-c.close(); os.unlink(path)
+def f(n, fmt, v):
+	val = struct.pack('<' + fmt, v) if fmt else v
+	return bytes([len(n)]) + n.encode() + struct.pack('<H', len(val)) + val
+if mode == "old":
+	msg(0x8000, struct.pack('<iI', -95, 0) + b"unknown request type 0x%x" % typ)
+else:
+	assert typ == 0x14 and req.startswith(b"\x02to"), (typ, req)
+	prog = f("round", "I", 2) + f("percent", "d", 50.0) + f("quantum_pages", "Q", 7) + \
+	       f("remaining_pages", "Q", 1234)
+	res = f("status", "i", st) + f("reason", "", txt if st else b"") + \
+	      f("future_figure", "", b"\x00" * 300) + f("rounds", "Q", 3) + f("bytes", "Q", 5000000) + \
+	      f("total_ns", "Q", 2000000000) + f("channels", "I", 2)
+	if mode == "garbled":
+		prog = prog[:-3]			# the last value cut short
+		res = f("status", "q", st)		# 8 bytes where 4 belong
+	msg(0x8002, prog)			# PROGRESS
+	msg(0x8001, res)			# DATA: the result
+	msg(0x8000, struct.pack('<iI', st, 0) + txt)
+c.close(); os.unlink(f"{d}/{name}.sock")
 PY
 }
-other_version() {	# other_version NAME STATUS TEXT [client options]
-	local n=$1 st=$2 txt=$3; shift 3
-	rm -f $T_TMP/fake.ready
-	fake_vmm $LKVM_DIR/$n.sock $st "$txt" >$T_TMP/fake.ready &
+other_build() {	# other_build NAME MODE STATUS TEXT [client options]
+	local n=$1 mode=$2 st=$3 txt=$4; shift 4
+	fake_vmm $n $mode $st "$txt" >$T_TMP/fake.ready &
 	T_PIDS+=($!)
 	wait_for 10 grep -q ready $T_TMP/fake.ready
 	$LKVM migrate --to 127.0.0.1:1 --name $n "$@" >$T_TMP/ov.out 2>$T_TMP/ov.err
 }
-other_version fake-ok 0 migrated --json; rc=$?
-if [ $rc -eq 0 ] && [ "$(grep -c 'warning: the VMM of fake-ok sent a result of 300 bytes where' $T_TMP/ov.err)" = 1 ] &&
-   python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["status"] == "completed"' <$T_TMP/ov.out; then
-	pass client_other_version_ok
-else fail client_other_version_ok "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
-other_version fake-fail -5 "the destination went away" --json; rc=$?
-if [ $rc -eq 1 ] && grep -q 'sent a result of 300 bytes' $T_TMP/ov.err &&
-   grep -q 'error: fake-fail: the destination went away' $T_TMP/ov.err &&
-   python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["status"] == "failed"' <$T_TMP/ov.out; then
-	pass client_other_version_fail
-else fail client_other_version_fail "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
+json_is() { python3 -c "import json,sys; d=json.load(sys.stdin); assert $1, d" <$T_TMP/ov.out; }
+other_build newer-ok newer 0 migrated --json; rc=$?
+if [ $rc -eq 0 ] && ! grep -q warning $T_TMP/ov.err && grep -q '"round":2,.*"remaining_pages":1234' $T_TMP/ov.err &&
+   json_is 'd["status"] == "completed" and d["rounds"] == 3 and d["bytes"] == 5000000 and d["channels"] == 2'; then
+	pass client_newer_vmm_ok
+else fail client_newer_vmm_ok "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
+other_build newer-fail newer -5 "the destination went away"; rc=$?
+if [ $rc -eq 1 ] && ! grep -q warning $T_TMP/ov.err && grep -q 'round 2: *50.0%.*1234 pages left' $T_TMP/ov.err &&
+   grep -q 'migration failed: the destination went away; the guest runs on here' $T_TMP/ov.err; then
+	pass client_newer_vmm_fail
+else fail client_newer_vmm_fail "rc=$rc err: $(cat $T_TMP/ov.err)"; fi
+other_build garbled-ok garbled 0 migrated --json; rc=$?
+if [ $rc -eq 0 ] && [ "$(grep -c warning $T_TMP/ov.err)" = 2 ] &&
+   grep -q "warning: the VMM of garbled-ok sent a progress report this lkvm cannot read (field 'remaining_pages': 8 value bytes, only 5 left); reports like it are not shown" $T_TMP/ov.err &&
+   grep -q "warning: the VMM of garbled-ok sent a result this lkvm cannot read (field 'status' is 8 bytes: an integer of 4 bytes); the figures of its summary are lost" $T_TMP/ov.err &&
+   [ "$(wc -l <$T_TMP/ov.out)" = 1 ] && json_is 'd["status"] == "completed" and d["guest"] == "destination"'; then
+	pass client_garbled_ok
+else fail client_garbled_ok "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
+other_build garbled-fail garbled -5 "the destination went away" --json --quiet; rc=$?
+if [ $rc -eq 1 ] && [ "$(grep -c warning $T_TMP/ov.err)" = 2 ] &&
+   grep -q "warning: the VMM of garbled-fail sent a result this lkvm cannot read (field 'status' is 8 bytes: an integer of 4 bytes)" $T_TMP/ov.err &&
+   grep -q 'error: garbled-fail: the destination went away' $T_TMP/ov.err &&
+   json_is 'd["status"] == "failed"'; then
+	pass client_garbled_fail
+else fail client_garbled_fail "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
+other_build old-vmm old 0 "" --json; rc=$?
+read -r _ pid exe <$T_TMP/fake.ready
+want="error: old-vmm: its VMM (pid $pid) was started by an older lkvm that does not take this lkvm's migrate request: run '$exe migrate' with the same options"
+if [ $rc -eq 1 ] && [ -n "$exe" ] && [ "$(wc -l <$T_TMP/ov.err)" = 1 ] && grep -qF "$want" $T_TMP/ov.err &&
+   json_is 'd["status"] == "failed" and d["guest"] == "unchanged" and "older lkvm" in d["reason"]'; then
+	pass client_old_vmm
+else fail client_old_vmm "rc=$rc exe=$exe out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
 
 $LKVM stop --name bad >/dev/null
 t_done

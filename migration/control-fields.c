@@ -1,0 +1,153 @@
+/*
+ * The migrate request, its progress reports and its result as named fields
+ * (include/lkvm/ipc-fields.h): the tables both `lkvm migrate` and the VMM
+ * read them with.  docs/ipc.md lists the same fields; a field once shipped
+ * keeps its name, type and meaning.  A new one is added at the end of its
+ * table: an older build refuses it in a request (it cannot do what was
+ * asked) and skips it in an answer.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "lkvm/ipc-fields.h"
+#include "lkvm/migration.h"
+
+/* Spelt as lkvm migrate's options, so a refusal names what the user typed. */
+enum { REQ_TO, REQ_DOWNTIME, REQ_BANDWIDTH, REQ_CHANNELS, REQ_MAX_ROUNDS, REQ_AUTO_CONVERGE,
+       REQ_COMPRESS, REQ_VERIFY, REQ_WAIT_READY, REQ_KEY };
+
+#define R struct mig_ipc_req
+static const struct ipcf req_fields[] = {
+	[REQ_TO]	    = { IPCF_STR_ROW(R, to, "to"), .required = true, .min = 1 },
+	[REQ_DOWNTIME]	    = { IPCF_U32_ROW(R, downtime_ms, "downtime"), .min = 1, .max = 600000 },
+	[REQ_BANDWIDTH]	    = { IPCF_U64_ROW(R, bandwidth_mbps, "bandwidth"),
+				.max = MIG_MAX_BANDWIDTH_MBPS },
+	[REQ_CHANNELS]	    = { IPCF_U32_ROW(R, channels, "channels"), .min = 1,
+				.max = MIG_MAX_CHANNELS },
+	[REQ_MAX_ROUNDS]    = { IPCF_U32_ROW(R, max_rounds, "max-rounds"), .min = 1, .max = 10000 },
+	[REQ_AUTO_CONVERGE] = { IPCF_BOOL_ROW(R, auto_converge, "auto-converge") },
+	[REQ_COMPRESS]	    = { IPCF_U32_ROW(R, compress, "compress"), .max = 9 },
+	[REQ_VERIFY]	    = { IPCF_BOOL_ROW(R, verify, "verify") },
+	[REQ_WAIT_READY]    = { IPCF_U32_ROW(R, wait_ready_s, "wait-ready"), .min = 1, .max = 3600 },
+	[REQ_KEY]	    = { IPCF_BYTES_ROW(R, key, "key") },
+};
+#undef R
+
+/* The names of `lkvm migrate --json`'s progress lines. */
+#define P struct mig_progress
+static const struct ipcf progress_fields[] = {
+	{ IPCF_U32_ROW(P, round, "round") },
+	{ IPCF_BOOL_ROW(P, final, "final") },
+	{ IPCF_F64_ROW(P, percent, "percent") },
+	{ IPCF_F64_ROW(P, mbps, "mbps") },
+	{ IPCF_U64_ROW(P, dirty_pages_per_s, "dirty_pages_per_s") },
+	{ IPCF_U64_ROW(P, remaining_pages, "remaining_pages") },
+	{ IPCF_F64_ROW(P, expected_downtime_ms, "expected_downtime_ms") },
+	{ IPCF_U64_ROW(P, bytes, "bytes") },
+	{ IPCF_BOOL_ROW(P, rate_known, "rate_known") },
+	{ IPCF_U32_ROW(P, throttle_pct, "throttle_pct") },
+};
+#undef P
+
+/* A result that does not say how it ended is not one: status is required. */
+#define S struct mig_result
+static const struct ipcf result_fields[] = {
+	{ IPCF_S32_ROW(S, status, "status"), .required = true },
+	{ IPCF_STR_ROW(S, reason, "reason") },
+	{ IPCF_U64_ROW(S, total_ns, "total_ns") },
+	{ IPCF_U64_ROW(S, downtime_ns, "downtime_ns") },
+	{ IPCF_U64_ROW(S, bytes, "bytes") },
+	{ IPCF_U64_ROW(S, rounds, "rounds") },
+	{ IPCF_U64_ROW(S, pages_normal, "pages_normal") },
+	{ IPCF_U64_ROW(S, pages_zero, "pages_zero") },
+	{ IPCF_U64_ROW(S, pages_total, "pages_total") },
+	{ IPCF_U64_ROW(S, pages_encrypted, "pages_encrypted") },
+	{ IPCF_U64_ROW(S, pages_deflated, "pages_deflated") },
+	{ IPCF_U64_ROW(S, deflate_in, "deflate_in") },
+	{ IPCF_U64_ROW(S, deflate_out, "deflate_out") },
+	{ IPCF_U32_ROW(S, compress, "compress") },
+	{ IPCF_BOOL_ROW(S, sealed, "sealed") },
+	{ IPCF_U32_ROW(S, channels, "channels") },
+	{ IPCF_U32_ROW(S, mem_crc, "mem_crc") },
+	{ IPCF_BOOL_ROW(S, verified, "verified") },
+	{ IPCF_BOOL_ROW(S, source_stopping, "source_stopping") },
+	{ IPCF_BOOL_ROW(S, paused, "paused") },
+	{ IPCF_BOOL_ROW(S, paused_here, "paused_here") },
+	{ IPCF_BOOL_ROW(S, unknown, "unknown") },
+	{ IPCF_BOOL_ROW(S, round_limit, "round_limit") },
+	{ IPCF_U32_ROW(S, max_rounds, "max_rounds") },
+	{ IPCF_U32_ROW(S, downtime_target_ms, "downtime_target_ms") },
+	{ IPCF_BOOL_ROW(S, auto_converge, "auto_converge") },
+	{ IPCF_U32_ROW(S, throttle_pct, "throttle_pct") },
+	{ IPCF_U64_ROW(S, bandwidth_mbps, "bandwidth_mbps") },
+	{ IPCF_U32_ROW(S, settings_changed, "settings_changed") },
+};
+#undef S
+
+#define ALL(t)	(~0ULL >> (64 - ARRAY_SIZE(t)))
+
+/* Only what was asked for: an absent field is the VMM's default. */
+int mig_ipc__encode_req(const struct mig_ipc_req *r, u8 *buf, size_t n)
+{
+	u64 mask = 1ULL << REQ_TO;
+
+	if (r->downtime_ms)
+		mask |= 1ULL << REQ_DOWNTIME;
+	if (r->bandwidth_mbps)
+		mask |= 1ULL << REQ_BANDWIDTH;
+	if (r->channels)
+		mask |= 1ULL << REQ_CHANNELS;
+	if (r->max_rounds)
+		mask |= 1ULL << REQ_MAX_ROUNDS;
+	if (r->auto_converge)
+		mask |= 1ULL << REQ_AUTO_CONVERGE;
+	if (r->compress)
+		mask |= 1ULL << REQ_COMPRESS;
+	if (r->verify)
+		mask |= 1ULL << REQ_VERIFY;
+	if (r->wait_ready_s)
+		mask |= 1ULL << REQ_WAIT_READY;
+	if (r->keyed)
+		mask |= 1ULL << REQ_KEY;
+	return ipcf__encode(req_fields, ARRAY_SIZE(req_fields), mask, r, buf, n);
+}
+
+int mig_ipc__decode_req(const void *p, size_t len, struct mig_ipc_req *r, char *why, size_t n,
+			char *unknown)
+{
+	u64 seen;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	ret = ipcf__decode(req_fields, ARRAY_SIZE(req_fields), IPCF_STRICT, p, len, r, &seen,
+			   why, n, unknown);
+	r->keyed = !ret && seen & 1ULL << REQ_KEY;
+	return ret;
+}
+
+int mig_ipc__encode_progress(const struct mig_progress *pr, u8 *buf, size_t n)
+{
+	return ipcf__encode(progress_fields, ARRAY_SIZE(progress_fields), ALL(progress_fields),
+			    pr, buf, n);
+}
+
+int mig_ipc__decode_progress(const void *p, size_t len, struct mig_progress *pr, char *why,
+			     size_t n)
+{
+	memset(pr, 0, sizeof(*pr));
+	return ipcf__decode(progress_fields, ARRAY_SIZE(progress_fields), 0, p, len, pr, NULL,
+			    why, n, NULL);
+}
+
+int mig_ipc__encode_result(const struct mig_result *r, u8 *buf, size_t n)
+{
+	return ipcf__encode(result_fields, ARRAY_SIZE(result_fields), ALL(result_fields), r,
+			    buf, n);
+}
+
+int mig_ipc__decode_result(const void *p, size_t len, struct mig_result *r, char *why, size_t n)
+{
+	memset(r, 0, sizeof(*r));
+	return ipcf__decode(result_fields, ARRAY_SIZE(result_fields), 0, p, len, r, NULL, why, n,
+			    NULL);
+}
