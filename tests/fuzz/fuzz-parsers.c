@@ -2,15 +2,19 @@
  * libFuzzer target for the parsers of untrusted files and messages that
  * have no fuzzer of their own: kernel images (PVH ELF and bzImage loaders
  * on a 64 MiB memory-only VM), SEV certificates (SEV 0x824 format, AMD
- * ARK/ASK format) and control-socket message headers.  The first input byte
- * picks the parser; the rest is the input.
+ * ARK/ASK format), control-socket message headers, and the named fields
+ * of the migrate request, progress and result (read, then written and read
+ * again: the same struct).  The first input byte picks the parser; the
+ * rest is the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lkvm/ipc.h"
+#include "lkvm/ipc-fields.h"
 #include "lkvm/kvm.h"
+#include "lkvm/migration.h"
 #include "lkvm/sev-crypto.h"
 #include "lkvm/x86-boot.h"
 #include "lkvm/x86-pvh.h"
@@ -37,6 +41,36 @@ static struct kvm *fresh_vm(void)
 	return vm;
 }
 
+/* What was read is written back and reads the same. */
+static void mig_fields(const uint8_t *p, size_t n)
+{
+	static uint8_t out[MIG_IPC_MSG_MAX];
+	char why[256], unknown[IPCF_NAME_MAX + 1];
+	struct mig_ipc_req rq, rq2;
+	struct mig_progress pr, pr2;
+	struct mig_result rs, rs2;
+	int k;
+
+	if (!mig_ipc__decode_req(p, n, &rq, why, sizeof(why), unknown)) {
+		k = mig_ipc__encode_req(&rq, out, sizeof(out));
+		if (k < 0 || mig_ipc__decode_req(out, k, &rq2, why, sizeof(why), unknown) ||
+		    memcmp(&rq, &rq2, sizeof(rq)))
+			abort();
+	}
+	if (!mig_ipc__decode_progress(p, n, &pr, why, sizeof(why))) {
+		k = mig_ipc__encode_progress(&pr, out, sizeof(out));
+		if (k < 0 || mig_ipc__decode_progress(out, k, &pr2, why, sizeof(why)) ||
+		    memcmp(&pr, &pr2, sizeof(pr)))
+			abort();
+	}
+	if (!mig_ipc__decode_result(p, n, &rs, why, sizeof(why))) {
+		k = mig_ipc__encode_result(&rs, out, sizeof(out));
+		if (k < 0 || mig_ipc__decode_result(out, k, &rs2, why, sizeof(why)) ||
+		    memcmp(&rs, &rs2, sizeof(rs)))
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *p = data + 1;
@@ -44,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
-	switch (data[0] % 5) {
+	switch (data[0] % 6) {
 	case 0:
 		if (pvh__is_elf(p, n))
 			pvh__load(fresh_vm(), p, n, "console=ttyS0", p, n < 4096 ? n : 4096);
@@ -77,6 +111,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		break;
 	}
+	case 5:
+		mig_fields(p, n);
+		break;
 	}
 	return 0;
 }
