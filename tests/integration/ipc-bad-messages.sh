@@ -146,9 +146,11 @@ PY
 }
 other_build() {	# other_build NAME MODE STATUS TEXT [client options]
 	local n=$1 mode=$2 st=$3 txt=$4; shift 4
-	fake_vmm $n $mode $st "$txt" >$T_TMP/fake.ready &
+	# A file per fake: the next fake's '>' truncates a shared one only once
+	# it runs, and a wait that saw the last fake's line raced ahead of it.
+	fake_vmm $n $mode $st "$txt" >$T_TMP/fake-$n.ready &
 	T_PIDS+=($!)
-	wait_for 10 grep -q ready $T_TMP/fake.ready
+	wait_for 10 grep -q ready $T_TMP/fake-$n.ready
 	$LKVM migrate --to 127.0.0.1:1 --name $n "$@" >$T_TMP/ov.out 2>$T_TMP/ov.err
 }
 json_is() { python3 -c "import json,sys; d=json.load(sys.stdin); assert $1, d" <$T_TMP/ov.out; }
@@ -177,7 +179,7 @@ if [ $rc -eq 1 ] && [ "$(grep -c warning $T_TMP/ov.err)" = 2 ] &&
 	pass client_garbled_fail
 else fail client_garbled_fail "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
 other_build old-vmm old 0 "" --json; rc=$?
-read -r _ pid exe <$T_TMP/fake.ready
+read -r _ pid exe <$T_TMP/fake-old-vmm.ready
 want="error: old-vmm: its VMM (pid $pid) was started by an older lkvm that does not take this lkvm's migrate request: run '$exe migrate' with the same options"
 if [ $rc -eq 1 ] && [ -n "$exe" ] && [ "$(wc -l <$T_TMP/ov.err)" = 1 ] && grep -qF "$want" $T_TMP/ov.err &&
    json_is 'd["status"] == "failed" and d["guest"] == "unchanged" and "older lkvm" in d["reason"]'; then
