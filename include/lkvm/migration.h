@@ -201,9 +201,12 @@ u32 mig_crc32(u32 crc, const void *p, size_t n);
  */
 u32 mig_crc32_copy_page(void *dst, const void *src, bool cached);
 void mig_crc32_copy_fence(void);
-/* Tests: 0 zlib, 1 PCLMULQDQ, 2 VPCLMULQDQ, -1 best; returns what was set
- * (at most what this CPU has). */
+/* Tests: 0 zlib, 1 PCLMULQDQ, 2 VPCLMULQDQ with AVX2, 3 with AVX-512, -1
+ * best; returns what was set (at most what this CPU has). */
 int mig_crc32__set_level(int level);
+/* LKVM_CRC_LEVEL's value (NULL or "": this CPU's best): the level, or
+ * -EINVAL (not a level) or -EOPNOTSUPP (this CPU lacks it). */
+int mig_crc32__parse_level(const char *s);
 bool mig_crc__bad(u32 got, u32 want);
 /* strerror() with the stream's meaning of the errnos the decoder returns. */
 const char *mig_strerror(int err);	/* every crc compare goes through this */

@@ -1049,6 +1049,40 @@ static void test_zero_pages_cheap(void)
 	CHECK(!mig_page_is_zero(src_mem));
 }
 
+/*
+ * A page copied with its crc: zlib's crc, the same bytes, nothing written
+ * outside the page; random pages from every source alignment, to cached
+ * and non-temporal destinations, aligned (the fused copy) and not.
+ */
+static void crc32_check_copy_page(int level)
+{
+	static u8 src[4096 + 64], dst[3 * 4096] __attribute__((aligned(4096)));
+	static const size_t dst_offs[] = { 0, 4096, 64, 32, 16, 1, 4095 };
+	size_t soff, d, i;
+	int cached;
+
+	srandom(5);
+	for (soff = 0; soff < 64; soff++)
+		for (d = 0; d < sizeof(dst_offs) / sizeof(dst_offs[0]); d++)
+			for (cached = 0; cached < 2; cached++) {
+				u8 *out = dst + 4096 / 2 + dst_offs[d];
+				u32 got;
+
+				for (i = 0; i < sizeof(src); i++)
+					src[i] = random();
+				memset(dst, 0xa5, sizeof(dst));
+				got = mig_crc32_copy_page(out, src + soff, cached);
+				mig_crc32_copy_fence();
+				if (got != crc32(0, src + soff, 4096) || memcmp(out, src + soff, 4096) ||
+				    out[-1] != 0xa5 || out[4096] != 0xa5) {
+					CHECK(!"page copy or its crc wrong");
+					printf("  level %d src offset %zu dst offset %zu %s\n", level, soff,
+					       dst_offs[d], cached ? "cached" : "non-temporal");
+					return;
+				}
+			}
+}
+
 /* Each crc32 implementation equals zlib's for every length and alignment. */
 static void crc32_check_level(int level)
 {
@@ -1079,16 +1113,7 @@ static void crc32_check_level(int level)
 		CHECK(mig_crc32(0, buf, 4096) != before);
 		buf[i / 8] ^= 1 << (i % 8);
 	}
-	/* A page copied with its crc: the same bytes, zlib's crc, any dst alignment. */
-	for (off = 0; off < 6; off++) {
-		static u8 dst[2 * 4096] __attribute__((aligned(4096)));
-		u8 *d = dst + (off % 3 == 2 ? 1 : off % 3 * 4096);
-
-		memset(dst, 0xa5, sizeof(dst));
-		CHECK_EQ(mig_crc32_copy_page(d, buf + off, off >= 3), crc32(0, buf + off, 4096));
-		mig_crc32_copy_fence();
-		CHECK(!memcmp(d, buf + off, 4096));
-	}
+	crc32_check_copy_page(level);
 }
 
 static void test_crc32_zlib(void)
@@ -1108,14 +1133,41 @@ static void test_crc32_pclmul(void)
 	mig_crc32__set_level(-1);
 }
 
-static void test_crc32_vpclmul(void)
+static void test_crc32_vpclmul_avx2(void)
 {
 	if (mig_crc32__set_level(2) != 2) {
 		mig_crc32__set_level(-1);
-		SKIP("this CPU has no VPCLMULQDQ with AVX-512");
+		SKIP("this CPU has no VPCLMULQDQ with AVX2");
 	}
 	crc32_check_level(2);
 	mig_crc32__set_level(-1);
+}
+
+static void test_crc32_vpclmul_avx512(void)
+{
+	if (mig_crc32__set_level(3) != 3) {
+		mig_crc32__set_level(-1);
+		SKIP("this CPU has no VPCLMULQDQ with AVX-512");
+	}
+	crc32_check_level(3);
+	mig_crc32__set_level(-1);
+}
+
+/* LKVM_CRC_LEVEL: a level this CPU has, or a refusal; unset means the best. */
+static void test_crc32_parse_level(void)
+{
+	int best = mig_crc32__set_level(-1);
+	char s[2] = "0";
+
+	CHECK_EQ(mig_crc32__parse_level(NULL), best);
+	CHECK_EQ(mig_crc32__parse_level(""), best);
+	for (s[0] = '0'; s[0] <= '3'; s[0]++)
+		CHECK_EQ(mig_crc32__parse_level(s), s[0] - '0' <= best ? s[0] - '0' : -EOPNOTSUPP);
+	CHECK_EQ(mig_crc32__parse_level("4"), -EINVAL);
+	CHECK_EQ(mig_crc32__parse_level("-1"), -EINVAL);
+	CHECK_EQ(mig_crc32__parse_level("01"), -EINVAL);
+	CHECK_EQ(mig_crc32__parse_level("1 "), -EINVAL);
+	CHECK_EQ(mig_crc32__parse_level("avx2"), -EINVAL);
 }
 
 /* JSON strings stay valid whatever the text: a peer's reason, a --to. */
@@ -1167,7 +1219,9 @@ TEST_MAIN_BEGIN("test-migration-stream")
 	RUN(test_cut_mark);
 	RUN(test_crc32_zlib);
 	RUN(test_crc32_pclmul);
-	RUN(test_crc32_vpclmul);
+	RUN(test_crc32_vpclmul_avx2);
+	RUN(test_crc32_vpclmul_avx512);
+	RUN(test_crc32_parse_level);
 	RUN(test_hdr_roundtrip);
 	RUN(test_hdr_malformed);
 	RUN(test_preamble);
