@@ -43,3 +43,17 @@ wait_pair() {
 	echo "$label: source or destination not ready; destination said: $(tail -n 2 "$tmp/dst.err" | tr '\n' ' ')"
 	return 1
 }
+
+# crc_level_of: the crc32 level lkvm runs at here (migration/crc32.c), as it says it.
+crc_level_of() {
+	local f=" $(grep -m1 '^flags' /proc/cpuinfo) " best
+	if [[ $f != *" pclmulqdq "* || $f != *" sse4_1 "* ]]; then best="0 (zlib)"
+	elif [[ $f != *" vpclmulqdq "* || $f != *" avx2 "* ]]; then best="1 (PCLMULQDQ)"
+	elif [[ $f != *" avx512f "* ]]; then best="2 (VPCLMULQDQ with AVX2)"
+	else best="3 (VPCLMULQDQ with AVX-512)"; fi
+	if [ -n "${LKVM_CRC_LEVEL:-}" ]; then
+		echo "LKVM_CRC_LEVEL=$LKVM_CRC_LEVEL (this CPU's best: level $best)"
+	else
+		echo "level $best, this CPU's best (LKVM_CRC_LEVEL unset)"
+	fi
+}

@@ -8,6 +8,9 @@
 #   bench/migrate-ab.sh OLD_LKVM [NEW_LKVM] [-- lkvm migrate options]
 #   KEY=1 N=6 bench/migrate-ab.sh /tmp/old/lkvm -- --channels 1
 #
+# Either binary may be a wrapper script that sets LKVM_CRC_LEVEL (or other
+# environment) and execs an lkvm: docs/migration.md, "On CPUs without AVX-512".
+#
 # NEW_LKVM defaults to this tree's lkvm.  KEY=1: sealed (--key and
 # --incoming-key).  N pairs (default 6).  Prints each binary's median and
 # every run's total time, and in how many pairs NEW was faster; a failed
@@ -67,6 +70,7 @@ shift_args=("$@")
 echo "A/B: $SIZE_MB MiB random RAM, $N pairs, $([ "${KEY:-0}" = 1 ] && echo sealed || echo clear), migrate options: ${shift_args[*]:-(none)}"
 echo "  old: $old"
 echo "  new: $new"
+echo "  page crc32 unless a wrapper sets LKVM_CRC_LEVEL: $(crc_level_of)"
 for i in $(seq "$N"); do
 	# Alternate which goes first: the first of two runs may see a cooler host.
 	if [ $((i % 2)) = 1 ]; then

@@ -11,6 +11,8 @@
 #   ONLY=pairs REPEAT=15 bench/migrate.sh   (only the clear random-RAM
 #       migrations, each paired with raw TCP just before it: the ratio rows
 #       with more pairs than a whole run can afford)
+#   LKVM_CRC_LEVEL=1 bench/migrate.sh   (the page crc32s as a CPU without
+#       VPCLMULQDQ computes them; docs/migration.md, "On CPUs without AVX-512")
 cd "$(dirname "$0")/.."
 BENCH_NEEDS="idle-guest migrate-ram-loopback"
 REPEAT=${REPEAT:-3}
@@ -32,6 +34,7 @@ median() {	# KEY: the median of its values, or "-"
 }
 
 echo "== lkvm migration bench: ${SIZE_MB} MiB, ${CHANNELS:-default} channel(s), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   page crc32: $(crc_level_of)"
 echo "   socket buffer limits: net.core.wmem_max $(cat /proc/sys/net/core/wmem_max), rmem_max $(cat /proc/sys/net/core/rmem_max), tcp_wmem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_wmem), tcp_rmem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_rmem)"
 echo
 if everything; then
