@@ -6,7 +6,7 @@
 # counting, and a guest that keeps dirtying memory while it moves.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="one-vcpu tsc-rate-kept two-vcpus eight-vcpus halted-guest dirtying-guest precopy-rounds compressed compressed-pages round-limit-run round-limit default-instance stale-destination capped-long-round"
+tests="one-vcpu tsc-rate-kept two-vcpus eight-vcpus halted-guest dirtying-guest precopy-rounds crc-levels compressed compressed-pages round-limit-run round-limit default-instance stale-destination capped-long-round"
 need_kvm $tests
 need_migrate $tests
 
@@ -16,7 +16,7 @@ migrate_once() {
 	local t=$1 mem=$2 cpus=$3 params=$4 ch=${5:-} port src dst out rc
 	port=$(pick_port)
 	src="$t-src"; dst="$t-dst"
-	bg_start SRC_PID "$LKVM" run -k "${GUEST:-$GUESTS/counter}" --name "$src" -m "$mem" -c "$cpus" \
+	bg_start SRC_PID ${SRC_WRAP:-} "$LKVM" run -k "${GUEST:-$GUESTS/counter}" --name "$src" -m "$mem" -c "$cpus" \
 		-p "$params" ${SRC_ARGS:-} >"$T_TMP/$src.out" 2>"$T_TMP/$src.err"
 	if ! start_dst "$dst" "$port" -m "$mem" -c "$cpus" ${DST_ARGS:-}; then
 		fail "$t" "destination did not listen: $(tail -n 2 "$T_TMP/$dst.err")"; return
@@ -112,6 +112,9 @@ migrate_once() {
 	if [ -n "${DST_EXPECT:-}" ] && ! grep -Eq "$DST_EXPECT" "$T_TMP/$dst.err"; then
 		fail "$t" "destination did not say /$DST_EXPECT/: $(cat "$T_TMP/$dst.err")"; return
 	fi
+	if [ -n "${SRC_EXPECT:-}" ] && ! grep -Eq "$SRC_EXPECT" "$T_TMP/$src.err"; then
+		fail "$t" "source did not say /$SRC_EXPECT/: $(cat "$T_TMP/$src.err")"; return
+	fi
 	# The guest's new home stops as any instance does: exit 0.
 	"$LKVM" stop --name "$dst" >/dev/null 2>&1
 	if ! wait_exit "$DST_PID" 20 || [ "$EXIT_RC" != 0 ]; then
@@ -150,6 +153,17 @@ elif [ "$rounds" -ge 3 ]; then
 	echo "precopy-rounds: $rounds rounds while the guest dirtied memory"
 else
 	skip precopy-rounds "only $rounds rounds: the guest barely ran during round 0 (host too busy)"
+fi
+# The page copy with its crc as CPUs without AVX-512 run it (most SEV
+# hosts): the source at PCLMULQDQ (AMD Rome), the destination at
+# VPCLMULQDQ on AVX2 (Milan), the dirtying guest and --verify.
+if ! LKVM_CRC_LEVEL=2 "$LKVM" version >/dev/null 2>&1; then
+	skip crc-levels "this CPU has no VPCLMULQDQ with AVX2 ($(LKVM_CRC_LEVEL=2 "$LKVM" version 2>&1 | head -n 1))"
+else
+	GUEST=$GUESTS/migrate-smp SEQ_CPUS="0 1" MIG_ARGS="--downtime 1 --bandwidth 64" \
+		SRC_ARGS="-i $T_TMP/random.img" SRC_WRAP="env LKVM_CRC_LEVEL=1" DST_WRAP="env LKVM_CRC_LEVEL=2" \
+		SRC_EXPECT="crc32 forced to level 1" DST_EXPECT="crc32 forced to level 2" \
+		migrate_once crc-levels 64M 2 "delay=100 dirty=256" 2
 fi
 # --compress: the dirtying guest again, with 16 MiB of compressible RAM (this
 # lkvm binary, repeated) beside its buffer; the summary counts deflated pages
