@@ -116,13 +116,14 @@ static void warn_odd(const struct client *c, const char *name, int ret)
 }
 
 /*
- * The VMM does not know IPC_MSG_MIGRATE: it was started by an lkvm from
- * before the named fields.  Its own `lkvm migrate` speaks its language:
- * name that binary (the file it runs, or /proc/PID/exe when a package
- * upgrade replaced the file: that still runs the old one while the VMM
- * lives).  Never run it from here: a root client must not run a user's file.
+ * The VMM does not know IPC_MSG_MIGRATE or IPC_MSG_MIGRATE_SET (WHAT: "migrate"
+ * or "migrate --set"): it was started by an lkvm from before their named
+ * fields.  Its own `lkvm migrate` speaks its language: name that binary
+ * (the file it runs, or /proc/PID/exe when a package upgrade replaced the
+ * file: that still runs the old one while the VMM lives).  Never run it
+ * from here: a root client must not run a user's file.
  */
-static void old_vmm_why(const char *name, char *why, size_t n)
+static void old_vmm_why(const char *name, const char *what, char *why, size_t n)
 {
 	char path[64], exe[PATH_MAX];
 	u32 pid = ipc__instance_pid(name);
@@ -134,19 +135,26 @@ static void old_vmm_why(const char *name, char *why, size_t n)
 	}
 	if (k <= 0) {
 		snprintf(why, n, "%s: its VMM%s was started by an older lkvm that does not take this "
-			 "lkvm's migrate request: run the 'lkvm migrate' of the lkvm that started it",
-			 name, pid ? "" : " (pid unknown)");
+			 "lkvm's %s request: run the 'lkvm %s' of the lkvm that started it",
+			 name, pid ? "" : " (pid unknown)", what, what);
 		return;
 	}
 	exe[k] = 0;
 	if (k > 10 && !strcmp(exe + k - 10, " (deleted)"))
 		snprintf(why, n, "%s: its VMM (pid %u) was started by an older lkvm (%s) that does "
-			 "not take this lkvm's migrate request: run '%s migrate' with the same "
-			 "options (the old binary, still there while the VMM runs)", name, pid, exe, path);
+			 "not take this lkvm's %s request: run '%s %s' with the same "
+			 "options (the old binary, still there while the VMM runs)", name, pid, exe,
+			 what, path, what);
 	else
 		snprintf(why, n, "%s: its VMM (pid %u) was started by an older lkvm that does not take "
-			 "this lkvm's migrate request: run '%s migrate' with the same options", name,
-			 pid, exe);
+			 "this lkvm's %s request: run '%s %s' with the same options", name,
+			 pid, what, exe, what);
+}
+
+/* The answer of a VMM that has no handler for the request's type at all. */
+static bool unknown_type(int ret, const char *msg)
+{
+	return ret == -EOPNOTSUPP && !strncmp(msg, "unknown request type", 20);
 }
 
 /*
@@ -288,8 +296,9 @@ static int set_request(const char *name, int downtime, bool bw_given, u64 bandwi
 		       int max_rounds, int converge)
 {
 	struct mig_ipc_set s = { 0 };
-	char msg[512];
-	int fd, ret;
+	char msg[512], why[PATH_MAX + 600];
+	u8 wire[MIG_IPC_MSG_MAX];
+	int fd, ret, len;
 
 	if (downtime) {
 		s.which |= MIG_SET_DOWNTIME;
@@ -307,14 +316,23 @@ static int set_request(const char *name, int downtime, bool bw_given, u64 bandwi
 		s.which |= MIG_SET_AUTO_CONVERGE;
 		s.auto_converge = converge;
 	}
+	len = mig_ipc__encode_set(&s, wire, sizeof(wire));
+	if (len < 0) {		/* cannot be: four numbers */
+		fprintf(stderr, "lkvm migrate: error: the --set request does not fit in a message\n");
+		return 1;
+	}
 	fd = ipc__connect(name);
 	if (fd < 0) {
 		ipc__client_error(name, fd, NULL);
 		return 1;
 	}
-	ret = ipc__request(fd, IPC_MSG_MIGRATE_SET, &s, sizeof(s), 0, NULL, NULL, msg,
-			   sizeof(msg));
+	ret = ipc__request(fd, IPC_MSG_MIGRATE_SET, wire, len, 0, NULL, NULL, msg, sizeof(msg));
 	close(fd);
+	if (unknown_type(ret, msg)) {
+		old_vmm_why(name, "migrate --set", why, sizeof(why));
+		fprintf(stderr, "lkvm migrate: error: %s\n", why);
+		return 1;
+	}
 	if (ret) {
 		ipc__client_error(name, ret, msg[0] ? msg : NULL);
 		return 1;
@@ -476,10 +494,10 @@ static int cmd_migrate(int argc, const char **argv)
 	ret = ipc__request(fd, IPC_MSG_MIGRATE, wire, len, -1, on_data, &c, msg, sizeof(msg));
 	explicit_bzero(wire, len);
 	close(fd);
-	if (ret == -EOPNOTSUPP && !strncmp(msg, "unknown request type", 20)) {
+	if (unknown_type(ret, msg)) {
 		char why[PATH_MAX + 600];
 
-		old_vmm_why(name, why, sizeof(why));
+		old_vmm_why(name, "migrate", why, sizeof(why));
 		fprintf(stderr, "lkvm migrate: error: %s\n", why);
 		print_json_failure(&c, why, "failed", "unchanged");
 		return 1;

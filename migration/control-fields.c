@@ -7,6 +7,7 @@
  * asked) and skips it in an answer.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lkvm/ipc-fields.h"
@@ -84,6 +85,20 @@ static const struct ipcf result_fields[] = {
 };
 #undef S
 
+/*
+ * lkvm migrate --set: spelt as its options, as the request's are.  In the
+ * order of the MIG_SET_* bits, so that which is the mask of fields.
+ */
+#define T struct mig_ipc_set
+static const struct ipcf set_fields[] = {
+	{ IPCF_U32_ROW(T, downtime_ms, "downtime"), .min = 1, .max = 600000 },
+	{ IPCF_U64_ROW(T, bandwidth_mbps, "bandwidth"), .max = MIG_MAX_BANDWIDTH_MBPS },
+	{ IPCF_U32_ROW(T, max_rounds, "max-rounds"), .min = 1, .max = 10000 },
+	{ IPCF_BOOL_ROW(T, auto_converge, "auto-converge") },
+};
+#undef T
+_Static_assert(MIG_SET_ALL == (1u << ARRAY_SIZE(set_fields)) - 1, "MIG_SET_* and the table");
+
 #define ALL(t)	(~0ULL >> (64 - ARRAY_SIZE(t)))
 
 /* Only what was asked for: an absent field is the VMM's default. */
@@ -150,4 +165,28 @@ int mig_ipc__decode_result(const void *p, size_t len, struct mig_result *r, char
 	memset(r, 0, sizeof(*r));
 	return ipcf__decode(result_fields, ARRAY_SIZE(result_fields), 0, p, len, r, NULL, why, n,
 			    NULL);
+}
+
+int mig_ipc__encode_set(const struct mig_ipc_set *s, u8 *buf, size_t n)
+{
+	return ipcf__encode(set_fields, ARRAY_SIZE(set_fields), s->which & MIG_SET_ALL, s, buf, n);
+}
+
+int mig_ipc__decode_set(const void *p, size_t len, struct mig_ipc_set *s, char *why, size_t n,
+			char *unknown)
+{
+	u64 seen = 0;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	ret = ipcf__decode(set_fields, ARRAY_SIZE(set_fields), IPCF_STRICT, p, len, s, &seen,
+			   why, n, unknown);
+	if (ret)
+		return ret;
+	if (!seen) {
+		snprintf(why, n, "no field: nothing to change");
+		return -EINVAL;
+	}
+	s->which = seen;
+	return 0;
 }

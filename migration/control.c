@@ -67,22 +67,24 @@ static void whoami(char *buf, size_t n)
 }
 
 /*
- * A request from another lkvm build (or a raw client) that this one cannot
- * read: a malformed field, an out-of-range value, or an option this build
- * does not have.  The last is refused by name (never ignored: the user
- * asked for it), and says which lkvm answers so the user can pick a client.
+ * A request (migrate or migrate --set: WHAT) from another lkvm build (or a
+ * raw client) that this one cannot read: a malformed field, an
+ * out-of-range value, or an option this build does not have.  The last is
+ * refused by name (never ignored: the user asked for it), and says which
+ * lkvm answers so the user can pick a client.
  */
-static int refuse_request(int fd, int err, const char *why, const char *unknown)
+static int refuse_request(int fd, const char *what, int err, const char *why,
+			  const char *unknown)
 {
 	char me[PATH_MAX + 64];
 
 	whoami(me, sizeof(me));
-	pr_warn("ipc: rejected migrate request: %s", why);
+	pr_warn("ipc: rejected %s request: %s", what, why);
 	if (err == -ENOPROTOOPT)
-		ipc__reply(fd, err, "this lkvm (%s) does not know the migrate option '%s': "
-			   "leave it out, or migrate with an lkvm that has it", me, unknown);
+		ipc__reply(fd, err, "this lkvm (%s) does not know the %s option '%s': "
+			   "leave it out, or migrate with an lkvm that has it", me, what, unknown);
 	else
-		ipc__reply(fd, err, "migrate request: %s", why);
+		ipc__reply(fd, err, "%s request: %s", what, why);
 	return IPC_REPLIED;
 }
 
@@ -100,7 +102,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	ret = mig_ipc__decode_req(payload, len, &req, why, sizeof(why), unknown);
 	if (ret) {
 		explicit_bzero(&req, sizeof(req));
-		return refuse_request(fd, ret, why, unknown);
+		return refuse_request(fd, "migrate", ret, why, unknown);
 	}
 	/* A stop in progress tears the machine down under the engine's feet. */
 	if (kvm__stopping(kvm)) {
@@ -194,24 +196,35 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 ipc_guest_handler(IPC_MSG_MIGRATE, migrate_cmd);
 
 /*
- * The request of lkvm builds before the named fields (IPC_MSG_MIGRATE_OLD,
- * the VMM's raw C struct): from such a client, answered with what to run
- * instead, whatever its size.  Served on any instance, so that the answer
- * is always this one.
+ * The requests of lkvm builds before the named fields (the VMM's raw C
+ * structs): from such a client, answered with what to run instead (WHAT:
+ * its command), whatever the size.  Served on any instance, so that the
+ * answer is always this one.
  */
-static int migrate_old_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
+static int refuse_old_client(int fd, u32 type, const char *what)
 {
 	char me[PATH_MAX + 64];
 
 	whoami(me, sizeof(me));
-	pr_warn("ipc: rejected a migrate request of an older lkvm client (type 0x%x)",
-		IPC_MSG_MIGRATE_OLD);
-	ipc__reply(fd, -EPROTONOSUPPORT, "this lkvm (%s) no longer takes the migrate request "
-		   "of older lkvm clients: run its own 'lkvm migrate'", me);
+	pr_warn("ipc: rejected a %s request of an older lkvm client (type 0x%x)", what, type);
+	ipc__reply(fd, -EPROTONOSUPPORT, "this lkvm (%s) no longer takes the %s request of older "
+		   "lkvm clients: run its own 'lkvm %s'", me, what, what);
 	return IPC_REPLIED;
 }
 
+static int migrate_old_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
+{
+	return refuse_old_client(fd, IPC_MSG_MIGRATE_OLD, "migrate");
+}
+
 ipc_handler(IPC_MSG_MIGRATE_OLD, migrate_old_cmd);
+
+static int set_old_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
+{
+	return refuse_old_client(fd, IPC_MSG_MIGRATE_SET_OLD, "migrate --set");
+}
+
+ipc_handler(IPC_MSG_MIGRATE_SET_OLD, set_old_cmd);
 
 /* lkvm migrate --cancel: answers at once; the MIGRATE request fails soon after. */
 static int cancel_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
@@ -239,13 +252,13 @@ ipc_guest_handler(IPC_MSG_MIGRATE_CANCEL, cancel_cmd);
  */
 static int set_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 {
+	char msg[400], why[256], unknown[IPCF_NAME_MAX + 1];
 	struct mig_ipc_set s;
-	char msg[400];
 	int ret;
 
-	if (len != sizeof(s))
-		return -EINVAL;
-	memcpy(&s, payload, sizeof(s));
+	ret = mig_ipc__decode_set(payload, len, &s, why, sizeof(why), unknown);
+	if (ret)
+		return refuse_request(fd, "migrate --set", ret, why, unknown);
 	ret = migration__set(&s, msg, sizeof(msg));
 	if (ret == -EINVAL)
 		return ret;

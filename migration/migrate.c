@@ -110,8 +110,7 @@ int migration__set(const struct mig_ipc_set *s, char *msg, size_t n)
 	if (!s->which || s->which & ~MIG_SET_ALL ||
 	    (s->which & MIG_SET_DOWNTIME && (!s->downtime_ms || s->downtime_ms > 600000)) ||
 	    (s->which & MIG_SET_MAX_ROUNDS && (!s->max_rounds || s->max_rounds > 10000)) ||
-	    (s->which & MIG_SET_BANDWIDTH && s->bandwidth_mbps > MIG_MAX_BANDWIDTH_MBPS) ||
-	    (s->which & MIG_SET_AUTO_CONVERGE && s->auto_converge > 1)) {
+	    (s->which & MIG_SET_BANDWIDTH && s->bandwidth_mbps > MIG_MAX_BANDWIDTH_MBPS)) {
 		snprintf(msg, n, "invalid settings");
 		return -EINVAL;
 	}

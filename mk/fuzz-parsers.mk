@@ -1,6 +1,7 @@
 # libFuzzer target for kernel images, SEV certificates, IPC headers and the
-# migrate request's named fields (tests/fuzz/fuzz-parsers.c), built from the sources so the parsers are
-# instrumented; tests/integration/fuzz-parsers.sh runs it briefly.
+# named fields of migrate and migrate --set (tests/fuzz/fuzz-parsers.c),
+# built from the sources so the parsers are instrumented;
+# tests/integration/fuzz-parsers.sh runs it briefly.
 PARSERS_FUZZ := $(O)/fuzz/fuzz-parsers
 PARSERS_FUZZ_SRCS := kvm.c page-map.c util/mig-section.c util/init.c x86/pvh.c x86/bzimage.c x86/bios.c x86/e820.c x86/mptable.c \
 		     sev/cert.c sev/amd-cert.c sev/kdf.c ipc-proto.c util/util.c util/out-files.c \

@@ -63,8 +63,9 @@ enum ipc_msg_type {
 	IPC_MSG_MIGRATE_OLD = 0x10,	/* retired (a raw struct): answered -EPROTONOSUPPORT */
 	IPC_MSG_MIGRATE_CANCEL = 0x11,	/* migration/: -> REPLY */
 	IPC_MSG_MIGRATE_STATUS = 0x12,	/* migration/: u32 flags (1 = JSON) -> DATA(text), REPLY */
-	IPC_MSG_MIGRATE_SET = 0x13,	/* migration/: struct mig_ipc_set -> REPLY */
+	IPC_MSG_MIGRATE_SET_OLD = 0x13,	/* retired (a raw struct): answered -EPROTONOSUPPORT */
 	IPC_MSG_MIGRATE	= 0x14,	/* migration/: named fields -> PROGRESS..., DATA, REPLY */
+	IPC_MSG_MIGRATE_SET = 0x15,	/* migration/: named fields -> REPLY */
 	IPC_MSG_FIRST_FREE = 0x20,	/* further modules take numbers from here */
 
 	IPC_MSG_REPLY	 = 0x8000,	/* struct ipc_reply + optional text; ends a request */

@@ -548,12 +548,13 @@ int migration__cancel(char *msg, size_t n);
 #define MIG_SET_AUTO_CONVERGE	(1u << 3)
 #define MIG_SET_ALL		0xfu
 
-struct mig_ipc_set {			/* IPC_MSG_MIGRATE_SET payload */
+/* IPC_MSG_MIGRATE_SET, as read: it travels as named fields (mig_ipc__encode_set). */
+struct mig_ipc_set {
 	u32 which;			/* MIG_SET_*: the fields that count */
 	u32 downtime_ms;		/* 1-600000 */
 	u64 bandwidth_mbps;		/* 0 = no cap, at most MIG_MAX_BANDWIDTH_MBPS */
 	u32 max_rounds;			/* 1-10000; at or below the round under way: it is the last */
-	u32 auto_converge;		/* 0 or 1 */
+	bool auto_converge;
 };
 
 /* 0 (msg says the settings now), -EINVAL, -ENOENT (none runs), -EBUSY (past pre-copy). */
@@ -593,7 +594,8 @@ u32 mig_mem_crc(const struct mig_mem_bank *banks, int nr_banks);
  * `lkvm migrate` asks the running VMM over the control socket
  * (IPC_MSG_MIGRATE): the VMM answers with PROGRESS messages carrying a
  * struct mig_progress, one DATA message with a struct mig_result, and the
- * REPLY.  All three travel as named fields (include/lkvm/ipc-fields.h,
+ * REPLY; `lkvm migrate --set` sends a struct mig_ipc_set.  All four
+ * travel as named fields (include/lkvm/ipc-fields.h,
  * migration/control-fields.c, the tables in docs/ipc.md), never as these
  * structs: the VMM may be another lkvm build than its client (one started
  * before a package upgrade), and both must read what they know of each other.
@@ -630,6 +632,14 @@ int mig_ipc__decode_progress(const void *p, size_t len, struct mig_progress *pr,
 			     size_t n);
 int mig_ipc__encode_result(const struct mig_result *r, u8 *buf, size_t n);
 int mig_ipc__decode_result(const void *p, size_t len, struct mig_result *r, char *why, size_t n);
+/*
+ * lkvm migrate --set (IPC_MSG_MIGRATE_SET): the fields of s->which, named
+ * as the options.  decode_set: 0, -EINVAL (malformed, or no field at all)
+ * or -ENOPROTOOPT (as decode_req); s->which says which fields came.
+ */
+int mig_ipc__encode_set(const struct mig_ipc_set *s, u8 *buf, size_t n);
+int mig_ipc__decode_set(const void *p, size_t len, struct mig_ipc_set *s, char *why, size_t n,
+			char *unknown);
 /* Enough for any of the three (a result's reason is the largest field). */
 #define MIG_IPC_MSG_MAX		(MIG_REASON_SIZE + 2048)
 

@@ -3,8 +3,8 @@
  * have no fuzzer of their own: kernel images (PVH ELF and bzImage loaders
  * on a 64 MiB memory-only VM), SEV certificates (SEV 0x824 format, AMD
  * ARK/ASK format), control-socket message headers, and the named fields
- * of the migrate request, progress and result (read, then written and read
- * again: the same struct).  The first input byte picks the parser; the
+ * of the migrate request, progress and result and of migrate --set (read,
+ * then written and read again: the same struct).  The first input byte picks the parser; the
  * rest is the input.
  */
 #include <stdint.h>
@@ -46,6 +46,7 @@ static void mig_fields(const uint8_t *p, size_t n)
 {
 	static uint8_t out[MIG_IPC_MSG_MAX];
 	char why[256], unknown[IPCF_NAME_MAX + 1];
+	struct mig_ipc_set st, st2;
 	struct mig_ipc_req rq, rq2;
 	struct mig_progress pr, pr2;
 	struct mig_result rs, rs2;
@@ -67,6 +68,12 @@ static void mig_fields(const uint8_t *p, size_t n)
 		k = mig_ipc__encode_result(&rs, out, sizeof(out));
 		if (k < 0 || mig_ipc__decode_result(out, k, &rs2, why, sizeof(why)) ||
 		    memcmp(&rs, &rs2, sizeof(rs)))
+			abort();
+	}
+	if (!mig_ipc__decode_set(p, n, &st, why, sizeof(why), unknown)) {
+		k = mig_ipc__encode_set(&st, out, sizeof(out));
+		if (k < 0 || mig_ipc__decode_set(out, k, &st2, why, sizeof(why), unknown) ||
+		    memcmp(&st, &st2, sizeof(st)))
 			abort();
 	}
 }

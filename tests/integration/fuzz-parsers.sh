@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A short, bounded libFuzzer run over the kernel-image loaders (PVH ELF,
 # bzImage), the SEV and AMD certificate parsers, the IPC header check and
-# the migrate request / progress / result fields (tests/fuzz/fuzz-parsers.c), seeded with real inputs of each kind.  Any
+# the migrate request / progress / result and migrate --set fields
+# (tests/fuzz/fuzz-parsers.c), seeded with real inputs of each kind.  Any
 # crash, sanitizer report, leak or timeout fails; skips, saying why, where
 # clang cannot link a fuzzer.
 . "$(dirname "$0")/../lib.sh"
@@ -25,13 +26,15 @@ else
 	t_done
 fi
 printf '\x04LKVM\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00' > "$C/seed-4-ipc"
-# Named fields (docs/ipc.md): a request with a key, a progress report, a result.
+# Named fields (docs/ipc.md): a request with a key, a progress report, a result, a --set.
 { printf '\x05\x02to\x0b\x00127.0.0.1:1\x08downtime\x04\x00\x2c\x01\x00\x00'
   printf '\x06verify\x01\x00\x01\x03key\x20\x00'; head -c 32 /dev/zero; } > "$C/seed-5-req"
 printf '\x05\x05round\x04\x00\x02\x00\x00\x00\x07percent\x08\x00\x00\x00\x00\x00\x00\x00\x49\x40\x05final\x01\x00\x01' \
 	> "$C/seed-5-progress"
 printf '\x05\x06status\x04\x00\xfb\xff\xff\xff\x06reason\x05\x00oops!\x06rounds\x08\x00\x03\x00\x00\x00\x00\x00\x00\x00' \
 	> "$C/seed-5-result"
+printf '\x05\x08downtime\x04\x00\x2c\x01\x00\x00\x09bandwidth\x08\x00\x05\x00\x00\x00\x00\x00\x00\x00\x0dauto-converge\x01\x00\x01' \
+	> "$C/seed-5-set"
 
 mkdir -p "$LKVM_BUILD/fuzz-crashes"
 if "$FUZZ" -artifact_prefix="$LKVM_BUILD/fuzz-crashes/fuzz-parsers-" \

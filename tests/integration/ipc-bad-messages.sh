@@ -6,11 +6,11 @@ need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply
 	 truncated_header truncated_payload garbage migrate_short migrate_huge_bandwidth \
 	 migrate_compress_level migrate_unknown_option migrate_duplicate migrate_wrong_width \
 	 migrate_nul migrate_no_to migrate_old_client cancel_payload cancel_nothing \
-	 set_short set_no_field set_unknown_field set_huge_bandwidth set_zero_downtime \
-	 set_converge_2 set_nothing \
+	 set_short set_no_field set_unknown_field set_duplicate set_huge_bandwidth \
+	 set_zero_downtime set_converge_2 set_nothing set_old_client \
 	 status_empty status_flags status_nothing \
 	 vmm_survives stalled_client client_newer_vmm_ok client_newer_vmm_fail \
-	 client_garbled_ok client_garbled_fail client_old_vmm
+	 client_garbled_ok client_garbled_fail client_old_vmm client_old_vmm_set
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
 S=$LKVM_DIR/bad.sock
@@ -60,15 +60,18 @@ expect migrate_no_to migrate-no-to "^reply -22 migrate request: field 'to' is mi
 # The raw-struct request of lkvm clients before the named fields (type
 # 0x10): whatever its size, one clear answer.
 expect migrate_old_client migrate-old "^reply -93 this lkvm \(VMM pid $VM, $LKVM\) no longer takes the migrate request of older lkvm clients: run its own 'lkvm migrate' data 88 reply 0 \$"
-# lkvm migrate --set: the wrong size, no field or an unknown one, and
-# values the client would refuse; a valid one with no migration under way.
-expect set_short set-short '^reply -22 Invalid argument data 88 reply 0 $'
-expect set_no_field set-none '^reply -22 Invalid argument data 88 reply 0 $'
-expect set_unknown_field set-bits '^reply -22 Invalid argument data 88 reply 0 $'
-expect set_huge_bandwidth set-huge-bw '^reply -22 Invalid argument data 88 reply 0 $'
-expect set_zero_downtime set-downtime-0 '^reply -22 Invalid argument data 88 reply 0 $'
-expect set_converge_2 set-converge-2 '^reply -22 Invalid argument data 88 reply 0 $'
+# lkvm migrate --set (named fields too): malformed, an option this VMM
+# lacks (refused by name), values the client would refuse; a valid one with
+# no migration under way; and the retired raw-struct type 0x13.
+expect set_short set-short "^reply -22 migrate --set request: field 0 \(at byte 0\): its header is cut short \(9 bytes left\) data 88 reply 0 \$"
+expect set_no_field set-none "^reply -22 migrate --set request: no field: nothing to change data 88 reply 0 \$"
+expect set_unknown_field set-unknown "^reply -92 this lkvm \(VMM pid $VM, $LKVM\) does not know the migrate --set option 'frobnicate': leave it out, or migrate with an lkvm that has it data 88 reply 0 \$"
+expect set_duplicate set-dup "^reply -22 migrate --set request: field 'bandwidth' appears twice data 88 reply 0 \$"
+expect set_huge_bandwidth set-huge-bw "^reply -22 migrate --set request: field 'bandwidth' is 288230376151711744: out of its range 0-1000000 data 88 reply 0 \$"
+expect set_zero_downtime set-downtime-0 "^reply -22 migrate --set request: field 'downtime' is 0: out of its range 1-600000 data 88 reply 0 \$"
+expect set_converge_2 set-converge-2 "^reply -22 migrate --set request: field 'auto-converge' is 2: a flag is 0 or 1 data 88 reply 0 \$"
 expect set_nothing set '^reply -2 no migration in progress data 88 reply 0 $'
+expect set_old_client set-old "^reply -93 this lkvm \(VMM pid $VM, $LKVM\) no longer takes the migrate --set request of older lkvm clients: run its own 'lkvm migrate --set' data 88 reply 0 \$"
 expect cancel_payload cancel-payload '^reply -22 Invalid argument data 88 reply 0 $'
 expect cancel_nothing cancel '^reply -2 no migration in progress data 88 reply 0 $'
 # lkvm migrate --status without its flags word, with an unknown flag, and
@@ -106,8 +109,10 @@ else fail stalled_client "ok=$ok took ${ms}ms"; fi
 # shown (progress line, summary, JSON figures).  A broken one sends a
 # field cut short or of the wrong width: one warning, and the REPLY still
 # decides the exit code (a completed migration still ends in one JSON
-# object).  One warning for the progress reports, one for the result.  An older one does not know the request at all: one line naming
-# the binary it was started from (the fake's own, python), nothing run.
+# object).  One warning for the progress reports, one for the result.  An
+# older one does not know the request at all (migrate or --set): one line
+# naming the binary it was started from (the fake's own, python), nothing
+# run.
 fake_vmm() {	# fake_vmm NAME MODE STATUS TEXT: answer one MIGRATE, then exit
 	python3 - "$@" <<'PY'
 import fcntl, os, socket, struct, sys
@@ -144,47 +149,54 @@ else:
 c.close(); os.unlink(f"{d}/{name}.sock")
 PY
 }
-other_build() {	# other_build NAME MODE STATUS TEXT [client options]
+other_build() {	# other_build NAME MODE STATUS TEXT client options
 	local n=$1 mode=$2 st=$3 txt=$4; shift 4
 	# A file per fake: the next fake's '>' truncates a shared one only once
 	# it runs, and a wait that saw the last fake's line raced ahead of it.
 	fake_vmm $n $mode $st "$txt" >$T_TMP/fake-$n.ready &
 	T_PIDS+=($!)
 	wait_for 10 grep -q ready $T_TMP/fake-$n.ready
-	$LKVM migrate --to 127.0.0.1:1 --name $n "$@" >$T_TMP/ov.out 2>$T_TMP/ov.err
+	$LKVM migrate --name $n "$@" >$T_TMP/ov.out 2>$T_TMP/ov.err
 }
 json_is() { python3 -c "import json,sys; d=json.load(sys.stdin); assert $1, d" <$T_TMP/ov.out; }
-other_build newer-ok newer 0 migrated --json; rc=$?
+other_build newer-ok newer 0 migrated --to 127.0.0.1:1 --json; rc=$?
 if [ $rc -eq 0 ] && ! grep -q warning $T_TMP/ov.err && grep -q '"round":2,.*"remaining_pages":1234' $T_TMP/ov.err &&
    json_is 'd["status"] == "completed" and d["rounds"] == 3 and d["bytes"] == 5000000 and d["channels"] == 2'; then
 	pass client_newer_vmm_ok
 else fail client_newer_vmm_ok "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
-other_build newer-fail newer -5 "the destination went away"; rc=$?
+other_build newer-fail newer -5 "the destination went away" --to 127.0.0.1:1; rc=$?
 if [ $rc -eq 1 ] && ! grep -q warning $T_TMP/ov.err && grep -q 'round 2: *50.0%.*1234 pages left' $T_TMP/ov.err &&
    grep -q 'migration failed: the destination went away; the guest runs on here' $T_TMP/ov.err; then
 	pass client_newer_vmm_fail
 else fail client_newer_vmm_fail "rc=$rc err: $(cat $T_TMP/ov.err)"; fi
-other_build garbled-ok garbled 0 migrated --json; rc=$?
+other_build garbled-ok garbled 0 migrated --to 127.0.0.1:1 --json; rc=$?
 if [ $rc -eq 0 ] && [ "$(grep -c warning $T_TMP/ov.err)" = 2 ] &&
    grep -q "warning: the VMM of garbled-ok sent a progress report this lkvm cannot read (field 'remaining_pages': 8 value bytes, only 5 left); reports like it are not shown" $T_TMP/ov.err &&
    grep -q "warning: the VMM of garbled-ok sent a result this lkvm cannot read (field 'status' is 8 bytes: an integer of 4 bytes); the figures of its summary are lost" $T_TMP/ov.err &&
    [ "$(wc -l <$T_TMP/ov.out)" = 1 ] && json_is 'd["status"] == "completed" and d["guest"] == "destination"'; then
 	pass client_garbled_ok
 else fail client_garbled_ok "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
-other_build garbled-fail garbled -5 "the destination went away" --json --quiet; rc=$?
+other_build garbled-fail garbled -5 "the destination went away" --to 127.0.0.1:1 --json --quiet; rc=$?
 if [ $rc -eq 1 ] && [ "$(grep -c warning $T_TMP/ov.err)" = 2 ] &&
    grep -q "warning: the VMM of garbled-fail sent a result this lkvm cannot read (field 'status' is 8 bytes: an integer of 4 bytes)" $T_TMP/ov.err &&
    grep -q 'error: garbled-fail: the destination went away' $T_TMP/ov.err &&
    json_is 'd["status"] == "failed"'; then
 	pass client_garbled_fail
 else fail client_garbled_fail "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
-other_build old-vmm old 0 "" --json; rc=$?
+other_build old-vmm old 0 "" --to 127.0.0.1:1 --json; rc=$?
 read -r _ pid exe <$T_TMP/fake-old-vmm.ready
 want="error: old-vmm: its VMM (pid $pid) was started by an older lkvm that does not take this lkvm's migrate request: run '$exe migrate' with the same options"
 if [ $rc -eq 1 ] && [ -n "$exe" ] && [ "$(wc -l <$T_TMP/ov.err)" = 1 ] && grep -qF "$want" $T_TMP/ov.err &&
    json_is 'd["status"] == "failed" and d["guest"] == "unchanged" and "older lkvm" in d["reason"]'; then
 	pass client_old_vmm
 else fail client_old_vmm "rc=$rc exe=$exe out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
+other_build old-set old 0 "" --set --bandwidth 5; rc=$?
+read -r _ pid exe <$T_TMP/fake-old-set.ready
+want="error: old-set: its VMM (pid $pid) was started by an older lkvm that does not take this lkvm's migrate --set request: run '$exe migrate --set' with the same options"
+if [ $rc -eq 1 ] && [ -n "$exe" ] && [ "$(wc -l <$T_TMP/ov.err)" = 1 ] && grep -qF "$want" $T_TMP/ov.err &&
+   [ ! -s $T_TMP/ov.out ]; then
+	pass client_old_vmm_set
+else fail client_old_vmm_set "rc=$rc exe=$exe out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
 
 $LKVM stop --name bad >/dev/null
 t_done

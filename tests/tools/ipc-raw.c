@@ -18,11 +18,12 @@
  * option 'frobnicate' no lkvm has), migrate-dup ('to' twice),
  * migrate-width (a 2-byte 'downtime'), migrate-nul (a NUL inside 'to'),
  * migrate-no-to (no 'to'), migrate-old (the retired MIGRATE type 0x10 of
- * older clients, 4 bytes), set-short (MIGRATE_SET with 4 payload
- * bytes), set-none (no field chosen), set-bits (an unknown field bit),
- * set-huge-bw (a cap of 2^58 MB/s), set-downtime-0 (a 0 ms target),
- * set-converge-2 (auto-converge 2), set (a valid --set --bandwidth 5);
- * these are followed by an INFO as well.
+ * older clients, 4 bytes), set-short (MIGRATE_SET whose one field header
+ * is cut short), set-none (no field), set-unknown (an option 'frobnicate'),
+ * set-dup ('bandwidth' twice), set-huge-bw (a cap of 2^58 MB/s),
+ * set-downtime-0 (a 0 ms target), set-converge-2 (auto-converge 2),
+ * set-old (the retired MIGRATE_SET type 0x13 of older clients, 24 bytes),
+ * set (a valid --set --bandwidth 5); these are followed by an INFO as well.
  * HOLD_S: wait that long after sending before reading.
  * Output: one line per answer, "reply STATUS TEXT" or "data LEN", then
  * "eof" or "timeout" unless the exchange ended with a reply.  Exit status
@@ -113,6 +114,36 @@ static size_t migrate_case(const char *c, unsigned char *p)
 	return k;
 }
 
+/* The MIGRATE_SET payload of case c into p; its length, or -1 for no such case. */
+static int set_case(const char *c, unsigned char *p)
+{
+	const unsigned char u64_2_58[8] = { 0, 0, 0, 0, 0, 0, 0, 4 };	/* LE 2^58 */
+	const unsigned char five[8] = { 5 }, zero[4] = { 0 }, one[4] = { 1 }, two[1] = { 2 };
+
+	if (!strcmp(c, "set-short")) {
+		memcpy(p, "\x08" "downtime", 9);	/* no value length */
+		return 9;
+	}
+	if (!strcmp(c, "set-none"))
+		return 0;
+	if (!strcmp(c, "set-unknown"))
+		return field(p, "frobnicate", one, 4);
+	if (!strcmp(c, "set-dup")) {
+		size_t k = field(p, "bandwidth", five, 8);
+
+		return k + field(p + k, "bandwidth", five, 8);
+	}
+	if (!strcmp(c, "set-huge-bw"))
+		return field(p, "bandwidth", u64_2_58, 8);
+	if (!strcmp(c, "set-downtime-0"))
+		return field(p, "downtime", zero, 4);
+	if (!strcmp(c, "set-converge-2"))
+		return field(p, "auto-converge", two, 1);
+	if (!strcmp(c, "set"))
+		return field(p, "bandwidth", five, 8);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -173,10 +204,19 @@ int main(int argc, char **argv)
 		}
 		len += h.len;
 	}
-	else if (!strcmp(c, "set-short"))
-		h.type = IPC_MSG_MIGRATE_SET, h.len = 4, len += 4;
-	else if (!strncmp(c, "set", 3))
-		h.type = IPC_MSG_MIGRATE_SET, h.len = sizeof(struct mig_ipc_set), len += h.len;
+	else if (!strcmp(c, "set-old"))
+		h.type = IPC_MSG_MIGRATE_SET_OLD, h.len = 24, len += 24;
+	else if (!strncmp(c, "set", 3)) {
+		int n = set_case(c, buf + sizeof(h));
+
+		if (n < 0) {
+			fprintf(stderr, "ipc-raw: unknown case '%s'\n", c);
+			return 2;
+		}
+		h.type = IPC_MSG_MIGRATE_SET;
+		h.len = n;
+		len += n;
+	}
 	else if (!strcmp(c, "cancel-payload"))
 		h.type = IPC_MSG_MIGRATE_CANCEL, h.len = 4, len += 4;
 	else if (!strcmp(c, "cancel"))
@@ -194,25 +234,6 @@ int main(int argc, char **argv)
 	memcpy(buf, &h, sizeof(h));
 	if (!strcmp(c, "status-flags"))
 		buf[sizeof(h)] = 2;
-	if (h.type == IPC_MSG_MIGRATE_SET && h.len == sizeof(struct mig_ipc_set)) {
-		struct mig_ipc_set r = { .which = MIG_SET_BANDWIDTH, .bandwidth_mbps = 5 };
-
-		if (!strcmp(c, "set-none"))
-			r.which = 0;
-		else if (!strcmp(c, "set-bits"))
-			r.which |= 1u << 4;
-		else if (!strcmp(c, "set-huge-bw"))
-			r.bandwidth_mbps = 1ULL << 58;
-		else if (!strcmp(c, "set-downtime-0"))
-			r.which = MIG_SET_DOWNTIME, r.downtime_ms = 0;
-		else if (!strcmp(c, "set-converge-2"))
-			r.which = MIG_SET_AUTO_CONVERGE, r.auto_converge = 2;
-		else if (strcmp(c, "set")) {
-			fprintf(stderr, "ipc-raw: unknown case '%s'\n", c);
-			return 2;
-		}
-		memcpy(buf + sizeof(h), &r, sizeof(r));
-	}
 	if (len && send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		printf("send-failed %s\n", strerror(errno));
 		return 1;

@@ -1,8 +1,8 @@
 /*
- * Named fields (ipc-fields.c) and the migrate request, progress and result
- * tables (migration/control-fields.c): round trips, the exact bytes of a
- * request (the format other builds read), and every malformed input a
- * client or a VMM of another build could send.
+ * Named fields (ipc-fields.c) and the migrate request, progress, result
+ * and --set tables (migration/control-fields.c): round trips, the exact
+ * bytes of a request (the format other builds read), every malformed input
+ * a client or a VMM of another build could send.
  */
 #include <math.h>
 
@@ -125,6 +125,94 @@ static void test_result_roundtrip(void)
 	REQUIRE(n > 0 && n <= MIG_IPC_MSG_MAX);
 	CHECK_EQ(mig_ipc__decode_result(buf, n, &b, why, sizeof(why)), 0);
 	CHECK(!memcmp(&a, &b, sizeof(a)));
+}
+
+static int set(size_t len, struct mig_ipc_set *s)
+{
+	why[0] = unknown[0] = 0;
+	return mig_ipc__decode_set(buf, len, s, why, sizeof(why), unknown);
+}
+
+/* lkvm migrate --set: only the fields of which, spelt as the options; pinned bytes. */
+static void test_set_roundtrip(void)
+{
+	static const u8 want[] = "\x09" "bandwidth" "\x08\x00" "\x05\0\0\0\0\0\0\0"
+				 "\x0d" "auto-converge" "\x01\x00" "\x00";
+	struct mig_ipc_set a, b;
+	int n;
+
+	memset(&a, 0, sizeof(a));
+	a.which = MIG_SET_ALL;
+	a.downtime_ms = 600000, a.bandwidth_mbps = MIG_MAX_BANDWIDTH_MBPS, a.max_rounds = 10000;
+	a.auto_converge = true;
+	n = mig_ipc__encode_set(&a, buf, sizeof(buf));
+	REQUIRE(n > 0);
+	CHECK_EQ(set(n, &b), 0);
+	CHECK(!memcmp(&a, &b, sizeof(a)));
+
+	/* --set --bandwidth 5 --no-auto-converge: a 0 and a false are sent when asked for. */
+	memset(&a, 0, sizeof(a));
+	a.which = MIG_SET_BANDWIDTH | MIG_SET_AUTO_CONVERGE;
+	a.bandwidth_mbps = 5;
+	a.downtime_ms = 7;		/* not in which: not sent */
+	n = mig_ipc__encode_set(&a, buf, sizeof(buf));
+	CHECK_EQ(n, sizeof(want) - 1);
+	CHECK_MEM(buf, want, sizeof(want) - 1);
+	CHECK_EQ(set(n, &b), 0);
+	CHECK(b.which == (MIG_SET_BANDWIDTH | MIG_SET_AUTO_CONVERGE) && b.bandwidth_mbps == 5 &&
+	      !b.auto_converge && !b.downtime_ms);
+	/* --bandwidth 0 lifts the cap. */
+	a.which = MIG_SET_BANDWIDTH;
+	a.bandwidth_mbps = 0;
+	n = mig_ipc__encode_set(&a, buf, sizeof(buf));
+	CHECK_EQ(set(n, &b), 0);
+	CHECK(b.which == MIG_SET_BANDWIDTH && !b.bandwidth_mbps);
+	CHECK_EQ(mig_ipc__encode_set(&a, buf, 10), -EMSGSIZE);
+}
+
+static void test_set_malformed(void)
+{
+	const u32 zero = 0, one = 1, big = 600001, rounds = 10001;
+	const u64 bw = MIG_MAX_BANDWIDTH_MBPS + 1;
+	const u8 two = 2;
+	struct mig_ipc_set s;
+	size_t k;
+
+	CHECK_EQ(set(0, &s), -EINVAL);
+	CHECK(!strcmp(why, "no field: nothing to change"));
+	/* An option of this build's migrate but not of --set, and one no build has. */
+	k = fld(buf, "channels", &one, 4);
+	CHECK_EQ(set(k, &s), -ENOPROTOOPT);
+	CHECK(!strcmp(unknown, "channels"));
+	k = fld(buf, "downtime", &one, 4);
+	k += fld(buf + k, "frobnicate", &one, 4);
+	CHECK_EQ(set(k, &s), -ENOPROTOOPT);
+	CHECK(!strcmp(unknown, "frobnicate"));
+	k = fld(buf, "max-rounds", &one, 4);
+	k += fld(buf + k, "max-rounds", &one, 4);
+	CHECK_EQ(set(k, &s), -EINVAL);
+	CHECK(!strcmp(why, "field 'max-rounds' appears twice"));
+	/* Every range as migration__set() checks it. */
+	k = fld(buf, "downtime", &zero, 4);
+	CHECK_EQ(set(k, &s), -EINVAL);
+	CHECK(!strcmp(why, "field 'downtime' is 0: out of its range 1-600000"));
+	k = fld(buf, "downtime", &big, 4);
+	CHECK_EQ(set(k, &s), -EINVAL);
+	k = fld(buf, "max-rounds", &zero, 4);
+	CHECK_EQ(set(k, &s), -EINVAL);
+	k = fld(buf, "max-rounds", &rounds, 4);
+	CHECK_EQ(set(k, &s), -EINVAL);
+	CHECK(!strcmp(why, "field 'max-rounds' is 10001: out of its range 1-10000"));
+	k = fld(buf, "bandwidth", &bw, 8);
+	CHECK_EQ(set(k, &s), -EINVAL);
+	k = fld(buf, "auto-converge", &two, 1);
+	CHECK_EQ(set(k, &s), -EINVAL);
+	CHECK(!strcmp(why, "field 'auto-converge' is 2: a flag is 0 or 1"));
+	k = fld(buf, "bandwidth", &one, 4);		/* a u64 in 4 bytes */
+	CHECK_EQ(set(k, &s), -EINVAL);
+	k = fld(buf, "downtime", &one, 4);
+	buf[9] = 5;					/* past the end */
+	CHECK_EQ(set(k, &s), -EINVAL);
 }
 
 static void test_short_header(void)
@@ -319,6 +407,8 @@ TEST_MAIN_BEGIN("test-ipc-fields")
 	RUN(test_request_bytes);
 	RUN(test_progress_roundtrip);
 	RUN(test_result_roundtrip);
+	RUN(test_set_roundtrip);
+	RUN(test_set_malformed);
 	RUN(test_short_header);
 	RUN(test_len_past_end);
 	RUN(test_duplicate);
