@@ -50,40 +50,44 @@ static const struct ipcf progress_fields[] = {
 };
 #undef P
 
-/* A result that does not say how it ended is not one: status is required. */
+/*
+ * A result that does not say how it ended is not one: status is required.
+ * Indexed by enum mig_result_field: its bits are mig_result.unreported's.
+ */
 #define S struct mig_result
 static const struct ipcf result_fields[] = {
-	{ IPCF_S32_ROW(S, status, "status"), .required = true },
-	{ IPCF_STR_ROW(S, reason, "reason") },
-	{ IPCF_U64_ROW(S, total_ns, "total_ns") },
-	{ IPCF_U64_ROW(S, downtime_ns, "downtime_ns") },
-	{ IPCF_U64_ROW(S, bytes, "bytes") },
-	{ IPCF_U64_ROW(S, rounds, "rounds") },
-	{ IPCF_U64_ROW(S, pages_normal, "pages_normal") },
-	{ IPCF_U64_ROW(S, pages_zero, "pages_zero") },
-	{ IPCF_U64_ROW(S, pages_total, "pages_total") },
-	{ IPCF_U64_ROW(S, pages_encrypted, "pages_encrypted") },
-	{ IPCF_U64_ROW(S, pages_deflated, "pages_deflated") },
-	{ IPCF_U64_ROW(S, deflate_in, "deflate_in") },
-	{ IPCF_U64_ROW(S, deflate_out, "deflate_out") },
-	{ IPCF_U32_ROW(S, compress, "compress") },
-	{ IPCF_BOOL_ROW(S, sealed, "sealed") },
-	{ IPCF_U32_ROW(S, channels, "channels") },
-	{ IPCF_U32_ROW(S, mem_crc, "mem_crc") },
-	{ IPCF_BOOL_ROW(S, verified, "verified") },
-	{ IPCF_BOOL_ROW(S, source_stopping, "source_stopping") },
-	{ IPCF_BOOL_ROW(S, paused, "paused") },
-	{ IPCF_BOOL_ROW(S, paused_here, "paused_here") },
-	{ IPCF_BOOL_ROW(S, unknown, "unknown") },
-	{ IPCF_BOOL_ROW(S, round_limit, "round_limit") },
-	{ IPCF_U32_ROW(S, max_rounds, "max_rounds") },
-	{ IPCF_U32_ROW(S, downtime_target_ms, "downtime_target_ms") },
-	{ IPCF_BOOL_ROW(S, auto_converge, "auto_converge") },
-	{ IPCF_U32_ROW(S, throttle_pct, "throttle_pct") },
-	{ IPCF_U64_ROW(S, bandwidth_mbps, "bandwidth_mbps") },
-	{ IPCF_U32_ROW(S, settings_changed, "settings_changed") },
+	[MIG_RF_STATUS] = { IPCF_S32_ROW(S, status, "status"), .required = true },
+	[MIG_RF_REASON] = { IPCF_STR_ROW(S, reason, "reason") },
+	[MIG_RF_TOTAL_NS] = { IPCF_U64_ROW(S, total_ns, "total_ns") },
+	[MIG_RF_DOWNTIME_NS] = { IPCF_U64_ROW(S, downtime_ns, "downtime_ns") },
+	[MIG_RF_BYTES] = { IPCF_U64_ROW(S, bytes, "bytes") },
+	[MIG_RF_ROUNDS] = { IPCF_U64_ROW(S, rounds, "rounds") },
+	[MIG_RF_PAGES_NORMAL] = { IPCF_U64_ROW(S, pages_normal, "pages_normal") },
+	[MIG_RF_PAGES_ZERO] = { IPCF_U64_ROW(S, pages_zero, "pages_zero") },
+	[MIG_RF_PAGES_TOTAL] = { IPCF_U64_ROW(S, pages_total, "pages_total") },
+	[MIG_RF_PAGES_ENCRYPTED] = { IPCF_U64_ROW(S, pages_encrypted, "pages_encrypted") },
+	[MIG_RF_PAGES_DEFLATED] = { IPCF_U64_ROW(S, pages_deflated, "pages_deflated") },
+	[MIG_RF_DEFLATE_IN] = { IPCF_U64_ROW(S, deflate_in, "deflate_in") },
+	[MIG_RF_DEFLATE_OUT] = { IPCF_U64_ROW(S, deflate_out, "deflate_out") },
+	[MIG_RF_COMPRESS] = { IPCF_U32_ROW(S, compress, "compress") },
+	[MIG_RF_SEALED] = { IPCF_BOOL_ROW(S, sealed, "sealed") },
+	[MIG_RF_CHANNELS] = { IPCF_U32_ROW(S, channels, "channels") },
+	[MIG_RF_MEM_CRC] = { IPCF_U32_ROW(S, mem_crc, "mem_crc") },
+	[MIG_RF_VERIFIED] = { IPCF_BOOL_ROW(S, verified, "verified") },
+	[MIG_RF_SOURCE_STOPPING] = { IPCF_BOOL_ROW(S, source_stopping, "source_stopping") },
+	[MIG_RF_PAUSED] = { IPCF_BOOL_ROW(S, paused, "paused") },
+	[MIG_RF_PAUSED_HERE] = { IPCF_BOOL_ROW(S, paused_here, "paused_here") },
+	[MIG_RF_UNKNOWN] = { IPCF_BOOL_ROW(S, unknown, "unknown") },
+	[MIG_RF_ROUND_LIMIT] = { IPCF_BOOL_ROW(S, round_limit, "round_limit") },
+	[MIG_RF_MAX_ROUNDS] = { IPCF_U32_ROW(S, max_rounds, "max_rounds") },
+	[MIG_RF_DOWNTIME_TARGET_MS] = { IPCF_U32_ROW(S, downtime_target_ms, "downtime_target_ms") },
+	[MIG_RF_AUTO_CONVERGE] = { IPCF_BOOL_ROW(S, auto_converge, "auto_converge") },
+	[MIG_RF_THROTTLE_PCT] = { IPCF_U32_ROW(S, throttle_pct, "throttle_pct") },
+	[MIG_RF_BANDWIDTH_MBPS] = { IPCF_U64_ROW(S, bandwidth_mbps, "bandwidth_mbps") },
+	[MIG_RF_SETTINGS_CHANGED] = { IPCF_U32_ROW(S, settings_changed, "settings_changed") },
 };
 #undef S
+_Static_assert(ARRAY_SIZE(result_fields) == MIG_RF_NR, "enum mig_result_field and the table");
 
 /*
  * lkvm migrate --set: spelt as its options, as the request's are.  In the
@@ -162,9 +166,14 @@ int mig_ipc__encode_result(const struct mig_result *r, u8 *buf, size_t n)
 
 int mig_ipc__decode_result(const void *p, size_t len, struct mig_result *r, char *why, size_t n)
 {
+	u64 seen = 0;
+	int ret;
+
 	memset(r, 0, sizeof(*r));
-	return ipcf__decode(result_fields, ARRAY_SIZE(result_fields), 0, p, len, r, NULL, why, n,
-			    NULL);
+	ret = ipcf__decode(result_fields, ARRAY_SIZE(result_fields), 0, p, len, r, &seen, why, n,
+			   NULL);
+	r->unreported = ~seen & ALL(result_fields);
+	return ret;
 }
 
 int mig_ipc__encode_set(const struct mig_ipc_set *s, u8 *buf, size_t n)

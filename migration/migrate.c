@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1429,14 +1430,37 @@ int mig_progress__json(const struct mig_progress *p, char *buf, size_t n)
 			(unsigned long long)p->bytes, min(p->throttle_pct, 99u));
 }
 
+/*
+ * A figure of r printed with fmt, or unset (the text's "?", JSON's null)
+ * when the VMM did not report one of the result fields it comes from (an
+ * lkvm build without them): unknown, not 0.
+ */
+#define RF(f)	(1ULL << MIG_RF_##f)
+static __attribute__((format(printf, 6, 7)))
+const char *fig(const struct mig_result *r, u64 from, const char *unset, char *b, size_t n,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->unreported & from)
+		return unset;
+	va_start(ap, fmt);
+	vsnprintf(b, n, fmt, ap);
+	va_end(ap);
+	return b;
+}
+
 int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 {
-	char thr[64] = "", z[64] = "";
+	char thr[64] = "", z[64] = "", f[10][32];
+	const char *chans;
 
 	if (r->compress)
-		snprintf(z, sizeof(z), ", %llu compressed %.1f:1",
-			 (unsigned long long)r->pages_deflated,
-			 r->deflate_out ? (double)r->deflate_in / r->deflate_out : 0.0);
+		snprintf(z, sizeof(z), ", %s compressed %s:1",
+			 fig(r, RF(PAGES_DEFLATED), "?", f[0], 32, "%llu",
+			     (unsigned long long)r->pages_deflated),
+			 fig(r, RF(DEFLATE_IN) | RF(DEFLATE_OUT), "?", f[1], 32, "%.1f",
+			     r->deflate_out ? (double)r->deflate_in / r->deflate_out : 0.0));
 	if (r->throttle_pct)
 		snprintf(thr, sizeof(thr), "; auto-converge throttled the vCPUs up to %u%%",
 			 min(r->throttle_pct, 99u));
@@ -1452,14 +1476,25 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 				r->source_stopping ? "the guest stops with this VMM" :
 				r->paused_here ? "the guest stays here, paused ('lkvm resume')" :
 				"the guest runs on here");
-	return snprintf(buf, n, "migration done: total %.3f s, downtime %.1f ms, %.1f MB sent "
-			"(%.1f MB/s), %llu rounds, %llu pages (%llu normal%s, %llu zero, %llu encrypted), "
-			"%u channel%s%s%s%s%s%s",
-			r->total_ns / 1e9, r->downtime_ns / 1e6, r->bytes / 1e6,
-			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
-			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
-			(unsigned long long)r->pages_normal, z, (unsigned long long)r->pages_zero,
-			(unsigned long long)r->pages_encrypted, r->channels, r->channels == 1 ? "" : "s",
+	chans = fig(r, RF(CHANNELS), "?", f[9], 32, "%u", r->channels);
+	return snprintf(buf, n, "migration done: total %s s, downtime %s ms, %s MB sent "
+			"(%s MB/s), %s rounds, %s pages (%s normal%s, %s zero, %s encrypted), "
+			"%s channel%s%s%s%s%s%s",
+			fig(r, RF(TOTAL_NS), "?", f[0], 32, "%.3f", r->total_ns / 1e9),
+			fig(r, RF(DOWNTIME_NS), "?", f[1], 32, "%.1f", r->downtime_ns / 1e6),
+			fig(r, RF(BYTES), "?", f[2], 32, "%.1f", r->bytes / 1e6),
+			fig(r, RF(BYTES) | RF(TOTAL_NS), "?", f[3], 32, "%.1f",
+			    r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0),
+			fig(r, RF(ROUNDS), "?", f[4], 32, "%llu", (unsigned long long)r->rounds),
+			fig(r, RF(PAGES_TOTAL), "?", f[5], 32, "%llu",
+			    (unsigned long long)r->pages_total),
+			fig(r, RF(PAGES_NORMAL), "?", f[6], 32, "%llu",
+			    (unsigned long long)r->pages_normal), z,
+			fig(r, RF(PAGES_ZERO), "?", f[7], 32, "%llu",
+			    (unsigned long long)r->pages_zero),
+			fig(r, RF(PAGES_ENCRYPTED), "?", f[8], 32, "%llu",
+			    (unsigned long long)r->pages_encrypted),
+			chans, strcmp(chans, "1") ? "s" : "",
 			r->sealed ? ", sealed (--key)" : "",
 			r->verified ? ", guest memory verified" : "",
 			r->round_limit ? "; did not converge: pre-copy stopped at its round limit, "
@@ -1565,39 +1600,62 @@ const char *mig_result__where(const struct mig_result *r)
 	return r->source_stopping ? "stopped" : "source";
 }
 
+/* A flag of r as JSON, or null when the VMM did not report it. */
+static const char *json_flag(const struct mig_result *r, int f, bool v)
+{
+	return r->unreported & 1ULL << f ? "null" : v ? "true" : "false";
+}
+
 int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 {
 	char reason[2 * MIG_REASON_SIZE], crc[16] = "null";	/* no crc without --verify */
 	char ratio[32] = "null";		/* none compressed */
+	char f[16][32];
 
 	/* The reason is ours, but escape it anyway: it quotes the peer. */
 	mig_json_str(r->reason, reason, sizeof(reason));
-	if (r->verified)
+	if (r->verified && mig_result__reported(r, MIG_RF_MEM_CRC))
 		snprintf(crc, sizeof(crc), "\"0x%08x\"", r->mem_crc);
-	if (r->deflate_out)
+	if (r->deflate_out && mig_result__reported(r, MIG_RF_DEFLATE_IN))
 		snprintf(ratio, sizeof(ratio), "%.2f", fin((double)r->deflate_in / r->deflate_out));
-	return snprintf(buf, n, "{\"status\":\"%s\",\"reason\":\"%s\",\"total_ms\":%.3f,"
-			"\"downtime_ms\":%.3f,\"bytes\":%llu,\"rounds\":%llu,\"pages\":%llu,"
-			"\"pages_normal\":%llu,\"pages_zero\":%llu,\"pages_encrypted\":%llu,"
-			"\"pages_compressed\":%llu,\"compress\":%s,\"compression_ratio\":%s,"
-			"\"channels\":%u,\"sealed\":%s,"
-			"\"throughput_mbps\":%.1f,\"verified\":%s,\"mem_crc32\":%s,"
-			"\"converged\":%s,\"max_rounds\":%u,\"downtime_target_ms\":%u,"
-			"\"auto_converge\":%s,\"throttle_pct\":%u,\"bandwidth_cap_mbps\":%llu,"
-			"\"settings_changed\":%u,\"paused\":%s,\"guest\":\"%s\"}",
+	return snprintf(buf, n, "{\"status\":\"%s\",\"reason\":\"%s\",\"total_ms\":%s,"
+			"\"downtime_ms\":%s,\"bytes\":%s,\"rounds\":%s,\"pages\":%s,"
+			"\"pages_normal\":%s,\"pages_zero\":%s,\"pages_encrypted\":%s,"
+			"\"pages_compressed\":%s,\"compress\":%s,\"compression_ratio\":%s,"
+			"\"channels\":%s,\"sealed\":%s,"
+			"\"throughput_mbps\":%s,\"verified\":%s,\"mem_crc32\":%s,"
+			"\"converged\":%s,\"max_rounds\":%s,\"downtime_target_ms\":%s,"
+			"\"auto_converge\":%s,\"throttle_pct\":%s,\"bandwidth_cap_mbps\":%s,"
+			"\"settings_changed\":%s,\"paused\":%s,\"guest\":\"%s\"}",
 			r->unknown ? "unknown" : r->status ? "failed" : "completed", reason,
-			r->total_ns / 1e6,
-			r->downtime_ns / 1e6, (unsigned long long)r->bytes,
-			(unsigned long long)r->rounds, (unsigned long long)r->pages_total,
-			(unsigned long long)r->pages_normal, (unsigned long long)r->pages_zero,
-			(unsigned long long)r->pages_encrypted,
-			(unsigned long long)r->pages_deflated, r->compress ? "true" : "false", ratio,
-			r->channels, r->sealed ? "true" : "false",
-			r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0,
-			r->verified ? "true" : "false", crc,
-			r->status || r->unknown ? "null" : r->round_limit ? "false" : "true",
-			r->max_rounds, r->downtime_target_ms,
-			r->auto_converge ? "true" : "false", min(r->throttle_pct, 99u),
-			(unsigned long long)r->bandwidth_mbps, r->settings_changed,
-			r->paused ? "true" : "false", mig_result__where(r));
+			fig(r, RF(TOTAL_NS), "null", f[0], 32, "%.3f", r->total_ns / 1e6),
+			fig(r, RF(DOWNTIME_NS), "null", f[1], 32, "%.3f", r->downtime_ns / 1e6),
+			fig(r, RF(BYTES), "null", f[2], 32, "%llu", (unsigned long long)r->bytes),
+			fig(r, RF(ROUNDS), "null", f[3], 32, "%llu", (unsigned long long)r->rounds),
+			fig(r, RF(PAGES_TOTAL), "null", f[4], 32, "%llu",
+			    (unsigned long long)r->pages_total),
+			fig(r, RF(PAGES_NORMAL), "null", f[5], 32, "%llu",
+			    (unsigned long long)r->pages_normal),
+			fig(r, RF(PAGES_ZERO), "null", f[6], 32, "%llu",
+			    (unsigned long long)r->pages_zero),
+			fig(r, RF(PAGES_ENCRYPTED), "null", f[7], 32, "%llu",
+			    (unsigned long long)r->pages_encrypted),
+			fig(r, RF(PAGES_DEFLATED), "null", f[8], 32, "%llu",
+			    (unsigned long long)r->pages_deflated),
+			json_flag(r, MIG_RF_COMPRESS, r->compress), ratio,
+			fig(r, RF(CHANNELS), "null", f[9], 32, "%u", r->channels),
+			json_flag(r, MIG_RF_SEALED, r->sealed),
+			fig(r, RF(BYTES) | RF(TOTAL_NS), "null", f[10], 32, "%.1f",
+			    r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0),
+			json_flag(r, MIG_RF_VERIFIED, r->verified), crc,
+			r->status || r->unknown ? "null" :
+			json_flag(r, MIG_RF_ROUND_LIMIT, !r->round_limit),
+			fig(r, RF(MAX_ROUNDS), "null", f[11], 32, "%u", r->max_rounds),
+			fig(r, RF(DOWNTIME_TARGET_MS), "null", f[12], 32, "%u", r->downtime_target_ms),
+			json_flag(r, MIG_RF_AUTO_CONVERGE, r->auto_converge),
+			fig(r, RF(THROTTLE_PCT), "null", f[13], 32, "%u", min(r->throttle_pct, 99u)),
+			fig(r, RF(BANDWIDTH_MBPS), "null", f[14], 32, "%llu",
+			    (unsigned long long)r->bandwidth_mbps),
+			fig(r, RF(SETTINGS_CHANGED), "null", f[15], 32, "%u", r->settings_changed),
+			json_flag(r, MIG_RF_PAUSED, r->paused), mig_result__where(r));
 }

@@ -515,7 +515,25 @@ struct mig_result {
 	u32 throttle_pct;		/* the highest vCPU throttle auto-converge needed */
 	u64 bandwidth_mbps;		/* the cap at the end, 0 = none */
 	u32 settings_changed;		/* lkvm migrate --set requests applied */
+	/*
+	 * Bit MIG_RF_*: a field the VMM did not send (another lkvm build read
+	 * by mig_ipc__decode_result()): its figure is unknown, not 0.  Always
+	 * 0 in the VMM that ran the migration.
+	 */
+	u64 unreported;
 };
+
+/* The result's named fields, in the order of their table (control-fields.c). */
+enum mig_result_field {
+	MIG_RF_STATUS, MIG_RF_REASON, MIG_RF_TOTAL_NS, MIG_RF_DOWNTIME_NS, MIG_RF_BYTES,
+	MIG_RF_ROUNDS, MIG_RF_PAGES_NORMAL, MIG_RF_PAGES_ZERO, MIG_RF_PAGES_TOTAL,
+	MIG_RF_PAGES_ENCRYPTED, MIG_RF_PAGES_DEFLATED, MIG_RF_DEFLATE_IN, MIG_RF_DEFLATE_OUT,
+	MIG_RF_COMPRESS, MIG_RF_SEALED, MIG_RF_CHANNELS, MIG_RF_MEM_CRC, MIG_RF_VERIFIED,
+	MIG_RF_SOURCE_STOPPING, MIG_RF_PAUSED, MIG_RF_PAUSED_HERE, MIG_RF_UNKNOWN,
+	MIG_RF_ROUND_LIMIT, MIG_RF_MAX_ROUNDS, MIG_RF_DOWNTIME_TARGET_MS, MIG_RF_AUTO_CONVERGE,
+	MIG_RF_THROTTLE_PCT, MIG_RF_BANDWIDTH_MBPS, MIG_RF_SETTINGS_CHANGED, MIG_RF_NR
+};
+#define mig_result__reported(r, f)	(!((r)->unreported & 1ULL << (f)))
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *arg);
 

@@ -10,7 +10,8 @@ need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply
 	 set_zero_downtime set_converge_2 set_nothing set_old_client \
 	 status_empty status_flags status_nothing \
 	 vmm_survives stalled_client client_newer_vmm_ok client_newer_vmm_fail \
-	 client_garbled_ok client_garbled_fail client_old_vmm client_old_vmm_set
+	 client_garbled_ok client_garbled_fail client_old_vmm client_old_vmm_set \
+	 client_older_vmm_json client_older_vmm_text
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
 S=$LKVM_DIR/bad.sock
@@ -110,9 +111,10 @@ else fail stalled_client "ok=$ok took ${ms}ms"; fi
 # field cut short or of the wrong width: one warning, and the REPLY still
 # decides the exit code (a completed migration still ends in one JSON
 # object).  One warning for the progress reports, one for the result.  An
-# older one does not know the request at all (migrate or --set): one line
-# naming the binary it was started from (the fake's own, python), nothing
-# run.
+# older one without some figures of the result: those are unknown, not 0
+# (null in the JSON, "?" in the summary).  One older still does not know
+# the request at all (migrate or --set): one line naming the binary it was
+# started from (the fake's own, python), nothing run.
 fake_vmm() {	# fake_vmm NAME MODE STATUS TEXT: answer one MIGRATE, then exit
 	python3 - "$@" <<'PY'
 import fcntl, os, socket, struct, sys
@@ -135,10 +137,12 @@ if mode == "old":
 	msg(0x8000, struct.pack('<iI', -95, 0) + b"unknown request type 0x%x" % typ)
 else:
 	assert typ == 0x14 and req.startswith(b"\x02to"), (typ, req)
+	older = mode == "older"			# a build without 'bytes' and 'rounds'
 	prog = f("round", "I", 2) + f("percent", "d", 50.0) + f("quantum_pages", "Q", 7) + \
 	       f("remaining_pages", "Q", 1234)
 	res = f("status", "i", st) + f("reason", "", txt if st else b"") + \
-	      f("future_figure", "", b"\x00" * 300) + f("rounds", "Q", 3) + f("bytes", "Q", 5000000) + \
+	      (f("downtime_ns", "Q", 1500000) + f("pages_total", "Q", 100) if older else
+	       f("future_figure", "", b"\x00" * 300) + f("rounds", "Q", 3) + f("bytes", "Q", 5000000)) + \
 	      f("total_ns", "Q", 2000000000) + f("channels", "I", 2)
 	if mode == "garbled":
 		prog = prog[:-3]			# the last value cut short
@@ -197,6 +201,19 @@ if [ $rc -eq 1 ] && [ -n "$exe" ] && [ "$(wc -l <$T_TMP/ov.err)" = 1 ] && grep -
    [ ! -s $T_TMP/ov.out ]; then
 	pass client_old_vmm_set
 else fail client_old_vmm_set "rc=$rc exe=$exe out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
+# The same keys as ever, the unreported figures (and what is computed from
+# them) null, the reported ones as sent.
+other_build older-json older 0 migrated --to 127.0.0.1:1 --json --quiet; rc=$?
+keys='status reason total_ms downtime_ms bytes rounds pages pages_normal pages_zero pages_encrypted pages_compressed compress compression_ratio channels sealed throughput_mbps verified mem_crc32 converged max_rounds downtime_target_ms auto_converge throttle_pct bandwidth_cap_mbps settings_changed paused guest'
+if [ $rc -eq 0 ] && ! grep -q warning $T_TMP/ov.err &&
+   json_is "list(d) == '$keys'.split() and d['bytes'] is None and d['rounds'] is None and d['throughput_mbps'] is None and d['pages_zero'] is None and d['converged'] is None and d['total_ms'] == 2000 and d['downtime_ms'] == 1.5 and d['pages'] == 100 and d['channels'] == 2 and d['status'] == 'completed'"; then
+	pass client_older_vmm_json
+else fail client_older_vmm_json "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
+other_build older-text older 0 migrated --to 127.0.0.1:1 --quiet; rc=$?
+want="migration done: total 2.000 s, downtime 1.5 ms, ? MB sent (? MB/s), ? rounds, 100 pages (? normal, ? zero, ? encrypted), 2 channels"
+if [ $rc -eq 0 ] && grep -qxF "$want" $T_TMP/ov.err; then
+	pass client_older_vmm_text
+else fail client_older_vmm_text "rc=$rc err: $(cat $T_TMP/ov.err)"; fi
 
 $LKVM stop --name bad >/dev/null
 t_done

@@ -2,7 +2,8 @@
  * Named fields (ipc-fields.c) and the migrate request, progress, result
  * and --set tables (migration/control-fields.c): round trips, the exact
  * bytes of a request (the format other builds read), every malformed input
- * a client or a VMM of another build could send.
+ * a client or a VMM of another build could send, and a result's figures
+ * that a VMM of another build did not report (unknown, not 0).
  */
 #include <math.h>
 
@@ -215,6 +216,51 @@ static void test_set_malformed(void)
 	CHECK_EQ(set(k, &s), -EINVAL);
 }
 
+/*
+ * A result from a build that does not send some fields: those figures are
+ * unknown (null in JSON, "?" in the text), the others as sent, the JSON
+ * keys the same.
+ */
+static void test_result_unreported(void)
+{
+	const u64 total = 2000000000, pages = 100;
+	const u32 chans = 2;
+	const s32 st = 0;
+	struct mig_result r;
+	char out[MIG_RESULT_TEXT_SIZE];
+	size_t k;
+
+	k = fld(buf, "status", &st, 4);
+	k += fld(buf + k, "total_ns", &total, 8);
+	k += fld(buf + k, "pages_total", &pages, 8);
+	k += fld(buf + k, "channels", &chans, 4);
+	REQUIRE(mig_ipc__decode_result(buf, k, &r, why, sizeof(why)) == 0);
+	CHECK(mig_result__reported(&r, MIG_RF_TOTAL_NS) && mig_result__reported(&r, MIG_RF_STATUS));
+	CHECK(!mig_result__reported(&r, MIG_RF_BYTES) && !mig_result__reported(&r, MIG_RF_ROUNDS));
+	CHECK(!mig_result__reported(&r, MIG_RF_SETTINGS_CHANGED));
+	CHECK(!(r.unreported >> MIG_RF_NR));
+	mig_result__json(&r, out, sizeof(out));
+	CHECK(strstr(out, "\"total_ms\":2000.000,\"downtime_ms\":null,\"bytes\":null,"
+		      "\"rounds\":null,\"pages\":100,\"pages_normal\":null,") != NULL);
+	CHECK(strstr(out, "\"compress\":null,\"compression_ratio\":null,\"channels\":2,"
+		      "\"sealed\":null,\"throughput_mbps\":null,\"verified\":null,"
+		      "\"mem_crc32\":null,\"converged\":null,\"max_rounds\":null,") != NULL);
+	CHECK(strstr(out, "\"settings_changed\":null,\"paused\":null,\"guest\":\"destination\"}"));
+	mig_result__text(&r, out, sizeof(out));
+	CHECK(!strcmp(out, "migration done: total 2.000 s, downtime ? ms, ? MB sent (? MB/s), "
+		      "? rounds, 100 pages (? normal, ? zero, ? encrypted), 2 channels"));
+	/* Every field sent (as this build's VMM does): nothing unknown, 0 is 0. */
+	memset(&r, 0, sizeof(r));
+	k = mig_ipc__encode_result(&r, buf, sizeof(buf));
+	REQUIRE(mig_ipc__decode_result(buf, k, &r, why, sizeof(why)) == 0);
+	CHECK_EQ(r.unreported, 0);
+	mig_result__json(&r, out, sizeof(out));
+	CHECK(!strstr(out, "null,") || strstr(out, "\"compression_ratio\":null,"));
+	CHECK(strstr(out, "\"bytes\":0,\"rounds\":0,") != NULL);
+	mig_result__text(&r, out, sizeof(out));
+	CHECK(!strchr(out, '?'));
+}
+
 static void test_short_header(void)
 {
 	struct mig_ipc_req r;
@@ -409,6 +455,7 @@ TEST_MAIN_BEGIN("test-ipc-fields")
 	RUN(test_result_roundtrip);
 	RUN(test_set_roundtrip);
 	RUN(test_set_malformed);
+	RUN(test_result_unreported);
 	RUN(test_short_header);
 	RUN(test_len_past_end);
 	RUN(test_duplicate);
