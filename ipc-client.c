@@ -213,6 +213,8 @@ int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 				n = min(n, msg_len - 1);
 				memcpy(msg, (char *)buf + sizeof(r), n);
 				msg[n] = 0;
+				/* Printed by the caller: the sender may be any process of the user. */
+				str_for_terminal(msg, n, false);
 			}
 			/* A status must be 0 or a plausible -errno. */
 			ret = r.status > 0 || r.status < -4095 ? -EBADMSG : r.status;
@@ -399,11 +401,24 @@ int ipc__simple_request(const char *name, u32 type, const char *done_verb)
 	return c.failed ? 1 : 0;
 }
 
+/* The VMM's text (--status, debug) as lines, without what a terminal would obey. */
 static int print_data(u32 type, const void *p, u32 len, void *arg)
 {
-	if (type == IPC_MSG_DATA && fwrite(p, 1, len, stdout) != len)
-		return -EIO;
-	return 0;
+	char *text;
+	int ret = 0;
+
+	if (type != IPC_MSG_DATA)
+		return 0;
+	text = malloc((size_t)len + 1);
+	if (!text)
+		return -ENOMEM;
+	memcpy(text, p, len);
+	text[len] = 0;
+	str_for_terminal(text, len, true);
+	if (fwrite(text, 1, len, stdout) != len)
+		ret = -EIO;
+	free(text);
+	return ret;
 }
 
 int ipc__print_request(const char *name, u32 type, u32 flags, char *why, size_t why_len)

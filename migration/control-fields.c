@@ -164,6 +164,11 @@ int mig_ipc__encode_result(const struct mig_result *r, u8 *buf, size_t n)
 			    buf, n);
 }
 
+/*
+ * Only `lkvm migrate` reads a result, to print it: the reason (the only
+ * text) comes out fit for a terminal, whatever process answered on the
+ * instance's socket.
+ */
 int mig_ipc__decode_result(const void *p, size_t len, struct mig_result *r, char *why, size_t n)
 {
 	u64 seen = 0;
@@ -173,6 +178,8 @@ int mig_ipc__decode_result(const void *p, size_t len, struct mig_result *r, char
 	ret = ipcf__decode(result_fields, ARRAY_SIZE(result_fields), 0, p, len, r, &seen, why, n,
 			   NULL);
 	r->unreported = ~seen & ALL(result_fields);
+	if (!ret)
+		str_for_terminal(r->reason, strlen(r->reason), false);
 	return ret;
 }
 

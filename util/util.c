@@ -290,6 +290,68 @@ bool ratelimit__allow(struct ratelimit *rl, u32 *dropped)
 	return ok;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one. */
+int utf8_len(const unsigned char *p)
+{
+	int n, i;
+	unsigned int cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* No overlong forms, surrogates or code points past U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * Text from another process (a VMM's reply or reason: any process of the
+ * user can answer on an instance's socket) made harmless for a terminal:
+ * control characters (C0, DEL, and C1 as UTF-8 or as bare bytes) and bytes
+ * that are not UTF-8 become '?', so an escape sequence cannot move the
+ * cursor, retitle the window or rewrite what was printed before.  lines:
+ * newlines and tabs stay (multi-line text).  In place, the length kept;
+ * s[len] must be a NUL (a character is never read past it), and a NUL
+ * before it becomes '?' too.
+ */
+void str_for_terminal(char *s, size_t len, bool lines)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t i = 0;
+	int n;
+
+	while (i < len) {
+		n = p[i] ? utf8_len(p + i) : 1;
+		if (n == 1 && (p[i] >= 0x20 ? p[i] != 0x7f :
+			       lines && (p[i] == '\n' || p[i] == '\t'))) {
+			i++;
+			continue;
+		}
+		/* U+0080-U+009F: C2 80 - C2 9F. */
+		if (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)
+			n = 0;
+		if (n > 1) {
+			i += n;
+			continue;
+		}
+		p[i++] = '?';		/* and the rest of a bad sequence in later steps */
+	}
+}
+
 size_t str_cut_mark(char *buf, size_t n)
 {
 	const size_t m = sizeof(STR_CUT_MARK) - 1;

@@ -108,6 +108,10 @@ bool ratelimit__allow(struct ratelimit *rl, u32 *dropped);
 size_t str_cut_mark(char *buf, size_t n);
 size_t snprintf_cut(char *buf, size_t n, const char *fmt, ...) __printf(3, 4);
 size_t vsnprintf_cut(char *buf, size_t n, const char *fmt, va_list ap) __printf(3, 0);
+/* Length of the valid UTF-8 sequence at p (1-4; 0: not one; stops at a NUL). */
+int utf8_len(const unsigned char *p);
+/* Another process's text made safe to print: see util/util.c. */
+void str_for_terminal(char *s, size_t len, bool lines);
 /* *ts += ms, normalised (deadlines for the *_timedwait/_timedjoin calls). */
 void timespec_add_ms(struct timespec *ts, u64 ms);
 

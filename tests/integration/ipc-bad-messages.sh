@@ -11,7 +11,7 @@ need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply
 	 status_empty status_flags status_nothing \
 	 vmm_survives stalled_client client_newer_vmm_ok client_newer_vmm_fail \
 	 client_garbled_ok client_garbled_fail client_old_vmm client_old_vmm_set \
-	 client_older_vmm_json client_older_vmm_text
+	 client_older_vmm_json client_older_vmm_text client_escapes status_escapes
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
 S=$LKVM_DIR/bad.sock
@@ -135,6 +135,10 @@ def f(n, fmt, v):
 	return bytes([len(n)]) + n.encode() + struct.pack('<H', len(val)) + val
 if mode == "old":
 	msg(0x8000, struct.pack('<iI', -95, 0) + b"unknown request type 0x%x" % typ)
+elif mode == "status":			# lkvm migrate --status: text, then the REPLY
+	assert typ == 0x12, typ
+	msg(0x8001, txt + b"\n")
+	msg(0x8000, struct.pack('<iI', 0, 0))
 else:
 	assert typ == 0x14 and req.startswith(b"\x02to"), (typ, req)
 	older = mode == "older"			# a build without 'bytes' and 'rounds'
@@ -214,6 +218,23 @@ want="migration done: total 2.000 s, downtime 1.5 ms, ? MB sent (? MB/s), ? roun
 if [ $rc -eq 0 ] && grep -qxF "$want" $T_TMP/ov.err; then
 	pass client_older_vmm_text
 else fail client_older_vmm_text "rc=$rc err: $(cat $T_TMP/ov.err)"; fi
+
+# A hostile same-uid process posing as a VMM: the reason and the status
+# text it sends reach the user's terminal without their escape sequences
+# (an OSC retitling the window, a CSI clearing the screen), as '?'.
+evil=$'\e]0;owned\a\e[2Jgone \xc2\x9b31m'
+other_build evil-fail newer -5 "$evil"; rc=$?
+if [ $rc -eq 1 ] && ! grep -q $'[\e\a]' $T_TMP/ov.err && ! grep -q $'\xc2\x9b' $T_TMP/ov.err &&
+   grep -qF 'migration failed: ?]0;owned??[2Jgone ??31m' $T_TMP/ov.err; then
+	pass client_escapes
+else fail client_escapes "rc=$rc err: $(cat -v $T_TMP/ov.err)"; fi
+fake_vmm evil-status status 0 "$evil" >$T_TMP/fake-evil-status.ready &
+T_PIDS+=($!)
+wait_for 10 grep -q ready $T_TMP/fake-evil-status.ready
+$LKVM migrate --status --name evil-status >$T_TMP/ov.out 2>$T_TMP/ov.err; rc=$?
+if [ $rc -eq 0 ] && [ "$(cat $T_TMP/ov.out)" = '?]0;owned??[2Jgone ??31m' ]; then
+	pass status_escapes
+else fail status_escapes "rc=$rc out: $(cat -v $T_TMP/ov.out) err: $(cat -v $T_TMP/ov.err)"; fi
 
 $LKVM stop --name bad >/dev/null
 t_done

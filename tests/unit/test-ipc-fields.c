@@ -448,6 +448,46 @@ static void test_not_finite(void)
 	}
 }
 
+/*
+ * A result's reason is printed to the user's terminal, and any process of
+ * the user can answer on an instance's socket: no escape sequence gets
+ * through (an OSC retitling the window, a CSI clearing the screen), UTF-8
+ * does.
+ */
+static void test_reason_for_terminal(void)
+{
+	static const char evil[] = "\x1b]0;pwned\x07\x1b[2J\r\b\x7f" "caf\xc3\xa9 \xc2\x9b" "31m\x9b";
+	struct mig_result res;
+	const s32 st = -EIO;
+	size_t k = fld(buf, "status", &st, 4);
+
+	k += fld(buf + k, "reason", evil, sizeof(evil) - 1);
+	CHECK_EQ(mig_ipc__decode_result(buf, k, &res, why, sizeof(why)), 0);
+	CHECK_EQ(strlen(res.reason), sizeof(evil) - 1);
+	CHECK(!strcmp(res.reason, "?]0;pwned??[2J???caf\xc3\xa9 ??31m?"));
+}
+
+static void test_str_for_terminal(void)
+{
+	char s[64];
+
+	/* Lines: newline and tab stay, the rest of C0 does not. */
+	memcpy(s, "a\nb\tc\rd\x1b", 9);
+	str_for_terminal(s, 8, true);
+	CHECK(!strcmp(s, "a\nb\tc?d?"));
+	memcpy(s, "a\nb\tc", 6);
+	str_for_terminal(s, 5, false);
+	CHECK(!strcmp(s, "a?b?c"));
+	/* A NUL inside len, bad and overlong UTF-8, a character cut by the NUL at len. */
+	memcpy(s, "x\0y\xff\xc0\xaf\xe2\x82", 9);
+	str_for_terminal(s, 8, false);
+	CHECK(!memcmp(s, "x?y?????", 9));
+	/* Three- and four-byte characters and U+00A0 stay. */
+	memcpy(s, "\xe2\x82\xac\xf0\x9f\x98\x80\xc2\xa0", 10);
+	str_for_terminal(s, 9, false);
+	CHECK(!strcmp(s, "\xe2\x82\xac\xf0\x9f\x98\x80\xc2\xa0"));
+}
+
 TEST_MAIN_BEGIN("test-ipc-fields")
 	RUN(test_request_roundtrip);
 	RUN(test_request_bytes);
@@ -465,4 +505,6 @@ TEST_MAIN_BEGIN("test-ipc-fields")
 	RUN(test_range);
 	RUN(test_strings);
 	RUN(test_not_finite);
+	RUN(test_reason_for_terminal);
+	RUN(test_str_for_terminal);
 TEST_MAIN_END()

@@ -1172,6 +1172,25 @@ static void cleanup(void)
 		fprintf(stderr, "cannot remove %s\n", tmpdir);
 }
 
+/*
+ * A same-uid process answering on an instance's socket (a fake VMM): the
+ * REPLY's text, which every client prints, keeps no escape sequence.
+ */
+static void test_reply_for_terminal(void)
+{
+	int sv[2];
+	char msg[256];
+
+	REQUIRE_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	/* The answer is queued before the request: the client reads it all the same. */
+	CHECK_EQ(ipc__reply(sv[1], -EIO, "\x1b]0;owned\x07\x1b[2Jgone\r\n\xc3\xa9"), 0);
+	CHECK_EQ(ipc__request(sv[0], IPC_MSG_PAUSE, NULL, 0, 0, NULL, NULL, msg, sizeof(msg)),
+		 -EIO);
+	CHECK(!strcmp(msg, "?]0;owned??[2Jgone??\xc3\xa9"));
+	close(sv[0]);
+	close(sv[1]);
+}
+
 TEST_MAIN_BEGIN("test-ipc")
 	signal(SIGPIPE, SIG_IGN);
 	ipc_timeout_ms = 400;		/* timeouts are under test, not the clock */
@@ -1194,5 +1213,6 @@ TEST_MAIN_BEGIN("test-ipc")
 	RUN(test_full_queue);
 	RUN(test_peer_uid);
 	RUN(test_caps_drop);
+	RUN(test_reply_for_terminal);
 	cleanup();
 TEST_MAIN_END()
