@@ -69,6 +69,8 @@ int ipcf__encode(const struct ipcf *t, int nr, u64 mask, const void *obj, u8 *bu
 	size_t k = 0;
 	int i;
 
+	if (nr < 0 || nr > IPCF_MAX_FIELDS)	/* bit i of mask is t[i] */
+		return -EINVAL;
 	for (i = 0; i < nr; i++) {
 		size_t nl = strlen(t[i].name), vl;
 		const u8 *v;
@@ -117,12 +119,13 @@ static int store(const struct ipcf *f, const u8 *v, size_t vl, u8 *m, char *why,
 {
 	size_t want = f->type == IPCF_U32 || f->type == IPCF_S32 ? 4 :
 		      f->type == IPCF_U64 || f->type == IPCF_F64 ? 8 :
-		      f->type == IPCF_BOOL ? 1 : f->type == IPCF_BYTES ? f->size : 0;
+		      f->type == IPCF_BOOL ? 1 : f->size;
 	u64 x;
 	u32 u;
 	double d;
 
-	if (want && vl != want) {
+	/* Every type but a string has one width (a 0-byte BYTES member too: no room). */
+	if (f->type != IPCF_STR && vl != want) {
 		snprintf(why, n, "field '%s' is %zu bytes: %s of %zu bytes", f->name, vl,
 			 type_name(f->type), want);
 		return -EINVAL;
@@ -191,8 +194,10 @@ int ipcf__decode(const struct ipcf *t, int nr, int flags, const void *p, size_t 
 	u64 got = 0;
 	int i, idx = 0, ret;
 
-	if (nr < 0 || nr > IPCF_MAX_FIELDS)
+	if (nr < 0 || nr > IPCF_MAX_FIELDS) {	/* a caller's bug, but why is printed */
+		snprintf(why, why_len, "a table of %d fields, not 0-%d", nr, IPCF_MAX_FIELDS);
 		return -EINVAL;
+	}
 	for (; k < len; idx++) {
 		/* The header: name length, name, value length; each inside len. */
 		nl = b[k];

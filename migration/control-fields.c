@@ -103,6 +103,11 @@ static const struct ipcf set_fields[] = {
 #undef T
 _Static_assert(MIG_SET_ALL == (1u << ARRAY_SIZE(set_fields)) - 1, "MIG_SET_* and the table");
 
+/* Bit i of a mask is row i: no table may outgrow it. */
+_Static_assert(ARRAY_SIZE(req_fields) <= IPCF_MAX_FIELDS, "request fields past the mask");
+_Static_assert(ARRAY_SIZE(progress_fields) <= IPCF_MAX_FIELDS, "progress fields past the mask");
+_Static_assert(ARRAY_SIZE(result_fields) <= IPCF_MAX_FIELDS, "result fields past the mask");
+
 #define ALL(t)	(~0ULL >> (64 - ARRAY_SIZE(t)))
 
 /* Only what was asked for: an absent field is the VMM's default. */

@@ -60,7 +60,8 @@ struct ipcf {
 
 /*
  * Append the fields of t[] whose bit is set in mask (bit i: t[i]) from obj
- * to buf.  Returns the bytes written, or -EMSGSIZE if they do not fit in n.
+ * to buf.  Returns the bytes written, -EMSGSIZE if they do not fit in n,
+ * or -EINVAL for a table of more than IPCF_MAX_FIELDS.
  */
 int ipcf__encode(const struct ipcf *t, int nr, u64 mask, const void *obj, u8 *buf, size_t n);
 

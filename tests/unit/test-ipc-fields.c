@@ -488,6 +488,41 @@ static void test_str_for_terminal(void)
 	CHECK(!strcmp(s, "\xe2\x82\xac\xf0\x9f\x98\x80\xc2\xa0"));
 }
 
+/*
+ * What a table could get wrong: a BYTES member of no bytes takes no value
+ * (its width is checked like every other type's, not skipped), and a table
+ * past the 64-bit seen mask is refused with a reason, not half-read.
+ */
+struct tiny {
+	u8 before[4];
+	u32 n;
+};
+
+static void test_table_limits(void)
+{
+	static struct ipcf t[IPCF_MAX_FIELDS + 1];
+	struct tiny obj = { { 0 }, 0x11223344 };
+	u64 seen = 0;
+	int k;
+
+	t[0] = (struct ipcf){ .name = "blob", .type = IPCF_BYTES, .off = offsetof(struct tiny, before) + 4,
+			      .size = 0 };
+	k = fld(buf, "blob", "xyzw", 4);
+	why[0] = 0;
+	CHECK_EQ(ipcf__decode(t, 1, 0, buf, k, &obj, &seen, why, sizeof(why), NULL), -EINVAL);
+	CHECK(strstr(why, "'blob' is 4 bytes"));
+	CHECK_EQ(obj.n, 0x11223344);		/* the member after it untouched */
+	CHECK_EQ(ipcf__decode(t, 1, 0, buf, fld(buf, "blob", "", 0), &obj, &seen, why,
+			      sizeof(why), NULL), 0);
+	CHECK_EQ(seen, 1);
+
+	why[0] = 0;
+	CHECK_EQ(ipcf__decode(t, IPCF_MAX_FIELDS + 1, 0, buf, 0, &obj, NULL, why, sizeof(why),
+			      NULL), -EINVAL);
+	CHECK(strstr(why, "65 fields"));
+	CHECK_EQ(ipcf__encode(t, IPCF_MAX_FIELDS + 1, ~0ULL, &obj, buf, sizeof(buf)), -EINVAL);
+}
+
 TEST_MAIN_BEGIN("test-ipc-fields")
 	RUN(test_request_roundtrip);
 	RUN(test_request_bytes);
@@ -507,4 +542,5 @@ TEST_MAIN_BEGIN("test-ipc-fields")
 	RUN(test_not_finite);
 	RUN(test_reason_for_terminal);
 	RUN(test_str_for_terminal);
+	RUN(test_table_limits);
 TEST_MAIN_END()
