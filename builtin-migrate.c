@@ -140,6 +140,7 @@ static void old_vmm_why(const char *name, const char *what, char *why, size_t n)
 		return;
 	}
 	exe[k] = 0;
+	str_for_terminal(exe, k, false);	/* a file name the other process chose */
 	if (k > 10 && !strcmp(exe + k - 10, " (deleted)"))
 		snprintf(why, n, "%s: its VMM (pid %u) was started by an older lkvm (%s) that does "
 			 "not take this lkvm's %s request: run '%s %s' with the same "

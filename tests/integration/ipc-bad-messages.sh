@@ -11,7 +11,7 @@ need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply
 	 status_empty status_flags status_nothing \
 	 vmm_survives stalled_client client_newer_vmm_ok client_newer_vmm_fail \
 	 client_garbled_ok client_garbled_fail client_old_vmm client_old_vmm_set \
-	 client_older_vmm_json client_older_vmm_text client_escapes status_escapes
+	 client_older_vmm_json client_older_vmm_text client_escapes status_escapes old_vmm_escapes
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
 S=$LKVM_DIR/bad.sock
@@ -115,8 +115,8 @@ else fail stalled_client "ok=$ok took ${ms}ms"; fi
 # (null in the JSON, "?" in the summary).  One older still does not know
 # the request at all (migrate or --set): one line naming the binary it was
 # started from (the fake's own, python), nothing run.
-fake_vmm() {	# fake_vmm NAME MODE STATUS TEXT: answer one MIGRATE, then exit
-	python3 - "$@" <<'PY'
+fake_vmm() {	# fake_vmm NAME MODE STATUS TEXT: answer one MIGRATE, then exit ($PY: the python)
+	"${PY:-python3}" - "$@" <<'PY'
 import fcntl, os, socket, struct, sys
 d = os.environ["LKVM_DIR"]
 name, mode, st, txt = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
@@ -235,6 +235,14 @@ $LKVM migrate --status --name evil-status >$T_TMP/ov.out 2>$T_TMP/ov.err; rc=$?
 if [ $rc -eq 0 ] && [ "$(cat $T_TMP/ov.out)" = '?]0;owned??[2Jgone ??31m' ]; then
 	pass status_escapes
 else fail status_escapes "rc=$rc out: $(cat -v $T_TMP/ov.out) err: $(cat -v $T_TMP/ov.err)"; fi
+# An "older VMM" whose binary's name carries an escape sequence: named as '?'.
+PY="$T_TMP/py"$'\e[2J'
+cp "$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')" "$PY"
+other_build old-evil old 0 ""; rc=$?
+unset PY
+if [ $rc -eq 1 ] && ! grep -q $'\e' $T_TMP/ov.err && grep -qF "$T_TMP/py?[2J migrate" $T_TMP/ov.err; then
+	pass old_vmm_escapes
+else fail old_vmm_escapes "rc=$rc err: $(cat -v $T_TMP/ov.err)"; fi
 
 $LKVM stop --name bad >/dev/null
 t_done
