@@ -223,7 +223,7 @@ else fail client_older_vmm_text "rc=$rc err: $(cat $T_TMP/ov.err)"; fi
 # text it sends reach the user's terminal without their escape sequences
 # (an OSC retitling the window, a CSI clearing the screen), as '?'.
 evil=$'\e]0;owned\a\e[2Jgone \xc2\x9b31m'
-other_build evil-fail newer -5 "$evil"; rc=$?
+other_build evil-fail newer -5 "$evil" --to 127.0.0.1:1; rc=$?
 if [ $rc -eq 1 ] && ! grep -q $'[\e\a]' $T_TMP/ov.err && ! grep -q $'\xc2\x9b' $T_TMP/ov.err &&
    grep -qF 'migration failed: ?]0;owned??[2Jgone ??31m' $T_TMP/ov.err; then
 	pass client_escapes
@@ -238,7 +238,7 @@ else fail status_escapes "rc=$rc out: $(cat -v $T_TMP/ov.out) err: $(cat -v $T_T
 # An "older VMM" whose binary's name carries an escape sequence: named as '?'.
 PY="$T_TMP/py"$'\e[2J'
 cp "$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')" "$PY"
-other_build old-evil old 0 ""; rc=$?
+other_build old-evil old 0 "" --to 127.0.0.1:1; rc=$?
 unset PY
 if [ $rc -eq 1 ] && ! grep -q $'\e' $T_TMP/ov.err && grep -qF "$T_TMP/py?[2J migrate" $T_TMP/ov.err; then
 	pass old_vmm_escapes
