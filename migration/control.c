@@ -88,72 +88,60 @@ static int refuse_request(int fd, const char *what, int err, const char *why,
 	return IPC_REPLIED;
 }
 
-static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
+/* A request that decoded; migrate_cmd() wipes it after, whatever the way out. */
+static int migrate_req(struct kvm *kvm, int fd, struct mig_ipc_req *req)
 {
-	char why[256], unknown[IPCF_NAME_MAX + 1];
 	u8 wire[MIG_IPC_MSG_MAX];
-	struct mig_ipc_req req;
 	struct mig_params p;
 	struct mig_result res;
 	struct prog_ctx ctx = { fd };
 	char line[512];
 	int ret, n;
 
-	ret = mig_ipc__decode_req(payload, len, &req, why, sizeof(why), unknown);
-	if (ret) {
-		explicit_bzero(&req, sizeof(req));
-		return refuse_request(fd, "migrate", ret, why, unknown);
-	}
 	/* A stop in progress tears the machine down under the engine's feet. */
-	if (kvm__stopping(kvm)) {
-		explicit_bzero(&req, sizeof(req));
+	if (kvm__stopping(kvm))
 		return -ESHUTDOWN;
-	}
 	/* Only an SEV guest says when it is ready to move: not silently ignored. */
-	if (req.wait_ready_s && kvm->cfg.sev_mode == SEV_MODE_NONE) {
-		explicit_bzero(&req, sizeof(req));
+	if (req->wait_ready_s && kvm->cfg.sev_mode == SEV_MODE_NONE)
 		return ipc__reply(fd, -EINVAL, "--wait-ready applies to SEV guests only") ?:
 		       IPC_REPLIED;
-	}
 
 	if (kvm_ipc__outcome_unknown()) {
-		explicit_bzero(&req, sizeof(req));
 		ipc__reply(fd, -EBUSY, "%s", IPC_UNKNOWN_MSG);
 		return IPC_REPLIED;
 	}
 	pthread_mutex_lock(&busy_lock);
 	if (busy) {
 		pthread_mutex_unlock(&busy_lock);
-		explicit_bzero(&req, sizeof(req));
 		ipc__reply(fd, -EBUSY, "a migration is already in progress");
 		return IPC_REPLIED;
 	}
 	busy = true;
 	handling = true;
 	answering++;
-	snprintf(st.to, sizeof(st.to), "%s", req.to);
+	snprintf(st.to, sizeof(st.to), "%s", req->to);
 	st.t0_ns = now_ns();
 	st.have_prog = false;
 	pthread_mutex_unlock(&busy_lock);
 
 	mig_params__defaults(&p);
-	p.to = req.to;
-	if (req.downtime_ms)
-		p.downtime_ms = req.downtime_ms;
-	if (req.channels)
-		p.channels = req.channels;
-	if (req.max_rounds)
-		p.max_rounds = req.max_rounds;
-	p.bandwidth_mbps = req.bandwidth_mbps;
-	p.verify = req.verify;
-	p.auto_converge = req.auto_converge;
-	p.compress = req.compress;
-	p.wait_ready_ms = req.wait_ready_s * 1000;
-	p.keyed = req.keyed;
-	if (!req.channels)
+	p.to = req->to;
+	if (req->downtime_ms)
+		p.downtime_ms = req->downtime_ms;
+	if (req->channels)
+		p.channels = req->channels;
+	if (req->max_rounds)
+		p.max_rounds = req->max_rounds;
+	p.bandwidth_mbps = req->bandwidth_mbps;
+	p.verify = req->verify;
+	p.auto_converge = req->auto_converge;
+	p.compress = req->compress;
+	p.wait_ready_ms = req->wait_ready_s * 1000;
+	p.keyed = req->keyed;
+	if (!req->channels)
 		p.channels = mig__default_channels(p.keyed);
-	memcpy(p.key, req.key, sizeof(p.key));
-	explicit_bzero(req.key, sizeof(req.key));
+	memcpy(p.key, req->key, sizeof(p.key));
+	explicit_bzero(req->key, sizeof(req->key));	/* one copy, for as long as it runs */
 
 	pr_info("migration to %s started", p.to);
 	ret = migration__send(kvm, &p, send_progress, &ctx, &res);
@@ -183,7 +171,7 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 		static char reason[300];
 
 		/* The vCPUs are still parked: they leave without running again. */
-		snprintf(reason, sizeof(reason), "guest migrated to %s", req.to);
+		snprintf(reason, sizeof(reason), "guest migrated to %s", req->to);
 		kvm__request_stop(kvm, 0, reason);
 	}
 	pthread_mutex_lock(&busy_lock);
@@ -191,6 +179,21 @@ static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 	pthread_cond_broadcast(&replied);
 	pthread_mutex_unlock(&busy_lock);
 	return IPC_REPLIED;
+}
+
+static int migrate_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
+{
+	char why[256], unknown[IPCF_NAME_MAX + 1];
+	struct mig_ipc_req req;
+	int ret;
+
+	ret = mig_ipc__decode_req(payload, len, &req, why, sizeof(why), unknown);
+	if (ret)
+		ret = refuse_request(fd, "migrate", ret, why, unknown);
+	else
+		ret = migrate_req(kvm, fd, &req);
+	explicit_bzero(&req, sizeof(req));	/* a part-decoded one too */
+	return ret;
 }
 
 ipc_guest_handler(IPC_MSG_MIGRATE, migrate_cmd);
