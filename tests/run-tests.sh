@@ -62,11 +62,45 @@ for t in "$O"/tests/unit/test-* "$O"/san/tests/unit/test-*; do
 	run_one "${t#$O/}" "$t"
 done
 
+fuzz_scripts=()
 for t in tests/integration/*.sh; do
 	[ -f "$t" ] || continue
 	[[ "$t" =~ $pattern ]] || continue
+	case "$t" in *fuzz*) fuzz_scripts+=("$t"); continue;; esac
 	run_one "$t" bash "$t"
 done
+
+# The fuzz scripts each give libFuzzer a fixed time (max_total_time) and
+# keep one core busy for it: run two at once, a lane per core, and their
+# wall time halves while every fuzzer still gets the same CPU time.  Each
+# lane takes the next script nobody has claimed (mkdir is atomic), so the
+# lanes stay even whatever the scripts' lengths; a lane prints its lines
+# when it ends, so lines are grouped by lane, not in file order.
+fuzz_lane() {		# $1 = lane number; prints its lines, then "counts p f s"
+	local i
+	passed=0 failed=0 skipped=0 failures=()
+	for i in "${!fuzz_scripts[@]}"; do
+		mkdir "$logdir/claim.$i" 2>/dev/null || continue
+		run_one "${fuzz_scripts[$i]}" bash "${fuzz_scripts[$i]}"
+	done
+	echo "counts $passed $failed $skipped ${failures[*]}"
+}
+if [ ${#fuzz_scripts[@]} -ne 0 ]; then
+	lanes=${FUZZ_LANES:-2}
+	for ((l = 1; l <= lanes; l++)); do
+		fuzz_lane "$l" >"$logdir/lane.$l" 2>&1 &
+	done
+	wait
+	for ((l = 1; l <= lanes; l++)); do
+		grep -v '^counts ' "$logdir/lane.$l"
+		read -r _ p f s names < <(grep '^counts ' "$logdir/lane.$l") || {
+			echo "FAIL: fuzz lane $l: ended without its counts"
+			p=0 f=1 s=0 names="fuzz-lane-$l"
+		}
+		passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+		[ -n "$names" ] && failures+=($names)
+	done
+fi
 
 # The migration and control-socket tests again, against the whole VMM built
 # with ASan/UBSan (make builds it for make check): a use-after-free in a
