@@ -34,21 +34,26 @@ static const struct ipcf req_fields[] = {
 };
 #undef R
 
-/* The names of `lkvm migrate --json`'s progress lines. */
+/*
+ * The names of `lkvm migrate --json`'s progress lines.  Indexed by enum
+ * mig_progress_field: its bits are mig_progress.unreported's.
+ */
 #define P struct mig_progress
 static const struct ipcf progress_fields[] = {
-	{ IPCF_U32_ROW(P, round, "round") },
-	{ IPCF_BOOL_ROW(P, final, "final") },
-	{ IPCF_F64_ROW(P, percent, "percent") },
-	{ IPCF_F64_ROW(P, mbps, "mbps") },
-	{ IPCF_U64_ROW(P, dirty_pages_per_s, "dirty_pages_per_s") },
-	{ IPCF_U64_ROW(P, remaining_pages, "remaining_pages") },
-	{ IPCF_F64_ROW(P, expected_downtime_ms, "expected_downtime_ms") },
-	{ IPCF_U64_ROW(P, bytes, "bytes") },
-	{ IPCF_BOOL_ROW(P, rate_known, "rate_known") },
-	{ IPCF_U32_ROW(P, throttle_pct, "throttle_pct") },
+	[MIG_PF_ROUND] = { IPCF_U32_ROW(P, round, "round") },
+	[MIG_PF_FINAL] = { IPCF_BOOL_ROW(P, final, "final") },
+	[MIG_PF_PERCENT] = { IPCF_F64_ROW(P, percent, "percent") },
+	[MIG_PF_MBPS] = { IPCF_F64_ROW(P, mbps, "mbps") },
+	[MIG_PF_DIRTY_PAGES_PER_S] = { IPCF_U64_ROW(P, dirty_pages_per_s, "dirty_pages_per_s") },
+	[MIG_PF_REMAINING_PAGES] = { IPCF_U64_ROW(P, remaining_pages, "remaining_pages") },
+	[MIG_PF_EXPECTED_DOWNTIME_MS] = { IPCF_F64_ROW(P, expected_downtime_ms,
+						       "expected_downtime_ms") },
+	[MIG_PF_BYTES] = { IPCF_U64_ROW(P, bytes, "bytes") },
+	[MIG_PF_RATE_KNOWN] = { IPCF_BOOL_ROW(P, rate_known, "rate_known") },
+	[MIG_PF_THROTTLE_PCT] = { IPCF_U32_ROW(P, throttle_pct, "throttle_pct") },
 };
 #undef P
+_Static_assert(ARRAY_SIZE(progress_fields) == MIG_PF_NR, "enum mig_progress_field and the table");
 
 /*
  * A result that does not say how it ended is not one: status is required.
@@ -158,9 +163,14 @@ int mig_ipc__encode_progress(const struct mig_progress *pr, u8 *buf, size_t n)
 int mig_ipc__decode_progress(const void *p, size_t len, struct mig_progress *pr, char *why,
 			     size_t n)
 {
+	u64 seen = 0;
+	int ret;
+
 	memset(pr, 0, sizeof(*pr));
-	return ipcf__decode(progress_fields, ARRAY_SIZE(progress_fields), 0, p, len, pr, NULL,
-			    why, n, NULL);
+	ret = ipcf__decode(progress_fields, ARRAY_SIZE(progress_fields), 0, p, len, pr, &seen,
+			   why, n, NULL);
+	pr->unreported = ~seen & ALL(progress_fields);
+	return ret;
 }
 
 int mig_ipc__encode_result(const struct mig_result *r, u8 *buf, size_t n)

@@ -1382,25 +1382,6 @@ int migration__send(struct kvm *kvm, const struct mig_params *p, mig_progress_fn
 	return ret;
 }
 
-int mig_progress__text(const struct mig_progress *p, char *buf, size_t n)
-{
-	char mbps[32] = "? MB/s", down[48] = "expected downtime not known yet";
-	char thr[32] = "";
-
-	/* Nothing measured yet (the first report of a capped round): no 0s. */
-	if (p->rate_known) {
-		snprintf(mbps, sizeof(mbps), "%.1f MB/s", p->mbps);
-		snprintf(down, sizeof(down), "expected downtime %.1f ms", p->expected_downtime_ms);
-	}
-	if (p->throttle_pct)
-		snprintf(thr, sizeof(thr), "  vCPUs throttled %u%%", min(p->throttle_pct, 99u));
-	return snprintf(buf, n, "migrate: round %u%s: %5.1f%%  %s  %llu dirty pages/s  "
-			"%llu pages left  %s%s",
-			p->round, p->final ? " (final)" : "", p->percent, mbps,
-			(unsigned long long)p->dirty_pages_per_s,
-			(unsigned long long)p->remaining_pages, down, thr);
-}
-
 /*
  * JSON has no NaN or infinity, and a line must stay one line: a figure
  * that is not finite, negative or absurd (the client prints what its VMM
@@ -1411,38 +1392,18 @@ static double fin(double x)
 	return isfinite(x) && x >= 0 && x < 1e15 ? x : 0;
 }
 
-/* One line per report for scripts (lkvm migrate --json, on stderr). */
-int mig_progress__json(const struct mig_progress *p, char *buf, size_t n)
-{
-	char mbps[32] = "null", down[32] = "null";
-
-	if (p->rate_known) {
-		snprintf(mbps, sizeof(mbps), "%.1f", fin(p->mbps));
-		snprintf(down, sizeof(down), "%.1f", fin(p->expected_downtime_ms));
-	}
-	return snprintf(buf, n, "{\"event\":\"progress\",\"round\":%u,\"final\":%s,"
-			"\"percent\":%.1f,\"mbps\":%s,\"dirty_pages_per_s\":%llu,"
-			"\"remaining_pages\":%llu,\"expected_downtime_ms\":%s,\"bytes\":%llu,"
-			"\"throttle_pct\":%u}",
-			p->round, p->final ? "true" : "false", fin(p->percent), mbps,
-			(unsigned long long)p->dirty_pages_per_s,
-			(unsigned long long)p->remaining_pages, down,
-			(unsigned long long)p->bytes, min(p->throttle_pct, 99u));
-}
-
 /*
- * A figure of r printed with fmt, or unset (the text's "?", JSON's null)
- * when the VMM did not report one of the result fields it comes from (an
- * lkvm build without them): unknown, not 0.
+ * A figure printed with fmt, or unset (the text's "?", JSON's null) when the
+ * VMM did not report one of the fields it comes from (bits from of
+ * unreported: an lkvm build without them): unknown, not 0.
  */
-#define RF(f)	(1ULL << MIG_RF_##f)
 static __attribute__((format(printf, 6, 7)))
-const char *fig(const struct mig_result *r, u64 from, const char *unset, char *b, size_t n,
+const char *fig(u64 unreported, u64 from, const char *unset, char *b, size_t n,
 		const char *fmt, ...)
 {
 	va_list ap;
 
-	if (r->unreported & from)
+	if (unreported & from)
 		return unset;
 	va_start(ap, fmt);
 	vsnprintf(b, n, fmt, ap);
@@ -1450,6 +1411,57 @@ const char *fig(const struct mig_result *r, u64 from, const char *unset, char *b
 	return b;
 }
 
+#define PF(f)	(1ULL << MIG_PF_##f)
+int mig_progress__text(const struct mig_progress *p, char *buf, size_t n)
+{
+	char mbps[32] = "? MB/s", down[48] = "expected downtime not known yet";
+	char thr[32] = "", f[4][32];
+	u64 u = p->unreported;
+
+	/* Nothing measured yet (the first report of a capped round): no 0s. */
+	if (p->rate_known && !(u & PF(MBPS)))
+		snprintf(mbps, sizeof(mbps), "%.1f MB/s", p->mbps);
+	if (p->rate_known && !(u & PF(EXPECTED_DOWNTIME_MS)))
+		snprintf(down, sizeof(down), "expected downtime %.1f ms", p->expected_downtime_ms);
+	if (p->throttle_pct)
+		snprintf(thr, sizeof(thr), "  vCPUs throttled %u%%", min(p->throttle_pct, 99u));
+	return snprintf(buf, n, "migrate: round %s%s: %5s%%  %s  %s dirty pages/s  "
+			"%s pages left  %s%s",
+			fig(u, PF(ROUND), "?", f[0], 32, "%u", p->round),
+			p->final ? " (final)" : "",
+			fig(u, PF(PERCENT), "?", f[1], 32, "%.1f", p->percent), mbps,
+			fig(u, PF(DIRTY_PAGES_PER_S), "?", f[2], 32, "%llu",
+			    (unsigned long long)p->dirty_pages_per_s),
+			fig(u, PF(REMAINING_PAGES), "?", f[3], 32, "%llu",
+			    (unsigned long long)p->remaining_pages), down, thr);
+}
+
+/* One line per report for scripts (lkvm migrate --json, on stderr). */
+int mig_progress__json(const struct mig_progress *p, char *buf, size_t n)
+{
+	char mbps[32] = "null", down[32] = "null", f[7][32];
+	u64 u = p->unreported;
+
+	if (p->rate_known && !(u & PF(MBPS)))
+		snprintf(mbps, sizeof(mbps), "%.1f", fin(p->mbps));
+	if (p->rate_known && !(u & PF(EXPECTED_DOWNTIME_MS)))
+		snprintf(down, sizeof(down), "%.1f", fin(p->expected_downtime_ms));
+	return snprintf(buf, n, "{\"event\":\"progress\",\"round\":%s,\"final\":%s,"
+			"\"percent\":%s,\"mbps\":%s,\"dirty_pages_per_s\":%s,"
+			"\"remaining_pages\":%s,\"expected_downtime_ms\":%s,\"bytes\":%s,"
+			"\"throttle_pct\":%s}",
+			fig(u, PF(ROUND), "null", f[0], 32, "%u", p->round),
+			u & PF(FINAL) ? "null" : p->final ? "true" : "false",
+			fig(u, PF(PERCENT), "null", f[1], 32, "%.1f", fin(p->percent)), mbps,
+			fig(u, PF(DIRTY_PAGES_PER_S), "null", f[2], 32, "%llu",
+			    (unsigned long long)p->dirty_pages_per_s),
+			fig(u, PF(REMAINING_PAGES), "null", f[3], 32, "%llu",
+			    (unsigned long long)p->remaining_pages), down,
+			fig(u, PF(BYTES), "null", f[4], 32, "%llu", (unsigned long long)p->bytes),
+			fig(u, PF(THROTTLE_PCT), "null", f[5], 32, "%u", min(p->throttle_pct, 99u)));
+}
+
+#define RF(f)	(1ULL << MIG_RF_##f)
 int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 {
 	char thr[64] = "", z[64] = "", f[10][32];
@@ -1457,9 +1469,9 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 
 	if (r->compress)
 		snprintf(z, sizeof(z), ", %s compressed %s:1",
-			 fig(r, RF(PAGES_DEFLATED), "?", f[0], 32, "%llu",
+			 fig(r->unreported, RF(PAGES_DEFLATED), "?", f[0], 32, "%llu",
 			     (unsigned long long)r->pages_deflated),
-			 fig(r, RF(DEFLATE_IN) | RF(DEFLATE_OUT), "?", f[1], 32, "%.1f",
+			 fig(r->unreported, RF(DEFLATE_IN) | RF(DEFLATE_OUT), "?", f[1], 32, "%.1f",
 			     r->deflate_out ? (double)r->deflate_in / r->deflate_out : 0.0));
 	if (r->throttle_pct)
 		snprintf(thr, sizeof(thr), "; auto-converge throttled the vCPUs up to %u%%",
@@ -1476,23 +1488,23 @@ int mig_result__text(const struct mig_result *r, char *buf, size_t n)
 				r->source_stopping ? "the guest stops with this VMM" :
 				r->paused_here ? "the guest stays here, paused ('lkvm resume')" :
 				"the guest runs on here");
-	chans = fig(r, RF(CHANNELS), "?", f[9], 32, "%u", r->channels);
+	chans = fig(r->unreported, RF(CHANNELS), "?", f[9], 32, "%u", r->channels);
 	return snprintf(buf, n, "migration done: total %s s, downtime %s ms, %s MB sent "
 			"(%s MB/s), %s rounds, %s pages (%s normal%s, %s zero, %s encrypted), "
 			"%s channel%s%s%s%s%s%s",
-			fig(r, RF(TOTAL_NS), "?", f[0], 32, "%.3f", r->total_ns / 1e9),
-			fig(r, RF(DOWNTIME_NS), "?", f[1], 32, "%.1f", r->downtime_ns / 1e6),
-			fig(r, RF(BYTES), "?", f[2], 32, "%.1f", r->bytes / 1e6),
-			fig(r, RF(BYTES) | RF(TOTAL_NS), "?", f[3], 32, "%.1f",
+			fig(r->unreported, RF(TOTAL_NS), "?", f[0], 32, "%.3f", r->total_ns / 1e9),
+			fig(r->unreported, RF(DOWNTIME_NS), "?", f[1], 32, "%.1f", r->downtime_ns / 1e6),
+			fig(r->unreported, RF(BYTES), "?", f[2], 32, "%.1f", r->bytes / 1e6),
+			fig(r->unreported, RF(BYTES) | RF(TOTAL_NS), "?", f[3], 32, "%.1f",
 			    r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0),
-			fig(r, RF(ROUNDS), "?", f[4], 32, "%llu", (unsigned long long)r->rounds),
-			fig(r, RF(PAGES_TOTAL), "?", f[5], 32, "%llu",
+			fig(r->unreported, RF(ROUNDS), "?", f[4], 32, "%llu", (unsigned long long)r->rounds),
+			fig(r->unreported, RF(PAGES_TOTAL), "?", f[5], 32, "%llu",
 			    (unsigned long long)r->pages_total),
-			fig(r, RF(PAGES_NORMAL), "?", f[6], 32, "%llu",
+			fig(r->unreported, RF(PAGES_NORMAL), "?", f[6], 32, "%llu",
 			    (unsigned long long)r->pages_normal), z,
-			fig(r, RF(PAGES_ZERO), "?", f[7], 32, "%llu",
+			fig(r->unreported, RF(PAGES_ZERO), "?", f[7], 32, "%llu",
 			    (unsigned long long)r->pages_zero),
-			fig(r, RF(PAGES_ENCRYPTED), "?", f[8], 32, "%llu",
+			fig(r->unreported, RF(PAGES_ENCRYPTED), "?", f[8], 32, "%llu",
 			    (unsigned long long)r->pages_encrypted),
 			chans, strcmp(chans, "1") ? "s" : "",
 			r->sealed ? ", sealed (--key)" : "",
@@ -1600,34 +1612,34 @@ int mig_result__json(const struct mig_result *r, char *buf, size_t n)
 			"\"auto_converge\":%s,\"throttle_pct\":%s,\"bandwidth_cap_mbps\":%s,"
 			"\"settings_changed\":%s,\"paused\":%s,\"guest\":\"%s\"}",
 			r->unknown ? "unknown" : r->status ? "failed" : "completed", reason,
-			fig(r, RF(TOTAL_NS), "null", f[0], 32, "%.3f", r->total_ns / 1e6),
-			fig(r, RF(DOWNTIME_NS), "null", f[1], 32, "%.3f", r->downtime_ns / 1e6),
-			fig(r, RF(BYTES), "null", f[2], 32, "%llu", (unsigned long long)r->bytes),
-			fig(r, RF(ROUNDS), "null", f[3], 32, "%llu", (unsigned long long)r->rounds),
-			fig(r, RF(PAGES_TOTAL), "null", f[4], 32, "%llu",
+			fig(r->unreported, RF(TOTAL_NS), "null", f[0], 32, "%.3f", r->total_ns / 1e6),
+			fig(r->unreported, RF(DOWNTIME_NS), "null", f[1], 32, "%.3f", r->downtime_ns / 1e6),
+			fig(r->unreported, RF(BYTES), "null", f[2], 32, "%llu", (unsigned long long)r->bytes),
+			fig(r->unreported, RF(ROUNDS), "null", f[3], 32, "%llu", (unsigned long long)r->rounds),
+			fig(r->unreported, RF(PAGES_TOTAL), "null", f[4], 32, "%llu",
 			    (unsigned long long)r->pages_total),
-			fig(r, RF(PAGES_NORMAL), "null", f[5], 32, "%llu",
+			fig(r->unreported, RF(PAGES_NORMAL), "null", f[5], 32, "%llu",
 			    (unsigned long long)r->pages_normal),
-			fig(r, RF(PAGES_ZERO), "null", f[6], 32, "%llu",
+			fig(r->unreported, RF(PAGES_ZERO), "null", f[6], 32, "%llu",
 			    (unsigned long long)r->pages_zero),
-			fig(r, RF(PAGES_ENCRYPTED), "null", f[7], 32, "%llu",
+			fig(r->unreported, RF(PAGES_ENCRYPTED), "null", f[7], 32, "%llu",
 			    (unsigned long long)r->pages_encrypted),
-			fig(r, RF(PAGES_DEFLATED), "null", f[8], 32, "%llu",
+			fig(r->unreported, RF(PAGES_DEFLATED), "null", f[8], 32, "%llu",
 			    (unsigned long long)r->pages_deflated),
 			json_flag(r, MIG_RF_COMPRESS, r->compress), ratio,
-			fig(r, RF(CHANNELS), "null", f[9], 32, "%u", r->channels),
+			fig(r->unreported, RF(CHANNELS), "null", f[9], 32, "%u", r->channels),
 			json_flag(r, MIG_RF_SEALED, r->sealed),
-			fig(r, RF(BYTES) | RF(TOTAL_NS), "null", f[10], 32, "%.1f",
+			fig(r->unreported, RF(BYTES) | RF(TOTAL_NS), "null", f[10], 32, "%.1f",
 			    r->total_ns ? r->bytes / (r->total_ns / 1e9) / 1e6 : 0),
 			json_flag(r, MIG_RF_VERIFIED, r->verified), crc,
 			r->status || r->unknown ? "null" :
 			json_flag(r, MIG_RF_ROUND_LIMIT, !r->round_limit),
-			fig(r, RF(MAX_ROUNDS), "null", f[11], 32, "%u", r->max_rounds),
-			fig(r, RF(DOWNTIME_TARGET_MS), "null", f[12], 32, "%u", r->downtime_target_ms),
+			fig(r->unreported, RF(MAX_ROUNDS), "null", f[11], 32, "%u", r->max_rounds),
+			fig(r->unreported, RF(DOWNTIME_TARGET_MS), "null", f[12], 32, "%u", r->downtime_target_ms),
 			json_flag(r, MIG_RF_AUTO_CONVERGE, r->auto_converge),
-			fig(r, RF(THROTTLE_PCT), "null", f[13], 32, "%u", min(r->throttle_pct, 99u)),
-			fig(r, RF(BANDWIDTH_MBPS), "null", f[14], 32, "%llu",
+			fig(r->unreported, RF(THROTTLE_PCT), "null", f[13], 32, "%u", min(r->throttle_pct, 99u)),
+			fig(r->unreported, RF(BANDWIDTH_MBPS), "null", f[14], 32, "%llu",
 			    (unsigned long long)r->bandwidth_mbps),
-			fig(r, RF(SETTINGS_CHANGED), "null", f[15], 32, "%u", r->settings_changed),
+			fig(r->unreported, RF(SETTINGS_CHANGED), "null", f[15], 32, "%u", r->settings_changed),
 			json_flag(r, MIG_RF_PAUSED, r->paused), mig_result__where(r));
 }

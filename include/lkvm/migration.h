@@ -490,6 +490,19 @@ struct mig_progress {
 	bool final;
 	bool rate_known;		/* else mbps and expected_downtime_ms mean nothing yet */
 	u32 throttle_pct;		/* auto-converge: vCPUs get (100 - this)% of the time */
+	/*
+	 * Bit MIG_PF_*: a field the VMM did not send (another lkvm build, read
+	 * by mig_ipc__decode_progress()): its figure is unknown, not 0.
+	 * Always 0 in the VMM.
+	 */
+	u64 unreported;
+};
+
+/* The progress report's named fields, in the order of their table (control-fields.c). */
+enum mig_progress_field {
+	MIG_PF_ROUND, MIG_PF_FINAL, MIG_PF_PERCENT, MIG_PF_MBPS, MIG_PF_DIRTY_PAGES_PER_S,
+	MIG_PF_REMAINING_PAGES, MIG_PF_EXPECTED_DOWNTIME_MS, MIG_PF_BYTES, MIG_PF_RATE_KNOWN,
+	MIG_PF_THROTTLE_PCT, MIG_PF_NR
 };
 
 struct mig_result {

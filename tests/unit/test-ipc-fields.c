@@ -261,6 +261,43 @@ static void test_result_unreported(void)
 	CHECK(!strchr(out, '?'));
 }
 
+/* A progress report without some figures (another build): ?/null, as in the result. */
+static void test_progress_unreported(void)
+{
+	const u64 left = 1234;
+	const double pct = 50;
+	const u32 round = 2;
+	struct mig_progress pr;
+	char out[512];
+	size_t k;
+
+	k = fld(buf, "round", &round, 4);
+	k += fld(buf + k, "percent", &pct, 8);
+	k += fld(buf + k, "remaining_pages", &left, 8);
+	REQUIRE(mig_ipc__decode_progress(buf, k, &pr, why, sizeof(why)) == 0);
+	mig_progress__text(&pr, out, sizeof(out));
+	CHECK(!strcmp(out, "migrate: round 2:  50.0%  ? MB/s  ? dirty pages/s  1234 pages left  "
+		      "expected downtime not known yet"));
+	mig_progress__json(&pr, out, sizeof(out));
+	CHECK(!strcmp(out, "{\"event\":\"progress\",\"round\":2,\"final\":null,"
+		      "\"percent\":50.0,\"mbps\":null,\"dirty_pages_per_s\":null,"
+		      "\"remaining_pages\":1234,\"expected_downtime_ms\":null,\"bytes\":null,"
+		      "\"throttle_pct\":null}"));
+	/* Nothing at all: no figure made up, not even the round. */
+	REQUIRE(mig_ipc__decode_progress(buf, 0, &pr, why, sizeof(why)) == 0);
+	mig_progress__text(&pr, out, sizeof(out));
+	CHECK(!strcmp(out, "migrate: round ?:     ?%  ? MB/s  ? dirty pages/s  ? pages left  "
+		      "expected downtime not known yet"));
+	/* Every field sent (as this build's VMM does): 0 is 0. */
+	memset(&pr, 0, sizeof(pr));
+	k = mig_ipc__encode_progress(&pr, buf, sizeof(buf));
+	REQUIRE(mig_ipc__decode_progress(buf, k, &pr, why, sizeof(why)) == 0);
+	mig_progress__json(&pr, out, sizeof(out));
+	CHECK(strstr(out, "\"final\":false,") && strstr(out, "\"bytes\":0,\"throttle_pct\":0}"));
+	mig_progress__text(&pr, out, sizeof(out));
+	CHECK(strstr(out, " 0 dirty pages/s  0 pages left") != NULL);
+}
+
 static void test_short_header(void)
 {
 	struct mig_ipc_req r;
@@ -531,6 +568,7 @@ TEST_MAIN_BEGIN("test-ipc-fields")
 	RUN(test_set_roundtrip);
 	RUN(test_set_malformed);
 	RUN(test_result_unreported);
+	RUN(test_progress_unreported);
 	RUN(test_short_header);
 	RUN(test_len_past_end);
 	RUN(test_duplicate);
