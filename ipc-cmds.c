@@ -60,24 +60,34 @@ static int ipc_info(struct kvm *kvm, int fd, const void *p, u32 len)
 	return ret;
 }
 
-/* The optional flags word of STOP and RESUME; -1 if malformed. */
-static int all_flag(const void *p, u32 len)
+/*
+ * The optional flags word of STOP and RESUME (WHAT): *all set, or the
+ * answer to a payload this build cannot read.  A flag a newer client sends
+ * is refused by name, never ignored: the user asked for something this VMM
+ * cannot do (docs/ipc.md, "Other lkvm builds").
+ */
+static int all_flag(int fd, const char *what, const void *p, u32 len, bool *all)
 {
 	u32 flags = 0;
 
 	if (len != 0 && len != sizeof(flags))
-		return -1;
+		return -EINVAL;
 	if (len)
 		memcpy(&flags, p, sizeof(flags));
-	return flags & ~IPC_FLAG_ALL ? -1 : !!(flags & IPC_FLAG_ALL);
+	if (flags & ~IPC_FLAG_ALL)
+		return ipc__reply(fd, -EINVAL, "unknown %s flags 0x%x", what,
+				  flags & ~IPC_FLAG_ALL) ?: IPC_REPLIED;
+	*all = flags & IPC_FLAG_ALL;
+	return 0;
 }
 
 static int ipc_stop(struct kvm *kvm, int fd, const void *p, u32 len)
 {
-	int all = all_flag(p, len);
+	bool all;
+	int ret = all_flag(fd, "stop", p, len, &all);
 
-	if (all < 0)
-		return -EINVAL;
+	if (ret)
+		return ret;
 	/* Only this copy may be left of the guest: only by name. */
 	if (all && kvm_ipc__outcome_unknown())
 		return ipc__reply(fd, -EBUSY, "not stopped by --all: the last migration's outcome "
@@ -167,12 +177,11 @@ static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 
 static int ipc_resume(struct kvm *kvm, int fd, const void *p, u32 len)
 {
-	int all = all_flag(p, len);
-	bool was;
-	int ret;
+	bool all, was;
+	int ret = all_flag(fd, "resume", p, len, &all);
 
-	if (all < 0)
-		return -EINVAL;
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&state_lock);
 	/* It may have waited for state_lock behind a slow pause. */
 	if (ipc__client_gone(fd)) {

@@ -12,7 +12,8 @@ need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply
 	 vmm_survives stalled_client client_newer_vmm_ok client_newer_vmm_fail \
 	 client_garbled_ok client_garbled_fail client_old_vmm client_old_vmm_set \
 	 client_older_vmm_json client_older_vmm_text client_escapes status_escapes old_vmm_escapes \
-	 client_older_vmm_progress_text client_older_vmm_progress_json
+	 client_older_vmm_progress_text client_older_vmm_progress_json \
+	 stop_unknown_flag resume_unknown_flag
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
 S=$LKVM_DIR/bad.sock
@@ -81,6 +82,10 @@ expect cancel_nothing cancel '^reply -2 no migration in progress data 88 reply 0
 expect status_empty status-empty '^reply -22 Invalid argument data 88 reply 0 $'
 expect status_flags status-flags '^reply -22 Invalid argument data 88 reply 0 $'
 expect status_nothing status '^data 25 reply 0 data 88 reply 0 $'
+# A newer client's STOP or RESUME with a flag this VMM does not know:
+# refused by name (never ignored), nothing stopped, the connection goes on.
+expect stop_unknown_flag stop-flags '^reply -22 unknown stop flags 0x2 data 88 reply 0 $'
+expect resume_unknown_flag resume-flags '^reply -22 unknown resume flags 0x2 data 88 reply 0 $'
 
 if grep -q "rejected message: bad magic" $T_TMP/err && grep -q "rejected unknown request type 0x4242" $T_TMP/err &&
    grep -q "ipc: rejected migrate request: unknown field 'frobnicate'" $T_TMP/err &&

@@ -23,7 +23,9 @@
  * set-dup ('bandwidth' twice), set-huge-bw (a cap of 2^58 MB/s),
  * set-downtime-0 (a 0 ms target), set-converge-2 (auto-converge 2),
  * set-old (the retired MIGRATE_SET type 0x13 of older clients, 24 bytes),
- * set (a valid --set --bandwidth 5); these are followed by an INFO as well.
+ * set (a valid --set --bandwidth 5), stop-flags and resume-flags (STOP and
+ * RESUME with flags 2, a bit a newer client might send); these are followed
+ * by an INFO as well.
  * HOLD_S: wait that long after sending before reading.
  * Output: one line per answer, "reply STATUS TEXT" or "data LEN", then
  * "eof" or "timeout" unless the exchange ended with a reply.  Exit status
@@ -161,7 +163,8 @@ int main(int argc, char **argv)
 	c = argv[2];
 	follow_up = !strcmp(c, "unknown-type") || !strcmp(c, "reply-type") ||
 		    !strncmp(c, "migrate-", 8) || !strncmp(c, "cancel", 6) ||
-		    !strncmp(c, "status", 6) || !strncmp(c, "set", 3);
+		    !strncmp(c, "status", 6) || !strncmp(c, "set", 3) ||
+		    !strcmp(c, "stop-flags") || !strcmp(c, "resume-flags");
 	strcpy(a.sun_path, argv[1]);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
@@ -225,6 +228,10 @@ int main(int argc, char **argv)
 		h.type = IPC_MSG_MIGRATE_STATUS;
 	else if (!strcmp(c, "status-flags") || !strcmp(c, "status"))
 		h.type = IPC_MSG_MIGRATE_STATUS, h.len = 4, len += 4;
+	else if (!strcmp(c, "stop-flags"))
+		h.type = IPC_MSG_STOP, h.len = 4, len += 4;
+	else if (!strcmp(c, "resume-flags"))
+		h.type = IPC_MSG_RESUME, h.len = 4, len += 4;
 	else if (!strcmp(c, "read-only") || !strcmp(c, "idle"))
 		len = 0;
 	else if (strcmp(c, "info")) {
@@ -232,7 +239,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	memcpy(buf, &h, sizeof(h));
-	if (!strcmp(c, "status-flags"))
+	if (!strcmp(c, "status-flags") || !strcmp(c, "stop-flags") || !strcmp(c, "resume-flags"))
 		buf[sizeof(h)] = 2;
 	if (len && send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		printf("send-failed %s\n", strerror(errno));
