@@ -37,7 +37,7 @@ static int cmd_debug(int argc, const char **argv)
 	}
 	flags = (regs || !page_map ? IPC_DEBUG_REGS : 0) | (page_map ? IPC_DEBUG_PAGE_MAP : 0);
 
-	return ipc__print_request(name, IPC_MSG_DEBUG, flags, NULL, 0);
+	return ipc__print_request(name, IPC_MSG_DEBUG, flags, "debug", NULL, 0);
 }
 
 static void debug_usage(void)

@@ -5,6 +5,7 @@
  * hidden; sockets left by crashed instances are removed by ipc__connect().
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,9 @@ struct list_state {
 	FILE *out;	/* the whole listing, printed only if it completes */
 };
 
-static const char *state_name(int err, u32 state)
+/* NULL for a state this build does not know (a newer VMM's). */
+static const char *state_name(u32 state)
 {
-	if (err == -ENOENT)
-		return NULL;			/* gone (stale socket removed) */
-	if (err == -ESHUTDOWN)
-		return "stopping";		/* it answered: "the instance is exiting" */
-	if (err)
-		return "not-responding";
 	switch (state) {
 	case IPC_STATE_RUNNING:		return "running";
 	case IPC_STATE_PAUSED:		return "paused";
@@ -35,7 +31,7 @@ static const char *state_name(int err, u32 state)
 	case IPC_STATE_INCOMING:	return "incoming";
 	case IPC_STATE_STARTING:	return "starting";
 	case IPC_STATE_UNKNOWN:		return "paused-unknown";
-	default:			return "unknown";
+	default:			return NULL;
 	}
 }
 
@@ -43,15 +39,33 @@ static int list_one(const char *name, void *arg)
 {
 	struct list_state *ls = arg;
 	struct ipc_info info;
+	char pid_s[16], state_s[24], msg[512], why[2 * PATH_MAX + 1024];
 	const char *state;
-	char pid_s[16];
 	u32 pid = 0;
 	int ret;
 
-	ret = ipc__instance_info(name, &info, 2000);
-	state = state_name(ret, info.state);
-	if (!state)
-		return 0;
+	ret = ipc__instance_info(name, &info, 2000, msg, sizeof(msg));
+	if (ret == -ENOENT)
+		return 0;			/* gone (stale socket removed) */
+	/*
+	 * Another lkvm build, or a broken VMM: listed all the same, and one
+	 * line says which process and binary answered (docs/ipc.md).
+	 */
+	if (ipc__other_build(name, ret, msg, "list", why, sizeof(why))) {
+		fprintf(stderr, "lkvm list: warning: %s\n", why);
+		state = "unreadable";
+	} else if (ret == -ESHUTDOWN) {
+		state = "stopping";		/* it answered: "the instance is exiting" */
+	} else if (ret) {
+		state = "not-responding";
+	} else if (!(state = state_name(info.state))) {
+		snprintf(state_s, sizeof(state_s), "state-%u", info.state);
+		state = state_s;
+		snprintf(msg, sizeof(msg), "reports state %u, which this lkvm does not know: it "
+			 "runs another lkvm build", info.state);
+		ipc__other_build_why(name, msg, "list", why, sizeof(why));
+		fprintf(stderr, "lkvm list: warning: %s\n", why);
+	}
 	/*
 	 * An instance that did not answer has no figures to show: no zeros.
 	 * Its pid, from its lock file, says which process to look at.

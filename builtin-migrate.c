@@ -125,37 +125,22 @@ static void warn_odd(const struct client *c, const char *name, int ret)
  */
 static void old_vmm_why(const char *name, const char *what, char *why, size_t n)
 {
-	char path[64], exe[PATH_MAX];
-	u32 pid = ipc__instance_pid(name);
-	ssize_t k = -1;
+	char exe[PATH_MAX], run[PATH_MAX];
+	u32 pid = ipc__instance_exe(name, exe, sizeof(exe), run, sizeof(run));
 
-	if (pid) {
-		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-		k = readlink(path, exe, sizeof(exe) - 1);
-	}
-	if (k <= 0) {
+	if (!exe[0])
 		snprintf(why, n, "%s: its VMM%s was started by an older lkvm that does not take this "
 			 "lkvm's %s request: run the 'lkvm %s' of the lkvm that started it",
 			 name, pid ? "" : " (pid unknown)", what, what);
-		return;
-	}
-	exe[k] = 0;
-	str_for_terminal(exe, k, false);	/* a file name the other process chose */
-	if (k > 10 && !strcmp(exe + k - 10, " (deleted)"))
+	else if (strcmp(run, exe))	/* replaced: run is /proc/PID/exe */
 		snprintf(why, n, "%s: its VMM (pid %u) was started by an older lkvm (%s) that does "
-			 "not take this lkvm's %s request: run '%s %s' with the same "
+			 "not take this lkvm's %s request: run '/proc/%u/exe %s' with the same "
 			 "options (the old binary, still there while the VMM runs)", name, pid, exe,
-			 what, path, what);
+			 what, pid, what);
 	else
 		snprintf(why, n, "%s: its VMM (pid %u) was started by an older lkvm that does not take "
 			 "this lkvm's %s request: run '%s %s' with the same options", name,
 			 pid, what, exe, what);
-}
-
-/* The answer of a VMM that has no handler for the request's type at all. */
-static bool unknown_type(int ret, const char *msg)
-{
-	return ret == -EOPNOTSUPP && !strncmp(msg, "unknown request type", 20);
 }
 
 /*
@@ -254,7 +239,7 @@ static int pick_instance(const char *name, void *arg)
 
 	if (!ipc__instance_alive(name))
 		return 0;
-	if (!ipc__instance_info(name, &info, 2000) && info.state == IPC_STATE_INCOMING) {
+	if (!ipc__instance_info(name, &info, 2000, NULL, 0) && info.state == IPC_STATE_INCOMING) {
 		p->n_incoming++;
 		snprintf(p->incoming, sizeof(p->incoming), "%s", name);
 	} else {
@@ -329,7 +314,7 @@ static int set_request(const char *name, int downtime, bool bw_given, u64 bandwi
 	}
 	ret = ipc__request(fd, IPC_MSG_MIGRATE_SET, wire, len, 0, NULL, NULL, msg, sizeof(msg));
 	close(fd);
-	if (unknown_type(ret, msg)) {
+	if (ipc__unknown_type(ret, msg)) {
 		old_vmm_why(name, "migrate --set", why, sizeof(why));
 		fprintf(stderr, "lkvm migrate: error: %s\n", why);
 		return 1;
@@ -458,13 +443,15 @@ static int cmd_migrate(int argc, const char **argv)
 		char why[400];
 
 		if (!ipc__print_request(name, IPC_MSG_MIGRATE_STATUS,
-					c.json ? MIG_STATUS_JSON : 0, why, sizeof(why)))
+					c.json ? MIG_STATUS_JSON : 0, "migrate --status", why,
+					sizeof(why)))
 			return 0;
 		print_json_failure(&c, why, "failed", "unchanged");
 		return 1;
 	}
 	if (cancel)	/* the answer says what happens: "cancelling the migration to ..." */
-		return ipc__simple_request(name, IPC_MSG_MIGRATE_CANCEL, "cancelling");
+		return ipc__simple_request(name, IPC_MSG_MIGRATE_CANCEL, "cancelling",
+					   "migrate --cancel");
 	if (set)
 		return set_request(name, downtime, bw_given, bandwidth, max_rounds,
 				   converge ? 1 : no_converge ? 0 : -1);
@@ -495,7 +482,7 @@ static int cmd_migrate(int argc, const char **argv)
 	ret = ipc__request(fd, IPC_MSG_MIGRATE, wire, len, -1, on_data, &c, msg, sizeof(msg));
 	explicit_bzero(wire, len);
 	close(fd);
-	if (unknown_type(ret, msg)) {
+	if (ipc__unknown_type(ret, msg)) {
 		char why[PATH_MAX + 600];
 
 		old_vmm_why(name, "migrate", why, sizeof(why));

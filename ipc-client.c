@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -21,6 +22,18 @@
 
 /* Why the socket directory was refused, for ipc__client_error(). */
 static char dir_why[PATH_MAX + 128];
+/* What made the last answer unreadable (-EBADMSG), for ipc__other_build(). */
+static char answer_why[160];
+
+static int __printf(1, 2) bad_answer(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(answer_why, sizeof(answer_why), fmt, ap);
+	va_end(ap);
+	return -EBADMSG;
+}
 
 static int socket_dir(char *dir, size_t len)
 {
@@ -62,11 +75,27 @@ bool ipc__instance_alive(const char *name)
 	return alive;
 }
 
+struct info_answer {
+	struct ipc_info *info;
+	bool got;
+};
+
+/*
+ * INFO's DATA: the struct ipc_info of this build is a prefix that never
+ * changes; a newer build appends fields, which are not read here.  Other
+ * messages a newer build may add are information: skipped.
+ */
 static int got_info(u32 type, const void *p, u32 len, void *arg)
 {
-	if (type != IPC_MSG_DATA || len != sizeof(struct ipc_info))
-		return -EBADMSG;
-	memcpy(arg, p, len);
+	struct info_answer *a = arg;
+
+	if (type != IPC_MSG_DATA || a->got)
+		return 0;
+	if (len < sizeof(*a->info))
+		return bad_answer("INFO data of %u bytes, fewer than the %zu this lkvm reads", len,
+				  sizeof(*a->info));
+	memcpy(a->info, p, sizeof(*a->info));
+	a->got = true;
 	return 0;
 }
 
@@ -89,19 +118,98 @@ u32 ipc__instance_pid(const char *name)
 	return pid;
 }
 
-int ipc__instance_info(const char *name, struct ipc_info *info, int timeout_ms)
+int ipc__instance_info(const char *name, struct ipc_info *info, int timeout_ms, char *msg,
+			size_t msg_len)
 {
+	struct info_answer a = { .info = info };
 	int fd, ret;
 
 	memset(info, 0, sizeof(*info));
+	if (msg && msg_len)
+		msg[0] = 0;
 	fd = ipc__connect(name);
 	if (fd < 0)
 		return fd;
-	ret = ipc__request(fd, IPC_MSG_INFO, NULL, 0, timeout_ms, got_info, info, NULL, 0);
+	ret = ipc__request(fd, IPC_MSG_INFO, NULL, 0, timeout_ms, got_info, &a, msg, msg_len);
 	close(fd);
-	if (!ret && !info->pid)
-		ret = -EBADMSG;			/* REPLY without the DATA record */
+	if (!ret && !a.got)
+		ret = bad_answer("a REPLY to INFO without its data");
 	return ret;
+}
+
+u32 ipc__instance_exe(const char *name, char *exe, size_t n, char *run, size_t run_n)
+{
+	u32 pid = ipc__instance_pid(name);
+	char path[32];
+	ssize_t k = -1;
+
+	exe[0] = run[0] = 0;
+	if (pid) {
+		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+		k = readlink(path, exe, n - 1);
+	}
+	if (k <= 0) {
+		exe[0] = 0;
+		return pid;
+	}
+	exe[k] = 0;
+	str_for_terminal(exe, k, false);	/* a file name the other process chose */
+	/* Replaced by an upgrade: /proc/PID/exe runs the old binary while the VMM lives. */
+	snprintf(run, run_n, "%s", k > 10 && !strcmp(exe + k - 10, " (deleted)") ? path : exe);
+	return pid;
+}
+
+/* "its VMM (pid P, /usr/bin/lkvm)"; the binary to run into run ("": unknown). */
+static void vmm_desc(const char *name, char *buf, size_t n, char *run, size_t run_n)
+{
+	char exe[PATH_MAX];
+	u32 pid = ipc__instance_exe(name, exe, sizeof(exe), run, run_n);
+
+	if (!pid)
+		snprintf(buf, n, "its VMM (pid unknown)");
+	else if (!exe[0])
+		snprintf(buf, n, "its VMM (pid %u)", pid);
+	else
+		snprintf(buf, n, "its VMM (pid %u, %s)", pid, exe);
+}
+
+void ipc__other_build_why(const char *name, const char *how, const char *what, char *why,
+			  size_t n)
+{
+	char vmm[PATH_MAX + 64], run[PATH_MAX];
+
+	vmm_desc(name, vmm, sizeof(vmm), run, sizeof(run));
+	if (run[0])
+		snprintf(why, n, "%s: %s %s: run '%s %s' with the same options", name, vmm, how,
+			 run, what);
+	else
+		snprintf(why, n, "%s: %s %s: run the 'lkvm %s' of the lkvm that started it", name,
+			 vmm, how, what);
+}
+
+bool ipc__unknown_type(int err, const char *msg)
+{
+	return err == -EOPNOTSUPP && msg && !strncmp(msg, "unknown request type", 20);
+}
+
+bool ipc__other_build(const char *name, int err, const char *msg, const char *what, char *why,
+		      size_t n)
+{
+	char how[700];
+
+	if (ipc__unknown_type(err, msg))
+		snprintf(how, sizeof(how), "is of an older lkvm that does not know this request "
+			 "(%s)", msg);
+	else if (err == -EINVAL)
+		snprintf(how, sizeof(how), "refused this lkvm's request (%s): it runs another "
+			 "lkvm build", msg && *msg ? msg : "Invalid argument");
+	else if (err == -EBADMSG)
+		snprintf(how, sizeof(how), "sent an answer this lkvm cannot read (%s): it runs "
+			 "another lkvm build", answer_why[0] ? answer_why : "malformed");
+	else
+		return false;
+	ipc__other_build_why(name, how, what, why, n);
+	return true;
 }
 
 /* A socket nobody listens on and whose lock is free was left by a crash. */
@@ -177,6 +285,7 @@ int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 
 	if (msg && msg_len)
 		msg[0] = 0;
+	answer_why[0] = 0;
 	if (timeout_ms == 0)
 		timeout_ms = ipc_timeout_ms;
 	ret = ipc__send(fd, type, payload, len);
@@ -187,8 +296,9 @@ int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 		u64 deadline = ipc__deadline(timeout_ms);
 
 		ret = ipc__recv(fd, &hdr, sizeof(hdr), deadline, NULL);
-		if (!ret)
-			ret = ipc__check_hdr(&hdr) ? -EBADMSG : 0;
+		if (!ret && ipc__check_hdr(&hdr))
+			ret = bad_answer("a message header of magic 0x%08x, version %u, flags 0x%x, "
+					 "%u bytes", hdr.magic, hdr.version, hdr.flags, hdr.len);
 		if (ret)
 			break;
 		buf = malloc(hdr.len + 1);
@@ -204,7 +314,8 @@ int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 			size_t n;
 
 			if (hdr.len < sizeof(r)) {
-				ret = -EBADMSG;
+				ret = bad_answer("a REPLY of %u bytes, fewer than %zu", hdr.len,
+						 sizeof(r));
 				break;
 			}
 			memcpy(&r, buf, sizeof(r));
@@ -217,11 +328,12 @@ int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 				str_for_terminal(msg, n, false);
 			}
 			/* A status must be 0 or a plausible -errno. */
-			ret = r.status > 0 || r.status < -4095 ? -EBADMSG : r.status;
+			ret = r.status > 0 || r.status < -4095 ?
+			      bad_answer("a REPLY status of %d, not 0 or -errno", r.status) : r.status;
 			break;
 		}
 		if (hdr.type != IPC_MSG_DATA && hdr.type != IPC_MSG_PROGRESS) {
-			ret = -EBADMSG;
+			ret = bad_answer("a message of type 0x%x", hdr.type);
 			break;
 		}
 		if (on_data) {
@@ -327,6 +439,7 @@ void ipc__client_error(const char *name, int err, const char *msg)
 struct simple_cmd {
 	u32 type;
 	const char *done_verb;
+	const char *what;	/* the command, as another lkvm would be told to run it */
 	bool wait_exit;
 	bool all;		/* --all: sent along (IPC_FLAG_ALL) */
 	int failed;
@@ -346,9 +459,55 @@ static bool wait_gone(const char *name, int timeout_ms)
 	return true;
 }
 
+/*
+ * STOP or RESUME of --all refused for its flags word (-EINVAL): an older
+ * VMM, from before that flag, which cannot refuse --all where its last
+ * migration's outcome is unknown.  Such a guest is held paused, so one that
+ * runs (or has no guest yet) is not in that state: send the request again
+ * without the flag.  A paused one is left alone, saying so (returns 1).
+ */
+static int without_all_flag(const char *name, struct simple_cmd *c, char *msg, size_t n)
+{
+	char vmm[PATH_MAX + 64], run[PATH_MAX];
+	struct ipc_info info;
+	int fd, ret;
+
+	ret = ipc__instance_info(name, &info, 0, msg, n);
+	if (ret)
+		return ret;
+	if (info.state != IPC_STATE_RUNNING && info.state != IPC_STATE_STARTING &&
+	    info.state != IPC_STATE_INCOMING && info.state != IPC_STATE_STOPPING) {
+		vmm_desc(name, vmm, sizeof(vmm), run, sizeof(run));
+		fprintf(stderr, "lkvm %s: error: %s: not %s by --all: %s is of an older lkvm that "
+			"cannot refuse --all when its last migration's outcome is unknown, and its "
+			"guest is paused: %s it by --name\n", parse_options_cmd, name, c->done_verb,
+			vmm, parse_options_cmd);
+		return 1;
+	}
+	fd = ipc__connect(name);
+	if (fd < 0)
+		return fd;
+	ret = ipc__request(fd, c->type, NULL, 0, 0, NULL, NULL, msg, n);
+	close(fd);
+	return ret;
+}
+
+/* The answer of a VMM of another build: one line naming it (and true). */
+static bool other_build_error(const char *name, int err, const char *msg, const char *what)
+{
+	char why[2 * PATH_MAX + 1024];
+
+	if (!ipc__other_build(name, err, msg, what, why, sizeof(why)))
+		return false;
+	fprintf(stderr, "lkvm %s: error: %s\n", parse_options_cmd, why);
+	return true;
+}
+
 static int simple_one(const char *name, void *arg)
 {
 	struct simple_cmd *c = arg;
+	u32 flags = IPC_FLAG_ALL;
+	bool send = c->all && (c->type == IPC_MSG_STOP || c->type == IPC_MSG_RESUME);
 	char msg[512];
 	int fd, ret;
 
@@ -359,15 +518,16 @@ static int simple_one(const char *name, void *arg)
 		c->failed++;
 		return 0;
 	}
-	{
-		u32 flags = IPC_FLAG_ALL;
-		bool send = c->all && (c->type == IPC_MSG_STOP || c->type == IPC_MSG_RESUME);
-
-		ret = ipc__request(fd, c->type, send ? &flags : NULL, send ? sizeof(flags) : 0, 0,
-				   NULL, NULL, msg, sizeof(msg));
-	}
+	ret = ipc__request(fd, c->type, send ? &flags : NULL, send ? sizeof(flags) : 0, 0,
+			   NULL, NULL, msg, sizeof(msg));
 	/* Closing tells the instance to drop or undo what it had not answered. */
 	close(fd);
+	if (ret == -EINVAL && send)
+		ret = without_all_flag(name, c, msg, sizeof(msg));
+	if (ret == 1) {		/* said why */
+		c->failed++;
+		return 0;
+	}
 	if (ret == -ETIMEDOUT && !*msg)
 		snprintf(msg, sizeof(msg), "instance not responding within %g s; "
 			 "the request is withdrawn", ipc_timeout_ms / 1000.0);
@@ -377,7 +537,8 @@ static int simple_one(const char *name, void *arg)
 		return 0;
 	}
 	if (ret) {
-		ipc__client_error(name, ret, msg);
+		if (!other_build_error(name, ret, msg, c->what))
+			ipc__client_error(name, ret, msg);
 		c->failed++;
 		return 0;
 	}
@@ -393,9 +554,9 @@ static int simple_one(const char *name, void *arg)
 	return 0;
 }
 
-int ipc__simple_request(const char *name, u32 type, const char *done_verb)
+int ipc__simple_request(const char *name, u32 type, const char *done_verb, const char *what)
 {
-	struct simple_cmd c = { .type = type, .done_verb = done_verb };
+	struct simple_cmd c = { .type = type, .done_verb = done_verb, .what = what };
 
 	simple_one(name, &c);
 	return c.failed ? 1 : 0;
@@ -421,9 +582,10 @@ static int print_data(u32 type, const void *p, u32 len, void *arg)
 	return ret;
 }
 
-int ipc__print_request(const char *name, u32 type, u32 flags, char *why, size_t why_len)
+int ipc__print_request(const char *name, u32 type, u32 flags, const char *what, char *why,
+		       size_t why_len)
 {
-	char msg[512];
+	char msg[512], other[2 * PATH_MAX + 1024];
 	int fd, ret;
 
 	msg[0] = 0;
@@ -438,6 +600,12 @@ int ipc__print_request(const char *name, u32 type, u32 flags, char *why, size_t 
 	}
 	if (!ret)
 		return 0;
+	if (ipc__other_build(name, ret, msg, what, other, sizeof(other))) {
+		fprintf(stderr, "lkvm %s: error: %s\n", parse_options_cmd, other);
+		if (why && why_len)	/* without the name, as ipc__client_why() */
+			snprintf(why, why_len, "%s", other + strlen(name) + 2);
+		return 1;
+	}
 	ipc__client_error(name, ret, msg);
 	if (why && why_len)
 		snprintf(why, why_len, "%s", ipc__client_why(ret, msg));
@@ -447,7 +615,8 @@ int ipc__print_request(const char *name, u32 type, u32 flags, char *why, size_t 
 int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,
 			bool wait_exit)
 {
-	struct simple_cmd c = { .type = type, .done_verb = done_verb, .wait_exit = wait_exit };
+	struct simple_cmd c = { .type = type, .done_verb = done_verb, .wait_exit = wait_exit,
+				.what = parse_options_cmd };
 	const char *name = NULL;
 	bool all = false;
 	char usage[64];

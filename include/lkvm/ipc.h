@@ -217,8 +217,34 @@ bool ipc__instance_alive(const char *name);
 /* The pid a live instance wrote into NAME.lock (0: unknown), for one that
  * does not answer. */
 u32 ipc__instance_pid(const char *name);
-/* IPC_MSG_INFO of NAME: 0, or -ENOENT (gone), -ETIMEDOUT, ... */
-int ipc__instance_info(const char *name, struct ipc_info *info, int timeout_ms);
+/*
+ * IPC_MSG_INFO of NAME: 0, or -ENOENT (gone), -ETIMEDOUT, -EBADMSG (an
+ * answer this build cannot read), ...; the REPLY text into msg (may be NULL).
+ * A newer VMM's longer struct is read as far as this build knows it.
+ */
+int ipc__instance_info(const char *name, struct ipc_info *info, int timeout_ms, char *msg,
+			size_t msg_len);
+/*
+ * The pid of NAME's VMM (0: unknown, from its lock file), the binary it
+ * runs into exe ("": unknown; made fit for a terminal, " (deleted)" when an
+ * upgrade replaced the file) and what runs that binary into run (exe, or
+ * /proc/PID/exe once replaced: the old binary while the VMM lives).
+ */
+u32 ipc__instance_exe(const char *name, char *exe, size_t n, char *run, size_t run_n);
+/*
+ * A VMM of another lkvm build (docs/ipc.md, "Other lkvm builds"): the one
+ * line that names it, "NAME: its VMM (pid P, BIN) HOW: run 'BIN WHAT' with
+ * the same options".  ipc__other_build() says it for an answer that shows
+ * another build (a request type it does not know, -EINVAL to a payload
+ * this build forms correctly, an answer this build cannot read) and
+ * returns true; false for any other error.
+ */
+void ipc__other_build_why(const char *name, const char *how, const char *what, char *why,
+			  size_t n);
+bool ipc__other_build(const char *name, int err, const char *msg, const char *what, char *why,
+		      size_t n);
+/* The VMM has no handler for the request's type (an older build). */
+bool ipc__unknown_type(int err, const char *msg);
 /* Call fn for every instance name in the directory (sorted); stops on fn < 0. */
 int ipc__for_each_instance(int (*fn)(const char *name, void *arg), void *arg);
 /* One-line reason for a client-side error, e.g. "no such instance". */
@@ -231,13 +257,15 @@ const char *ipc__strerror(int err);
  */
 int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,
 			bool wait_exit);
-/* One such request to NAME: prints "NAME: answer" or the error; 0 or 1 (an exit status). */
-int ipc__simple_request(const char *name, u32 type, const char *done_verb);
+/* One such request to NAME: prints "NAME: answer" or the error; 0 or 1 (an exit status).
+ * WHAT: the command, for the line that names a VMM of another build. */
+int ipc__simple_request(const char *name, u32 type, const char *done_verb, const char *what);
 /* A request with a u32 flags word whose DATA answer goes to stdout as it
  * is (lkvm debug, lkvm migrate --status); 1 on failure, said on stderr,
  * and the reason also into why (may be NULL) for a caller that reports
  * it elsewhere too (migrate --status --json). */
-int ipc__print_request(const char *name, u32 type, u32 flags, char *why, size_t why_len);
+int ipc__print_request(const char *name, u32 type, u32 flags, const char *what, char *why,
+		       size_t why_len);
 /* Print "lkvm CMD: error: NAME: reason" (reason from err, or msg if given). */
 void ipc__client_error(const char *name, int err, const char *msg);
 /* That reason alone. */

@@ -12,8 +12,9 @@ need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply
 	 vmm_survives stalled_client client_newer_vmm_ok client_newer_vmm_fail \
 	 client_garbled_ok client_garbled_fail client_old_vmm client_old_vmm_set \
 	 client_older_vmm_json client_older_vmm_text client_escapes status_escapes old_vmm_escapes \
-	 client_older_vmm_progress_text client_older_vmm_progress_json \
-	 stop_unknown_flag resume_unknown_flag
+	 stop_unknown_flag resume_unknown_flag client_older_vmm_progress_text \
+	 client_older_vmm_progress_json list_newer_info list_unknown_state list_short_info \
+	 old_vmm_requests garbled_reply resume_all_old stop_all_other_builds stop_old_by_name
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
 S=$LKVM_DIR/bad.sock
@@ -262,4 +263,146 @@ if [ $rc -eq 1 ] && ! grep -q $'\e' $T_TMP/ov.err && grep -qF "$T_TMP/py?[2J mig
 else fail old_vmm_escapes "rc=$rc err: $(cat -v $T_TMP/ov.err)"; fi
 
 $LKVM stop --name bad >/dev/null
+
+# list, stop, pause, resume, debug, migrate --status/--cancel against fake
+# VMMs of other lkvm builds (docs/ipc.md, "Other lkvm builds"), in a
+# directory of their own so that --all meets only them: a newer one (an
+# INFO with fields appended, a state this lkvm does not know, DATA before
+# its REPLY), a broken one (an INFO cut short, a REPLY cut short), and an
+# older one (STOP and RESUME without the --all flag, no migrate --status or
+# --cancel, no debug page map).  Every instance is listed and stoppable;
+# what this client cannot read is one line naming the instance, the VMM's
+# pid and its binary.
+fake_ctl() {	# fake_ctl NAME MODE STATE: answer until a STOP (or 20 s idle), then exit
+	exec python3 - "$@" <<'PY'
+import fcntl, os, socket, struct, sys
+d = os.environ["LKVM_DIR"]
+name, mode, state = sys.argv[1], sys.argv[2], int(sys.argv[3])
+lock = os.open(f"{d}/{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(lock, fcntl.LOCK_EX)
+os.write(lock, b"%d\n" % os.getpid())
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(f"{d}/{name}.sock"); s.listen(8); s.settimeout(20)
+print("ready", os.getpid(), os.readlink("/proc/self/exe"), flush=True)
+def msg(c, t, p): c.sendall(struct.pack('<IHHII', 0x4d564b4c, 1, 0, t, len(p)) + p)
+def reply(c, st, txt=b""): msg(c, 0x8000, struct.pack('<iI', st, 0) + txt)
+def serve(c):		# one connection; True after a STOP
+	while True:
+		h = c.recv(16, socket.MSG_WAITALL)
+		if len(h) < 16: return False
+		magic, ver, fl, typ, ln = struct.unpack('<IHHII', h)
+		req = c.recv(ln, socket.MSG_WAITALL) if ln else b""
+		flags = struct.unpack('<I', req)[0] if ln == 4 else 0
+		if typ == 0x01:				# INFO
+			info = struct.pack('<IIIIQ64s', os.getpid(), state, 2, 0, 256 << 20, name.encode())
+			if mode == "newer":
+				info += struct.pack('<QI', 7, 9)	# fields a newer build appended
+			elif mode == "short":
+				info = info[:40]
+			msg(c, 0x8001, info); reply(c, 0)
+		elif mode == "old" and typ in (0x02, 0x04) and ln:
+			reply(c, -22, b"Invalid argument")	# no flags word before --all's
+		elif mode == "old" and typ in (0x11, 0x12):
+			reply(c, -95, b"unknown request type 0x%x" % typ)
+		elif mode == "old" and typ == 0x05 and flags & 2:
+			reply(c, -22, b"unknown debug flags 0x2")
+		elif mode == "garbled" and typ == 0x03:
+			msg(c, 0x8000, b"\0\0\0\0")		# a REPLY cut short
+		elif typ == 0x02:			# STOP
+			if mode == "newer":
+				msg(c, 0x8001, b"\1\2")	# something a newer build tells
+			reply(c, 0)
+			return True
+		elif typ == 0x04:			# RESUME
+			reply(c, 0, b"" if state == 2 else b"not paused")
+		else:
+			reply(c, -95, b"unknown request type 0x%x" % typ)
+stop = False
+while not stop:
+	try: c, _ = s.accept()
+	except socket.timeout: break
+	try: stop = serve(c)
+	except OSError: pass		# a client that hung up early (it could not read an answer)
+	c.close()
+if os.path.exists(f"{d}/{name}.sock"):
+	os.unlink(f"{d}/{name}.sock")
+PY
+}
+export LKVM_DIR=$T_TMP/other
+mkdir -m 700 $LKVM_DIR
+declare -A FPID FEXE
+for f in "newer newer 1" "newer-state newer 9" "short short 1" "old-running old 1" \
+	 "old-paused old 2" "garbled garbled 1"; do
+	set -- $f
+	fake_ctl $1 $2 $3 >$T_TMP/ctl-$1.ready &
+	T_PIDS+=($!)
+	wait_for 10 grep -q ready $T_TMP/ctl-$1.ready
+	read -r _ FPID[$1] FEXE[$1] <$T_TMP/ctl-$1.ready
+done
+# "NAME: its VMM (pid P, EXE)": what names an instance of another build.
+vmm() { echo "$1: its VMM (pid ${FPID[$1]}, ${FEXE[$1]})"; }
+$LKVM list --json >$T_TMP/l.out 2>$T_TMP/l.err; rc=$?
+$LKVM list >$T_TMP/lt.out 2>$T_TMP/lt.err; rc2=$?
+if [ $rc -eq 0 ] && [ $rc2 -eq 0 ] &&
+   grep -qF "{\"name\": \"newer\", \"pid\": ${FPID[newer]}, \"state\": \"running\", \"cpus\": 2, \"mem_bytes\": 268435456}" $T_TMP/l.out &&
+   grep -Eq "^newer +${FPID[newer]} +running +2 +256M\$" $T_TMP/lt.out && ! grep -q "newer:" $T_TMP/l.err; then
+	pass list_newer_info
+else fail list_newer_info "rc=$rc/$rc2 out: $(cat $T_TMP/l.out $T_TMP/lt.out) err: $(cat $T_TMP/l.err)"; fi
+want="lkvm list: warning: $(vmm newer-state) reports state 9, which this lkvm does not know: it runs another lkvm build: run '${FEXE[newer-state]} list' with the same options"
+if grep -qF "{\"name\": \"newer-state\", \"pid\": ${FPID[newer-state]}, \"state\": \"state-9\", \"cpus\": 2, \"mem_bytes\": 268435456}" $T_TMP/l.out &&
+   grep -Eq "^newer-state +${FPID[newer-state]} +state-9 +2 +256M\$" $T_TMP/lt.out &&
+   [ "$(grep -c newer-state $T_TMP/l.err)" = 1 ] && grep -qxF "$want" $T_TMP/l.err && grep -qxF "$want" $T_TMP/lt.err; then
+	pass list_unknown_state
+else fail list_unknown_state "out: $(cat $T_TMP/l.out $T_TMP/lt.out) err: $(cat $T_TMP/l.err)"; fi
+want="lkvm list: warning: $(vmm short) sent an answer this lkvm cannot read (INFO data of 40 bytes, fewer than the 88 this lkvm reads): it runs another lkvm build: run '${FEXE[short]} list' with the same options"
+if grep -qF "{\"name\": \"short\", \"pid\": ${FPID[short]}, \"state\": \"unreadable\", \"cpus\": null, \"mem_bytes\": null}" $T_TMP/l.out &&
+   grep -Eq "^short +${FPID[short]} +unreadable +- +-\$" $T_TMP/lt.out &&
+   [ "$(grep -c short $T_TMP/l.err)" = 1 ] && grep -qxF "$want" $T_TMP/l.err; then
+	pass list_short_info
+else fail list_short_info "out: $(cat $T_TMP/l.out $T_TMP/lt.out) err: $(cat $T_TMP/l.err)"; fi
+
+# An older VMM without migrate --status / --cancel, or the debug page map.
+ok=1; errs=
+for c in "debug --page-map:debug:unknown debug flags 0x2:refused this lkvm's request" \
+	 "migrate --status:migrate --status:unknown request type 0x12:is of an older lkvm that does not know this request" \
+	 "migrate --cancel:migrate --cancel:unknown request type 0x11:is of an older lkvm that does not know this request"; do
+	IFS=: read -r args what text how <<<"$c"
+	$LKVM $args --name old-running >$T_TMP/o.out 2>$T_TMP/o.err; rc=$?
+	tail=; [ "$what" = debug ] && tail=": it runs another lkvm build"
+	want="lkvm ${what%% *}: error: $(vmm old-running) $how ($text)$tail: run '${FEXE[old-running]} $what' with the same options"
+	if [ $rc -ne 1 ] || [ "$(wc -l <$T_TMP/o.err)" != 1 ] || ! grep -qxF "$want" $T_TMP/o.err; then
+		ok=0; errs+="[$args: rc=$rc $(cat $T_TMP/o.err) want $want] "
+	fi
+done
+if [ $ok = 1 ]; then pass old_vmm_requests; else fail old_vmm_requests "$errs"; fi
+$LKVM pause --name garbled >$T_TMP/o.out 2>$T_TMP/o.err; rc=$?
+want="lkvm pause: error: $(vmm garbled) sent an answer this lkvm cannot read (a REPLY of 4 bytes, fewer than 8): it runs another lkvm build: run '${FEXE[garbled]} pause' with the same options"
+if [ $rc -eq 1 ] && [ "$(wc -l <$T_TMP/o.err)" = 1 ] && grep -qxF "$want" $T_TMP/o.err; then
+	pass garbled_reply
+else fail garbled_reply "rc=$rc err: $(cat $T_TMP/o.err)"; fi
+
+# --all over an older VMM whose RESUME and STOP take no flags word: one
+# that runs is resumed/stopped without it (the state --all must leave
+# alone is a paused one); a paused one cannot tell --all of an unknown
+# migration outcome: left alone, saying so, and stopped by --name.
+$LKVM resume --all >$T_TMP/o.out 2>$T_TMP/o.err; rc=$?
+want="lkvm resume: error: old-paused: not resumed by --all: $(vmm old-paused | cut -d' ' -f2-) is of an older lkvm that cannot refuse --all when its last migration's outcome is unknown, and its guest is paused: resume it by --name"
+if [ $rc -eq 1 ] && grep -qx "old-running: not paused" $T_TMP/o.out && grep -qx "newer: not paused" $T_TMP/o.out &&
+   [ "$(wc -l <$T_TMP/o.err)" = 1 ] && grep -qxF "$want" $T_TMP/o.err; then
+	pass resume_all_old
+else fail resume_all_old "rc=$rc out: $(cat $T_TMP/o.out) err: $(cat $T_TMP/o.err)"; fi
+$LKVM stop --all >$T_TMP/o.out 2>$T_TMP/o.err; rc=$?
+want="lkvm stop: error: old-paused: not stopped by --all: $(vmm old-paused | cut -d' ' -f2-) is of an older lkvm that cannot refuse --all when its last migration's outcome is unknown, and its guest is paused: stop it by --name"
+ok=1
+for n in newer newer-state short old-running garbled; do
+	grep -qx "$n: stopped" $T_TMP/o.out || ok=0
+done
+if [ $rc -eq 1 ] && [ $ok = 1 ] && [ "$(wc -l <$T_TMP/o.err)" = 1 ] && grep -qxF "$want" $T_TMP/o.err &&
+   [ "$(ls $LKVM_DIR/*.sock)" = "$LKVM_DIR/old-paused.sock" ]; then
+	pass stop_all_other_builds
+else fail stop_all_other_builds "rc=$rc out: $(cat $T_TMP/o.out) err: $(cat $T_TMP/o.err) left: $(ls $LKVM_DIR)"; fi
+$LKVM stop --name old-paused >$T_TMP/o.out 2>$T_TMP/o.err; rc=$?
+if [ $rc -eq 0 ] && grep -qx "old-paused: stopped" $T_TMP/o.out && [ ! -e $LKVM_DIR/old-paused.sock ]; then
+	pass stop_old_by_name
+else fail stop_old_by_name "rc=$rc out: $(cat $T_TMP/o.out) err: $(cat $T_TMP/o.err)"; fi
 t_done
