@@ -91,6 +91,12 @@ enum ipc_vm_state {
 	IPC_STATE_UNKNOWN = 6,		/* paused after a migration whose outcome is unknown */
 };
 
+/*
+ * INFO's DATA.  Fixed for good (88 bytes): a newer build only appends
+ * fields after name[], and every build reads the prefix it knows and
+ * ignores the rest, so that lkvm list works across an upgrade
+ * (docs/ipc.md, "Other lkvm builds").  reserved stays 0 and is not read.
+ */
 struct ipc_info {
 	u32 pid;
 	u32 state;		/* enum ipc_vm_state */
