@@ -215,6 +215,18 @@ out:
 
 /* ---- measure ---- */
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly 2 * n hex digits: sscanf("%2x") also takes "-1", " f" and "+f". */
 static int parse_hex(const char *s, u8 *out, size_t n)
 {
 	size_t i;
@@ -222,11 +234,11 @@ static int parse_hex(const char *s, u8 *out, size_t n)
 	if (strlen(s) != 2 * n)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		unsigned int b;
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
 
-		if (sscanf(s + 2 * i, "%2x", &b) != 1)
+		if (hi < 0 || lo < 0)
 			return -EINVAL;
-		out[i] = (u8)b;
+		out[i] = (u8)(hi << 4 | lo);
 	}
 	return 0;
 }
@@ -294,6 +306,22 @@ static int sev_measure(int argc, const char **argv)
 		fprintf(stderr, "lkvm sev measure: error: --api: use MAJOR.MINOR, e.g. 0.24\n");
 		return 1;
 	}
+	/* Two sources for one value: say so rather than drop one of them. */
+	if (tik_hex && keys) {
+		fprintf(stderr, "lkvm sev measure: error: give --tik or --keys, not both\n");
+		return 1;
+	}
+	if (mnonce_hex && blob_file) {
+		fprintf(stderr, "lkvm sev measure: error: give --mnonce or --measurement, not "
+			"both (the blob holds the mnonce)\n");
+		return 1;
+	}
+	/* A blob to compare and nothing to compare it with must not exit 0. */
+	if (blob_file && !tik_hex && !keys) {
+		fprintf(stderr, "lkvm sev measure: error: --measurement needs --keys or --tik to "
+			"check it with\n");
+		return 1;
+	}
 	policy = sev_options.policy;
 	if (tik_hex) {
 		if (parse_hex(tik_hex, tik, sizeof(tik))) {
@@ -339,8 +367,7 @@ static int sev_measure(int argc, const char **argv)
 		}
 		memcpy(&blob, b, sizeof(blob));
 		free(b);
-		if (!have_mnonce)
-			memcpy(mnonce, blob.mnonce, sizeof(mnonce));
+		memcpy(mnonce, blob.mnonce, sizeof(mnonce));
 		have_mnonce = have_blob = true;
 	}
 

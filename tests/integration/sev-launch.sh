@@ -174,6 +174,27 @@ left=$(ls -d k3.* d3.* s3.* k4* same* pdh.new* 2>/dev/null)
 [ -z "$left" ] || { ok=0; why="$why temporary files left: $left"; }
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
+# lkvm sev measure is the owner's check: a blob given with --measurement
+# but no TIK to check it with was exit 0 with only the digest printed (a
+# script testing the exit status took a random blob as verified); --tik
+# and --mnonce took anything sscanf("%2x") takes ("-1", " f") as hex; and
+# of two sources for one value (--tik/--keys, --mnonce/--measurement) one
+# was silently dropped.  Each is now one line and exit 1.
+t=measure_options_checked
+ok=1 why=""
+head -c 48 /dev/urandom >rand48.bin
+z32=00000000000000000000000000000000
+for c in "--measurement rand48.bin|--measurement needs --keys or --tik to check it with" \
+	 "--tik -1-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1 --mnonce $z32|--tik: 32 hex digits expected" \
+	 "--tik $z32 --mnonce +f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f|--mnonce: 32 hex digits expected" \
+	 "--tik $z32 --keys owner.keys --mnonce $z32|give --tik or --keys, not both" \
+	 "--tik $z32 --mnonce $z32 --measurement rand48.bin|give --mnonce or --measurement, not both"; do
+	$LKVM sev measure -k $G/hello ${c%%|*} >out 2>err </dev/null; rc=$?
+	{ [ $rc -ne 0 ] && [ ! -s out ] && [ "$(wc -l <err)" = 1 ] && grep -qF -- "${c#*|}" err; } ||
+		{ ok=0; why="$why ${c%%|*}: rc=$rc $(cat out err); "; }
+done
+[ $ok = 1 ] && pass $t || fail $t "$why"
+
 need_kvm launch measure_predicted verify secret_in_guest wrap_same_file wrong_platform \
 	tampered_secret secret_timeout secret_empty name_taken_during_launch secret_gpa_checked
 head -c 64 /dev/urandom >secret.bin
