@@ -389,11 +389,16 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 	if (ark_path) {
 		ret = read_file(ark_path, &arkbuf, &ark_len, SEV_AMD_CERT_MAX_SIZE);
 		if (!ret) {
-			ret = sev_amd_cert__parse(arkbuf, ark_len, &ark, NULL);
+			/*
+			 * The root this owner pins: one self-signed ARK, as lkvm
+			 * run's --sev-ark.  An ASK here used to surface as the
+			 * platform's chain "not validating".
+			 */
+			ret = sev_amd_ark__check(arkbuf, ark_len, &ark);
 			free(arkbuf);
 			if (ret > 0)
-				cmd_err("ARK %s: not an AMD root certificate (%s)", ark_path,
-				       sev_ret__str(ret));
+				cmd_err("ARK %s: not one self-signed AMD ARK certificate (%s)",
+				       ark_path, sev_ret__str(ret));
 		} else {
 			cmd_err("ARK %s: %s", ark_path, strerror(-ret));
 		}

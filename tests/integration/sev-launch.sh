@@ -195,6 +195,26 @@ for c in "--measurement rand48.bin|--measurement needs --keys or --tik to check 
 done
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
+# The owner's --ark is the root it pins: it must be one self-signed ARK,
+# as lkvm run's --sev-ark is.  An ASK given there ended in "chain does not
+# validate: BAD_SIGNATURE", which blames the platform for the owner's file.
+t=session_ark_checked
+ok=1 why=""
+if $LKVM sev export --sev=emulated --ark own-ark.cert 2>err; then
+	head -c "$(stat -c %s own-ark.cert)" amd.bin >own-ask.cert
+	$LKVM sev session --pdh pdh.cert --chain chain.bin --amd-chain amd.bin --ark own-ask.cert \
+		--dh-cert ak-dh.cert --session ak-s.bin --keys ak.keys >/dev/null 2>err; rc=$?
+	{ [ $rc -ne 0 ] && [ "$(wc -l <err)" = 1 ] &&
+	  grep -qF "ARK own-ask.cert: not one self-signed AMD ARK certificate" err; } ||
+		{ ok=0; why="ASK as --ark: rc=$rc $(cat err); "; }
+	$LKVM sev session --pdh pdh.cert --chain chain.bin --amd-chain amd.bin --ark own-ark.cert \
+		--dh-cert ak-dh.cert --session ak-s.bin --keys ak.keys >/dev/null 2>err ||
+		{ ok=0; why="$why the real ARK refused: $(cat err)"; }
+else
+	ok=0 why="export --ark: $(cat err)"
+fi
+[ $ok = 1 ] && pass $t || fail $t "$why"
+
 need_kvm launch measure_predicted verify secret_in_guest wrap_same_file wrong_platform \
 	tampered_secret secret_timeout secret_empty name_taken_during_launch secret_gpa_checked
 head -c 64 /dev/urandom >secret.bin
