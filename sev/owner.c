@@ -93,6 +93,12 @@ static int parse_api(const char *s, u8 *major, u8 *minor)
 	return 0;
 }
 
+/* read_file()'s errors in words: its -EINVAL means "not a regular file". */
+static const char *file_err(int ret)
+{
+	return ret == -EINVAL ? "not a regular file" : strerror(-ret);
+}
+
 /* Read a file that must be exactly @len bytes. */
 static int read_exact(const char *what, const char *path, void *out, size_t len)
 {
@@ -101,7 +107,7 @@ static int read_exact(const char *what, const char *path, void *out, size_t len)
 	int ret = read_file(path, &buf, &n, FILE_MAX);
 
 	if (ret) {
-		cmd_err("%s %s: %s", what, path, strerror(-ret));
+		cmd_err("%s %s: %s", what, path, file_err(ret));
 		return ret;
 	}
 	if (n != len) {
@@ -381,7 +387,7 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 		ret = read_file(amd_path, &amd, &amd_len, 2 * SEV_AMD_CERT_MAX_SIZE);
 		if (ret) {
 			cmd_err("AMD chain %s: %s", amd_path,
-			       ret == -EFBIG ? "too large for ASK||ARK" : strerror(-ret));
+			       ret == -EFBIG ? "too large for ASK||ARK" : file_err(ret));
 			return ret;
 		}
 		flags |= SEV_CHAIN_SEV;
@@ -400,7 +406,7 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 				cmd_err("ARK %s: not one self-signed AMD ARK certificate (%s)",
 				       ark_path, sev_ret__str(ret));
 		} else {
-			cmd_err("ARK %s: %s", ark_path, strerror(-ret));
+			cmd_err("ARK %s: %s", ark_path, file_err(ret));
 		}
 		if (ret)
 			goto out;
@@ -663,7 +669,7 @@ int sev_owner__cmd_wrap_secret(int argc, const char **argv)
 	if (ret) {
 		cmd_err("secret %s: %s", secret_path,
 			ret == -EFBIG ? "larger than 4096 bytes (KVM injects a launch secret "
-			"into one guest page)" : strerror(-ret));
+			"into one guest page)" : file_err(ret));
 		return 1;
 	}
 	if (!len || len % 16) {

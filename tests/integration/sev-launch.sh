@@ -195,6 +195,23 @@ for c in "--measurement rand48.bin|--measurement needs --keys or --tik to check 
 done
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
+# An owner input that is not a regular file (a device, a directory) is
+# named as such: read_file()'s -EINVAL came out as "Invalid argument".
+t=owner_inputs_not_files
+ok=1 why=""
+S="--dh-cert nf-dh.cert --session nf-s.bin --keys nf.keys"
+for c in "session --pdh /dev/null $S|PDH certificate /dev/null: not a regular file" \
+	 "session --pdh pdh.cert --chain . $S|certificate chain .: not a regular file" \
+	 "session --pdh pdh.cert --chain chain.bin --amd-chain . $S|AMD chain .: not a regular file" \
+	 "session --pdh pdh.cert --chain chain.bin --amd-chain amd.bin --ark . $S|ARK .: not a regular file" \
+	 "wrap-secret --keys owner.keys --measurement rand48.bin --secret /dev/zero --header nf.h --out nf.o|secret /dev/zero: not a regular file" \
+	 "wrap-secret --keys owner.keys --measurement . --secret rand48.bin --header nf.h --out nf.o|measurement .: not a regular file"; do
+	$LKVM sev ${c%%|*} >out 2>err </dev/null; rc=$?
+	{ [ $rc -ne 0 ] && [ "$(wc -l <err)" = 1 ] && grep -qF -- "${c#*|}" err; } ||
+		{ ok=0; why="$why ${c%%|*}: rc=$rc $(cat err); "; }
+done
+[ $ok = 1 ] && pass $t || fail $t "$why"
+
 # The owner's --ark is the root it pins: it must be one self-signed ARK,
 # as lkvm run's --sev-ark is.  An ASK given there ended in "chain does not
 # validate: BAD_SIGNATURE", which blames the platform for the owner's file.
