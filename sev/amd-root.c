@@ -152,6 +152,22 @@ int sev_amd_root__test(struct sev_amd_root *root)
 	return make_root(root, test_ark_id, test_ask_id);
 }
 
+bool sev_amd_root__is_test_ark(const struct sev_amd_cert *ark)
+{
+	EVP_PKEY *test = NULL, *pub = NULL;
+	bool same;
+
+	if (memcmp(&ark->hdr.key_id_0, test_ark_id, 8) ||
+	    memcmp(&ark->hdr.key_id_1, test_ark_id + 8, 8))
+		return false;
+	/* The name alone could be anyone's: the key must be the published one. */
+	same = !sev_key__from_pem(test_ark_pem, sizeof(test_ark_pem) - 1, &test) &&
+	       !sev_amd_cert__pubkey(ark, &pub) && sev__same_pubkey(test, pub);
+	EVP_PKEY_free(test);
+	EVP_PKEY_free(pub);
+	return same;
+}
+
 int sev_amd_root__generate(struct sev_amd_root *root, unsigned int rsa_bits)
 {
 	u8 ark_id[16], ask_id[16];

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +357,27 @@ static int check_policy(u32 policy)
 
 /* ---- session --------------------------------------------------------- */
 
+/*
+ * What a validated chain does not prove, said once the session is made:
+ * an AMD chain checked against no pinned ARK (any self-signed root passes),
+ * or one ending at lkvm's test root, the software model's, whose private
+ * key anyone can read in the source and whose platforms encrypt nothing.
+ */
+static char trust_note[PATH_MAX + 200];
+
+static void note_root(const char *amd_path, const char *ark_path, const struct sev_amd_cert *ark)
+{
+	if (sev_amd_root__is_test_ark(ark))
+		snprintf_cut(trust_note, sizeof(trust_note), "platform chain %s ends at lkvm's "
+			     "built-in TEST AMD root (the software firmware model: guest memory is "
+			     "NOT encrypted, and the root's private key is public): fine for "
+			     "testing, not for trust", amd_path);
+	else if (!ark_path)
+		snprintf_cut(trust_note, sizeof(trust_note), "AMD chain %s was not checked "
+			     "against a pinned ARK (no --ark): any self-signed root passes; fine "
+			     "for testing, not for trust", amd_path);
+}
+
 static int validate_pdh(const char *pdh_path, const char *chain_path, const char *amd_path,
 			const char *ark_path, u8 pdh[SEV_CERT_SIZE])
 {
@@ -363,9 +385,11 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 	void *amd = NULL, *arkbuf = NULL;
 	size_t amd_len = 0, ark_len;
 	struct sev_amd_cert ark;
+	struct sev_chain *valid = NULL;
 	unsigned int flags = 0;
 	int ret;
 
+	trust_note[0] = '\0';
 	ret = read_exact("PDH certificate", pdh_path, pdh, SEV_CERT_SIZE);
 	if (ret)
 		return ret;
@@ -411,13 +435,22 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 		if (ret)
 			goto out;
 	}
+	valid = calloc(1, sizeof(*valid));
+	if (!valid) {
+		ret = -ENOMEM;
+		cmd_err("out of memory");
+		goto out;
+	}
 	ret = sev_chain__validate(pdh, SEV_CERT_SIZE, chain, sizeof(chain), amd, amd_len, flags,
-				  ark_path ? &ark : NULL, NULL);
+				  ark_path ? &ark : NULL, valid);
 	if (ret)
 		cmd_err("platform PDH %s: %s%s", pdh_path,
 		       flags ? "certificate chain does not validate: " : "not a PDH certificate: ",
 		       sev_ret__str(ret));
+	else if (flags & SEV_CHAIN_SEV)
+		note_root(amd_path, ark_path, &valid->ark);
 out:
+	free(valid);
 	free(amd);
 	return ret;
 }
@@ -493,6 +526,8 @@ int sev_owner__cmd_session(int argc, const char **argv)
 	if (!ret && !chain_path)
 		pr_warn("platform PDH %s was not checked against a certificate chain (no --chain): "
 			"fine for testing, not for trust", pdh_path);
+	else if (!ret && trust_note[0])
+		pr_warn("%s", trust_note);
 	OPENSSL_cleanse(keys, keys_len);
 	free(keys);
 out:

@@ -378,6 +378,8 @@ struct sev_amd_root {
 	struct sev_amd_cert ark_cert, ask_cert;
 };
 int sev_amd_root__test(struct sev_amd_root *root);
+/* Is this ARK the built-in test root's (whose private key is in the source)? */
+bool sev_amd_root__is_test_ark(const struct sev_amd_cert *ark);
 int sev_amd_root__generate(struct sev_amd_root *root, unsigned int rsa_bits);
 /* ASK || ARK as SEND_START's amd_certs; *len in: buffer size, out: used. */
 int sev_amd_root__write_chain(const struct sev_amd_root *root, void *buf, size_t *len);

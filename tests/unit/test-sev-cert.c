@@ -392,6 +392,17 @@ static void test_untrusted_ark_rejected(void)
 	/* its CEK under our ASK */
 	CHECK_EQ(sev_chain__validate(p2, sizeof(p2), c2, sizeof(c2), amd, amd_len, SEV_CHAIN_SEV,
 				     &root.ark_cert, NULL), SEV_RET_BAD_SIGNATURE);
+	/* The test root is told by its key, not by its name alone. */
+	CHECK(sev_amd_root__is_test_ark(&root.ark_cert));
+	CHECK(!sev_amd_root__is_test_ark(&root.ask_cert));
+	CHECK(!sev_amd_root__is_test_ark(&r2.ark_cert));
+	{
+		struct sev_amd_cert named = r2.ark_cert;
+
+		named.hdr.key_id_0 = root.ark_cert.hdr.key_id_0;
+		named.hdr.key_id_1 = root.ark_cert.hdr.key_id_1;
+		CHECK(!sev_amd_root__is_test_ark(&named));
+	}
 	sev_platform_keys__free(&k2);
 	sev_amd_root__free(&r2);
 }

@@ -138,10 +138,13 @@ static void test_session_opens_on_platform(void)
 	u32 pol;
 	bool have;
 
+	/* This platform's chain ends at the model's test root: one warning says so. */
+	want_warning = "ends at lkvm's built-in TEST AMD root";
 	CHECK_EQ(CMD(sev_owner__cmd_session, "session", "--pdh", P("pdh.cert"), "--chain",
 		     P("chain.cert"), "--amd-chain", P("amd.cert"), "--ark", P("ark.cert"),
 		     "--policy", "0x3", "--dh-cert", P("dh.cert"), "--session", P("session.bin"),
 		     "--keys", P("owner.keys")), 0);
+	want_warning = NULL;
 	REQUIRE(get("dh.cert", dh, sizeof(dh)) == SEV_CERT_SIZE);
 	REQUIRE(get("session.bin", session, sizeof(session)) == SEV_SESSION_SIZE);
 	REQUIRE(!stat(P("owner.keys"), &st));
@@ -186,6 +189,43 @@ static void test_session_opens_on_platform(void)
 		CHECK_EQ(sev_session__open(plat.pdh, dh2, SEV_CERT_SIZE, session2,
 					   SEV_SESSION_SIZE, SEV_POLICY_NODBG, &tks2), 0);
 	}
+}
+
+/*
+ * An AMD chain checked against no pinned ARK proves nothing (any
+ * self-signed root passes): the session is made, and one warning says so,
+ * as for a PDH given without --chain.  Pinned to its own ARK, no warning.
+ * A root of its own here, not the built-in test root (which warns anyway).
+ */
+static void test_session_warns_unpinned_root(void)
+{
+	u8 pdh[SEV_CERT_SIZE], chain[SEV_CHAIN_SIZE], amd[2 * SEV_AMD_CERT_MAX_SIZE];
+	u8 ark[SEV_AMD_CERT_MAX_SIZE];
+	size_t amd_len = sizeof(amd), ark_len;
+	struct sev_amd_root own;
+	struct sev_platform_keys k;
+
+	REQUIRE(sev_amd_root__generate(&own, 2048) == 0);
+	REQUIRE(sev_platform_keys__generate(&k, &own, 0, 24) == 0);
+	REQUIRE(sev_amd_root__write_chain(&own, amd, &amd_len) == 0);
+	REQUIRE(sev_amd_cert__write(&own.ark_cert, ark, sizeof(ark), &ark_len) == 0);
+	sev_platform_keys__export(&k, pdh, chain);
+	OK(put("own-pdh.cert", pdh, sizeof(pdh)));
+	OK(put("own-chain.cert", chain, sizeof(chain)));
+	OK(put("own-amd.cert", amd, amd_len));
+	OK(put("own-ark.cert", ark, ark_len));
+	want_warning = "was not checked against a pinned ARK (no --ark)";
+	CHECK_EQ(CMD(sev_owner__cmd_session, "session", "--pdh", P("own-pdh.cert"), "--chain",
+		     P("own-chain.cert"), "--amd-chain", P("own-amd.cert"), "--dh-cert",
+		     P("u-dh.cert"), "--session", P("u-session.bin"), "--keys", P("u.keys")), 0);
+	want_warning = NULL;
+	CHECK(access(P("u-session.bin"), F_OK) == 0);
+	CHECK_EQ(CMD(sev_owner__cmd_session, "session", "--pdh", P("own-pdh.cert"), "--chain",
+		     P("own-chain.cert"), "--amd-chain", P("own-amd.cert"), "--ark",
+		     P("own-ark.cert"), "--dh-cert", P("p-dh.cert"), "--session",
+		     P("p-session.bin"), "--keys", P("p.keys")), 0);
+	sev_platform_keys__free(&k);
+	sev_amd_root__free(&own);
 }
 
 static void test_session_refuses_bad_input(void)
@@ -371,6 +411,7 @@ TEST_MAIN_BEGIN("test-sev-owner")
 	parse_options_cmd = "sev test";
 	setup();
 	RUN(test_session_opens_on_platform);
+	RUN(test_session_warns_unpinned_root);
 	RUN(test_session_refuses_bad_input);
 	RUN(test_verify);
 	RUN(test_wrap_secret);
