@@ -64,6 +64,7 @@ static const char *want_warning;
 static int run_cmd(int (*fn)(int, const char **), int argc, const char **argv)
 {
 	char line[1024], path[300];
+	const char *name = argv[0];	/* parse_options() compacts argv */
 	int saved, fd, ret, lines = 0, bad = 0, warned = 0;
 	FILE *f;
 
@@ -92,7 +93,7 @@ static int run_cmd(int (*fn)(int, const char **), int argc, const char **argv)
 	one_line_errors = ret ? lines == 1 && !bad :
 			  want_warning ? lines == 1 && warned : lines == 0;
 	if (!one_line_errors)
-		fprintf(stderr, "%s: %d stderr line(s) for exit %d\n", argv[0], lines, ret);
+		fprintf(stderr, "%s: %d stderr line(s) for exit %d\n", name, lines, ret);
 	return ret;
 }
 
