@@ -359,9 +359,10 @@ static int check_policy(u32 policy)
 
 /*
  * What a validated chain does not prove, said once the session is made:
- * an AMD chain checked against no pinned ARK (any self-signed root passes),
- * or one ending at lkvm's test root, the software model's, whose private
- * key anyone can read in the source and whose platforms encrypt nothing.
+ * a chain checked only up to its self-signed OCA, an AMD chain checked
+ * against no pinned ARK (any self-signed root passes), or one ending at
+ * lkvm's test root, the software model's, whose private key anyone can
+ * read in the source and whose platforms encrypt nothing.
  */
 static char trust_note[PATH_MAX + 200];
 
@@ -449,6 +450,10 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 		       sev_ret__str(ret));
 	else if (flags & SEV_CHAIN_SEV)
 		note_root(amd_path, ark_path, &valid->ark);
+	else if (flags)
+		snprintf_cut(trust_note, sizeof(trust_note), "platform chain %s was checked only "
+			     "up to its self-signed OCA (no --amd-chain): anyone can make one; "
+			     "fine for testing, not for trust", chain_path);
 out:
 	free(valid);
 	free(amd);

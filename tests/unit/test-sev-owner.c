@@ -215,6 +215,11 @@ static void test_session_warns_unpinned_root(void)
 	OK(put("own-chain.cert", chain, sizeof(chain)));
 	OK(put("own-amd.cert", amd, amd_len));
 	OK(put("own-ark.cert", ark, ark_len));
+	/* --chain alone: up to an OCA that signs itself, which anyone can make. */
+	want_warning = "was checked only up to its self-signed OCA (no --amd-chain)";
+	CHECK_EQ(CMD(sev_owner__cmd_session, "session", "--pdh", P("own-pdh.cert"), "--chain",
+		     P("own-chain.cert"), "--dh-cert", P("o-dh.cert"), "--session",
+		     P("o-session.bin"), "--keys", P("o.keys")), 0);
 	want_warning = "was not checked against a pinned ARK (no --ark)";
 	CHECK_EQ(CMD(sev_owner__cmd_session, "session", "--pdh", P("own-pdh.cert"), "--chain",
 		     P("own-chain.cert"), "--amd-chain", P("own-amd.cert"), "--dh-cert",
