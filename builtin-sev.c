@@ -396,7 +396,15 @@ static int sev_measure(int argc, const char **argv)
 	print_hex("measurement", measure, sizeof(measure));
 	if (have_blob) {
 		if (memcmp(measure, blob.measure, sizeof(measure))) {
-			printf("measurement MISMATCH: %s was not made by this launch\n", blob_file);
+			/* Name the inputs: a default the user forgot is the likelier cause. */
+			printf("measurement MISMATCH: %s does not match policy 0x%x, API %u.%u "
+			       "build %u%s%s%s\n", blob_file, policy, major, minor,
+			       build < 0 ? SEV_MODEL_BUILD : build,
+			       !api || build < 0 ? " (the model's " : "",
+			       !api && build < 0 ? "API and build" : !api ? "API" :
+			       build < 0 ? "build" : "",
+			       !api || build < 0 ? ": give --api and --build from `lkvm sev "
+			       "status`)" : "");
 			return 1;
 		}
 		printf("measurement matches %s\n", blob_file);

@@ -197,6 +197,13 @@ for c in "--measurement rand48.bin|--measurement needs --keys or --tik to check 
 		{ ok=0; why="$why ${c%%|*}: rc=$rc $(cat out err); "; }
 done
 [ $ok = 1 ] && pass $t || fail $t "$why"
+# A mismatch names what it assumed: without --api/--build those are the
+# model's, and a real platform's blob then "was not made by this launch",
+# which blamed the launch for a missing option.
+$LKVM sev measure -k $G/hello --tik $z32 --measurement rand48.bin >out 2>err; rc=$?
+if [ $rc = 1 ] && grep -qF "measurement MISMATCH: rand48.bin does not match policy 0x1, API 0.24 build 0 (the model's API and build: give --api and --build from \`lkvm sev status\`)" out
+then pass measure_mismatch_names_inputs
+else fail measure_mismatch_names_inputs "rc=$rc $(cat out err)"; fi
 
 # An owner input that is not a regular file (a device, a directory) is
 # named as such: read_file()'s -EINVAL came out as "Invalid argument".
