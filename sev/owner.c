@@ -431,7 +431,9 @@ static int validate_pdh(const char *pdh_path, const char *chain_path, const char
 				cmd_err("ARK %s: not one self-signed AMD ARK certificate (%s)",
 				       ark_path, sev_ret__str(ret));
 		} else {
-			cmd_err("ARK %s: %s", ark_path, file_err(ret));
+			cmd_err("ARK %s: %s", ark_path, ret == -EFBIG ? "larger than one AMD "
+				"certificate (--ark takes the ARK alone, not ASK || ARK)" :
+				file_err(ret));
 		}
 		if (ret)
 			goto out;

@@ -234,6 +234,12 @@ if $LKVM sev export --sev=emulated --ark own-ark.cert 2>err; then
 	{ [ $rc -ne 0 ] && [ "$(wc -l <err)" = 1 ] &&
 	  grep -qF "ARK own-ask.cert: not one self-signed AMD ARK certificate" err; } ||
 		{ ok=0; why="ASK as --ark: rc=$rc $(cat err); "; }
+	# ASK || ARK given as --ark (the file AMD publishes): named, not "File too large".
+	$LKVM sev session --pdh pdh.cert --chain chain.bin --amd-chain amd.bin --ark amd.bin \
+		--dh-cert ak-dh.cert --session ak-s.bin --keys ak.keys >/dev/null 2>err; rc=$?
+	{ [ $rc -ne 0 ] && [ "$(wc -l <err)" = 1 ] &&
+	  grep -qF "ARK amd.bin: larger than one AMD certificate (--ark takes the ARK alone, not ASK || ARK)" err; } ||
+		{ ok=0; why="$why ASK||ARK as --ark: rc=$rc $(cat err); "; }
 	$LKVM sev session --pdh pdh.cert --chain chain.bin --amd-chain amd.bin --ark own-ark.cert \
 		--dh-cert ak-dh.cert --session ak-s.bin --keys ak.keys >/dev/null 2>err ||
 		{ ok=0; why="$why the real ARK refused: $(cat err)"; }
