@@ -293,7 +293,7 @@ int mig_crypt__writev(struct mig_chan *c, struct iovec *iov, int cnt)
 	while (cnt && !iov->iov_len)
 		iov++, cnt--;
 	while (total) {
-		size_t len = min(total, (size_t)MIG_FRAME_MAX);
+		size_t len = min(total, (size_t)(c->fault_frame_max ?: MIG_FRAME_MAX));
 
 		ret = seal_frame(c, &iov, &off, len);
 		if (ret)

@@ -47,24 +47,33 @@ void mig_chan__close(struct mig_chan *c)
  * the control channel with a "c" suffix: flip:Nc) corrupts or cuts the
  * outgoing stream at that offset.  The failure tests use it to prove the
  * receiver's checks and the source's recovery; it costs one compare per
- * write otherwise.
+ * write otherwise.  frame:N (every channel) seals at most N bytes a frame
+ * under --key, as another writer may cut its frames: a record, the HELLO
+ * first, then spans frames.  Several, comma-separated: frame:64,flip:150c.
  */
 void mig_chan__apply_fault_env(struct mig_chan *c, int channel)
 {
 	const char *e = getenv("LKVM_MIG_FAULT");
-	unsigned long long off;
-	char kind[8], where = 0;
-	int want;
 
-	if (!e || sscanf(e, "%7[a-z]:%llu%c", kind, &off, &where) < 2)
-		return;
-	want = where == 'c' ? 0 : 1;
-	if (channel != want || !off)
-		return;
-	if (!strcmp(kind, "flip"))
-		c->fault_flip_at = off;
-	else if (!strcmp(kind, "cut"))
-		c->fault_cut_at = off;
+	for (; e && *e; e = strchr(e, ',') ? strchr(e, ',') + 1 : "") {
+		unsigned long long off;
+		char kind[8], where = 0;
+		int want;
+
+		if (sscanf(e, "%7[a-z]:%llu%c", kind, &off, &where) < 2 || !off)
+			continue;
+		if (!strcmp(kind, "frame")) {
+			c->fault_frame_max = min(off, (unsigned long long)MIG_FRAME_MAX);
+			continue;
+		}
+		want = where == 'c' ? 0 : 1;
+		if (channel != want)
+			continue;
+		if (!strcmp(kind, "flip"))
+			c->fault_flip_at = off;
+		else if (!strcmp(kind, "cut"))
+			c->fault_cut_at = off;
+	}
 }
 
 static int read_some(struct mig_chan *c, struct iovec *iov, int cnt)

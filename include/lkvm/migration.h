@@ -243,6 +243,7 @@ struct mig_chan {
 	struct mig_rate *rate;		/* send cap shared by the channels, NULL = none */
 	const atomic_bool *rate_cancel;	/* ends a capped wait early (the migration's cancel) */
 	u64 fault_flip_at, fault_cut_at;	/* test hooks: 0 = off (LKVM_MIG_FAULT) */
+	u32 fault_frame_max;		/* test hook: sealed frames this small, 0 = off */
 	struct mig_crypt *crypt;	/* authenticated stream (crypt.c), NULL = clear */
 };
 

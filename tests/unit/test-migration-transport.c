@@ -650,7 +650,37 @@ static void test_untouched_pages_skipped(void)
 	munmap(dst, n * 4096);
 }
 
+/*
+ * LKVM_MIG_FAULT holds several hooks, comma-separated: frame:N on every
+ * channel, flip/cut on the one named.  Others' words are left alone.
+ */
+static void test_fault_env_list(void)
+{
+	struct mig_chan c0, c1, c2;
+
+	setenv("LKVM_MIG_FAULT", "frame:64,flip:150c,hold:10,cut:7", 1);
+	mig_chan__init_fd(&c0, -1);
+	mig_chan__init_fd(&c1, -1);
+	mig_chan__init_fd(&c2, -1);
+	mig_chan__apply_fault_env(&c0, 0);
+	mig_chan__apply_fault_env(&c1, 1);
+	mig_chan__apply_fault_env(&c2, 2);
+	CHECK_EQ(c0.fault_frame_max, 64);
+	CHECK_EQ(c0.fault_flip_at, 150);
+	CHECK_EQ(c0.fault_cut_at, 0);
+	CHECK_EQ(c1.fault_frame_max, 64);
+	CHECK_EQ(c1.fault_flip_at, 0);
+	CHECK_EQ(c1.fault_cut_at, 7);
+	CHECK_EQ(c2.fault_frame_max, 64);
+	CHECK_EQ(c2.fault_flip_at + c2.fault_cut_at, 0);
+	setenv("LKVM_MIG_FAULT", "frame:99999999", 1);	/* no more than a frame holds */
+	mig_chan__apply_fault_env(&c2, 2);
+	CHECK_EQ(c2.fault_frame_max, MIG_FRAME_MAX);
+	unsetenv("LKVM_MIG_FAULT");
+}
+
 TEST_MAIN_BEGIN("test-migration-transport")
+	RUN(test_fault_env_list);
 	RUN(test_untouched_pages_skipped);
 	RUN(test_json_lines);
 	RUN(test_default_channels);
