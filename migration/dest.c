@@ -1179,6 +1179,24 @@ static void refuse_unauthenticated(struct mig_chan *ctrl, const struct sockaddr_
 	drop_source(ctrl, addr, why);
 }
 
+/*
+ * A frame of the source's HELLO opened, so it holds our key, and a later
+ * one did not: the HELLO spans frames (a record may) and the stream was
+ * changed on the way.  "Another key" would be false, so it hears what
+ * happened, sealed under our key, which it has shown it holds (a text
+ * it could open reveals nothing it does not know).  The wait goes on:
+ * whoever changed the stream must not end it.
+ */
+static void refuse_altered(struct mig_chan *ctrl, const struct sockaddr_storage *addr)
+{
+	static const char why[] = "the source's HELLO was altered on the way: it spans "
+		"sealed frames, and a later one does not authenticate though the first "
+		"did (the keys match)";
+
+	send_ack(ctrl, -EBADMSG, why);
+	drop_source(ctrl, addr, why);
+}
+
 int migration__incoming(struct kvm *kvm)
 {
 	struct data_thread *threads = NULL;
@@ -1237,7 +1255,10 @@ again:
 	}
 	ret = mig_incoming__hello(in, &ctrl);
 	if (ret == -EKEYREJECTED && !stop_requested()) {
-		refuse_unauthenticated(&ctrl, &src_addr);
+		if (mig_crypt__opened(&ctrl))
+			refuse_altered(&ctrl, &src_addr);
+		else
+			refuse_unauthenticated(&ctrl, &src_addr);
 		goto again;
 	}
 	/* Keyed, and nothing of it authenticated: a stranger, whatever else went wrong. */

@@ -544,7 +544,7 @@ static int connect_all(struct mig_src *m)
 	struct mig_buf b = { 0 };
 	char why[MIG_MAX_REASON + 1] = "";
 	u32 i;
-	int fd, ret;
+	int fd, ret, sent;
 
 	fd = mig_tcp__connect(m->p->to, CONNECT_TIMEOUT_MS);
 	if (fd < 0) {
@@ -598,9 +598,20 @@ static int connect_all(struct mig_src *m)
 	if (!ret)
 		ret = mig_chan__send_rec(&m->ctrl, MIG_REC_HELLO, 0, 0, b.data, b.len);
 	mig_buf__free(&b);
-	if (ret)
+	/*
+	 * A destination may refuse and close before the last of a HELLO that
+	 * spans several sealed frames is out (it reads them one by one): its
+	 * reason is then already in our receive queue, and says more than the
+	 * broken pipe.
+	 */
+	if (ret && ret != -EPIPE && ret != -ECONNRESET)
 		goto err;
+	sent = ret;
 	ret = recv_status(m, MIG_REC_HELLO_REPLY, m->p->ack_timeout_ms, why, sizeof(why));
+	if (sent && !why[0] && ret != -EKEYREJECTED) {
+		ret = sent;
+		goto err;
+	}
 	mig_tcp__tune(m->ctrl.fd, SEND_TIMEOUT_MS);
 	if (ret == -EKEYREJECTED) {
 		snprintf_cut(m->res->reason, sizeof(m->res->reason),

@@ -6,10 +6,14 @@
 # guest over one channel per CPU (--key's default) with no gap in its
 # count and a matching memory crc.  A byte flipped on the wire fails the
 # migration as "does not authenticate".  Key files open to others, too short, or given where they
-# do not apply are refused with one line before anything starts.
+# do not apply are refused with one line before anything starts.  A sealed
+# stream cut into other frames, or into other TCP pieces, moves all the
+# same; a HELLO altered in its second frame is refused as altered, not as
+# another key.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="key-file-checks wrong-key key-required no-key-destination keyed silent-stranger flipped-byte"
+tests="key-file-checks wrong-key key-required no-key-destination keyed silent-stranger flipped-byte
+	split-hello-altered split-hello rechunked"
 need_kvm $tests
 need_migrate $tests
 
@@ -182,4 +186,96 @@ else
 	fail $t "setup: $(tail -n 1 "$T_TMP/src3.err" "$T_TMP/dst3.err")"
 fi
 "$LKVM" stop --name src3 >/dev/null 2>&1
+
+# keyed_pair NAME [VAR=VALUE...]: a counting source NAME-src (the VARs in
+# its environment) and a keyed destination NAME-dst on $PORT, both ready.
+keyed_pair() {
+	local n=$1; shift
+	bg_start SRC_PID env "$@" "$LKVM" run -k "$GUESTS/counter" --name "$n-src" -m $MEM \
+		-p delay=2000 >"$T_TMP/$n-src.out" 2>"$T_TMP/$n-src.err"
+	PORT=$(pick_port)
+	start_dst "$n-dst" "$PORT" -m $MEM --incoming-key "$T_TMP/key" &&
+		wait_for 30 counts_past "$T_TMP/$n-src.out" 2
+}
+
+# moved T SRC DST TO: SRC's guest, migrated with the key to TO, arrives
+# verified at DST and counts on there with no gap.
+moved() {
+	local t=$1 src=$2 dst=$3 to=$4 out rc
+	out=$("$LKVM" migrate --name "$src" --to "$to" --key "$T_TMP/key" --verify --json \
+		2>"$T_TMP/$t.err"); rc=$?
+	if [ $rc -ne 0 ] || ! grep -q '"status":"completed"' <<<"$out" ||
+	   ! grep -q '"verified":true' <<<"$out" || ! grep -q '"sealed":true' <<<"$out"; then
+		fail $t "migrate failed (rc $rc): $(grep -v '"event"' "$T_TMP/$t.err" | tail -n 2) $(
+			tail -n 2 "$T_TMP/$dst.err")"
+	elif ! wait_for 30 counts_past "$T_TMP/$dst.out" 3; then
+		fail $t "the guest does not count at the destination: $(tail -n 2 "$T_TMP/$dst.err")"
+	elif ! m=$(check_sequence "$T_TMP/$src.out" "$T_TMP/$dst.out"); then
+		fail $t "$m"
+	else
+		return 0
+	fi
+	return 1
+}
+
+# start_relay MODE: tests/integration/migrate-key-relay.py from $RPORT to $PORT.
+start_relay() {
+	RPORT=$(pick_port)
+	bg_start RELAY_PID python3 "$(dirname "$0")/migrate-key-relay.py" "$RPORT" "$PORT" "$1" \
+		>"$T_TMP/relay-$1.out" 2>&1
+	wait_for 10 grep -q "relay ready" "$T_TMP/relay-$1.out"
+}
+
+# 7. The source seals its HELLO in 64-byte frames (LKVM_MIG_FAULT=frame:64),
+#    and a byte of the second frame is flipped on the way (flip:150c: the
+#    control preamble and nonce are 56 bytes, the first frame 84).  The
+#    first frame opens, so the keys match: both ends must say the stream
+#    was altered, not that the keys differ (they did, before), the source
+#    counts on, and the destination waits on.  Then a source that seals in
+#    64-byte frames, unaltered, moves its guest to that same destination:
+#    a record may span frames.
+t=split-hello-altered
+if keyed_pair split LKVM_MIG_FAULT=frame:64,flip:150c; then
+	"$LKVM" migrate --name split-src --quiet --to "127.0.0.1:$PORT" --key "$T_TMP/key" \
+		>"$T_TMP/$t.out" 2>"$T_TMP/$t.err"; rc=$?
+	want="altered on the way: it spans sealed frames, and a later one does not authenticate though the first did"
+	if [ $rc -ne 1 ] || ! grep -q "destination refused: the source's HELLO was $want" "$T_TMP/$t.err"; then
+		fail $t "rc $rc: $(cat "$T_TMP/$t.err")"
+	elif ! wait_for 10 grep -q "ignored a connection from .*HELLO was $want" "$T_TMP/split-dst.err"; then
+		fail $t "the destination did not log it: $(tail -n 2 "$T_TMP/split-dst.err")"
+	elif ! still_counting "$T_TMP/split-src.out"; then
+		fail $t "the source guest stopped counting"
+	elif ! kill -0 "$DST_PID" 2>/dev/null; then
+		fail $t "the destination did not go on waiting: $(tail -n 2 "$T_TMP/split-dst.err")"
+	else
+		echo "$t: $(cat "$T_TMP/$t.err")"
+		pass $t
+	fi
+	"$LKVM" stop --name split-src >/dev/null 2>&1
+	t=split-hello
+	bg_start SRC_PID env LKVM_MIG_FAULT=frame:64 "$LKVM" run -k "$GUESTS/counter" --name split2 \
+		-m $MEM -p delay=2000 >"$T_TMP/split2.out" 2>"$T_TMP/split2.err"
+	if ! wait_for 30 counts_past "$T_TMP/split2.out" 2; then
+		fail $t "setup: $(tail -n 1 "$T_TMP/split2.err")"
+	elif moved $t split2 split-dst "127.0.0.1:$PORT"; then
+		pass $t
+	fi
+else
+	fail $t "setup: $(tail -n 1 "$T_TMP/split-src.err" "$T_TMP/split-dst.err")"
+	fail split-hello "setup failed (see $t)"
+fi
+"$LKVM" stop --name split-dst >/dev/null 2>&1
+
+# 8. Through a relay that re-cuts the first 16 KiB of every connection,
+#    both ways, into pieces of 1 to 11 bytes: preambles, nonces, length
+#    words and frames arrive in many reads, as TCP may deliver them.
+t=rechunked
+if keyed_pair chunk && start_relay rechunk; then
+	moved $t chunk-src chunk-dst "127.0.0.1:$RPORT" && pass $t
+else
+	fail $t "setup: $(tail -n 1 "$T_TMP/chunk-src.err" "$T_TMP/chunk-dst.err")"
+fi
+kill "$RELAY_PID" 2>/dev/null
+"$LKVM" stop --name chunk-dst >/dev/null 2>&1
+
 t_done

@@ -5,8 +5,11 @@
  * reordered or reflected frame, another key, nonce or preamble) failing
  * as "does not authenticate" before a byte of it is handed on, also when
  * a read wants whole frames and they are opened straight into the
- * caller's memory (RAM page data into guest memory).  Key files
- * are refused when open to others, too short or too long.
+ * caller's memory (RAM page data into guest memory).  A stream cut into
+ * small frames (another writer's, or LKVM_MIG_FAULT=frame:N) reads back
+ * the same; one altered past its first frame fails with that frame
+ * opened.  Key files are refused when open to others, too short or too
+ * long.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +31,7 @@
 } while (0)
 
 static u8 key[MIG_KEY_SIZE], nc[MIG_NONCE_SIZE], ns[MIG_NONCE_SIZE], pre[MIG_PREAMBLE_SIZE];
+static u32 seal_frame_max;	/* seal(): frames at most this long (0: MIG_FRAME_MAX) */
 
 static void setup_keys(void)
 {
@@ -73,6 +77,7 @@ static u8 *seal(struct iovec *iov, int cnt, int times, bool each, size_t *len)
 	MUST(f);
 	mig_chan__init_fd(&c, dup(fileno(f)));
 	MUST(!mig_crypt__attach(&c, key, nc, ns, pre, true));
+	c.fault_frame_max = seal_frame_max;
 	for (int i = 0; i < times; i++) {
 		if (!each) {
 			MUST(!mig_chan__writev(&c, iov, cnt));
@@ -381,6 +386,39 @@ static void test_frame_order(void)
 	free(wire);
 }
 
+/*
+ * Cut into 16-byte frames, a record spans many and reads back whole in
+ * any chunks; a flip in a later frame fails with the first frame opened,
+ * which is how a keyed destination tells "altered on the way" from
+ * "another key" (dest.c, refuse_altered()).
+ */
+static void test_small_frames(void)
+{
+	size_t n = 1000, f = 4 + 16 + 16, wlen;
+	u8 *src = pattern(n, 5), out[1000], *wire;
+	struct iovec iov = { src, n };
+	struct mig_chan c;
+
+	seal_frame_max = 16;
+	wire = seal(&iov, 1, 1, false, &wlen);
+	seal_frame_max = 0;
+	CHECK_EQ(wlen, n + 20 * DIV_ROUND_UP(n, 16));
+	CHECK_EQ(get_le32(wire), 16);
+	for (size_t chunk = 1; chunk <= n; chunk *= 7) {
+		memset(out, 0, n);
+		CHECK_EQ(open_wire(wire, wlen, out, n, chunk, false), 0);
+		CHECK(!memcmp(out, src, n));
+	}
+	wire[f + 4 + 3] ^= 0x20;		/* frame 1's ciphertext */
+	mig_chan__init_buf(&c, wire, wlen);
+	REQUIRE(!mig_crypt__attach(&c, key, nc, ns, pre, false));
+	CHECK_EQ(mig_chan__read(&c, out, 40), -EKEYREJECTED);
+	CHECK(mig_crypt__opened(&c));
+	mig_chan__close(&c);
+	free(wire);
+	free(src);
+}
+
 /* Another key, either nonce, or another preamble: nothing opens. */
 static void test_other_keys(void)
 {
@@ -508,6 +546,7 @@ TEST_MAIN_BEGIN("test-migration-crypt")
 	RUN(test_trailing_empty_iovec);
 	RUN(test_direct_forged);
 	RUN(test_frame_order);
+	RUN(test_small_frames);
 	RUN(test_other_keys);
 	RUN(test_preamble_flag);
 	RUN(test_key_file);
