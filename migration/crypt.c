@@ -466,6 +466,23 @@ bool mig_crypt__opened(const struct mig_chan *c)
 	return c->crypt && c->crypt->n_in;
 }
 
+int mig_crypt__open_first(struct mig_chan *c)
+{
+	struct mig_crypt *k = c->crypt;
+	u8 hdr[LEN_SIZE];
+	u32 len;
+	int ret;
+
+	if (k->n_in || k->r_err)
+		return -EINVAL;		/* only a connection's first frame */
+	ret = read_len(c, hdr, &len);
+	if (!ret)
+		ret = open_frame(c, hdr, len);
+	if (ret)
+		k->r_err = ret;		/* as in mig_crypt__readv: nothing more */
+	return ret;
+}
+
 int mig_crypt__readv(struct mig_chan *c, struct iovec *iov, int cnt)
 {
 	struct mig_crypt *k = c->crypt;

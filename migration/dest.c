@@ -696,20 +696,37 @@ static void addr_name(const struct sockaddr_storage *ss, char *buf, size_t n)
 	snprintf(buf, n, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }
 
+static void stray_note(const struct sockaddr_storage *addr, const char *fmt, ...) __printf(2, 3);
 static void pending_drop(struct pending *p, const char *fmt, ...) __printf(2, 3);
 
 static struct ratelimit stray_log = RATELIMIT_INIT;
 
-static void pending_drop(struct pending *p, const char *fmt, ...)
+static void stray_vnote(const struct sockaddr_storage *addr, const char *fmt, va_list ap)
 {
 	char peer[INET6_ADDRSTRLEN + 8], why[160];
+
+	vsnprintf(why, sizeof(why), fmt, ap);
+	addr_name(addr, peer, sizeof(peer));
+	pr_limited(pr_warn, &stray_log, "migration: ignored a connection from %s: %s", peer, why);
+}
+
+/* One line for a connection that is not the source's (at most 10 per 10 s). */
+static void stray_note(const struct sockaddr_storage *addr, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	stray_vnote(addr, fmt, ap);
 	va_end(ap);
-	addr_name(&p->addr, peer, sizeof(peer));
-	pr_limited(pr_warn, &stray_log, "migration: ignored a connection from %s: %s", peer, why);
+}
+
+static void pending_drop(struct pending *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	stray_vnote(&p->addr, fmt, ap);
+	va_end(ap);
 	close(p->fd);
 	p->fd = -1;
 }
@@ -725,6 +742,17 @@ static void refuse_clear(struct pending *p, const char *why)
 	if (!b.err)
 		mig_chan__send_rec(&c, MIG_REC_HELLO_REPLY, 0, 0, b.data, b.len);
 	mig_buf__free(&b);
+}
+
+/* "a data connection for channel N of this migration" (or of which). */
+static const char *data_conn_name(const struct pending *p, const struct conn_want *w)
+{
+	static char buf[96];
+
+	snprintf(buf, sizeof(buf), "a data connection for channel %u %s", p->channel,
+		 w->control ? "while no source is connected" :
+		 p->session == w->session ? "of this migration" : "of another migration");
+	return buf;
 }
 
 /*
@@ -763,9 +791,10 @@ static bool pending_wanted(struct pending *p, const struct conn_want *w)
 
 		if (w->control && !*channel)
 			refuse_clear(p, why);
-		pending_drop(p, "%s", inc.keyed ? "not authenticated (this destination has "
-			     "--incoming-key)" : "authenticated, and this destination has no "
-			     "--incoming-key");
+		pending_drop(p, "%s%s%s", *channel ? data_conn_name(p, w) : "",
+			     *channel ? ", " : "", inc.keyed ? "not authenticated (this "
+			     "destination has --incoming-key)" : "authenticated, and this "
+			     "destination has no --incoming-key");
 		return false;
 	}
 	if (w->control && *channel) {
@@ -1197,6 +1226,48 @@ static void refuse_altered(struct mig_chan *ctrl, const struct sockaddr_storage 
 	drop_source(ctrl, addr, why);
 }
 
+/*
+ * --incoming-key: a data connection gets its channel only once its first
+ * frame opens.  Its preamble is in clear, so whoever saw the control
+ * connection's can copy the session id and claim a channel before the
+ * source does: that connection once took the channel, failed its first
+ * frame and the migration with it, and then the source's own was
+ * "unexpected".  Now it is logged and dropped (1 is returned), and the
+ * wait for the source's own goes on.  A source's first frame on each
+ * channel comes without waiting on us (round 0's pages, or its SYNC):
+ * 16 channels' first 256 KiB frames take about 4 s at the lowest
+ * --bandwidth, 1 MB/s.  A silent claimant holds the channels up for its
+ * PREAMBLE_WAIT_MS.
+ */
+static int keyed_channel(struct mig_chan *c, u32 ch, u64 session,
+			 const struct sockaddr_storage *addr)
+{
+	u8 pre[MIG_PREAMBLE_SIZE];
+	int ret;
+
+	mig_preamble__encode(pre, ch | MIG_PRE_AUTH, session);
+	ret = mig_crypt__attach(c, inc.key, inc.nc, inc.ns, pre, false);
+	if (ret)
+		return ret;
+	c->read_deadline_ns = now_ns() + PREAMBLE_WAIT_MS * 1000000ULL;
+	ret = mig_crypt__open_first(c);
+	c->read_deadline_ns = 0;
+	if (!ret || ret == -ENOMEM)
+		return ret;
+	if (stop_requested())
+		return -ECANCELED;
+	if (ret == -ETIMEDOUT)
+		stray_note(addr, "a data connection for channel %u of this migration: no first "
+			   "frame in %d s", ch, PREAMBLE_WAIT_MS / 1000);
+	else
+		stray_note(addr, "a data connection for channel %u of this migration: %s", ch,
+			   ret == -EKEYREJECTED ? "its first frame does not authenticate" :
+			   ret == -EPIPE || ret == -ECONNRESET ? "closed before its first frame" :
+			   mig_strerror(ret));
+	close_chan(c);
+	return 1;
+}
+
 int migration__incoming(struct kvm *kvm)
 {
 	struct data_thread *threads = NULL;
@@ -1292,12 +1363,14 @@ again:
 		ret = -ENOMEM;
 		goto out_fail;
 	}
-	for (i = 0; i < nch; i++) {
+	for (i = 0; i < nch; ) {
+		struct sockaddr_storage addr;
+		struct mig_chan chan;
 		u64 session;
 
 		fd = accept_wanted(inc.lfd, CHANNEL_WAIT_MS,
 				   &(struct conn_want){ .session = in->session, .src = &src_addr },
-				   &ch, &session, NULL);
+				   &ch, &session, &addr);
 		if (fd < 0) {
 			char missing[64] = "";
 			size_t o = 0;
@@ -1313,9 +1386,25 @@ again:
 			ret = fd;
 			goto out_threads;
 		}
-		/* Its own session: a repeated or impossible channel is the source's bug. */
+		mig_tcp__tune(fd, 0);
+		mig_chan__init_fd(&chan, fd);
+		watch_fd(fd);
+		if (inc.keyed) {
+			ret = keyed_channel(&chan, ch, in->session, &addr);
+			if (ret > 0)
+				continue;	/* not the source's: dropped, the wait goes on */
+			if (ret) {
+				close_chan(&chan);
+				mig_incoming__fail(in, ret, "data channel %u: %s", ch, strerror(-ret));
+				goto out_threads;
+			}
+		}
+		/*
+		 * Its own session (and keyed, a frame under its own key): a
+		 * repeated or impossible channel is the source's bug.
+		 */
 		if (ch > nch || threads[ch - 1].started) {
-			close(fd);
+			close_chan(&chan);
 			mig_incoming__fail(in, -EPROTO, "unexpected data connection (channel %u)", ch);
 			ret = -EPROTO;
 			goto out_threads;
@@ -1323,21 +1412,7 @@ again:
 		threads[ch - 1].in = in;
 		threads[ch - 1].ch = ch;
 		threads[ch - 1].ctrl_fd = ctrl.fd;
-		mig_tcp__tune(fd, 0);
-		mig_chan__init_fd(&threads[ch - 1].chan, fd);
-		watch_fd(fd);
-		if (inc.keyed) {
-			u8 pre[MIG_PREAMBLE_SIZE];
-
-			mig_preamble__encode(pre, ch | MIG_PRE_AUTH, in->session);
-			ret = mig_crypt__attach(&threads[ch - 1].chan, inc.key, inc.nc, inc.ns, pre,
-						false);
-			if (ret) {
-				close_chan(&threads[ch - 1].chan);
-				mig_incoming__fail(in, ret, "data channel %u: %s", ch, strerror(-ret));
-				goto out_threads;
-			}
-		}
+		threads[ch - 1].chan = chan;
 		ret = pthread_create(&threads[ch - 1].tid, NULL, data_thread_fn, &threads[ch - 1]);
 		if (ret) {
 			close_chan(&threads[ch - 1].chan);
@@ -1345,6 +1420,7 @@ again:
 			goto out_threads;
 		}
 		threads[ch - 1].started = true;
+		i++;
 	}
 	/*
 	 * Every connection of this source is in: a second source now gets

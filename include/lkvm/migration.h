@@ -244,6 +244,7 @@ struct mig_chan {
 	const atomic_bool *rate_cancel;	/* ends a capped wait early (the migration's cancel) */
 	u64 fault_flip_at, fault_cut_at;	/* test hooks: 0 = off (LKVM_MIG_FAULT) */
 	u32 fault_frame_max;		/* test hook: sealed frames this small, 0 = off */
+	u64 read_deadline_ns;		/* now_ns() past which reads fail -ETIMEDOUT, 0 = none */
 	struct mig_crypt *crypt;	/* authenticated stream (crypt.c), NULL = clear */
 };
 
@@ -307,6 +308,12 @@ int mig_crypt__attach(struct mig_chan *c, const u8 key[MIG_KEY_SIZE], const u8 n
 void mig_crypt__detach(struct mig_chan *c);
 /* A frame from the peer has opened: it holds the key. */
 bool mig_crypt__opened(const struct mig_chan *c);
+/*
+ * The peer's first frame, read and opened before anything asks for its
+ * bytes (they wait for the next read): 0, or -EKEYREJECTED if it does
+ * not authenticate, or the read's error.
+ */
+int mig_crypt__open_first(struct mig_chan *c);
 int mig_crypt__readv(struct mig_chan *c, struct iovec *iov, int cnt);
 int mig_crypt__writev(struct mig_chan *c, struct iovec *iov, int cnt);
 

@@ -17,6 +17,11 @@
  *   - the raw input read as a stream under a fixed key never yields a
  *     byte (nobody without the key makes a frame that opens), whatever its
  *     lengths say, without reading past its end.
+ *
+ * As the head also says, the writer cuts its frames small (64 to 960
+ * bytes, LKVM_MIG_FAULT=frame:N's hook), and the reader opens the first
+ * frame on its own before its reads (mig_crypt__open_first(), as a keyed
+ * destination does with a data connection): the same properties hold.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +32,8 @@
 #include "lkvm/migration.h"
 
 static u8 key[MIG_KEY_SIZE], nc[MIG_NONCE_SIZE], ns[MIG_NONCE_SIZE], pre[MIG_PREAMBLE_SIZE];
+static u32 frame_max;		/* the writer's frames at most this long, 0: MIG_FRAME_MAX */
+static int first_alone;		/* the reader opens the first frame before reading */
 
 static void setup(void)
 {
@@ -57,6 +64,7 @@ static size_t seal(const u8 *pt, size_t n, const u8 *sz, size_t nsz, size_t min,
 	ASSERT(f);
 	mig_chan__init_fd(&c, dup(fileno(f)));
 	ASSERT(!mig_crypt__attach(&c, key, nc, ns, pre, true));
+	c.fault_frame_max = frame_max;
 	while (off < n) {
 		/* Writes of 1 byte to past two frames (512 KiB), as the input says. */
 		size_t k = nsz ? ((size_t)sz[i % nsz] << 11) + sz[(i + 1) % nsz] + 1 : n;
@@ -93,6 +101,15 @@ static size_t open_all(const u8 *wire, size_t wlen, u8 *got, const u8 *pt, size_
 	memset(got, POISON, n);
 	mig_chan__init_buf(&c, wire, wlen);
 	ASSERT(!mig_crypt__attach(&c, key, nc, ns, pre, false));
+	if (first_alone && n) {
+		*err = mig_crypt__open_first(&c);
+		if (*err) {
+			for (size_t i = 0; i < n; i++)
+				ASSERT(got[i] == POISON);	/* nothing handed on */
+			mig_chan__close(&c);
+			return 0;
+		}
+	}
 	while (off < n) {
 		/* Up to 24 KiB, or up to 1 MiB: whole frames, opened in place. */
 		size_t k = chunk & 0x40 ? (size_t)(chunk & 0x3f) * 16411 + 1 : (size_t)chunk * 97 + 1;
@@ -125,6 +142,8 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	chunk = data[1];
 	where = data[2] | data[3] << 8 | (u32)data[4] << 16;
 	nsz = data[5] % 8;
+	first_alone = data[5] & 8;
+	frame_max = (data[5] >> 4) * 64;
 	if (size < 6 + nsz)
 		return 0;
 	sz = data + 6;

@@ -9,11 +9,13 @@
 # do not apply are refused with one line before anything starts.  A sealed
 # stream cut into other frames, or into other TCP pieces, moves all the
 # same; a HELLO altered in its second frame is refused as altered, not as
-# another key.
+# another key; a data connection that is not the source's (clear, or
+# keyed without the key) is ignored, named, and the migration goes on.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
 tests="key-file-checks wrong-key key-required no-key-destination keyed silent-stranger flipped-byte
-	split-hello-altered split-hello rechunked"
+	split-hello-altered split-hello rechunked clear-data-channel keyed-data-channel
+	keyed-late-data-channel"
 need_kvm $tests
 need_migrate $tests
 
@@ -278,4 +280,40 @@ fi
 kill "$RELAY_PID" 2>/dev/null
 "$LKVM" stop --name chunk-dst >/dev/null 2>&1
 
+# 9. Someone who reads the control preamble on the way (its session id is
+#    in clear) opens a data connection for channel 1 of that session
+#    before the source's own: with a clear preamble (clear-data-channel),
+#    or with the keyed flag and a made-up frame (keyed-data-channel).  The
+#    destination ignores it, saying which channel it claimed, and takes
+#    the source's own: the guest moves.  (The keyed one used to be taken
+#    as channel 1: its first frame failed, and then the real channel 1
+#    was "unexpected", ending the migration and the destination's wait.)
+#    keyed-late-data-channel claims channel 1 again once the source's own
+#    is in (that was "unexpected" too).
+for mode in clear keyed keyed-late; do
+	t=$mode-data-channel
+	rmode=${mode%-late}-data${mode#${mode%-late}}		# keyed-late: keyed-data-late
+	if [ $mode = clear ]; then
+		logged="a data connection for channel 1 of this migration, not authenticated"
+	else
+		logged="a data connection for channel 1 of this migration: its first frame does not authenticate"
+	fi
+	if keyed_pair $mode && start_relay $rmode; then
+		if moved $t $mode-src $mode-dst "127.0.0.1:$RPORT"; then
+			if ! grep -q "^injected" "$T_TMP/relay-$rmode.out"; then
+				fail $t "the relay did not inject its connection"
+			elif ! grep -q "ignored a connection from .*: $logged" "$T_TMP/$mode-dst.err"; then
+				fail $t "not logged as wanted (/$logged/): $(grep 'ignored' "$T_TMP/$mode-dst.err")"
+			else
+				grep "ignored" "$T_TMP/$mode-dst.err"
+				pass $t
+			fi
+		fi
+	else
+		fail $t "setup: $(tail -n 1 "$T_TMP/$mode-src.err" "$T_TMP/$mode-dst.err")"
+	fi
+	kill "$RELAY_PID" 2>/dev/null
+	"$LKVM" stop --name $mode-dst >/dev/null 2>&1
+	"$LKVM" stop --name $mode-src >/dev/null 2>&1
+done
 t_done

@@ -6,16 +6,31 @@
 #                own (TCP_NODELAY, a pause between): what any router, proxy
 #                or TCP stack may do, and a reader that takes one read for
 #                one frame, or a frame for a message, would trip on.
-# Prints "relay ready" once listening.
+#   clear-data   before the source's first data connection, opens one of
+#                its own for data channel 1 of the same session (read from
+#                the control preamble, which is in clear), with a clear
+#                preamble and a clear record after it, and keeps it open.
+#   keyed-data   the same with the keyed flag and a made-up sealed frame:
+#                someone on the path who takes the channel number first.
+#   keyed-data-late  the same between the source's first data connection
+#                and its second: a second claim to a channel already taken.
+# Prints "relay ready" once listening, and "injected ..." when it has.
 # Usage: migrate-key-relay.py LISTEN TARGET MODE
+import os
 import random
 import socket
+import struct
 import sys
 import threading
 import time
 
 listen_port, target_port, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 RECHUNK = 16384
+AUTH = 0x80000000
+session = None
+injected = []
+data_seen = []
+lock = threading.Lock()
 
 
 def pump(src, dst, rechunk, head=b""):
@@ -53,12 +68,37 @@ def recv_exact(s, n):
     return b
 
 
+def inject(keyed):
+    """A data connection of our own for channel 1 of the source's session."""
+    s = socket.create_connection(("127.0.0.1", target_port))
+    word = 1 | (AUTH if keyed else 0)
+    pre = b"LKVMMIG\0" + struct.pack("<IIQ", 2, word, session)
+    if keyed:
+        body = struct.pack("<I", 100) + os.urandom(116)	# length, "ciphertext", "tag"
+    else:
+        body = os.urandom(40)	# a record header's worth, in clear
+    s.sendall(pre + body)
+    injected.append(s)	# held open until the relay ends
+    print("injected a %s data connection for channel 1 of session %#x" %
+          ("keyed" if keyed else "clear", session), flush=True)
+
+
 def serve(c):
+    global session
     try:
         pre = recv_exact(c, 24)
     except OSError:
         c.close()
         return
+    word, sess = struct.unpack("<IQ", pre[12:24])
+    if word & ~AUTH == 0:
+        session = sess
+    elif mode in ("clear-data", "keyed-data", "keyed-data-late") and session is not None:
+        with lock:		# one, before the first (late: the second) of the source's
+            data_seen.append(word)
+            if not injected and len(data_seen) == (2 if mode == "keyed-data-late" else 1):
+                inject(mode != "clear-data")
+                time.sleep(0.3)	# the destination reads ours first
     t = socket.create_connection(("127.0.0.1", target_port))
     for s in (c, t):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -5,7 +5,9 @@
  * reordered or reflected frame, another key, nonce or preamble) failing
  * as "does not authenticate" before a byte of it is handed on, also when
  * a read wants whole frames and they are opened straight into the
- * caller's memory (RAM page data into guest memory).  A stream cut into
+ * caller's memory (RAM page data into guest memory).  A connection's
+ * first frame can be opened on its own (a keyed destination does so
+ * before it gives a data connection its channel), and a stream cut into
  * small frames (another writer's, or LKVM_MIG_FAULT=frame:N) reads back
  * the same; one altered past its first frame fails with that frame
  * opened.  Key files are refused when open to others, too short or too
@@ -387,6 +389,50 @@ static void test_frame_order(void)
 }
 
 /*
+ * The first frame opened on its own, its bytes kept for the reads after
+ * it, which go on into later frames (a whole one opened straight into
+ * the caller's buffer); a forged first frame fails there, and so does
+ * every read after it; only a connection's first frame.
+ */
+static void test_open_first(void)
+{
+	size_t big = MIG_FRAME_MAX + 1000, wlen;
+	u8 small[100], *bsrc = pattern(big, 3), *out = malloc(100 + big), *wire;
+	struct iovec iov[2] = { { small, sizeof(small) }, { bsrc, big } };
+	struct mig_chan c;
+
+	REQUIRE(out);
+	memset(small, 's', sizeof(small));
+	wire = seal(iov, 2, 1, true, &wlen);	/* frames of 100, MIG_FRAME_MAX, 1000 */
+	mig_chan__init_buf(&c, wire, wlen);
+	REQUIRE(!mig_crypt__attach(&c, key, nc, ns, pre, false));
+	CHECK(!mig_crypt__opened(&c));
+	CHECK_EQ(mig_crypt__open_first(&c), 0);
+	CHECK(mig_crypt__opened(&c));
+	CHECK_EQ(mig_crypt__open_first(&c), -EINVAL);	/* not the first any more */
+	CHECK_EQ(mig_chan__read(&c, out, 40), 0);
+	CHECK_EQ(mig_chan__read(&c, out + 40, 60 + big), 0);
+	CHECK(!memcmp(out, small, 100) && !memcmp(out + 100, bsrc, big));
+	mig_chan__close(&c);
+
+	wire[4 + 50] ^= 1;			/* frame 0's ciphertext */
+	mig_chan__init_buf(&c, wire, wlen);
+	REQUIRE(!mig_crypt__attach(&c, key, nc, ns, pre, false));
+	CHECK_EQ(mig_crypt__open_first(&c), -EKEYREJECTED);
+	CHECK(!mig_crypt__opened(&c));
+	CHECK_EQ(mig_chan__read(&c, out, 1), -EKEYREJECTED);
+	mig_chan__close(&c);
+
+	mig_chan__init_buf(&c, wire, 3);	/* cut inside the length word */
+	REQUIRE(!mig_crypt__attach(&c, key, nc, ns, pre, false));
+	CHECK_EQ(mig_crypt__open_first(&c), -EPIPE);
+	mig_chan__close(&c);
+	free(wire);
+	free(out);
+	free(bsrc);
+}
+
+/*
  * Cut into 16-byte frames, a record spans many and reads back whole in
  * any chunks; a flip in a later frame fails with the first frame opened,
  * which is how a keyed destination tells "altered on the way" from
@@ -546,6 +592,7 @@ TEST_MAIN_BEGIN("test-migration-crypt")
 	RUN(test_trailing_empty_iovec);
 	RUN(test_direct_forged);
 	RUN(test_frame_order);
+	RUN(test_open_first);
 	RUN(test_small_frames);
 	RUN(test_other_keys);
 	RUN(test_preamble_flag);
