@@ -175,7 +175,6 @@ void virtq__push(struct virt_queue *vq, const struct virtq_chain *c, u32 len)
 {
 	struct vring_used_elem *e = &vq->used->ring[vq->used_idx & (vq->size - 1)];
 	const struct virtio_mem *mem = vq->mem;
-	u32 left;
 	int i;
 
 	/* Never claim more than the writable part holds. */
@@ -187,14 +186,15 @@ void virtq__push(struct virt_queue *vq, const struct virtq_chain *c, u32 len)
 	vq->used_idx++;
 	write16(&vq->used->idx, vq->used_idx);
 
+	/*
+	 * The whole writable part, not the first len bytes: a device may
+	 * write past what it reports (virtio-blk's status byte sits at the
+	 * end, after data it did not write on an error), and a byte written
+	 * but not reported is one a migration leaves stale.
+	 */
 	if (mem->dirty) {
-		left = len;
-		for (i = c->nr_out; i < c->nr_out + c->nr_in && left; i++) {
-			u32 n = min(left, c->seg[i].len);
-
-			mem->dirty(mem->ctx, c->seg[i].gpa, n);
-			left -= n;
-		}
+		for (i = c->nr_out; i < c->nr_out + c->nr_in; i++)
+			mem->dirty(mem->ctx, c->seg[i].gpa, c->seg[i].len);
 		mem->dirty(mem->ctx, vq->used_gpa, 6 + 8 * (u64)vq->size);
 	}
 }
