@@ -133,13 +133,21 @@ int virtio__load_state(struct virtio_device *vdev, const void *data, size_t len)
 		return -EINVAL;
 	if (get_u32(data, 0, "device-id", &dev_id) || dev_id != vdev->ops->device_id ||
 	    get_u64(data, 0, "host-features", &hostf) || hostf != vdev->host_features ||
-	    get_u64(data, 0, "guest-features", &guestf) || (guestf & ~hostf) ||
+	    get_u64(data, 0, "guest-features", &guestf) ||
 	    get_u32(data, 0, "status", &status) || status > 0xff ||
 	    get_u32(data, 0, "config-gen", &gen) || gen > 0xff ||
 	    get_u32(data, 0, "queue-sel", &qsel) || qsel > 0xffff ||
 	    get_u32(data, 0, "dev-feat-sel", &dsel) ||
 	    get_u32(data, 0, "drv-feat-sel", &gsel) ||
 	    get_u32(data, 0, "broken", &broken) || broken > 1)
+		return -EINVAL;
+	/*
+	 * Until FEATURES_OK the driver's feature word is a draft it may fill
+	 * with anything (refused at FEATURES_OK), and it migrates as it is;
+	 * once accepted, only offered features, and DRIVER_OK only after.
+	 */
+	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) ? (guestf & ~hostf) :
+	    (status & VIRTIO_CONFIG_S_DRIVER_OK))
 		return -EINVAL;
 
 	pthread_mutex_lock(&vdev->lock);

@@ -513,6 +513,38 @@ static void test_dirty_status_byte(void)
 	dirty_map = NULL;
 }
 
+/*
+ * Before FEATURES_OK the driver may write any feature bits (the device
+ * refuses them at FEATURES_OK).  A guest that left bits the device does
+ * not offer there could not be migrated: the destination refused the
+ * state as "features never offered".  Found by fuzz-virtio-pci-blk.
+ */
+static void test_migration_unoffered_features(void)
+{
+	struct mig_section *sec = mig_section__find(MIG_SEC_VIRTIO);
+	struct virtio_device *vdev = vdev_of_type(VIRTIO_ID_RNG);
+	struct mig_buf state = { 0 };
+	struct drv d;
+	int dev = find_virtio(VIRTIO_ID_RNG, 0);
+
+	REQUIRE(sec && vdev && dev > 0);
+	REQUIRE(probe(&d, dev));
+	mmio_w(d.common + 20, 0, 1);
+	mmio_w(d.common + 20, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, 1);
+	mmio_w(d.common + 8, 1, 4);
+	mmio_w(d.common + 12, 0x80000001, 4);		/* bit 63: never offered */
+	REQUIRE(sec->save(&vm, vdev->index, &state) == 0);
+	mmio_w(d.common + 20, 0, 1);			/* the destination's fresh device */
+	CHECK_EQ(sec->load(&vm, vdev->index, state.data, state.len), 0);
+	CHECK_EQ(vdev->guest_features >> 32, 0x80000001);
+	/* Asking for them is still refused, there as here. */
+	mmio_w(d.common + 20, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		       VIRTIO_CONFIG_S_FEATURES_OK, 1);
+	CHECK(!(mmio_r(d.common + 20, 1) & VIRTIO_CONFIG_S_FEATURES_OK));
+	mmio_w(d.common + 20, 0, 1);
+	mig_buf__free(&state);
+}
+
 /* Hostile state blobs are refused and leave the device as it was. */
 static void test_migration_hostile(void)
 {
@@ -632,6 +664,7 @@ TEST_MAIN_BEGIN("test-virtio-pci")
 	RUN(test_private_ring);
 	RUN(test_migration_inflight);
 	RUN(test_dirty_status_byte);
+	RUN(test_migration_unoffered_features);
 	RUN(test_migration_hostile);
 	RUN(test_msi_route_real_kvm);
 	RUN(test_sev_access_platform);
