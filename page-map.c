@@ -723,5 +723,6 @@ static struct mig_section page_map_section = {
 	.count = page_map_sec_count,
 	.save = page_map_sec_save,
 	.load = page_map_sec_load,
+	.load_first = true,
 };
 mig_section_register(page_map_section);

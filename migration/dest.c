@@ -379,18 +379,26 @@ static int load_sections(struct mig_incoming *in)
 {
 	struct mig_section *s;
 	struct mig_sec_buf *b;
-	int ret;
+	int ret, pass;
 
-	/* In id order (the registry's), so e.g. the page map precedes SEV. */
-	for (s = mig_section__first(); s; s = s->next) {
-		for (b = in->sections; b; b = b->next) {
-			if (b->id != s->id)
+	/*
+	 * Sections marked load_first (the page map), then the others, each
+	 * pass in id order (the registry's), so e.g. the page map precedes
+	 * SEV and virtio, which check a live queue's rings against it.
+	 */
+	for (pass = 0; pass < 2; pass++) {
+		for (s = mig_section__first(); s; s = s->next) {
+			if (s->load_first != !pass)
 				continue;
-			ret = s->load(in->kvm, b->instance, b->data, b->len);
-			if (ret) {
-				mig_incoming__fail(in, ret, "section %s instance %u refused: %s",
-						   s->name, b->instance, strerror(-ret));
-				return ret;
+			for (b = in->sections; b; b = b->next) {
+				if (b->id != s->id)
+					continue;
+				ret = s->load(in->kvm, b->instance, b->data, b->len);
+				if (ret) {
+					mig_incoming__fail(in, ret, "section %s instance %u refused: %s",
+							   s->name, b->instance, strerror(-ret));
+					return ret;
+				}
 			}
 		}
 	}

@@ -47,6 +47,12 @@ struct mig_section {
 	u32 (*count)(struct kvm *kvm);
 	int (*save)(struct kvm *kvm, u32 instance, struct mig_buf *out);
 	int (*load)(struct kvm *kvm, u32 instance, const void *data, size_t len);
+	/*
+	 * Loaded before every other section, whatever its id: others check
+	 * against its state (the page map: a live virtio queue's rings must
+	 * be shared pages, and a fresh SEV destination's map says none are).
+	 */
+	bool load_first;
 	struct mig_section *next;
 };
 

@@ -18,8 +18,12 @@
  * "flip=1"    every 128 pause loops declare one more page shared, then
  *             private again, and so on, WITHOUT writing it: only the page
  *             map says it must travel again, the other way
+ * "rng=1"     (with lkvm run --rng) drive virtio-rng from a shared ring and
+ *             buffer, one request per count, and add "rng ok" (or "rng BAD")
+ *             to each count line: a live virtio queue migrates with the guest
  */
 #include "doorbell.h"
+#include "virtio-drv.h"
 
 #define MSR_KVM_MIGRATION_CONTROL	0x4b564d08
 #define NPRIV		8
@@ -31,6 +35,39 @@ static u8 priv[NPRIV][4096] __attribute__((aligned(4096)));
 static u8 shared[NSHARED][4096] __attribute__((aligned(4096)));
 static u8 flipper[4096] __attribute__((aligned(4096)));
 static u64 last_priv[NPRIV], last_shared[NSHARED];
+static struct vqueue rng_vq;
+static u8 rng_buf[4096] __attribute__((aligned(4096)));
+
+/* virtio-rng on pages declared shared; 0 when its queue is live. */
+static int rng_setup(struct vdev *d)
+{
+	struct vqueue *qs[1] = { &rng_vq };
+
+	if (vdev_find(d, 4)) {
+		puts("sevmig: no virtio-rng device\n");
+		return -1;
+	}
+	if (db_call(DB_MAP_GPA_RANGE, (u64)(unsigned long)&rng_vq, 1, 0) ||
+	    db_call(DB_MAP_GPA_RANGE, (u64)(unsigned long)rng_buf, 1, 0)) {
+		puts("sevmig: declaring the virtio pages shared failed\n");
+		return -1;
+	}
+	if (vdev_init(d, VERSION_1 | ACCESS_PLATFORM, qs, 1) != (1 | 2 | 4 | 8)) {
+		puts("sevmig: virtio-rng refused the driver\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* One 32-byte request; a device that stopped (NEEDS_RESET) or never answers fails. */
+static int rng_once(struct vdev *d)
+{
+	void *p = rng_buf;
+	u32 len = 32;
+	u16 fl = VF_WRITE;
+
+	return vq_request(&rng_vq, 0, 1, &p, &len, &fl) == 32 && !(r8(d->common + 20) & 0x40);
+}
 
 static const char hex[] = "0123456789abcdef";
 
@@ -87,6 +124,8 @@ int main(void)
 	u64 delay = rt_cmdline_u64("delay", 20000);
 	int blink = rt_cmdline_has("blink");
 	int flip = rt_cmdline_has("flip");
+	int rng = rt_cmdline_has("rng");
+	struct vdev d;
 	u64 flips = 0;
 	char pm[32], sm[32];
 	s64 r;
@@ -104,6 +143,8 @@ int main(void)
 		printf("sevmig: declaring the shared pages failed: %ld\n", r);
 		return 1;
 	}
+	if (rng && rng_setup(&d))
+		return 1;
 	if (!rt_cmdline_has("noready")) {
 		wrmsr(MSR_KVM_MIGRATION_CONTROL, 1);
 		puts("sevmig: migration-ready\n");
@@ -126,7 +167,8 @@ int main(void)
 		if (bad >= 0)	/* which page, and what it holds: for the test's log */
 			printf("sevmig: private page %d count word %lu, expected %lu\n", bad,
 			       *(volatile u64 *)(priv[bad] + COUNT_OFF), last_priv[bad]);
-		printf("count %lu priv %s shared %s\n", n, ok_p ? "ok" : "BAD", ok_s ? "ok" : "BAD");
+		printf("count %lu priv %s shared %s%s\n", n, ok_p ? "ok" : "BAD", ok_s ? "ok" : "BAD",
+		       !rng ? "" : rng_once(&d) ? " rng ok" : " rng BAD");
 		for (i = 0; i < delay; i++) {
 			if (blink && i % 128 == 0) {
 				/* Back to 1 at once: only the withdrawal count shows it. */
