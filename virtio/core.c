@@ -239,6 +239,27 @@ int virtio__drain(struct virtio_device *vdev, u16 q, virtio_req_fn fn)
 	return ret < 0 ? ret : pushed;
 }
 
+/*
+ * A live queue's rings were checked when the queue was enabled and are
+ * again at every kick; an SEV guest can make a ring page private in
+ * between and then not kick.  The destination refuses a live queue it
+ * cannot map, so the guest could not be migrated: find it here, before
+ * any state is saved, as the next kick would.  Lock held.
+ */
+static void check_live_rings(struct virtio_device *vdev)
+{
+	int q, ret;
+
+	for (q = 0; q < vdev->ops->nr_queues && !vdev->broken; q++) {
+		if (!vdev->vqs[q].enabled || !(vdev->status & VIRTIO_CONFIG_S_DRIVER_OK))
+			continue;
+		ret = virtq__map(&vdev->vqs[q]);
+		if (ret)
+			virtio__guest_error(vdev, q, ret, "ring outside shared guest RAM "
+					    "when the migration paused the device");
+	}
+}
+
 void virtio__pause_all(void)
 {
 	struct virtio_device *v;
@@ -247,6 +268,7 @@ void virtio__pause_all(void)
 	for (v = devices; v; v = v->next) {
 		pthread_mutex_lock(&v->lock);
 		v->paused = true;
+		check_live_rings(v);
 		pthread_mutex_unlock(&v->lock);
 	}
 }

@@ -545,6 +545,39 @@ static void test_migration_unoffered_features(void)
 	mig_buf__free(&state);
 }
 
+/*
+ * An SEV guest can make a live queue's ring page private after enabling
+ * the queue and then never kick it.  The source's device has not noticed
+ * (no kick, no map), the destination refused the state (a live queue
+ * outside shared RAM): the guest had made itself impossible to migrate.
+ * The save now finds it, as the next kick would: the device goes to
+ * NEEDS_RESET and the destination takes that.
+ */
+static void test_migration_ring_made_private(void)
+{
+	struct mig_section *sec = mig_section__find(MIG_SEC_VIRTIO);
+	struct virtio_device *vdev = vdev_of_type(VIRTIO_ID_RNG);
+	struct mig_buf state = { 0 };
+	struct drv d;
+	int dev = find_virtio(VIRTIO_ID_RNG, 0);
+
+	REQUIRE(sec && vdev && dev > 0);
+	REQUIRE(probe(&d, dev));
+	REQUIRE(driver_init(&d, 0x20000, 1ULL << VIRTIO_F_VERSION_1) & VIRTIO_CONFIG_S_DRIVER_OK);
+	fake_priv_start = 0x22000;		/* the used ring */
+	fake_priv_end = 0x23000;
+	virtio__pause_all();
+	REQUIRE(sec->save(&vm, vdev->index, &state) == 0);
+	CHECK(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	mmio_w(d.common + 20, 0, 1);			/* the destination's fresh device */
+	CHECK_EQ(sec->load(&vm, vdev->index, state.data, state.len), 0);
+	CHECK(mmio_r(d.common + 20, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	virtio__resume_all();
+	fake_priv_start = fake_priv_end = 0;
+	mmio_w(d.common + 20, 0, 1);
+	mig_buf__free(&state);
+}
+
 /* Hostile state blobs are refused and leave the device as it was. */
 static void test_migration_hostile(void)
 {
@@ -665,6 +698,7 @@ TEST_MAIN_BEGIN("test-virtio-pci")
 	RUN(test_migration_inflight);
 	RUN(test_dirty_status_byte);
 	RUN(test_migration_unoffered_features);
+	RUN(test_migration_ring_made_private);
 	RUN(test_migration_hostile);
 	RUN(test_msi_route_real_kvm);
 	RUN(test_sev_access_platform);
