@@ -33,9 +33,10 @@ bench:: $(VIRTIO_BENCH)
 
 # What a guest drives through a virtio-blk device: the virtio-pci registers,
 # PCI config space and the block requests behind them, on a small disk file
-# (tests/fuzz/fuzz-virtio-pci-blk.c).  Only the sources it reaches.
+# (tests/fuzz/fuzz-virtio-pci-blk.c), with migrations of its state in the middle.
+# Only the sources it reaches.
 VPCI_FUZZ := $(O)/fuzz/fuzz-virtio-pci-blk
-VPCI_FUZZ_SRCS := virtio/pci.c virtio/core.c virtio/ring.c virtio/blk.c x86/pci.c x86/cpuid.c \
+VPCI_FUZZ_SRCS := virtio/pci.c virtio/core.c virtio/ring.c virtio/blk.c virtio/mig.c x86/pci.c x86/cpuid.c \
 		  kvm.c ioport.c page-map.c migration/shape.c migration/stream.c x86/tsc.c \
 		  migration/crc32.c $(wildcard util/*.c)
 
