@@ -2,9 +2,10 @@
 # virtio devices in real guests with small polling drivers (tests/guests/virtio-*.c):
 # blk reads and writes checked on the host file, read-only enforcement, rng
 # bytes, an MSI-X interrupt taken by the guest, console output, net frames through a tap in a network namespace,
-# and clear start-up errors for a missing disk or a bad --network value.
+# and clear start-up errors for a missing disk or a bad --network value;
+# a hostile driver (malformed rings and requests) stops the devices, not the VMM.
 . "$(dirname "$0")/../lib.sh"
-need_kvm blk_rw blk_readonly blk_missing_file rng msix_interrupt console net_tap net_rx_split_header net_bad_option
+need_kvm blk_rw blk_readonly blk_missing_file rng hostile_driver msix_interrupt console net_tap net_rx_split_header net_bad_option
 G=$GUESTS
 
 disk=$T_TMP/disk.img
@@ -36,6 +37,17 @@ else fail blk_missing_file "rc=$rc err=$(cat $T_TMP/err)"; fi
 out=$(timeout 60 $LKVM run -k $G/virtio-rng --rng 2>$T_TMP/err); rc=$?
 if [ $rc -eq 0 ] && echo "$out" | grep -q "virtio-rng: ok"; then pass rng
 else fail rng "rc=$rc out='$out' err=$(cat $T_TMP/err)"; fi
+
+# A hostile driver (tests/guests/virtio-hostile.c): every malformed ring stops
+# its device until a reset, the VMM lives on, and no bad request writes the disk.
+cp "$T_TMP/disk.orig" "$T_TMP/hostile.img"
+out=$(timeout 60 $LKVM run -k $G/virtio-hostile -m 64M --rng -d "$T_TMP/hostile.img" 2>$T_TMP/err); rc=$?
+if [ $rc -eq 0 ] && echo "$out" | grep -q "virtio-hostile: ok" &&
+   cmp -s "$T_TMP/hostile.img" "$T_TMP/disk.orig" && grep -q "guest error" $T_TMP/err; then
+	pass hostile_driver
+else
+	fail hostile_driver "rc=$rc out='$(echo "$out" | grep -v ': ok$')' err=$(tail -n 3 $T_TMP/err)"
+fi
 
 # MSI-X: the guest waits for the interrupt (routing + irqfd + LAPIC), not the ring.
 out=$(timeout 60 $LKVM run -k $G/virtio-msix --rng 2>$T_TMP/err); rc=$?
