@@ -5,7 +5,7 @@
 # and clear start-up errors for a missing disk or a bad --network value;
 # a hostile driver (malformed rings and requests) stops the devices, not the VMM.
 . "$(dirname "$0")/../lib.sh"
-need_kvm blk_rw blk_readonly blk_missing_file rng hostile_driver msix_interrupt console net_tap net_rx_split_header net_bad_option
+need_kvm blk_rw blk_readonly blk_missing_file rng hostile_driver msix_interrupt console net_tap net_rx_split_header net_rx_frame_larger_than_buffer net_bad_option
 G=$GUESTS
 
 disk=$T_TMP/disk.img
@@ -67,11 +67,11 @@ else fail net_bad_option "rc=$rc err=$(cat $T_TMP/err)"; fi
 # no frame leaves this test.
 ns=lkvm-vnet-$$
 if ! command -v ip >/dev/null; then
-	for n in net_tap net_rx_split_header; do skip $n "iproute2 (ip) not installed"; done
+	for n in net_tap net_rx_split_header net_rx_frame_larger_than_buffer; do skip $n "iproute2 (ip) not installed"; done
 elif ! ip netns add $ns 2>$T_TMP/nserr; then
-	for n in net_tap net_rx_split_header; do skip $n "cannot create a network namespace: $(head -1 $T_TMP/nserr)"; done
+	for n in net_tap net_rx_split_header net_rx_frame_larger_than_buffer; do skip $n "cannot create a network namespace: $(head -1 $T_TMP/nserr)"; done
 elif ! ip netns exec $ns ip tuntap add dev lkvmtap0 mode tap 2>$T_TMP/nserr; then
-	for n in net_tap net_rx_split_header; do skip $n "cannot create a tap device: $(head -1 $T_TMP/nserr)"; done
+	for n in net_tap net_rx_split_header net_rx_frame_larger_than_buffer; do skip $n "cannot create a tap device: $(head -1 $T_TMP/nserr)"; done
 	ip netns del $ns
 else
 	ip netns exec $ns ip addr add 10.0.0.1/24 dev lkvmtap0
@@ -83,10 +83,19 @@ else
 	# past it, outside the host's mapping (lkvm died of SIGSEGV).
 	out2=$(timeout 60 ip netns exec $ns $LKVM run -k $G/virtio-net -m 16M -p split=16777215 \
 		-n mode=tap,tapif=lkvmtap0 2>$T_TMP/err2); rc2=$?
+	# A frame larger than the receive buffer: cut to it, nothing past it written.
+	out3=$(timeout 60 ip netns exec $ns $LKVM run -k $G/virtio-net -p small=1 \
+		-n mode=tap,tapif=lkvmtap0 2>$T_TMP/err3); rc3=$?
 	ip netns del $ns
 	if [ $rc -eq 0 ] && echo "$out" | grep -q "virtio-net: ok"; then pass net_tap
 	else fail net_tap "rc=$rc out='$out' err=$(cat $T_TMP/err)"; fi
 	if [ $rc2 -eq 0 ] && echo "$out2" | grep -q "virtio-net: ok"; then pass net_rx_split_header
 	else fail net_rx_split_header "rc=$rc2 out='$out2' err=$(tail -n 3 $T_TMP/err2)"; fi
+	if [ $rc3 -eq 0 ] && echo "$out3" | grep -q "virtio-net: ok" &&
+	   echo "$out3" | grep -q "32-byte buffer: used 32, canary intact"; then
+		pass net_rx_frame_larger_than_buffer
+	else
+		fail net_rx_frame_larger_than_buffer "rc=$rc3 out='$out3' err=$(tail -n 3 $T_TMP/err3)"
+	fi
 fi
 t_done
