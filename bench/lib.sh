@@ -2,7 +2,7 @@
 # the tree): BENCH_NEEDS lists what the caller runs from $O/bench.
 set -u
 O=${O:-build}
-LKVM=$PWD/lkvm
+LKVM=${BENCH_LKVM:-$PWD/lkvm}	# BENCH_LKVM: another build (the "before" of a change)
 for f in "$LKVM" ${BENCH_NEEDS:+$(printf "$O/bench/%s " $BENCH_NEEDS)}; do
 	[ -x "$f" ] || { echo "$0: $f is missing: run 'make bench' (it builds the bench guests)" >&2; exit 1; }
 done
@@ -57,3 +57,4 @@ crc_level_of() {
 		echo "level $best, this CPU's best (LKVM_CRC_LEVEL unset)"
 	fi
 }
+

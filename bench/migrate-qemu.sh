@@ -6,8 +6,12 @@
 # the HMP monitor on a TCP port.  Prints total time and downtime as QEMU
 # reports them.  With the openssl CLI, also over TLS (tls-creds-x509 with a
 # throwaway CA made here), the reference for lkvm's sealed stream (--key).
+# Each completed migration is followed by the memory both QEMUs used beside
+# their guest RAM (bench/mem.sh).
 #   bench/migrate-qemu.sh GUEST SIZE_MB CHANNELS REPEAT [RANDOM_IMG]
+#   QEMU_TLS=0: not over TLS
 set -u
+. "$(dirname "$0")/mem.sh"
 GUEST=$1 SIZE_MB=$2 CHANNELS=$3 REPEAT=$4 IMG=${5:-}
 Q=qemu-system-x86_64
 tmp=$(mktemp -d /tmp/lkvm-qbench.XXXXXX)
@@ -80,6 +84,7 @@ run_case() {	# LABEL MULTIFD PREALLOC MEM [initrd args]; TLS=1: over TLS ($tmp/p
 		hmp $sp "migrate_set_parameter max-bandwidth 1T" >/dev/null
 		hmp $sp "migrate_set_parameter downtime-limit 30" >/dev/null
 		hmp $dp "migrate_incoming tcp:127.0.0.1:$mp" >/dev/null
+		mem_before "${pids[0]}" "${pids[1]}" "$tmp"
 		hmp $sp "migrate -d tcp:127.0.0.1:$mp" >/dev/null
 		for _ in $(seq 600); do
 			info=$(hmp $sp "info migrate")
@@ -90,7 +95,9 @@ run_case() {	# LABEL MULTIFD PREALLOC MEM [initrd args]; TLS=1: over TLS ($tmp/p
 		d=$(echo "$info" | sed -n 's/^downtime: \([0-9]*\) ms.*/\1/p')
 		if echo "$info" | grep -q "status: completed"; then
 			printf "  %s: total %.3f s, downtime %s ms\n" "$label" "$(echo "$t / 1000" | bc -l)" "$d"
+			mem_after "${pids[0]}" "${pids[1]}" "$label"
 		else
+			mem_watch_stop
 			echo "  $label: QEMU migration did not complete: $(echo "$info" | grep -i status)" \
 				"$(tail -n 1 "$tmp/src.err")"
 		fi
@@ -121,7 +128,9 @@ if [ -n "$IMG" ]; then
 	done
 	# Over TLS (what lkvm --key is to lkvm), with the destination
 	# preallocating; without -mem-prealloc it measures page faults as above.
-	if ! command -v openssl >/dev/null || ! make_certs "$tmp/pki"; then
+	if [ "${QEMU_TLS:-1}" = 0 ]; then
+		:	# bench/migrate.sh ONLY=memory
+	elif ! command -v openssl >/dev/null || ! make_certs "$tmp/pki"; then
 		echo "  QEMU over TLS: skipped (no openssl CLI, or it could not make certificates)"
 	else
 		for i in $(seq "$REPEAT"); do

@@ -4,22 +4,29 @@
 # migrated between two local lkvm instances over loopback; total time,
 # throughput and downtime beside raw single-stream loopback TCP measured in
 # the same run, and beside QEMU when qemu-system-x86_64 is installed.  Ends
-# with a side-by-side table of medians.
+# with a side-by-side table of medians, and one of the memory each side's
+# VMM used beside its guest RAM, at rest and at its peak while migrating
+# (bench/mem.sh), lkvm's and QEMU's.
 #
 #   bench/migrate.sh            (make bench)
 #   SIZE_MB=256 CHANNELS=2 REPEAT=3 bench/migrate.sh
 #   ONLY=pairs REPEAT=15 bench/migrate.sh   (only the clear random-RAM
 #       migrations, each paired with raw TCP just before it: the ratio rows
 #       with more pairs than a whole run can afford)
+#   ONLY=memory bench/migrate.sh   (only the zero- and random-RAM
+#       migrations and QEMU's without TLS: for the memory table)
 #   LKVM_CRC_LEVEL=1 bench/migrate.sh   (the page crc32s as a CPU without
 #       VPCLMULQDQ computes them; docs/migration.md, "On CPUs without AVX-512")
 cd "$(dirname "$0")/.."
 BENCH_NEEDS="idle-guest migrate-ram-loopback"
 REPEAT=${REPEAT:-3}
 . bench/lib.sh
+. bench/mem.sh
 
-# ONLY=pairs: only the paired clear migrations; everything() says whether to run the rest.
-everything() { [ "${ONLY:-}" != pairs ]; }
+# ONLY=pairs: only the paired clear migrations; ONLY=memory: those and the
+# zero-RAM ones, and QEMU's.  everything() says whether to run the rest.
+everything() { [ -z "${ONLY:-}" ]; }
+memory() { [ "${ONLY:-}" != pairs ]; }
 
 # Figures for the summary: one "KEY VALUE" line per measurement.
 fig() { [ -z "$2" ] || echo "$1 $2" >>"$tmp/figures"; }
@@ -71,9 +78,15 @@ guest_bench() {
 		>"$tmp/dst.out" 2>"$tmp/dst.err" &
 	pids+=($!)
 	wait_pair "$label" 600 || { stop_pair; return 1; }
+	mem_before "${pids[0]}" "${pids[1]}" "$tmp"
 	out=$("$LKVM" migrate --name b-src --to "127.0.0.1:$port" ${CHANNELS:+--channels "$CHANNELS"} \
 		${MIG_ARGS:-} --json --quiet)
 	echo "$label: $out"
+	if grep -q '"status":"completed"' <<<"$out"; then
+		mem_after "${pids[0]}" "${pids[1]}" "$label" | tee -a "$tmp/mem.out"
+	else
+		mem_watch_stop
+	fi
 	line=$(echo "$out" | sed -n 's/.*"total_ms":\([0-9.]*\).*"downtime_ms":\([0-9.]*\).*"bytes":\([0-9]*\).*/\1 \2 \3/p')
 	# A failed run is reported, not counted: its 0 s would pass for a win.
 	if ! grep -q '"status":"completed"' <<<"$out"; then
@@ -91,7 +104,7 @@ guest_bench() {
 mem=$((SIZE_MB * 2 + 64))M
 echo
 echo "-- live migration of a VM between two local instances:"
-everything && for i in $(seq "$REPEAT"); do guest_bench zero "zero RAM ${SIZE_MB} MiB #$i" -m "${SIZE_MB}M"; done
+memory && for i in $(seq "$REPEAT"); do guest_bench zero "zero RAM ${SIZE_MB} MiB #$i" -m "${SIZE_MB}M"; done
 head -c $((SIZE_MB << 20)) /dev/urandom >"$tmp/random.img"
 for i in $(seq "$REPEAT"); do
 	# The raw reference right before each run: both see the same host load
@@ -149,10 +162,12 @@ if everything; then
 	else
 		echo "-- /usr/bin holds less than ${ZMB} MiB of executables: the --compress bench is skipped"
 	fi
+fi
 
+if memory; then
 	echo
 	if command -v qemu-system-x86_64 >/dev/null; then
-		bench/migrate-qemu.sh "$O/bench/idle-guest" "$SIZE_MB" "${CHANNELS:-2}" "$REPEAT" "$tmp/random.img" 2>&1 |
+		QEMU_TLS=$(everything && echo 1 || echo 0) bench/migrate-qemu.sh "$O/bench/idle-guest" "$SIZE_MB" "${CHANNELS:-2}" "$REPEAT" "$tmp/random.img" 2>&1 |
 			grep -v -e 'Killed' -e 'connect:' | tee "$tmp/qemu.out"
 		# "  QEMU <case> #i: total T s, downtime D ms" -> per-case figures.
 		sed -n 's/^  QEMU \(.*\) #[0-9]*: total \([0-9.]*\) s, downtime \([0-9]*\) ms.*/\1|\2|\3/p' "$tmp/qemu.out" |
@@ -196,3 +211,30 @@ for k in $(awk '$1 ~ /^q_.*_s$/ { print $1 }' "$tmp/figures" 2>/dev/null | awk '
 	name=$(echo "${base#q_}" | tr '_' ' ' | sed 's/  */ /g; s/ $//; s/mem prealloc/-mem-prealloc/')
 	row "QEMU $name" "$(median "$k")" "$(case $name in *random*) mbs "$(median "$k")";; esac)" "$(median "${base}_dt")"
 done
+
+# Memory: "  memory, CASE #i: ..." lines (bench/mem.sh), lkvm's and QEMU's, as
+# figures m<case number>_<column>, the cases in the order they ran.
+cat "$tmp/mem.out" "$tmp/qemu.out" 2>/dev/null |
+	sed -n 's/^  memory, \(.*\) #[0-9]*: source guest RAM \([0-9.]*\) MiB resident, own \([0-9.-]*\) MiB before, \([0-9.-]*\) at peak; destination guest RAM \([0-9.]*\) -> \([0-9.-]*\) MiB resident, own \([0-9.-]*\) MiB before, \([0-9.-]*\) at peak$/\1|\2|\3|\4|\5|\6|\7|\8/p' |
+	while IFS='|' read -r case sg sa sp dg0 dg1 da dp; do
+		grep -qxF -- "$case" "$tmp/mem.cases" 2>/dev/null || echo "$case" >>"$tmp/mem.cases"
+		n=$(grep -nxF -- "$case" "$tmp/mem.cases" | cut -d: -f1)
+		for kv in "sg $sg" "sa $sa" "sp $sp" "dg0 $dg0" "dg1 $dg1" "da $da" "dp $dp"; do
+			set -- $kv
+			[ "$2" = - ] || fig "m${n}_$1" "$2"
+		done
+	done
+if [ -s "$tmp/mem.cases" ]; then
+	mrow() { printf "  %-74s %7s %7s %7s %17s %7s %7s\n" "$@"; }
+	echo
+	echo "== memory: medians, MiB; \"own\" is a VMM's resident memory outside its guest RAM mapping,"
+	echo "   at rest just before the migration and at its peak during it (VmHWM, reset before)"
+	mrow "" "source" "" "" "destination" "" ""
+	mrow "" "guest" "own" "peak" "guest" "own" "peak"
+	n=0
+	while read -r case; do
+		n=$((n + 1))
+		mrow "$case" "$(median "m${n}_sg")" "$(median "m${n}_sa")" "$(median "m${n}_sp")" \
+			"$(median "m${n}_dg0") -> $(median "m${n}_dg1")" "$(median "m${n}_da")" "$(median "m${n}_dp")"
+	done <"$tmp/mem.cases"
+fi
