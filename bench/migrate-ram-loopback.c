@@ -79,7 +79,7 @@ static void *tx_fn(void *a)
 	struct tx *t = a;
 
 	pthread_setname_np(pthread_self(), "bench-tx");
-	t->ret = mig_ram__send(t->rs, &t->c, t->idx, NULL, 0, &t->st);
+	t->ret = mig_ram__send(t->rs, &t->c, NULL, t->idx, NULL, 0, &t->st);
 	if (!t->ret)
 		t->ret = mig_ram__send_chan_end(&t->c, &t->st);
 	t->cpu = thread_cpu_s();

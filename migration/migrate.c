@@ -265,6 +265,7 @@ struct src_chan {
 	u32 idx;
 	struct mig_chan chan;
 	struct mig_ram_stats st;
+	struct mig_ram_tx *tx;		/* its sender buffers, for the migration's life */
 	pthread_t tid;
 	int ret;
 };
@@ -323,7 +324,7 @@ static void *round_thread(void *arg)
 	snprintf(name, sizeof(name), "lkvm-mig-tx%u", c->idx + 1);
 	pthread_setname_np(pthread_self(), name);
 	/* Round 0 sends every page; later rounds the harvested dirty set. */
-	c->ret = mig_ram__send(&c->m->ram, &c->chan, c->idx,
+	c->ret = mig_ram__send(&c->m->ram, &c->chan, &c->tx, c->idx,
 			       c->m->round ? c->m->send_bm : NULL, c->m->round, &c->st);
 	if (!c->ret && !c->m->paused)
 		c->ret = sync_channel(&c->chan, c->m->round);
@@ -1317,6 +1318,7 @@ out_stats:
 		res->deflate_out += m->ch[i].st.deflate_out;
 		res->bytes += m->ch[i].chan.bytes_out;
 		mig_chan__close(&m->ch[i].chan);
+		mig_ram_tx__free(&m->ch[i].tx);
 	}
 	res->bytes += m->ctrl.bytes_out;
 	res->pages_total = res->pages_zero + res->pages_normal + res->pages_encrypted +

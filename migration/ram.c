@@ -100,7 +100,13 @@ int mig_mem__for_each_touched(const struct mig_mem_bank *b, void (*fn)(u64 page,
 	return 0;
 }
 
-struct batch {
+/*
+ * A channel's sender state: the batch being built and the buffers its
+ * pages go through, made once and kept for every round of the migration
+ * (they were made and freed in each round: 512 KiB of copy buffer per
+ * channel, and the batch tables lived in every thread's TLS).
+ */
+struct mig_ram_tx {
 	u32 n;
 	int nio;
 	u64 data_len;
@@ -114,14 +120,29 @@ struct batch {
 	u8 *zbuf;			/* this batch's deflated pages */
 	size_t zused;
 	u8 *scratch;			/* the page being deflated, copied out of the guest */
-	u8 *copy;			/* clear pages, copied out with their crcs (or NULL) */
+	u8 *copy;			/* clear pages, copied out with their crcs */
 	u32 ncopy;
+	bool deflating, copying;	/* this call's: which of the buffers it uses */
 	u32 normal, zero, encrypted;	/* counted in the stats once sent */
 	u32 deflated;
 	u64 deflate_in, deflate_out;
+	u64 pm[MIG_CHUNK_PAGES];	/* a chunk's pagemap entries (round 0) */
 };
 
-static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_stats *st)
+/* An empty batch: no pages, nothing in the buffers, nothing counted. */
+static void batch_clear(struct mig_ram_tx *b)
+{
+	b->n = 0;
+	b->nio = 0;
+	b->data_len = 0;
+	b->enc_used = 0;
+	b->zused = 0;
+	b->ncopy = 0;
+	b->normal = b->zero = b->encrypted = b->deflated = 0;
+	b->deflate_in = b->deflate_out = 0;
+}
+
+static int flush(struct mig_chan *c, struct mig_ram_tx *b, u32 round, struct mig_ram_stats *st)
 {
 	struct mig_hdr h = { .type = MIG_REC_RAM, .count = b->n, .id = round };
 	u32 i;
@@ -150,22 +171,15 @@ static int flush(struct mig_chan *c, struct batch *b, u32 round, struct mig_ram_
 	st->deflated += b->deflated;
 	st->deflate_in += b->deflate_in;
 	st->deflate_out += b->deflate_out;
-	b->normal = b->zero = b->encrypted = b->deflated = 0;
-	b->deflate_in = b->deflate_out = 0;
 	/* Read by the migration thread for progress while this one sends. */
 	__atomic_store_n(&st->sent.pages, st->sent.pages + b->n, __ATOMIC_RELAXED);
 	__atomic_store_n(&st->sent.bytes, st->sent.bytes + h.len, __ATOMIC_RELAXED);
-	b->n = 0;
-	b->nio = 0;
-	b->data_len = 0;
-	b->enc_used = 0;
-	b->zused = 0;
-	b->ncopy = 0;
+	batch_clear(b);
 	return 0;
 }
 
 /* Append [p, p+len) to the batch's data iovecs, merging with a neighbour. */
-static void add_iov(struct batch *b, void *p, size_t len)
+static void add_iov(struct mig_ram_tx *b, void *p, size_t len)
 {
 	struct iovec *last = b->nio ? &b->iov[b->nio + 1] : NULL;
 
@@ -183,8 +197,8 @@ static void add_iov(struct batch *b, void *p, size_t len)
  * SEV (issue 6): a private page is never read here; the firmware seals it
  * (SEND_UPDATE_DATA) into the batch's packet buffer.
  */
-static int add_sealed(struct batch *b, struct mig_page_ent *e, const struct sev_mig_pages *sev,
-		      u8 *host)
+static int add_sealed(struct mig_ram_tx *b, struct mig_page_ent *e,
+		      const struct sev_mig_pages *sev, u8 *host)
 {
 	u8 *out = b->enc + b->enc_used;
 	u32 len;
@@ -209,7 +223,7 @@ static int add_sealed(struct batch *b, struct mig_page_ent *e, const struct sev_
  * meanwhile must not make the data describe no page at all (a page that
  * changed is dirty and comes again; this copy is consistent in itself).
  */
-static bool add_deflated(struct batch *b, struct mig_page_ent *e, const u8 *host)
+static bool add_deflated(struct mig_ram_tx *b, struct mig_page_ent *e, const u8 *host)
 {
 	u8 *out = b->zbuf + b->zused;
 	z_stream *zs = b->zs;
@@ -236,8 +250,8 @@ static bool add_deflated(struct batch *b, struct mig_page_ent *e, const u8 *host
 	return true;
 }
 
-static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct batch *b, u64 page,
-		    u8 *host, u32 round, struct mig_ram_stats *st, bool untouched)
+static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct mig_ram_tx *b,
+		    u64 page, u8 *host, u32 round, struct mig_ram_stats *st, bool untouched)
 {
 	const struct sev_mig_pages *sev = r->sev;
 	struct mig_page_ent *e = &b->ents[b->n++];
@@ -254,7 +268,7 @@ static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct batc
 		e->len = 0;
 		e->crc = 0;
 		b->zero++;
-	} else if (b->zs && add_deflated(b, e, host)) {
+	} else if (b->deflating && add_deflated(b, e, host)) {
 		/* in the batch buffer */
 	} else {
 		e->flags = MIG_PAGE_NORMAL;
@@ -264,7 +278,7 @@ static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct batc
 		 * checks them better than a crc; the crc pass cost a fifth of the
 		 * sealed stream's speed (docs/migration.md, "With a key").
 		 */
-		if (b->copy) {
+		if (b->copying) {
 			/* Copied as its crc is computed: the send reads it from cache. */
 			u8 *dst = b->copy + (size_t)b->ncopy++ * PAGE_SIZE;
 
@@ -279,7 +293,7 @@ static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct batc
 	}
 	if (shared)	/* the page map's view when it was read */
 		e->flags |= MIG_PAGE_SHARED;
-	if (b->n < MIG_MAX_BATCH && !(b->copy && b->ncopy == SEND_COPY_PAGES))
+	if (b->n < MIG_MAX_BATCH && !(b->copying && b->ncopy == SEND_COPY_PAGES))
 		return 0;
 	/* lkvm migrate --cancel: stop between records, the stream stays whole. */
 	if (r->stop && atomic_load_explicit(r->stop, memory_order_relaxed))
@@ -287,57 +301,84 @@ static int add_page(const struct mig_ram_src *r, struct mig_chan *c, struct batc
 	return flush(c, b, round, st);
 }
 
-int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
-		  const unsigned long *bm, u32 round, struct mig_ram_stats *st)
+void mig_ram_tx__free(struct mig_ram_tx **txp)
 {
-	static _Thread_local struct batch b;
-	static _Thread_local u64 pm[MIG_CHUNK_PAGES];
-	int bank, ret;
+	struct mig_ram_tx *b = *txp;
 
-	if (r->no_page_crc && !c->crypt)
-		return -EINVAL;		/* unchecked pages in clear: never */
-	b.n = 0;
-	b.nio = 0;
-	b.data_len = 0;
-	b.enc_used = 0;
-	b.enc = NULL;
-	b.zs = NULL;
-	b.zbuf = b.scratch = NULL;
-	b.zused = 0;
-	b.copy = NULL;
-	b.ncopy = 0;
-	b.normal = b.zero = b.encrypted = b.deflated = 0;
-	b.deflate_in = b.deflate_out = 0;
-	if (r->sev) {
-		b.enc = malloc((size_t)MIG_MAX_BATCH * sev_mig_pkt__len(r->sev->hdr_len));
-		if (!b.enc)
+	if (!b)
+		return;
+	if (b->zs) {
+		deflateEnd(b->zs);
+		free(b->zs);
+	}
+	free(b->zbuf);
+	free(b->scratch);
+	free(b->enc);
+	free(b->copy);
+	free(b);
+	*txp = NULL;
+}
+
+/*
+ * The buffers this channel's pages need, each made the first time it is
+ * needed (sealed channels copy nothing, --compress deflates, SEV seals) and
+ * kept: a later round finds them.
+ */
+static int tx_prepare(struct mig_ram_tx *b, const struct mig_ram_src *r, const struct mig_chan *c)
+{
+	if (r->sev && !b->enc) {
+		b->enc = malloc((size_t)MIG_MAX_BATCH * sev_mig_pkt__len(r->sev->hdr_len));
+		if (!b->enc)
 			return -ENOMEM;
 	}
-	if (r->deflate_level) {
+	if (r->deflate_level && !b->zs) {
 		/*
 		 * Raw deflate: the entry's crc32 already guards the data.  A 4 KiB
 		 * window covers the page; it and the default hash size measured
 		 * fastest per page (memLevel 4 was slower: more collisions).
 		 */
-		b.zs = calloc(1, sizeof(*b.zs));
-		b.zbuf = malloc((size_t)MIG_MAX_BATCH * PAGE_SIZE);
-		b.scratch = malloc(PAGE_SIZE);
-		if (!b.zs || !b.zbuf || !b.scratch ||
-		    deflateInit2(b.zs, r->deflate_level, Z_DEFLATED, -12, 8,
+		if (!b->zbuf)
+			b->zbuf = malloc((size_t)MIG_MAX_BATCH * PAGE_SIZE);
+		if (!b->scratch)
+			b->scratch = malloc(PAGE_SIZE);
+		b->zs = calloc(1, sizeof(*b->zs));
+		if (!b->zs || !b->zbuf || !b->scratch ||
+		    deflateInit2(b->zs, r->deflate_level, Z_DEFLATED, -12, 8,
 				 Z_DEFAULT_STRATEGY) != Z_OK) {
-			ret = -ENOMEM;
-			if (b.zs)
-				free(b.zs), b.zs = NULL;
-			goto out;
+			free(b->zs);
+			b->zs = NULL;
+			return -ENOMEM;
 		}
 	}
-	if (!c->crypt && !r->sev && !r->no_page_crc) {
-		b.copy = aligned_alloc(64, SEND_COPY_PAGES * PAGE_SIZE);
-		if (!b.copy) {
-			ret = -ENOMEM;
-			goto out;
-		}
+	if (!c->crypt && !r->sev && !r->no_page_crc && !b->copy) {
+		b->copy = aligned_alloc(64, SEND_COPY_PAGES * PAGE_SIZE);
+		if (!b->copy)
+			return -ENOMEM;
 	}
+	return 0;
+}
+
+int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, struct mig_ram_tx **txp,
+		  u32 idx, const unsigned long *bm, u32 round, struct mig_ram_stats *st)
+{
+	struct mig_ram_tx *once = NULL, **keep = txp ? txp : &once;
+	struct mig_ram_tx *tx = *keep;
+	int bank, ret;
+
+	if (r->no_page_crc && !c->crypt)
+		return -EINVAL;		/* unchecked pages in clear: never */
+	if (!tx) {
+		tx = *keep = calloc(1, sizeof(*tx));
+		if (!tx)
+			return -ENOMEM;
+	}
+	ret = tx_prepare(tx, r, c);
+	if (ret)
+		goto out;
+	/* What this call uses of what the channel has: its own settings. */
+	tx->deflating = r->deflate_level;
+	tx->copying = !c->crypt && !r->sev && !r->no_page_crc;
+	batch_clear(tx);	/* a failed round may have left one half built */
 	for (bank = 0; bank < r->nr_banks; bank++) {
 		const struct mig_mem_bank *mb = &r->banks[bank];
 		u64 first = mb->page_base, end = mb->page_base + mb->nr_pages;
@@ -349,7 +390,8 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 			u64 p = max(chunk * MIG_CHUNK_PAGES, first), p0 = p;
 			u64 stop = min((chunk + 1) * MIG_CHUNK_PAGES, end);
 			bool pm_ok = !bm && mb->anon_private &&
-				     untouched_pages(mb->host + (p - first) * PAGE_SIZE, stop - p, pm);
+				     untouched_pages(mb->host + (p - first) * PAGE_SIZE, stop - p,
+						     tx->pm);
 
 			for (; p < stop; p++) {
 				if (bm) {
@@ -362,23 +404,16 @@ int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
 					if (!(w & 1))
 						continue;
 				}
-				ret = add_page(r, c, &b, p, mb->host + (p - first) * PAGE_SIZE, round, st,
-					       pm_ok && !(pm[p - p0] & (PM_PRESENT | PM_SWAPPED)));
+				ret = add_page(r, c, tx, p, mb->host + (p - first) * PAGE_SIZE, round, st,
+					       pm_ok && !(tx->pm[p - p0] & (PM_PRESENT | PM_SWAPPED)));
 				if (ret)
 					goto out;
 			}
 		}
 	}
-	ret = flush(c, &b, round, st);
+	ret = flush(c, tx, round, st);
 out:
-	if (b.zs) {
-		deflateEnd(b.zs);
-		free(b.zs);
-	}
-	free(b.zbuf);
-	free(b.scratch);
-	free(b.enc);
-	free(b.copy);
+	mig_ram_tx__free(&once);	/* no *txp: nothing kept */
 	return ret;
 }
 

@@ -466,10 +466,15 @@ struct mig_ram_stats {
 	struct mig_chan_end sent;	/* what CHAN_END reports */
 };
 
+/* A channel's sender state and buffers (ram.c): made by its first
+ * mig_ram__send() and kept for the next rounds, until mig_ram_tx__free(). */
+struct mig_ram_tx;
+void mig_ram_tx__free(struct mig_ram_tx **tx);
 /* Send the pages of channel `idx` (0-based) that are set in `bm` (all pages
- * when bm is NULL) as RAM records, straight from guest memory. */
-int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, u32 idx,
-		  const unsigned long *bm, u32 round, struct mig_ram_stats *st);
+ * when bm is NULL) as RAM records, straight from guest memory.  `tx`: the
+ * channel's kept state (*tx NULL at first); NULL: made for this call only. */
+int mig_ram__send(const struct mig_ram_src *r, struct mig_chan *c, struct mig_ram_tx **tx,
+		  u32 idx, const unsigned long *bm, u32 round, struct mig_ram_stats *st);
 int mig_ram__send_chan_end(struct mig_chan *c, const struct mig_ram_stats *st);
 
 struct mig_params {

@@ -107,7 +107,7 @@ static u8 *good_stream(size_t *len, u32 sections_claimed)
 	mig_shape__encode(&s, &b);
 	mig_chan__send_rec(&w.c, MIG_REC_HELLO, 0, 0, b.data, b.len);
 	mig_buf__free(&b);
-	mig_ram__send(ram_src(), &w.c, 0, NULL, 0, &st);
+	mig_ram__send(ram_src(), &w.c, NULL, 0, NULL, 0, &st);
 	CHECK_EQ(st.deflated, deflate_level ? 5 : 0);	/* the 5 pages that are not zero */
 	mig_chan__send_rec(&w.c, MIG_REC_SECTION, 0, 0x10, "cpu0", 4);
 	mig_chan__send_rec(&w.c, MIG_REC_SECTION, 1, 0x10, "cpu1!", 5);
@@ -856,10 +856,10 @@ static void test_stream_torn_page(void)
 		fill_src();
 		fill_shape(&sh);
 		start(&w, &sh);
-		mig_ram__send(ram_src(), &w.c, 0, NULL, 0, &st);
+		mig_ram__send(ram_src(), &w.c, NULL, 0, NULL, 0, &st);
 		off = lseek(w.fd, 0, SEEK_END);
 		if (resend)
-			mig_ram__send(ram_src(), &w.c, 0, (unsigned long *)bm, 1, &st);
+			mig_ram__send(ram_src(), &w.c, NULL, 0, (unsigned long *)bm, 1, &st);
 		finish(&w, st.sent.pages, 0);
 		s = ws_take(&w, &len);
 		/* Tear page 4 in round 0: locate its bytes (0x55 fill) and change one. */
@@ -891,7 +891,7 @@ static void test_stream_page_missing(void)
 	fill_src();
 	fill_shape(&sh);
 	start(&w, &sh);
-	mig_ram__send(ram_src(), &w.c, 0, bm, 1, &st);
+	mig_ram__send(ram_src(), &w.c, NULL, 0, bm, 1, &st);
 	finish(&w, st.sent.pages, 0);
 	s = ws_take(&w, &len);
 	CHECK_EQ(receive(s, len, why, sizeof(why)), -EPROTO);
@@ -927,7 +927,7 @@ static void test_stream_refusals(void)
 		mig_chan__writev(&w.c, &(struct iovec){ pre, sizeof(pre) }, 1);
 	}
 	fill_src();
-	mig_ram__send(ram_src(), &w.c, 0, NULL, 0, &st);
+	mig_ram__send(ram_src(), &w.c, NULL, 0, NULL, 0, &st);
 	s = ws_take(&w, &len);
 	CHECK(receive(s, len, NULL, 0) < 0);
 	free(s);
@@ -1036,7 +1036,7 @@ static void test_zero_pages_cheap(void)
 
 	memset(src_mem, 0, sizeof(src_mem));
 	ws_open(&w);
-	mig_ram__send(ram_src(), &w.c, 0, NULL, 0, &st);
+	mig_ram__send(ram_src(), &w.c, NULL, 0, NULL, 0, &st);
 	CHECK_EQ(st.zero, NPAGES);
 	CHECK_EQ(st.normal, 0);
 	CHECK_EQ(w.c.bytes_out, MIG_HDR_SIZE + NPAGES * MIG_ENT_SIZE);

@@ -149,6 +149,7 @@ static void test_channels_two_rounds(void)
 	struct mig_ram_src rs = { 0 };
 	struct mig_ram_stats st[NCH] = { 0 };
 	struct mig_chan tx[NCH];
+	struct mig_ram_tx *keep[NCH] = { 0 };	/* each channel's, over both rounds */
 	struct rx rx[NCH];
 	struct mig_incoming in;
 	struct mig_chan_end all[NCH];
@@ -194,8 +195,10 @@ static void test_channels_two_rounds(void)
 		pthread_create(&rx[i].t, NULL, rx_fn, &rx[i]);
 	}
 	/* Round 0: everything.  Then the "guest" dirties pages, round 1. */
-	for (i = 0; i < NCH; i++)
-		CHECK_EQ(mig_ram__send(&rs, &tx[i], i, NULL, 0, &st[i]), 0);
+	for (i = 0; i < NCH; i++) {
+		CHECK_EQ(mig_ram__send(&rs, &tx[i], &keep[i], i, NULL, 0, &st[i]), 0);
+		CHECK(keep[i] != NULL);		/* kept for round 1 */
+	}
 	for (i = 0; i < B0 + B1; i += 37) {
 		src[i * 4096 + 11] ^= 0x5a;
 		bm[i / 64] |= 1UL << (i % 64);
@@ -203,8 +206,10 @@ static void test_channels_two_rounds(void)
 	memset(src + 10 * 4096, 0, 4096);		/* a page that became zero */
 	bm[0] |= 1UL << 10;
 	for (i = 0; i < NCH; i++) {
-		CHECK_EQ(mig_ram__send(&rs, &tx[i], i, bm, 1, &st[i]), 0);
+		CHECK_EQ(mig_ram__send(&rs, &tx[i], &keep[i], i, bm, 1, &st[i]), 0);
 		CHECK_EQ(mig_ram__send_chan_end(&tx[i], &st[i]), 0);
+		mig_ram_tx__free(&keep[i]);
+		CHECK(keep[i] == NULL);
 	}
 	in.got_end = true;
 	in.end.pages = 0;
@@ -262,7 +267,7 @@ static void test_fault_flip_detected(void)
 	rx.in = &in;
 	mig_chan__init_fd(&rx.c, afd);
 	pthread_create(&rx.t, NULL, rx_fn, &rx);
-	CHECK_EQ(mig_ram__send(&rs, &tx, 0, NULL, 0, &st), 0);
+	CHECK_EQ(mig_ram__send(&rs, &tx, NULL, 0, NULL, 0, &st), 0);
 	CHECK_EQ(mig_ram__send_chan_end(&tx, &st), 0);
 	pthread_join(rx.t, NULL);
 	CHECK_EQ(rx.ret, 0);
@@ -336,7 +341,7 @@ static int nocrc_run(enum nocrc_case k, u8 *src, u8 *dst, char *why, size_t n)
 		tx.fault_flip_at = 100000;	/* inside page data, after sealing */
 	rx.in = &in;
 	pthread_create(&rx.t, NULL, rx_fn, &rx);
-	ret = mig_ram__send(&rs, &tx, 0, NULL, 0, &st);
+	ret = mig_ram__send(&rs, &tx, NULL, 0, NULL, 0, &st);
 	if (!ret)
 		ret = mig_ram__send_chan_end(&tx, &st);
 	CHECK_EQ(ret, 0);
@@ -378,7 +383,7 @@ static void test_sealed_no_page_crc(void)
 	/* The sender never sends unchecked pages in clear. */
 	rs.banks[0] = (struct mig_mem_bank){ src, 0, 64 };
 	mig_chan__init_fd(&sink, -1);
-	CHECK_EQ(mig_ram__send(&rs, &sink, 0, NULL, 0, &st), -EINVAL);
+	CHECK_EQ(mig_ram__send(&rs, &sink, NULL, 0, NULL, 0, &st), -EINVAL);
 	CHECK_EQ(sink.bytes_out, 0);
 	free(src);
 	free(dst);
@@ -632,7 +637,7 @@ static void test_untouched_pages_skipped(void)
 	rx.in = &in;
 	mig_chan__init_fd(&rx.c, sv[1]);
 	pthread_create(&rx.t, NULL, rx_fn, &rx);
-	CHECK_EQ(mig_ram__send(&rs, &tx, 0, NULL, 0, &st), 0);
+	CHECK_EQ(mig_ram__send(&rs, &tx, NULL, 0, NULL, 0, &st), 0);
 	CHECK_EQ(mig_ram__send_chan_end(&tx, &st), 0);
 	pthread_join(rx.t, NULL);
 	CHECK_EQ(rx.ret, 0);
