@@ -99,6 +99,37 @@ u8 *mig_incoming__page_host(struct mig_incoming *in, u64 page)
 }
 
 /*
+ * A channel's receive state, kept until the channel ends.  The buffers are
+ * made by the first record that needs each (they were made and freed per
+ * record: a sealed-packet or deflate buffer of up to MIG_MAX_RAM_LEN, and
+ * an inflate state, for every 512 pages).  The record's tables were
+ * thread-local: 37 KiB in every thread of the VMM, vCPUs included, zeroed
+ * (so resident) as each started.
+ */
+struct chan_rx {
+	u8 tab[MIG_MAX_BATCH * MIG_ENT_SIZE];
+	struct mig_page_ent ents[MIG_MAX_BATCH];
+	struct iovec iov[MIG_MAX_BATCH];
+	bool crc_ok[MIG_MAX_BATCH];
+	u8 *hosts[MIG_MAX_BATCH];	/* each entry's page, looked up once */
+	u8 *bounce;		/* clear pages on their way into guest memory */
+	u8 *enc;		/* ENCRYPTED and DEFLATE data: not guest memory yet */
+	size_t enc_cap;
+	z_stream *zs;		/* for DEFLATE pages */
+};
+
+static void chan_rx__free(struct chan_rx *rx)
+{
+	if (rx->zs) {
+		inflateEnd(rx->zs);
+		free(rx->zs);
+	}
+	free(rx->enc);
+	free(rx->bounce);
+	free(rx);
+}
+
+/*
  * A DEFLATE entry's data into its page.  Its crc (of the deflate bytes, as
  * an ENCRYPTED entry's covers the packet: a flip that would inflate to the
  * same page is damage all the same) was good; still, anything but a stream
@@ -130,15 +161,15 @@ static int inflate_page(z_stream *zs, const u8 *in, u32 len, u8 *page)
 #define RECV_BOUNCE_PAGES	128
 
 static int recv_pages_bounced(struct mig_chan *c, u32 count, const struct mig_page_ent *ents,
-			      u8 *const *hosts, bool *crc_ok, u8 **bufp)
+			      u8 *const *hosts, bool *crc_ok, struct chan_rx *rx)
 {
 	u32 idx[RECV_BOUNCE_PAGES];
 	u32 i = 0, n, j;
-	u8 *buf = *bufp;
+	u8 *buf = rx->bounce;
 	int ret = 0;
 
 	if (!buf) {		/* the channel's first such record; freed when it ends */
-		buf = *bufp = aligned_alloc(64, RECV_BOUNCE_PAGES * PAGE_SIZE);
+		buf = rx->bounce = aligned_alloc(64, RECV_BOUNCE_PAGES * PAGE_SIZE);
 		if (!buf)
 			return -ENOMEM;
 	}
@@ -164,17 +195,15 @@ static int recv_pages_bounced(struct mig_chan *c, u32 count, const struct mig_pa
 }
 
 static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mig_hdr *h,
-		    struct mig_chan_end *counted, u8 **bounce_buf)
+		    struct mig_chan_end *counted, struct chan_rx *rx)
 {
-	static _Thread_local u8 tab[MIG_MAX_BATCH * MIG_ENT_SIZE];
-	static _Thread_local struct mig_page_ent ents[MIG_MAX_BATCH];
-	static _Thread_local struct iovec iov[MIG_MAX_BATCH];
-	static _Thread_local bool crc_ok[MIG_MAX_BATCH];
-	static _Thread_local u8 *hosts[MIG_MAX_BATCH];	/* each entry's page, looked up once */
+	u8 *tab = rx->tab, **hosts = rx->hosts;
+	struct mig_page_ent *ents = rx->ents;
+	struct iovec *iov = rx->iov;
+	bool *crc_ok = rx->crc_ok;
 	bool bounce;
-	u8 *enc = NULL;			/* ENCRYPTED and DEFLATE data: not guest memory yet */
+	u8 *enc;
 	size_t enc_len = 0, enc_off = 0;
-	z_stream *zs = NULL;
 	bool no_crc = in->accepted_features & MIG_F_NO_PAGE_CRC;
 	int ret, nio = 0;
 	u32 i, kind;
@@ -196,19 +225,16 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 	}
 	for (i = 0; i < h->count; i++) {
 		kind = ents[i].flags & MIG_PAGE_KIND_MASK;
-		if (kind == MIG_PAGE_ENCRYPTED && !in->recv_encrypted) {
-			ret = -EOPNOTSUPP;
-			goto out;
-		}
+		if (kind == MIG_PAGE_ENCRYPTED && !in->recv_encrypted)
+			return -EOPNOTSUPP;
 		if (kind == MIG_PAGE_ENCRYPTED || kind == MIG_PAGE_DEFLATE)
 			enc_len += ents[i].len;
-		if (kind == MIG_PAGE_DEFLATE && !zs) {
-			zs = calloc(1, sizeof(*zs));
-			if (!zs || inflateInit2(zs, -15) != Z_OK) {
-				free(zs);
-				zs = NULL;
-				ret = -ENOMEM;
-				goto out;
+		if (kind == MIG_PAGE_DEFLATE && !rx->zs) {
+			rx->zs = calloc(1, sizeof(*rx->zs));
+			if (!rx->zs || inflateInit2(rx->zs, -15) != Z_OK) {
+				free(rx->zs);
+				rx->zs = NULL;
+				return -ENOMEM;
 			}
 		}
 	}
@@ -217,22 +243,28 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 	 * not straight into guest memory, unless there is other data to place.
 	 */
 	bounce = !c->crypt && !no_crc && !enc_len;
-	if (enc_len) {
-		enc = malloc(enc_len);	/* <= MIG_MAX_RAM_LEN: capped by the decoder */
-		if (!enc) {
-			ret = -ENOMEM;
-			goto out;
+	if (enc_len > rx->enc_cap) {
+		/*
+		 * enc_len <= MIG_MAX_RAM_LEN (capped by the decoder): room for
+		 * the largest record at once, so it is made once.  Its pages
+		 * become resident only as far as records fill it.
+		 */
+		free(rx->enc);
+		rx->enc_cap = max(enc_len, (size_t)MIG_MAX_RAM_LEN);
+		rx->enc = malloc(rx->enc_cap);
+		if (!rx->enc) {
+			rx->enc_cap = 0;
+			return -ENOMEM;
 		}
 	}
+	enc = rx->enc;
 	/* Page data lands in guest memory directly: the header said where. */
 	for (i = 0; i < h->count; i++) {
 		struct mig_page_ent *e = &ents[i];
 		u8 *host = hosts[i] = mig_incoming__page_host(in, e->page);
 
-		if (!host) {
-			ret = -ERANGE;
-			goto out;
-		}
+		if (!host)
+			return -ERANGE;
 		switch (e->flags & MIG_PAGE_KIND_MASK) {
 		case MIG_PAGE_NORMAL:
 			if (nio && (u8 *)iov[nio - 1].iov_base + iov[nio - 1].iov_len == host) {
@@ -251,11 +283,11 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 		}
 	}
 	if (bounce)
-		ret = recv_pages_bounced(c, h->count, ents, hosts, crc_ok, bounce_buf);
+		ret = recv_pages_bounced(c, h->count, ents, hosts, crc_ok, rx);
 	else
 		ret = mig_chan__readv(c, iov, nio);
 	if (ret)
-		goto out;
+		return ret;
 	enc_off = 0;
 	for (i = 0; i < h->count; i++) {
 		struct mig_page_ent *e = &ents[i];
@@ -290,7 +322,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 				bit_set(in->suspect, e->page);
 			} else {
 				bit_set(in->written, e->page);
-				if (inflate_page(zs, enc + enc_off, e->len, host))
+				if (inflate_page(rx->zs, enc + enc_off, e->len, host))
 					bit_set(in->suspect, e->page);
 				else
 					bit_clear(in->suspect, e->page);
@@ -305,7 +337,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 			} else {
 				ret = in->recv_encrypted(in, e->page, enc + enc_off, e->len);
 				if (ret)
-					goto out;
+					return ret;
 				bit_set(in->written, e->page);
 				bit_clear(in->suspect, e->page);
 				if (in->encrypted)
@@ -321,13 +353,7 @@ static int recv_ram(struct mig_incoming *in, struct mig_chan *c, const struct mi
 	in->pages_in += h->count;
 	in->records_in++;
 	in->bytes_in += MIG_HDR_SIZE + h->len;
-out:
-	if (zs) {
-		inflateEnd(zs);
-		free(zs);
-	}
-	free(enc);
-	return ret;
+	return 0;
 }
 
 static int default_section_ok(struct mig_incoming *in, u32 id, u32 instance)
@@ -395,7 +421,7 @@ static int recv_section(struct mig_incoming *in, struct mig_chan *c, const struc
 }
 
 static int recv_records(struct mig_incoming *in, struct mig_chan *c, bool control,
-			struct mig_chan_end *counted, u8 **bounce_buf)
+			struct mig_chan_end *counted, struct chan_rx *rx)
 {
 	u8 small[MIG_MAX_SMALL];
 	struct mig_hdr h;
@@ -407,7 +433,7 @@ static int recv_records(struct mig_incoming *in, struct mig_chan *c, bool contro
 			return ret;
 		switch (h.type) {
 		case MIG_REC_RAM:
-			ret = recv_ram(in, c, &h, counted, bounce_buf);
+			ret = recv_ram(in, c, &h, counted, rx);
 			break;
 		case MIG_REC_SECTION:
 			ret = control ? recv_section(in, c, &h) : -EPROTO;
@@ -481,10 +507,13 @@ static int recv_records(struct mig_incoming *in, struct mig_chan *c, bool contro
 int mig_incoming__recv(struct mig_incoming *in, struct mig_chan *c, bool control,
 		       struct mig_chan_end *counted)
 {
-	u8 *bounce_buf = NULL;
-	int ret = recv_records(in, c, control, counted, &bounce_buf);
+	struct chan_rx *rx = calloc(1, sizeof(*rx));
+	int ret;
 
-	free(bounce_buf);
+	if (!rx)
+		return -ENOMEM;
+	ret = recv_records(in, c, control, counted, rx);
+	chan_rx__free(rx);
 	return ret;
 }
 
