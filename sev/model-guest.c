@@ -425,7 +425,9 @@ static int send_update_data(struct sev_fw *fw, struct kvm_sev_cmd *cmd, void *da
 	struct kvm_sev_send_update_data *p = data;
 	struct sev_model_guest *g;
 	struct sev_pkt_hdr hdr;
-	static __thread u8 trans[SEV_PKT_MAX_LEN];
+	/* A page at most (one_page() below).  Not thread-local: that was 20 KiB
+	 * (SEV_PKT_MAX_LEN) in every thread of the VMM, zeroed as it started. */
+	u8 trans[PAGE_SIZE];
 	int ret;
 
 	if (!p->hdr_len || !p->trans_len) {
