@@ -144,6 +144,22 @@ static void old_vmm_why(const char *name, const char *what, char *why, size_t n)
 }
 
 /*
+ * The VMM's answer to a request that went out cannot be read (-EBADMSG: a
+ * VMM of another build, or a broken one).  A VMM goes on migrating when
+ * its client goes, and a --set may have been applied: so not "unchanged"
+ * but unknown (UNKNOWN says what), and the lkvm that started it can ask.
+ */
+static void unreadable_why(const char *name, const char *unknown, char *why, size_t n)
+{
+	char vmm[PATH_MAX + 64], run[PATH_MAX];
+
+	ipc__vmm_desc(name, vmm, sizeof(vmm), run, sizeof(run));
+	snprintf(why, n, "%s: %s sent an answer this lkvm cannot read (%s): %s: '%s migrate "
+		 "--status --name %s' tells", name, vmm, ipc__answer_why(), unknown,
+		 run[0] ? run : "lkvm", name);
+}
+
+/*
  * With --json, stdout always gets one object, a failure before any result
  * too.  "unchanged": the VMM never started a migration; else GUEST says
  * where the guest is (as mig_result__where()).
@@ -282,7 +298,7 @@ static int set_request(const char *name, int downtime, bool bw_given, u64 bandwi
 		       int max_rounds, int converge)
 {
 	struct mig_ipc_set s = { 0 };
-	char msg[512], why[PATH_MAX + 600];
+	char msg[512], why[2 * PATH_MAX + 800];
 	u8 wire[MIG_IPC_MSG_MAX];
 	int fd, ret, len;
 
@@ -316,6 +332,12 @@ static int set_request(const char *name, int downtime, bool bw_given, u64 bandwi
 	close(fd);
 	if (ipc__unknown_type(ret, msg)) {
 		old_vmm_why(name, "migrate --set", why, sizeof(why));
+		fprintf(stderr, "lkvm migrate: error: %s\n", why);
+		return 1;
+	}
+	if (ret == -EBADMSG) {
+		unreadable_why(name, "whether the settings changed is not known here", why,
+			       sizeof(why));
 		fprintf(stderr, "lkvm migrate: error: %s\n", why);
 		return 1;
 	}
@@ -510,6 +532,15 @@ static int cmd_migrate(int argc, const char **argv)
 		ipc__client_error(name, ret, msg[0] ? msg : NULL);
 		print_ipc_failure(&c, name, ret, msg, "stopped");
 		return 2;
+	}
+	if (ret == -EBADMSG && !c.got_result) {
+		char why[2 * PATH_MAX + 800];
+
+		unreadable_why(name, "how its migration ends is not known here (a VMM goes on "
+			       "without its client)", why, sizeof(why));
+		fprintf(stderr, "lkvm migrate: error: %s\n", why);
+		print_json_failure(&c, why, "unknown", "unknown");
+		return 3;
 	}
 	if (ret && !c.got_result) {
 		ipc__client_error(name, ret, msg[0] ? msg : NULL);

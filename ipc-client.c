@@ -159,8 +159,12 @@ u32 ipc__instance_exe(const char *name, char *exe, size_t n, char *run, size_t r
 	return pid;
 }
 
-/* "its VMM (pid P, /usr/bin/lkvm)"; the binary to run into run ("": unknown). */
-static void vmm_desc(const char *name, char *buf, size_t n, char *run, size_t run_n)
+const char *ipc__answer_why(void)
+{
+	return answer_why[0] ? answer_why : "malformed";
+}
+
+void ipc__vmm_desc(const char *name, char *buf, size_t n, char *run, size_t run_n)
 {
 	char exe[PATH_MAX];
 	u32 pid = ipc__instance_exe(name, exe, sizeof(exe), run, run_n);
@@ -178,7 +182,7 @@ void ipc__other_build_why(const char *name, const char *how, const char *what, c
 {
 	char vmm[PATH_MAX + 64], run[PATH_MAX];
 
-	vmm_desc(name, vmm, sizeof(vmm), run, sizeof(run));
+	ipc__vmm_desc(name, vmm, sizeof(vmm), run, sizeof(run));
 	if (run[0])
 		snprintf(why, n, "%s: %s %s: run '%s %s' with the same options", name, vmm, how,
 			 run, what);
@@ -205,7 +209,7 @@ bool ipc__other_build(const char *name, int err, const char *msg, const char *wh
 			 "lkvm build", msg && *msg ? msg : "Invalid argument");
 	else if (err == -EBADMSG)
 		snprintf(how, sizeof(how), "sent an answer this lkvm cannot read (%s): it runs "
-			 "another lkvm build", answer_why[0] ? answer_why : "malformed");
+			 "another lkvm build", ipc__answer_why());
 	else
 		return false;
 	ipc__other_build_why(name, how, what, why, n);
@@ -477,7 +481,7 @@ static int without_all_flag(const char *name, struct simple_cmd *c, char *msg, s
 		return ret;
 	if (info.state != IPC_STATE_RUNNING && info.state != IPC_STATE_STARTING &&
 	    info.state != IPC_STATE_INCOMING && info.state != IPC_STATE_STOPPING) {
-		vmm_desc(name, vmm, sizeof(vmm), run, sizeof(run));
+		ipc__vmm_desc(name, vmm, sizeof(vmm), run, sizeof(run));
 		fprintf(stderr, "lkvm %s: error: %s: not %s by --all: %s is of an older lkvm that "
 			"cannot refuse --all when its last migration's outcome is unknown, and its "
 			"guest is paused: %s it by --name\n", parse_options_cmd, name, c->done_verb,

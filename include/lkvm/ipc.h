@@ -237,6 +237,10 @@ int ipc__instance_info(const char *name, struct ipc_info *info, int timeout_ms, 
  * /proc/PID/exe once replaced: the old binary while the VMM lives).
  */
 u32 ipc__instance_exe(const char *name, char *exe, size_t n, char *run, size_t run_n);
+/* "its VMM (pid P, /usr/bin/lkvm)"; the binary to run into run ("": unknown). */
+void ipc__vmm_desc(const char *name, char *buf, size_t n, char *run, size_t run_n);
+/* Why the last answer was unreadable (its request ended in -EBADMSG). */
+const char *ipc__answer_why(void);
 /*
  * A VMM of another lkvm build (docs/ipc.md, "Other lkvm builds"): the one
  * line that names it, "NAME: its VMM (pid P, BIN) HOW: run 'BIN WHAT' with

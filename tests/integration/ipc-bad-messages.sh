@@ -14,7 +14,8 @@ need_kvm bad_magic bad_version bad_flags huge_length too_long unknown_type reply
 	 client_older_vmm_json client_older_vmm_text client_escapes status_escapes old_vmm_escapes \
 	 stop_unknown_flag resume_unknown_flag client_older_vmm_progress_text \
 	 client_older_vmm_progress_json list_newer_info list_unknown_state list_short_info \
-	 old_vmm_requests garbled_reply resume_all_old stop_all_other_builds stop_old_by_name
+	 old_vmm_requests garbled_reply resume_all_old stop_all_other_builds stop_old_by_name \
+	 client_unreadable_answer client_unreadable_set_answer
 G=$GUESTS
 RAW=$LKVM_BUILD/tests/tools/ipc-raw
 S=$LKVM_DIR/bad.sock
@@ -142,6 +143,10 @@ def f(n, fmt, v):
 	return bytes([len(n)]) + n.encode() + struct.pack('<H', len(val)) + val
 if mode == "old":
 	msg(0x8000, struct.pack('<iI', -95, 0) + b"unknown request type 0x%x" % typ)
+elif mode == "broken":			# a message type no lkvm sends, mid-answer
+	if typ == 0x14:			# the migration under way first
+		msg(0x8002, f("round", "I", 0) + f("percent", "d", 10.0))
+	msg(0x8007, b"")
 elif mode == "status":			# lkvm migrate --status: text, then the REPLY
 	assert typ == 0x12, typ
 	msg(0x8001, txt + b"\n")
@@ -212,6 +217,23 @@ if [ $rc -eq 1 ] && [ -n "$exe" ] && [ "$(wc -l <$T_TMP/ov.err)" = 1 ] && grep -
    [ ! -s $T_TMP/ov.out ]; then
 	pass client_old_vmm_set
 else fail client_old_vmm_set "rc=$rc exe=$exe out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
+# An answer to migrate that cannot be read: the request went out, and a
+# VMM goes on migrating when its client goes: the outcome is unknown (exit
+# 3), not "unchanged", and the line says where to ask.  The same for --set:
+# whether the settings changed is not known.
+other_build broken-mig broken 0 "" --to 127.0.0.1:1 --json; rc=$?
+read -r _ pid exe <$T_TMP/fake-broken-mig.ready
+want="error: broken-mig: its VMM (pid $pid, $exe) sent an answer this lkvm cannot read (a message of type 0x8007): how its migration ends is not known here (a VMM goes on without its client): '$exe migrate --status --name broken-mig' tells"
+if [ $rc -eq 3 ] && [ "$(grep -c error $T_TMP/ov.err)" = 1 ] && grep -qF "$want" $T_TMP/ov.err &&
+   json_is 'd["status"] == "unknown" and d["guest"] == "unknown" and "cannot read" in d["reason"]'; then
+	pass client_unreadable_answer
+else fail client_unreadable_answer "rc=$rc out: $(cat $T_TMP/ov.out) err: $(cat $T_TMP/ov.err)"; fi
+other_build broken-set broken 0 "" --set --bandwidth 5; rc=$?
+read -r _ pid exe <$T_TMP/fake-broken-set.ready
+want="error: broken-set: its VMM (pid $pid, $exe) sent an answer this lkvm cannot read (a message of type 0x8007): whether the settings changed is not known here: '$exe migrate --status --name broken-set' tells"
+if [ $rc -eq 1 ] && [ "$(wc -l <$T_TMP/ov.err)" = 1 ] && grep -qF "$want" $T_TMP/ov.err; then
+	pass client_unreadable_set_answer
+else fail client_unreadable_set_answer "rc=$rc err: $(cat $T_TMP/ov.err)"; fi
 # The same keys as ever, the unreported figures (and what is computed from
 # them) null, the reported ones as sent.
 other_build older-json older 0 migrated --to 127.0.0.1:1 --json --quiet; rc=$?
