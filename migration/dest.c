@@ -359,7 +359,8 @@ static int check_sections_present(struct mig_incoming *in)
 	for (s = mig_section__first(); s; s = s->next) {
 		u32 n = s->count ? s->count(in->kvm) : 1, i;
 
-		if (!s->load)
+		/* One behind a feature the source did not ask for (an older lkvm): none. */
+		if (!s->load || (s->feature & ~in->accepted_features))
 			continue;
 		for (i = 0; i < n; i++) {
 			for (b = in->sections; b; b = b->next)
@@ -1103,7 +1104,7 @@ static int incoming_listen(struct kvm *kvm)
 		return ret;
 	}
 	in->local.features = MIG_F_ZERO_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID | MIG_F_DEFLATE |
-			     MIG_F_TSC;
+			     MIG_F_TSC | mig_section__features();
 	in->adopt = mig_shape__adopt;
 	inc.keyed = kvm->cfg.mig_keyed;
 	if (inc.keyed)		/* every channel sealed: the tags check the pages */

@@ -362,6 +362,8 @@ static int default_section_ok(struct mig_incoming *in, u32 id, u32 instance)
 
 	if (!s || !s->load)
 		return -ENOENT;
+	if (s->feature & ~in->accepted_features)
+		return -EPROTO;
 	if (instance >= (s->count ? s->count(in->kvm) : 1))
 		return -ERANGE;
 	return 0;
@@ -377,7 +379,9 @@ static int recv_section(struct mig_incoming *in, struct mig_chan *c, const struc
 	ret = (in->section_ok ? in->section_ok : default_section_ok)(in, h->id, h->count);
 	if (ret) {
 		mig_incoming__fail(in, ret, "section 0x%x instance %u: %s", h->id, h->count,
-				   ret == -ENOENT ? "unknown here" : "no such instance here");
+				   ret == -ENOENT ? "unknown here" : ret == -EPROTO ?
+				   "its stream feature was not agreed at HELLO" :
+				   "no such instance here");
 		return ret;
 	}
 	for (s = in->sections; s; s = s->next)

@@ -285,6 +285,7 @@ struct mig_src {
 	bool paused, logging;
 	bool held;		/* `lkvm pause` state frozen for the hand-over */
 	bool refused;			/* the reason came from the destination */
+	u32 features;			/* what HELLO asked for (and was granted) */
 	struct mig_result *res;
 	/* For progress inside a round (a long round 0 over a slow link). */
 	mig_progress_fn fn;
@@ -434,7 +435,7 @@ static int send_sections(struct mig_src *m, u32 *nr)
 	for (s = mig_section__first(); s; s = s->next) {
 		u32 n = s->count ? s->count(m->kvm) : 1, i;
 
-		if (!s->save)
+		if (!s->save || (s->feature & ~m->features))
 			continue;
 		for (i = 0; i < n; i++) {
 			struct mig_buf b = { 0 };
@@ -595,6 +596,7 @@ static int connect_all(struct mig_src *m)
 		shape.features |= MIG_F_DEFLATE;
 	if (m->p->keyed)
 		shape.features |= MIG_F_NO_PAGE_CRC;
+	m->features = shape.features;
 	ret = mig_shape__encode(&shape, &b);
 	if (!ret)
 		ret = mig_chan__send_rec(&m->ctrl, MIG_REC_HELLO, 0, 0, b.data, b.len);
@@ -623,8 +625,17 @@ static int connect_all(struct mig_src *m)
 		return ret;
 	}
 	if (ret) {
-		/* "Refused" only when the destination said so; else it never answered. */
-		if (why[0])
+		/*
+		 * "Refused" only when the destination said so; else it never
+		 * answered.  One that does not know a feature bit is an older
+		 * lkvm (its decoder calls the HELLO malformed): say which bits.
+		 */
+		if (why[0] && ret == -EOPNOTSUPP && strstr(why, "malformed"))
+			snprintf_cut(m->res->reason, sizeof(m->res->reason), "destination refused: "
+				 "%s (this source asks for stream features 0x%x; a destination "
+				 "that does not know one of them is an older lkvm: "
+				 "docs/migration-stream.md, \"Versioning\")", why, m->features);
+		else if (why[0])
 			snprintf_cut(m->res->reason, sizeof(m->res->reason), "destination refused: %s",
 				 why);
 		else

@@ -105,7 +105,8 @@ int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s)
 	int i;
 
 	memset(s, 0, sizeof(*s));
-	s->features = MIG_F_ZERO_PAGES;
+	/* Sections behind a feature (MIG_SEC_PCI) go whenever this build has them. */
+	s->features = MIG_F_ZERO_PAGES | mig_section__features();
 	s->nr_channels = 1;
 	s->nr_cpus = kvm->nr_cpus;
 	s->nr_banks = min(kvm->nr_mem_banks, MIG_MAX_BANKS);

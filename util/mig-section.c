@@ -32,6 +32,16 @@ struct mig_section *mig_section__first(void)
 	return sections;
 }
 
+u32 mig_section__features(void)
+{
+	struct mig_section *s;
+	u32 f = 0;
+
+	for (s = sections; s; s = s->next)
+		f |= s->feature;
+	return f;
+}
+
 int mig_buf__put(struct mig_buf *b, const void *p, size_t n)
 {
 	if (b->err)
