@@ -8,13 +8,19 @@
  * therefore registered exactly once.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
+#include <libfdt.h>
 
 #include "lkvm/init.h"
 #include "lkvm/kvm.h"
+#include "lkvm/mig-section.h"
+#include "lkvm/migration.h"
 #include "lkvm/pci.h"
+#include "lkvm/state-fdt.h"
 
 /* Leave the top of the hole alone: IOAPIC at 0xfec00000, LAPIC at 0xfee00000. */
 #define PCI_MMIO_END		0xfec00000ULL
@@ -100,26 +106,43 @@ static void bar_write(struct pci_device *pdev, int bar)
 	put_le32(p, pdev->bar_addr[bar]);
 }
 
+static bool is_bar(u32 o)
+{
+	return o >= PCI_BASE_ADDRESS_0 && o < PCI_BASE_ADDRESS_0 + 4 * PCI_NR_BARS;
+}
+
+/*
+ * The bits of config byte o a guest write keeps (BARs aside: bar_write()
+ * decides those); everything else is read-only.  Migration carries exactly
+ * these bits.
+ */
+static u8 writable(const struct pci_device *pdev, u32 o)
+{
+	switch (o) {
+	case PCI_COMMAND:
+		return PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	case PCI_COMMAND + 1:
+		return PCI_COMMAND_INTX_DISABLE >> 8;
+	case PCI_CACHE_LINE_SIZE:
+	case PCI_LATENCY_TIMER:
+	case PCI_INTERRUPT_LINE:
+		return 0xff;
+	}
+	return o >= 0x40 && o < PCI_CFG_SIZE ? pdev->wmask[o] : 0;
+}
+
 static void header_write(struct pci_device *pdev, u32 off, const u8 *data, u32 len)
 {
 	u32 i;
 
 	for (i = 0; i < len; i++) {
 		u32 o = off + i;
+		u8 m = writable(pdev, o);
 
-		if (o == PCI_COMMAND)
-			pdev->cfg[o] = data[i] & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
-						  PCI_COMMAND_MASTER);
-		else if (o == PCI_COMMAND + 1)
-			pdev->cfg[o] = data[i] & (PCI_COMMAND_INTX_DISABLE >> 8);
-		else if (o == 0x0c || o == 0x0d || o == PCI_INTERRUPT_LINE)
-			pdev->cfg[o] = data[i];	/* cache line, latency, line */
-		else if (o >= PCI_BASE_ADDRESS_0 && o < PCI_BASE_ADDRESS_0 + 24)
+		if (is_bar(o))
 			pdev->cfg[o] = data[i];	/* checked per BAR below */
-		else if (o >= 0x40)
-			pdev->cfg[o] = (pdev->cfg[o] & ~pdev->wmask[o]) |
-				       (data[i] & pdev->wmask[o]);
-		/* everything else is read-only */
+		else
+			pdev->cfg[o] = (pdev->cfg[o] & ~m) | (data[i] & m);
 	}
 	for (i = 0; i < PCI_NR_BARS; i++) {
 		u32 b = PCI_BASE_ADDRESS_0 + 4 * i;
@@ -161,7 +184,7 @@ static void config_addr_io(struct kvm_cpu *vcpu, u64 port, u8 *data, u32 len,
 	}
 	pthread_mutex_lock(&pci_lock);
 	if (is_write)
-		config_addr = get_le32(data) & 0x80fffffc;
+		config_addr = get_le32(data) & PCI_CONFIG_ADDR_KEPT;
 	else
 		put_le32(data, config_addr);
 	pthread_mutex_unlock(&pci_lock);
@@ -340,6 +363,200 @@ out:
 	pthread_mutex_unlock(&route_lock);
 	return ret;
 }
+
+/* ---- migration: section MIG_SEC_PCI ------------------------------------------ */
+
+/*
+ * What a guest writes into the bus and what a fresh destination would not
+ * have: the address latch (a vCPU may be stopped between its OUT to 0xcf8
+ * and the access to 0xcfc) and, per device, the config bits writable()
+ * lets through (command, cache line, latency, interrupt line, capability
+ * registers such as virtio's PCI_CFG window) and each BAR's contents (a
+ * guest in the middle of sizing it reads the size mask back next).
+ *
+ *   / compatible "lkvm,pci-state", version 1, config-address
+ *   /dev@N (N = slot) version 1, id (vendor | device << 16),
+ *          config (256 bytes: cfg & writable, 0 elsewhere), bars (6 cells)
+ */
+#define PCI_STATE_COMPAT	"lkvm,pci-state"
+
+struct pci_dev_state {
+	u8 cfg[PCI_CFG_SIZE];
+	u32 bar[PCI_NR_BARS];
+};
+
+static const char *const slot_nodes[PCI_MAX_DEVICES + 1] = {
+	"dev@0", "dev@1", "dev@2", "dev@3", "dev@4", "dev@5", "dev@6", "dev@7",
+	"dev@8", "dev@9", "dev@10", "dev@11", "dev@12", "dev@13", "dev@14", "dev@15",
+	"dev@16", "dev@17", "dev@18", "dev@19", "dev@20", "dev@21", "dev@22", "dev@23",
+	"dev@24", "dev@25", "dev@26", "dev@27", "dev@28", "dev@29", "dev@30", "dev@31",
+	NULL,
+};
+
+static u32 dev_id(const struct pci_device *pdev)
+{
+	return get_le32(pdev->cfg + PCI_VENDOR_ID);
+}
+
+/* Called with pci_lock held; the vCPUs are paused. */
+static int fill_pci(void *fdt, const void *arg)
+{
+	int slot, i, ret;
+
+	ret = fdt_begin_node(fdt, "");
+	if (!ret) ret = fdt_property_string(fdt, "compatible", PCI_STATE_COMPAT);
+	if (!ret) ret = sfdt__put_u32(fdt, "version", 1);
+	if (!ret) ret = sfdt__put_u32(fdt, "config-address", config_addr);
+	for (slot = 0; !ret && slot < PCI_MAX_DEVICES; slot++) {
+		const struct pci_device *pdev = bus[slot];
+		u8 cfg[PCI_CFG_SIZE];
+		fdt32_t bar[PCI_NR_BARS];
+
+		if (!pdev)
+			continue;
+		for (i = 0; i < PCI_CFG_SIZE; i++)
+			cfg[i] = pdev->cfg[i] & writable(pdev, i);
+		for (i = 0; i < PCI_NR_BARS; i++)
+			bar[i] = cpu_to_fdt32(get_le32(pdev->cfg + PCI_BASE_ADDRESS_0 + 4 * i));
+		ret = sfdt__begin(fdt, slot_nodes[slot], 1);
+		if (!ret) ret = sfdt__put_u32(fdt, "id", dev_id(pdev));
+		if (!ret) ret = sfdt__put_raw(fdt, "config", cfg, sizeof(cfg));
+		if (!ret) ret = sfdt__put_raw(fdt, "bars", bar, sizeof(bar));
+		if (!ret) ret = sfdt__end(fdt);
+	}
+	return ret ? ret : fdt_end_node(fdt);
+}
+
+int pci__save_state(struct mig_buf *out)
+{
+	int ret;
+
+	pthread_mutex_lock(&pci_lock);
+	ret = sfdt__build(out, 4096, fill_pci, NULL);
+	pthread_mutex_unlock(&pci_lock);
+	return ret;
+}
+
+/* One device's node, checked against the device in that slot here. */
+static int load_dev(const void *fdt, int node, const struct pci_device *pdev,
+		    struct pci_dev_state *st)
+{
+	static const char *const props[] = { "id", "config", "bars", NULL };
+	fdt32_t bar[PCI_NR_BARS];
+	u32 version, id;
+	int i;
+
+	if (sfdt__check_node(fdt, node, 1, props, NULL, &version) ||
+	    sfdt__get_u32(fdt, node, "id", &id) ||
+	    sfdt__get_raw(fdt, node, "config", st->cfg, sizeof(st->cfg)) ||
+	    sfdt__get_raw(fdt, node, "bars", bar, sizeof(bar)))
+		return -EINVAL;
+	if (id != dev_id(pdev)) {
+		pr_err("pci state: slot %u holds %04x:%04x here, %04x:%04x at the source",
+		       pdev->dev_nr, dev_id(pdev) & 0xffff, dev_id(pdev) >> 16, id & 0xffff,
+		       id >> 16);
+		return -EINVAL;
+	}
+	/* Only bits a guest write could have set (BAR bytes are 0 here). */
+	for (i = 0; i < PCI_CFG_SIZE; i++) {
+		if (st->cfg[i] & ~writable(pdev, i)) {
+			pr_err("pci state: slot %u: config byte %#x has bits a guest cannot set",
+			       pdev->dev_nr, i);
+			return -EINVAL;
+		}
+	}
+	/* What bar_write() can leave: 0 if unused, else our address or a sizing probe. */
+	for (i = 0; i < PCI_NR_BARS; i++) {
+		u32 v = fdt32_to_cpu(bar[i]), size = pdev->bar_size[i];
+
+		if (size ? v != pdev->bar_addr[i] && v != ~(size - 1) : v != 0) {
+			pr_err("pci state: slot %u: BAR%d %#x is neither its address %#x nor a "
+			       "sizing probe", pdev->dev_nr, i, v, pdev->bar_addr[i]);
+			return -EINVAL;
+		}
+		st->bar[i] = v;
+	}
+	return 0;
+}
+
+int pci__load_state(const void *data, size_t len)
+{
+	struct pci_dev_state *st;
+	void *fdt;
+	u32 version, addr;
+	int slot, node, i, ret;
+
+	ret = sfdt__open(data, len, PCI_STATE_COMPAT, &fdt);
+	if (ret)
+		return ret;
+	st = calloc(PCI_MAX_DEVICES, sizeof(*st));
+	if (!st) {
+		free(fdt);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&pci_lock);
+	ret = sfdt__check_node(fdt, 0, 1, (const char *const[]){ "config-address", NULL },
+			       slot_nodes, &version);
+	if (!ret)
+		ret = sfdt__get_u32(fdt, 0, "config-address", &addr) ? -EINVAL : 0;
+	/* Whatever the guest wrote, as config_addr_io() keeps it. */
+	if (!ret && (addr & ~PCI_CONFIG_ADDR_KEPT))
+		ret = -EINVAL;
+	for (slot = 0; !ret && slot < PCI_MAX_DEVICES; slot++) {
+		node = sfdt__subnode(fdt, 0, slot_nodes[slot]);
+		if ((node >= 0) != !!bus[slot]) {
+			pr_err("pci state: slot %d: a device on one side only", slot);
+			ret = -EINVAL;
+		} else if (node >= 0) {
+			ret = load_dev(fdt, node, bus[slot], &st[slot]);
+		}
+	}
+	/* Everything checked: nothing below can fail half way. */
+	for (slot = 0; !ret && slot < PCI_MAX_DEVICES; slot++) {
+		struct pci_device *pdev = bus[slot];
+
+		if (!pdev)
+			continue;
+		for (i = 0; i < PCI_CFG_SIZE; i++) {
+			u8 m = writable(pdev, i);
+
+			pdev->cfg[i] = (pdev->cfg[i] & ~m) | st[slot].cfg[i];
+		}
+		for (i = 0; i < PCI_NR_BARS; i++)
+			put_le32(pdev->cfg + PCI_BASE_ADDRESS_0 + 4 * i, st[slot].bar[i]);
+	}
+	if (!ret)
+		config_addr = addr;
+	pthread_mutex_unlock(&pci_lock);
+	free(st);
+	free(fdt);
+	return ret;
+}
+
+static int pci_section_save(struct kvm *kvm, u32 instance, struct mig_buf *out)
+{
+	return instance ? -ERANGE : pci__save_state(out);
+}
+
+static int pci_section_load(struct kvm *kvm, u32 instance, const void *data, size_t len)
+{
+	return instance ? -ERANGE : pci__load_state(data, len);
+}
+
+/*
+ * Behind a stream feature: a destination that predates it refuses this
+ * source at HELLO, before any page moves, rather than run the guest with
+ * a lost latch or BAR probe; a source that predates it sends no section,
+ * and this side keeps what it has from start-up (what it always had).
+ */
+static struct mig_section pci_section = {
+	.name	= "pci",
+	.id	= MIG_SEC_PCI,
+	.feature = MIG_F_PCI_STATE,
+	.save	= pci_section_save,
+	.load	= pci_section_load,
+};
+mig_section_register(pci_section);
 
 static int pci__init(struct kvm *kvm)
 {

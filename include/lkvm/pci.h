@@ -20,6 +20,8 @@ struct kvm;
 
 #define PCI_CONFIG_ADDR		0xcf8
 #define PCI_CONFIG_DATA		0xcfc
+/* What the address latch keeps of a guest's write: enable, bus, dev, fn, dword. */
+#define PCI_CONFIG_ADDR_KEPT	0x80fffffcu
 #define PCI_MAX_DEVICES		32
 #define PCI_NR_BARS		6
 #define PCI_CFG_SIZE		256
@@ -36,6 +38,8 @@ struct kvm;
 #define  PCI_STATUS_CAP_LIST	0x10
 #define PCI_REVISION_ID		0x08
 #define PCI_CLASS_PROG		0x09
+#define PCI_CACHE_LINE_SIZE	0x0c
+#define PCI_LATENCY_TIMER	0x0d
 #define PCI_HEADER_TYPE		0x0e
 #define PCI_BASE_ADDRESS_0	0x10
 #define PCI_SUBSYSTEM_VENDOR_ID	0x2c
@@ -86,6 +90,15 @@ int pci__msi_route(struct kvm *kvm, int *gsi, u32 addr_lo, u32 addr_hi, u32 data
 
 /* Config space access as the 0xcf8/0xcfc ports do it (also used by tests). */
 void pci__config_rw(struct kvm *kvm, u32 addr, u32 off, u8 *data, u32 len, bool is_write);
+
+/*
+ * Migration (section MIG_SEC_PCI): the address latch and every device's
+ * guest-writable config bits and BARs; load checks all of it against the
+ * devices here before it changes anything.
+ */
+struct mig_buf;
+int pci__save_state(struct mig_buf *out);
+int pci__load_state(const void *data, size_t len);
 
 /* For the boot tables (MP table / ACPI): slot and INTx pin of each device. */
 int pci__nr_devices(void);

@@ -3,7 +3,7 @@
  * stream fuzzer stubs out (its section_ok() accepts any payload), and the
  * small peer-supplied records it does not link:
  *
- *   input[0] % 8:
+ *   input[0] % 9:
  *     0  page_map__load()        MIG_SEC_PAGE_MAP into a two-bank map
  *     1  virtio__load_state()    MIG_SEC_VIRTIO into a virtio-pci device
  *        (FDT blob; the virtio-pci transport's vpci_load() included)
@@ -13,10 +13,12 @@
  *     5  mig_status__decode()        STATUS (dest -> source)
  *     6  mig_end/chan_end/round__decode
  *     7  mig_shape__decode()         HELLO payload on its own
+ *     8  pci__load_state()       MIG_SEC_PCI: the 0xcf8 latch and the bus's
+ *        devices' writable config and BARs (the virtio-pci device in slot 0)
  *
  * Load must either fail leaving the object untouched, or succeed with a
  * state that re-encodes without error.  With FUZZ_MIG_SECTIONS_SEEDS=DIR a
- * valid payload for 0, 1 and 7 is written to DIR, and it exits.  Written by
+ * valid payload for 0, 1, 7 and 8 is written to DIR, and it exits.  Written by
  * the fuzzing helper of session 10; it found the libfdt hang that
  * util/state-fdt.c's struct_block_sane() now refuses.
  */
@@ -29,6 +31,7 @@
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
 #include "lkvm/page-map.h"
+#include "lkvm/pci.h"
 #include "lkvm/sev-migration.h"
 #include "lkvm/virtio.h"
 #include "lkvm/virtio-pci.h"
@@ -98,6 +101,13 @@ static void setup(void)
 		abort();
 }
 
+static void config_write(int dev, u32 off, u32 v)
+{
+	u8 d[4] = { v, v >> 8, v >> 16, v >> 24 };
+
+	pci__config_rw(vm, 0x80000000u | dev << 11, off, d, off & 3 ? 1 : 4, true);
+}
+
 static void write_file(const char *path, const struct mig_buf *b)
 {
 	FILE *f = fopen(path, "wb");
@@ -145,6 +155,19 @@ static void seeds(const char *dir)
 	snprintf(path, sizeof(path), "%s/seed-7", dir);
 	write_file(path, &b);
 	mig_buf__free(&b);
+
+	/* A guest mid-way: latch set, line and window written, BAR0 being sized. */
+	memset(&b, 0, sizeof(b));
+	mig_buf__put(&b, "\10", 1);
+	config_write(vpci.pdev.dev_nr, PCI_INTERRUPT_LINE, 0x5a);
+	config_write(vpci.pdev.dev_nr, vpci.cfg_cap + 8, 18);
+	config_write(vpci.pdev.dev_nr, vpci.cfg_cap + 12, 2);
+	config_write(vpci.pdev.dev_nr, PCI_BASE_ADDRESS_0, 0xffffffff);
+	if (pci__save_state(&b))
+		abort();
+	snprintf(path, sizeof(path), "%s/seed-8", dir);
+	write_file(path, &b);
+	mig_buf__free(&b);
 	exit(0);
 }
 
@@ -168,7 +191,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	/* As the receiver has it: a malloc'd buffer of exactly the payload. */
 	p = malloc(n ? n : 1);
 	memcpy(p, data + 1, n);
-	switch (data[0] % 8) {
+	switch (data[0] % 9) {
 	case 0: {
 		struct mig_buf b = { 0 };
 		u64 before = page_map__count_shared(pm);
@@ -251,6 +274,31 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 				abort();
 		}
 		mig_buf__free(&b);
+		break;
+	}
+	case 8: {
+		struct mig_buf before = { 0 }, after = { 0 };
+		u32 bar;
+
+		if (pci__save_state(&before))
+			abort();
+		if (pci__load_state(p, n) == 0) {
+			/* Only what a guest can leave: our BAR address or a sizing probe. */
+			bar = get_le32(vpci.pdev.cfg + PCI_BASE_ADDRESS_0);
+			if (bar != vpci.pdev.bar_addr[0] && bar != (u32)~(VPCI_BAR_SIZE - 1))
+				abort();
+			if (get_le16(vpci.pdev.cfg) != 0x1af4)
+				abort();
+			if (pci__save_state(&after) || pci__load_state(after.data, after.len))
+				abort();
+		} else {
+			/* A refused load must not touch the bus. */
+			if (pci__save_state(&after) || after.len != before.len ||
+			    memcmp(after.data, before.data, before.len))
+				abort();
+		}
+		mig_buf__free(&before);
+		mig_buf__free(&after);
 		break;
 	}
 	}

@@ -16,10 +16,11 @@
  *   rest      guest memory from gpa 0 (up to 64 KiB)
  *
  * Two checks beyond the sanitizers:
- * - a migration op pauses the device, saves its state, replaces it with a
- *   fresh one (the destination's), loads the state and kicks, as lkvm does
- *   before the guest's first instruction: a state the device produced must
- *   load, and save after load must give the same bytes;
+ * - a migration op pauses the device, saves its state and the PCI bus's
+ *   (config space, BARs, the 0xcf8 latch), replaces it with a fresh one
+ *   (the destination's), loads both and kicks, as lkvm does before the
+ *   guest's first instruction: a state the device and the guest produced
+ *   must load, and save after load must give the same bytes;
  * - every guest byte the device changed must have been reported to the
  *   dirty hook, else a migration would leave it stale on the destination.
  *
@@ -174,20 +175,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
  */
 static void migrate(void)
 {
-	struct mig_buf a = { 0 }, b = { 0 };
+	struct mig_buf a = { 0 }, b = { 0 }, pa = { 0 }, pb = { 0 };
 
 	virtio__pause_all();
-	if (virtio__save_state(&vdev, &a))
+	if (virtio__save_state(&vdev, &a) || pci__save_state(&pa))
 		abort();
 	vdev = vdev0;
 	vpci = vpci0;
+	/* The PCI bus's section first (id 0x38 < 0x40), as the destination does. */
+	if (pci__load_state(pa.data, pa.len))
+		abort();	/* config space a guest wrote refused */
 	if (virtio__load_state(&vdev, a.data, a.len))
 		abort();	/* the device's own state refused */
 	if (virtio__save_state(&vdev, &b) || a.len != b.len || memcmp(a.data, b.data, a.len))
 		abort();	/* the state did not survive the trip */
+	if (pci__save_state(&pb) || pa.len != pb.len || memcmp(pa.data, pb.data, pa.len))
+		abort();	/* nor did config space */
 	virtio__kick_all();
 	mig_buf__free(&a);
 	mig_buf__free(&b);
+	mig_buf__free(&pa);
+	mig_buf__free(&pb);
 }
 
 static void bar(u32 off, u64 v, u32 len, bool write)

@@ -15,11 +15,13 @@
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_pci.h>
+#include <libfdt.h>
 
 #include "test.h"
 #include "test-virtio-fake.h"
 #include "lkvm/init.h"
 #include "lkvm/mig-section.h"
+#include "lkvm/migration.h"
 #include "lkvm/pci.h"
 #include "lkvm/virtio-devices.h"
 #include "lkvm/virtio-pci.h"
@@ -627,6 +629,222 @@ static void test_migration_hostile(void)
 	mig_buf__free(&state);
 }
 
+/* Offset of the virtio PCI_CFG access capability in dev's config space. */
+static u32 pci_cfg_cap(int dev)
+{
+	u32 cap;
+
+	for (cap = cfg_read(dev, 0x34, 1); cap; cap = cfg_read(dev, cap + 1, 1))
+		if (cfg_read(dev, cap, 1) == PCI_CAP_ID_VNDR &&
+		    cfg_read(dev, cap + 3, 1) == VIRTIO_PCI_CAP_PCI_CFG)
+			return cap;
+	return 0;
+}
+
+static u32 latch_rw(u32 v, bool is_write)
+{
+	fake_io_rw(true, 0xcf8, &v, 4, is_write);
+	return v;
+}
+
+/* What a fresh destination has: every byte of the previous test's set-up undone. */
+static void pci_fresh(int dev, u32 cap, u32 bar, u8 line)
+{
+	cfg_write(dev, PCI_INTERRUPT_LINE, line, 1);
+	cfg_write(dev, 0x0c, 0, 2);
+	cfg_write(0, PCI_INTERRUPT_LINE, 0, 1);
+	cfg_write(dev, 0x10, bar, 4);
+	cfg_write(dev, cap + 4, 0, 1);
+	cfg_write(dev, cap + 8, 0, 4);
+	cfg_write(dev, cap + 12, 0, 4);
+	latch_rw(0, true);
+}
+
+/*
+ * The guest-writable PCI state a migration used to drop (section
+ * MIG_SEC_PCI): the 0xcf8 latch of a vCPU stopped between its OUT and the
+ * 0xcfc access, INTERRUPT_LINE, cache line / latency, a BAR in the middle
+ * of sizing, and virtio's PCI_CFG window.  Saved, undone (a fresh
+ * destination), loaded: the guest reads back what it wrote.
+ */
+static void test_migration_pci_config(void)
+{
+	struct mig_section *sec = mig_section__find(MIG_SEC_PCI);
+	struct mig_buf state = { 0 };
+	int dev = find_virtio(VIRTIO_ID_RNG, 0);
+	u32 cap = pci_cfg_cap(dev), bar, v = 0;
+	u8 line;
+
+	REQUIRE(sec);
+	REQUIRE(dev > 0 && cap);
+	CHECK_EQ(sec->feature, MIG_F_PCI_STATE);
+	CHECK(mig_section__features() & MIG_F_PCI_STATE);
+	bar = cfg_read(dev, 0x10, 4);
+	line = cfg_read(dev, PCI_INTERRUPT_LINE, 1);
+	cfg_write(dev, PCI_INTERRUPT_LINE, 0x5a, 1);
+	cfg_write(dev, 0x0c, 0x2010, 2);		/* cache line 0x10, latency 0x20 */
+	cfg_write(0, PCI_INTERRUPT_LINE, 0x77, 1);	/* the host bridge's too */
+	cfg_write(dev, cap + 4, 0, 1);			/* window: BAR 0 ... */
+	cfg_write(dev, cap + 8, 18, 4);			/* ... num_queues ... */
+	cfg_write(dev, cap + 12, 2, 4);			/* ... 2 bytes */
+	cfg_write(dev, 0x10, 0xffffffff, 4);		/* sizing BAR0 */
+	latch_rw(0x80000000u | dev << 11, true);	/* OUT 0xcf8 done, IN 0xcfc next */
+	REQUIRE(sec->save(&vm, 0, &state) == 0);
+
+	pci_fresh(dev, cap, bar, line);
+	CHECK_EQ(latch_rw(0, false), 0);
+	REQUIRE(sec->load(&vm, 0, state.data, state.len) == 0);
+	CHECK_EQ(latch_rw(0, false), 0x80000000u | dev << 11);
+	fake_io_rw(true, 0xcfc, &v, 4, false);		/* the vCPU's IN, unchanged latch */
+	CHECK_EQ(v, 0x1af4u | (0x1040u + VIRTIO_ID_RNG) << 16);
+	CHECK_EQ(cfg_read(dev, 0x10, 4), (u32)~(VPCI_BAR_SIZE - 1));	/* the size mask */
+	cfg_write(dev, 0x10, bar, 4);
+	CHECK_EQ(cfg_read(dev, 0x10, 4), bar);
+	CHECK_EQ(cfg_read(dev, PCI_INTERRUPT_LINE, 1), 0x5a);
+	CHECK_EQ(cfg_read(dev, 0x0c, 2), 0x2010);
+	CHECK_EQ(cfg_read(0, PCI_INTERRUPT_LINE, 1), 0x77);
+	CHECK_EQ(cfg_read(dev, cap + 8, 4), 18);
+	CHECK_EQ(cfg_read(dev, cap + 12, 4), 2);
+	CHECK_EQ(cfg_read(dev, cap + 16, 2), 1);	/* through the window: rng's 1 queue */
+	CHECK_EQ(cfg_read(dev, 0, 2), 0x1af4);		/* read-only bytes as they were */
+
+	/* A load of the same state again changes nothing: idempotent. */
+	REQUIRE(sec->load(&vm, 0, state.data, state.len) == 0);
+	CHECK_EQ(latch_rw(0, false), 0x80000000u | dev << 11);
+	pci_fresh(dev, cap, bar, line);
+	mig_buf__free(&state);
+}
+
+/* Set a u32 property of a PCI-state blob copy (in place: same size). */
+static void *pci_blob_with(const struct mig_buf *b, const char *node, const char *prop,
+			   u32 v)
+{
+	void *c = malloc(b->len);
+	int off;
+
+	memcpy(c, b->data, b->len);
+	off = node ? fdt_path_offset(c, node) : 0;
+	if (off < 0 || fdt_setprop_inplace_u32(c, off, prop, v)) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/*
+ * Hostile PCI state: a latch no guest write leaves, a BAR neither at its
+ * address nor a sizing probe, bits a guest cannot set, another device in
+ * the slot, a truncated blob, any single-byte flip: refused, and nothing
+ * changes; whatever is accepted is within what a guest could have written.
+ */
+static void test_migration_pci_hostile(void)
+{
+	struct mig_section *sec = mig_section__find(MIG_SEC_PCI);
+	struct mig_buf state = { 0 };
+	int dev = find_virtio(VIRTIO_ID_RNG, 0), i, refused = 0, err_fd, null_fd;
+	u32 bar, cap = pci_cfg_cap(dev);
+	u8 before[PCI_CFG_SIZE], bridge[PCI_CFG_SIZE];
+	char node[16];
+	struct { const char *node, *prop; u32 v; } bad[] = {
+		{ NULL, "config-address", 0x81000000u },	/* bit 24: never kept */
+		{ NULL, "config-address", 0x80000001u },	/* byte offset bits */
+		{ NULL, "version", 2 },
+		{ node, "id", 0x12345678 },
+		{ node, "version", 0 },
+	};
+
+	REQUIRE(sec && dev > 0 && cap);
+	snprintf(node, sizeof(node), "/dev@%d", dev);
+	bar = cfg_read(dev, 0x10, 4);
+	latch_rw(0x80000000u | dev << 11 | 0x3c, true);
+	REQUIRE(sec->save(&vm, 0, &state) == 0);
+	memcpy(before, pci__device(dev)->cfg, PCI_CFG_SIZE);
+	memcpy(bridge, pci__device(0)->cfg, PCI_CFG_SIZE);
+
+	for (i = 0; i < (int)ARRAY_SIZE(bad); i++) {
+		void *c = pci_blob_with(&state, bad[i].node, bad[i].prop, bad[i].v);
+
+		REQUIRE(c);
+		CHECK(sec->load(&vm, 0, c, state.len) < 0);
+		free(c);
+	}
+	/* BAR0 moved, BAR1 (unused) set, config bits outside the writable ones. */
+	{
+		u8 *c = malloc(state.len);
+		int off;
+		u32 *bars;
+		u8 *cfg;
+		int len;
+
+		memcpy(c, state.data, state.len);
+		off = fdt_path_offset(c, node);
+		REQUIRE(off >= 0);
+		bars = fdt_getprop_w(c, off, "bars", &len);
+		cfg = fdt_getprop_w(c, off, "config", &len);
+		REQUIRE(bars && cfg && len == PCI_CFG_SIZE);
+		bars[0] = cpu_to_fdt32(bar + VPCI_BAR_SIZE);
+		CHECK(sec->load(&vm, 0, c, state.len) < 0);
+		bars[0] = cpu_to_fdt32(0xfffff000);	/* a probe of the wrong size */
+		CHECK(sec->load(&vm, 0, c, state.len) < 0);
+		bars[0] = cpu_to_fdt32(bar);
+		bars[1] = cpu_to_fdt32(0xffffffff);	/* unused BAR: reads 0 */
+		CHECK(sec->load(&vm, 0, c, state.len) < 0);
+		bars[1] = 0;
+		cfg[PCI_COMMAND] = 0x40;		/* parity: read-only here */
+		CHECK(sec->load(&vm, 0, c, state.len) < 0);
+		cfg[PCI_COMMAND] = before[PCI_COMMAND] & 7;
+		cfg[0] = 0x01;				/* vendor id */
+		CHECK(sec->load(&vm, 0, c, state.len) < 0);
+		cfg[0] = 0;
+		cfg[cap + 5] = 1;			/* inside the window cap, not writable */
+		CHECK(sec->load(&vm, 0, c, state.len) < 0);
+		cfg[cap + 5] = 0;
+		CHECK_EQ(sec->load(&vm, 0, c, state.len), 0);	/* repaired: accepted */
+		free(c);
+	}
+	CHECK(sec->load(&vm, 0, state.data, state.len / 2) < 0);	/* truncated */
+	CHECK(sec->load(&vm, 1, state.data, state.len) < 0);		/* no instance 1 */
+	latch_rw(0, true);
+	CHECK_MEM(pci__device(dev)->cfg, before, PCI_CFG_SIZE);
+	CHECK_MEM(pci__device(0)->cfg, bridge, PCI_CFG_SIZE);
+
+	/* Every single-byte flip: refused and untouched, or sane (each refusal's log line: muted). */
+	fflush(stderr);
+	err_fd = dup(2);
+	null_fd = open("/dev/null", O_WRONLY);
+	REQUIRE(err_fd >= 0 && null_fd >= 0);
+	dup2(null_fd, 2);
+	for (i = 0; i < (int)state.len; i++) {
+		u8 *c = malloc(state.len);
+		u32 b0;
+
+		memcpy(c, state.data, state.len);
+		c[i] ^= 0xa5;
+		latch_rw(0, true);
+		if (sec->load(&vm, 0, c, state.len) < 0) {
+			refused++;
+			CHECK_EQ(latch_rw(0, false), 0);
+			CHECK_MEM(pci__device(dev)->cfg, before, PCI_CFG_SIZE);
+		} else {
+			CHECK_EQ(latch_rw(0, false) & ~PCI_CONFIG_ADDR_KEPT, 0);
+			b0 = get_le32(pci__device(dev)->cfg + 0x10);
+			CHECK(b0 == bar || b0 == (u32)~(VPCI_BAR_SIZE - 1));
+			CHECK_EQ(cfg_read(dev, 0, 4), 0x1af4u | (0x1040u + VIRTIO_ID_RNG) << 16);
+			REQUIRE(sec->load(&vm, 0, state.data, state.len) == 0);	/* undo */
+		}
+		free(c);
+	}
+	fflush(stderr);
+	dup2(err_fd, 2);
+	close(err_fd);
+	close(null_fd);
+	CHECK(refused > 0);
+	/* Back to the state the next test expects. */
+	REQUIRE(sec->load(&vm, 0, state.data, state.len) == 0);
+	latch_rw(0, true);
+	mig_buf__free(&state);
+}
+
 /*
  * The MSI path against a real KVM VM: routes accepted by KVM_SET_GSI_ROUTING
  * (defaults kept), an irqfd bound to the route, and a re-route of the same
@@ -700,6 +918,8 @@ TEST_MAIN_BEGIN("test-virtio-pci")
 	RUN(test_migration_unoffered_features);
 	RUN(test_migration_ring_made_private);
 	RUN(test_migration_hostile);
+	RUN(test_migration_pci_config);
+	RUN(test_migration_pci_hostile);
 	RUN(test_msi_route_real_kvm);
 	RUN(test_sev_access_platform);
 	kvm__exit_all(&vm);
