@@ -873,7 +873,7 @@ static void test_stream_feature_section(void)
 			sh.features |= MIG_F_PCI_STATE;
 		start(&w, &sh);
 		memset(&st, 0, sizeof(st));
-		mig_ram__send(ram_src(), &w.c, 0, NULL, 0, &st);
+		mig_ram__send(ram_src(), &w.c, NULL, 0, NULL, 0, &st);
 		mig_chan__send_rec(&w.c, MIG_REC_SECTION, 0, 0x7e, "x", 1);
 		finish(&w, st.sent.pages, 1);
 		s = ws_take(&w, &len);
