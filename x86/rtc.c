@@ -1,8 +1,11 @@
 /*
  * MC146818 CMOS RTC at 0x70/0x71: the time from the host clock, BCD, 24 h,
  * and the CMOS memory-size bytes BIOS-era code reads.  No alarm or
- * periodic interrupts: nothing lkvm boots needs them.
+ * periodic interrupts: nothing lkvm boots needs them.  A migration carries
+ * the index latch and the CMOS bytes the guest can write (section
+ * MIG_SEC_RTC); the time registers follow the host clock on either side.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +13,9 @@
 #include "lkvm/init.h"
 #include "lkvm/ioport.h"
 #include "lkvm/kvm.h"
+#include "lkvm/mig-section.h"
+#include "lkvm/migration.h"
+#include "lkvm/rtc.h"
 
 #define RTC_INDEX	0x70
 #define RTC_DATA	0x71
@@ -93,3 +99,58 @@ static int rtc__exit(struct kvm *kvm)
 	return kvm__deregister_pio(kvm, RTC_INDEX);
 }
 dev_init(rtc__init, rtc__exit);
+
+/*
+ * Migration: the index latch, then CMOS bytes 0x0e-0x7f (the registers
+ * below them are computed; writes to them are dropped, so a source's are
+ * always 0).  A vCPU paused between its OUT to 0x70 and its IN from 0x71
+ * (each an exit) would otherwise read the seconds on the destination, and
+ * NVRAM bytes the guest wrote would be back at their start-up values.
+ */
+#define RTC_STATE_LEN	(1 + sizeof(rtc.cmos))
+
+int rtc__save_state(struct mig_buf *out)
+{
+	u8 st[RTC_STATE_LEN];
+
+	pthread_mutex_lock(&rtc.lock);
+	st[0] = rtc.index;
+	memcpy(st + 1, rtc.cmos, sizeof(rtc.cmos));
+	pthread_mutex_unlock(&rtc.lock);
+	return mig_buf__put(out, st, sizeof(st));
+}
+
+int rtc__load_state(const void *data, size_t len)
+{
+	static const u8 zero[0x0e];
+	const u8 *st = data;
+
+	/* Only what a guest can leave: an index of 7 bits, nothing below 0x0e. */
+	if (len != RTC_STATE_LEN || st[0] > 0x7f || memcmp(st + 1, zero, sizeof(zero)))
+		return -EINVAL;
+	pthread_mutex_lock(&rtc.lock);
+	rtc.index = st[0];
+	memcpy(rtc.cmos, st + 1, sizeof(rtc.cmos));
+	pthread_mutex_unlock(&rtc.lock);
+	return 0;
+}
+
+static int rtc_save(struct kvm *kvm, u32 inst, struct mig_buf *out)
+{
+	return inst ? -ERANGE : rtc__save_state(out);
+}
+
+static int rtc_load(struct kvm *kvm, u32 inst, const void *data, size_t len)
+{
+	return inst ? -ERANGE : rtc__load_state(data, len);
+}
+
+/* Behind a stream feature, as the PCI bus's section (x86/pci.c says why). */
+static struct mig_section rtc_section = {
+	.name	= "rtc",
+	.id	= MIG_SEC_RTC,
+	.feature = MIG_F_RTC_STATE,
+	.save	= rtc_save,
+	.load	= rtc_load,
+};
+mig_section_register(rtc_section);

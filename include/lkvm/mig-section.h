@@ -33,7 +33,7 @@ enum mig_section_id {
 	MIG_SEC_PIT	= 0x21,
 	MIG_SEC_CLOCK	= 0x22,
 	MIG_SEC_SERIAL	= 0x30,
-	MIG_SEC_RTC	= 0x31,
+	MIG_SEC_RTC	= 0x31,		/* with stream feature MIG_F_RTC_STATE */
 	MIG_SEC_PCI	= 0x38,		/* with stream feature MIG_F_PCI_STATE */
 	MIG_SEC_VIRTIO	= 0x40,		/* instance = device index */
 	MIG_SEC_PAGE_MAP = 0x50,

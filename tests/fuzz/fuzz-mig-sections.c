@@ -3,7 +3,7 @@
  * stream fuzzer stubs out (its section_ok() accepts any payload), and the
  * small peer-supplied records it does not link:
  *
- *   input[0] % 9:
+ *   input[0] % 10:
  *     0  page_map__load()        MIG_SEC_PAGE_MAP into a two-bank map
  *     1  virtio__load_state()    MIG_SEC_VIRTIO into a virtio-pci device
  *        (FDT blob; the virtio-pci transport's vpci_load() included)
@@ -15,10 +15,11 @@
  *     7  mig_shape__decode()         HELLO payload on its own
  *     8  pci__load_state()       MIG_SEC_PCI: the 0xcf8 latch and the bus's
  *        devices' writable config and BARs (the virtio-pci device in slot 0)
+ *     9  rtc__load_state()       MIG_SEC_RTC: the CMOS index latch and bytes
  *
  * Load must either fail leaving the object untouched, or succeed with a
  * state that re-encodes without error.  With FUZZ_MIG_SECTIONS_SEEDS=DIR a
- * valid payload for 0, 1, 7 and 8 is written to DIR, and it exits.  Written by
+ * valid payload for 0, 1, 7, 8 and 9 is written to DIR, and it exits.  Written by
  * the fuzzing helper of session 10; it found the libfdt hang that
  * util/state-fdt.c's struct_block_sane() now refuses.
  */
@@ -32,6 +33,7 @@
 #include "lkvm/migration.h"
 #include "lkvm/page-map.h"
 #include "lkvm/pci.h"
+#include "lkvm/rtc.h"
 #include "lkvm/sev-migration.h"
 #include "lkvm/virtio.h"
 #include "lkvm/virtio-pci.h"
@@ -168,6 +170,17 @@ static void seeds(const char *dir)
 	snprintf(path, sizeof(path), "%s/seed-8", dir);
 	write_file(path, &b);
 	mig_buf__free(&b);
+
+	/* The RTC as a guest leaves it: an index latched, NVRAM written. */
+	memset(&b, 0, sizeof(b));
+	mig_buf__put(&b, "\11", 1);
+	if (rtc__save_state(&b) || b.len != 130)
+		abort();
+	b.data[1] = 0x41;
+	b.data[2 + 0x40] = 0x5a;
+	snprintf(path, sizeof(path), "%s/seed-9", dir);
+	write_file(path, &b);
+	mig_buf__free(&b);
 	exit(0);
 }
 
@@ -191,7 +204,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	/* As the receiver has it: a malloc'd buffer of exactly the payload. */
 	p = malloc(n ? n : 1);
 	memcpy(p, data + 1, n);
-	switch (data[0] % 9) {
+	switch (data[0] % 10) {
 	case 0: {
 		struct mig_buf b = { 0 };
 		u64 before = page_map__count_shared(pm);
@@ -297,6 +310,28 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			    memcmp(after.data, before.data, before.len))
 				abort();
 		}
+		mig_buf__free(&before);
+		mig_buf__free(&after);
+		break;
+	}
+	case 9: {
+		struct mig_buf before = { 0 }, after = { 0 };
+		int ret;
+
+		if (rtc__save_state(&before))
+			abort();
+		ret = rtc__load_state(p, n);
+		if (rtc__save_state(&after))
+			abort();
+		/* The payload is the whole state: taken as it is, or not at all. */
+		if (ret == 0 ? after.len != n || memcmp(after.data, p, n) :
+		    after.len != before.len || memcmp(after.data, before.data, before.len))
+			abort();
+		/* Taken, it is what a guest can leave: a 7-bit index, 0x00-0x0d unwritten. */
+		if (ret == 0)
+			for (size_t i = 0; i <= 0x0e; i++)
+				if (i ? p[i] : p[i] > 0x7f)
+					abort();
 		mig_buf__free(&before);
 		mig_buf__free(&after);
 		break;

@@ -1,13 +1,16 @@
 /*
- * PCI config state across a migration (section MIG_SEC_PCI).  The guest
+ * PCI config and CMOS RTC state across a migration (sections MIG_SEC_PCI
+ * and MIG_SEC_RTC).  The guest
  * writes what drivers and firmware write: a virtio device's INTERRUPT_LINE,
  * cache line size and latency timer, the host bridge's INTERRUPT_LINE, the
  * virtio PCI_CFG access window (BAR 0, num_queues, 2 bytes) and all ones
- * into BAR0 (sizing it).  Last it latches 0xcf8 on the device's id dword,
+ * into BAR0 (sizing it); two CMOS NVRAM bytes (0x40, 0x41), leaving the
+ * RTC's index latched on 0x41.  Last it latches 0xcf8 on the device's id dword,
  * prints "pci-state: latched" and waits for a byte on the UART, making no
  * other config access: the test migrates it meanwhile and then sends the
  * byte to the destination.  The next instruction is the IN from 0xcfc that
- * the latch set up, then every other value is read back.
+ * the latch set up, then the IN from 0x71 that the RTC's latch set up, then
+ * every other value is read back.
  * "nowait": no wait (the same checks, no migration).
  * Exit status: the number of failed checks.
  */
@@ -17,6 +20,8 @@
 #define CONF_DATA	0xcfc
 #define UART_RBR	0x3f8
 #define UART_LSR	0x3fd
+#define RTC_INDEX	0x70
+#define RTC_DATA	0x71
 #define VIRTIO_PCI_CAP_PCI_CFG	5
 
 static int failed;
@@ -86,6 +91,10 @@ int main(void)
 	cfg_write(dev, cap + 8, 18, 4);		/* common cfg num_queues */
 	cfg_write(dev, cap + 12, 2, 4);
 	cfg_write(dev, 0x10, 0xffffffff, 4);
+	outb(RTC_INDEX, 0x40);
+	outb(RTC_DATA, 0x5a);
+	outb(RTC_INDEX, 0x41);
+	outb(RTC_DATA, 0xa5);
 	outl(CONF_ADDR, addr_of(dev, 0));
 	puts("pci-state: latched");
 	if (!nowait) {
@@ -96,6 +105,9 @@ int main(void)
 	}
 	got = inl(CONF_DATA);
 	expect("id through the latch", got, id);
+	expect("CMOS 0x41 through the RTC's latch", inb(RTC_DATA), 0xa5);
+	outb(RTC_INDEX, 0x40);
+	expect("CMOS 0x40", inb(RTC_DATA), 0x5a);
 	expect("BAR0 mid-sizing", cfg_read(dev, 0x10, 4), 0xffff8000);
 	cfg_write(dev, 0x10, bar, 4);
 	expect("BAR0 back", cfg_read(dev, 0x10, 4), bar);

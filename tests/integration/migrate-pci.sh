@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The PCI state a guest writes moves with it (section MIG_SEC_PCI, stream
-# feature PCI_STATE): tests/guests/pci-state writes a virtio device's
-# interrupt line, cache line / latency, the host bridge's line, the virtio
-# PCI_CFG window and all ones into BAR0, latches 0xcf8, and waits on the
-# UART; it is migrated there, then the byte goes to the destination.
+# The PCI and RTC state a guest writes moves with it (sections MIG_SEC_PCI
+# and MIG_SEC_RTC, stream features PCI_STATE and RTC_STATE):
+# tests/guests/pci-state writes a virtio device's interrupt line, cache
+# line / latency, the host bridge's line, the virtio PCI_CFG window and all
+# ones into BAR0, two CMOS bytes (the RTC's index left on the second),
+# latches 0xcf8, and waits on the UART; it is migrated there, then the byte
+# goes to the destination.
 #
 #   guest-alone          the guest's checks pass without a migration
 #   latch-and-config     migrated between its OUT to 0xcf8 and its IN from
-#                        0xcfc: the IN reads the device's id, and every
+#                        0xcfc: the IN reads the device's id, the IN from
+#                        0x71 the CMOS byte the index was left on, and every
 #                        written value reads back on the destination
 #   old-source-new-dst   (LKVM_OLD=an lkvm built before the feature) an old
 #                        source's stream, without the section, still lands:
