@@ -110,9 +110,12 @@ struct virtio_dev_ops {
 	void (*config_write)(struct virtio_device *vdev, u32 off, u32 len);
 	void (*driver_ok)(struct virtio_device *vdev);
 	void (*reset)(struct virtio_device *vdev);
-	/* Migration: device-specific state beyond the queues (optional). */
-	int (*save)(struct virtio_device *vdev, void *fdt);
-	int (*load)(struct virtio_device *vdev, const void *fdt, int node);
+	/*
+	 * No device-specific migration hook: virtio/mig.c carries the
+	 * negotiated state, the queues and the transport's registers, which is
+	 * all blk, net and rng hold between requests.  (virtio-console's typed
+	 * input not yet taken by the driver is not carried: docs/virtio.md.)
+	 */
 	/* The guest arrived by migration; its first instruction is next (optional). */
 	void (*arrived)(struct virtio_device *vdev);
 	/*
