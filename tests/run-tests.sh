@@ -76,7 +76,7 @@ done
 # lane takes the next script nobody has claimed (mkdir is atomic), so the
 # lanes stay even whatever the scripts' lengths; a lane prints its lines
 # when it ends, so lines are grouped by lane, not in file order.
-fuzz_lane() {		# $1 = lane number; prints its lines, then "counts p f s"
+fuzz_lane() {		# prints its lines, then "counts p f s [failed labels]"
 	local i
 	passed=0 failed=0 skipped=0 failures=()
 	for i in "${!fuzz_scripts[@]}"; do
@@ -88,7 +88,7 @@ fuzz_lane() {		# $1 = lane number; prints its lines, then "counts p f s"
 if [ ${#fuzz_scripts[@]} -ne 0 ]; then
 	lanes=${FUZZ_LANES:-2}
 	for ((l = 1; l <= lanes; l++)); do
-		fuzz_lane "$l" >"$logdir/lane.$l" 2>&1 &
+		fuzz_lane >"$logdir/lane.$l" 2>&1 &
 	done
 	wait
 	for ((l = 1; l <= lanes; l++)); do
