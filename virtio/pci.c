@@ -9,7 +9,8 @@
  * arrives as an MMIO exit and is handled on the vCPU thread instead.
  *
  * Interrupts: MSI-X vectors become KVM GSI routes fired through irqfds;
- * without MSI-X, the ISR register plus a level-triggered INTx pin.
+ * without MSI-X, the ISR register plus a level-triggered INTx pin (whose
+ * Interrupt Disable masking and sharing the bus handles, x86/pci.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -208,6 +209,18 @@ direct: {
 	}
 }
 
+/*
+ * The INTx condition is the ISR while MSI-X is off (virtio 1.x, 4.1.4.5).
+ * A function with MSI-X enabled must not use INTx: Linux turns MSI-X on at
+ * probe, maybe with the ISR still pending from an interrupt it took on
+ * INTx, and a pin left high then is "nobody cared" for every device that
+ * shares it.  The ISR keeps its bits meanwhile.  Called with vdev->lock held.
+ */
+static void intx_update(struct virtio_pci *vpci)
+{
+	pci__set_irq(&vpci->pdev, vpci->isr && !(msix_ctrl(vpci) & MSIX_CTRL_ENABLE));
+}
+
 /* Called with vdev->lock held. */
 static void signal_vector(struct virtio_pci *vpci, u16 v, u8 isr_bit)
 {
@@ -224,11 +237,7 @@ static void signal_vector(struct virtio_pci *vpci, u16 v, u8 isr_bit)
 		return;
 	}
 	vpci->isr |= isr_bit;
-	if (!(vpci->pdev.cfg[PCI_COMMAND + 1] & (PCI_COMMAND_INTX_DISABLE >> 8)) &&
-	    !vpci->intx_level) {
-		vpci->intx_level = true;
-		pci__set_irq(vpci->kvm, &vpci->pdev, 1);
-	}
+	intx_update(vpci);
 }
 
 static void msix_deliver_pending(struct virtio_pci *vpci)
@@ -324,17 +333,15 @@ static int vpci_load(struct virtio_device *vdev, const void *fdt, int node)
 		vpci->route_stale[v] = true;	/* routes are rebuilt here on first use */
 	}
 	/* Only the bits the guest could have set. */
-	vpci->pdev.cfg[PCI_COMMAND] = cmd & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
-					     PCI_COMMAND_MASTER);
-	vpci->pdev.cfg[PCI_COMMAND + 1] = (cmd >> 8) & (PCI_COMMAND_INTX_DISABLE >> 8);
 	vpci->pdev.cfg[vpci->msix_cap + 3] = (ctrl >> 8) & ((MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8);
 	vpci->pba = pba;
 	vpci->config_vector = cvec;
 	vpci->isr = isr;
-	if (isr && !(ctrl & MSIX_CTRL_ENABLE)) {
-		vpci->intx_level = true;
-		pci__set_irq(vpci->kvm, &vpci->pdev, 1);
-	}
+	/*
+	 * The pin's level follows from the ISR, MSI-X control and Interrupt
+	 * Disable, all loaded here: no state of its own in the stream.
+	 */
+	pci__load_irq(&vpci->pdev, cmd, isr && !(ctrl & MSIX_CTRL_ENABLE));
 	return 0;
 }
 
@@ -463,10 +470,7 @@ static void common_write(struct virtio_pci *vpci, u32 off, const u8 *data, u32 l
 			/* Reset: the transport's part too. */
 			vpci->config_vector = NO_VECTOR;
 			vpci->isr = 0;
-			if (vpci->intx_level) {
-				vpci->intx_level = false;
-				pci__set_irq(vpci->kvm, &vpci->pdev, 0);
-			}
+			intx_update(vpci);
 		}
 	}
 }
@@ -528,10 +532,7 @@ void virtio_pci__bar_rw(struct virtio_pci *vpci, u32 off, u8 *data, u32 len, boo
 				/* Reading the ISR acknowledges it and drops INTx. */
 				data[0] = vpci->isr;
 				vpci->isr = 0;
-				if (vpci->intx_level) {
-					vpci->intx_level = false;
-					pci__set_irq(vpci->kvm, &vpci->pdev, 0);
-				}
+				intx_update(vpci);
 			}
 		}
 	} else if (in(off, len, VPCI_DEVCFG_OFF, vdev->ops->config_size)) {
@@ -606,6 +607,7 @@ static void vpci_cfg_write(struct pci_device *pdev, u32 off, u32 len)
 	if (covers(off, len, vpci->msix_cap + 2, 2)) {
 		pthread_mutex_lock(&vpci->vdev->lock);
 		msix_deliver_pending(vpci);
+		intx_update(vpci);
 		pthread_mutex_unlock(&vpci->vdev->lock);
 	}
 }

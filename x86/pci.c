@@ -36,6 +36,18 @@ static struct pci_device host_bridge;
 /* Legacy pins free of the ISA devices (PIT 0, kbd 1, serial 3/4, RTC 8, mouse 12). */
 static const u8 intx_pins[] = { 10, 11, 5, 9 };
 
+/*
+ * INTx is a wired-OR: a pin is high while any device on it asserts.  KVM
+ * holds one level per GSI for all of userspace (KVM_IRQ_LINE), so the bus
+ * counts the devices asserting each pin and tells KVM when the count
+ * reaches or leaves 0; one device lowering its INTx used to drop another's
+ * pending interrupt on the same pin.  intx_lock is innermost: taken under
+ * pci_lock and under the devices' own locks.
+ */
+static pthread_mutex_t intx_lock = PTHREAD_MUTEX_INITIALIZER;
+static u8 intx_users[16];		/* every pin in intx_pins[] is below 16 */
+static struct kvm *intx_kvm;
+
 static pthread_mutex_t route_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kvm_irq_routing_entry msi_routes[MAX_MSI_ROUTES];
 static int nr_msi_routes;
@@ -131,6 +143,46 @@ static u8 writable(const struct pci_device *pdev, u32 o)
 	return o >= 0x40 && o < PCI_CFG_SIZE ? pdev->wmask[o] : 0;
 }
 
+/*
+ * Bring pdev's share of its pin in line with its condition and Interrupt
+ * Disable, then tell KVM the pin's level if it changed (or always, with
+ * resync).  Called with intx_lock held.
+ */
+static int intx_drive(struct pci_device *pdev, bool resync)
+{
+	bool on = pdev->intx_cond && !pdev->intx_disabled, was;
+	struct kvm_irq_level irq = { .irq = pdev->irq_line };
+	u8 *users;
+
+	if (!pdev->irq_line || pdev->irq_line >= ARRAY_SIZE(intx_users))
+		return -ENODEV;
+	users = &intx_users[pdev->irq_line];
+	was = *users;
+	if (on != pdev->intx_on) {
+		pdev->intx_on = on;
+		*users += on ? 1 : -1;
+	}
+	irq.level = *users > 0;
+	if (!resync && irq.level == was)
+		return 0;
+	if (!intx_kvm)
+		return -ENODEV;
+	return ioctl(intx_kvm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+}
+
+/*
+ * After cfg[PCI_COMMAND] changed: setting Interrupt Disable de-asserts the
+ * device's INTx, clearing it with the condition pending asserts it again
+ * (PCI 3.0, 6.2.2).  The caller holds whatever guards pdev->cfg.
+ */
+static void intx_command(struct pci_device *pdev)
+{
+	pthread_mutex_lock(&intx_lock);
+	pdev->intx_disabled = pdev->cfg[PCI_COMMAND + 1] & (PCI_COMMAND_INTX_DISABLE >> 8);
+	intx_drive(pdev, false);
+	pthread_mutex_unlock(&intx_lock);
+}
+
 static void header_write(struct pci_device *pdev, u32 off, const u8 *data, u32 len)
 {
 	u32 i;
@@ -150,6 +202,8 @@ static void header_write(struct pci_device *pdev, u32 off, const u8 *data, u32 l
 		if (off < b + 4 && off + len > b)
 			bar_write(pdev, i);
 	}
+	if (off <= PCI_COMMAND + 1 && off + len > PCI_COMMAND + 1)
+		intx_command(pdev);
 	if (off + len > 0x40 && pdev->cfg_write)
 		pdev->cfg_write(pdev, max(off, 0x40u), off + len - max(off, 0x40u));
 }
@@ -169,6 +223,13 @@ void pci__config_rw(struct kvm *kvm, u32 addr, u32 off, u8 *data, u32 len, bool 
 		if (off + len > 0x40 && pdev->cfg_read)
 			pdev->cfg_read(pdev, max(off, 0x40u), off + len - max(off, 0x40u));
 		memcpy(data, pdev->cfg + off, len);
+		/* Interrupt Status: the condition, whether Interrupt Disable masks it or not. */
+		if (off <= PCI_STATUS && off + len > PCI_STATUS) {
+			pthread_mutex_lock(&intx_lock);
+			if (pdev->intx_cond)
+				data[PCI_STATUS - off] |= PCI_STATUS_INTERRUPT;
+			pthread_mutex_unlock(&intx_lock);
+		}
 	}
 	pthread_mutex_unlock(&pci_lock);
 }
@@ -234,6 +295,10 @@ int pci__register(struct kvm *kvm, struct pci_device *pdev)
 		pdev->irq_line = intx_pins[slot % ARRAY_SIZE(intx_pins)];
 		pdev->cfg[PCI_INTERRUPT_LINE] = pdev->irq_line;
 	}
+	pthread_mutex_lock(&intx_lock);
+	pdev->intx_cond = pdev->intx_on = false;
+	pdev->intx_disabled = pdev->cfg[PCI_COMMAND + 1] & (PCI_COMMAND_INTX_DISABLE >> 8);
+	pthread_mutex_unlock(&intx_lock);
 	/* Decoding on, as firmware leaves a device it has placed. */
 	pdev->cfg[PCI_COMMAND] |= PCI_COMMAND_MEMORY;
 	bus[slot] = pdev;
@@ -277,6 +342,11 @@ void pci__unregister(struct kvm *kvm, struct pci_device *pdev)
 	pthread_mutex_lock(&pci_lock);
 	if (bus[pdev->dev_nr] == pdev)
 		bus[pdev->dev_nr] = NULL;
+	/* Its share of a pin leaves with it. */
+	pthread_mutex_lock(&intx_lock);
+	pdev->intx_cond = false;
+	intx_drive(pdev, false);
+	pthread_mutex_unlock(&intx_lock);
 	pthread_mutex_unlock(&pci_lock);
 }
 
@@ -290,13 +360,33 @@ struct pci_device *pci__device(int i)
 	return i >= 0 && i < PCI_MAX_DEVICES ? bus[i] : NULL;
 }
 
-int pci__set_irq(struct kvm *kvm, struct pci_device *pdev, int level)
+int pci__set_irq(struct pci_device *pdev, int level)
 {
-	struct kvm_irq_level irq = { .irq = pdev->irq_line, .level = level };
+	int ret;
 
-	if (!pdev->irq_line)
-		return -ENODEV;
-	return ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+	pthread_mutex_lock(&intx_lock);
+	pdev->intx_cond = level;
+	ret = intx_drive(pdev, false);
+	pthread_mutex_unlock(&intx_lock);
+	return ret;
+}
+
+int pci__load_irq(struct pci_device *pdev, u16 command, int level)
+{
+	int ret;
+
+	/* Only the bits a guest could have set; the vCPUs are not running. */
+	pdev->cfg[PCI_COMMAND] = (pdev->cfg[PCI_COMMAND] & ~writable(pdev, PCI_COMMAND)) |
+				 (command & writable(pdev, PCI_COMMAND));
+	pdev->cfg[PCI_COMMAND + 1] = (pdev->cfg[PCI_COMMAND + 1] &
+				      ~writable(pdev, PCI_COMMAND + 1)) |
+				     ((command >> 8) & writable(pdev, PCI_COMMAND + 1));
+	pthread_mutex_lock(&intx_lock);
+	pdev->intx_disabled = command & PCI_COMMAND_INTX_DISABLE;
+	pdev->intx_cond = level;
+	ret = intx_drive(pdev, true);
+	pthread_mutex_unlock(&intx_lock);
+	return ret;
 }
 
 /* KVM's default routing (what a VM has before anyone sets routes). */
@@ -524,6 +614,7 @@ int pci__load_state(const void *data, size_t len)
 		}
 		for (i = 0; i < PCI_NR_BARS; i++)
 			put_le32(pdev->cfg + PCI_BASE_ADDRESS_0 + 4 * i, st[slot].bar[i]);
+		intx_command(pdev);
 	}
 	if (!ret)
 		config_addr = addr;
@@ -569,6 +660,10 @@ static int pci__init(struct kvm *kvm)
 	bus[0] = &host_bridge;
 	nr_slots = 1;
 	mmio_next = KVM_32BIT_GAP_START;
+	pthread_mutex_lock(&intx_lock);
+	intx_kvm = kvm;
+	memset(intx_users, 0, sizeof(intx_users));
+	pthread_mutex_unlock(&intx_lock);
 	pthread_mutex_unlock(&pci_lock);
 
 	ret = kvm__register_pio(kvm, PCI_CONFIG_ADDR, 1, config_addr_io, kvm);
@@ -589,6 +684,9 @@ static int pci__exit(struct kvm *kvm)
 	pthread_mutex_lock(&pci_lock);
 	memset(bus, 0, sizeof(bus));
 	nr_slots = 0;
+	pthread_mutex_lock(&intx_lock);
+	intx_kvm = NULL;
+	pthread_mutex_unlock(&intx_lock);
 	pthread_mutex_unlock(&pci_lock);
 	return 0;
 }

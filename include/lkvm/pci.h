@@ -6,7 +6,8 @@
  * there (a guest write of another address is ignored with a warning).
  *
  * MSI messages become KVM GSI routes (KVM_SET_GSI_ROUTING) that devices fire
- * through irqfds; INTx uses KVM_IRQ_LINE on a legacy IOAPIC pin.
+ * through irqfds; INTx uses KVM_IRQ_LINE on a legacy IOAPIC pin, which up to
+ * eight devices share (slots four apart).
  */
 #ifndef LKVM__PCI_H
 #define LKVM__PCI_H
@@ -35,6 +36,7 @@ struct kvm;
 #define  PCI_COMMAND_MASTER	0x4
 #define  PCI_COMMAND_INTX_DISABLE 0x400
 #define PCI_STATUS		0x06
+#define  PCI_STATUS_INTERRUPT	0x08	/* INTx condition pending (read-only) */
 #define  PCI_STATUS_CAP_LIST	0x10
 #define PCI_REVISION_ID		0x08
 #define PCI_CLASS_PROG		0x09
@@ -59,6 +61,10 @@ struct pci_device {
 	u8 dev_nr;			/* slot on bus 0 */
 	u8 irq_line;			/* IOAPIC pin for INTx, 0 = none */
 	u8 cap_end;			/* next free config offset for a capability */
+	/* INTx, under the bus's INTx lock (see pci__set_irq()). */
+	bool intx_cond;			/* the device's condition: pending */
+	bool intx_disabled;		/* Interrupt Disable, as in cfg[PCI_COMMAND] */
+	bool intx_on;			/* counted as asserting its pin */
 	/*
 	 * Capability registers (offset >= 0x40): called with the bus lock
 	 * held, after a write landed in cfg[] / before a read is served.
@@ -78,8 +84,20 @@ u8 pci__add_cap(struct pci_device *pdev, const void *body, u8 len);
 int pci__register(struct kvm *kvm, struct pci_device *pdev);
 void pci__unregister(struct kvm *kvm, struct pci_device *pdev);
 
-/* INTx level (KVM_IRQ_LINE) on the device's pin. */
-int pci__set_irq(struct kvm *kvm, struct pci_device *pdev, int level);
+/*
+ * The device's INTx condition: pending (1) or not (0).  The bus does the
+ * rest as PCI says: the device asserts its pin while the condition is
+ * pending and Interrupt Disable is clear, the pin (KVM_IRQ_LINE) is the OR
+ * of every device on it, and Status bit 3 reads the condition, masked or
+ * not.  Safe under the device's own lock (the bus's INTx lock is innermost).
+ */
+int pci__set_irq(struct pci_device *pdev, int level);
+/*
+ * Migration: the command register and INTx condition a device's own
+ * section carries.  The pin's level goes to KVM even where the bus thinks
+ * it unchanged: the irqchip state loaded before may have it otherwise.
+ */
+int pci__load_irq(struct pci_device *pdev, u16 command, int level);
 
 /*
  * MSI through KVM routing: point GSI *gsi (allocated on first use, from 24

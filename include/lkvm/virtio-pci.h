@@ -27,7 +27,6 @@ struct virtio_pci {
 	struct kvm *kvm;
 	u16 config_vector;
 	u8 isr;
-	bool intx_level;
 	u8 cfg_cap;		/* offset of the PCI-config-access capability */
 	u8 msix_cap;
 	struct {

@@ -5,7 +5,8 @@
  * through the registered MMIO handler, rings in a fake guest RAM.  Covers
  * enumeration, BAR sizing, feature negotiation, virtio-rng and virtio-blk
  * requests end to end, a ring in "private" memory (guest error, device
- * stopped, VMM alive, reset recovers) and ACCESS_PLATFORM in SEV mode.
+ * stopped, VMM alive, reset recovers) and ACCESS_PLATFORM in SEV mode,
+ * and legacy INTx against a real in-kernel irqchip.
  */
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -30,6 +31,12 @@ static struct kvm vm;
 /* Pulls the archive member holding the MIG_SEC_VIRTIO section into the test. */
 int (*volatile keep_mig)(struct virtio_device *, struct mig_buf *) = virtio__save_state;
 static char disk_path[64];
+
+/* A device's INTx condition, as the device itself sets it. */
+static void test_irq(struct pci_device *pdev, int level)
+{
+	pci__set_irq(pdev, level);
+}
 
 /* ---- a tiny guest-side driver --------------------------------------------- */
 
@@ -884,6 +891,340 @@ static void test_msi_route_real_kvm(void)
 	close(sys);
 }
 
+/* ---- legacy INTx against a real in-kernel irqchip ------------------------ */
+
+/*
+ * The INTx tests put the devices' pins on a real VM with an in-kernel
+ * irqchip (vm.vm_fd points at it while they run) and read each pin back
+ * with KVM_GET_IRQCHIP: the IOAPIC's IRR and the PIC's last_irr both follow
+ * a line's level while its redirection entry is masked (it is at reset).
+ */
+static int intx_sys = -1;
+static const char *intx_why;
+
+static void intx_vm_open(void)
+{
+	int fd;
+
+	intx_sys = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (intx_sys < 0) {
+		intx_why = "/dev/kvm not accessible";
+		return;
+	}
+	fd = ioctl(intx_sys, KVM_CREATE_VM, 0);
+	if (fd < 0 || ioctl(fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		intx_why = "cannot create a VM with an in-kernel irqchip";
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	vm.vm_fd = fd;
+}
+
+static void intx_vm_close(void)
+{
+	if (vm.vm_fd >= 0)
+		close(vm.vm_fd);
+	vm.vm_fd = -1;
+	if (intx_sys >= 0)
+		close(intx_sys);
+	intx_sys = -1;
+}
+
+/* Level of IOAPIC pin `line` (< 16) as KVM holds it; -1 if the PIC disagrees. */
+static int pin(int line)
+{
+	struct kvm_irqchip io = { .chip_id = KVM_IRQCHIP_IOAPIC };
+	struct kvm_irqchip pic = { .chip_id = line < 8 ? KVM_IRQCHIP_PIC_MASTER :
+							 KVM_IRQCHIP_PIC_SLAVE };
+	int a, b;
+
+	if (ioctl(vm.vm_fd, KVM_GET_IRQCHIP, &io) < 0 ||
+	    ioctl(vm.vm_fd, KVM_GET_IRQCHIP, &pic) < 0)
+		return -2;
+	a = (io.chip.ioapic.irr >> line) & 1;
+	b = (pic.chip.pic.last_irr >> (line & 7)) & 1;
+	return a == b ? a : -1;
+}
+
+static void raw_line(int line, int level)
+{
+	struct kvm_irq_level l = { .irq = line, .level = level };
+
+	ioctl(vm.vm_fd, KVM_IRQ_LINE, &l);
+}
+
+static bool intx_pending(int dev)
+{
+	return cfg_read(dev, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT;
+}
+
+static u32 msix_cap(int dev)
+{
+	u32 cap;
+
+	for (cap = cfg_read(dev, 0x34, 1); cap; cap = cfg_read(dev, cap + 1, 1))
+		if (cfg_read(dev, cap, 1) == PCI_CAP_ID_MSIX)
+			return cap;
+	return 0;
+}
+
+/* virtio-rng at DRIVER_OK, MSI-X off, every device reset and its pin low. */
+static int intx_setup(struct drv *d, int *line)
+{
+	int dev = find_virtio(VIRTIO_ID_RNG, 0), other;
+
+	for (other = find_virtio(VIRTIO_ID_BLOCK, 0); other > 0;
+	     other = find_virtio(VIRTIO_ID_BLOCK, other)) {
+		struct drv o;
+
+		if (probe(&o, other))
+			mmio_w(o.common + 20, 0, 1);
+	}
+	if (dev <= 0 || !probe(d, dev) ||
+	    !(driver_init(d, 0x20000, 1ULL << VIRTIO_F_VERSION_1) & VIRTIO_CONFIG_S_DRIVER_OK))
+		return -1;
+	*line = pci__device(dev)->irq_line;
+	return dev;
+}
+
+/* One 16-byte random buffer: the device signals queue 0. */
+static int rng_kick(struct drv *d)
+{
+	u64 a = 0x10000;
+	u32 l = 16;
+	bool w = true;
+
+	return submit(d, 1, &a, &l, &w);
+}
+
+/*
+ * Interrupt Disable (PCI 3.0, 6.2.2): setting it de-asserts an INTx the
+ * device has asserted, clearing it with the condition still pending asserts
+ * it again, and Status bit 3 shows the condition either way.  The pin used
+ * to stay high after the guest set the bit (an interrupt storm on a
+ * level-triggered pin), never came up on clearing, and Status bit 3 was
+ * always 0.
+ */
+static void test_intx_disable(void)
+{
+	struct drv d;
+	int dev, line;
+	u16 cmd;
+
+	if (vm.vm_fd < 0)
+		SKIP(intx_why);
+	dev = intx_setup(&d, &line);
+	REQUIRE(dev > 0 && line > 0);
+	cmd = cfg_read(dev, PCI_COMMAND, 2) & ~PCI_COMMAND_INTX_DISABLE;
+	cfg_write(dev, PCI_COMMAND, cmd, 2);
+	CHECK_EQ(pin(line), 0);
+	CHECK(!intx_pending(dev));
+	CHECK_EQ(rng_kick(&d), 16);
+	CHECK_EQ(pin(line), 1);
+	CHECK(intx_pending(dev));
+
+	cfg_write(dev, PCI_COMMAND, cmd | PCI_COMMAND_INTX_DISABLE, 2);
+	CHECK_EQ(pin(line), 0);
+	CHECK(intx_pending(dev));
+	cfg_write(dev, PCI_COMMAND, cmd, 2);
+	CHECK_EQ(pin(line), 1);
+	CHECK_EQ(mmio_r(d.isr, 1), 1);
+	CHECK_EQ(pin(line), 0);
+	CHECK(!intx_pending(dev));
+
+	/* Signalled while disabled: pending, the pin low until the bit clears. */
+	cfg_write(dev, PCI_COMMAND, cmd | PCI_COMMAND_INTX_DISABLE, 2);
+	CHECK_EQ(rng_kick(&d), 16);
+	CHECK_EQ(pin(line), 0);
+	CHECK(intx_pending(dev));
+	cfg_write(dev, PCI_COMMAND, cmd, 2);
+	CHECK_EQ(pin(line), 1);
+	CHECK_EQ(mmio_r(d.isr, 1), 1);
+	CHECK_EQ(pin(line), 0);
+	mmio_w(d.common + 20, 0, 1);
+}
+
+/*
+ * A function with MSI-X enabled must not use INTx (PCI 3.0, 6.8.2): Linux
+ * enables MSI-X at probe, possibly with the ISR pending from an interrupt
+ * taken on INTx before, and a pin left high then is "irq N: nobody cared"
+ * for every device sharing it.  The ISR keeps its bits; MSI-X off again
+ * with them still there asserts the pin again.
+ */
+static void test_intx_msix(void)
+{
+	struct drv d;
+	int dev, line;
+	u32 cap;
+
+	if (vm.vm_fd < 0)
+		SKIP(intx_why);
+	dev = intx_setup(&d, &line);
+	REQUIRE(dev > 0 && line > 0);
+	cap = msix_cap(dev);
+	REQUIRE(cap);
+	CHECK_EQ(rng_kick(&d), 16);
+	CHECK_EQ(pin(line), 1);
+	/* Linux's order: enable with the function masked, then unmask it. */
+	cfg_write(dev, cap + 2, 0xc000, 2);
+	CHECK_EQ(pin(line), 0);
+	CHECK(!intx_pending(dev));
+	cfg_write(dev, cap + 2, 0x8000, 2);
+	CHECK_EQ(pin(line), 0);
+	CHECK_EQ(rng_kick(&d), 16);		/* queue 0 has no vector: nothing */
+	CHECK_EQ(pin(line), 0);
+	cfg_write(dev, cap + 2, 0, 2);
+	CHECK_EQ(pin(line), 1);
+	CHECK(intx_pending(dev));
+	CHECK_EQ(mmio_r(d.isr, 1), 1);
+	CHECK_EQ(pin(line), 0);
+	mmio_w(d.common + 20, 0, 1);
+}
+
+/* Save the rng's virtio section, reset it (a fresh destination), load it back. */
+static int intx_migrate(struct drv *d, int dev, int line, int stale_level)
+{
+	struct mig_section *sec = mig_section__find(MIG_SEC_VIRTIO);
+	struct virtio_device *vdev = vdev_of_type(VIRTIO_ID_RNG);
+	struct mig_buf state = { 0 };
+	u16 cmd = cfg_read(dev, PCI_COMMAND, 2);
+	u32 cap = msix_cap(dev), ctrl = cfg_read(dev, cap + 2, 2);
+	int ret;
+
+	if (!sec || !vdev || !cap)
+		return -1;
+	virtio__pause_all();
+	ret = sec->save(&vm, vdev->index, &state);
+	mmio_w(d->common + 20, 0, 1);
+	cfg_write(dev, PCI_COMMAND, cmd & ~PCI_COMMAND_INTX_DISABLE, 2);
+	cfg_write(dev, cap + 2, 0, 2);
+	/* What the irqchip section, loaded first, may have left on the pin. */
+	raw_line(line, stale_level);
+	if (!ret)
+		ret = sec->load(&vm, vdev->index, state.data, state.len);
+	virtio__resume_all();
+	mig_buf__free(&state);
+	if (!ret && (cfg_read(dev, PCI_COMMAND, 2) != cmd || cfg_read(dev, cap + 2, 2) != ctrl))
+		return -1;
+	return ret;
+}
+
+/*
+ * After a load the pin is what the loaded registers say: ISR pending, MSI-X
+ * off and Interrupt Disable clear.  The load raised it whenever the ISR was
+ * pending with MSI-X off, Interrupt Disable or not, and left a pin high
+ * that an older source's irqchip state had high.
+ */
+static void test_intx_migration(void)
+{
+	struct drv d;
+	int dev, line;
+	u16 cmd;
+	u32 cap;
+
+	if (vm.vm_fd < 0)
+		SKIP(intx_why);
+	dev = intx_setup(&d, &line);
+	REQUIRE(dev > 0 && line > 0);
+	cap = msix_cap(dev);
+	cmd = cfg_read(dev, PCI_COMMAND, 2) & ~PCI_COMMAND_INTX_DISABLE;
+
+	/* Pending, enabled: high at the destination. */
+	CHECK_EQ(rng_kick(&d), 16);
+	REQUIRE(intx_migrate(&d, dev, line, 0) == 0);
+	CHECK_EQ(pin(line), 1);
+	CHECK(intx_pending(dev));
+
+	/* Pending, Interrupt Disable set: low, even over a stale high. */
+	cfg_write(dev, PCI_COMMAND, cmd | PCI_COMMAND_INTX_DISABLE, 2);
+	REQUIRE(intx_migrate(&d, dev, line, 1) == 0);
+	CHECK_EQ(pin(line), 0);
+	CHECK(intx_pending(dev));
+	cfg_write(dev, PCI_COMMAND, cmd, 2);
+	CHECK_EQ(pin(line), 1);
+
+	/* Pending, MSI-X on: low. */
+	cfg_write(dev, cap + 2, 0x8000, 2);
+	REQUIRE(intx_migrate(&d, dev, line, 1) == 0);
+	CHECK_EQ(pin(line), 0);
+	cfg_write(dev, cap + 2, 0, 2);
+	CHECK_EQ(pin(line), 1);
+
+	/* Nothing pending: low. */
+	CHECK_EQ(mmio_r(d.isr, 1), 1);
+	REQUIRE(intx_migrate(&d, dev, line, 1) == 0);
+	CHECK_EQ(pin(line), 0);
+	CHECK(!intx_pending(dev));
+	mmio_w(d.common + 20, 0, 1);
+}
+
+/*
+ * Two devices on one pin (slots 4 apart share one of the four INTx pins):
+ * KVM_IRQ_LINE holds one level per GSI for all of userspace, so when one
+ * device lowered the pin the other's asserted interrupt was lost.  The bus
+ * now drives each pin as the OR of its devices.
+ */
+static void test_intx_shared_pin(void)
+{
+	struct pci_device dummy[5], *a = &dummy[0], *b = &dummy[4], *nb = NULL;
+	struct drv d;
+	int dev, line, i, n = 0;
+
+	if (vm.vm_fd < 0)
+		SKIP(intx_why);
+	dev = intx_setup(&d, &line);
+	REQUIRE(dev > 0 && line > 0);
+	memset(dummy, 0, sizeof(dummy));
+	for (i = 0; i < 5; i++, n++) {
+		pci__init_header(&dummy[i], 0x1234, 0x10 + i, 0xff0000, 0, 0);
+		dummy[i].cfg[PCI_INTERRUPT_PIN] = 1;
+		if (pci__register(&vm, &dummy[i]) < 0)
+			break;
+		if (dummy[i].irq_line == line)
+			nb = &dummy[i];
+	}
+	REQUIRE(n == 5);
+	REQUIRE(a->irq_line && a->irq_line == b->irq_line);
+
+	test_irq(a, 1);
+	test_irq(b, 1);
+	CHECK_EQ(pin(a->irq_line), 1);
+	test_irq(a, 0);
+	CHECK_EQ(pin(a->irq_line), 1);		/* b still asserts it */
+	test_irq(b, 0);
+	CHECK_EQ(pin(a->irq_line), 0);
+
+	/* Interrupt Disable masks one device's share only. */
+	test_irq(a, 1);
+	test_irq(b, 1);
+	cfg_write(a->dev_nr, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, 2);
+	CHECK_EQ(pin(a->irq_line), 1);
+	test_irq(b, 0);
+	CHECK_EQ(pin(a->irq_line), 0);
+	cfg_write(a->dev_nr, PCI_COMMAND, 0, 2);
+	CHECK_EQ(pin(a->irq_line), 1);
+	/* A device leaving the bus takes its share with it. */
+	pci__unregister(&vm, a);
+	CHECK_EQ(pin(b->irq_line), 0);
+
+	/* The rng's ISR read leaves its neighbour's interrupt up. */
+	if (nb) {
+		test_irq(nb, 1);
+		CHECK_EQ(rng_kick(&d), 16);
+		CHECK_EQ(pin(line), 1);
+		CHECK_EQ(mmio_r(d.isr, 1), 1);
+		CHECK_EQ(pin(line), 1);
+		test_irq(nb, 0);
+		CHECK_EQ(pin(line), 0);
+	} else {
+		CHECK(!"no dummy landed on the rng's pin");
+	}
+	for (i = 0; i < n; i++)
+		pci__unregister(&vm, &dummy[i]);
+	mmio_w(d.common + 20, 0, 1);
+}
+
 static void make_disk(void)
 {
 	u8 buf[16 * 512];
@@ -920,6 +1261,12 @@ TEST_MAIN_BEGIN("test-virtio-pci")
 	RUN(test_migration_hostile);
 	RUN(test_migration_pci_config);
 	RUN(test_migration_pci_hostile);
+	intx_vm_open();
+	RUN(test_intx_disable);
+	RUN(test_intx_msix);
+	RUN(test_intx_migration);
+	RUN(test_intx_shared_pin);
+	intx_vm_close();
 	RUN(test_msi_route_real_kvm);
 	RUN(test_sev_access_platform);
 	kvm__exit_all(&vm);
