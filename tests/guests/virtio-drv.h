@@ -50,6 +50,31 @@ static inline u8 r8(u64 a) { return *(volatile u8 *)a; }
 static inline u16 r16(u64 a) { return *(volatile u16 *)a; }
 static inline u32 r32(u64 a) { return *(volatile u32 *)a; }
 
+struct iframe;
+typedef void (*irq_handler_fn)(struct iframe *);
+
+/*
+ * Send `vector` to an __attribute__((interrupt)) handler: rt's IDT (its
+ * exception gates kept) copied into one of 256 gates, which is loaded.
+ */
+static __attribute__((unused)) void irq_gate(u8 vector, irq_handler_fn fn)
+{
+	static struct idt_entry idt[256] __attribute__((aligned(16)));
+	struct { u16 limit; u64 base; } __attribute__((packed)) old, desc;
+	u64 h = (u64)fn;
+	u16 cs;
+
+	__asm__ volatile("sidt %0" : "=m"(old));
+	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	if (old.base != (u64)idt)
+		memcpy(idt, (void *)old.base, old.limit + 1);
+	idt[vector] = (struct idt_entry){ h & 0xffff, cs, 0, 0x8e, (h >> 16) & 0xffff,
+					  h >> 32, 0 };
+	desc.limit = sizeof(idt) - 1;
+	desc.base = (u64)idt;
+	__asm__ volatile("lidt %0" :: "m"(desc));
+}
+
 /* Find the first virtio device of a type; 0 on success. */
 static __attribute__((unused)) int vdev_find(struct vdev *d, u16 type)
 {

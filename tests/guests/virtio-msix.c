@@ -10,16 +10,6 @@
 #define MSI_VECTOR	0x40
 #define LAPIC		0xfee00000UL
 
-struct idt_entry {
-	u16 off0, sel;
-	u8 ist, type;
-	u16 off1;
-	u32 off2, zero;
-} __attribute__((packed));
-
-struct iframe;
-
-static struct idt_entry idt[256] __attribute__((aligned(16)));
 static volatile int irqs;
 static struct vqueue vq;
 static u8 buf[32];
@@ -28,22 +18,6 @@ __attribute__((interrupt)) static void msi_handler(struct iframe *f)
 {
 	irqs++;
 	w32(LAPIC + 0xb0, 0);		/* EOI */
-}
-
-static void idt_setup(void)
-{
-	struct { u16 limit; u64 base; } __attribute__((packed)) old, desc;
-	u64 h = (u64)msi_handler;
-	u16 cs;
-
-	__asm__ volatile("sidt %0" : "=m"(old));
-	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	memcpy(idt, (void *)old.base, old.limit + 1);	/* keep rt's exception gates */
-	idt[MSI_VECTOR] = (struct idt_entry){ h & 0xffff, cs, 0, 0x8e, (h >> 16) & 0xffff,
-					      h >> 32, 0 };
-	desc.limit = sizeof(idt) - 1;
-	desc.base = (u64)idt;
-	__asm__ volatile("lidt %0" :: "m"(desc));
 }
 
 static void pci_wr16(int slot, int off, u16 v)
@@ -75,7 +49,7 @@ int main(void)
 	}
 	table = d.bar + (pci_rd(slot, cap + 4) & ~7u);
 
-	idt_setup();
+	irq_gate(MSI_VECTOR, msi_handler);
 	w32(LAPIC + 0xf0, r32(LAPIC + 0xf0) | 0x100);	/* software-enable the LAPIC */
 	w32(LAPIC + 0x80, 0);				/* TPR: take everything */
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # virtio devices in real guests with small polling drivers (tests/guests/virtio-*.c):
 # blk reads and writes checked on the host file, read-only enforcement, rng
-# bytes, an MSI-X interrupt taken by the guest, console output, net frames through a tap in a network namespace,
+# bytes, an MSI-X interrupt taken by the guest, INTx taken by the guest (Interrupt Disable
+# and MSI-X on lower the pin, off again raise it), console output, net frames through a tap in a network namespace,
 # and clear start-up errors for a missing disk or a bad --network value;
 # a hostile driver (malformed rings and requests) stops the devices, not the VMM.
 . "$(dirname "$0")/../lib.sh"
-need_kvm blk_rw blk_readonly blk_missing_file rng hostile_driver msix_interrupt console net_tap net_rx_split_header net_rx_frame_larger_than_buffer net_bad_option
+need_kvm blk_rw blk_readonly blk_missing_file rng hostile_driver msix_interrupt intx_interrupt console net_tap net_rx_split_header net_rx_frame_larger_than_buffer net_bad_option
 G=$GUESTS
 
 disk=$T_TMP/disk.img
@@ -53,6 +54,10 @@ fi
 out=$(timeout 60 $LKVM run -k $G/virtio-msix --rng 2>$T_TMP/err); rc=$?
 if [ $rc -eq 0 ] && echo "$out" | grep -q "virtio-msix: ok"; then pass msix_interrupt
 else fail msix_interrupt "rc=$rc out='$out' err=$(cat $T_TMP/err)"; fi
+
+out=$(timeout 60 $LKVM run -k $G/virtio-intx --rng 2>$T_TMP/err); rc=$?
+if [ $rc -eq 0 ] && echo "$out" | grep -q "virtio-intx: ok"; then pass intx_interrupt
+else fail intx_interrupt "rc=$rc out='$out' err=$(cat $T_TMP/err)"; fi
 
 out=$(timeout 60 $LKVM run -k $G/virtio-console --console virtio 2>$T_TMP/err); rc=$?
 if [ $rc -eq 0 ] && [ "$out" = "hello through virtio-console" ]; then pass console

@@ -9,13 +9,6 @@ const char *rt_cmdline = "";
 static rt_trap_fn traps[32];
 static rt_lock_t print_lock;
 
-struct idt_entry {
-	u16 off0, sel;
-	u8 ist, type;
-	u16 off1;
-	u32 off2, zero;
-} __attribute__((packed));
-
 static struct idt_entry idt[32] __attribute__((aligned(16)));
 extern char rt_trap_stubs[];
 

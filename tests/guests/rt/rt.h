@@ -78,6 +78,14 @@ void printf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define puts puts_
 void __attribute__((noreturn)) rt_exit(int status);
 
+/* A 64-bit IDT gate. */
+struct idt_entry {
+	u16 off0, sel;
+	u8 ist, type;
+	u16 off1;
+	u32 off2, zero;
+} __attribute__((packed));
+
 /* Exceptions: a handler returns to the faulting RIP (it may change frame->rip). */
 typedef void (*rt_trap_fn)(struct rt_frame *f);
 void rt_set_trap(int vector, rt_trap_fn fn);
