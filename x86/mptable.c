@@ -8,11 +8,23 @@
  * n (the in-kernel PIT raises GSI 0, so no IRQ0 -> pin 2 override), and
  * every local APIC has ExtINT on LINT0 and NMI on LINT1.  APIC IDs are the
  * vCPU indexes KVM assigns; the IOAPIC takes the next free ID.
+ *
+ * PCI INTx: every slot's INTA is listed on the PCI bus with its pin
+ * (pci__intx_gsi()), "conforms to the bus", which for PCI means level
+ * triggered, active low, and those pins get no ISA entry.  Without these
+ * Linux says "can't find IRQ for PCI INT A; probably buggy MP table" and
+ * programs the pin edge-triggered from its ISA entry: a level interrupt
+ * that stays up across a second device's on a shared pin is then lost.
+ * All 31 slots are listed, present or not: the table is built with the
+ * kernel, before any device exists, and an SEV launch measures it, so it
+ * must not depend on the device options (`lkvm sev measure` does not take
+ * them).
  */
 #include <errno.h>
 #include <string.h>
 
 #include "lkvm/kvm.h"
+#include "lkvm/pci.h"
 #include "lkvm/x86-boot.h"
 
 #define MP_SPEC_REV		4		/* 1.4 */
@@ -46,6 +58,24 @@ static void *put(u8 *buf, size_t size, size_t *off, size_t len)
 	return p;
 }
 
+/* An interrupt source entry; its trigger and polarity conform to the bus. */
+static struct mpc_intsrc *put_src(u8 *buf, size_t size, size_t *off, u8 type, u8 irqtype,
+				  u8 bus, u8 busirq, u8 apic, u8 pin)
+{
+	struct mpc_intsrc *src = put(buf, size, off, sizeof(*src));
+
+	if (src) {
+		src->type = type;
+		src->irqtype = irqtype;
+		src->irqflag = IRQ_DEFAULT;
+		src->srcbus = bus;
+		src->srcbusirq = busirq;
+		src->dstapic = apic;
+		src->dstirq = pin;
+	}
+	return src;
+}
+
 int mptable__build(void *out, size_t size, u32 gpa, int nr_cpus)
 {
 	u8 *buf = out;
@@ -55,8 +85,8 @@ int mptable__build(void *out, size_t size, u32 gpa, int nr_cpus)
 	struct mpc_cpu *cpu;
 	struct mpc_bus *bus;
 	struct mpc_ioapic *ioapic;
-	struct mpc_intsrc *src;
 	u16 count = 0;
+	u32 pci_pins = 0;
 	int i, ioapic_id = nr_cpus;
 
 	if (nr_cpus < 1 || nr_cpus > 254)	/* 8-bit APIC IDs, 0xff = all */
@@ -110,33 +140,29 @@ int mptable__build(void *out, size_t size, u32 gpa, int nr_cpus)
 	ioapic->apicaddr = IOAPIC_ADDR;
 	count++;
 
-	for (i = 0; i < NR_ISA_IRQS; i++) {
-		if (i == 2)			/* the PIC cascade, never an ISA IRQ */
-			continue;
-		src = put(buf, size, &off, sizeof(*src));
-		if (!src)
+	for (i = 1; i < PCI_MAX_DEVICES; i++) {	/* slot 0: the host bridge */
+		/* Device i, INTA. */
+		if (!put_src(buf, size, &off, MP_INTSRC, 0, MP_BUS_PCI_ID, i << 2, ioapic_id,
+			     pci__intx_gsi(i)))
 			return -ENOSPC;
-		src->type = MP_INTSRC;
-		src->irqtype = 0;		/* INT */
-		src->irqflag = IRQ_DEFAULT;
-		src->srcbus = MP_BUS_ISA_ID;
-		src->srcbusirq = i;
-		src->dstapic = ioapic_id;
-		src->dstirq = i;
+		pci_pins |= 1u << pci__intx_gsi(i);
 		count++;
 	}
 
-	for (i = 0; i < 2; i++) {		/* LINT0 ExtINT, LINT1 NMI */
-		src = put(buf, size, &off, sizeof(*src));
-		if (!src)
+	for (i = 0; i < NR_ISA_IRQS; i++) {
+		if (i == 2)			/* the PIC cascade, never an ISA IRQ */
+			continue;
+		if (pci_pins & (1u << i))	/* level, from its PCI entries */
+			continue;
+		if (!put_src(buf, size, &off, MP_INTSRC, 0, MP_BUS_ISA_ID, i, ioapic_id, i))
 			return -ENOSPC;
-		src->type = MP_LINTSRC;
-		src->irqtype = i == 0 ? 3 : 1;
-		src->irqflag = IRQ_DEFAULT;
-		src->srcbus = MP_BUS_ISA_ID;
-		src->srcbusirq = 0;
-		src->dstapic = 0xff;
-		src->dstirq = i;
+		count++;
+	}
+
+	/* LINT0 ExtINT (3), LINT1 NMI (1), on every local APIC. */
+	for (i = 0; i < 2; i++) {
+		if (!put_src(buf, size, &off, MP_LINTSRC, i == 0 ? 3 : 1, MP_BUS_ISA_ID, 0, 0xff, i))
+			return -ENOSPC;
 		count++;
 	}
 

@@ -33,8 +33,6 @@ static int nr_slots;		/* highest used slot + 1 */
 static u32 config_addr;
 static u64 mmio_next = KVM_32BIT_GAP_START;
 static struct pci_device host_bridge;
-/* Legacy pins free of the ISA devices (PIT 0, kbd 1, serial 3/4, RTC 8, mouse 12). */
-static const u8 intx_pins[] = { 10, 11, 5, 9 };
 
 /*
  * INTx is a wired-OR: a pin is high while any device on it asserts.  KVM
@@ -45,7 +43,7 @@ static const u8 intx_pins[] = { 10, 11, 5, 9 };
  * pci_lock and under the devices' own locks.
  */
 static pthread_mutex_t intx_lock = PTHREAD_MUTEX_INITIALIZER;
-static u8 intx_users[16];		/* every pin in intx_pins[] is below 16 */
+static u8 intx_users[16];		/* every pci__intx_gsi() is below 16 */
 static struct kvm *intx_kvm;
 
 static pthread_mutex_t route_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -274,6 +272,8 @@ int pci__register(struct kvm *kvm, struct pci_device *pdev)
 		pthread_mutex_unlock(&pci_lock);
 		return -ENOSPC;
 	}
+	if (pdev->cfg[PCI_INTERRUPT_PIN] > 1)	/* the MP table routes INTA only */
+		goto err_inval;
 	for (i = 0; i < PCI_NR_BARS; i++) {
 		u32 size = pdev->bar_size[i];
 		u64 base;
@@ -292,7 +292,7 @@ int pci__register(struct kvm *kvm, struct pci_device *pdev)
 	}
 	pdev->dev_nr = slot;
 	if (pdev->cfg[PCI_INTERRUPT_PIN]) {
-		pdev->irq_line = intx_pins[slot % ARRAY_SIZE(intx_pins)];
+		pdev->irq_line = pci__intx_gsi(slot);
 		pdev->cfg[PCI_INTERRUPT_LINE] = pdev->irq_line;
 	}
 	pthread_mutex_lock(&intx_lock);

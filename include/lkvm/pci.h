@@ -52,6 +52,22 @@ struct kvm;
 #define PCI_CAP_ID_VNDR		0x09
 #define PCI_CAP_ID_MSIX		0x11
 
+/*
+ * The IOAPIC pin of a slot's INTA, fixed by slot alone so that the MP
+ * table (x86/mptable.c), which is built with the kernel before any device
+ * exists and is part of an SEV launch measurement, can list every slot's
+ * route without knowing the device set.  The pins avoid the ISA devices'
+ * (PIT 0, kbd 1, serial 3/4, RTC 8, mouse 12).  Every lkvm device is one
+ * function using INTA.
+ */
+#define PCI_NR_INTX_PINS	4
+static inline u8 pci__intx_gsi(unsigned int slot)
+{
+	static const u8 pins[PCI_NR_INTX_PINS] = { 10, 11, 5, 9 };
+
+	return pins[slot % PCI_NR_INTX_PINS];
+}
+
 struct pci_device {
 	u8 cfg[PCI_CFG_SIZE];		/* little endian, as the guest sees it */
 	u32 bar_size[PCI_NR_BARS];	/* 0 = unused; else a power of two >= 4K */

@@ -11,6 +11,7 @@
 #include "test.h"
 #include "lkvm/kvm.h"
 #include "lkvm/x86-boot.h"
+#include "lkvm/pci.h"
 
 #define MiB		(1024ULL * 1024)
 #define TEST_CMDLINE	"console=ttyS0 earlyprintk=serial,ttyS0,115200 debug"
@@ -528,8 +529,9 @@ static void check_mptable(const u8 *base, u32 base_gpa, int nr_cpus)
 	const struct mpc_table *mpc;
 	const u8 *p, *end;
 	int cpus = 0, buses = 0, ioapics = 0, ints = 0, lints = 0, entries = 0;
-	int ioapic_id = -1;
+	int ioapic_id = -1, pci_ints = 0, i;
 	bool isa_irq[16] = { false };
+	u8 pci_pin[32] = { 0 }, pin_srcs[24] = { 0 };
 
 	REQUIRE(mpf);
 	CHECK_EQ(mpf->length, 1);
@@ -559,10 +561,15 @@ static void check_mptable(const u8 *base, u32 base_gpa, int nr_cpus)
 			cpus++;
 			p += sizeof(*c);
 			break;
-		case MP_BUS:
+		case MP_BUS: {
+			const struct mpc_bus *b = (const void *)p;
+
+			/* Linux takes a bus's type, and so its default trigger, from its name. */
+			CHECK_MEM(b->bustype, b->busid == MP_BUS_PCI_ID ? "PCI   " : "ISA   ", 6);
 			buses++;
 			p += sizeof(struct mpc_bus);
 			break;
+		}
 		case MP_IOAPIC:
 			ioapic_id = io->apicid;
 			CHECK_EQ(io->apicaddr, IOAPIC_ADDR);
@@ -572,11 +579,24 @@ static void check_mptable(const u8 *base, u32 base_gpa, int nr_cpus)
 			break;
 		case MP_INTSRC:
 			CHECK_EQ(s->dstapic, ioapic_id);
-			CHECK_EQ(s->srcbus, MP_BUS_ISA_ID);
-			CHECK_EQ(s->dstirq, s->srcbusirq);
-			if (s->srcbusirq < 16)
-				isa_irq[s->srcbusirq] = true;
-			ints++;
+			CHECK_EQ(s->irqtype, 0);
+			CHECK_EQ(s->irqflag, 0);	/* the bus's: PCI level, ISA edge */
+			REQUIRE(s->dstirq < 24);
+			pin_srcs[s->dstirq]++;
+			if (s->srcbus == MP_BUS_PCI_ID) {
+				/* Device 1-31, INTA; slots 4 apart share a pin. */
+				CHECK_EQ(s->srcbusirq & 3, 0);
+				CHECK(s->srcbusirq >> 2 >= 1 && s->srcbusirq >> 2 < 32);
+				CHECK_EQ(pci_pin[s->srcbusirq >> 2], 0);
+				pci_pin[s->srcbusirq >> 2] = s->dstirq;
+				pci_ints++;
+			} else {
+				CHECK_EQ(s->srcbus, MP_BUS_ISA_ID);
+				CHECK_EQ(s->dstirq, s->srcbusirq);
+				if (s->srcbusirq < 16)
+					isa_irq[s->srcbusirq] = true;
+				ints++;
+			}
 			p += sizeof(*s);
 			break;
 		case MP_LINTSRC:
@@ -595,8 +615,25 @@ static void check_mptable(const u8 *base, u32 base_gpa, int nr_cpus)
 	CHECK_EQ(buses, 2);
 	CHECK_EQ(ioapics, 1);
 	CHECK_EQ(ioapic_id, nr_cpus);			/* not shared with a LAPIC */
-	CHECK_EQ(ints, 15);
-	CHECK(isa_irq[0] && isa_irq[1] && isa_irq[4] && isa_irq[15] && !isa_irq[2]);
+	/*
+	 * The ISA devices' IRQs (PIT, kbd, serial, RTC, mouse, IDE) have their
+	 * ISA entries; the four PCI pins have PCI entries only, or Linux would
+	 * program them edge-triggered; no pin has two sources.
+	 */
+	CHECK_EQ(pci_ints, 31);
+	CHECK_EQ(ints, 11);
+	CHECK(isa_irq[0] && isa_irq[1] && isa_irq[3] && isa_irq[4] && isa_irq[8] &&
+	      isa_irq[12] && isa_irq[14] && isa_irq[15] && !isa_irq[2]);
+	for (i = 1; i < 32; i++) {
+		/* The pin the bus gives a device in slot i (test-virtio-pci checks that). */
+		CHECK_EQ(pci_pin[i], pci__intx_gsi(i));
+		CHECK(pci_pin[i] && pci_pin[i] < 16 && !isa_irq[pci_pin[i]]);
+		CHECK_EQ(pci_pin[i], pci_pin[i % 4 ? i % 4 : 4]);
+	}
+	CHECK(pci_pin[1] != pci_pin[2] && pci_pin[2] != pci_pin[3] && pci_pin[3] != pci_pin[4] &&
+	      pci_pin[1] != pci_pin[3] && pci_pin[1] != pci_pin[4] && pci_pin[2] != pci_pin[4]);
+	for (i = 0; i < 24; i++)
+		CHECK(pin_srcs[i] <= (i < 16 && !isa_irq[i] && i != 2 ? 8 : 1));
 	CHECK_EQ(lints, 2);
 }
 

@@ -1225,6 +1225,44 @@ static void test_intx_shared_pin(void)
 	mmio_w(d.common + 20, 0, 1);
 }
 
+/*
+ * The MP table is built before any device exists, so it lists each slot's
+ * INTA route as pci__intx_gsi() gives it (test-bzimage checks the table):
+ * each device the bus places must get that pin, and a device that asks for
+ * INTB-INTD, which the table does not route, is refused.
+ */
+static void test_intx_routes(void)
+{
+	struct pci_device dummy[9], other;
+	int i, n, checked = 0;
+
+	memset(dummy, 0, sizeof(dummy));
+	for (n = 0; n < 9; n++) {
+		pci__init_header(&dummy[n], 0x1234, 0x20 + n, 0xff0000, 0, 0);
+		dummy[n].cfg[PCI_INTERRUPT_PIN] = 1;
+		if (pci__register(&vm, &dummy[n]) < 0)
+			break;
+	}
+	REQUIRE(n == 9);
+	memset(&other, 0, sizeof(other));
+	pci__init_header(&other, 0x1234, 0x30, 0xff0000, 0, 0);
+	other.cfg[PCI_INTERRUPT_PIN] = 2;
+	CHECK_EQ(pci__register(&vm, &other), -EINVAL);
+
+	for (i = 0; i < pci__nr_devices(); i++) {
+		struct pci_device *pdev = pci__device(i);
+
+		if (!pdev || !pdev->cfg[PCI_INTERRUPT_PIN])
+			continue;
+		CHECK_EQ(pdev->irq_line, pci__intx_gsi(pdev->dev_nr));
+		CHECK_EQ(pdev->cfg[PCI_INTERRUPT_LINE], pdev->irq_line);
+		checked++;
+	}
+	CHECK(checked >= 9);
+	for (i = 0; i < n; i++)
+		pci__unregister(&vm, &dummy[i]);
+}
+
 static void make_disk(void)
 {
 	u8 buf[16 * 512];
@@ -1266,6 +1304,7 @@ TEST_MAIN_BEGIN("test-virtio-pci")
 	RUN(test_intx_msix);
 	RUN(test_intx_migration);
 	RUN(test_intx_shared_pin);
+	RUN(test_intx_routes);
 	intx_vm_close();
 	RUN(test_msi_route_real_kvm);
 	RUN(test_sev_access_platform);
