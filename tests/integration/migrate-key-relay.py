@@ -14,6 +14,11 @@
 #                someone on the path who takes the channel number first.
 #   keyed-data-late  the same between the source's first data connection
 #                and its second: a second claim to a channel already taken.
+#   silent-data  three keyed claims to channel 1 before the source's, each
+#                only its preamble, then silent (held open).
+#   stalled-data one keyed claim to channel 1 before the source's, with the
+#                length word of a 256 KiB frame and half the frame, then
+#                silent (held open).
 # Prints "relay ready" once listening, and "injected ..." when it has.
 # Usage: migrate-key-relay.py LISTEN TARGET MODE
 import os
@@ -68,19 +73,30 @@ def recv_exact(s, n):
     return b
 
 
-def inject(keyed):
+def inject(keyed, body=None):
     """A data connection of our own for channel 1 of the source's session."""
     s = socket.create_connection(("127.0.0.1", target_port))
     word = 1 | (AUTH if keyed else 0)
     pre = b"LKVMMIG\0" + struct.pack("<IIQ", 2, word, session)
-    if keyed:
+    if body is not None:
+        kind = "%d-byte" % len(body)
+    elif keyed:
         body = struct.pack("<I", 100) + os.urandom(116)	# length, "ciphertext", "tag"
+        kind = "keyed"
     else:
         body = os.urandom(40)	# a record header's worth, in clear
+        kind = "clear"
     s.sendall(pre + body)
     injected.append(s)	# held open until the relay ends
-    print("injected a %s data connection for channel 1 of session %#x" %
-          ("keyed" if keyed else "clear", session), flush=True)
+    print("injected a %s data connection for channel 1 of session %#x" % (kind, session),
+          flush=True)
+
+
+# The claims silent-data and stalled-data make: what each sends after its preamble.
+CLAIMS = {
+    "silent-data": [b""] * 3,
+    "stalled-data": [struct.pack("<I", 256 << 10) + os.urandom(128 << 10)],
+}
 
 
 def serve(c):
@@ -99,6 +115,12 @@ def serve(c):
             if not injected and len(data_seen) == (2 if mode == "keyed-data-late" else 1):
                 inject(mode != "clear-data")
                 time.sleep(0.3)	# the destination reads ours first
+    elif mode in CLAIMS and session is not None:
+        with lock:		# all before the source's first
+            if not injected:
+                for body in CLAIMS[mode]:
+                    inject(True, body)
+                time.sleep(0.3)	# the destination has read their preambles
     t = socket.create_connection(("127.0.0.1", target_port))
     for s in (c, t):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
