@@ -562,8 +562,9 @@ static int incoming_cleanup(struct kvm *kvm)
  * "is it up yet?" probe, a health check, a port scan, a stale source's
  * data channel.  None of them may end the wait or hold the real source
  * up, so up to MAX_PENDING accepted connections are read side by side,
- * each given PREAMBLE_WAIT_MS to send its 24-byte preamble, and one that
- * is not what this step wants is logged, closed and forgotten.  Room for
+ * each given PREAMBLE_WAIT_MS to send its 24-byte preamble (a keyed
+ * data connection as long again for its first frame), and one that is
+ * not what this step wants is logged, closed and forgotten.  Room for
  * all of a source's data channels at once, and strangers besides.
  */
 #define MAX_STRANGERS		8
@@ -587,17 +588,25 @@ static int incoming_cleanup(struct kvm *kvm)
  * control connection only once its whole first sealed frame (the HELLO)
  * is in the socket: the handshake after that cannot wait on the peer, so
  * a stranger that goes silent at any step holds up nobody but itself.
+ * Likewise a keyed data connection only once its first frame has opened
+ * (PEND_DATA, pending_data_in()).
  */
 enum pend_stage {
 	PEND_PREAMBLE,		/* reading the 24-byte preamble */
 	PEND_NONCE,		/* keyed: reading the source's nonce */
 	PEND_FRAME,		/* keyed: our nonce sent, waiting for the first frame */
+	PEND_DATA,		/* keyed: a data channel of this migration, reading its first frame */
 };
+
+/* PEND_DATA's buffer starts this small and doubles as the frame comes. */
+#ifndef DATA_BUF_MIN		/* (the intake fuzzer's is smaller) */
+#define DATA_BUF_MIN		(16u << 10)
+#endif
 
 struct pending {
 	int fd;
 	u32 got;		/* bytes of this stage's read */
-	u32 frame;		/* PEND_FRAME: the first frame's size once known */
+	u32 frame;		/* PEND_FRAME, PEND_DATA: the first frame's size once known */
 	enum pend_stage stage;
 	u64 deadline;
 	u64 quiet_until;	/* PEND_FRAME: not polled for input before this */
@@ -605,6 +614,8 @@ struct pending {
 	u64 session;
 	u8 pre[MIG_PREAMBLE_SIZE];
 	u8 nc[MIG_NONCE_SIZE], ns[MIG_NONCE_SIZE];
+	u8 *buf;		/* PEND_DATA: the first frame so far (got bytes of cap) */
+	u32 cap;
 	struct sockaddr_storage addr;
 };
 
@@ -712,7 +723,7 @@ static struct ratelimit stray_log = RATELIMIT_INIT;
 
 static void stray_vnote(const struct sockaddr_storage *addr, const char *fmt, va_list ap)
 {
-	char peer[INET6_ADDRSTRLEN + 8], why[160];
+	char peer[INET6_ADDRSTRLEN + 8], why[256];
 
 	vsnprintf(why, sizeof(why), fmt, ap);
 	addr_name(addr, peer, sizeof(peer));
@@ -729,15 +740,30 @@ static void stray_note(const struct sockaddr_storage *addr, const char *fmt, ...
 	va_end(ap);
 }
 
+static void pending_free(struct pending *p)
+{
+	close(p->fd);
+	p->fd = -1;
+	free(p->buf);
+	p->buf = NULL;
+	p->cap = 0;
+}
+
+/* A keyed data connection is named with the channel it claimed. */
 static void pending_drop(struct pending *p, const char *fmt, ...)
 {
+	char why[160];
 	va_list ap;
 
 	va_start(ap, fmt);
-	stray_vnote(&p->addr, fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	close(p->fd);
-	p->fd = -1;
+	if (p->stage == PEND_DATA)
+		stray_note(&p->addr, "a data connection for channel %u of this migration: %s",
+			   p->channel, why);
+	else
+		stray_note(&p->addr, "%s", why);
+	pending_free(p);
 }
 
 /* A refusing HELLO_REPLY, unsealed, to a control connection about to be dropped. */
@@ -833,6 +859,11 @@ static const char *pending_progress(const struct pending *p)
 			 p->got, p->frame);
 	else if (p->stage == PEND_FRAME)
 		snprintf(buf, sizeof(buf), "its nonce and %u bytes of its first frame", p->got);
+	else if (p->stage == PEND_DATA && p->frame)
+		snprintf(buf, sizeof(buf), "its preamble and %u of its first frame's %u bytes",
+			 p->got, p->frame);
+	else if (p->stage == PEND_DATA)
+		snprintf(buf, sizeof(buf), "its preamble and %u bytes of its first frame", p->got);
 	else
 		snprintf(buf, sizeof(buf), "%u of the preamble's %d bytes", p->got,
 			 MIG_PREAMBLE_SIZE);
@@ -907,11 +938,103 @@ static bool pending_frame_in(struct pending *p, short revents)
 }
 
 /*
- * One readiness report of pending connection p: true when it is the
- * connection wanted, ready to be taken; false when it is not yet, or was
- * dropped (p->fd < 0).
+ * --incoming-key, a data connection of this migration: its first frame,
+ * read into p->buf as it comes, each pending one side by side with the
+ * others.  Its preamble is in clear, so anyone who saw the control
+ * connection's can claim a channel with it; which claimant is the source
+ * only the frame's tag tells, and a silent one must not hold the source's
+ * own up.  Not waited for in the socket as a HELLO is (pending_frame_in):
+ * a data channel's first frame, up to 256 KiB, may not fit its receive
+ * buffer.  The buffer grows with what has come, so a claimant that names
+ * a large frame and sends little costs little; MAX_PENDING of them hold
+ * at most MAX_PENDING first frames (6 MiB).  A source's first frame on
+ * each channel comes without waiting on us (round 0's pages, or its
+ * SYNC): 16 channels' first 256 KiB frames take about 4 s at the lowest
+ * --bandwidth, 1 MB/s, inside the PREAMBLE_WAIT_MS each gets for it.
+ * True once the frame is all in.
  */
-static bool pending_step(struct pending *p, short revents, const struct conn_want *w)
+static bool pending_data_in(struct pending *p)
+{
+	for (;;) {
+		u32 need = p->frame ? p->frame : 4, len;
+		ssize_t r;
+
+		if (p->got == need && p->frame)
+			return true;
+		if (p->got == need) {
+			len = get_le32(p->buf);
+			if (!len || len > MIG_FRAME_MAX) {
+				pending_drop(p, "its first frame's length (%u) is no frame's (1..%u)",
+					     len, MIG_FRAME_MAX);
+				return false;
+			}
+			p->frame = MIG_FRAME_OVERHEAD + len;
+			continue;
+		}
+		if (p->got == p->cap) {
+			u32 cap = min(max(2 * p->cap, DATA_BUF_MIN), MIG_FRAME_OVERHEAD + MIG_FRAME_MAX);
+			u8 *buf = realloc(p->buf, cap);
+
+			if (!buf) {
+				pending_drop(p, "no memory for its first frame");
+				return false;
+			}
+			p->buf = buf;
+			p->cap = cap;
+		}
+		r = read(p->fd, p->buf + p->got, min(need, p->cap) - p->got);
+		if (r > 0) {
+			p->got += r;
+			continue;
+		}
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return false;
+		pending_drop(p, "closed after %s", pending_progress(p));
+		return false;
+	}
+}
+
+/*
+ * The whole first frame of keyed data connection p, opened under this
+ * migration's key for the channel it claims: true if it opens, and then
+ * c holds the channel's keys and the frame's bytes, the next to be read;
+ * else p is dropped.
+ */
+static bool pending_open(struct pending *p, struct mig_chan *c)
+{
+	u8 pre[MIG_PREAMBLE_SIZE];
+	int ret;
+
+	mig_chan__init_buf(c, p->buf, p->got);
+	mig_preamble__encode(pre, p->channel | MIG_PRE_AUTH, p->session);
+	ret = mig_crypt__attach(c, inc.key, inc.nc, inc.ns, pre, false);
+	if (!ret)
+		ret = mig_crypt__open_first(c);
+	if (ret) {
+		mig_crypt__detach(c);
+		mig_chan__init_fd(c, -1);
+		pending_drop(p, "%s", ret == -EKEYREJECTED ? "its first frame does not authenticate" :
+			     mig_strerror(ret));
+		return false;
+	}
+	/* Its frame opened from the buffer: the rest comes from the socket. */
+	c->buf = NULL;
+	c->buf_len = c->buf_pos = 0;
+	c->fd = p->fd;
+	free(p->buf);
+	p->buf = NULL;
+	p->cap = 0;
+	return true;
+}
+
+/*
+ * One readiness report of pending connection p: true when it is the
+ * connection wanted, ready to be taken (a keyed data connection with its
+ * first frame opened into c); false when it is not yet, or was dropped
+ * (p->fd < 0).
+ */
+static bool pending_step(struct pending *p, short revents, const struct conn_want *w,
+			 struct mig_chan *c)
 {
 	u8 *dst = p->stage == PEND_NONCE ? p->nc : p->pre;
 	u32 need = p->stage == PEND_NONCE ? MIG_NONCE_SIZE : MIG_PREAMBLE_SIZE;
@@ -919,6 +1042,8 @@ static bool pending_step(struct pending *p, short revents, const struct conn_wan
 
 	if (p->stage == PEND_FRAME)
 		return pending_frame_in(p, revents);
+	if (p->stage == PEND_DATA)
+		return pending_data_in(p) && pending_open(p, c);
 	r = read(p->fd, dst + p->got, need - p->got);
 	if (r <= 0 && !(r < 0 && (errno == EAGAIN || errno == EINTR))) {
 		pending_drop(p, "closed after %s", pending_progress(p));
@@ -932,11 +1057,22 @@ static bool pending_step(struct pending *p, short revents, const struct conn_wan
 		return pending_reply(p) && pending_frame_in(p, 0);
 	if (!pending_wanted(p, w))
 		return false;
-	if (!w->control || !inc.keyed)
+	if (!inc.keyed)
 		return true;
-	p->stage = PEND_NONCE;		/* a keyed control connection: its nonce next */
 	p->got = 0;
-	return false;
+	if (w->control) {
+		p->stage = PEND_NONCE;	/* a keyed control connection: its nonce next */
+		return false;
+	}
+	p->stage = PEND_DATA;
+	p->deadline = now_ns() + PREAMBLE_WAIT_MS * 1000000ULL;
+	return pending_data_in(p) && pending_open(p, c);
+}
+
+/* Half way through a handshake for the other step: that step is over. */
+static bool pending_stale(const struct pending *p, const struct conn_want *w)
+{
+	return p->stage != PEND_PREAMBLE && (p->stage == PEND_DATA) == w->control;
 }
 
 /* When the listener closes: nothing will ask for these any more. */
@@ -947,28 +1083,28 @@ static void pending_close_all(bool log)
 	for (i = 0; i < MAX_PENDING; i++) {
 		if (pend[i].fd < 0)
 			continue;
-		if (log) {
+		if (log)
 			pending_drop(&pend[i], "still pending when the source had all its "
-				     "connections in");
-		} else {
-			close(pend[i].fd);
-			pend[i].fd = -1;
-		}
+				     "connections in (it had sent %s)", pending_progress(&pend[i]));
+		else
+			pending_free(&pend[i]);
 	}
 }
 
 /*
- * The next wanted connection, in blocking mode with its preamble read (a
- * keyed control connection also with the nonces exchanged and its first
- * frame in); -ETIMEDOUT after timeout_ms (-1: none), -ECANCELED on a stop
- * (which shuts down the listening socket), or an accept/poll error.
+ * The next wanted connection, into c, in blocking mode with its preamble
+ * read (a keyed control connection also with the nonces exchanged and
+ * its first frame in; a keyed data connection with its first frame
+ * opened): 0, or -ETIMEDOUT after timeout_ms (-1: none), -ECANCELED on a
+ * stop (which shuts down the listening socket), or an accept/poll error.
  */
-static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32 *channel,
-			 u64 *session, struct sockaddr_storage *addr)
+static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, struct mig_chan *c,
+			 u32 *channel, u64 *session, struct sockaddr_storage *addr)
 {
 	u64 deadline = timeout_ms < 0 ? 0 : now_ns() + timeout_ms * 1000000ULL;
 	int i, k, fd = -1, ret, aerr = 0;
 
+	mig_chan__init_fd(c, -1);
 	while (fd < 0) {
 		struct pollfd pfd[MAX_PENDING + 1] = { { .fd = lfd, .events = POLLIN } };
 		u64 now = now_ns(), next = deadline;
@@ -1001,12 +1137,12 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 
 			if (p->fd < 0)
 				continue;
-			/* Half way through its handshake when the source came first. */
-			if (p->stage != PEND_PREAMBLE && !w->control) {
-				pending_drop(p, "another source while a migration is being received");
+			if (pending_stale(p, w)) {
+				pending_drop(p, "%s", w->control ? "still pending after its migration" :
+					     "another source while a migration is being received");
 				continue;
 			}
-			if (pfd[i + 1].revents && pending_step(p, pfd[i + 1].revents, w)) {
+			if (pfd[i + 1].revents && pending_step(p, pfd[i + 1].revents, w, c)) {
 				fd = p->fd;
 				p->fd = -1;
 				*channel = p->channel;
@@ -1070,13 +1206,14 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, u32
 	}
 	if (fd < 0)
 		return ret;
+	c->fd = fd;
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
 		ret = -errno;
-		close(fd);
+		mig_chan__close(c);
 		return ret;
 	}
 	mig_tcp__tune(fd, IDLE_TIMEOUT_MS);
-	return fd;
+	return 0;
 }
 
 /* Run hook 1 (before the capability drop): set up, fault RAM in, bind. */
@@ -1235,48 +1372,6 @@ static void refuse_altered(struct mig_chan *ctrl, const struct sockaddr_storage 
 	drop_source(ctrl, addr, why);
 }
 
-/*
- * --incoming-key: a data connection gets its channel only once its first
- * frame opens.  Its preamble is in clear, so whoever saw the control
- * connection's can copy the session id and claim a channel before the
- * source does: that connection once took the channel, failed its first
- * frame and the migration with it, and then the source's own was
- * "unexpected".  Now it is logged and dropped (1 is returned), and the
- * wait for the source's own goes on.  A source's first frame on each
- * channel comes without waiting on us (round 0's pages, or its SYNC):
- * 16 channels' first 256 KiB frames take about 4 s at the lowest
- * --bandwidth, 1 MB/s.  A silent claimant holds the channels up for its
- * PREAMBLE_WAIT_MS.
- */
-static int keyed_channel(struct mig_chan *c, u32 ch, u64 session,
-			 const struct sockaddr_storage *addr)
-{
-	u8 pre[MIG_PREAMBLE_SIZE];
-	int ret;
-
-	mig_preamble__encode(pre, ch | MIG_PRE_AUTH, session);
-	ret = mig_crypt__attach(c, inc.key, inc.nc, inc.ns, pre, false);
-	if (ret)
-		return ret;
-	c->read_deadline_ns = now_ns() + PREAMBLE_WAIT_MS * 1000000ULL;
-	ret = mig_crypt__open_first(c);
-	c->read_deadline_ns = 0;
-	if (!ret || ret == -ENOMEM)
-		return ret;
-	if (stop_requested())
-		return -ECANCELED;
-	if (ret == -ETIMEDOUT)
-		stray_note(addr, "a data connection for channel %u of this migration: no first "
-			   "frame in %d s", ch, PREAMBLE_WAIT_MS / 1000);
-	else
-		stray_note(addr, "a data connection for channel %u of this migration: %s", ch,
-			   ret == -EKEYREJECTED ? "its first frame does not authenticate" :
-			   ret == -EPIPE || ret == -ECONNRESET ? "closed before its first frame" :
-			   mig_strerror(ret));
-	close_chan(c);
-	return 1;
-}
-
 int migration__incoming(struct kvm *kvm)
 {
 	struct data_thread *threads = NULL;
@@ -1300,10 +1395,9 @@ int migration__incoming(struct kvm *kvm)
 	pr_info("migration: waiting for the source on %s", kvm->cfg.incoming);
 	prefault__start(&inc.pf, kvm);
 again:
-	fd = accept_wanted(inc.lfd, -1, &(struct conn_want){ .control = true }, &ch, &in->session,
-			   &src_addr);
-	if (fd < 0) {
-		ret = fd;
+	ret = accept_wanted(inc.lfd, -1, &(struct conn_want){ .control = true }, &ctrl, &ch,
+			    &in->session, &src_addr);
+	if (ret) {
 		if (stop_requested())	/* asked for: not an error */
 			pr_info("migration: %s while waiting for the source; the guest is not started",
 				kvm->exit_reason);
@@ -1313,7 +1407,7 @@ again:
 	}
 	t0 = now_ns();
 	set_phase(PH_RECEIVING, &src_addr);
-	mig_chan__init_fd(&ctrl, fd);
+	fd = ctrl.fd;
 	pthread_mutex_lock(&inc.lock);
 	inc.ctrl_fd = fd;
 	pthread_mutex_unlock(&inc.lock);
@@ -1372,15 +1466,15 @@ again:
 		ret = -ENOMEM;
 		goto out_fail;
 	}
-	for (i = 0; i < nch; ) {
-		struct sockaddr_storage addr;
+	for (i = 0; i < nch; i++) {
 		struct mig_chan chan;
 		u64 session;
 
-		fd = accept_wanted(inc.lfd, CHANNEL_WAIT_MS,
-				   &(struct conn_want){ .session = in->session, .src = &src_addr },
-				   &ch, &session, &addr);
-		if (fd < 0) {
+		/* Keyed, it comes with its first frame opened: the source's own. */
+		ret = accept_wanted(inc.lfd, CHANNEL_WAIT_MS,
+				    &(struct conn_want){ .session = in->session, .src = &src_addr },
+				    &chan, &ch, &session, NULL);
+		if (ret) {
 			char missing[64] = "";
 			size_t o = 0;
 			u32 k;
@@ -1389,25 +1483,13 @@ again:
 				if (!threads[k].started)
 					o += snprintf(missing + o, sizeof(missing) - o, "%s%u",
 						      o ? "," : "", k + 1);
-			mig_incoming__fail(in, fd, "data channel%s %s of %u: %s",
+			mig_incoming__fail(in, ret, "data channel%s %s of %u: %s",
 					   nch - i > 1 ? "s" : "", missing, nch,
-					   fd == -ETIMEDOUT ? "did not come" : strerror(-fd));
-			ret = fd;
+					   ret == -ETIMEDOUT ? "did not come" : strerror(-ret));
 			goto out_threads;
 		}
-		mig_tcp__tune(fd, 0);
-		mig_chan__init_fd(&chan, fd);
-		watch_fd(fd);
-		if (inc.keyed) {
-			ret = keyed_channel(&chan, ch, in->session, &addr);
-			if (ret > 0)
-				continue;	/* not the source's: dropped, the wait goes on */
-			if (ret) {
-				close_chan(&chan);
-				mig_incoming__fail(in, ret, "data channel %u: %s", ch, strerror(-ret));
-				goto out_threads;
-			}
-		}
+		mig_tcp__tune(chan.fd, 0);
+		watch_fd(chan.fd);
 		/*
 		 * Its own session (and keyed, a frame under its own key): a
 		 * repeated or impossible channel is the source's bug.
@@ -1429,7 +1511,6 @@ again:
 			goto out_threads;
 		}
 		threads[ch - 1].started = true;
-		i++;
 	}
 	/*
 	 * Every connection of this source is in: a second source now gets

@@ -19,12 +19,15 @@
  * The input scripts up to 32 client connections: when each connects (before
  * which accept_wanted call), what it sends then and later, its address,
  * whether it closes, whether its preamble asks for a sealed stream (--key),
- * then its nonce and some or all of a first sealed frame, and whether this
- * destination has --incoming-key.  The harness then asks for the control
- * connection and for as many data channels as the input says, and checks
- * what comes back against what the client sent (a keyed control connection
- * only with its whole first frame in, its nonce kept, ours sent to it);
- * every fd must be closed at the end.
+ * then its nonce and some or all of a first sealed frame, or (a data
+ * connection) a first frame the harness seals as a source would, and
+ * whether this destination has --incoming-key.  The harness then asks for
+ * the control connection and for as many data channels as the input says,
+ * and checks what comes back against what the client sent (a keyed control
+ * connection only with its whole first frame in, its nonce kept, ours sent
+ * to it; a keyed data connection only with a frame sealed under the
+ * nonces of the control connection taken, opened, its bytes next to be
+ * read); every fd must be closed at the end.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +55,8 @@ static int fz_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 static int fz_poll(struct pollfd *fds, nfds_t n, int timeout);
 static u64 fz_now_ns(void);
 
+/* A keyed data connection's first-frame buffer grows a few times here. */
+#define DATA_BUF_MIN	32u
 #define read		fz_read
 #define accept4		fz_accept4
 #define poll		fz_poll
@@ -98,6 +103,8 @@ struct conn {
 				 * 3: close() after part 2 */
 	u8 data[128];
 	u8 n1, n2;		/* part 1 = data[0..n1), part 2 = data[n1..n1+n2) */
+	u8 seal_len;		/* a first frame of this many bytes, sealed on connecting */
+	bool sealed_ok;		/* sealed under the nonces of the control connection taken */
 	int cfd, sfd;		/* client end, server end (-1: none) */
 	bool connected, sent2;
 };
@@ -228,6 +235,8 @@ static u64 fz_now_ns(void)
 }
 
 #define SESSION		0x1122334455667788ULL
+#define SEAL_MAX	(128 - MIG_PREAMBLE_SIZE - MIG_FRAME_OVERHEAD)
+static const u8 fuzz_key[MIG_KEY_SIZE] = { 0x5a, 0x17, 0xc3 };
 #define FRAME_AT	(MIG_PREAMBLE_SIZE + MIG_NONCE_SIZE)	/* a sealed client's first frame */
 #define MIG_FRAME_TAG	(MIG_FRAME_OVERHEAD - 4)
 
@@ -293,6 +302,10 @@ static void parse(struct rd *r, u32 nch)
 				} else {
 					total -= take_u8(r) % (MIG_NONCE_SIZE + 1);
 				}
+			} else if ((k & 0x18) == 0x18 && ch) {
+				/* a data connection's first frame, sealed by advance() */
+				c->seal_len = 1 + take_u8(r) % SEAL_MAX;
+				total += MIG_FRAME_OVERHEAD + c->seal_len;
 			} else if (k & 0x20) {
 				/* possibly followed by a HELLO's first bytes */
 				total += take_u8(r) % 16;
@@ -314,6 +327,38 @@ static void send_all(int fd, const u8 *p, size_t n)
 		abort();
 }
 
+static u8 seal_byte(const struct conn *c, u32 i)
+{
+	return (u8)(i * 13 + c->port);
+}
+
+/*
+ * c's first frame, sealed as a source seals it: under the key, the
+ * nonces the destination holds now, and c's own preamble.  Before the
+ * control connection is taken those are a past run's, and it must not
+ * open.
+ */
+static void seal_first_frame(struct conn *c, int call)
+{
+	u8 plain[SEAL_MAX];
+	struct mig_chan w;
+	int sv[2];
+	u32 i, n = MIG_FRAME_OVERHEAD + c->seal_len;
+
+	for (i = 0; i < c->seal_len; i++)
+		plain[i] = seal_byte(c, i);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		abort();
+	mig_chan__init_fd(&w, sv[0]);
+	if (mig_crypt__attach(&w, fuzz_key, inc.nc, inc.ns, c->data, true) ||
+	    mig_chan__writev(&w, &(struct iovec){ plain, c->seal_len }, 1) ||
+	    recv(sv[1], c->data + MIG_PREAMBLE_SIZE, n, MSG_WAITALL) != (ssize_t)n)
+		abort();
+	mig_chan__close(&w);
+	close(sv[1]);
+	c->sealed_ok = inc.keyed && call > 0;
+}
+
 /* Before accept_wanted call #call: connect, send and close what is due. */
 static void advance(int call)
 {
@@ -328,6 +373,8 @@ static void advance(int call)
 				abort();
 			c->connected = true;
 			queue[q_tail++] = i;
+			if (c->seal_len)
+				seal_first_frame(c, call);
 			send_all(c->cfd, c->data, c->n1);
 			if (c->close_how == 1)
 				shutdown(c->cfd, SHUT_WR);
@@ -367,11 +414,30 @@ static void check_sealed(struct conn *c)
 		abort();
 }
 
-/* What the client with server end sfd sent first: must be a wanted preamble. */
-static void check_wanted(int sfd, bool control, u64 want_session, u32 ch, u64 session,
-			 const struct sockaddr_storage *addr)
+/*
+ * A keyed data connection: its first frame was sealed under this
+ * migration's nonces, has opened, and its bytes are the next to read.
+ */
+static void check_opened(struct conn *c, struct mig_chan *chan)
 {
-	struct conn *c = conn_of(sfd);
+	u8 got[SEAL_MAX];
+	u32 i;
+
+	if (!c->sealed_ok || !mig_crypt__opened(chan))
+		abort();
+	/* Opened already: this read does not touch the (blocking) socket. */
+	if (mig_chan__read(chan, got, c->seal_len))
+		abort();
+	for (i = 0; i < c->seal_len; i++)
+		if (got[i] != seal_byte(c, i))
+			abort();
+}
+
+/* What the client of chan sent first: must be a wanted preamble. */
+static void check_wanted(struct mig_chan *chan, bool control, u64 want_session, u32 ch,
+			 u64 session, const struct sockaddr_storage *addr)
+{
+	struct conn *c = conn_of(chan->fd);
 	struct sockaddr_storage ss;
 	u32 v, pch;
 	u64 ps;
@@ -394,6 +460,8 @@ static void check_wanted(int sfd, bool control, u64 want_session, u32 ch, u64 se
 	}
 	if (control && inc.keyed)
 		check_sealed(c);
+	if (!control && inc.keyed)
+		check_opened(c, chan);
 }
 
 static int count_fds(void)
@@ -415,13 +483,15 @@ static void run_one(const u8 *data, size_t size)
 	struct rd r = { data, size };
 	struct sockaddr_storage src;
 	bool started[MIG_MAX_CHANNELS] = { 0 };
-	int fds[MAX_CALLS], nfds = 0, i, fd, base = count_fds();
+	struct mig_chan chans[MAX_CALLS];
+	int nchans = 0, i, ret, fd, base = count_fds();
 	u32 nch, ch, k;
 	u64 session, s;
 
 	k = take_u8(&r);
 	nch = 1 + k % MIG_MAX_CHANNELS;
 	inc.keyed = k & 0x40;		/* a destination with --incoming-key */
+	inc.key = fuzz_key;
 	parse(&r, nch);
 	fake_now = 1000000000000ULL;
 	q_head = q_tail = 0;
@@ -432,25 +502,26 @@ static void run_one(const u8 *data, size_t size)
 	/* migration__incoming(): the control connection, then nch data channels. */
 	advance(0);
 	polls = 0;
-	fd = accept_wanted(lfd, -1, &(struct conn_want){ .control = true }, &ch, &session, &src);
+	ret = accept_wanted(lfd, -1, &(struct conn_want){ .control = true }, &chans[0], &ch,
+			    &session, &src);
 	if (verbose)
-		fprintf(stderr, "control: %d\n", fd);
-	if (fd < 0)
+		fprintf(stderr, "control: %d\n", ret ?: chans[0].fd);
+	if (ret)
 		goto out;
-	fds[nfds++] = fd;
-	check_wanted(fd, true, 0, ch, session, &src);
+	nchans++;
+	check_wanted(&chans[0], true, 0, ch, session, &src);
 	for (k = 0; k < nch; k++) {
 		advance(k + 1);
 		polls = 0;
-		fd = accept_wanted(lfd, CHANNEL_WAIT_MS,
-				   &(struct conn_want){ .session = session, .src = &src },
-				   &ch, &s, NULL);
+		ret = accept_wanted(lfd, CHANNEL_WAIT_MS,
+				    &(struct conn_want){ .session = session, .src = &src },
+				    &chans[nchans], &ch, &s, NULL);
 		if (verbose)
-			fprintf(stderr, "data %u: %d (channel %u)\n", k, fd, fd < 0 ? 0 : ch);
-		if (fd < 0)
+			fprintf(stderr, "data %u: %d (channel %u)\n", k, ret ?: chans[nchans].fd,
+				ret ? 0 : ch);
+		if (ret)
 			break;
-		fds[nfds++] = fd;
-		check_wanted(fd, false, session, ch, s, NULL);
+		check_wanted(&chans[nchans++], false, session, ch, s, NULL);
 		if (ch > nch || started[ch - 1])
 			break;		/* "unexpected data connection": the migration fails */
 		started[ch - 1] = true;
@@ -458,8 +529,8 @@ static void run_one(const u8 *data, size_t size)
 out:
 	/* close_listener(true) */
 	pending_close_all(true);
-	for (i = 0; i < nfds; i++)
-		close(fds[i]);
+	for (i = 0; i < nchans; i++)
+		mig_chan__close(&chans[i]);
 	/* Connections still in the backlog: accept and close them. */
 	while (q_head < q_tail) {
 		fd = fz_accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -515,25 +586,40 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			  0x20, 5, 0, 0, 0, 0x00, 0, 0, 0, 10,		/* control in bytes */
 			  0x01, 6, 0, 1, 0, 0x00, 0, 1, 1, 24,		/* other session */
 			  0x00, 7, 0, 1, 0, 0x00, 0, 0, 1, 24 },	/* data 1 */
-			/* --incoming-key: a sealed control (nonce, a 20-byte frame), 2 data */
+			/*
+			 * --incoming-key: a sealed control (nonce, a 20-byte frame),
+			 * 2 data with sealed first frames of 41 and 84 bytes
+			 */
 			{ 0x41,
 			  0x00, 0, 0, 0, 0, 0x30, 0, 0, 0, 0x01, 20, NONCE32, 96,
-			  0x00, 1, 0, 1, 0, 0x10, 0, 0, 1, 24,
-			  0x00, 2, 0, 2, 0, 0x10, 0, 0, 2, 24 },
+			  0x00, 1, 0, 1, 0, 0x18, 0, 0, 1, 40, 255,
+			  0x00, 2, 0, 2, 0, 0x18, 0, 0, 2, 83, 128 },
 			/* the same after a stranger that sends its nonce and goes silent */
 			{ 0x41,
 			  0x01, 9, 0, 0, 0, 0x30, 0, 0, 0, 0x00, 0, NONCE32, 0, 56,
 			  0x00, 0, 0, 0, 0, 0x30, 0, 0, 0, 0x01, 20, NONCE32, 96,
-			  0x00, 1, 0, 1, 0, 0x10, 0, 0, 1, 24,
-			  0x00, 2, 0, 2, 0, 0x10, 0, 0, 2, 24 },
+			  0x00, 1, 0, 1, 0, 0x18, 0, 0, 1, 40, 255,
+			  0x00, 2, 0, 2, 0, 0x18, 0, 0, 2, 83, 128 },
 			/*
 			 * A stranger that sends its nonce and 24 of a 60-byte first
 			 * frame, over a TCP that wakes poll() below SO_RCVLOWAT.
 			 */
 			{ 0x41,
 			  0x11, 9, 0, 0, 2, 0x30, 0, 0, 0, 0x01, 40, NONCE32, 80 },
+			/*
+			 * Keyed claims to channel 1 before the source's: one silent
+			 * after its preamble, one that sends the length word of a
+			 * 200-byte frame and 6 bytes of it, and stalls.
+			 */
+			{ 0x40,
+			  0x00, 0, 0, 0, 0, 0x30, 0, 0, 0, 0x01, 20, NONCE32, 96,
+			  0x01, 3, 0, 1, 0, 0x10, 0, 0, 1, 24,
+			  0x01, 4, 0, 1, 0, 0x80 | 34, 'L', 'K', 'V', 'M', 'M', 'I', 'G', 0,
+			  2, 0, 0, 0, 1, 0, 0, 0x80, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+			  200, 0, 0, 0, 1, 2, 3, 4, 5, 6, 34,
+			  0x00, 1, 0, 1, 0, 0x18, 0, 0, 1, 40, 255 },
 		};
-		static const size_t lens[] = { 31, 47, 65, 110, 45 };
+		static const size_t lens[] = { 31, 47, 67, 112, 45, 107 };
 		char path[512];
 
 		mkdir(dir, 0700);
