@@ -97,21 +97,6 @@ static int read_some(struct mig_chan *c, struct iovec *iov, int cnt)
 		}
 		return got ? (int)min(got, (size_t)INT_MAX) : -EPIPE;
 	}
-	if (c->read_deadline_ns) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		u64 now = now_ns();
-		int r;
-
-		/* A total, not per read: a peer that trickles cannot stretch it. */
-		do {
-			r = now < c->read_deadline_ns ?
-			    poll(&p, 1, (int)((c->read_deadline_ns - now + 999999) / 1000000)) : 0;
-		} while (r < 0 && errno == EINTR && (now = now_ns()));
-		if (r < 0)
-			return -errno;
-		if (!r)
-			return -ETIMEDOUT;
-	}
 	do {
 		n = readv(c->fd, iov, min(cnt, IOV_MAX));
 	} while (n < 0 && errno == EINTR);

@@ -249,7 +249,6 @@ struct mig_chan {
 	const atomic_bool *rate_cancel;	/* ends a capped wait early (the migration's cancel) */
 	u64 fault_flip_at, fault_cut_at;	/* test hooks: 0 = off (LKVM_MIG_FAULT) */
 	u32 fault_frame_max;		/* test hook: sealed frames this small, 0 = off */
-	u64 read_deadline_ns;		/* now_ns() past which reads fail -ETIMEDOUT, 0 = none */
 	struct mig_crypt *crypt;	/* authenticated stream (crypt.c), NULL = clear */
 };
 

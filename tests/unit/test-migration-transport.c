@@ -684,44 +684,8 @@ static void test_fault_env_list(void)
 	unsetenv("LKVM_MIG_FAULT");
 }
 
-/*
- * A read deadline is a total, not per read: a peer that sends a byte now
- * and then still runs into it, and one that sent everything does not.
- */
-static void test_read_deadline(void)
-{
-	struct mig_chan c;
-	u8 buf[8];
-	int sv[2];
-	u64 t0;
-
-	REQUIRE(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	mig_chan__init_fd(&c, sv[0]);
-	REQUIRE(write(sv[1], "abcd", 4) == 4);
-	c.read_deadline_ns = now_ns() + 100 * 1000000ULL;
-	CHECK_EQ(mig_chan__read(&c, buf, 4), 0);
-	CHECK(!memcmp(buf, "abcd", 4));
-	/* 2 of 8 bytes, then nothing: -ETIMEDOUT at the deadline, not before. */
-	REQUIRE(write(sv[1], "ef", 2) == 2);
-	t0 = now_ns();
-	c.read_deadline_ns = t0 + 150 * 1000000ULL;
-	CHECK_EQ(mig_chan__read(&c, buf, 8), -ETIMEDOUT);
-	CHECK(now_ns() - t0 >= 140 * 1000000ULL);
-	CHECK(now_ns() - t0 < 2000 * 1000000ULL);
-	/* Past it already: no wait at all, even with bytes in. */
-	REQUIRE(write(sv[1], "gh", 2) == 2);
-	c.read_deadline_ns = now_ns() - 1;
-	CHECK_EQ(mig_chan__read(&c, buf, 2), -ETIMEDOUT);
-	c.read_deadline_ns = 0;
-	CHECK_EQ(mig_chan__read(&c, buf, 2), 0);
-	CHECK(!memcmp(buf, "gh", 2));
-	close(sv[1]);
-	mig_chan__close(&c);
-}
-
 TEST_MAIN_BEGIN("test-migration-transport")
 	RUN(test_fault_env_list);
-	RUN(test_read_deadline);
 	RUN(test_untouched_pages_skipped);
 	RUN(test_json_lines);
 	RUN(test_default_channels);
