@@ -16,7 +16,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
 tests="key-file-checks wrong-key key-required no-key-destination keyed silent-stranger flipped-byte
 	split-hello-altered split-hello rechunked clear-data-channel keyed-data-channel
-	keyed-late-data-channel silent-data-channels stalled-data-channel"
+	keyed-late-data-channel silent-data-channels stalled-data-channel data-claim-flood"
 need_kvm $tests
 need_migrate $tests
 
@@ -330,18 +330,27 @@ done
 #     5 s, half of one claimant's PREAMBLE_WAIT_MS.  Read one at a time,
 #     each claimant held the channel for its 10 s in turn (30 s and 10 s,
 #     measured).  Once the source's connections are all in, the claimants
-#     are dropped and named, with what they had sent.
-for mode in silent stalled; do
+#     are dropped and named, with what they had sent.  data-claim-flood:
+#     48 stalled claims from another address (twice the destination's
+#     24 pending places): they push out one another, not the source's
+#     own, hold at most 24 half frames, and the destination logs at most
+#     the 10 lines per 10 s of its rate limit about them.
+for mode in silent stalled flood; do
 	t=$mode-data-channel
 	[ $mode = silent ] && t=$t"s"
+	[ $mode = flood ] && t=data-claim-flood
 	if keyed_pair $mode && start_relay $mode-data; then
 		if moved $t $mode-src $mode-dst "127.0.0.1:$RPORT"; then
 			ms=$(sed -n 's/.*"total_ms":\([0-9]*\).*/\1/p' <<<"$MOVED_JSON")
 			logged="a data connection for channel 1 of this migration: still pending"
 			# the stalled one's half frame was read while the source's came
 			[ $mode = stalled ] && logged="$logged .*its preamble and 131076 of its first frame's 262164 bytes"
+			[ $mode = flood ] && logged="a data connection for channel 1 of this migration: "
+			n=$(grep -c "ignored a connection" "$T_TMP/$mode-dst.err")
 			if ! grep -q "^injected" "$T_TMP/relay-$mode-data.out"; then
 				fail $t "the relay did not inject its connections"
+			elif [ $mode = flood ] && [ "$n" -gt 10 ]; then
+				fail $t "$n lines about the claims (10 at most)"
 			elif [ -z "$ms" ] || [ "$ms" -ge 5000 ]; then
 				fail $t "the migration took ${ms:-?} ms (5000 at most): the claimants held it up"
 			elif ! wait_for 10 grep -q "ignored a connection from .*: $logged" \

@@ -19,6 +19,9 @@
 #   stalled-data one keyed claim to channel 1 before the source's, with the
 #                length word of a 256 KiB frame and half the frame, then
 #                silent (held open).
+#   flood-data   48 such stalled claims (twice the destination's pending
+#                places) from another address, 127.0.0.2, all at once,
+#                before the source's.
 # Prints "relay ready" once listening, and "injected ..." when it has.
 # Usage: migrate-key-relay.py LISTEN TARGET MODE
 import os
@@ -73,11 +76,14 @@ def recv_exact(s, n):
     return b
 
 
+def claim_pre(keyed):
+    return b"LKVMMIG\0" + struct.pack("<IIQ", 2, 1 | (AUTH if keyed else 0), session)
+
+
 def inject(keyed, body=None):
     """A data connection of our own for channel 1 of the source's session."""
     s = socket.create_connection(("127.0.0.1", target_port))
-    word = 1 | (AUTH if keyed else 0)
-    pre = b"LKVMMIG\0" + struct.pack("<IIQ", 2, word, session)
+    pre = claim_pre(keyed)
     if body is not None:
         kind = "%d-byte" % len(body)
     elif keyed:
@@ -93,10 +99,23 @@ def inject(keyed, body=None):
 
 
 # The claims silent-data and stalled-data make: what each sends after its preamble.
+HALF_FRAME = struct.pack("<I", 256 << 10) + os.urandom(128 << 10)
 CLAIMS = {
     "silent-data": [b""] * 3,
-    "stalled-data": [struct.pack("<I", 256 << 10) + os.urandom(128 << 10)],
+    "stalled-data": [HALF_FRAME],
 }
+FLOOD = 48
+
+
+def flood_claim():
+    """One stalled claim from 127.0.0.2; the destination may drop it at once."""
+    try:
+        s = socket.create_connection(("127.0.0.1", target_port),
+                                     source_address=("127.0.0.2", 0))
+        injected.append(s)
+        s.sendall(claim_pre(True) + HALF_FRAME)
+    except OSError:
+        pass
 
 
 def serve(c):
@@ -115,6 +134,14 @@ def serve(c):
             if not injected and len(data_seen) == (2 if mode == "keyed-data-late" else 1):
                 inject(mode != "clear-data")
                 time.sleep(0.3)	# the destination reads ours first
+    elif mode == "flood-data" and session is not None:
+        with lock:
+            if not injected:
+                for _ in range(FLOOD):
+                    threading.Thread(target=flood_claim, daemon=True).start()
+                time.sleep(1)
+                print("injected %d stalled claims to channel 1 from 127.0.0.2 (%d open)" %
+                      (FLOOD, len(injected)), flush=True)
     elif mode in CLAIMS and session is not None:
         with lock:		# all before the source's first
             if not injected:
