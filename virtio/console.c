@@ -13,6 +13,7 @@
 #include "lkvm/init.h"
 #include "lkvm/kvm.h"
 #include "lkvm/term.h"
+#include "lkvm/virtio-devices.h"
 #include "lkvm/virtio-pci.h"
 
 #define CON_RXQ		0
@@ -68,10 +69,12 @@ static void con_deliver(struct con_dev *cd)
 		virtio__signal_vq(vdev, CON_RXQ);
 }
 
-static void con_input(struct kvm *kvm, const char *buf, size_t len)
+void virtio_con__input(struct kvm *kvm, const char *buf, size_t len)
 {
 	size_t n;
 
+	if (!con)
+		return;
 	pthread_mutex_lock(&con->vdev.lock);
 	/* A full buffer drops the oldest-unread-last: the typist sees it stall. */
 	n = min(len, CON_INBUF - con->in_len);
@@ -124,7 +127,7 @@ static int virtio_con__init(struct kvm *kvm)
 	ret = virtio_pci__init(kvm, &con->vpci, &con->vdev, 0x078000);
 	if (ret < 0)
 		goto err_dev;
-	term__set_input(con_input);
+	term__set_input(virtio_con__input);
 	return 0;
 
 err_dev:

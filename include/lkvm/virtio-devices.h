@@ -62,4 +62,13 @@ int virtio_blk__lock(struct virtio_blk_disk *d, bool take);
  */
 int virtio_blk__request(struct virtio_blk_disk *d, struct virtq_chain *c);
 
+/* ---- virtio-console -------------------------------------------------------- */
+
+/*
+ * Terminal input for the guest (term.c's reader calls it): handed to the
+ * driver's receive buffers, or kept (up to 4 KiB) until it offers some.
+ * Nothing happens without a virtio-console.
+ */
+void virtio_con__input(struct kvm *kvm, const char *buf, size_t len);
+
 #endif
