@@ -62,38 +62,21 @@ exec 7>&-
 "$LKVM" stop --name $t-s >/dev/null 2>&1
 
 # Across builds: LKVM_OLD is an lkvm from before the PCI_STATE feature.
-# Without it, one is built from this repository's history: OLD_COMMIT, the
-# last commit before the feature, exported with git archive and built in
-# this test's temporary directory (about a minute on 2 CPUs); only the
-# binary is kept, in the build directory, for the ASan run and later runs
-# (not its objects: the Makefile includes every *.d under build/).  A
+# Without it, one is built from this repository's history (old_lkvm in
+# migrate-common.inc): OLD_COMMIT, the last commit before the feature.  A
 # checkout without that commit (a shallow clone) or without git skips
 # these two, saying so.
 OLD_COMMIT=5770216
 old_why=""
 if [ -z "${LKVM_OLD:-}" ]; then
-	old_bin=$LKVM_BUILD/lkvm-$OLD_COMMIT
-	old_dir=$T_TMP/old-src
-	if [ -x "$old_bin" ]; then
-		LKVM_OLD=$old_bin
-	elif ! command -v git >/dev/null; then
-		old_why="git not installed, and LKVM_OLD (an lkvm built before PCI_STATE) not given"
-	elif ! git -C "$LKVM_SRC" cat-file -e "$OLD_COMMIT^{commit}" 2>/dev/null; then
-		old_why="commit $OLD_COMMIT (before PCI_STATE) not in this checkout (shallow?), and LKVM_OLD not given"
+	if old_lkvm $OLD_COMMIT PCI_STATE; then
+		LKVM_OLD=$OLD_BIN
+	elif [ -n "$OLD_FAIL" ]; then
+		fail old-source-new-dst "$OLD_FAIL"
+		fail new-source-old-dst "building $OLD_COMMIT failed (above)"
+		t_done
 	else
-		mkdir -p "$old_dir" &&
-		git -C "$LKVM_SRC" archive "$OLD_COMMIT" | tar -x -C "$old_dir" &&
-		env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$old_dir" -j"$(nproc)" lkvm \
-			>"$T_TMP/old-build.log" 2>&1 &&
-		cp "$old_dir/lkvm" "$old_bin.tmp" && mv "$old_bin.tmp" "$old_bin"
-		rm -rf "$old_dir"
-		if [ -x "$old_bin" ]; then
-			LKVM_OLD=$old_bin
-		else
-			fail old-source-new-dst "building $OLD_COMMIT failed: $(tail -n 3 "$T_TMP/old-build.log" | tr '\n' ' ')"
-			fail new-source-old-dst "building $OLD_COMMIT failed (above)"
-			t_done
-		fi
+		old_why="$OLD_SKIP, and LKVM_OLD (an lkvm built before PCI_STATE) not given"
 	fi
 elif [ ! -x "$LKVM_OLD" ]; then
 	old_why="LKVM_OLD=$LKVM_OLD is not an executable"
@@ -105,26 +88,7 @@ if [ -n "$old_why" ]; then
 fi
 
 # An old source to this destination: no section, defaults kept, the guest runs on.
-t=old-source-new-dst
-port=$(pick_port)
-bg_start SRC_PID "$LKVM_OLD" run -k "$GUESTS/counter" --rng -m 16M -p delay=2000 --name $t-s \
-	>"$T_TMP/$t-s.out" 2>"$T_TMP/$t-s.err"
-if ! start_dst $t-d "$port" --rng -m 16M || ! wait_for 30 counts_past "$T_TMP/$t-s.out" 2; then
-	fail $t "setup: $(tail -n 2 "$T_TMP/$t-s.err" "$T_TMP/$t-d.err" | tr '\n' ' ')"
-else
-	"$LKVM_OLD" migrate --to "127.0.0.1:$port" --name $t-s >"$T_TMP/$t.mig" 2>&1; rc=$?
-	n0=$(last_count "$T_TMP/$t-d.out")
-	if [ $rc -ne 0 ]; then
-		fail $t "migrate rc=$rc: $(tail -n 2 "$T_TMP/$t.mig" | tr '\n' ' ')"
-	elif ! wait_for 20 counts_past "$T_TMP/$t-d.out" "${n0:-0}" ||
-	     ! check_sequence "$T_TMP/$t-s.out" "$T_TMP/$t-d.out" >/dev/null; then
-		fail $t "destination did not count on in sequence: $(tail -n 2 "$T_TMP/$t-d.err" | tr '\n' ' ')"
-	else
-		pass $t
-	fi
-fi
-"$LKVM" stop --name $t-d >/dev/null 2>&1
-"$LKVM_OLD" stop --name $t-s >/dev/null 2>&1
+counting_across old-source-new-dst "$LKVM_OLD" "$LKVM" --rng
 
 # This source to an old destination: refused at HELLO, the guest stays here.
 t=new-source-old-dst
