@@ -105,8 +105,12 @@ int mig_shape__from_kvm(struct kvm *kvm, struct mig_shape *s)
 	int i;
 
 	memset(s, 0, sizeof(*s));
-	/* Sections behind a feature (MIG_SEC_PCI) go whenever this build has them. */
-	s->features = MIG_F_ZERO_PAGES | mig_section__features();
+	/*
+	 * Sections behind a feature (MIG_SEC_PCI) go whenever this machine has
+	 * them: the console's typed input only with a virtio-console, so a
+	 * guest without one still migrates to a destination older than it.
+	 */
+	s->features = MIG_F_ZERO_PAGES | mig_section__features_of(kvm);
 	s->nr_channels = 1;
 	s->nr_cpus = kvm->nr_cpus;
 	s->nr_banks = min(kvm->nr_mem_banks, MIG_MAX_BANKS);

@@ -39,9 +39,10 @@ check-extra::
 	@$(MAKE) --no-print-directory $(O)/fuzz/fuzz-mig-crypt 2>$(O)/fuzz-mig-crypt-build.log || \
 		echo "fuzz-mig-crypt: not built (see $(O)/fuzz-mig-crypt-build.log)"
 
-# The section payloads (page map, virtio, PCI, RTC) and the small peer records the
-# stream fuzzer stubs out or does not link (tests/fuzz/fuzz-mig-sections.c).
-FUZZ_SEC_SRCS := virtio/pci.c virtio/core.c virtio/ring.c virtio/mig.c x86/pci.c x86/rtc.c x86/cpuid.c \
+# The section payloads (page map, virtio, PCI, RTC, console input) and the small peer
+# records the stream fuzzer stubs out or does not link (tests/fuzz/fuzz-mig-sections.c).
+FUZZ_SEC_SRCS := virtio/pci.c virtio/core.c virtio/ring.c virtio/mig.c virtio/console.c term.c \
+		 x86/pci.c x86/rtc.c x86/cpuid.c \
 		 kvm.c ioport.c page-map.c migration/shape.c migration/stream.c x86/tsc.c \
 		 migration/crc32.c migration/sev-stream.c $(wildcard util/*.c)
 

@@ -107,7 +107,7 @@ fi
 # race, a leak or undefined behaviour fails the test that hit it.  The
 # bad-input and start-up scripts too (about 40 s): error paths are where
 # leaks hide, and their one-line checks fail on a leak report.
-ASAN_SCRIPTS=${ASAN_SCRIPTS:-"ipc-bad-messages ipc-commands ipc-security migrate-basic migrate-converge migrate-commit migrate-strays migrate-fail migrate-auth migrate-pci virtio-migrate virtio-disk-lock migrate-set core-badinput core-run linux-boot pagemap-guest virtio-devices sev-launch sevmig-fail"}
+ASAN_SCRIPTS=${ASAN_SCRIPTS:-"ipc-bad-messages ipc-commands ipc-security migrate-basic migrate-converge migrate-commit migrate-strays migrate-fail migrate-auth migrate-pci virtio-migrate virtio-console-migrate virtio-disk-lock migrate-set core-badinput core-run linux-boot pagemap-guest virtio-devices sev-launch sevmig-fail"}
 san="$O/san/lkvm"
 if [ -z "${LKVM_BIN:-}" ] && [[ "asan/integration" =~ $pattern ]]; then
 	if [ -x "$san" ]; then

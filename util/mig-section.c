@@ -42,6 +42,17 @@ u32 mig_section__features(void)
 	return f;
 }
 
+u32 mig_section__features_of(struct kvm *kvm)
+{
+	struct mig_section *s;
+	u32 f = 0;
+
+	for (s = sections; s; s = s->next)
+		if (s->feature && (!s->count || s->count(kvm)))
+			f |= s->feature;
+	return f;
+}
+
 int mig_buf__put(struct mig_buf *b, const void *p, size_t n)
 {
 	if (b->err)

@@ -3,6 +3,10 @@
  * (transmit) goes to the terminal; bytes typed on the terminal wait in a
  * small buffer until the driver offers receive buffers on queue 0.  The
  * 8250 stays present for early output; only the input moves here.
+ *
+ * A migration carries that buffer (section MIG_SEC_CONSOLE, stream feature
+ * CONSOLE_INPUT): the queues travel in MIG_SEC_VIRTIO like every device's,
+ * the bytes typed but not yet taken here.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,13 +16,15 @@
 
 #include "lkvm/init.h"
 #include "lkvm/kvm.h"
+#include "lkvm/mig-section.h"
+#include "lkvm/migration.h"
 #include "lkvm/term.h"
 #include "lkvm/virtio-devices.h"
 #include "lkvm/virtio-pci.h"
 
 #define CON_RXQ		0
 #define CON_TXQ		1
-#define CON_INBUF	4096
+#define CON_INBUF	VIRTIO_CON_INBUF
 #define CON_MAX_OUT	(64 * 1024)	/* per request: a bigger one is cut */
 
 struct con_dev {
@@ -27,6 +33,13 @@ struct con_dev {
 	struct virtio_console_config config;
 	char in[CON_INBUF];		/* typed, not yet delivered */
 	size_t in_len;
+	/*
+	 * Migration's save took in[0, sent_len) while the device was paused:
+	 * what is typed after it stays here, and is lost if the guest then
+	 * runs on at the destination (said at exit).
+	 */
+	bool sent;
+	size_t sent_len;
 };
 
 static struct con_dev *con;
@@ -143,6 +156,11 @@ static int virtio_con__exit(struct kvm *kvm)
 	if (!con)
 		return 0;
 	term__set_input(NULL);
+	/* Still paused since the save: the guest went on elsewhere (or was stopped here). */
+	if (con->sent && con->vdev.paused && con->in_len > con->sent_len)
+		pr_warn("virtio-console: %zu bytes typed here after the guest's state was sent "
+			"to the destination were not sent; the guest does not get them",
+			con->in_len - con->sent_len);
 	virtio_pci__exit(kvm, &con->vpci);
 	virtio__exit_device(&con->vdev);
 	free(con);
@@ -150,3 +168,77 @@ static int virtio_con__exit(struct kvm *kvm)
 	return 0;
 }
 virtio_dev_init(virtio_con__init, virtio_con__exit);
+
+/*
+ * Migration: the typed bytes the driver has not taken, oldest first, as
+ * they are (0 to CON_INBUF of them: the payload is the whole state).  The
+ * save runs with the device paused (virtio__pause_all()), under its lock,
+ * so no byte is both delivered into guest RAM and sent here.
+ */
+int virtio_con__save_input(struct mig_buf *out)
+{
+	int ret;
+
+	if (!con)
+		return -ENODEV;
+	pthread_mutex_lock(&con->vdev.lock);
+	ret = mig_buf__put(out, con->in, con->in_len);
+	if (!ret) {
+		con->sent = con->vdev.paused;
+		con->sent_len = con->in_len;
+	}
+	pthread_mutex_unlock(&con->vdev.lock);
+	return ret;
+}
+
+/*
+ * The source's bytes replace this buffer (a destination reads its own
+ * terminal only once the guest has arrived, so it holds nothing yet); the
+ * incoming kick hands them to the driver before the guest's first
+ * instruction if it has buffers offered.  Refused, nothing changes.
+ */
+int virtio_con__load_input(const void *data, size_t len)
+{
+	if (!con)
+		return -ENODEV;
+	if (len > CON_INBUF)
+		return -EMSGSIZE;
+	pthread_mutex_lock(&con->vdev.lock);
+	if (len)
+		memcpy(con->in, data, len);
+	con->in_len = len;
+	con->sent = false;
+	pthread_mutex_unlock(&con->vdev.lock);
+	return 0;
+}
+
+static u32 con_mig_count(struct kvm *kvm)
+{
+	return con ? 1 : 0;
+}
+
+static int con_mig_save(struct kvm *kvm, u32 inst, struct mig_buf *out)
+{
+	return inst ? -ERANGE : virtio_con__save_input(out);
+}
+
+static int con_mig_load(struct kvm *kvm, u32 inst, const void *data, size_t len)
+{
+	return inst ? -ERANGE : virtio_con__load_input(data, len);
+}
+
+/*
+ * Behind a stream feature, as the PCI bus's section (x86/pci.c says why),
+ * asked for only by a source with a virtio-console.  Loaded after
+ * MIG_SEC_VIRTIO (id order); a destination that then fails any later step
+ * exits without running the guest, so nothing half-loaded ever runs.
+ */
+static struct mig_section con_section = {
+	.name	= "console-input",
+	.id	= MIG_SEC_CONSOLE,
+	.feature = MIG_F_CONSOLE_INPUT,
+	.count	= con_mig_count,
+	.save	= con_mig_save,
+	.load	= con_mig_load,
+};
+mig_section_register(con_section);

@@ -36,6 +36,7 @@ enum mig_section_id {
 	MIG_SEC_RTC	= 0x31,		/* with stream feature MIG_F_RTC_STATE */
 	MIG_SEC_PCI	= 0x38,		/* with stream feature MIG_F_PCI_STATE */
 	MIG_SEC_VIRTIO	= 0x40,		/* instance = device index */
+	MIG_SEC_CONSOLE	= 0x41,		/* with stream feature MIG_F_CONSOLE_INPUT */
 	MIG_SEC_PAGE_MAP = 0x50,
 	MIG_SEC_SEV	= 0x60,
 };
@@ -55,10 +56,12 @@ struct mig_section {
 	bool load_first;
 	/*
 	 * A stream feature bit (MIG_F_*), or 0.  With one, the section is in a
-	 * stream only when the handshake agreed on that feature: every source
-	 * of this build asks for it, a destination requires the section only
-	 * then and refuses it otherwise.  So a peer that predates the section
-	 * is told at HELLO (or, as a source, simply sends none).
+	 * stream only when the handshake agreed on that feature: a source of
+	 * this build asks for it whenever it has an instance of the section, a
+	 * destination requires the section only then and refuses it otherwise.
+	 * So a peer that predates the section is told at HELLO (or, as a
+	 * source, simply sends none), and a machine without any instance
+	 * (no virtio-console) sends the stream it sent before the section.
 	 */
 	u32 feature;
 	struct mig_section *next;
@@ -68,6 +71,8 @@ void mig_section__register(struct mig_section *s);
 struct mig_section *mig_section__find(u32 id);
 struct mig_section *mig_section__first(void);	/* walk with ->next, ordered by id */
 u32 mig_section__features(void);		/* every registered section's feature */
+/* The features of the sections kvm has at least one instance of (a source's). */
+u32 mig_section__features_of(struct kvm *kvm);
 
 #define mig_section_register(_s)					\
 	static void __attribute__((constructor)) __mig_reg_##_s(void)	\

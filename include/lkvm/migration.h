@@ -65,9 +65,11 @@ enum mig_rec_type {
 #define MIG_F_PCI_STATE		(1u << 7)
 /* Section MIG_SEC_RTC: the CMOS index latch and the CMOS bytes a guest writes. */
 #define MIG_F_RTC_STATE		(1u << 8)
+/* Section MIG_SEC_CONSOLE: virtio-console input typed but not yet taken by the driver. */
+#define MIG_F_CONSOLE_INPUT	(1u << 9)
 #define MIG_F_KNOWN		(MIG_F_ZERO_PAGES | MIG_F_SEV_PAGES | MIG_F_PAGE_MAP | MIG_F_CPUID | \
 				 MIG_F_DEFLATE | MIG_F_TSC | MIG_F_NO_PAGE_CRC | MIG_F_PCI_STATE | \
-				 MIG_F_RTC_STATE)
+				 MIG_F_RTC_STATE | MIG_F_CONSOLE_INPUT)
 
 /* Page entry flags. */
 #define MIG_PAGE_NORMAL		1

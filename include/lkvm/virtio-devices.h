@@ -70,5 +70,13 @@ int virtio_blk__request(struct virtio_blk_disk *d, struct virtq_chain *c);
  * Nothing happens without a virtio-console.
  */
 void virtio_con__input(struct kvm *kvm, const char *buf, size_t len);
+/*
+ * Migration section MIG_SEC_CONSOLE: the bytes not yet taken, as they are
+ * (at most 4096; a longer payload is refused with -EMSGSIZE and changes
+ * nothing).  -ENODEV without a virtio-console.
+ */
+#define VIRTIO_CON_INBUF	4096
+int virtio_con__save_input(struct mig_buf *out);
+int virtio_con__load_input(const void *data, size_t len);
 
 #endif

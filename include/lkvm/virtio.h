@@ -113,8 +113,10 @@ struct virtio_dev_ops {
 	/*
 	 * No device-specific migration hook: virtio/mig.c carries the
 	 * negotiated state, the queues and the transport's registers, which is
-	 * all blk, net and rng hold between requests.  (virtio-console's typed
-	 * input not yet taken by the driver is not carried: docs/virtio.md.)
+	 * all blk, net and rng hold between requests.  virtio-console's typed
+	 * input not yet taken by the driver has a section of its own behind a
+	 * stream feature (virtio/console.c), so an older destination refuses
+	 * it at HELLO rather than drop it.
 	 */
 	/* The guest arrived by migration; its first instruction is next (optional). */
 	void (*arrived)(struct virtio_device *vdev);

@@ -3,7 +3,7 @@
  * stream fuzzer stubs out (its section_ok() accepts any payload), and the
  * small peer-supplied records it does not link:
  *
- *   input[0] % 10:
+ *   input[0] % 11:
  *     0  page_map__load()        MIG_SEC_PAGE_MAP into a two-bank map
  *     1  virtio__load_state()    MIG_SEC_VIRTIO into a virtio-pci device
  *        (FDT blob; the virtio-pci transport's vpci_load() included)
@@ -16,10 +16,12 @@
  *     8  pci__load_state()       MIG_SEC_PCI: the 0xcf8 latch and the bus's
  *        devices' writable config and BARs (the virtio-pci device in slot 0)
  *     9  rtc__load_state()       MIG_SEC_RTC: the CMOS index latch and bytes
+ *    10  virtio_con__load_input()  MIG_SEC_CONSOLE: a virtio-console's typed
+ *        input not yet taken by the driver
  *
  * Load must either fail leaving the object untouched, or succeed with a
  * state that re-encodes without error.  With FUZZ_MIG_SECTIONS_SEEDS=DIR a
- * valid payload for 0, 1, 7, 8 and 9 is written to DIR, and it exits.  Written by
+ * valid payload for 0, 1, 7, 8, 9 and 10 is written to DIR, and it exits.  Written by
  * the fuzzing helper of session 10; it found the libfdt hang that
  * util/state-fdt.c's struct_block_sane() now refuses.
  */
@@ -29,6 +31,7 @@
 #include <sys/stat.h>
 
 #include "lkvm/cpuid.h"
+#include "lkvm/init.h"
 #include "lkvm/kvm.h"
 #include "lkvm/migration.h"
 #include "lkvm/page-map.h"
@@ -36,9 +39,16 @@
 #include "lkvm/rtc.h"
 #include "lkvm/sev-migration.h"
 #include "lkvm/virtio.h"
+#include "lkvm/virtio-devices.h"
 #include "lkvm/virtio-pci.h"
 
 static struct kvm *vm;
+
+/* term.c's reader (never started here) stops the VM on Ctrl-A x; kvm-cpu.c is not linked. */
+void kvm__request_stop(struct kvm *kvm, int status, const char *reason)
+{
+	abort();
+}
 static struct page_map *pm;
 static struct virtio_device vdev;
 static struct virtio_pci vpci;
@@ -86,7 +96,9 @@ static void setup(void)
 	vm->cfg.ram_size = 4 << 20;
 	vm->cfg.nr_cpus = 1;
 	vm->nr_cpus = 1;
-	if (kvm__init_memory(vm))
+	vm->vm_fd = -1;
+	vm->cfg.console = "virtio";	/* for case 10: the bus, the RTC and a console */
+	if (kvm__init_memory(vm) || kvm__init_all(vm))
 		abort();
 	memset(banks, 0, sizeof(banks));
 	banks[0].guest_phys_addr = 0;
@@ -181,6 +193,16 @@ static void seeds(const char *dir)
 	snprintf(path, sizeof(path), "%s/seed-9", dir);
 	write_file(path, &b);
 	mig_buf__free(&b);
+
+	/* A console with a line typed that the driver has not taken. */
+	memset(&b, 0, sizeof(b));
+	mig_buf__put(&b, "\12", 1);
+	virtio_con__input(vm, "ls -l /tmp\r", 11);
+	if (virtio_con__save_input(&b) || b.len != 12)
+		abort();
+	snprintf(path, sizeof(path), "%s/seed-10", dir);
+	write_file(path, &b);
+	mig_buf__free(&b);
 	exit(0);
 }
 
@@ -204,7 +226,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	/* As the receiver has it: a malloc'd buffer of exactly the payload. */
 	p = malloc(n ? n : 1);
 	memcpy(p, data + 1, n);
-	switch (data[0] % 10) {
+	switch (data[0] % 11) {
 	case 0: {
 		struct mig_buf b = { 0 };
 		u64 before = page_map__count_shared(pm);
@@ -332,6 +354,26 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			for (size_t i = 0; i <= 0x0e; i++)
 				if (i ? p[i] : p[i] > 0x7f)
 					abort();
+		mig_buf__free(&before);
+		mig_buf__free(&after);
+		break;
+	}
+	case 10: {
+		struct mig_buf before = { 0 }, after = { 0 };
+		int ret;
+
+		if (virtio_con__save_input(&before))
+			abort();
+		ret = virtio_con__load_input(p, n);
+		if (virtio_con__save_input(&after))
+			abort();
+		/* Refused exactly when longer than the buffer, and then untouched. */
+		if ((ret == 0) != (n <= VIRTIO_CON_INBUF))
+			abort();
+		if (ret == 0 ? after.len != n || (n && memcmp(after.data, p, n)) :
+		    after.len != before.len ||
+		    (before.len && memcmp(after.data, before.data, before.len)))
+			abort();
 		mig_buf__free(&before);
 		mig_buf__free(&after);
 		break;

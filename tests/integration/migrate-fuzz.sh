@@ -16,7 +16,8 @@ pass seed-corpus
 secs=${FUZZ_SECONDS:-20}
 fuzz_for stream-parser "$secs" "$fz" "$T_TMP/corpus" "$T_TMP/seed"
 
-# A page map, a virtio device's state, SEV records, STATUS/END/ROUND and
+# A page map, a virtio device's state, the PCI bus, the RTC, a console's typed
+# input, SEV records, STATUS/END/ROUND and
 # HELLO: a refused load leaves the object as it was, an accepted one
 # re-encodes.  (It found a section that hung the destination in libfdt.)
 mkdir -p "$T_TMP/sec-corpus"

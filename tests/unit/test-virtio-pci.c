@@ -1263,6 +1263,183 @@ static void test_intx_routes(void)
 		pci__unregister(&vm, &dummy[i]);
 }
 
+/* ---- virtio-console: typed input across a migration ------------------------ */
+
+/* The devices again as a fresh VMM has them, with or without a virtio-console. */
+static int devices_fresh(bool console)
+{
+	kvm__exit_all(&vm);
+	fake_nr_io = 0;
+	vm.cfg.console = console ? "virtio" : NULL;
+	return kvm__init_all(&vm);
+}
+
+#define MAX_SAVED 32
+
+struct saved_sec {
+	struct mig_section *s;
+	u32 instance;
+	struct mig_buf b;
+};
+
+/*
+ * What the engine does with the device state: every registered section a
+ * source of this build has instances of (migrate.c, send_sections), then
+ * on the destination the load_first ones and the rest in id order (dest.c,
+ * load_sections).  0, or the first load's error.
+ */
+static int save_sections(struct saved_sec *out, int *n)
+{
+	struct mig_section *s;
+	u32 i, count;
+
+	*n = 0;
+	for (s = mig_section__first(); s; s = s->next) {
+		count = s->count ? s->count(&vm) : 1;
+		for (i = 0; s->save && i < count; i++) {
+			if (*n == MAX_SAVED)
+				return -ENOSPC;
+			memset(&out[*n], 0, sizeof(out[*n]));
+			out[*n].s = s;
+			out[*n].instance = i;
+			if (s->save(&vm, i, &out[*n].b) || out[*n].b.err)
+				return -EIO;
+			(*n)++;
+		}
+	}
+	return 0;
+}
+
+static int load_sections(struct saved_sec *in, int n)
+{
+	int pass, i, ret;
+
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < n; i++) {
+			if (in[i].s->load_first != !pass)
+				continue;
+			ret = in[i].s->load(&vm, in[i].instance, in[i].b.data, in[i].b.len);
+			if (ret)
+				return ret;
+		}
+	return 0;
+}
+
+static void free_sections(struct saved_sec *in, int n)
+{
+	while (n--)
+		mig_buf__free(&in[n].b);
+}
+
+/* Offer one writable buffer of len bytes at gpa on the console's receive queue. */
+static int console_read(struct drv *d, u64 gpa, u32 len)
+{
+	bool w = true;
+
+	memset(fake_ram + gpa, 0, len);
+	return submit(d, 1, &gpa, &len, &w);
+}
+
+/*
+ * Bytes typed on the terminal that the driver has not taken yet (no
+ * receive buffer offered) migrate with the guest: a driver whose first
+ * buffer took part of the input, migrated through every section this
+ * build saves into fresh devices, reads exactly the rest on the
+ * destination, every byte value included, in order and once.
+ */
+static void test_console_input_migrates(void)
+{
+	struct saved_sec secs[MAX_SAVED];
+	char typed[300];
+	struct drv d;
+	int dev, n = 0, i, got;
+
+	for (i = 0; i < (int)sizeof(typed); i++)
+		typed[i] = (char)(i * 37 + 11);
+	REQUIRE(devices_fresh(true) == 0);
+	dev = find_virtio(VIRTIO_ID_CONSOLE, 0);
+	REQUIRE(dev > 0 && probe(&d, dev));
+	REQUIRE(driver_init(&d, 0x50000, 1ULL << VIRTIO_F_VERSION_1) & VIRTIO_CONFIG_S_DRIVER_OK);
+
+	/* Typed before the driver offered anything: it all waits in the device. */
+	virtio_con__input(&vm, typed, 200);
+	CHECK_EQ(console_read(&d, 0x60000, 64), 64);		/* the first 64 go now */
+	CHECK_MEM(fake_ram + 0x60000, typed, 64);
+	virtio_con__input(&vm, typed + 200, 100);		/* more, still not taken */
+
+	virtio__pause_all();
+	virtio_con__input(&vm, typed, 0);			/* nothing: no-op */
+	REQUIRE(save_sections(secs, &n) == 0);
+
+	/* The destination: fresh devices, the guest's RAM as it was. */
+	REQUIRE(devices_fresh(true) == 0);
+	CHECK_EQ(load_sections(secs, n), 0);
+	free_sections(secs, n);
+	virtio__kick_all();					/* the incoming run hook */
+	got = console_read(&d, 0x61000, 4096);
+	CHECK_EQ(got, sizeof(typed) - 64);
+	if (got == (int)sizeof(typed) - 64)
+		CHECK_MEM(fake_ram + 0x61000, typed + 64, sizeof(typed) - 64);
+	CHECK_EQ(console_read(&d, 0x62000, 4096), -1);		/* nothing twice */
+	/* The destination's own terminal input, later, into the buffer left offered. */
+	virtio_con__input(&vm, "dst", 3);
+	CHECK_EQ(used_ring(&d)->idx, (u16)(d.used_seen + 1));
+	CHECK_EQ(used_ring(&d)->ring[d.used_seen % QN].len, 3);
+	CHECK_MEM(fake_ram + 0x62000, "dst", 3);
+}
+
+/*
+ * The console section itself: behind its stream feature, present only with
+ * a virtio-console (so a machine without one asks for no new feature), the
+ * payload exactly the bytes; a payload longer than the device's buffer is
+ * refused and changes nothing, an empty one is a console with nothing typed.
+ */
+static void test_console_input_hostile(void)
+{
+	struct mig_section *sec = mig_section__find(MIG_SEC_CONSOLE);
+	struct mig_buf st = { 0 };
+	static char big[VIRTIO_CON_INBUF + 1];
+	struct drv d;
+	int dev;
+
+	REQUIRE(sec);
+	CHECK_EQ(sec->feature, MIG_F_CONSOLE_INPUT);
+	CHECK(mig_section__features() & MIG_F_CONSOLE_INPUT);
+	REQUIRE(devices_fresh(false) == 0);
+	CHECK_EQ(sec->count(&vm), 0);
+	CHECK(!(mig_section__features_of(&vm) & MIG_F_CONSOLE_INPUT));
+	CHECK(mig_section__features_of(&vm) & MIG_F_PCI_STATE);
+	CHECK_EQ(virtio_con__load_input("x", 1), -ENODEV);
+	REQUIRE(devices_fresh(true) == 0);
+	CHECK_EQ(sec->count(&vm), 1);
+	CHECK(mig_section__features_of(&vm) & MIG_F_CONSOLE_INPUT);
+	dev = find_virtio(VIRTIO_ID_CONSOLE, 0);
+	REQUIRE(dev > 0 && probe(&d, dev));
+	REQUIRE(driver_init(&d, 0x50000, 1ULL << VIRTIO_F_VERSION_1) & VIRTIO_CONFIG_S_DRIVER_OK);
+
+	virtio_con__input(&vm, "abc", 3);
+	REQUIRE(sec->save(&vm, 0, &st) == 0);
+	CHECK_EQ(st.len, 3);
+	CHECK_MEM(st.data, "abc", 3);
+	CHECK(sec->save(&vm, 1, &st) < 0);			/* one instance only */
+	memset(big, 'z', sizeof(big));
+	CHECK_EQ(sec->load(&vm, 0, big, sizeof(big)), -EMSGSIZE);
+	CHECK_EQ(sec->load(&vm, 0, big, SIZE_MAX), -EMSGSIZE);
+	CHECK(sec->load(&vm, 1, "q", 1) < 0);
+	CHECK_EQ(console_read(&d, 0x60000, 4096), 3);		/* refused: still "abc" */
+	CHECK_MEM(fake_ram + 0x60000, "abc", 3);
+
+	/* The largest buffer loads whole, and nothing else comes with it. */
+	CHECK_EQ(sec->load(&vm, 0, big, VIRTIO_CON_INBUF), 0);
+	CHECK_EQ(console_read(&d, 0x60000, 8192), VIRTIO_CON_INBUF);
+	CHECK_MEM(fake_ram + 0x60000, big, VIRTIO_CON_INBUF);
+	/* Empty: what was buffered is replaced by nothing. */
+	virtio_con__input(&vm, "left", 4);			/* no buffer offered: kept */
+	CHECK_EQ(sec->load(&vm, 0, "", 0), 0);
+	CHECK_EQ(console_read(&d, 0x60000, 4096), -1);
+	mig_buf__free(&st);
+}
+
 static void make_disk(void)
 {
 	u8 buf[16 * 512];
@@ -1306,8 +1483,11 @@ TEST_MAIN_BEGIN("test-virtio-pci")
 	RUN(test_intx_shared_pin);
 	RUN(test_intx_routes);
 	intx_vm_close();
+	RUN(test_console_input_migrates);
+	RUN(test_console_input_hostile);
 	RUN(test_msi_route_real_kvm);
 	RUN(test_sev_access_platform);
+	devices_fresh(false);
 	kvm__exit_all(&vm);
 	unlink(disk_path);
 	free(fake_ram);
