@@ -167,8 +167,13 @@ else:
 	msg(0x8001, res)			# DATA: the result
 	msg(0x8000, struct.pack('<iI', st, 0) + txt)
 c.close(); os.unlink(f"{d}/{name}.sock")
+# A VMM lives on after it answers: the client names it (its pid and binary,
+# from the lock and /proc) after the conversation, and a fake gone by then
+# was "pid unknown" on a loaded host.  The test ends it (done_fake).
+import signal; signal.alarm(60); signal.pause()
 PY
 }
+done_fake() { local _ p; read -r _ p _ <"$T_TMP/fake-$1.ready" && kill "$p" 2>/dev/null; }
 other_build() {	# other_build NAME MODE STATUS TEXT client options
 	local n=$1 mode=$2 st=$3 txt=$4; shift 4
 	# A file per fake: the next fake's '>' truncates a shared one only once
@@ -177,6 +182,9 @@ other_build() {	# other_build NAME MODE STATUS TEXT client options
 	T_PIDS+=($!)
 	wait_for 10 grep -q ready $T_TMP/fake-$n.ready
 	$LKVM migrate --name $n "$@" >$T_TMP/ov.out 2>$T_TMP/ov.err
+	local rc=$?
+	done_fake $n
+	return $rc
 }
 json_is() { python3 -c "import json,sys; d=json.load(sys.stdin); assert $1, d" <$T_TMP/ov.out; }
 other_build newer-ok newer 0 migrated --to 127.0.0.1:1 --json; rc=$?
@@ -272,6 +280,7 @@ fake_vmm evil-status status 0 "$evil" >$T_TMP/fake-evil-status.ready &
 T_PIDS+=($!)
 wait_for 10 grep -q ready $T_TMP/fake-evil-status.ready
 $LKVM migrate --status --name evil-status >$T_TMP/ov.out 2>$T_TMP/ov.err; rc=$?
+done_fake evil-status
 if [ $rc -eq 0 ] && [ "$(cat $T_TMP/ov.out)" = '?]0;owned??[2Jgone ??31m' ]; then
 	pass status_escapes
 else fail status_escapes "rc=$rc out: $(cat -v $T_TMP/ov.out) err: $(cat -v $T_TMP/ov.err)"; fi
