@@ -345,7 +345,9 @@ for mode in silent stalled flood; do
 			logged="a data connection for channel 1 of this migration: still pending"
 			# the stalled one's half frame was read while the source's came
 			[ $mode = stalled ] && logged="$logged .*its preamble and 131076 of its first frame's 262164 bytes"
-			[ $mode = flood ] && logged="a data connection for channel 1 of this migration: "
+			# the flood: which of its lines the rate limit lets through
+			# depends on timing: claims pushed out or claims dropped
+			[ $mode = flood ] && logged="\(a data connection for channel 1 of this migration: \|more than 24 connections at once\)"
 			n=$(grep -c "ignored a connection" "$T_TMP/$mode-dst.err")
 			if ! grep -q "^injected" "$T_TMP/relay-$mode-data.out"; then
 				fail $t "the relay did not inject its connections"
