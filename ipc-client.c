@@ -593,6 +593,13 @@ int ipc__print_request(const char *name, u32 type, u32 flags, const char *what, 
 	int fd, ret;
 
 	msg[0] = 0;
+	/* ipc__connect() says -EINVAL for it too: not another build's refusal. */
+	if (!ipc__valid_name(name)) {
+		ipc__client_error(name, -EINVAL, NULL);
+		if (why && why_len)
+			snprintf(why, why_len, "%s", ipc__client_why(-EINVAL, NULL));
+		return 1;
+	}
 	fd = ipc__connect(name);
 	if (fd >= 0) {
 		ret = ipc__request(fd, type, &flags, sizeof(flags), 0, print_data, NULL,

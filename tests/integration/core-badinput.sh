@@ -138,6 +138,10 @@ expect_err incoming_key_short "--incoming-key: key file '$T_TMP/short.key' holds
 expect_err migrate_cancel_none "nope: no such instance" migrate --cancel --name nope
 expect_err migrate_status_cancel "--status takes no option but --name and --json" migrate --status --cancel
 expect_err migrate_status_none "nope: no such instance" migrate --status --name nope
+# A name no instance can have is named as such, not blamed on another lkvm
+# build (debug and --status connect through ipc__print_request()).
+expect_err debug_bad_name "lkvm debug: error: a b: invalid instance name$" debug --name "a b"
+expect_err migrate_status_bad_name "lkvm migrate: error: a b: invalid instance name$" migrate --status --name "a b"
 expect_err migrate_set_nothing "--set: nothing to change" migrate --set --name nope
 expect_err migrate_set_to "--set changes only --downtime, --bandwidth, --max-rounds and --\[no-\]auto-converge" migrate --set --bandwidth 5 --to h:1
 expect_err migrate_set_both "--auto-converge and --no-auto-converge contradict each other" migrate --set --auto-converge --no-auto-converge
