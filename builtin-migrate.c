@@ -462,13 +462,15 @@ static int cmd_migrate(int argc, const char **argv)
 			return fail_early(&c, why);
 	}
 	if (query) {	/* the VMM's one line, as it is; a failure as any other */
-		char why[400];
+		char why[400], named[IPC_NAME_MAX + sizeof(why) + 2];
 
 		if (!ipc__print_request(name, IPC_MSG_MIGRATE_STATUS,
 					c.json ? MIG_STATUS_JSON : 0, "migrate --status", why,
 					sizeof(why)))
 			return 0;
-		print_json_failure(&c, why, "failed", "unchanged");
+		/* "NAME: why", as stderr and print_ipc_failure() say it. */
+		snprintf(named, sizeof(named), "%s: %s", name, why);
+		print_json_failure(&c, named, "failed", "unchanged");
 		return 1;
 	}
 	if (cancel)	/* the answer says what happens: "cancelling the migration to ..." */

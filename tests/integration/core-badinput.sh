@@ -175,6 +175,14 @@ else
 	fail migrate_json_no_instance "rc=$rc: $out"
 fi
 
+# --status names it too: the same reason whichever request failed.
+out=$($LKVM migrate --status --json --name nope 2>/dev/null); rc=$?
+if [ $rc -eq 1 ] && [ "$out" = '{"status":"failed","reason":"nope: no such instance","guest":"unchanged"}' ]; then
+	pass migrate_status_json_no_instance
+else
+	fail migrate_status_json_no_instance "rc=$rc: $out"
+fi
+
 need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_elf_phdrs_named \
 	 kernel_bzimage_named kernel_no_pvh \
 	 kernel_segment_outside initrd_missing initrd_empty \
