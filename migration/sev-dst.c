@@ -132,7 +132,7 @@ static int send_platform(struct kvm *kvm, struct mig_incoming *in, struct mig_ch
 		ret = sev_mig__read_file(sev_mig_options.amd_chain, SEV_MIG_AMD_MAX, &amd, &amd_len);
 		if (ret) {
 			mig_incoming__fail(in, ret, "SEV: cannot read --sev-amd-chain %s: %s",
-					   sev_mig_options.amd_chain, strerror(-ret));
+					   sev_mig_options.amd_chain, sev_mig__file_error(ret));
 			goto out;
 		}
 	}

@@ -214,6 +214,16 @@ int sev_mig__read_file(const char *path, size_t max, u8 **buf, size_t *len)
 	return 0;
 }
 
+const char *sev_mig__file_error(int err)
+{
+	/* strerror() would say "Invalid argument" of a directory. */
+	if (err == -EINVAL)
+		return "not a regular file";
+	if (err == -EFBIG)
+		return "too large for a certificate file";
+	return strerror(-err);
+}
+
 /* The control channel's next record must be `type`; an ACK/ABORT means refusal. */
 int sev_mig__recv_rec(struct mig_chan *c, u32 type, u8 *buf, size_t cap, size_t *len,
 		      char *why, size_t n)
@@ -300,13 +310,16 @@ static int check_chain(const struct sev_mig_platform *p, u32 policy, const u8 *o
 		size_t len;
 
 		ret = sev_mig__read_file(sev_mig_options.ark, SEV_AMD_CERT_MAX_SIZE, &buf, &len);
-		if (!ret) {
-			ret = sev_amd_cert__parse(buf, len, ark, NULL) ? -EINVAL : 0;
-			free(buf);
-		}
 		if (ret) {
 			snprintf(why, n, "cannot use --sev-ark %s: %s", sev_mig_options.ark,
-				 strerror(-ret));
+				 sev_mig__file_error(ret));
+			goto out;
+		}
+		ret = sev_amd_cert__parse(buf, len, ark, NULL) ? -EINVAL : 0;
+		free(buf);
+		if (ret) {
+			snprintf(why, n, "cannot use --sev-ark %s: not an AMD ARK certificate",
+				 sev_mig_options.ark);
 			goto out;
 		}
 	} else {

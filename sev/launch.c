@@ -535,8 +535,7 @@ static int check_mig_file(const char *opt, const char *path, bool chain)
 		return 0;
 	ret = sev_mig__read_file(path, chain ? SEV_MIG_AMD_MAX : SEV_AMD_CERT_MAX_SIZE, &buf, &len);
 	if (ret) {
-		pr_err("SEV: cannot read %s %s: %s", opt, path,
-		       ret == -EFBIG ? "too large for a certificate file" : strerror(-ret));
+		pr_err("SEV: cannot read %s %s: %s", opt, path, sev_mig__file_error(ret));
 		return ret;
 	}
 	c = calloc(2, sizeof(*c));

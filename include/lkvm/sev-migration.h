@@ -117,8 +117,13 @@ int sev_mig__dst_handshake(struct kvm *kvm, struct mig_incoming *in, struct mig_
  */
 int sev_mig__dst_finish(struct kvm *kvm, struct mig_incoming *in);
 
-/* Shared by both sides: a whole small file; a control record or a refusal. */
+/*
+ * Shared by both sides: a whole small file (-EINVAL: not a regular file,
+ * -EFBIG: larger than max; sev_mig__file_error() words them); a control
+ * record or a refusal.
+ */
 int sev_mig__read_file(const char *path, size_t max, u8 **buf, size_t *len);
+const char *sev_mig__file_error(int err);
 int sev_mig__recv_rec(struct mig_chan *c, u32 type, u8 *buf, size_t cap, size_t *len,
 		      char *why, size_t n);
 

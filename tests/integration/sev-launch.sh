@@ -103,6 +103,8 @@ for c in "--sev-ark ark.cert|SEV: --sev-* options need --sev (hardware) or --sev
 	 "--sev-secret-wait 5|SEV: --sev-* options need --sev (hardware) or --sev=emulated" \
 	 "--sev=emulated --sev-ark nothere.cert|SEV: cannot read --sev-ark nothere.cert: No such file or directory" \
 	 "--sev=emulated --sev-amd-chain nothere|SEV: cannot read --sev-amd-chain nothere: No such file or directory" \
+	 "--sev=emulated --sev-ark .|SEV: cannot read --sev-ark .: not a regular file" \
+	 "--sev=emulated --sev-amd-chain .|SEV: cannot read --sev-amd-chain .: not a regular file" \
 	 "--sev=emulated --sev-secret-wait 5|SEV: --sev-secret-wait needs --sev-secret and --sev-secret-header" \
 	 "--sev=|--sev: empty value (use --sev or --sev=emulated)" \
 	 "--sev=emulated --sev-dh-cert . --sev-session .|SEV: cannot read DH certificate .: not a regular file" \
