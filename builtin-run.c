@@ -270,7 +270,7 @@ static int cmd_run(int argc, const char **argv)
 		snprintf(prefix, sizeof(prefix), "lkvm %s", cfg->name);
 		lkvm__set_msg_prefix(prefix);
 	}
-	if (validate(cfg, nr, argv))
+	if (validate(cfg, nr, argv) || kvm_ipc__check(cfg->name))
 		return 1;
 	kvm->nr_cpus = cfg->nr_cpus;
 

@@ -413,6 +413,45 @@ const char *kvm_ipc__name(void)
 	return ipc.started ? ipc.name : NULL;
 }
 
+static void name_in_use(const char *name)
+{
+	pr_err("instance name '%s' is in use by a running lkvm "
+	       "(pick another --name, or 'lkvm stop --name %s')", name, name);
+}
+
+/*
+ * What kvm_ipc__start() would refuse, asked before the VM is built: a
+ * socket directory it cannot use or a name in use would otherwise be
+ * found only after taps, disk locks and the SEV firmware are set up, and
+ * reported after their lines.  The run hook still decides (another
+ * instance may take the name in between).
+ */
+int kvm_ipc__check(const char *name)
+{
+	char dir[PATH_MAX], why[PATH_MAX + 128], own[32];
+	int ret;
+
+	ret = ipc__dir(dir, sizeof(dir), true, why, sizeof(why));
+	if (ret) {
+		pr_err("control socket: %s", why);
+		return ret;
+	}
+	if (!name) {
+		snprintf(own, sizeof(own), "guest-%d", (int)getpid());
+		name = own;
+	}
+	if (strlen(dir) + 1 + strlen(name) + strlen(".sock") >= sizeof(ipc.sock_path)) {
+		pr_err("control socket path %s/%s.sock is too long for a unix socket "
+		       "(set LKVM_DIR to a shorter directory)", dir, name);
+		return -ENAMETOOLONG;
+	}
+	if (ipc__instance_alive(name)) {
+		name_in_use(name);
+		return -EADDRINUSE;
+	}
+	return 0;
+}
+
 int kvm_ipc__start(struct kvm *kvm)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -451,8 +490,7 @@ int kvm_ipc__start(struct kvm *kvm)
 	if (ipc.lock_fd < 0) {
 		ret = ipc.lock_fd;
 		if (ret == -EADDRINUSE)
-			pr_err("instance name '%s' is in use by a running lkvm "
-			       "(pick another --name, or 'lkvm stop --name %s')", ipc.name, ipc.name);
+			name_in_use(ipc.name);
 		else
 			pr_err("cannot lock %s: %s", ipc.lock_path, strerror(-ret));
 		goto err;

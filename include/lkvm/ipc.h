@@ -139,6 +139,7 @@ int ipc__reply_nowait(int fd, int status, const char *fmt, ...) __printf(3, 4);
  * accept thread.  Registered as the RUN_HOOK_IPC run hook (start) and with
  * late_init() (stop, from kvm__exit_all()), so `lkvm run` needs no call.
  */
+int kvm_ipc__check(const char *name);	/* before set-up: what start would refuse */
 int kvm_ipc__start(struct kvm *kvm);
 int kvm_ipc__stop(struct kvm *kvm);	/* close, unlink, end connections */
 const char *kvm_ipc__name(void);	/* this instance's name, once started */

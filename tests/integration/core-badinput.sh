@@ -183,11 +183,27 @@ else
 	fail migrate_status_json_no_instance "rc=$rc: $out"
 fi
 
-need_kvm kernel_missing kernel_dir kernel_garbage kernel_truncated_elf kernel_elf_phdrs_named \
+# A socket directory lkvm run cannot use is found before anything is set up:
+# one line, not after the SEV model's notice (or a tap device's) of a start
+# that never happens.
+mkdir -p $T_TMP/opendir && chmod 755 $T_TMP/opendir
+LKVM_DIR=$T_TMP/opendir expect_err run_dir_open_first "^lkvm: error: control socket: $T_TMP/opendir has mode 0755: it must be private (chmod 700)$" \
+	run -k $K --sev=emulated
+
+need_kvm kernel_missing run_name_in_use_first kernel_dir kernel_garbage kernel_truncated_elf kernel_elf_phdrs_named \
 	 kernel_bzimage_named kernel_no_pvh \
 	 kernel_segment_outside initrd_missing initrd_empty \
 	 initrd_too_big cmdline_too_long
 expect_err kernel_missing "cannot read kernel .*No such file" run -k $T_TMP/nope
+# A name in use, likewise: refused before the SEV model (or a tap) starts.
+bg_start held $LKVM run -k $GUESTS/idle --name held -m 16M </dev/null >/dev/null 2>&1
+if wait_for 10 test -S "$LKVM_DIR/held.sock"; then
+	expect_err run_name_in_use_first "^lkvm held: error: instance name 'held' is in use by a running lkvm (pick another --name, or 'lkvm stop --name held')$" \
+		run -k $K --name held --sev=emulated
+	$LKVM stop --name held >/dev/null
+else
+	fail run_name_in_use_first "the first instance did not start"
+fi
 expect_err kernel_dir "not a regular file" run -k $T_TMP
 head -c 4096 /dev/urandom | tr -d '\177' > $T_TMP/garbage
 expect_err kernel_garbage "not a bzImage or an ELF image" run -k $T_TMP/garbage
