@@ -22,7 +22,9 @@ static int cmd_debug(int argc, const char **argv)
 	u32 flags;
 	int ret;
 
-	ret = parse_options(argc, argv, opts, "lkvm debug --name NAME [--regs] [--page-map]");
+	ret = parse_options(argc, argv, opts, "lkvm debug --name NAME [--regs] [--page-map]\n\n"
+			    "Print the registers of every vCPU of instance NAME (paused around\n"
+			    "the dump) and, with --page-map, its shared/private page map.");
 	if (ret == PARSE_HELP)
 		return 0;
 	if (ret) {
@@ -40,11 +42,4 @@ static int cmd_debug(int argc, const char **argv)
 	return ipc__print_request(name, IPC_MSG_DEBUG, flags, "debug", NULL, 0);
 }
 
-static void debug_usage(void)
-{
-	printf("usage: lkvm debug --name NAME [--regs] [--page-map]\n\n"
-	       "Print the registers of every vCPU of instance NAME (paused around\n"
-	       "the dump) and, with --page-map, its shared/private page map.\n");
-}
-
-LKVM_COMMAND("debug", cmd_debug, debug_usage, "dump vCPU registers of an instance");
+LKVM_COMMAND("debug", cmd_debug, "dump vCPU registers of an instance");

@@ -98,7 +98,9 @@ static int cmd_list(int argc, const char **argv)
 		OPT_BOOLEAN(0, "json", &ls.json, "machine-readable output (a JSON array)"),
 		OPT_END(),
 	};
-	int ret = parse_options(argc, argv, opts, "lkvm list [--json]");
+	int ret = parse_options(argc, argv, opts, "lkvm list [--json]\n\n"
+				"List your running instances (sockets in $LKVM_DIR or ~/.lkvm).\n"
+				"Exit status: 0 listed (also none), 1 an error (nothing on stdout).");
 	char *text = NULL;
 	size_t size = 0;
 
@@ -137,10 +139,4 @@ static int cmd_list(int argc, const char **argv)
 	return ret ? 1 : 0;
 }
 
-static void list_usage(void)
-{
-	printf("usage: lkvm list [--json]\n\n"
-	       "List your running instances (sockets in $LKVM_DIR or ~/.lkvm).\n");
-}
-
-LKVM_COMMAND("list", cmd_list, list_usage, "list running instances");
+LKVM_COMMAND("list", cmd_list, "list running instances");

@@ -43,7 +43,17 @@ static const char migrate_usage_line[] =
 	"   or: lkvm migrate --cancel [--name NAME]\n"
 	"   or: lkvm migrate --status [--name NAME] [--json]\n"
 	"   or: lkvm migrate --set [--downtime MS] [--bandwidth MB/s] [--max-rounds N] "
-	"[--auto-converge | --no-auto-converge] [--name NAME]";
+	"[--auto-converge | --no-auto-converge] [--name NAME]\n\n"
+	"Live-migrate the guest of instance NAME to an lkvm started with the same\n"
+	"machine options and --incoming PORT on HOST.  The guest keeps running here\n"
+	"until the destination has received and checked everything; any failure\n"
+	"before that leaves it running here, and the reason is printed.\n\n"
+	"Exit status: 0 the guest runs at the destination; 1 it failed, the guest\n"
+	"runs here; 2 it failed and the guest stopped with this instance (stopping,\n"
+	"or its VMM went away before the final round); 3 outcome unknown: the guest\n"
+	"is paused here ('lkvm resume' or 'lkvm stop' settles it), or the VMM went\n"
+	"away or could not be read from the final round on ('--status' tells).\n"
+	"--cancel, --status, --set: 0 done, 1 an error.";
 
 struct client {
 	bool json, quiet, tty;
@@ -554,17 +564,4 @@ static int cmd_migrate(int argc, const char **argv)
 	return 0;
 }
 
-static void migrate_usage(void)
-{
-	printf("usage: %s\n\n"
-	       "Live-migrate the guest of instance NAME to an lkvm started with the same\n"
-	       "machine options and --incoming PORT on HOST.  The guest keeps running here\n"
-	       "until the destination has received and checked everything; any failure\n"
-	       "before that leaves it running here, and the reason is printed.\n\n"
-	       "Exit status: 0 the guest runs at the destination; 1 it failed, the guest\n"
-	       "runs here; 2 it failed because this instance is stopping; 3 outcome\n"
-	       "unknown, the guest is paused here ('lkvm resume' or 'lkvm stop' settles it).\n",
-	       migrate_usage_line);
-}
-
-LKVM_COMMAND("migrate", cmd_migrate, migrate_usage, "live-migrate an instance to another host");
+LKVM_COMMAND("migrate", cmd_migrate, "live-migrate an instance to another host");

@@ -8,15 +8,11 @@
 #include "lkvm/cmd.h"
 #include "lkvm/ipc.h"
 
-static void pause_usage(void)
-{
-	printf("usage: lkvm pause --name NAME | --all\n\n"
-	       "Pause the instance NAME (or all of yours); 'lkvm resume' undoes it.\n");
-}
-
 static int cmd_pause(int argc, const char **argv)
 {
-	return ipc__simple_command(argc, argv, IPC_MSG_PAUSE, "paused", false);
+	return ipc__simple_command(argc, argv, IPC_MSG_PAUSE, "paused", false,
+				   "Pause the instance NAME (or all of yours); 'lkvm resume' undoes it.\n"
+				   "Pausing a paused instance is not an error.");
 }
 
-LKVM_COMMAND("pause", cmd_pause, pause_usage, "pause the vCPUs of an instance");
+LKVM_COMMAND("pause", cmd_pause, "pause the vCPUs of an instance");

@@ -4,15 +4,11 @@
 #include "lkvm/cmd.h"
 #include "lkvm/ipc.h"
 
-static void resume_usage(void)
-{
-	printf("usage: lkvm resume --name NAME | --all\n\n"
-	       "Resume the instance NAME (or all of yours) after 'lkvm pause'.\n");
-}
-
 static int cmd_resume(int argc, const char **argv)
 {
-	return ipc__simple_command(argc, argv, IPC_MSG_RESUME, "resumed", false);
+	return ipc__simple_command(argc, argv, IPC_MSG_RESUME, "resumed", false,
+				   "Resume the instance NAME (or all of yours) after 'lkvm pause'.\n"
+				   "Resuming a running instance is not an error.");
 }
 
-LKVM_COMMAND("resume", cmd_resume, resume_usage, "resume a paused instance");
+LKVM_COMMAND("resume", cmd_resume, "resume a paused instance");

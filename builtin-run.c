@@ -1,9 +1,9 @@
 /*
  * lkvm run: build a VM from the options, load the kernel, start the vCPUs
  * and wait until the guest powers off, resets, fails or is stopped.
- * Exit status: 0 for a clean poweroff/reset/stop, the guest's status for the
- * exit port, 2 for a guest failure (triple fault, internal error), 1 for
- * set-up errors.
+ * Exit status (run_usage, README.md): 0 for a clean poweroff/reset/stop,
+ * the guest's status for the exit port, 2 for a guest failure (triple
+ * fault, internal error), 128+N for signal N, 1 for set-up errors.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,7 +32,12 @@
 #define DEFAULT_RAM_SIZE	(256ULL << 20)
 #define MIN_RAM_SIZE		(2ULL << 20)
 
-static const char run_usage[] = "lkvm run [-k KERNEL] [options]";
+static const char run_usage[] = "lkvm run -k KERNEL [options]\n"
+	"   or: lkvm run --incoming [ADDR:]PORT [options]\n\n"
+	"Exit status: 0 the guest powered off or reset, or was stopped; N the value\n"
+	"the guest wrote to the exit port 0xf4 (255 if it does not fit in 8 bits);\n"
+	"2 a guest failure (triple fault, KVM internal error, unhandled exit);\n"
+	"128+N stopped by signal N; 1 a set-up error.";
 
 static struct kvm the_kvm;
 
@@ -164,21 +169,6 @@ static struct option *run_options(struct kvm_config *cfg)
 	if (o)
 		memcpy(o, opts, sizeof(opts));
 	return o;
-}
-
-static int run_usage_only(void)
-{
-	struct option *o = run_options(&the_kvm.cfg);
-
-	if (o)
-		usage_with_options(run_usage, o);
-	free(o);
-	return 0;
-}
-
-static void run_usage_fn(void)
-{
-	run_usage_only();
 }
 
 static int validate(struct kvm_config *cfg, int nr_args, const char **args)
@@ -355,4 +345,4 @@ out_exit:
 	return status;
 }
 
-LKVM_COMMAND("run", cmd_run, run_usage_fn, "start a virtual machine");
+LKVM_COMMAND("run", cmd_run, "start a virtual machine");

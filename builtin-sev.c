@@ -464,4 +464,4 @@ static int cmd_sev(int argc, const char **argv)
 	return 1;
 }
 
-LKVM_COMMAND("sev", cmd_sev, sev_usage, "AMD SEV platform status, export, measure, owner tools");
+LKVM_COMMAND("sev", cmd_sev, "AMD SEV platform status, export, measure, owner tools");

@@ -7,15 +7,10 @@
 #include "lkvm/cmd.h"
 #include "lkvm/ipc.h"
 
-static void stop_usage(void)
-{
-	printf("usage: lkvm stop --name NAME | --all\n\n"
-	       "Stop the instance NAME (or all of yours) and wait for it to exit.\n");
-}
-
 static int cmd_stop(int argc, const char **argv)
 {
-	return ipc__simple_command(argc, argv, IPC_MSG_STOP, "stopped", true);
+	return ipc__simple_command(argc, argv, IPC_MSG_STOP, "stopped", true,
+				   "Stop the instance NAME (or all of yours) and wait for it to exit.");
 }
 
-LKVM_COMMAND("stop", cmd_stop, stop_usage, "stop a running instance");
+LKVM_COMMAND("stop", cmd_stop, "stop a running instance");

@@ -624,13 +624,13 @@ int ipc__print_request(const char *name, u32 type, u32 flags, const char *what, 
 }
 
 int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,
-			bool wait_exit)
+			bool wait_exit, const char *about)
 {
 	struct simple_cmd c = { .type = type, .done_verb = done_verb, .wait_exit = wait_exit,
 				.what = parse_options_cmd };
 	const char *name = NULL;
 	bool all = false;
-	char usage[64];
+	char usage[512];
 	int ret;
 	const struct option opts[] = {
 		OPT_STR('n', "name", &name, "<name>", "the instance (see 'lkvm list')"),
@@ -638,7 +638,9 @@ int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_
 		OPT_END(),
 	};
 
-	snprintf(usage, sizeof(usage), "lkvm %s --name NAME | --all", parse_options_cmd);
+	snprintf(usage, sizeof(usage), "lkvm %s --name NAME | --all\n\n%s\n"
+		 "Exit status: 0 done (also with --all and no instance), 1 an error.",
+		 parse_options_cmd, about);
 	ret = parse_options(argc, argv, opts, usage);
 	if (ret == PARSE_HELP)
 		return 0;

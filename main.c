@@ -47,9 +47,12 @@ int main(int argc, const char **argv)
 				argv[2]);
 			return 1;
 		}
-		if (argc > 1 && (cmd = lkvm_cmd__find(argv[1])) && cmd->usage) {
-			cmd->usage();
-			return 0;
+		/* The command's own --help: one text, whichever way it is asked for. */
+		if (argc > 1 && (cmd = lkvm_cmd__find(argv[1]))) {
+			const char *help_argv[] = { cmd->name, "--help", NULL };
+
+			parse_options_cmd = cmd->name;
+			return cmd->fn(2, help_argv);
 		}
 		if (argc > 1 && !cmd) {
 			fprintf(stderr, "lkvm: error: no command '%s' to help with (see 'lkvm help')\n",

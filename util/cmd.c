@@ -32,8 +32,11 @@ void lkvm_cmd__help(void)
 	for (c = __start_lkvm_cmds; c && c < __stop_lkvm_cmds && n < 64; c++)
 		sorted[n++] = c;
 	qsort(sorted, n, sizeof(sorted[0]), cmp_cmd);
-	printf("usage: lkvm [--debug] COMMAND [ARGS]\n\nCommands:\n");
+	printf("usage: lkvm [--debug] COMMAND [ARGS]\n"
+	       "   or: lkvm help [COMMAND]\n"
+	       "   or: lkvm --version\n\nCommands:\n");
 	for (i = 0; i < n; i++)
 		printf("   %-10s %s\n", sorted[i]->name, sorted[i]->help);
-	printf("\nSee 'lkvm COMMAND --help' for a command's options.\n");
+	printf("\nSee 'lkvm help COMMAND' (or 'lkvm COMMAND --help') for a command's options\n"
+	       "and exit status.\n");
 }

@@ -164,17 +164,24 @@ static const struct option *find_short(const struct option *opts, int c)
 
 void usage_with_options(const char *usage_line, const struct option *opts)
 {
-	printf("usage: %s\n\n", usage_line);
+	bool first = true;
+
+	printf("usage: %s\n", usage_line);
 	for (; opts->type != OPT_END; opts++) {
 		char left[80];
 		int n = 0;
 
+		/* A blank line before each group's heading, or the first option. */
 		if (opts->type == OPT_GROUP) {
 			printf("\n%s\n", opts->help);
+			first = false;
 			continue;
 		}
 		if (opts->flags & PARSE_OPT_HIDDEN)
 			continue;
+		if (first)
+			putchar('\n');
+		first = false;
 		n += snprintf(left + n, sizeof(left) - n, "    ");
 		if (opts->short_name)
 			n += snprintf(left + n, sizeof(left) - n, "-%c%s", opts->short_name,

@@ -9,14 +9,14 @@
 struct lkvm_cmd {
 	const char *name;
 	const char *help;	/* one line for `lkvm help` */
-	int (*fn)(int argc, const char **argv);	/* argv[0] is the command */
-	void (*usage)(void);	/* full usage, may be NULL */
+	/* argv[0] is the command; `lkvm help NAME` runs it with --help. */
+	int (*fn)(int argc, const char **argv);
 };
 
-#define LKVM_COMMAND(_name, _fn, _usage, _help)				\
+#define LKVM_COMMAND(_name, _fn, _help)					\
 	static const struct lkvm_cmd __lkvm_cmd_##_fn			\
 	__attribute__((used, section("lkvm_cmds"), aligned(8))) = {	\
-		.name = _name, .help = _help, .fn = _fn, .usage = _usage }
+		.name = _name, .help = _help, .fn = _fn }
 
 const struct lkvm_cmd *lkvm_cmd__find(const char *name);
 void lkvm_cmd__help(void);

@@ -264,10 +264,11 @@ const char *ipc__strerror(int err);
 /*
  * The body of `lkvm stop|pause|resume`: options -n/--name NAME, -a/--all,
  * send `type` with no payload to each instance, print one line per error.
- * With wait_exit, also wait until each instance has exited.
+ * With wait_exit, also wait until each instance has exited.  ABOUT: what
+ * the command does, for --help.
  */
 int ipc__simple_command(int argc, const char **argv, u32 type, const char *done_verb,
-			bool wait_exit);
+			bool wait_exit, const char *about);
 /* One such request to NAME: prints "NAME: answer" or the error; 0 or 1 (an exit status).
  * WHAT: the command, for the line that names a VMM of another build. */
 int ipc__simple_request(const char *name, u32 type, const char *done_verb, const char *what);

@@ -112,6 +112,18 @@ for c in stop pause resume; do
 	u=$($LKVM $c --help | head -n 1)
 	if [ "$u" = "usage: lkvm $c --name NAME | --all" ]; then pass ${c}_usage; else fail ${c}_usage "'$u'"; fi
 done
+# 'lkvm help CMD' and 'lkvm CMD --help' are one text: the options (help
+# used to leave them out) and what the command does, with its exit status
+# where it has more than 0 and 1 (--help used to leave that out).
+for c in $($LKVM help | sed -n 's/^   \([a-z][a-z-]*\) .*/\1/p'); do
+	h=$($LKVM help $c); hrc=$?; o=$($LKVM $c --help); orc=$?
+	if [ $hrc -eq 0 ] && [ $orc -eq 0 ] && [ -n "$h" ] && [ "$h" = "$o" ]; then pass help_same_$c
+	else fail help_same_$c "rc $hrc/$orc: $(diff <(echo "$h") <(echo "$o") | head -4 | tr '\n' '|')"; fi
+done
+for c in run migrate; do
+	if $LKVM $c --help | grep -q '^Exit status: 0 '; then pass help_exit_status_$c
+	else fail help_exit_status_$c "no 'Exit status:' in lkvm $c --help"; fi
+done
 expect_err option_before_cmd "unknown option '--bogus' (before the command only --debug, --help and --version" --bogus list
 # A user-space program is not a kernel: named as such, not by what its segments overlap.
 expect_err elf_no_pvh_note "ELF without a PVH entry note" run -k "$(type -P true)"

@@ -27,7 +27,7 @@ fi
 		"$LKVM" sev "$s" --help
 	done
 	grep -ohE '\.long_name = "[a-z0-9-]+"' -- *.c */*.c | sed 's/.*"\(.*\)"/--\1/'
-	echo --debug; echo --help	# main.c's own
+	echo --debug; echo --help; echo --version	# main.c's own
 } 2>&1 | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u >"$T_TMP/options"
 
 # A file name with the placeholders the docs use: builtin-NAME.c,
