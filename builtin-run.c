@@ -29,7 +29,7 @@
 #include "lkvm/virtio-devices.h"
 #include "lkvm/x86-pvh.h"
 
-#define DEFAULT_RAM_SIZE	(256ULL << 20)
+#define DEFAULT_RAM_SIZE	(256ULL << 20)	/* --mem's help says it */
 #define MIN_RAM_SIZE		(2ULL << 20)
 
 static const char run_usage[] = "lkvm run -k KERNEL [options]\n"
@@ -128,7 +128,7 @@ static int setup_signals(struct kvm *kvm)
 
 static struct option *run_options(struct kvm_config *cfg)
 {
-	static const char *mem_help = "guest memory (e.g. 256M, 2G; a bare number is MiB)";
+	static const char *mem_help = "guest memory (default 256M; e.g. 512M, 2G; a bare number is MiB)";
 	struct option opts[] = {
 		OPT_GROUP_("Basic options:"),
 		OPT_STR('k', "kernel", &cfg->kernel_filename, "<file>",
@@ -137,10 +137,10 @@ static struct option *run_options(struct kvm_config *cfg)
 		OPT_STR_EMPTY_OK('p', "params", &cfg->kernel_cmdline, "<cmdline>",
 				 "kernel command line"),
 		OPT_SIZE_('m', "mem", &cfg->ram_size, SZ_1M, mem_help),
-		OPT_INTEGER('c', "cpus", &cfg->nr_cpus, 1, KVM_MAX_VCPUS, "number of vCPUs (1-64)"),
-		OPT_CALLBACK_(0, "name", &cfg->name, "<name>", "instance name (control socket)",
+		OPT_INTEGER('c', "cpus", &cfg->nr_cpus, 1, KVM_MAX_VCPUS, "number of vCPUs (1-64, default 1)"),
+		OPT_CALLBACK_(0, "name", &cfg->name, "<name>", "instance name for the control socket (default guest-PID)",
 			      opt_name, 0),
-		OPT_CALLBACK_(0, "console", &cfg->console, "<serial|virtio>", "guest console",
+		OPT_CALLBACK_(0, "console", &cfg->console, "<serial|virtio>", "guest console (default serial)",
 			      opt_console, 0),
 		OPT_CALLBACK_(0, "cpuid-mask", cfg, "<features>",
 			      "hide CPUID features, e.g. cx16,xsave or 0x7.ebx:5",

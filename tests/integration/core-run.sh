@@ -116,4 +116,17 @@ else
 	then pass background_job
 	else fail background_job "$(echo "$out" | tr -d '\r' | tail -n 3)"; fi
 fi
+# The defaults --help states are the ones a run gets (--help said none).
+bg_start dp $LKVM run -k $GUESTS/idle </dev/null >/dev/null 2>&1
+if wait_for 10 test -S "$LKVM_DIR/guest-$dp.sock"; then
+	info=$($LKVM list --json); help=$($LKVM run --help)
+	if grep -q "\"name\": \"guest-$dp\", \"pid\": $dp, \"state\": \"running\", \"cpus\": 1, \"mem_bytes\": 268435456" <<<"$info" &&
+	   grep -q -- '--mem .*(default 256M' <<<"$help" && grep -q -- '--cpus .*default 1)' <<<"$help" &&
+	   grep -q -- '--name .*default guest-PID' <<<"$help" && grep -q -- '--console .*default serial' <<<"$help"
+	then pass help_defaults
+	else fail help_defaults "$info / $(grep -E -- '--(mem|cpus|name|console) ' <<<"$help" | tr '\n' '|')"; fi
+	$LKVM stop --name guest-$dp >/dev/null
+else
+	fail help_defaults "the instance did not start"
+fi
 t_done
