@@ -1,5 +1,7 @@
 /* lkvm entry: pick the command from the table and run it. */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,31 @@ static void reserve_std_fds(void)
 		close(fd);
 }
 
+/*
+ * What a command printed on stdout must have arrived: `lkvm migrate --json
+ * >out.json` on a full disk must not exit 0 with the object lost.  Only a
+ * success is turned into a failure; a command's own error stands.
+ */
+static int stdout_written(int ret)
+{
+	bool in_cmd = strcmp(parse_options_cmd, "lkvm");
+	int err = fflush(stdout) ? errno : 0;
+
+	if (ret || (!err && !ferror(stdout)))
+		return ret;
+	fprintf(stderr, "lkvm%s%s: error: cannot write to stdout%s%s\n", in_cmd ? " " : "",
+		in_cmd ? parse_options_cmd : "", err ? ": " : "", err ? strerror(err) : "");
+	return 1;
+}
+
+static int run_main(int argc, const char **argv);
+
 int main(int argc, const char **argv)
+{
+	return stdout_written(run_main(argc, argv));
+}
+
+static int run_main(int argc, const char **argv)
 {
 	const struct lkvm_cmd *cmd;
 	const char *env;

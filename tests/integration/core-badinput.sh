@@ -124,6 +124,20 @@ for c in run migrate; do
 	if $LKVM $c --help | grep -q '^Exit status: 0 '; then pass help_exit_status_$c
 	else fail help_exit_status_$c "no 'Exit status:' in lkvm $c --help"; fi
 done
+# Output that cannot be written is an error, as 'lkvm list' already says
+# (a script's 'lkvm migrate --json >out.json' on a full disk exited 0).
+if [ -w /dev/full ]; then
+	for c in "--version" "help" "help run" "migrate --help"; do
+		# shellcheck disable=SC2086
+		$LKVM $c >/dev/full 2>$T_TMP/err; rc=$?
+		if [ $rc -eq 1 ] && [ "$(wc -l <$T_TMP/err)" -eq 1 ] &&
+		   grep -q "error: cannot write to stdout: No space left on device$" $T_TMP/err
+		then pass "stdout_full_${c//[ -]/_}"
+		else fail "stdout_full_${c//[ -]/_}" "rc=$rc: $(cat $T_TMP/err)"; fi
+	done
+else
+	skip stdout_full "/dev/full is not writable here"
+fi
 expect_err option_before_cmd "unknown option '--bogus' (before the command only --debug, --help and --version" --bogus list
 # A user-space program is not a kernel: named as such, not by what its segments overlap.
 expect_err elf_no_pvh_note "ELF without a PVH entry note" run -k "$(type -P true)"
