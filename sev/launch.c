@@ -308,11 +308,17 @@ static int write_measurement(const u8 *blob, size_t len)
 	if (!path || !strcmp(path, "-")) {
 		size_t i;
 
+		clearerr(stdout);
 		printf("SEV measurement: ");
 		for (i = 0; i < len; i++)
 			printf("%02x", blob[i]);
 		printf("\n");
-		fflush(stdout);
+		/* Lost, it fails the launch as a --sev-measure-out file would. */
+		if (fflush(stdout) || ferror(stdout)) {
+			ret = errno ? -errno : -EIO;
+			pr_err("SEV: cannot write the measurement to stdout: %s", strerror(-ret));
+			return ret;
+		}
 		return 0;
 	}
 	/* Write then rename, so a waiting guest owner never reads half a file. */

@@ -251,7 +251,8 @@ fi
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
 need_kvm launch measure_predicted verify secret_in_guest wrap_same_file wrong_platform \
-	tampered_secret secret_timeout secret_empty name_taken_during_launch secret_gpa_checked
+	tampered_secret secret_timeout secret_empty name_taken_during_launch secret_gpa_checked \
+	measurement_stdout_full
 head -c 64 /dev/urandom >secret.bin
 P="secret_gpa=0x300000 secret_len=64"
 $LKVM run --sev=emulated --sev-policy $policy --sev-dh-cert owner-dh.cert \
@@ -398,5 +399,18 @@ $LKVM sev wrap-secret --keys owner.keys --measurement meas.bin --secret s4112 \
 	--header w.hdr --out w.enc 2>err && ok=0
 grep -q "larger than 4096 bytes" err || { ok=0; why="$why wrap 4112 bytes: $(cat err)"; }
 [ $ok = 1 ] && pass secret_gpa_checked || fail secret_gpa_checked "$why"
+
+# The measurement on a stdout that cannot take it fails the launch, as a
+# --sev-measure-out that cannot be written does: the guest never runs with
+# its measurement lost (it ran, and lkvm exited 0).
+if [ -w /dev/full ]; then
+	$LKVM run --sev=emulated -k $G/hello </dev/null >/dev/full 2>err; rc=$?
+	if [ $rc -eq 1 ] && grep -q "error: SEV: cannot write the measurement to stdout: No space left on device$" err &&
+	   ! grep -q "guest powered off" err
+	then pass measurement_stdout_full
+	else fail measurement_stdout_full "rc=$rc: $(cat err)"; fi
+else
+	skip measurement_stdout_full "/dev/full is not writable here"
+fi
 
 t_done
