@@ -218,12 +218,7 @@ static int do_launch_start(struct kvm *kvm, struct sev_guest *sg)
 	u32 error;
 	int ret;
 
-	if (!!sev_options.dh_cert != !!sev_options.session) {
-		pr_err("SEV: --sev-dh-cert and --sev-session go together (both come from "
-		       "`lkvm sev session`)");
-		return -EINVAL;
-	}
-	if (sev_options.dh_cert) {
+	if (sev_options.dh_cert) {	/* with the session: check_pairs() */
 		ret = read_blob("DH certificate", sev_options.dh_cert, &dh, &dh_len);
 		if (ret < 0)
 			return ret;
@@ -561,6 +556,26 @@ static int check_mig_file(const char *opt, const char *path, bool chain)
 	return ret ? -EINVAL : 0;
 }
 
+/*
+ * Launch options that go together, checked before the firmware is opened
+ * and the VM built: one line, not the model's notice and a socket first.
+ * An incoming guest takes none of them (the launch hook says so).
+ */
+static int check_pairs(const struct sev_options *o)
+{
+	if (!!o->dh_cert != !!o->session) {
+		pr_err("SEV: --sev-dh-cert and --sev-session go together (both come from "
+		       "`lkvm sev session`)");
+		return -EINVAL;
+	}
+	if (!!o->secret != !!o->secret_header || !!o->secret != o->secret_gpa_set) {
+		pr_err("SEV: a launch secret needs --sev-secret, --sev-secret-header and "
+		       "--sev-secret-gpa together");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int sev__vm_type(struct kvm *kvm)
 {
 	const struct sev_options *o = &sev_options;
@@ -580,7 +595,8 @@ int sev__vm_type(struct kvm *kvm)
 		pr_err("SEV: --sev-secret-wait needs --sev-secret and --sev-secret-header");
 		return -EINVAL;
 	}
-	ret = check_mig_file("--sev-ark", sev_mig_options.ark, false) ?:
+	ret = (kvm->cfg.incoming ? 0 : check_pairs(o)) ?:
+	      check_mig_file("--sev-ark", sev_mig_options.ark, false) ?:
 	      check_mig_file("--sev-amd-chain", sev_mig_options.amd_chain, true);
 	if (ret)
 		return ret;
@@ -645,12 +661,6 @@ int sev__launch(struct kvm *kvm)
 	}
 	if (!sg || !sg->fw->sev_enabled) {
 		pr_err("SEV: launch before sev__vm_init() (core wiring bug)");
-		return -EINVAL;
-	}
-	if (!!sev_options.secret != !!sev_options.secret_header ||
-	    !!sev_options.secret != sev_options.secret_gpa_set) {
-		pr_err("SEV: a launch secret needs --sev-secret, --sev-secret-header and "
-		       "--sev-secret-gpa together");
 		return -EINVAL;
 	}
 	/* Refused now, not after the owner has been made to wrap a secret. */

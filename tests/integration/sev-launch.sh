@@ -113,6 +113,19 @@ for c in "--sev-ark ark.cert|SEV: --sev-* options need --sev (hardware) or --sev
 	{ [ $rc -ne 0 ] && [ ! -s out ] && grep -qF -- "${c#*|}" err; } || { ok=0; why="$why ${c%%|*}: rc=$rc $(cat err); "; }
 done
 [ $ok = 1 ] && pass sev_options_checked || fail sev_options_checked "$why"
+# Options that go together are checked before the firmware (the model's
+# NOT-encrypted notice), RAM, devices and the control socket: one line.
+ok=1 why=""
+for c in "--sev-dh-cert short.bin|SEV: --sev-dh-cert and --sev-session go together" \
+	 "--sev-session short.bin|SEV: --sev-dh-cert and --sev-session go together" \
+	 "--sev-secret short.bin --sev-secret-gpa 0x1000|SEV: a launch secret needs --sev-secret, --sev-secret-header and --sev-secret-gpa together" \
+	 "--sev-secret-gpa 0x1000|SEV: a launch secret needs"; do
+	# shellcheck disable=SC2086
+	$LKVM run --sev=emulated -k $G/hello ${c%%|*} >out 2>err </dev/null; rc=$?
+	{ [ $rc -eq 1 ] && [ "$(wc -l <err)" -eq 1 ] && grep -qF -- "${c#*|}" err; } ||
+		{ ok=0; why="$why ${c%%|*}: rc=$rc $(tr '\n' '|' <err); "; }
+done
+[ $ok = 1 ] && pass sev_pairs_before_start || fail sev_pairs_before_start "$why"
 
 # --sev-ark and --sev-amd-chain are parsed and verified at start (a wrong
 # file used to pass until the first migration needed it); good ones start,
