@@ -431,19 +431,22 @@ int kvm_ipc__check(const char *name)
 	char dir[PATH_MAX], why[PATH_MAX + 128], own[32];
 	int ret;
 
-	ret = ipc__dir(dir, sizeof(dir), true, why, sizeof(why));
-	if (ret) {
-		pr_err("control socket: %s", why);
-		return ret;
-	}
 	if (!name) {
 		snprintf(own, sizeof(own), "guest-%d", (int)getpid());
 		name = own;
 	}
-	if (strlen(dir) + 1 + strlen(name) + strlen(".sock") >= sizeof(ipc.sock_path)) {
+	/* The length first: a directory made for a socket that cannot be is litter. */
+	ret = ipc__dir(dir, sizeof(dir), false, why, sizeof(why));
+	if ((!ret || ret == -ENOENT) &&
+	    strlen(dir) + 1 + strlen(name) + strlen(".sock") >= sizeof(ipc.sock_path)) {
 		pr_err("control socket path %s/%s.sock is too long for a unix socket "
 		       "(set LKVM_DIR to a shorter directory)", dir, name);
 		return -ENAMETOOLONG;
+	}
+	ret = ipc__dir(dir, sizeof(dir), true, why, sizeof(why));
+	if (ret) {
+		pr_err("control socket: %s", why);
+		return ret;
 	}
 	if (ipc__instance_alive(name)) {
 		name_in_use(name);

@@ -215,6 +215,11 @@ fi
 mkdir -p $T_TMP/opendir && chmod 755 $T_TMP/opendir
 LKVM_DIR=$T_TMP/opendir expect_err run_dir_open_first "^lkvm: error: control socket: $T_TMP/opendir has mode 0755: it must be private (chmod 700)$" \
 	run -k $K --sev=emulated
+# A socket directory whose socket path would be too long: refused without
+# making the directory (it was made, then left behind).
+long=$T_TMP/$(printf 'd%.0s' {1..110})
+LKVM_DIR=$long expect_err run_dir_too_long "control socket path $long/guest-[0-9]*.sock is too long for a unix socket" run -k $K
+if [ -e "$long" ]; then fail run_dir_too_long_not_made "$long was created"; else pass run_dir_too_long_not_made; fi
 
 need_kvm kernel_missing run_name_in_use_first kernel_dir kernel_garbage kernel_truncated_elf kernel_elf_phdrs_named \
 	 kernel_bzimage_named kernel_no_pvh \
