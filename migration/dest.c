@@ -661,33 +661,56 @@ static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_st
  * A flood from many hosts, or one that handshakes as far as a source
  * does, can still push a source out.
  */
-static bool evict_before(const struct pending *a, int na, bool a_src,
-			 const struct pending *b, int nb, bool b_src)
+struct evict_rank {
+	int n;			/* slots its host holds */
+	bool src;		/* from the source's host */
+	u32 sent;		/* bytes it has sent at this stage, read or not */
+};
+
+static bool evict_before(const struct pending *a, const struct evict_rank *ra,
+			 const struct pending *b, const struct evict_rank *rb)
 {
-	if (a_src != b_src)
-		return !a_src;
-	if (na != nb)
-		return na > nb;
+	if (ra->src != rb->src)
+		return !ra->src;
+	if (ra->n != rb->n)
+		return ra->n > rb->n;
 	if (a->stage != b->stage)
 		return a->stage < b->stage;
-	if (a->got != b->got)
-		return a->got < b->got;
+	if (ra->sent != rb->sent)
+		return ra->sent < rb->sent;
 	return a->deadline < b->deadline;
+}
+
+/*
+ * What p has sent at its stage, read or not.  Connections accepted in one
+ * burst have had nothing read yet: by bytes read, a source whose preamble
+ * is in would rank below a stranger that sent one byte and stopped.
+ */
+static u32 pending_sent(const struct pending *p)
+{
+	int avail = 0;
+
+	if (p->stage == PEND_FRAME)	/* got is what is in the socket already */
+		return p->got;
+	if (ioctl(p->fd, FIONREAD, &avail) < 0 || avail < 0)
+		avail = 0;
+	return p->got + (u32)avail;
 }
 
 static int pending_slot(const struct conn_want *w)
 {
-	int i, j, slot = -1, n[MAX_PENDING];
-	bool src[MAX_PENDING];
+	struct evict_rank r[MAX_PENDING];
+	int i, j, slot = -1;
 
 	for (i = 0; i < MAX_PENDING; i++)
 		if (pend[i].fd < 0)
 			return i;
 	for (i = 0; i < MAX_PENDING; i++) {
-		src[i] = w->src && same_host(&pend[i].addr, w->src);
-		for (n[i] = 0, j = 0; j < MAX_PENDING; j++)
-			n[i] += same_host(&pend[i].addr, &pend[j].addr);
-		if (slot < 0 || evict_before(&pend[i], n[i], src[i], &pend[slot], n[slot], src[slot]))
+		r[i].src = w->src && same_host(&pend[i].addr, w->src);
+		r[i].sent = pending_sent(&pend[i]);
+		for (r[i].n = 0, j = 0; j < MAX_PENDING; j++)
+			r[i].n += same_host(&pend[i].addr, &pend[j].addr);
+		if (slot < 0 || evict_before(&pend[i], &r[i], &pend[slot], &r[slot]))
 			slot = i;
 	}
 	return slot;

@@ -16,7 +16,8 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
 tests="key-file-checks wrong-key key-required no-key-destination keyed silent-stranger flipped-byte
 	split-hello-altered split-hello rechunked clear-data-channel keyed-data-channel
-	keyed-late-data-channel silent-data-channels stalled-data-channel data-claim-flood"
+	keyed-late-data-channel silent-data-channels stalled-data-channel data-claim-flood
+	own-host-race"
 need_kvm $tests
 need_migrate $tests
 
@@ -227,7 +228,7 @@ moved() {
 start_relay() {
 	RPORT=$(pick_port)
 	bg_start RELAY_PID python3 "$(dirname "$0")/migrate-key-relay.py" "$RPORT" "$PORT" "$1" \
-		>"$T_TMP/relay-$1.out" 2>&1
+		"$DST_PID" >"$T_TMP/relay-$1.out" 2>&1
 	wait_for 10 grep -q "relay ready" "$T_TMP/relay-$1.out"
 }
 
@@ -371,4 +372,29 @@ for mode in silent stalled flood; do
 	"$LKVM" stop --name $mode-dst >/dev/null 2>&1
 	"$LKVM" stop --name $mode-src >/dev/null 2>&1
 done
+
+# 11. Strangers on the source's own host (here every connection's), 23 of
+#     them with one byte sent each, fill the pending places but one; the
+#     source's first data connection and a 24th stranger are then
+#     accepted in one go (the relay stops the destination while both
+#     connect), before the source's preamble is read.  The source's has
+#     sent more, so it is not the one pushed out: the guest moves.  (It
+#     was: ranked by bytes read, none yet, it came last, was dropped as
+#     "more than 24 connections at once", and the migration failed.)
+t=own-host-race
+if keyed_pair race && start_relay own-race; then
+	if moved $t race-src race-dst "127.0.0.1:$RPORT"; then
+		if ! grep -q "^injected 24 one-byte" "$T_TMP/relay-own-race.out"; then
+			fail $t "the relay did not inject its connections: $(cat "$T_TMP/relay-own-race.out")"
+		else
+			grep "ignored" "$T_TMP/race-dst.err"
+			pass $t
+		fi
+	fi
+else
+	fail $t "setup: $(tail -n 1 "$T_TMP/race-src.err" "$T_TMP/race-dst.err")"
+fi
+kill "$RELAY_PID" 2>/dev/null
+"$LKVM" stop --name race-dst >/dev/null 2>&1
+"$LKVM" stop --name race-src >/dev/null 2>&1
 t_done

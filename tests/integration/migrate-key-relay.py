@@ -22,10 +22,19 @@
 #   flood-data   48 such stalled claims (twice the destination's pending
 #                places) from another address, 127.0.0.2, all at once,
 #                before the source's.
+#   own-race     23 connections from the source's own address that send
+#                one byte each and hold still (the destination's 24 pending
+#                places less one), then, with the destination stopped
+#                (SIGSTOP to DSTPID), the source's first data connection
+#                with its preamble and one more such connection: both wait
+#                in the accept queue, so the destination accepts them in
+#                one go, the source's before it has read a byte of it (as a
+#                busy host may do any time).
 # Prints "relay ready" once listening, and "injected ..." when it has.
-# Usage: migrate-key-relay.py LISTEN TARGET MODE
+# Usage: migrate-key-relay.py LISTEN TARGET MODE [DSTPID]
 import os
 import random
+import signal
 import socket
 import struct
 import sys
@@ -33,6 +42,7 @@ import threading
 import time
 
 listen_port, target_port, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+dst_pid = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 RECHUNK = 16384
 AUTH = 0x80000000
 session = None
@@ -118,8 +128,34 @@ def flood_claim():
         pass
 
 
+def one_byte_claim():
+    """From the source's own address: one byte of a preamble, then still."""
+    s = socket.create_connection(("127.0.0.1", target_port))
+    s.sendall(b"L")
+    injected.append(s)
+
+
+def own_race(pre):
+    """The source's data connection (returned) and a stranger, queued together."""
+    for _ in range(23):
+        one_byte_claim()
+    time.sleep(0.3)		# the destination has read their bytes
+    os.kill(dst_pid, signal.SIGSTOP)
+    try:
+        t = socket.create_connection(("127.0.0.1", target_port))
+        t.sendall(pre)
+        one_byte_claim()
+        time.sleep(0.2)	# both handshakes done, both in the accept queue
+    finally:
+        os.kill(dst_pid, signal.SIGCONT)
+    print("injected %d one-byte connections from 127.0.0.1 around the source's first "
+          "data connection" % len(injected), flush=True)
+    return t
+
+
 def serve(c):
     global session
+    t = None
     try:
         pre = recv_exact(c, 24)
     except OSError:
@@ -142,13 +178,19 @@ def serve(c):
                 time.sleep(1)
                 print("injected %d stalled claims to channel 1 from 127.0.0.2 (%d open)" %
                       (FLOOD, len(injected)), flush=True)
+    elif mode == "own-race" and session is not None:
+        with lock:		# the source's first only
+            if not injected:
+                t = own_race(pre)
+                pre = b""
     elif mode in CLAIMS and session is not None:
         with lock:		# all before the source's first
             if not injected:
                 for body in CLAIMS[mode]:
                     inject(True, body)
                 time.sleep(0.3)	# the destination has read their preambles
-    t = socket.create_connection(("127.0.0.1", target_port))
+    if t is None:
+        t = socket.create_connection(("127.0.0.1", target_port))
     for s in (c, t):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     rechunk = mode == "rechunk"
