@@ -17,7 +17,7 @@ source "$(dirname "$0")/migrate-common.inc"
 tests="key-file-checks wrong-key key-required no-key-destination keyed silent-stranger flipped-byte
 	split-hello-altered split-hello rechunked clear-data-channel keyed-data-channel
 	keyed-late-data-channel silent-data-channels stalled-data-channel data-claim-flood
-	own-host-race"
+	bounds-data-channel own-host-race"
 need_kvm $tests
 need_migrate $tests
 
@@ -373,7 +373,39 @@ for mode in silent stalled flood; do
 	"$LKVM" stop --name $mode-src >/dev/null 2>&1
 done
 
-# 11. Strangers on the source's own host (here every connection's), 23 of
+# 11. Keyed claims to channel 1, before the source's own, whose first
+#     frames are whole by their length words: 0 and 256 KiB + 1 (no
+#     frame has those; dropped on the length alone), 1 and 256 KiB (the
+#     bounds: read whole, and made up, so they do not authenticate).
+#     Each is named for what it is and the guest moves.
+t=bounds-data-channel
+if keyed_pair bounds && start_relay bounds-data; then
+	if moved $t bounds-src bounds-dst "127.0.0.1:$RPORT"; then
+		why=""
+		pre="a data connection for channel 1 of this migration: its first frame"
+		for re in "'s length \(0\) is no frame's \(1\.\.262144\)" \
+			  "'s length \(262145\) is no frame's \(1\.\.262144\)" \
+			  " does not authenticate.*\n.* does not authenticate"; do
+			grep -Pzq "ignored a connection from [^\n]*: $pre$re" "$T_TMP/bounds-dst.err" ||
+				why="$why [/$re/ not logged]"
+		done
+		if ! grep -q "^injected" "$T_TMP/relay-bounds-data.out"; then
+			fail $t "the relay did not inject its connections"
+		elif [ -n "$why" ]; then
+			fail $t "$why: $(grep 'ignored' "$T_TMP/bounds-dst.err")"
+		else
+			grep "ignored" "$T_TMP/bounds-dst.err"
+			pass $t
+		fi
+	fi
+else
+	fail $t "setup: $(tail -n 1 "$T_TMP/bounds-src.err" "$T_TMP/bounds-dst.err")"
+fi
+kill "$RELAY_PID" 2>/dev/null
+"$LKVM" stop --name bounds-dst >/dev/null 2>&1
+"$LKVM" stop --name bounds-src >/dev/null 2>&1
+
+# 12. Strangers on the source's own host (here every connection's), 23 of
 #     them with one byte sent each, fill the pending places but one; the
 #     source's first data connection and a 24th stranger are then
 #     accepted in one go (the relay stops the destination while both

@@ -19,6 +19,10 @@
 #   stalled-data one keyed claim to channel 1 before the source's, with the
 #                length word of a 256 KiB frame and half the frame, then
 #                silent (held open).
+#   bounds-data  four keyed claims to channel 1 before the source's, each a
+#                whole first frame by its length word: 0 (no frame), 1 and
+#                256 KiB (the bounds, made up: they do not authenticate),
+#                256 KiB + 1 (too long), then held open.
 #   flood-data   48 such stalled claims (twice the destination's pending
 #                places) from another address, 127.0.0.2, all at once,
 #                before the source's.
@@ -113,6 +117,8 @@ HALF_FRAME = struct.pack("<I", 256 << 10) + os.urandom(128 << 10)
 CLAIMS = {
     "silent-data": [b""] * 3,
     "stalled-data": [HALF_FRAME],
+    "bounds-data": [struct.pack("<I", n) + os.urandom(n + 16)
+                    for n in (0, 1, 256 << 10, (256 << 10) + 1)],
 }
 FLOOD = 48
 
