@@ -27,7 +27,9 @@
  * connection only with its whole first frame in, its nonce kept, ours sent
  * to it; a keyed data connection only with a frame sealed under the
  * nonces of the control connection taken, opened, its bytes next to be
- * read); every fd must be closed at the end.
+ * read); every fd must be closed at the end.  And that nothing is lost:
+ * a wait for a data channel that times out must not have had a source's
+ * own connection to give (check_none_missed()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -107,6 +109,7 @@ struct conn {
 	bool sealed_ok;		/* sealed under the nonces of the control connection taken */
 	int cfd, sfd;		/* client end, server end (-1: none) */
 	bool connected, sent2;
+	bool returned;		/* accept_wanted() handed it over */
 };
 
 static struct conn conns[MAX_CONNS];
@@ -444,6 +447,7 @@ static void check_wanted(struct mig_chan *chan, bool control, u64 want_session, 
 
 	if (!c || c->n1 + c->n2 < MIG_PREAMBLE_SIZE)
 		abort();
+	c->returned = true;
 	if (mig_preamble__decode(c->data, &v, &pch, &ps) || v != MIG_VERSION)
 		abort();
 	if (pch != ch || ps != session)
@@ -462,6 +466,59 @@ static void check_wanted(struct mig_chan *chan, bool control, u64 want_session, 
 		check_sealed(c);
 	if (!control && inc.keyed)
 		check_opened(c, chan);
+}
+
+/*
+ * A source's own keyed data connection: a channel of this migration
+ * (session, 1..nch) no other connection claims with a frame that opens,
+ * its first frame sealed under this migration's nonces, all of it sent on
+ * connecting and the connection left open.
+ */
+static bool source_data_conn(const struct conn *c, u64 session, u32 nch)
+{
+	u32 v, ch, ch2;
+	u64 s;
+	int i;
+
+	if (!c->sealed_ok || c->phase2 != c->phase || c->close_how ||
+	    mig_preamble__decode(c->data, &v, &ch, &s) || v != MIG_VERSION || s != session)
+		return false;
+	ch &= ~MIG_PRE_AUTH;
+	if (!ch || ch > nch)
+		return false;
+	for (i = 0; i < nconns; i++) {
+		const struct conn *o = &conns[i];
+
+		if (o != c && o->sealed_ok && !mig_preamble__decode(o->data, &v, &ch2, &s) &&
+		    (ch2 & ~MIG_PRE_AUTH) == ch)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Liveness: a wait for a data channel that timed out (call #call) must
+ * not have had a source's own connection to give, connected before it.
+ * With no more connections than pending places none is pushed out, and
+ * one whose bytes are all in is read and opened without the clock moving.
+ */
+static void check_none_missed(int call, u64 session, u32 nch)
+{
+	int i;
+
+	if (nconns > MAX_PENDING)
+		return;
+	for (i = 0; i < nconns; i++) {
+		struct conn *c = &conns[i];
+
+		if (c->connected && c->phase <= call && !c->returned &&
+		    source_data_conn(c, session, nch)) {
+			if (verbose)
+				fprintf(stderr, "conn %d (channel %u) was never handed over\n", i,
+					get_le32(c->data + 12) & ~MIG_PRE_AUTH);
+			abort();
+		}
+	}
 }
 
 static int count_fds(void)
@@ -519,6 +576,8 @@ static void run_one(const u8 *data, size_t size)
 		if (verbose)
 			fprintf(stderr, "data %u: %d (channel %u)\n", k, ret ?: chans[nchans].fd,
 				ret ? 0 : ch);
+		if (ret == -ETIMEDOUT)
+			check_none_missed(k + 1, session, nch);
 		if (ret)
 			break;
 		check_wanted(&chans[nchans++], false, session, ch, s, NULL);
