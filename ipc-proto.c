@@ -86,6 +86,17 @@ int ipc__dir(char *buf, size_t len, bool create, char *why, size_t why_len)
 		snprintf(why, why_len, "socket directory name too long");
 		return -ENAMETOOLONG;
 	}
+	/*
+	 * A relative directory names another one from another working
+	 * directory: a client run elsewhere would not find the instance (and
+	 * resolving it at start in each process would not change that).
+	 */
+	if (buf[0] != '/') {
+		snprintf(why, why_len, "%s=%s is not an absolute path (a client in another "
+			 "directory would look elsewhere)", env && *env ? "LKVM_DIR" : "HOME",
+			 env && *env ? env : home);
+		return -EINVAL;
+	}
 	/* One level only: parents made here would get whatever mode umask gives. */
 	if (create && mkdir(buf, 0700) < 0 && errno != EEXIST) {
 		snprintf(why, why_len, "cannot create %s: %s%s", buf, strerror(errno),

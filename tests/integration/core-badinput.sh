@@ -220,6 +220,15 @@ LKVM_DIR=$T_TMP/opendir expect_err run_dir_open_first "^lkvm: error: control soc
 long=$T_TMP/$(printf 'd%.0s' {1..110})
 LKVM_DIR=$long expect_err run_dir_too_long "control socket path $long/guest-[0-9]*.sock is too long for a unix socket" run -k $K
 if [ -e "$long" ]; then fail run_dir_too_long_not_made "$long was created"; else pass run_dir_too_long_not_made; fi
+# A relative socket directory names another directory from another working
+# directory: an instance started with it could not be listed, stopped or
+# migrated from elsewhere.  Refused, by the VMM and by every client, and not made.
+(cd $T_TMP && LKVM_DIR=reldir expect_err run_dir_relative \
+	"^lkvm: error: control socket: LKVM_DIR=reldir is not an absolute path" run -k $K)
+if [ -e "$T_TMP/reldir" ]; then fail run_dir_relative_not_made "$T_TMP/reldir was created"; else pass run_dir_relative_not_made; fi
+mkdir -m 700 $T_TMP/reldir2
+(cd $T_TMP && LKVM_DIR=reldir2 expect_err list_dir_relative "LKVM_DIR=reldir2 is not an absolute path" list)
+(cd $T_TMP && LKVM_DIR=reldir2 expect_err stop_dir_relative "LKVM_DIR=reldir2 is not an absolute path" stop --name x)
 
 need_kvm kernel_missing run_name_in_use_first kernel_dir kernel_garbage kernel_truncated_elf kernel_elf_phdrs_named \
 	 kernel_bzimage_named kernel_no_pvh \
