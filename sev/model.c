@@ -39,7 +39,7 @@ static bool warned;
  * Create @path (mode 0700) and at most @max_new missing directories
  * leading to it: 1 for a directory the user named (a typo in --sev-state
  * must not quietly make a new platform somewhere), 2 for the default
- * ~/.lkvm/LEAF (but never HOME itself).
+ * ~/.lkvm/LEAF (but never HOME itself), 0 for the AMD root.
  */
 static int mkdir_private(const char *path, int max_new)
 {
@@ -185,12 +185,31 @@ static int root_load_or_create(struct sev_model *m)
 
 	if (!dir)
 		return sev_amd_root__test(&m->root) ? -EINVAL : 0;
-	ret = mkdir_private(dir, 1);
+	/*
+	 * Never made here: a typo in --sev-root must not become a new trust
+	 * anchor (that an existing platform would not match either, leaving
+	 * the new root behind).  Making the directory is how to ask for one.
+	 */
+	ret = mkdir_private(dir, 0);
+	if (ret == -ENOENT) {
+		pr_err("SEV model: AMD root directory %s does not exist (create it, mode 0700, "
+		       "for a new root)", dir);
+		return ret;
+	}
 	if (ret < 0) {
 		if (ret != -EPERM)
 			pr_err("SEV model: cannot use %s as the AMD root directory: %s%s", dir,
 			       strerror(-ret), ret == -ENOENT ? " (its parent does not exist)" : "");
 		return ret;
+	}
+	/*
+	 * A root made now cannot have certified a platform made before: say
+	 * so before generating one (and before the lock file) in @dir.
+	 */
+	if (!exists(dir, "ark.cert") && exists(m->state_dir, "pdh.cert")) {
+		pr_err("SEV model: the platform in %s was certified by an AMD root that %s "
+		       "does not hold (check --sev-root / LKVM_SEV_ROOT)", m->state_dir, dir);
+		return -EINVAL;
 	}
 	lfd = lock_dir(dir);
 	if (lfd < 0) {

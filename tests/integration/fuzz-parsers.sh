@@ -16,6 +16,7 @@ seed() { { printf "\\x$(printf %02x "$1")"; cat "$2"; } > "$C/seed-$1-$(basename
 seed 0 "$GUESTS/hello"
 seed 0 "$GUESTS/smp"
 [ -f "$LKVM_BUILD/tests/bzimage/probe.bzimage" ] && seed 1 "$LKVM_BUILD/tests/bzimage/probe.bzimage"
+mkdir -m 700 "$T_TMP/root"
 if $LKVM sev export --sev=emulated --sev-state "$T_TMP/sev" --sev-root "$T_TMP/root" \
 	--pdh "$T_TMP/pdh" --chain "$T_TMP/chain" --amd-chain "$T_TMP/amd" >/dev/null 2>&1; then
 	seed 2 "$T_TMP/pdh"

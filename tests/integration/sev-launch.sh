@@ -171,6 +171,26 @@ grep -q "nohome/.lkvm/sev-model: No such file or directory (its parent does not 
 [ -e typo ] || [ -e nohome ] && { ok=0; why="$why created: $(ls -d typo nohome 2>/dev/null)"; }
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
+# A --sev-root that does not exist is named, not made: it used to get a new
+# AMD root, which the existing platform's CEK then did not match (a second
+# error), and the root stayed behind.  A typo must not make a trust anchor.
+# An empty root directory beside a platform certified by another root is
+# refused before a root is made in it, for the same reason.
+t=model_root_missing
+ok=1 why=""
+mkdir -m 700 emptyroot
+for c in "sev status --sev=emulated --sev-root $T_TMP/noroot|^lkvm sev status: error: SEV model: AMD root directory $T_TMP/noroot does not exist (create it, mode 0700, for a new root)$" \
+	 "run --sev=emulated -k $G/hello --sev-root $T_TMP/noroot|^lkvm: error: SEV model: AMD root directory $T_TMP/noroot does not exist (create it, mode 0700, for a new root)$" \
+	 "sev status --sev=emulated --sev-root emptyroot|^lkvm sev status: error: SEV model: the platform in $T_TMP/platform-a was certified by an AMD root that emptyroot does not hold (check --sev-root / LKVM_SEV_ROOT)$"; do
+	# shellcheck disable=SC2086
+	$LKVM ${c%%|*} >out 2>err </dev/null; rc=$?
+	{ [ $rc -eq 1 ] && [ ! -s out ] && [ "$(wc -l <err)" -eq 1 ] && grep -q -- "${c#*|}" err; } ||
+		{ ok=0; why="$why ${c%%|*}: rc=$rc $(tr '\n' '|' <err); "; }
+done
+[ -e noroot ] && { ok=0; why="$why noroot was created; "; }
+[ -z "$(ls -A emptyroot)" ] || { ok=0; why="$why emptyroot has: $(ls -A emptyroot); "; }
+[ $ok = 1 ] && pass $t || fail $t "$why"
+
 # A command's outputs are all written or none: one that cannot be written
 # leaves the others as they were (a new keys file beside an old session
 # blob only fails at launch), and two outputs naming one file are refused.
