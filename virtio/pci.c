@@ -166,9 +166,16 @@ static void ioeventfds_exit(struct virtio_pci *vpci)
 
 /* ---- interrupts ----------------------------------------------------------- */
 
+/* Called with vdev->lock held (or the devices paused). */
 static u16 msix_ctrl(struct virtio_pci *vpci)
 {
-	return virtio__le16(vpci->pdev.cfg + vpci->msix_cap + 2);
+	return vpci->msix_ctrl;
+}
+
+/* Called with pci_lock (cfg[] stable) and vdev->lock held, or all paused. */
+static void msix_ctrl_sync(struct virtio_pci *vpci)
+{
+	vpci->msix_ctrl = virtio__le16(vpci->pdev.cfg + vpci->msix_cap + 2);
 }
 
 static void msix_fire(struct virtio_pci *vpci, u16 v)
@@ -334,6 +341,7 @@ static int vpci_load(struct virtio_device *vdev, const void *fdt, int node)
 	}
 	/* Only the bits the guest could have set. */
 	vpci->pdev.cfg[vpci->msix_cap + 3] = (ctrl >> 8) & ((MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8);
+	msix_ctrl_sync(vpci);
 	vpci->pba = pba;
 	vpci->config_vector = cvec;
 	vpci->isr = isr;
@@ -606,6 +614,7 @@ static void vpci_cfg_write(struct pci_device *pdev, u32 off, u32 len)
 		cfg_access(vpci, true);
 	if (covers(off, len, vpci->msix_cap + 2, 2)) {
 		pthread_mutex_lock(&vpci->vdev->lock);
+		msix_ctrl_sync(vpci);
 		msix_deliver_pending(vpci);
 		intx_update(vpci);
 		pthread_mutex_unlock(&vpci->vdev->lock);
@@ -668,6 +677,7 @@ int virtio_pci__init(struct kvm *kvm, struct virtio_pci *vpci, struct virtio_dev
 	virtio__put_le32(msix + 8, VPCI_PBA_OFF);
 	vpci->msix_cap = pci__add_cap(pdev, msix, sizeof(msix));
 	pdev->wmask[vpci->msix_cap + 3] = (MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8;
+	msix_ctrl_sync(vpci);
 
 	add_vcap(pdev, VIRTIO_PCI_CAP_COMMON_CFG, VPCI_COMMON_OFF, VPCI_COMMON_SIZE, 16, 0);
 	add_vcap(pdev, VIRTIO_PCI_CAP_NOTIFY_CFG, VPCI_NOTIFY_OFF,

@@ -29,6 +29,13 @@ struct virtio_pci {
 	u8 isr;
 	u8 cfg_cap;		/* offset of the PCI-config-access capability */
 	u8 msix_cap;
+	/*
+	 * A copy of MSI-X Message Control for the signalling paths: they run
+	 * under vdev->lock only, while a vCPU writes pdev.cfg[] under
+	 * pci_lock (a data race).  Copied under vdev->lock by the config-write
+	 * hook, itself under pci_lock, and by migration's load.
+	 */
+	u16 msix_ctrl;
 	struct {
 		u32 addr_lo, addr_hi, data, ctrl;
 	} msix[VPCI_NR_VECTORS];
