@@ -1041,9 +1041,7 @@ static bool pending_open(struct pending *p, struct mig_chan *c)
 		return false;
 	}
 	/* Its frame opened from the buffer: the rest comes from the socket. */
-	c->buf = NULL;
-	c->buf_len = c->buf_pos = 0;
-	c->fd = p->fd;
+	mig_chan__continue_fd(c, p->fd);
 	free(p->buf);
 	p->buf = NULL;
 	p->cap = 0;

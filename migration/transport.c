@@ -34,6 +34,13 @@ void mig_chan__init_buf(struct mig_chan *c, const void *buf, size_t len)
 	c->buf_len = len;
 }
 
+void mig_chan__continue_fd(struct mig_chan *c, int fd)
+{
+	c->buf = NULL;
+	c->buf_len = c->buf_pos = 0;
+	c->fd = fd;
+}
+
 void mig_chan__close(struct mig_chan *c)
 {
 	mig_crypt__detach(c);

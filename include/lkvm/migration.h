@@ -256,6 +256,8 @@ struct mig_chan {
 
 void mig_chan__init_fd(struct mig_chan *c, int fd);
 void mig_chan__init_buf(struct mig_chan *c, const void *buf, size_t len);
+/* A buffer channel whose bytes are all read goes on from fd (its keys kept). */
+void mig_chan__continue_fd(struct mig_chan *c, int fd);
 void mig_chan__close(struct mig_chan *c);
 int mig_chan__read(struct mig_chan *c, void *p, size_t n);
 int mig_chan__readv(struct mig_chan *c, struct iovec *iov, int cnt);
