@@ -198,8 +198,8 @@ static int root_load_or_create(struct sev_model *m)
 	}
 	if (ret < 0) {
 		if (ret != -EPERM)
-			pr_err("SEV model: cannot use %s as the AMD root directory: %s%s", dir,
-			       strerror(-ret), ret == -ENOENT ? " (its parent does not exist)" : "");
+			pr_err("SEV model: cannot use %s as the AMD root directory: %s", dir,
+			       strerror(-ret));
 		return ret;
 	}
 	/*
