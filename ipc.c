@@ -419,6 +419,25 @@ static void name_in_use(const char *name)
 	       "(pick another --name, or 'lkvm stop --name %s')", name, name);
 }
 
+/* An instance without --name is guest-PID. */
+static const char *own_name(const char *name, char *buf, size_t n)
+{
+	if (name)
+		return name;
+	snprintf(buf, n, "guest-%d", (int)getpid());
+	return buf;
+}
+
+/* Whether DIR/NAME.sock fits a unix socket's path; one line if not. */
+static int sock_path_fits(const char *dir, const char *name)
+{
+	if (strlen(dir) + 1 + strlen(name) + strlen(".sock") < sizeof(ipc.sock_path))
+		return 0;
+	pr_err("control socket path %s/%s.sock is too long for a unix socket "
+	       "(set LKVM_DIR to a shorter directory)", dir, name);
+	return -ENAMETOOLONG;
+}
+
 /*
  * What kvm_ipc__start() would refuse, asked before the VM is built: a
  * socket directory it cannot use or a name in use would otherwise be
@@ -431,17 +450,13 @@ int kvm_ipc__check(const char *name)
 	char dir[PATH_MAX], why[PATH_MAX + 128], own[32];
 	int ret;
 
-	if (!name) {
-		snprintf(own, sizeof(own), "guest-%d", (int)getpid());
-		name = own;
-	}
+	name = own_name(name, own, sizeof(own));
 	/* The length first: a directory made for a socket that cannot be is litter. */
 	ret = ipc__dir(dir, sizeof(dir), false, why, sizeof(why));
-	if ((!ret || ret == -ENOENT) &&
-	    strlen(dir) + 1 + strlen(name) + strlen(".sock") >= sizeof(ipc.sock_path)) {
-		pr_err("control socket path %s/%s.sock is too long for a unix socket "
-		       "(set LKVM_DIR to a shorter directory)", dir, name);
-		return -ENAMETOOLONG;
+	if (!ret || ret == -ENOENT) {
+		ret = sock_path_fits(dir, name);
+		if (ret)
+			return ret;
 	}
 	ret = ipc__dir(dir, sizeof(dir), true, why, sizeof(why));
 	if (ret) {
@@ -458,7 +473,7 @@ int kvm_ipc__check(const char *name)
 int kvm_ipc__start(struct kvm *kvm)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	char dir[PATH_MAX], why[PATH_MAX + 128], pid[32];
+	char dir[PATH_MAX], why[PATH_MAX + 128], pid[32], own[32];
 	const char *name = kvm->cfg.name;
 	int ret, n, i;
 
@@ -469,22 +484,19 @@ int kvm_ipc__start(struct kvm *kvm)
 		       "not starting with '.' or '-'", name, IPC_NAME_MAX);
 		return -EINVAL;
 	}
-	if (name)
-		snprintf(ipc.name, sizeof(ipc.name), "%s", name);
-	else
-		snprintf(ipc.name, sizeof(ipc.name), "guest-%d", (int)getpid());
+	snprintf(ipc.name, sizeof(ipc.name), "%s", own_name(name, own, sizeof(own)));
 
 	ret = ipc__dir(dir, sizeof(dir), true, why, sizeof(why));
 	if (ret) {
 		pr_err("control socket: %s", why);
 		return ret;
 	}
+	ret = sock_path_fits(dir, ipc.name);
+	if (ret)
+		return ret;
 	n = snprintf(ipc.sock_path, sizeof(ipc.sock_path), "%s/%s.sock", dir, ipc.name);
-	if (n < 0 || (size_t)n >= sizeof(ipc.sock_path)) {
-		pr_err("control socket path %s/%s.sock is too long for a unix socket "
-		       "(set LKVM_DIR to a shorter directory)", dir, ipc.name);
-		return -ENAMETOOLONG;
-	}
+	if (n < 0 || (size_t)n >= sizeof(ipc.sock_path))
+		return -ENAMETOOLONG;	/* cannot be: it fits */
 	n = snprintf(ipc.lock_path, sizeof(ipc.lock_path), "%s/%s.lock", dir, ipc.name);
 	if (n < 0 || (size_t)n >= sizeof(ipc.lock_path))
 		return -ENAMETOOLONG;
