@@ -1404,7 +1404,7 @@ int migration__incoming(struct kvm *kvm)
 	u64 t0 = 0, t_end;
 	u32 ch, nch = 0, i;
 	int fd, ret;
-	bool paused = false;
+	bool paused = false, stopped;
 
 	mig_chan__init_fd(&ctrl, -1);
 	/*
@@ -1633,6 +1633,26 @@ out_threads:
 	mig__test_hold("hold-claim", "GO received, disks not taken yet");
 	ret = virtio__claim_all(true, in->reason, sizeof(in->reason));
 	if (ret) {
+		pr_err("migration: incoming migration failed: %s; the guest is not started",
+		       in->reason);
+		send_ack(&ctrl, ret, in->reason);
+		goto out;
+	}
+	/*
+	 * A stop (lkvm stop, a signal) that came after GO but before here
+	 * was meant for a destination still waiting: confirming now would
+	 * send the source away for a guest that never runs here.  Refused
+	 * in place of RUNNING instead, the source resumes it.  Checked under
+	 * inc.lock, which incoming_stop() takes: a stop after this one stops
+	 * a guest that has arrived.
+	 */
+	pthread_mutex_lock(&inc.lock);
+	stopped = inc.stopped;
+	pthread_mutex_unlock(&inc.lock);
+	if (stopped) {
+		virtio__claim_all(false, NULL, 0);	/* the source takes them back */
+		ret = -ESHUTDOWN;
+		snprintf(in->reason, sizeof(in->reason), "%s", kvm->exit_reason);
 		pr_err("migration: incoming migration failed: %s; the guest is not started",
 		       in->reason);
 		send_ack(&ctrl, ret, in->reason);

@@ -19,6 +19,12 @@
 #   dst-stopped-before-go  the destination is stopped after its ACK, before
 #                  GO: it says so in place of RUNNING, and the source resumes
 #                  the guest (exit 1) instead of reporting "unknown".
+#   dst-stopped-after-go  the destination is stopped (lkvm stop, then
+#                  SIGTERM) after GO came, before it confirmed RUNNING
+#                  (hold-claim hook): it must not confirm a guest it will
+#                  never run; it says why in place of RUNNING and the
+#                  source resumes it (exit 1).  (It confirmed and exited:
+#                  lkvm migrate said 0, the guest ran nowhere.)
 #   src-stopped-after-end  the source is stopped after END while the ACK is
 #                  late: the commit may still finish, so the stop waits for
 #                  it; it fails, and lkvm migrate says the guest stops with
@@ -30,7 +36,7 @@
 #                  outcome is never "unknown".
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="late-ack running-lost unknown-resume dst-stopped-before-go src-stopped-after-end stop-races-migrate"
+tests="late-ack running-lost unknown-resume dst-stopped-before-go dst-stopped-after-go src-stopped-after-end stop-races-migrate"
 need_kvm $tests
 need_migrate $tests
 
@@ -146,6 +152,33 @@ if pair $t "LKVM_MIG_FAULT=hold:2000" "LKVM_DEBUG=1"; then
 	fi
 	"$LKVM" stop --name $t-s >/dev/null 2>&1
 fi
+
+t=dst-stopped-after-go
+why=""
+for how in stop TERM; do
+	pair $t "" "LKVM_MIG_FAULT=hold-claim:1500" || { why=setup; break; }
+	"$LKVM" migrate --to "127.0.0.1:$PORT" --name $t-s >"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err" &
+	MPID=$!
+	if ! wait_for 30 grep -q "test hook: GO received" "$T_TMP/$t-d.err"; then
+		why="$how: the hook never held the destination"; wait "$MPID"
+	else
+		if [ $how = stop ]; then "$LKVM" stop --name $t-d >/dev/null 2>&1; else kill -TERM "$DST_PID"; fi
+		wait "$MPID"; rc=$?
+		wait_exit "$DST_PID" 20
+		if [ $rc -ne 1 ] || ! grep -q "migration failed: the destination did not start the guest: .*; the guest runs on here" "$T_TMP/$t.mig.err"; then
+			why="$how: want exit 1, not started there (rc $rc): $(tail -n 1 "$T_TMP/$t.mig.err")"
+		elif ! still_counting "$T_TMP/$t-s.out" || ! check_sequence "$T_TMP/$t-s.out" >/dev/null; then
+			why="$how: the source does not count on in sequence: $(tail -n 1 "$T_TMP/$t-s.err")"
+		elif grep -q count "$T_TMP/$t-d.out" || ! grep -q "the guest is not started" "$T_TMP/$t-d.err"; then
+			why="$how: the destination: $(tail -n 2 "$T_TMP/$t-d.err")"
+		else
+			echo "$t: $how: $(tail -n 1 "$T_TMP/$t.mig.err")"
+		fi
+	fi
+	"$LKVM" stop --name $t-s >/dev/null 2>&1; wait_exit "$SRC_PID" 20
+	[ -z "$why" ] || break
+done
+if [ -z "$why" ]; then pass $t; else fail $t "$why"; fi
 
 t=src-stopped-after-end
 if pair $t "LKVM_MIG_FAULT=hold-paused:1000 LKVM_DEBUG=1"; then
