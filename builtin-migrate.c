@@ -7,7 +7,9 @@
  *   2  it failed because this VMM is stopping: the guest is gone with it;
  *   3  outcome unknown: the destination was told to run the guest and did
  *      not confirm; the guest is paused here until `lkvm resume` (if the
- *      destination does not run it) or `lkvm stop` (if it does).
+ *      destination does not run it) or `lkvm stop` (if it does).  Also when
+ *      this client is interrupted (SIGINT, SIGTERM, SIGHUP): the migration
+ *      goes on in the VMM, and --status tells how it ends.
  *
  * lkvm migrate --cancel [--name NAME]: make the migration in progress give
  * up (the guest goes on here); the migrating `lkvm migrate` then fails
@@ -27,6 +29,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,7 +55,8 @@ static const char migrate_usage_line[] =
 	"runs here; 2 it failed and the guest stopped with this instance (stopping,\n"
 	"or its VMM went away before the final round); 3 outcome unknown: the guest\n"
 	"is paused here ('lkvm resume' or 'lkvm stop' settles it), or the VMM went\n"
-	"away or could not be read from the final round on ('--status' tells).\n"
+	"away or could not be read from the final round on, or this client was\n"
+	"interrupted (SIGINT, SIGTERM, SIGHUP: the migration goes on; '--status' tells).\n"
 	"--cancel, --status, --set: 0 done, 1 an error.";
 
 struct client {
@@ -239,6 +243,62 @@ static int vmm_gone(const struct client *c, const char *name)
 	fprintf(stderr, "lkvm migrate: error: %s\n", why);
 	print_json_failure(c, why, "failed", "stopped");
 	return 2;
+}
+
+/*
+ * Ctrl-C, SIGTERM or a hangup (the terminal gone) while the VMM migrates:
+ * the migration goes on without this client (a script's timeout must not
+ * half-abort a move), so where the guest ends up is not known here.  Exit
+ * 3 with the line that says so and how to learn it, as for a connection
+ * lost mid-migration, not a silent 128+N that says nothing of the guest.
+ * The handler may only write() and _exit(): both texts are made before
+ * the request goes out.
+ */
+static char sig_line[700], sig_json[900];
+static size_t sig_line_len, sig_json_len;
+
+static void on_interrupt(int sig)
+{
+	ssize_t ignored;
+
+	if (sig_json_len)
+		ignored = write(1, sig_json, sig_json_len);
+	ignored = write(2, sig_line, sig_line_len);
+	(void)ignored;
+	_exit(3);
+}
+
+static void catch_interrupts(const struct client *c, const char *name)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_interrupt };
+	char why[500], esc[600];
+	size_t i;
+
+	snprintf(why, sizeof(why), "interrupted: the migration of %s goes on in its VMM without "
+		 "this client ('lkvm migrate --cancel --name %s' stops it); 'lkvm migrate --status "
+		 "--name %s' tells how it ends", name, name, name);
+	/* A progress line on a terminal ends in \r: the message gets its own line. */
+	snprintf(sig_line, sizeof(sig_line), "%slkvm migrate: error: %s\n",
+		 c->tty && !c->quiet && !c->json ? "\n" : "", why);
+	sig_line_len = strlen(sig_line);
+	if (c->json) {
+		mig_json_str(why, esc, sizeof(esc));
+		snprintf(sig_json, sizeof(sig_json),
+			 "{\"status\":\"unknown\",\"reason\":\"%s\",\"guest\":\"unknown\"}\n", esc);
+		sig_json_len = strlen(sig_json);
+	}
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+/* The outcome is in: from here a signal must not replace it with "unknown". */
+static void ignore_interrupts(void)
+{
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 }
 
 static int fail_early(const struct client *c, const char *why)
@@ -512,8 +572,16 @@ static int cmd_migrate(int argc, const char **argv)
 		print_ipc_failure(&c, name, fd, NULL, "unchanged");
 		return 1;
 	}
+	/*
+	 * Output closed under it (`lkvm migrate 2>&1 | head -n 1`): the
+	 * writes fail and the exit status still tells the outcome, instead of
+	 * SIGPIPE killing this client at its next progress line.
+	 */
+	signal(SIGPIPE, SIG_IGN);
+	catch_interrupts(&c, name);
 	/* No per-message timeout: the VMM bounds every step of the migration. */
 	ret = ipc__request(fd, IPC_MSG_MIGRATE, wire, len, -1, on_data, &c, msg, sizeof(msg));
+	ignore_interrupts();
 	explicit_bzero(wire, len);
 	close(fd);
 	if (ipc__unknown_type(ret, msg)) {
