@@ -277,7 +277,8 @@ static void catch_interrupts(const struct client *c, const char *name)
 
 	snprintf(why, sizeof(why), "interrupted: the migration of %s goes on in its VMM without "
 		 "this client ('lkvm migrate --cancel --name %s' stops it); 'lkvm migrate --status "
-		 "--name %s' tells how it ends", name, name, name);
+		 "--name %s' tells how it ends (once %s has exited, the destination's --status)",
+		 name, name, name, name);
 	/* A progress line on a terminal ends in \r: the message gets its own line. */
 	snprintf(sig_line, sizeof(sig_line), "%slkvm migrate: error: %s\n",
 		 c->tty && !c->quiet && !c->json ? "\n" : "", why);

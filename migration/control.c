@@ -281,8 +281,9 @@ ipc_guest_handler(IPC_MSG_MIGRATE_SET, set_cmd);
  */
 static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 {
-	char text[MIG_RESULT_TEXT_SIZE + 1024], prog[MIG_RESULT_TEXT_SIZE], to[512];
+	char text[MIG_RESULT_TEXT_SIZE + 1024], prog[MIG_RESULT_TEXT_SIZE], to[512], from[64];
 	bool json;
+	u64 ago;
 	u32 flags;
 	size_t n;
 
@@ -335,6 +336,15 @@ static int status_cmd(struct kvm *kvm, int fd, const void *payload, u32 len)
 			snprintf(text, sizeof(text), "no migration in progress; the last one, to %s: "
 				 "%s", to, strncmp(line, "migration ", 10) ? line : line + 10);
 		}
+	} else if (!migration__arrival(from, sizeof(from), &ago)) {
+		/* Its own source has exited: this is where a script learns the outcome. */
+		mig_json_str(from, to, sizeof(to));
+		if (json)
+			snprintf(text, sizeof(text), "{\"active\":false,\"last\":null,\"arrived\":"
+				 "{\"from\":\"%s\",\"elapsed_ms\":%.0f}}", to, ago / 1e6);
+		else
+			snprintf(text, sizeof(text), "no migration in progress; the guest arrived here "
+				 "from %s %.1f s ago", from, ago / 1e9);
 	} else {
 		snprintf(text, sizeof(text), json ? "{\"active\":false,\"last\":null}" :
 			 "no migration in progress");

@@ -434,6 +434,9 @@ static struct incoming_ctx {
 	char from[64];
 	u64 t0_ns;			/* of the current phase's wait or of the stream */
 	u64 listen_t0_ns;
+	/* Once the guest runs here: where from, and when (--status after). */
+	char arrived_from[64];
+	u64 arrived_ns;
 	/* --incoming-key: the master key, and this stream's two nonces. */
 	bool keyed;
 	const u8 *key;
@@ -1658,6 +1661,10 @@ out_threads:
 		send_ack(&ctrl, ret, in->reason);
 		goto out;
 	}
+	pthread_mutex_lock(&inc.lock);
+	snprintf(inc.arrived_from, sizeof(inc.arrived_from), "%s", inc.from);
+	inc.arrived_ns = now_ns();
+	pthread_mutex_unlock(&inc.lock);
 	if (send_running(&ctrl))
 		pr_warn("migration: cannot confirm to the source that the guest runs here; "
 			"it keeps its copy paused");
@@ -1742,6 +1749,26 @@ int migration__incoming_status(struct kvm *kvm, char *buf, size_t n, bool json)
 			 secs, r.round, pct, bytes / 1e6, secs > 0 ? bytes / 1e6 / secs : 0.0,
 			 (unsigned long long)r.dirty_rate);
 	return 0;
+}
+
+/*
+ * The guest arrived here by migration: where from and how long ago, for
+ * lkvm migrate --status once the source has exited (a source VMM whose
+ * migration succeeded is gone, so a script that lost its `lkvm migrate`
+ * learns the outcome here).  -ENOENT: it did not.
+ */
+int migration__arrival(char *from, size_t n, u64 *ago_ns)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&inc.lock);
+	if (inc.arrived_ns) {
+		snprintf(from, n, "%s", inc.arrived_from);
+		*ago_ns = now_ns() - inc.arrived_ns;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&inc.lock);
+	return ret;
 }
 
 static int incoming_hook(struct kvm *kvm)

@@ -450,6 +450,9 @@ int migration__incoming(struct kvm *kvm);
 /* lkvm migrate --status while receiving: one line (or JSON object) in
  * BUF; -ENOENT when this VMM is not receiving. */
 int migration__incoming_status(struct kvm *kvm, char *buf, size_t n, bool json);
+/* The guest arrived here by migration: its source's address and how long
+ * ago; -ENOENT when it did not. */
+int migration__arrival(char *from, size_t n, u64 *ago_ns);
 
 /* ---- the source (migrate.c, ram.c) ---- */
 

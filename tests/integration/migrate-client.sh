@@ -10,7 +10,12 @@
 #                  and how to follow it (--json: one object, guest
 #                  "unknown"), and the guest does arrive at the destination
 #                  and counts on in sequence.  (It died silently with
-#                  128+N, a status that says nothing of the guest.)
+#                  128+N, a status that says nothing of the guest.)  The
+#                  source VMM has then exited, so the destination's
+#                  --status must tell: "the guest arrived here from ..."
+#                  (--json: "arrived"), not a bare "no migration in
+#                  progress", the answer of an instance that was never
+#                  migrated.
 #   client-sigpipe `lkvm migrate 2>&1 | head -n 1` (its output closed after
 #                  the first line): it still exits with the outcome, 0, not
 #                  killed by SIGPIPE (141) at its next progress line.
@@ -63,6 +68,11 @@ for sig in INT TERM HUP; do
 		why="$sig: --json: want one object, guest unknown: $(cat "$T_TMP/$t.mig.out")"
 	elif ! arrived $t; then
 		why="$sig: the migration did not go on to the destination: $(tail -n 2 "$T_TMP/$t-s.err" "$T_TMP/$t-d.err")"
+	elif ! st=$("$LKVM" migrate --status --name $t-d 2>&1) ||
+	     ! grep -q "^no migration in progress; the guest arrived here from 127.0.0.1:[0-9]* [0-9.]* s ago$" <<<"$st" ||
+	     ! st=$("$LKVM" migrate --status --json --name $t-d 2>&1) ||
+	     ! grep -q '^{"active":false,"last":null,"arrived":{"from":"127.0.0.1:[0-9]*","elapsed_ms":[0-9]*}}$' <<<"$st"; then
+		why="$sig: the destination's --status does not say the guest arrived: $st"
 	fi
 	cleanup_pair $t
 	[ -z "$why" ] || break
