@@ -291,13 +291,34 @@ void kvm__request_stop(struct kvm *kvm, int status, const char *reason)
 		notify(kvm);
 }
 
+/* A CLOCK_MONOTONIC deadline (now_ns()) for run_cond's timed waits. */
+static struct timespec ns_to_ts(u64 ns)
+{
+	return (struct timespec){ .tv_sec = ns / 1000000000ull, .tv_nsec = ns % 1000000000ull };
+}
+
 /*
  * Park every vCPU outside KVM_RUN.  Nested pauses (debug during a
  * migration) are counted; only the outermost resume lets vCPUs go.
  */
 int kvm__pause(struct kvm *kvm)
 {
-	int running = 0, i;
+	return kvm__pause_until(kvm, NULL, 0, NULL);
+}
+
+/*
+ * kvm__pause() that can give up: when *cancel is set (kvm__pause_wake()
+ * makes the wait look) or after timeout_ms (0: never), the pause is
+ * undone, *stuck (if given) names the first vCPU that had not parked, and
+ * it returns -ECANCELED or -ETIMEDOUT.  A vCPU blocked in a device (its
+ * write to a console nobody reads) parks only once that returns: a
+ * migration's final pause must not freeze the rest of the guest, nor
+ * ignore its cancel, for as long as that lasts.
+ */
+int kvm__pause_until(struct kvm *kvm, const atomic_bool *cancel, u32 timeout_ms, int *stuck)
+{
+	u64 until = timeout_ms ? now_ns() + timeout_ms * 1000000ull : 0;
+	int running = 0, i, ret = 0;
 
 	pthread_mutex_lock(&pause_lock);
 	pthread_mutex_lock(&kvm->run_lock);
@@ -319,11 +340,52 @@ int kvm__pause(struct kvm *kvm)
 	pthread_mutex_unlock(&kvm->run_lock);
 	kick_all(kvm);
 	pthread_mutex_lock(&kvm->run_lock);
-	while (nr_parked < running && !kvm->stopping)
-		pthread_cond_wait(&kvm->run_cond, &kvm->run_lock);
+	while (nr_parked < running && !kvm->stopping) {
+		struct timespec ts;
+
+		if (cancel && atomic_load(cancel)) {
+			ret = -ECANCELED;
+			break;
+		}
+		if (!until) {
+			pthread_cond_wait(&kvm->run_cond, &kvm->run_lock);
+			continue;
+		}
+		if (now_ns() >= until) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		ts = ns_to_ts(until);
+		pthread_cond_timedwait(&kvm->run_cond, &kvm->run_lock, &ts);
+	}
+	if (ret) {
+		for (i = 0; stuck && i < kvm->nr_cpus; i++) {
+			struct kvm_cpu *c = kvm->cpus[i];
+
+			if (c && c->thread_started && !c->thread_done && !c->parked) {
+				*stuck = i;
+				break;
+			}
+		}
+		/* Undone: the vCPUs that parked run on. */
+		if (--pause_depth == 0) {
+			kvm->paused = false;
+			pthread_cond_broadcast(&kvm->run_cond);
+		}
+	}
+	if (!ret && kvm->stopping)
+		ret = -ESHUTDOWN;
 	pthread_mutex_unlock(&kvm->run_lock);
 	pthread_mutex_unlock(&pause_lock);
-	return kvm->stopping ? -ESHUTDOWN : 0;
+	return ret;
+}
+
+/* A kvm__pause_until() waiting now looks at its cancel flag again. */
+void kvm__pause_wake(struct kvm *kvm)
+{
+	pthread_mutex_lock(&kvm->run_lock);
+	pthread_cond_broadcast(&kvm->run_cond);
+	pthread_mutex_unlock(&kvm->run_lock);
 }
 
 void kvm__resume(struct kvm *kvm)
@@ -377,11 +439,6 @@ static void thr_init(void)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&thr.cond, &attr);
 	pthread_condattr_destroy(&attr);
-}
-
-static struct timespec ns_to_ts(u64 ns)
-{
-	return (struct timespec){ .tv_sec = ns / 1000000000ull, .tv_nsec = ns % 1000000000ull };
 }
 
 /* run_lock held.  run_cond and the deadlines are CLOCK_MONOTONIC (now_ns()). */

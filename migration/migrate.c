@@ -28,6 +28,12 @@
 #define SEND_TIMEOUT_MS		30000
 #define ROUND_PROGRESS_MS	500	/* progress lines inside a long round */
 #define CANCEL_GRACE_MS		2000	/* then a stuck sender's socket is shut */
+/*
+ * The final pause waits this long for every vCPU to leave KVM_RUN, which
+ * takes microseconds unless one is blocked in a device (writing to a
+ * console nobody reads); the other vCPUs are parked meanwhile.
+ */
+#define PAUSE_TIMEOUT_MS	5000
 
 /*
  * The one migration this VMM may run (control.c allows one at a time), for
@@ -74,6 +80,7 @@ static void request_cancel(const char *why)
 	 */
 	if (cur.wait_fd >= 0)
 		shutdown(cur.wait_fd, SHUT_RD);
+	kvm__pause_wake(cur.kvm);	/* the final pause, waiting for a blocked vCPU */
 }
 
 int migration__cancel(char *msg, size_t n)
@@ -955,7 +962,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	double bw = 0;
 	char why[MIG_MAX_REASON + 1] = "";
 	u8 endbuf[24];
-	int ret;
+	int ret, stuck = -1;
 
 	memset(res, 0, sizeof(*res));
 	res->compress = p->compress;
@@ -1106,11 +1113,19 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	}
 	/* Stop-and-copy: the guest stays paused until the ACK or a failure. */
 	t_pause = now_ns();
-	ret = kvm__pause(kvm);
+	ret = kvm__pause_until(kvm, &cur.cancel, PAUSE_TIMEOUT_MS, &stuck);
 	unthrottle(m);		/* parked now: the throttle has nothing left to do */
 	if (ret == -ESHUTDOWN) {	/* a stop came first: the guest ends here */
 		snprintf_cut(res->reason, sizeof(res->reason), "the source VMM is stopping");
 		res->source_stopping = true;
+		goto out_fail;
+	}
+	if (ret == -ECANCELED && cancelled(res))	/* undone: the guest runs on */
+		goto out_fail;
+	if (ret == -ETIMEDOUT) {
+		snprintf_cut(res->reason, sizeof(res->reason), "vCPU %d did not stop within %u s "
+			 "(blocked in a device: a console nobody reads?)", stuck,
+			 PAUSE_TIMEOUT_MS / 1000);
 		goto out_fail;
 	}
 	if (ret) {
