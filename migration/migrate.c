@@ -963,6 +963,7 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	char why[MIG_MAX_REASON + 1] = "";
 	u8 endbuf[24];
 	int ret, stuck = -1;
+	const char *stuck_dev = "?";
 
 	memset(res, 0, sizeof(*res));
 	res->compress = p->compress;
@@ -1133,9 +1134,23 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 			 strerror(-ret));
 		goto out_fail;
 	}
+	/*
+	 * Devices too: an in-flight request finishes, no new one starts.  One
+	 * blocked (virtio-console on a console nobody reads) is given up on
+	 * like a blocked vCPU, within what is left of the same 5 s.
+	 */
+	ret = virtio__pause_all_until(&cur.cancel, t_pause + PAUSE_TIMEOUT_MS * 1000000ull,
+				      &stuck_dev);
+	if (ret) {
+		kvm__resume(kvm);
+		if (ret == -ECANCELED && cancelled(res))
+			goto out_fail;
+		snprintf_cut(res->reason, sizeof(res->reason), "the virtio-%s device did not stop "
+			 "within %u s (blocked: a console nobody reads?)", stuck_dev,
+			 PAUSE_TIMEOUT_MS / 1000);
+		goto out_fail;
+	}
 	m->paused = true;
-	/* Devices too: an in-flight request finishes, no new one starts. */
-	virtio__pause_all();
 	pr_debug("migration: paused in %.3f ms", (now_ns() - t_pause) / 1e6);
 	mig__test_hold("hold-paused", "vCPUs paused");
 	ret = migration__log_sync(kvm);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lkvm/kvm.h"
 #include "lkvm/virtio.h"
@@ -262,15 +263,62 @@ static void check_live_rings(struct virtio_device *vdev)
 
 void virtio__pause_all(void)
 {
-	struct virtio_device *v;
+	virtio__pause_all_until(NULL, 0, NULL);
+}
 
-	/* Taking the lock waits for a handler that is mid-request. */
+/*
+ * Taking a device's lock waits for a handler that is mid-request, which
+ * may be blocked outside lkvm (virtio-console writing to a console nobody
+ * reads).  So the wait is in slices that look at *cancel and the deadline
+ * (CLOCK_MONOTONIC ns, 0: none); on giving up, the devices paused so far
+ * run again and *stuck names the one that held its lock.  The held one's
+ * lock is never waited for again here: resuming or kicking it would block
+ * as the pause did.
+ */
+int virtio__pause_all_until(const atomic_bool *cancel, u64 until_ns, const char **stuck)
+{
+	struct virtio_device *v, *u;
+	int ret = 0, q;
+
 	for (v = devices; v; v = v->next) {
-		pthread_mutex_lock(&v->lock);
+		for (;;) {
+			struct timespec ts;
+
+			if (!cancel && !until_ns) {
+				pthread_mutex_lock(&v->lock);
+				break;
+			}
+			clock_gettime(CLOCK_REALTIME, &ts);
+			timespec_add_ms(&ts, 50);
+			if (!pthread_mutex_timedlock(&v->lock, &ts))
+				break;
+			if (cancel && atomic_load(cancel)) {
+				ret = -ECANCELED;
+				goto undo;
+			}
+			if (until_ns && now_ns() >= until_ns) {
+				ret = -ETIMEDOUT;
+				goto undo;
+			}
+		}
 		v->paused = true;
 		check_live_rings(v);
 		pthread_mutex_unlock(&v->lock);
 	}
+	return 0;
+
+undo:
+	if (stuck)
+		*stuck = v->ops->name;
+	for (u = devices; u != v; u = u->next) {
+		pthread_mutex_lock(&u->lock);
+		u->paused = false;
+		pthread_mutex_unlock(&u->lock);
+		/* A notification dropped while paused: catch up. */
+		for (q = 0; q < u->ops->nr_queues; q++)
+			virtio__notify(u, q);
+	}
+	return ret;
 }
 
 void virtio__kick_all(void)

@@ -13,6 +13,7 @@
 #define LKVM__VIRTIO_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/uio.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -198,6 +199,10 @@ u32 virtio__count(void);
  * the source saw notified but never took are processed exactly once.
  */
 void virtio__pause_all(void);
+/* The same, given up on *cancel or at until_ns (CLOCK_MONOTONIC, 0: never):
+ * -ECANCELED or -ETIMEDOUT with the devices running again, *stuck the name
+ * of the device whose handler did not return. */
+int virtio__pause_all_until(const atomic_bool *cancel, u64 until_ns, const char **stuck);
 void virtio__resume_all(void);
 void virtio__kick_all(void);
 /*
