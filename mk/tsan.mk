@@ -4,8 +4,23 @@
 # unit`).  The whole library is rebuilt under $(O)/tsan; -Wno-tsan because
 # GCC's TSan does not model the ring's fences (it may miss races there,
 # not report false ones in pci.c).  Any report fails the run (exit 66).
+TSAN_CFLAGS := -O1 -g -fsanitize=thread -Wno-tsan
+
 .PHONY: tsan-virtio-pci
 tsan-virtio-pci:
-	$(Q)$(MAKE) --no-print-directory O=$(O)/tsan CFLAGS='-O1 -g -fsanitize=thread -Wno-tsan' \
+	$(Q)$(MAKE) --no-print-directory O=$(O)/tsan CFLAGS='$(TSAN_CFLAGS)' \
 		$(O)/tsan/tests/unit/test-virtio-pci
 	$(Q)$(O)/tsan/tests/unit/test-virtio-pci
+
+# The whole VMM under ThreadSanitizer, from the same objects:
+# make build/tsan/lkvm && LKVM=$PWD/build/tsan/lkvm bash tests/integration/X.sh
+# The sub-make's $(O) is $(O)/tsan; only there is $(O)/lkvm a target.
+.PHONY: FORCE
+$(O)/tsan/$(PROGRAM): FORCE
+	$(Q)$(MAKE) --no-print-directory O=$(O)/tsan CFLAGS='$(TSAN_CFLAGS)' $@
+
+ifeq ($(notdir $(O)),tsan)
+$(O)/$(PROGRAM): $(O)/main.o $(LIB_OBJS) $(BIOS_OBJ)
+	$(quiet) "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+endif
