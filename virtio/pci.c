@@ -91,14 +91,35 @@ static int io_thread_get(void)
 	return 0;
 }
 
-static void io_thread_put(void)
+/*
+ * The thread is joined before a device's eventfds leave the epoll set, not
+ * after: events epoll_wait() already returned may name the device, and the
+ * thread would go on to notify it once its exit had freed it.  The stop
+ * eventfd is drained again so that a restarted thread runs.
+ */
+static void io_thread_stop(void)
 {
 	u64 one = 1;
 
-	if (--io_users)
-		return;
-	if (write(io_stopfd, &one, sizeof(one)) == sizeof(one))
+	if (write(io_stopfd, &one, sizeof(one)) == sizeof(one)) {
 		pthread_join(io_thread, NULL);
+		if (read(io_stopfd, &one, sizeof(one)) < 0)
+			pr_debug("virtio: stop eventfd: %s", strerror(errno));
+	}
+}
+
+/* Called with the thread stopped: restart it for the devices left. */
+static void io_thread_put(void)
+{
+	int ret;
+
+	if (--io_users) {
+		ret = pthread_create(&io_thread, NULL, io_loop, NULL);
+		if (ret)
+			pr_err("virtio: cannot restart the I/O thread (%s): queue kicks of "
+			       "the remaining devices go unserved", strerror(ret));
+		return;
+	}
 	close(io_epfd);
 	close(io_stopfd);
 	io_epfd = io_stopfd = -1;
@@ -133,6 +154,7 @@ static void ioeventfds_init(struct virtio_pci *vpci)
 			vpci->vdev->ops->name);
 		return;
 	}
+	vpci->io_user = true;
 	for (q = 0; q < n; q++) {
 		vpci->ioeventfd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vpci->ioeventfd[q] < 0)
@@ -153,6 +175,9 @@ static void ioeventfds_exit(struct virtio_pci *vpci)
 {
 	int q;
 
+	if (!vpci->io_user)
+		return;
+	io_thread_stop();
 	for (q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		if (vpci->ioeventfd[q] < 0)
 			continue;
@@ -161,6 +186,7 @@ static void ioeventfds_exit(struct virtio_pci *vpci)
 		close(vpci->ioeventfd[q]);
 		vpci->ioeventfd[q] = -1;
 	}
+	vpci->io_user = false;
 	io_thread_put();
 }
 

@@ -44,6 +44,7 @@ struct virtio_pci {
 	int irqfd[VPCI_NR_VECTORS];
 	bool route_stale[VPCI_NR_VECTORS];
 	int ioeventfd[VIRTIO_MAX_QUEUES];
+	bool io_user;		/* holds a reference on the I/O thread */
 };
 
 /* Put vdev on the PCI bus with the given PCI class code. */
