@@ -18,7 +18,13 @@
 
 static struct termios orig;
 static bool raw_on;
+/*
+ * in_lock is held while lkvm-stdin calls input_fn, so once
+ * term__set_input() returns the old function is not running and never
+ * will: the console it fed may be freed (virtio-console's exit).
+ */
 static void (*input_fn)(struct kvm *kvm, const char *buf, size_t len);
+static pthread_mutex_t in_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t input_thread;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kvm *term_kvm;
@@ -40,7 +46,9 @@ static void fatal_signal(int sig)
 
 void term__set_input(void (*fn)(struct kvm *kvm, const char *buf, size_t len))
 {
+	pthread_mutex_lock(&in_lock);
 	input_fn = fn;
+	pthread_mutex_unlock(&in_lock);
 }
 
 static bool term_stopping(void)
@@ -110,8 +118,10 @@ static void *input_loop(void *arg)
 			}
 			out[o++] = buf[i];
 		}
+		pthread_mutex_lock(&in_lock);
 		if (o && input_fn)
 			input_fn(kvm, out, o);
+		pthread_mutex_unlock(&in_lock);
 	}
 }
 
