@@ -47,9 +47,12 @@ int kvm_cpu__register_exit_handler(u32 exit_reason, kvm_exit_fn fn)
 
 static void kick_handler(int sig)
 {
-	/* Nothing to do: the point is that KVM_RUN returns with EINTR. */
+	/*
+	 * The point is that KVM_RUN returns with EINTR.  Atomic: a stopping
+	 * thread may be setting the same byte in kick_locked() right now.
+	 */
 	if (current_vcpu)
-		current_vcpu->kvm_run->immediate_exit = 1;
+		__atomic_store_n(&current_vcpu->kvm_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 }
 
 static int vcpu_create(struct kvm *kvm, int id)
@@ -279,7 +282,8 @@ void kvm__request_stop(struct kvm *kvm, int status, const char *reason)
 
 	pthread_mutex_lock(&kvm->run_lock);
 	if (!kvm->stopping) {
-		kvm->stopping = true;
+		/* Stored atomically for kvm__stopping()'s look from outside the lock. */
+		__atomic_store_n(&kvm->stopping, true, __ATOMIC_RELEASE);
 		kvm->exit_status = status;
 		kvm->exit_reason = reason;
 	}
