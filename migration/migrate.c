@@ -190,14 +190,29 @@ static bool source_stopping(void)
 	return s;
 }
 
-/* A cancel that arrived: the failure to report, in res->reason. */
-static bool cancelled(struct mig_result *res)
+/*
+ * A cancel that arrived: the failure to report, in res->reason.  cur.lock
+ * held: a second cancel or migration__stop() may rewrite why and stopping.
+ */
+static bool cancelled_locked(struct mig_result *res)
 {
 	if (!atomic_load(&cur.cancel))
 		return false;
 	snprintf_cut(res->reason, sizeof(res->reason), "%s", cur.why);
 	res->source_stopping = cur.stopping;
 	return true;
+}
+
+static bool cancelled(struct mig_result *res)
+{
+	bool ret;
+
+	if (!atomic_load(&cur.cancel))
+		return false;
+	pthread_mutex_lock(&cur.lock);
+	ret = cancelled_locked(res);
+	pthread_mutex_unlock(&cur.lock);
+	return ret;
 }
 
 /*
@@ -210,7 +225,7 @@ static int enter_phase(struct mig_result *res, bool *flag)
 	int ret = 0;
 
 	pthread_mutex_lock(&cur.lock);
-	if (cancelled(res))
+	if (cancelled_locked(res))
 		ret = -ECANCELED;
 	else
 		*flag = true;
