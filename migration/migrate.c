@@ -737,8 +737,9 @@ static void report_pps(struct mig_src *m, u64 remaining, u64 dirty_rate, double 
 	if (remaining && pr.percent > 99.9)
 		pr.percent = 99.9;
 
+	/* The sender threads may be running: see bytes_out_add() in transport.c. */
 	for (i = 0; i < m->nch; i++)
-		pr.bytes += m->ch[i].chan.bytes_out;
+		pr.bytes += __atomic_load_n(&m->ch[i].chan.bytes_out, __ATOMIC_RELAXED);
 	pr.bytes += m->ctrl.bytes_out;
 	if (m->fn)
 		m->fn(&pr, m->fn_arg);

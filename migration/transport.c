@@ -243,6 +243,16 @@ static int write_iov(struct mig_chan *c, struct iovec *iov, int cnt)
 	return (int)n;
 }
 
+/*
+ * Only the channel's own thread writes bytes_out; atomic because the
+ * engine sums the channels' counts for its progress lines while their
+ * sender threads run (report_pps() in migrate.c).
+ */
+static void bytes_out_add(struct mig_chan *c, u64 n)
+{
+	__atomic_fetch_add(&c->bytes_out, n, __ATOMIC_RELAXED);
+}
+
 /* Test hook: send the iovec byte by byte around the fault offset. */
 static int write_faulty(struct mig_chan *c, struct iovec *iov, int cnt, size_t total)
 {
@@ -271,7 +281,7 @@ static int write_faulty(struct mig_chan *c, struct iovec *iov, int cnt, size_t t
 	c->fault_flip_at = 0;
 	ret = write_full(c->fd, copy, total);
 	free(copy);
-	c->bytes_out += total;
+	bytes_out_add(c, total);
 	return ret;
 }
 
@@ -283,7 +293,7 @@ int mig_chan__raw_writev(struct mig_chan *c, struct iovec *iov, int cnt)
 	for (i = 0; i < cnt; i++)
 		total += iov[i].iov_len;
 	if (c->fd < 0) {			/* sink */
-		c->bytes_out += total;
+		bytes_out_add(c, total);
 		return 0;
 	}
 	if (c->rate) {
@@ -303,7 +313,7 @@ int mig_chan__raw_writev(struct mig_chan *c, struct iovec *iov, int cnt)
 
 		if (n < 0)
 			return n;
-		c->bytes_out += n;
+		bytes_out_add(c, n);
 		iov_advance(&iov, &cnt, n);
 	}
 	return 0;
