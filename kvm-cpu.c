@@ -235,8 +235,17 @@ void kvm_cpu__exit_all(struct kvm *kvm)
 
 	kvm__throttle(kvm, 0);		/* its thread kicks vCPUs: gone before they are */
 	for (i = 0; i < kvm->nr_cpus; i++) {
-		struct kvm_cpu *vcpu = kvm->cpus[i];
+		struct kvm_cpu *vcpu;
 
+		/*
+		 * Out of cpus[] under run_lock before it is freed: a stop can
+		 * still come (lkvm-signals, a second SIGTERM or Ctrl-C), and
+		 * kick_all() kicks whatever cpus[] holds.
+		 */
+		pthread_mutex_lock(&kvm->run_lock);
+		vcpu = kvm->cpus[i];
+		kvm->cpus[i] = NULL;
+		pthread_mutex_unlock(&kvm->run_lock);
 		if (!vcpu)
 			continue;
 		if (vcpu->dirty_gfns)
@@ -245,7 +254,6 @@ void kvm_cpu__exit_all(struct kvm *kvm)
 		close(vcpu->vcpu_fd);
 		free(vcpu->cpuid);
 		free(vcpu);
-		kvm->cpus[i] = NULL;
 	}
 }
 
