@@ -101,10 +101,18 @@ static void *signal_thread(void *arg)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	while (sigwait(&set, &sig) == 0) {
-		static char reason[40];
+		/*
+		 * One reason per signal, written once: kvm->exit_reason keeps
+		 * pointing at the first stop's while later signals come in.
+		 */
+		static char reason[NSIG][40];
 
-		snprintf(reason, sizeof(reason), "stopped by %s", strsignal(sig));
-		kvm__request_stop(kvm, 128 + sig, reason);
+		if (sig < NSIG) {
+			if (!reason[sig][0])
+				snprintf(reason[sig], sizeof(reason[sig]), "stopped by %s",
+					 strsignal(sig));
+			kvm__request_stop(kvm, 128 + sig, reason[sig]);
+		}
 	}
 	return NULL;
 }
