@@ -12,6 +12,16 @@ tsan-virtio-pci:
 		$(O)/tsan/tests/unit/test-virtio-pci
 	$(Q)$(O)/tsan/tests/unit/test-virtio-pci
 
+# Every unit test that races threads on purpose, under TSan (test-core:
+# what a stop publishes to lock-free readers).
+TSAN_UNIT := test-virtio-pci test-core
+
+.PHONY: tsan-unit
+tsan-unit:
+	$(Q)$(MAKE) --no-print-directory O=$(O)/tsan CFLAGS='$(TSAN_CFLAGS)' \
+		$(TSAN_UNIT:%=$(O)/tsan/tests/unit/%)
+	$(Q)set -e; for t in $(TSAN_UNIT); do $(O)/tsan/tests/unit/$$t; done
+
 # The whole VMM under ThreadSanitizer, from the same objects:
 # make build/tsan/lkvm && LKVM=$PWD/build/tsan/lkvm bash tests/integration/X.sh
 # The sub-make's $(O) is $(O)/tsan; only there is $(O)/lkvm a target.
