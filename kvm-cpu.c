@@ -290,10 +290,13 @@ void kvm__request_stop(struct kvm *kvm, int status, const char *reason)
 
 	pthread_mutex_lock(&kvm->run_lock);
 	if (!kvm->stopping) {
-		/* Stored atomically for kvm__stopping()'s look from outside the lock. */
-		__atomic_store_n(&kvm->stopping, true, __ATOMIC_RELEASE);
 		kvm->exit_status = status;
 		kvm->exit_reason = reason;
+		/*
+		 * Last, with release: kvm__stopping() looks from outside the
+		 * lock, and who sees the stop there reads its reason next.
+		 */
+		__atomic_store_n(&kvm->stopping, true, __ATOMIC_RELEASE);
 	}
 	notify = kvm->stop_notify;
 	pthread_cond_broadcast(&kvm->run_cond);
