@@ -117,10 +117,13 @@ static void *signal_thread(void *arg)
 	return NULL;
 }
 
-/* Handle SIGINT/SIGTERM/SIGHUP in one thread: a clean stop, never a torn one. */
-static int setup_signals(struct kvm *kvm)
+/*
+ * Handle SIGINT/SIGTERM/SIGHUP in one thread: a clean stop, never a torn
+ * one.  Blocked from the start (a signal waits), taken once kvm__init()
+ * has made run_lock and run_cond: the thread stops the VM through them.
+ */
+static void block_signals(void)
 {
-	pthread_t t;
 	sigset_t set;
 
 	sigemptyset(&set);
@@ -129,6 +132,12 @@ static int setup_signals(struct kvm *kvm)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+static int start_signal_thread(struct kvm *kvm)
+{
+	pthread_t t;
+
 	if (pthread_create(&t, NULL, signal_thread, kvm))
 		return -EAGAIN;
 	pthread_detach(t);
@@ -273,9 +282,7 @@ static int cmd_run(int argc, const char **argv)
 		return 1;
 	kvm->nr_cpus = cfg->nr_cpus;
 
-	ret = setup_signals(kvm);
-	if (ret)
-		return 1;
+	block_signals();
 	/* SEV: open the firmware back end and pick the VM type first. */
 	ret = sev__vm_type(kvm);
 	if (ret < 0)
@@ -285,6 +292,10 @@ static int cmd_run(int argc, const char **argv)
 	ret = kvm__init(kvm);
 	if (ret)
 		return 1;
+	if (start_signal_thread(kvm)) {
+		pr_err("cannot start the signal thread");
+		goto out_exit;
+	}
 	if (cfg->kernel_filename && !cfg->incoming) {
 		ret = kvm__load_kernel(kvm);
 		if (ret) {
