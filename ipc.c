@@ -408,9 +408,10 @@ static int take_lock(const char *path)
 	return -EAGAIN;
 }
 
+/* Connection threads ask; the main thread starts and stops the socket. */
 const char *kvm_ipc__name(void)
 {
-	return ipc.started ? ipc.name : NULL;
+	return __atomic_load_n(&ipc.started, __ATOMIC_ACQUIRE) ? ipc.name : NULL;
 }
 
 static void name_in_use(const char *name)
@@ -545,10 +546,13 @@ int kvm_ipc__start(struct kvm *kvm)
 	ipc.nr_conns = 0;
 	ipc.closing = false;
 	ipc.kvm = kvm;
-	ret = -pthread_create(&ipc.accept_thread, NULL, accept_thread, kvm);
-	if (ret)
-		goto err_pipe;
+	/* Before the thread: a client it serves at once gets our name in INFO. */
 	ipc.started = true;
+	ret = -pthread_create(&ipc.accept_thread, NULL, accept_thread, kvm);
+	if (ret) {
+		ipc.started = false;
+		goto err_pipe;
+	}
 	pr_debug("ipc: listening on %s", ipc.sock_path);
 	return 0;
 
@@ -577,7 +581,7 @@ int kvm_ipc__stop(struct kvm *kvm)
 
 	if (!ipc.started)
 		return 0;
-	ipc.started = false;
+	__atomic_store_n(&ipc.started, false, __ATOMIC_RELEASE);
 	if (write(ipc.wake[1], "x", 1) != 1)
 		pr_warn("ipc: cannot wake the accept thread");
 	pthread_join(ipc.accept_thread, NULL);
