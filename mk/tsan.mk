@@ -1,3 +1,6 @@
+# ThreadSanitizer builds: unit tests that race threads on purpose, and the
+# whole VMM for integration scripts (README.md, "Tests and benchmarks").
+#
 # A ThreadSanitizer build of the virtio-pci unit test, whose
 # test_intx_msix_concurrent races a vCPU's MSI-X control writes against a
 # device's signals (ASan and TSan cannot share a binary, so not in `make
@@ -28,6 +31,13 @@ tsan-unit:
 .PHONY: FORCE
 $(O)/tsan/$(PROGRAM): FORCE
 	$(Q)$(MAKE) --no-print-directory O=$(O)/tsan CFLAGS='$(TSAN_CFLAGS)' $@
+
+# A short whole-VMM run under ThreadSanitizer: integration scripts against
+# $(O)/tsan/lkvm, failing on any report not in tests/tsan/vmm.supp (races by
+# design, each with its reason) or any FAIL (tests/tsan/run-vmm.sh).
+.PHONY: tsan-vmm
+tsan-vmm: all $(O)/tsan/$(PROGRAM)
+	$(Q)O=$(O) tests/tsan/run-vmm.sh
 
 ifeq ($(notdir $(O)),tsan)
 $(O)/$(PROGRAM): $(O)/main.o $(LIB_OBJS) $(BIOS_OBJ)
