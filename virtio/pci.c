@@ -36,6 +36,7 @@
 
 static int io_epfd = -1, io_stopfd = -1;
 static pthread_t io_thread;
+static bool io_running;		/* io_thread exists and is not joined */
 static int io_users;
 
 static void *io_loop(void *arg)
@@ -88,6 +89,7 @@ static int io_thread_get(void)
 		io_users--;
 		return -errno ?: -ENOMEM;
 	}
+	io_running = true;
 	return 0;
 }
 
@@ -101,8 +103,9 @@ static void io_thread_stop(void)
 {
 	u64 one = 1;
 
-	if (write(io_stopfd, &one, sizeof(one)) == sizeof(one)) {
+	if (io_running && write(io_stopfd, &one, sizeof(one)) == sizeof(one)) {
 		pthread_join(io_thread, NULL);
+		io_running = false;
 		if (read(io_stopfd, &one, sizeof(one)) < 0)
 			pr_debug("virtio: stop eventfd: %s", strerror(errno));
 	}
@@ -118,6 +121,7 @@ static void io_thread_put(void)
 		if (ret)
 			pr_err("virtio: cannot restart the I/O thread (%s): queue kicks of "
 			       "the remaining devices go unserved", strerror(ret));
+		io_running = !ret;
 		return;
 	}
 	close(io_epfd);
