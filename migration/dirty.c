@@ -47,7 +47,7 @@ static struct {
 	bool running, stop;
 	pthread_cond_t cond;
 	struct kvm *kvm;
-	int err;			/* the first harvest error, for log_sync */
+	int err;			/* the first harvest error, for log_take */
 } harvester = { .cond = PTHREAD_COND_INITIALIZER };
 
 int mig_dirty__init(struct mig_dirty *d, u64 nr_pages)
@@ -186,6 +186,8 @@ static int sync_locked(struct kvm *kvm, struct mig_dirty *d)
 				n += mig_dirty__harvest_ring(d, v->dirty_gfns, v->dirty_ring_entries,
 							     &v->dirty_ring_fetch, m, nr);
 		}
+		if (n)
+			mig__test_hold("hold-harvest", "ring entries harvested, not reset yet");
 		if (n && ioctl(kvm->vm_fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
 			return -errno;
 		return 0;
@@ -351,15 +353,29 @@ void migration__log_stop(struct kvm *kvm)
 	pthread_mutex_unlock(&active_lock);
 }
 
-int migration__log_sync(struct kvm *kvm)
+/*
+ * One step under active_lock, because a harvest sets a page's bit before
+ * KVM_RESET_DIRTY_RINGS write-protects the page again, and in between
+ * the guest writes it with no new ring entry.  A take between the two
+ * (the harvester's, every 5 ms, or a ring-full exit's) would send the
+ * page while such a write could still come after its read and never be
+ * heard of: the destination would keep the old bytes.  Under the lock
+ * every harvested page is protected again before it is handed out.
+ */
+int migration__log_take(struct kvm *kvm, unsigned long *out, u64 *n)
 {
 	int ret = 0;
 
+	*n = 0;
 	pthread_mutex_lock(&active_lock);
-	if (active)
+	if (!active)
+		ret = -EINVAL;
+	if (!ret)
 		ret = sync_locked(kvm, active);
 	if (!ret && harvester.err)
 		ret = harvester.err;
+	if (!ret)
+		*n = mig_dirty__take(active, out);
 	pthread_mutex_unlock(&active_lock);
 	return ret;
 }

@@ -1086,10 +1086,9 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 			 (unsigned long long)bytes, round_ns / 1e6);
 		bw = bw_meter__add(&meter, gen0, bytes, round_ns);
 
-		ret = migration__log_sync(kvm);
+		ret = migration__log_take(kvm, m->send_bm, &remaining);
 		if (ret)
 			goto out_fail_sync;
-		remaining = mig_dirty__take(&m->dirty, m->send_bm);
 		/* SEV: pages that flipped shared<->private go again, the new way. */
 		sev_mig__src_merge_changed(kvm, m->send_bm);
 		ret = sev_mig__src_check(kvm, res->reason, sizeof(res->reason));
@@ -1169,20 +1168,21 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	m->paused = true;
 	pr_debug("migration: paused in %.3f ms", (now_ns() - t_pause) / 1e6);
 	mig__test_hold("hold-paused", "vCPUs paused");
-	ret = migration__log_sync(kvm);
-	if (ret)
-		goto out_fail_sync;
 	{
 		/* Pages harvested now join the ones left from the last round. */
 		unsigned long *more = calloc(DIV_ROUND_UP(kvm->nr_pages, BITS_PER_LONG) + 1,
 					     sizeof(long));
-		u64 w;
+		u64 w, n;
 
 		if (!more) {
 			ret = -ENOMEM;
 			goto out_fail;
 		}
-		mig_dirty__take(&m->dirty, more);
+		ret = migration__log_take(kvm, more, &n);
+		if (ret) {
+			free(more);
+			goto out_fail_sync;
+		}
 		for (w = 0; w < DIV_ROUND_UP(kvm->nr_pages, BITS_PER_LONG); w++)
 			m->send_bm[w] |= more[w];
 		free(more);

@@ -362,10 +362,14 @@ struct mig_slot_map {
 u64 mig_dirty__harvest_ring(struct mig_dirty *d, struct kvm_dirty_gfn *gfns, u32 entries,
 			    u32 *fetch, const struct mig_slot_map *slots, int nr_slots);
 
-/* Start/stop logging on every memory bank; harvest everything pending. */
+/* Start/stop logging on every memory bank. */
 int migration__log_start(struct kvm *kvm, struct mig_dirty *d);
 void migration__log_stop(struct kvm *kvm);
-int migration__log_sync(struct kvm *kvm);
+/*
+ * Harvest everything pending, then move the dirty set into `out`
+ * (mig_dirty__take()) in the same step; *n: the pages moved.
+ */
+int migration__log_take(struct kvm *kvm, unsigned long *out, u64 *n);
 
 /* ---- the destination (incoming.c) ---- */
 

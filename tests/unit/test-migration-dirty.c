@@ -3,8 +3,16 @@
  * KVM_GET_DIRTY_LOG bitmaps, and the dirty ring fed with synthetic
  * struct kvm_dirty_gfn entries exactly as KVM writes them.
  */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 #include <linux/kvm.h>
 
+#include "lkvm/kvm.h"
+#include "lkvm/kvm-cpu.h"
 #include "lkvm/migration.h"
 #include "test.h"
 
@@ -170,10 +178,97 @@ static void test_ring_overflow(void)
 	mig_dirty__free(&d);
 }
 
+static u64 ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A harvest sets a page's bit before KVM_RESET_DIRTY_RINGS protects the
+ * page again; until then the guest writes it with no new entry.  So a
+ * page must not be handed out between the two.  The harvester thread is
+ * held there (LKVM_MIG_FAULT=hold-harvest) with a page harvested from a
+ * ring KVM never saw (a real VM with the ring enabled and no vCPU, so the
+ * reset itself succeeds); migration__log_take() must wait for it.
+ * mig_dirty__take(), which the engine called after a sync without the
+ * lock, hands the page out at once, 0 ms into the 300 ms hold.
+ */
+static void test_take_waits_for_reset(void)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_DIRTY_LOG_RING, .args = { 4096 } };
+	static struct kvm_dirty_gfn ring[64];
+	static unsigned long out[1];
+	struct kvm *kvm = calloc(1, sizeof(*kvm));
+	struct kvm_cpu *vcpu = calloc(1, sizeof(*vcpu));
+	struct mig_dirty d;
+	u64 n = 0, t0, seen;
+	void *mem;
+	int ret;
+
+	REQUIRE(kvm && vcpu);
+	kvm->sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm->sys_fd < 0) {
+		free(kvm);
+		free(vcpu);
+		SKIP("no /dev/kvm");
+	}
+	kvm->vm_fd = ioctl(kvm->sys_fd, KVM_CREATE_VM, 0);
+	REQUIRE(kvm->vm_fd >= 0);
+	if (ioctl(kvm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING) < 4096 ||
+	    ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+		close(kvm->vm_fd);
+		close(kvm->sys_fd);
+		free(kvm);
+		free(vcpu);
+		SKIP("no KVM dirty ring");
+	}
+	mem = mmap(NULL, 16 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	REQUIRE(mem != MAP_FAILED);
+	kvm->dirty_ring_bytes = 4096;
+	kvm->nr_pages = 16;
+	kvm->nr_mem_banks = 1;
+	kvm->mem_banks[0] = (struct kvm_mem_bank){ .size = 16 * PAGE_SIZE, .host_addr = mem };
+	REQUIRE(kvm__set_memslot(kvm, &kvm->mem_banks[0], false) == 0);
+	vcpu->dirty_gfns = ring;
+	vcpu->dirty_ring_entries = 64;
+	kvm->cpus[0] = vcpu;
+	kvm->nr_cpus = 1;
+	REQUIRE(mig_dirty__init(&d, 16) == 0);
+
+	setenv("LKVM_MIG_FAULT", "hold-harvest:300", 1);
+	REQUIRE(migration__log_start(kvm, &d) == 0);
+	__atomic_store_n(&ring[0].offset, 3, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring[0].flags, KVM_DIRTY_GFN_F_DIRTY, __ATOMIC_RELEASE);
+	/* The harvester (every 5 ms) takes the entry, then holds before its reset. */
+	t0 = ms_now();
+	while (!(__atomic_load_n(&d.bits[0], __ATOMIC_ACQUIRE) & (1UL << 3)) && ms_now() - t0 < 5000)
+		usleep(1000);
+	seen = ms_now();
+	CHECK(seen - t0 < 5000);
+	ret = migration__log_take(kvm, out, &n);
+	CHECK_EQ(ret, 0);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(out[0], 1UL << 3);
+	/* Not before the hold (and so the reset) was over. */
+	CHECK(ms_now() - seen >= 250);
+	unsetenv("LKVM_MIG_FAULT");
+	migration__log_stop(kvm);
+	mig_dirty__free(&d);
+	munmap(mem, 16 * PAGE_SIZE);
+	close(kvm->vm_fd);
+	close(kvm->sys_fd);
+	free(vcpu);
+	free(kvm);
+}
+
 TEST_MAIN_BEGIN("test-migration-dirty")
 	RUN(test_bitmap_merge);
 	RUN(test_bitmap_repeat_and_set);
 	RUN(test_ring_harvest);
 	RUN(test_ring_overflow);
 	RUN(test_ring_full_cycle);
+	RUN(test_take_waits_for_reset);
 TEST_MAIN_END()
