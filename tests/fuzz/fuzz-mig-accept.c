@@ -677,8 +677,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			  2, 0, 0, 0, 1, 0, 0, 0x80, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
 			  200, 0, 0, 0, 1, 2, 3, 4, 5, 6, 34,
 			  0x00, 1, 0, 1, 0, 0x18, 0, 0, 1, 40, 255 },
+			/*
+			 * --incoming-key, channel 1's first frame in two parts: 60 of
+			 * its 85 bytes on connecting, the rest only after channel 2
+			 * (whole at once) has been handed over, so the wait for the
+			 * second data channel resumes a half-read frame.
+			 */
+			{ 0x41,
+			  0x00, 0, 0, 0, 0, 0x30, 0, 0, 0, 0x01, 20, NONCE32, 96,
+			  0x00, 1, 0, 1, 1, 0x18, 0, 0, 1, 40, 60,
+			  0x00, 2, 0, 1, 0, 0x18, 0, 0, 2, 83, 128 },
 		};
-		static const size_t lens[] = { 31, 47, 67, 112, 45, 107 };
+		static const size_t lens[] = { 31, 47, 67, 112, 45, 107, 67 };
 		char path[512];
 
 		mkdir(dir, 0700);
