@@ -4,8 +4,8 @@
  * connection's bytes.  Two properties, from one input:
  *
  *   - the input's tail, sealed in writes of the sizes its head gives, then
- *     changed as its head says (a byte flipped, the stream cut, a frame
- *     repeated or dropped, or nothing), is read back in chunks of the
+ *     changed as its head says (a byte flipped, the stream cut, the first
+ *     frame repeated, any one frame dropped, or nothing), is read back in chunks of the
  *     sizes it gives: with no change every byte comes back as written; with
  *     a change the reader fails before returning any byte of a changed
  *     frame, and never returns bytes that differ from what was sealed;
@@ -138,7 +138,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	setup();
 	if (size < 8)
 		return 0;
-	mode = data[0] % 5;
+	mode = data[0] % 6;
 	chunk = data[1];
 	where = data[2] | data[3] << 8 | (u32)data[4] << 16;
 	nsz = data[5] % 8;
@@ -198,6 +198,35 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		read = open_all(dup2, wlen + flen, got, pt, n, chunk, &err);
 		ASSERT(err == -EKEYREJECTED && !memcmp(got, pt, read) && read <= flen - 20);
 		free(dup2);
+		break;
+	}
+	case 5: {				/* one frame dropped */
+		size_t at = 0, before = 0, k, nfr = 0, drop, flen;
+		u8 *cut;
+
+		/* The frames' boundaries, from their length words (wire is well formed). */
+		while (at + 4 <= wlen) {
+			at += 4 + get_le32(wire + at) + 16;
+			nfr++;
+		}
+		ASSERT(at == wlen);
+		if (nfr < 2)
+			break;
+		drop = where % nfr;
+		for (at = 0, k = 0; k < drop; k++) {
+			before += get_le32(wire + at);
+			at += 4 + get_le32(wire + at) + 16;
+		}
+		flen = 4 + get_le32(wire + at) + 16;
+		cut = malloc(wlen - flen + 1);
+		ASSERT(cut);
+		memcpy(cut, wire, at);
+		memcpy(cut + at, wire + at + flen, wlen - at - flen);
+		read = open_all(cut, wlen - flen, got, pt, n, chunk, &err);
+		/* Nothing after the gap: a later frame fails its tag (or, the last
+		 * one dropped, the stream ends short). */
+		ASSERT(err && read <= before && !memcmp(got, pt, read));
+		free(cut);
 		break;
 	}
 	case 4:					/* the raw input as a stream: nothing opens */
