@@ -5,9 +5,11 @@
  * crash, leak or read out of bounds.  No /dev/kvm is touched.
  *
  * With FUZZ_CPU_STATE_SEEDS=DIR set, the binary writes one valid blob per
- * format into DIR and exits: a seed corpus that gets the fuzzer past
+ * format into DIR, and two more of the CPU's (the legacy registers, a bad
+ * xsave length), and exits: a seed corpus that gets the fuzzer past
  * fdt_check_full() at once (tests/integration/cpustate-fuzz.sh).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,26 @@ static void write_seeds(const char *dir)
 	if (cpu_state__encode(&cs, &b))
 		exit(1);
 	write_seed(dir, 0, &b);
+	b.len = 0;
+	/*
+	 * The format's other branches (seeds 4 and 8: the first byte is still
+	 * 0 modulo 4, the CPU decoder): a host without KVM_CAP_SREGS2 and
+	 * XSAVE sends kvm-sregs and kvm-fpu, and an xsave area shorter than
+	 * struct kvm_xsave must be refused.  Neither is a mutation away from
+	 * seed 0, whose node and property names and lengths are fixed by the
+	 * FDT around them.
+	 */
+	cs.have = 0;
+	cs.nr_msrs = 1;
+	if (cpu_state__encode(&cs, &b))
+		exit(1);
+	write_seed(dir, 4, &b);
+	b.len = 0;
+	cs.have = CPU_HAVE_SREGS2 | CPU_HAVE_XSAVE;
+	cs.xsave_size = sizeof(xsave) - 2;
+	if (cpu_state__encode(&cs, &b) || cpu_state__decode(b.data, b.len, &cs) != -EINVAL)
+		exit(1);
+	write_seed(dir, 8, &b);
 	b.len = 0;
 	/* The VM-wide formats need a VM to save from: build them by hand. */
 	{

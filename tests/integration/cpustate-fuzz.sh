@@ -9,7 +9,7 @@ FUZZ="$LKVM_BUILD/fuzz/fuzz-cpu-state"
 need_fuzzer decoder-fuzz "$FUZZ"
 
 mkdir -p "$T_TMP/corpus"
-if ! FUZZ_CPU_STATE_SEEDS="$T_TMP/corpus" "$FUZZ" || [ "$(ls "$T_TMP/corpus" | wc -l)" -ne 4 ]; then
+if ! FUZZ_CPU_STATE_SEEDS="$T_TMP/corpus" "$FUZZ" || [ "$(ls "$T_TMP/corpus" | wc -l)" -ne 6 ]; then
 	fail decoder-fuzz "could not write the seed corpus"
 	t_done
 fi
