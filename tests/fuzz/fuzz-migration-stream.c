@@ -290,6 +290,13 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
  * with `compress`.
  */
 static bool seed_keyed;		/* NORMAL pages without crcs (MIG_F_NO_PAGE_CRC) */
+/*
+ * One page of data, the others ZERO: a stream of a few KiB where most
+ * mutations land on record headers, entries and END, not in page bytes.
+ */
+static bool seed_sparse;
+static bool seed_abort;		/* ABORT in place of END */
+static bool seed_mem_crc;	/* END carries the guest memory's crc */
 
 static void put_ram(struct mig_chan *c, const u8 *mem, u32 first, u32 end, u64 mask,
 		    u32 round, struct mig_chan_end *sent, bool compress, u64 enc_mask)
@@ -379,7 +386,7 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	int fd = mkstemp(tmpl), i;
 
 	for (i = 0; i < NPAGES; i++)
-		memset(guest + i * 4096, i % 3 ? 0x10 + i : 0, 4096);
+		memset(guest + i * 4096, (seed_sparse ? i == 1 : i % 3) ? 0x10 + i : 0, 4096);
 	seed_keyed = keyed;
 	mig_chan__init_fd(&c, fd);
 	mig_chan__writev(&c, &(struct iovec){ &flag, 1 }, 1);
@@ -397,7 +404,7 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 		c.seq_out = 0;		/* a connection of its own */
 		put_ram(&c, guest, 0, NPAGES, 0, 0, &st, deflate, enc_mask);
 		mig_chan__send_rec(&c, MIG_REC_SYNC, 0, 0, NULL, 0);
-		put_ram(&c, guest, 0, NPAGES, 0x0f0f, 1, &st, false, enc_mask);
+		put_ram(&c, guest, 0, NPAGES, seed_sparse ? 0x0f0d : 0x0f0f, 1, &st, false, enc_mask);
 		mig_chan_end__encode(&st, eb);
 		mig_chan__send_rec(&c, MIG_REC_CHAN_END, 0, 0, eb, 24);
 		goto save;
@@ -405,19 +412,32 @@ static void write_seed(const char *dir, const char *name, bool ignore_crc, bool 
 	put_ram(&c, guest, 0, 12, 0, 0, &st, deflate, enc_mask);	/* round 0, bank 0 */
 	put_ram(&c, guest, 12, NPAGES, 0, 0, &st, deflate, enc_mask);	/* round 0, bank 1 */
 	mig_chan__send_rec(&c, MIG_REC_ROUND, 0, 0, eb, 24);
-	put_ram(&c, guest, 0, NPAGES, 0x0f0f, 1, &st, false, enc_mask);	/* round 1: some again */
+	/* round 1: some again (sparse: only zero ones) */
+	put_ram(&c, guest, 0, NPAGES, seed_sparse ? 0x0f0d : 0x0f0f, 1, &st, false, enc_mask);
 	if (sections) {
 		mig_chan__send_rec(&c, MIG_REC_SECTION, 0, MIG_SEC_CPU, "regs", 4);
 		mig_chan__send_rec(&c, MIG_REC_SECTION, 1, MIG_SEC_CPU, "regs", 4);
 		mig_chan__send_rec(&c, MIG_REC_SECTION, 0, MIG_SEC_CLOCK, "", 0);
 		end.nr_sections = 3;
 	}
+	if (seed_abort) {
+		mig_status__encode(EIO, 0, "the source gave up", &b);
+		mig_chan__send_rec(&c, MIG_REC_ABORT, 0, 0, b.data, b.len);
+		mig_buf__free(&b);
+		goto save;
+	}
 	end.pages = st.pages;
+	if (seed_mem_crc) {
+		end.flags = MIG_END_MEM_CRC;
+		end.mem_crc = mig_mem_crc((struct mig_mem_bank[]){ { guest, 0, 12 },
+								    { guest + 12 * 4096, 12, 4 } }, 2);
+	}
 	mig_end__encode(&end, eb);
 	mig_chan__send_rec(&c, MIG_REC_END, 0, 0, eb, sizeof(eb));
 save:
 	/* A seed the parser refuses would keep the fuzzer shallow. */
-	fuzz_seed__save(fd, dir, name, run_one, keyed && sealed < 0 ? -EPROTO : 0);
+	fuzz_seed__save(fd, dir, name, run_one,
+			keyed && sealed < 0 ? -EPROTO : seed_abort ? -ECANCELED : 0);
 	close(fd);
 	unlink(tmpl);
 }
@@ -451,6 +471,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		/* Sealed data channels, as a keyed source sends its pages. */
 		write_seed(dir, "sealed-data", false, false, false, 0, true, 0, true);
 		write_seed(dir, "sealed-data-frames", false, false, true, 0x0ff0, true, 3, true);
+		/* Small, checksums skipped: mutations reach END's counts, the
+		 * section list, CHAN_END's totals and ABORT. */
+		seed_sparse = true;
+		write_seed(dir, "sparse-nocrc", true, true, false, 0, false, -1, false);
+		write_seed(dir, "sparse-nocrc-data", true, false, false, 0, false, -1, true);
+		seed_mem_crc = true;
+		write_seed(dir, "sparse-mem-crc", true, true, false, 0, false, -1, false);
+		seed_mem_crc = false;
+		seed_abort = true;
+		write_seed(dir, "sparse-abort", true, true, false, 0, false, -1, false);
 		exit(0);
 	}
 	return 0;
