@@ -5,13 +5,15 @@
  *
  *   - the input's tail, sealed in writes of the sizes its head gives, then
  *     changed as its head says (a byte flipped, the stream cut, the first
- *     frame repeated, any one frame dropped, or nothing), is read back in chunks of the
- *     sizes it gives: with no change every byte comes back as written; with
- *     a change the reader fails before returning any byte of a changed
- *     frame, and never returns bytes that differ from what was sealed;
- *     reads that want a whole frame or more (chunk bit 6: up to 1 MiB)
- *     have it opened straight into the caller's memory, and a read that
- *     fails leaves there nothing but bytes of frames that opened (a
+ *     frame repeated, any one frame dropped, or nothing), is read back in
+ *     chunks of the sizes it gives, each chunk into three iovecs cut where
+ *     the head's byte 4 says (as a RAM record's pages are read): with no
+ *     change every byte comes back as written; with a change the reader
+ *     fails before returning any byte of a changed frame, and never
+ *     returns bytes that differ from what was sealed; reads that want a
+ *     whole frame or more (chunk bit 6: up to 1 MiB) have it opened
+ *     straight into the caller's memory, across the iovecs, and a read
+ *     that fails leaves there nothing but bytes of frames that opened (a
  *     forged frame's plaintext or a cut one's ciphertext is wiped or was
  *     never written);
  *   - the raw input read as a stream under a fixed key never yields a
@@ -92,7 +94,7 @@ static size_t seal(const u8 *pt, size_t n, const u8 *sz, size_t nsz, size_t min,
  * the error.  pt: what was sealed (NULL: nothing opens).
  */
 static size_t open_all(const u8 *wire, size_t wlen, u8 *got, const u8 *pt, size_t n, u8 chunk,
-		       int *err)
+		       u8 split, int *err)
 {
 	struct mig_chan c;
 	size_t off = 0;
@@ -115,7 +117,22 @@ static size_t open_all(const u8 *wire, size_t wlen, u8 *got, const u8 *pt, size_
 		size_t k = chunk & 0x40 ? (size_t)(chunk & 0x3f) * 16411 + 1 : (size_t)chunk * 97 + 1;
 
 		k = k > n - off ? n - off : k;
-		*err = mig_chan__read(&c, got + off, k);
+		/*
+		 * In three iovecs (each may be empty) cut where split says, as
+		 * recv_ram() reads a record's pages: frames opened in place
+		 * then cross from one iovec into the next.
+		 */
+		{
+			size_t a = k * (split & 15) / 15, b = k * (split >> 4) / 15, t;
+			struct iovec v[3];
+
+			if (a > b)
+				t = a, a = b, b = t;
+			v[0] = (struct iovec){ got + off, a };
+			v[1] = (struct iovec){ got + off + a, b - a };
+			v[2] = (struct iovec){ got + off + b, k - b };
+			*err = mig_chan__readv(&c, v, 3);
+		}
 		if (*err) {
 			for (size_t i = off; i < off + k; i++)
 				ASSERT(got[i] == POISON || !got[i] || (pt && got[i] == pt[i]));
@@ -171,18 +188,18 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	off = wlen ? where % wlen : 0;
 	switch (mode) {
 	case 0:					/* unchanged */
-		read = open_all(wire, wlen, got, pt, n, chunk, &err);
+		read = open_all(wire, wlen, got, pt, n, chunk, data[4], &err);
 		ASSERT(!err && read == n && !memcmp(got, pt, n));
 		break;
 	case 1:					/* one bit flipped */
 		if (!wlen)
 			break;
 		wire[off] ^= 1u << (data[2] & 7);
-		read = open_all(wire, wlen, got, pt, n, chunk, &err);
+		read = open_all(wire, wlen, got, pt, n, chunk, data[4], &err);
 		ASSERT(err && !memcmp(got, pt, read) && read <= off);
 		break;
 	case 2:					/* cut */
-		read = open_all(wire, off, got, pt, n, chunk, &err);
+		read = open_all(wire, off, got, pt, n, chunk, data[4], &err);
 		ASSERT((err == -EPIPE || (!n && !err)) && !memcmp(got, pt, read));
 		break;
 	case 3: {				/* the first frame repeated */
@@ -195,7 +212,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		ASSERT(dup2);
 		memcpy(dup2, wire, flen);
 		memcpy(dup2 + flen, wire, wlen);
-		read = open_all(dup2, wlen + flen, got, pt, n, chunk, &err);
+		read = open_all(dup2, wlen + flen, got, pt, n, chunk, data[4], &err);
 		ASSERT(err == -EKEYREJECTED && !memcmp(got, pt, read) && read <= flen - 20);
 		free(dup2);
 		break;
@@ -222,7 +239,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		ASSERT(cut);
 		memcpy(cut, wire, at);
 		memcpy(cut + at, wire + at + flen, wlen - at - flen);
-		read = open_all(cut, wlen - flen, got, pt, n, chunk, &err);
+		read = open_all(cut, wlen - flen, got, pt, n, chunk, data[4], &err);
 		/* Nothing after the gap: a later frame fails its tag (or, the last
 		 * one dropped, the stream ends short). */
 		ASSERT(err && read <= before && !memcmp(got, pt, read));
@@ -230,7 +247,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		break;
 	}
 	case 4:					/* the raw input as a stream: nothing opens */
-		read = open_all(data, size, got, NULL, size, chunk, &err);
+		read = open_all(data, size, got, NULL, size, chunk, data[4], &err);
 		ASSERT(err && !read);
 		break;
 	}
