@@ -121,8 +121,28 @@ bool kvm_ipc__user_paused(void)
 	return __atomic_load_n(&user_paused, __ATOMIC_ACQUIRE);
 }
 
-/* Called with state_lock held. */
-static int user_pause(struct kvm *kvm)
+/*
+ * How long `lkvm pause` and `lkvm debug` wait for every vCPU to leave
+ * KVM_RUN.  A vCPU blocked in a device (its write to a console nobody
+ * reads) parks only once that returns, and meanwhile the waiting pause
+ * holds the pause lock that a migration's final pause needs: it would
+ * wait behind, deaf to --cancel.  Under the client's IPC_TIMEOUT_MS, so
+ * that the client hears why.
+ */
+#define USER_PAUSE_TIMEOUT_MS	3000
+
+/* A pause that gave up (-ETIMEDOUT), answered: which vCPU, and why. */
+static int reply_stuck(int fd, int stuck)
+{
+	pr_warn("ipc: pause given up: vCPU %d did not stop within %u s", stuck,
+		USER_PAUSE_TIMEOUT_MS / 1000);
+	return ipc__reply(fd, -ETIMEDOUT, "vCPU %d did not stop within %u s (blocked in a "
+			  "device: a console nobody reads?); the guest runs on", stuck,
+			  USER_PAUSE_TIMEOUT_MS / 1000) ?: IPC_REPLIED;
+}
+
+/* Called with state_lock held.  timeout_ms 0: no limit. */
+static int user_pause(struct kvm *kvm, u32 timeout_ms, int *stuck)
 {
 	int ret;
 
@@ -130,7 +150,7 @@ static int user_pause(struct kvm *kvm)
 		return -ESHUTDOWN;
 	if (user_paused)
 		return -EALREADY;
-	ret = kvm__pause(kvm);
+	ret = kvm__pause_until(kvm, NULL, timeout_ms, stuck);
 	if (!ret)
 		__atomic_store_n(&user_paused, true, __ATOMIC_RELEASE);
 	return ret;
@@ -147,7 +167,7 @@ static int reply_held(int fd, const char *what)
 
 static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 {
-	int ret;
+	int ret, stuck = -1;
 
 	if (len)
 		return -EINVAL;
@@ -157,11 +177,11 @@ static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 		pthread_mutex_unlock(&state_lock);
 		return ret;
 	}
-	ret = user_pause(kvm);
+	ret = user_pause(kvm, USER_PAUSE_TIMEOUT_MS, &stuck);
 	/*
-	 * The pause waits for every vCPU to leave KVM_RUN, which a vCPU
-	 * blocked in a device (a console nobody reads) can delay past the
-	 * client's timeout.  That client reported a failure: undo it.
+	 * The pause waits for every vCPU to leave KVM_RUN, which the host
+	 * can delay past the client's timeout even within the limit above.
+	 * That client reported a failure: undo it.
 	 */
 	if (!ret && ipc__client_gone(fd)) {
 		kvm__resume(kvm);
@@ -172,6 +192,8 @@ static int ipc_pause(struct kvm *kvm, int fd, const void *p, u32 len)
 	pthread_mutex_unlock(&state_lock);
 	if (ret == -EALREADY)
 		return ipc__reply(fd, 0, "already paused") ?: IPC_REPLIED;
+	if (ret == -ETIMEDOUT)
+		return reply_stuck(fd, stuck);
 	return ret;
 }
 
@@ -271,7 +293,7 @@ int kvm_ipc__pause_as_user(struct kvm *kvm)
 	int ret;
 
 	pthread_mutex_lock(&state_lock);
-	ret = user_pause(kvm);
+	ret = user_pause(kvm, 0, NULL);
 	pthread_mutex_unlock(&state_lock);
 	return ret == -EALREADY ? 0 : ret;
 }
@@ -283,7 +305,7 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 	u32 flags = IPC_DEBUG_REGS;
 	bool no_page_map = false;
 	FILE *out;
-	int i, ret = 0;
+	int i, ret = 0, stuck = -1;
 
 	if (len != 0 && len != sizeof(u32))
 		return -EINVAL;
@@ -313,7 +335,7 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 	 */
 	pthread_mutex_lock(&state_lock);
 	if (!user_paused)
-		ret = kvm__pause(kvm);
+		ret = kvm__pause_until(kvm, NULL, USER_PAUSE_TIMEOUT_MS, &stuck);
 	if (!ret) {
 		for (i = 0; (flags & IPC_DEBUG_REGS) && i < kvm->nr_cpus; i++) {
 			if (!kvm->cpus[i])
@@ -331,6 +353,10 @@ static int ipc_debug(struct kvm *kvm, int fd, const void *p, u32 len)
 	pthread_mutex_unlock(&state_lock);
 	if (fclose(out) && !ret)
 		ret = -ENOMEM;
+	if (ret == -ETIMEDOUT) {
+		free(text);
+		return reply_stuck(fd, stuck);
+	}
 	if (!ret)
 		ret = ipc__send_data(fd, text, size);
 	free(text);

@@ -15,6 +15,13 @@
 #                  (exit 1); once the console is read again, the guest has
 #                  counted on with no gap or repeat and the same source
 #                  migrates.
+#   stuck-pause    `lkvm pause` and `lkvm debug --regs` while the vCPU is
+#                  blocked: each gives up after 3 s saying which vCPU did not
+#                  stop, the guest runs on, and a migration right after is
+#                  not held up behind them.  (Both waited for as long as the
+#                  console stayed full, holding the pause lock, and a
+#                  migration's final pause waited behind them, deaf to
+#                  --cancel.)
 #   stuck-device-cancel  the same with a device: virtio-console's handler
 #                  blocked in its write holds the device, so the final
 #                  round's device pause waits; `--cancel` ends it at once
@@ -23,7 +30,7 @@
 #                  and once the console is read again the device works on.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="stuck-cancel stuck-timeout stuck-device-cancel"
+tests="stuck-pause stuck-cancel stuck-timeout stuck-device-cancel"
 need_kvm $tests
 need_migrate $tests
 
@@ -48,6 +55,23 @@ migrate_stuck() {
 	MPID=$!
 	wait_for 30 state_is st-s paused
 }
+
+t=stuck-pause
+ok=1
+for cmd in pause "debug --regs"; do
+	t0=$(date +%s%N)
+	# shellcheck disable=SC2086
+	out=$(timeout 30 "$LKVM" $cmd --name st-s 2>&1); rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	if [ $rc != 1 ] || [ $ms -gt 9000 ] ||
+	   ! grep -q "vCPU 0 did not stop within 3 s (blocked in a device: a console nobody reads?); the guest runs on" <<<"$out"; then
+		fail $t "lkvm $cmd: rc $rc after $ms ms: $out"; ok=0; break
+	fi
+	if ! state_is st-s running; then
+		fail $t "after lkvm $cmd gave up the guest is not running: $("$LKVM" list 2>&1 | grep st-s)"; ok=0; break
+	fi
+done
+[ $ok = 1 ] && pass $t
 
 t=stuck-cancel
 if ! migrate_stuck $t; then

@@ -39,8 +39,11 @@ static int dumped_while_running;
 /* >= 0: the client's end, closed while the pause "waits for the vCPUs". */
 static int close_during_pause = -1;
 
-int kvm__pause(struct kvm *kvm)
+int kvm__pause_until(struct kvm *kvm, const atomic_bool *cancel, u32 timeout_ms, int *stuck)
 {
+	(void)cancel;
+	(void)timeout_ms;
+	(void)stuck;
 	if (kvm->stopping)
 		return -ESHUTDOWN;
 	if (close_during_pause >= 0) {
@@ -51,6 +54,11 @@ int kvm__pause(struct kvm *kvm)
 	paused_now++;
 	kvm->paused = true;
 	return 0;
+}
+
+int kvm__pause(struct kvm *kvm)
+{
+	return kvm__pause_until(kvm, NULL, 0, NULL);
 }
 
 void kvm__resume(struct kvm *kvm)
