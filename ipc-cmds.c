@@ -18,7 +18,7 @@
 /*
  * Serialises the commands that change the run state (pause, resume, debug,
  * stop), so `lkvm debug` during `lkvm pause` neither resumes a guest the
- * user paused nor races with it.  kvm__pause() nests; user_paused makes
+ * user paused nor races with it.  kvm__pause_until() nests; user_paused makes
  * sure `lkvm pause` takes one level at most and `lkvm resume` gives back
  * only that one.
  */

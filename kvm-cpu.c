@@ -315,14 +315,7 @@ static struct timespec ns_to_ts(u64 ns)
 /*
  * Park every vCPU outside KVM_RUN.  Nested pauses (debug during a
  * migration) are counted; only the outermost resume lets vCPUs go.
- */
-int kvm__pause(struct kvm *kvm)
-{
-	return kvm__pause_until(kvm, NULL, 0, NULL);
-}
-
-/*
- * kvm__pause() that can give up: when *cancel is set (kvm__pause_wake()
+ * It can give up: when *cancel is set (kvm__pause_wake()
  * makes the wait look) or after timeout_ms (0: never), the pause is
  * undone, *stuck (if given) names the first vCPU that had not parked, and
  * it returns -ECANCELED or -ETIMEDOUT.  A vCPU blocked in a device (its

@@ -6,7 +6,7 @@
  * payload is a self-describing FDT blob (include/lkvm/state-fdt.h);
  * docs/vm-state.md describes the formats and the restore order.
  *
- * Saving runs with every vCPU out of KVM_RUN (kvm__pause()).  Loading runs
+ * Saving runs with every vCPU out of KVM_RUN (kvm__pause_until()).  Loading runs
  * on a VM whose vCPUs exist (CPUID set) but have not run, after guest RAM
  * has been received: some MSRs (kvmclock, steal time, async PF) point into
  * guest memory and KVM touches it when they are written.

@@ -209,9 +209,9 @@ bool kvm__range_private(struct kvm *kvm, u64 gpa, u64 len);
 
 /* Stop the VM: first caller's status wins (race-free shutdown). */
 void kvm__request_stop(struct kvm *kvm, int status, const char *reason);
-int kvm__pause(struct kvm *kvm);	/* all vCPUs out of KVM_RUN, parked */
-/* The same, given up (and undone) on *cancel or after timeout_ms (0: never):
- * -ECANCELED, -ETIMEDOUT, *stuck = a vCPU that had not parked. */
+/* All vCPUs out of KVM_RUN, parked; given up (and undone) on *cancel or after
+ * timeout_ms (0: never): -ECANCELED, -ETIMEDOUT, *stuck = a vCPU that had not
+ * parked. */
 int kvm__pause_until(struct kvm *kvm, const atomic_bool *cancel, u32 timeout_ms, int *stuck);
 void kvm__pause_wake(struct kvm *kvm);	/* a waiting kvm__pause_until() checks *cancel */
 void kvm__resume(struct kvm *kvm);

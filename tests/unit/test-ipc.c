@@ -56,11 +56,6 @@ int kvm__pause_until(struct kvm *kvm, const atomic_bool *cancel, u32 timeout_ms,
 	return 0;
 }
 
-int kvm__pause(struct kvm *kvm)
-{
-	return kvm__pause_until(kvm, NULL, 0, NULL);
-}
-
 void kvm__resume(struct kvm *kvm)
 {
 	nr_resume++;
@@ -482,7 +477,7 @@ static void test_unknown_outcome(void)
 
 	reset_vm();
 	unknown_resumed = 0;
-	REQUIRE_OK(kvm__pause(&vm));		/* the migration's own pause */
+	REQUIRE_OK(kvm__pause_until(&vm, NULL, 0, NULL));		/* the migration's own pause */
 	kvm_ipc__hold_run_state();
 	kvm_ipc__hold_unknown(fake_unknown_resume);
 	REQUIRE_OK(server_start(&s));
