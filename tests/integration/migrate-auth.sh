@@ -232,6 +232,18 @@ start_relay() {
 	wait_for 10 grep -q "relay ready" "$T_TMP/relay-$1.out"
 }
 
+# pair_failed T NAME: keyed_pair NAME or its relay did not start.
+pair_failed() {
+	fail "$1" "setup: $(tail -n 1 "$T_TMP/$2-src.err" "$T_TMP/$2-dst.err")"
+}
+
+# relay_pair_end NAME: the relay and both instances of keyed_pair NAME go.
+relay_pair_end() {
+	kill "$RELAY_PID" 2>/dev/null
+	"$LKVM" stop --name "$1-dst" >/dev/null 2>&1
+	"$LKVM" stop --name "$1-src" >/dev/null 2>&1
+}
+
 # 7. The source seals its HELLO in 64-byte frames (LKVM_MIG_FAULT=frame:64),
 #    and a byte of the second frame is flipped on the way (flip:150c: the
 #    control preamble and nonce are 56 bytes, the first frame 84).  The
@@ -267,7 +279,7 @@ if keyed_pair split LKVM_MIG_FAULT=frame:64,flip:150c; then
 		pass $t
 	fi
 else
-	fail $t "setup: $(tail -n 1 "$T_TMP/split-src.err" "$T_TMP/split-dst.err")"
+	pair_failed $t split
 	fail split-hello "setup failed (see $t)"
 fi
 "$LKVM" stop --name split-dst >/dev/null 2>&1
@@ -279,10 +291,9 @@ t=rechunked
 if keyed_pair chunk && start_relay rechunk; then
 	moved $t chunk-src chunk-dst "127.0.0.1:$RPORT" && pass $t
 else
-	fail $t "setup: $(tail -n 1 "$T_TMP/chunk-src.err" "$T_TMP/chunk-dst.err")"
+	pair_failed $t chunk
 fi
-kill "$RELAY_PID" 2>/dev/null
-"$LKVM" stop --name chunk-dst >/dev/null 2>&1
+relay_pair_end chunk
 
 # 9. Someone who reads the control preamble on the way (its session id is
 #    in clear) opens a data connection for channel 1 of that session
@@ -314,11 +325,9 @@ for mode in clear keyed keyed-late; do
 			fi
 		fi
 	else
-		fail $t "setup: $(tail -n 1 "$T_TMP/$mode-src.err" "$T_TMP/$mode-dst.err")"
+		pair_failed $t $mode
 	fi
-	kill "$RELAY_PID" 2>/dev/null
-	"$LKVM" stop --name $mode-dst >/dev/null 2>&1
-	"$LKVM" stop --name $mode-src >/dev/null 2>&1
+	relay_pair_end $mode
 done
 
 # 10. Keyed claims to channel 1 that hold still, all made before the
@@ -366,11 +375,9 @@ for mode in silent stalled flood; do
 			fi
 		fi
 	else
-		fail $t "setup: $(tail -n 1 "$T_TMP/$mode-src.err" "$T_TMP/$mode-dst.err")"
+		pair_failed $t $mode
 	fi
-	kill "$RELAY_PID" 2>/dev/null
-	"$LKVM" stop --name $mode-dst >/dev/null 2>&1
-	"$LKVM" stop --name $mode-src >/dev/null 2>&1
+	relay_pair_end $mode
 done
 
 # 11. Keyed claims to channel 1, before the source's own, whose first
@@ -399,11 +406,9 @@ if keyed_pair bounds && start_relay bounds-data; then
 		fi
 	fi
 else
-	fail $t "setup: $(tail -n 1 "$T_TMP/bounds-src.err" "$T_TMP/bounds-dst.err")"
+	pair_failed $t bounds
 fi
-kill "$RELAY_PID" 2>/dev/null
-"$LKVM" stop --name bounds-dst >/dev/null 2>&1
-"$LKVM" stop --name bounds-src >/dev/null 2>&1
+relay_pair_end bounds
 
 # 12. Strangers on the source's own host (here every connection's), 23 of
 #     them with one byte sent each, fill the pending places but one; the
@@ -424,9 +429,7 @@ if keyed_pair race && start_relay own-race; then
 		fi
 	fi
 else
-	fail $t "setup: $(tail -n 1 "$T_TMP/race-src.err" "$T_TMP/race-dst.err")"
+	pair_failed $t race
 fi
-kill "$RELAY_PID" 2>/dev/null
-"$LKVM" stop --name race-dst >/dev/null 2>&1
-"$LKVM" stop --name race-src >/dev/null 2>&1
+relay_pair_end race
 t_done
