@@ -49,7 +49,7 @@ static struct {
 	bool committing;		/* GO is out: a cancel is too late */
 	bool stopping;			/* this VMM is stopping (its cancel, or after END) */
 	atomic_bool cancel;
-	const char *why;		/* the failure a cancel reports */
+	char why[192];			/* the failure a cancel reports */
 	char to[256];
 	/* What lkvm migrate --set may change, read by the engine each round. */
 	bool precopy_over;		/* the guest pauses for the last round: too late */
@@ -70,7 +70,7 @@ struct mig_tune {
 /* Under cur.lock, with a migration active and not committing. */
 static void request_cancel(const char *why)
 {
-	cur.why = why;
+	snprintf_cut(cur.why, sizeof(cur.why), "%s", why);
 	atomic_store(&cur.cancel, true);
 	if (cur.kvm->page_map)		/* an SEV wait for readiness */
 		page_map__kick(cur.kvm->page_map);
@@ -156,15 +156,33 @@ int migration__set(const struct mig_ipc_set *s, char *msg, size_t n)
 	return ret;
 }
 
+/*
+ * " (guest reset)": why this VMM stops, where the stop gave a reason.  A
+ * guest that reset or powered off mid-migration is not the user's lkvm
+ * stop, and the client's line should say which it was.  The reason is
+ * published before kvm->stopping (release) and never rewritten, so it can
+ * be read once the stop is seen.
+ */
+static void stop_reason(struct kvm *kvm, char *buf, size_t n)
+{
+	const char *r = kvm && kvm__stopping(kvm) ? kvm->exit_reason : NULL;
+
+	snprintf_cut(buf, n, "%s%s%s", r ? " (" : "", r ?: "", r ? ")" : "");
+}
+
 u32 migration__stop(void)
 {
 	u32 bound = MIG_STOP_WAIT_MS;
+	char r[128], why[160];
 
 	pthread_mutex_lock(&cur.lock);
 	if (cur.active && !cur.end_sent && !cur.stopping) {
-		pr_warn("migration: cancelling the migration to %s: this VMM is stopping", cur.to);
+		stop_reason(cur.kvm, r, sizeof(r));
+		pr_warn("migration: cancelling the migration to %s: this VMM is stopping%s",
+			cur.to, r);
 		cur.stopping = true;
-		request_cancel("cancelled: the source VMM is stopping");
+		snprintf_cut(why, sizeof(why), "cancelled: the source VMM is stopping%s", r);
+		request_cancel(why);
 	} else if (cur.active) {
 		/*
 		 * END is out: the destination has the whole guest, and letting
@@ -1132,7 +1150,10 @@ static int send_guest(struct kvm *kvm, const struct mig_params *p, mig_progress_
 	ret = kvm__pause_until(kvm, &cur.cancel, PAUSE_TIMEOUT_MS, &stuck);
 	unthrottle(m);		/* parked now: the throttle has nothing left to do */
 	if (ret == -ESHUTDOWN) {	/* a stop came first: the guest ends here */
-		snprintf_cut(res->reason, sizeof(res->reason), "the source VMM is stopping");
+		char r[128];
+
+		stop_reason(kvm, r, sizeof(r));
+		snprintf_cut(res->reason, sizeof(res->reason), "the source VMM is stopping%s", r);
 		res->source_stopping = true;
 		goto out_fail;
 	}

@@ -5,7 +5,7 @@
 # exits 1 with the reason.  At the end the same source migrates fine.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="json-always not-listening different-memory different-vcpus different-cpuid different-tsc flipped-byte-ram flipped-byte-control flipped-byte-section data-fails-control-quiet connection-cut destination-killed destination-terminated source-hung source-killed cancelled status cancel-nothing status-nothing source-stopped cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
+tests="json-always not-listening different-memory different-vcpus different-cpuid different-tsc flipped-byte-ram flipped-byte-control flipped-byte-section data-fails-control-quiet connection-cut destination-killed destination-terminated source-hung source-killed cancelled status cancel-nothing status-nothing source-stopped guest-reset cancel-after-end cancel-too-late cancel-paused stop-committing waiting-destination-listed waiting-destination-stopped waiting-destination-terminated destination-larger-than-host then-succeeds"
 need_kvm $tests
 need_migrate $tests
 
@@ -420,7 +420,7 @@ else
 	"$LKVM" stop --name src6 >/dev/null 2>&1
 	wait "$mpid"; rc=$?
 	wait_exit "$SRC_PID" 15
-	if [ $rc -eq 0 ] || ! grep -q "cancelled: the source VMM is stopping; the guest stops with this VMM" \
+	if [ $rc -eq 0 ] || ! grep -q "cancelled: the source VMM is stopping (stopped by 'lkvm stop'); the guest stops with this VMM" \
 		"$T_TMP/srcstop.mig.err"; then
 		fail source-stopped "lkvm migrate (rc $rc): $(tail -n 1 "$T_TMP/srcstop.mig.err")"
 	elif [ "$EXIT_RC" != 0 ] || grep -q "still busy at exit\|still running" "$T_TMP/src6.err"; then
@@ -429,6 +429,44 @@ else
 		pass source-stopped
 	fi
 fi
+
+# 6d''. The guest resets itself mid-stream (the counter guest with "reset"
+#      does when an 'r' reaches its serial port): the VMM stops as on any
+#      reset, and the client's line says that is why, not as if somebody
+#      had stopped it (it said only "the source VMM is stopping").
+fifo=$T_TMP/rst.fifo
+mkfifo "$fifo" && exec 8<>"$fifo"
+# (Not bg_start: a job started with & from inside a function reads
+# /dev/null, whatever the function's own stdin is.)
+"$LKVM" run -k "$GUESTS/counter" --name src-rst -m $MEM -i "$T_TMP/random.img" \
+	-p "delay=20000 reset" <"$fifo" >"$T_TMP/src-rst.out" 2>"$T_TMP/src-rst.err" &
+SRC_PID=$!; T_PIDS+=($SRC_PID)
+port=$(pick_port)
+start_dst d-rst "$port" -m $MEM
+if ! wait_for 30 counts_past "$T_TMP/src-rst.out" 2; then
+	fail guest-reset "setup: $(tail -n 2 "$T_TMP/src-rst.err")"
+else
+	"$LKVM" migrate --name src-rst --to "127.0.0.1:$port" --bandwidth 2 \
+		>"$T_TMP/rst.mig.out" 2>"$T_TMP/rst.mig.err" &
+	mpid=$!
+	if ! wait_for 30 progress_lines "$T_TMP/rst.mig.err" 2; then
+		fail guest-reset "no progress inside round 0: $(tail -n 2 "$T_TMP/rst.mig.err")"
+		kill "$mpid" 2>/dev/null
+	else
+		printf r >&8
+		wait "$mpid"; rc=$?
+		wait_exit "$SRC_PID" 15
+		if [ $rc -ne 2 ] || ! grep -q "cancelled: the source VMM is stopping (guest reset); the guest stops with this VMM" \
+			"$T_TMP/rst.mig.err"; then
+			fail guest-reset "lkvm migrate (rc $rc): $(tail -n 1 "$T_TMP/rst.mig.err")"
+		elif [ "$EXIT_RC" != 0 ] || ! grep -q "guest reset" "$T_TMP/src-rst.err"; then
+			fail guest-reset "source exit $EXIT_RC: $(tail -n 2 "$T_TMP/src-rst.err")"
+		elif dest_heard_abort guest-reset d-rst "cancelled: the source VMM is stopping (guest reset)"; then
+			pass guest-reset
+		fi
+	fi
+fi
+exec 8>&-
 
 # 6d'. A cancel after END but before GO still counts: the destination has
 #     the whole guest but cannot run it without GO.  The hook holds the

@@ -236,7 +236,7 @@ if ! wait_exit "$S4_PID" 5; then
 	fail $t "the source VMM still runs 5 s after lkvm stop ($(cat "$T_TMP/stop4.out"))"
 elif [ $src -ne 0 ] || [ "$EXIT_RC" != 0 ]; then
 	fail $t "lkvm stop exit $src, VMM exit $EXIT_RC: $(cat "$T_TMP/stop4.out")"
-elif ! wait_exit "$MIG_PID" 5 || ! grep -q "cancelled: the source VMM is stopping; the guest stops with this VMM" "$T_TMP/$t.err"; then
+elif ! wait_exit "$MIG_PID" 5 || ! grep -q "cancelled: the source VMM is stopping (stopped by 'lkvm stop'); the guest stops with this VMM" "$T_TMP/$t.err"; then
 	fail $t "client: $(cat "$T_TMP/$t.err")"
 else
 	pass $t
