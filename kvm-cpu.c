@@ -396,15 +396,24 @@ void kvm__pause_wake(struct kvm *kvm)
 	pthread_mutex_unlock(&kvm->run_lock);
 }
 
+/*
+ * Under run_lock: the migration thread refuses while an lkvm resume may be
+ * reading, and a resume that got in first has finished before the refusal.
+ */
+void kvm__refuse_run(struct kvm *kvm, const char *why)
+{
+	pthread_mutex_lock(&kvm->run_lock);
+	kvm->run_refused = why;
+	pthread_mutex_unlock(&kvm->run_lock);
+}
+
 void kvm__resume(struct kvm *kvm)
 {
-	if (kvm->run_refused) {
-		pr_err("%s: not resuming", kvm->run_refused);
-		return;
-	}
 	pthread_mutex_lock(&pause_lock);
 	pthread_mutex_lock(&kvm->run_lock);
-	if (pause_depth > 0 && --pause_depth == 0) {
+	if (kvm->run_refused) {
+		pr_err("%s: not resuming", kvm->run_refused);
+	} else if (pause_depth > 0 && --pause_depth == 0) {
 		kvm->paused = false;
 		pthread_cond_broadcast(&kvm->run_cond);
 	}

@@ -506,8 +506,8 @@ int sev_mig__src_commit(struct kvm *kvm)
 	ret = sev_fw__guest(src.fw, KVM_SEV_SEND_FINISH, NULL, &error);
 	src.started = false;
 	/* Whatever the firmware said: the guest lives on the destination now. */
-	kvm->run_refused = "SEV: the guest was migrated away (SEND_FINISH); it can never "
-			   "run here again";
+	kvm__refuse_run(kvm, "SEV: the guest was migrated away (SEND_FINISH); it can never "
+			"run here again");
 	if (ret) {
 		pr_err("SEV: SEND_FINISH failed: %s", sev_fw__strerror(ret, error, buf, sizeof(buf)));
 		return ret;

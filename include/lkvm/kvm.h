@@ -101,7 +101,10 @@ struct kvm {
 	int nr_loaded;
 
 	struct page_map *page_map;	/* shared/private map, or NULL */
-	/* Set when the guest may never run again here (SEV: sent away); kvm__resume refuses. */
+	/*
+	 * Set (kvm__refuse_run(), under run_lock) when the guest may never run
+	 * again here (SEV: sent away); kvm__resume refuses.
+	 */
 	const char *run_refused;
 	struct sev_guest *sev;		/* SEV launch/migration state, or NULL */
 
@@ -215,6 +218,8 @@ void kvm__request_stop(struct kvm *kvm, int status, const char *reason);
 int kvm__pause_until(struct kvm *kvm, const atomic_bool *cancel, u32 timeout_ms, int *stuck);
 void kvm__pause_wake(struct kvm *kvm);	/* a waiting kvm__pause_until() checks *cancel */
 void kvm__resume(struct kvm *kvm);
+/* From now on kvm__resume() refuses, saying why: the guest lives elsewhere. */
+void kvm__refuse_run(struct kvm *kvm, const char *why);
 bool kvm__is_paused(struct kvm *kvm);
 /*
  * Give the vCPUs only (100 - pct)% of the time (auto-converge); 0 ends it
