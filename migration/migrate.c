@@ -693,6 +693,7 @@ static int connect_all(struct mig_src *m)
 		return ret;
 	}
 	m->ram.sev = sev_mig__src_pages(m->kvm);
+	mig__test_hold("hold-channels", "handshake done, data connections not opened yet");
 	for (i = 0; i < m->nch; i++) {
 		struct src_chan *c = &m->ch[i];
 
@@ -773,7 +774,10 @@ static void report(struct mig_src *m, u64 remaining, u64 dirty_rate, double bw, 
  * LKVM_MIG_FAULT=hold:MS waits MS ms after END, before reading the ACK (a
  * cancel there is refused, a stop lets the commit finish);
  * LKVM_MIG_FAULT=hold-paused:MS waits MS ms with the vCPUs paused, before
- * the final round (a cancel or a stop there must resume the guest).
+ * the final round (a cancel or a stop there must resume the guest);
+ * LKVM_MIG_FAULT=hold-channels:MS waits MS ms after the handshake, before
+ * the data connections are opened (the destination has taken this source
+ * and waits for them, its port still open to another).
  */
 void mig__test_hold(const char *key, const char *where)
 {
