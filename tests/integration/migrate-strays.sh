@@ -22,6 +22,15 @@
 #   busy-destination   a second source aimed at a destination in the middle
 #                      of receiving is refused at once ("busy with another
 #                      source"), not held until the first is done
+#   busy-handshake     a second source that comes while the destination has
+#                      taken a first one's control connection and waits for
+#                      its data connections (LKVM_MIG_FAULT=hold-channels holds
+#                      the first there; the port is still open) is refused at
+#                      once, told why ("busy: it is receiving a migration from
+#                      another source"), not reset; its guest counts on and
+#                      the first source's migration goes through
+#   busy-handshake-keyed  the same with --key and --incoming-key: the second
+#                      source hears it sealed, after the nonce exchange
 #   channels-reordered through a proxy that holds the first data channel's
 #                      bytes back, the second channel's preamble comes
 #                      first: both are used (the destination used to close
@@ -36,7 +45,7 @@
 #                      dead one, wait for its data channels and exit)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination channels-reordered stale-source stopped-in-handshake"
+tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination busy-handshake busy-handshake-keyed channels-reordered stale-source stopped-in-handshake"
 need_kvm $tests
 need_migrate $tests
 if ! command -v python3 >/dev/null; then
@@ -273,6 +282,54 @@ else
 fi
 "$LKVM" stop --name s6 >/dev/null 2>&1
 "$LKVM" stop --name s7 >/dev/null 2>&1
+
+# The window before the listener closes: the destination has taken the
+# first source (s11, held 4 s after its handshake) and waits for its data
+# connections when the second (s12) comes.
+(umask 077; head -c 32 /dev/urandom >"$T_TMP/busy.key")
+for t in busy-handshake busy-handshake-keyed; do
+	key=() ikey=()
+	if [ $t = busy-handshake-keyed ]; then
+		key=(--key "$T_TMP/busy.key") ikey=(--incoming-key "$T_TMP/busy.key")
+	fi
+	port=$(pick_port)
+	bg_start S11_PID env LKVM_MIG_FAULT=hold-channels:4000 "$LKVM" run -k "$GUESTS/counter" \
+		--name s11 -m 16M -p delay=2000 >"$T_TMP/s11.out" 2>"$T_TMP/s11.err"
+	start_src s12 -m 16M -p delay=2000
+	S12_PID=$SRC_PID
+	if ! start_dst d11 "$port" -m 16M "${ikey[@]}" || ! wait_for 30 counts_past "$T_TMP/s11.out" 2 ||
+	   ! wait_for 30 counts_past "$T_TMP/s12.out" 2; then
+		fail $t "setup: $(tail -n 1 "$T_TMP/s11.err" "$T_TMP/s12.err" "$T_TMP/d11.err")"
+	else
+		"$LKVM" migrate --name s11 --to "127.0.0.1:$port" --quiet "${key[@]}" >/dev/null \
+			2>"$T_TMP/m11.err" &
+		MIG_PID=$!
+		wait_for 30 grep -q "test hook: handshake done" "$T_TMP/s11.err"
+		t0=$(date +%s%N)
+		"$LKVM" migrate --name s12 --to "127.0.0.1:$port" --quiet "${key[@]}" >/dev/null \
+			2>"$T_TMP/m12.err"; rc=$?
+		ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+		wait_exit "$MIG_PID" 60
+		last=$(last_count "$T_TMP/s11.out")
+		if [ $rc -ne 1 ] || [ $ms -gt 3000 ] ||
+		   ! grep -Eq "destination refused: this destination \(127.0.0.1:$port\) is busy: it is receiving a migration from another source \(127.0.0.1:[0-9]+\) for [0-9.]+ s" "$T_TMP/m12.err"; then
+			fail $t "second source: rc=$rc after $ms ms: $(cat "$T_TMP/m12.err")"
+		elif ! SRC_PID=$S12_PID still_counting "$T_TMP/s12.out"; then
+			fail $t "the second source's guest stopped"
+		elif [ "$EXIT_RC" != 0 ] || ! wait_for 30 counts_past "$T_TMP/d11.out" $((last + 1)); then
+			fail $t "the first source's migration: exit $EXIT_RC: $(cat "$T_TMP/m11.err"); destination: $(grep -v faulted "$T_TMP/d11.err" | tail -n 3)"
+		elif ! grep -q "ignored a connection from 127.0.0.1:[0-9]*: another source while a migration is being received (told so)" "$T_TMP/d11.err"; then
+			fail $t "the destination did not log it: $(grep -v faulted "$T_TMP/d11.err" | tail -n 3)"
+		else
+			pass $t
+			echo "$t: refused after $ms ms: $(cat "$T_TMP/m12.err")"
+		fi
+	fi
+	"$LKVM" stop --name d11 >/dev/null 2>&1
+	"$LKVM" stop --name s11 >/dev/null 2>&1
+	"$LKVM" stop --name s12 >/dev/null 2>&1
+	wait_exit "$DST_PID" 20; wait_exit "$S11_PID" 20; wait_exit "$S12_PID" 20
+done
 
 t=channels-reordered
 # 2 channels, the first held back 0.5 s; then 16, all but the last held
