@@ -522,11 +522,14 @@ static void close_chan(struct mig_chan *c)
 }
 
 static void pending_close_all(bool log);
+static void pending_take_queue(int lfd);
 
 /* all_in: the source's connections are in; what is pending is a stranger. */
 static void close_listener(bool all_in)
 {
 	if (inc.lfd >= 0) {
+		if (all_in)
+			pending_take_queue(inc.lfd);
 		unwatch_fd(inc.lfd);
 		close(inc.lfd);
 		inc.lfd = -1;
@@ -792,17 +795,118 @@ static void pending_drop(struct pending *p, const char *fmt, ...)
 	pending_free(p);
 }
 
-/* A refusing HELLO_REPLY, unsealed, to a control connection about to be dropped. */
-static void refuse_clear(struct pending *p, const char *why)
+/*
+ * A refusing HELLO_REPLY, unsealed, to a control connection about to be
+ * dropped.  p's fd is non-blocking (accept4): a peer that reads nothing
+ * cannot stall us, its few hundred bytes just stay unsent.  The source
+ * reads it in place of its HELLO_REPLY, or keyed, of our nonce (it is as
+ * long as a record header: auth_reply() in migrate.c).
+ */
+static void refuse_clear(struct pending *p, int err, const char *why)
 {
 	struct mig_buf b = { 0 };
 	struct mig_chan c;
 
-	mig_status__encode(EPROTO, 0, why, &b);
+	mig_status__encode(err, 0, why, &b);
 	mig_chan__init_fd(&c, p->fd);
 	if (!b.err)
 		mig_chan__send_rec(&c, MIG_REC_HELLO_REPLY, 0, 0, b.data, b.len);
 	mig_buf__free(&b);
+}
+
+/*
+ * Why a source that comes while another's migration is being received is
+ * turned away: this destination as the source reached it, the other
+ * source, and for how long.
+ */
+static void busy_why(const struct pending *p, char *buf, size_t n)
+{
+	struct sockaddr_storage self = { 0 };
+	socklen_t len = sizeof(self);
+	char me[INET6_ADDRSTRLEN + 8] = "?", from[sizeof(inc.from)];
+	double secs;
+
+	if (!getsockname(p->fd, (struct sockaddr *)&self, &len))
+		addr_name(&self, me, sizeof(me));
+	pthread_mutex_lock(&inc.lock);
+	snprintf(from, sizeof(from), "%s", inc.from);
+	secs = (now_ns() - inc.t0_ns) / 1e9;
+	pthread_mutex_unlock(&inc.lock);
+	snprintf(buf, n, "this destination (%s) is busy: it is receiving a migration from another "
+		 "source (%s) for %.1f s now, and takes one source at a time", me, from, secs);
+}
+
+#define BUSY_DROP	"another source while a migration is being received"
+
+/*
+ * A source's control connection while another's migration is received,
+ * unkeyed: it hears why in the clear, as a source of another version
+ * does, and is dropped.
+ */
+static void refuse_busy_clear(struct pending *p)
+{
+	char why[MIG_MAX_REASON];
+
+	busy_why(p, why, sizeof(why));
+	refuse_clear(p, EBUSY, why);
+	pending_drop(p, BUSY_DROP " (told so)");
+}
+
+/*
+ * The reply to a keyed HELLO that does not open under our key: sealed
+ * under a throwaway key.  Sealed under ours, a known text would let
+ * anyone who reaches the port test key guesses offline.  The source
+ * fails to open it all the same, and says the keys differ.
+ */
+static void refuse_junk_key(struct mig_chan *c, const u8 nc[MIG_NONCE_SIZE],
+			    const u8 ns[MIG_NONCE_SIZE], int err, const char *why)
+{
+	u8 junk[MIG_KEY_SIZE], pre[MIG_PREAMBLE_SIZE];
+
+	mig_preamble__encode(pre, MIG_PRE_AUTH, 0);
+	if (!mig_nonce__new(junk) && !mig_crypt__attach(c, junk, nc, ns, pre, false))
+		send_ack(c, err, why);
+	explicit_bzero(junk, sizeof(junk));
+}
+
+#define UNAUTHENTICATED	"the source's stream does not authenticate with this destination's " \
+			"--incoming-key (another key, or altered on the way)"
+
+/*
+ * Keyed, a source's control connection while another's migration is
+ * received, with its nonce exchanged and its first frame (its HELLO) all
+ * in the socket: opened under our key, it shows the peer holds the key,
+ * and the refusal goes back sealed, as its HELLO_REPLY would (the source
+ * reads nothing clear past the nonces).  A peer whose frame does not open
+ * hears what one with another key hears in the handshake.  The frame is
+ * all in, so the non-blocking reads take it without waiting.
+ */
+static void refuse_busy_sealed(struct pending *p)
+{
+	char why[MIG_MAX_REASON];
+	u8 pre[MIG_PREAMBLE_SIZE];
+	struct mig_chan c;
+	int ret;
+
+	mig_chan__init_fd(&c, p->fd);
+	mig_preamble__encode(pre, MIG_PRE_AUTH, p->session);
+	ret = mig_crypt__attach(&c, inc.key, p->nc, p->ns, pre, false);
+	if (!ret)
+		ret = mig_crypt__open_first(&c);
+	if (!ret) {
+		busy_why(p, why, sizeof(why));
+		ret = send_ack(&c, -EBUSY, why);
+	} else if (ret == -EKEYREJECTED) {
+		refuse_junk_key(&c, p->nc, p->ns, -EKEYREJECTED, UNAUTHENTICATED);
+	}
+	mig_crypt__detach(&c);
+	if (!ret)
+		pending_drop(p, BUSY_DROP " (told so)");
+	else if (ret == -EKEYREJECTED)
+		pending_drop(p, BUSY_DROP ", and its HELLO does not authenticate with this "
+			     "destination's --incoming-key");
+	else
+		pending_drop(p, BUSY_DROP " (not told: %s)", mig_strerror(ret));
 }
 
 /* "a data connection for channel N of this migration" (or of which). */
@@ -835,7 +939,7 @@ static bool pending_wanted(struct pending *p, const struct conn_want *w)
 		snprintf(why, sizeof(why), "unsupported stream version %u (this lkvm speaks %u)",
 			 version, MIG_VERSION);
 		if (w->control && !*channel)
-			refuse_clear(p, why);
+			refuse_clear(p, EPROTO, why);
 		pending_drop(p, "%s", why);
 		return false;
 	}
@@ -851,7 +955,7 @@ static bool pending_wanted(struct pending *p, const struct conn_want *w)
 			"destination has no key: start it with --incoming-key FILE";
 
 		if (w->control && !*channel)
-			refuse_clear(p, why);
+			refuse_clear(p, EPROTO, why);
 		pending_drop(p, "%s%s%s", *channel ? data_conn_name(p, w) : "",
 			     *channel ? ", " : "", inc.keyed ? "not authenticated (this "
 			     "destination has --incoming-key)" : "authenticated, and this "
@@ -863,10 +967,18 @@ static bool pending_wanted(struct pending *p, const struct conn_want *w)
 			     *channel);
 		return false;
 	}
-	if (!w->control && (!*channel || *session != w->session)) {
-		pending_drop(p, "%s while a migration is being received",
-			     *channel ? "a data connection of another migration" :
-			     "another source");
+	if (!w->control && *channel && *session != w->session) {
+		pending_drop(p, "a data connection of another migration while a migration is "
+			     "being received");
+		return false;
+	}
+	/*
+	 * Another source while one's migration is received: told so, not
+	 * just reset.  Keyed, only once it has shown it holds the key (its
+	 * caller takes it through the nonces to refuse_busy_sealed()).
+	 */
+	if (!w->control && !*channel && !inc.keyed) {
+		refuse_busy_clear(p);
 		return false;
 	}
 	return true;
@@ -1052,6 +1164,18 @@ static bool pending_open(struct pending *p, struct mig_chan *c)
 }
 
 /*
+ * Keyed, a control connection's first frame is in: the one wanted, or,
+ * while another's migration is received, one to turn away.
+ */
+static bool pending_hello_in(struct pending *p, const struct conn_want *w)
+{
+	if (w->control)
+		return true;
+	refuse_busy_sealed(p);
+	return false;
+}
+
+/*
  * One readiness report of pending connection p: true when it is the
  * connection wanted, ready to be taken (a keyed data connection with its
  * first frame opened into c); false when it is not yet, or was dropped
@@ -1065,7 +1189,7 @@ static bool pending_step(struct pending *p, short revents, const struct conn_wan
 	ssize_t r;
 
 	if (p->stage == PEND_FRAME)
-		return pending_frame_in(p, revents);
+		return pending_frame_in(p, revents) && pending_hello_in(p, w);
 	if (p->stage == PEND_DATA)
 		return pending_data_in(p) && pending_open(p, c);
 	r = read(p->fd, dst + p->got, need - p->got);
@@ -1078,13 +1202,13 @@ static bool pending_step(struct pending *p, short revents, const struct conn_wan
 	if (p->got < need)
 		return false;
 	if (p->stage == PEND_NONCE)
-		return pending_reply(p) && pending_frame_in(p, 0);
+		return pending_reply(p) && pending_frame_in(p, 0) && pending_hello_in(p, w);
 	if (!pending_wanted(p, w))
 		return false;
 	if (!inc.keyed)
 		return true;
 	p->got = 0;
-	if (w->control) {
+	if (!p->channel) {
 		p->stage = PEND_NONCE;	/* a keyed control connection: its nonce next */
 		return false;
 	}
@@ -1093,10 +1217,91 @@ static bool pending_step(struct pending *p, short revents, const struct conn_wan
 	return pending_data_in(p) && pending_open(p, c);
 }
 
-/* Half way through a handshake for the other step: that step is over. */
+/*
+ * A keyed data connection half way in when the next source is awaited:
+ * its migration is over.  (A keyed control connection half way through
+ * the nonces while data connections are awaited goes on, to hear why it
+ * is turned away: pending_hello_in().)
+ */
 static bool pending_stale(const struct pending *p, const struct conn_want *w)
 {
-	return p->stage != PEND_PREAMBLE && (p->stage == PEND_DATA) == w->control;
+	return w->control && p->stage == PEND_DATA;
+}
+
+/*
+ * The listener is about to close once the source's connections are all
+ * in: what the kernel has accepted for it and we have not would be reset.
+ * Taken into the free places, so that a source among them is told why
+ * (pending_refuse_late()); past those, the rest are reset as before.
+ */
+static void pending_take_queue(int lfd)
+{
+	int i = 0, k, nfd;
+
+	for (k = 0; k < ACCEPT_BURST; k++) {
+		struct pollfd lp = { .fd = lfd, .events = POLLIN };
+		struct sockaddr_storage addr = { 0 };
+		socklen_t alen = sizeof(addr);
+
+		while (i < MAX_PENDING && pend[i].fd >= 0)
+			i++;
+		/* The listener blocks: ask first. */
+		if (i == MAX_PENDING || poll(&lp, 1, 0) != 1)
+			return;
+		nfd = accept4(lfd, (struct sockaddr *)&addr, &alen, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (nfd >= 0)
+			pend[i] = (struct pending){ .fd = nfd, .addr = addr };
+		else if (errno != ECONNABORTED && errno != EINTR)
+			return;
+	}
+}
+
+/*
+ * The listener closes with p still pending: a source that came while
+ * another's migration was received hears why, if what is in its socket
+ * now (nothing is waited for) shows it to be one.  True when it was
+ * dropped here, told or not.  Keyed and not yet past the nonces, it is
+ * told in the clear, in place of our nonce: there is no time left to
+ * exchange them.  Keyed and past them, only if its HELLO is all in: it
+ * reads nothing clear any more, and sealing a known text under our key
+ * for a peer that has not shown it holds the key would let it test key
+ * guesses offline.
+ */
+static bool pending_refuse_late(struct pending *p)
+{
+	u32 version, channel;
+	u64 session;
+	ssize_t r;
+
+	if (p->stage == PEND_FRAME) {
+		if (pending_frame_in(p, 0))
+			refuse_busy_sealed(p);
+		else if (p->fd >= 0)	/* (else dropped: its length was no HELLO's) */
+			pending_drop(p, BUSY_DROP " (not told: it had sent %s, and past the nonces "
+				     "it reads only sealed bytes)", pending_progress(p));
+		return true;
+	}
+	if (p->stage == PEND_PREAMBLE) {
+		r = read(p->fd, p->pre + p->got, MIG_PREAMBLE_SIZE - p->got);
+		if (r > 0)
+			p->got += r;
+		if (p->got < MIG_PREAMBLE_SIZE ||
+		    mig_preamble__decode(p->pre, &version, &channel, &session) ||
+		    version != MIG_VERSION || channel || mig_preamble__auth(p->pre) != inc.keyed)
+			return false;
+	} else if (p->stage != PEND_NONCE) {
+		return false;
+	}
+	if (!inc.keyed) {
+		refuse_busy_clear(p);
+	} else {
+		char why[MIG_MAX_REASON];
+
+		busy_why(p, why, sizeof(why));
+		refuse_clear(p, EBUSY, why);
+		pending_drop(p, BUSY_DROP " (told so, in the clear)");
+	}
+	return true;
 }
 
 /* When the listener closes: nothing will ask for these any more. */
@@ -1105,7 +1310,7 @@ static void pending_close_all(bool log)
 	int i;
 
 	for (i = 0; i < MAX_PENDING; i++) {
-		if (pend[i].fd < 0)
+		if (pend[i].fd < 0 || (log && pending_refuse_late(&pend[i])))
 			continue;
 		if (log)
 			pending_drop(&pend[i], "still pending when the source had all its "
@@ -1162,8 +1367,7 @@ static int accept_wanted(int lfd, int timeout_ms, const struct conn_want *w, str
 			if (p->fd < 0)
 				continue;
 			if (pending_stale(p, w)) {
-				pending_drop(p, "%s", w->control ? "still pending after its migration" :
-					     "another source while a migration is being received");
+				pending_drop(p, "still pending after its migration");
 				continue;
 			}
 			if (pfd[i + 1].revents && pending_step(p, pfd[i + 1].revents, w, c)) {
@@ -1356,26 +1560,14 @@ static int auth_attach(struct mig_chan *ctrl, u64 session)
 
 /*
  * The source's HELLO did not authenticate: another key, or not a source
- * at all.  It hears so, sealed with our key (a source with another key
- * finds it does not authenticate either), and the wait goes on: a stranger
- * must not be able to end it.
+ * at all.  It hears so, sealed under a throwaway key (refuse_junk_key():
+ * a source with another key finds it does not authenticate either), and
+ * the wait goes on: a stranger must not be able to end it.
  */
 static void refuse_unauthenticated(struct mig_chan *ctrl, const struct sockaddr_storage *addr)
 {
-	static const char why[] = "the source's stream does not authenticate with this "
-		"destination's --incoming-key (another key, or altered on the way)";
-	u8 junk[MIG_KEY_SIZE], pre[MIG_PREAMBLE_SIZE];
-
-	/*
-	 * Under a throwaway key: sealed under ours, a known text would let
-	 * anyone who reaches the port test key guesses offline.  The source
-	 * fails to open it all the same, and says the keys differ.
-	 */
-	mig_preamble__encode(pre, MIG_PRE_AUTH, 0);
-	if (!mig_nonce__new(junk) && !mig_crypt__attach(ctrl, junk, inc.nc, inc.ns, pre, false))
-		send_ack(ctrl, -EKEYREJECTED, why);
-	explicit_bzero(junk, sizeof(junk));
-	drop_source(ctrl, addr, why);
+	refuse_junk_key(ctrl, inc.nc, inc.ns, -EKEYREJECTED, UNAUTHENTICATED);
+	drop_source(ctrl, addr, UNAUTHENTICATED);
 }
 
 /*

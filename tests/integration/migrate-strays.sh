@@ -31,6 +31,10 @@
 #                      the first source's migration goes through
 #   busy-handshake-keyed  the same with --key and --incoming-key: the second
 #                      source hears it sealed, after the nonce exchange
+#   busy-at-close      the same, but the destination (SIGSTOP) finds the second
+#                      source's preamble only after the first source's data
+#                      connections, queued before it: it reads it as the
+#                      listener closes, and tells it why there
 #   channels-reordered through a proxy that holds the first data channel's
 #                      bytes back, the second channel's preamble comes
 #                      first: both are used (the destination used to close
@@ -45,7 +49,7 @@
 #                      dead one, wait for its data channels and exit)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination busy-handshake busy-handshake-keyed channels-reordered stale-source stopped-in-handshake"
+tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination busy-handshake busy-handshake-keyed busy-at-close channels-reordered stale-source stopped-in-handshake"
 need_kvm $tests
 need_migrate $tests
 if ! command -v python3 >/dev/null; then
@@ -283,24 +287,52 @@ fi
 "$LKVM" stop --name s6 >/dev/null 2>&1
 "$LKVM" stop --name s7 >/dev/null 2>&1
 
-# The window before the listener closes: the destination has taken the
-# first source (s11, held 4 s after its handshake) and waits for its data
-# connections when the second (s12) comes.
+# The window before the listener closes: the destination (d11) has taken
+# the first source (s11, held after its handshake by hold-channels) and
+# waits for its data connections when the second (s12) comes.
+# busy_setup HOLD_MS PORT [DST_ARGS...]: s11, s12 counting, d11 listening on PORT
+busy_setup() {
+	local hold=$1 port=$2; shift 2
+	bg_start S11_PID env LKVM_MIG_FAULT=hold-channels:$hold "$LKVM" run -k "$GUESTS/counter" \
+		--name s11 -m 16M -p delay=2000 >"$T_TMP/s11.out" 2>"$T_TMP/s11.err"
+	start_src s12 -m 16M -p delay=2000
+	S12_PID=$SRC_PID
+	start_dst d11 "$port" -m 16M "$@" && wait_for 30 counts_past "$T_TMP/s11.out" 2 &&
+		wait_for 30 counts_past "$T_TMP/s12.out" 2 && return 0
+	why="setup: $(tail -n 1 "$T_TMP/s11.err" "$T_TMP/s12.err" "$T_TMP/d11.err")"
+	return 1
+}
+# busy_verdict PORT RC: the second source exited RC (its stderr in m12.err)
+# and the first source's lkvm migrate EXIT_RC: why="" if all is as it should be
+busy_verdict() {
+	local last
+	last=$(last_count "$T_TMP/s11.out")
+	if [ "$2" != 1 ] ||
+	   ! grep -Eq "destination refused: this destination \(127.0.0.1:$1\) is busy: it is receiving a migration from another source \(127.0.0.1:[0-9]+\) for [0-9.]+ s" "$T_TMP/m12.err"; then
+		why="second source: exit $2: $(cat "$T_TMP/m12.err"); destination: $(grep -v faulted "$T_TMP/d11.err" | tail -n 2)"
+	elif ! SRC_PID=$S12_PID still_counting "$T_TMP/s12.out"; then
+		why="the second source's guest stopped"
+	elif [ "$EXIT_RC" != 0 ] || ! wait_for 30 counts_past "$T_TMP/d11.out" $((last + 1)); then
+		why="the first source's migration: exit $EXIT_RC: $(cat "$T_TMP/m11.err"); destination: $(grep -v faulted "$T_TMP/d11.err" | tail -n 3)"
+	elif ! grep -q "ignored a connection from 127.0.0.1:[0-9]*: another source while a migration is being received (told so)" "$T_TMP/d11.err"; then
+		why="the destination did not log it: $(grep -v faulted "$T_TMP/d11.err" | tail -n 3)"
+	fi
+}
+busy_cleanup() {
+	"$LKVM" stop --name d11 >/dev/null 2>&1
+	"$LKVM" stop --name s11 >/dev/null 2>&1
+	"$LKVM" stop --name s12 >/dev/null 2>&1
+	wait_exit "$DST_PID" 20; wait_exit "$S11_PID" 20; wait_exit "$S12_PID" 20
+}
+
 (umask 077; head -c 32 /dev/urandom >"$T_TMP/busy.key")
 for t in busy-handshake busy-handshake-keyed; do
-	key=() ikey=()
+	key=() ikey=() why=""
 	if [ $t = busy-handshake-keyed ]; then
 		key=(--key "$T_TMP/busy.key") ikey=(--incoming-key "$T_TMP/busy.key")
 	fi
 	port=$(pick_port)
-	bg_start S11_PID env LKVM_MIG_FAULT=hold-channels:4000 "$LKVM" run -k "$GUESTS/counter" \
-		--name s11 -m 16M -p delay=2000 >"$T_TMP/s11.out" 2>"$T_TMP/s11.err"
-	start_src s12 -m 16M -p delay=2000
-	S12_PID=$SRC_PID
-	if ! start_dst d11 "$port" -m 16M "${ikey[@]}" || ! wait_for 30 counts_past "$T_TMP/s11.out" 2 ||
-	   ! wait_for 30 counts_past "$T_TMP/s12.out" 2; then
-		fail $t "setup: $(tail -n 1 "$T_TMP/s11.err" "$T_TMP/s12.err" "$T_TMP/d11.err")"
-	else
+	if busy_setup 4000 "$port" "${ikey[@]}"; then
 		"$LKVM" migrate --name s11 --to "127.0.0.1:$port" --quiet "${key[@]}" >/dev/null \
 			2>"$T_TMP/m11.err" &
 		MIG_PID=$!
@@ -310,26 +342,49 @@ for t in busy-handshake busy-handshake-keyed; do
 			2>"$T_TMP/m12.err"; rc=$?
 		ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 		wait_exit "$MIG_PID" 60
-		last=$(last_count "$T_TMP/s11.out")
-		if [ $rc -ne 1 ] || [ $ms -gt 3000 ] ||
-		   ! grep -Eq "destination refused: this destination \(127.0.0.1:$port\) is busy: it is receiving a migration from another source \(127.0.0.1:[0-9]+\) for [0-9.]+ s" "$T_TMP/m12.err"; then
-			fail $t "second source: rc=$rc after $ms ms: $(cat "$T_TMP/m12.err")"
-		elif ! SRC_PID=$S12_PID still_counting "$T_TMP/s12.out"; then
-			fail $t "the second source's guest stopped"
-		elif [ "$EXIT_RC" != 0 ] || ! wait_for 30 counts_past "$T_TMP/d11.out" $((last + 1)); then
-			fail $t "the first source's migration: exit $EXIT_RC: $(cat "$T_TMP/m11.err"); destination: $(grep -v faulted "$T_TMP/d11.err" | tail -n 3)"
-		elif ! grep -q "ignored a connection from 127.0.0.1:[0-9]*: another source while a migration is being received (told so)" "$T_TMP/d11.err"; then
-			fail $t "the destination did not log it: $(grep -v faulted "$T_TMP/d11.err" | tail -n 3)"
-		else
-			pass $t
-			echo "$t: refused after $ms ms: $(cat "$T_TMP/m12.err")"
-		fi
+		busy_verdict "$port" $rc
+		# Told before the first source's 4 s hold is over: not held until it is done.
+		[ -z "$why" ] && [ $ms -gt 3000 ] && why="refused only after $ms ms"
 	fi
-	"$LKVM" stop --name d11 >/dev/null 2>&1
-	"$LKVM" stop --name s11 >/dev/null 2>&1
-	"$LKVM" stop --name s12 >/dev/null 2>&1
-	wait_exit "$DST_PID" 20; wait_exit "$S11_PID" 20; wait_exit "$S12_PID" 20
+	if [ -z "$why" ]; then
+		pass $t
+		echo "$t: refused after $ms ms: $(cat "$T_TMP/m12.err")"
+	else
+		fail $t "$why"
+	fi
+	busy_cleanup
 done
+
+# estab_to PORT N: at least N connections to PORT (their client ends);
+# queued_at PORT N: at least N server ends with unread bytes (accepted or queued)
+estab_to() { [ "$(ss -Htn state established "( dport = :$1 )" | wc -l)" -ge "$2" ]; }
+queued_at() { [ "$(ss -Htn state established "( sport = :$1 )" | awk '$1 > 0' | wc -l)" -ge "$2" ]; }
+
+t=busy-at-close
+port=$(pick_port)
+why=""
+if busy_setup 1000 "$port"; then
+	"$LKVM" migrate --name s11 --to "127.0.0.1:$port" --channels 2 --quiet >/dev/null \
+		2>"$T_TMP/m11.err" &
+	MIG_PID=$!
+	wait_for 30 grep -q "test hook: handshake done" "$T_TMP/s11.err"
+	# Stopped while it waits for the data connections: they queue, then
+	# the second source's, each with its first bytes in.  Let go, it
+	# takes the data connections first (accepted first, lower places)
+	# and stops listening with the second source's preamble unread.
+	kill -STOP "$DST_PID"
+	wait_for 10 estab_to "$port" 3 || why="the data connections did not come"
+	"$LKVM" migrate --name s12 --to "127.0.0.1:$port" --quiet >/dev/null 2>"$T_TMP/m12.err" &
+	M12_PID=$!
+	[ -z "$why" ] && { wait_for 10 queued_at "$port" 3 ||
+		why="not 3 connections with bytes queued: $(ss -Htn state established "( sport = :$port )")"; }
+	kill -CONT "$DST_PID"
+	wait_exit "$M12_PID" 20; rc=$EXIT_RC
+	wait_exit "$MIG_PID" 60
+	[ -z "$why" ] && busy_verdict "$port" "$rc"
+fi
+[ -z "$why" ] && pass $t || fail $t "$why"
+busy_cleanup
 
 t=channels-reordered
 # 2 channels, the first held back 0.5 s; then 16, all but the last held
