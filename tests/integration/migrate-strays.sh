@@ -30,7 +30,8 @@
 #                      another source"), not reset; its guest counts on and
 #                      the first source's migration goes through
 #   busy-handshake-keyed  the same with --key and --incoming-key: the second
-#                      source hears it sealed, after the nonce exchange
+#                      source hears it sealed, after the nonce exchange (one
+#                      with another key first hears that the keys differ)
 #   busy-at-close      the same, but the destination (SIGSTOP) finds the second
 #                      source's preamble only after the first source's data
 #                      connections, queued before it: it reads it as the
@@ -325,7 +326,7 @@ busy_cleanup() {
 	wait_exit "$DST_PID" 20; wait_exit "$S11_PID" 20; wait_exit "$S12_PID" 20
 }
 
-(umask 077; head -c 32 /dev/urandom >"$T_TMP/busy.key")
+(umask 077; head -c 32 /dev/urandom >"$T_TMP/busy.key"; head -c 32 /dev/urandom >"$T_TMP/busy-other.key")
 for t in busy-handshake busy-handshake-keyed; do
 	key=() ikey=() why=""
 	if [ $t = busy-handshake-keyed ]; then
@@ -337,12 +338,21 @@ for t in busy-handshake busy-handshake-keyed; do
 			2>"$T_TMP/m11.err" &
 		MIG_PID=$!
 		wait_for 30 grep -q "test hook: handshake done" "$T_TMP/s11.err"
+		if [ ${#key[@]} -gt 0 ]; then
+			# Another key: its HELLO does not open, so it hears what
+			# another key hears, not that the destination is busy.
+			"$LKVM" migrate --name s12 --to "127.0.0.1:$port" --quiet \
+				--key "$T_TMP/busy-other.key" >/dev/null 2>"$T_TMP/m12k.err"; rc=$?
+			grep -q "handshake reply does not authenticate: it was started with another --incoming-key" \
+				"$T_TMP/m12k.err" && [ $rc = 1 ] ||
+				why="second source, another key: exit $rc: $(cat "$T_TMP/m12k.err")"
+		fi
 		t0=$(date +%s%N)
 		"$LKVM" migrate --name s12 --to "127.0.0.1:$port" --quiet "${key[@]}" >/dev/null \
 			2>"$T_TMP/m12.err"; rc=$?
 		ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 		wait_exit "$MIG_PID" 60
-		busy_verdict "$port" $rc
+		[ -z "$why" ] && busy_verdict "$port" $rc
 		# Told before the first source's 4 s hold is over: not held until it is done.
 		[ -z "$why" ] && [ $ms -gt 3000 ] && why="refused only after $ms ms"
 	fi
