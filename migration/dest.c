@@ -665,17 +665,23 @@ static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_st
  * own host goes before the source), then the oldest.  A connection from
  * the source's own host goes last while its data channels are awaited.
  * A flood from many hosts, or one that handshakes as far as a source
- * does, can still push a source out.
+ * does, can still push a source out.  First of all goes a keyed control
+ * connection kept while data channels are awaited only to be told it is
+ * turned away (pending_hello_in()): kept, it pushes out nothing that
+ * would have stayed when such connections were dropped at once.
  */
 struct evict_rank {
 	int n;			/* slots its host holds */
 	bool src;		/* from the source's host */
+	bool refusing;		/* kept only to be told why it is turned away */
 	u32 sent;		/* bytes it has sent at this stage, read or not */
 };
 
 static bool evict_before(const struct pending *a, const struct evict_rank *ra,
 			 const struct pending *b, const struct evict_rank *rb)
 {
+	if (ra->refusing != rb->refusing)
+		return ra->refusing;
 	if (ra->src != rb->src)
 		return !ra->src;
 	if (ra->n != rb->n)
@@ -713,6 +719,8 @@ static int pending_slot(const struct conn_want *w)
 			return i;
 	for (i = 0; i < MAX_PENDING; i++) {
 		r[i].src = w->src && same_host(&pend[i].addr, w->src);
+		r[i].refusing = !w->control && (pend[i].stage == PEND_NONCE ||
+						pend[i].stage == PEND_FRAME);
 		r[i].sent = pending_sent(&pend[i]);
 		for (r[i].n = 0, j = 0; j < MAX_PENDING; j++)
 			r[i].n += same_host(&pend[i].addr, &pend[j].addr);
