@@ -265,12 +265,14 @@ static int enter_phase(struct mig_result *res, bool *flag)
  * is slower there is not settled: prefetching the next page did not help.
  * On an earlier 2-CPU host whose memory kept up with its TCP, 1 channel was
  * ~8% faster (310 against 337 ms), but 2 still matched raw single-stream
- * TCP moving the same memory (docs/migration.md, "Bench").
+ * TCP moving the same memory (docs/migration-bench-log.md, "Session 15: two
+ * channels in clear").
  *
  * Sealed (--key), one per CPU: AES-GCM costs each end about as much CPU
  * again as the copy, and that work does split across threads.  On the
  * same 2 CPUs, 1 GiB of random RAM, 13 interleaved whole-VM migrations
- * each: 1 channel median 780 ms, 2 channels 649 ms (docs/migration.md).
+ * each: 1 channel median 780 ms, 2 channels 649 ms
+ * (docs/migration-bench-log.md, "Session 14: the sealed stream").
  */
 u32 mig__default_channels(bool sealed)
 {
