@@ -37,8 +37,9 @@ static const char run_usage[] = "lkvm run -k KERNEL [options]\n"
 	"Exit status: 0 the guest powered off or reset, or was stopped; N the value\n"
 	"the guest wrote to the exit port 0xf4 (255 if it does not fit in 8 bits);\n"
 	"2 a guest failure (triple fault, KVM internal error, unhandled exit);\n"
-	"128+N stopped by signal N; 1 a set-up error, or an incoming migration\n"
-	"that failed (the guest never ran here).";
+	"128+N stopped by signal N (141, as SIGPIPE: stdout is a pipe whose reader\n"
+	"went away); 1 a set-up error, or an incoming migration that failed (the\n"
+	"guest never ran here).";
 
 static struct kvm the_kvm;
 

@@ -63,6 +63,11 @@ static bool term_stopping(void)
  * could land just before the write and be missed), and what the console
  * cannot take then is dropped.  A pause still waits: `lkvm pause` gives
  * up after its timeout and the pause is undone.
+ *
+ * A pipe whose reader has gone (`lkvm run ... | head`) takes nothing ever
+ * again.  SIGPIPE is ignored for the sockets' sake, so without this the
+ * guest would run on with its output thrown away and the pipeline would
+ * never end: stop it as SIGPIPE stops any program, with 128 + SIGPIPE.
  */
 void term__write(const void *buf, size_t len)
 {
@@ -80,6 +85,9 @@ void term__write(const void *buf, size_t len)
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
+			if (errno == EPIPE && term_kvm)
+				kvm__request_stop(term_kvm, 128 + SIGPIPE, "stopped: the console's "
+						  "output (stdout) was closed by its reader");
 			break;
 		}
 		p += n;

@@ -84,6 +84,18 @@ $LKVM run -k $G/hello -d $T_TMP/closed.img <&- >&- 2>&-; rc=$?
 if [ $rc -eq 0 ] && cmp -s $T_TMP/closed.img <(head -c 65536 /dev/zero); then pass std_fds_closed
 else fail std_fds_closed "rc=$rc, the disk now starts with: $(head -c 40 $T_TMP/closed.img | tr -d '\0')"; fi
 
+# The console piped into a reader that stops early (`| head`): the guest
+# is stopped as SIGPIPE ends any program, 128+13 and one line saying why.
+# (lkvm ran on for ever, the guest's output thrown away, and the pipeline
+# never ended.)
+timeout -k 2 20 $LKVM run -k $G/counter -m 16M -p delay=100 </dev/null 2>$T_TMP/pipe.err |
+	head -n 2 >$T_TMP/pipe.out
+rc=${PIPESTATUS[0]}
+if [ $rc -eq 141 ] && [ "$(wc -l <$T_TMP/pipe.out)" -eq 2 ] && [ "$(wc -l <$T_TMP/pipe.err)" -eq 1 ] &&
+   grep -q "^lkvm: error: stopped: the console's output (stdout) was closed by its reader" $T_TMP/pipe.err
+then pass stdout_reader_gone
+else fail stdout_reader_gone "rc=$rc, want 141: $(head -3 $T_TMP/pipe.err)"; fi
+
 # Numbers are decimal (or 0x hex), never octal: -c 010 is ten vCPUs (it
 # was eight); and an empty -p is no parameters (it was refused).
 out=$($LKVM run -k $G/smp -c 010 -p cpus=10 2>&1); rc=$?
