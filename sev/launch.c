@@ -295,7 +295,46 @@ static int update_cb(void *opaque, void *host, u64 gpa, u64 len)
 	return 0;
 }
 
-static int write_measurement(const u8 *blob, size_t len)
+/*
+ * A FIFO (an owner's agent reading the measurement) blocks open() until a
+ * reader comes, and set-up does not see signals: the signal thread only
+ * turns them into a stop request.  A reader that never came left SIGTERM
+ * and `lkvm stop` waiting for ever.  So open without blocking, look at the
+ * stop every 50 ms, and write through the descriptor that found the
+ * reader (closing it and opening again would hand that reader an EOF).
+ * 1: not a FIFO, the caller writes the file.
+ */
+static int write_fifo(struct kvm *kvm, const char *path, const u8 *blob, size_t len)
+{
+	struct stat st;
+	bool said = false;
+	int fd, ret;
+
+	if (stat(path, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return 1;
+	while ((fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		if (errno != ENXIO)		/* ENXIO: no reader yet */
+			return -errno;
+		if (kvm__stopping(kvm)) {
+			pr_err("SEV: stopped while waiting for a reader of %s (the measurement)",
+			       path);
+			return -EINTR;
+		}
+		if (!said) {
+			pr_info("SEV: waiting for a reader of the FIFO %s to take the measurement",
+				path);
+			said = true;
+		}
+		usleep(50 * 1000);
+	}
+	/* 48 bytes, less than PIPE_BUF: one write, all or nothing. */
+	ret = fcntl(fd, F_SETFL, 0) < 0 ? -errno : write_full(fd, blob, len);
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+static int write_measurement(struct kvm *kvm, const u8 *blob, size_t len)
 {
 	const char *path = sev_options.measure_out;
 	int ret;
@@ -316,15 +355,19 @@ static int write_measurement(const u8 *blob, size_t len)
 		}
 		return 0;
 	}
+	ret = write_fifo(kvm, path, blob, len);
+	if (ret == -EINTR)
+		return ret;
 	/* Write then rename, so a waiting guest owner never reads half a file. */
-	ret = sev__write_public_file(path, blob, len);
+	if (ret > 0)
+		ret = sev__write_public_file(path, blob, len);
 	if (!ret)
 		return 0;
 	pr_err("SEV: cannot write the measurement to %s: %s", path, strerror(-ret));
 	return ret;
 }
 
-static int do_measure(struct sev_guest *sg)
+static int do_measure(struct kvm *kvm, struct sev_guest *sg)
 {
 	struct kvm_sev_launch_measure m = { 0 };
 	u32 error;
@@ -342,7 +385,7 @@ static int do_measure(struct sev_guest *sg)
 		fw_fail("LAUNCH_MEASURE", ret, error, NULL);
 		return ret;
 	}
-	return write_measurement(sg->measure, SEV_MEASURE_BLOB_SIZE);
+	return write_measurement(kvm, sg->measure, SEV_MEASURE_BLOB_SIZE);
 }
 
 /* -1: not there (yet); -2: there but not a regular file (never will be). */
@@ -686,7 +729,7 @@ int sev__launch(struct kvm *kvm)
 	pr_debug("SEV: LAUNCH_UPDATE_DATA: %llu bytes in %d calls, %llu us",
 		 (unsigned long long)uc.bytes, uc.calls,
 		 (unsigned long long)((now_ns() - t0) / 1000));
-	ret = do_measure(sg);
+	ret = do_measure(kvm, sg);
 	if (ret)
 		return ret;
 	if (sev_options.secret) {

@@ -285,7 +285,7 @@ fi
 
 need_kvm launch measure_predicted verify secret_in_guest wrap_same_file wrong_platform \
 	tampered_secret secret_timeout secret_empty name_taken_during_launch secret_gpa_checked \
-	measurement_stdout_full
+	measurement_stdout_full measure_fifo_stoppable measure_fifo_read
 head -c 64 /dev/urandom >secret.bin
 P="secret_gpa=0x300000 secret_len=64"
 $LKVM run --sev=emulated --sev-policy $policy --sev-dh-cert owner-dh.cert \
@@ -392,7 +392,8 @@ timeout 20 $LKVM run --sev=emulated --sev-measure-out m3.bin --sev-secret-header
 bg_start VMS $LKVM run --sev=emulated --name sev-wait --sev-measure-out m5.bin \
 	--sev-secret-header none.hdr --sev-secret none.enc --sev-secret-gpa 0x300000 \
 	--sev-secret-wait 60 -k $G/hello >/dev/null 2>wait.err </dev/null
-starting() { $LKVM list 2>/dev/null | grep -Eq "^sev-wait +[0-9]+ +starting "; }
+starting_as() { $LKVM list 2>/dev/null | grep -Eq "^$1 +[0-9]+ +starting "; }
+starting() { starting_as sev-wait; }
 if wait_for 20 starting; then
 	$LKVM run -k $G/hello --name sev-wait >/dev/null 2>dup.err </dev/null; drc=$?
 	pout=$($LKVM pause --name sev-wait 2>&1); prc=$?
@@ -407,6 +408,35 @@ else
 	fail name_taken_during_launch "never listed as starting: $($LKVM list 2>&1) / $(cat wait.err)"
 	kill $VMS; wait $VMS
 fi
+
+# --sev-measure-out on a FIFO (an owner's agent reads it): while no
+# reader comes the launch waits, says so, and a stop ends the wait.  (The
+# open() blocked in set-up, where signals only request a stop: lkvm stop
+# and SIGTERM left it there for ever, "still running after 10s".)
+mkfifo meas.fifo
+bg_start VMF $LKVM run --sev=emulated --name sev-fifo --sev-measure-out meas.fifo \
+	-k $G/hello >/dev/null 2>fifo.err </dev/null
+sleep 1
+if wait_for 20 starting_as sev-fifo; then
+	sout=$(timeout 15 $LKVM stop --name sev-fifo 2>&1); src=$?
+	if [ $src -eq 0 ] && wait_for 5 bash -c "! kill -0 $VMF" && wait $VMF &&
+	   grep -q "waiting for a reader of the FIFO meas.fifo" fifo.err &&
+	   grep -q "SEV: stopped while waiting for a reader of meas.fifo" fifo.err &&
+	   ! grep -q "guest powered off" fifo.err
+	then pass measure_fifo_stoppable
+	else fail measure_fifo_stoppable "stop rc=$src $sout / $(tr '\n' '|' <fifo.err)"; kill -9 $VMF; fi
+else
+	fail measure_fifo_stoppable "never listed as starting: $($LKVM list 2>&1) / $(cat fifo.err)"
+fi
+# ... and a reader that comes late gets the 48 bytes; the guest runs.
+bg_start VMF $LKVM run --sev=emulated --sev-measure-out meas.fifo -k $G/hello \
+	>fifo.out 2>fifo.err </dev/null
+sleep 1
+timeout 10 cat meas.fifo >fifo.bin
+if wait_for 10 bash -c "! kill -0 $VMF" && wait $VMF && [ "$(stat -c %s fifo.bin)" -eq 48 ] &&
+   grep -q "Hello from an lkvm guest" fifo.out
+then pass measure_fifo_read
+else fail measure_fifo_read "$(stat -c %s fifo.bin) bytes: $(tr '\n' '|' <fifo.err)"; kill -9 $VMF; fi
 
 # Where the secret goes is checked before the owner is made to wrap one
 # (no measurement written, no wait), and one that would cross a page is
