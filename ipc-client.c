@@ -11,7 +11,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -280,6 +282,30 @@ int ipc__connect(const char *name)
 	return fd;
 }
 
+/*
+ * Wait until the VMM has read all we sent: a unix socket's SIOCOUTQ counts
+ * the bytes its peer has not consumed.  A request with no per-message
+ * timeout (a migration, whose steps the VMM bounds) would otherwise wait
+ * for ever on a VMM that does not read at all (stopped, wedged): it must
+ * at least be taken within the time any client allows.  The VMM drops a
+ * request whose sender has gone, so giving up withdraws it.
+ */
+static int wait_taken(int fd, int timeout_ms)
+{
+	u64 end = now_ns() + (u64)timeout_ms * 1000000;
+	int queued;
+
+	for (;;) {
+		if (ioctl(fd, SIOCOUTQ, &queued) < 0)
+			return 0;	/* cannot tell: the answers will */
+		if (queued <= 0)
+			return 0;
+		if (now_ns() > end)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+}
+
 int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 		 ipc_data_fn on_data, void *arg, char *msg, size_t msg_len)
 {
@@ -295,6 +321,12 @@ int ipc__request(int fd, u32 type, const void *payload, u32 len, int timeout_ms,
 	ret = ipc__send(fd, type, payload, len);
 	if (ret)
 		return ret == -EPIPE ? -ECONNRESET : ret;
+	if (timeout_ms < 0 && (ret = wait_taken(fd, ipc_timeout_ms))) {
+		if (msg && msg_len)
+			snprintf(msg, msg_len, "instance not responding within %g s; the request "
+				 "is withdrawn", ipc_timeout_ms / 1000.0);
+		return ret;
+	}
 
 	for (;;) {
 		u64 deadline = ipc__deadline(timeout_ms);

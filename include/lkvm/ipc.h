@@ -212,7 +212,9 @@ int ipc__connect(const char *name);
  * on_data (may be NULL: dropped; a negative return aborts with it); the
  * REPLY text goes to msg (NUL-ended, may be NULL).  timeout_ms bounds the
  * wait for each message (0: ipc_timeout_ms, -1: forever), so a long request
- * such as a migration should send PROGRESS more often than that.
+ * such as a migration should send PROGRESS more often than that.  With -1
+ * the VMM must still read the request within ipc_timeout_ms (-ETIMEDOUT,
+ * msg "instance not responding within N s; the request is withdrawn").
  * Returns the REPLY status (0 or the VMM's -errno), or -errno for a
  * transport failure (-ETIMEDOUT: instance not responding).
  */

@@ -19,9 +19,15 @@
 #   client-sigpipe `lkvm migrate 2>&1 | head -n 1` (its output closed after
 #                  the first line): it still exits with the outcome, 0, not
 #                  killed by SIGPIPE (141) at its next progress line.
+#   vmm-not-responding  the source VMM stopped (SIGSTOP, or wedged): `lkvm
+#                  migrate` gives up after the 5 s every client waits, exit
+#                  1 and one line, and the VMM, once it runs again, does
+#                  not start a migration nobody waits for.  (The client
+#                  waited for ever: it has no timeout once the request is
+#                  sent, a migration's steps being the VMM's to bound.)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="client-interrupted client-sigpipe"
+tests="client-interrupted client-sigpipe vmm-not-responding"
 need_kvm $tests
 need_migrate $tests
 
@@ -94,4 +100,30 @@ else
 	fi
 fi
 cleanup_pair $t
+
+t=vmm-not-responding
+bg_start SRC_PID "$LKVM" run -k "$GUESTS/counter" --name $t -m $MEM -p delay=2000 \
+	>"$T_TMP/$t.out" 2>"$T_TMP/$t.err"
+if ! wait_for 30 counts_past "$T_TMP/$t.out" 2; then
+	fail $t "setup: $(tail -n 1 "$T_TMP/$t.err")"
+else
+	kill -STOP "$SRC_PID"
+	PORT=$(pick_port)
+	timeout -k 1 20 "$LKVM" migrate --to "127.0.0.1:$PORT" --name $t --json \
+		>"$T_TMP/$t.mig.out" 2>"$T_TMP/$t.mig.err"
+	rc=$?
+	kill -CONT "$SRC_PID"
+	sleep 1
+	if [ $rc -ne 1 ] || [ "$(wc -l <"$T_TMP/$t.mig.err")" -ne 1 ] ||
+	   ! grep -q "^lkvm migrate: error: $t: instance not responding within 5 s; the request is withdrawn$" "$T_TMP/$t.mig.err"; then
+		fail $t "want exit 1 and one line (rc $rc): $(head -n 3 "$T_TMP/$t.mig.err")"
+	elif ! grep -q '^{"status":"failed","reason":"'$t': instance not responding within 5 s; the request is withdrawn","guest":"unchanged"}$' "$T_TMP/$t.mig.out"; then
+		fail $t "--json: $(cat "$T_TMP/$t.mig.out")"
+	elif grep -q "migration to" "$T_TMP/$t.err"; then
+		fail $t "the VMM started the migration once it ran again: $(grep "migration" "$T_TMP/$t.err" | head -n 2)"
+	else
+		pass $t
+	fi
+fi
+"$LKVM" stop --name $t >/dev/null 2>&1
 t_done
