@@ -68,7 +68,7 @@ int tsc__setup_vcpu(struct kvm_cpu *vcpu)
 {
 	u64 khz = vcpu->kvm->cfg.tsc_khz;
 	char why[256];
-	int ret = 0, now;
+	int ret = 0, now, host = khz ? tsc__khz(vcpu) : 0;
 
 	if (khz)
 		ret = tsc__match(vcpu, (u32)khz, why, sizeof(why));
@@ -76,6 +76,12 @@ int tsc__setup_vcpu(struct kvm_cpu *vcpu)
 		pr_err("--tsc-khz %llu: %s", (unsigned long long)khz, why);
 		return ret;
 	}
+	/* Taken, but without scaling only a faster rate is, and only roughly. */
+	if (khz && vcpu->cpu_id == 0 && host > 0 && !tsc__close((u32)host, (u32)khz) &&
+	    ioctl(vcpu->kvm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL) <= 0)
+		pr_warn("--tsc-khz %llu: without TSC scaling KVM runs the guest's TSC faster "
+			"than this host's (%d kHz) by catching it up at each VM entry; between "
+			"entries it ticks at this host's rate", (unsigned long long)khz, host);
 	/*
 	 * KVM set the vCPU's TSC to 0 when it made it, at the old rate: a new
 	 * scaling ratio would turn that offset into a TSC far from 0 (wrapped
