@@ -581,6 +581,23 @@ static int auth_reply(struct mig_src *m, const u8 pre[MIG_PREAMBLE_SIZE], char *
 	return ret ? ret : -EPROTO;	/* a clear "yes" is no answer to a sealed preamble */
 }
 
+/*
+ * The destination's first answer (WHAT: "handshake", "authentication")
+ * never came.  A timeout is what a listener that is no lkvm (nc -l) gives,
+ * or an lkvm that is stopped: say how long, not just "timed out".
+ */
+static void no_reply_why(struct mig_src *m, const char *what, int ret)
+{
+	if (ret == -ETIMEDOUT)
+		snprintf_cut(m->res->reason, sizeof(m->res->reason),
+			     "no %s reply from %s within %g s: not an lkvm run --incoming, or one "
+			     "stopped or overloaded", what, m->p->to, m->p->ack_timeout_ms / 1000.0);
+	else
+		snprintf_cut(m->res->reason, sizeof(m->res->reason), "no %s reply from %s: %s%s",
+			     what, m->p->to, mig_strerror(ret), ret == -EPROTO || ret == -EBADMSG ?
+			     " (is it an lkvm run --incoming?)" : "");
+}
+
 static int connect_all(struct mig_src *m)
 {
 	u8 pre[MIG_PREAMBLE_SIZE];
@@ -619,10 +636,7 @@ static int connect_all(struct mig_src *m)
 				snprintf_cut(m->res->reason, sizeof(m->res->reason),
 					 "destination refused (unauthenticated reply): %s", why);
 			else
-				snprintf_cut(m->res->reason, sizeof(m->res->reason),
-					 "no authentication reply from %s: %s%s", m->p->to,
-					 mig_strerror(ret), ret == -EPROTO || ret == -EBADMSG ?
-					 " (is it an lkvm run --incoming?)" : "");
+				no_reply_why(m, "authentication", ret);
 			return ret;
 		}
 	}
@@ -681,10 +695,7 @@ static int connect_all(struct mig_src *m)
 			snprintf_cut(m->res->reason, sizeof(m->res->reason), "destination refused: %s",
 				 why);
 		else
-			snprintf_cut(m->res->reason, sizeof(m->res->reason),
-				 "no handshake reply from %s: %s%s", m->p->to, mig_strerror(ret),
-				 ret == -EPROTO || ret == -EBADMSG ?
-				 " (is it an lkvm run --incoming?)" : "");
+			no_reply_why(m, "handshake", ret);
 		m->refused = why[0];
 		return ret;
 	}

@@ -18,6 +18,9 @@
 #                      and the client hears "the guest stops with this VMM"
 #   not-lkvm           an HTTP server on the port: "no handshake reply ...
 #                      (is it an lkvm run --incoming?)", the guest counts on
+#   silent-not-lkvm    a listener that never answers (nc -l): "no handshake
+#                      reply from ... within N s: not an lkvm run --incoming,
+#                      or one stopped or overloaded" (it said "timed out")
 #   unresolvable       --to a name under .invalid: "does not resolve"
 #   busy-destination   a second source aimed at a destination in the middle
 #                      of receiving is refused at once ("busy with another
@@ -50,7 +53,7 @@
 #                      dead one, wait for its data channels and exit)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/migrate-common.inc"
-tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination busy-handshake busy-handshake-keyed busy-at-close channels-reordered stale-source stopped-in-handshake"
+tests="strays-ignored connection-flood stop-with-idle handshake-cancel handshake-stop not-lkvm unresolvable busy-destination busy-handshake busy-handshake-keyed busy-at-close channels-reordered stale-source silent-not-lkvm stopped-in-handshake"
 need_kvm $tests
 need_migrate $tests
 if ! command -v python3 >/dev/null; then
@@ -434,7 +437,37 @@ bg_start SRC_PID env LKVM_MIG_ACK_TIMEOUT_MS=1000 "$LKVM" run -k "$GUESTS/counte
 	-p delay=2000 >"$T_TMP/s9.out" 2>"$T_TMP/s9.err"
 if ! start_dst d9 "$port" -m 16M || ! wait_for 30 counts_past "$T_TMP/s9.out" 2; then
 	fail $t "setup: $(tail -n 1 "$T_TMP/s9.err" "$T_TMP/d9.err")"
+	fail silent-not-lkvm "setup failed"
 else
+	# A listener that takes the connection and never answers (nc -l): the
+	# line says how long it waited and what may be there, not a bare "timed
+	# out".  (s9 waits 1 s for a reply, LKVM_MIG_ACK_TIMEOUT_MS.)
+	t=silent-not-lkvm
+	fport=$(pick_port)
+	fake_dst "$fport" silent
+	wait_for 30 grep -q listening "$T_TMP/fake.state"
+	"$LKVM" migrate --name s9 --to "127.0.0.1:$fport" --quiet >/dev/null 2>"$T_TMP/m9c.err"; rc=$?
+	why=""
+	if [ $rc -eq 1 ] && [ "$(wc -l <"$T_TMP/m9c.err")" -eq 1 ] &&
+	   grep -q "^migration failed: no handshake reply from 127.0.0.1:$fport within 1 s: not an lkvm run --incoming, or one stopped or overloaded; the guest runs on here$" "$T_TMP/m9c.err" &&
+	   still_counting "$T_TMP/s9.out"
+	then :
+	else why="rc=$rc: $(cat "$T_TMP/m9c.err")"; fi
+	kill "$FAKE_PID" 2>/dev/null
+	# The same with --key: its nonce exchange is the first answer.
+	(umask 077 && head -c 32 /dev/urandom >"$T_TMP/k9.key")
+	fport=$(pick_port)
+	fake_dst "$fport" silent
+	wait_for 30 grep -q listening "$T_TMP/fake.state"
+	"$LKVM" migrate --name s9 --to "127.0.0.1:$fport" --key "$T_TMP/k9.key" --quiet >/dev/null \
+		2>"$T_TMP/m9d.err"; rc=$?
+	[ $rc -eq 1 ] && [ "$(wc -l <"$T_TMP/m9d.err")" -eq 1 ] &&
+	   grep -q "^migration failed: no authentication reply from 127.0.0.1:$fport within 1 s: not an lkvm run --incoming, or one stopped or overloaded; the guest runs on here$" "$T_TMP/m9d.err" &&
+	   still_counting "$T_TMP/s9.out" || why="${why:-} --key: rc=$rc: $(cat "$T_TMP/m9d.err")"
+	kill "$FAKE_PID" 2>/dev/null
+	[ -z "${why:-}" ] && pass $t || fail $t "$why"
+	why=""
+	t=stale-source
 	kill -STOP "$DST_PID"
 	"$LKVM" migrate --name s9 --to "127.0.0.1:$port" --quiet >/dev/null 2>"$T_TMP/m9a.err"; rc1=$?
 	kill -CONT "$DST_PID"
