@@ -135,7 +135,14 @@ static void *input_loop(void *arg)
 
 void term__setup(struct kvm *kvm)
 {
-	static const int sigs[] = { SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL };
+	/*
+	 * Every signal whose default action ends lkvm, but those the signal
+	 * thread turns into a clean stop (INT, TERM, HUP) and SIGPIPE (ignored):
+	 * a SIGQUIT or SIGUSR1 from another shell, a CPU or file-size limit.
+	 */
+	static const int sigs[] = { SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGQUIT, SIGUSR1,
+				    SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ,
+				    SIGSYS, SIGIO, SIGPWR, SIGSTKFLT };
 	struct termios t;
 	size_t i;
 

@@ -128,6 +128,29 @@ else
 	then pass background_job
 	else fail background_job "$(echo "$out" | tr -d '\r' | tail -n 3)"; fi
 fi
+# A signal lkvm does not turn into a stop still ends it with the terminal
+# as it was: SIGQUIT, SIGUSR1 and the like killed it in raw mode, and the
+# shell after it echoed nothing and ignored Enter.
+if ! command -v script >/dev/null; then
+	skip signal_restores_terminal "no script(1) here to give the test a terminal"
+else
+	cat >$T_TMP/sig.sh <<'SH'
+ulimit -c 0
+sig=$1; shift
+bash -c 'p=$$; (sleep 1; kill -'"$sig"' $p) & exec "$@"' _ "$@"
+echo "rc=$?"
+stty -a | grep -o -- '-\?icanon'
+SH
+	why=""
+	for sig in QUIT USR1 XCPU; do
+		out=$(timeout 30 script -qec "bash $T_TMP/sig.sh $sig $LKVM run -k $G/idle -m 16M" /dev/null 2>&1 | tr -d '\r')
+		want=$((128 + $(kill -l $sig)))
+		echo "$out" | grep -qx "rc=$want" && echo "$out" | grep -qx icanon ||
+			why="$why $sig: $(echo "$out" | tail -n 2 | tr '\n' ' ');"
+	done
+	if [ -z "$why" ]; then pass signal_restores_terminal
+	else fail signal_restores_terminal "$why"; fi
+fi
 # The defaults --help states are the ones a run gets (--help said none).
 bg_start dp $LKVM run -k $GUESTS/idle </dev/null >/dev/null 2>&1
 if wait_for 10 test -S "$LKVM_DIR/guest-$dp.sock"; then
