@@ -334,6 +334,20 @@ static int write_fifo(struct kvm *kvm, const char *path, const u8 *blob, size_t 
 	return ret;
 }
 
+/*
+ * PATH is this process's own stdout (/dev/stdout, /proc/self/fd/1, or the
+ * file stdout was redirected to): the blob goes down fd 1, where the
+ * guest's console follows it.  Staged and renamed, it replaced the file
+ * under fd 1, and the console went on into the old, unlinked one.
+ */
+static bool is_stdout(const char *path)
+{
+	struct stat a, b;
+
+	return !stat(path, &a) && !fstat(STDOUT_FILENO, &b) && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 static int write_measurement(struct kvm *kvm, const u8 *blob, size_t len)
 {
 	const char *path = sev_options.measure_out;
@@ -354,6 +368,13 @@ static int write_measurement(struct kvm *kvm, const u8 *blob, size_t len)
 			return ret;
 		}
 		return 0;
+	}
+	if (is_stdout(path)) {
+		ret = fflush(stdout) ? -errno : write_full(STDOUT_FILENO, blob, len);
+		if (!ret)
+			return 0;
+		pr_err("SEV: cannot write the measurement to %s: %s", path, strerror(-ret));
+		return ret;
 	}
 	ret = write_fifo(kvm, path, blob, len);
 	if (ret == -EINTR)

@@ -285,7 +285,7 @@ fi
 
 need_kvm launch measure_predicted verify secret_in_guest wrap_same_file wrong_platform \
 	tampered_secret secret_timeout secret_empty name_taken_during_launch secret_gpa_checked \
-	measurement_stdout_full measure_fifo_stoppable measure_fifo_read
+	measurement_stdout_full measure_fifo_stoppable measure_fifo_read measure_stdout_file
 head -c 64 /dev/urandom >secret.bin
 P="secret_gpa=0x300000 secret_len=64"
 $LKVM run --sev=emulated --sev-policy $policy --sev-dh-cert owner-dh.cert \
@@ -437,6 +437,15 @@ if wait_for 10 bash -c "! kill -0 $VMF" && wait $VMF && [ "$(stat -c %s fifo.bin
    grep -q "Hello from an lkvm guest" fifo.out
 then pass measure_fifo_read
 else fail measure_fifo_read "$(stat -c %s fifo.bin) bytes: $(tr '\n' '|' <fifo.err)"; kill -9 $VMF; fi
+
+# --sev-measure-out /dev/stdout with stdout a file: the 48 bytes, then the
+# guest's console after them.  (The file was replaced by a new one holding
+# the measurement, and the console went on into the old, unlinked one.)
+$LKVM run --sev=emulated --sev-measure-out /dev/stdout -k $G/hello >mstd.out 2>mstd.err </dev/null; rc=$?
+if [ $rc -eq 0 ] && [ "$(head -c 48 mstd.out | wc -c)" -eq 48 ] &&
+   [ "$(tail -c +49 mstd.out)" = "Hello from an lkvm guest!" ]
+then pass measure_stdout_file
+else fail measure_stdout_file "rc=$rc, $(wc -c <mstd.out) bytes: $(tail -c +49 mstd.out | head -c 80) / $(cat mstd.err)"; fi
 
 # Where the secret goes is checked before the owner is made to wrap one
 # (no measurement written, no wait), and one that would cross a page is
