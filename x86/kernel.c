@@ -3,14 +3,32 @@
  * line and hand them to the loader that recognises the image.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lkvm/kvm.h"
 #include "lkvm/x86-boot.h"
 #include "lkvm/x86-pvh.h"
 
 #define MAX_KERNEL_SIZE	(256ULL << 20)
+
+/*
+ * read_file()'s -EPIPE: the file ended before the size stat() gave (it is
+ * being rewritten, or a sysfs attribute): "Broken pipe" said nothing.
+ */
+static const char *short_why(const char *path)
+{
+	static char why[96];
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return "it ended before its size: changed while read?";
+	snprintf(why, sizeof(why), "it ended before its size (%llu bytes): changed while read?",
+		 (unsigned long long)st.st_size);
+	return why;
+}
 
 int kvm__load_kernel(struct kvm *kvm)
 {
@@ -23,7 +41,8 @@ int kvm__load_kernel(struct kvm *kvm)
 	if (ret) {
 		pr_err("cannot read kernel '%s': %s", cfg->kernel_filename,
 		       ret == -EFBIG ? "file larger than 256 MiB" :
-		       ret == -EINVAL ? "not a regular file" : strerror(-ret));
+		       ret == -EINVAL ? "not a regular file" :
+		       ret == -EPIPE ? short_why(cfg->kernel_filename) : strerror(-ret));
 		return ret;
 	}
 	if (cfg->initrd_filename) {
@@ -36,7 +55,8 @@ int kvm__load_kernel(struct kvm *kvm)
 		if (ret) {
 			pr_err("cannot read initrd '%s': %s", cfg->initrd_filename,
 			       ret == -EFBIG ? "larger than guest memory" :
-			       ret == -EINVAL ? "not a regular file" : strerror(-ret));
+			       ret == -EINVAL ? "not a regular file" :
+			       ret == -EPIPE ? short_why(cfg->initrd_filename) : strerror(-ret));
 			goto out;
 		}
 		/* Most likely the wrong file (or one still being written). */
