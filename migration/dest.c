@@ -1507,7 +1507,9 @@ static int incoming_listen(struct kvm *kvm)
 		pr_err("migration: cannot listen on %s: %s%s", kvm->cfg.incoming, mig_net_strerror(ret),
 		       ret == -EACCES ? " (a port below 1024 needs root or CAP_NET_BIND_SERVICE)" :
 		       ret == -EADDRINUSE ? " (another lkvm run --incoming, or another program, "
-		       "listens there)" : "");
+		       "listens there)" :
+		       ret == -EADDRNOTAVAIL ? " (that address is not one of this host's: give "
+		       "one of its own, or only the port to listen on all of them)" : "");
 		return ret;
 	}
 	watch_fd(inc.lfd);

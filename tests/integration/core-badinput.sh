@@ -241,8 +241,21 @@ mkdir -m 700 $T_TMP/reldir2
 need_kvm kernel_missing run_name_in_use_first kernel_dir kernel_garbage kernel_truncated_elf kernel_elf_phdrs_named \
 	 kernel_bzimage_named kernel_no_pvh \
 	 kernel_segment_outside initrd_missing initrd_shorter_than_size initrd_empty \
-	 initrd_too_big cmdline_too_long
+	 initrd_too_big cmdline_too_long incoming_not_ours incoming_port_taken
 expect_err kernel_missing "cannot read kernel .*No such file" run -k $T_TMP/nope
+# A destination that cannot listen says why, with the likely cause.
+expect_err incoming_not_ours "cannot listen on 192.0.2.1:5000: .*(that address is not one of this host's" \
+	run --incoming 192.0.2.1:5000 -m 16M
+python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(30)' >$T_TMP/busy.port &
+busy_pid=$!
+if wait_for 10 test -s $T_TMP/busy.port; then
+	expect_err incoming_port_taken "cannot listen on 127.0.0.1:$(cat $T_TMP/busy.port): .*(another lkvm run --incoming, or another program, listens there)" \
+		run --incoming 127.0.0.1:$(cat $T_TMP/busy.port) -m 16M
+else
+	fail incoming_port_taken "the listener holding the port did not start"
+fi
+kill $busy_pid 2>/dev/null; wait $busy_pid 2>/dev/null
 # A name in use, likewise: refused before the SEV model (or a tap) starts.
 bg_start held $LKVM run -k $GUESTS/idle --name held -m 16M </dev/null >/dev/null 2>&1
 if wait_for 10 test -S "$LKVM_DIR/held.sock"; then
