@@ -48,6 +48,7 @@ u64 page_map__nr_words(const struct page_map *pm) { return 0; }
 int page_map__harvest_changed(struct page_map *pm, unsigned long *bm, u64 words) { return 0; }
 int page_map__readiness(struct page_map *pm) { return 0; }
 int page_map__wait_ready(struct page_map *pm, u32 ms, const atomic_bool *stop) { return 0; }
+void kvm__refuse_run(struct kvm *kvm, const char *why) { kvm->run_refused = why; }
 
 /* ---- the destination ---- */
 
