@@ -60,47 +60,59 @@ if ! command -v python3 >/dev/null; then
 	for n in $tests; do skip $n "python3 is not installed (it plays the strangers)"; done; t_done
 fi
 
-# stray PORT KIND: one connection of KIND to 127.0.0.1:PORT; it execs, so call it
-# in ( ) or with &.
+# stray PORT KIND...: one connection of each KIND to 127.0.0.1:PORT, one after
+# the other, from one process; "idle" ones stay open (60 s) while the next
+# go.  Each KIND's name is added as a line to $T_TMP/stray.state once it is
+# done (an idle one: connected).  It execs, so call it in ( ) or with &.
+# (One process, not one per connection: python takes seconds to start on a
+# loaded host, and an idle connection the destination has waited 10 s for
+# is dropped, so strays-ignored's started 7 pythons in a row and lost it.)
 stray() {
-	exec python3 - "$1" "$2" <<'EOF'
+	exec python3 - "$T_TMP/stray.state" "$@" <<'EOF'
 import socket, struct, sys, time
-port, kind = int(sys.argv[1]), sys.argv[2]
-s = socket.create_connection(("127.0.0.1", port))
+state, port = sys.argv[1], int(sys.argv[2])
 pre = lambda v, ch: b"LKVMMIG\0" + struct.pack("<IIQ", v, ch, 0x1234)
-if kind == "half":
-    s.sendall(b"LKVMMIG\0abc")
-elif kind == "reset":                # part of a preamble, then a reset: gone when logged
-    s.sendall(b"LKVMMIG")
-    time.sleep(0.05)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-elif kind == "garbage":
-    s.sendall(b"GET / HTTP/1.0\r\n" + b"x" * 84)
-elif kind == "data":
-    s.sendall(pre(2, 1))
-elif kind == "version":
-    s.sendall(pre(99, 0))
-    s.settimeout(5)
-    try:
-        s.recv(512)                  # the destination says why
-    except OSError:
-        pass
-elif kind == "idle":
+held = []
+for kind in sys.argv[3:]:
+    s = socket.create_connection(("127.0.0.1", port))
+    if kind == "idle":
+        held.append(s)
+    elif kind == "half":
+        s.sendall(b"LKVMMIG\0abc")
+    elif kind == "reset":            # part of a preamble, then a reset: gone when logged
+        s.sendall(b"LKVMMIG")
+        time.sleep(0.05)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    elif kind == "garbage":
+        s.sendall(b"GET / HTTP/1.0\r\n" + b"x" * 84)
+    elif kind == "data":
+        s.sendall(pre(2, 1))
+    elif kind == "version":
+        s.sendall(pre(99, 0))
+        s.settimeout(5)
+        try:
+            s.recv(512)              # the destination says why
+        except OSError:
+            pass
+    elif kind == "control-wait":     # a source that sends its preamble, then waits
+        s.sendall(pre(2, 0))
+        s.settimeout(30)
+        got = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except OSError:
+            pass
+        print("got %d bytes%s" % (len(got), ": stopped by" if b"stopped by" in got else ""))
+    if kind != "idle":
+        s.close()
+    with open(state, "a") as f:
+        f.write(kind + "\n")
+if held:
     time.sleep(60)
-elif kind == "control-wait":         # a source that sends its preamble, then waits
-    s.sendall(pre(2, 0))
-    s.settimeout(30)
-    got = b""
-    try:
-        while True:
-            d = s.recv(4096)
-            if not d:
-                break
-            got += d
-    except OSError:
-        pass
-    print("got %d bytes%s" % (len(got), ": stopped by" if b"stopped by" in got else ""))
-s.close()
 EOF
 }
 
@@ -137,9 +149,13 @@ t=strays-ignored
 port=$(pick_port)
 src_counting s1 || { fail $t "source did not count: $(tail -n 2 "$T_TMP/s1.err")"; t_done; }
 start_dst d1 "$port" -m 16M || { fail $t "destination did not listen"; t_done; }
-stray "$port" idle & IDLE_PID=$!; T_PIDS+=("$IDLE_PID")
-for k in close half reset garbage data version; do (stray "$port" $k); done
-sleep 0.5
+rm -f "$T_TMP/stray.state"
+stray "$port" idle close half reset garbage data version & IDLE_PID=$!; T_PIDS+=("$IDLE_PID")
+# The source comes once the six are done and the destination has logged
+# them (not after a fixed time: they must not be still pending then, and
+# the idle one must be, which it is for the first 10 s only).
+six_logged() { [ "$(grep -c "ignored a connection from 127.0.0.1:" "$T_TMP/d1.err")" -ge 6 ]; }
+wait_for 60 grep -qx version "$T_TMP/stray.state" && wait_for 10 six_logged
 t0=$(date +%s%N)
 "$LKVM" migrate --name s1 --to "127.0.0.1:$port" --quiet >"$T_TMP/m1.out" 2>"$T_TMP/m1.err"; rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
@@ -169,7 +185,7 @@ t=connection-flood
 port=$(pick_port)
 src_counting s2 || { fail $t "source did not count"; t_done; }
 start_dst d2 "$port" -m 16M || { fail $t "destination did not listen"; t_done; }
-for i in $(seq 28); do stray "$port" idle & T_PIDS+=($!); done
+stray "$port" $(printf 'idle %.0s' $(seq 28)) & T_PIDS+=($!)
 wait_for 30 grep -q "more than 24 connections at once" "$T_TMP/d2.err"
 "$LKVM" migrate --name s2 --to "127.0.0.1:$port" --quiet >"$T_TMP/m2.out" 2>"$T_TMP/m2.err"; rc=$?
 last=$(last_count "$T_TMP/s2.out")
@@ -184,14 +200,22 @@ fi
 t=stop-with-idle
 port=$(pick_port)
 start_dst d3 "$port" -m 16M || { fail $t "destination did not listen"; t_done; }
+rm -f "$T_TMP/stray.state"
 stray "$port" idle & T_PIDS+=($!)
-sleep 0.5
-t0=$(date +%s%N)
-if "$LKVM" stop --name d3 >"$T_TMP/stop3.out" 2>&1 && wait_exit "$DST_PID" 5; then
-	pass $t
-	echo "$t: the destination left $(( ($(date +%s%N) - t0) / 1000000 )) ms after lkvm stop"
+# Stopped once the idle connection is the destination's (accepted: the
+# socket is lkvm's), not after a fixed 0.5 s (python may not have
+# connected by then, and nothing held the wait).
+held_by_dst() { ss -Htnp state established "( sport = :$port )" 2>/dev/null | grep -q "pid=$DST_PID,"; }
+if ! wait_for 30 grep -qx idle "$T_TMP/stray.state" || ! wait_for 10 held_by_dst; then
+	fail $t "the idle connection is not the destination's: $(ss -Htnp state established "( sport = :$port )" 2>&1)"
 else
-	fail $t "$(cat "$T_TMP/stop3.out"); exit $EXIT_RC; $(tail -n 2 "$T_TMP/d3.err")"
+	t0=$(date +%s%N)
+	if "$LKVM" stop --name d3 >"$T_TMP/stop3.out" 2>&1 && wait_exit "$DST_PID" 5; then
+		pass $t
+		echo "$t: the destination left $(( ($(date +%s%N) - t0) / 1000000 )) ms after lkvm stop"
+	else
+		fail $t "$(cat "$T_TMP/stop3.out"); exit $EXIT_RC; $(tail -n 2 "$T_TMP/d3.err")"
+	fi
 fi
 
 # ---- the source's side ----
