@@ -13,6 +13,12 @@
  * neither is replaced by a file (as root, "--keys /dev/full" once replaced
  * the device).  Two outputs that name the same file are refused before
  * anything is written; the same device twice is allowed (/dev/null).
+ *
+ * The files a command reads are listed too, as inputs: an output that
+ * names one is refused the same way, as `cp a a` is ("--keys P --pdh P"
+ * replaced the PDH it had read, "-k K --sev-measure-out K" the kernel).
+ * A device, pipe or tty input is written through, not replaced, so it is
+ * never "the same file": "-k /dev/stdin --sev-measure-out /dev/stdout".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,39 +134,88 @@ static int write_through(const char *path, const void *data, size_t len)
 	return ret;
 }
 
-int out_files__write(const struct out_file *f, int n, int *bad, int *clash, int *written)
+/*
+ * Resolve every named file and look for two that are one: two outputs, or
+ * an output and an input (two inputs may well be one file).
+ */
+static int check(const struct out_file *f, int n, struct staged *s, int *bad, int *clash)
 {
-	struct staged *s;
 	int i, j, ret = 0;
 
-	*bad = *clash = -1;
-	*written = 0;
-	s = calloc(n, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
 	for (i = 0; i < n && !ret; i++) {
 		if (!f[i].path)
 			continue;
 		ret = resolve(f[i].path, &s[i]);
+		if (ret && f[i].in) {
+			/* Not a file to compare (a directory, a dangling link):
+			 * nothing replaces it, and its reader says what is wrong. */
+			memset(&s[i], 0, sizeof(s[i]));
+			s[i].through = true;
+			ret = 0;
+			continue;
+		}
 		if (ret)
 			*bad = i;
 		for (j = 0; j < i && !ret; j++) {
-			if (f[j].path && same_file(&s[i], &s[j])) {
+			if (f[j].path && !(f[i].in && f[j].in) && same_file(&s[i], &s[j])) {
 				*bad = i;
 				*clash = j;
 				ret = -ENOTUNIQ;
 			}
 		}
 	}
+	return ret;
+}
+
+int out_files__check(const struct out_file *f, int n, int *bad, int *clash)
+{
+	struct staged *s;
+	int ret;
+
+	*bad = *clash = -1;
+	s = calloc(n, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	ret = check(f, n, s, bad, clash);
+	free(s);
+	return ret;
+}
+
+const char *out_files__clash_msg(const struct out_file *f, int bad, int clash)
+{
+	static __thread char buf[2 * PATH_MAX];
+	const struct out_file *out = f[bad].in ? &f[clash] : &f[bad];
+	const struct out_file *in = f[bad].in ? &f[bad] : &f[clash];
+
+	if (in->in)
+		snprintf(buf, sizeof(buf), "%s %s would replace the file %s reads", out->opt,
+			 out->path, in->opt);
+	else
+		snprintf(buf, sizeof(buf), "%s and %s name the same file (%s)", f[clash].opt,
+			 f[bad].opt, f[bad].path);
+	return buf;
+}
+
+int out_files__write(const struct out_file *f, int n, int *bad, int *clash, int *written)
+{
+	struct staged *s;
+	int i, ret;
+
+	*bad = *clash = -1;
+	*written = 0;
+	s = calloc(n, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	ret = check(f, n, s, bad, clash);
 	/* Everything that can fail comes before the first rename. */
 	for (i = 0; i < n && !ret; i++) {
-		if (f[i].path && !s[i].through && (ret = stage(&s[i], f[i].data, f[i].len,
+		if (f[i].path && !f[i].in && !s[i].through && (ret = stage(&s[i], f[i].data, f[i].len,
 							      f[i].mode)))
 			*bad = i;
 	}
 	/* A device or pipe cannot be staged: what went out before a failure is out. */
 	for (i = 0; i < n && !ret; i++) {
-		if (!f[i].path || !s[i].through)
+		if (!f[i].path || f[i].in || !s[i].through)
 			continue;
 		ret = write_through(s[i].path, f[i].data, f[i].len);
 		if (ret)
@@ -169,12 +224,12 @@ int out_files__write(const struct out_file *f, int n, int *bad, int *clash, int 
 			(*written)++;
 	}
 	for (i = 0; i < n && !ret; i++) {
-		if (f[i].path && !s[i].through && rename(s[i].tmp, s[i].path) < 0) {
+		if (f[i].path && !f[i].in && !s[i].through && rename(s[i].tmp, s[i].path) < 0) {
 			ret = -errno;
 			*bad = i;
 		} else {
 			s[i].tmp[0] = 0;
-			*written += f[i].path && !s[i].through;
+			*written += f[i].path && !f[i].in && !s[i].through;
 		}
 	}
 	for (i = 0; i < n; i++)

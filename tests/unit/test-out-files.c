@@ -173,7 +173,7 @@ static void test_all_or_none(void)
 
 static void test_same_file(void)
 {
-	char a[PATH_MAX], a2[PATH_MAX], hard[PATH_MAX], sym[PATH_MAX];
+	char a[PATH_MAX], a2[PATH_MAX], hard[PATH_MAX], sym[PATH_MAX], want[2 * PATH_MAX];
 	struct out_file f[2] = {
 		{ "--x", a, "x", 1, 0644 },
 		{ "--y", a2, "y", 1, 0644 },
@@ -187,6 +187,8 @@ static void test_same_file(void)
 	CHECK_EQ(out_files__write(f, 2, &bad, &clash, &written), -ENOTUNIQ);
 	CHECK_EQ(bad, 1);
 	CHECK_EQ(clash, 0);
+	snprintf(want, sizeof(want), "--x and --y name the same file (%s)", a2);
+	CHECK(!strcmp(out_files__clash_msg(f, bad, clash), want));
 	CHECK_EQ(nr_entries(), 0);
 
 	/* An existing one through a hard link, and through a symlink. */
@@ -207,6 +209,120 @@ static void test_same_file(void)
 	CHECK_EQ(out_files__write(f, 2, &bad, &clash, &written), 0);
 }
 
+/*
+ * An input (a file the command reads) takes part in the same-file check
+ * and is never written: `--keys P --pdh P` replaced the PDH it had read,
+ * `--sev-measure-out K -k K` the kernel.  Compared by device and inode
+ * when it exists (a hard link or symlink is the same file), by its
+ * resolved name when it does not yet (a secret the owner writes later).
+ * A device, pipe or tty input is no file to replace: never a clash.
+ */
+static void test_inputs(void)
+{
+	char in[PATH_MAX], out[PATH_MAX], hard[PATH_MAX], sym[PATH_MAX], later[PATH_MAX];
+	char want[2 * PATH_MAX];
+	struct out_file f[3] = {
+		OUT_FILE_INPUT("--in", in),
+		{ "--out", out, "new", 3, 0644 },
+		OUT_FILE_INPUT("--in2", in),
+	};
+	int bad, clash, written;
+
+	clean();
+	put("in", "old");
+	path_of(in, "in");
+	path_of(out, "in");
+	CHECK_EQ(out_files__check(f, 2, &bad, &clash), -ENOTUNIQ);
+	CHECK_EQ(bad, 1);
+	CHECK_EQ(clash, 0);
+	snprintf(want, sizeof(want), "--out %s would replace the file --in reads", out);
+	CHECK(!strcmp(out_files__clash_msg(f, bad, clash), want));
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash, &written), -ENOTUNIQ);
+	CHECK_EQ(bad, 1);
+	CHECK_EQ(clash, 0);
+	CHECK_EQ(written, 0);
+	CHECK(!strcmp(contents("in"), "old"));
+	CHECK_EQ(nr_entries(), 1);
+	/* The output first, the input after: the same refusal, same roles. */
+	f[0] = f[1];
+	f[1] = (struct out_file)OUT_FILE_INPUT("--in", in);
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash, &written), -ENOTUNIQ);
+	CHECK(!strcmp(out_files__clash_msg(f, bad, clash), want));
+	CHECK(!strcmp(contents("in"), "old"));
+	/* Through a hard link, a symlink, another spelling. */
+	path_of(hard, "hard");
+	REQUIRE(!link(in, hard));
+	path_of(sym, "sym");
+	REQUIRE(!symlink("in", sym));
+	f[0].path = hard;
+	CHECK_EQ(out_files__check(f, 2, &bad, &clash), -ENOTUNIQ);
+	f[0].path = sym;
+	CHECK_EQ(out_files__check(f, 2, &bad, &clash), -ENOTUNIQ);
+	snprintf(out, sizeof(out), "%s/./in", dir);
+	f[0].path = out;
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash, &written), -ENOTUNIQ);
+	CHECK(!strcmp(contents("in"), "old"));
+	/* An input not there yet, by name. */
+	path_of(later, "later");
+	f[0].path = later;
+	f[1].path = later;
+	CHECK_EQ(out_files__check(f, 2, &bad, &clash), -ENOTUNIQ);
+	CHECK(!*contents("later"));
+	/* Two inputs naming one file are fine, and inputs are not written. */
+	path_of(out, "out");
+	f[0].path = out;
+	f[1].path = in;
+	f[2] = (struct out_file)OUT_FILE_INPUT("--in2", hard);
+	CHECK_EQ(out_files__write(f, 3, &bad, &clash, &written), 0);
+	CHECK_EQ(written, 1);
+	CHECK(!strcmp(contents("out"), "new"));
+	CHECK(!strcmp(contents("in"), "old"));
+	/* A missing input, a directory, an empty name: left to its reader. */
+	path_of(in, "no/such");
+	f[2].path = dir;
+	CHECK_EQ(out_files__write(f, 3, &bad, &clash, &written), 0);
+	f[1].path = "";
+	CHECK_EQ(out_files__check(f, 2, &bad, &clash), 0);
+	CHECK_EQ(nr_entries(), 4);		/* in, hard, sym, out */
+}
+
+/*
+ * /dev/stdin, a pipe or a FIFO as an input and the same as an output: no
+ * file is replaced (a FIFO is written through), so nothing to refuse.
+ */
+static void test_inputs_not_files(void)
+{
+	char fifo[PATH_MAX], link[PATH_MAX];
+	struct out_file f[2] = {
+		OUT_FILE_INPUT("-k", "/dev/null"),
+		{ "--out", "/dev/null", "x", 1, 0644 },
+	};
+	int bad, clash, written, pfd[2];
+
+	clean();
+	CHECK_EQ(out_files__write(f, 2, &bad, &clash, &written), 0);
+	path_of(fifo, "fifo");
+	REQUIRE(!mkfifo(fifo, 0600));
+	f[0].path = f[1].path = fifo;
+	CHECK_EQ(out_files__check(f, 2, &bad, &clash), 0);
+	REQUIRE(!pipe(pfd));
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", pfd[0]);
+	f[0].path = f[1].path = link;
+	CHECK_EQ(out_files__check(f, 2, &bad, &clash), 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	/* ...but a regular file behind /proc/self/fd/N is that file. */
+	put("in", "old");
+	path_of(fifo, "in");
+	pfd[0] = open(fifo, O_RDONLY);
+	REQUIRE(pfd[0] >= 0);
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", pfd[0]);
+	f[0].path = link;
+	f[1].path = fifo;
+	CHECK_EQ(out_files__check(f, 2, &bad, &clash), -ENOTUNIQ);
+	close(pfd[0]);
+}
+
 TEST_MAIN_BEGIN("test-out-files")
 	snprintf(dir, sizeof(dir), "/tmp/lkvm-test-out-files.XXXXXX");
 	if (!mkdtemp(dir))
@@ -214,6 +330,8 @@ TEST_MAIN_BEGIN("test-out-files")
 	RUN(test_one_file);
 	RUN(test_all_or_none);
 	RUN(test_same_file);
+	RUN(test_inputs);
+	RUN(test_inputs_not_files);
 	clean();
 	rmdir(dir);
 TEST_MAIN_END()
