@@ -195,8 +195,7 @@ static int sev_export(int argc, const char **argv)
 		int err = out_files__write(outs, ARRAY_SIZE(outs), &bad, &clash, &written);
 
 		if (err == -ENOTUNIQ)
-			pr_err("%s and %s name the same file (%s)", outs[clash].opt,
-			       outs[bad].opt, outs[bad].path);
+			pr_err("%s", out_files__clash_msg(outs, bad, clash));
 		else if (err && bad >= 0)
 			pr_err("cannot write %s %s: %s %s", outs[bad].opt, outs[bad].path,
 			       strerror(-err), out_files__what_written(written));

@@ -27,9 +27,11 @@
 #include "lkvm/cpuid.h"
 #include "lkvm/sev-migration.h"
 #include "lkvm/init.h"
+#include "lkvm/out-files.h"
 #include "lkvm/run-hooks.h"
 #include "lkvm/sev.h"
 #include "lkvm/sev-crypto.h"
+#include "lkvm/virtio-devices.h"
 
 struct span { u64 start, end; };
 
@@ -640,6 +642,43 @@ static int check_pairs(const struct sev_options *o)
 	return 0;
 }
 
+/*
+ * --sev-measure-out must not name a file this run reads: it used to
+ * replace the kernel (or a disk, the owner's session ...) with the
+ * 48-byte measurement once the guest was measured.  Refused here, before
+ * anything is opened or built.  The secret files may not be there yet:
+ * the same name is enough.
+ */
+static int check_measure_out(const struct kvm_config *cfg)
+{
+	const struct sev_options *o = &sev_options;
+	struct out_file f[9 + VIRTIO_MAX_DISKS] = {
+		{ .opt = "--sev-measure-out", .path = o->measure_out },
+		OUT_FILE_INPUT("-k/--kernel", cfg->kernel_filename),
+		OUT_FILE_INPUT("-i/--initrd", cfg->initrd_filename),
+		OUT_FILE_INPUT("--sev-dh-cert", o->dh_cert),
+		OUT_FILE_INPUT("--sev-session", o->session),
+		OUT_FILE_INPUT("--sev-secret-header", o->secret_header),
+		OUT_FILE_INPUT("--sev-secret", o->secret),
+		OUT_FILE_INPUT("--sev-amd-chain", sev_mig_options.amd_chain),
+		OUT_FILE_INPUT("--sev-ark", sev_mig_options.ark),
+	};
+	const char *disk;
+	int n = 9, bad, clash, ret;
+
+	if (!o->measure_out || !strcmp(o->measure_out, "-"))
+		return 0;
+	while (n < (int)ARRAY_SIZE(f) && (disk = virtio_blk__disk_path(n - 9)))
+		f[n++] = (struct out_file)OUT_FILE_INPUT("-d/--disk", disk);
+	ret = out_files__check(f, n, &bad, &clash);
+	if (ret == -ENOTUNIQ) {
+		pr_err("SEV: %s", out_files__clash_msg(f, bad, clash));
+		return ret;
+	}
+	/* Any other problem with the path is said when it is written, as before. */
+	return 0;
+}
+
 int sev__vm_type(struct kvm *kvm)
 {
 	const struct sev_options *o = &sev_options;
@@ -659,7 +698,7 @@ int sev__vm_type(struct kvm *kvm)
 		pr_err("SEV: --sev-secret-wait needs --sev-secret and --sev-secret-header");
 		return -EINVAL;
 	}
-	ret = (kvm->cfg.incoming ? 0 : check_pairs(o)) ?:
+	ret = (kvm->cfg.incoming ? 0 : check_pairs(o) ?: check_measure_out(&kvm->cfg)) ?:
 	      check_mig_file("--sev-ark", sev_mig_options.ark, false) ?:
 	      check_mig_file("--sev-amd-chain", sev_mig_options.amd_chain, true);
 	if (ret)

@@ -177,15 +177,15 @@ int sev_owner__save_keys(const char *path, const struct sev_tks *tks, u32 policy
 
 /*
  * All of a command's outputs, or none of them: a new keys file beside an
- * old session blob would only fail later, at launch.
+ * old session blob would only fail later, at launch.  The files it read
+ * are in @f too (OUT_FILE_INPUT): none of them is replaced.
  */
 static int write_outs(const struct out_file *f, int n)
 {
 	int bad, clash, written, ret = out_files__write(f, n, &bad, &clash, &written);
 
 	if (ret == -ENOTUNIQ)
-		cmd_err("%s and %s name the same file (%s)", f[clash].opt, f[bad].opt,
-			f[bad].path);
+		cmd_err("%s", out_files__clash_msg(f, bad, clash));
 	else if (ret && bad >= 0)
 		cmd_err("cannot write %s %s: %s %s", f[bad].opt, f[bad].path, strerror(-ret),
 			out_files__what_written(written));
@@ -522,6 +522,10 @@ int sev_owner__cmd_session(int argc, const char **argv)
 			{ "--keys", keys_out, keys, keys_len, 0600 },
 			{ "--dh-cert", dh_out, &dh_cert, sizeof(dh_cert), 0644 },
 			{ "--session", session_out, &session, sizeof(session), 0644 },
+			OUT_FILE_INPUT("--pdh", pdh_path),
+			OUT_FILE_INPUT("--chain", chain_path),
+			OUT_FILE_INPUT("--amd-chain", amd_path),
+			OUT_FILE_INPUT("--ark", ark_path),
 		};
 
 		ret = write_outs(outs, ARRAY_SIZE(outs));
@@ -734,6 +738,9 @@ int sev_owner__cmd_wrap_secret(int argc, const char **argv)
 		const struct out_file outs[] = {
 			{ "--header", hdr_out, &hdr, sizeof(hdr), 0644 },
 			{ "--out", trans_out, trans, len, 0644 },
+			OUT_FILE_INPUT("--keys", keys_path),
+			OUT_FILE_INPUT("--measurement", meas_path),
+			OUT_FILE_INPUT("--secret", secret_path),
 		};
 
 		ret = write_outs(outs, ARRAY_SIZE(outs));

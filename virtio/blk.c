@@ -98,6 +98,11 @@ err:
 	return -1;
 }
 
+const char *virtio_blk__disk_path(int i)
+{
+	return i >= 0 && i < nr_disk_opts ? disk_opts[i].path : NULL;
+}
+
 int virtio_blk__open_disk(struct virtio_blk_disk *d, const char *path, bool readonly)
 {
 	struct stat st;

@@ -17,6 +17,8 @@ struct mig_buf;
 
 extern bool virtio_rng_enabled;
 int virtio_blk__parse_opt(const struct option *opt, const char *arg);
+/* The i-th -d image's path as given, NULL past the last (for lkvm run's checks). */
+const char *virtio_blk__disk_path(int i);
 int virtio_net__parse_opt(const struct option *opt, const char *arg);
 /* A unicast, non-zero MAC "xx:xx:xx:xx:xx:xx"; *why completes "MAC address '...' ". */
 int virtio_net__parse_mac(const char *s, u8 mac[6], const char **why);

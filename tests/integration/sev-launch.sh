@@ -283,6 +283,55 @@ else
 fi
 [ $ok = 1 ] && pass $t || fail $t "$why"
 
+# An output never replaces a file the command reads, as `cp a a` refuses:
+# `--keys P --pdh P` replaced the PDH it had read and `-k K
+# --sev-measure-out K` the kernel with the 48-byte measurement.  One line
+# naming both options and the file, exit 1, nothing written; for run,
+# before the firmware is opened or anything built.  The same file is found
+# through a symlink or a hard link; a device or FIFO is never "the same".
+t=output_not_an_input
+ok=1 why=""
+for f in pdh.cert chain.bin amd.bin own-ark.cert owner.keys owner-dh.cert owner-session.bin; do
+	cp $f in-$f
+done
+ln -f in-chain.bin in-chain.hard
+head -c 48 /dev/urandom >in-meas.bin
+head -c 64 /dev/urandom >in-secret.bin
+cp $G/hello in-kernel; cp $G/hello in-initrd; head -c 1M /dev/zero >in-disk.img
+ln -sf in-disk.img in-disk.link
+md5sum in-* >in.sums 2>/dev/null
+ls -A >in.before
+C="--chain in-chain.bin --amd-chain in-amd.bin"
+W="wrap-secret --keys in-owner.keys --measurement in-meas.bin --secret in-secret.bin"
+for c in "session --pdh in-pdh.cert --dh-cert io-dh.cert --session io-s.bin --keys in-pdh.cert|--keys in-pdh.cert would replace the file --pdh reads" \
+	 "session --pdh in-pdh.cert --chain in-chain.bin --dh-cert in-chain.hard --session io-s.bin --keys io.keys|--dh-cert in-chain.hard would replace the file --chain reads" \
+	 "session --pdh in-pdh.cert $C --dh-cert io-dh.cert --session ./in-amd.bin --keys io.keys|--session ./in-amd.bin would replace the file --amd-chain reads" \
+	 "session --pdh in-pdh.cert $C --ark in-own-ark.cert --dh-cert io-dh.cert --session io-s.bin --keys in-own-ark.cert|--keys in-own-ark.cert would replace the file --ark reads" \
+	 "$W --header io.h --out in-secret.bin|--out in-secret.bin would replace the file --secret reads" \
+	 "$W --header in-meas.bin --out io.o|--header in-meas.bin would replace the file --measurement reads" \
+	 "$W --header io.h --out in-owner.keys|--out in-owner.keys would replace the file --keys reads"; do
+	# shellcheck disable=SC2086
+	$LKVM sev ${c%%|*} >out 2>err </dev/null; rc=$?
+	{ [ $rc -eq 1 ] && [ ! -s out ] &&
+	  [ "$(cat err)" = "lkvm sev ${c%% *}: error: ${c#*|}" ]; } ||
+		{ ok=0; why="$why ${c%%|*}: rc=$rc $(tr '\n' '|' <err); "; }
+done
+for c in "-k in-kernel --sev-measure-out in-kernel|--sev-measure-out in-kernel would replace the file -k/--kernel reads" \
+	 "-k $G/hello -i in-initrd --sev-measure-out ./in-initrd|--sev-measure-out ./in-initrd would replace the file -i/--initrd reads" \
+	 "-k $G/hello -d $T_TMP/in-kernel,ro -d in-disk.img --sev-measure-out in-disk.link|--sev-measure-out in-disk.link would replace the file -d/--disk reads" \
+	 "-k $G/hello --sev-dh-cert in-owner-dh.cert --sev-session in-owner-session.bin --sev-measure-out in-owner-session.bin|--sev-measure-out in-owner-session.bin would replace the file --sev-session reads" \
+	 "-k $G/hello --sev-amd-chain in-amd.bin --sev-measure-out $T_TMP/in-amd.bin|--sev-measure-out $T_TMP/in-amd.bin would replace the file --sev-amd-chain reads" \
+	 "-k $G/hello --sev-secret-header io-none.h --sev-secret io-none.enc --sev-secret-gpa 0x300000 --sev-secret-wait 1 --sev-measure-out io-none.h|--sev-measure-out io-none.h would replace the file --sev-secret-header reads"; do
+	# shellcheck disable=SC2086
+	timeout 20 $LKVM run --sev=emulated ${c%%|*} >out 2>err </dev/null; rc=$?
+	{ [ $rc -eq 1 ] && [ ! -s out ] && [ "$(cat err)" = "lkvm: error: SEV: ${c#*|}" ]; } ||
+		{ ok=0; why="$why run ${c%%|*}: rc=$rc $(tr '\n' '|' <err); "; }
+done
+md5sum -c --quiet in.sums >sums.out 2>&1 || { ok=0; why="$why changed: $(tr '\n' ' ' <sums.out); "; }
+left=$(ls -A | grep -vxF -e out -e err -e sums.out | diff in.before - | grep '^>')
+[ -z "$left" ] || { ok=0; why="$why written: $left"; }
+[ $ok = 1 ] && pass $t || fail $t "$why"
+
 need_kvm launch measure_predicted verify secret_in_guest wrap_same_file wrong_platform \
 	tampered_secret secret_timeout secret_empty name_taken_during_launch secret_gpa_checked \
 	measurement_stdout_full measure_fifo_stoppable measure_fifo_read measure_stdout_file
