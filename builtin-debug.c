@@ -24,7 +24,8 @@ static int cmd_debug(int argc, const char **argv)
 
 	ret = parse_options(argc, argv, opts, "lkvm debug --name NAME [--regs] [--page-map]\n\n"
 			    "Print the registers of every vCPU of instance NAME (paused around\n"
-			    "the dump) and, with --page-map, its shared/private page map.");
+			    "the dump) and, with --page-map, its shared/private page map.\n"
+			    "Exit status: 0 dumped, 1 an error (one line on stderr).");
 	if (ret == PARSE_HELP)
 		return 0;
 	if (ret) {

@@ -435,6 +435,8 @@ static void sev_usage(void)
 	printf("usage: lkvm sev <command> [options]   (lkvm sev <command> -h for options)\n\n");
 	for (i = 0; i < ARRAY_SIZE(subs); i++)
 		printf("   %-12s %s\n", subs[i].name, subs[i].help);
+	printf("\nExit status: 0 done (measure, verify: the measurement matches), 1 an error\n"
+	       "or a mismatch (one line on stderr, or measure's MISMATCH on stdout).\n");
 }
 
 static int cmd_sev(int argc, const char **argv)
@@ -463,4 +465,4 @@ static int cmd_sev(int argc, const char **argv)
 	return 1;
 }
 
-LKVM_COMMAND("sev", cmd_sev, "AMD SEV platform status, export, measure, owner tools");
+LKVM_COMMAND_SUBS("sev", cmd_sev, "AMD SEV platform status, export, measure, owner tools");

@@ -68,19 +68,32 @@ static int run_main(int argc, const char **argv)
 	}
 	if (!argc || !strcmp(argv[0], "help") || !strcmp(argv[0], "--help") ||
 	    !strcmp(argv[0], "-h")) {
-		if (argc > 2) {		/* help with one command at a time */
-			fprintf(stderr, "lkvm: error: unexpected argument '%s' (lkvm help [COMMAND])\n",
-				argv[2]);
+		cmd = argc > 1 ? lkvm_cmd__find(argv[1]) : NULL;
+		/* Help with one command (and one of its subcommands) at a time. */
+		if (argc > 3 || (argc > 2 && cmd && !cmd->subcommands)) {
+			if (argc > 3)
+				fprintf(stderr, "lkvm: error: unexpected argument '%s' (lkvm help "
+					"[COMMAND [SUBCOMMAND]])\n", argv[3]);
+			else
+				fprintf(stderr, "lkvm: error: unexpected argument '%s' (lkvm help "
+					"COMMAND: %s has no subcommands)\n", argv[2], cmd->name);
 			return 1;
 		}
-		/* The command's own --help: one text, whichever way it is asked for. */
-		if (argc > 1 && (cmd = lkvm_cmd__find(argv[1]))) {
-			const char *help_argv[] = { cmd->name, "--help", NULL };
+		/*
+		 * The command's own --help: one text, whichever way it is asked
+		 * for; "lkvm help sev measure" is "lkvm sev measure --help".
+		 */
+		if (cmd) {
+			const char *help_argv[] = { cmd->name, "--help", NULL, NULL };
 
+			if (argc > 2) {
+				help_argv[1] = argv[2];
+				help_argv[2] = "--help";
+			}
 			parse_options_cmd = cmd->name;
-			return cmd->fn(2, help_argv);
+			return cmd->fn(argc > 2 ? 3 : 2, help_argv);
 		}
-		if (argc > 1 && !cmd) {
+		if (argc > 1) {
 			fprintf(stderr, "lkvm: error: no command '%s' to help with (see 'lkvm help')\n",
 				argv[1]);
 			return 1;

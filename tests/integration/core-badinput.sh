@@ -90,7 +90,7 @@ expect_err no_prefault_no_kernel "--no-prefault only applies with --incoming" ru
 expect_err incoming_key_alone "--incoming-key only applies with --incoming" run --incoming-key $T_TMP/nokey
 expect_err unknown_cmd "unknown command 'runn'" runn
 # Words after help COMMAND or version are refused, not ignored.
-expect_err help_extra "lkvm: error: unexpected argument 'extra' (lkvm help \[COMMAND\])" help run extra
+expect_err help_extra "lkvm: error: unexpected argument 'extra' (lkvm help COMMAND: run has no subcommands)" help run extra
 expect_err version_extra "lkvm: error: unexpected argument 'extra' after --version" --version extra
 # No HOME and no LKVM_DIR (cron, a unit): clients name that, not "no such
 # instance" or an empty list while instances may run under HOME.
@@ -128,10 +128,27 @@ for c in $($LKVM help | sed -n 's/^   \([a-z][a-z-]*\) .*/\1/p'); do
 	if [ $hrc -eq 0 ] && [ $orc -eq 0 ] && [ -n "$h" ] && [ "$h" = "$o" ]; then pass help_same_$c
 	else fail help_same_$c "rc $hrc/$orc: $(diff <(echo "$h") <(echo "$o") | head -4 | tr '\n' '|')"; fi
 done
-for c in run migrate; do
+# Every command's help says its exit status (debug and sev used to say
+# nothing, while run, migrate, list, stop, pause and resume did).
+for c in $($LKVM help | sed -n 's/^   \([a-z][a-z-]*\) .*/\1/p'); do
 	if $LKVM $c --help | grep -q '^Exit status: 0 '; then pass help_exit_status_$c
 	else fail help_exit_status_$c "no 'Exit status:' in lkvm $c --help"; fi
 done
+# A command with subcommands (lkvm sev): 'lkvm help sev SUB' is 'lkvm sev
+# SUB --help' (it was refused as an unexpected argument); an unknown SUB
+# is named, and a word after SUB is still refused.
+ok=1 why=""
+subs=$($LKVM sev --help | sed -n 's/^   \([a-z][a-z-]*\) .*/\1/p')
+[ -n "$subs" ] || { ok=0; why="no subcommands listed by lkvm sev --help; "; }
+for s in $subs; do
+	h=$($LKVM help sev $s 2>&1); hrc=$?; o=$($LKVM sev $s --help 2>&1); orc=$?
+	{ [ $hrc -eq 0 ] && [ $orc -eq 0 ] && [ -n "$h" ] && [ "$h" = "$o" ] &&
+	  echo "$h" | grep -q "^usage: lkvm sev $s"; } ||
+		{ ok=0; why="$why $s: rc $hrc/$orc $(echo "$h" | head -1); "; }
+done
+[ $ok = 1 ] && pass help_subcommand || fail help_subcommand "$why"
+expect_err help_subcommand_unknown "lkvm sev: error: unknown command 'bogus' (see 'lkvm sev --help')" help sev bogus
+expect_err help_subcommand_extra "lkvm: error: unexpected argument 'extra' (lkvm help \[COMMAND \[SUBCOMMAND\]\])" help sev measure extra
 # Output that cannot be written is an error, as 'lkvm list' already says
 # (a script's 'lkvm migrate --json >out.json' on a full disk exited 0).
 if [ -w /dev/full ]; then
