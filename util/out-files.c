@@ -209,8 +209,10 @@ int out_files__write(const struct out_file *f, int n, int *bad, int *clash, int 
 	ret = check(f, n, s, bad, clash);
 	/* Everything that can fail comes before the first rename. */
 	for (i = 0; i < n && !ret; i++) {
-		if (f[i].path && !f[i].in && !s[i].through && (ret = stage(&s[i], f[i].data, f[i].len,
-							      f[i].mode)))
+		if (!f[i].path || f[i].in || s[i].through)
+			continue;
+		ret = stage(&s[i], f[i].data, f[i].len, f[i].mode);
+		if (ret)
 			*bad = i;
 	}
 	/* A device or pipe cannot be staged: what went out before a failure is out. */
